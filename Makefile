@@ -1,0 +1,30 @@
+# Thin entry points; the work is done by the Rust tool in tools/ (`cargo xtask help`).
+#   make run     boot the system in QEMU (CPU=, MEM=, SMP=, GIC=, EL2=, ARGS=, TEST= override)
+#   make test    host unit tests, then every boot scenario (TEST=<scenario> runs one)
+#   make bench   deterministic benchmarks under QEMU -icount; writes target/bench/results.json
+#   make gdb     start QEMU halted with its gdb stub, and print how to attach
+
+QEMU := qemu-system-aarch64
+
+.PHONY: run test bench gdb qemu
+
+run: qemu
+	cargo xtask run
+
+test: qemu
+	cargo xtask test
+
+bench: qemu
+	cargo xtask bench
+
+gdb: qemu
+	cargo xtask gdb
+
+# Installs QEMU from Debian's qemu-system-arm (without recommends) when it is missing.
+qemu:
+	@command -v $(QEMU) >/dev/null 2>&1 || { \
+		echo "$(QEMU) not found: installing Debian's qemu-system-arm"; \
+		SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
+		$$SUDO apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-arm; \
+	}

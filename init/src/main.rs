@@ -1,0 +1,234 @@
+//! init, the root task: the first and (for now) only user task.
+//!
+//! It greets, then does what `/chosen/bootargs` asks:
+//! - `test=boot` (and no `test=`): checks what the kernel gave it, one `PASS`/`FAIL` line each;
+//! - `test=undef`: executes an undefined instruction (the kernel must report it);
+//! - `bench=boot`: prints `boot_to_init_instructions` for `cargo xtask bench`.
+//!
+//! When it returns, the runtime asks the kernel to power off.
+#![no_std]
+#![no_main]
+
+use abi::bootinfo::{BOOTINFO_MAGIC, BOOTINFO_VERSION, BootInfo, ReservedKind, bootarg};
+use abi::{Error, Syscall};
+use core::hint::black_box;
+use core::sync::atomic::{AtomicU64, Ordering};
+use rt::println;
+
+rt::entry!(main);
+
+fn main(info: &'static BootInfo) -> i32 {
+    // Read first: instructions from kernel entry until init's first line.
+    let boot_instructions = libmk::cycle_counter();
+    println!("init: hello from user space");
+    let args = info.bootargs();
+    if bootarg(args, "bench") == Some(b"boot") {
+        println!("BENCH boot_to_init_instructions {boot_instructions} instructions");
+    }
+    match bootarg(args, "test") {
+        Some(b"undef") => undefined_instruction(),
+        None | Some(b"boot") => run_checks(info),
+        Some(other) => {
+            println!(
+                "FAIL test: unknown test {:?}",
+                core::str::from_utf8(other).unwrap_or("?")
+            );
+        }
+    }
+    println!("init: done");
+    0
+}
+
+type Check = fn(&BootInfo) -> Result<(), &'static str>;
+
+/// The boot checks, in the order they run.
+const CHECKS: &[(&str, Check)] = &[
+    ("bootinfo-header", bootinfo_header),
+    ("memory-accounting", memory_accounting),
+    ("memory-reservations", memory_reservations),
+    ("loader-data-bss", loader_data_bss),
+    ("syscall-unknown-number", syscall_unknown_number),
+    ("syscall-putstr-too-long", syscall_putstr_too_long),
+    ("pmu-cycle-counter", pmu_cycle_counter),
+    ("timer-tick", timer_tick),
+    ("fp-simd", fp_simd),
+];
+
+fn run_checks(info: &BootInfo) {
+    for (name, check) in CHECKS {
+        match check(info) {
+            Ok(()) => println!("PASS {name}"),
+            Err(why) => println!("FAIL {name}: {why}"),
+        }
+    }
+}
+
+fn bootinfo_header(info: &BootInfo) -> Result<(), &'static str> {
+    if info.magic != BOOTINFO_MAGIC {
+        return Err("wrong magic");
+    }
+    if info.version != BOOTINFO_VERSION {
+        return Err("wrong version");
+    }
+    if info.counter_frequency == 0 || info.tick_hz == 0 {
+        return Err("counter frequency or tick rate is zero");
+    }
+    Ok(())
+}
+
+/// Every byte of RAM is either free or reserved, once: sizes add up, nothing overlaps, all
+/// ranges are whole pages.
+fn memory_accounting(info: &BootInfo) -> Result<(), &'static str> {
+    let free = info.free_ranges().iter().map(|r| (r.base, r.size));
+    let reserved = info.reserved_ranges().iter().map(|r| (r.base, r.size));
+    let mut all = [(0u64, 0u64); abi::bootinfo::MAX_FREE + abi::bootinfo::MAX_RESERVED];
+    let mut n = 0;
+    for range in free.chain(reserved) {
+        all[n] = range;
+        n += 1;
+    }
+    let all = &mut all[..n];
+    if all
+        .iter()
+        .any(|&(base, size)| base % 4096 != 0 || size % 4096 != 0 || size == 0)
+    {
+        return Err("a range is empty or not page aligned");
+    }
+    all.sort_unstable();
+    if all.windows(2).any(|w| w[0].0 + w[0].1 > w[1].0) {
+        return Err("two ranges overlap");
+    }
+    let total: u64 = all.iter().map(|r| r.1).sum();
+    if total != info.ram_total {
+        return Err("free + reserved != RAM size");
+    }
+    if info.free_ranges().iter().map(|r| r.size).sum::<u64>() < info.ram_total / 2 {
+        return Err("less than half of RAM is free");
+    }
+    Ok(())
+}
+
+/// The kernel, device tree, initrd and init's own frames are all accounted for, and the
+/// initrd range matches the reservation.
+fn memory_reservations(info: &BootInfo) -> Result<(), &'static str> {
+    let has = |kind: ReservedKind| info.reserved_ranges().iter().any(|r| r.kind == kind as u64);
+    for (kind, why) in [
+        (ReservedKind::Kernel, "no kernel reservation"),
+        (ReservedKind::DeviceTree, "no device-tree reservation"),
+        (ReservedKind::Initrd, "no initrd reservation"),
+        (ReservedKind::BootAlloc, "no reservation for init's frames"),
+    ] {
+        if !has(kind) {
+            return Err(why);
+        }
+    }
+    let initrd = info.initrd;
+    let covered = info.reserved_ranges().iter().any(|r| {
+        r.kind == ReservedKind::Initrd as u64
+            && r.base <= initrd.base
+            && initrd.base + initrd.size <= r.base + r.size
+    });
+    if initrd.size == 0 || !covered {
+        return Err("the initrd is not inside its reservation");
+    }
+    Ok(())
+}
+
+static DATA: AtomicU64 = AtomicU64::new(0x1234_5678_9abc_def0);
+static BSS: [AtomicU64; 512] = [const { AtomicU64::new(0) }; 512];
+
+/// The loader copied .data and zeroed .bss (a whole page of it), and both are writable.
+fn loader_data_bss(_: &BootInfo) -> Result<(), &'static str> {
+    if DATA.load(Ordering::Relaxed) != 0x1234_5678_9abc_def0 {
+        return Err(".data does not hold its initial value");
+    }
+    if BSS.iter().any(|w| w.load(Ordering::Relaxed) != 0) {
+        return Err(".bss is not zero");
+    }
+    DATA.store(1, Ordering::Relaxed);
+    BSS[511].store(2, Ordering::Relaxed);
+    if DATA.load(Ordering::Relaxed) != 1 || BSS[511].load(Ordering::Relaxed) != 2 {
+        return Err(".data or .bss did not keep a write");
+    }
+    Ok(())
+}
+
+fn syscall_unknown_number(_: &BootInfo) -> Result<(), &'static str> {
+    for number in [0, 999, u64::MAX] {
+        let [r0, ..] = libmk::raw_syscall(number, [7; 7]);
+        if r0 != Error::InvalidSyscall.code() {
+            return Err("an unknown number did not return InvalidSyscall");
+        }
+    }
+    Ok(())
+}
+
+fn syscall_putstr_too_long(_: &BootInfo) -> Result<(), &'static str> {
+    let number = Syscall::DebugPutStr as u64;
+    for len in [abi::syscall::PUTSTR_MAX as u64 + 1, u64::MAX] {
+        let [r0, ..] = libmk::raw_syscall(number, [len, 0, 0, 0, 0, 0, 0]);
+        if r0 != Error::InvalidArgument.code() {
+            return Err("an over-long DebugPutStr did not return InvalidArgument");
+        }
+    }
+    let [r0, ..] = libmk::raw_syscall(number, [0; 7]);
+    if r0 != 0 {
+        return Err("an empty DebugPutStr failed");
+    }
+    Ok(())
+}
+
+fn pmu_cycle_counter(_: &BootInfo) -> Result<(), &'static str> {
+    let a = libmk::cycle_counter();
+    let mut x = 0u64;
+    for i in 0..1000 {
+        x = black_box(x.wrapping_add(i));
+    }
+    let b = libmk::cycle_counter();
+    black_box(x);
+    if b <= a {
+        return Err("PMCCNTR_EL0 did not advance");
+    }
+    Ok(())
+}
+
+/// The timer interrupt arrives while init runs: ticks advance over three tick periods of
+/// the virtual counter. Gives up after ten periods.
+fn timer_tick(info: &BootInfo) -> Result<(), &'static str> {
+    let (start_ticks, hz) = libmk::debug_ticks();
+    if hz != info.tick_hz {
+        return Err("DebugTicks reports another tick rate than the boot info");
+    }
+    let (start, freq) = libmk::virtual_counter();
+    let period = freq / hz;
+    loop {
+        let (now, _) = libmk::virtual_counter();
+        let (ticks, _) = libmk::debug_ticks();
+        if ticks >= start_ticks + 2 && now - start >= 2 * period {
+            return Ok(());
+        }
+        if now - start > 10 * period {
+            return Err("fewer than 2 ticks in 10 tick periods");
+        }
+    }
+}
+
+/// EL0 may use the FP/SIMD registers (the kernel does not trap them).
+fn fp_simd(_: &BootInfo) -> Result<(), &'static str> {
+    let mut x = black_box(2.0f64);
+    for _ in 0..6 {
+        x = 0.5 * (x + 2.0 / x); // Newton's method for sqrt(2)
+    }
+    if (x * x - 2.0).abs() > 1e-12 {
+        return Err("sqrt(2) by Newton's method came out wrong");
+    }
+    Ok(())
+}
+
+fn undefined_instruction() {
+    println!("init: executing an undefined instruction (the kernel must report it)");
+    // SAFETY: `udf` raises an undefined-instruction exception; the kernel reports it and does
+    // not return here.
+    unsafe { core::arch::asm!("udf #0", options(nomem, nostack)) };
+    println!("FAIL undef: the undefined instruction returned");
+}

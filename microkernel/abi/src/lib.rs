@@ -1,0 +1,15 @@
+//! The contract between the kernel and user space: system call numbers and register
+//! convention, error codes, and the layout of the boot-info page handed to the root task.
+//!
+//! Shared by the kernel and by user code; no unsafe code, no dependencies. Every number a user
+//! program can send is converted with `TryFrom`, never transmuted. `docs/abi.md` is the prose
+//! version of this crate.
+#![no_std]
+#![forbid(unsafe_code)]
+
+pub mod bootinfo;
+pub mod error;
+pub mod syscall;
+
+pub use error::Error;
+pub use syscall::Syscall;

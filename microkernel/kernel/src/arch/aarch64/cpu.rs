@@ -1,0 +1,51 @@
+//! CPU identification, PMU and FP access set-up, and halting.
+
+use aarch64_cpu::registers::{CNTKCTL_EL1, CPACR_EL1, MIDR_EL1, MPIDR_EL1};
+use tock_registers::interfaces::{Readable, Writeable};
+
+pub fn midr() -> u64 {
+    MIDR_EL1.get()
+}
+
+/// MPIDR_EL1 affinity fields Aff3..Aff0 packed as in GICR_TYPER.Affinity.
+pub fn affinity() -> u32 {
+    let m = MPIDR_EL1.get();
+    ((((m >> 32) & 0xff) << 24) | (m & 0xff_ffff)) as u32
+}
+
+/// Lets EL0 use FP/SIMD (CPACR_EL1.FPEN), read the virtual counter (CNTKCTL_EL1.EL0VCTEN) and
+/// read the PMU cycle counter (PMUSERENR_EL0.EN | .CR), which counts guest instructions
+/// under QEMU `-icount` and is how benchmarks measure.
+///
+/// The kernel itself is built soft-float and never touches FP/SIMD registers; with one user
+/// thread no FP state needs switching yet.
+pub fn enable_user_access() {
+    CPACR_EL1.write(CPACR_EL1::FPEN::TrapNothing);
+    CNTKCTL_EL1.write(CNTKCTL_EL1::EL0VCTEN::SET);
+    // SAFETY: PMUSERENR_EL0 only grants EL0 read access to PMU counters.
+    unsafe { core::arch::asm!("msr pmuserenr_el0, {}", "isb", in(reg) 0b101u64, options(nostack)) };
+}
+
+/// The PMU cycle counter (instructions under icount), started at kernel entry.
+pub fn cycle_counter() -> u64 {
+    let v: u64;
+    // SAFETY: reading PMCCNTR_EL0 has no side effects.
+    unsafe { core::arch::asm!("mrs {}, pmccntr_el0", out(reg) v, options(nomem, nostack)) };
+    v
+}
+
+/// Stops this core for good.
+pub fn halt() -> ! {
+    loop {
+        aarch64_cpu::asm::wfi();
+    }
+}
+
+/// For the `kernel.selftest=data-abort` boot test: reads an address nothing maps (just below
+/// the device window, in the upper half), which must end in the kernel exception report.
+pub fn read_unmapped_kernel_address() {
+    let address = super::mmu::DEVICE_BASE - 0x1000;
+    // SAFETY: the read faults before it returns anything; the EL1 exception handler reports
+    // it and powers off, so no code observes the value.
+    let _ = unsafe { core::ptr::read_volatile(address as *const u64) };
+}

@@ -1,0 +1,246 @@
+//! Translation tables: the kernel's upper-half map and user address spaces (TTBR0 with ASIDs).
+//!
+//! Descriptor encoding is `kernel_core::pte` (host-tested); this file only walks tables in
+//! memory. Kernel virtual memory:
+//!
+//! ```text
+//!   0xffff_ffff_c000_0000  KERNEL_VBASE  kernel image window (boot.rs)
+//!   0xffff_ffff_8000_0000  DTB_WINDOW    device tree, 4 MiB (boot.rs)
+//!   0xffff_8000_0000_0000  DEVICE_BASE   + physical address: MMIO the kernel drives (UART, GIC)
+//!   0xffff_0000_0000_0000  LINEAR_BASE   + physical address: all RAM, Normal, never executable
+//! ```
+
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use kernel_core::pte::{self, Descriptor, ENTRIES_PER_TABLE, MapAttrs};
+
+pub const KERNEL_VBASE: u64 = 0xffff_ffff_c000_0000;
+pub const DTB_WINDOW: u64 = 0xffff_ffff_8000_0000;
+pub const DTB_WINDOW_SIZE: u64 = 4 << 20;
+pub const DEVICE_BASE: u64 = 0xffff_8000_0000_0000;
+pub const LINEAR_BASE: u64 = 0xffff_0000_0000_0000;
+
+type Table = [u64; ENTRIES_PER_TABLE];
+
+/// A page-aligned translation table in the kernel image (.bss).
+#[repr(C, align(4096))]
+pub struct BootTable(UnsafeCell<Table>);
+
+// SAFETY: the tables are written only during single-threaded boot (by boot.rs before Rust
+// runs, then by `build_kernel_map`), and read by the MMU.
+unsafe impl Sync for BootTable {}
+
+impl BootTable {
+    pub const fn new() -> Self {
+        Self(UnsafeCell::new([0; ENTRIES_PER_TABLE]))
+    }
+
+    fn ptr(&self) -> *mut Table {
+        self.0.get()
+    }
+}
+
+/// Where translation tables come from, and how the kernel reaches them.
+pub trait TableFrames {
+    /// A zeroed, 4 KiB-aligned frame for a new table: its physical address.
+    fn new_table(&mut self) -> Option<u64>;
+    /// The kernel virtual address of the table at physical address `pa`.
+    fn table_ptr(&self, pa: u64) -> *mut Table;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// No memory for another translation table.
+    OutOfTables,
+    /// Part of the range is mapped already.
+    AlreadyMapped,
+    /// Addresses or size not page aligned.
+    Misaligned,
+}
+
+/// Maps `[va, va + size)` to `[pa, pa + size)` under the table at `root_pa`, using 1 GiB and
+/// 2 MiB blocks where alignment allows and `blocks` is set, else 4 KiB pages.
+pub fn map_range(
+    frames: &mut impl TableFrames,
+    root_pa: u64,
+    va: u64,
+    pa: u64,
+    size: u64,
+    attrs: MapAttrs,
+    blocks: bool,
+) -> Result<(), MapError> {
+    let page = pte::PAGE_SIZE;
+    if va % page != 0 || pa % page != 0 || size % page != 0 {
+        return Err(MapError::Misaligned);
+    }
+    let mut done = 0;
+    while done < size {
+        let (v, p, left) = (va + done, pa + done, size - done);
+        let level = (1..=3)
+            .find(|&l| {
+                let s = pte::level_size(l);
+                (l == 3 || blocks) && v % s == 0 && p % s == 0 && left >= s
+            })
+            .unwrap_or(3);
+        let slot = walk_to(frames, root_pa, v, level)?;
+        // SAFETY: `walk_to` returned a pointer into a live table reached through `frames`.
+        unsafe {
+            if Descriptor::from_raw(slot.read()).is_valid() {
+                return Err(MapError::AlreadyMapped);
+            }
+            slot.write(Descriptor::leaf(level, p, attrs).raw());
+        }
+        done += pte::level_size(level);
+    }
+    barrier_tables();
+    Ok(())
+}
+
+/// Returns the descriptor slot for `va` at `level`, creating intermediate tables.
+fn walk_to(
+    frames: &mut impl TableFrames,
+    root_pa: u64,
+    va: u64,
+    level: u8,
+) -> Result<*mut u64, MapError> {
+    let mut table_pa = root_pa;
+    for l in 0..level {
+        let slot = slot_ptr(frames, table_pa, va, l);
+        // SAFETY: `slot` points into a live table owned by `frames`.
+        let desc = Descriptor::from_raw(unsafe { slot.read() });
+        table_pa = if desc.is_table(l) {
+            desc.output_address(l)
+        } else if desc.is_valid() {
+            return Err(MapError::AlreadyMapped);
+        } else {
+            let new = frames.new_table().ok_or(MapError::OutOfTables)?;
+            // SAFETY: as above; the new table is zeroed, so installing it maps nothing yet.
+            unsafe { slot.write(Descriptor::table(new).raw()) };
+            new
+        };
+    }
+    Ok(slot_ptr(frames, table_pa, va, level))
+}
+
+fn slot_ptr(frames: &impl TableFrames, table_pa: u64, va: u64, level: u8) -> *mut u64 {
+    let table = frames.table_ptr(table_pa);
+    // The index is < 512, so the slot stays inside the table.
+    table
+        .cast::<u64>()
+        .wrapping_add(pte::table_index(va, level))
+}
+
+/// Makes table writes visible to the table walker (ARM ARM D8.2.6 / B2.3.12).
+fn barrier_tables() {
+    // SAFETY: barriers only order memory accesses.
+    unsafe { core::arch::asm!("dsb ishst", "isb", options(nostack, preserves_flags)) };
+}
+
+/// Tables for the kernel's own map, from a pool in the kernel image (no RAM is known to be
+/// free before the device tree is read).
+pub struct KernelTables {
+    /// Physical address of the 2 MiB-aligned base of the kernel window.
+    window_pa: u64,
+}
+
+const POOL_TABLES: usize = 32;
+static POOL: [BootTable; POOL_TABLES] = [const { BootTable::new() }; POOL_TABLES];
+static POOL_USED: AtomicUsize = AtomicUsize::new(0);
+
+impl KernelTables {
+    pub fn new(image_pa: u64) -> Self {
+        Self {
+            window_pa: image_pa & !(pte::level_size(2) - 1),
+        }
+    }
+
+    /// Physical address of a table inside the kernel image.
+    pub fn image_pa(&self, table: &BootTable) -> u64 {
+        table.ptr() as u64 - KERNEL_VBASE + self.window_pa
+    }
+
+    /// Maps RAM at `LINEAR_BASE + pa`, readable and writable, never executable.
+    pub fn map_linear(&mut self, pa: u64, size: u64) -> Result<(), MapError> {
+        let root = self.image_pa(&super::boot::BOOT_L0_HI);
+        map_range(
+            self,
+            root,
+            LINEAR_BASE + pa,
+            pa,
+            size,
+            MapAttrs::KERNEL_RW,
+            true,
+        )
+    }
+
+    /// Maps device registers at `DEVICE_BASE + pa` (4 KiB pages, Device-nGnRE).
+    pub fn map_device(&mut self, pa: u64, size: u64) -> Result<u64, MapError> {
+        let root = self.image_pa(&super::boot::BOOT_L0_HI);
+        let page = pte::PAGE_SIZE;
+        let start = pa & !(page - 1);
+        let end = (pa + size).next_multiple_of(page);
+        match map_range(
+            self,
+            root,
+            DEVICE_BASE + start,
+            start,
+            end - start,
+            MapAttrs::KERNEL_DEVICE,
+            false,
+        ) {
+            Ok(()) | Err(MapError::AlreadyMapped) => Ok(DEVICE_BASE + pa),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl TableFrames for KernelTables {
+    fn new_table(&mut self) -> Option<u64> {
+        let i = POOL_USED.fetch_add(1, Ordering::Relaxed);
+        POOL.get(i).map(|t| self.image_pa(t))
+    }
+
+    fn table_ptr(&self, pa: u64) -> *mut Table {
+        (pa - self.window_pa + KERNEL_VBASE) as *mut Table
+    }
+}
+
+/// The kernel virtual address of RAM at `pa` (through the linear map).
+pub const fn phys_to_virt(pa: u64) -> u64 {
+    LINEAR_BASE + pa
+}
+
+/// Makes freshly written instructions at `va..va + len` visible to instruction fetch
+/// (ARM ARM B2.4.4: clean D-cache to PoU, invalidate I-cache, synchronise).
+pub fn sync_icache(va: u64, len: u64) {
+    let ctr: u64;
+    // SAFETY: reading CTR_EL0 (cache type) has no side effects.
+    unsafe { core::arch::asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack)) };
+    let line = 4 << ((ctr >> 16) & 0xf); // CTR_EL0.DminLine: log2 of words per line
+    let mut a = va & !(line - 1);
+    while a < va + len {
+        // SAFETY: cleaning a cache line by VA has no effect on memory contents; `a` lies in
+        // the linear map, which is always mapped.
+        unsafe { core::arch::asm!("dc cvau, {}", in(reg) a, options(nostack, preserves_flags)) };
+        a += line;
+    }
+    // SAFETY: cache and barrier instructions only.
+    unsafe {
+        core::arch::asm!(
+            "dsb ish",
+            "ic ialluis",
+            "dsb ish",
+            "isb",
+            options(nostack, preserves_flags)
+        )
+    };
+}
+
+/// Installs a user address space: TTBR0_EL1 = root table, tagged with `asid`.
+pub fn switch_user_space(root_pa: u64, asid: u16) {
+    let value = root_pa | (u64::from(asid) << 48);
+    // SAFETY: TTBR0 only governs EL0 addresses below 2^48; the kernel runs from TTBR1.
+    unsafe {
+        core::arch::asm!("msr ttbr0_el1, {}", "isb", in(reg) value, options(nostack, preserves_flags))
+    };
+}

@@ -1,0 +1,3 @@
+//! Device drivers the kernel itself needs (everything else is driven from user space).
+
+pub mod pl011;
