@@ -18,20 +18,9 @@ pub const MAX_FREE_RANGES: usize = 64;
 /// RAM ranges accepted by [`PhysMap::new`] before merging.
 const MAX_RAM_INPUT: usize = 64;
 
-/// What a reserved range holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Use {
-    /// The kernel image.
-    Kernel,
-    /// The flattened device tree blob.
-    DeviceTree,
-    /// The initrd (cpio archive).
-    Initrd,
-    /// `/memreserve/` entries and `/reserved-memory` nodes: firmware's memory.
-    Firmware,
-    /// Frames the kernel took at boot (page tables, init's memory).
-    BootAlloc,
-}
+/// What a reserved range holds: the kinds the boot-info page reports (`abi`), so the kernel
+/// hands its accounting to the root task unchanged.
+pub use abi::bootinfo::ReservedKind as Use;
 
 /// Why a physical memory operation failed. A failed operation changes nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 
 use crate::arch::exception::UserContext;
 use crate::arch::mmu::{self, TableFrames, phys_to_virt};
-use abi::bootinfo::{BOOTINFO_VADDR, BootInfo, INIT_STACK_SIZE, INIT_STACK_TOP, ReservedKind};
+use abi::bootinfo::{BOOTINFO_VADDR, BootInfo, INIT_STACK_SIZE, INIT_STACK_TOP};
 use core::fmt;
 use kernel_core::elf::{self, ElfError, Segment, UserImage};
 use kernel_core::memory::{PhysMap, Use};
@@ -221,14 +221,7 @@ fn fill_boot_info(info: &mut BootInfo, phys: &PhysMap, facts: &BootFacts<'_>) {
     for r in phys.free() {
         info.push_free(r.base, r.size);
     }
-    for (r, what) in phys.reserved() {
-        let kind = match what {
-            Use::Kernel => ReservedKind::Kernel,
-            Use::DeviceTree => ReservedKind::DeviceTree,
-            Use::Initrd => ReservedKind::Initrd,
-            Use::Firmware => ReservedKind::Firmware,
-            Use::BootAlloc => ReservedKind::BootAlloc,
-        };
+    for (r, kind) in phys.reserved() {
         info.push_reserved(r.base, r.size, kind);
     }
     info.initrd.base = facts.initrd.0;
