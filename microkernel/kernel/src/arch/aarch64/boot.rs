@@ -44,7 +44,8 @@ const BLOCK_NORMAL: u64 = 0b01 | (1 << 2) | (0b11 << 8) | (1 << 10) | (1 << 54);
 // TCR_EL1 (ARM ARM D17.2.131): 48-bit VAs in both halves (T0SZ = T1SZ = 16), 4 KiB granules,
 // table walks inner/outer write-back cacheable, inner shareable. IPS and AS are filled in at
 // run time from ID_AA64MMFR0_EL1.
-const TCR: u64 = 16 | (0b01 << 8) | (0b01 << 10) | (0b11 << 12) | (0b00 << 14) // TTBR0
+// TG0 = 0b00 (4 KiB) contributes no bits.
+const TCR: u64 = 16 | (0b01 << 8) | (0b01 << 10) | (0b11 << 12) // TTBR0
     | (16 << 16) | (0b01 << 24) | (0b01 << 26) | (0b11 << 28) | (0b10 << 30); // TTBR1
 
 // SCTLR_EL1 (ARM ARM D17.2.118): RES1 bits, MMU (M), data and instruction caches (C, I),

@@ -70,7 +70,7 @@ pub fn map_range(
     blocks: bool,
 ) -> Result<(), MapError> {
     let page = pte::PAGE_SIZE;
-    if va % page != 0 || pa % page != 0 || size % page != 0 {
+    if !(va.is_multiple_of(page) && pa.is_multiple_of(page) && size.is_multiple_of(page)) {
         return Err(MapError::Misaligned);
     }
     let mut done = 0;

@@ -1,0 +1,151 @@
+//! `test`: the host unit tests, then every boot scenario under QEMU (two at a time), judged.
+
+use std::fs;
+use std::time::Duration;
+
+use crate::config::Settings;
+use crate::error::{Result, failed};
+use crate::images::{self, Paths};
+use crate::judge::{self, Check};
+use crate::qemu::{self, Launch};
+use crate::scenarios::{SCENARIOS, Scenario};
+
+/// QEMU processes at once: the build machine has two cores and TCG keeps one busy.
+const JOBS: usize = 2;
+
+/// A judged boot.
+struct Outcome {
+    scenario: &'static Scenario,
+    /// Every check, the scenario's own last.
+    checks: Vec<Check>,
+    ok: bool,
+    command: String,
+    console: String,
+    stderr: String,
+    elapsed: Duration,
+}
+
+pub fn run(paths: &Paths, settings: &Settings) -> Result<u8> {
+    println!("== host unit tests");
+    images::cargo(paths, &["test"]).map_err(|e| failed(format!("host unit tests failed: {e}")))?;
+    println!("== build");
+    images::build(paths)?;
+
+    let selected: Vec<&'static Scenario> = match settings.scenario {
+        Some(scenario) => vec![scenario],
+        None => SCENARIOS.iter().collect(),
+    };
+    println!(
+        "== boot tests: {} scenario(s), {} at a time",
+        selected.len(),
+        JOBS.min(selected.len())
+    );
+    let outcomes = qemu::parallel_map(&selected, JOBS, |scenario| {
+        let outcome = boot(paths, scenario);
+        println!(
+            "{:<5} {} ({:.1} s)",
+            verdict(outcome.ok),
+            scenario.name,
+            outcome.elapsed.as_secs_f64()
+        );
+        outcome
+    });
+
+    for outcome in outcomes.iter().filter(|outcome| !outcome.ok) {
+        print_console(outcome);
+    }
+    println!("== summary");
+    let (mut passed, mut failed) = (0, 0);
+    for outcome in &outcomes {
+        println!(
+            "{:<5} {} ({:.1} s)",
+            verdict(outcome.ok),
+            outcome.scenario.name,
+            outcome.elapsed.as_secs_f64()
+        );
+        for check in &outcome.checks {
+            println!("        {:<5} {}", verdict(check.ok), check.what);
+            if check.ok {
+                passed += 1;
+            } else {
+                failed += 1;
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    let all_ok = outcomes.iter().all(|outcome| outcome.ok);
+    Ok(if failed > 0 || !all_ok { 1 } else { 0 })
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "ok" } else { "FAIL" }
+}
+
+/// Boots one scenario and judges it; a boot that cannot even start is a failed check.
+fn boot(paths: &Paths, scenario: &'static Scenario) -> Outcome {
+    let initrd = paths.initrd(scenario.initrd);
+    let launch = Launch {
+        dir: &paths.root,
+        machine: &scenario.machine,
+        kernel: paths.relative(&paths.image),
+        initrd: initrd.as_deref().map(|path| paths.relative(path)),
+        bootargs: scenario.bootargs,
+        deterministic: false,
+        gdb: false,
+    };
+    let mut outcome = Outcome {
+        scenario,
+        checks: Vec::new(),
+        ok: false,
+        command: launch.shell_line(),
+        console: String::new(),
+        stderr: String::new(),
+        elapsed: Duration::ZERO,
+    };
+    // The kernel reports the initrd's size; expect exactly the file's.
+    let initrd_bytes = match &initrd {
+        None => Ok(None),
+        Some(path) => fs::metadata(path)
+            .map(|meta| Some(meta.len()))
+            .map_err(|e| format!("cannot read {}: {e}", paths.show(path))),
+    };
+    let captured = initrd_bytes.and_then(|bytes| {
+        let timeout = Duration::from_secs(scenario.timeout_secs);
+        qemu::run_captured(&launch, timeout)
+            .map(|captured| (bytes, captured))
+            .map_err(|e| e.to_string())
+    });
+    match captured {
+        Ok((bytes, captured)) => {
+            let expect = scenario.expectation(bytes);
+            outcome.checks = judge::judge(&expect, &captured.console, captured.ending);
+            outcome.console = captured.console;
+            outcome.stderr = captured.stderr;
+            outcome.elapsed = captured.elapsed;
+        }
+        Err(why) => outcome.checks.push(Check::fail(why)),
+    }
+    outcome.ok = outcome.checks.iter().all(|check| check.ok);
+    outcome.checks.push(Check {
+        ok: outcome.ok,
+        what: format!("scenario {}", scenario.name),
+    });
+    outcome
+}
+
+fn print_console(outcome: &Outcome) {
+    let name = outcome.scenario.name;
+    println!("==== console of failed scenario {name} (interactively: TEST={name} cargo xtask run)");
+    println!("$ {}", outcome.command);
+    for line in judge::lines(&outcome.console) {
+        println!("{line}");
+    }
+    if !outcome.stderr.trim().is_empty() {
+        println!("---- QEMU stderr");
+        print!("{}", outcome.stderr);
+        if !outcome.stderr.ends_with('\n') {
+            println!();
+        }
+    }
+    println!("==== end of {name}");
+}

@@ -1,0 +1,142 @@
+//! `build`: compiles the kernel and init, then writes the boot image and the initrd archives.
+
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::{Result, failed, io_failed};
+use crate::image;
+use crate::initrd::Initrd;
+
+/// The kernel never touches FP/SIMD registers, so it builds soft-float (see rust-toolchain.toml).
+pub const KERNEL_TARGET: &str = "aarch64-unknown-none-softfloat";
+pub const USER_TARGET: &str = "aarch64-unknown-none";
+
+/// Where everything is.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub root: PathBuf,
+    pub kernel_elf: PathBuf,
+    pub init_elf: PathBuf,
+    /// `target/images/`: the Image and the initrd archives.
+    pub images: PathBuf,
+    pub image: PathBuf,
+    /// `target/bench/`: benchmark results.
+    pub bench: PathBuf,
+}
+
+impl Paths {
+    /// The workspace is this crate's parent; cargo's target directory may be moved by
+    /// `CARGO_TARGET_DIR`.
+    pub fn discover() -> Paths {
+        let manifest = env::var_os("CARGO_MANIFEST_DIR")
+            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+        let root = manifest
+            .parent()
+            .map_or_else(|| manifest.clone(), Path::to_path_buf);
+        let target = match env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) if !dir.is_empty() => root.join(dir),
+            _ => root.join("target"),
+        };
+        let images = target.join("images");
+        Paths {
+            kernel_elf: target.join(KERNEL_TARGET).join("release/kernel"),
+            init_elf: target.join(USER_TARGET).join("release/init"),
+            image: images.join("Image"),
+            bench: target.join("bench"),
+            images,
+            root,
+        }
+    }
+
+    pub fn initrd(&self, kind: Initrd) -> Option<PathBuf> {
+        kind.file_name().map(|name| self.images.join(name))
+    }
+
+    /// `path` relative to the workspace root when it is inside it (else as is).
+    pub fn relative<'a>(&self, path: &'a Path) -> &'a Path {
+        path.strip_prefix(&self.root).unwrap_or(path)
+    }
+
+    /// [`Paths::relative`], for messages.
+    pub fn show<'a>(&self, path: &'a Path) -> std::borrow::Cow<'a, str> {
+        self.relative(path).to_string_lossy()
+    }
+}
+
+/// Runs cargo (the one that runs us, if known) in the workspace root.
+pub fn cargo(paths: &Paths, args: &[&str]) -> Result<()> {
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(&cargo)
+        .args(args)
+        .current_dir(&paths.root)
+        .status()
+        .map_err(|e| failed(format!("cannot run {}: {e}", cargo.to_string_lossy())))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(failed(format!(
+            "`cargo {}` failed ({status})",
+            args.join(" ")
+        )))
+    }
+}
+
+/// Builds both programs and writes `Image` and every initrd variant.
+pub fn build(paths: &Paths) -> Result<()> {
+    cargo(
+        paths,
+        &[
+            "build",
+            "--release",
+            "-p",
+            "kernel",
+            "--target",
+            KERNEL_TARGET,
+        ],
+    )?;
+    cargo(
+        paths,
+        &["build", "--release", "-p", "init", "--target", USER_TARGET],
+    )?;
+    fs::create_dir_all(&paths.images).map_err(|e| io_failed("create", &paths.images, e))?;
+
+    let elf = read(&paths.kernel_elf)?;
+    let image = image::from_elf(&elf)
+        .map_err(|e| failed(format!("{}: {e}", paths.show(&paths.kernel_elf))))?;
+    if image.image_size < image.mem_span {
+        // The boot protocol's image_size covers bss; a loader may place the DTB or initrd there.
+        eprintln!(
+            "warning: the boot header's image_size ({:#x}) is less than the kernel's size with bss ({:#x})",
+            image.image_size, image.mem_span
+        );
+    }
+    write(&paths.image, &image.bytes)?;
+    println!(
+        "{}: {} bytes (image_size {:#x})",
+        paths.show(&paths.image),
+        image.bytes.len(),
+        image.image_size
+    );
+
+    let init = read(&paths.init_elf)?;
+    for kind in Initrd::ALL {
+        let contents = kind.contents(&init).map_err(failed)?;
+        if let (Some(path), Some(bytes)) = (paths.initrd(kind), contents) {
+            write(&path, &bytes)?;
+            if kind == Initrd::Normal {
+                println!("{}: {} bytes", paths.show(&path), bytes.len());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).map_err(|e| io_failed("read", path, e))
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    fs::write(path, bytes).map_err(|e| io_failed("write", path, e))
+}

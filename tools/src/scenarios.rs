@@ -1,0 +1,357 @@
+//! The boot scenarios and the benchmarks: one table entry each.
+//!
+//! To add a boot scenario, append a `Scenario` to [`SCENARIOS`]: a unique name, the machine
+//! (usually `DEFAULT_MACHINE` with a field or two changed), the initrd, the bootargs init reads
+//! (`test=<name>` selects what it checks), and how the boot ends:
+//! - `Ends::Done { min_pass }`: init runs to `init: done` after at least `min_pass` `PASS` lines;
+//! - `Ends::Stops { after, lines }`: the boot gets through the banner up to `after`, then prints
+//!   `lines` in order (any failure markers among them are allowed), then `system off`.
+//!
+//! The banner lines to expect follow from the machine (CPU name, EL, CPU count, RAM, GIC) and
+//! from the bootargs; `system off` always ends the list. `TEST=<name> cargo xtask test` runs one
+//! scenario; `TEST=<name> cargo xtask run` boots its machine interactively.
+//!
+//! To add a benchmark, append a `Bench` to [`BENCHES`]; its init prints `BENCH ...` lines.
+
+use crate::initrd::Initrd;
+use crate::judge::{Expectation, SYSTEM_OFF};
+use crate::machine::{CORTEX_A57, CORTEX_A72, DEFAULT_MACHINE, Gic, MAX, Machine, Mem};
+
+/// QEMU gets killed after this long unless the scenario says otherwise.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
+
+/// One boot of QEMU and what its console must show.
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    pub name: &'static str,
+    pub machine: Machine,
+    pub initrd: Initrd,
+    /// `-append`: the kernel command line, `/chosen/bootargs` in the device tree.
+    pub bootargs: &'static str,
+    pub ends: Ends,
+    pub timeout_secs: u64,
+}
+
+/// How a scenario's boot ends.
+#[derive(Debug, Clone, Copy)]
+pub enum Ends {
+    /// init prints at least `min_pass` `PASS` lines and `init: done`.
+    Done { min_pass: usize },
+    /// The boot gets through the banner up to `after`, then prints `lines` (markers allowed).
+    Stops {
+        after: Stage,
+        lines: &'static [&'static str],
+    },
+}
+
+/// The normal boot's banner lines, in console order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    Booting,
+    Cpu,
+    Cpus,
+    Ram,
+    Initrd,
+    Gic,
+    Bootargs,
+    /// init's first line.
+    Hello,
+}
+
+impl Scenario {
+    /// A boot that runs init's checks to the end.
+    const fn done(name: &'static str, machine: Machine, bootargs: &'static str) -> Scenario {
+        Scenario {
+            name,
+            machine,
+            initrd: Initrd::Normal,
+            bootargs,
+            ends: Ends::Done { min_pass: 3 },
+            timeout_secs: DEFAULT_TIMEOUT_SECS,
+        }
+    }
+
+    /// A boot that stops with the given lines after the banner up to `after`.
+    const fn stops(
+        name: &'static str,
+        initrd: Initrd,
+        bootargs: &'static str,
+        after: Stage,
+        lines: &'static [&'static str],
+    ) -> Scenario {
+        Scenario {
+            name,
+            machine: DEFAULT_MACHINE,
+            initrd,
+            bootargs,
+            ends: Ends::Stops { after, lines },
+            timeout_secs: DEFAULT_TIMEOUT_SECS,
+        }
+    }
+
+    /// Everything the console must show, given the size of the initrd QEMU was handed.
+    pub fn expectation(&self, initrd_bytes: Option<u64>) -> Expectation {
+        let (after, tail, min_pass) = match self.ends {
+            Ends::Done { min_pass } => (Stage::Hello, &["init: done"][..], min_pass),
+            Ends::Stops { after, lines } => (after, lines, 0),
+        };
+        let mut lines: Vec<String> = banner(&self.machine, initrd_bytes, self.bootargs)
+            .into_iter()
+            .filter(|(stage, _)| *stage <= after)
+            .map(|(_, line)| line)
+            .collect();
+        lines.extend(tail.iter().map(|line| line.to_string()));
+        lines.push(SYSTEM_OFF.to_string());
+        Expectation { lines, min_pass }
+    }
+}
+
+/// The banner a normal boot prints on `machine`, as (stage, substring) in order.
+fn banner(machine: &Machine, initrd_bytes: Option<u64>, bootargs: &str) -> Vec<(Stage, String)> {
+    let entered = if machine.el2 {
+        "entered at EL2, dropped to EL1"
+    } else {
+        "entered at EL1"
+    };
+    let mut lines = vec![
+        (
+            Stage::Booting,
+            concat!("microkernel ", env!("CARGO_PKG_VERSION"), " booting").to_string(),
+        ),
+        (Stage::Cpu, format!("cpu: {} (MIDR 0x", machine.cpu.banner)),
+        (Stage::Cpu, entered.to_string()),
+        (Stage::Cpus, format!("cpus: {} in device tree", machine.smp)),
+        (Stage::Ram, format!("ram: {} MiB in ", machine.mem.in_mib())),
+    ];
+    if let Some(bytes) = initrd_bytes {
+        lines.push((Stage::Initrd, format!("initrd: {bytes} bytes at 0x")));
+    }
+    lines.extend([
+        (Stage::Gic, format!("gic: v{}", machine.gic.version())),
+        (Stage::Bootargs, format!("bootargs: \"{bootargs}\"")),
+        (Stage::Hello, "init: hello from user space".to_string()),
+    ]);
+    lines
+}
+
+const fn with_cpu(cpu: crate::machine::Cpu) -> Machine {
+    Machine {
+        cpu,
+        ..DEFAULT_MACHINE
+    }
+}
+
+/// Every boot test, run in this order (two at a time).
+pub const SCENARIOS: &[Scenario] = &[
+    Scenario::done("boot", DEFAULT_MACHINE, "test=boot"),
+    Scenario::done("cpu-a57", with_cpu(CORTEX_A57), "test=boot"),
+    Scenario::done("cpu-a72", with_cpu(CORTEX_A72), "test=boot"),
+    Scenario::done("cpu-max", with_cpu(MAX), "test=boot"),
+    Scenario::done(
+        "mem-128m",
+        Machine {
+            mem: Mem::mib(128),
+            ..DEFAULT_MACHINE
+        },
+        "test=boot",
+    ),
+    Scenario::done(
+        "mem-2g",
+        Machine {
+            cpu: CORTEX_A72,
+            mem: Mem::gib(2),
+            ..DEFAULT_MACHINE
+        },
+        "test=boot",
+    ),
+    Scenario::done(
+        "el2",
+        Machine {
+            el2: true,
+            ..DEFAULT_MACHINE
+        },
+        "test=boot",
+    ),
+    Scenario::done(
+        "gicv3",
+        Machine {
+            cpu: CORTEX_A72,
+            mem: Mem::gib(1),
+            gic: Gic::V3,
+            ..DEFAULT_MACHINE
+        },
+        "test=boot",
+    ),
+    Scenario::done(
+        "smp4",
+        Machine {
+            smp: 4,
+            ..DEFAULT_MACHINE
+        },
+        "test=boot",
+    ),
+    Scenario::done(
+        "el2-gicv3",
+        Machine {
+            cpu: MAX,
+            mem: Mem::gib(1),
+            gic: Gic::V3,
+            el2: true,
+            ..DEFAULT_MACHINE
+        },
+        "test=boot",
+    ),
+    Scenario::stops(
+        "initrd-missing",
+        Initrd::None,
+        "test=boot",
+        Stage::Ram,
+        &["FATAL: no initrd"],
+    ),
+    Scenario::stops(
+        "initrd-not-cpio",
+        Initrd::NotCpio,
+        "test=boot",
+        Stage::Initrd,
+        &["FATAL: initrd: not a newc cpio archive"],
+    ),
+    Scenario::stops(
+        "initrd-no-init",
+        Initrd::NoInit,
+        "test=boot",
+        Stage::Initrd,
+        &["FATAL: initrd: no file named \"init\""],
+    ),
+    Scenario::stops(
+        "initrd-x86-elf",
+        Initrd::X86Elf,
+        "test=boot",
+        Stage::Initrd,
+        &["FATAL: init: not an AArch64 ELF"],
+    ),
+    Scenario::stops(
+        "initrd-not-elf",
+        Initrd::NotElf,
+        "test=boot",
+        Stage::Initrd,
+        &["FATAL: init: not an ELF file"],
+    ),
+    Scenario::stops(
+        "user-undef",
+        Initrd::Normal,
+        "test=undef",
+        Stage::Hello,
+        &["UNHANDLED EXCEPTION: EL0", "Unknown reason"],
+    ),
+    Scenario::stops(
+        "kernel-fault",
+        Initrd::Normal,
+        "kernel.selftest=data-abort",
+        Stage::Bootargs,
+        &["UNHANDLED EXCEPTION: EL1", "Data abort (same EL)"],
+    ),
+];
+
+pub fn find(name: &str) -> Option<&'static Scenario> {
+    SCENARIOS.iter().find(|scenario| scenario.name == name)
+}
+
+/// A benchmark: a boot under the deterministic QEMU command whose init prints `BENCH` lines.
+#[derive(Debug, Clone, Copy)]
+pub struct Bench {
+    pub name: &'static str,
+    pub bootargs: &'static str,
+    pub timeout_secs: u64,
+}
+
+/// The machine every benchmark runs on (ARCHITECTURE.md §7; the Linux reference figures used it).
+pub const BENCH_MACHINE: Machine = Machine {
+    cpu: CORTEX_A72,
+    mem: Mem::gib(1),
+    smp: 1,
+    gic: Gic::V2,
+    el2: false,
+};
+
+/// Every benchmark, run in this order.
+pub const BENCHES: &[Bench] = &[Bench {
+    name: "boot",
+    bootargs: "bench=boot",
+    timeout_secs: 120,
+}];
+
+pub fn find_bench(name: &str) -> Option<&'static Bench> {
+    BENCHES.iter().find(|bench| bench.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn names_are_unique() {
+        let names: HashSet<&str> = SCENARIOS.iter().map(|s| s.name).collect();
+        assert_eq!(names.len(), SCENARIOS.len());
+        let benches: HashSet<&str> = BENCHES.iter().map(|b| b.name).collect();
+        assert_eq!(benches.len(), BENCHES.len());
+    }
+
+    #[test]
+    fn normal_boot_expects_the_whole_banner() {
+        let boot = find("boot").unwrap().expectation(Some(1234));
+        assert_eq!(
+            boot.lines,
+            [
+                concat!("microkernel ", env!("CARGO_PKG_VERSION"), " booting"),
+                "cpu: Cortex-A53 (MIDR 0x",
+                "entered at EL1",
+                "cpus: 1 in device tree",
+                "ram: 512 MiB in ",
+                "initrd: 1234 bytes at 0x",
+                "gic: v2",
+                "bootargs: \"test=boot\"",
+                "init: hello from user space",
+                "init: done",
+                "system off",
+            ]
+        );
+        assert_eq!(boot.min_pass, 3);
+    }
+
+    #[test]
+    fn expectations_follow_the_machine() {
+        let has = |name: &str, line: &str| {
+            find(name)
+                .unwrap()
+                .expectation(Some(1))
+                .lines
+                .iter()
+                .any(|l| l == line)
+        };
+        assert!(has("cpu-max", "cpu: QEMU max (MIDR 0x"));
+        assert!(has("mem-2g", "ram: 2048 MiB in "));
+        assert!(has("mem-128m", "ram: 128 MiB in "));
+        assert!(has("el2", "entered at EL2, dropped to EL1"));
+        assert!(has("gicv3", "gic: v3"));
+        assert!(has("smp4", "cpus: 4 in device tree"));
+        assert!(has("el2-gicv3", "gic: v3") && has("el2-gicv3", "entered at EL2, dropped to EL1"));
+    }
+
+    #[test]
+    fn fatal_scenarios_stop_early() {
+        let missing = find("initrd-missing").unwrap().expectation(None);
+        assert_eq!(missing.min_pass, 0);
+        assert_eq!(
+            &missing.lines[missing.lines.len() - 3..],
+            ["ram: 512 MiB in ", "FATAL: no initrd", "system off"]
+        );
+        let fault = find("kernel-fault").unwrap().expectation(Some(1));
+        assert!(!fault.lines.iter().any(|l| l.starts_with("init:")));
+        assert!(
+            fault
+                .lines
+                .contains(&"bootargs: \"kernel.selftest=data-abort\"".to_string())
+        );
+    }
+}
