@@ -79,9 +79,13 @@ fn bootinfo_header(info: &BootInfo) -> Result<(), &'static str> {
 /// Every byte of RAM is either free or reserved, once: sizes add up, nothing overlaps, all
 /// ranges are whole pages.
 fn memory_accounting(info: &BootInfo) -> Result<(), &'static str> {
-    let free = info.free_ranges().iter().map(|r| (r.base, r.size));
+    let free = info
+        .untyped()
+        .iter()
+        .filter(|u| u.device == 0)
+        .map(|u| (u.base, 1u64 << u.size_bits));
     let reserved = info.reserved_ranges().iter().map(|r| (r.base, r.size));
-    let mut all = [(0u64, 0u64); abi::bootinfo::MAX_FREE + abi::bootinfo::MAX_RESERVED];
+    let mut all = [(0u64, 0u64); abi::bootinfo::MAX_UNTYPED + abi::bootinfo::MAX_RESERVED];
     let mut n = 0;
     for range in free.chain(reserved) {
         all[n] = range;
@@ -102,10 +106,18 @@ fn memory_accounting(info: &BootInfo) -> Result<(), &'static str> {
     if total != info.ram_total {
         return Err("free + reserved != RAM size");
     }
-    if info.free_ranges().iter().map(|r| r.size).sum::<u64>() < info.ram_total / 2 {
+    if free_bytes(info) < info.ram_total / 2 {
         return Err("less than half of RAM is free");
     }
     Ok(())
+}
+
+fn free_bytes(info: &BootInfo) -> u64 {
+    info.untyped()
+        .iter()
+        .filter(|u| u.device == 0)
+        .map(|u| 1u64 << u.size_bits)
+        .sum()
 }
 
 /// The kernel, device tree, initrd and init's own frames are all accounted for, and the
@@ -155,8 +167,8 @@ fn loader_data_bss(_: &BootInfo) -> Result<(), &'static str> {
 
 fn syscall_unknown_number(_: &BootInfo) -> Result<(), &'static str> {
     for number in [0, 999, u64::MAX] {
-        let [r0, ..] = libmk::raw_syscall(number, [7; 7]);
-        if r0 != Error::InvalidSyscall.code() {
+        let r = libmk::raw_syscall(number, 7, 7, [7; 6]);
+        if r.error != Error::InvalidSyscall.code() {
             return Err("an unknown number did not return InvalidSyscall");
         }
     }
@@ -166,13 +178,13 @@ fn syscall_unknown_number(_: &BootInfo) -> Result<(), &'static str> {
 fn syscall_putstr_too_long(_: &BootInfo) -> Result<(), &'static str> {
     let number = Syscall::DebugPutStr as u64;
     for len in [abi::syscall::PUTSTR_MAX as u64 + 1, u64::MAX] {
-        let [r0, ..] = libmk::raw_syscall(number, [len, 0, 0, 0, 0, 0, 0]);
-        if r0 != Error::InvalidArgument.code() {
+        let r = libmk::raw_syscall(number, len, 0, [0; 6]);
+        if r.error != Error::InvalidArgument.code() {
             return Err("an over-long DebugPutStr did not return InvalidArgument");
         }
     }
-    let [r0, ..] = libmk::raw_syscall(number, [0; 7]);
-    if r0 != 0 {
+    let r = libmk::raw_syscall(number, 0, 0, [0; 6]);
+    if r.error != 0 {
         return Err("an empty DebugPutStr failed");
     }
     Ok(())

@@ -1,10 +1,14 @@
 //! The boot-info page: what the kernel tells the root task about the machine at start.
 //!
-//! The kernel maps one read-only page holding a [`BootInfo`] at [`BOOTINFO_VADDR`] in the root
-//! task and passes that address in `x0`. Initial user address-space layout of the root task:
+//! The kernel maps the read-only pages holding a [`BootInfo`] at [`BOOTINFO_VADDR`] in the
+//! root task and passes that address in `x0`. It also lists the capabilities the root task
+//! starts with (see `object::init_slots` for the fixed ones). Initial user address-space
+//! layout of the root task:
 //!
 //! ```text
-//!   0x0000_0040_0000_1000  end of boot-info page
+//!   0x0000_0040_0000_6000  end of the IPC buffer
+//!   0x0000_0040_0000_5000  INIT_IPC_BUFFER_VADDR
+//!   0x0000_0040_0000_4000  end of the boot-info pages (one 16 KiB frame)
 //!   0x0000_0040_0000_0000  BOOTINFO_VADDR = INIT_STACK_TOP
 //!                          stack (INIT_STACK_SIZE, grows down)
 //!   0x0000_003f_ffff_0000  stack bottom; the page below stays unmapped (guard)
@@ -15,16 +19,26 @@
 /// `BootInfo::magic`: "MKBOOT01" read as a little-endian `u64`.
 pub const BOOTINFO_MAGIC: u64 = u64::from_le_bytes(*b"MKBOOT01");
 /// `BootInfo::version` of this layout.
-pub const BOOTINFO_VERSION: u64 = 1;
-/// Where the boot-info page is mapped in the root task.
+pub const BOOTINFO_VERSION: u64 = 2;
+/// Where the boot-info pages are mapped in the root task.
 pub const BOOTINFO_VADDR: u64 = 0x0000_0040_0000_0000;
+/// Size of the boot-info mapping (one frame).
+pub const BOOTINFO_SIZE: u64 = 0x4000;
+/// Where the root task's IPC buffer is mapped.
+pub const INIT_IPC_BUFFER_VADDR: u64 = 0x0000_0040_0000_5000;
+/// log2 of the number of slots in the root task's CNode.
+pub const INIT_CNODE_RADIX: u64 = 12;
 /// Top of the root task's initial stack (exclusive).
 pub const INIT_STACK_TOP: u64 = BOOTINFO_VADDR;
 /// Size of the root task's initial stack.
 pub const INIT_STACK_SIZE: u64 = 64 * 1024;
 
-/// Capacity of `BootInfo::free`.
-pub const MAX_FREE: usize = 64;
+/// Capacity of `BootInfo::untyped`.
+pub const MAX_UNTYPED: usize = 128;
+/// Capacity of `BootInfo::initrd_frames`.
+pub const MAX_INITRD_FRAMES: usize = 32;
+/// Capacity of `BootInfo::image_frames`.
+pub const MAX_IMAGE_FRAMES: usize = 128;
 /// Capacity of `BootInfo::reserved`.
 pub const MAX_RESERVED: usize = 32;
 /// Capacity of `BootInfo::bootargs`.
@@ -69,6 +83,37 @@ impl TryFrom<u64> for ReservedKind {
     }
 }
 
+/// An untyped capability the root task starts with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct UntypedDesc {
+    /// Its slot in the root CNode.
+    pub slot: u64,
+    pub base: u64,
+    pub size_bits: u64,
+    /// 1 for device memory (frames only, never zeroed by the kernel), 0 for RAM.
+    pub device: u64,
+}
+
+/// A frame capability the root task starts with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct FrameDesc {
+    pub slot: u64,
+    pub base: u64,
+    pub size_bits: u64,
+}
+
+/// One 4 KiB frame of the root task's own ELF image, as the kernel mapped it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct ImageFrame {
+    pub slot: u64,
+    pub vaddr: u64,
+    /// The `MapFlags` it is mapped with.
+    pub flags: u64,
+}
+
 /// A reserved range of RAM and what it holds (`kind` is a [`ReservedKind`] value).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
@@ -78,10 +123,10 @@ pub struct ReservedRange {
     pub kind: u64,
 }
 
-/// The boot-info page.
+/// The boot-info pages.
 ///
 /// # Invariants
-/// Every byte of RAM is in exactly one of `free[..free_count]` or
+/// Every byte of RAM is in exactly one of the RAM (non-device) untyped ranges or
 /// `reserved[..reserved_count]`, all ranges are 4 KiB aligned, and the sizes add up to
 /// `ram_total`.
 #[derive(Clone, Copy, Debug)]
@@ -95,19 +140,30 @@ pub struct BootInfo {
     pub counter_frequency: u64,
     /// The kernel's scheduler tick rate.
     pub tick_hz: u64,
-    pub free_count: u64,
-    /// Free RAM (the root task's untyped memory, once the kernel hands it out).
-    pub free: [PhysRange; MAX_FREE],
+    /// log2 of the number of slots of the root CNode.
+    pub cnode_radix: u64,
+    /// First empty slot of the root CNode; every slot from here on is empty.
+    pub first_free_slot: u64,
+    pub untyped_count: u64,
+    /// Untyped memory: all free RAM, and device memory the kernel does not drive.
+    pub untyped: [UntypedDesc; MAX_UNTYPED],
     pub reserved_count: u64,
     pub reserved: [ReservedRange; MAX_RESERVED],
     /// Where the initrd lies in physical memory.
     pub initrd: PhysRange,
+    pub initrd_frame_count: u64,
+    /// Read-only frames covering the initrd, in address order.
+    pub initrd_frames: [FrameDesc; MAX_INITRD_FRAMES],
+    pub image_frame_count: u64,
+    /// The frames of the root task's ELF image, in address order (so it can map its own
+    /// code into other address spaces).
+    pub image_frames: [ImageFrame; MAX_IMAGE_FRAMES],
     pub bootargs_len: u64,
     /// `/chosen/bootargs` (QEMU `-append`), not NUL-terminated.
     pub bootargs: [u8; BOOTARGS_MAX],
 }
 
-const _: () = assert!(core::mem::size_of::<BootInfo>() <= 4096);
+const _: () = assert!(core::mem::size_of::<BootInfo>() as u64 <= BOOTINFO_SIZE);
 
 impl BootInfo {
     /// An empty boot-info page with the magic and version filled in.
@@ -118,8 +174,15 @@ impl BootInfo {
             ram_total: 0,
             counter_frequency: 0,
             tick_hz: 0,
-            free_count: 0,
-            free: [PhysRange { base: 0, size: 0 }; MAX_FREE],
+            cnode_radix: 0,
+            first_free_slot: 0,
+            untyped_count: 0,
+            untyped: [UntypedDesc {
+                slot: 0,
+                base: 0,
+                size_bits: 0,
+                device: 0,
+            }; MAX_UNTYPED],
             reserved_count: 0,
             reserved: [ReservedRange {
                 base: 0,
@@ -127,14 +190,36 @@ impl BootInfo {
                 kind: 0,
             }; MAX_RESERVED],
             initrd: PhysRange { base: 0, size: 0 },
+            initrd_frame_count: 0,
+            initrd_frames: [FrameDesc {
+                slot: 0,
+                base: 0,
+                size_bits: 0,
+            }; MAX_INITRD_FRAMES],
+            image_frame_count: 0,
+            image_frames: [ImageFrame {
+                slot: 0,
+                vaddr: 0,
+                flags: 0,
+            }; MAX_IMAGE_FRAMES],
             bootargs_len: 0,
             bootargs: [0; BOOTARGS_MAX],
         }
     }
 
-    /// The free ranges (count clamped to the capacity).
-    pub fn free_ranges(&self) -> &[PhysRange] {
-        &self.free[..clamp(self.free_count, MAX_FREE)]
+    /// The untyped capabilities (count clamped to the capacity).
+    pub fn untyped(&self) -> &[UntypedDesc] {
+        &self.untyped[..clamp(self.untyped_count, MAX_UNTYPED)]
+    }
+
+    /// The initrd's frame capabilities (count clamped to the capacity).
+    pub fn initrd_frames(&self) -> &[FrameDesc] {
+        &self.initrd_frames[..clamp(self.initrd_frame_count, MAX_INITRD_FRAMES)]
+    }
+
+    /// The root task's image frames (count clamped to the capacity).
+    pub fn image_frames(&self) -> &[ImageFrame] {
+        &self.image_frames[..clamp(self.image_frame_count, MAX_IMAGE_FRAMES)]
     }
 
     /// The reserved ranges (count clamped to the capacity).
@@ -154,13 +239,19 @@ impl BootInfo {
         self.bootargs_len = len as u64;
     }
 
-    /// Appends a free range; `false` when full.
-    pub fn push_free(&mut self, base: u64, size: u64) -> bool {
-        push(
-            &mut self.free,
-            &mut self.free_count,
-            PhysRange { base, size },
-        )
+    /// Appends an untyped capability's description; `false` when full.
+    pub fn push_untyped(&mut self, desc: UntypedDesc) -> bool {
+        push(&mut self.untyped, &mut self.untyped_count, desc)
+    }
+
+    /// Appends an initrd frame's description; `false` when full.
+    pub fn push_initrd_frame(&mut self, desc: FrameDesc) -> bool {
+        push(&mut self.initrd_frames, &mut self.initrd_frame_count, desc)
+    }
+
+    /// Appends an image frame's description; `false` when full.
+    pub fn push_image_frame(&mut self, frame: ImageFrame) -> bool {
+        push(&mut self.image_frames, &mut self.image_frame_count, frame)
     }
 
     /// Appends a reserved range; `false` when full.
@@ -211,13 +302,18 @@ mod tests {
     #[test]
     fn push_stops_at_capacity() {
         let mut info = BootInfo::new();
-        for i in 0..MAX_FREE as u64 {
-            assert!(info.push_free(i * 4096, 4096));
+        for i in 0..MAX_UNTYPED as u64 {
+            assert!(info.push_untyped(UntypedDesc {
+                slot: i,
+                base: i * 4096,
+                size_bits: 12,
+                device: 0
+            }));
         }
-        assert!(!info.push_free(0, 4096));
-        assert_eq!(info.free_ranges().len(), MAX_FREE);
-        info.free_count = u64::MAX;
-        assert_eq!(info.free_ranges().len(), MAX_FREE);
+        assert!(!info.push_untyped(UntypedDesc::default()));
+        assert_eq!(info.untyped().len(), MAX_UNTYPED);
+        info.untyped_count = u64::MAX;
+        assert_eq!(info.untyped().len(), MAX_UNTYPED);
     }
 
     #[test]

@@ -1,8 +1,17 @@
 //! System call numbers and the register convention.
 //!
-//! A system call is `svc #0` with the number in `x8` and arguments in `x0`..`x6`. On return
-//! `x0` holds 0 or an [`Error`](crate::Error) code and `x1`.. hold results; every other
-//! register is preserved.
+//! A system call is `svc #0` with the number in `x8`:
+//!
+//! | register | on entry | on return |
+//! |---|---|---|
+//! | `x0` | capability address (CPtr) the call names | 0 or an [`Error`](crate::Error) code |
+//! | `x1` | [`MsgInfo`](crate::message::MsgInfo) | `MsgInfo` of what was received / the results |
+//! | `x2`..`x7` | message registers MR0..MR5 | received MR0..MR5 / results |
+//! | `x8` | system call number | badge of the received message (receives only) |
+//!
+//! Message registers past MR5 live in the thread's IPC buffer
+//! ([`IpcBuffer`](crate::message::IpcBuffer)). Every other register is preserved.
+//! The debug calls use their own simpler layout, described on each.
 
 /// Bytes of text one `DebugPutStr` call carries, packed little-endian into `x1`..`x6`.
 pub const PUTSTR_MAX: usize = 48;
@@ -21,18 +30,68 @@ pub enum Syscall {
     DebugPowerOff = 2,
     /// Returns in `x1` the number of timer ticks since boot and in `x2` the tick rate in Hz.
     DebugTicks = 3,
+    /// Returns in `x1` the [`CapType`](crate::object::CapType) of the capability at `x0`
+    /// (0 for an empty slot); `x0` = error if the address is out of range.
+    DebugCapType = 4,
+    /// Returns in `x1` the number of kernel entries so far and in `x2` the number of
+    /// address-space switches (for benchmarks).
+    DebugCounters = 5,
+
+    /// Send a message through the endpoint at `x0`; blocks until a receiver takes it.
+    Send = 10,
+    /// As `Send`, but returns `WouldBlock` instead of blocking.
+    NBSend = 11,
+    /// Send, then wait for the reply on the same endpoint's receiver (one kernel entry).
+    Call = 12,
+    /// Wait for a message on the endpoint at `x0`, or for a signal on the notification at
+    /// `x0`, or on the notification bound to this thread.
+    Recv = 13,
+    /// As `Recv`, but returns `WouldBlock` instead of blocking.
+    NBRecv = 14,
+    /// Reply to the thread whose `Call` (or fault) this thread received last.
+    Reply = 15,
+    /// `Reply`, then `Recv` on `x0`, in one kernel entry.
+    ReplyRecv = 16,
+    /// Give up the rest of this time slice to threads of the same priority.
+    Yield = 17,
+    /// Signal the notification at `x0` with its badge.
+    Signal = 18,
+    /// Wait on the notification at `x0`; returns its word in `x8` (the badge position) and
+    /// clears it.
+    Wait = 19,
+    /// As `Wait`, but returns `WouldBlock` when no bit is set.
+    Poll = 20,
+
+    /// Invoke an operation on the capability at `x0`: `x1` = `MsgInfo` whose label is an
+    /// [`Invocation`](crate::invocation::Invocation), arguments in MR0.. Results in MR0..,
+    /// their count in the returned `MsgInfo`'s length.
+    Invoke = 30,
 }
 
 impl TryFrom<u64> for Syscall {
     type Error = u64;
 
     fn try_from(number: u64) -> Result<Self, u64> {
-        match number {
-            1 => Ok(Self::DebugPutStr),
-            2 => Ok(Self::DebugPowerOff),
-            3 => Ok(Self::DebugTicks),
-            other => Err(other),
-        }
+        Ok(match number {
+            1 => Self::DebugPutStr,
+            2 => Self::DebugPowerOff,
+            3 => Self::DebugTicks,
+            4 => Self::DebugCapType,
+            5 => Self::DebugCounters,
+            10 => Self::Send,
+            11 => Self::NBSend,
+            12 => Self::Call,
+            13 => Self::Recv,
+            14 => Self::NBRecv,
+            15 => Self::Reply,
+            16 => Self::ReplyRecv,
+            17 => Self::Yield,
+            18 => Self::Signal,
+            19 => Self::Wait,
+            20 => Self::Poll,
+            30 => Self::Invoke,
+            other => return Err(other),
+        })
     }
 }
 
@@ -61,13 +120,12 @@ mod tests {
 
     #[test]
     fn numbers_round_trip() {
-        for s in [
-            Syscall::DebugPutStr,
-            Syscall::DebugPowerOff,
-            Syscall::DebugTicks,
-        ] {
-            assert_eq!(Syscall::try_from(s as u64), Ok(s));
+        for n in 0..64 {
+            if let Ok(s) = Syscall::try_from(n) {
+                assert_eq!(s as u64, n);
+            }
         }
+        assert_eq!(Syscall::try_from(30), Ok(Syscall::Invoke));
         assert_eq!(Syscall::try_from(0), Err(0));
         assert_eq!(Syscall::try_from(u64::MAX), Err(u64::MAX));
     }

@@ -16,9 +16,15 @@
 
 mod arch;
 mod console;
+mod delete;
 mod drivers;
+mod fault;
+mod invoke;
+mod ipc;
+mod object;
 mod platform;
 mod root_task;
+mod sched;
 mod syscall;
 mod trap;
 
@@ -275,15 +281,16 @@ fn start_root_task(m: &MachineInfo<'_>, initrd: MemRange, mut phys: PhysMap) -> 
     };
     let facts = root_task::BootFacts {
         bootargs: m.bootargs,
-        initrd: (initrd.base, initrd.size),
+        initrd,
         counter_frequency: timer::frequency(),
         tick_hz: timer::TICK_HZ,
     };
-    match root_task::create(archive, &mut phys, &facts) {
-        Ok(context) => {
+    arch::mmu::init_asids();
+    match root_task::create(archive, &mut phys, m, &facts) {
+        Ok(init) => {
             print_memory(&phys);
-            kprintln!("kernel: starting init at {:#x}", context.elr);
-            exception::enter_user(context)
+            kprintln!("kernel: starting init at {:#x}", init.get().ctx.elr);
+            exception::enter_user(sched::schedule())
         }
         Err(e) => fatal(format_args!("{e}")),
     }

@@ -18,6 +18,13 @@ unsafe impl Sync for Platform {}
 // SAFETY: as above; the platform never moves between cores.
 unsafe impl Send for Platform {}
 
+impl Platform {
+    /// Interrupts the kernel handles itself, which no user handler may claim.
+    pub fn is_kernel_interrupt(&self, intid: u32) -> bool {
+        intid == self.timer_intid
+    }
+}
+
 static PLATFORM: Once<Platform> = Once::new();
 static PSCI: Once<Option<PsciConduit>> = Once::new();
 

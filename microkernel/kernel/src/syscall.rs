@@ -1,36 +1,130 @@
-//! System call decoding and dispatch (numbers and convention: `abi::syscall`).
+//! System call dispatch (numbers and convention: `abi::syscall`).
 
-use crate::arch::exception::UserContext;
-use crate::arch::timer;
-use crate::{console, kprintln, platform};
+use crate::invoke::{self, Outcome};
+use crate::object::Obj;
+use crate::object::tcb::TcbRef;
+use crate::{ipc, kprintln, platform, sched};
+use abi::message::{IpcBuffer, MsgInfo, REGISTER_MRS};
 use abi::syscall::{PUTSTR_REGS, unpack_putstr};
 use abi::{Error, Syscall};
 
-/// Performs the system call in `context` and writes its results back into it.
-pub fn handle(context: &mut UserContext) {
-    let result = match Syscall::try_from(context.x[8]) {
-        Ok(Syscall::DebugPutStr) => put_str(context),
-        Ok(Syscall::DebugPowerOff) => {
+/// Performs the system call of thread `t` (its registers are in its TCB).
+pub fn handle(t: TcbRef) {
+    let ctx = &t.get().ctx;
+    let (number, x0, x1) = (ctx.x[8], ctx.x[0], ctx.x[1]);
+    let Ok(syscall) = Syscall::try_from(number) else {
+        crate::fault::unknown_syscall(t, number);
+        return;
+    };
+    let result = match syscall {
+        Syscall::DebugPutStr => put_str(t),
+        Syscall::DebugPowerOff => {
             kprintln!("kernel: power off requested by user space");
             platform::power_off()
         }
-        Ok(Syscall::DebugTicks) => {
-            context.x[1] = timer::ticks();
-            context.x[2] = timer::TICK_HZ;
+        Syscall::DebugTicks => {
+            let c = &mut t.get().ctx;
+            c.x[1] = crate::arch::timer::ticks();
+            c.x[2] = crate::arch::timer::TICK_HZ;
             Ok(())
         }
-        Err(_) => Err(Error::InvalidSyscall),
+        Syscall::DebugCapType => invoke::lookup(t, x0)
+            .map(|(_, cap)| cap.cap_type() as u64)
+            .or_else(|e| {
+                // An empty slot in range is type Null, not an error.
+                crate::object::cnode::slot_in(t.get().cap_in(crate::object::tcb::slot::CSPACE), x0)
+                    .map(|_| 0)
+                    .map_err(|_| e)
+            })
+            .map(|ty| t.get().ctx.x[1] = ty),
+        Syscall::DebugCounters => {
+            let c = sched::cpu();
+            let (entries, switches) = (c.entries, c.space_switches);
+            let ctx = &mut t.get().ctx;
+            ctx.x[1] = entries;
+            ctx.x[2] = switches;
+            Ok(())
+        }
+        Syscall::Send | Syscall::NBSend | Syscall::Call => {
+            invoke::lookup(t, x0).and_then(|(_, cap)| {
+                ipc::send(t, cap, syscall != Syscall::NBSend, syscall == Syscall::Call)
+            })
+        }
+        Syscall::Recv | Syscall::NBRecv => {
+            invoke::lookup(t, x0).and_then(|(_, cap)| ipc::recv(t, cap, syscall == Syscall::Recv))
+        }
+        Syscall::Reply => ipc::reply(t),
+        Syscall::ReplyRecv => {
+            // The reply may fail (no caller, or a bad map item): then nothing is received,
+            // so the server sees the error and can fix its reply.
+            match ipc::reply(t) {
+                Ok(()) | Err(Error::NoReplyTarget) => {
+                    invoke::lookup(t, x0).and_then(|(_, cap)| ipc::recv(t, cap, true))
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Syscall::Yield => {
+            sched::rotate(t);
+            Ok(())
+        }
+        Syscall::Signal => invoke::lookup(t, x0).and_then(|(_, cap)| ipc::signal(cap)),
+        Syscall::Wait | Syscall::Poll => {
+            invoke::lookup(t, x0).and_then(|(_, cap)| ipc::wait(t, cap, syscall == Syscall::Wait))
+        }
+        Syscall::Invoke => match invoke::invoke(t, x0, x1) {
+            Ok(Outcome::Done { results, count }) => {
+                write_results(t, &results[..count]);
+                Ok(())
+            }
+            Ok(Outcome::Restart) => {
+                // Re-execute the `svc` once the pending interrupt has been taken.
+                t.get().ctx.elr -= 4;
+                return;
+            }
+            Err(e) => Err(e),
+        },
     };
-    context.x[0] = match result {
-        Ok(()) => 0,
-        Err(e) => e.code(),
-    };
+    if let Err(e) = result {
+        ipc::set_result(t, Err(e));
+    } else if blocking_left_result(syscall) {
+        ipc::set_result(t, Ok(()));
+    }
 }
 
-fn put_str(context: &UserContext) -> Result<(), Error> {
+/// Calls whose success result is written when they complete (by the IPC code), not here.
+fn blocking_left_result(s: Syscall) -> bool {
+    !matches!(
+        s,
+        Syscall::Send
+            | Syscall::Call
+            | Syscall::Recv
+            | Syscall::NBRecv
+            | Syscall::ReplyRecv
+            | Syscall::Wait
+            | Syscall::Poll
+            | Syscall::NBSend
+    )
+}
+
+/// Results of an invocation: MR0..MR5 in registers, the rest in the IPC buffer.
+fn write_results(t: TcbRef, results: &[u64]) {
+    let tcb = t.get();
+    let n = results.len().min(REGISTER_MRS);
+    tcb.ctx.x[2..2 + n].copy_from_slice(&results[..n]);
+    if results.len() > REGISTER_MRS
+        && let Some(buf) = Obj::<IpcBuffer>::from_link(tcb.ipc_buffer)
+    {
+        buf.get().mrs[REGISTER_MRS..results.len()].copy_from_slice(&results[REGISTER_MRS..]);
+    }
+    tcb.ctx.x[1] = MsgInfo::new(0, results.len()).encode();
+}
+
+fn put_str(t: TcbRef) -> Result<(), Error> {
+    let ctx = &t.get().ctx;
     let mut regs = [0u64; PUTSTR_REGS];
-    regs.copy_from_slice(&context.x[1..=PUTSTR_REGS]);
-    let (bytes, len) = unpack_putstr(context.x[0], &regs).ok_or(Error::InvalidArgument)?;
-    console::write_bytes(&bytes[..len]);
+    regs.copy_from_slice(&ctx.x[1..=PUTSTR_REGS]);
+    let (bytes, len) = unpack_putstr(ctx.x[0], &regs).ok_or(Error::InvalidArgument)?;
+    crate::console::write_bytes(&bytes[..len]);
     Ok(())
 }

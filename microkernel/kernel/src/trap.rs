@@ -1,65 +1,61 @@
-//! What the kernel does on each exception: system calls, interrupts, and reports of the
-//! exceptions nobody handles.
+//! What the kernel does on each exception: system calls, faults, interrupts, and the report
+//! of exceptions taken by the kernel itself.
 
-use crate::arch::cpu;
 use crate::arch::exception::{KernelFrame, Kind, UserContext};
-use crate::{kprintln, platform, syscall};
+use crate::arch::{cpu, gic, timer};
+use crate::object::irq;
+use crate::{fault, kprintln, platform, sched, syscall};
 use aarch64_cpu::registers::{ESR_EL1, FAR_EL1};
 use kernel_core::esr;
 use tock_registers::interfaces::Readable;
 
-/// ESR_EL1.EC of an `svc` from AArch64.
+/// ESR_EL1.EC of an `svc` from AArch64 and of a trapped FP/SIMD access.
 const EC_SVC64: u8 = 0x15;
+const EC_FP_ACCESS: u8 = 0x07;
 
-/// Handles an exception from EL0; on return the thread resumes with `context`.
-pub fn from_user(context: &mut UserContext, kind: Kind) {
-    match kind {
-        Kind::Synchronous => {
-            let esr = ESR_EL1.get();
-            if esr::exception_class(esr) == EC_SVC64 {
-                syscall::handle(context);
-            } else {
-                unexpected_user(context, esr::exception_class_name(esr));
+/// Handles an exception from EL0 and returns the context of the thread to run next.
+pub fn from_user(_saved: &mut UserContext, kind: Kind, aarch32: bool) -> &'static mut UserContext {
+    sched::count_entry();
+    if let Some(t) = sched::current() {
+        match kind {
+            Kind::Synchronous => {
+                let esr = ESR_EL1.get();
+                match esr::exception_class(esr) {
+                    EC_SVC64 if !aarch32 => syscall::handle(t),
+                    EC_FP_ACCESS => sched::fp_trap(),
+                    _ => fault::user_exception(t, esr, FAR_EL1.get()),
+                }
             }
+            Kind::Irq => interrupts(),
+            Kind::Fiq | Kind::SError => fault::user_exception(t, ESR_EL1.get(), FAR_EL1.get()),
         }
-        Kind::Irq => interrupt(),
-        Kind::Fiq => unexpected_user(context, "FIQ"),
-        Kind::SError => unexpected_user(context, "SError"),
     }
+    sched::schedule()
 }
 
-/// Takes and handles one pending interrupt.
-fn interrupt() {
+/// Takes and handles every pending interrupt.
+fn interrupts() {
     let p = platform::get();
-    let intid = p.gic.acknowledge();
-    if intid == crate::arch::gic::SPURIOUS {
-        return;
+    loop {
+        let intid = p.gic.acknowledge();
+        if intid == gic::SPURIOUS {
+            return;
+        }
+        if intid == p.timer_intid {
+            timer::on_interrupt();
+            sched::tick();
+        } else if !irq::deliver(intid) {
+            kprintln!("kernel: interrupt {intid} has no handler; masked");
+        }
+        p.gic.end_of_interrupt(intid);
     }
-    if intid == p.timer_intid {
-        crate::arch::timer::on_interrupt();
-    } else {
-        kprintln!("kernel: unexpected interrupt {intid}");
-    }
-    p.gic.end_of_interrupt(intid);
 }
 
-/// A user exception with no one to deliver it to. Until threads have fault endpoints the
-/// only user thread is init, so nothing is left to run: report and power off.
-pub fn unexpected_user(context: &UserContext, what: &str) -> ! {
-    let esr = ESR_EL1.get();
-    kprintln!(
-        "UNHANDLED EXCEPTION: EL0 {what} (EC {:#04x})",
-        esr::exception_class(esr)
-    );
-    report(esr, context.elr, context.spsr);
-    kprintln!(
-        "  sp {:#018x}  x0 {:#018x}  x30 {:#018x}",
-        context.sp,
-        context.x[0],
-        context.x[30]
-    );
-    kprintln!("kernel: init faulted and has no fault handler; no thread left to run");
-    platform::power_off()
+/// Nothing to run: wait for an interrupt (with interrupts still masked, `wfi` wakes when one
+/// is pending) and handle it.
+pub fn idle_wait() {
+    aarch64_cpu::asm::wfi();
+    interrupts();
 }
 
 /// An exception taken by the kernel itself: a kernel bug. Report and power off.
@@ -83,6 +79,25 @@ pub fn from_kernel(frame: &KernelFrame, kind: Kind) -> ! {
         frame.x[29],
         frame.x[30]
     );
+    platform::power_off()
+}
+
+/// The root task faulted with nobody to handle it: the system cannot go on.
+pub fn root_task_died(context: &UserContext, esr: u64, far: u64) -> ! {
+    kprintln!(
+        "UNHANDLED EXCEPTION: EL0 {} (EC {:#04x}) in init",
+        esr::exception_class_name(esr),
+        esr::exception_class(esr)
+    );
+    report(esr, context.elr, context.spsr);
+    let _ = far;
+    kprintln!(
+        "  sp {:#018x}  x0 {:#018x}  x30 {:#018x}",
+        context.sp,
+        context.x[0],
+        context.x[30]
+    );
+    kprintln!("kernel: init faulted and has no fault handler; nothing can go on");
     platform::power_off()
 }
 

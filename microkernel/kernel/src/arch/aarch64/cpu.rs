@@ -21,7 +21,10 @@ pub fn affinity() -> u32 {
 /// thread no FP state needs switching yet.
 pub fn enable_user_access() {
     CPACR_EL1.write(CPACR_EL1::FPEN::TrapNothing);
-    CNTKCTL_EL1.write(CNTKCTL_EL1::EL0VCTEN::SET);
+    // EL0 may also read the physical counter and program the EL1 physical timer, which the
+    // kernel does not use: it is a device user space can own (INTID 30).
+    CNTKCTL_EL1
+        .write(CNTKCTL_EL1::EL0VCTEN::SET + CNTKCTL_EL1::EL0PCTEN::SET + CNTKCTL_EL1::EL0PTEN::SET);
     // SAFETY: PMUSERENR_EL0 only grants EL0 read access to PMU counters.
     unsafe { core::arch::asm!("msr pmuserenr_el0, {}", "isb", in(reg) 0b101u64, options(nostack)) };
 }
@@ -48,4 +51,35 @@ pub fn read_unmapped_kernel_address() {
     // SAFETY: the read faults before it returns anything; the EL1 exception handler reports
     // it and powers off, so no code observes the value.
     let _ = unsafe { core::ptr::read_volatile(address as *const u64) };
+}
+
+/// Zeroes `len` bytes at kernel address `va`, a whole cache-zeroing block at a time
+/// (`DC ZVA`, block size from DCZID_EL0) when alignment allows.
+pub fn zero_memory(va: u64, len: u64) {
+    let dczid: u64;
+    // SAFETY: reading DCZID_EL0 has no side effects.
+    unsafe { core::arch::asm!("mrs {}, dczid_el0", out(reg) dczid, options(nomem, nostack)) };
+    let block = 4u64 << (dczid & 0xf);
+    let prohibited = dczid & (1 << 4) != 0;
+    if !prohibited && va % block == 0 && len % block == 0 {
+        let mut a = va;
+        while a < va + len {
+            // SAFETY: `a..a + block` lies in `va..va + len`, which the caller owns (a fresh
+            // object in the linear map, Normal memory as DC ZVA requires).
+            unsafe { core::arch::asm!("dc zva, {}", in(reg) a, options(nostack, preserves_flags)) };
+            a += block;
+        }
+    } else {
+        // SAFETY: as above, the caller owns `va..va + len`.
+        unsafe { core::ptr::write_bytes(va as *mut u8, 0, len as usize) };
+    }
+}
+
+/// Whether an interrupt is pending (ISR_EL1.I): long operations stop at such a point and are
+/// restarted after the interrupt has been taken.
+pub fn interrupt_pending() -> bool {
+    let isr: u64;
+    // SAFETY: reading ISR_EL1 has no side effects.
+    unsafe { core::arch::asm!("mrs {}, isr_el1", out(reg) isr, options(nomem, nostack)) };
+    isr & (1 << 7) != 0
 }

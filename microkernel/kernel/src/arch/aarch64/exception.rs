@@ -22,12 +22,16 @@ pub struct UserContext {
     pub elr: u64,
     /// `SPSR_EL1`: the thread's PSTATE.
     pub spsr: u64,
+    /// `TPIDR_EL0`: the user's thread pointer (libmk keeps the IPC buffer address there).
+    pub tpidr: u64,
+    _pad: u64,
 }
 
 const CTX_SIZE: usize = size_of::<UserContext>();
 const _: () = assert!(offset_of!(UserContext, sp) == 31 * 8);
 const _: () = assert!(offset_of!(UserContext, elr) == 32 * 8);
-const _: () = assert!(CTX_SIZE == 34 * 8);
+const _: () = assert!(offset_of!(UserContext, tpidr) == 34 * 8);
+const _: () = assert!(CTX_SIZE == 36 * 8);
 
 /// Registers saved when the kernel itself takes an exception (for the report only).
 #[derive(Clone, Copy, Debug)]
@@ -37,6 +41,7 @@ pub struct KernelFrame {
     pub sp: u64,
     pub elr: u64,
     pub spsr: u64,
+    _unused: [u64; 2],
 }
 
 const _: () = assert!(size_of::<KernelFrame>() == CTX_SIZE);
@@ -128,6 +133,8 @@ __exception_vectors:
     mrs     x2, elr_el1
     mrs     x3, spsr_el1
     stp     x2, x3, [sp, #16 * 16]
+    mrs     x2, tpidr_el0
+    str     x2, [sp, #16 * 17]
     mov     x0, sp
     adrp    x2, {stack}
     add     x2, x2, :lo12:{stack}
@@ -137,6 +144,8 @@ __exception_vectors:
     .global __return_to_user
 __return_to_user:
     mov     sp, x0
+    ldr     x2, [sp, #16 * 17]
+    msr     tpidr_el0, x2
     ldp     x2, x3, [sp, #16 * 16]
     msr     elr_el1, x2
     msr     spsr_el1, x3
@@ -186,12 +195,7 @@ unsafe extern "C" {
 
 /// Entered from the user vectors with the saved context; returns the context to resume.
 extern "C" fn from_user(context: &mut UserContext, vector: u64) -> *mut UserContext {
-    if vector >= FROM_AARCH32 {
-        crate::trap::unexpected_user(context, "AArch32 EL0");
-    } else {
-        crate::trap::from_user(context, Kind::from_vector(vector));
-    }
-    context
+    crate::trap::from_user(context, Kind::from_vector(vector), vector >= FROM_AARCH32)
 }
 
 /// Entered from the kernel vectors; never returns.

@@ -63,6 +63,8 @@ register_structs! {
         (0x084 => _reserved1),
         (0x100 => ISENABLER0: ReadWrite<u32>),
         (0x104 => _reserved2),
+        (0x180 => ICENABLER0: ReadWrite<u32>),
+        (0x184 => _reserved3),
         (0x400 => IPRIORITYR: [ReadWrite<u8>; 32]),
         (0x420 => @END),
     }
@@ -215,6 +217,19 @@ impl Gic {
         prio.set(DEFAULT_PRIORITY);
         group_reg.set((group_reg.get() & !bit) | if group == 1 { bit } else { 0 });
         enable.set(bit);
+    }
+
+    /// Masks interrupt `intid`.
+    pub fn disable(&self, intid: u32) {
+        let (word, bit) = ((intid / 32) as usize, 1u32 << (intid % 32));
+        match &self.version {
+            Version::V3 { sgi } if intid < 32 => sgi.ICENABLER0.set(bit),
+            _ => {
+                if let Some(r) = self.dist.ICENABLER.get(word) {
+                    r.set(bit);
+                }
+            }
+        }
     }
 
     /// Acknowledges the highest-priority pending interrupt: its INTID, or [`SPURIOUS`].

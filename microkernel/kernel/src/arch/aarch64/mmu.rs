@@ -236,11 +236,96 @@ pub fn sync_icache(va: u64, len: u64) {
     };
 }
 
-/// Installs a user address space: TTBR0_EL1 = root table, tagged with `asid`.
-pub fn switch_user_space(root_pa: u64, asid: u16) {
-    let value = root_pa | (u64::from(asid) << 48);
-    // SAFETY: TTBR0 only governs EL0 addresses below 2^48; the kernel runs from TTBR1.
+/// Installs a user address space: TTBR0_EL1 = root table | ASID << 48 (0: none).
+pub fn set_ttbr0(value: u64) {
+    // SAFETY: TTBR0 only governs EL0 addresses below 2^48; the kernel runs from TTBR1. With
+    // ASID-tagged TLB entries no flush is needed on a switch.
     unsafe {
         core::arch::asm!("msr ttbr0_el1, {}", "isb", in(reg) value, options(nostack, preserves_flags))
     };
+}
+
+/// Makes new or changed table entries visible to the table walker.
+pub fn publish_tables() {
+    barrier_tables();
+}
+
+/// Drops the TLB entry of one user page (ARM ARM D8.13, TLBI VAE1IS).
+pub fn flush_page(asid: u16, va: u64) {
+    let arg = ((va >> 12) & ((1 << 44) - 1)) | (u64::from(asid) << 48);
+    // SAFETY: TLB maintenance only; the barriers order it after the table write.
+    unsafe {
+        core::arch::asm!("dsb ishst", "tlbi vae1is, {}", "dsb ish", "isb", in(reg) arg, options(nostack, preserves_flags))
+    };
+}
+
+/// Drops every TLB entry of an address space (TLBI ASIDE1IS).
+pub fn flush_asid(asid: u16) {
+    let arg = u64::from(asid) << 48;
+    // SAFETY: TLB maintenance only.
+    unsafe {
+        core::arch::asm!("dsb ishst", "tlbi aside1is, {}", "dsb ish", "isb", in(reg) arg, options(nostack, preserves_flags))
+    };
+}
+
+/// Address-space identifiers: a bitmap over 16-bit ASIDs (ASID 0 is never handed out).
+struct Asids(core::cell::UnsafeCell<[u64; 1024]>);
+
+// SAFETY: used only by the kernel on one core with interrupts masked.
+unsafe impl Sync for Asids {}
+
+static ASIDS: Asids = Asids(core::cell::UnsafeCell::new([0; 1024]));
+static ASID_LIMIT: AtomicUsize = AtomicUsize::new(256);
+
+/// Records how many ASIDs the CPU has (boot.rs set TCR_EL1.AS when it has 16 bits of them).
+pub fn init_asids() {
+    let tcr: u64;
+    // SAFETY: reading TCR_EL1 has no side effects.
+    unsafe { core::arch::asm!("mrs {}, tcr_el1", out(reg) tcr, options(nomem, nostack)) };
+    ASID_LIMIT.store(
+        if tcr & (1 << 36) != 0 {
+            1 << 16
+        } else {
+            1 << 8
+        },
+        Ordering::Relaxed,
+    );
+}
+
+#[expect(
+    clippy::mut_from_ref,
+    reason = "kernel-global bitmap, used by one kernel path at a time"
+)]
+fn asid_bits() -> &'static mut [u64; 1024] {
+    // SAFETY: see `Asids`; callers do not keep the reference.
+    unsafe { &mut *ASIDS.0.get() }
+}
+
+/// How many ASIDs are free (ASID 0 is never handed out).
+pub fn free_asids() -> usize {
+    let limit = ASID_LIMIT.load(Ordering::Relaxed);
+    let used: usize = asid_bits()[..limit / 64]
+        .iter()
+        .map(|w| w.count_ones() as usize)
+        .sum();
+    limit - 1 - used
+}
+
+/// A free ASID.
+pub fn alloc_asid() -> Option<u16> {
+    let limit = ASID_LIMIT.load(Ordering::Relaxed);
+    for (w, word) in asid_bits()[..limit / 64].iter_mut().enumerate() {
+        let free = !*word & if w == 0 { !1 } else { !0 };
+        if free != 0 {
+            let b = free.trailing_zeros() as usize;
+            *word |= 1 << b;
+            return Some((w * 64 + b) as u16);
+        }
+    }
+    None
+}
+
+pub fn free_asid(asid: u16) {
+    let a = usize::from(asid);
+    asid_bits()[a / 64] &= !(1 << (a % 64));
 }

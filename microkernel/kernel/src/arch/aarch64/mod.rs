@@ -3,6 +3,7 @@
 pub mod boot;
 pub mod cpu;
 pub mod exception;
+pub mod fp;
 pub mod gic;
 pub mod mmu;
 pub mod psci;
