@@ -41,7 +41,10 @@ pub struct Tables {
 
 impl Default for Tables {
     fn default() -> Self {
-        Self { known: [(0, 0); 64], len: 0 }
+        Self {
+            known: [(0, 0); 64],
+            len: 0,
+        }
     }
 }
 
@@ -118,7 +121,9 @@ impl Alloc {
             .unwrap_or(0)
             .min(MAX_SLOTS);
         let mut used = SlotSet([0; MAX_SLOTS / 64]);
-        let first_free = usize::try_from(info.first_free_slot).unwrap_or(MAX_SLOTS).min(slot_count);
+        let first_free = usize::try_from(info.first_free_slot)
+            .unwrap_or(MAX_SLOTS)
+            .min(slot_count);
         for s in 0..first_free {
             used.set(s, true);
         }
@@ -141,7 +146,9 @@ impl Alloc {
     }
 
     fn take_slot(&mut self, scoped: bool) -> Result<u64, Error> {
-        let s = (0..self.slot_count).find(|&s| !self.used.get(s)).ok_or(Error::NotEnoughMemory)?;
+        let s = (0..self.slot_count)
+            .find(|&s| !self.used.get(s))
+            .ok_or(Error::NotEnoughMemory)?;
         self.used.set(s, true);
         self.scoped.set(s, scoped);
         Ok(s as u64)
@@ -181,7 +188,12 @@ impl Alloc {
         let size = 1u64 << bits;
         let slot = self.take_slot(false)?;
         let info = self.info;
-        for (i, ut) in info.untyped().iter().enumerate().filter(|(_, u)| u.device == 0) {
+        for (i, ut) in info
+            .untyped()
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.device == 0)
+        {
             let (ut_slot, ut_size) = (ut.slot, 1u64.checked_shl(ut.size_bits as u32).unwrap_or(0));
             let start = self.boot_used[i].next_multiple_of(size);
             if start + size > ut_size {

@@ -2,6 +2,7 @@
 //!
 //! It greets, then does what `/chosen/bootargs` asks:
 //! - `test=boot` (and no `test=`): checks what the kernel gave it, one `PASS`/`FAIL` line each;
+//! - `test=kernel`: runs the kernel test suite (`ktest`), one `PASS`/`FAIL` line per check;
 //! - `test=undef`: executes an undefined instruction (the kernel must report it);
 //! - `bench=boot`: prints `boot_to_init_instructions` for `cargo xtask bench`.
 //!
@@ -9,11 +10,19 @@
 #![no_std]
 #![no_main]
 
-use abi::bootinfo::{BOOTINFO_MAGIC, BOOTINFO_VERSION, BootInfo, ReservedKind, bootarg};
+use abi::bootinfo::{
+    BOOTINFO_MAGIC, BOOTINFO_VERSION, BootInfo, INIT_CNODE_RADIX, ReservedKind, bootarg,
+};
+use abi::object::{CapType, MapFlags, init_slots};
 use abi::{Error, Syscall};
 use core::hint::black_box;
 use core::sync::atomic::{AtomicU64, Ordering};
 use rt::println;
+
+mod alloc;
+mod bench;
+mod ktest;
+mod thread;
 
 rt::entry!(main);
 
@@ -25,9 +34,15 @@ fn main(info: &'static BootInfo) -> i32 {
     if bootarg(args, "bench") == Some(b"boot") {
         println!("BENCH boot_to_init_instructions {boot_instructions} instructions");
     }
+    if bootarg(args, "bench") == Some(b"kernel") {
+        bench::run(&mut alloc::Alloc::new(info));
+        println!("init: done");
+        return 0;
+    }
     match bootarg(args, "test") {
         Some(b"undef") => undefined_instruction(),
         None | Some(b"boot") => run_checks(info),
+        Some(b"kernel") => ktest::run(info),
         Some(other) => {
             println!(
                 "FAIL test: unknown test {:?}",
@@ -46,6 +61,11 @@ const CHECKS: &[(&str, Check)] = &[
     ("bootinfo-header", bootinfo_header),
     ("memory-accounting", memory_accounting),
     ("memory-reservations", memory_reservations),
+    ("init-slots", init_slots_types),
+    ("untyped-caps", untyped_caps),
+    ("initrd-frames", initrd_frames),
+    ("image-frames", image_frames),
+    ("free-slots-empty", free_slots_empty),
     ("loader-data-bss", loader_data_bss),
     ("syscall-unknown-number", syscall_unknown_number),
     ("syscall-putstr-too-long", syscall_putstr_too_long),
@@ -73,21 +93,28 @@ fn bootinfo_header(info: &BootInfo) -> Result<(), &'static str> {
     if info.counter_frequency == 0 || info.tick_hz == 0 {
         return Err("counter frequency or tick rate is zero");
     }
+    if info.cnode_radix != INIT_CNODE_RADIX {
+        return Err("the root CNode's radix is not INIT_CNODE_RADIX");
+    }
+    if info.first_free_slot < init_slots::FIRST_VARIABLE
+        || info.first_free_slot >= 1 << info.cnode_radix
+    {
+        return Err("first_free_slot is outside the variable slots of the CNode");
+    }
     Ok(())
 }
 
-/// Every byte of RAM is either free or reserved, once: sizes add up, nothing overlaps, all
-/// ranges are whole pages.
+/// Every byte of RAM is in exactly one RAM untyped or reserved range: sizes add up, nothing
+/// overlaps, all ranges are whole pages.
 fn memory_accounting(info: &BootInfo) -> Result<(), &'static str> {
-    let free = info
-        .untyped()
-        .iter()
-        .filter(|u| u.device == 0)
-        .map(|u| (u.base, 1u64 << u.size_bits));
+    let ram = info.untyped().iter().filter(|u| u.device == 0);
+    let untyped = ram
+        .clone()
+        .map(|u| (u.base, 1u64.checked_shl(u.size_bits as u32).unwrap_or(0)));
     let reserved = info.reserved_ranges().iter().map(|r| (r.base, r.size));
     let mut all = [(0u64, 0u64); abi::bootinfo::MAX_UNTYPED + abi::bootinfo::MAX_RESERVED];
     let mut n = 0;
-    for range in free.chain(reserved) {
+    for range in untyped.chain(reserved) {
         all[n] = range;
         n += 1;
     }
@@ -104,20 +131,13 @@ fn memory_accounting(info: &BootInfo) -> Result<(), &'static str> {
     }
     let total: u64 = all.iter().map(|r| r.1).sum();
     if total != info.ram_total {
-        return Err("free + reserved != RAM size");
+        return Err("RAM untyped + reserved != RAM size");
     }
-    if free_bytes(info) < info.ram_total / 2 {
-        return Err("less than half of RAM is free");
+    let free: u64 = ram.map(|u| 1u64 << u.size_bits).sum();
+    if free < info.ram_total / 2 {
+        return Err("less than half of RAM is untyped");
     }
     Ok(())
-}
-
-fn free_bytes(info: &BootInfo) -> u64 {
-    info.untyped()
-        .iter()
-        .filter(|u| u.device == 0)
-        .map(|u| 1u64 << u.size_bits)
-        .sum()
 }
 
 /// The kernel, device tree, initrd and init's own frames are all accounted for, and the
@@ -142,6 +162,152 @@ fn memory_reservations(info: &BootInfo) -> Result<(), &'static str> {
     });
     if initrd.size == 0 || !covered {
         return Err("the initrd is not inside its reservation");
+    }
+    Ok(())
+}
+
+/// The fixed slots hold what `init_slots` says.
+fn init_slots_types(_: &BootInfo) -> Result<(), &'static str> {
+    for (slot, want, why) in [
+        (init_slots::NULL, CapType::Null, "slot NULL is not empty"),
+        (
+            init_slots::TCB,
+            CapType::Tcb,
+            "slot TCB does not hold a TCB",
+        ),
+        (
+            init_slots::CNODE,
+            CapType::CNode,
+            "slot CNODE does not hold a CNode",
+        ),
+        (
+            init_slots::VSPACE,
+            CapType::VSpace,
+            "slot VSPACE does not hold a VSpace",
+        ),
+        (
+            init_slots::IRQ_CONTROL,
+            CapType::IrqControl,
+            "slot IRQ_CONTROL does not hold IrqControl",
+        ),
+        (
+            init_slots::IPC_BUFFER,
+            CapType::Frame,
+            "slot IPC_BUFFER does not hold a Frame",
+        ),
+        (
+            init_slots::BOOTINFO,
+            CapType::Frame,
+            "slot BOOTINFO does not hold a Frame",
+        ),
+        (
+            init_slots::STACK,
+            CapType::Frame,
+            "slot STACK does not hold a Frame",
+        ),
+    ] {
+        if libmk::debug_cap_type(slot) != Ok(want as u64) {
+            return Err(why);
+        }
+    }
+    Ok(())
+}
+
+/// A slot the kernel filled at boot: among the variable slots, below `first_free_slot`.
+fn boot_slot(info: &BootInfo, slot: u64) -> bool {
+    (init_slots::FIRST_VARIABLE..info.first_free_slot).contains(&slot)
+}
+
+/// Every untyped the boot info lists is an Untyped capability in a boot slot, aligned to its
+/// size; there is RAM untyped and device untyped (virtio-mmio).
+fn untyped_caps(info: &BootInfo) -> Result<(), &'static str> {
+    let list = info.untyped();
+    if !list.iter().any(|u| u.device == 0) || !list.iter().any(|u| u.device == 1) {
+        return Err("no RAM untyped or no device untyped");
+    }
+    for u in list {
+        if !boot_slot(info, u.slot) {
+            return Err("an untyped's slot is outside the boot slots");
+        }
+        if libmk::debug_cap_type(u.slot) != Ok(CapType::Untyped as u64) {
+            return Err("an untyped's slot does not hold an Untyped capability");
+        }
+        if !(4..=47).contains(&u.size_bits) || u.base % (1 << u.size_bits) != 0 || u.device > 1 {
+            return Err("an untyped has a bad size, alignment or device flag");
+        }
+    }
+    Ok(())
+}
+
+/// The initrd frames are Frame capabilities covering the initrd, in address order.
+fn initrd_frames(info: &BootInfo) -> Result<(), &'static str> {
+    let frames = info.initrd_frames();
+    let (Some(first), Some(last)) = (frames.first(), frames.last()) else {
+        return Err("no initrd frames");
+    };
+    for f in frames {
+        if !boot_slot(info, f.slot) || libmk::debug_cap_type(f.slot) != Ok(CapType::Frame as u64) {
+            return Err("an initrd frame slot does not hold a Frame capability");
+        }
+    }
+    if frames
+        .windows(2)
+        .any(|w| w[0].base + (1 << w[0].size_bits) != w[1].base)
+    {
+        return Err("the initrd frames are not contiguous and in order");
+    }
+    let end = last.base + (1 << last.size_bits);
+    if first.base > info.initrd.base || end < info.initrd.base + info.initrd.size {
+        return Err("the initrd frames do not cover the initrd");
+    }
+    Ok(())
+}
+
+/// init's image frames are Frame capabilities in address order, and the ones holding this
+/// code and this program's data have the right flags.
+fn image_frames(info: &BootInfo) -> Result<(), &'static str> {
+    let frames = info.image_frames();
+    if frames.is_empty() {
+        return Err("no image frames");
+    }
+    for f in frames {
+        if !boot_slot(info, f.slot) || libmk::debug_cap_type(f.slot) != Ok(CapType::Frame as u64) {
+            return Err("an image frame slot does not hold a Frame capability");
+        }
+        if f.vaddr % 4096 != 0 || MapFlags::validate(f.flags).is_none() {
+            return Err("an image frame has an unaligned address or bad flags");
+        }
+    }
+    if frames.windows(2).any(|w| w[0].vaddr >= w[1].vaddr) {
+        return Err("the image frames are not in address order");
+    }
+    let page_of = |addr: u64| frames.iter().find(|f| f.vaddr == addr & !0xfff);
+    let code = image_frames as fn(&BootInfo) -> Result<(), &'static str> as usize as u64;
+    match page_of(code) {
+        Some(f)
+            if MapFlags(f.flags).contains(MapFlags::RX)
+                && !MapFlags(f.flags).contains(MapFlags::WRITE) => {}
+        _ => return Err("the frame of init's code is missing or not read-execute only"),
+    }
+    match page_of(DATA.as_ptr() as u64) {
+        Some(f)
+            if MapFlags(f.flags).contains(MapFlags::RW)
+                && !MapFlags(f.flags).contains(MapFlags::EXECUTE) => {}
+        _ => return Err("the frame of init's .data is missing or not read-write only"),
+    }
+    Ok(())
+}
+
+/// Slots from `first_free_slot` on are empty (a sample, and the last).
+fn free_slots_empty(info: &BootInfo) -> Result<(), &'static str> {
+    let last = (1 << info.cnode_radix) - 1;
+    for slot in (info.first_free_slot..info.first_free_slot + 64).chain([last]) {
+        if slot <= last && libmk::debug_cap_type(slot) != Ok(CapType::Null as u64) {
+            return Err("a slot after first_free_slot is not empty");
+        }
+    }
+    if libmk::debug_cap_type(last + 1).is_ok() {
+        return Err("DebugCapType accepted a slot past the CNode's end");
     }
     Ok(())
 }

@@ -62,7 +62,14 @@ impl Space {
         for f in info.image_frames() {
             let copy = alloc.slot()?;
             CNODE.copy(copy, CNODE, f.slot, CapRights::ALL)?;
-            self.map(alloc, Cap::from_cptr(copy), f.vaddr, MapFlags(f.flags), 0, 1)?;
+            self.map(
+                alloc,
+                Cap::from_cptr(copy),
+                f.vaddr,
+                MapFlags(f.flags),
+                0,
+                1,
+            )?;
         }
         Ok(())
     }
@@ -97,7 +104,6 @@ pub struct Thread {
     pub sp: u64,
     /// Where its IPC buffer is mapped (0: none), in its VSpace and in init's.
     pub ipc_va: u64,
-    pub ipc_frame: Option<Cap<Frame>>,
 }
 
 impl Thread {
@@ -134,7 +140,6 @@ impl Thread {
             tcb,
             sp: stack_va + (1 << STACK_BITS),
             ipc_va,
-            ipc_frame,
         })
     }
 
@@ -142,17 +147,15 @@ impl Thread {
     /// (`TcbWriteRegisters` then `TcbResume`).
     pub fn run(&self, f: fn(u64), arg: u64) -> Result<(), Error> {
         let entry = trampoline as extern "C" fn(u64, u64, u64, u64) -> ! as usize as u64;
-        self.tcb
-            .write_registers(&[entry, self.sp, arg, self.ipc_va, f as usize as u64, self.tcb.cptr()])?;
+        self.tcb.write_registers(&[
+            entry,
+            self.sp,
+            arg,
+            self.ipc_va,
+            f as usize as u64,
+            self.tcb.cptr(),
+        ])?;
         self.tcb.resume()
-    }
-
-    /// The thread's IPC buffer as init sees it.
-    pub fn ipc_buffer(&self) -> Option<&'static mut abi::message::IpcBuffer> {
-        // SAFETY: `ipc_va` is where this thread's IPC buffer frame is mapped read-write in
-        // init's VSpace for the life of the scope; init looks at it only while the thread is
-        // blocked or done.
-        (self.ipc_va != 0).then(|| unsafe { &mut *(self.ipc_va as *mut abi::message::IpcBuffer) })
     }
 }
 

@@ -17,6 +17,10 @@ use crate::initrd::Initrd;
 use crate::judge::{Expectation, SYSTEM_OFF};
 use crate::machine::{CORTEX_A57, CORTEX_A72, DEFAULT_MACHINE, Gic, MAX, Machine, Mem};
 
+/// How many checks init's kernel test suite (`test=kernel`, init/src/ktest) runs; every one
+/// must pass.
+const KERNEL_CHECKS: usize = 130;
+
 /// QEMU gets killed after this long unless the scenario says otherwise.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
 
@@ -201,6 +205,12 @@ pub const SCENARIOS: &[Scenario] = &[
         },
         "test=boot",
     ),
+    Scenario {
+        ends: Ends::Done {
+            min_pass: KERNEL_CHECKS,
+        },
+        ..Scenario::done("kernel", DEFAULT_MACHINE, "test=kernel")
+    },
     Scenario::stops(
         "initrd-missing",
         Initrd::None,

@@ -57,7 +57,10 @@ pub struct Why {
 
 impl Why {
     pub fn new(args: fmt::Arguments<'_>) -> Self {
-        let mut w = Self { buf: [0; 200], len: 0 };
+        let mut w = Self {
+            buf: [0; 200],
+            len: 0,
+        };
         let _ = fmt::Write::write_fmt(&mut w, args);
         w
     }
@@ -123,7 +126,10 @@ pub fn expect_eq<T: PartialEq + fmt::Debug>(got: T, want: T, what: &str) -> Outc
 /// The type `DebugCapType` reports for `cptr` must be `want`.
 pub fn expect_type(cptr: u64, want: abi::object::CapType, what: &str) -> Outcome {
     let got = libmk::debug_cap_type(cptr).or_fail(what)?;
-    ensure!(got == want as u64, "{what}: slot {cptr} has cap type {got}, expected {want:?}");
+    ensure!(
+        got == want as u64,
+        "{what}: slot {cptr} has cap type {got}, expected {want:?}"
+    );
     Ok(())
 }
 
@@ -181,7 +187,11 @@ impl Sync {
     /// Waits at the endpoint for a message or for the sentinel.
     pub fn wait(&self) -> Result<Event, Why> {
         let r = self.ep.recv().or_fail("Recv on the check's endpoint")?;
-        Ok(if r.badge == SENTINEL_BADGE { Event::Idle } else { Event::Msg(r) })
+        Ok(if r.badge == SENTINEL_BADGE {
+            Event::Idle
+        } else {
+            Event::Msg(r)
+        })
     }
 
     /// Waits until every other thread is blocked or done; any message meanwhile fails.
@@ -263,7 +273,9 @@ impl Env {
     /// A badged copy of `src` in a new slot.
     pub fn mint(&mut self, src: u64, rights: CapRights, badge: u64) -> Result<u64, Why> {
         let s = self.slot()?;
-        CNODE.mint(s, CNODE, src, rights, badge).or_fail("CNodeMint")?;
+        CNODE
+            .mint(s, CNODE, src, rights, badge)
+            .or_fail("CNodeMint")?;
         Ok(s)
     }
 
@@ -288,13 +300,27 @@ impl Env {
         Ok(t)
     }
 
+    /// A thread in a new VSpace that maps init's image (and the thread's stack and IPC
+    /// buffer) at init's addresses.
+    pub fn foreign_thread(&mut self, cfg: Config) -> Result<(Thread, Space), Why> {
+        let mut space = Space::new(&mut self.a).or_fail("make a VSpace")?;
+        space
+            .map_image(&mut self.a)
+            .or_fail("map init's image into the new VSpace")?;
+        let t = self.thread(cfg, Some(&mut space))?;
+        Ok((t, space))
+    }
+
     /// The check's endpoint and its sentinel.
     pub fn sync(&mut self) -> Result<Sync, Why> {
         let ep = self.endpoint()?;
         let s = self.mint(ep.cptr(), CapRights::ALL, SENTINEL_BADGE)?;
         let done = self.mint(ep.cptr(), CapRights::ALL, DONE_BADGE)?;
         let fault = self.mint(ep.cptr(), CapRights::ALL, FAULT_BADGE)?;
-        let cfg = Config { ipc_buffer: false, ..Config::new(1) };
+        let cfg = Config {
+            ipc_buffer: false,
+            ..Config::new(1)
+        };
         self.spawn_cfg(cfg, sentinel, s)?;
         Ok(Sync {
             ep,
@@ -322,7 +348,9 @@ impl Env {
         }
         init_ipc_buffer().receive_slot = NULL_CPTR;
         let _ = Cap::<Tcb>::from_cptr(init_slots::TCB).unbind_notification();
-        self.a.end_scope().or_fail("clean up (delete the check's slots, revoke its untyped)")
+        self.a
+            .end_scope()
+            .or_fail("clean up (delete the check's slots, revoke its untyped)")
     }
 }
 

@@ -1,10 +1,13 @@
 //! Threads: configure, start, registers, suspend/resume, delete, priorities and their limit,
 //! per-thread TPIDR_EL0 and FP/SIMD registers.
 
-use super::{Check, Env, Outcome, OrFail, bump, code, expect_eq, expect_err, expect_fails, expect_type, get, set};
+use super::{
+    Check, Env, OrFail, Outcome, bump, code, expect_eq, expect_err, expect_fails, expect_type, get,
+    set,
+};
 use crate::alloc::{CNODE, VSPACE};
 use crate::thread::Config;
-use abi::object::{CapRights, CapType, ObjectType, init_slots};
+use abi::object::{CapType, ObjectType, init_slots};
 use abi::{Error, Invocation};
 use core::arch::asm;
 use libmk::{CNode, Cap, Endpoint, Frame, Message, Tcb, VSpace};
@@ -18,6 +21,7 @@ pub const CHECKS: &[Check] = &[
     ("suspend-resume", suspend_resume),
     ("suspend-leaves-queue", suspend_leaves_queue),
     ("delete-blocked-thread", delete_blocked_thread),
+    ("delete-drops-its-caps", delete_drops_its_caps),
     ("priority-limit", priority_limit),
     ("configure-errors", configure_errors),
     ("not-a-tcb", not_a_tcb),
@@ -29,10 +33,22 @@ const INIT_TCB: Cap<Tcb> = Cap::from_cptr(init_slots::TCB);
 
 fn new_is_inactive(env: &mut Env) -> Outcome {
     let t: Cap<Tcb> = env.obj(ObjectType::Tcb)?;
-    expect_err(t.resume(), &[Error::IllegalOperation], "resume an unconfigured TCB")?;
-    expect_err(t.start(0x20_0000, 0x1000, 0), &[Error::IllegalOperation], "start an unconfigured TCB")?;
+    expect_err(
+        t.resume(),
+        &[Error::IllegalOperation],
+        "resume an unconfigured TCB",
+    )?;
+    expect_err(
+        t.start(0x20_0000, 0x1000, 0),
+        &[Error::IllegalOperation],
+        "start an unconfigured TCB",
+    )?;
     let e = env.endpoint()?;
-    expect_err(e.nb_send(&Message::new(1, &[])), &[Error::WouldBlock], "the new TCB waits nowhere")?;
+    expect_err(
+        e.nb_send(&Message::new(1, &[])),
+        &[Error::WouldBlock],
+        "the new TCB waits nowhere",
+    )?;
     t.suspend().or_fail("suspend an inactive TCB")
 }
 
@@ -96,12 +112,20 @@ fn read_registers(env: &mut Env) -> Outcome {
         .write_registers(&[pc, t.sp - 64, 0x100, 0x101, 0x102, 0x103])
         .or_fail("TcbWriteRegisters")?;
     let r = t.tcb.read_registers().or_fail("TcbReadRegisters (6)")?;
-    expect_eq([r[0], r[1], r[3], r[4], r[5]], [pc, t.sp - 64, 0x100, 0x101, 0x102], "pc, sp, x0, x1, x2")?;
+    expect_eq(
+        [r[0], r[1], r[3], r[4], r[5]],
+        [pc, t.sp - 64, 0x100, 0x101, 0x102],
+        "pc, sp, x0, x1, x2",
+    )?;
     let spsr = r[2];
-    ensure!(spsr & 0xf == 0 && spsr & (1 << 7) == 0, "spsr {spsr:#x}: not EL0t with IRQs unmasked");
+    ensure!(
+        spsr & 0xf == 0 && spsr & (1 << 7) == 0,
+        "spsr {spsr:#x}: not EL0t with IRQs unmasked"
+    );
     let buf = super::init_ipc_buffer();
     buf.mrs[6] = 0xdead;
-    let all = libmk::invoke(t.tcb.cptr(), Invocation::TcbReadRegisters, &[34]).or_fail("TcbReadRegisters (34)")?;
+    let all = libmk::invoke(t.tcb.cptr(), Invocation::TcbReadRegisters, &[34])
+        .or_fail("TcbReadRegisters (34)")?;
     expect_eq(all.info().length, 34, "result count")?;
     expect_eq(all.mrs[3], 0x100, "x0 of the long read")?;
     expect_eq(buf.mrs[6], 0x103, "x3 (in the IPC buffer)")?;
@@ -110,7 +134,11 @@ fn read_registers(env: &mut Env) -> Outcome {
         .write_registers(&[pc, t.sp, 1, 2])
         .or_fail("TcbWriteRegisters with 4 values")?;
     let r = t.tcb.read_registers().or_fail("TcbReadRegisters")?;
-    expect_eq([r[0], r[3], r[4]], [pc, 1, 2], "pc, x0, x1 after a short write")?;
+    expect_eq(
+        [r[0], r[3], r[4]],
+        [pc, 1, 2],
+        "pc, x0, x1 after a short write",
+    )?;
     expect_eq(r[5], 0x102, "x2, not written by the short write")
 }
 
@@ -118,9 +146,17 @@ fn read_registers_bad_count(env: &mut Env) -> Outcome {
     let t = env.thread(Config::new(254), None)?;
     let want = &[Error::RangeError, Error::InvalidArgument];
     for n in [0, 35, u64::MAX] {
-        expect_err(libmk::invoke(t.tcb.cptr(), Invocation::TcbReadRegisters, &[n]), want, "TcbReadRegisters with a bad count")?;
+        expect_err(
+            libmk::invoke(t.tcb.cptr(), Invocation::TcbReadRegisters, &[n]),
+            want,
+            "TcbReadRegisters with a bad count",
+        )?;
     }
-    expect_err(t.tcb.write_registers(&[0x20_0000]), want, "TcbWriteRegisters with one value")
+    expect_err(
+        t.tcb.write_registers(&[0x20_0000]),
+        want,
+        "TcbWriteRegisters with one value",
+    )
 }
 
 fn counter(_: u64) {
@@ -150,7 +186,11 @@ fn suspend_leaves_queue(env: &mut Env) -> Outcome {
     let t = env.spawn(recv_waiter, e.cptr(), 254)?;
     sync.settle()?;
     t.tcb.suspend().or_fail("TcbSuspend")?;
-    expect_err(e.nb_send(&Message::new(1, &[])), &[Error::WouldBlock], "NBSend to a suspended receiver")?;
+    expect_err(
+        e.nb_send(&Message::new(1, &[])),
+        &[Error::WouldBlock],
+        "NBSend to a suspended receiver",
+    )?;
     sync.settle()?;
     expect_eq(get(1), 0, "the suspended receiver returned")
 }
@@ -162,9 +202,42 @@ fn delete_blocked_thread(env: &mut Env) -> Outcome {
     sync.settle()?;
     CNODE.delete(t.tcb.cptr()).or_fail("delete the TCB")?;
     expect_type(t.tcb.cptr(), CapType::Null, "the TCB's slot")?;
-    expect_err(e.nb_send(&Message::new(1, &[])), &[Error::WouldBlock], "NBSend to a deleted receiver")?;
+    expect_err(
+        e.nb_send(&Message::new(1, &[])),
+        &[Error::WouldBlock],
+        "NBSend to a deleted receiver",
+    )?;
     sync.settle()?;
     expect_eq(get(1), 0, "the deleted receiver returned")
+}
+
+fn delete_drops_its_caps(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    env.spawn(recv_waiter, e.cptr(), 254)?;
+    let cfg = Config {
+        fault_endpoint: Some(e),
+        ..Config::new(254)
+    };
+    let holder = env.thread(cfg, None)?;
+    sync.settle()?;
+    CNODE
+        .delete(e.cptr())
+        .or_fail("delete init's endpoint capability")?;
+    sync.settle()?;
+    expect_eq(
+        get(1),
+        0,
+        "the receiver woke though a TCB holds the endpoint as fault endpoint",
+    )?;
+    CNODE.delete(holder.tcb.cptr()).or_fail("delete the TCB")?;
+    sync.settle()?;
+    expect_eq(
+        get(1),
+        1,
+        "the receiver woke when the TCB (the endpoint's last holder) went",
+    )?;
+    expect_eq(get(0), Error::ObjectDeleted.code(), "its Recv's error")
 }
 
 /// At priority 100: tries to raise another thread (`R[5]`) and itself above 100.
@@ -188,13 +261,19 @@ fn priority_limit(env: &mut Env) -> Outcome {
         t.tcb.configure(CNODE, VSPACE, None, None, 256),
         "TcbConfigure with priority 256",
     )?;
-    other.tcb.set_priority(255).or_fail("init gives priority 255")?;
+    other
+        .tcb
+        .set_priority(255)
+        .or_fail("init gives priority 255")?;
     set(5, other.tcb.cptr());
     set(6, t.tcb.cptr());
     t.run(prio_worker, 0).or_fail("start the worker")?;
     sync.settle()?;
     expect_eq(get(4), 1, "the worker finished")?;
-    ensure!(get(0) != 0, "a priority-100 thread gave another thread priority 200");
+    ensure!(
+        get(0) != 0,
+        "a priority-100 thread gave another thread priority 200"
+    );
     expect_eq(get(1), 0, "error of giving priority 100 (its own)")?;
     ensure!(get(2) != 0, "a priority-100 thread raised itself to 101");
     expect_eq(get(3), 0, "error of lowering itself to 50")
@@ -207,31 +286,74 @@ fn configure_errors(env: &mut Env) -> Outcome {
     let f = env.frame(12)?;
     let big = env.frame(14)?;
     let inv = &[Error::InvalidCapability];
-    expect_err(t.configure(e.cast::<CNode>(), VSPACE, None, None, 1), inv, "cspace an endpoint")?;
-    expect_err(t.configure(CNODE, e.cast::<VSpace>(), None, None, 1), inv, "vspace an endpoint")?;
-    expect_err(t.configure(CNODE, VSPACE, Some((e.cast::<Frame>(), 0x10_0000)), None, 1), inv, "IPC buffer an endpoint")?;
-    expect_err(t.configure(CNODE, VSPACE, None, Some(n.cast::<Endpoint>()), 1), inv, "fault endpoint a notification")?;
-    expect_fails(t.configure(CNODE, VSPACE, Some((big, 0x10_0000)), None, 1), "IPC buffer a 16 KiB frame")?;
-    expect_fails(t.configure(CNODE, VSPACE, Some((f, 0x10_0010)), None, 1), "IPC buffer at an unaligned address")?;
+    expect_err(
+        t.configure(e.cast::<CNode>(), VSPACE, None, None, 1),
+        inv,
+        "cspace an endpoint",
+    )?;
+    expect_err(
+        t.configure(CNODE, e.cast::<VSpace>(), None, None, 1),
+        inv,
+        "vspace an endpoint",
+    )?;
+    expect_err(
+        t.configure(CNODE, VSPACE, Some((e.cast::<Frame>(), 0x10_0000)), None, 1),
+        inv,
+        "IPC buffer an endpoint",
+    )?;
+    expect_err(
+        t.configure(CNODE, VSPACE, None, Some(n.cast::<Endpoint>()), 1),
+        inv,
+        "fault endpoint a notification",
+    )?;
+    expect_fails(
+        t.configure(CNODE, VSPACE, Some((big, 0x10_0000)), None, 1),
+        "IPC buffer a 16 KiB frame",
+    )?;
+    expect_fails(
+        t.configure(CNODE, VSPACE, Some((f, 0x10_0010)), None, 1),
+        "IPC buffer at an unaligned address",
+    )?;
     let empty = env.slot()?;
-    expect_err(t.configure(Cap::from_cptr(empty), VSPACE, None, None, 1), inv, "cspace an empty slot")?;
-    expect_err(t.resume(), &[Error::IllegalOperation], "resume after failed configures")?;
-    t.configure(CNODE, VSPACE, Some((f, 0x10_0000)), Some(e), 1).or_fail("a good configure")
+    expect_err(
+        t.configure(Cap::from_cptr(empty), VSPACE, None, None, 1),
+        inv,
+        "cspace an empty slot",
+    )?;
+    expect_err(
+        t.resume(),
+        &[Error::IllegalOperation],
+        "resume after failed configures",
+    )?;
+    t.configure(CNODE, VSPACE, Some((f, 0x10_0000)), Some(e), 1)
+        .or_fail("a good configure")
 }
 
 fn not_a_tcb(env: &mut Env) -> Outcome {
     let e = env.endpoint()?;
     let want = &[Error::IllegalOperation, Error::InvalidCapability];
     expect_err(e.cast::<Tcb>().resume(), want, "TcbResume on an endpoint")?;
-    expect_err(e.cast::<Tcb>().set_priority(1), want, "TcbSetPriority on an endpoint")?;
+    expect_err(
+        e.cast::<Tcb>().set_priority(1),
+        want,
+        "TcbSetPriority on an endpoint",
+    )?;
     let empty = env.slot()?;
-    expect_err(Cap::<Tcb>::from_cptr(empty).suspend(), &[Error::InvalidCapability], "TcbSuspend on an empty slot")?;
-    expect_err(INIT_TCB.cast::<Endpoint>().nb_send(&Message::new(1, &[])), &[Error::InvalidCapability], "NBSend on a TCB")
+    expect_err(
+        Cap::<Tcb>::from_cptr(empty).suspend(),
+        &[Error::InvalidCapability],
+        "TcbSuspend on an empty slot",
+    )?;
+    expect_err(
+        INIT_TCB.cast::<Endpoint>().nb_send(&Message::new(1, &[])),
+        &[Error::InvalidCapability],
+        "NBSend on a TCB",
+    )
 }
 
 /// Notes whether the previous thread to get here was another one (a switch).
 fn note_turn(me: u64) {
-    let last = R[20].swap(me, core::sync::atomic::Ordering::SeqCst);
+    let last = super::R[20].swap(me, core::sync::atomic::Ordering::SeqCst);
     if last != 0 && last != me {
         bump(21);
     }
@@ -270,12 +392,24 @@ fn tpidr_per_thread(env: &mut Env) -> Outcome {
     env.spawn(tpidr_worker, 2, 254)?;
     sync.settle()?;
     expect_eq(get(10), 2, "threads finished")?;
-    expect_eq([get(1), get(2)], [0, 0], "TPIDR_EL0 mismatches of threads 1 and 2")?;
-    ensure!(get(21) >= 2, "the threads did not take turns ({} switches)", get(21));
+    expect_eq(
+        [get(1), get(2)],
+        [0, 0],
+        "TPIDR_EL0 mismatches of threads 1 and 2",
+    )?;
+    ensure!(
+        get(21) >= 2,
+        "the threads did not take turns ({} switches)",
+        get(21)
+    );
     let mine: u64;
     // SAFETY: reads TPIDR_EL0.
     unsafe { asm!("mrs {}, tpidr_el0", out(reg) mine, options(nomem, nostack)) };
-    expect_eq(mine, abi::bootinfo::INIT_IPC_BUFFER_VADDR, "init's own TPIDR_EL0")
+    expect_eq(
+        mine,
+        abi::bootinfo::INIT_IPC_BUFFER_VADDR,
+        "init's own TPIDR_EL0",
+    )
 }
 
 fn fpsimd_worker(me: u64) {
@@ -315,13 +449,16 @@ fn fpsimd_per_thread(env: &mut Env) -> Outcome {
     env.spawn(fpsimd_worker, 2, 254)?;
     sync.settle()?;
     expect_eq(get(10), 2, "threads finished")?;
-    expect_eq([get(1), get(2)], [0, 0], "d0/d31 mismatches of threads 1 and 2")?;
-    ensure!(get(21) >= 2, "the threads did not take turns ({} switches)", get(21));
+    expect_eq(
+        [get(1), get(2)],
+        [0, 0],
+        "d0/d31 mismatches of threads 1 and 2",
+    )?;
+    ensure!(
+        get(21) >= 2,
+        "the threads did not take turns ({} switches)",
+        get(21)
+    );
     let x = core::hint::black_box(1.5f64) * 2.0;
     expect_eq(x, 3.0, "init's own FP arithmetic")
-}
-
-#[expect(dead_code, reason = "kept for checks that need a copy of init's TCB")]
-fn init_tcb_copy(env: &mut Env) -> Result<u64, super::Why> {
-    env.copy(INIT_TCB.cptr(), CapRights::ALL)
 }

@@ -16,8 +16,7 @@
 //!   contiguous, and [`is_final`] need only look at the neighbours.
 //! - Of untyped capabilities to the same range, all but the newest copy are full, and an
 //!   untyped with no children has no live object in its range (every object being made by
-//!   retype and linked under its untyped); so the watermark retype
-//!   uses never hands out bytes twice.
+//!   retype and linked under its untyped); so retype never hands out the same bytes twice.
 
 use crate::cap::{Cap, SlotFlags, is_mdb_parent_of};
 

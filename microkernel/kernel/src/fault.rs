@@ -20,9 +20,9 @@ pub fn user_exception(t: TcbRef, esr: u64, far: u64) {
     let ip = t.get().ctx.elr;
     let ec = esr::exception_class(esr);
     let fsc = esr & 0x3f;
-    let (label, mrs) = match ec {
+    let (label, mrs, length) = match ec {
         EC_DATA_ABORT_LOWER | EC_INSTRUCTION_ABORT_LOWER if fsc == FSC_ALIGNMENT => {
-            (FaultLabel::AlignmentFault, [ip, esr, far, 0, 0, 0])
+            (FaultLabel::AlignmentFault, [ip, esr, far, 0, 0, 0], 3)
         }
         EC_DATA_ABORT_LOWER | EC_INSTRUCTION_ABORT_LOWER => {
             let access = if ec == EC_INSTRUCTION_ABORT_LOWER {
@@ -40,26 +40,29 @@ pub fn user_exception(t: TcbRef, esr: u64, far: u64) {
             (
                 FaultLabel::VmFault,
                 [far, ip, access as u64, kind as u64, esr, 0],
+                vm_fault::LENGTH,
             )
         }
-        EC_PC_ALIGNMENT | EC_SP_ALIGNMENT => (FaultLabel::AlignmentFault, [ip, esr, far, 0, 0, 0]),
-        EC_UNKNOWN => (FaultLabel::UndefinedInstruction, [ip, esr, 0, 0, 0, 0]),
-        _ => (FaultLabel::UserException, [ip, esr, far, 0, 0, 0]),
+        EC_PC_ALIGNMENT | EC_SP_ALIGNMENT => {
+            (FaultLabel::AlignmentFault, [ip, esr, far, 0, 0, 0], 3)
+        }
+        EC_UNKNOWN => (FaultLabel::UndefinedInstruction, [ip, esr, 0, 0, 0, 0], 2),
+        _ => (FaultLabel::UserException, [ip, esr, far, 0, 0, 0], 3),
     };
-    deliver(t, label, mrs, esr, far);
+    deliver(t, label, mrs, length, esr, far);
 }
 
 /// An `svc` with an unknown number: a fault if the thread has a handler, else an error.
 pub fn unknown_syscall(t: TcbRef, number: u64) {
     let c = &t.get().ctx;
     let mrs = [number, c.elr, c.x[0], c.x[1], c.x[2], c.x[3]];
-    if !ipc::send_fault(t, FaultLabel::UnknownSyscall, mrs) {
+    if !ipc::send_fault(t, FaultLabel::UnknownSyscall, mrs, 6) {
         ipc::set_result(t, Err(Error::InvalidSyscall));
     }
 }
 
-fn deliver(t: TcbRef, label: FaultLabel, mrs: [u64; 6], esr: u64, far: u64) {
-    if ipc::send_fault(t, label, mrs) {
+fn deliver(t: TcbRef, label: FaultLabel, mrs: [u64; 6], length: usize, esr: u64, far: u64) {
+    if ipc::send_fault(t, label, mrs, length) {
         return;
     }
     if crate::root_task::is_root(t) {

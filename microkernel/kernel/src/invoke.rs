@@ -44,7 +44,7 @@ fn results(values: &[u64]) -> Result<Outcome, Error> {
 
 /// The capability at `cptr` in the thread's CSpace, with its slot.
 pub fn lookup(t: TcbRef, cptr: u64) -> Result<(SlotRef, Cap), Error> {
-    let slot = cnode::slot_in(t.get().cap_in(tcb::slot::CSPACE), cptr)?;
+    let slot = t.get().cspace_slot(cptr)?;
     match slot.get().cap() {
         Cap::Null | Cap::Zombie { .. } => Err(Error::InvalidCapability),
         cap => Ok((slot, cap)),
@@ -425,15 +425,12 @@ fn configure(
             mdb::insert_child(&mut Slots, src, dest, copy, flags);
         }
     }
+    target.get().refresh();
     target.get().ipc_buffer = match buffer {
         Some((_, Cap::Frame { base, .. })) => Obj::<IpcBuffer>::from_pa(base).kva(),
         _ => 0,
     };
     sched::set_priority(target, u64::from(priority));
-    if sched::current() == Some(target) && target.get().state == State::Ready {
-        // Its address space may have changed under it.
-        sched::rotate(target);
-    }
     done()
 }
 

@@ -22,6 +22,17 @@ use kernel_core::mdb;
 const MR_REG: usize = 2;
 const BADGE_REG: usize = 8;
 
+/// Copies MR0..MR5 (`x2`..`x7`) between register files, word by word (a `memcpy` call
+/// would cost more than the copy on this path).
+pub fn copy_message_registers(to: &mut [u64; 31], from: &[u64; 31]) {
+    to[2] = from[2];
+    to[3] = from[3];
+    to[4] = from[4];
+    to[5] = from[5];
+    to[6] = from[6];
+    to[7] = from[7];
+}
+
 /// Sets a thread's system call result (x0).
 pub fn set_result(t: TcbRef, r: Result<(), Error>) {
     t.get().ctx.x[0] = match r {
@@ -78,7 +89,7 @@ fn deliver_or_block(
 }
 
 /// `sender` waits for `receiver`'s reply.
-fn await_reply(sender: TcbRef, receiver: TcbRef, flags: u64) {
+pub fn await_reply(sender: TcbRef, receiver: TcbRef, flags: u64) {
     if let Some(old) = Obj::<Tcb>::from_link(receiver.get().reply_to) {
         old.get().reply_from = 0;
     }
@@ -141,11 +152,12 @@ pub fn recv(receiver: TcbRef, cap: Cap, blocking: bool) -> Result<(), Error> {
 fn transfer(sender: TcbRef, receiver: TcbRef, badge: u64, flags: u64) {
     let (s, r) = (sender.get(), receiver.get());
     let mut info = if flags & send::FAULT != 0 {
-        r.ctx.x[MR_REG..MR_REG + REGISTER_MRS].copy_from_slice(&s.fault_mrs);
-        MsgInfo::new(s.fault_label, REGISTER_MRS)
+        let m = &s.fault_mrs;
+        let x = &mut r.ctx.x;
+        (x[2], x[3], x[4], x[5], x[6], x[7]) = (m[0], m[1], m[2], m[3], m[4], m[5]);
+        MsgInfo::new(s.fault_label, s.fault_length as usize)
     } else {
-        r.ctx.x[MR_REG..MR_REG + REGISTER_MRS]
-            .copy_from_slice(&s.ctx.x[MR_REG..MR_REG + REGISTER_MRS]);
+        copy_message_registers(&mut r.ctx.x, &s.ctx.x);
         lenient_info(s.ctx.x[1])
     };
     info.length = copy_long_message(sender, receiver, info.length);
@@ -194,11 +206,14 @@ fn transfer_cap(sender: TcbRef, receiver: TcbRef) -> bool {
         return false;
     }
     let (Ok(src), Ok(dest)) = (
-        cnode::slot_in(sender.get().cap_in(slot::CSPACE), sb.send_cap),
-        cnode::empty_slot_in(receiver.get().cap_in(slot::CSPACE), rb.receive_slot),
+        sender.get().cspace_slot(sb.send_cap),
+        receiver.get().cspace_slot(rb.receive_slot),
     ) else {
         return false;
     };
+    if !dest.get().is_empty() {
+        return false;
+    }
     let src_cap = src.get().cap();
     if matches!(src_cap, Cap::Untyped { .. }) && mdb::has_children(&cnode::Slots, src) {
         return false;
@@ -229,8 +244,7 @@ pub fn reply(replier: TcbRef) -> Result<(), Error> {
         }
     } else {
         let (r, c) = (replier.get(), caller.get());
-        c.ctx.x[MR_REG..MR_REG + REGISTER_MRS]
-            .copy_from_slice(&r.ctx.x[MR_REG..MR_REG + REGISTER_MRS]);
+        copy_message_registers(&mut c.ctx.x, &r.ctx.x);
         let length = copy_long_message(replier, caller, info.length);
         let c = caller.get();
         c.ctx.x[0] = 0;
@@ -252,10 +266,10 @@ pub fn reply(replier: TcbRef) -> Result<(), Error> {
 }
 
 /// Performs the map item of a fault reply: the replier's frame into the faulter's VSpace.
-fn map_item(replier: TcbRef, faulter: TcbRef) -> Result<(), Error> {
+pub fn map_item(replier: TcbRef, faulter: TcbRef) -> Result<(), Error> {
     let x = &replier.get().ctx.x;
     let [frame, first_page, count, vaddr, flags] = [x[2], x[3], x[4], x[5], x[6]];
-    let frame_slot = cnode::slot_in(replier.get().cap_in(slot::CSPACE), frame)?;
+    let frame_slot = replier.get().cspace_slot(frame)?;
     let Cap::VSpace { obj } = faulter.get().cap_in(slot::VSPACE) else {
         return Err(Error::InvalidCapability);
     };
@@ -338,7 +352,7 @@ pub fn wait(t: TcbRef, cap: Cap, blocking: bool) -> Result<(), Error> {
 
 /// Sends a fault message for `t` to its fault endpoint; false if it has none (the caller
 /// then suspends it).
-pub fn send_fault(t: TcbRef, label: message::FaultLabel, mrs: [u64; 6]) -> bool {
+pub fn send_fault(t: TcbRef, label: message::FaultLabel, mrs: [u64; 6], length: usize) -> bool {
     let Cap::Endpoint { obj, badge, rights } = t.get().cap_in(slot::FAULT_ENDPOINT) else {
         return false;
     };
@@ -347,7 +361,9 @@ pub fn send_fault(t: TcbRef, label: message::FaultLabel, mrs: [u64; 6]) -> bool 
     }
     let tcb = t.get();
     tcb.fault_label = label as u64;
-    tcb.fault_mrs = mrs;
+    tcb.fault_length = length.min(REGISTER_MRS) as u64;
+    let m = &mut tcb.fault_mrs;
+    (m[0], m[1], m[2], m[3], m[4], m[5]) = (mrs[0], mrs[1], mrs[2], mrs[3], mrs[4], mrs[5]);
     let flags = send::FAULT
         | if rights.contains(CapRights::GRANT) {
             send::GRANT

@@ -18,6 +18,7 @@ mod arch;
 mod console;
 mod delete;
 mod drivers;
+mod fastpath;
 mod fault;
 mod invoke;
 mod ipc;

@@ -431,6 +431,7 @@ fn configure_thread(t: TcbRef, cnode: Cap, image: &elf::UserImage) -> Result<(),
         mdb::insert_child(&mut cnode::Slots, src, Tcb::slot_ref(t, which), copy, flags);
     }
     let tcb = t.get();
+    tcb.refresh();
     if let Cap::Frame { base, .. } = tcb.cap_in(tcb::slot::IPC_BUFFER) {
         tcb.ipc_buffer = phys_to_virt(base);
     }

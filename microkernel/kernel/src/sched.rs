@@ -1,9 +1,12 @@
 //! The scheduler: fixed priorities, round-robin within a priority, and the switch between
 //! threads (address space and lazily the FP/SIMD registers).
 //!
-//! Ready queues hold every runnable thread, including the running one, which stays at the
-//! head of its queue until it blocks, yields or uses up its time slice. Everything per core
-//! lives in [`Cpu`]; there is one, but nothing assumes it.
+//! Ready queues hold the runnable threads except the running one (seL4's "lazy" scheduling:
+//! a thread that runs and then blocks, as in every IPC round trip, never touches a queue).
+//! The running thread goes back into a queue only when something else is chosen while it
+//! is still runnable: at the front when a higher priority preempts it, at the back when it
+//! yields or its time slice ends. Everything per core lives in [`Cpu`]; there is one, but
+//! nothing assumes it.
 
 use crate::arch::exception::UserContext;
 use crate::arch::{fp, mmu};
@@ -20,10 +23,15 @@ pub struct Cpu {
     tails: [u64; PRIORITIES],
     /// Bit p set when queue p is non-empty.
     bitmap: [u64; PRIORITIES / 64],
+    /// A thread woken during this kernel entry and not queued (0: none): when the running
+    /// thread blocks, as in most IPC, the kernel switches to it without touching a queue.
+    pending: u64,
     /// The thread whose FP/SIMD registers are in the CPU (0: none).
     fp_owner: u64,
     /// The TTBR0 value in use.
     ttbr0: u64,
+    /// Whether EL0 may use FP/SIMD now (CPACR_EL1.FPEN).
+    fp_enabled: bool,
     /// Kernel entries and address-space switches, for benchmarks.
     pub entries: u64,
     pub space_switches: u64,
@@ -36,11 +44,13 @@ unsafe impl Sync for CpuCell {}
 
 static CPU0: CpuCell = CpuCell(UnsafeCell::new(Cpu {
     current: 0,
+    pending: 0,
     heads: [0; PRIORITIES],
     tails: [0; PRIORITIES],
     bitmap: [0; PRIORITIES / 64],
     fp_owner: 0,
     ttbr0: 0,
+    fp_enabled: true,
     entries: 0,
     space_switches: 0,
 }));
@@ -61,32 +71,70 @@ pub fn current() -> Option<TcbRef> {
     Obj::from_link(cpu().current)
 }
 
-/// Adds a thread to the back of its priority's ready queue and marks it Ready.
+/// Marks a thread Ready. It becomes the pending thread (or, if there is one already, the
+/// one of lower priority is queued); the running thread needs no queue.
 pub fn make_ready(t: TcbRef) {
     let tcb = t.get();
     if tcb.state == State::Ready {
         return;
     }
     tcb.state = State::Ready;
-    enqueue_back(t);
+    let c = cpu();
+    if c.current == t.kva() {
+        return;
+    }
+    match Obj::<Tcb>::from_link(c.pending).filter(|p| *p != t && runnable_unqueued(*p)) {
+        None => c.pending = t.kva(),
+        Some(p) if t.get().priority > p.get().priority => {
+            enqueue(p, false);
+            c.pending = t.kva();
+        }
+        Some(_) => enqueue(t, false),
+    }
 }
 
-fn enqueue_back(t: TcbRef) {
+/// Ready and in no queue (the running or pending thread).
+fn runnable_unqueued(t: TcbRef) -> bool {
+    t.get().state == State::Ready && !is_queued(t)
+}
+
+fn is_queued(t: TcbRef) -> bool {
+    let tcb = t.get();
+    tcb.sched_prev != 0 || cpu().heads[tcb.priority as usize & (PRIORITIES - 1)] == t.kva()
+}
+
+/// Marks a thread Ready without queueing it: the caller switches to it at once.
+pub fn make_running(t: TcbRef) {
+    t.get().state = State::Ready;
+}
+
+fn enqueue(t: TcbRef, front: bool) {
     let c = cpu();
     let p = t.get().priority as usize & (PRIORITIES - 1);
-    let tail = c.tails[p];
     let tcb = t.get();
-    tcb.sched_prev = tail;
-    tcb.sched_next = 0;
-    match Obj::<Tcb>::from_link(tail) {
-        Some(tail) => tail.get().sched_next = t.kva(),
-        None => c.heads[p] = t.kva(),
+    if front {
+        let head = c.heads[p];
+        tcb.sched_prev = 0;
+        tcb.sched_next = head;
+        match Obj::<Tcb>::from_link(head) {
+            Some(head) => head.get().sched_prev = t.kva(),
+            None => c.tails[p] = t.kva(),
+        }
+        c.heads[p] = t.kva();
+    } else {
+        let tail = c.tails[p];
+        tcb.sched_prev = tail;
+        tcb.sched_next = 0;
+        match Obj::<Tcb>::from_link(tail) {
+            Some(tail) => tail.get().sched_next = t.kva(),
+            None => c.heads[p] = t.kva(),
+        }
+        c.tails[p] = t.kva();
     }
-    c.tails[p] = t.kva();
     c.bitmap[p / 64] |= 1 << (p % 64);
 }
 
-/// Takes a thread out of its ready queue (it stops being runnable).
+/// Takes a thread out of its ready queue, if it is in one.
 pub fn dequeue(t: TcbRef) {
     let c = cpu();
     let tcb = t.get();
@@ -116,38 +164,69 @@ pub fn block(t: TcbRef, state: State) {
     t.get().state = state;
 }
 
-/// Moves the thread to the back of its queue (yield, end of time slice).
-pub fn rotate(t: TcbRef) {
-    if t.get().state == State::Ready {
-        dequeue(t);
-        enqueue_back(t);
-    }
-    t.get().time_slice = TIME_SLICE;
-}
-
 /// Changes a thread's priority, keeping its place in the ready queues consistent.
 pub fn set_priority(t: TcbRef, priority: u64) {
-    let ready = t.get().state == State::Ready;
-    if ready {
+    let queued = is_queued(t);
+    if queued {
         dequeue(t);
     }
     t.get().priority = priority;
-    if ready {
-        enqueue_back(t);
+    if queued {
+        enqueue(t, false);
     }
 }
 
-/// The highest-priority runnable thread.
-fn highest() -> Option<TcbRef> {
+/// The highest priority with a queued thread.
+fn highest_priority() -> Option<usize> {
     let c = cpu();
-    for word in (0..c.bitmap.len()).rev() {
+    (0..c.bitmap.len()).rev().find_map(|word| {
         let bits = c.bitmap[word];
-        if bits != 0 {
-            let p = word * 64 + 63 - bits.leading_zeros() as usize;
-            return Obj::from_link(c.heads[p]);
+        (bits != 0).then(|| word * 64 + 63 - bits.leading_zeros() as usize)
+    })
+}
+
+/// Whether `t` may run right away once the running thread blocks: no queued or pending
+/// thread has a higher priority.
+pub fn may_run_at_once(t: TcbRef) -> bool {
+    let c = cpu();
+    let prio = t.get().priority;
+    c.pending == 0 && highest_priority().is_none_or(|q| q as u64 <= prio)
+}
+
+/// Chooses the next thread among the running one (if still runnable), the pending one and
+/// the head of the highest non-empty queue: the highest priority wins, ties in that order.
+/// A running thread that loses goes to the front of its queue (it was preempted), a
+/// pending one to the back.
+fn choose() -> Option<TcbRef> {
+    let c = cpu();
+    let running = Obj::<Tcb>::from_link(c.current).filter(|t| runnable_unqueued(*t));
+    let pending = Obj::<Tcb>::from_link(core::mem::take(&mut c.pending))
+        .filter(|t| runnable_unqueued(*t) && Some(*t) != running);
+    let queued = highest_priority();
+    let prio = |t: Option<TcbRef>| t.map(|t| t.get().priority as i64).unwrap_or(-1);
+    let (r, p, q) = (
+        prio(running),
+        prio(pending),
+        queued.map_or(-1, |q| q as i64),
+    );
+    if r >= 0 && r >= p && r >= q {
+        if let Some(p) = pending {
+            enqueue(p, false);
         }
+        return running;
     }
-    None
+    if let Some(r) = running {
+        enqueue(r, true);
+    }
+    if p >= 0 && p >= q {
+        return pending;
+    }
+    if let Some(p) = pending {
+        enqueue(p, false);
+    }
+    let next = Obj::<Tcb>::from_link(c.heads[queued?])?;
+    dequeue(next);
+    Some(next)
 }
 
 /// Forgets a thread that is being destroyed.
@@ -155,6 +234,9 @@ pub fn forget(t: TcbRef) {
     let c = cpu();
     if c.current == t.kva() {
         c.current = 0;
+    }
+    if c.pending == t.kva() {
+        c.pending = 0;
     }
     if c.fp_owner == t.kva() {
         c.fp_owner = 0;
@@ -167,7 +249,17 @@ pub fn tick() {
         let tcb = t.get();
         tcb.time_slice = tcb.time_slice.saturating_sub(1);
         if tcb.time_slice == 0 {
-            rotate(t);
+            yield_current();
+        }
+    }
+}
+
+/// The running thread goes to the back of its queue with a new time slice.
+pub fn yield_current() {
+    if let Some(t) = current() {
+        t.get().time_slice = TIME_SLICE;
+        if t.get().state == State::Ready {
+            enqueue(t, false);
         }
     }
 }
@@ -176,27 +268,31 @@ pub fn tick() {
 /// to it: its address space, and whether its FP/SIMD registers are live.
 pub fn schedule() -> &'static mut UserContext {
     let next = loop {
-        if let Some(t) = highest() {
+        if let Some(t) = choose() {
             break t;
         }
         cpu().current = 0;
         crate::trap::idle_wait();
     };
-    switch_to(next);
-    &mut next.get().ctx
+    switch_to(next)
 }
 
-fn switch_to(next: TcbRef) {
+/// Makes `next` the running thread and returns its context for the exit path.
+pub fn switch_to(next: TcbRef) -> &'static mut UserContext {
     let c = cpu();
     c.current = next.kva();
-    if let Some(ttbr0) = next.get().ttbr0()
-        && ttbr0 != c.ttbr0
-    {
+    let ttbr0 = next.get().ttbr0;
+    if ttbr0 != 0 && ttbr0 != c.ttbr0 {
         c.ttbr0 = ttbr0;
         c.space_switches += 1;
         mmu::set_ttbr0(ttbr0);
     }
-    fp::set_enabled(c.fp_owner == next.kva());
+    let fp_live = c.fp_owner == next.kva();
+    if fp_live != c.fp_enabled {
+        c.fp_enabled = fp_live;
+        fp::set_enabled(fp_live);
+    }
+    &mut next.get().ctx
 }
 
 /// The running thread used FP/SIMD while its registers were not loaded: save the owner's,
@@ -208,6 +304,7 @@ pub fn fp_trap() {
         fp::save(&mut owner.get().fp);
     }
     fp::set_enabled(true);
+    c.fp_enabled = true;
     fp::restore(&cur.get().fp);
     c.fp_owner = cur.kva();
 }

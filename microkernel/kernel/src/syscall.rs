@@ -65,7 +65,7 @@ pub fn handle(t: TcbRef) {
             }
         }
         Syscall::Yield => {
-            sched::rotate(t);
+            sched::yield_current();
             Ok(())
         }
         Syscall::Signal => invoke::lookup(t, x0).and_then(|(_, cap)| ipc::signal(cap)),

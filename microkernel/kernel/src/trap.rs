@@ -4,8 +4,9 @@
 use crate::arch::exception::{KernelFrame, Kind, UserContext};
 use crate::arch::{cpu, gic, timer};
 use crate::object::irq;
-use crate::{fault, kprintln, platform, sched, syscall};
+use crate::{fastpath, fault, kprintln, platform, sched, syscall};
 use aarch64_cpu::registers::{ESR_EL1, FAR_EL1};
+use abi::Syscall;
 use kernel_core::esr;
 use tock_registers::interfaces::Readable;
 
@@ -21,7 +22,17 @@ pub fn from_user(_saved: &mut UserContext, kind: Kind, aarch32: bool) -> &'stati
             Kind::Synchronous => {
                 let esr = ESR_EL1.get();
                 match esr::exception_class(esr) {
-                    EC_SVC64 if !aarch32 => syscall::handle(t),
+                    EC_SVC64 if !aarch32 => {
+                        let fast = match t.get().ctx.x[8] {
+                            n if n == Syscall::Call as u64 => fastpath::call(t),
+                            n if n == Syscall::ReplyRecv as u64 => fastpath::reply_recv(t),
+                            _ => None,
+                        };
+                        match fast {
+                            Some(next) => return sched::switch_to(next),
+                            None => syscall::handle(t),
+                        }
+                    }
                     EC_FP_ACCESS => sched::fp_trap(),
                     _ => fault::user_exception(t, esr, FAR_EL1.get()),
                 }

@@ -57,6 +57,14 @@ impl<T> Obj<T> {
         }
     }
 
+    /// The object at kernel virtual address `kva` (nonzero).
+    pub const fn from_kva(kva: u64) -> Self {
+        Self {
+            kva,
+            kind: PhantomData,
+        }
+    }
+
     /// The object at kernel virtual address `kva` (a link); `None` for 0.
     pub const fn from_link(kva: u64) -> Option<Self> {
         if kva == 0 {

@@ -83,7 +83,13 @@ pub struct Tcb {
     pub ipc_buffer: u64,
     /// A fault message waiting to be delivered: label and MR0..MR5.
     pub fault_label: u64,
+    pub fault_length: u64,
     pub fault_mrs: [u64; 6],
+    /// Cached from the CSPACE and VSPACE slots by [`Tcb::refresh`] (the hot paths read these
+    /// instead of decoding capabilities): CNode address and radix, TTBR0 value (0: none).
+    pub cspace_root: u64,
+    pub cspace_radix: u64,
+    pub ttbr0: u64,
 }
 
 const _: () = assert!(core::mem::size_of::<Tcb>() <= 1 << abi::object::TCB_BITS);
@@ -110,15 +116,28 @@ impl Tcb {
     }
 
     pub fn slot_ref(this: TcbRef, which: usize) -> Obj<Slot> {
-        Obj::from_link(core::ptr::addr_of!(this.get().slots[which]) as u64)
-            .expect("slot of a live TCB")
+        Obj::from_kva(core::ptr::addr_of!(this.get().slots[which]) as u64)
     }
 
-    /// The TTBR0 value of its address space, if it has one.
-    pub fn ttbr0(&self) -> Option<u64> {
-        match self.cap_in(slot::VSPACE) {
-            Cap::VSpace { obj } => Some(super::vspace::ttbr0_of(obj)),
-            _ => None,
+    /// Recomputes the cached CSpace and VSpace fields after their slots changed.
+    pub fn refresh(&mut self) {
+        (self.cspace_root, self.cspace_radix) = match self.cap_in(slot::CSPACE) {
+            Cap::CNode { obj, radix } => (obj, u64::from(radix)),
+            _ => (0, 0),
+        };
+        self.ttbr0 = match self.cap_in(slot::VSPACE) {
+            Cap::VSpace { obj } => super::vspace::ttbr0_of(obj),
+            _ => 0,
+        };
+    }
+
+    /// The slot at `cptr` of its CSpace.
+    pub fn cspace_slot(&self, cptr: u64) -> Result<Obj<Slot>, abi::Error> {
+        if self.cspace_root == 0 || cptr >> self.cspace_radix != 0 {
+            return Err(abi::Error::InvalidCapability);
         }
+        Ok(Obj::from_pa(
+            self.cspace_root + (cptr << abi::object::SLOT_BITS),
+        ))
     }
 }

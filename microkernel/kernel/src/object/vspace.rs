@@ -202,31 +202,42 @@ pub fn map_frame(
         return Err(Error::InvalidArgument);
     }
     // Check every page first: nothing changes unless all can be mapped.
+    let end = vaddr + size;
     let mut va = vaddr;
-    while va < vaddr + size {
+    while va < end {
         let l3 = table_at(vspace, va, 3).ok_or(Error::FailedLookup)?;
-        let end = (va | (pte::level_size(2) - 1))
-            .saturating_add(1)
-            .min(vaddr + size);
-        let t = table(l3).get();
-        let (from, to) = (pte::table_index(va, 3), pte::table_index(end - 1, 3));
-        if t[from..=to]
+        let region_end = region_end(va, end);
+        let (from, to) = (pte::table_index(va, 3), pte::table_index(region_end - 1, 3));
+        if table(l3).get()[from..=to]
             .iter()
             .any(|&e| Descriptor::from_raw(e).is_valid())
         {
             return Err(Error::AlreadyMapped);
         }
-        va = end;
+        va = region_end;
     }
+    // One descriptor, then the same with the output address advanced page by page.
+    let first = leaf(
+        base + first_page * PAGE_SIZE,
+        flags,
+        device,
+        cap_write,
+        cap_read,
+    );
+    let mut next = first;
     let mut va = vaddr;
-    let mut pa = base + first_page * PAGE_SIZE;
-    while va < vaddr + size {
-        let l3 = table_at(vspace, va, 3).ok_or(Error::FailedLookup)?;
-        let i = pte::table_index(va, 3);
-        table(l3).get()[i] = leaf(pa, flags, device, cap_write, cap_read);
-        link_node(slot, node_of(l3, i));
-        va += PAGE_SIZE;
-        pa += PAGE_SIZE;
+    while va < end {
+        let Some(l3) = table_at(vspace, va, 3) else {
+            break;
+        };
+        let region_end = region_end(va, end);
+        let entries = table(l3).get();
+        for i in pte::table_index(va, 3)..=pte::table_index(region_end - 1, 3) {
+            entries[i] = next;
+            link_node(slot, node_of(l3, i));
+            next += PAGE_SIZE;
+        }
+        va = region_end;
     }
     mmu::publish_tables();
     if flags.contains(MapFlags::EXECUTE) {
@@ -285,6 +296,11 @@ pub fn move_mappings(from: SlotRef, to: SlotRef) {
     }
 }
 
+/// The end of the 2 MiB region (one level-3 table) holding `va`, or `end` if sooner.
+fn region_end(va: u64, end: u64) -> u64 {
+    (va | (pte::level_size(2) - 1)).saturating_add(1).min(end)
+}
+
 /// Calls `f(l3_table, index)` for every valid level-3 entry in the range, skipping regions
 /// without tables.
 fn for_each_mapped(
@@ -296,7 +312,7 @@ fn for_each_mapped(
     let end = vaddr + size;
     let mut va = vaddr;
     while va < end {
-        let region_end = (va | (pte::level_size(2) - 1)).saturating_add(1).min(end);
+        let region_end = region_end(va, end);
         if let Some(l3) = table_at(vspace, va, 3) {
             for i in pte::table_index(va, 3)..=pte::table_index(region_end - 1, 3) {
                 if Descriptor::from_raw(table(l3).get()[i]).is_valid() {

@@ -1,0 +1,474 @@
+//! Faults: VmFault messages (address, ip, access, kind, badge) for reads, writes and
+//! instruction fetches, reply-with-map and plain resume, bad map replies, UnknownSyscall,
+//! UndefinedInstruction, alignment and other exceptions, and threads without a fault
+//! endpoint.
+
+use super::{Check, Env, FAULT_BADGE, OrFail, Outcome, R, Sync, expect_eq, expect_err, get, set};
+use crate::alloc::VSPACE;
+use crate::thread::Config;
+use abi::Error;
+use abi::message::vm_fault::{self, Access, Kind};
+use abi::message::{FaultLabel, fault_reply};
+use abi::object::MapFlags;
+use core::arch::asm;
+use libmk::{Message, Reply};
+
+pub const CHECKS: &[Check] = &[
+    ("vm-read-translation", vm_read_translation),
+    ("vm-message-length", vm_message_length),
+    ("vm-write-translation", vm_write_translation),
+    ("vm-write-permission", vm_write_permission),
+    ("vm-exec-translation", vm_exec_translation),
+    ("vm-exec-permission", vm_exec_permission),
+    ("reply-map", reply_map),
+    ("reply-map-write", reply_map_write),
+    ("reply-resume", reply_resume),
+    ("reply-map-bad", reply_map_bad),
+    ("unknown-syscall", unknown_syscall),
+    ("undefined-instruction", undefined_instruction),
+    ("pc-alignment", pc_alignment),
+    ("brk-user-exception", brk_user_exception),
+    ("no-handler-suspended", no_handler_suspended),
+    ("no-handler-unknown-syscall", no_handler_unknown_syscall),
+];
+
+/// `R` indices the faulting threads use.
+pub const IP: usize = 10;
+pub const VAL: usize = 11;
+pub const DONE: usize = 12;
+
+/// Loads the `u64` at `addr`, noting the load's address in `R[IP]` first.
+pub fn reader(addr: u64) {
+    let v: u64;
+    // SAFETY: the load may fault on purpose (the check arranged the mapping); the kernel
+    // then blocks this thread until its handler replies. Nothing else is touched.
+    unsafe {
+        asm!(
+            "adr {ip}, 2f",
+            "str {ip}, [{cell}]",
+            "2:",
+            "ldr {v}, [{addr}]",
+            ip = out(reg) _,
+            cell = in(reg) R[IP].as_ptr(),
+            addr = in(reg) addr,
+            v = lateout(reg) v,
+            options(nostack),
+        )
+    };
+    set(VAL, v);
+    set(DONE, 1);
+}
+
+/// Stores 0x5151 at `addr`, noting the store's address in `R[IP]` first.
+pub fn writer(addr: u64) {
+    // SAFETY: as `reader`, for a store to memory the check set aside.
+    unsafe {
+        asm!(
+            "adr {ip}, 2f",
+            "str {ip}, [{cell}]",
+            "2:",
+            "str {v}, [{addr}]",
+            ip = out(reg) _,
+            cell = in(reg) R[IP].as_ptr(),
+            addr = in(reg) addr,
+            v = in(reg) 0x5151u64,
+            options(nostack),
+        )
+    };
+    set(DONE, 1);
+}
+
+/// Branches to `target` (which faults); never comes back in these checks.
+fn jumper(target: u64) {
+    // SAFETY: the branch faults before any instruction at `target` runs, and the thread is
+    // never resumed; all caller-saved registers are declared clobbered.
+    unsafe { asm!("blr {t}", t = in(reg) target, clobber_abi("C")) };
+    set(DONE, 1);
+}
+
+/// A thread with `sync.fault` as its fault endpoint, running `f(arg)`.
+fn faulter(
+    env: &mut Env,
+    sync: &Sync,
+    f: fn(u64),
+    arg: u64,
+) -> Result<crate::thread::Thread, super::Why> {
+    let cfg = Config {
+        fault_endpoint: Some(sync.fault),
+        ..Config::new(254)
+    };
+    env.spawn_cfg(cfg, f, arg)
+}
+
+/// The exception class of an ESR.
+fn ec(esr: u64) -> u64 {
+    (esr >> 26) & 0x3f
+}
+
+/// Checks a VmFault message.
+pub fn check_vm_fault(r: &Reply, addr: u64, ip: u64, access: Access, kind: Kind) -> Outcome {
+    expect_eq(r.info().label, FaultLabel::VmFault as u64, "fault label")?;
+    expect_eq(
+        r.badge,
+        FAULT_BADGE,
+        "badge (of the fault endpoint capability)",
+    )?;
+    expect_eq(r.mrs[vm_fault::ADDRESS], addr, "fault address")?;
+    expect_eq(r.mrs[vm_fault::IP], ip, "fault ip")?;
+    expect_eq(
+        Access::try_from(r.mrs[vm_fault::ACCESS]),
+        Ok(access),
+        "access",
+    )?;
+    expect_eq(Kind::try_from(r.mrs[vm_fault::KIND]), Ok(kind), "kind")?;
+    let want_ec = if access == Access::Execute {
+        0x20
+    } else {
+        0x24
+    };
+    expect_eq(ec(r.mrs[vm_fault::ESR]), want_ec, "ESR exception class")
+}
+
+fn vm_read_translation(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let va = env.a.va_reserve(1).or_fail("reserve an address")?;
+    faulter(env, &sync, reader, va + 8)?;
+    let r = sync.fault_msg()?;
+    check_vm_fault(&r, va + 8, get(IP), Access::Read, Kind::Translation)?;
+    sync.settle()?;
+    expect_eq(get(DONE), 0, "the faulter went on without a reply")
+}
+
+fn vm_message_length(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let va = env.a.va_reserve(1).or_fail("reserve an address")?;
+    faulter(env, &sync, reader, va)?;
+    let r = sync.fault_msg()?;
+    expect_eq(r.info().label, FaultLabel::VmFault as u64, "fault label")?;
+    expect_eq(
+        r.info().length,
+        vm_fault::LENGTH,
+        "VmFault message length (abi::message::vm_fault::LENGTH)",
+    )
+}
+
+fn vm_write_translation(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let va = env.a.va_reserve(1).or_fail("reserve an address")?;
+    faulter(env, &sync, writer, va + 0x18)?;
+    let r = sync.fault_msg()?;
+    check_vm_fault(&r, va + 0x18, get(IP), Access::Write, Kind::Translation)
+}
+
+fn vm_write_permission(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let (f, va) = env.mapped_frame(12, MapFlags::READ)?;
+    faulter(env, &sync, writer, va + 0x20)?;
+    let r = sync.fault_msg()?;
+    check_vm_fault(&r, va + 0x20, get(IP), Access::Write, Kind::Permission)?;
+    VSPACE
+        .protect(va, 0x1000, MapFlags::RW)
+        .or_fail("VSpaceProtect to read-write")?;
+    libmk::reply(&Message::new(fault_reply::RESUME, &[])).or_fail("Reply (resume)")?;
+    sync.settle()?;
+    expect_eq(
+        get(DONE),
+        1,
+        "the writer finished after the protect and resume",
+    )?;
+    // SAFETY: `va` maps `f` readable in init's VSpace.
+    let v = unsafe { ((va + 0x20) as *const u64).read_volatile() };
+    expect_eq(v, 0x5151, "the value written")?;
+    let _ = f;
+    Ok(())
+}
+
+fn vm_exec_translation(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let va = env.a.va_reserve(1).or_fail("reserve an address")?;
+    faulter(env, &sync, jumper, va + 0x40)?;
+    let r = sync.fault_msg()?;
+    check_vm_fault(&r, va + 0x40, va + 0x40, Access::Execute, Kind::Translation)
+}
+
+fn vm_exec_permission(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let (_, va) = env.mapped_frame(12, MapFlags::RW)?;
+    faulter(env, &sync, jumper, va)?;
+    let r = sync.fault_msg()?;
+    check_vm_fault(&r, va, va, Access::Execute, Kind::Permission)
+}
+
+fn reply_map(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let (f, data) = env.mapped_frame(12, MapFlags::RW)?;
+    // SAFETY: `data` maps `f` read-write in init's VSpace.
+    unsafe { ((data + 0x10) as *mut u64).write_volatile(0xfeed_f00d) };
+    let va = env.a.va_reserve(1).or_fail("reserve an address")?;
+    faulter(env, &sync, reader, va + 0x10)?;
+    let r = sync.fault_msg()?;
+    check_vm_fault(&r, va + 0x10, get(IP), Access::Read, Kind::Translation)?;
+    sync.settle()?;
+    expect_eq(get(DONE), 0, "the faulter went on before the reply")?;
+    let item = [f.cptr(), 0, 1, va, MapFlags::READ.0];
+    libmk::reply(&Message::new(fault_reply::REPLY_MAP, &item)).or_fail("Reply with a map item")?;
+    sync.settle()?;
+    expect_eq(
+        (get(DONE), get(VAL)),
+        (1, 0xfeed_f00d),
+        "the faulter done, the value it read",
+    )?;
+    let (pa, flags) = VSPACE.query(va).or_fail("VSpaceQuery of the mapped page")?;
+    expect_eq(
+        pa,
+        f.phys_addr().or_fail("FramePhysAddr")?.0,
+        "the page's physical address",
+    )?;
+    expect_eq(
+        flags.0 & MapFlags::RW.0,
+        MapFlags::READ.0,
+        "the page's rights",
+    )
+}
+
+fn reply_map_write(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let (f, data) = env.mapped_frame(14, MapFlags::RW)?;
+    let va = env.a.va_reserve(2).or_fail("reserve addresses")?;
+    faulter(env, &sync, writer, va + 0x1008)?;
+    let r = sync.fault_msg()?;
+    check_vm_fault(&r, va + 0x1008, get(IP), Access::Write, Kind::Translation)?;
+    // Pages 2 and 3 of the frame, at va and va + 4 KiB.
+    let item = [f.cptr(), 2, 2, va, MapFlags::RW.0];
+    libmk::reply(&Message::new(fault_reply::REPLY_MAP, &item)).or_fail("Reply with a map item")?;
+    sync.settle()?;
+    expect_eq(get(DONE), 1, "the writer finished")?;
+    // SAFETY: `data` maps all four pages of `f` read-write in init's VSpace.
+    let v = unsafe { ((data + 0x3008) as *const u64).read_volatile() };
+    expect_eq(v, 0x5151, "the value in page 3 of the frame")
+}
+
+fn reply_resume(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let (f, data) = env.mapped_frame(12, MapFlags::RW)?;
+    // SAFETY: `data` maps `f` read-write in init's VSpace.
+    unsafe { (data as *mut u64).write_volatile(0x0123_4567) };
+    let va = env.a.va_reserve(1).or_fail("reserve an address")?;
+    faulter(env, &sync, reader, va)?;
+    sync.fault_msg()?;
+    f.map(VSPACE, va, MapFlags::READ, 0, 1)
+        .or_fail("map the frame at the fault address")?;
+    libmk::reply(&Message::new(fault_reply::RESUME, &[])).or_fail("Reply (resume)")?;
+    sync.settle()?;
+    expect_eq(
+        (get(DONE), get(VAL)),
+        (1, 0x0123_4567),
+        "the faulter done, the value it read",
+    )
+}
+
+fn reply_map_bad(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let f = env.frame(12)?;
+    let e = env.endpoint()?;
+    let empty = env.slot()?;
+    let va = env.a.va_reserve(1).or_fail("reserve an address")?;
+    faulter(env, &sync, reader, va)?;
+    sync.fault_msg()?;
+    for (item, want, what) in [
+        (
+            [empty, 0, 1, va, MapFlags::READ.0],
+            Error::InvalidCapability,
+            "an empty frame slot",
+        ),
+        (
+            [e.cptr(), 0, 1, va, MapFlags::READ.0],
+            Error::InvalidCapability,
+            "an endpoint as the frame",
+        ),
+        (
+            [f.cptr(), 0, 1, va + 8, MapFlags::READ.0],
+            Error::AlignmentError,
+            "an unaligned address",
+        ),
+        (
+            [f.cptr(), 1, 1, va, MapFlags::READ.0],
+            Error::RangeError,
+            "a page past the frame's end",
+        ),
+    ] {
+        let r = libmk::reply(&Message::new(fault_reply::REPLY_MAP, &item));
+        expect_err(r, &[want, Error::InvalidArgument], what)?;
+        sync.settle()?;
+        expect_eq(get(DONE), 0, "the faulter went on after a bad map reply")?;
+    }
+    let good = [f.cptr(), 0, 1, va, MapFlags::READ.0];
+    libmk::reply(&Message::new(fault_reply::REPLY_MAP, &good))
+        .or_fail("a good map reply after the bad ones")?;
+    sync.settle()?;
+    expect_eq(
+        (get(DONE), get(VAL)),
+        (1, 0),
+        "the faulter done, the (zeroed) value it read",
+    )
+}
+
+/// `svc` with number 999 and x0..x3 = 11, 22, 33, 44, noting its address in `R[IP]`.
+fn bad_syscall(_: u64) {
+    let ret: u64;
+    // SAFETY: a system call the kernel does not know; it either reports a fault or returns
+    // `InvalidSyscall` in x0. x1..x8 are declared clobbered.
+    unsafe {
+        asm!(
+            "adr {ip}, 2f",
+            "str {ip}, [{cell}]",
+            "2:",
+            "svc #0",
+            ip = out(reg) _,
+            cell = in(reg) R[IP].as_ptr(),
+            inout("x0") 11u64 => ret,
+            inout("x1") 22u64 => _,
+            inout("x2") 33u64 => _,
+            inout("x3") 44u64 => _,
+            out("x4") _, out("x5") _, out("x6") _, out("x7") _,
+            inout("x8") 999u64 => _,
+            options(nostack),
+        )
+    };
+    set(VAL, ret);
+    set(DONE, 1);
+}
+
+fn unknown_syscall(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    faulter(env, &sync, bad_syscall, 0)?;
+    let r = sync.fault_msg()?;
+    expect_eq(
+        r.info().label,
+        FaultLabel::UnknownSyscall as u64,
+        "fault label",
+    )?;
+    expect_eq(r.mrs[0], 999, "MR0 (the number)")?;
+    let ip = get(IP);
+    ensure!(
+        r.mrs[1] == ip || r.mrs[1] == ip + 4,
+        "MR1 {:#x}: not the svc at {ip:#x} (or after it)",
+        r.mrs[1]
+    );
+    expect_eq(
+        [r.mrs[2], r.mrs[3], r.mrs[4], r.mrs[5]],
+        [11, 22, 33, 44],
+        "MR2..MR5 (x0..x3)",
+    )
+}
+
+fn undefined(_: u64) {
+    // SAFETY: `udf` raises an undefined-instruction exception; the check never resumes us.
+    unsafe {
+        asm!(
+            "adr {ip}, 2f",
+            "str {ip}, [{cell}]",
+            "2:",
+            "udf #0",
+            ip = out(reg) _,
+            cell = in(reg) R[IP].as_ptr(),
+            options(nostack),
+        )
+    };
+    set(DONE, 1);
+}
+
+fn undefined_instruction(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    faulter(env, &sync, undefined, 0)?;
+    let r = sync.fault_msg()?;
+    expect_eq(
+        r.info().label,
+        FaultLabel::UndefinedInstruction as u64,
+        "fault label",
+    )?;
+    expect_eq(r.mrs[0], get(IP), "MR0 (the instruction's address)")?;
+    expect_eq(ec(r.mrs[1]), 0, "ESR exception class (unknown reason)")?;
+    sync.settle()?;
+    expect_eq(get(DONE), 0, "the thread went on without a reply")
+}
+
+fn pc_alignment(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let target = (undefined as fn(u64) as usize as u64) + 2;
+    faulter(env, &sync, jumper, target)?;
+    let r = sync.fault_msg()?;
+    expect_eq(
+        r.info().label,
+        FaultLabel::AlignmentFault as u64,
+        "fault label",
+    )?;
+    expect_eq(ec(r.mrs[1]), 0x22, "ESR exception class (PC alignment)")?;
+    ensure!(
+        r.mrs[0] == target || r.mrs[2] == target,
+        "neither MR0 {:#x} nor MR2 {:#x} is the misaligned pc {target:#x}",
+        r.mrs[0],
+        r.mrs[2]
+    );
+    Ok(())
+}
+
+fn breakpoint(_: u64) {
+    // SAFETY: `brk` raises a breakpoint exception; the check never resumes us.
+    unsafe {
+        asm!(
+            "adr {ip}, 2f",
+            "str {ip}, [{cell}]",
+            "2:",
+            "brk #0x42",
+            ip = out(reg) _,
+            cell = in(reg) R[IP].as_ptr(),
+            options(nostack),
+        )
+    };
+    set(DONE, 1);
+}
+
+fn brk_user_exception(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    faulter(env, &sync, breakpoint, 0)?;
+    let r = sync.fault_msg()?;
+    expect_eq(
+        r.info().label,
+        FaultLabel::UserException as u64,
+        "fault label",
+    )?;
+    expect_eq(r.mrs[0], get(IP), "MR0 (the instruction's address)")?;
+    expect_eq(ec(r.mrs[1]), 0x3c, "ESR exception class (BRK)")
+}
+
+fn bystander(_: u64) {
+    set(13, 1);
+}
+
+fn no_handler_suspended(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let va = env.a.va_reserve(1).or_fail("reserve an address")?;
+    let t = env.spawn(reader, va, 254)?;
+    env.spawn(bystander, 0, 254)?;
+    sync.settle()?;
+    ensure!(get(IP) != 0, "the faulting thread never ran");
+    expect_eq(get(DONE), 0, "the faulting thread went on past the fault")?;
+    expect_eq(get(13), 1, "another thread ran after the fault")?;
+    let regs = t
+        .tcb
+        .read_registers()
+        .or_fail("TcbReadRegisters of the faulted thread")?;
+    expect_eq(regs[0], get(IP), "its pc (the faulting load)")
+}
+
+fn no_handler_unknown_syscall(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    env.spawn(bad_syscall, 0, 254)?;
+    sync.settle()?;
+    expect_eq(
+        (get(DONE), get(VAL)),
+        (1, Error::InvalidSyscall.code()),
+        "done, x0 of an unknown syscall without a fault endpoint",
+    )
+}

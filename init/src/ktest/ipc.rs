@@ -1,0 +1,617 @@
+//! IPC through endpoints: send/recv, call/reply, reply_recv, the non-blocking variants,
+//! badges, long messages through the IPC buffer, rights, capability transfer, and IPC
+//! between address spaces.
+
+use super::{
+    Check, DONE_BADGE, Env, Event, OrFail, Outcome, code, expect_eq, expect_err, expect_type, get,
+    init_ipc_buffer, set,
+};
+use crate::alloc::CNODE;
+use crate::thread::Config;
+use abi::Error;
+use abi::message::{MAX_MRS, MsgInfo, NULL_CPTR};
+use abi::object::{CapRights, CapType};
+use libmk::{Cap, Endpoint, Message, Notification};
+
+pub const CHECKS: &[Check] = &[
+    ("send-recv", send_recv),
+    ("recv-blocks-until-send", recv_blocks_until_send),
+    ("send-blocks-until-recv", send_blocks_until_recv),
+    ("call-reply", call_reply),
+    ("reply-recv", reply_recv),
+    ("nb-send-no-receiver", nb_send_no_receiver),
+    ("nb-recv-no-sender", nb_recv_no_sender),
+    ("nb-send-to-receiver", nb_send_to_receiver),
+    ("badges", badges),
+    ("long-message-to-init", long_message_to_init),
+    ("long-message-to-thread", long_message_to_thread),
+    ("no-ipc-buffer-truncates", no_ipc_buffer_truncates),
+    (
+        "receiver-without-buffer-truncates",
+        receiver_without_buffer_truncates,
+    ),
+    ("rights", rights),
+    ("cap-transfer-grant", cap_transfer_grant),
+    ("cap-transfer-no-grant", cap_transfer_no_grant),
+    ("cap-transfer-declined", cap_transfer_declined),
+    ("reply-without-caller", reply_without_caller),
+    ("reply-target-replaced", reply_target_replaced),
+    ("call-across-vspaces", call_across_vspaces),
+    ("long-message-across-vspaces", long_message_across_vspaces),
+    ("debug-counters", debug_counters),
+];
+
+fn ep(c: u64) -> Cap<Endpoint> {
+    Cap::from_cptr(c)
+}
+
+const SIX: [u64; 6] = [0x10, 0x11, 0x12, 0x13, 0x14, 0x15];
+
+fn six_sender(e: u64) {
+    let r = ep(e).send(&Message::new(0x55, &SIX));
+    set(0, code(&r));
+    set(1, 1);
+}
+
+fn send_recv(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    env.spawn(six_sender, e.cptr(), 254)?;
+    sync.settle()?;
+    expect_eq(get(1), 0, "the sender returned before a receiver came")?;
+    let r = e.nb_recv().or_fail("NBRecv from the waiting sender")?;
+    expect_eq(r.info().label, 0x55, "label")?;
+    expect_eq(r.info().length, 6, "length")?;
+    expect_eq(r.info().caps, 0, "caps")?;
+    expect_eq(r.mrs, SIX, "MR0..MR5")?;
+    expect_eq(r.badge, 0, "badge of an unbadged capability")?;
+    sync.settle()?;
+    expect_eq((get(1), get(0)), (1, 0), "sender done, its error")
+}
+
+fn six_receiver(e: u64) {
+    let r = ep(e).recv();
+    set(0, code(&r));
+    if let Ok(r) = r {
+        set(2, r.info().label);
+        set(3, r.info().length as u64);
+        set(4, r.mrs[0]);
+        set(5, r.mrs[5]);
+        set(6, r.badge);
+    }
+    set(1, 1);
+}
+
+fn recv_blocks_until_send(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    let b = env.mint(e.cptr(), CapRights::ALL, 0x99)?;
+    env.spawn(six_receiver, e.cptr(), 254)?;
+    sync.settle()?;
+    expect_eq(get(1), 0, "the receiver returned before a send")?;
+    ep(b)
+        .send(&Message::new(0x66, &SIX))
+        .or_fail("Send to the waiting receiver")?;
+    sync.settle()?;
+    expect_eq(get(1), 1, "the receiver returned")?;
+    expect_eq(
+        [get(0), get(2), get(3), get(4), get(5), get(6)],
+        [0, 0x66, 6, 0x10, 0x15, 0x99],
+        "error, label, length, MR0, MR5, badge",
+    )
+}
+
+fn send_blocks_until_recv(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    env.spawn(six_sender, e.cptr(), 254)?;
+    sync.settle()?;
+    expect_eq(get(1), 0, "the sender returned before a receiver came")?;
+    let r = e.recv().or_fail("Recv")?;
+    expect_eq(r.mrs, SIX, "MR0..MR5")?;
+    sync.settle()?;
+    expect_eq(get(1), 1, "the sender returned after the Recv")
+}
+
+fn caller(e: u64) {
+    let r = ep(e).call(&Message::new(0x70, &[7, 8]));
+    set(0, code(&r));
+    if let Ok(r) = r {
+        set(2, r.info().label);
+        set(3, r.info().length as u64);
+        set(4, r.mrs[0]);
+        set(5, r.mrs[1]);
+    }
+    set(1, 1);
+}
+
+fn call_reply(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    env.spawn(caller, e.cptr(), 254)?;
+    sync.settle()?;
+    let r = e.nb_recv().or_fail("NBRecv the call")?;
+    expect_eq(
+        (r.info().label, r.mrs[0], r.mrs[1]),
+        (0x70, 7, 8),
+        "the call's label, MR0, MR1",
+    )?;
+    sync.settle()?;
+    expect_eq(get(1), 0, "the caller returned before the reply")?;
+    libmk::reply(&Message::new(0x71, &[70, 80])).or_fail("Reply")?;
+    sync.settle()?;
+    expect_eq(get(1), 1, "the caller returned")?;
+    expect_eq(
+        [get(0), get(2), get(3), get(4), get(5)],
+        [0, 0x71, 2, 70, 80],
+        "error, label, length, MR0, MR1 of the reply",
+    )
+}
+
+fn three_calls(done: u64) {
+    for i in 0..3u64 {
+        match ep(done).call(&Message::new(0x80, &[i * 10])) {
+            Ok(r) => set(2 + i as usize, r.mrs[0]),
+            Err(e) => set(0, e.code()),
+        }
+    }
+    set(1, 1);
+}
+
+fn reply_recv(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    env.spawn(three_calls, sync.done.cptr(), 254)?;
+    let mut got = match sync.wait()? {
+        Event::Msg(r) => r,
+        Event::Idle => fail!("the first call did not arrive"),
+    };
+    for i in 0..3u64 {
+        expect_eq(
+            (got.badge, got.mrs[0]),
+            (DONE_BADGE, i * 10),
+            "call's badge and MR0",
+        )?;
+        let reply = Message::new(0, &[got.mrs[0] + 1]);
+        got = sync.ep.reply_recv(&reply).or_fail("ReplyRecv")?;
+        if i == 2 {
+            expect_eq(
+                got.badge,
+                super::SENTINEL_BADGE,
+                "after the last reply (nothing but the sentinel)",
+            )?;
+        }
+    }
+    expect_eq(
+        [get(0), get(1), get(2), get(3), get(4)],
+        [0, 1, 1, 11, 21],
+        "caller's error, done, replies",
+    )
+}
+
+fn nb_send_no_receiver(env: &mut Env) -> Outcome {
+    let e = env.endpoint()?;
+    expect_err(
+        e.nb_send(&Message::new(1, &[1])),
+        &[Error::WouldBlock],
+        "NBSend",
+    )
+}
+
+fn nb_recv_no_sender(env: &mut Env) -> Outcome {
+    let e = env.endpoint()?;
+    expect_err(e.nb_recv(), &[Error::WouldBlock], "NBRecv")?;
+    let e2 = env.endpoint()?;
+    expect_err(
+        e2.nb_recv(),
+        &[Error::WouldBlock],
+        "NBRecv on another endpoint",
+    )
+}
+
+fn nb_send_to_receiver(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    env.spawn(six_receiver, e.cptr(), 254)?;
+    sync.settle()?;
+    e.nb_send(&Message::new(0x67, &SIX))
+        .or_fail("NBSend to a waiting receiver")?;
+    sync.settle()?;
+    expect_eq(
+        [get(1), get(0), get(2), get(4)],
+        [1, 0, 0x67, 0x10],
+        "receiver done, error, label, MR0",
+    )?;
+    expect_err(
+        e.nb_send(&Message::new(1, &[])),
+        &[Error::WouldBlock],
+        "a second NBSend",
+    )
+}
+
+fn badges(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    let b1 = env.mint(e.cptr(), CapRights::ALL, 0x11)?;
+    let b2 = env.mint(e.cptr(), CapRights::WRITE, 0x22)?;
+    env.spawn(six_sender, b1, 254)?;
+    env.spawn(six_sender, b2, 254)?;
+    sync.settle()?;
+    let r1 = e.nb_recv().or_fail("first NBRecv")?;
+    let r2 = e.nb_recv().or_fail("second NBRecv")?;
+    let mut got = [r1.badge, r2.badge];
+    got.sort_unstable();
+    expect_eq(got, [0x11, 0x22], "the two badges")?;
+    expect_err(e.nb_recv(), &[Error::WouldBlock], "a third NBRecv")
+}
+
+fn long_value(i: usize) -> u64 {
+    0x1000 + (i as u64) * 3
+}
+
+fn long_sender(e: u64) {
+    let Some(buf) = libmk::ipc_buffer() else {
+        set(9, 1);
+        return;
+    };
+    for (i, mr) in buf.mrs.iter_mut().enumerate().skip(6) {
+        *mr = long_value(i);
+    }
+    let mut mrs = [0; 6];
+    for (i, mr) in mrs.iter_mut().enumerate() {
+        *mr = long_value(i);
+    }
+    let r = ep(e).send(&Message {
+        info: MsgInfo::new(0x1234, MAX_MRS),
+        mrs,
+    });
+    set(0, code(&r));
+    set(1, 1);
+}
+
+fn check_long(info: MsgInfo, regs: [u64; 6], buf: &[u64; MAX_MRS]) -> Outcome {
+    expect_eq(
+        (info.label, info.length),
+        (0x1234, MAX_MRS),
+        "label and length",
+    )?;
+    for (i, &mr) in regs.iter().enumerate() {
+        expect_eq(mr, long_value(i), "a register MR")?;
+    }
+    if let Some(i) = (6..MAX_MRS).find(|&i| buf[i] != long_value(i)) {
+        fail!("MR{i} is {:#x}, expected {:#x}", buf[i], long_value(i));
+    }
+    Ok(())
+}
+
+fn long_message_to_init(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    env.spawn(long_sender, e.cptr(), 254)?;
+    sync.settle()?;
+    expect_eq(get(9), 0, "the sender has no IPC buffer")?;
+    init_ipc_buffer().mrs = [0; MAX_MRS];
+    let r = e.nb_recv().or_fail("NBRecv")?;
+    check_long(r.info(), r.mrs, &init_ipc_buffer().mrs)
+}
+
+fn long_receiver(e: u64) {
+    let r = ep(e).recv();
+    set(0, code(&r));
+    if let (Ok(r), Some(buf)) = (r, libmk::ipc_buffer()) {
+        set(2, u64::from(check_long(r.info(), r.mrs, &buf.mrs).is_ok()));
+    }
+    set(1, 1);
+}
+
+fn long_message_to_thread(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    env.spawn(long_receiver, e.cptr(), 254)?;
+    sync.settle()?;
+    let buf = init_ipc_buffer();
+    for (i, mr) in buf.mrs.iter_mut().enumerate() {
+        *mr = long_value(i);
+    }
+    let mut mrs = [0; 6];
+    mrs.copy_from_slice(&buf.mrs[..6]);
+    e.send(&Message {
+        info: MsgInfo::new(0x1234, MAX_MRS),
+        mrs,
+    })
+    .or_fail("Send")?;
+    sync.settle()?;
+    expect_eq(
+        [get(1), get(0), get(2)],
+        [1, 0, 1],
+        "receiver done, its error, message intact",
+    )
+}
+
+fn ten_sender(e: u64) {
+    let r = ep(e).send(&Message {
+        info: MsgInfo::new(0x10, 10),
+        mrs: SIX,
+    });
+    set(0, code(&r));
+    set(1, 1);
+}
+
+fn no_ipc_buffer_truncates(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    env.spawn_cfg(
+        Config {
+            ipc_buffer: false,
+            ..Config::new(254)
+        },
+        ten_sender,
+        e.cptr(),
+    )?;
+    sync.settle()?;
+    let r = e.nb_recv().or_fail("NBRecv")?;
+    expect_eq(
+        (r.info().label, r.info().length),
+        (0x10, 6),
+        "label and length of a 10-MR message from a thread without IPC buffer",
+    )?;
+    expect_eq(r.mrs, SIX, "MR0..MR5")
+}
+
+fn rights(env: &mut Env) -> Outcome {
+    let e = env.endpoint()?;
+    let r = env.copy(e.cptr(), CapRights::READ)?;
+    let w = env.copy(e.cptr(), CapRights::WRITE)?;
+    let ins = &[Error::InsufficientRights];
+    expect_err(
+        ep(r).send(&Message::new(1, &[])),
+        ins,
+        "Send through a READ-only capability",
+    )?;
+    expect_err(
+        ep(r).call(&Message::new(1, &[])),
+        ins,
+        "Call through a READ-only capability",
+    )?;
+    expect_err(ep(w).recv(), ins, "Recv through a WRITE-only capability")?;
+    let none = env.copy(e.cptr(), CapRights::NONE)?;
+    expect_err(
+        ep(none).nb_send(&Message::new(1, &[])),
+        ins,
+        "NBSend through a capability without rights",
+    )?;
+    expect_err(
+        ep(none).nb_recv(),
+        ins,
+        "NBRecv through a capability without rights",
+    )
+}
+
+/// Sends `R[5]` (a capability) with the message, through endpoint capability `e`.
+fn cap_sender(e: u64) {
+    let Some(buf) = libmk::ipc_buffer() else {
+        set(9, 1);
+        return;
+    };
+    buf.send_cap = get(5);
+    let mut msg = Message::new(0x40, &[0xca9]);
+    msg.info.caps = 1;
+    let r = ep(e).send(&msg);
+    set(0, code(&r));
+    set(1, 1);
+}
+
+/// Runs `cap_sender` through `e_send` and receives on `e`; returns the message.
+fn transfer(
+    env: &mut Env,
+    e: Cap<Endpoint>,
+    e_send: u64,
+    cap: u64,
+    slot: u64,
+) -> Result<libmk::Reply, super::Why> {
+    let sync = env.sync()?;
+    set(5, cap);
+    env.spawn(cap_sender, e_send, 254)?;
+    sync.settle()?;
+    init_ipc_buffer().receive_slot = slot;
+    let r = e.nb_recv().or_fail("NBRecv the message");
+    init_ipc_buffer().receive_slot = NULL_CPTR;
+    let r = r?;
+    expect_eq(
+        (r.info().label, r.mrs[0]),
+        (0x40, 0xca9),
+        "the message's label and MR0",
+    )?;
+    sync.settle()?;
+    expect_eq((get(1), get(0)), (1, 0), "the sender done, its error")?;
+    Ok(r)
+}
+
+fn cap_transfer_grant(env: &mut Env) -> Outcome {
+    let e = env.endpoint()?;
+    let n = env.notification()?;
+    let slot = env.slot()?;
+    let r = transfer(env, e, e.cptr(), n.cptr(), slot)?;
+    expect_eq(r.info().caps, 1, "caps of the received message")?;
+    expect_type(slot, CapType::Notification, "the receive slot")?;
+    Cap::<Notification>::from_cptr(slot)
+        .signal()
+        .or_fail("signal through the received capability")?;
+    expect_eq(n.poll().or_fail("poll the original")?, 1, "the word")?;
+    CNODE
+        .revoke(n.cptr())
+        .or_fail("revoke the sender's capability")?;
+    expect_type(
+        slot,
+        CapType::Null,
+        "the received capability after revoking the sender's",
+    )
+}
+
+fn cap_transfer_no_grant(env: &mut Env) -> Outcome {
+    let e = env.endpoint()?;
+    let rw = env.copy(e.cptr(), CapRights(CapRights::READ.0 | CapRights::WRITE.0))?;
+    let n = env.notification()?;
+    let slot = env.slot()?;
+    let r = transfer(env, e, rw, n.cptr(), slot)?;
+    expect_eq(r.info().caps, 0, "caps of a message sent without GRANT")?;
+    expect_type(slot, CapType::Null, "the receive slot")
+}
+
+fn cap_transfer_declined(env: &mut Env) -> Outcome {
+    let e = env.endpoint()?;
+    let n = env.notification()?;
+    let r = transfer(env, e, e.cptr(), n.cptr(), NULL_CPTR)?;
+    expect_eq(r.info().caps, 0, "caps when the receiver accepts none")?;
+    let full = env.endpoint()?;
+    let r = transfer(env, e, e.cptr(), n.cptr(), full.cptr())?;
+    expect_eq(r.info().caps, 0, "caps when the receive slot is full")?;
+    expect_type(full.cptr(), CapType::Endpoint, "the full receive slot")
+}
+
+fn reply_without_caller(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    expect_err(
+        libmk::reply(&Message::new(0, &[])),
+        &[Error::NoReplyTarget],
+        "Reply with no caller",
+    )?;
+    // A Send (not a Call) leaves nothing to reply to.
+    let e = env.endpoint()?;
+    env.spawn(six_sender, e.cptr(), 254)?;
+    sync.settle()?;
+    e.nb_recv().or_fail("NBRecv a Send")?;
+    expect_err(
+        libmk::reply(&Message::new(0, &[])),
+        &[Error::NoReplyTarget],
+        "Reply after receiving a Send",
+    )
+}
+
+fn tagged_caller(tag: u64) {
+    let done = ep(get(7));
+    let r = done.call(&Message::new(0x90, &[tag]));
+    set(tag as usize, r.map_or(0xbad, |r| r.mrs[0]));
+}
+
+fn reply_target_replaced(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    set(7, sync.done.cptr());
+    env.spawn(tagged_caller, 1, 254)?;
+    let first = match sync.wait()? {
+        Event::Msg(r) => r,
+        Event::Idle => fail!("the first call did not arrive"),
+    };
+    env.spawn(tagged_caller, 2, 254)?;
+    let second = match sync.wait()? {
+        Event::Msg(r) => r,
+        Event::Idle => fail!("the second call did not arrive"),
+    };
+    expect_eq(
+        (first.mrs[0], second.mrs[0]),
+        (1, 2),
+        "the callers' tags in order",
+    )?;
+    libmk::reply(&Message::new(0, &[0x2222])).or_fail("Reply")?;
+    sync.settle()?;
+    expect_eq(
+        (get(1), get(2)),
+        (0, 0x2222),
+        "replies seen by the first and the second caller",
+    )?;
+    expect_err(
+        libmk::reply(&Message::new(0, &[1])),
+        &[Error::NoReplyTarget],
+        "a second Reply",
+    )
+}
+
+fn foreign_caller(done: u64) {
+    let r = ep(done).call(&Message::new(0xf0, &[21, 0x5eed]));
+    set(0, code(&r));
+    if let Ok(r) = r {
+        set(2, r.mrs[0]);
+    }
+    set(1, 1);
+}
+
+fn call_across_vspaces(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let (t, _space) = env.foreign_thread(Config::new(254))?;
+    t.run(foreign_caller, sync.done.cptr())
+        .or_fail("start the thread")?;
+    let r = match sync.wait()? {
+        Event::Msg(r) => r,
+        Event::Idle => fail!("no call from the other address space"),
+    };
+    expect_eq(
+        (r.info().label, r.mrs[0], r.mrs[1], r.badge),
+        (0xf0, 21, 0x5eed, DONE_BADGE),
+        "label, MR0, MR1, badge",
+    )?;
+    libmk::reply(&Message::new(0, &[42])).or_fail("Reply")?;
+    sync.settle()?;
+    expect_eq(
+        [get(1), get(0), get(2)],
+        [1, 0, 42],
+        "caller done, error, reply (seen through shared .bss)",
+    )
+}
+
+fn long_message_across_vspaces(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    let (t, _space) = env.foreign_thread(Config::new(254))?;
+    t.run(long_sender, e.cptr()).or_fail("start the thread")?;
+    sync.settle()?;
+    expect_eq(get(9), 0, "the sender has no IPC buffer")?;
+    init_ipc_buffer().mrs = [0; MAX_MRS];
+    let r = e.nb_recv().or_fail("NBRecv")?;
+    check_long(r.info(), r.mrs, &init_ipc_buffer().mrs)
+}
+
+fn receiver_without_buffer_truncates(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    let cfg = Config {
+        ipc_buffer: false,
+        ..Config::new(254)
+    };
+    env.spawn_cfg(cfg, six_receiver, e.cptr())?;
+    sync.settle()?;
+    init_ipc_buffer().mrs[6] = 0x66;
+    e.send(&Message {
+        info: MsgInfo::new(0x68, 10),
+        mrs: SIX,
+    })
+    .or_fail("Send 10 MRs")?;
+    sync.settle()?;
+    expect_eq(
+        [get(1), get(0), get(2), get(3), get(5)],
+        [1, 0, 0x68, 6, 0x15],
+        "done, error, label, length (cut to 6), MR5 at a receiver without IPC buffer",
+    )
+}
+
+fn debug_counters(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let (t, _space) = env.foreign_thread(Config::new(254))?;
+    let (e0, s0) = libmk::debug_counters();
+    t.run(foreign_caller, sync.done.cptr())
+        .or_fail("start the thread")?;
+    match sync.wait()? {
+        Event::Msg(_) => {}
+        Event::Idle => fail!("no call from the other address space"),
+    }
+    libmk::reply(&Message::new(0, &[1])).or_fail("Reply")?;
+    sync.settle()?;
+    let (e1, s1) = libmk::debug_counters();
+    ensure!(
+        e1 >= e0 + 4,
+        "kernel entries went from {e0} to {e1} over a call, a reply and more"
+    );
+    ensure!(
+        s1 >= s0 + 2,
+        "address-space switches went from {s0} to {s1} over a call to another VSpace and back"
+    );
+    Ok(())
+}
