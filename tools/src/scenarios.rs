@@ -284,11 +284,18 @@ pub const BENCH_MACHINE: Machine = Machine {
 };
 
 /// Every benchmark, run in this order.
-pub const BENCHES: &[Bench] = &[Bench {
-    name: "boot",
-    bootargs: "bench=boot",
-    timeout_secs: 120,
-}];
+pub const BENCHES: &[Bench] = &[
+    Bench {
+        name: "boot",
+        bootargs: "bench=boot",
+        timeout_secs: 120,
+    },
+    Bench {
+        name: "kernel",
+        bootargs: "bench=kernel",
+        timeout_secs: 120,
+    },
+];
 
 pub fn find_bench(name: &str) -> Option<&'static Bench> {
     BENCHES.iter().find(|bench| bench.name == name)

@@ -198,7 +198,10 @@ pub fn create(
     // SAFETY: the boot-info frame is a zeroed frame of the run just reserved for init; the
     // kernel writes it only here, before init runs (init maps it read-only).
     let info = unsafe { &mut *(phys_to_virt(bootinfo_pa) as *mut BootInfo) };
-    *info = BootInfo::new();
+    // The frame is zeroed, which is an empty boot info but for these two (building a
+    // `BootInfo::new()` and copying it in would move 16 KiB through the stack).
+    info.magic = abi::bootinfo::BOOTINFO_MAGIC;
+    info.version = abi::bootinfo::BOOTINFO_VERSION;
     for s in &image.segments {
         load_segment(&mut space, &mut slots, &mut carve, info, file, s)?;
     }
