@@ -366,7 +366,8 @@ fn load_segment(
                 .ok_or(LoadError::SegmentOutsideFile)?;
             // SAFETY: `dst..dst + src.len()` lies inside the fresh frame `pa` (page offsets
             // below PAGE_SIZE), which nothing else refers to yet.
-            unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst as *mut u8, src.len()) };
+            let dst = unsafe { core::slice::from_raw_parts_mut(dst as *mut u8, src.len()) };
+            crate::arch::cpu::copy_bytes(dst, src);
         }
         let index = slots.put(Cap::Frame {
             base: pa,

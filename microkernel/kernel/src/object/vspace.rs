@@ -116,12 +116,13 @@ fn table_at(vspace: u64, vaddr: u64, level: u8) -> Option<u64> {
 /// Installs the PageTable at `pt` as the level-`level` table covering `vaddr`.
 pub fn map_table(vspace: u64, pt: u64, vaddr: u64, level: u8) -> Result<(), Error> {
     let parent = table_at(vspace, vaddr, level - 1).ok_or(Error::FailedLookup)?;
-    let h = pt_header(pt).get();
-    if h.parent != 0 || table(pt).get().iter().any(|&e| e != 0) {
-        return Err(Error::AlreadyMapped);
-    }
     let slot = entry(parent, vaddr, level - 1);
     if Descriptor::from_raw(*slot).is_valid() {
+        return Err(Error::AlreadyMapped);
+    }
+    // Only an empty table that is installed nowhere: its entries' ASID and addresses are
+    // set from where it goes now.
+    if pt_header(pt).get().parent != 0 || table(pt).get().iter().any(|&e| e != 0) {
         return Err(Error::AlreadyMapped);
     }
     let h = pt_header(pt).get();

@@ -83,3 +83,33 @@ pub fn interrupt_pending() -> bool {
     unsafe { core::arch::asm!("mrs {}, isr_el1", out(reg) isr, options(nomem, nostack)) };
     isr & (1 << 7) != 0
 }
+
+/// Copies `src` into `dst` (the shorter length) eight bytes at a time, whatever their
+/// alignment. The targets are built with `strict-align`, so the general `memcpy` copies an
+/// unaligned source byte by byte; the CPU itself allows unaligned accesses to Normal memory
+/// (SCTLR_EL1.A = 0), which this loop uses.
+pub fn copy_bytes(dst: &mut [u8], src: &[u8]) {
+    let n = dst.len().min(src.len());
+    let words = n / 8;
+    // SAFETY: the loop reads `words * 8` bytes from `src` and writes as many to `dst`, both
+    // within the slices; both are Normal memory (kernel data or the linear map), where
+    // unaligned accesses are permitted with SCTLR_EL1.A clear (boot.rs).
+    unsafe {
+        core::arch::asm!(
+            "2: cbz {n}, 3f",
+            "ldr {t}, [{s}], #8",
+            "str {t}, [{d}], #8",
+            "sub {n}, {n}, #1",
+            "b 2b",
+            "3:",
+            n = inout(reg) words => _,
+            s = inout(reg) src.as_ptr() => _,
+            d = inout(reg) dst.as_mut_ptr() => _,
+            t = out(reg) _,
+            options(nostack),
+        )
+    };
+    for i in words * 8..n {
+        dst[i] = src[i];
+    }
+}
