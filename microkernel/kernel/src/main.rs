@@ -287,6 +287,7 @@ fn start_root_task(m: &MachineInfo<'_>, initrd: MemRange, mut phys: PhysMap) -> 
         tick_hz: timer::TICK_HZ,
     };
     arch::mmu::init_asids();
+    object::vspace::init();
     match root_task::create(archive, &mut phys, m, &facts) {
         Ok(init) => {
             print_memory(&phys);

@@ -21,8 +21,10 @@ pub struct Cpu {
     current: u64,
     heads: [u64; PRIORITIES],
     tails: [u64; PRIORITIES],
-    /// Bit p set when queue p is non-empty.
+    /// Bit p set when queue p is non-empty; `top` bit w set when `bitmap[w]` is nonzero, so
+    /// the highest priority is two count-leading-zeros away.
     bitmap: [u64; PRIORITIES / 64],
+    top: u64,
     /// A thread woken during this kernel entry and not queued (0: none): when the running
     /// thread blocks, as in most IPC, the kernel switches to it without touching a queue.
     pending: u64,
@@ -48,6 +50,7 @@ static CPU0: CpuCell = CpuCell(UnsafeCell::new(Cpu {
     heads: [0; PRIORITIES],
     tails: [0; PRIORITIES],
     bitmap: [0; PRIORITIES / 64],
+    top: 0,
     fp_owner: 0,
     ttbr0: 0,
     fp_enabled: true,
@@ -132,6 +135,7 @@ fn enqueue(t: TcbRef, front: bool) {
         c.tails[p] = t.kva();
     }
     c.bitmap[p / 64] |= 1 << (p % 64);
+    c.top |= 1 << (p / 64);
 }
 
 /// Takes a thread out of its ready queue, if it is in one.
@@ -153,6 +157,9 @@ pub fn dequeue(t: TcbRef) {
     tcb.sched_next = 0;
     if c.heads[p] == 0 {
         c.bitmap[p / 64] &= !(1 << (p % 64));
+        if c.bitmap[p / 64] == 0 {
+            c.top &= !(1 << (p / 64));
+        }
     }
 }
 
@@ -179,10 +186,11 @@ pub fn set_priority(t: TcbRef, priority: u64) {
 /// The highest priority with a queued thread.
 fn highest_priority() -> Option<usize> {
     let c = cpu();
-    (0..c.bitmap.len()).rev().find_map(|word| {
-        let bits = c.bitmap[word];
-        (bits != 0).then(|| word * 64 + 63 - bits.leading_zeros() as usize)
-    })
+    if c.top == 0 {
+        return None;
+    }
+    let word = 63 - c.top.leading_zeros() as usize;
+    Some(word * 64 + 63 - c.bitmap[word & 3].leading_zeros() as usize)
 }
 
 /// Whether `t` may run right away once the running thread blocks: no queued or pending

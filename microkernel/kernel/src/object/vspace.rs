@@ -154,10 +154,39 @@ fn attrs(flags: MapFlags, device: bool) -> MapAttrs {
     }
 }
 
+/// A level-3 descriptor: the output address, the attribute bits for `flags` on this kind of
+/// memory (encoded once, by `kernel_core::pte`, and kept in a table of every combination),
+/// and what the mapping capability allows.
 fn leaf(pa: u64, flags: MapFlags, device: bool, cap_write: bool, cap_read: bool) -> u64 {
-    Descriptor::leaf(3, pa, attrs(flags, device)).raw()
+    let index = (flags.0 & MapFlags::MASK) as usize | usize::from(device) << 4;
+    pa | LEAF_ATTRS.get()[index]
         | if cap_write { SW_CAP_WRITE } else { 0 }
         | if cap_read { SW_CAP_READ } else { 0 }
+}
+
+/// `LEAF_ATTRS[flags | device << 4]`: the descriptor bits of a level-3 entry at address 0.
+struct LeafAttrs(core::cell::UnsafeCell<[u64; 32]>);
+
+// SAFETY: written once at boot by `init` before any mapping, read-only afterwards.
+unsafe impl Sync for LeafAttrs {}
+
+static LEAF_ATTRS: LeafAttrs = LeafAttrs(core::cell::UnsafeCell::new([0; 32]));
+
+impl LeafAttrs {
+    fn get(&self) -> &[u64; 32] {
+        // SAFETY: see the `Sync` impl: no writes after boot.
+        unsafe { &*self.0.get() }
+    }
+}
+
+/// Encodes the descriptor bits of every flags/device combination (at boot).
+pub fn init() {
+    // SAFETY: boot runs on one core before any mapping reads the table.
+    let table = unsafe { &mut *LEAF_ATTRS.0.get() };
+    for (i, bits) in table.iter_mut().enumerate() {
+        let flags = MapFlags(i as u64 & MapFlags::MASK);
+        *bits = Descriptor::leaf(3, 0, attrs(flags, i & 16 != 0)).raw();
+    }
 }
 
 /// Maps pages `first_page .. first_page + count` of the frame whose capability is in `slot`
@@ -205,8 +234,12 @@ pub fn map_frame(
     // Check every page first: nothing changes unless all can be mapped.
     let end = vaddr + size;
     let mut va = vaddr;
+    let mut first_table = 0;
     while va < end {
         let l3 = table_at(vspace, va, 3).ok_or(Error::FailedLookup)?;
+        if first_table == 0 {
+            first_table = l3;
+        }
         let region_end = region_end(va, end);
         let (from, to) = (pte::table_index(va, 3), pte::table_index(region_end - 1, 3));
         if table(l3).get()[from..=to]
@@ -228,9 +261,14 @@ pub fn map_frame(
     let mut next = first;
     let mut va = vaddr;
     while va < end {
-        let Some(l3) = table_at(vspace, va, 3) else {
-            break;
+        let l3 = if va == vaddr {
+            first_table
+        } else {
+            table_at(vspace, va, 3).unwrap_or(0)
         };
+        if l3 == 0 {
+            break;
+        }
         let region_end = region_end(va, end);
         let entries = table(l3).get();
         for i in pte::table_index(va, 3)..=pte::table_index(region_end - 1, 3) {
