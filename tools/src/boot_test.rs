@@ -26,6 +26,9 @@ struct Outcome {
 }
 
 pub fn run(paths: &Paths, settings: &Settings) -> Result<u8> {
+    if settings.scenario.is_none() {
+        crate::lint::run(paths)?;
+    }
     println!("== host unit tests");
     images::cargo(paths, &["test"]).map_err(|e| failed(format!("host unit tests failed: {e}")))?;
     println!("== build");

@@ -14,6 +14,7 @@ mod image;
 mod images;
 mod initrd;
 mod judge;
+mod lint;
 mod machine;
 mod qemu;
 mod scenarios;
@@ -43,6 +44,10 @@ const COMMANDS: &[(&str, &str)] = &[
     (
         "bench",
         "build, then the benchmarks under -icount; writes target/bench/results.json",
+    ),
+    (
+        "lint",
+        "rustfmt --check and clippy -D warnings, host and AArch64 (part of test)",
     ),
     ("help", "this text"),
 ];
@@ -89,6 +94,7 @@ fn run() -> Result<u8> {
         "build" => images::build(&paths).map(|()| 0),
         "run" => boot(&paths, &Settings::from_env()?, false),
         "gdb" => boot(&paths, &Settings::from_env()?, true),
+        "lint" => lint::run(&paths).map(|()| 0),
         "test" => boot_test::run(&paths, &Settings::from_env()?),
         "bench" => bench::run(&paths, &Settings::from_env()?),
         other => Err(Error::Usage(format!("unknown command {other:?}"))),

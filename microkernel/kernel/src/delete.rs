@@ -78,9 +78,7 @@ fn delete_one(slot: SlotRef) -> Option<SlotRef> {
 
 fn zombie(slot: SlotRef, obj: u64, kind: ZombieKind) -> Option<SlotRef> {
     let z = Cap::Zombie { obj, kind };
-    if next_in_container(&z, 0).is_none() {
-        return None;
-    }
+    next_in_container(&z, 0)?;
     Slots.set_raw(slot, z);
     Some(slot)
 }

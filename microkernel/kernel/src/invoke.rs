@@ -17,6 +17,10 @@ use kernel_core::decode::{Request, decode};
 use kernel_core::mdb;
 
 /// What an invocation returns besides success: result words, or "restart me".
+#[expect(
+    clippy::large_enum_variant,
+    reason = "returned once per call on the kernel stack; the kernel has no heap to box into"
+)]
 pub enum Outcome {
     Done {
         results: [u64; MAX_MRS],

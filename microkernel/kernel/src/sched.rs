@@ -59,10 +59,6 @@ static CPU0: CpuCell = CpuCell(UnsafeCell::new(Cpu {
 }));
 
 /// This core's scheduling state.
-#[expect(
-    clippy::mut_from_ref,
-    reason = "per-core state, used by one kernel path at a time"
-)]
 pub fn cpu() -> &'static mut Cpu {
     // SAFETY: only this core's kernel, running with interrupts masked, touches CPU0, and no
     // caller keeps the reference across a call that takes it again.

@@ -61,8 +61,8 @@ impl SlotStore for Slots {
     fn set(&mut self, s: SlotRef, cap: Cap, flags: SlotFlags) {
         let slot = s.get();
         slot.cap = cap.encode();
-        slot.flags =
-            u64::from(flags.revocable) * REVOCABLE | u64::from(flags.first_badged) * FIRST_BADGED;
+        slot.flags = (u64::from(flags.revocable) * REVOCABLE)
+            | (u64::from(flags.first_badged) * FIRST_BADGED);
     }
 
     fn prev(&self, s: SlotRef) -> Option<SlotRef> {

@@ -86,10 +86,6 @@ impl<T> Obj<T> {
     }
 
     /// The object itself, for the duration of one kernel step (see the module invariants).
-    #[expect(
-        clippy::mut_from_ref,
-        reason = "objects live in RAM the kernel owns, not in `self`"
-    )]
     pub fn get(&self) -> &'static mut T {
         // SAFETY: by the module invariants `kva` is a live, properly aligned object of type
         // `T` in the linear map, and no other reference to it is alive while this one is used.

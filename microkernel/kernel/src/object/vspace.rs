@@ -214,7 +214,7 @@ pub fn map_frame(
     if count == 0 || end_page > pages {
         return Err(Error::RangeError);
     }
-    if vaddr % PAGE_SIZE != 0 {
+    if !vaddr.is_multiple_of(PAGE_SIZE) {
         return Err(Error::AlignmentError);
     }
     if vaddr.checked_add(size).is_none_or(|e| e > USER_END) {
@@ -271,9 +271,10 @@ pub fn map_frame(
         }
         let region_end = region_end(va, end);
         let entries = table(l3).get();
-        for i in pte::table_index(va, 3)..=pte::table_index(region_end - 1, 3) {
-            entries[i] = next;
-            link_node(slot, node_of(l3, i));
+        let (from, to) = (pte::table_index(va, 3), pte::table_index(region_end - 1, 3));
+        for (k, entry) in entries[from..=to].iter_mut().enumerate() {
+            *entry = next;
+            link_node(slot, node_of(l3, from + k));
             next += PAGE_SIZE;
         }
         va = region_end;
@@ -365,7 +366,7 @@ fn for_each_mapped(
 }
 
 fn check_range(vaddr: u64, size: u64) -> Result<(), Error> {
-    if vaddr % PAGE_SIZE != 0 || size % PAGE_SIZE != 0 {
+    if !vaddr.is_multiple_of(PAGE_SIZE) || !size.is_multiple_of(PAGE_SIZE) {
         return Err(Error::AlignmentError);
     }
     if size == 0 || vaddr.checked_add(size).is_none_or(|e| e > USER_END) {

@@ -61,7 +61,7 @@ pub fn zero_memory(va: u64, len: u64) {
     unsafe { core::arch::asm!("mrs {}, dczid_el0", out(reg) dczid, options(nomem, nostack)) };
     let block = 4u64 << (dczid & 0xf);
     let prohibited = dczid & (1 << 4) != 0;
-    if !prohibited && va % block == 0 && len % block == 0 {
+    if !prohibited && va.is_multiple_of(block) && len.is_multiple_of(block) {
         let mut a = va;
         while a < va + len {
             // SAFETY: `a..a + block` lies in `va..va + len`, which the caller owns (a fresh
@@ -109,7 +109,5 @@ pub fn copy_bytes(dst: &mut [u8], src: &[u8]) {
             options(nostack),
         )
     };
-    for i in words * 8..n {
-        dst[i] = src[i];
-    }
+    dst[words * 8..n].copy_from_slice(&src[words * 8..n]);
 }

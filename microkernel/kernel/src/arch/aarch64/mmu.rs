@@ -291,11 +291,6 @@ pub fn init_asids() {
         Ordering::Relaxed,
     );
 }
-
-#[expect(
-    clippy::mut_from_ref,
-    reason = "kernel-global bitmap, used by one kernel path at a time"
-)]
 fn asid_bits() -> &'static mut [u64; 1024] {
     // SAFETY: see `Asids`; callers do not keep the reference.
     unsafe { &mut *ASIDS.0.get() }
