@@ -102,7 +102,15 @@ fn perform(t: TcbRef, slot: SlotRef, cap: Cap, request: Request) -> Result<Outco
             count,
         } => {
             let dest = lookup_cnode(t, dest_cnode)?;
-            untyped::retype(slot, ty, size_bits, obj_bits, dest, dest_index, count)?;
+            let made = untyped::retype(slot, ty, size_bits, obj_bits, dest, dest_index, count)?;
+            if made < count {
+                // Preempted: restart for the rest, with the arguments (MR3 dest_index, MR4
+                // count, in x5 and x6) moved past the objects already made.
+                let x = &mut t.get().ctx.x;
+                x[5] = dest_index + made;
+                x[6] = count - made;
+                return Ok(Outcome::Restart);
+            }
             done()
         }
         Request::CNodeCopy {

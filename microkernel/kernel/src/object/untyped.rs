@@ -3,18 +3,17 @@
 use super::cnode::{self, SlotRef};
 use super::tcb::Tcb;
 use super::{Obj, vspace, zero_phys};
-use crate::arch::mmu;
+use crate::arch::{cpu, mmu};
 use crate::delete;
 use abi::Error;
 use abi::object::{CapRights, ObjectType};
 use kernel_core::cap::Cap;
 use kernel_core::{mdb, untyped};
 
-/// Most bytes one retype call zeroes (a long zeroing would keep interrupts waiting).
-const MAX_ZERO_PER_CALL: u64 = 128 << 20;
-
 /// `UntypedRetype` with the untyped capability in `ut_slot`, the objects' capabilities going
-/// to slots `dest_index ..` of the CNode capability `dest`.
+/// to slots `dest_index ..` of the CNode capability `dest`. Returns how many objects it
+/// made: fewer than `count` when it stopped for a pending interrupt (a preemption point
+/// after each object; the caller restarts the call for the rest).
 pub fn retype(
     ut_slot: SlotRef,
     ty: ObjectType,
@@ -23,7 +22,7 @@ pub fn retype(
     dest: Cap,
     dest_index: u64,
     count: u64,
-) -> Result<(), Error> {
+) -> Result<u64, Error> {
     let Cap::Untyped {
         base,
         size_bits: ut_bits,
@@ -44,10 +43,6 @@ pub fn retype(
         obj_bits,
         count,
     )?;
-    let total = count << obj_bits;
-    if !device && total > MAX_ZERO_PER_CALL {
-        return Err(Error::RangeError);
-    }
     // Every destination slot must exist and be empty before anything changes.
     let end = dest_index.checked_add(count).ok_or(Error::RangeError)?;
     for i in dest_index..end {
@@ -102,23 +97,31 @@ pub fn retype(
         };
         let slot = cnode::slot_in(dest, dest_index + i)?;
         delete::insert(Some(ut_slot), slot, cap);
+        let made = i + 1;
+        if made < count && cpu::interrupt_pending() {
+            set_watermark(ut_slot, pa + (1 << obj_bits) - base);
+            return Ok(made);
+        }
     }
-    // The watermark moves only after every object exists.
-    let Cap::Untyped {
+    set_watermark(ut_slot, plan.new_free_offset);
+    Ok(count)
+}
+
+/// Moves an untyped capability's watermark (after the objects below it exist).
+fn set_watermark(ut_slot: SlotRef, free_offset: u64) {
+    if let Cap::Untyped {
         base,
         size_bits,
         device,
         ..
     } = ut_slot.get().cap()
-    else {
-        return Ok(());
-    };
-    ut_slot.get().cap = Cap::Untyped {
-        base,
-        size_bits,
-        free_offset: plan.new_free_offset,
-        device,
+    {
+        ut_slot.get().cap = Cap::Untyped {
+            base,
+            size_bits,
+            free_offset,
+            device,
+        }
+        .encode();
     }
-    .encode();
-    Ok(())
 }
