@@ -9,9 +9,9 @@ use super::{
 };
 use crate::alloc::CNODE;
 use abi::Error;
-use abi::object::{CapRights, CapType, init_slots};
+use abi::object::{CapRights, CapType, ObjectType, init_slots};
 use core::arch::asm;
-use libmk::{Cap, IrqControl, IrqHandler, Notification};
+use libmk::{Cap, Frame, IrqControl, IrqHandler, Notification, Untyped};
 
 pub const CHECKS: &[Check] = &[
     ("get-kernel-timer", get_kernel_timer),
@@ -24,6 +24,7 @@ pub const CHECKS: &[Check] = &[
     ("masked-until-ack", masked_until_ack),
     ("wakes-waiting-thread", wakes_waiting_thread),
     ("clear-stops-delivery", clear_stops_delivery),
+    ("preempts-retype-and-revoke", preempts_retype_and_revoke),
 ];
 
 const IRQ_CONTROL: Cap<IrqControl> = Cap::from_cptr(init_slots::IRQ_CONTROL);
@@ -315,4 +316,50 @@ fn clear_stops_delivery(env: &mut Env) -> Outcome {
     timer_stop();
     expect_eq(w, 1, "the word through the unbadged notification")?;
     h.ack().or_fail("IrqHandlerAck")
+}
+
+/// A long retype and a long revoke with the timer set to fire while they run: both have
+/// preemption points, so the kernel stops, takes the interrupt (the notification gets it)
+/// and restarts the call where it stopped. Whether or not the interrupt lands inside the
+/// call, the result must be exact: every object made, contiguous, then every one revoked.
+fn preempts_retype_and_revoke(env: &mut Env) -> Outcome {
+    let (h, n) = timer_setup(env)?;
+    let (_, scratch_bits) = env.a.scratch().ok_or(why!("no scratch untyped"))?;
+    let bits = u64::from(scratch_bits) - 1;
+    let ut: Cap<Untyped> = env
+        .a
+        .obj(ObjectType::Untyped, bits)
+        .or_fail("a child untyped")?;
+    let count = 1u64 << (bits - 12);
+    let first = env.a.slots(count as usize).or_fail("allocate the slots")?;
+    let soon = (one_ms() / 50).max(1);
+
+    timer_start(soon);
+    let made = ut.retype(ObjectType::Frame, 12, CNODE, first, count);
+    poll_for(n, 2)?;
+    timer_stop();
+    made.or_fail("retype the frames")?;
+    for s in [first, first + count / 2, first + count - 1] {
+        expect_type(s, CapType::Frame, "a frame of the long retype")?;
+    }
+    let base = Cap::<Frame>::from_cptr(first)
+        .phys_addr()
+        .or_fail("FramePhysAddr")?
+        .0;
+    let last = Cap::<Frame>::from_cptr(first + count - 1)
+        .phys_addr()
+        .or_fail("FramePhysAddr")?
+        .0;
+    expect_eq(last - base, (count - 1) * 4096, "the span of the frames")?;
+
+    h.ack().or_fail("IrqHandlerAck")?;
+    timer_start(soon);
+    let revoked = CNODE.revoke(ut.cptr());
+    poll_for(n, 2)?;
+    timer_stop();
+    revoked.or_fail("revoke the untyped")?;
+    for s in [first, first + count / 2, first + count - 1] {
+        expect_type(s, CapType::Null, "a revoked frame's slot")?;
+    }
+    h.ack().or_fail("the second IrqHandlerAck")
 }
