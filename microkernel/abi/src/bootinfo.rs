@@ -52,34 +52,19 @@ pub struct PhysRange {
     pub size: u64,
 }
 
-/// Who uses a reserved range of RAM.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u64)]
-pub enum ReservedKind {
-    /// The kernel image, including its boot page tables and stack.
-    Kernel = 1,
-    /// The flattened device tree.
-    DeviceTree = 2,
-    /// The initrd archive.
-    Initrd = 3,
-    /// Memory the firmware or device tree reserves (`/memreserve/`, `/reserved-memory`).
-    Firmware = 4,
-    /// Frames the kernel took at boot for the root task (its image, stack, page tables, TCB).
-    BootAlloc = 5,
-}
-
-impl TryFrom<u64> for ReservedKind {
-    type Error = u64;
-
-    fn try_from(value: u64) -> Result<Self, u64> {
-        match value {
-            1 => Ok(Self::Kernel),
-            2 => Ok(Self::DeviceTree),
-            3 => Ok(Self::Initrd),
-            4 => Ok(Self::Firmware),
-            5 => Ok(Self::BootAlloc),
-            other => Err(other),
-        }
+crate::numbered! {
+    /// Who uses a reserved range of RAM.
+    pub enum ReservedKind {
+        /// The kernel image, including its boot page tables and stack.
+        Kernel = 1,
+        /// The flattened device tree.
+        DeviceTree = 2,
+        /// The initrd archive.
+        Initrd = 3,
+        /// Memory the firmware or device tree reserves (`/memreserve/`, `/reserved-memory`).
+        Firmware = 4,
+        /// Frames the kernel took at boot for the root task (its image, stack, page tables, TCB).
+        BootAlloc = 5,
     }
 }
 

@@ -75,36 +75,21 @@ pub struct IpcBuffer {
 
 const _: () = assert!(core::mem::size_of::<IpcBuffer>() <= 4096);
 
-/// Labels of the messages the kernel sends to a thread's fault endpoint on its behalf.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u64)]
-pub enum FaultLabel {
-    /// A data or instruction abort. MRs: see [`vm_fault`].
-    VmFault = 1,
-    /// An `svc` with a number the kernel does not know. MR0 = number, MR1 = instruction
-    /// address, MR2..MR5 = `x0`..`x3`.
-    UnknownSyscall = 2,
-    /// An undefined instruction. MR0 = instruction address, MR1 = ESR_EL1.
-    UndefinedInstruction = 3,
-    /// A PC, SP or data alignment fault. MR0 = instruction address, MR1 = ESR_EL1,
-    /// MR2 = faulting address.
-    AlignmentFault = 4,
-    /// Any other exception from EL0. MR0 = instruction address, MR1 = ESR_EL1, MR2 = FAR.
-    UserException = 5,
-}
-
-impl TryFrom<u64> for FaultLabel {
-    type Error = u64;
-
-    fn try_from(v: u64) -> Result<Self, u64> {
-        Ok(match v {
-            1 => Self::VmFault,
-            2 => Self::UnknownSyscall,
-            3 => Self::UndefinedInstruction,
-            4 => Self::AlignmentFault,
-            5 => Self::UserException,
-            other => return Err(other),
-        })
+crate::numbered! {
+    /// Labels of the messages the kernel sends to a thread's fault endpoint on its behalf.
+    pub enum FaultLabel {
+        /// A data or instruction abort. MRs: see [`vm_fault`].
+        VmFault = 1,
+        /// An `svc` with a number the kernel does not know. MR0 = number, MR1 = instruction
+        /// address, MR2..MR5 = `x0`..`x3`.
+        UnknownSyscall = 2,
+        /// An undefined instruction. MR0 = instruction address, MR1 = ESR_EL1.
+        UndefinedInstruction = 3,
+        /// A PC, SP or data alignment fault. MR0 = instruction address, MR1 = ESR_EL1,
+        /// MR2 = faulting address.
+        AlignmentFault = 4,
+        /// Any other exception from EL0. MR0 = instruction address, MR1 = ESR_EL1, MR2 = FAR.
+        UserException = 5,
     }
 }
 
@@ -123,48 +108,24 @@ pub mod vm_fault {
     /// Message length.
     pub const LENGTH: usize = 5;
 
-    /// What the faulting access tried to do.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    #[repr(u64)]
-    pub enum Access {
-        Read = 0,
-        Write = 1,
-        Execute = 2,
-    }
-
-    /// Why the translation failed.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    #[repr(u64)]
-    pub enum Kind {
-        /// Nothing mapped there.
-        Translation = 0,
-        /// Mapped, but without the right for this access.
-        Permission = 1,
-        /// Anything else (access flag, external abort, ...): see the ESR.
-        Other = 2,
-    }
-
-    impl TryFrom<u64> for Access {
-        type Error = u64;
-        fn try_from(v: u64) -> Result<Self, u64> {
-            Ok(match v {
-                0 => Self::Read,
-                1 => Self::Write,
-                2 => Self::Execute,
-                other => return Err(other),
-            })
+    crate::numbered! {
+        /// What the faulting access tried to do.
+        pub enum Access {
+            Read = 0,
+            Write = 1,
+            Execute = 2,
         }
     }
 
-    impl TryFrom<u64> for Kind {
-        type Error = u64;
-        fn try_from(v: u64) -> Result<Self, u64> {
-            Ok(match v {
-                0 => Self::Translation,
-                1 => Self::Permission,
-                2 => Self::Other,
-                other => return Err(other),
-            })
+    crate::numbered! {
+        /// Why the translation failed.
+        pub enum Kind {
+            /// Nothing mapped there.
+            Translation = 0,
+            /// Mapped, but without the right for this access.
+            Permission = 1,
+            /// Anything else (access flag, external abort, ...): see the ESR.
+            Other = 2,
         }
     }
 }

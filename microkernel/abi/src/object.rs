@@ -23,76 +23,36 @@ pub const PAGE_TABLE_BITS: u32 = 14;
 /// Highest thread priority (priorities are 0..=MAX_PRIORITY).
 pub const MAX_PRIORITY: u64 = 255;
 
-/// The type of a capability, as `DebugCapType` reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u64)]
-pub enum CapType {
-    Null = 0,
-    Untyped = 1,
-    Tcb = 2,
-    Endpoint = 3,
-    Notification = 4,
-    CNode = 5,
-    VSpace = 6,
-    PageTable = 7,
-    Frame = 8,
-    IrqControl = 9,
-    IrqHandler = 10,
-    /// A capability whose object is being destroyed (internal; seen only mid-delete).
-    Zombie = 11,
-}
-
-impl TryFrom<u64> for CapType {
-    type Error = u64;
-
-    fn try_from(v: u64) -> Result<Self, u64> {
-        Ok(match v {
-            0 => Self::Null,
-            1 => Self::Untyped,
-            2 => Self::Tcb,
-            3 => Self::Endpoint,
-            4 => Self::Notification,
-            5 => Self::CNode,
-            6 => Self::VSpace,
-            7 => Self::PageTable,
-            8 => Self::Frame,
-            9 => Self::IrqControl,
-            10 => Self::IrqHandler,
-            11 => Self::Zombie,
-            other => return Err(other),
-        })
+crate::numbered! {
+    /// The type of a capability, as `DebugCapType` reports it.
+    pub enum CapType {
+        Null = 0,
+        Untyped = 1,
+        Tcb = 2,
+        Endpoint = 3,
+        Notification = 4,
+        CNode = 5,
+        VSpace = 6,
+        PageTable = 7,
+        Frame = 8,
+        IrqControl = 9,
+        IrqHandler = 10,
+        /// A capability whose object is being destroyed (internal; seen only mid-delete).
+        Zombie = 11,
     }
 }
 
-/// What `UntypedRetype` can make.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u64)]
-pub enum ObjectType {
-    Untyped = 1,
-    Tcb = 2,
-    Endpoint = 3,
-    Notification = 4,
-    CNode = 5,
-    VSpace = 6,
-    PageTable = 7,
-    Frame = 8,
-}
-
-impl TryFrom<u64> for ObjectType {
-    type Error = u64;
-
-    fn try_from(v: u64) -> Result<Self, u64> {
-        Ok(match v {
-            1 => Self::Untyped,
-            2 => Self::Tcb,
-            3 => Self::Endpoint,
-            4 => Self::Notification,
-            5 => Self::CNode,
-            6 => Self::VSpace,
-            7 => Self::PageTable,
-            8 => Self::Frame,
-            other => return Err(other),
-        })
+crate::numbered! {
+    /// What `UntypedRetype` can make.
+    pub enum ObjectType {
+        Untyped = 1,
+        Tcb = 2,
+        Endpoint = 3,
+        Notification = 4,
+        CNode = 5,
+        VSpace = 6,
+        PageTable = 7,
+        Frame = 8,
     }
 }
 

@@ -19,79 +19,52 @@ pub const PUTSTR_MAX: usize = 48;
 /// The registers that carry `DebugPutStr` text.
 pub const PUTSTR_REGS: usize = PUTSTR_MAX / 8;
 
-/// A system call number.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u64)]
-pub enum Syscall {
-    /// Print text on the kernel console. `x0` = length (at most [`PUTSTR_MAX`]), `x1`..`x6`
-    /// = the bytes. The kernel never reads user memory for this.
-    DebugPutStr = 1,
-    /// Power the machine off (PSCI `SYSTEM_OFF`). Does not return.
-    DebugPowerOff = 2,
-    /// Returns in `x1` the number of timer ticks since boot and in `x2` the tick rate in Hz.
-    DebugTicks = 3,
-    /// Returns in `x1` the [`CapType`](crate::object::CapType) of the capability at `x0`
-    /// (0 for an empty slot); `x0` = error if the address is out of range.
-    DebugCapType = 4,
-    /// Returns in `x1` the number of kernel entries so far and in `x2` the number of
-    /// address-space switches (for benchmarks).
-    DebugCounters = 5,
+crate::numbered! {
+    /// A system call number.
+    pub enum Syscall {
+        /// Print text on the kernel console. `x0` = length (at most [`PUTSTR_MAX`]), `x1`..`x6`
+        /// = the bytes. The kernel never reads user memory for this.
+        DebugPutStr = 1,
+        /// Power the machine off (PSCI `SYSTEM_OFF`). Does not return.
+        DebugPowerOff = 2,
+        /// Returns in `x1` the number of timer ticks since boot and in `x2` the tick rate in Hz.
+        DebugTicks = 3,
+        /// Returns in `x1` the [`CapType`](crate::object::CapType) of the capability at `x0`
+        /// (0 for an empty slot); `x0` = error if the address is out of range.
+        DebugCapType = 4,
+        /// Returns in `x1` the number of kernel entries so far and in `x2` the number of
+        /// address-space switches (for benchmarks).
+        DebugCounters = 5,
 
-    /// Send a message through the endpoint at `x0`; blocks until a receiver takes it.
-    Send = 10,
-    /// As `Send`, but returns `WouldBlock` instead of blocking.
-    NBSend = 11,
-    /// Send, then wait for the reply on the same endpoint's receiver (one kernel entry).
-    Call = 12,
-    /// Wait for a message on the endpoint at `x0`, or for a signal on the notification at
-    /// `x0`, or on the notification bound to this thread.
-    Recv = 13,
-    /// As `Recv`, but returns `WouldBlock` instead of blocking.
-    NBRecv = 14,
-    /// Reply to the thread whose `Call` (or fault) this thread received last.
-    Reply = 15,
-    /// `Reply`, then `Recv` on `x0`, in one kernel entry.
-    ReplyRecv = 16,
-    /// Give up the rest of this time slice to threads of the same priority.
-    Yield = 17,
-    /// Signal the notification at `x0` with its badge.
-    Signal = 18,
-    /// Wait on the notification at `x0`; returns its word in `x8` (the badge position) and
-    /// clears it.
-    Wait = 19,
-    /// As `Wait`, but returns `WouldBlock` when no bit is set.
-    Poll = 20,
+        /// Send a message through the endpoint at `x0`; blocks until a receiver takes it.
+        Send = 10,
+        /// As `Send`, but returns `WouldBlock` instead of blocking.
+        NBSend = 11,
+        /// Send, then wait for the reply on the same endpoint's receiver (one kernel entry).
+        Call = 12,
+        /// Wait for a message on the endpoint at `x0`, or for a signal on the notification at
+        /// `x0`, or on the notification bound to this thread.
+        Recv = 13,
+        /// As `Recv`, but returns `WouldBlock` instead of blocking.
+        NBRecv = 14,
+        /// Reply to the thread whose `Call` (or fault) this thread received last.
+        Reply = 15,
+        /// `Reply`, then `Recv` on `x0`, in one kernel entry.
+        ReplyRecv = 16,
+        /// Give up the rest of this time slice to threads of the same priority.
+        Yield = 17,
+        /// Signal the notification at `x0` with its badge.
+        Signal = 18,
+        /// Wait on the notification at `x0`; returns its word in `x8` (the badge position) and
+        /// clears it.
+        Wait = 19,
+        /// As `Wait`, but returns `WouldBlock` when no bit is set.
+        Poll = 20,
 
-    /// Invoke an operation on the capability at `x0`: `x1` = `MsgInfo` whose label is an
-    /// [`Invocation`](crate::invocation::Invocation), arguments in MR0.. Results in MR0..,
-    /// their count in the returned `MsgInfo`'s length.
-    Invoke = 30,
-}
-
-impl TryFrom<u64> for Syscall {
-    type Error = u64;
-
-    fn try_from(number: u64) -> Result<Self, u64> {
-        Ok(match number {
-            1 => Self::DebugPutStr,
-            2 => Self::DebugPowerOff,
-            3 => Self::DebugTicks,
-            4 => Self::DebugCapType,
-            5 => Self::DebugCounters,
-            10 => Self::Send,
-            11 => Self::NBSend,
-            12 => Self::Call,
-            13 => Self::Recv,
-            14 => Self::NBRecv,
-            15 => Self::Reply,
-            16 => Self::ReplyRecv,
-            17 => Self::Yield,
-            18 => Self::Signal,
-            19 => Self::Wait,
-            20 => Self::Poll,
-            30 => Self::Invoke,
-            other => return Err(other),
-        })
+        /// Invoke an operation on the capability at `x0`: `x1` = `MsgInfo` whose label is an
+        /// [`Invocation`](crate::invocation::Invocation), arguments in MR0.. Results in MR0..,
+        /// their count in the returned `MsgInfo`'s length.
+        Invoke = 30,
     }
 }
 
