@@ -18,8 +18,7 @@ use abi::{Error, message};
 use kernel_core::cap::{Cap, Derivation, derive};
 use kernel_core::mdb;
 
-/// Registers of the first and last register message registers in `UserContext::x`.
-const MR_REG: usize = 2;
+/// The register that carries the badge (`x8`).
 const BADGE_REG: usize = 8;
 
 /// Copies MR0..MR5 (`x2`..`x7`) between register files, word by word (a `memcpy` call
@@ -431,4 +430,4 @@ pub fn cancel_all(queue: &mut crate::object::endpoint::WaitQueue) {
     }
 }
 
-const _: () = assert!(MR_REG + REGISTER_MRS == BADGE_REG);
+const _: () = assert!(2 + REGISTER_MRS == BADGE_REG);

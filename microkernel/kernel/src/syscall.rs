@@ -16,75 +16,69 @@ pub fn handle(t: TcbRef) {
         crate::fault::unknown_syscall(t, number);
         return;
     };
-    let result = match syscall {
-        Syscall::DebugPutStr => put_str(t),
-        Syscall::DebugPowerOff => {
-            kprintln!("kernel: power off requested by user space");
-            platform::power_off()
-        }
-        Syscall::DebugTicks => {
-            let c = &mut t.get().ctx;
-            c.x[1] = crate::arch::timer::ticks();
-            c.x[2] = crate::arch::timer::TICK_HZ;
-            Ok(())
-        }
-        Syscall::DebugCapType => invoke::lookup(t, x0)
-            .map(|(_, cap)| cap.cap_type() as u64)
-            .or_else(|e| {
-                // An empty slot in range is type Null, not an error.
-                crate::object::cnode::slot_in(t.get().cap_in(crate::object::tcb::slot::CSPACE), x0)
-                    .map(|_| 0)
-                    .map_err(|_| e)
-            })
-            .map(|ty| t.get().ctx.x[1] = ty),
-        Syscall::DebugCounters => {
-            let c = sched::cpu();
-            let (entries, switches) = (c.entries, c.space_switches);
-            let ctx = &mut t.get().ctx;
-            ctx.x[1] = entries;
-            ctx.x[2] = switches;
-            Ok(())
-        }
-        Syscall::Send | Syscall::NBSend | Syscall::Call => {
-            invoke::lookup(t, x0).and_then(|(_, cap)| {
-                ipc::send(t, cap, syscall != Syscall::NBSend, syscall == Syscall::Call)
-            })
-        }
-        Syscall::Recv | Syscall::NBRecv => {
-            invoke::lookup(t, x0).and_then(|(_, cap)| ipc::recv(t, cap, syscall == Syscall::Recv))
-        }
-        Syscall::Reply => ipc::reply(t),
-        Syscall::ReplyRecv => {
-            // The reply may fail (no caller, or a bad map item): then nothing is received,
-            // so the server sees the error and can fix its reply.
-            match ipc::reply(t) {
-                Ok(()) | Err(Error::NoReplyTarget) => {
-                    invoke::lookup(t, x0).and_then(|(_, cap)| ipc::recv(t, cap, true))
-                }
-                Err(e) => Err(e),
+    let result =
+        match syscall {
+            Syscall::DebugPutStr => put_str(t),
+            Syscall::DebugPowerOff => {
+                kprintln!("kernel: power off requested by user space");
+                platform::power_off()
             }
-        }
-        Syscall::Yield => {
-            sched::yield_current();
-            Ok(())
-        }
-        Syscall::Signal => invoke::lookup(t, x0).and_then(|(_, cap)| ipc::signal(cap)),
-        Syscall::Wait | Syscall::Poll => {
-            invoke::lookup(t, x0).and_then(|(_, cap)| ipc::wait(t, cap, syscall == Syscall::Wait))
-        }
-        Syscall::Invoke => match invoke::invoke(t, x0, x1) {
-            Ok(Outcome::Done { results, count }) => {
-                write_results(t, &results[..count]);
+            Syscall::DebugTicks => {
+                let c = &mut t.get().ctx;
+                c.x[1] = crate::arch::timer::ticks();
+                c.x[2] = crate::arch::timer::TICK_HZ;
                 Ok(())
             }
-            Ok(Outcome::Restart) => {
-                // Re-execute the `svc` once the pending interrupt has been taken.
-                t.get().ctx.elr -= 4;
-                return;
+            // An empty slot in range is type Null (0), not an error.
+            Syscall::DebugCapType => t.get().cspace_slot(x0).map(|slot| {
+                t.get().ctx.x[1] = slot.get().cap().cap_type() as u64;
+            }),
+            Syscall::DebugCounters => {
+                let c = sched::cpu();
+                let (entries, switches) = (c.entries, c.space_switches);
+                let ctx = &mut t.get().ctx;
+                ctx.x[1] = entries;
+                ctx.x[2] = switches;
+                Ok(())
             }
-            Err(e) => Err(e),
-        },
-    };
+            Syscall::Send | Syscall::NBSend | Syscall::Call => {
+                invoke::lookup(t, x0).and_then(|(_, cap)| {
+                    ipc::send(t, cap, syscall != Syscall::NBSend, syscall == Syscall::Call)
+                })
+            }
+            Syscall::Recv | Syscall::NBRecv => invoke::lookup(t, x0)
+                .and_then(|(_, cap)| ipc::recv(t, cap, syscall == Syscall::Recv)),
+            Syscall::Reply => ipc::reply(t),
+            Syscall::ReplyRecv => {
+                // The reply may fail (no caller, or a bad map item): then nothing is received,
+                // so the server sees the error and can fix its reply.
+                match ipc::reply(t) {
+                    Ok(()) | Err(Error::NoReplyTarget) => {
+                        invoke::lookup(t, x0).and_then(|(_, cap)| ipc::recv(t, cap, true))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Syscall::Yield => {
+                sched::yield_current();
+                Ok(())
+            }
+            Syscall::Signal => invoke::lookup(t, x0).and_then(|(_, cap)| ipc::signal(cap)),
+            Syscall::Wait | Syscall::Poll => invoke::lookup(t, x0)
+                .and_then(|(_, cap)| ipc::wait(t, cap, syscall == Syscall::Wait)),
+            Syscall::Invoke => match invoke::invoke(t, x0, x1) {
+                Ok(Outcome::Done { results, count }) => {
+                    write_results(t, &results[..count]);
+                    Ok(())
+                }
+                Ok(Outcome::Restart) => {
+                    // Re-execute the `svc` once the pending interrupt has been taken.
+                    t.get().ctx.elr -= 4;
+                    return;
+                }
+                Err(e) => Err(e),
+            },
+        };
     if let Err(e) = result {
         ipc::set_result(t, Err(e));
     } else if blocking_left_result(syscall) {
