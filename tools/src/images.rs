@@ -50,6 +50,11 @@ impl Paths {
         }
     }
 
+    /// Where cargo puts the user program `name`.
+    pub fn user_elf(&self, name: &str) -> PathBuf {
+        self.init_elf.with_file_name(name)
+    }
+
     pub fn initrd(&self, kind: Initrd) -> Option<PathBuf> {
         kind.file_name().map(|name| self.images.join(name))
     }
@@ -83,7 +88,11 @@ pub fn cargo(paths: &Paths, args: &[&str]) -> Result<()> {
     }
 }
 
-/// Builds both programs and writes `Image` and every initrd variant.
+/// The user programs: each (package, binaries), built for the user target and packed into the
+/// initrd under the binary's name, `init` first. Add a server or demo here.
+pub const USER_PROGRAMS: &[(&str, &[&str])] = &[("init", &["init"])];
+
+/// Builds the kernel and the user programs and writes `Image` and every initrd variant.
 pub fn build(paths: &Paths) -> Result<()> {
     cargo(
         paths,
@@ -96,10 +105,11 @@ pub fn build(paths: &Paths) -> Result<()> {
             KERNEL_TARGET,
         ],
     )?;
-    cargo(
-        paths,
-        &["build", "--release", "-p", "init", "--target", USER_TARGET],
-    )?;
+    let mut args = vec!["build", "--release", "--target", USER_TARGET];
+    for (package, _) in USER_PROGRAMS {
+        args.extend(["-p", package]);
+    }
+    cargo(paths, &args)?;
     fs::create_dir_all(&paths.images).map_err(|e| io_failed("create", &paths.images, e))?;
 
     let elf = read(&paths.kernel_elf)?;
@@ -120,9 +130,12 @@ pub fn build(paths: &Paths) -> Result<()> {
         image.image_size
     );
 
-    let init = read(&paths.init_elf)?;
+    let mut programs = Vec::new();
+    for name in USER_PROGRAMS.iter().flat_map(|(_, bins)| bins.iter()) {
+        programs.push((*name, read(&paths.user_elf(name))?));
+    }
     for kind in Initrd::ALL {
-        let contents = kind.contents(&init).map_err(failed)?;
+        let contents = kind.contents(&programs).map_err(failed)?;
         if let (Some(path), Some(bytes)) = (paths.initrd(kind), contents) {
             write(&path, &bytes)?;
             if kind == Initrd::Normal {

@@ -42,15 +42,22 @@ impl Initrd {
         }
     }
 
-    /// The archive's bytes, given the real `init` ELF; `None` for [`Initrd::None`].
-    pub fn contents(self, init: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    /// The archive's bytes, given the programs (`init` first, then the servers and demos it
+    /// starts, by name); `None` for [`Initrd::None`]. The bad variants hold only their `init`.
+    pub fn contents(self, programs: &[(&str, Vec<u8>)]) -> Result<Option<Vec<u8>>, String> {
         let archive = |name: &str, data: &[u8]| -> Result<Option<Vec<u8>>, String> {
             let mut writer = cpio::Writer::new();
             writer.add_file(name, EXECUTABLE, data)?;
             Ok(Some(writer.finish()))
         };
         match self {
-            Initrd::Normal => archive("init", init),
+            Initrd::Normal => {
+                let mut writer = cpio::Writer::new();
+                for (name, data) in programs {
+                    writer.add_file(name, EXECUTABLE, data)?;
+                }
+                Ok(Some(writer.finish()))
+            }
             Initrd::None => Ok(None),
             Initrd::NotCpio => Ok(Some(not_cpio())),
             Initrd::NoInit => {
@@ -109,7 +116,11 @@ mod tests {
     use object::read::elf::{FileHeader, ProgramHeader};
 
     fn files(kind: Initrd) -> Vec<(String, u32, Vec<u8>)> {
-        let archive = kind.contents(b"\x7fELF aarch64").unwrap().unwrap();
+        let programs = [
+            ("init", b"\x7fELF aarch64".to_vec()),
+            ("vm", b"\x7fELF vm".to_vec()),
+        ];
+        let archive = kind.contents(&programs).unwrap().unwrap();
         parse(&archive)
             .unwrap()
             .into_iter()
@@ -118,22 +129,26 @@ mod tests {
     }
 
     #[test]
-    fn normal_holds_init() {
+    fn normal_holds_every_program_init_first() {
         assert_eq!(
             files(Initrd::Normal),
-            [("init".to_string(), 0o100_755, b"\x7fELF aarch64".to_vec())]
+            [
+                ("init".to_string(), 0o100_755, b"\x7fELF aarch64".to_vec()),
+                ("vm".to_string(), 0o100_755, b"\x7fELF vm".to_vec())
+            ]
         );
-        assert_eq!(Initrd::None.contents(b"").unwrap(), None);
+        assert_eq!(Initrd::None.contents(&[]).unwrap(), None);
         assert_eq!(Initrd::None.file_name(), None);
     }
 
     #[test]
     fn not_cpio_is_4k_fixed_and_not_cpio() {
-        let bytes = Initrd::NotCpio.contents(b"").unwrap().unwrap();
+        let bytes = Initrd::NotCpio.contents(&[]).unwrap().unwrap();
         assert_eq!(bytes.len(), 4096);
         assert_ne!(&bytes[..6], cpio::MAGIC);
         assert!(parse(&bytes).is_err());
-        assert_eq!(Initrd::NotCpio.contents(b"x").unwrap().unwrap(), bytes);
+        let other = [("init", b"x".to_vec())];
+        assert_eq!(Initrd::NotCpio.contents(&other).unwrap().unwrap(), bytes);
     }
 
     #[test]

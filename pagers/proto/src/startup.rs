@@ -1,0 +1,75 @@
+//! The startup page init maps into each server it starts (at `STARTUP_VADDR`, read-only):
+//! which slots of the server's CNode hold what, and where its heap is.
+
+/// `Startup::magic`.
+pub const STARTUP_MAGIC: u64 = u64::from_le_bytes(*b"MKSTART1");
+/// Capacity of `Startup::slots` and `Startup::initrd_frames`.
+pub const STARTUP_SLOTS: usize = 16;
+pub const STARTUP_FRAMES: usize = 32;
+
+/// One read-only frame of the initrd as a server sees it: its slot, its physical base (for
+/// offsets into the initrd), and log2 of its size.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct InitrdFrame {
+    pub slot: u64,
+    pub base: u64,
+    pub size_bits: u64,
+}
+
+/// The startup page.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct Startup {
+    pub magic: u64,
+    pub pid: u64,
+    /// The server's heap: already mapped, read-write.
+    pub heap_base: u64,
+    pub heap_size: u64,
+    /// Server-specific slots; the meaning of each index is in that server's `slots` module.
+    pub slots: [u64; STARTUP_SLOTS],
+    /// log2 of the number of slots of the server's CNode, and the first free one.
+    pub cnode_radix: u64,
+    pub first_free_slot: u64,
+    /// Untyped budget capabilities: first slot and count (consecutive slots).
+    pub untyped_first: u64,
+    pub untyped_count: u64,
+    /// The initrd (vm): physical start and size, and its frames.
+    pub initrd_base: u64,
+    pub initrd_size: u64,
+    pub initrd_frame_count: u64,
+    pub initrd_frames: [InitrdFrame; STARTUP_FRAMES],
+}
+
+const _: () = assert!(core::mem::size_of::<Startup>() <= 4096);
+
+impl Startup {
+    pub const fn new(pid: u64) -> Self {
+        Self {
+            magic: STARTUP_MAGIC,
+            pid,
+            heap_base: 0,
+            heap_size: 0,
+            slots: [0; STARTUP_SLOTS],
+            cnode_radix: 0,
+            first_free_slot: 0,
+            untyped_first: 0,
+            untyped_count: 0,
+            initrd_base: 0,
+            initrd_size: 0,
+            initrd_frame_count: 0,
+            initrd_frames: [InitrdFrame {
+                slot: 0,
+                base: 0,
+                size_bits: 0,
+            }; STARTUP_FRAMES],
+        }
+    }
+
+    /// The initrd frames (count clamped to the capacity).
+    pub fn initrd_frames(&self) -> &[InitrdFrame] {
+        let n = usize::try_from(self.initrd_frame_count)
+            .map_or(STARTUP_FRAMES, |n| n.min(STARTUP_FRAMES));
+        &self.initrd_frames[..n]
+    }
+}
