@@ -3,6 +3,7 @@
 //! It greets, then does what `/chosen/bootargs` asks:
 //! - `test=boot` (and no `test=`): checks what the kernel gave it, one `PASS`/`FAIL` line each;
 //! - `test=kernel`: runs the kernel test suite (`ktest`), one `PASS`/`FAIL` line per check;
+//! - `test=fuzz`: the system-call fuzzer (`fuzz`), then the kernel test suite;
 //! - `test=undef`: executes an undefined instruction (the kernel must report it);
 //! - `bench=boot`: prints `boot_to_init_instructions` for `cargo xtask bench`.
 //!
@@ -21,6 +22,7 @@ use rt::println;
 
 mod alloc;
 mod bench;
+mod fuzz;
 mod ktest;
 mod thread;
 
@@ -43,6 +45,7 @@ fn main(info: &'static BootInfo) -> i32 {
         Some(b"undef") => undefined_instruction(),
         None | Some(b"boot") => run_checks(info),
         Some(b"kernel") => ktest::run(info),
+        Some(b"fuzz") => fuzz::run(info),
         Some(other) => {
             println!(
                 "FAIL test: unknown test {:?}",

@@ -19,7 +19,7 @@ use crate::machine::{CORTEX_A57, CORTEX_A72, DEFAULT_MACHINE, Gic, MAX, Machine,
 
 /// How many checks init's kernel test suite (`test=kernel`, init/src/ktest) runs; every one
 /// must pass.
-const KERNEL_CHECKS: usize = 131;
+const KERNEL_CHECKS: usize = 133;
 
 /// QEMU gets killed after this long unless the scenario says otherwise.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
@@ -210,6 +210,16 @@ pub const SCENARIOS: &[Scenario] = &[
             min_pass: KERNEL_CHECKS,
         },
         ..Scenario::done("kernel", DEFAULT_MACHINE, "test=kernel")
+    },
+    // The system-call fuzzer (init/src/fuzz.rs): fuzz-syscalls, fuzz-memory-reclaimed,
+    // fuzz-kernel-alive, then the whole kernel suite. It takes a few seconds; the timeout
+    // leaves room for slow hosts.
+    Scenario {
+        ends: Ends::Done {
+            min_pass: 3 + KERNEL_CHECKS,
+        },
+        timeout_secs: 300,
+        ..Scenario::done("fuzz", DEFAULT_MACHINE, "test=fuzz")
     },
     Scenario::stops(
         "initrd-missing",

@@ -28,6 +28,7 @@ pub const CHECKS: &[Check] = &[
     ("other-cnode", other_cnode),
     ("revoke-many", revoke_many),
     ("delete-deep-chain", delete_deep_chain),
+    ("delete-self-referencing", delete_self_referencing),
 ];
 
 fn ep(cptr: u64) -> Cap<Endpoint> {
@@ -473,4 +474,37 @@ fn delete_deep_chain(env: &mut Env) -> Outcome {
     sync.settle()?;
     expect_eq(get(1), 1, "the receiver woke when the chain went")?;
     expect_eq(get(0), Error::ObjectDeleted.code(), "its Recv's error")
+}
+
+/// A CNode holding the last capability to itself (found by the fuzzer): when that
+/// capability goes, every other slot of the CNode must still be emptied. The handler for an
+/// unused INTID left in it would otherwise stay claimed, with the kernel's links pointing into
+/// freed memory.
+fn delete_self_referencing(env: &mut Env) -> Outcome {
+    const INTID: u64 = 40;
+    let irq_control = Cap::<libmk::IrqControl>::from_cptr(abi::object::init_slots::IRQ_CONTROL);
+    let u: Cap<libmk::Untyped> = env
+        .a
+        .obj(ObjectType::Untyped, 16)
+        .or_fail("a child untyped")?;
+    let f_slot = env.slot()?;
+    u.retype(ObjectType::CNode, 2, CNODE, f_slot, 1)
+        .or_fail("retype the CNode")?;
+    let f: Cap<CNode> = Cap::from_cptr(f_slot);
+    f.copy(0, CNODE, f_slot, CapRights::ALL)
+        .or_fail("copy the CNode into its own slot 0")?;
+    irq_control
+        .get(INTID, f, 1)
+        .or_fail("IrqControlGet into the CNode's slot 1")?;
+    CNODE
+        .delete(f_slot)
+        .or_fail("delete init's capability to the CNode")?;
+    CNODE
+        .revoke(u.cptr())
+        .or_fail("revoke the untyped (deletes the CNode's last capability)")?;
+    let s = env.slot()?;
+    irq_control
+        .get(INTID, CNODE, s)
+        .or_fail("IrqControlGet again: the handler inside the CNode should be gone")?;
+    CNODE.delete(s).or_fail("delete the new handler")
 }

@@ -34,6 +34,7 @@ pub const CHECKS: &[Check] = &[
     ("cap-transfer-grant", cap_transfer_grant),
     ("cap-transfer-no-grant", cap_transfer_no_grant),
     ("cap-transfer-declined", cap_transfer_declined),
+    ("cap-transfer-in-reply", cap_transfer_in_reply),
     ("reply-without-caller", reply_without_caller),
     ("reply-target-replaced", reply_target_replaced),
     ("call-across-vspaces", call_across_vspaces),
@@ -614,4 +615,39 @@ fn debug_counters(env: &mut Env) -> Outcome {
         "address-space switches went from {s0} to {s1} over a call to another VSpace and back"
     );
     Ok(())
+}
+
+/// Calls with its IPC buffer's receive slot set to shared word 6; records the reply's caps.
+fn cap_caller(e: u64) {
+    if let Some(b) = libmk::ipc_buffer() {
+        b.receive_slot = get(6);
+    }
+    match ep(e).call(&Message::new(0x90, &[])) {
+        Ok(r) => set(2, r.info().caps as u64),
+        Err(er) => set(0, er.code()),
+    }
+    set(1, 1);
+}
+
+/// A reply carries a capability back to a caller whose endpoint capability has GRANT.
+fn cap_transfer_in_reply(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    let n = env.notification()?;
+    let slot = env.slot()?;
+    set(6, slot);
+    env.spawn(cap_caller, e.cptr(), 254)?;
+    sync.settle()?;
+    e.nb_recv().or_fail("NBRecv the call")?;
+    init_ipc_buffer().send_cap = n.cptr();
+    let mut m = Message::new(0x91, &[]);
+    m.info.caps = 1;
+    libmk::reply(&m).or_fail("Reply with a capability")?;
+    sync.settle()?;
+    expect_eq(
+        (get(1), get(0), get(2)),
+        (1, 0, 1),
+        "caller done, its error, caps of the reply",
+    )?;
+    expect_type(slot, CapType::Notification, "the caller's receive slot")
 }

@@ -3,7 +3,9 @@
 //! Objects that contain capabilities (CNodes, TCBs) are emptied without recursion: the slot
 //! whose deletion destroys such an object holds a Zombie while the object's own slots are
 //! deleted, and a zombie found inside becomes the current one, remembering its parent in
-//! `Slot::zombie_parent`. So the depth of nested CNodes costs no kernel stack.
+//! `Slot::zombie_parent`. So the depth of nested CNodes costs no kernel stack. A container
+//! may hold the zombie of itself (its last capability was in one of its own slots) or of an
+//! ancestor: the scan skips zombies, and each is cleared when its own scan is done.
 
 use crate::arch::cpu;
 use crate::object::cnode::{SlotRef, Slots};
@@ -100,9 +102,12 @@ fn next_in_container(z: &Cap, from: u64) -> Option<(u64, SlotRef)> {
         ZombieKind::CNode { radix } => 1u64 << radix,
         ZombieKind::Tcb => tcb::slot::COUNT as u64,
     };
+    // A zombie found inside is the one being emptied or one of its ancestors (an object that
+    // held the last capability to itself, directly or through others): it is cleared when
+    // its own scan ends, so the scan passes over it instead of deleting it from under itself.
     (from..count)
         .map(|i| (i, container_slot(obj, kind, i)))
-        .find(|(_, s)| !s.get().is_empty())
+        .find(|(_, s)| !matches!(s.get().cap(), Cap::Null | Cap::Zombie { .. }))
 }
 
 fn container_slot(obj: u64, kind: ZombieKind, i: u64) -> SlotRef {

@@ -245,11 +245,15 @@ pub fn reply(replier: TcbRef) -> Result<(), Error> {
         let (r, c) = (replier.get(), caller.get());
         copy_message_registers(&mut c.ctx.x, &r.ctx.x);
         let length = copy_long_message(replier, caller, info.length);
+        // A capability may come back if the caller's endpoint capability had GRANT (its
+        // right to hand capabilities over covers receiving one in the reply).
+        let granted = caller.get().send_flags & send::GRANT != 0;
+        let caps = usize::from(info.caps == 1 && granted && transfer_cap(replier, caller));
         let c = caller.get();
         c.ctx.x[0] = 0;
         c.ctx.x[1] = MsgInfo {
             length,
-            caps: 0,
+            caps,
             ..info
         }
         .encode();
