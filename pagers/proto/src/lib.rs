@@ -67,6 +67,9 @@ pub mod task_slots {
     pub const PROC: u64 = 2;
     /// The task's IPC buffer frame.
     pub const IPC_BUFFER: u64 = 3;
+    /// A notification init signals when one of the task's children ends (`wait` sleeps on
+    /// it between `Wait` requests that find nothing yet).
+    pub const CHILD_NOTIFY: u64 = 4;
     /// First slot the task may use for itself.
     pub const FIRST_FREE: u64 = 8;
     /// log2 of the number of slots.
@@ -122,6 +125,9 @@ abi::numbered! {
         /// status: no reply.
         Exit = 403,
         /// pid (0: any child) → MR1 = pid, MR2 = [`WaitStatus`] kind, MR3 = status or address.
+        /// Never blocks in init: `EAGAIN` when children exist but none has ended (the runtime
+        /// then waits on `task_slots::CHILD_NOTIFY` and asks again), `ECHILD` when there are
+        /// none.
         Wait = 404,
         /// pid.
         Kill = 405,

@@ -73,3 +73,34 @@ impl Startup {
         &self.initrd_frames[..n]
     }
 }
+
+/// What `Startup::slots[i]` holds for the vm server.
+pub mod vm_slots {
+    /// vm's endpoint (it receives faults and requests on it).
+    pub const ENDPOINT: usize = 0;
+    /// zero's endpoint (badged, WRITE|GRANT: vm calls `GetChunk`).
+    pub const ZERO: usize = 1;
+    /// init's notification (vm signals it when kill records are waiting).
+    pub const INIT_NOTIFY: usize = 2;
+    /// vm's own VSpace (it maps its chunks and page tables into itself).
+    pub const VSPACE: usize = 3;
+    /// vm's own CNode.
+    pub const CNODE: usize = 4;
+}
+
+/// What `Startup::slots[i]` holds for the zero server.
+pub mod zero_slots {
+    /// zero's endpoint.
+    pub const ENDPOINT: usize = 0;
+    pub const VSPACE: usize = 3;
+    pub const CNODE: usize = 4;
+}
+
+/// Where servers keep their heap (mapped by init, read-write) and how big.
+pub const SERVER_HEAP_BASE: u64 = 0x0000_0031_0000_0000;
+pub const VM_HEAP_SIZE: u64 = 32 << 20;
+pub const ZERO_HEAP_SIZE: u64 = 1 << 20;
+/// Where vm maps the chunks it manages in its own address space (chunk i at
+/// `VM_CHUNK_WINDOW + i * 2 MiB`) and the initrd (read-only).
+pub const VM_CHUNK_WINDOW: u64 = 0x0000_0100_0000_0000;
+pub const VM_INITRD_WINDOW: u64 = 0x0000_00f0_0000_0000;
