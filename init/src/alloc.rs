@@ -215,6 +215,22 @@ impl Alloc {
         Err(Error::NotEnoughMemory)
     }
 
+    /// Bytes of the boot RAM untyped memory not yet handed out by [`Alloc::retype_global`]
+    /// (alignment may make a little of it unusable).
+    pub fn free_bytes(&self) -> u64 {
+        self.info
+            .untyped()
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.device == 0)
+            .map(|(i, u)| {
+                1u64.checked_shl(u.size_bits as u32)
+                    .unwrap_or(0)
+                    .saturating_sub(self.boot_used[i])
+            })
+            .sum()
+    }
+
     /// Starts a scope: makes the scratch untyped if there is none yet.
     pub fn begin_scope(&mut self) -> Result<(), Error> {
         self.scoped = SlotSet([0; MAX_SLOTS / 64]);

@@ -1,6 +1,8 @@
-//! init, the root task: the first and (for now) only user task.
+//! init, the root task: the first user task, and the process server.
 //!
 //! It greets, then does what `/chosen/bootargs` asks:
+//! - `run=<name>`: starts the servers (zero, vm) and program `name` from the initrd, serves
+//!   process requests until it ends, and reports how (`proc`);
 //! - `test=boot` (and no `test=`): checks what the kernel gave it, one `PASS`/`FAIL` line each;
 //! - `test=kernel`: runs the kernel test suite (`ktest`), one `PASS`/`FAIL` line per check;
 //! - `test=fuzz`: the system-call fuzzer (`fuzz`), then the kernel test suite;
@@ -10,6 +12,9 @@
 //! When it returns, the runtime asks the kernel to power off.
 #![no_std]
 #![no_main]
+
+// The `alloc` crate, under another name: `alloc` is init's object allocator module.
+extern crate alloc as liballoc;
 
 use abi::bootinfo::{
     BOOTINFO_MAGIC, BOOTINFO_VERSION, BootInfo, INIT_CNODE_RADIX, ReservedKind, bootarg,
@@ -24,9 +29,10 @@ mod alloc;
 mod bench;
 mod fuzz;
 mod ktest;
+mod proc;
 mod thread;
 
-rt::entry!(main);
+rt::root_entry!(main);
 
 fn main(info: &'static BootInfo) -> i32 {
     // Read first: instructions from kernel entry until init's first line.
@@ -38,6 +44,11 @@ fn main(info: &'static BootInfo) -> i32 {
     }
     if bootarg(args, "bench") == Some(b"kernel") {
         bench::run(&mut alloc::Alloc::new(info));
+        println!("init: done");
+        return 0;
+    }
+    if let Some(name) = bootarg(args, "run") {
+        proc::run(info, core::str::from_utf8(name).unwrap_or("?"));
         println!("init: done");
         return 0;
     }

@@ -90,7 +90,12 @@ pub fn cargo(paths: &Paths, args: &[&str]) -> Result<()> {
 
 /// The user programs: each (package, binaries), built for the user target and packed into the
 /// initrd under the binary's name, `init` first. Add a server or demo here.
-pub const USER_PROGRAMS: &[(&str, &[&str])] = &[("init", &["init"])];
+pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
+    ("init", &["init"]),
+    ("vm", &["vm"]),
+    ("zero", &["zero"]),
+    ("demos", &["hello", "vmtest", "proctest"]),
+];
 
 /// Builds the kernel and the user programs and writes `Image` and every initrd variant.
 pub fn build(paths: &Paths) -> Result<()> {

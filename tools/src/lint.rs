@@ -10,6 +10,9 @@ use crate::images::cargo;
 const TARGET_CRATES: &[(&str, &str)] = &[
     ("kernel", "aarch64-unknown-none-softfloat"),
     ("init", "aarch64-unknown-none"),
+    ("vm", "aarch64-unknown-none"),
+    ("zero", "aarch64-unknown-none"),
+    ("demos", "aarch64-unknown-none"),
 ];
 
 pub fn run(paths: &Paths) -> Result<()> {

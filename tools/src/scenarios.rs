@@ -19,7 +19,7 @@ use crate::machine::{CORTEX_A57, CORTEX_A72, DEFAULT_MACHINE, Gic, MAX, Machine,
 
 /// How many checks init's kernel test suite (`test=kernel`, init/src/ktest) runs; every one
 /// must pass.
-const KERNEL_CHECKS: usize = 133;
+const KERNEL_CHECKS: usize = 134;
 
 /// QEMU gets killed after this long unless the scenario says otherwise.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
@@ -269,6 +269,55 @@ pub const SCENARIOS: &[Scenario] = &[
         "kernel.selftest=data-abort",
         Stage::Bootargs,
         &["UNHANDLED EXCEPTION: EL1", "Data abort (same EL)"],
+    ),
+    // init as the process server (init/src/proc): starts zero and vm, runs one program
+    // from user/demos and reports how it ended.
+    Scenario::stops(
+        "proc-hello",
+        Initrd::Normal,
+        "run=hello",
+        Stage::Hello,
+        &[
+            "PASS hello-getpid",
+            "init: hello exited with status 3",
+            "init: done",
+        ],
+    ),
+    Scenario::stops(
+        "proc-vmtest",
+        Initrd::Normal,
+        "run=vmtest",
+        Stage::Hello,
+        &[
+            "PASS vm-mmap-rw",
+            "PASS vm-munmap",
+            "PASS vm-mprotect",
+            "PASS vm-heap",
+            "PASS vm-fork-cow",
+            "PASS vm-segv",
+            "init: vmtest exited with status 0",
+            "init: done",
+        ],
+    ),
+    Scenario::stops(
+        "proc-proctest",
+        Initrd::Normal,
+        "run=proctest",
+        Stage::Hello,
+        &[
+            "PASS proc-spawn-wait",
+            "PASS proc-wait-echild",
+            "PASS proc-spawn-enoent",
+            "PASS proc-fork-getppid",
+            "PASS proc-fork-exec",
+            "PASS proc-exec-enoent",
+            "PASS proc-kill",
+            "PASS proc-wait-any",
+            "PASS proc-orphan",
+            "PASS proc-memory-reclaimed",
+            "init: proctest exited with status 0",
+            "init: done",
+        ],
     ),
 ];
 

@@ -35,6 +35,10 @@ pub const CHECKS: &[Check] = &[
     ("cap-transfer-no-grant", cap_transfer_no_grant),
     ("cap-transfer-declined", cap_transfer_declined),
     ("cap-transfer-in-reply", cap_transfer_in_reply),
+    (
+        "cap-transfer-in-reply-fast-path",
+        cap_transfer_in_reply_fast_path,
+    ),
     ("reply-without-caller", reply_without_caller),
     ("reply-target-replaced", reply_target_replaced),
     ("call-across-vspaces", call_across_vspaces),
@@ -650,4 +654,43 @@ fn cap_transfer_in_reply(env: &mut Env) -> Outcome {
         "caller done, its error, caps of the reply",
     )?;
     expect_type(slot, CapType::Notification, "the caller's receive slot")
+}
+
+/// A server already waiting in `Recv`: receives one call and replies with the capability
+/// whose CPtr is in shared word 6.
+fn cap_replier(e: u64) {
+    match ep(e).recv() {
+        Ok(_) => {
+            if let Some(b) = libmk::ipc_buffer() {
+                b.send_cap = get(6);
+            }
+            let mut m = Message::new(0x93, &[]);
+            m.info.caps = 1;
+            if let Err(er) = libmk::reply(&m) {
+                set(0, er.code());
+            }
+        }
+        Err(er) => set(0, er.code()),
+    }
+    set(1, 1);
+}
+
+/// The same through the Call fast path (the server waits first): the caller's GRANT must
+/// survive the fast path so the reply can carry the capability (a bug the vm server found).
+fn cap_transfer_in_reply_fast_path(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    let n = env.notification()?;
+    let slot = env.slot()?;
+    set(6, n.cptr());
+    env.spawn(cap_replier, e.cptr(), 254)?;
+    sync.settle()?;
+    init_ipc_buffer().receive_slot = slot;
+    let r = e.call(&Message::new(0x92, &[]));
+    init_ipc_buffer().receive_slot = NULL_CPTR;
+    let r = r.or_fail("Call the waiting server")?;
+    expect_eq(r.info().caps, 1, "caps of the reply")?;
+    expect_type(slot, CapType::Notification, "the caller's receive slot")?;
+    sync.settle()?;
+    expect_eq((get(1), get(0)), (1, 0), "the server done, its error")
 }

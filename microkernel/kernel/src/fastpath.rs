@@ -18,12 +18,13 @@ fn registers_only(info: u64) -> bool {
     info & 0xff00 == 0 && (info & 0xff) as usize <= REGISTER_MRS
 }
 
-/// The endpoint capability at `cptr` of `t`, if it has `right`.
-fn endpoint(t: TcbRef, cptr: u64, right: CapRights) -> Option<(Obj<Endpoint>, u64)> {
+/// The endpoint capability at `cptr` of `t`, if it has `right`: the endpoint, the badge,
+/// and whether the capability has GRANT.
+fn endpoint(t: TcbRef, cptr: u64, right: CapRights) -> Option<(Obj<Endpoint>, u64, bool)> {
     let slot = t.get().cspace_slot(cptr).ok()?;
     match slot.get().cap() {
         Cap::Endpoint { obj, badge, rights } if rights.contains(right) => {
-            Some((Obj::from_pa(obj), badge))
+            Some((Obj::from_pa(obj), badge, rights.contains(CapRights::GRANT)))
         }
         _ => None,
     }
@@ -44,14 +45,20 @@ pub fn call(t: TcbRef) -> Option<TcbRef> {
     if !registers_only(ctx.x[1]) {
         return None;
     }
-    let (ep, badge) = endpoint(t, ctx.x[0], CapRights::WRITE)?;
+    let (ep, badge, grant) = endpoint(t, ctx.x[0], CapRights::WRITE)?;
     let server = ep.get().first_in(State::BlockedRecv)?;
     if !sched::may_run_at_once(server) {
         return None;
     }
     ep.get().queue.remove(server);
     copy_message(t, server, badge);
-    ipc::await_reply(t, server, send::CALL);
+    // As the general path: GRANT lets the reply carry a capability back.
+    let flags = if grant {
+        send::CALL | send::GRANT
+    } else {
+        send::CALL
+    };
+    ipc::await_reply(t, server, flags);
     sched::make_running(server);
     Some(server)
 }
@@ -67,7 +74,7 @@ pub fn reply_recv(t: TcbRef) -> Option<TcbRef> {
     if !sched::may_run_at_once(client) {
         return None;
     }
-    let (ep, _) = endpoint(t, tcb.ctx.x[0], CapRights::READ)?;
+    let (ep, _, _) = endpoint(t, tcb.ctx.x[0], CapRights::READ)?;
     if ep.get().first_in(State::BlockedSend).is_some() {
         return None;
     }

@@ -1,20 +1,70 @@
-//! The user task runtime: entry point, console output, panic handler.
+//! The user runtime every program links: entry points, console output, the heap, the panic
+//! handler, and the POSIX-shaped calls of [`posix`] (re-exported here).
 //!
-//! A program names its `main` with [`entry!`]; the kernel enters `_start` with `x0` = the
-//! boot-info page (root task) and `sp` = the top of its stack.
+//! Three kinds of program, three entry macros; each defines `_start`, which the program is
+//! entered at with `sp` = the top of its stack:
+//! - [`root_entry!`]: the root task (init); `x0` = the boot-info page;
+//! - [`server_entry!`]: a server init starts (vm, zero); `x0` = its startup page
+//!   (`proto::STARTUP_VADDR`), its IPC buffer at `proto::USER_IPC_BUFFER`;
+//! - [`entry!`]: a user task; `x0` = its pid, its IPC buffer at `proto::USER_IPC_BUFFER`;
+//!   when `main` returns, the task exits with its result.
 #![no_std]
 
+extern crate alloc;
+
 pub mod console;
+pub mod heap;
+pub mod posix;
 
 pub use abi::bootinfo::BootInfo;
+pub use posix::*;
+pub use proto;
+pub use proto::startup::Startup;
 
-/// Declares the program's entry: `rt::entry!(main)` with `fn main(&'static BootInfo) -> i32`.
+use core::sync::atomic::{AtomicU8, Ordering};
+
+/// Declares the root task's entry: `rt::root_entry!(main)` with
+/// `fn main(&'static BootInfo) -> i32`. When `main` returns, the machine powers off.
+#[macro_export]
+macro_rules! root_entry {
+    ($main:path) => {
+        extern "C" fn __rt_start(bootinfo: u64) -> ! {
+            $crate::start_root(bootinfo, $main)
+        }
+        $crate::__start_asm!(__rt_start);
+    };
+}
+
+/// Declares a server's entry: `rt::server_entry!(main)` with
+/// `fn main(&'static proto::startup::Startup) -> !`.
+#[macro_export]
+macro_rules! server_entry {
+    ($main:path) => {
+        extern "C" fn __rt_start(startup: u64) -> ! {
+            $crate::start_server(startup, $main)
+        }
+        $crate::__start_asm!(__rt_start);
+    };
+}
+
+/// Declares a user task's entry: `rt::entry!(main)` with `fn main() -> i32`; the task exits
+/// with `main`'s result.
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
-        extern "C" fn __rt_start(bootinfo: u64) -> ! {
-            $crate::start(bootinfo, $main)
+        extern "C" fn __rt_start(pid: u64) -> ! {
+            $crate::start_task(pid, $main)
         }
+        $crate::__start_asm!(__rt_start);
+    };
+}
+
+/// `_start`: clears the frame pointer and link register (so backtraces end here) and calls
+/// the Rust start function with `x0` unchanged.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __start_asm {
+    ($start:ident) => {
         core::arch::global_asm!(
             ".section .text.start, \"ax\"",
             ".global _start",
@@ -23,30 +73,81 @@ macro_rules! entry {
             "mov x30, xzr",
             "bl {start}",
             "b .",
-            start = sym __rt_start,
+            start = sym $start,
         );
     };
 }
 
-/// Runs `main` and ends the task with its result.
-pub fn start(bootinfo: u64, main: fn(&'static BootInfo) -> i32) -> ! {
+/// What kind of program this is (decides what a panic does).
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Role {
+    Root = 0,
+    Server = 1,
+    Task = 2,
+}
+
+static ROLE: AtomicU8 = AtomicU8::new(Role::Root as u8);
+
+fn role() -> Role {
+    match ROLE.load(Ordering::Relaxed) {
+        1 => Role::Server,
+        2 => Role::Task,
+        _ => Role::Root,
+    }
+}
+
+/// Whether this program is the root task (init).
+pub(crate) fn is_root() -> bool {
+    role() == Role::Root
+}
+
+/// Registers the IPC buffer at `USER_IPC_BUFFER` and accepts no capabilities until asked.
+fn set_user_ipc_buffer() {
+    libmk::set_ipc_buffer(proto::USER_IPC_BUFFER);
+    if let Some(buf) = libmk::ipc_buffer() {
+        buf.receive_slot = abi::message::NULL_CPTR;
+    }
+}
+
+/// Runs the root task's `main`, then powers off.
+pub fn start_root(bootinfo: u64, main: fn(&'static BootInfo) -> i32) -> ! {
+    ROLE.store(Role::Root as u8, Ordering::Relaxed);
     // SAFETY: the kernel maps a read-only, initialised `BootInfo` page at this address for
     // the task's whole life and passes the address in x0 (abi::bootinfo).
     let info = unsafe { &*(bootinfo as *const BootInfo) };
     let status = main(info);
-    exit(status)
-}
-
-/// Ends the task. The root task has nobody to report to yet, so this powers off.
-pub fn exit(status: i32) -> ! {
     if status != 0 {
         println!("FAIL exit: init exited with status {status}");
     }
     libmk::debug_power_off()
 }
 
+/// Runs a server's `main`.
+pub fn start_server(startup: u64, main: fn(&'static Startup) -> !) -> ! {
+    ROLE.store(Role::Server as u8, Ordering::Relaxed);
+    set_user_ipc_buffer();
+    // SAFETY: init maps the filled-in startup page read-only at this address for the
+    // server's whole life and passes the address in x0 (proto::startup).
+    let startup = unsafe { &*(startup as *const Startup) };
+    main(startup)
+}
+
+/// Runs a user task's `main` and exits with its result.
+pub fn start_task(pid: u64, main: fn() -> i32) -> ! {
+    ROLE.store(Role::Task as u8, Ordering::Relaxed);
+    set_user_ipc_buffer();
+    posix::set_pid(pid);
+    heap::enable_growth();
+    let status = main();
+    posix::exit(status)
+}
+
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     println!("FAIL panic: {info}");
-    libmk::debug_power_off()
+    match role() {
+        Role::Task => posix::exit(101),
+        Role::Root | Role::Server => libmk::debug_power_off(),
+    }
 }

@@ -1,0 +1,315 @@
+//! Starting the servers (zero, vm) from the initrd: everything they will touch is mapped
+//! before they run, so they never fault.
+//!
+//! A server's CNode (radix [`SERVER_RADIX`]), as init fills it:
+//!
+//! ```text
+//!   1 ENDPOINT  its endpoint          16.. the initrd frames, read-only (vm)
+//!   2 ZERO      zero's endpoint (vm)  64.. the untyped budget, consecutive
+//!   3 NOTIFY    init's notification   first_free_slot: after the budget
+//!   4 VSPACE    its VSpace
+//!   5 CNODE     its CNode
+//! ```
+//!
+//! Its address space: the ELF segments, a 64 KiB stack below `USER_STACK_TOP`, the IPC
+//! buffer at `USER_IPC_BUFFER`, the startup page (read-only) at `STARTUP_VADDR`, the heap at
+//! `SERVER_HEAP_BASE`.
+
+use super::initrd::Initrd;
+use super::mem::{Space, Window, retype};
+use crate::alloc::{Alloc, CNODE, PAGE};
+use abi::Error;
+use abi::bootinfo::BootInfo;
+use abi::object::{CapRights, MapFlags, ObjectType, init_slots};
+use libmk::{CNode, Cap, Endpoint, Frame, Notification, Tcb, Untyped};
+use proto::startup::{
+    InitrdFrame, SERVER_HEAP_BASE, STARTUP_FRAMES, Startup, VM_HEAP_SIZE, ZERO_HEAP_SIZE, vm_slots,
+    zero_slots,
+};
+use proto::{STARTUP_VADDR, USER_IPC_BUFFER, USER_STACK_TOP, pid};
+
+/// log2 of a server's CNode slots.
+pub const SERVER_RADIX: u64 = 10;
+const SLOT_ENDPOINT: u64 = 1;
+const SLOT_ZERO: u64 = 2;
+const SLOT_NOTIFY: u64 = 3;
+const SLOT_VSPACE: u64 = 4;
+const SLOT_CNODE: u64 = 5;
+const FIRST_INITRD_SLOT: u64 = 16;
+const FIRST_UNTYPED_SLOT: u64 = 64;
+/// log2 of the untyped a server's objects (but not its heap) are carved from.
+const SERVER_UNTYPED_BITS: u64 = 22;
+/// log2 of a server's stack.
+const STACK_BITS: u64 = 16;
+/// log2 of vm's untyped budget (for the page tables of tasks' address spaces).
+const VM_BUDGET_BITS: u64 = 25;
+/// RAM init keeps for itself (tasks' objects); zero gets the rest.
+const INIT_RESERVE: u64 = 64 << 20;
+
+const VM_PRIORITY: u64 = 250;
+const ZERO_PRIORITY: u64 = 249;
+
+/// What init keeps of the servers it started.
+pub struct Servers {
+    /// vm's endpoint, unbadged (init mints the tasks' badged copies from it).
+    pub vm_ep: Cap<Endpoint>,
+    /// vm's endpoint badged `pid::INIT`, for init's own calls.
+    pub vm_init: Cap<Endpoint>,
+    /// init's endpoint, unbadged.
+    pub init_ep: Cap<Endpoint>,
+}
+
+/// A server being built.
+struct Builder {
+    name: &'static str,
+    cnode: Cap<CNode>,
+    tcb: Cap<Tcb>,
+    space: Space,
+    ipc: Cap<Frame>,
+    startup: Startup,
+    entry: u64,
+}
+
+/// Makes init's endpoint and notification (bound to init's thread), builds zero and vm,
+/// gives them their budgets and starts them.
+pub fn start(
+    alloc: &mut Alloc,
+    window: &mut Window,
+    initrd: &Initrd,
+    info: &BootInfo,
+) -> Result<Servers, Error> {
+    let init_ep: Cap<Endpoint> = Cap::from_cptr(alloc.retype_global(ObjectType::Endpoint, 0)?);
+    let notify: Cap<Notification> =
+        Cap::from_cptr(alloc.retype_global(ObjectType::Notification, 0)?);
+    Cap::<Tcb>::from_cptr(init_slots::TCB).bind_notification(notify)?;
+    let vm_ep: Cap<Endpoint> = Cap::from_cptr(alloc.retype_global(ObjectType::Endpoint, 0)?);
+    let zero_ep: Cap<Endpoint> = Cap::from_cptr(alloc.retype_global(ObjectType::Endpoint, 0)?);
+    let vm_init: Cap<Endpoint> = Cap::from_cptr(alloc.slot()?);
+    CNODE.mint(
+        vm_init.cptr(),
+        CNODE,
+        vm_ep.cptr(),
+        CapRights::ALL,
+        pid::INIT,
+    )?;
+
+    let mut vm = Builder::new(alloc, window, initrd, "vm", pid::VM, VM_HEAP_SIZE)?;
+    let mut zero = Builder::new(alloc, window, initrd, "zero", pid::ZERO, ZERO_HEAP_SIZE)?;
+
+    // vm: its endpoint, zero's (badged, so replies can carry chunks), init's notification,
+    // the initrd frames, and an untyped budget for page tables.
+    vm.copy_in(SLOT_ENDPOINT, vm_ep.cptr(), CapRights::ALL)?;
+    vm.startup.slots[vm_slots::ENDPOINT] = SLOT_ENDPOINT;
+    vm.cnode.mint(
+        SLOT_ZERO,
+        CNODE,
+        zero_ep.cptr(),
+        CapRights(CapRights::WRITE.0 | CapRights::GRANT.0),
+        pid::VM,
+    )?;
+    vm.startup.slots[vm_slots::ZERO] = SLOT_ZERO;
+    vm.cnode
+        .mint(SLOT_NOTIFY, CNODE, notify.cptr(), CapRights::WRITE, pid::VM)?;
+    vm.startup.slots[vm_slots::INIT_NOTIFY] = SLOT_NOTIFY;
+    vm.startup.slots[vm_slots::VSPACE] = SLOT_VSPACE;
+    vm.startup.slots[vm_slots::CNODE] = SLOT_CNODE;
+    let frames = info.initrd_frames();
+    if frames.len() > STARTUP_FRAMES {
+        return Err(Error::RangeError);
+    }
+    for (i, f) in frames.iter().enumerate() {
+        let slot = FIRST_INITRD_SLOT + i as u64;
+        vm.copy_in(slot, f.slot, CapRights::READ)?;
+        vm.startup.initrd_frames[i] = InitrdFrame {
+            slot,
+            base: f.base,
+            size_bits: f.size_bits,
+        };
+    }
+    vm.startup.initrd_frame_count = frames.len() as u64;
+    vm.startup.initrd_base = info.initrd.base;
+    vm.startup.initrd_size = info.initrd.size;
+    let budget = alloc.retype_global(ObjectType::Untyped, VM_BUDGET_BITS)?;
+    vm.move_in(alloc, FIRST_UNTYPED_SLOT, budget)?;
+    vm.startup.untyped_first = FIRST_UNTYPED_SLOT;
+    vm.startup.untyped_count = 1;
+    vm.startup.first_free_slot = FIRST_UNTYPED_SLOT + 1;
+
+    // zero: its endpoint and all the RAM init does not keep, as untyped capabilities.
+    zero.copy_in(SLOT_ENDPOINT, zero_ep.cptr(), CapRights::ALL)?;
+    zero.startup.slots[zero_slots::ENDPOINT] = SLOT_ENDPOINT;
+    zero.startup.slots[zero_slots::VSPACE] = SLOT_VSPACE;
+    zero.startup.slots[zero_slots::CNODE] = SLOT_CNODE;
+    let mut give = alloc.free_bytes().saturating_sub(INIT_RESERVE);
+    let mut count = 0u64;
+    let last_slot = (1u64 << SERVER_RADIX) - 1;
+    for bits in (21..=30u64).rev() {
+        while give >= 1 << bits && FIRST_UNTYPED_SLOT + count < last_slot {
+            let Ok(ut) = alloc.retype_global(ObjectType::Untyped, bits) else {
+                break;
+            };
+            zero.move_in(alloc, FIRST_UNTYPED_SLOT + count, ut)?;
+            count += 1;
+            give -= 1 << bits;
+        }
+    }
+    zero.startup.untyped_first = FIRST_UNTYPED_SLOT;
+    zero.startup.untyped_count = count;
+    zero.startup.first_free_slot = FIRST_UNTYPED_SLOT + count;
+
+    zero.start(alloc, window, ZERO_PRIORITY)?;
+    vm.start(alloc, window, VM_PRIORITY)?;
+    Ok(Servers {
+        vm_ep,
+        vm_init,
+        init_ep,
+    })
+}
+
+impl Builder {
+    /// The server's objects, its image, stack, IPC buffer and heap mapped; not started.
+    fn new(
+        alloc: &mut Alloc,
+        window: &mut Window,
+        initrd: &Initrd,
+        name: &'static str,
+        pid: u64,
+        heap_size: u64,
+    ) -> Result<Self, Error> {
+        let file = initrd.find(name).ok_or(Error::InvalidArgument)?;
+        let image = kernel_core::elf::parse_user_image(file).map_err(|e| {
+            rt::println!("init: {name}: {e}");
+            Error::InvalidArgument
+        })?;
+        let ut: Cap<Untyped> =
+            Cap::from_cptr(alloc.retype_global(ObjectType::Untyped, SERVER_UNTYPED_BITS)?);
+        let cnode: Cap<CNode> = retype(alloc, ut, ObjectType::CNode, SERVER_RADIX)?;
+        let tcb: Cap<Tcb> = retype(alloc, ut, ObjectType::Tcb, 0)?;
+        let mut space = Space::new(retype(alloc, ut, ObjectType::VSpace, 0)?, ut);
+        cnode.copy(SLOT_VSPACE, CNODE, space.vspace.cptr(), CapRights::ALL)?;
+        cnode.copy(SLOT_CNODE, CNODE, cnode.cptr(), CapRights::ALL)?;
+
+        for seg in &image.segments {
+            load_segment(alloc, window, &mut space, ut, seg, file)?;
+        }
+        let stack: Cap<Frame> = retype(alloc, ut, ObjectType::Frame, STACK_BITS)?;
+        let stack_size = 1u64 << STACK_BITS;
+        space.map(
+            alloc,
+            stack,
+            USER_STACK_TOP - stack_size,
+            MapFlags::RW,
+            0,
+            stack_size / PAGE,
+        )?;
+        let ipc: Cap<Frame> = retype(alloc, ut, ObjectType::Frame, 12)?;
+        space.map(alloc, ipc, USER_IPC_BUFFER, MapFlags::RW, 0, 1)?;
+
+        // The heap: frames of up to 2 MiB from an untyped of its own.
+        let heap_bits = u64::from(heap_size.max(PAGE).next_power_of_two().trailing_zeros());
+        let heap_ut: Cap<Untyped> =
+            Cap::from_cptr(alloc.retype_global(ObjectType::Untyped, heap_bits)?);
+        let frame_bits = heap_bits.min(21);
+        for i in 0..(1u64 << (heap_bits - frame_bits)) {
+            let frame: Cap<Frame> = retype(alloc, heap_ut, ObjectType::Frame, frame_bits)?;
+            let pages = (1u64 << frame_bits) / PAGE;
+            space.map(
+                alloc,
+                frame,
+                SERVER_HEAP_BASE + (i << frame_bits),
+                MapFlags::RW,
+                0,
+                pages,
+            )?;
+        }
+
+        let mut startup = Startup::new(pid);
+        startup.heap_base = SERVER_HEAP_BASE;
+        startup.heap_size = 1 << heap_bits;
+        startup.cnode_radix = SERVER_RADIX;
+        Ok(Self {
+            name,
+            cnode,
+            tcb,
+            space,
+            ipc,
+            startup,
+            entry: image.entry,
+        })
+    }
+
+    /// A copy of init's capability `src` with `rights` into the server's slot `dest`.
+    fn copy_in(&self, dest: u64, src: u64, rights: CapRights) -> Result<(), Error> {
+        self.cnode.copy(dest, CNODE, src, rights)
+    }
+
+    /// Moves init's capability `src` into the server's slot `dest`.
+    fn move_in(&self, alloc: &mut Alloc, dest: u64, src: u64) -> Result<(), Error> {
+        self.cnode.move_cap(dest, CNODE, src)?;
+        alloc.free_slot(src);
+        Ok(())
+    }
+
+    /// Writes and maps the startup page, configures the thread and starts it.
+    fn start(mut self, alloc: &mut Alloc, window: &mut Window, priority: u64) -> Result<(), Error> {
+        let ut = self.space.untyped();
+        let page: Cap<Frame> = retype(alloc, ut, ObjectType::Frame, 12)?;
+        let startup = self.startup;
+        window.with(page, 0, 1, |bytes| {
+            let ptr = bytes.as_mut_ptr().cast::<Startup>();
+            // SAFETY: `bytes` is a whole mapped, writable page, page aligned, and a
+            // `Startup` fits in it (checked in proto); `write` needs no initialised target.
+            unsafe { ptr.write(startup) };
+        })?;
+        self.space
+            .map(alloc, page, STARTUP_VADDR, MapFlags::READ, 0, 1)?;
+        self.tcb.configure(
+            self.cnode,
+            self.space.vspace,
+            Some((self.ipc, USER_IPC_BUFFER)),
+            None,
+            priority,
+        )?;
+        self.tcb.start(self.entry, USER_STACK_TOP, STARTUP_VADDR)?;
+        rt::println!("init: started {} (pid {})", self.name, self.startup.pid);
+        Ok(())
+    }
+}
+
+/// Maps one ELF segment into `space`: a frame per page from `ut`, its bytes copied from
+/// `file` through the window, with the segment's rights.
+fn load_segment(
+    alloc: &mut Alloc,
+    window: &mut Window,
+    space: &mut Space,
+    ut: Cap<Untyped>,
+    seg: &kernel_core::elf::Segment,
+    file: &[u8],
+) -> Result<(), Error> {
+    let mut flags = MapFlags::READ.0;
+    if seg.writable {
+        flags |= MapFlags::WRITE.0;
+    }
+    if seg.executable {
+        flags |= MapFlags::EXECUTE.0;
+    }
+    let (start, end) = seg.page_range();
+    let data_end = seg.vaddr + seg.file_size;
+    for page in (start..end).step_by(PAGE as usize) {
+        let frame: Cap<Frame> = retype(alloc, ut, ObjectType::Frame, 12)?;
+        let lo = page.max(seg.vaddr);
+        let hi = (page + PAGE).min(data_end);
+        if lo < hi {
+            // Offsets checked by `parse_user_image`: the file range lies inside `file`.
+            let src = (seg.file_offset + (lo - seg.vaddr)) as usize;
+            let len = (hi - lo) as usize;
+            let dst = (lo - page) as usize;
+            let bytes = file.get(src..src + len).ok_or(Error::RangeError)?;
+            window.with(frame, 0, 1, |page| {
+                page[dst..dst + len].copy_from_slice(bytes)
+            })?;
+        }
+        space.map(alloc, frame, page, MapFlags(flags), 0, 1)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,477 @@
+//! Tasks: their kernel objects (all carved from one untyped per task, so revoking it gives
+//! everything back), their life (spawn, fork, exec, end) and the parent/child relation that
+//! `wait` reads.
+//!
+//! A task's CNode (`proto::task_slots`): VM and PROC are vm's and init's endpoints badged
+//! with the pid (WRITE), IPC_BUFFER its IPC buffer frame, CHILD_NOTIFY a notification init
+//! signals when one of its children ends.
+
+use super::Ended;
+use super::initrd::Initrd;
+use super::mem::retype;
+use super::server::Servers;
+use super::vm::Vm;
+use crate::alloc::{Alloc, CNODE};
+use abi::object::{CapRights, ObjectType};
+use kernel_core::elf::{UserImage, parse_user_image};
+use liballoc::collections::BTreeMap;
+use liballoc::vec::Vec;
+use libmk::{CNode, Cap, Endpoint, Frame, Notification, Tcb, Untyped, VSpace};
+use proto::{
+    Errno, Kill, USER_IPC_BUFFER, USER_STACK_SIZE, USER_STACK_TOP, WaitStatus, pid, prot,
+    task_slots,
+};
+
+/// log2 of the untyped each task's objects come from (CNode 16 KiB, VSpace 8 KiB, IPC
+/// buffer 4 KiB, TCB 2 KiB, notification: 32 KiB with alignment).
+const TASK_UNTYPED_BITS: u64 = 16;
+const TASK_PRIORITY: u64 = 100;
+
+/// A task name (up to 16 bytes).
+#[derive(Clone, Copy)]
+pub struct Name {
+    bytes: [u8; 16],
+    len: usize,
+}
+
+impl Name {
+    pub fn new(s: &str) -> Result<Self, Errno> {
+        let (bytes, len) = proto::name_from_words(proto::name_to_words(s)?);
+        Ok(Self { bytes, len })
+    }
+
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("?")
+    }
+}
+
+/// The name in a request's first two fields.
+pub fn name_arg(f: &[u64]) -> Result<Name, Errno> {
+    let (bytes, len) = proto::name_from_words([f[0], f[1]]);
+    let s = core::str::from_utf8(&bytes[..len]).map_err(|_| Errno::EINVAL)?;
+    Name::new(s)
+}
+
+/// A task's kernel objects, each in a slot of init's CNode.
+#[derive(Clone, Copy)]
+struct Objects {
+    ut: Cap<Untyped>,
+    cnode: Cap<CNode>,
+    tcb: Cap<Tcb>,
+    vspace: Cap<VSpace>,
+    ipc: Cap<Frame>,
+    notify: Cap<Notification>,
+}
+
+enum State {
+    Running(Objects),
+    /// Ended, waiting for its parent's `wait`.
+    Zombie {
+        how: WaitStatus,
+        value: u64,
+    },
+}
+
+struct Task {
+    name: Name,
+    parent: u64,
+    state: State,
+}
+
+/// The process server's state.
+pub struct Proc<'a> {
+    alloc: &'a mut Alloc,
+    initrd: Initrd,
+    vm: Vm,
+    vm_ep: Cap<Endpoint>,
+    init_ep: Cap<Endpoint>,
+    tasks: BTreeMap<u64, Task>,
+    next_pid: u64,
+    /// Task untypeds revoked and ready for reuse.
+    free_untyped: Vec<Cap<Untyped>>,
+    watched: Option<u64>,
+    ended: Option<Ended>,
+}
+
+impl<'a> Proc<'a> {
+    pub fn new(alloc: &'a mut Alloc, initrd: Initrd, servers: &Servers) -> Self {
+        Self {
+            alloc,
+            initrd,
+            vm: Vm::new(servers.vm_init),
+            vm_ep: servers.vm_ep,
+            init_ep: servers.init_ep,
+            tasks: BTreeMap::new(),
+            next_pid: pid::FIRST_USER,
+            free_untyped: Vec::new(),
+            watched: None,
+            ended: None,
+        }
+    }
+
+    /// Reports how task `pid` (a child of init) ends through [`Proc::take_ended`].
+    pub fn watch(&mut self, pid: u64) {
+        self.watched = Some(pid);
+    }
+
+    pub fn take_ended(&mut self) -> Option<Ended> {
+        self.ended.take()
+    }
+
+    pub fn is_running(&self, pid: u64) -> bool {
+        matches!(
+            self.tasks.get(&pid),
+            Some(Task {
+                state: State::Running(_),
+                ..
+            })
+        )
+    }
+
+    pub fn parent_of(&self, pid: u64) -> u64 {
+        self.tasks.get(&pid).map_or(0, |t| t.parent)
+    }
+
+    /// A validated program from the initrd.
+    fn program(&self, name: &str) -> Result<(&'static [u8], UserImage), Errno> {
+        let file = self.initrd.find(name).ok_or(Errno::ENOENT)?;
+        let image = parse_user_image(file).map_err(|_| Errno::ENOEXEC)?;
+        Ok((file, image))
+    }
+
+    /// A new task running program `name`, child of `parent`.
+    pub fn spawn(&mut self, parent: u64, name: &str) -> Result<u64, Errno> {
+        let name = Name::new(name)?;
+        let (file, image) = self.program(name.as_str())?;
+        let pid = self.new_pid();
+        let objs = self.make_objects(pid)?;
+        let result = self
+            .vm
+            .new_space(pid, objs.vspace)
+            .and_then(|()| self.vm.set_name(pid, name.as_str()))
+            .and_then(|()| self.load(pid, file, &image))
+            .and_then(|()| {
+                self.vm
+                    .map_frame(pid, USER_IPC_BUFFER, prot::READ | prot::WRITE, objs.ipc)
+            })
+            .and_then(|()| {
+                objs.tcb
+                    .start(image.entry, USER_STACK_TOP, pid)
+                    .map_err(Errno::from)
+            });
+        if let Err(e) = result {
+            let _ = self.vm.destroy(pid);
+            self.free_objects(objs);
+            return Err(e);
+        }
+        self.tasks.insert(
+            pid,
+            Task {
+                name,
+                parent,
+                state: State::Running(objs),
+            },
+        );
+        Ok(pid)
+    }
+
+    /// A copy of `parent` that starts at `pc` with `sp` and `x0` = 0.
+    pub fn fork(&mut self, parent: u64, sp: u64, pc: u64) -> Result<u64, Errno> {
+        let name = self.tasks.get(&parent).ok_or(Errno::ESRCH)?.name;
+        let pid = self.new_pid();
+        let objs = self.make_objects(pid)?;
+        let result = self
+            .vm
+            .fork_space(parent, pid, objs.vspace)
+            .and_then(|()| self.vm.set_name(pid, name.as_str()))
+            .and_then(|()| {
+                self.vm
+                    .map_frame(pid, USER_IPC_BUFFER, prot::READ | prot::WRITE, objs.ipc)
+            })
+            .and_then(|()| objs.tcb.write_registers(&[pc, sp, 0]).map_err(Errno::from))
+            .and_then(|()| objs.tcb.resume().map_err(Errno::from));
+        if let Err(e) = result {
+            let _ = self.vm.destroy(pid);
+            self.free_objects(objs);
+            return Err(e);
+        }
+        self.tasks.insert(
+            pid,
+            Task {
+                name,
+                parent,
+                state: State::Running(objs),
+            },
+        );
+        Ok(pid)
+    }
+
+    /// Replaces task `pid`'s program with `name` and restarts it there. An error before the
+    /// old image is gone is returned; after, the task is killed.
+    pub fn exec(&mut self, pid: u64, name: &str) -> Result<(), Errno> {
+        let name = Name::new(name)?;
+        let (file, image) = self.program(name.as_str())?;
+        let Some(Task {
+            state: State::Running(objs),
+            ..
+        }) = self.tasks.get(&pid)
+        else {
+            return Err(Errno::ESRCH);
+        };
+        let tcb = objs.tcb;
+        tcb.suspend().map_err(Errno::from)?;
+        let result = self
+            .vm
+            .reset(pid)
+            .and_then(|()| self.vm.set_name(pid, name.as_str()))
+            .and_then(|()| self.load(pid, file, &image))
+            .and_then(|()| {
+                tcb.write_registers(&[image.entry, USER_STACK_TOP, pid])
+                    .map_err(Errno::from)
+            })
+            .and_then(|()| tcb.resume().map_err(Errno::from));
+        match result {
+            Ok(()) => {
+                if let Some(t) = self.tasks.get_mut(&pid) {
+                    t.name = name;
+                }
+            }
+            Err(e) => {
+                rt::println!("init: exec {} in task {pid} failed: {e}", name.as_str());
+                self.end(pid, WaitStatus::Killed, 0);
+            }
+        }
+        Ok(())
+    }
+
+    /// The program's segments and a stack, as regions of task `pid` in vm.
+    fn load(&self, pid: u64, file: &[u8], image: &UserImage) -> Result<(), Errno> {
+        let base = self.initrd.offset_of(file);
+        for seg in &image.segments {
+            self.vm.map_image(pid, seg, base + seg.file_offset)?;
+        }
+        self.vm.map_anon(
+            pid,
+            USER_STACK_TOP - USER_STACK_SIZE,
+            USER_STACK_SIZE,
+            prot::READ | prot::WRITE,
+        )
+    }
+
+    /// Ends a running task: stops it, has vm forget its address space, gives all its
+    /// objects back, and leaves a zombie for its parent (init reaps its own children).
+    pub fn end(&mut self, pid: u64, how: WaitStatus, value: u64) {
+        let Some(task) = self.tasks.get_mut(&pid) else {
+            return;
+        };
+        let State::Running(objs) = task.state else {
+            return;
+        };
+        task.state = State::Zombie { how, value };
+        let (parent, name) = (task.parent, task.name);
+        let _ = objs.tcb.suspend();
+        if let Err(e) = self.vm.destroy(pid) {
+            rt::println!("init: vm could not destroy task {pid}: {e}");
+        }
+        self.free_objects(objs);
+
+        // Orphans go to init, which reaps them.
+        let orphans: Vec<u64> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.parent == pid)
+            .map(|(&p, _)| p)
+            .collect();
+        for child in orphans {
+            if let Some(t) = self.tasks.get_mut(&child) {
+                t.parent = pid::INIT;
+                if matches!(t.state, State::Zombie { .. }) {
+                    self.tasks.remove(&child);
+                }
+            }
+        }
+
+        if parent == pid::INIT {
+            self.tasks.remove(&pid);
+            if self.watched == Some(pid) {
+                self.ended = Some(Ended { name, how, value });
+            }
+        } else if let Some(Task {
+            state: State::Running(p),
+            ..
+        }) = self.tasks.get(&parent)
+        {
+            let _ = p.notify.signal();
+        }
+    }
+
+    /// `kill(pid)` from another task.
+    pub fn kill(&mut self, target: u64) -> Result<(), Errno> {
+        if target < pid::FIRST_USER {
+            return Err(Errno::EPERM);
+        }
+        if !self.is_running(target) {
+            return Err(Errno::ESRCH);
+        }
+        self.end(target, WaitStatus::Killed, 0);
+        Ok(())
+    }
+
+    /// `wait(pid)` (0: any child): pid, how, status; `EAGAIN` if none has ended yet.
+    pub fn wait(&mut self, caller: u64, which: u64) -> Result<[u64; 3], Errno> {
+        let mut any = false;
+        let mut found = None;
+        for (&p, t) in &self.tasks {
+            if t.parent != caller || (which != 0 && which != p) {
+                continue;
+            }
+            any = true;
+            if let State::Zombie { how, value } = t.state {
+                found = Some([p, how as u64, value]);
+                break;
+            }
+        }
+        match found {
+            Some(r) => {
+                self.tasks.remove(&r[0]);
+                Ok(r)
+            }
+            None if any => Err(Errno::EAGAIN),
+            None => Err(Errno::ECHILD),
+        }
+    }
+
+    /// vm signalled: end every task it has a kill record for.
+    pub fn take_kills(&mut self) {
+        loop {
+            match self.vm.take_kill() {
+                Ok(Some((pid, reason, addr))) => {
+                    let how = match reason {
+                        Kill::Segv => WaitStatus::Segv,
+                        Kill::Bus => WaitStatus::Bus,
+                    };
+                    self.end(pid, how, addr);
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    rt::println!("init: TakeKills failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn new_pid(&mut self) -> u64 {
+        let pid = self.next_pid;
+        self.next_pid += 1;
+        pid
+    }
+
+    /// Carves a task's objects from a task untyped and fills its CNode; the thread is
+    /// configured but not started.
+    fn make_objects(&mut self, pid: u64) -> Result<Objects, Errno> {
+        let ut = match self.free_untyped.pop() {
+            Some(ut) => ut,
+            None => Cap::from_cptr(
+                self.alloc
+                    .retype_global(ObjectType::Untyped, TASK_UNTYPED_BITS)
+                    .map_err(|_| Errno::ENOMEM)?,
+            ),
+        };
+        let mut taken: Vec<u64> = Vec::new();
+        let result = self.fill_objects(pid, ut, &mut taken);
+        if result.is_err() {
+            self.release(ut, &taken);
+        }
+        result.map_err(Errno::from)
+    }
+
+    fn fill_objects(
+        &mut self,
+        pid: u64,
+        ut: Cap<Untyped>,
+        taken: &mut Vec<u64>,
+    ) -> Result<Objects, abi::Error> {
+        let alloc = &mut *self.alloc;
+        let mut obj = |ty: ObjectType, bits: u64| -> Result<u64, abi::Error> {
+            let c: Cap<Untyped> = retype(alloc, ut, ty, bits)?;
+            taken.push(c.cptr());
+            Ok(c.cptr())
+        };
+        let cnode: Cap<CNode> = Cap::from_cptr(obj(ObjectType::CNode, task_slots::RADIX)?);
+        let vspace: Cap<VSpace> = Cap::from_cptr(obj(ObjectType::VSpace, 0)?);
+        let ipc: Cap<Frame> = Cap::from_cptr(obj(ObjectType::Frame, 12)?);
+        let tcb: Cap<Tcb> = Cap::from_cptr(obj(ObjectType::Tcb, 0)?);
+        let notify: Cap<Notification> = Cap::from_cptr(obj(ObjectType::Notification, 0)?);
+        cnode.mint(
+            task_slots::VM,
+            CNODE,
+            self.vm_ep.cptr(),
+            CapRights::WRITE,
+            pid,
+        )?;
+        cnode.mint(
+            task_slots::PROC,
+            CNODE,
+            self.init_ep.cptr(),
+            CapRights::WRITE,
+            pid,
+        )?;
+        cnode.copy(task_slots::IPC_BUFFER, CNODE, ipc.cptr(), CapRights::ALL)?;
+        cnode.copy(
+            task_slots::CHILD_NOTIFY,
+            CNODE,
+            notify.cptr(),
+            CapRights::READ,
+        )?;
+        // The fault endpoint: vm's, badged with the pid. The TCB keeps its own copy.
+        let fault = self.alloc.slot()?;
+        let configured = CNODE
+            .mint(fault, CNODE, self.vm_ep.cptr(), CapRights::WRITE, pid)
+            .and_then(|()| {
+                tcb.configure(
+                    cnode,
+                    vspace,
+                    Some((ipc, USER_IPC_BUFFER)),
+                    Some(Cap::from_cptr(fault)),
+                    TASK_PRIORITY,
+                )
+            });
+        let _ = CNODE.delete(fault);
+        self.alloc.free_slot(fault);
+        configured?;
+        Ok(Objects {
+            ut,
+            cnode,
+            tcb,
+            vspace,
+            ipc,
+            notify,
+        })
+    }
+
+    /// Deletes every object of a task (revoking its untyped) and keeps the untyped for reuse.
+    fn free_objects(&mut self, o: Objects) {
+        let slots = [
+            o.cnode.cptr(),
+            o.tcb.cptr(),
+            o.vspace.cptr(),
+            o.ipc.cptr(),
+            o.notify.cptr(),
+        ];
+        self.release(o.ut, &slots);
+    }
+
+    fn release(&mut self, ut: Cap<Untyped>, slots: &[u64]) {
+        match CNODE.revoke(ut.cptr()) {
+            Ok(()) => {
+                for &s in slots {
+                    self.alloc.free_slot(s);
+                }
+                self.free_untyped.push(ut);
+            }
+            // Leak it rather than hand out memory that may still be in use.
+            Err(e) => rt::println!("init: revoking a task's untyped failed: {e:?}"),
+        }
+    }
+}

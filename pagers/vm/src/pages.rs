@@ -1,0 +1,350 @@
+//! Pages: the 4 KiB pieces of the 2 MiB chunks zero gives vm, their reference counts and free
+//! lists ([`Pool`]), and which page each task has at each address ([`PageMap`]).
+//!
+//! A page is named by a [`PageId`]: `chunk * 512 + index`. Page 0 (the first page of the
+//! first chunk) is the shared zero page: always zero, only ever mapped read-only, never
+//! counted or freed.
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use proto::CHUNK_PAGES;
+
+pub type PageId = u32;
+/// The shared zero page.
+pub const ZERO_PAGE: PageId = 0;
+/// "No page here" in a [`PageMap`] group.
+pub const NONE: PageId = u32::MAX;
+/// Pages per group of a [`PageMap`] (one level-3 table's span: 2 MiB).
+pub const GROUP_PAGES: usize = 512;
+const GROUP_SHIFT: u32 = 21;
+
+/// The chunk a page is in, and its index there.
+pub fn chunk_of(p: PageId) -> (u32, u32) {
+    (p / CHUNK_PAGES as u32, p % CHUNK_PAGES as u32)
+}
+
+/// Reference counts and free pages.
+///
+/// # Invariants
+/// - A page is on exactly one of `clean`/`dirty` iff its count is 0 (page 0 never is).
+/// - Every page on `clean` is all zeroes.
+#[derive(Debug, Default)]
+pub struct Pool {
+    refs: Vec<u32>,
+    /// Free pages known to be zero (popped from the end: fresh chunks hand out ascending ids).
+    clean: Vec<PageId>,
+    /// Free pages that held data: zeroed when taken for a use that needs zeroes.
+    dirty: Vec<PageId>,
+    in_use: u64,
+}
+
+/// A page taken from the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Taken {
+    pub page: PageId,
+    /// The page holds old data: zero it if zeroes are needed.
+    pub dirty: bool,
+}
+
+impl Pool {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Chunks added so far.
+    pub fn chunks(&self) -> u32 {
+        (self.refs.len() / CHUNK_PAGES as usize) as u32
+    }
+
+    /// Pages with a reference (not free, not the zero page).
+    pub fn in_use(&self) -> u64 {
+        self.in_use
+    }
+
+    /// Free pages.
+    pub fn free(&self) -> usize {
+        self.clean.len() + self.dirty.len()
+    }
+
+    /// Adds a zeroed chunk; returns its number. The first chunk's page 0 becomes the zero
+    /// page.
+    pub fn add_chunk(&mut self) -> u32 {
+        let chunk = self.chunks();
+        let first = chunk * CHUNK_PAGES as u32;
+        self.refs.resize(self.refs.len() + CHUNK_PAGES as usize, 0);
+        let skip = u32::from(chunk == 0);
+        self.clean
+            .extend((first + skip..first + CHUNK_PAGES as u32).rev());
+        chunk
+    }
+
+    /// A free page with count 1: a clean one if `want_clean` or if there is one, else a
+    /// dirty one (for pages about to be overwritten whole).
+    pub fn take(&mut self, want_clean: bool) -> Option<Taken> {
+        let taken = if want_clean {
+            self.clean
+                .pop()
+                .map(|page| Taken { page, dirty: false })
+                .or_else(|| self.dirty.pop().map(|page| Taken { page, dirty: true }))
+        } else {
+            self.dirty
+                .pop()
+                .map(|page| Taken { page, dirty: true })
+                .or_else(|| self.clean.pop().map(|page| Taken { page, dirty: false }))
+        }?;
+        self.refs[taken.page as usize] = 1;
+        self.in_use += 1;
+        Some(taken)
+    }
+
+    pub fn count(&self, p: PageId) -> u32 {
+        self.refs.get(p as usize).copied().unwrap_or(0)
+    }
+
+    /// One more reference (not for the zero page).
+    pub fn share(&mut self, p: PageId) {
+        if p != ZERO_PAGE
+            && let Some(r) = self.refs.get_mut(p as usize)
+        {
+            *r += 1;
+        }
+    }
+
+    /// One reference fewer; the page is free (dirty) when none is left. True if freed.
+    pub fn release(&mut self, p: PageId) -> bool {
+        if p == ZERO_PAGE {
+            return false;
+        }
+        match self.refs.get_mut(p as usize) {
+            Some(r) if *r > 0 => {
+                *r -= 1;
+                if *r == 0 {
+                    self.dirty.push(p);
+                    self.in_use -= 1;
+                    return true;
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Which page a task has at each address: groups of 512 entries, one per 2 MiB of address
+/// space that has ever had a page.
+///
+/// # Invariants
+/// - The bin keeps a level-3 translation table installed for every group that exists.
+#[derive(Debug, Default)]
+pub struct PageMap {
+    groups: BTreeMap<u64, Box<[PageId; GROUP_PAGES]>>,
+}
+
+fn group_of(va: u64) -> (u64, usize) {
+    (va >> GROUP_SHIFT, ((va >> 12) as usize) & (GROUP_PAGES - 1))
+}
+
+impl PageMap {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The page at `va`, or [`NONE`].
+    pub fn get(&self, va: u64) -> PageId {
+        let (g, i) = group_of(va);
+        self.groups.get(&g).map_or(NONE, |grp| grp[i])
+    }
+
+    /// Whether the group holding `va` exists.
+    pub fn has_group(&self, va: u64) -> bool {
+        self.groups.contains_key(&group_of(va).0)
+    }
+
+    /// Sets the page at `va` (the group must exist: see [`PageMap::add_group`]).
+    pub fn set(&mut self, va: u64, p: PageId) {
+        let (g, i) = group_of(va);
+        if let Some(grp) = self.groups.get_mut(&g) {
+            grp[i] = p;
+        }
+    }
+
+    /// Creates the (empty) group holding `va`.
+    pub fn add_group(&mut self, va: u64) {
+        self.groups
+            .entry(group_of(va).0)
+            .or_insert_with(|| Box::new([NONE; GROUP_PAGES]));
+    }
+
+    /// Calls `f(va, page)` for every page in [`start`, `end`) and clears the entries.
+    pub fn take_range(&mut self, start: u64, end: u64, mut f: impl FnMut(u64, PageId)) {
+        self.for_each_mut(start, end, |va, e| {
+            let p = core::mem::replace(e, NONE);
+            f(va, p);
+        });
+    }
+
+    /// Calls `f(va, page)` for every page in [`start`, `end`).
+    pub fn for_each(&self, start: u64, end: u64, mut f: impl FnMut(u64, PageId)) {
+        if start >= end {
+            return;
+        }
+        let (g0, _) = group_of(start);
+        let (g1, _) = group_of(end - 1);
+        for (&g, grp) in self.groups.range(g0..=g1) {
+            let base = g << GROUP_SHIFT;
+            let (from, to) = span(base, start, end);
+            for (k, &p) in grp[from..to].iter().enumerate() {
+                if p != NONE {
+                    f(base + ((from + k) as u64) * 4096, p);
+                }
+            }
+        }
+    }
+
+    fn for_each_mut(&mut self, start: u64, end: u64, mut f: impl FnMut(u64, &mut PageId)) {
+        if start >= end {
+            return;
+        }
+        let (g0, _) = group_of(start);
+        let (g1, _) = group_of(end - 1);
+        for (&g, grp) in self.groups.range_mut(g0..=g1) {
+            let base = g << GROUP_SHIFT;
+            let (from, to) = span(base, start, end);
+            for (k, p) in grp[from..to].iter_mut().enumerate() {
+                if *p != NONE {
+                    f(base + ((from + k) as u64) * 4096, p);
+                }
+            }
+        }
+    }
+
+    /// The groups overlapping [`start`, `end`) as (group base address, entries from, to).
+    pub fn groups_in(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> impl Iterator<Item = (u64, &[PageId; GROUP_PAGES], usize, usize)> {
+        let (g0, g1) = if start < end {
+            (group_of(start).0, group_of(end - 1).0)
+        } else {
+            (1, 0)
+        };
+        self.groups
+            .range(g0..=g1.max(g0))
+            .filter(move |_| start < end)
+            .map(move |(&g, grp)| {
+                let base = g << GROUP_SHIFT;
+                let (from, to) = span(base, start, end);
+                (base, &**grp, from, to)
+            })
+    }
+
+    /// Resident pages in [`start`, `end`).
+    pub fn count(&self, start: u64, end: u64) -> u64 {
+        let mut n = 0;
+        self.for_each(start, end, |_, _| n += 1);
+        n
+    }
+
+    /// Every group's base address.
+    pub fn group_bases(&self) -> impl Iterator<Item = u64> + '_ {
+        self.groups.keys().map(|g| g << GROUP_SHIFT)
+    }
+}
+
+/// The entries of the group at `base` that fall in [`start`, `end`).
+fn span(base: u64, start: u64, end: u64) -> (usize, usize) {
+    let gend = base + (1 << GROUP_SHIFT);
+    let from = ((start.max(base) - base) >> 12) as usize;
+    let to = ((end.min(gend) - base).div_ceil(4096)) as usize;
+    (from, to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_counts_and_reuses() {
+        let mut pool = Pool::new();
+        assert_eq!(pool.take(true), None);
+        assert_eq!(pool.add_chunk(), 0);
+        assert_eq!(pool.free(), 511);
+        let a = pool.take(true).unwrap();
+        assert_eq!(
+            a,
+            Taken {
+                page: 1,
+                dirty: false
+            }
+        );
+        let b = pool.take(false).unwrap();
+        assert_eq!(b.page, 2);
+        assert_eq!(pool.in_use(), 2);
+        pool.share(a.page);
+        assert_eq!(pool.count(a.page), 2);
+        assert!(!pool.release(a.page));
+        assert!(pool.release(a.page));
+        assert_eq!(pool.in_use(), 1);
+        // A dirty page goes to uses that overwrite it; clean ones to those that need zeroes.
+        assert_eq!(
+            pool.take(false),
+            Some(Taken {
+                page: 1,
+                dirty: true
+            })
+        );
+        assert_eq!(pool.take(true).unwrap().page, 3);
+        // The zero page is never counted or freed.
+        pool.share(ZERO_PAGE);
+        assert_eq!(pool.count(ZERO_PAGE), 0);
+        assert!(!pool.release(ZERO_PAGE));
+        assert_eq!(pool.add_chunk(), 1);
+        assert_eq!(pool.free(), 508 + 512);
+    }
+
+    #[test]
+    fn pool_falls_back_to_dirty_pages() {
+        let mut pool = Pool::new();
+        pool.add_chunk();
+        let pages: Vec<_> = (0..511).map(|_| pool.take(true).unwrap().page).collect();
+        assert_eq!(pool.take(true), None);
+        pool.release(pages[7]);
+        assert_eq!(
+            pool.take(true),
+            Some(Taken {
+                page: pages[7],
+                dirty: true
+            })
+        );
+    }
+
+    #[test]
+    fn page_map_ranges() {
+        let mut m = PageMap::new();
+        let base = 0x40_0000u64;
+        assert_eq!(m.get(base), NONE);
+        m.add_group(base);
+        m.add_group(base + (2 << 20));
+        m.set(base + 4096 * 511, 7);
+        m.set(base + (2 << 20), 8);
+        m.set(base + (2 << 20) + 4096, 9);
+        assert_eq!(m.get(base + 4096 * 511 + 5), 7);
+        assert_eq!(m.count(base, base + (4 << 20)), 3);
+        assert_eq!(m.count(base + 4096 * 511, base + (2 << 20) + 1), 2);
+        assert_eq!(m.count(0, 1), 0);
+        let mut seen = Vec::new();
+        m.take_range(base + (2 << 20), base + (4 << 20), |va, p| {
+            seen.push((va, p))
+        });
+        assert_eq!(seen, [(base + (2 << 20), 8), (base + (2 << 20) + 4096, 9)]);
+        assert_eq!(m.count(base, base + (4 << 20)), 1);
+        let groups: Vec<_> = m
+            .groups_in(base, base + 4096)
+            .map(|g| (g.0, g.2, g.3))
+            .collect();
+        assert_eq!(groups, [(base, 0, 1)]);
+        assert_eq!(m.groups_in(5, 5).count(), 0);
+    }
+}

@@ -1,0 +1,339 @@
+//! A task's region map: sorted, non-overlapping `[start, end)` ranges of whole pages, each
+//! with a kind and a protection. Pure bookkeeping; the pages live in [`crate::pages`].
+//!
+//! # Invariants
+//! - `regions` is sorted by `start`; regions do not overlap; `start < end`; both are page
+//!   aligned.
+
+use alloc::vec::Vec;
+use proto::{Errno, PAGE_SIZE};
+
+/// What backs a region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Private anonymous memory: zero-filled on first touch, copy-on-write after fork.
+    Anon,
+    /// `MAP_SHARED | MAP_ANONYMOUS`: the same pages in parent and children, never COW.
+    SharedAnon,
+    /// A segment of an ELF file in the initrd: the file bytes of
+    /// [`vaddr`, `vaddr + file_size`) come from `initrd[initrd_offset..]`, zeroes after.
+    /// Private (COW). The fields are absolute, so splitting the region keeps them valid.
+    Image {
+        vaddr: u64,
+        initrd_offset: u64,
+        file_size: u64,
+    },
+    /// A frame init owns (the IPC buffer), mapped when the region was made: `frame` is vm's
+    /// copy of its capability. Never paged, never copied by fork.
+    Fixed { frame: u64 },
+}
+
+impl Kind {
+    /// Whether writes share pages with other address spaces instead of copying them.
+    pub fn is_shared(self) -> bool {
+        matches!(self, Kind::SharedAnon)
+    }
+
+    /// Whether vm supplies the region's pages on demand.
+    pub fn is_paged(self) -> bool {
+        !matches!(self, Kind::Fixed { .. })
+    }
+}
+
+/// One region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub start: u64,
+    pub end: u64,
+    /// `proto::prot` bits.
+    pub prot: u64,
+    pub kind: Kind,
+}
+
+impl Region {
+    pub fn len(&self) -> u64 {
+        self.end - self.start
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    pub fn contains(&self, addr: u64) -> bool {
+        (self.start..self.end).contains(&addr)
+    }
+}
+
+/// Rounds up to a page; `None` on overflow.
+pub fn page_up(x: u64) -> Option<u64> {
+    x.checked_add(PAGE_SIZE - 1).map(|v| v & !(PAGE_SIZE - 1))
+}
+
+pub fn page_down(x: u64) -> u64 {
+    x & !(PAGE_SIZE - 1)
+}
+
+/// The region map of one task.
+#[derive(Clone, Debug, Default)]
+pub struct RegionMap {
+    regions: Vec<Region>,
+}
+
+impl RegionMap {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Region> {
+        self.regions.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.regions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.regions.is_empty()
+    }
+
+    /// Index of the first region whose end is above `addr`.
+    fn first_ending_after(&self, addr: u64) -> usize {
+        self.regions.partition_point(|r| r.end <= addr)
+    }
+
+    /// The region holding `addr`.
+    pub fn find(&self, addr: u64) -> Option<&Region> {
+        let i = self.first_ending_after(addr);
+        self.regions.get(i).filter(|r| r.start <= addr)
+    }
+
+    /// Whether no region overlaps [`start`, `end`).
+    pub fn is_free(&self, start: u64, end: u64) -> bool {
+        let i = self.first_ending_after(start);
+        self.regions.get(i).is_none_or(|r| r.start >= end)
+    }
+
+    /// Whether regions cover every byte of [`start`, `end`).
+    pub fn is_covered(&self, start: u64, end: u64) -> bool {
+        let mut at = start;
+        for r in &self.regions[self.first_ending_after(start)..] {
+            if at >= end {
+                break;
+            }
+            if r.start > at {
+                return false;
+            }
+            at = r.end;
+        }
+        at >= end
+    }
+
+    /// Adds a region where none is; `EINVAL` if it overlaps one or is malformed.
+    pub fn insert(&mut self, r: Region) -> Result<(), Errno> {
+        if r.start >= r.end
+            || !r.start.is_multiple_of(PAGE_SIZE)
+            || !r.end.is_multiple_of(PAGE_SIZE)
+            || !self.is_free(r.start, r.end)
+        {
+            return Err(Errno::EINVAL);
+        }
+        let i = self.first_ending_after(r.start);
+        self.regions.insert(i, r);
+        Ok(())
+    }
+
+    /// Splits the region strictly containing `addr` (if any) into two at `addr`.
+    fn split_at(&mut self, addr: u64) {
+        let i = self.first_ending_after(addr);
+        if let Some(r) = self.regions.get_mut(i)
+            && r.start < addr
+        {
+            let mut upper = *r;
+            r.end = addr;
+            upper.start = addr;
+            self.regions.insert(i + 1, upper);
+        }
+    }
+
+    /// The index range of the regions inside [`start`, `end`) after splitting at both ends.
+    fn carve(&mut self, start: u64, end: u64) -> core::ops::Range<usize> {
+        self.split_at(start);
+        self.split_at(end);
+        let from = self.first_ending_after(start);
+        let to = self.regions.partition_point(|r| r.start < end);
+        from..to.max(from)
+    }
+
+    /// Removes every part of a region in [`start`, `end`), splitting regions at the ends;
+    /// `removed` sees each removed piece.
+    pub fn remove_range(&mut self, start: u64, end: u64, mut removed: impl FnMut(&Region)) {
+        if start >= end {
+            return;
+        }
+        let range = self.carve(start, end);
+        for r in self.regions.drain(range) {
+            removed(&r);
+        }
+    }
+
+    /// Removes the regions `keep` says no to.
+    pub fn retain(&mut self, keep: impl FnMut(&Region) -> bool) {
+        self.regions.retain(keep);
+    }
+
+    /// Sets the protection of [`start`, `end`), splitting regions; `ENOMEM` (and nothing
+    /// changes) unless regions cover all of it. `changed` sees each region after the change.
+    pub fn protect(
+        &mut self,
+        start: u64,
+        end: u64,
+        prot: u64,
+        mut changed: impl FnMut(&Region),
+    ) -> Result<(), Errno> {
+        if !self.is_covered(start, end) {
+            return Err(Errno::ENOMEM);
+        }
+        if start >= end {
+            return Ok(());
+        }
+        let range = self.carve(start, end);
+        for r in &mut self.regions[range] {
+            r.prot = prot;
+            changed(r);
+        }
+        Ok(())
+    }
+
+    /// The highest `len`-byte free range that ends at or below `top` and starts at or above
+    /// `bottom` (first fit, top down).
+    pub fn place_top_down(&self, len: u64, bottom: u64, top: u64) -> Option<u64> {
+        let mut hole_end = top;
+        let below_top = self.regions.partition_point(|r| r.start < top);
+        for r in self.regions[..below_top].iter().rev() {
+            let hole_start = r.end.max(bottom);
+            if hole_end >= hole_start && hole_end - hole_start >= len {
+                return Some(hole_end - len);
+            }
+            hole_end = hole_end.min(r.start);
+            if hole_end <= bottom {
+                return None;
+            }
+        }
+        (hole_end >= bottom && hole_end - bottom >= len).then(|| hole_end - len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: u64 = PAGE_SIZE;
+
+    fn anon(start: u64, end: u64) -> Region {
+        Region {
+            start,
+            end,
+            prot: 3,
+            kind: Kind::Anon,
+        }
+    }
+
+    fn spans(m: &RegionMap) -> Vec<(u64, u64, u64)> {
+        m.iter().map(|r| (r.start, r.end, r.prot)).collect()
+    }
+
+    #[test]
+    fn insert_find_and_overlap() {
+        let mut m = RegionMap::new();
+        m.insert(anon(10 * P, 20 * P)).unwrap();
+        m.insert(anon(30 * P, 40 * P)).unwrap();
+        m.insert(anon(20 * P, 30 * P)).unwrap();
+        assert_eq!(m.len(), 3);
+        assert_eq!(m.insert(anon(15 * P, 16 * P)), Err(Errno::EINVAL));
+        assert_eq!(m.insert(anon(5 * P, 11 * P)), Err(Errno::EINVAL));
+        assert_eq!(m.insert(anon(5 * P, 5 * P)), Err(Errno::EINVAL));
+        assert_eq!(m.insert(anon(5 * P + 1, 6 * P)), Err(Errno::EINVAL));
+        assert_eq!(m.find(10 * P).map(|r| r.start), Some(10 * P));
+        assert_eq!(m.find(20 * P - 1).map(|r| r.start), Some(10 * P));
+        assert_eq!(m.find(20 * P).map(|r| r.start), Some(20 * P));
+        assert_eq!(m.find(40 * P), None);
+        assert_eq!(m.find(9 * P), None);
+        assert!(m.is_free(0, 10 * P));
+        assert!(!m.is_free(0, 10 * P + 1));
+        assert!(m.is_covered(10 * P, 40 * P));
+        assert!(!m.is_covered(9 * P, 40 * P));
+    }
+
+    #[test]
+    fn remove_splits() {
+        let mut m = RegionMap::new();
+        m.insert(anon(10 * P, 20 * P)).unwrap();
+        m.insert(anon(30 * P, 40 * P)).unwrap();
+        let mut removed = Vec::new();
+        m.remove_range(15 * P, 35 * P, |r| removed.push((r.start, r.end)));
+        assert_eq!(removed, [(15 * P, 20 * P), (30 * P, 35 * P)]);
+        assert_eq!(spans(&m), [(10 * P, 15 * P, 3), (35 * P, 40 * P, 3)]);
+        // A hole in the middle of one region.
+        m.remove_range(11 * P, 12 * P, |_| {});
+        assert_eq!(
+            spans(&m),
+            [
+                (10 * P, 11 * P, 3),
+                (12 * P, 15 * P, 3),
+                (35 * P, 40 * P, 3)
+            ]
+        );
+        // Nothing there: nothing happens.
+        m.remove_range(50 * P, 60 * P, |_| panic!());
+        assert_eq!(m.len(), 3);
+    }
+
+    #[test]
+    fn protect_splits_and_needs_cover() {
+        let mut m = RegionMap::new();
+        m.insert(anon(10 * P, 20 * P)).unwrap();
+        m.insert(anon(20 * P, 30 * P)).unwrap();
+        assert_eq!(m.protect(5 * P, 12 * P, 1, |_| {}), Err(Errno::ENOMEM));
+        assert_eq!(m.protect(25 * P, 31 * P, 1, |_| {}), Err(Errno::ENOMEM));
+        assert_eq!(m.len(), 2);
+        let mut n = 0;
+        m.protect(15 * P, 25 * P, 1, |r| {
+            n += 1;
+            assert_eq!(r.prot, 1);
+        })
+        .unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(
+            spans(&m),
+            [
+                (10 * P, 15 * P, 3),
+                (15 * P, 20 * P, 1),
+                (20 * P, 25 * P, 1),
+                (25 * P, 30 * P, 3)
+            ]
+        );
+    }
+
+    #[test]
+    fn placement_top_down_first_fit() {
+        let mut m = RegionMap::new();
+        let top = 100 * P;
+        assert_eq!(m.place_top_down(10 * P, P, top), Some(90 * P));
+        m.insert(anon(90 * P, 100 * P)).unwrap();
+        assert_eq!(m.place_top_down(10 * P, P, top), Some(80 * P));
+        m.insert(anon(60 * P, 85 * P)).unwrap();
+        // The 5-page hole at 85..90 is too small for 10 pages but fits 5.
+        assert_eq!(m.place_top_down(10 * P, P, top), Some(50 * P));
+        assert_eq!(m.place_top_down(5 * P, P, top), Some(85 * P));
+        // Regions above the top do not matter.
+        m.insert(anon(200 * P, 300 * P)).unwrap();
+        assert_eq!(m.place_top_down(5 * P, P, top), Some(85 * P));
+        // No room: ENOMEM for the caller.
+        assert_eq!(m.place_top_down(60 * P, P, top), None);
+        assert_eq!(m.place_top_down(59 * P, P, top), Some(P));
+        m.insert(anon(P, 60 * P)).unwrap();
+        assert_eq!(m.place_top_down(P, P, top), Some(89 * P));
+        m.insert(anon(85 * P, 90 * P)).unwrap();
+        assert_eq!(m.place_top_down(P, P, top), None);
+    }
+}

@@ -1,0 +1,620 @@
+//! The vm server's system-call side: its CSpace slots, its untyped budget (page tables),
+//! the chunks it gets from zero (mapped in its own address space at `VM_CHUNK_WINDOW`), the
+//! initrd (mapped read-only at `VM_INITRD_WINDOW`), and the receive loop.
+//!
+//! ```text
+//!   0x0000_00f0_0000_0000  VM_INITRD_WINDOW: the initrd frames, read-only
+//!   0x0000_0100_0000_0000  VM_CHUNK_WINDOW: chunk i at + i * 2 MiB, read-write
+//!   0x0000_0031_0000_0000  SERVER_HEAP_BASE: the heap (mapped by init)
+//! ```
+
+use abi::Error;
+use abi::message::{FaultLabel, NULL_CPTR, fault_reply, vm_fault};
+use abi::object::{MapFlags, ObjectType};
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+use libmk::{
+    CNode, Cap, Endpoint, Frame, Message, Notification, PageTable, Reply, Untyped, VSpace,
+};
+use proto::startup::{Startup, VM_CHUNK_WINDOW, VM_INITRD_WINDOW, vm_slots};
+use proto::{Errno, Kill, Label, PAGE_SIZE, pid};
+use rt::println;
+use vm::pages::{PageId, chunk_of};
+use vm::{KillRecord, Machine, MmapArgs, Outcome, Vm};
+
+rt::server_entry!(main);
+
+const CHUNK_SIZE: u64 = 2 << 20;
+
+/// log2 of the span a table of `level` (1..=3) covers.
+const fn span_bits(level: u8) -> u32 {
+    match level {
+        1 => 39,
+        2 => 30,
+        _ => 21,
+    }
+}
+
+/// An address space: its VSpace capability and the tables vm installed in it (by level and
+/// base; the value is the PageTable's slot, or `NULL_CPTR` for one vm did not install).
+pub struct Space {
+    vspace: Cap<VSpace>,
+    tables: BTreeMap<(u8, u64), u64>,
+}
+
+impl Space {
+    const fn new(vspace: Cap<VSpace>) -> Self {
+        Self {
+            vspace,
+            tables: BTreeMap::new(),
+        }
+    }
+}
+
+/// Everything vm holds that the kernel knows about.
+struct Sys {
+    cnode: Cap<CNode>,
+    own: Space,
+    /// Free slots: never used ones from `next_slot`, given back ones on `free_slots`.
+    next_slot: u64,
+    slot_end: u64,
+    free_slots: Vec<u64>,
+    untyped: Vec<Cap<Untyped>>,
+    /// Page tables given back by ended address spaces (empty, uninstalled).
+    pt_pool: Vec<Cap<PageTable>>,
+    /// Chunk frame capabilities, by chunk number.
+    chunks: Vec<Cap<Frame>>,
+    zero: Cap<Endpoint>,
+    /// Where initrd byte 0 is in vm's address space, and the initrd's size.
+    initrd_va: u64,
+    initrd_size: u64,
+}
+
+/// Page `p` of the chunks, in vm's own window, as `T`s (`u128` words or bytes).
+///
+/// Callers hold at most two such slices at once, always of different pages.
+fn page<T: Copy>(p: PageId) -> &'static mut [T] {
+    let addr = VM_CHUNK_WINDOW + u64::from(p) * PAGE_SIZE;
+    // SAFETY: page `p` belongs to a chunk that `Sys::more_chunk` mapped read-write in vm's
+    // own VSpace for good (pages exist only once their chunk is mapped), page aligned, so
+    // aligned for any `T` used here (u8, u128); vm is single-threaded and never holds two
+    // slices of one page at once (copy: dst != src), and the memory is plain integers.
+    unsafe { core::slice::from_raw_parts_mut(addr as *mut T, PAGE_SIZE as usize / size_of::<T>()) }
+}
+
+/// The initrd's bytes, mapped read-only at `VM_INITRD_WINDOW` for good.
+fn initrd_bytes(va: u64, len: u64) -> &'static [u8] {
+    // SAFETY: `Sys::new` mapped every initrd frame read-only before anything calls this,
+    // and `fill` checks the range against the initrd's size (MapImage validated it); the
+    // frames are never written by anyone.
+    unsafe { core::slice::from_raw_parts(va as *const u8, len as usize) }
+}
+
+impl Sys {
+    fn slot(&mut self) -> Result<u64, Errno> {
+        if let Some(s) = self.free_slots.pop() {
+            return Ok(s);
+        }
+        if self.next_slot < self.slot_end {
+            self.next_slot += 1;
+            return Ok(self.next_slot - 1);
+        }
+        Err(Errno::ENOMEM)
+    }
+
+    fn free_slot(&mut self, s: u64) {
+        self.free_slots.push(s);
+    }
+
+    /// Deletes the capability in `s` and frees the slot.
+    fn delete(&mut self, s: u64) {
+        let _ = self.cnode.delete(s);
+        self.free_slot(s);
+    }
+
+    /// An empty, uninstalled page table: from the pool, else retyped from the budget.
+    fn page_table(&mut self) -> Result<Cap<PageTable>, Errno> {
+        if let Some(pt) = self.pt_pool.pop() {
+            return Ok(pt);
+        }
+        let slot = self.slot()?;
+        while let Some(&ut) = self.untyped.first() {
+            match ut.retype(ObjectType::PageTable, 0, self.cnode, slot, 1) {
+                Ok(()) => return Ok(Cap::from_cptr(slot)),
+                Err(Error::NotEnoughMemory) => {
+                    self.untyped.remove(0);
+                }
+                Err(_) => break,
+            }
+        }
+        self.free_slot(slot);
+        Err(Errno::ENOMEM)
+    }
+
+    /// Installs the level-1..3 tables covering `va` in `s` where missing.
+    fn ensure_tables(&mut self, s: &mut Space, va: u64) -> Result<(), Errno> {
+        for level in 1..=3u8 {
+            let base = va & !((1u64 << span_bits(level)) - 1);
+            if s.tables.contains_key(&(level, base)) {
+                continue;
+            }
+            let pt = self.page_table()?;
+            match s.vspace.map_table(pt, base, u64::from(level)) {
+                Ok(()) => {
+                    s.tables.insert((level, base), pt.cptr());
+                }
+                Err(Error::AlreadyMapped) => {
+                    self.pt_pool.push(pt);
+                    s.tables.insert((level, base), NULL_CPTR);
+                }
+                Err(e) => {
+                    self.pt_pool.push(pt);
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Tables in vm's own VSpace.
+    fn ensure_own_tables(&mut self, va: u64) -> Result<(), Errno> {
+        let mut own = core::mem::replace(&mut self.own, Space::new(Cap::from_cptr(NULL_CPTR)));
+        let r = self.ensure_tables(&mut own, va);
+        self.own = own;
+        r
+    }
+
+    /// Maps the initrd frames read-only at `VM_INITRD_WINDOW`.
+    fn map_initrd(&mut self, st: &Startup) -> Result<(), Errno> {
+        let frames = st.initrd_frames();
+        let Some(low) = frames.iter().map(|f| f.base).min() else {
+            return Ok(());
+        };
+        for f in frames {
+            let size = 1u64 << f.size_bits.clamp(12, 21);
+            let va = VM_INITRD_WINDOW + (f.base - low);
+            let mut at = va;
+            while at < va + size {
+                self.ensure_own_tables(at)?;
+                at = (at | (CHUNK_SIZE - 1)) + 1;
+            }
+            Cap::<Frame>::from_cptr(f.slot).map(
+                self.own.vspace,
+                va,
+                MapFlags::READ,
+                0,
+                size / PAGE_SIZE,
+            )?;
+        }
+        self.initrd_va = VM_INITRD_WINDOW + (st.initrd_base - low);
+        self.initrd_size = st.initrd_size;
+        Ok(())
+    }
+}
+
+impl Machine for Sys {
+    type Space = Space;
+
+    fn tables(&mut self, s: &mut Space, va: u64) -> Result<(), Errno> {
+        self.ensure_tables(s, va)
+    }
+
+    fn map(
+        &mut self,
+        s: &Space,
+        va: u64,
+        first: PageId,
+        count: u64,
+        flags: MapFlags,
+    ) -> Result<(), Errno> {
+        let (chunk, index) = chunk_of(first);
+        let frame = self.chunks.get(chunk as usize).ok_or(Errno::EINVAL)?;
+        Ok(frame.map(s.vspace, va, flags, u64::from(index), count)?)
+    }
+
+    fn map_frame(
+        &mut self,
+        s: &Space,
+        frame: u64,
+        va: u64,
+        pages: u64,
+        flags: MapFlags,
+    ) -> Result<(), Errno> {
+        Ok(Cap::<Frame>::from_cptr(frame).map(s.vspace, va, flags, 0, pages)?)
+    }
+
+    fn frame_pages(&mut self, frame: u64) -> Result<u64, Errno> {
+        let (_, size) = Cap::<Frame>::from_cptr(frame).phys_addr()?;
+        Ok(size / PAGE_SIZE)
+    }
+
+    fn drop_frame(&mut self, frame: u64) {
+        self.delete(frame);
+    }
+
+    fn unmap(&mut self, s: &Space, va: u64, len: u64) {
+        let _ = s.vspace.unmap(va, len);
+    }
+
+    fn protect(&mut self, s: &Space, va: u64, len: u64, flags: MapFlags) {
+        let _ = s.vspace.protect(va, len, flags);
+    }
+
+    fn zero(&mut self, p: PageId) {
+        page::<u128>(p).fill(0);
+    }
+
+    fn copy(&mut self, dst: PageId, src: PageId) {
+        let (d, s) = (page::<u128>(dst), page::<u128>(src));
+        for (d, s) in d.iter_mut().zip(s.iter()) {
+            *d = *s;
+        }
+    }
+
+    fn fill(&mut self, dst: PageId, at: u64, initrd_offset: u64, len: u64) {
+        if at + len > PAGE_SIZE || initrd_offset.saturating_add(len) > self.initrd_size {
+            return;
+        }
+        let src = initrd_bytes(self.initrd_va + initrd_offset, len);
+        page::<u8>(dst)[at as usize..(at + len) as usize].copy_from_slice(src);
+    }
+
+    fn more_chunk(&mut self) -> bool {
+        let Ok(slot) = self.slot() else {
+            return false;
+        };
+        let Some(buf) = libmk::ipc_buffer() else {
+            return false;
+        };
+        buf.receive_slot = slot;
+        let r = self.zero.call(&Message::new(Label::GetChunk as u64, &[]));
+        buf.receive_slot = NULL_CPTR;
+        match r {
+            Ok(r) if r.mrs[0] == 0 && r.info().caps == 1 => {}
+            Ok(r) => {
+                if r.mrs[0] != Errno::ENOMEM as u64 {
+                    println!(
+                        "vm: GetChunk: error {} ({} capabilities)",
+                        r.mrs[0],
+                        r.info().caps
+                    );
+                }
+                self.free_slot(slot);
+                return false;
+            }
+            Err(e) => {
+                println!("vm: GetChunk: {e:?}");
+                self.free_slot(slot);
+                return false;
+            }
+        }
+        let frame: Cap<Frame> = Cap::from_cptr(slot);
+        let va = VM_CHUNK_WINDOW + self.chunks.len() as u64 * CHUNK_SIZE;
+        let mapped = self.ensure_own_tables(va).and_then(|()| {
+            Ok(frame.map(self.own.vspace, va, MapFlags::RW, 0, CHUNK_SIZE / PAGE_SIZE)?)
+        });
+        if let Err(e) = mapped {
+            println!("vm: cannot map a chunk: {e}");
+            self.delete(slot);
+            return false;
+        }
+        self.chunks.push(frame);
+        true
+    }
+
+    fn destroy(&mut self, s: Space) {
+        for (_, pt) in s.tables {
+            if pt != NULL_CPTR {
+                let pt: Cap<PageTable> = Cap::from_cptr(pt);
+                let _ = pt.unmap();
+                self.pt_pool.push(pt);
+            }
+        }
+        self.delete(s.vspace.cptr());
+    }
+}
+
+fn main(st: &'static Startup) -> ! {
+    // SAFETY: init mapped [heap_base, heap_base + heap_size) read-write for vm alone, for
+    // good (proto::startup); nothing else uses it.
+    unsafe { rt::heap::init(st.heap_base, st.heap_size) };
+    let slot_end = 1u64
+        .checked_shl(u32::try_from(st.cnode_radix).unwrap_or(0))
+        .unwrap_or(0);
+    let mut sys = Sys {
+        cnode: Cap::from_cptr(st.slots[vm_slots::CNODE]),
+        own: Space::new(Cap::from_cptr(st.slots[vm_slots::VSPACE])),
+        next_slot: st.first_free_slot,
+        slot_end,
+        free_slots: Vec::new(),
+        untyped: (st.untyped_first..st.untyped_first + st.untyped_count)
+            .map(Cap::from_cptr)
+            .collect(),
+        pt_pool: Vec::new(),
+        chunks: Vec::new(),
+        zero: Cap::from_cptr(st.slots[vm_slots::ZERO]),
+        initrd_va: 0,
+        initrd_size: 0,
+    };
+    if let Err(e) = sys.map_initrd(st) {
+        println!("vm: cannot map the initrd: {e}");
+    }
+    let initrd_size = sys.initrd_size;
+    let Some(vm) = Vm::new(sys, initrd_size) else {
+        println!("vm: no memory from zero");
+        park()
+    };
+    Server {
+        vm,
+        ep: Cap::from_cptr(st.slots[vm_slots::ENDPOINT]),
+        notify: Cap::from_cptr(st.slots[vm_slots::INIT_NOTIFY]),
+        receive_slot: NULL_CPTR,
+    }
+    .run()
+}
+
+fn park() -> ! {
+    loop {
+        let _ = Cap::<Notification>::from_cptr(NULL_CPTR).wait();
+        libmk::yield_now();
+    }
+}
+
+struct Server {
+    vm: Vm<Sys>,
+    ep: Cap<Endpoint>,
+    notify: Cap<Notification>,
+    /// The slot a capability arriving with the next message goes to.
+    receive_slot: u64,
+}
+
+/// A reply: MR0 = 0 and `results`, or the errno.
+fn answer(r: Result<&[u64], Errno>) -> Message {
+    match r {
+        Ok(results) => {
+            let mut m = Message::new(0, &[0]);
+            let n = results.len().min(5);
+            m.mrs[1..=n].copy_from_slice(&results[..n]);
+            m.info.length = 1 + n;
+            m
+        }
+        Err(e) => Message::new(0, &[e as u64]),
+    }
+}
+
+impl Server {
+    fn run(mut self) -> ! {
+        let mut reply: Option<(Message, Option<(u64, u64)>)> = None;
+        loop {
+            if self.receive_slot == NULL_CPTR {
+                self.receive_slot = self.vm.m.slot().unwrap_or(NULL_CPTR);
+            }
+            if let Some(buf) = libmk::ipc_buffer() {
+                buf.receive_slot = self.receive_slot;
+            }
+            let r = match reply.take() {
+                Some((msg, fault)) => {
+                    let r = self.ep.reply_recv(&msg);
+                    if let (Err(e), Some((pid, addr))) = (&r, fault) {
+                        // The map item failed: the task cannot go on.
+                        println!("vm: fault reply to {pid} failed: {e:?}");
+                        self.kill(KillRecord {
+                            pid,
+                            kind: Kill::Bus,
+                            addr,
+                        });
+                    }
+                    r
+                }
+                None => self.ep.recv(),
+            };
+            let Ok(r) = r else {
+                continue;
+            };
+            let cap =
+                (r.info().caps == 1).then(|| core::mem::replace(&mut self.receive_slot, NULL_CPTR));
+            reply = self.handle(&r, cap);
+        }
+    }
+
+    /// Prints and queues a kill, and tells init.
+    fn kill(&mut self, k: KillRecord) {
+        self.vm.report(k);
+        self.announce(k);
+    }
+
+    fn announce(&mut self, k: KillRecord) {
+        let what = match k.kind {
+            Kill::Segv => "SEGV",
+            Kill::Bus => "BUS",
+        };
+        println!(
+            "task {} {}: {} at {:#x}",
+            k.pid,
+            self.vm.name(k.pid),
+            what,
+            k.addr
+        );
+        let _ = self.notify.signal();
+    }
+
+    /// Answers one message: the reply to send (and, for a fault reply with a map item, the
+    /// task and address), or `None` to reply to nobody.
+    fn handle(&mut self, r: &Reply, cap: Option<u64>) -> Option<(Message, Option<(u64, u64)>)> {
+        let info = r.info();
+        let badge = r.badge;
+        let mrs = &r.mrs;
+        if badge >= pid::FIRST_USER
+            && let Ok(label) = FaultLabel::try_from(info.label)
+        {
+            if let Some(c) = cap {
+                self.vm.m.delete(c);
+            }
+            return self.fault(badge, label, mrs);
+        }
+        let Ok(label) = Label::try_from(info.label) else {
+            if let Some(c) = cap {
+                self.vm.m.delete(c);
+            }
+            return Some((answer(Err(Errno::ENOSYS)), None));
+        };
+        let Ok(fields) = proto::fields(label, &mrs[..info.length.min(mrs.len())]) else {
+            if let Some(c) = cap {
+                self.vm.m.delete(c);
+            }
+            return Some((answer(Err(Errno::EINVAL)), None));
+        };
+        let from_init = badge == pid::INIT;
+        let is_init_request = (200..300).contains(&(label as u64));
+        let is_task_request = (100..200).contains(&(label as u64));
+        let msg = if from_init && is_init_request {
+            self.init_request(label, fields, cap)
+        } else {
+            if let Some(c) = cap {
+                self.vm.m.delete(c);
+            }
+            if is_task_request && badge >= pid::FIRST_USER {
+                self.task_request(badge, label, fields)
+            } else {
+                answer(Err(Errno::EPERM))
+            }
+        };
+        Some((msg, None))
+    }
+
+    fn fault(
+        &mut self,
+        pid: u64,
+        label: FaultLabel,
+        mrs: &[u64; 6],
+    ) -> Option<(Message, Option<(u64, u64)>)> {
+        let outcome = match label {
+            FaultLabel::VmFault => {
+                let addr = mrs[vm_fault::ADDRESS];
+                let access = vm_fault::Access::try_from(mrs[vm_fault::ACCESS]);
+                let kind = vm_fault::Kind::try_from(mrs[vm_fault::KIND]);
+                match (access, kind) {
+                    (Ok(a), Ok(vm_fault::Kind::Translation)) => self.vm.fault(pid, addr, a, false),
+                    (Ok(a), Ok(vm_fault::Kind::Permission)) => self.vm.fault(pid, addr, a, true),
+                    _ => self.vm.other_fault(pid, addr),
+                }
+            }
+            other => {
+                // Instruction address for these; the fault address where there is one.
+                let addr = match other {
+                    FaultLabel::AlignmentFault | FaultLabel::UserException => mrs[2],
+                    FaultLabel::UnknownSyscall => mrs[1],
+                    _ => mrs[0],
+                };
+                println!("vm: task {pid}: fault {other:?}");
+                self.vm.other_fault(pid, addr)
+            }
+        };
+        match outcome {
+            Outcome::Map { page, va, flags } => {
+                let (chunk, index) = chunk_of(page);
+                let frame = self.vm.m.chunks[chunk as usize].cptr();
+                let m = Message::new(
+                    fault_reply::REPLY_MAP,
+                    &[frame, u64::from(index), 1, va, flags.0],
+                );
+                Some((m, Some((pid, va))))
+            }
+            Outcome::Resume => Some((Message::new(fault_reply::RESUME, &[]), None)),
+            Outcome::Killed(kind) => {
+                let addr = self.vm.last_kill().map_or(0, |k| k.addr);
+                self.announce(KillRecord { pid, kind, addr });
+                None
+            }
+            Outcome::Ignore => None,
+        }
+    }
+
+    fn init_request(&mut self, label: Label, f: &[u64], cap: Option<u64>) -> Message {
+        let vm = &mut self.vm;
+        let r: Result<&[u64], Errno> = match label {
+            Label::NewSpace | Label::ForkSpace => match cap {
+                None => Err(Errno::EINVAL),
+                Some(c) => {
+                    let space = Space::new(Cap::from_cptr(c));
+                    let r = if label == Label::NewSpace {
+                        vm.new_space(f[0], space)
+                    } else {
+                        vm.fork(f[0], f[1], space)
+                    };
+                    match r {
+                        Ok(()) => Ok(&[]),
+                        Err((e, space)) => {
+                            vm.m.destroy(space);
+                            Err(e)
+                        }
+                    }
+                }
+            },
+            Label::MapFrame => match cap {
+                None => Err(Errno::EINVAL),
+                Some(c) => {
+                    let r = vm.map_frame(f[0], f[1], f[2], c);
+                    if r.is_err() {
+                        vm.m.delete(c);
+                    }
+                    r.map(|()| &[][..])
+                }
+            },
+            other => {
+                if let Some(c) = cap {
+                    vm.m.delete(c);
+                }
+                match other {
+                    Label::SetName => vm.set_name(f[0], [f[1], f[2]]).map(|()| &[][..]),
+                    Label::MapImage => vm
+                        .map_image(f[0], f[1], f[2], f[3], f[4], f[5])
+                        .map(|()| &[][..]),
+                    Label::MapAnon => vm.map_anon(f[0], f[1], f[2], f[3]).map(|()| &[][..]),
+                    Label::Reset => vm.reset(f[0]).map(|()| &[][..]),
+                    Label::Destroy => vm.destroy(f[0]).map(|()| &[][..]),
+                    Label::TakeKills => {
+                        let k = vm.take_kill();
+                        return answer(
+                            Ok(&k.map_or([0, 0, 0], |k| [k.pid, k.kind as u64, k.addr])),
+                        );
+                    }
+                    _ => Err(Errno::ENOSYS),
+                }
+            }
+        };
+        answer(r)
+    }
+
+    fn task_request(&mut self, pid: u64, label: Label, f: &[u64]) -> Message {
+        let vm = &mut self.vm;
+        match label {
+            Label::Mmap => match MmapArgs::from_fields(f)
+                .ok_or(Errno::EINVAL)
+                .and_then(|a| vm.mmap(pid, a))
+            {
+                Ok(addr) => answer(Ok(&[addr])),
+                Err(e) => answer(Err(e)),
+            },
+            Label::Munmap => answer(vm.munmap(pid, f[0], f[1]).map(|()| &[][..])),
+            Label::Mprotect => answer(vm.mprotect(pid, f[0], f[1], f[2]).map(|()| &[][..])),
+            Label::Vmmap => {
+                let mut s = String::new();
+                let r = vm.vmmap(pid, &mut s);
+                rt::print!("{s}");
+                answer(r.map(|()| &[][..]))
+            }
+            Label::VmStats => {
+                let w = vm.stats().encode();
+                let mut m = answer(Ok(&w[..5]));
+                if let Some(buf) = libmk::ipc_buffer() {
+                    buf.mrs[6] = w[5];
+                    m.info.length = 7;
+                }
+                m
+            }
+            _ => answer(Err(Errno::ENOSYS)),
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! POSIX-shaped calls: memory mappings (to vm) and processes (to init, the process server).
+//! Each is one `Call` on the task's badged endpoint capability (`proto::task_slots`); the
+//! reply's MR0 is 0 or an errno value.
+
+use core::convert::Infallible;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use abi::message::REGISTER_MRS;
+use libmk::{Cap, Endpoint, Message, Notification, Reply};
+use proto::{Label, task_slots};
+
+pub use proto::{Errno, VmStats, WaitStatus};
+
+pub const PROT_NONE: u64 = proto::prot::NONE;
+pub const PROT_READ: u64 = proto::prot::READ;
+pub const PROT_WRITE: u64 = proto::prot::WRITE;
+pub const PROT_EXEC: u64 = proto::prot::EXEC;
+pub const MAP_SHARED: u64 = proto::map::SHARED;
+pub const MAP_PRIVATE: u64 = proto::map::PRIVATE;
+pub const MAP_FIXED: u64 = proto::map::FIXED;
+pub const MAP_ANONYMOUS: u64 = proto::map::ANONYMOUS;
+/// `fd` for anonymous mappings.
+pub const NO_FD: u64 = u64::MAX;
+
+const VM: Cap<Endpoint> = Cap::from_cptr(task_slots::VM);
+const PROC: Cap<Endpoint> = Cap::from_cptr(task_slots::PROC);
+const CHILD_NOTIFY: Cap<Notification> = Cap::from_cptr(task_slots::CHILD_NOTIFY);
+
+/// This task's pid (from `x0` at start; a fork child asks init).
+static PID: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) fn set_pid(pid: u64) {
+    PID.store(pid, Ordering::Relaxed);
+}
+
+/// Sends request `label` with `fields` and checks the reply's code.
+fn request(to: Cap<Endpoint>, label: Label, fields: &[u64]) -> Result<Reply, Errno> {
+    let reply = to
+        .call(&Message::new(label as u64, fields))
+        .map_err(Errno::from)?;
+    proto::check_reply(reply.mrs[0])?;
+    Ok(reply)
+}
+
+/// `mmap(addr, len, prot, flags, fd, off)`: the address of the new mapping.
+pub fn mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: u64, off: u64) -> Result<u64, Errno> {
+    request(VM, Label::Mmap, &[addr, len, prot, flags, fd, off]).map(|r| r.mrs[1])
+}
+
+/// `munmap(addr, len)`.
+pub fn munmap(addr: u64, len: u64) -> Result<(), Errno> {
+    request(VM, Label::Munmap, &[addr, len]).map(|_| ())
+}
+
+/// `mprotect(addr, len, prot)`.
+pub fn mprotect(addr: u64, len: u64, prot: u64) -> Result<(), Errno> {
+    request(VM, Label::Mprotect, &[addr, len, prot]).map(|_| ())
+}
+
+/// Prints this task's regions and resident pages on the console (vm prints them).
+pub fn vmmap() -> Result<(), Errno> {
+    request(VM, Label::Vmmap, &[]).map(|_| ())
+}
+
+/// vm's counters.
+pub fn vm_stats() -> Result<VmStats, Errno> {
+    let r = request(VM, Label::VmStats, &[])?;
+    let mut words = [0u64; VmStats::WORDS];
+    // MR1..MR5 arrive in registers, MR6.. in the IPC buffer.
+    for (i, w) in words.iter_mut().enumerate() {
+        let mr = i + 1;
+        *w = if mr < REGISTER_MRS {
+            r.mrs[mr]
+        } else {
+            libmk::ipc_buffer().map_or(0, |b| b.mrs[mr])
+        };
+    }
+    VmStats::decode(&words).map_err(Errno::from)
+}
+
+/// This task's pid.
+pub fn getpid() -> u64 {
+    PID.load(Ordering::Relaxed)
+}
+
+/// The parent's pid (init's when the parent has ended).
+pub fn getppid() -> Result<u64, Errno> {
+    request(PROC, Label::GetPid, &[]).map(|r| r.mrs[2])
+}
+
+/// Starts program `name` from the initrd as a child of this task; its pid.
+pub fn spawn(name: &str) -> Result<u64, Errno> {
+    let w = proto::name_to_words(name)?;
+    request(PROC, Label::Spawn, &w).map(|r| r.mrs[1])
+}
+
+/// Replaces this task's program with `name`; returns only on failure.
+pub fn exec(name: &str) -> Result<Infallible, Errno> {
+    let w = proto::name_to_words(name)?;
+    request(PROC, Label::Exec, &w)?;
+    // init never replies to a successful exec: the thread restarts in the new program.
+    Err(Errno::EIO)
+}
+
+/// Ends this task with `status`; its parent's `wait` sees it.
+pub fn exit(status: i32) -> ! {
+    if crate::is_root() {
+        // The root task has nobody to report to.
+        libmk::debug_power_off();
+    }
+    // The status travels as its two's complement bits; init does not reply.
+    let _ = PROC.call(&Message::new(
+        Label::Exit as u64,
+        &[i64::from(status) as u64],
+    ));
+    // Only reached if init refused: nothing sensible is left but to stop running.
+    loop {
+        libmk::yield_now();
+    }
+}
+
+/// Waits for child `pid` (0: any child) to end: its pid, how it ended and the exit status
+/// or fault address. `ECHILD` if there is no such child.
+pub fn wait(pid: u64) -> Result<(u64, WaitStatus, u64), Errno> {
+    loop {
+        match request(PROC, Label::Wait, &[pid]) {
+            Ok(r) => {
+                let how = WaitStatus::try_from(r.mrs[2]).map_err(|_| Errno::EIO)?;
+                return Ok((r.mrs[1], how, r.mrs[3]));
+            }
+            Err(Errno::EAGAIN) => {
+                CHILD_NOTIFY.wait().map_err(Errno::from)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Ends task `pid` (a parent's `wait` then sees `WaitStatus::Killed`).
+pub fn kill(pid: u64) -> Result<(), Errno> {
+    request(PROC, Label::Kill, &[pid]).map(|_| ())
+}
+
+/// Gives the processor to another task of the same priority.
+pub fn sched_yield() {
+    libmk::yield_now();
+}
+
+/// Creates a child that is a copy of this task: the child's pid in the parent, 0 in the
+/// child.
+pub fn fork() -> Result<u64, Errno> {
+    // SAFETY: `__rt_fork` follows the C calling convention (it saves and restores every
+    // callee-saved register itself) and touches only its own stack frame.
+    let r = unsafe { __rt_fork() };
+    match r {
+        0 => {
+            // The child: a new thread, so its thread register is not set yet.
+            crate::set_user_ipc_buffer();
+            if let Ok(reply) = request(PROC, Label::GetPid, &[]) {
+                set_pid(reply.mrs[1]);
+            }
+            Ok(0)
+        }
+        r if r > 0 => Ok(r as u64),
+        r => Err(Errno::try_from(r.unsigned_abs()).unwrap_or(Errno::EIO)),
+    }
+}
+
+unsafe extern "C" {
+    /// Saves the callee-saved registers on the stack, asks init to fork with that stack and
+    /// [`__rt_fork_child`] as the child's start, and returns the child's pid, or `-errno`;
+    /// the child returns 0 from it.
+    fn __rt_fork() -> i64;
+}
+
+/// Called by `__rt_fork` with the stack holding the saved registers and the address where
+/// the child starts: the child's pid or `-errno`.
+extern "C" fn fork_request(sp: u64, pc: u64) -> i64 {
+    match request(PROC, Label::Fork, &[sp, pc]) {
+        Ok(r) => i64::try_from(r.mrs[1]).unwrap_or(-(Errno::EIO as i64)),
+        Err(e) => -(e as i64),
+    }
+}
+
+// The frame `__rt_fork` saves (160 bytes, 16-aligned): x19..x30 at sp+0..96, d8..d15 at
+// sp+96..160. The child starts at `__rt_fork_child` with that sp (its copy-on-write view of
+// the parent's stack), reloads the frame and returns 0 to `fork`'s caller.
+core::arch::global_asm!(
+    ".section .text.__rt_fork, \"ax\"",
+    ".global __rt_fork",
+    ".type __rt_fork, %function",
+    "__rt_fork:",
+    "sub sp, sp, #160",
+    "stp x19, x20, [sp, #0]",
+    "stp x21, x22, [sp, #16]",
+    "stp x23, x24, [sp, #32]",
+    "stp x25, x26, [sp, #48]",
+    "stp x27, x28, [sp, #64]",
+    "stp x29, x30, [sp, #80]",
+    "stp d8, d9, [sp, #96]",
+    "stp d10, d11, [sp, #112]",
+    "stp d12, d13, [sp, #128]",
+    "stp d14, d15, [sp, #144]",
+    "mov x0, sp",
+    "adr x1, __rt_fork_child",
+    "bl {request}",
+    // The parent: x19..x28 and d8..d15 survived the call; x29 and x30 are reloaded.
+    "ldp x29, x30, [sp, #80]",
+    "add sp, sp, #160",
+    "ret",
+    ".size __rt_fork, . - __rt_fork",
+    "",
+    ".global __rt_fork_child",
+    ".type __rt_fork_child, %function",
+    "__rt_fork_child:",
+    "ldp x19, x20, [sp, #0]",
+    "ldp x21, x22, [sp, #16]",
+    "ldp x23, x24, [sp, #32]",
+    "ldp x25, x26, [sp, #48]",
+    "ldp x27, x28, [sp, #64]",
+    "ldp x29, x30, [sp, #80]",
+    "ldp d8, d9, [sp, #96]",
+    "ldp d10, d11, [sp, #112]",
+    "ldp d12, d13, [sp, #128]",
+    "ldp d14, d15, [sp, #144]",
+    "add sp, sp, #160",
+    "mov x0, xzr",
+    "ret",
+    ".size __rt_fork_child, . - __rt_fork_child",
+    request = sym fork_request,
+);
