@@ -94,7 +94,13 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
     ("init", &["init"]),
     ("vm", &["vm"]),
     ("zero", &["zero"]),
-    ("demos", &["hello", "vmtest", "proctest"]),
+    (
+        "demos",
+        &[
+            "hello", "vmtest", "proctest", "vmbench", "nop", "anon", "fork-cow", "vaspace",
+            "mmaptest", "bustest",
+        ],
+    ),
 ];
 
 /// Builds the kernel and the user programs and writes `Image` and every initrd variant.

@@ -19,7 +19,7 @@ use crate::machine::{CORTEX_A57, CORTEX_A72, DEFAULT_MACHINE, Gic, MAX, Machine,
 
 /// How many checks init's kernel test suite (`test=kernel`, init/src/ktest) runs; every one
 /// must pass.
-const KERNEL_CHECKS: usize = 134;
+const KERNEL_CHECKS: usize = 135;
 
 /// QEMU gets killed after this long unless the scenario says otherwise.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
@@ -319,6 +319,132 @@ pub const SCENARIOS: &[Scenario] = &[
             "init: done",
         ],
     ),
+    // The lecture demos (user/demos anon, fork-cow, vaspace): each explains itself and
+    // checks its counters.
+    Scenario::stops(
+        "proc-anon",
+        Initrd::Normal,
+        "run=anon",
+        Stage::Hello,
+        &[
+            "PASS anon-mmap-lazy",
+            "PASS anon-read-zero-page",
+            "PASS anon-write-allocates",
+            "PASS anon-untouched-still-free",
+            "vmmap ",
+            "33 pages resident",
+            "PASS anon-vmmap",
+            "PASS anon-munmap-frees",
+            "init: anon exited with status 0",
+            "init: done",
+        ],
+    ),
+    Scenario::stops(
+        "proc-fork-cow",
+        Initrd::Normal,
+        "run=fork-cow",
+        Stage::Hello,
+        &[
+            "PASS fork-cow-same-data",
+            "PASS fork-cow-child-copies",
+            "PASS fork-cow-child-checks",
+            "PASS fork-cow-child-writes-private",
+            "PASS fork-cow-parent-copies",
+            "PASS fork-cow-parent-writes-private",
+            "PASS fork-cow-sole-owner-no-copy",
+            "PASS fork-cow-reclaimed",
+            "init: fork-cow exited with status 0",
+            "init: done",
+        ],
+    ),
+    Scenario::stops(
+        "proc-vaspace",
+        Initrd::Normal,
+        "run=vaspace",
+        Stage::Hello,
+        &[
+            "PASS vaspace-enomem",
+            "PASS vaspace-no-memory-used",
+            "PASS vaspace-memory-still-free",
+            "PASS vaspace-munmap-gives-back",
+            "init: vaspace exited with status 0",
+            "init: done",
+        ],
+    ),
+    // mmap/munmap/mprotect and their errors, SEGV kills seen by wait (each one's console
+    // line too), shared memory across fork, the zero page, COW around fork and exec, and
+    // 100 children giving back every page.
+    Scenario::stops(
+        "proc-mmaptest",
+        Initrd::Normal,
+        "run=mmaptest",
+        Stage::Hello,
+        &[
+            "PASS mmap-hint-exact",
+            "PASS mmap-hint-taken",
+            "PASS mmap-null-placement",
+            "PASS mmap-fixed-replaces",
+            "PASS mmap-rounds-up",
+            "PASS mmap-einval-len0",
+            "PASS mmap-einval-fixed-misaligned",
+            "PASS mmap-einval-offset",
+            "PASS mmap-einval-flags",
+            "PASS mmap-einval-prot",
+            "PASS mmap-enomem-too-long",
+            "PASS munmap-errors",
+            " mmaptest: SEGV at 0x",
+            "PASS munmap-partial",
+            "PASS mprotect-errors",
+            "PASS mprotect-keeps-data",
+            " mmaptest: SEGV at 0x",
+            "PASS mmap-prot-none-segv",
+            " mmaptest: SEGV at 0x",
+            "PASS mprotect-none-segv",
+            " mmaptest: SEGV at 0x",
+            "PASS mprotect-ro-write-segv",
+            " mmaptest: SEGV at 0x",
+            "PASS segv-unmapped",
+            " mmaptest: SEGV at 0x10",
+            "PASS segv-null",
+            "PASS shared-anon-fork",
+            "PASS zero-page-shared",
+            "PASS faults-served-by-vm",
+            "PASS cow-sole-owner-no-copy",
+            "PASS hello-getpid",
+            "PASS fork-exec-copies-little",
+            "vmmap ",
+            "pages resident",
+            "PASS vmmap-lists",
+            " mmaptest: SEGV at 0x10",
+            "PASS reclaim-100-children",
+            "init: mmaptest exited with status 0",
+            "init: done",
+        ],
+    ),
+    // A child touches more memory than zero has: vm kills it with BUS, wait says so, and
+    // every page comes back. A small machine, so that zero runs out quickly.
+    Scenario {
+        machine: Machine {
+            mem: Mem::mib(128),
+            ..DEFAULT_MACHINE
+        },
+        ..Scenario::stops(
+            "proc-bustest",
+            Initrd::Normal,
+            "run=bustest",
+            Stage::Hello,
+            &[
+                "zero: out of memory after ",
+                " bustest: BUS at 0x",
+                "PASS bus-kill-reported",
+                "PASS bus-address",
+                "PASS bus-reclaimed",
+                "PASS bus-memory-usable-again",
+                "init: bustest exited with status 0",
+                "init: done",
+            ],
+        )
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Scenario> {
@@ -353,6 +479,12 @@ pub const BENCHES: &[Bench] = &[
         name: "kernel",
         bootargs: "bench=kernel",
         timeout_secs: 120,
+    },
+    // The paging benchmarks: user/demos vmbench under init's process server.
+    Bench {
+        name: "pagers",
+        bootargs: "run=vmbench",
+        timeout_secs: 300,
     },
 ];
 

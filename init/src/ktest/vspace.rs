@@ -21,6 +21,7 @@ pub const CHECKS: &[Check] = &[
     ("map-rights", map_rights),
     ("map-table-errors", map_table_errors),
     ("unmap-range", unmap_range),
+    ("unmap-whole-address-space", unmap_whole_address_space),
     ("protect", protect),
     ("query-unmapped", query_unmapped),
     ("frame-unmap-everywhere", frame_unmap_everywhere),
@@ -713,5 +714,40 @@ fn not_a_vspace(env: &mut Env) -> Outcome {
         e.cast::<PageTable>().unmap(),
         want,
         "PageTableUnmap on an endpoint",
+    )
+}
+
+/// `VSpaceUnmap` and `VSpaceProtect` over the whole 256 TiB user range of a VSpace with two
+/// pages mapped far apart: both pages go, and the kernel walks only the tables that exist
+/// (a range this size page by page would be 2^36 steps).
+fn unmap_whole_address_space(env: &mut Env) -> Outcome {
+    let mut space = Space::new(&mut env.a).or_fail("a VSpace")?;
+    let f = env.frame(12)?;
+    let copy: Cap<Frame> = Cap::from_cptr(env.copy(f.cptr(), CapRights::ALL)?);
+    let (low, high) = (0x0000_0000_0040_0000, 0x0000_7fff_0000_0000);
+    space
+        .map(&mut env.a, f, low, MapFlags::RW, 0, 1)
+        .or_fail("map the low page")?;
+    space
+        .map(&mut env.a, copy, high, MapFlags::RW, 0, 1)
+        .or_fail("map the high page")?;
+    space
+        .vspace
+        .protect(0, 1 << 48, MapFlags::READ)
+        .or_fail("VSpaceProtect of the whole range")?;
+    expect_eq(
+        space.vspace.query(high).or_fail("query the high page")?.1,
+        MapFlags::READ,
+        "the high page's flags",
+    )?;
+    space
+        .vspace
+        .unmap(0, 1 << 48)
+        .or_fail("VSpaceUnmap of the whole range")?;
+    expect_err(space.vspace.query(low), &[Error::NotMapped], "the low page")?;
+    expect_err(
+        space.vspace.query(high),
+        &[Error::NotMapped],
+        "the high page",
     )
 }

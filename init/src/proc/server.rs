@@ -43,7 +43,8 @@ const SERVER_UNTYPED_BITS: u64 = 22;
 const STACK_BITS: u64 = 16;
 /// log2 of vm's untyped budget (for the page tables of tasks' address spaces).
 const VM_BUDGET_BITS: u64 = 25;
-/// RAM init keeps for itself (tasks' objects); zero gets the rest.
+/// RAM init keeps for itself (tasks' objects), at most half of what is left once the servers
+/// are built (so that a small machine still gives zero some); zero gets the rest.
 const INIT_RESERVE: u64 = 64 << 20;
 
 const VM_PRIORITY: u64 = 250;
@@ -140,7 +141,8 @@ pub fn start(
     zero.startup.slots[zero_slots::ENDPOINT] = SLOT_ENDPOINT;
     zero.startup.slots[zero_slots::VSPACE] = SLOT_VSPACE;
     zero.startup.slots[zero_slots::CNODE] = SLOT_CNODE;
-    let mut give = alloc.free_bytes().saturating_sub(INIT_RESERVE);
+    let free = alloc.free_bytes();
+    let mut give = free.saturating_sub(INIT_RESERVE.min(free / 2));
     let mut count = 0u64;
     let last_slot = (1u64 << SERVER_RADIX) - 1;
     for bits in (21..=30u64).rev() {

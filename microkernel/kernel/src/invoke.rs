@@ -81,13 +81,20 @@ fn message(t: TcbRef, info: MsgInfo) -> [u64; MAX_MRS] {
 pub fn invoke(t: TcbRef, cptr: u64, info_word: u64) -> Result<Outcome, Error> {
     let info = MsgInfo::decode(info_word).ok_or(Error::InvalidArgument)?;
     let (slot, cap) = lookup(t, cptr)?;
-    let mrs = message(t, info);
     let length = if info.length > REGISTER_MRS && t.get().ipc_buffer == 0 {
         REGISTER_MRS
     } else {
         info.length
     };
-    let request = decode(cap.cap_type(), info, &mrs[..length])?;
+    let request = if length <= REGISTER_MRS {
+        // The common case: the registers alone (no 64-word message to zero and copy).
+        let mut mrs = [0u64; REGISTER_MRS];
+        mrs.copy_from_slice(&t.get().ctx.x[2..2 + REGISTER_MRS]);
+        decode(cap.cap_type(), info, &mrs[..length])?
+    } else {
+        let mrs = message(t, info);
+        decode(cap.cap_type(), info, &mrs[..length])?
+    };
     perform(t, slot, cap, request)
 }
 

@@ -467,7 +467,8 @@ impl<M: Machine> Vm<M> {
     }
 
     fn fork_pages(&mut self, parent: u64, c: &mut Task<M::Space>) -> Result<(), Errno> {
-        let p = self.tasks.get(&parent).ok_or(Errno::ESRCH)?;
+        let Vm { m, tasks, pool, .. } = self;
+        let p = tasks.get(&parent).ok_or(Errno::ESRCH)?;
         c.name = p.name;
         c.name_len = p.name_len;
         for r in p.regions.iter().filter(|r| r.kind.is_paged()) {
@@ -479,44 +480,70 @@ impl<M: Machine> Vm<M> {
                 without_write(flags)
             };
             let mut any = false;
+            // Runs of consecutive pages of one chunk at consecutive addresses (across groups:
+            // the child's tables for a group are installed before a run reaches it) become
+            // one mapping: (address, first page, pages).
+            let mut run: Option<(u64, PageId, u32)> = None;
             for (base, grp, from, to) in p.pages.groups_in(r.start, r.end) {
-                if grp[from..to].iter().all(|&e| e == NONE) {
+                let src = &grp[from..to];
+                if src.iter().all(|&e| e == NONE) {
                     continue;
                 }
                 any = true;
                 if !c.pages.has_group(base) {
-                    self.m.tables(&mut c.space, base)?;
-                    c.pages.add_group(base);
+                    m.tables(&mut c.space, base)?;
                 }
-                // Runs of consecutive pages of one chunk become one mapping.
-                let mut run: Option<(u64, PageId, u64)> = None;
-                for (i, &page) in grp.iter().enumerate().take(to).skip(from) {
+                // The child's entries of this region are all empty: take the parent's.
+                c.pages.group_mut(base)[from..to].copy_from_slice(src);
+                pool.share_all(src);
+                let mut k = 0;
+                while k < src.len() {
+                    let page = src[k];
+                    k += 1;
                     if page == NONE {
                         continue;
                     }
-                    let va = base + i as u64 * PAGE_SIZE;
-                    self.pool.share(page);
-                    c.pages.set(va, page);
-                    if let Some((rva, first, n)) = run.as_mut()
-                        && *rva + *n * PAGE_SIZE == va
-                        && *first + *n as u32 == page
-                        && page % proto::CHUNK_PAGES as u32 != 0
-                        && *first != ZERO_PAGE
-                    {
-                        *n += 1;
-                        continue;
+                    let va = base + (from + k - 1) as u64 * PAGE_SIZE;
+                    let n = match run.as_mut() {
+                        Some((rva, first, n))
+                            if *rva + u64::from(*n) * PAGE_SIZE == va
+                                && *first + *n == page
+                                && page % proto::CHUNK_PAGES as u32 != 0
+                                && *first != ZERO_PAGE =>
+                        {
+                            *n += 1;
+                            n
+                        }
+                        _ => {
+                            if let Some((rva, first, n)) = run.replace((va, page, 1)) {
+                                m.map(&c.space, rva, first, u64::from(n), child_flags)?;
+                            }
+                            let Some((_, _, n)) = run.as_mut() else {
+                                continue;
+                            };
+                            n
+                        }
+                    };
+                    // The rest of the run in this group, in a tight loop.
+                    if page != ZERO_PAGE {
+                        let mut last = page;
+                        while k < src.len()
+                            && src[k] != NONE
+                            && src[k] == last + 1
+                            && src[k] % proto::CHUNK_PAGES as u32 != 0
+                        {
+                            last = src[k];
+                            *n += 1;
+                            k += 1;
+                        }
                     }
-                    if let Some((rva, first, n)) = run.replace((va, page, 1)) {
-                        self.m.map(&c.space, rva, first, n, child_flags)?;
-                    }
-                }
-                if let Some((rva, first, n)) = run {
-                    self.m.map(&c.space, rva, first, n, child_flags)?;
                 }
             }
+            if let Some((rva, first, n)) = run {
+                m.map(&c.space, rva, first, u64::from(n), child_flags)?;
+            }
             if any && !r.kind.is_shared() && flags.contains(MapFlags::WRITE) {
-                self.m
-                    .protect(&p.space, r.start, r.len(), without_write(flags));
+                m.protect(&p.space, r.start, r.len(), without_write(flags));
             }
         }
         Ok(())
@@ -532,9 +559,9 @@ impl<M: Machine> Vm<M> {
             prot: prot_bits,
             flags,
             fd,
-            offset: _,
+            offset,
         } = args;
-        if len == 0 || prot_bits & !prot::MASK != 0 {
+        if len == 0 || prot_bits & !prot::MASK != 0 || !offset.is_multiple_of(PAGE_SIZE) {
             return Err(Errno::EINVAL);
         }
         let shared = flags & map::SHARED != 0;
@@ -699,22 +726,11 @@ impl<M: Machine> Vm<M> {
 
     /// A page from the pool, asking for a chunk when it is empty; zeroed if `clean`.
     fn take_page(&mut self, clean: bool) -> Option<PageId> {
-        if self.pool.free() == 0 {
-            if !self.m.more_chunk() {
-                return None;
-            }
-            self.pool.add_chunk();
-        }
-        let t = self.pool.take(clean)?;
-        if clean && t.dirty {
-            self.m.zero(t.page);
-        }
-        Some(t.page)
+        take_page(&mut self.m, &mut self.pool, clean)
     }
 
     fn kill(&mut self, pid: u64, kind: Kill, addr: u64) -> Outcome {
-        self.kills.push_back(KillRecord { pid, kind, addr });
-        Outcome::Killed(kind)
+        kill(&mut self.kills, pid, kind, addr)
     }
 
     /// A fault message other than `VmFault` (undefined instruction, ...): `SEGV`.
@@ -728,11 +744,21 @@ impl<M: Machine> Vm<M> {
     /// A `VmFault` of task `pid` at `addr`.
     pub fn fault(&mut self, pid: u64, addr: u64, access: Access, permission: bool) -> Outcome {
         self.faults += 1;
-        let Some(t) = self.tasks.get(&pid) else {
+        let Vm {
+            m,
+            tasks,
+            pool,
+            kills,
+            zero_filled,
+            copied,
+            zero_maps,
+            ..
+        } = self;
+        let Some(t) = tasks.get_mut(&pid) else {
             return Outcome::Ignore;
         };
         let Some(r) = t.regions.find(addr).copied() else {
-            return self.kill(pid, Kill::Segv, addr);
+            return kill(kills, pid, Kill::Segv, addr);
         };
         let need = match access {
             Access::Read => prot::READ,
@@ -740,7 +766,7 @@ impl<M: Machine> Vm<M> {
             Access::Execute => prot::EXEC,
         };
         if r.prot & need == 0 || !r.kind.is_paged() {
-            return self.kill(pid, Kill::Segv, addr);
+            return kill(kills, pid, Kill::Segv, addr);
         }
         let va = page_down(addr);
         let flags = prot_flags(r.prot);
@@ -749,72 +775,90 @@ impl<M: Machine> Vm<M> {
         if permission {
             // Mapped, but read-only: only a write to a copy-on-write or zero page is ours.
             if !write || page == NONE {
-                return self.kill(pid, Kill::Segv, addr);
+                return kill(kills, pid, Kill::Segv, addr);
             }
-            if page != ZERO_PAGE && (r.kind.is_shared() || self.pool.count(page) == 1) {
-                self.m.protect(&t.space, va, PAGE_SIZE, flags);
+            if page != ZERO_PAGE && (r.kind.is_shared() || pool.count(page) == 1) {
+                m.protect(&t.space, va, PAGE_SIZE, flags);
                 return Outcome::Resume;
             }
-            self.m.unmap(&t.space, va, PAGE_SIZE);
+            m.unmap(&t.space, va, PAGE_SIZE);
         }
-        self.populate(pid, va, r, page, write)
-    }
-
-    /// Gives `va` of region `r` a page (present entry `page`), recording it; the map item
-    /// to reply with.
-    fn populate(&mut self, pid: u64, va: u64, r: Region, page: PageId, write: bool) -> Outcome {
-        let flags = prot_flags(r.prot);
+        // Give `va` a page, record it, and reply with a map item.
         let new = if page == NONE {
             match r.kind {
                 Kind::Anon if !write => {
-                    self.zero_maps += 1;
+                    *zero_maps += 1;
                     Some(ZERO_PAGE)
                 }
                 Kind::Image {
                     vaddr,
                     initrd_offset,
                     file_size,
-                } => self.take_page(true).inspect(|&p| {
+                } => take_page(m, pool, true).inspect(|&p| {
                     let lo = va.max(vaddr);
                     let hi = (va + PAGE_SIZE).min(vaddr.saturating_add(file_size));
                     if lo < hi {
-                        self.m
-                            .fill(p, lo - va, initrd_offset + (lo - vaddr), hi - lo);
+                        m.fill(p, lo - va, initrd_offset + (lo - vaddr), hi - lo);
                     }
                 }),
-                _ => self.take_page(true).inspect(|_| self.zero_filled += 1),
+                _ => take_page(m, pool, true).inspect(|_| *zero_filled += 1),
             }
         } else if page == ZERO_PAGE && write {
-            self.take_page(true).inspect(|_| self.zero_filled += 1)
-        } else if write && !r.kind.is_shared() && self.pool.count(page) > 1 {
-            self.take_page(false).inspect(|&p| {
-                self.m.copy(p, page);
-                self.pool.release(page);
-                self.copied += 1;
+            take_page(m, pool, true).inspect(|_| *zero_filled += 1)
+        } else if write && !r.kind.is_shared() && pool.count(page) > 1 {
+            take_page(m, pool, false).inspect(|&p| {
+                m.copy(p, page);
+                pool.release(page);
+                *copied += 1;
             })
         } else {
             Some(page)
         };
         let Some(new) = new else {
-            return self.kill(pid, Kill::Bus, va);
+            return kill(kills, pid, Kill::Bus, va);
         };
-        let Some(t) = self.tasks.get_mut(&pid) else {
-            return Outcome::Ignore;
-        };
-        if !t.pages.has_group(va) {
-            if self.m.tables(&mut t.space, va).is_err() {
-                self.pool.release(new);
-                return self.kill(pid, Kill::Bus, va);
+        let entry = match t.pages.entry(va) {
+            Some(e) => e,
+            None => {
+                if m.tables(&mut t.space, va).is_err() {
+                    pool.release(new);
+                    return kill(kills, pid, Kill::Bus, va);
+                }
+                t.pages.add_group(va);
+                match t.pages.entry(va) {
+                    Some(e) => e,
+                    None => return Outcome::Ignore,
+                }
             }
-            t.pages.add_group(va);
-        }
-        t.pages.set(va, new);
+        };
+        *entry = new;
         Outcome::Map {
             page: new,
             va,
-            flags: page_flags(&self.pool, r.kind, flags, new),
+            flags: page_flags(pool, r.kind, flags, new),
         }
     }
+}
+
+/// A page from the pool, asking for a chunk when it is empty; zeroed if `clean`.
+fn take_page<M: Machine>(m: &mut M, pool: &mut Pool, clean: bool) -> Option<PageId> {
+    if pool.free() == 0 {
+        if !m.more_chunk() {
+            return None;
+        }
+        pool.add_chunk();
+    }
+    let t = pool.take(clean)?;
+    if clean && t.dirty {
+        m.zero(t.page);
+    }
+    Some(t.page)
+}
+
+/// Queues a kill record.
+fn kill(kills: &mut VecDeque<KillRecord>, pid: u64, kind: Kill, addr: u64) -> Outcome {
+    kills.push_back(KillRecord { pid, kind, addr });
+    Outcome::Killed(kind)
 }
 
 /// The rights page `p` of a region of `kind` with rights `flags` is mapped with: never

@@ -5,9 +5,9 @@
 //! first chunk) is the shared zero page: always zero, only ever mapped read-only, never
 //! counted or freed.
 
-use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+use core::cell::Cell;
 use proto::CHUNK_PAGES;
 
 pub type PageId = u32;
@@ -111,6 +111,18 @@ impl Pool {
         }
     }
 
+    /// One more reference for each page of `pages` (skipping [`NONE`] and the zero page).
+    pub fn share_all(&mut self, pages: &[PageId]) {
+        for &p in pages {
+            if p != NONE
+                && p != ZERO_PAGE
+                && let Some(r) = self.refs.get_mut(p as usize)
+            {
+                *r += 1;
+            }
+        }
+    }
+
     /// One reference fewer; the page is free (dirty) when none is left. True if freed.
     pub fn release(&mut self, p: PageId) -> bool {
         if p == ZERO_PAGE {
@@ -134,11 +146,18 @@ impl Pool {
 /// Which page a task has at each address: groups of 512 entries, one per 2 MiB of address
 /// space that has ever had a page.
 ///
+/// The groups live in a vector, found through a sorted index; the last group found is
+/// remembered, since faults and fork go through a region in address order.
+///
 /// # Invariants
 /// - The bin keeps a level-3 translation table installed for every group that exists.
+/// - `index` maps every group number to its position in `groups`, and nothing else;
+///   `last`, when set, is one of `index`'s pairs.
 #[derive(Debug, Default)]
 pub struct PageMap {
-    groups: BTreeMap<u64, Box<[PageId; GROUP_PAGES]>>,
+    groups: Vec<[PageId; GROUP_PAGES]>,
+    index: BTreeMap<u64, usize>,
+    last: Cell<Option<(u64, usize)>>,
 }
 
 fn group_of(va: u64) -> (u64, usize) {
@@ -150,69 +169,91 @@ impl PageMap {
         Self::default()
     }
 
+    /// The position in `groups` of group number `g`.
+    #[inline]
+    fn find(&self, g: u64) -> Option<usize> {
+        if let Some((lg, at)) = self.last.get()
+            && lg == g
+        {
+            return Some(at);
+        }
+        let at = *self.index.get(&g)?;
+        self.last.set(Some((g, at)));
+        Some(at)
+    }
+
     /// The page at `va`, or [`NONE`].
+    #[inline]
     pub fn get(&self, va: u64) -> PageId {
         let (g, i) = group_of(va);
-        self.groups.get(&g).map_or(NONE, |grp| grp[i])
+        self.find(g).map_or(NONE, |at| self.groups[at][i])
     }
 
     /// Whether the group holding `va` exists.
     pub fn has_group(&self, va: u64) -> bool {
-        self.groups.contains_key(&group_of(va).0)
+        self.find(group_of(va).0).is_some()
+    }
+
+    /// The entry for `va`, if its group exists.
+    #[inline]
+    pub fn entry(&mut self, va: u64) -> Option<&mut PageId> {
+        let (g, i) = group_of(va);
+        let at = self.find(g)?;
+        Some(&mut self.groups[at][i])
     }
 
     /// Sets the page at `va` (the group must exist: see [`PageMap::add_group`]).
     pub fn set(&mut self, va: u64, p: PageId) {
-        let (g, i) = group_of(va);
-        if let Some(grp) = self.groups.get_mut(&g) {
-            grp[i] = p;
+        if let Some(e) = self.entry(va) {
+            *e = p;
         }
     }
 
     /// Creates the (empty) group holding `va`.
     pub fn add_group(&mut self, va: u64) {
-        self.groups
-            .entry(group_of(va).0)
-            .or_insert_with(|| Box::new([NONE; GROUP_PAGES]));
+        let g = group_of(va).0;
+        if self.find(g).is_none() {
+            self.groups.push([NONE; GROUP_PAGES]);
+            self.index.insert(g, self.groups.len() - 1);
+        }
     }
 
-    /// Calls `f(va, page)` for every page in [`start`, `end`) and clears the entries.
+    /// The entries of the group with base address `base` (2 MiB aligned), creating it empty
+    /// if missing.
+    pub fn group_mut(&mut self, base: u64) -> &mut [PageId; GROUP_PAGES] {
+        self.add_group(base);
+        let at = self.find(group_of(base).0).unwrap_or(0);
+        &mut self.groups[at]
+    }
+
+    /// Calls `f(va, page)` for every page in [`start`, `end`), from the highest address
+    /// down, and clears the entries. (Freed pages go on a stack, so a range freed top down
+    /// comes back from the pool bottom up, in the order it had: runs of consecutive pages
+    /// stay runs, which fork maps with one call each.)
     pub fn take_range(&mut self, start: u64, end: u64, mut f: impl FnMut(u64, PageId)) {
-        self.for_each_mut(start, end, |va, e| {
-            let p = core::mem::replace(e, NONE);
-            f(va, p);
-        });
-    }
-
-    /// Calls `f(va, page)` for every page in [`start`, `end`).
-    pub fn for_each(&self, start: u64, end: u64, mut f: impl FnMut(u64, PageId)) {
         if start >= end {
             return;
         }
         let (g0, _) = group_of(start);
         let (g1, _) = group_of(end - 1);
-        for (&g, grp) in self.groups.range(g0..=g1) {
+        for (&g, &at) in self.index.range(g0..=g1).rev() {
             let base = g << GROUP_SHIFT;
             let (from, to) = span(base, start, end);
-            for (k, &p) in grp[from..to].iter().enumerate() {
-                if p != NONE {
-                    f(base + ((from + k) as u64) * 4096, p);
+            for k in (from..to).rev() {
+                let e = &mut self.groups[at][k];
+                if *e != NONE {
+                    let p = core::mem::replace(e, NONE);
+                    f(base + (k as u64) * 4096, p);
                 }
             }
         }
     }
 
-    fn for_each_mut(&mut self, start: u64, end: u64, mut f: impl FnMut(u64, &mut PageId)) {
-        if start >= end {
-            return;
-        }
-        let (g0, _) = group_of(start);
-        let (g1, _) = group_of(end - 1);
-        for (&g, grp) in self.groups.range_mut(g0..=g1) {
-            let base = g << GROUP_SHIFT;
-            let (from, to) = span(base, start, end);
-            for (k, p) in grp[from..to].iter_mut().enumerate() {
-                if *p != NONE {
+    /// Calls `f(va, page)` for every page in [`start`, `end`).
+    pub fn for_each(&self, start: u64, end: u64, mut f: impl FnMut(u64, PageId)) {
+        for (base, grp, from, to) in self.groups_in(start, end) {
+            for (k, &p) in grp[from..to].iter().enumerate() {
+                if p != NONE {
                     f(base + ((from + k) as u64) * 4096, p);
                 }
             }
@@ -230,13 +271,13 @@ impl PageMap {
         } else {
             (1, 0)
         };
-        self.groups
+        self.index
             .range(g0..=g1.max(g0))
             .filter(move |_| start < end)
-            .map(move |(&g, grp)| {
+            .map(move |(&g, &at)| {
                 let base = g << GROUP_SHIFT;
                 let (from, to) = span(base, start, end);
-                (base, &**grp, from, to)
+                (base, &self.groups[at], from, to)
             })
     }
 
@@ -249,7 +290,7 @@ impl PageMap {
 
     /// Every group's base address.
     pub fn group_bases(&self) -> impl Iterator<Item = u64> + '_ {
-        self.groups.keys().map(|g| g << GROUP_SHIFT)
+        self.index.keys().map(|g| g << GROUP_SHIFT)
     }
 }
 
@@ -338,7 +379,7 @@ mod tests {
         m.take_range(base + (2 << 20), base + (4 << 20), |va, p| {
             seen.push((va, p))
         });
-        assert_eq!(seen, [(base + (2 << 20), 8), (base + (2 << 20) + 4096, 9)]);
+        assert_eq!(seen, [(base + (2 << 20) + 4096, 9), (base + (2 << 20), 8)]);
         assert_eq!(m.count(base, base + (4 << 20)), 1);
         let groups: Vec<_> = m
             .groups_in(base, base + 4096)

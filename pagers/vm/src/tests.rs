@@ -384,6 +384,9 @@ fn mmap_arguments() {
         e(mmap6(&mut v, 99, 0, P, RW, map::PRIVATE | anon, u64::MAX)),
         Some(Errno::ESRCH)
     );
+    // A file offset that is not a whole number of pages, even for anonymous memory.
+    let args = MmapArgs::from_fields(&[0, P, RW, map::PRIVATE | anon, u64::MAX, 100]).unwrap();
+    assert_eq!(e(v.mmap(10, args)), Some(Errno::EINVAL));
     // Placement: top down from MMAP_TOP; lengths round up; a free hint is honoured.
     let a = mmap_anon(&mut v, 10, 0, 1, map::PRIVATE).unwrap();
     assert_eq!(a, proto::MMAP_TOP - P);

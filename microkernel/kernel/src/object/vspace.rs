@@ -352,17 +352,37 @@ fn for_each_mapped(
     let end = vaddr + size;
     let mut va = vaddr;
     while va < end {
-        let region_end = region_end(va, end);
-        if let Some(l3) = table_at(vspace, va, 3) {
-            for i in pte::table_index(va, 3)..=pte::table_index(region_end - 1, 3) {
-                if Descriptor::from_raw(table(l3).get()[i]).is_valid() {
-                    f(l3, i)?;
+        match level3_or_gap(vspace, va) {
+            Ok(l3) => {
+                let region_end = region_end(va, end);
+                for i in pte::table_index(va, 3)..=pte::table_index(region_end - 1, 3) {
+                    if Descriptor::from_raw(table(l3).get()[i]).is_valid() {
+                        f(l3, i)?;
+                    }
                 }
+                va = region_end;
             }
+            // Nothing is mapped up to the end of the missing table's span: skip it whole, so
+            // a range of terabytes with few tables costs as many steps as it has tables.
+            Err(gap_end) => va = gap_end.min(end),
         }
-        va = region_end;
     }
     Ok(())
+}
+
+/// The level-3 table covering `va`, or the end of the span covered by the first missing
+/// table on the way (512 GiB, 1 GiB or 2 MiB aligned).
+fn level3_or_gap(vspace: u64, va: u64) -> Result<u64, u64> {
+    let mut t = vspace;
+    for l in 0..3 {
+        let d = Descriptor::from_raw(*entry(t, va, l));
+        if !d.is_table(l) {
+            let span = pte::level_size(l);
+            return Err((va & !(span - 1)).saturating_add(span));
+        }
+        t = d.output_address(l);
+    }
+    Ok(t)
 }
 
 fn check_range(vaddr: u64, size: u64) -> Result<(), Error> {

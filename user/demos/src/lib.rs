@@ -1,0 +1,166 @@
+//! What the demos and test programs share: word access to mapped memory, anonymous mappings,
+//! vm's counters and their differences, and the `PASS <id>` / `FAIL <id>: <why>` lines.
+#![no_std]
+
+use core::ptr::{read_volatile, write_volatile};
+use rt::{Errno, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, NO_FD, VmStats, println};
+
+pub const PAGE: u64 = 4096;
+
+/// Reads the word at `addr`. A page fault here goes to vm like any other: an address
+/// outside the task's regions ends the task with `SEGV` (which some checks want).
+pub fn peek(addr: u64) -> u64 {
+    // SAFETY: a volatile load of plain memory: either `addr` is in a readable mapping of
+    // this task, which no Rust reference covers, or the load faults and vm ends the task
+    // before the value is used.
+    unsafe { read_volatile(addr as *const u64) }
+}
+
+/// Writes the word at `addr` (a fault ends the task, as for [`peek`]).
+pub fn poke(addr: u64, value: u64) {
+    // SAFETY: as for `peek`: `addr` is in a writable mapping no Rust reference covers, or
+    // the store faults and the task ends.
+    unsafe { write_volatile(addr as *mut u64, value) }
+}
+
+/// `mmap(NULL, pages * PAGE, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)`.
+pub fn anon(pages: u64, prot: u64) -> Result<u64, Errno> {
+    rt::mmap(0, pages * PAGE, prot, MAP_PRIVATE | MAP_ANONYMOUS, NO_FD, 0)
+}
+
+/// `mmap(NULL, pages * PAGE, prot, MAP_SHARED | MAP_ANONYMOUS, -1, 0)`.
+pub fn shared_anon(pages: u64, prot: u64) -> Result<u64, Errno> {
+    rt::mmap(0, pages * PAGE, prot, MAP_SHARED | MAP_ANONYMOUS, NO_FD, 0)
+}
+
+/// vm's counters; all zero if vm does not answer (the checks that use them then fail).
+pub fn stats() -> VmStats {
+    rt::vm_stats().unwrap_or_default()
+}
+
+/// Touches `bytes` of stack below the caller, so that later calls at most this deep find
+/// their stack pages resident and do not disturb a measurement of vm's counters.
+#[inline(never)]
+pub fn prefault_stack(depth: usize) {
+    let mut buf = [0u8; 4096];
+    for i in (0..buf.len()).step_by(512) {
+        // SAFETY: `buf` is a live local array and `i` is in bounds.
+        unsafe { write_volatile(buf.as_mut_ptr().add(i), 1) };
+    }
+    if depth > 0 {
+        prefault_stack(depth - 1);
+    }
+    core::hint::black_box(&buf);
+}
+
+unsafe extern "C" {
+    /// The end of the program's image (`user/rt/link.ld` defines it: the end of `.bss`).
+    static __image_end: u8;
+}
+
+/// Reads one word of every page of the program's image (text, read-only data, data), so
+/// that code run later does not fault its pages in during a measurement of vm's counters.
+pub fn prefault_image() {
+    let end = core::ptr::addr_of!(__image_end) as u64;
+    let mut at = rt::proto::USER_MIN;
+    while at < end {
+        peek(at);
+        at += PAGE;
+    }
+}
+
+/// Makes the stack and the image resident: see [`prefault_stack`] and [`prefault_image`].
+pub fn prefault() {
+    prefault_stack(16);
+    prefault_image();
+}
+
+/// The difference of two counter snapshots, printed as `faults +3, pages in use +2, ...`.
+pub struct Delta {
+    pub faults: i64,
+    pub pages_in_use: i64,
+    pub pages_zero_filled: i64,
+    pub pages_copied: i64,
+    pub zero_page_maps: i64,
+    pub chunks: i64,
+}
+
+impl Delta {
+    pub fn between(before: &VmStats, after: &VmStats) -> Self {
+        let d = |a: u64, b: u64| b.wrapping_sub(a) as i64;
+        Self {
+            faults: d(before.faults, after.faults),
+            pages_in_use: d(before.pages_in_use, after.pages_in_use),
+            pages_zero_filled: d(before.pages_zero_filled, after.pages_zero_filled),
+            pages_copied: d(before.pages_copied, after.pages_copied),
+            zero_page_maps: d(before.zero_page_maps, after.zero_page_maps),
+            chunks: d(before.chunks, after.chunks),
+        }
+    }
+}
+
+impl core::fmt::Display for Delta {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "faults {:+}, pages in use {:+}, zero-filled {:+}, copied {:+}, zero-page maps {:+}, chunks {:+}",
+            self.faults,
+            self.pages_in_use,
+            self.pages_zero_filled,
+            self.pages_copied,
+            self.zero_page_maps,
+            self.chunks
+        )
+    }
+}
+
+/// An `mmap` result as a C programmer reads it: the address in hex, or the errno's name.
+pub struct Mapped(pub Result<u64, Errno>);
+
+impl core::fmt::Display for Mapped {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Ok(a) => write!(f, "{a:#x}"),
+            Err(e) => write!(f, "-1 ({e})"),
+        }
+    }
+}
+
+/// Prints vm's counters on one line after `label`.
+pub fn show(label: &str, s: &VmStats) {
+    println!(
+        "{label}: faults {}, pages in use {}, zero-filled {}, copied {}, zero-page maps {}, chunks {}",
+        s.faults, s.pages_in_use, s.pages_zero_filled, s.pages_copied, s.zero_page_maps, s.chunks
+    );
+}
+
+/// Counts failed checks and prints one line per check.
+#[derive(Default)]
+pub struct Checks {
+    pub failures: i32,
+}
+
+impl Checks {
+    /// `PASS id` if `ok`, else `FAIL id: why`; returns `ok`.
+    pub fn check(&mut self, id: &str, ok: bool, why: &str) -> bool {
+        if ok {
+            println!("PASS {id}");
+        } else {
+            println!("FAIL {id}: {why}");
+            self.failures += 1;
+        }
+        ok
+    }
+
+    /// Runs `check` and reports its result under `id`.
+    pub fn run(&mut self, id: &str, check: impl FnOnce() -> Result<(), &'static str>) {
+        match check() {
+            Ok(()) => {
+                self.check(id, true, "");
+            }
+            Err(why) => {
+                self.check(id, false, why);
+            }
+        }
+    }
+}
