@@ -3,7 +3,8 @@
 //! It greets, then does what `/chosen/bootargs` asks:
 //! - `run=<name>`: starts the servers (zero, vm) and program `name` from the initrd, serves
 //!   process requests until it ends, and reports how (`proc`);
-//! - `test=boot` (and no `test=`): checks what the kernel gave it, one `PASS`/`FAIL` line each;
+//! - nothing (`make run`): the same with `run=tour`, every demo in the lecture's order;
+//! - `test=boot`: checks what the kernel gave it, one `PASS`/`FAIL` line each;
 //! - `test=kernel`: runs the kernel test suite (`ktest`), one `PASS`/`FAIL` line per check;
 //! - `test=fuzz`: the system-call fuzzer (`fuzz`), then the kernel test suite;
 //! - `test=undef`: executes an undefined instruction (the kernel must report it);
@@ -47,7 +48,9 @@ fn main(info: &'static BootInfo) -> i32 {
         println!("init: done");
         return 0;
     }
-    if let Some(name) = bootarg(args, "run") {
+    let nothing_asked = bootarg(args, "test").is_none() && bootarg(args, "bench").is_none();
+    let run = bootarg(args, "run").or(nothing_asked.then_some(&b"tour"[..]));
+    if let Some(name) = run {
         proc::run(info, core::str::from_utf8(name).unwrap_or("?"));
         println!("init: done");
         return 0;

@@ -98,7 +98,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
         "demos",
         &[
             "hello", "vmtest", "proctest", "vmbench", "nop", "anon", "fork-cow", "vaspace",
-            "mmaptest", "bustest",
+            "mmaptest", "bustest", "tour",
         ],
     ),
 ];

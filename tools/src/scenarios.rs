@@ -319,6 +319,24 @@ pub const SCENARIOS: &[Scenario] = &[
             "init: done",
         ],
     ),
+    // `make run` with no arguments: the tour of every demo (user/demos tour).
+    Scenario::stops(
+        "tour",
+        Initrd::Normal,
+        "",
+        Stage::Hello,
+        &[
+            "slide \"Virtual Memory Area\" (vaspace)",
+            "==== vaspace: all its checks passed",
+            "slide \"File vs. Anonymous Mapping\" (anon)",
+            "==== anon: all its checks passed",
+            "slide \"Copy-on-Write during fork()\" (fork-cow)",
+            "==== fork-cow: all its checks passed",
+            "tour: 3 demos, 0 failed",
+            "init: tour exited with status 0",
+            "init: done",
+        ],
+    ),
     // The lecture demos (user/demos anon, fork-cow, vaspace): each explains itself and
     // checks its counters.
     Scenario::stops(

@@ -1,0 +1,57 @@
+//! The tour `make run` gives: every demo in the order of the lecture on memory mapping, each
+//! under a heading that names the slide it shows, then a summary. Each demo checks itself
+//! (`PASS`/`FAIL` lines) and exits with its number of failures.
+#![no_std]
+#![no_main]
+
+use rt::{WaitStatus, println};
+
+rt::entry!(main);
+
+/// (program, slide title, what the demo shows).
+const STOPS: &[(&str, &str, &str)] = &[
+    (
+        "vaspace",
+        "Virtual Memory Area",
+        "virtual address space is a resource: it runs out while physical memory is still free",
+    ),
+    (
+        "anon",
+        "File vs. Anonymous Mapping",
+        "an anonymous mapping is filled with 0, and pages appear only when touched",
+    ),
+    (
+        "fork-cow",
+        "Copy-on-Write during fork()",
+        "parent and child share pages read-only; the first write copies",
+    ),
+];
+
+fn main() -> i32 {
+    println!("tour: the lecture \"Memory Mapping\" on this system, one demo per slide");
+    let mut failed = 0;
+    for (i, (program, slide, shows)) in STOPS.iter().enumerate() {
+        println!();
+        println!(
+            "==== {}/{}: slide \"{slide}\" ({program})",
+            i + 1,
+            STOPS.len()
+        );
+        println!("==== {shows}");
+        let result = rt::spawn(program).and_then(rt::wait);
+        match result {
+            Ok((_, WaitStatus::Exited, 0)) => println!("==== {program}: all its checks passed"),
+            Ok((_, how, value)) => {
+                failed += 1;
+                println!("==== {program}: ended {how:?} ({value:#x})");
+            }
+            Err(e) => {
+                failed += 1;
+                println!("==== {program}: could not run it: {e}");
+            }
+        }
+    }
+    println!();
+    println!("tour: {} demos, {failed} failed", STOPS.len());
+    failed
+}
