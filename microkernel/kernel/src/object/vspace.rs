@@ -17,10 +17,11 @@
 //! - A level-3 entry is valid iff its node is on exactly one frame capability's list.
 //! - A table's `parent` is the kernel address of the entry that points at it, or 0 when it
 //!   is not installed; an installed table's `asid` is that of its VSpace.
+//! - A page table's `entries` is the number of its valid entries.
 
 use super::Obj;
 use super::cnode::SlotRef;
-use crate::arch::mmu::{self, phys_to_virt};
+use crate::arch::mmu::{self, LINEAR_BASE, phys_to_virt};
 use abi::Error;
 use abi::object::MapFlags;
 use kernel_core::pte::{self, Descriptor, MapAttrs, MemoryType, PAGE_SIZE};
@@ -52,6 +53,8 @@ pub struct PtHeader {
     /// Base of the virtual range the table covers.
     pub vaddr: u64,
     pub parent: u64,
+    /// How many of its entries are valid (so "is it empty?" costs one load).
+    pub entries: u64,
 }
 
 const VSPACE_HEADER: u64 = 0x1000;
@@ -122,7 +125,7 @@ pub fn map_table(vspace: u64, pt: u64, vaddr: u64, level: u8) -> Result<(), Erro
     }
     // Only an empty table that is installed nowhere: its entries' ASID and addresses are
     // set from where it goes now.
-    if pt_header(pt).get().parent != 0 || table(pt).get().iter().any(|&e| e != 0) {
+    if pt_header(pt).get().parent != 0 || pt_header(pt).get().entries != 0 {
         return Err(Error::AlreadyMapped);
     }
     let h = pt_header(pt).get();
@@ -131,6 +134,10 @@ pub fn map_table(vspace: u64, pt: u64, vaddr: u64, level: u8) -> Result<(), Erro
     h.vaddr = vaddr & !(pte::level_size(level - 1) - 1);
     h.parent = slot as *mut u64 as u64;
     *slot = Descriptor::table(pt).raw();
+    if level >= 2 {
+        // The parent is a page table (level 1's parent is the VSpace itself).
+        pt_header(parent).get().entries += 1;
+    }
     mmu::publish_tables();
     Ok(())
 }
@@ -277,6 +284,7 @@ pub fn map_frame(
             link_node(slot, node_of(l3, from + k));
             next += PAGE_SIZE;
         }
+        pt_header(l3).get().entries += (to - from + 1) as u64;
         va = region_end;
     }
     mmu::publish_tables();
@@ -315,6 +323,7 @@ fn unmap_node(node: Obj<MapNode>) {
     table(pt).get()[i] = 0;
     unlink_node(node);
     let h = pt_header(pt).get();
+    h.entries -= 1;
     if h.parent != 0 {
         mmu::flush_page(h.asid as u16, h.vaddr + i as u64 * PAGE_SIZE);
     }
@@ -407,38 +416,67 @@ pub fn unmap_range(vspace: u64, vaddr: u64, size: u64) -> Result<(), Error> {
 /// Changes the rights of every page mapped in the range; all or nothing.
 pub fn protect_range(vspace: u64, vaddr: u64, size: u64, flags: MapFlags) -> Result<(), Error> {
     check_range(vaddr, size)?;
-    let needs_read = flags.contains(MapFlags::READ) || flags.contains(MapFlags::EXECUTE);
-    for_each_mapped(vspace, vaddr, size, |pt, i| {
-        let e = table(pt).get()[i];
-        let ok = (!flags.contains(MapFlags::WRITE) || e & SW_CAP_WRITE != 0)
-            && (!needs_read || e & SW_CAP_READ != 0);
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::InsufficientRights)
+    // What each mapping's capability must allow for the new rights (software bits).
+    let mut needed = 0;
+    if flags.contains(MapFlags::WRITE) {
+        needed |= SW_CAP_WRITE;
+    }
+    if flags.contains(MapFlags::READ) || flags.contains(MapFlags::EXECUTE) {
+        needed |= SW_CAP_READ;
+    }
+    let mut allowed = true;
+    for_each_table_span(vspace, vaddr, size, |_, entries| {
+        allowed &= entries
+            .iter()
+            .all(|&e| e & VALID == 0 || e & needed == needed);
+    });
+    if !allowed {
+        return Err(Error::InsufficientRights);
+    }
+    // Each entry keeps its output address and software bits and takes the attribute bits
+    // of the new flags for its kind of memory (from the boot-time table).
+    let attrs = LEAF_ATTRS.get();
+    let (normal, device) = (
+        attrs[flags.0 as usize & 15],
+        attrs[flags.0 as usize & 15 | 16],
+    );
+    let execute = flags.contains(MapFlags::EXECUTE);
+    for_each_table_span(vspace, vaddr, size, |_, entries| {
+        for e in entries.iter_mut().filter(|e| **e & VALID != 0) {
+            let is_device = (*e >> 2) & 7 == MemoryType::Device as u64;
+            *e = (*e & (OUTPUT_ADDRESS | SW_CAP_WRITE | SW_CAP_READ))
+                | if is_device { device } else { normal };
+            if execute {
+                mmu::sync_icache(phys_to_virt(*e & OUTPUT_ADDRESS), PAGE_SIZE);
+            }
         }
-    })?;
-    let asid = asid_of(vspace);
-    for_each_mapped(vspace, vaddr, size, |pt, i| {
-        let e = table(pt).get()[i];
-        let d = Descriptor::from_raw(e);
-        let device = d.attrs().is_some_and(|a| a.memory == MemoryType::Device);
-        let pa = d.output_address(3);
-        table(pt).get()[i] = leaf(
-            pa,
-            flags,
-            device,
-            e & SW_CAP_WRITE != 0,
-            e & SW_CAP_READ != 0,
-        );
-        if flags.contains(MapFlags::EXECUTE) {
-            mmu::sync_icache(phys_to_virt(pa), PAGE_SIZE);
-        }
-        Ok(())
-    })?;
+    });
     mmu::publish_tables();
-    mmu::flush_asid(asid);
+    mmu::flush_asid(asid_of(vspace));
     Ok(())
+}
+
+/// Bit 0 of a descriptor: valid.
+const VALID: u64 = 1;
+/// The output address of a level-3 entry, bits [47:12].
+const OUTPUT_ADDRESS: u64 = 0x0000_ffff_ffff_f000;
+
+/// Calls `f(l3_table, entries)` with the slice of level-3 entries of each table that
+/// covers part of the range, skipping spans without tables.
+fn for_each_table_span(vspace: u64, vaddr: u64, size: u64, mut f: impl FnMut(u64, &mut [u64])) {
+    let end = vaddr + size;
+    let mut va = vaddr;
+    while va < end {
+        match level3_or_gap(vspace, va) {
+            Ok(l3) => {
+                let region_end = region_end(va, end);
+                let (from, to) = (pte::table_index(va, 3), pte::table_index(region_end - 1, 3));
+                f(l3, &mut table(l3).get()[from..=to]);
+                va = region_end;
+            }
+            Err(gap_end) => va = gap_end.min(end),
+        }
+    }
 }
 
 /// The physical address and flags of the page mapped at `vaddr`.
@@ -475,6 +513,12 @@ pub fn detach_table(pt: u64) {
         // SAFETY: `parent` is the address of the live entry that points at this table
         // (module invariant); clearing it unhooks the table.
         unsafe { *(h.parent as *mut u64) = 0 };
+        if h.level >= 2 {
+            // The parent entry lies in a page table (16 KiB aligned), whose count drops.
+            let parent_table =
+                (h.parent - LINEAR_BASE) & !((1 << abi::object::PAGE_TABLE_BITS) - 1);
+            pt_header(parent_table).get().entries -= 1;
+        }
         h.parent = 0;
         mmu::publish_tables();
         mmu::flush_asid(h.asid as u16);
@@ -494,6 +538,7 @@ pub fn detach_table(pt: u64) {
         }
         table(pt).get()[i] = 0;
     }
+    pt_header(pt).get().entries = 0;
 }
 
 /// Destroys a VSpace: its level-1 tables are left uninstalled, its ASID freed.
