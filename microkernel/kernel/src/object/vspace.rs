@@ -350,35 +350,6 @@ fn region_end(va: u64, end: u64) -> u64 {
     (va | (pte::level_size(2) - 1)).saturating_add(1).min(end)
 }
 
-/// Calls `f(l3_table, index)` for every valid level-3 entry in the range, skipping regions
-/// without tables.
-fn for_each_mapped(
-    vspace: u64,
-    vaddr: u64,
-    size: u64,
-    mut f: impl FnMut(u64, usize) -> Result<(), Error>,
-) -> Result<(), Error> {
-    let end = vaddr + size;
-    let mut va = vaddr;
-    while va < end {
-        match level3_or_gap(vspace, va) {
-            Ok(l3) => {
-                let region_end = region_end(va, end);
-                for i in pte::table_index(va, 3)..=pte::table_index(region_end - 1, 3) {
-                    if Descriptor::from_raw(table(l3).get()[i]).is_valid() {
-                        f(l3, i)?;
-                    }
-                }
-                va = region_end;
-            }
-            // Nothing is mapped up to the end of the missing table's span: skip it whole, so
-            // a range of terabytes with few tables costs as many steps as it has tables.
-            Err(gap_end) => va = gap_end.min(end),
-        }
-    }
-    Ok(())
-}
-
 /// The level-3 table covering `va`, or the end of the span covered by the first missing
 /// table on the way (512 GiB, 1 GiB or 2 MiB aligned).
 fn level3_or_gap(vspace: u64, va: u64) -> Result<u64, u64> {
@@ -407,10 +378,14 @@ fn check_range(vaddr: u64, size: u64) -> Result<(), Error> {
 /// Unmaps every page in [`vaddr`, `vaddr + size`).
 pub fn unmap_range(vspace: u64, vaddr: u64, size: u64) -> Result<(), Error> {
     check_range(vaddr, size)?;
-    for_each_mapped(vspace, vaddr, size, |pt, i| {
-        unmap_node(node_of(pt, i));
-        Ok(())
-    })
+    for_each_table_span(vspace, vaddr, size, |l3, span| {
+        for i in span {
+            if table(l3).get()[i] & VALID != 0 {
+                unmap_node(node_of(l3, i));
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Changes the rights of every page mapped in the range; all or nothing.
@@ -425,8 +400,8 @@ pub fn protect_range(vspace: u64, vaddr: u64, size: u64, flags: MapFlags) -> Res
         needed |= SW_CAP_READ;
     }
     let mut allowed = true;
-    for_each_table_span(vspace, vaddr, size, |_, entries| {
-        allowed &= entries
+    for_each_table_span(vspace, vaddr, size, |l3, span| {
+        allowed &= table(l3).get()[span]
             .iter()
             .all(|&e| e & VALID == 0 || e & needed == needed);
     });
@@ -441,8 +416,11 @@ pub fn protect_range(vspace: u64, vaddr: u64, size: u64, flags: MapFlags) -> Res
         attrs[flags.0 as usize & 15 | 16],
     );
     let execute = flags.contains(MapFlags::EXECUTE);
-    for_each_table_span(vspace, vaddr, size, |_, entries| {
-        for e in entries.iter_mut().filter(|e| **e & VALID != 0) {
+    for_each_table_span(vspace, vaddr, size, |l3, span| {
+        for e in table(l3).get()[span]
+            .iter_mut()
+            .filter(|e| **e & VALID != 0)
+        {
             let is_device = (*e >> 2) & 7 == MemoryType::Device as u64;
             *e = (*e & (OUTPUT_ADDRESS | SW_CAP_WRITE | SW_CAP_READ))
                 | if is_device { device } else { normal };
@@ -461,17 +439,25 @@ const VALID: u64 = 1;
 /// The output address of a level-3 entry, bits [47:12].
 const OUTPUT_ADDRESS: u64 = 0x0000_ffff_ffff_f000;
 
-/// Calls `f(l3_table, entries)` with the slice of level-3 entries of each table that
-/// covers part of the range, skipping spans without tables.
-fn for_each_table_span(vspace: u64, vaddr: u64, size: u64, mut f: impl FnMut(u64, &mut [u64])) {
+/// Calls `f(l3_table, indices)` with the indices of the level-3 entries of each table that
+/// covers part of the range, skipping spans without tables (a range of terabytes with few
+/// tables costs as many steps as it has tables).
+fn for_each_table_span(
+    vspace: u64,
+    vaddr: u64,
+    size: u64,
+    mut f: impl FnMut(u64, core::ops::RangeInclusive<usize>),
+) {
     let end = vaddr + size;
     let mut va = vaddr;
     while va < end {
         match level3_or_gap(vspace, va) {
             Ok(l3) => {
                 let region_end = region_end(va, end);
-                let (from, to) = (pte::table_index(va, 3), pte::table_index(region_end - 1, 3));
-                f(l3, &mut table(l3).get()[from..=to]);
+                f(
+                    l3,
+                    pte::table_index(va, 3)..=pte::table_index(region_end - 1, 3),
+                );
                 va = region_end;
             }
             Err(gap_end) => va = gap_end.min(end),
