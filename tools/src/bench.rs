@@ -316,6 +316,10 @@ pub fn run(paths: &Paths, settings: &Settings) -> Result<u8> {
             machine: &BENCH_MACHINE,
             kernel: paths.relative(&paths.image),
             initrd: initrd.as_deref().map(|path| paths.relative(path)),
+            disk: Some(qemu::Disk {
+                path: paths.relative(&paths.disk),
+                read_only: true,
+            }),
             bootargs: bench.bootargs,
             deterministic: true,
             gdb: false,

@@ -87,11 +87,22 @@ fn verdict(ok: bool) -> &'static str {
 /// Boots one scenario and judges it; a boot that cannot even start is a failed check.
 fn boot(paths: &Paths, scenario: &'static Scenario) -> Outcome {
     let initrd = paths.initrd(scenario.initrd);
+    // Runs that only read share the built image (read-only); a run that writes gets a copy.
+    let disk_copy = if scenario.writes_disk {
+        images::disk_copy(paths, scenario.name)
+    } else {
+        Ok(paths.disk.clone())
+    };
+    let disk_path = disk_copy.as_ref().unwrap_or(&paths.disk);
     let launch = Launch {
         dir: &paths.root,
         machine: &scenario.machine,
         kernel: paths.relative(&paths.image),
         initrd: initrd.as_deref().map(|path| paths.relative(path)),
+        disk: Some(qemu::Disk {
+            path: paths.relative(disk_path),
+            read_only: !scenario.writes_disk,
+        }),
         bootargs: scenario.bootargs,
         deterministic: false,
         gdb: false,
@@ -113,6 +124,7 @@ fn boot(paths: &Paths, scenario: &'static Scenario) -> Outcome {
             .map_err(|e| format!("cannot read {}: {e}", paths.show(path))),
     };
     let captured = initrd_bytes.and_then(|bytes| {
+        disk_copy.as_ref().map_err(|e| e.to_string())?;
         let timeout = Duration::from_secs(scenario.timeout_secs);
         qemu::run_captured(&launch, timeout)
             .map(|captured| (bytes, captured))

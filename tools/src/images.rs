@@ -5,6 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::disk::{self, DiskFile};
 use crate::error::{Result, failed, io_failed};
 use crate::image;
 use crate::initrd::Initrd;
@@ -22,6 +23,11 @@ pub struct Paths {
     /// `target/images/`: the Image and the initrd archives.
     pub images: PathBuf,
     pub image: PathBuf,
+    /// The FAT disk image every boot gets as a virtio-blk device (`disk/` plus generated
+    /// files, see `disk.rs`).
+    pub disk: PathBuf,
+    /// `target/images/run/`: per-scenario copies of the disk for scenarios that write to it.
+    pub disk_copies: PathBuf,
     /// `target/bench/`: benchmark results.
     pub bench: PathBuf,
 }
@@ -44,6 +50,8 @@ impl Paths {
             kernel_elf: target.join(KERNEL_TARGET).join("release/kernel"),
             init_elf: target.join(USER_TARGET).join("release/init"),
             image: images.join("Image"),
+            disk: images.join("disk.img"),
+            disk_copies: images.join("run"),
             bench: target.join("bench"),
             images,
             root,
@@ -94,11 +102,12 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
     ("init", &["init"]),
     ("vm", &["vm"]),
     ("zero", &["zero"]),
+    ("file", &["file"]),
     (
         "demos",
         &[
             "hello", "vmtest", "proctest", "vmbench", "nop", "anon", "fork-cow", "vaspace",
-            "mmaptest", "bustest", "tour",
+            "mmaptest", "bustest", "tour", "fileread",
         ],
     ),
 ];
@@ -154,7 +163,47 @@ pub fn build(paths: &Paths) -> Result<()> {
             }
         }
     }
+    write_disk(paths, &programs)
+}
+
+/// The package whose programs go on the disk (under `bin/`).
+const DISK_PROGRAMS_PACKAGE: &str = "demos";
+
+/// Writes `disk.img`: the repository's `disk/` folder, the 16 MiB test file and the demo
+/// programs.
+fn write_disk(paths: &Paths, programs: &[(&str, Vec<u8>)]) -> Result<()> {
+    let folder = paths.root.join("disk");
+    let mut files =
+        disk::files_of_folder(&folder).map_err(|e| io_failed("read the folder", &folder, e))?;
+    files.push(DiskFile {
+        path: disk::BIG_FILE.into(),
+        bytes: disk::big_file_bytes(disk::BIG_FILE_BYTES),
+    });
+    let demos = USER_PROGRAMS
+        .iter()
+        .filter(|(package, _)| *package == DISK_PROGRAMS_PACKAGE)
+        .flat_map(|(_, bins)| bins.iter());
+    for name in demos {
+        if let Some((_, bytes)) = programs.iter().find(|(n, _)| n == name) {
+            files.push(DiskFile {
+                path: format!("{}/{name}", disk::BIN_DIR),
+                bytes: bytes.clone(),
+            });
+        }
+    }
+    disk::write_image(&paths.disk, &files).map_err(|e| io_failed("write", &paths.disk, e))?;
+    println!("{}: {} files", paths.show(&paths.disk), files.len());
     Ok(())
+}
+
+/// A fresh copy of the disk image for one run that may write to it (parallel runs must not
+/// share a writable image); its path.
+pub fn disk_copy(paths: &Paths, name: &str) -> Result<PathBuf> {
+    fs::create_dir_all(&paths.disk_copies)
+        .map_err(|e| io_failed("create", &paths.disk_copies, e))?;
+    let copy = paths.disk_copies.join(format!("{name}.img"));
+    fs::copy(&paths.disk, &copy).map_err(|e| io_failed("copy the disk to", &copy, e))?;
+    Ok(copy)
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {

@@ -8,6 +8,7 @@ mod bench;
 mod boot_test;
 mod config;
 mod cpio;
+mod disk;
 mod elf64;
 mod error;
 mod image;
@@ -123,6 +124,11 @@ fn boot(paths: &Paths, settings: &Settings, gdb: bool) -> Result<u8> {
         machine: &machine,
         kernel: paths.relative(&paths.image),
         initrd: initrd.as_deref().map(|path| paths.relative(path)),
+        // One interactive run: the built image itself, writable (the next build remakes it).
+        disk: Some(qemu::Disk {
+            path: paths.relative(&paths.disk),
+            read_only: false,
+        }),
         bootargs,
         deterministic: false,
         gdb,

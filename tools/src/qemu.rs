@@ -25,12 +25,40 @@ pub struct Launch<'a> {
     pub machine: &'a Machine,
     pub kernel: &'a Path,
     pub initrd: Option<&'a Path>,
+    /// The disk image attached as a virtio-blk device.
+    pub disk: Option<Disk<'a>>,
     pub bootargs: &'a str,
     /// The repeatable setup of ARCHITECTURE.md §7: one guest instruction per virtual ns, fixed
     /// device tree and clock.
     pub deterministic: bool,
     /// Stop before the first instruction and serve gdb on :1234.
     pub gdb: bool,
+}
+
+/// A disk image and how the guest may use it.
+#[derive(Debug, Clone, Copy)]
+pub struct Disk<'a> {
+    pub path: &'a Path,
+    /// Attach it read-only: runs that only read may then share one image.
+    pub read_only: bool,
+}
+
+impl Disk<'_> {
+    /// `-drive` and `-device`: a virtio-blk device on a virtio-mmio transport.
+    fn args(&self) -> [OsString; 4] {
+        let mut drive = OsString::from("if=none,format=raw,id=hd0,");
+        if self.read_only {
+            drive.push("readonly=on,");
+        }
+        drive.push("file=");
+        drive.push(self.path);
+        [
+            "-drive".into(),
+            drive,
+            "-device".into(),
+            "virtio-blk-device,drive=hd0".into(),
+        ]
+    }
 }
 
 impl Launch<'_> {
@@ -90,6 +118,9 @@ impl Launch<'_> {
         if let Some(initrd) = self.initrd {
             args.push("-initrd".into());
             args.push(initrd.into());
+        }
+        if let Some(disk) = &self.disk {
+            args.extend(disk.args());
         }
         push(&mut args, &["-append", self.bootargs]);
         args
@@ -270,6 +301,7 @@ mod tests {
             machine: &DEFAULT_MACHINE,
             kernel: Path::new("target/images/Image"),
             initrd: Some(Path::new("target/images/initrd.cpio")),
+            disk: None,
             bootargs: "test=boot",
             deterministic: false,
             gdb: false,
@@ -302,6 +334,10 @@ mod tests {
             machine: &machine,
             kernel: Path::new("Image"),
             initrd: None,
+            disk: Some(Disk {
+                path: Path::new("target/images/disk.img"),
+                read_only: true,
+            }),
             bootargs: "a b",
             deterministic: true,
             gdb: true,
@@ -319,6 +355,11 @@ mod tests {
             ["-smp", "4"],
             ["-icount", "shift=0,sleep=off"],
             ["-append", "a b"],
+            [
+                "-drive",
+                "if=none,format=raw,id=hd0,readonly=on,file=target/images/disk.img",
+            ],
+            ["-device", "virtio-blk-device,drive=hd0"],
         ] {
             assert!(
                 args.windows(2).any(|w| w == pair),

@@ -34,6 +34,9 @@ pub struct Scenario {
     pub bootargs: &'static str,
     pub ends: Ends,
     pub timeout_secs: u64,
+    /// Whether the guest may write to the disk: such a run gets its own copy of the image
+    /// (the others share the built one, attached read-only).
+    pub writes_disk: bool,
 }
 
 /// How a scenario's boot ends.
@@ -72,6 +75,7 @@ impl Scenario {
             bootargs,
             ends: Ends::Done { min_pass: 3 },
             timeout_secs: DEFAULT_TIMEOUT_SECS,
+            writes_disk: false,
         }
     }
 
@@ -90,6 +94,7 @@ impl Scenario {
             bootargs,
             ends: Ends::Stops { after, lines },
             timeout_secs: DEFAULT_TIMEOUT_SECS,
+            writes_disk: false,
         }
     }
 
@@ -463,6 +468,30 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
+    // The file server (pagers/file): the virtio-blk disk, its FAT volume, open/read/close.
+    Scenario::stops(
+        "proc-fileread",
+        Initrd::Normal,
+        "run=fileread",
+        Stage::Hello,
+        &[
+            "file: virtio-blk disk on virtio-mmio transport ",
+            "fileread: | Hello from the disk!",
+            "PASS file-hello",
+            "PASS file-big-pattern",
+            "PASS file-long-name",
+            "fileread: bin/fileread starts with 0x7f 0x45 0x4c 0x46",
+            "PASS file-bin-elf",
+            "PASS file-stat",
+            "PASS file-two-descriptors",
+            "PASS file-enoent",
+            "PASS file-ebadf",
+            "PASS file-eisdir",
+            "PASS file-erofs",
+            "init: fileread exited with status 0",
+            "init: done",
+        ],
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static Scenario> {

@@ -15,8 +15,8 @@ use crate::alloc::Alloc;
 use abi::bootinfo::BootInfo;
 use abi::message::{NOTIFICATION_LABEL, NULL_CPTR};
 use abi::object::{MapFlags, ObjectType};
-use libmk::{Cap, Endpoint, Frame, Message};
-use proto::{Errno, Label, WaitStatus, pid};
+use libmk::{Cap, Endpoint, Frame, Message, Reply};
+use proto::{Errno, GetPidReply, Name, ProcRequest, ReplyBody, WaitStatus, pid};
 use rt::println;
 
 pub use task::Proc;
@@ -28,7 +28,7 @@ const WINDOW_PAGES: u64 = 16;
 
 /// How the program `run=` started ended.
 pub struct Ended {
-    pub name: task::Name,
+    pub name: Name,
     pub how: WaitStatus,
     pub value: u64,
 }
@@ -65,7 +65,10 @@ fn serve(alloc: &mut Alloc, info: &'static BootInfo, name: &str) -> Result<Ended
     let servers =
         server::start(alloc, &mut window, &initrd, info).map_err(|_| "cannot start the servers")?;
     let mut proc = Proc::new(alloc, initrd, &servers);
-    let watched = match proc.spawn(pid::INIT, name) {
+    let watched = match Name::new(name)
+        .map_err(Errno::from)
+        .and_then(|n| proc.spawn(pid::INIT, n))
+    {
         Ok(pid) => pid,
         Err(e) => {
             println!("init: cannot run {name}: {e}");
@@ -103,11 +106,10 @@ impl Proc<'_> {
                     continue;
                 }
             };
-            let label = r.info().label;
-            if label == NOTIFICATION_LABEL {
+            if r.info().label == NOTIFICATION_LABEL {
                 self.take_kills();
             } else {
-                reply = self.handle(r.badge, label, &r.mrs).map(answer);
+                reply = self.handle(&r);
             }
             if let Some(ended) = self.take_ended() {
                 return ended;
@@ -115,51 +117,43 @@ impl Proc<'_> {
         }
     }
 
-    /// One request from task `caller`: `None` when the caller gets no reply (exit, exec).
-    fn handle(&mut self, caller: u64, label: u64, mrs: &[u64]) -> Option<Result<[u64; 3], Errno>> {
-        let Ok(label) = Label::try_from(label) else {
-            return Some(Err(Errno::ENOSYS));
-        };
-        let Ok(f) = proto::fields(label, mrs) else {
-            return Some(Err(Errno::EINVAL));
+    /// One request from a task: the reply, or `None` when the caller gets none (exit, exec).
+    fn handle(&mut self, r: &Reply) -> Option<Message> {
+        let caller = r.badge;
+        let msg = rt::ipc::received(r);
+        let req = match ProcRequest::decode(msg.label(), msg.mrs()) {
+            Ok(req) => req,
+            Err(e) => return Some(answer::<()>(Err(e.into()))),
         };
         if !self.is_running(caller) {
-            return Some(Err(Errno::ESRCH));
+            return Some(answer::<()>(Err(Errno::ESRCH)));
         }
-        match label {
-            Label::Spawn => Some(
-                task::name_arg(f)
-                    .and_then(|name| self.spawn(caller, name.as_str()))
-                    .map(|pid| [pid, 0, 0]),
-            ),
-            Label::Fork => Some(self.fork(caller, f[0], f[1]).map(|pid| [pid, 0, 0])),
-            Label::Exec => match task::name_arg(f).and_then(|n| self.exec(caller, n.as_str())) {
+        match req {
+            ProcRequest::Spawn { name } => Some(answer(self.spawn(caller, name))),
+            ProcRequest::Fork { sp, pc } => Some(answer(self.fork(caller, sp, pc))),
+            ProcRequest::Exec { name } => match self.exec(caller, name) {
                 Ok(()) => None,
-                Err(e) => Some(Err(e)),
+                Err(e) => Some(answer::<()>(Err(e))),
             },
-            Label::Exit => {
-                self.end(caller, WaitStatus::Exited, f[0]);
+            ProcRequest::Exit { status } => {
+                self.end(caller, WaitStatus::Exited, i64::from(status) as u64);
                 None
             }
-            Label::Wait => Some(self.wait(caller, f[0])),
-            Label::Kill => {
-                if f[0] == caller {
-                    self.end(caller, WaitStatus::Killed, 0);
-                    None
-                } else {
-                    Some(self.kill(f[0]).map(|()| [0; 3]))
-                }
+            ProcRequest::Wait { pid } => Some(answer(self.wait(caller, pid))),
+            ProcRequest::Kill { pid } if pid == caller => {
+                self.end(caller, WaitStatus::Killed, 0);
+                None
             }
-            Label::GetPid => Some(Ok([caller, self.parent_of(caller), 0])),
-            _ => Some(Err(Errno::ENOSYS)),
+            ProcRequest::Kill { pid } => Some(answer(self.kill(pid))),
+            ProcRequest::GetPid => Some(answer(Ok(GetPidReply {
+                pid: caller,
+                parent: self.parent_of(caller),
+            }))),
         }
     }
 }
 
 /// The reply message: MR0 = 0 or the errno, then the results.
-fn answer(result: Result<[u64; 3], Errno>) -> Message {
-    match result {
-        Ok([a, b, c]) => Message::new(0, &[0, a, b, c]),
-        Err(e) => Message::new(0, &[e as u64]),
-    }
+fn answer<T: ReplyBody>(result: Result<T, Errno>) -> Message {
+    rt::ipc::message(&proto::encode_reply(&result))
 }

@@ -1,4 +1,4 @@
-//! Starting the servers (zero, vm) from the initrd: everything they will touch is mapped
+//! Starting the servers (zero, vm, file) from the initrd: everything they will touch is mapped
 //! before they run, so they never fault.
 //!
 //! A server's CNode (radix [`SERVER_RADIX`]), as init fills it:
@@ -7,9 +7,15 @@
 //!   1 ENDPOINT  its endpoint          16.. the initrd frames, read-only (vm)
 //!   2 ZERO      zero's endpoint (vm)  64.. the untyped budget, consecutive
 //!   3 NOTIFY    init's notification   first_free_slot: after the budget
-//!   4 VSPACE    its VSpace
-//!   5 CNODE     its CNode
+//!   4 VSPACE    its VSpace            16.. the interrupt handlers, one per virtio-mmio
+//!   5 CNODE     its CNode                  transport (file)
+//!   6 DMA       its DMA frame (file)
+//!   7 IRQ_NOTIFY the notification its interrupts signal (file)
 //! ```
+//!
+//! The file server also gets the virtio-mmio registers (the device untyped, retyped to
+//! frames) mapped at `FILE_MMIO_WINDOW` as device memory, and one physically contiguous
+//! frame of DMA memory mapped at `FILE_DMA_WINDOW`.
 //!
 //! Its address space: the ELF segments, a 64 KiB stack below `USER_STACK_TOP`, the IPC
 //! buffer at `USER_IPC_BUFFER`, the startup page (read-only) at `STARTUP_VADDR`, the heap at
@@ -21,10 +27,11 @@ use crate::alloc::{Alloc, CNODE, PAGE};
 use abi::Error;
 use abi::bootinfo::BootInfo;
 use abi::object::{CapRights, MapFlags, ObjectType, init_slots};
-use libmk::{CNode, Cap, Endpoint, Frame, Notification, Tcb, Untyped};
+use libmk::{CNode, Cap, Endpoint, Frame, IrqControl, IrqHandler, Notification, Tcb, Untyped};
 use proto::startup::{
-    InitrdFrame, SERVER_HEAP_BASE, STARTUP_FRAMES, Startup, VM_HEAP_SIZE, ZERO_HEAP_SIZE, vm_slots,
-    zero_slots,
+    FILE_DMA_BITS, FILE_DMA_WINDOW, FILE_HEAP_SIZE, FILE_MMIO_WINDOW, InitrdFrame,
+    SERVER_HEAP_BASE, STARTUP_FRAMES, Startup, VIRTIO_SLOT_SIZE, VM_HEAP_SIZE, ZERO_HEAP_SIZE,
+    file_slots, vm_slots, zero_slots,
 };
 use proto::{STARTUP_VADDR, USER_IPC_BUFFER, USER_STACK_TOP, pid};
 
@@ -35,6 +42,9 @@ const SLOT_ZERO: u64 = 2;
 const SLOT_NOTIFY: u64 = 3;
 const SLOT_VSPACE: u64 = 4;
 const SLOT_CNODE: u64 = 5;
+const SLOT_DMA: u64 = 6;
+const SLOT_IRQ_NOTIFY: u64 = 7;
+const FIRST_IRQ_SLOT: u64 = 16;
 const FIRST_INITRD_SLOT: u64 = 16;
 const FIRST_UNTYPED_SLOT: u64 = 64;
 /// log2 of the untyped a server's objects (but not its heap) are carved from.
@@ -49,6 +59,15 @@ const INIT_RESERVE: u64 = 64 << 20;
 
 const VM_PRIORITY: u64 = 250;
 const ZERO_PRIORITY: u64 = 249;
+const FILE_PRIORITY: u64 = 248;
+/// The most virtio-mmio transports the file server gets interrupt handlers for.
+const MAX_VIRTIO_SLOTS: u64 = 32;
+/// The interrupt of virtio-mmio transport `i` on QEMU `virt`: SPI 16 + i (INTID 48 + i),
+/// counting transports from the lowest address. The device tree says the same
+/// (`microkernel/core/src/machine/tests.rs` checks it), but `BootInfo` does not carry it yet.
+const fn virtio_intid(i: u64) -> u64 {
+    32 + 16 + i
+}
 
 /// What init keeps of the servers it started.
 pub struct Servers {
@@ -58,6 +77,9 @@ pub struct Servers {
     pub vm_init: Cap<Endpoint>,
     /// init's endpoint, unbadged.
     pub init_ep: Cap<Endpoint>,
+    /// The file server's endpoint, unbadged (`None` if it could not be started: programs
+    /// then run without files).
+    pub file_ep: Option<Cap<Endpoint>>,
 }
 
 /// A server being built.
@@ -136,6 +158,15 @@ pub fn start(
     vm.startup.untyped_count = 1;
     vm.startup.first_free_slot = FIRST_UNTYPED_SLOT + 1;
 
+    // file: before zero takes the rest of RAM. Without it the system still runs.
+    let file_ep = match start_file(alloc, window, initrd, info) {
+        Ok(ep) => Some(ep),
+        Err(e) => {
+            rt::println!("init: no file server: {e:?}");
+            None
+        }
+    };
+
     // zero: its endpoint and all the RAM init does not keep, as untyped capabilities.
     zero.copy_in(SLOT_ENDPOINT, zero_ep.cptr(), CapRights::ALL)?;
     zero.startup.slots[zero_slots::ENDPOINT] = SLOT_ENDPOINT;
@@ -165,7 +196,92 @@ pub fn start(
         vm_ep,
         vm_init,
         init_ep,
+        file_ep,
     })
+}
+
+/// Builds and starts the file server: its endpoint, the virtio-mmio registers (device
+/// memory), a DMA frame, and an interrupt handler per transport signalling one notification
+/// with badge `1 << transport`.
+fn start_file(
+    alloc: &mut Alloc,
+    window: &mut Window,
+    initrd: &Initrd,
+    info: &BootInfo,
+) -> Result<Cap<Endpoint>, Error> {
+    let device = info
+        .untyped()
+        .iter()
+        .find(|u| u.device != 0)
+        .copied()
+        .ok_or(Error::InvalidArgument)?;
+    let ep: Cap<Endpoint> = Cap::from_cptr(alloc.retype_global(ObjectType::Endpoint, 0)?);
+    let irq_notify: Cap<Notification> =
+        Cap::from_cptr(alloc.retype_global(ObjectType::Notification, 0)?);
+    let mut file = Builder::new(alloc, window, initrd, "file", pid::FILE, FILE_HEAP_SIZE)?;
+    file.copy_in(SLOT_ENDPOINT, ep.cptr(), CapRights::ALL)?;
+    file.startup.slots[file_slots::ENDPOINT] = SLOT_ENDPOINT;
+    file.startup.slots[file_slots::VSPACE] = SLOT_VSPACE;
+    file.startup.slots[file_slots::CNODE] = SLOT_CNODE;
+    file.copy_in(SLOT_IRQ_NOTIFY, irq_notify.cptr(), CapRights::READ)?;
+    file.startup.slots[file_slots::IRQ_NOTIFY] = SLOT_IRQ_NOTIFY;
+
+    // The registers: the device untyped as one frame, mapped as device memory (the kernel
+    // maps frames of device untyped that way).
+    let mmio_bits = device.size_bits.clamp(12, 21);
+    let mmio: Cap<Frame> = retype(
+        alloc,
+        Cap::from_cptr(device.slot),
+        ObjectType::Frame,
+        mmio_bits,
+    )?;
+    let mmio_size = 1u64 << mmio_bits;
+    file.space.map(
+        alloc,
+        mmio,
+        FILE_MMIO_WINDOW,
+        MapFlags::RW,
+        0,
+        mmio_size / PAGE,
+    )?;
+    file.startup.mmio_size = mmio_size;
+
+    // DMA memory: one frame, so physically contiguous; the server asks the kernel for its
+    // physical address.
+    let dma: Cap<Frame> = Cap::from_cptr(alloc.retype_global(ObjectType::Frame, FILE_DMA_BITS)?);
+    let dma_size = 1u64 << FILE_DMA_BITS;
+    file.space.map(
+        alloc,
+        dma,
+        FILE_DMA_WINDOW,
+        MapFlags::RW,
+        0,
+        dma_size / PAGE,
+    )?;
+    file.copy_in(SLOT_DMA, dma.cptr(), CapRights::ALL)?;
+    file.startup.slots[file_slots::DMA_FRAME] = SLOT_DMA;
+    file.startup.dma_size = dma_size;
+
+    // One handler per transport, each signalling the notification with its own bit.
+    let transports = (mmio_size / VIRTIO_SLOT_SIZE).min(MAX_VIRTIO_SLOTS);
+    let irq_control: Cap<IrqControl> = Cap::from_cptr(init_slots::IRQ_CONTROL);
+    let badged = alloc.slot()?;
+    for i in 0..transports {
+        let handler: Cap<IrqHandler> = Cap::from_cptr(alloc.slot()?);
+        irq_control.get(virtio_intid(i), CNODE, handler.cptr())?;
+        CNODE.mint(badged, CNODE, irq_notify.cptr(), CapRights::WRITE, 1 << i)?;
+        // The kernel keeps the notification and badge, not the capability.
+        let set = handler.set_notification(Cap::from_cptr(badged));
+        CNODE.delete(badged)?;
+        set?;
+        file.move_in(alloc, FIRST_IRQ_SLOT + i, handler.cptr())?;
+    }
+    alloc.free_slot(badged);
+    file.startup.slots[file_slots::IRQ_FIRST] = FIRST_IRQ_SLOT;
+    file.startup.untyped_count = 0;
+    file.startup.first_free_slot = FIRST_UNTYPED_SLOT;
+    file.start(alloc, window, FILE_PRIORITY)?;
+    Ok(ep)
 }
 
 impl Builder {

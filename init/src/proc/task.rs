@@ -3,7 +3,7 @@
 //! `wait` reads.
 //!
 //! A task's CNode (`proto::task_slots`): VM and PROC are vm's and init's endpoints badged
-//! with the pid (WRITE), IPC_BUFFER its IPC buffer frame, CHILD_NOTIFY a notification init
+//! with the pid (WRITE), FILE the file server's (also badged), IPC_BUFFER its IPC buffer frame, CHILD_NOTIFY a notification init
 //! signals when one of its children ends.
 
 use super::Ended;
@@ -18,39 +18,14 @@ use liballoc::collections::BTreeMap;
 use liballoc::vec::Vec;
 use libmk::{CNode, Cap, Endpoint, Frame, Notification, Tcb, Untyped, VSpace};
 use proto::{
-    Errno, Kill, USER_IPC_BUFFER, USER_STACK_SIZE, USER_STACK_TOP, WaitStatus, pid, prot,
-    task_slots,
+    Errno, Kill, KillRecord, Name, USER_IPC_BUFFER, USER_STACK_SIZE, USER_STACK_TOP, WaitReply,
+    WaitStatus, pid, prot, task_slots,
 };
 
 /// log2 of the untyped each task's objects come from (CNode 16 KiB, VSpace 8 KiB, IPC
 /// buffer 4 KiB, TCB 2 KiB, notification: 32 KiB with alignment).
 const TASK_UNTYPED_BITS: u64 = 16;
 const TASK_PRIORITY: u64 = 100;
-
-/// A task name (up to 16 bytes).
-#[derive(Clone, Copy)]
-pub struct Name {
-    bytes: [u8; 16],
-    len: usize,
-}
-
-impl Name {
-    pub fn new(s: &str) -> Result<Self, Errno> {
-        let (bytes, len) = proto::name_from_words(proto::name_to_words(s)?);
-        Ok(Self { bytes, len })
-    }
-
-    pub fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("?")
-    }
-}
-
-/// The name in a request's first two fields.
-pub fn name_arg(f: &[u64]) -> Result<Name, Errno> {
-    let (bytes, len) = proto::name_from_words([f[0], f[1]]);
-    let s = core::str::from_utf8(&bytes[..len]).map_err(|_| Errno::EINVAL)?;
-    Name::new(s)
-}
 
 /// A task's kernel objects, each in a slot of init's CNode.
 #[derive(Clone, Copy)]
@@ -85,6 +60,8 @@ pub struct Proc<'a> {
     vm: Vm,
     vm_ep: Cap<Endpoint>,
     init_ep: Cap<Endpoint>,
+    /// The file server's endpoint, unbadged (`None` if it did not start).
+    file_ep: Option<Cap<Endpoint>>,
     tasks: BTreeMap<u64, Task>,
     next_pid: u64,
     /// Task untypeds revoked and ready for reuse.
@@ -101,6 +78,7 @@ impl<'a> Proc<'a> {
             vm: Vm::new(servers.vm_init),
             vm_ep: servers.vm_ep,
             init_ep: servers.init_ep,
+            file_ep: servers.file_ep,
             tasks: BTreeMap::new(),
             next_pid: pid::FIRST_USER,
             free_untyped: Vec::new(),
@@ -140,15 +118,14 @@ impl<'a> Proc<'a> {
     }
 
     /// A new task running program `name`, child of `parent`.
-    pub fn spawn(&mut self, parent: u64, name: &str) -> Result<u64, Errno> {
-        let name = Name::new(name)?;
+    pub fn spawn(&mut self, parent: u64, name: Name) -> Result<u64, Errno> {
         let (file, image) = self.program(name.as_str())?;
         let pid = self.new_pid();
         let objs = self.make_objects(pid)?;
         let result = self
             .vm
             .new_space(pid, objs.vspace)
-            .and_then(|()| self.vm.set_name(pid, name.as_str()))
+            .and_then(|()| self.vm.set_name(pid, name))
             .and_then(|()| self.load(pid, file, &image))
             .and_then(|()| {
                 self.vm
@@ -183,7 +160,7 @@ impl<'a> Proc<'a> {
         let result = self
             .vm
             .fork_space(parent, pid, objs.vspace)
-            .and_then(|()| self.vm.set_name(pid, name.as_str()))
+            .and_then(|()| self.vm.set_name(pid, name))
             .and_then(|()| {
                 self.vm
                     .map_frame(pid, USER_IPC_BUFFER, prot::READ | prot::WRITE, objs.ipc)
@@ -208,8 +185,7 @@ impl<'a> Proc<'a> {
 
     /// Replaces task `pid`'s program with `name` and restarts it there. An error before the
     /// old image is gone is returned; after, the task is killed.
-    pub fn exec(&mut self, pid: u64, name: &str) -> Result<(), Errno> {
-        let name = Name::new(name)?;
+    pub fn exec(&mut self, pid: u64, name: Name) -> Result<(), Errno> {
         let (file, image) = self.program(name.as_str())?;
         let Some(Task {
             state: State::Running(objs),
@@ -223,7 +199,7 @@ impl<'a> Proc<'a> {
         let result = self
             .vm
             .reset(pid)
-            .and_then(|()| self.vm.set_name(pid, name.as_str()))
+            .and_then(|()| self.vm.set_name(pid, name))
             .and_then(|()| self.load(pid, file, &image))
             .and_then(|()| {
                 tcb.write_registers(&[image.entry, USER_STACK_TOP, pid])
@@ -237,7 +213,7 @@ impl<'a> Proc<'a> {
                 }
             }
             Err(e) => {
-                rt::println!("init: exec {} in task {pid} failed: {e}", name.as_str());
+                rt::println!("init: exec {name} in task {pid} failed: {e}");
                 self.end(pid, WaitStatus::Killed, 0);
             }
         }
@@ -318,7 +294,7 @@ impl<'a> Proc<'a> {
     }
 
     /// `wait(pid)` (0: any child): pid, how, status; `EAGAIN` if none has ended yet.
-    pub fn wait(&mut self, caller: u64, which: u64) -> Result<[u64; 3], Errno> {
+    pub fn wait(&mut self, caller: u64, which: u64) -> Result<WaitReply, Errno> {
         let mut any = false;
         let mut found = None;
         for (&p, t) in &self.tasks {
@@ -327,13 +303,13 @@ impl<'a> Proc<'a> {
             }
             any = true;
             if let State::Zombie { how, value } = t.state {
-                found = Some([p, how as u64, value]);
+                found = Some(WaitReply { pid: p, how, value });
                 break;
             }
         }
         match found {
             Some(r) => {
-                self.tasks.remove(&r[0]);
+                self.tasks.remove(&r.pid);
                 Ok(r)
             }
             None if any => Err(Errno::EAGAIN),
@@ -345,8 +321,8 @@ impl<'a> Proc<'a> {
     pub fn take_kills(&mut self) {
         loop {
             match self.vm.take_kill() {
-                Ok(Some((pid, reason, addr))) => {
-                    let how = match reason {
+                Ok(Some(KillRecord { pid, kind, addr })) => {
+                    let how = match kind {
                         Kill::Segv => WaitStatus::Segv,
                         Kill::Bus => WaitStatus::Bus,
                     };
@@ -417,6 +393,9 @@ impl<'a> Proc<'a> {
             CapRights::WRITE,
             pid,
         )?;
+        if let Some(file) = self.file_ep {
+            cnode.mint(task_slots::FILE, CNODE, file.cptr(), CapRights::WRITE, pid)?;
+        }
         cnode.copy(task_slots::IPC_BUFFER, CNODE, ipc.cptr(), CapRights::ALL)?;
         cnode.copy(
             task_slots::CHILD_NOTIFY,

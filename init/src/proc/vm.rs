@@ -1,9 +1,9 @@
-//! init's side of the 200s requests to vm (`proto::Label`): one `Call` each on init's badged
-//! capability to vm's endpoint.
+//! init's side of the 200s requests to vm ([`proto::VmControl`]): one `Call` each on init's
+//! badged capability to vm's endpoint.
 
 use abi::message::NULL_CPTR;
-use libmk::{Cap, Endpoint, Frame, Message, Reply, VSpace};
-use proto::{Errno, Kill, Label, check_reply, prot};
+use libmk::{Cap, Endpoint, Frame, VSpace};
+use proto::{Errno, KillRecord, Name, ReplyBody, VmControl, prot};
 
 /// vm as init calls it.
 pub struct Vm {
@@ -15,9 +15,11 @@ impl Vm {
         Self { ep }
     }
 
-    /// Sends `label` with `fields` (and the capability `cap` of init's CSpace, if any).
-    fn call(&self, label: Label, fields: &[u64], cap: Option<u64>) -> Result<Reply, Errno> {
-        let mut msg = Message::new(label as u64, fields);
+    /// Sends `req` (with the capability `cap` of init's CSpace when the request carries one)
+    /// and returns its results.
+    fn call<T: ReplyBody>(&self, req: VmControl, cap: Option<u64>) -> Result<T, Errno> {
+        debug_assert_eq!(req.carries_cap(), cap.is_some());
+        let mut msg = rt::ipc::message(&req.encode());
         if let Some(cap) = cap {
             let buf = libmk::ipc_buffer().ok_or(Errno::EIO)?;
             buf.send_cap = cap;
@@ -29,19 +31,15 @@ impl Vm {
         {
             buf.send_cap = NULL_CPTR;
         }
-        let reply = reply?;
-        check_reply(reply.mrs[0])?;
-        Ok(reply)
+        proto::reply_result(rt::ipc::received(&reply?).mrs())
     }
 
     pub fn new_space(&self, pid: u64, vspace: Cap<VSpace>) -> Result<(), Errno> {
-        self.call(Label::NewSpace, &[pid], Some(vspace.cptr()))
-            .map(drop)
+        self.call(VmControl::NewSpace { pid }, Some(vspace.cptr()))
     }
 
-    pub fn set_name(&self, pid: u64, name: &str) -> Result<(), Errno> {
-        let [a, b] = proto::name_to_words(name)?;
-        self.call(Label::SetName, &[pid, a, b], None).map(drop)
+    pub fn set_name(&self, pid: u64, name: Name) -> Result<(), Errno> {
+        self.call(VmControl::SetName { pid, name }, None)
     }
 
     /// A segment of an ELF file in the initrd: its bytes start `initrd_offset` bytes into
@@ -55,24 +53,25 @@ impl Vm {
         let p = prot::READ
             | if seg.writable { prot::WRITE } else { 0 }
             | if seg.executable { prot::EXEC } else { 0 };
-        self.call(
-            Label::MapImage,
-            &[
-                pid,
-                seg.vaddr,
-                seg.mem_size,
-                initrd_offset,
-                seg.file_size,
-                p,
-            ],
-            None,
-        )
-        .map(drop)
+        let req = VmControl::MapImage {
+            pid,
+            vaddr: seg.vaddr,
+            mem_size: seg.mem_size,
+            initrd_offset,
+            file_size: seg.file_size,
+            prot: p,
+        };
+        self.call(req, None)
     }
 
     pub fn map_anon(&self, pid: u64, vaddr: u64, len: u64, prot: u64) -> Result<(), Errno> {
-        self.call(Label::MapAnon, &[pid, vaddr, len, prot], None)
-            .map(drop)
+        let req = VmControl::MapAnon {
+            pid,
+            vaddr,
+            len,
+            prot,
+        };
+        self.call(req, None)
     }
 
     pub fn map_frame(
@@ -82,30 +81,25 @@ impl Vm {
         prot: u64,
         frame: Cap<Frame>,
     ) -> Result<(), Errno> {
-        self.call(Label::MapFrame, &[pid, vaddr, prot], Some(frame.cptr()))
-            .map(drop)
+        let req = VmControl::MapFrame { pid, vaddr, prot };
+        self.call(req, Some(frame.cptr()))
     }
 
     pub fn fork_space(&self, parent: u64, child: u64, vspace: Cap<VSpace>) -> Result<(), Errno> {
-        self.call(Label::ForkSpace, &[parent, child], Some(vspace.cptr()))
-            .map(drop)
+        let req = VmControl::ForkSpace { parent, child };
+        self.call(req, Some(vspace.cptr()))
     }
 
     pub fn reset(&self, pid: u64) -> Result<(), Errno> {
-        self.call(Label::Reset, &[pid], None).map(drop)
+        self.call(VmControl::Reset { pid }, None)
     }
 
     pub fn destroy(&self, pid: u64) -> Result<(), Errno> {
-        self.call(Label::Destroy, &[pid], None).map(drop)
+        self.call(VmControl::Destroy { pid }, None)
     }
 
-    /// The next kill record: pid, reason, address; `None` when there is none left.
-    pub fn take_kill(&self) -> Result<Option<(u64, Kill, u64)>, Errno> {
-        let r = self.call(Label::TakeKills, &[], None)?;
-        if r.mrs[1] == 0 {
-            return Ok(None);
-        }
-        let reason = Kill::try_from(r.mrs[2]).map_err(|_| Errno::EIO)?;
-        Ok(Some((r.mrs[1], reason, r.mrs[3])))
+    /// The next kill record; `None` when there is none left.
+    pub fn take_kill(&self) -> Result<Option<KillRecord>, Errno> {
+        self.call(VmControl::TakeKills, None)
     }
 }

@@ -3,22 +3,37 @@
 //! registers. `docs/pagers.md` is the prose; this crate is the contract.
 //!
 //! Every request is a message whose label is a [`Label`] and whose message registers are
-//! the request's fields in order. Every reply's MR0 is 0 or an [`Errno`] value; its other
-//! registers are the results. Decoding never panics: a short or malformed message is an
-//! error ([`ProtoError`]) that the server answers with `EINVAL`.
+//! the request's fields in order: [`VmRequest`] (tasks to vm), [`VmControl`] (init to vm),
+//! [`ZeroRequest`] (vm to zero), [`ProcRequest`] (tasks to init). Each has `encode` (to a
+//! [`Wire`]: label and registers) and `decode` (label and registers to the request, or a
+//! [`ProtoError`]). Every reply's MR0 is 0 or an [`Errno`] value; its other registers are
+//! the results, a [`ReplyBody`] ([`encode_reply`], [`decode_reply`]). Decoding never
+//! panics: a short or malformed message is an error that the server answers with `EINVAL`
+//! (`ENOSYS` for an unknown label), and a client with `EIO`.
 #![no_std]
 #![forbid(unsafe_code)]
 
 pub mod errno;
+pub mod file;
+pub mod proc;
 pub mod startup;
+pub mod vm;
+pub mod wire;
+pub mod zero;
 
 pub use errno::Errno;
+pub use file::{FileRequest, OpenReply, StatReply};
+pub use proc::{GetPidReply, ProcRequest, WaitReply};
+pub use vm::{KillRecord, VmControl, VmRequest, VmStats};
+pub use wire::{MAX_WORDS, Name, ReplyBody, Wire, decode_reply, encode_reply, reply_result};
+pub use zero::ZeroRequest;
 
 /// Well-known process identifiers.
 pub mod pid {
     pub const INIT: u64 = 1;
     pub const VM: u64 = 2;
     pub const ZERO: u64 = 3;
+    pub const FILE: u64 = 4;
     /// The first pid given to a user task.
     pub const FIRST_USER: u64 = 10;
 }
@@ -70,6 +85,8 @@ pub mod task_slots {
     /// A notification init signals when one of the task's children ends (`wait` sleeps on
     /// it between `Wait` requests that find nothing yet).
     pub const CHILD_NOTIFY: u64 = 4;
+    /// A capability to the file server's endpoint, badged with the task's pid.
+    pub const FILE: u64 = 5;
     /// First slot the task may use for itself.
     pub const FIRST_FREE: u64 = 8;
     /// log2 of the number of slots.
@@ -78,7 +95,7 @@ pub mod task_slots {
 
 abi::numbered! {
     /// Request labels. 100s: tasks to vm; 200s: init to vm; 300s: vm to zero; 400s: tasks to
-    /// init.
+    /// init; 500s: tasks to the file server.
     pub enum Label {
         /// addr, len, prot, flags, fd (`u64::MAX` for none), offset → MR1 = address.
         Mmap = 100,
@@ -133,6 +150,15 @@ abi::numbered! {
         Kill = 405,
         /// → MR1 = pid, MR2 = parent pid.
         GetPid = 406,
+
+        /// flags, path (five words) → MR1 = fd, MR2 = size.
+        Open = 500,
+        /// fd, offset, len → MR1 = count; the bytes in MR6...
+        Read = 501,
+        /// fd.
+        Close = 502,
+        /// path (five words) → MR1 = size, MR2 = 1 for a directory.
+        Stat = 503,
     }
 }
 
@@ -160,47 +186,6 @@ abi::numbered! {
     }
 }
 
-/// vm's counters (`VmStats` results, in this order).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct VmStats {
-    pub faults: u64,
-    pub pages_in_use: u64,
-    pub pages_zero_filled: u64,
-    pub pages_copied: u64,
-    pub zero_page_maps: u64,
-    pub chunks: u64,
-}
-
-impl VmStats {
-    pub const WORDS: usize = 6;
-
-    pub fn encode(&self) -> [u64; Self::WORDS] {
-        [
-            self.faults,
-            self.pages_in_use,
-            self.pages_zero_filled,
-            self.pages_copied,
-            self.zero_page_maps,
-            self.chunks,
-        ]
-    }
-
-    pub fn decode(w: &[u64]) -> Result<Self, ProtoError> {
-        let w: &[u64; Self::WORDS] = w
-            .get(..Self::WORDS)
-            .and_then(|s| s.try_into().ok())
-            .ok_or(ProtoError::Short)?;
-        Ok(Self {
-            faults: w[0],
-            pages_in_use: w[1],
-            pages_zero_filled: w[2],
-            pages_copied: w[3],
-            zero_page_maps: w[4],
-            chunks: w[5],
-        })
-    }
-}
-
 /// Why a message could not be decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProtoError {
@@ -212,40 +197,14 @@ pub enum ProtoError {
     BadField,
 }
 
+/// How a server answers a request it cannot decode.
 impl From<ProtoError> for Errno {
-    fn from(_: ProtoError) -> Errno {
-        Errno::EINVAL
+    fn from(e: ProtoError) -> Errno {
+        match e {
+            ProtoError::UnknownLabel(_) => Errno::ENOSYS,
+            ProtoError::Short | ProtoError::BadField => Errno::EINVAL,
+        }
     }
-}
-
-/// A task name in two words (up to 16 bytes, zero-padded).
-pub fn name_to_words(name: &str) -> Result<[u64; 2], Errno> {
-    let b = name.as_bytes();
-    if b.is_empty() || b.len() > 16 {
-        return Err(Errno::EINVAL);
-    }
-    let mut bytes = [0u8; 16];
-    bytes[..b.len()].copy_from_slice(b);
-    let (lo, hi) = bytes.split_at(8);
-    Ok([
-        u64::from_le_bytes(lo.try_into().unwrap_or([0; 8])),
-        u64::from_le_bytes(hi.try_into().unwrap_or([0; 8])),
-    ])
-}
-
-/// The name in two words; the bytes up to the first zero.
-pub fn name_from_words(w: [u64; 2]) -> ([u8; 16], usize) {
-    let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&w[0].to_le_bytes());
-    bytes[8..].copy_from_slice(&w[1].to_le_bytes());
-    let len = bytes.iter().position(|&b| b == 0).unwrap_or(16);
-    (bytes, len)
-}
-
-/// The fields of a request with `label`, checking there are as many as it needs.
-pub fn fields(label: Label, mrs: &[u64]) -> Result<&[u64], ProtoError> {
-    let n = label.fields();
-    mrs.get(..n).ok_or(ProtoError::Short)
 }
 
 impl Label {
@@ -264,78 +223,13 @@ impl Label {
             Self::SetName => 3,
             Self::MapAnon => 4,
             Self::Spawn | Self::Exec => 2,
+            Self::Open => 6,
+            Self::Read => 3,
+            Self::Close => 1,
+            Self::Stat => 5,
         }
-    }
-}
-
-/// The first word of a reply.
-pub fn reply_code(r: Result<(), Errno>) -> u64 {
-    match r {
-        Ok(()) => 0,
-        Err(e) => e as u64,
-    }
-}
-
-/// Reads the first word of a reply.
-pub fn check_reply(code: u64) -> Result<(), Errno> {
-    match code {
-        0 => Ok(()),
-        other => Err(Errno::try_from(other).unwrap_or(Errno::EIO)),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn labels_round_trip_and_field_counts_fit_registers() {
-        for &l in Label::ALL {
-            assert_eq!(Label::try_from(l as u64), Ok(l));
-            assert!(l.fields() <= abi::message::REGISTER_MRS);
-        }
-        assert!(Label::try_from(0).is_err());
-    }
-
-    #[test]
-    fn names_round_trip() {
-        for name in ["init", "vm", "a-sixteen-chars!"] {
-            let w = name_to_words(name).unwrap();
-            let (bytes, len) = name_from_words(w);
-            assert_eq!(&bytes[..len], name.as_bytes());
-        }
-        assert_eq!(name_to_words(""), Err(Errno::EINVAL));
-        assert_eq!(name_to_words("seventeen chars!!"), Err(Errno::EINVAL));
-    }
-
-    #[test]
-    fn fields_are_checked() {
-        assert_eq!(fields(Label::Mmap, &[1, 2, 3]), Err(ProtoError::Short));
-        assert_eq!(fields(Label::Munmap, &[1, 2, 3]), Ok(&[1u64, 2][..]));
-        assert_eq!(fields(Label::GetPid, &[]), Ok(&[][..]));
-    }
-
-    #[test]
-    fn stats_round_trip() {
-        let s = VmStats {
-            faults: 1,
-            pages_in_use: 2,
-            pages_zero_filled: 3,
-            pages_copied: 4,
-            zero_page_maps: 5,
-            chunks: 6,
-        };
-        assert_eq!(VmStats::decode(&s.encode()), Ok(s));
-        assert_eq!(VmStats::decode(&[1, 2]), Err(ProtoError::Short));
-    }
-
-    #[test]
-    fn reply_codes() {
-        assert_eq!(check_reply(reply_code(Ok(()))), Ok(()));
-        assert_eq!(
-            check_reply(reply_code(Err(Errno::ENOMEM))),
-            Err(Errno::ENOMEM)
-        );
-        assert_eq!(check_reply(9999), Err(Errno::EIO));
-    }
-}
+mod tests;

@@ -39,6 +39,11 @@ pub struct Startup {
     pub initrd_size: u64,
     pub initrd_frame_count: u64,
     pub initrd_frames: [InitrdFrame; STARTUP_FRAMES],
+    /// The file server: bytes of virtio-mmio registers mapped (device memory) at
+    /// [`FILE_MMIO_WINDOW`], [`VIRTIO_SLOT_SIZE`] per transport, and bytes of DMA memory
+    /// (one physically contiguous frame) mapped at [`FILE_DMA_WINDOW`].
+    pub mmio_size: u64,
+    pub dma_size: u64,
 }
 
 const _: () = assert!(core::mem::size_of::<Startup>() <= 4096);
@@ -63,6 +68,8 @@ impl Startup {
                 base: 0,
                 size_bits: 0,
             }; STARTUP_FRAMES],
+            mmio_size: 0,
+            dma_size: 0,
         }
     }
 
@@ -95,6 +102,30 @@ pub mod zero_slots {
     pub const VSPACE: usize = 3;
     pub const CNODE: usize = 4;
 }
+
+/// What `Startup::slots[i]` holds for the file server.
+pub mod file_slots {
+    /// The file server's endpoint.
+    pub const ENDPOINT: usize = 0;
+    /// A notification (READ) the interrupt handlers signal, with badge `1 << transport`.
+    pub const IRQ_NOTIFY: usize = 1;
+    /// The DMA frame (its physical address comes from `FramePhysAddr`).
+    pub const DMA_FRAME: usize = 2;
+    pub const VSPACE: usize = 3;
+    pub const CNODE: usize = 4;
+    /// The first of the interrupt handlers, one per virtio-mmio transport in address order
+    /// (transport `i`'s in slot `slots[IRQ_FIRST] + i`), already pointed at the notification.
+    pub const IRQ_FIRST: usize = 5;
+}
+
+/// The registers of one virtio-mmio transport.
+pub const VIRTIO_SLOT_SIZE: u64 = 0x200;
+/// Where the file server finds the virtio-mmio transports and its DMA memory.
+pub const FILE_MMIO_WINDOW: u64 = 0x0000_0032_0000_0000;
+pub const FILE_DMA_WINDOW: u64 = 0x0000_0033_0000_0000;
+pub const FILE_HEAP_SIZE: u64 = 4 << 20;
+/// log2 of the file server's DMA frame (1 MiB).
+pub const FILE_DMA_BITS: u64 = 20;
 
 /// Where servers keep their heap (mapped by init, read-write) and how big.
 pub const SERVER_HEAP_BASE: u64 = 0x0000_0031_0000_0000;

@@ -15,8 +15,10 @@ use abi::message::vm_fault::Access;
 use abi::object::MapFlags;
 use alloc::collections::{BTreeMap, VecDeque};
 use pages::{NONE, PageId, PageMap, Pool, ZERO_PAGE};
-use proto::{Errno, Kill, PAGE_SIZE, VmStats, map, prot};
+use proto::{Errno, Kill, Name, PAGE_SIZE, VmStats, map, prot};
 use region::{Kind, Region, RegionMap, page_down, page_up};
+
+pub use proto::KillRecord;
 
 /// What vm needs from the kernel and from memory. Methods that can fail return `ENOMEM`
 /// (out of page tables or slots) or the kernel's error as an errno.
@@ -67,8 +69,8 @@ pub trait Machine {
 
 /// One task's address space.
 pub struct Task<S> {
-    pub name: [u8; 16],
-    pub name_len: usize,
+    /// For console messages (`SetName`); `None` until init names the task.
+    pub name: Option<Name>,
     pub regions: RegionMap,
     pub pages: PageMap,
     pub space: S,
@@ -76,11 +78,11 @@ pub struct Task<S> {
 
 impl<S> Task<S> {
     pub fn name(&self) -> &str {
-        core::str::from_utf8(&self.name[..self.name_len]).unwrap_or("?")
+        self.name.as_ref().map_or("", Name::as_str)
     }
 }
 
-/// The arguments of `mmap`, in the order of `Label::Mmap`'s fields.
+/// The arguments of `mmap` (`proto::VmRequest::Mmap`'s fields).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MmapArgs {
     pub addr: u64,
@@ -90,23 +92,6 @@ pub struct MmapArgs {
     /// `u64::MAX` for none.
     pub fd: u64,
     pub offset: u64,
-}
-
-impl MmapArgs {
-    /// From the request's six fields.
-    pub fn from_fields(f: &[u64]) -> Option<Self> {
-        match *f {
-            [addr, len, prot, flags, fd, offset, ..] => Some(Self {
-                addr,
-                len,
-                prot,
-                flags,
-                fd,
-                offset,
-            }),
-            _ => None,
-        }
-    }
 }
 
 /// What to do with a fault.
@@ -124,14 +109,6 @@ pub enum Outcome {
     Killed(Kill),
     /// Nobody to answer (no such task): do not reply.
     Ignore,
-}
-
-/// A kill record for init.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KillRecord {
-    pub pid: u64,
-    pub kind: Kill,
-    pub addr: u64,
 }
 
 /// The mapping rights for `prot` bits (write and execute need read in a mapping).
@@ -215,8 +192,7 @@ impl<M: Machine> Vm<M> {
         self.tasks.insert(
             pid,
             Task {
-                name: [0; 16],
-                name_len: 0,
+                name: None,
                 regions: RegionMap::new(),
                 pages: PageMap::new(),
                 space,
@@ -226,14 +202,9 @@ impl<M: Machine> Vm<M> {
     }
 
     /// `SetName`.
-    pub fn set_name(&mut self, pid: u64, words: [u64; 2]) -> Result<(), Errno> {
+    pub fn set_name(&mut self, pid: u64, name: Name) -> Result<(), Errno> {
         let t = self.tasks.get_mut(&pid).ok_or(Errno::ESRCH)?;
-        let (bytes, len) = proto::name_from_words(words);
-        if core::str::from_utf8(&bytes[..len]).is_err() {
-            return Err(Errno::EINVAL);
-        }
-        t.name = bytes;
-        t.name_len = len;
+        t.name = Some(name);
         Ok(())
     }
 
@@ -411,8 +382,7 @@ impl<M: Machine> Vm<M> {
             return Err((e, space));
         }
         let mut c = Task {
-            name: [0; 16],
-            name_len: 0,
+            name: None,
             regions: RegionMap::new(),
             pages: PageMap::new(),
             space,
@@ -470,7 +440,6 @@ impl<M: Machine> Vm<M> {
         let Vm { m, tasks, pool, .. } = self;
         let p = tasks.get(&parent).ok_or(Errno::ESRCH)?;
         c.name = p.name;
-        c.name_len = p.name_len;
         for r in p.regions.iter().filter(|r| r.kind.is_paged()) {
             c.regions.insert(*r)?;
             let flags = prot_flags(r.prot);

@@ -18,7 +18,9 @@ use libmk::{
     CNode, Cap, Endpoint, Frame, Message, Notification, PageTable, Reply, Untyped, VSpace,
 };
 use proto::startup::{Startup, VM_CHUNK_WINDOW, VM_INITRD_WINDOW, vm_slots};
-use proto::{Errno, Kill, Label, PAGE_SIZE, pid};
+use proto::{
+    Errno, Kill, PAGE_SIZE, ProtoError, ReplyBody, VmControl, VmRequest, ZeroRequest, pid,
+};
 use rt::println;
 use vm::pages::{PageId, chunk_of};
 use vm::{KillRecord, Machine, MmapArgs, Outcome, Vm};
@@ -338,26 +340,25 @@ impl Machine for Sys {
             return false;
         };
         buf.receive_slot = slot;
-        let r = self.zero.call(&Message::new(Label::GetChunk as u64, &[]));
+        let r = self
+            .zero
+            .call(&rt::ipc::message(&ZeroRequest::GetChunk.encode()));
         buf.receive_slot = NULL_CPTR;
-        match r {
-            Ok(r) if r.mrs[0] == 0 && r.info().caps == 1 => {}
-            Ok(r) => {
-                if r.mrs[0] != Errno::ENOMEM as u64 {
-                    println!(
-                        "vm: GetChunk: error {} ({} capabilities)",
-                        r.mrs[0],
-                        r.info().caps
-                    );
-                }
-                self.free_slot(slot);
-                return false;
+        let got = r.map_err(Errno::from).and_then(|r| {
+            proto::reply_result::<()>(rt::ipc::received(&r).mrs())?;
+            // The chunk travels with the reply.
+            if r.info().caps == 1 {
+                Ok(())
+            } else {
+                Err(Errno::EIO)
             }
-            Err(e) => {
-                println!("vm: GetChunk: {e:?}");
-                self.free_slot(slot);
-                return false;
+        });
+        if let Err(e) = got {
+            if e != Errno::ENOMEM {
+                println!("vm: GetChunk: {e}");
             }
+            self.free_slot(slot);
+            return false;
         }
         let frame: Cap<Frame> = Cap::from_cptr(slot);
         let va = VM_CHUNK_WINDOW + self.chunks.len() as u64 * CHUNK_SIZE;
@@ -440,18 +441,16 @@ struct Server {
     receive_slot: u64,
 }
 
-/// A reply: MR0 = 0 and `results`, or the errno.
-fn answer(r: Result<&[u64], Errno>) -> Message {
-    match r {
-        Ok(results) => {
-            let mut m = Message::new(0, &[0]);
-            let n = results.len().min(5);
-            m.mrs[1..=n].copy_from_slice(&results[..n]);
-            m.info.length = 1 + n;
-            m
-        }
-        Err(e) => Message::new(0, &[e as u64]),
-    }
+/// A reply: MR0 = 0 and the results, or the errno.
+fn answer<T: ReplyBody>(r: Result<T, Errno>) -> Message {
+    rt::ipc::message(&proto::encode_reply(&r))
+}
+
+/// A request vm serves.
+#[derive(Clone, Copy)]
+enum Request {
+    Task(VmRequest),
+    Control(VmControl),
 }
 
 impl Server {
@@ -524,34 +523,28 @@ impl Server {
             }
             return self.fault(badge, label, mrs);
         }
-        let Ok(label) = Label::try_from(info.label) else {
-            if let Some(c) = cap {
-                self.vm.m.delete(c);
+        let msg = rt::ipc::received(r);
+        let request = match VmRequest::decode(msg.label(), msg.mrs()) {
+            Err(ProtoError::UnknownLabel(_)) => {
+                VmControl::decode(msg.label(), msg.mrs()).map(Request::Control)
             }
-            return Some((answer(Err(Errno::ENOSYS)), None));
+            other => other.map(Request::Task),
         };
-        let Ok(fields) = proto::fields(label, &mrs[..info.length.min(mrs.len())]) else {
-            if let Some(c) = cap {
-                self.vm.m.delete(c);
-            }
-            return Some((answer(Err(Errno::EINVAL)), None));
+        // Only init's requests may bring a capability.
+        if let Ok(Request::Control(req)) = request
+            && badge == pid::INIT
+        {
+            return Some((self.control(req, cap), None));
+        }
+        if let Some(c) = cap {
+            self.vm.m.delete(c);
+        }
+        let reply = match request {
+            Ok(Request::Task(req)) if badge >= pid::FIRST_USER => self.task_request(badge, req),
+            Ok(_) => answer::<()>(Err(Errno::EPERM)),
+            Err(e) => answer::<()>(Err(e.into())),
         };
-        let from_init = badge == pid::INIT;
-        let is_init_request = (200..300).contains(&(label as u64));
-        let is_task_request = (100..200).contains(&(label as u64));
-        let msg = if from_init && is_init_request {
-            self.init_request(label, fields, cap)
-        } else {
-            if let Some(c) = cap {
-                self.vm.m.delete(c);
-            }
-            if is_task_request && badge >= pid::FIRST_USER {
-                self.task_request(badge, label, fields)
-            } else {
-                answer(Err(Errno::EPERM))
-            }
-        };
-        Some((msg, None))
+        Some((reply, None))
     }
 
     fn fault(
@@ -602,90 +595,88 @@ impl Server {
         }
     }
 
-    fn init_request(&mut self, label: Label, f: &[u64], cap: Option<u64>) -> Message {
+    /// One of init's requests; `cap` is the capability that came with it.
+    fn control(&mut self, req: VmControl, cap: Option<u64>) -> Message {
         let vm = &mut self.vm;
-        let r: Result<&[u64], Errno> = match label {
-            Label::NewSpace | Label::ForkSpace => match cap {
-                None => Err(Errno::EINVAL),
-                Some(c) => {
-                    let space = Space::new(Cap::from_cptr(c));
-                    let r = if label == Label::NewSpace {
-                        vm.new_space(f[0], space)
-                    } else {
-                        vm.fork(f[0], f[1], space)
-                    };
-                    match r {
-                        Ok(()) => Ok(&[]),
-                        Err((e, space)) => {
-                            vm.m.destroy(space);
-                            Err(e)
-                        }
-                    }
-                }
-            },
-            Label::MapFrame => match cap {
-                None => Err(Errno::EINVAL),
-                Some(c) => {
-                    let r = vm.map_frame(f[0], f[1], f[2], c);
-                    if r.is_err() {
-                        vm.m.delete(c);
-                    }
-                    r.map(|()| &[][..])
-                }
-            },
-            other => {
-                if let Some(c) = cap {
+        let cap = match (req.carries_cap(), cap) {
+            (true, Some(c)) => c,
+            (true, None) => return answer::<()>(Err(Errno::EINVAL)),
+            (false, c) => {
+                if let Some(c) = c {
                     vm.m.delete(c);
                 }
-                match other {
-                    Label::SetName => vm.set_name(f[0], [f[1], f[2]]).map(|()| &[][..]),
-                    Label::MapImage => vm
-                        .map_image(f[0], f[1], f[2], f[3], f[4], f[5])
-                        .map(|()| &[][..]),
-                    Label::MapAnon => vm.map_anon(f[0], f[1], f[2], f[3]).map(|()| &[][..]),
-                    Label::Reset => vm.reset(f[0]).map(|()| &[][..]),
-                    Label::Destroy => vm.destroy(f[0]).map(|()| &[][..]),
-                    Label::TakeKills => {
-                        let k = vm.take_kill();
-                        return answer(
-                            Ok(&k.map_or([0, 0, 0], |k| [k.pid, k.kind as u64, k.addr])),
-                        );
-                    }
-                    _ => Err(Errno::ENOSYS),
-                }
+                NULL_CPTR
             }
+        };
+        let r = match req {
+            VmControl::NewSpace { pid } => vm
+                .new_space(pid, Space::new(Cap::from_cptr(cap)))
+                .map_err(|(e, space)| {
+                    vm.m.destroy(space);
+                    e
+                }),
+            VmControl::ForkSpace { parent, child } => vm
+                .fork(parent, child, Space::new(Cap::from_cptr(cap)))
+                .map_err(|(e, space)| {
+                    vm.m.destroy(space);
+                    e
+                }),
+            VmControl::MapFrame { pid, vaddr, prot } => vm
+                .map_frame(pid, vaddr, prot, cap)
+                .inspect_err(|_| vm.m.delete(cap)),
+            VmControl::SetName { pid, name } => vm.set_name(pid, name),
+            VmControl::MapImage {
+                pid,
+                vaddr,
+                mem_size,
+                initrd_offset,
+                file_size,
+                prot,
+            } => vm.map_image(pid, vaddr, mem_size, initrd_offset, file_size, prot),
+            VmControl::MapAnon {
+                pid,
+                vaddr,
+                len,
+                prot,
+            } => vm.map_anon(pid, vaddr, len, prot),
+            VmControl::Reset { pid } => vm.reset(pid),
+            VmControl::Destroy { pid } => vm.destroy(pid),
+            VmControl::TakeKills => return answer(Ok(vm.take_kill())),
         };
         answer(r)
     }
 
-    fn task_request(&mut self, pid: u64, label: Label, f: &[u64]) -> Message {
+    /// A task's request; `pid` is the caller.
+    fn task_request(&mut self, pid: u64, req: VmRequest) -> Message {
         let vm = &mut self.vm;
-        match label {
-            Label::Mmap => match MmapArgs::from_fields(f)
-                .ok_or(Errno::EINVAL)
-                .and_then(|a| vm.mmap(pid, a))
-            {
-                Ok(addr) => answer(Ok(&[addr])),
-                Err(e) => answer(Err(e)),
-            },
-            Label::Munmap => answer(vm.munmap(pid, f[0], f[1]).map(|()| &[][..])),
-            Label::Mprotect => answer(vm.mprotect(pid, f[0], f[1], f[2]).map(|()| &[][..])),
-            Label::Vmmap => {
+        match req {
+            VmRequest::Mmap {
+                addr,
+                len,
+                prot,
+                flags,
+                fd,
+                offset,
+            } => answer(vm.mmap(
+                pid,
+                MmapArgs {
+                    addr,
+                    len,
+                    prot,
+                    flags,
+                    fd,
+                    offset,
+                },
+            )),
+            VmRequest::Munmap { addr, len } => answer(vm.munmap(pid, addr, len)),
+            VmRequest::Mprotect { addr, len, prot } => answer(vm.mprotect(pid, addr, len, prot)),
+            VmRequest::Vmmap => {
                 let mut s = String::new();
                 let r = vm.vmmap(pid, &mut s);
                 rt::print!("{s}");
-                answer(r.map(|()| &[][..]))
+                answer(r)
             }
-            Label::VmStats => {
-                let w = vm.stats().encode();
-                let mut m = answer(Ok(&w[..5]));
-                if let Some(buf) = libmk::ipc_buffer() {
-                    buf.mrs[6] = w[5];
-                    m.info.length = 7;
-                }
-                m
-            }
-            _ => answer(Err(Errno::ENOSYS)),
+            VmRequest::VmStats => answer(Ok(vm.stats())),
         }
     }
 }

@@ -159,7 +159,7 @@ const RW: u64 = prot::READ | prot::WRITE;
 fn vm(chunks: usize) -> TestVm {
     let mut v = Vm::new(Model::new(chunks), 8192).unwrap();
     v.new_space(10, Space::default()).unwrap();
-    v.set_name(10, proto::name_to_words("t").unwrap()).unwrap();
+    v.set_name(10, proto::Name::new("t").unwrap()).unwrap();
     v
 }
 
@@ -224,7 +224,14 @@ fn mmap6(
     flags: u64,
     fd: u64,
 ) -> Result<u64, Errno> {
-    let args = MmapArgs::from_fields(&[addr, len, prot, flags, fd, 0]).unwrap();
+    let args = MmapArgs {
+        addr,
+        len,
+        prot,
+        flags,
+        fd,
+        offset: 0,
+    };
     v.mmap(pid, args)
 }
 
@@ -385,7 +392,14 @@ fn mmap_arguments() {
         Some(Errno::ESRCH)
     );
     // A file offset that is not a whole number of pages, even for anonymous memory.
-    let args = MmapArgs::from_fields(&[0, P, RW, map::PRIVATE | anon, u64::MAX, 100]).unwrap();
+    let args = MmapArgs {
+        addr: 0,
+        len: P,
+        prot: RW,
+        flags: map::PRIVATE | anon,
+        fd: u64::MAX,
+        offset: 100,
+    };
     assert_eq!(e(v.mmap(10, args)), Some(Errno::EINVAL));
     // Placement: top down from MMAP_TOP; lengths round up; a free hint is honoured.
     let a = mmap_anon(&mut v, 10, 0, 1, map::PRIVATE).unwrap();

@@ -10,7 +10,7 @@ use abi::message::NULL_CPTR;
 use abi::object::ObjectType;
 use libmk::{CNode, Cap, Endpoint, Message, Untyped};
 use proto::startup::{Startup, zero_slots};
-use proto::{Errno, Label};
+use proto::{Errno, ZeroRequest};
 use rt::println;
 
 rt::server_entry!(main);
@@ -83,25 +83,24 @@ fn main(st: &'static Startup) -> ! {
         let Ok(r) = r else {
             continue;
         };
-        reply = Some(match Label::try_from(r.info().label) {
-            Ok(Label::GetChunk) => match budget.chunk() {
-                Ok(slot) => {
-                    let mut m = Message::new(0, &[0]);
-                    if let Some(buf) = libmk::ipc_buffer() {
-                        buf.send_cap = slot;
-                        m.info.caps = 1;
-                    }
-                    m
+        let req = rt::ipc::received(&r);
+        let result = match ZeroRequest::decode(req.label(), req.mrs()) {
+            Ok(ZeroRequest::GetChunk) => budget.chunk().inspect_err(|_| {
+                if !budget.warned {
+                    budget.warned = true;
+                    println!("zero: out of memory after {} chunks", budget.chunks);
                 }
-                Err(e) => {
-                    if !budget.warned {
-                        budget.warned = true;
-                        println!("zero: out of memory after {} chunks", budget.chunks);
-                    }
-                    Message::new(0, &[e as u64])
-                }
-            },
-            _ => Message::new(0, &[Errno::ENOSYS as u64]),
-        });
+            }),
+            Err(e) => Err(Errno::from(e)),
+        };
+        // The chunk travels with the reply; the reply has no results.
+        let mut m = rt::ipc::message(&proto::encode_reply(&result.map(drop)));
+        if let Ok(slot) = result
+            && let Some(buf) = libmk::ipc_buffer()
+        {
+            buf.send_cap = slot;
+            m.info.caps = 1;
+        }
+        reply = Some(m);
     }
 }

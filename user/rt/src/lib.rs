@@ -1,5 +1,5 @@
 //! The user runtime every program links: entry points, console output, the heap, the panic
-//! handler, and the POSIX-shaped calls of [`posix`] (re-exported here).
+//! handler, and the POSIX-shaped calls of [`posix`] and [`file`] (re-exported here).
 //!
 //! Three kinds of program, three entry macros; each defines `_start`, which the program is
 //! entered at with `sp` = the top of its stack:
@@ -13,10 +13,13 @@
 extern crate alloc;
 
 pub mod console;
+pub mod file;
 pub mod heap;
+pub mod ipc;
 pub mod posix;
 
 pub use abi::bootinfo::BootInfo;
+pub use file::{O_RDONLY, O_RDWR, O_WRONLY, Stat, close, open, open_sized, pread, read, stat};
 pub use posix::*;
 pub use proto;
 pub use proto::startup::Startup;

@@ -1,13 +1,13 @@
 //! POSIX-shaped calls: memory mappings (to vm) and processes (to init, the process server).
-//! Each is one `Call` on the task's badged endpoint capability (`proto::task_slots`); the
-//! reply's MR0 is 0 or an errno value.
+//! Each is one `Call` with a typed request of `proto` ([`VmRequest`], [`ProcRequest`]) on
+//! the task's badged endpoint capability (`proto::task_slots`), whose reply is an errno or
+//! the request's results.
 
 use core::convert::Infallible;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use abi::message::REGISTER_MRS;
-use libmk::{Cap, Endpoint, Message, Notification, Reply};
-use proto::{Label, task_slots};
+use libmk::{Cap, Endpoint, Notification};
+use proto::{GetPidReply, Name, ProcRequest, ReplyBody, VmRequest, WaitReply, task_slots};
 
 pub use proto::{Errno, VmStats, WaitStatus};
 
@@ -33,49 +33,46 @@ pub(crate) fn set_pid(pid: u64) {
     PID.store(pid, Ordering::Relaxed);
 }
 
-/// Sends request `label` with `fields` and checks the reply's code.
-fn request(to: Cap<Endpoint>, label: Label, fields: &[u64]) -> Result<Reply, Errno> {
-    let reply = to
-        .call(&Message::new(label as u64, fields))
-        .map_err(Errno::from)?;
-    proto::check_reply(reply.mrs[0])?;
-    Ok(reply)
+/// A request to vm; its results.
+fn vm<T: ReplyBody>(req: VmRequest) -> Result<T, Errno> {
+    crate::ipc::call(VM, &req.encode())
+}
+
+/// A request to init; its results.
+fn proc<T: ReplyBody>(req: ProcRequest) -> Result<T, Errno> {
+    crate::ipc::call(PROC, &req.encode())
 }
 
 /// `mmap(addr, len, prot, flags, fd, off)`: the address of the new mapping.
 pub fn mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: u64, off: u64) -> Result<u64, Errno> {
-    request(VM, Label::Mmap, &[addr, len, prot, flags, fd, off]).map(|r| r.mrs[1])
+    vm(VmRequest::Mmap {
+        addr,
+        len,
+        prot,
+        flags,
+        fd,
+        offset: off,
+    })
 }
 
 /// `munmap(addr, len)`.
 pub fn munmap(addr: u64, len: u64) -> Result<(), Errno> {
-    request(VM, Label::Munmap, &[addr, len]).map(|_| ())
+    vm(VmRequest::Munmap { addr, len })
 }
 
 /// `mprotect(addr, len, prot)`.
 pub fn mprotect(addr: u64, len: u64, prot: u64) -> Result<(), Errno> {
-    request(VM, Label::Mprotect, &[addr, len, prot]).map(|_| ())
+    vm(VmRequest::Mprotect { addr, len, prot })
 }
 
 /// Prints this task's regions and resident pages on the console (vm prints them).
 pub fn vmmap() -> Result<(), Errno> {
-    request(VM, Label::Vmmap, &[]).map(|_| ())
+    vm(VmRequest::Vmmap)
 }
 
 /// vm's counters.
 pub fn vm_stats() -> Result<VmStats, Errno> {
-    let r = request(VM, Label::VmStats, &[])?;
-    let mut words = [0u64; VmStats::WORDS];
-    // MR1..MR5 arrive in registers, MR6.. in the IPC buffer.
-    for (i, w) in words.iter_mut().enumerate() {
-        let mr = i + 1;
-        *w = if mr < REGISTER_MRS {
-            r.mrs[mr]
-        } else {
-            libmk::ipc_buffer().map_or(0, |b| b.mrs[mr])
-        };
-    }
-    VmStats::decode(&words).map_err(Errno::from)
+    vm(VmRequest::VmStats)
 }
 
 /// This task's pid.
@@ -85,19 +82,21 @@ pub fn getpid() -> u64 {
 
 /// The parent's pid (init's when the parent has ended).
 pub fn getppid() -> Result<u64, Errno> {
-    request(PROC, Label::GetPid, &[]).map(|r| r.mrs[2])
+    proc::<GetPidReply>(ProcRequest::GetPid).map(|r| r.parent)
 }
 
 /// Starts program `name` from the initrd as a child of this task; its pid.
 pub fn spawn(name: &str) -> Result<u64, Errno> {
-    let w = proto::name_to_words(name)?;
-    request(PROC, Label::Spawn, &w).map(|r| r.mrs[1])
+    proc(ProcRequest::Spawn {
+        name: Name::new(name)?,
+    })
 }
 
 /// Replaces this task's program with `name`; returns only on failure.
 pub fn exec(name: &str) -> Result<Infallible, Errno> {
-    let w = proto::name_to_words(name)?;
-    request(PROC, Label::Exec, &w)?;
+    proc::<()>(ProcRequest::Exec {
+        name: Name::new(name)?,
+    })?;
     // init never replies to a successful exec: the thread restarts in the new program.
     Err(Errno::EIO)
 }
@@ -108,11 +107,8 @@ pub fn exit(status: i32) -> ! {
         // The root task has nobody to report to.
         libmk::debug_power_off();
     }
-    // The status travels as its two's complement bits; init does not reply.
-    let _ = PROC.call(&Message::new(
-        Label::Exit as u64,
-        &[i64::from(status) as u64],
-    ));
+    // init does not reply.
+    let _ = PROC.call(&crate::ipc::message(&ProcRequest::Exit { status }.encode()));
     // Only reached if init refused: nothing sensible is left but to stop running.
     loop {
         libmk::yield_now();
@@ -123,11 +119,8 @@ pub fn exit(status: i32) -> ! {
 /// or fault address. `ECHILD` if there is no such child.
 pub fn wait(pid: u64) -> Result<(u64, WaitStatus, u64), Errno> {
     loop {
-        match request(PROC, Label::Wait, &[pid]) {
-            Ok(r) => {
-                let how = WaitStatus::try_from(r.mrs[2]).map_err(|_| Errno::EIO)?;
-                return Ok((r.mrs[1], how, r.mrs[3]));
-            }
+        match proc::<WaitReply>(ProcRequest::Wait { pid }) {
+            Ok(r) => return Ok((r.pid, r.how, r.value)),
             Err(Errno::EAGAIN) => {
                 CHILD_NOTIFY.wait().map_err(Errno::from)?;
             }
@@ -138,7 +131,7 @@ pub fn wait(pid: u64) -> Result<(u64, WaitStatus, u64), Errno> {
 
 /// Ends task `pid` (a parent's `wait` then sees `WaitStatus::Killed`).
 pub fn kill(pid: u64) -> Result<(), Errno> {
-    request(PROC, Label::Kill, &[pid]).map(|_| ())
+    proc(ProcRequest::Kill { pid })
 }
 
 /// Gives the processor to another task of the same priority.
@@ -156,8 +149,8 @@ pub fn fork() -> Result<u64, Errno> {
         0 => {
             // The child: a new thread, so its thread register is not set yet.
             crate::set_user_ipc_buffer();
-            if let Ok(reply) = request(PROC, Label::GetPid, &[]) {
-                set_pid(reply.mrs[1]);
+            if let Ok(r) = proc::<GetPidReply>(ProcRequest::GetPid) {
+                set_pid(r.pid);
             }
             Ok(0)
         }
@@ -176,8 +169,8 @@ unsafe extern "C" {
 /// Called by `__rt_fork` with the stack holding the saved registers and the address where
 /// the child starts: the child's pid or `-errno`.
 extern "C" fn fork_request(sp: u64, pc: u64) -> i64 {
-    match request(PROC, Label::Fork, &[sp, pc]) {
-        Ok(r) => i64::try_from(r.mrs[1]).unwrap_or(-(Errno::EIO as i64)),
+    match proc::<u64>(ProcRequest::Fork { sp, pc }) {
+        Ok(pid) => i64::try_from(pid).unwrap_or(-(Errno::EIO as i64)),
         Err(e) => -(e as i64),
     }
 }

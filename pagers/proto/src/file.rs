@@ -1,0 +1,315 @@
+//! The file server's messages: tasks' requests to `file` (the 500s) and their results.
+//!
+//! Requests fit the six register message registers. File data comes back in the reply's
+//! message registers MR6..MR63, which the kernel copies from the server's IPC buffer into
+//! the caller's: [`READ_MAX`] bytes per `Read`. (A shared buffer per client would carry more
+//! per call but needs a mapping set up between the two; the page cache's frames will reach
+//! tasks through `mmap` instead.)
+
+use crate::wire::{ReplyBody, Wire, fields};
+use crate::{Label, ProtoError};
+
+/// The first message register of `Read`'s data.
+pub const READ_DATA_MR: usize = 6;
+/// Message registers a message can have (MR0..MR63).
+pub const MESSAGE_MRS: usize = 64;
+/// The most bytes one `Read` returns: MR6..MR63.
+pub const READ_MAX: usize = (MESSAGE_MRS - READ_DATA_MR) * 8;
+
+/// `open` flags (Linux's values). This slice serves `O_RDONLY` only.
+pub mod open_flags {
+    pub const RDONLY: u64 = 0;
+    pub const WRONLY: u64 = 1;
+    pub const RDWR: u64 = 2;
+    pub const ACCMODE: u64 = 3;
+}
+
+/// `Read`'s offset meaning "at the descriptor's position, and advance it" (POSIX `read`;
+/// any other offset is `pread`, which leaves the position alone).
+pub const AT_POSITION: u64 = u64::MAX;
+
+/// A path on the disk: 1 to [`Path::MAX`] bytes of UTF-8 without NUL, `/`-separated,
+/// relative to the root (a leading `/` is allowed), carried in five words.
+///
+/// # Invariants
+/// `1 <= len <= MAX`, `bytes[..len]` is UTF-8 without NUL, `bytes[len..]` are zero.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Path {
+    bytes: [u8; Path::MAX],
+    len: u8,
+}
+
+impl Path {
+    /// The longest path, in bytes.
+    pub const MAX: usize = 40;
+    const WORDS: usize = Self::MAX / 8;
+
+    /// `s` as a path: `BadField` if it is empty, holds a NUL, or is longer than
+    /// [`Path::MAX`] bytes.
+    pub fn new(s: &str) -> Result<Self, ProtoError> {
+        let b = s.as_bytes();
+        if b.is_empty() || b.len() > Self::MAX || b.contains(&0) {
+            return Err(ProtoError::BadField);
+        }
+        let mut bytes = [0u8; Self::MAX];
+        bytes
+            .get_mut(..b.len())
+            .ok_or(ProtoError::BadField)?
+            .copy_from_slice(b);
+        Ok(Self {
+            bytes,
+            len: b.len() as u8,
+        })
+    }
+
+    /// The path in five words: `BadField` unless the bytes up to the first zero are a valid
+    /// path and every byte after it is zero.
+    pub fn from_words(w: [u64; Self::WORDS]) -> Result<Self, ProtoError> {
+        let mut bytes = [0u8; Self::MAX];
+        for (chunk, word) in bytes.chunks_exact_mut(8).zip(w) {
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+        let len = bytes.iter().position(|&b| b == 0).unwrap_or(Self::MAX);
+        let (text, padding) = bytes.split_at(len);
+        if len == 0 || padding.iter().any(|&b| b != 0) || core::str::from_utf8(text).is_err() {
+            return Err(ProtoError::BadField);
+        }
+        Ok(Self {
+            bytes,
+            len: len as u8,
+        })
+    }
+
+    pub fn to_words(&self) -> [u64; Self::WORDS] {
+        let mut w = [0u64; Self::WORDS];
+        for (word, chunk) in w.iter_mut().zip(self.bytes.chunks_exact(8)) {
+            *word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        }
+        w
+    }
+
+    pub fn as_str(&self) -> &str {
+        let b = self.bytes.get(..usize::from(self.len)).unwrap_or(&[]);
+        core::str::from_utf8(b).unwrap_or("?")
+    }
+
+    /// The components between slashes (empty ones left out).
+    pub fn components(&self) -> impl Iterator<Item = &str> {
+        self.as_str().split('/').filter(|c| !c.is_empty())
+    }
+}
+
+impl core::fmt::Debug for Path {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Path({:?})", self.as_str())
+    }
+}
+
+/// A task's request to the file server, badged with the task's pid. Descriptors belong to
+/// the task that opened them: another task's number is `EBADF`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileRequest {
+    /// Open `path` with `flags` ([`open_flags`]) → [`OpenReply`]. `ENOENT` if it does not
+    /// exist, `EISDIR` for a directory, `EROFS` for write access (this slice reads only),
+    /// `EMFILE` when the server's table is full.
+    Open { path: Path, flags: u64 },
+    /// Up to `len` bytes (at most [`READ_MAX`]) at `offset` ([`AT_POSITION`]: at the
+    /// descriptor's position, advancing it) → the count (`u64`, 0 at end of file); the bytes
+    /// in MR6.. (little-endian words). `EBADF` for a descriptor the caller does not hold.
+    Read { fd: u64, offset: u64, len: u64 },
+    /// Forget descriptor `fd` (`EBADF` if the caller does not hold it).
+    Close { fd: u64 },
+    /// → [`StatReply`] of `path` (`ENOENT` if missing).
+    Stat { path: Path },
+}
+
+impl FileRequest {
+    pub fn encode(&self) -> Wire {
+        match *self {
+            Self::Open { path, flags } => {
+                let p = path.to_words();
+                Wire::request(Label::Open, &[flags, p[0], p[1], p[2], p[3], p[4]])
+            }
+            Self::Read { fd, offset, len } => Wire::request(Label::Read, &[fd, offset, len]),
+            Self::Close { fd } => Wire::request(Label::Close, &[fd]),
+            Self::Stat { path } => Wire::request(Label::Stat, &path.to_words()),
+        }
+    }
+
+    /// `UnknownLabel` for any label that is not a request to the file server; `BadField`
+    /// for a path that is not one.
+    pub fn decode(label: u64, mrs: &[u64]) -> Result<Self, ProtoError> {
+        let l = Label::try_from(label).map_err(ProtoError::UnknownLabel)?;
+        Ok(match l {
+            Label::Open => {
+                let [flags, a, b, c, d, e] = fields(l, mrs)?;
+                Self::Open {
+                    path: Path::from_words([a, b, c, d, e])?,
+                    flags,
+                }
+            }
+            Label::Read => {
+                let [fd, offset, len] = fields(l, mrs)?;
+                Self::Read { fd, offset, len }
+            }
+            Label::Close => {
+                let [fd] = fields(l, mrs)?;
+                Self::Close { fd }
+            }
+            Label::Stat => Self::Stat {
+                path: Path::from_words(fields(l, mrs)?)?,
+            },
+            _ => return Err(ProtoError::UnknownLabel(label)),
+        })
+    }
+}
+
+/// `Open`'s result: the descriptor and the file's size in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenReply {
+    pub fd: u64,
+    pub size: u64,
+}
+
+impl ReplyBody for OpenReply {
+    fn encode_body(&self, w: &mut Wire) {
+        w.push(self.fd);
+        w.push(self.size);
+    }
+
+    fn decode_body(w: &[u64]) -> Result<Self, ProtoError> {
+        match *w {
+            [fd, size, ..] => Ok(Self { fd, size }),
+            _ => Err(ProtoError::Short),
+        }
+    }
+}
+
+/// `Stat`'s result: size in bytes, and whether it is a directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatReply {
+    pub size: u64,
+    pub is_dir: bool,
+}
+
+impl ReplyBody for StatReply {
+    fn encode_body(&self, w: &mut Wire) {
+        w.push(self.size);
+        w.push(u64::from(self.is_dir));
+    }
+
+    fn decode_body(w: &[u64]) -> Result<Self, ProtoError> {
+        match *w {
+            [size, 0, ..] => Ok(Self {
+                size,
+                is_dir: false,
+            }),
+            [size, 1, ..] => Ok(Self { size, is_dir: true }),
+            [_, _, ..] => Err(ProtoError::BadField),
+            _ => Err(ProtoError::Short),
+        }
+    }
+}
+
+/// Packs `bytes` (at most [`READ_MAX`]) into the words of MR6.. (little-endian, the last
+/// word zero-padded); the number of words used.
+pub fn pack_data(bytes: &[u8], words: &mut [u64]) -> usize {
+    let mut n = 0;
+    for (word, chunk) in words.iter_mut().zip(bytes.chunks(8)) {
+        let mut b = [0u8; 8];
+        b[..chunk.len()].copy_from_slice(chunk);
+        *word = u64::from_le_bytes(b);
+        n += 1;
+    }
+    n
+}
+
+/// Unpacks the first `out.len()` bytes of the words of MR6.. into `out`.
+pub fn unpack_data(words: &[u64], out: &mut [u8]) {
+    for (chunk, word) in out.chunks_mut(8).zip(words) {
+        let b = word.to_le_bytes();
+        chunk.copy_from_slice(&b[..chunk.len()]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Errno, decode_reply, encode_reply};
+
+    #[test]
+    fn requests_round_trip() {
+        let path = Path::new("bin/a-long-program-name").unwrap();
+        for r in [
+            FileRequest::Open { path, flags: 0 },
+            FileRequest::Read {
+                fd: 3,
+                offset: AT_POSITION,
+                len: 464,
+            },
+            FileRequest::Close { fd: 7 },
+            FileRequest::Stat {
+                path: Path::new("/hello.txt").unwrap(),
+            },
+        ] {
+            let w = r.encode();
+            assert!(w.mrs().len() <= 6);
+            assert_eq!(FileRequest::decode(w.label(), w.mrs()), Ok(r));
+        }
+        assert_eq!(
+            FileRequest::decode(Label::Read as u64, &[1, 2]),
+            Err(ProtoError::Short)
+        );
+        assert_eq!(
+            FileRequest::decode(Label::GetPid as u64, &[]),
+            Err(ProtoError::UnknownLabel(Label::GetPid as u64))
+        );
+    }
+
+    #[test]
+    fn paths() {
+        let p = Path::new("/bin//hello").unwrap();
+        assert!(p.components().eq(["bin", "hello"]));
+        assert_eq!(Path::from_words(p.to_words()), Ok(p));
+        assert_eq!(Path::new(""), Err(ProtoError::BadField));
+        assert_eq!(Path::new(&"x".repeat(41)), Err(ProtoError::BadField));
+        assert!(Path::new(&"x".repeat(40)).is_ok());
+        assert_eq!(Path::new("a\0b"), Err(ProtoError::BadField));
+        // Bytes after the first zero must be zero.
+        assert_eq!(
+            Path::from_words([0x61, 0x62, 0, 0, 0]),
+            Err(ProtoError::BadField)
+        );
+        assert_eq!(Path::from_words([0; 5]), Err(ProtoError::BadField));
+    }
+
+    #[test]
+    fn replies_round_trip() {
+        let open = OpenReply { fd: 3, size: 99 };
+        let w = encode_reply(&Ok(open));
+        assert_eq!(decode_reply::<OpenReply>(w.mrs()), Ok(Ok(open)));
+        let stat = StatReply {
+            size: 5,
+            is_dir: true,
+        };
+        let w = encode_reply(&Ok(stat));
+        assert_eq!(decode_reply::<StatReply>(w.mrs()), Ok(Ok(stat)));
+        assert_eq!(
+            decode_reply::<StatReply>(&[0, 5, 2]),
+            Err(ProtoError::BadField)
+        );
+        let w = encode_reply::<OpenReply>(&Err(Errno::ENOENT));
+        assert_eq!(decode_reply::<OpenReply>(w.mrs()), Ok(Err(Errno::ENOENT)));
+    }
+
+    #[test]
+    fn data_packing() {
+        assert_eq!(READ_MAX, 464);
+        let bytes: [u8; 13] = core::array::from_fn(|i| i as u8 + 1);
+        let mut words = [0u64; MESSAGE_MRS - READ_DATA_MR];
+        assert_eq!(pack_data(&bytes, &mut words), 2);
+        let mut out = [0u8; 13];
+        unpack_data(&words, &mut out);
+        assert_eq!(out, bytes);
+    }
+}

@@ -1,0 +1,515 @@
+//! Host tests of the protocol: every request and reply round-trips through its wire form,
+//! the wire form is the documented one, and no sequence of words makes a decoder panic.
+
+use super::*;
+
+fn name(s: &str) -> Name {
+    Name::new(s).unwrap()
+}
+
+fn vm_requests() -> [VmRequest; 5] {
+    [
+        VmRequest::Mmap {
+            addr: 0x20_0000,
+            len: 3 * PAGE_SIZE,
+            prot: prot::READ | prot::WRITE,
+            flags: map::PRIVATE | map::ANONYMOUS,
+            fd: u64::MAX,
+            offset: 7,
+        },
+        VmRequest::Munmap { addr: 1, len: 2 },
+        VmRequest::Mprotect {
+            addr: 1,
+            len: 2,
+            prot: 3,
+        },
+        VmRequest::Vmmap,
+        VmRequest::VmStats,
+    ]
+}
+
+fn vm_controls() -> [VmControl; 9] {
+    [
+        VmControl::NewSpace { pid: 10 },
+        VmControl::MapImage {
+            pid: 10,
+            vaddr: 0x40_0000,
+            mem_size: 5,
+            initrd_offset: 6,
+            file_size: 4,
+            prot: prot::READ | prot::EXEC,
+        },
+        VmControl::MapFrame {
+            pid: 11,
+            vaddr: USER_IPC_BUFFER,
+            prot: prot::READ | prot::WRITE,
+        },
+        VmControl::ForkSpace {
+            parent: 10,
+            child: 12,
+        },
+        VmControl::Reset { pid: 13 },
+        VmControl::Destroy { pid: 14 },
+        VmControl::TakeKills,
+        VmControl::SetName {
+            pid: 15,
+            name: name("a-sixteen-chars!"),
+        },
+        VmControl::MapAnon {
+            pid: 16,
+            vaddr: USER_STACK_TOP - USER_STACK_SIZE,
+            len: USER_STACK_SIZE,
+            prot: prot::READ | prot::WRITE,
+        },
+    ]
+}
+
+fn proc_requests() -> [ProcRequest; 9] {
+    [
+        ProcRequest::Spawn {
+            name: name("hello"),
+        },
+        ProcRequest::Fork {
+            sp: 0x1000,
+            pc: 0x2000,
+        },
+        ProcRequest::Exec { name: name("é") },
+        ProcRequest::Exit { status: 3 },
+        ProcRequest::Exit { status: i32::MIN },
+        ProcRequest::Wait { pid: 0 },
+        ProcRequest::Kill { pid: 12 },
+        ProcRequest::GetPid,
+        ProcRequest::Wait { pid: u64::MAX },
+    ]
+}
+
+fn file_requests() -> [FileRequest; 4] {
+    let path = |s| file::Path::new(s).unwrap();
+    [
+        FileRequest::Open {
+            path: path("bin/hello"),
+            flags: file::open_flags::RDONLY,
+        },
+        FileRequest::Read {
+            fd: 3,
+            offset: file::AT_POSITION,
+            len: file::READ_MAX as u64,
+        },
+        FileRequest::Close { fd: 3 },
+        FileRequest::Stat {
+            path: path("a-path-of-exactly-forty-bytes-0123456789"),
+        },
+    ]
+}
+
+/// Checks one request's wire form against its label's range and field count, then that it
+/// decodes back to itself and that every shorter message is `Short`.
+fn check_request<T: PartialEq + core::fmt::Debug>(
+    req: &T,
+    wire: Wire,
+    range: core::ops::Range<u64>,
+    decode: fn(u64, &[u64]) -> Result<T, ProtoError>,
+) {
+    let label = Label::try_from(wire.label()).unwrap();
+    assert!(range.contains(&wire.label()), "{req:?}");
+    assert_eq!(wire.mrs().len(), label.fields(), "{req:?}");
+    assert!(wire.mrs().len() <= abi::message::REGISTER_MRS);
+    assert_eq!(decode(wire.label(), wire.mrs()).as_ref(), Ok(req));
+    // Words after the fields are ignored.
+    let mut long = wire;
+    long.push(0xdead);
+    assert_eq!(decode(long.label(), long.mrs()).as_ref(), Ok(req));
+    for n in 0..wire.mrs().len() {
+        assert_eq!(
+            decode(wire.label(), &wire.mrs()[..n]),
+            Err(ProtoError::Short),
+            "{req:?} with {n} words"
+        );
+    }
+}
+
+#[test]
+fn labels_round_trip_and_field_counts_fit_registers() {
+    for &l in Label::ALL {
+        assert_eq!(Label::try_from(l as u64), Ok(l));
+        assert!(l.fields() <= abi::message::REGISTER_MRS);
+    }
+    assert!(Label::try_from(0).is_err());
+}
+
+#[test]
+fn every_request_round_trips() {
+    for r in vm_requests() {
+        check_request(&r, r.encode(), 100..200, VmRequest::decode);
+    }
+    for r in vm_controls() {
+        check_request(&r, r.encode(), 200..300, VmControl::decode);
+    }
+    let z = ZeroRequest::GetChunk;
+    check_request(&z, z.encode(), 300..400, ZeroRequest::decode);
+    for r in proc_requests() {
+        check_request(&r, r.encode(), 400..500, ProcRequest::decode);
+    }
+    for r in file_requests() {
+        check_request(&r, r.encode(), 500..600, FileRequest::decode);
+    }
+}
+
+/// One encoded sample of every request.
+fn all_requests() -> impl Iterator<Item = Wire> {
+    vm_requests()
+        .map(|r| r.encode())
+        .into_iter()
+        .chain(vm_controls().map(|r| r.encode()))
+        .chain([ZeroRequest::GetChunk.encode()])
+        .chain(proc_requests().map(|r| r.encode()))
+        .chain(file_requests().map(|r| r.encode()))
+}
+
+#[test]
+fn every_label_has_a_request() {
+    for &l in Label::ALL {
+        assert!(
+            all_requests().any(|w| w.label() == l as u64),
+            "{l:?} has no request"
+        );
+    }
+}
+
+#[test]
+fn wire_format_is_the_documented_one() {
+    let m = VmRequest::Mmap {
+        addr: 1,
+        len: 2,
+        prot: 3,
+        flags: 4,
+        fd: 5,
+        offset: 6,
+    }
+    .encode();
+    assert_eq!((m.label(), m.mrs()), (100, &[1, 2, 3, 4, 5, 6][..]));
+    let i = VmControl::MapImage {
+        pid: 1,
+        vaddr: 2,
+        mem_size: 3,
+        initrd_offset: 4,
+        file_size: 5,
+        prot: 6,
+    }
+    .encode();
+    assert_eq!((i.label(), i.mrs()), (201, &[1, 2, 3, 4, 5, 6][..]));
+    let s = VmControl::SetName {
+        pid: 10,
+        name: name("abcdefghij"),
+    }
+    .encode();
+    assert_eq!(
+        s.mrs(),
+        &[
+            10,
+            u64::from_le_bytes(*b"abcdefgh"),
+            u64::from_le_bytes(*b"ij\0\0\0\0\0\0")
+        ]
+    );
+    let f = VmControl::ForkSpace {
+        parent: 10,
+        child: 11,
+    }
+    .encode();
+    assert_eq!((f.label(), f.mrs()), (203, &[10, 11][..]));
+    let e = ProcRequest::Exit { status: -1 }.encode();
+    assert_eq!((e.label(), e.mrs()), (403, &[u64::MAX][..]));
+    let w = encode_reply(&Ok(WaitReply {
+        pid: 12,
+        how: WaitStatus::Segv,
+        value: 0x1234,
+    }));
+    assert_eq!((w.label(), w.mrs()), (0, &[0, 12, 2, 0x1234][..]));
+    let k = encode_reply(&Ok(Some(KillRecord {
+        pid: 12,
+        kind: Kill::Bus,
+        addr: 8,
+    })));
+    assert_eq!(k.mrs(), &[0, 12, 2, 8]);
+    assert_eq!(
+        encode_reply::<Option<KillRecord>>(&Ok(None)).mrs(),
+        &[0, 0, 0, 0]
+    );
+    let g = encode_reply(&Ok(GetPidReply { pid: 12, parent: 1 }));
+    assert_eq!(g.mrs(), &[0, 12, 1]);
+    assert_eq!(encode_reply(&Ok(0x5000u64)).mrs(), &[0, 0x5000]);
+    assert_eq!(encode_reply::<()>(&Err(Errno::ENOMEM)).mrs(), &[12]);
+}
+
+#[test]
+fn carried_capabilities() {
+    for c in vm_controls() {
+        let expected = matches!(
+            c,
+            VmControl::NewSpace { .. } | VmControl::MapFrame { .. } | VmControl::ForkSpace { .. }
+        );
+        assert_eq!(c.carries_cap(), expected, "{c:?}");
+    }
+}
+
+#[test]
+fn unknown_labels() {
+    for label in [
+        0,
+        1,
+        99,
+        105,
+        199,
+        209,
+        299,
+        301,
+        399,
+        407,
+        499,
+        504,
+        999,
+        u64::MAX,
+    ] {
+        let words = [1; 6];
+        assert_eq!(
+            VmRequest::decode(label, &words),
+            Err(ProtoError::UnknownLabel(label))
+        );
+        assert_eq!(
+            VmControl::decode(label, &words),
+            Err(ProtoError::UnknownLabel(label))
+        );
+        assert_eq!(
+            ZeroRequest::decode(label, &words),
+            Err(ProtoError::UnknownLabel(label))
+        );
+        assert_eq!(
+            ProcRequest::decode(label, &words),
+            Err(ProtoError::UnknownLabel(label))
+        );
+        assert_eq!(
+            FileRequest::decode(label, &words),
+            Err(ProtoError::UnknownLabel(label))
+        );
+    }
+    // A label of another party is unknown to this one.
+    for w in all_requests() {
+        let (label, words) = (w.label(), w.mrs());
+        let known = [
+            VmRequest::decode(label, words).is_ok(),
+            VmControl::decode(label, words).is_ok(),
+            ZeroRequest::decode(label, words).is_ok(),
+            ProcRequest::decode(label, words).is_ok(),
+            FileRequest::decode(label, words).is_ok(),
+        ];
+        assert_eq!(known.iter().filter(|&&k| k).count(), 1, "{label}");
+        assert_eq!(Errno::from(ProtoError::UnknownLabel(label)), Errno::ENOSYS);
+    }
+    assert_eq!(Errno::from(ProtoError::Short), Errno::EINVAL);
+    assert_eq!(Errno::from(ProtoError::BadField), Errno::EINVAL);
+}
+
+#[test]
+fn names() {
+    for s in ["init", "vm", "a-sixteen-chars!", "é"] {
+        let n = name(s);
+        assert_eq!(n.as_str(), s);
+        assert_eq!(n.as_bytes(), s.as_bytes());
+        assert_eq!(Name::from_words(n.to_words()), Ok(n));
+    }
+    for bad in ["", "seventeen chars!!", "a\0b"] {
+        assert_eq!(Name::new(bad), Err(ProtoError::BadField), "{bad:?}");
+    }
+    let bad_words = [
+        [0, 0],                                        // empty
+        [u64::from_le_bytes(*b"a\0b\0\0\0\0\0"), 0],   // a byte after the end
+        [u64::from(b'a'), 1],                          // a byte after the end, second word
+        [0xff, 0],                                     // not UTF-8
+        [u64::from_le_bytes(*b"ab\xc3\0\0\0\0\0"), 0], // cut UTF-8
+    ];
+    for w in bad_words {
+        assert_eq!(Name::from_words(w), Err(ProtoError::BadField), "{w:x?}");
+        assert_eq!(
+            ProcRequest::decode(Label::Spawn as u64, &w),
+            Err(ProtoError::BadField)
+        );
+        assert_eq!(
+            VmControl::decode(Label::SetName as u64, &[10, w[0], w[1]]),
+            Err(ProtoError::BadField)
+        );
+    }
+}
+
+#[test]
+fn out_of_range_fields() {
+    for status in [1u64 << 31, 1 << 32, u64::MAX << 32 >> 1] {
+        assert_eq!(
+            ProcRequest::decode(Label::Exit as u64, &[status]),
+            Err(ProtoError::BadField),
+            "{status:#x}"
+        );
+    }
+    for how in [0, 5, u64::MAX] {
+        assert_eq!(
+            decode_reply::<WaitReply>(&[0, 12, how, 0]),
+            Err(ProtoError::BadField)
+        );
+    }
+    for kind in [0, 3, u64::MAX] {
+        assert_eq!(
+            decode_reply::<Option<KillRecord>>(&[0, 12, kind, 0]),
+            Err(ProtoError::BadField)
+        );
+    }
+    // "None left" is three zeroes.
+    assert_eq!(
+        decode_reply::<Option<KillRecord>>(&[0, 0, 1, 0]),
+        Err(ProtoError::BadField)
+    );
+    assert_eq!(decode_reply::<()>(&[9999]), Err(ProtoError::BadField));
+}
+
+#[test]
+fn replies_round_trip() {
+    fn check<T: ReplyBody + PartialEq + core::fmt::Debug + Copy>(body: T) {
+        let w = encode_reply(&Ok(body));
+        assert_eq!(w.label(), 0);
+        assert!(w.mrs().len() <= MAX_WORDS);
+        assert_eq!(decode_reply::<T>(w.mrs()), Ok(Ok(body)));
+        assert_eq!(reply_result::<T>(w.mrs()), Ok(body));
+        for n in 0..w.mrs().len() {
+            assert_eq!(decode_reply::<T>(&w.mrs()[..n]), Err(ProtoError::Short));
+            assert_eq!(reply_result::<T>(&w.mrs()[..n]), Err(Errno::EIO));
+        }
+        for &e in Errno::ALL {
+            let w = encode_reply::<T>(&Err(e));
+            assert_eq!(w.mrs(), &[e as u64]);
+            assert_eq!(decode_reply::<T>(w.mrs()), Ok(Err(e)));
+        }
+    }
+    check(());
+    check(0x20_0000u64);
+    check(VmStats {
+        faults: 1,
+        pages_in_use: 2,
+        pages_zero_filled: 3,
+        pages_copied: 4,
+        zero_page_maps: 5,
+        chunks: 6,
+    });
+    check::<Option<KillRecord>>(None);
+    for &kind in Kill::ALL {
+        check(Some(KillRecord {
+            pid: 10,
+            kind,
+            addr: 0xdead_0000,
+        }));
+    }
+    for &how in WaitStatus::ALL {
+        check(WaitReply {
+            pid: 11,
+            how,
+            value: u64::MAX,
+        });
+    }
+    check(GetPidReply { pid: 12, parent: 1 });
+    assert_eq!(VmStats::decode(&[1, 2]), Err(ProtoError::Short));
+}
+
+#[test]
+fn wire_capacity() {
+    assert!(Wire::from_words(1, &[0; MAX_WORDS]).is_some());
+    assert!(Wire::from_words(1, &[0; MAX_WORDS + 1]).is_none());
+    let mut w = Wire::from_words(1, &[0; MAX_WORDS]).unwrap();
+    assert!(!w.push(1));
+    assert_eq!(w.mrs().len(), MAX_WORDS);
+}
+
+/// xorshift64 (Marsaglia), fixed seed: the same cases every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// Mostly small values and the edges, sometimes anything.
+    fn word(&mut self) -> u64 {
+        match self.next() % 8 {
+            0 => 0,
+            1 => u64::MAX,
+            2 => self.next() % 8,
+            3 => i64::from(self.next() as i32) as u64,
+            4 => u64::from_le_bytes(*b"hello\0\0\0"),
+            _ => self.next(),
+        }
+    }
+}
+
+/// If `decoded` is a value, encoding it gives back the words it came from (every field is
+/// read exactly one way).
+fn check_canonical<T: core::fmt::Debug>(
+    label: u64,
+    words: &[u64],
+    decoded: Result<T, ProtoError>,
+    encode: impl Fn(&T) -> Wire,
+) {
+    if let Ok(v) = decoded {
+        let w = encode(&v);
+        assert_eq!(w.label(), label, "{v:?}");
+        assert_eq!(w.mrs(), &words[..w.mrs().len()], "{v:?}");
+    }
+}
+
+fn check_reply_canonical<T: ReplyBody + core::fmt::Debug>(words: &[u64]) {
+    if let Ok(r) = decode_reply::<T>(words) {
+        let w = encode_reply(&r);
+        assert_eq!(w.mrs(), &words[..w.mrs().len()], "{r:?}");
+    }
+}
+
+#[test]
+fn random_words_never_panic() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut decoded = 0;
+    for _ in 0..20_000 {
+        let label = if rng.next().is_multiple_of(4) {
+            rng.word()
+        } else {
+            Label::ALL[(rng.next() % Label::ALL.len() as u64) as usize] as u64
+        };
+        let len = (rng.next() % (MAX_WORDS as u64 + 2)) as usize;
+        let mut words = [0u64; MAX_WORDS + 1];
+        for w in &mut words[..len] {
+            *w = rng.word();
+        }
+        let words = &words[..len];
+        let v = VmRequest::decode(label, words);
+        let c = VmControl::decode(label, words);
+        let z = ZeroRequest::decode(label, words);
+        let p = ProcRequest::decode(label, words);
+        decoded += [v.is_ok(), c.is_ok(), z.is_ok(), p.is_ok()]
+            .iter()
+            .filter(|&&ok| ok)
+            .count();
+        check_canonical(label, words, v, VmRequest::encode);
+        check_canonical(label, words, c, VmControl::encode);
+        check_canonical(label, words, z, ZeroRequest::encode);
+        check_canonical(label, words, p, ProcRequest::encode);
+        check_reply_canonical::<()>(words);
+        check_reply_canonical::<u64>(words);
+        check_reply_canonical::<VmStats>(words);
+        check_reply_canonical::<Option<KillRecord>>(words);
+        check_reply_canonical::<WaitReply>(words);
+        check_reply_canonical::<GetPidReply>(words);
+        let _ = FileRequest::decode(label, words);
+        let _ = Name::from_words([rng.word(), rng.word()]);
+    }
+    // The cases reach the decoders' success paths, not only their error paths.
+    assert!(decoded > 5_000, "{decoded}");
+}

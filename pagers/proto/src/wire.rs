@@ -1,0 +1,214 @@
+//! Messages as they travel: a label and message registers ([`Wire`]), the pieces messages
+//! are made of (task [`Name`]s, fixed field counts), and replies (MR0 = 0 or an errno, then
+//! the results of a [`ReplyBody`]).
+
+use crate::{Errno, Label, ProtoError};
+
+/// The most words a message carries: a reply's code and [`crate::VmStats`]'s six counters.
+pub const MAX_WORDS: usize = 7;
+
+/// A message as the kernel carries it: its label and its message registers (MR0 first).
+///
+/// # Invariants
+/// `len <= MAX_WORDS`; `words[len..]` are zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wire {
+    label: u64,
+    len: usize,
+    words: [u64; MAX_WORDS],
+}
+
+impl Wire {
+    /// An empty message with `label` (0 for replies).
+    pub const fn new(label: u64) -> Self {
+        Self {
+            label,
+            len: 0,
+            words: [0; MAX_WORDS],
+        }
+    }
+
+    /// A message with `label` and `words`; `None` if there are more than [`MAX_WORDS`].
+    pub fn from_words(label: u64, words: &[u64]) -> Option<Self> {
+        let mut w = Self::new(label);
+        for &word in words {
+            w.push(word).then_some(())?;
+        }
+        Some(w)
+    }
+
+    /// Appends one word; false (and no change) when the message is full.
+    pub fn push(&mut self, word: u64) -> bool {
+        match self.words.get_mut(self.len) {
+            Some(slot) => {
+                *slot = word;
+                self.len += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub const fn label(&self) -> u64 {
+        self.label
+    }
+
+    /// The message registers, MR0 first.
+    pub fn mrs(&self) -> &[u64] {
+        self.words.get(..self.len).unwrap_or(&[])
+    }
+
+    /// A request: `label` and its fields (never more than a request's register count).
+    pub(crate) fn request(label: Label, fields: &[u64]) -> Self {
+        Self::from_words(label as u64, fields).unwrap_or(Self::new(label as u64))
+    }
+}
+
+/// The `N` fields of a request with `label`; words after them are ignored.
+pub(crate) fn fields<const N: usize>(label: Label, mrs: &[u64]) -> Result<[u64; N], ProtoError> {
+    debug_assert_eq!(N, label.fields());
+    mrs.get(..N)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(ProtoError::Short)
+}
+
+/// A task name: 1 to 16 bytes of UTF-8 without NUL, carried in two words (little-endian,
+/// zero-padded).
+///
+/// # Invariants
+/// `1 <= len <= 16`, `bytes[..len]` is UTF-8 without NUL, `bytes[len..]` are zero.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Name {
+    bytes: [u8; Name::MAX],
+    len: u8,
+}
+
+impl Name {
+    /// The longest name, in bytes.
+    pub const MAX: usize = 16;
+
+    /// `s` as a name: `BadField` if it is empty, longer than [`Name::MAX`] bytes, or holds a
+    /// NUL.
+    pub fn new(s: &str) -> Result<Self, ProtoError> {
+        let b = s.as_bytes();
+        if b.is_empty() || b.len() > Self::MAX || b.contains(&0) {
+            return Err(ProtoError::BadField);
+        }
+        let mut bytes = [0u8; Self::MAX];
+        bytes
+            .get_mut(..b.len())
+            .ok_or(ProtoError::BadField)?
+            .copy_from_slice(b);
+        Ok(Self {
+            bytes,
+            len: b.len() as u8,
+        })
+    }
+
+    /// The name in two words: `BadField` unless the bytes up to the first zero are a valid
+    /// name and every byte after it is zero.
+    pub fn from_words(w: [u64; 2]) -> Result<Self, ProtoError> {
+        let mut bytes = [0u8; Self::MAX];
+        let (lo, hi) = bytes.split_at_mut(8);
+        lo.copy_from_slice(&w[0].to_le_bytes());
+        hi.copy_from_slice(&w[1].to_le_bytes());
+        let len = bytes.iter().position(|&b| b == 0).unwrap_or(Self::MAX);
+        let (text, padding) = bytes.split_at(len);
+        if len == 0 || padding.iter().any(|&b| b != 0) || core::str::from_utf8(text).is_err() {
+            return Err(ProtoError::BadField);
+        }
+        Ok(Self {
+            bytes,
+            len: len as u8,
+        })
+    }
+
+    pub fn to_words(&self) -> [u64; 2] {
+        let (lo, hi) = self.bytes.split_at(8);
+        [
+            u64::from_le_bytes(lo.try_into().unwrap_or([0; 8])),
+            u64::from_le_bytes(hi.try_into().unwrap_or([0; 8])),
+        ]
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(self.as_bytes()).unwrap_or("?")
+    }
+}
+
+impl core::fmt::Debug for Name {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Name({:?})", self.as_str())
+    }
+}
+
+impl core::fmt::Display for Name {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The results a successful reply carries after MR0.
+pub trait ReplyBody: Sized {
+    /// Appends the results to `w`.
+    fn encode_body(&self, w: &mut Wire);
+    /// The results from the words after MR0 (words after them are ignored).
+    fn decode_body(w: &[u64]) -> Result<Self, ProtoError>;
+}
+
+/// No results.
+impl ReplyBody for () {
+    fn encode_body(&self, _: &mut Wire) {}
+
+    fn decode_body(_: &[u64]) -> Result<Self, ProtoError> {
+        Ok(())
+    }
+}
+
+/// One word: mmap's address, spawn's and fork's child pid.
+impl ReplyBody for u64 {
+    fn encode_body(&self, w: &mut Wire) {
+        w.push(*self);
+    }
+
+    fn decode_body(w: &[u64]) -> Result<Self, ProtoError> {
+        w.first().copied().ok_or(ProtoError::Short)
+    }
+}
+
+/// A reply: label 0, MR0 = 0 and the results, or MR0 = the errno alone.
+pub fn encode_reply<T: ReplyBody>(r: &Result<T, Errno>) -> Wire {
+    let mut w = Wire::new(0);
+    match r {
+        Ok(body) => {
+            w.push(0);
+            body.encode_body(&mut w);
+        }
+        Err(e) => {
+            w.push(*e as u64);
+        }
+    }
+    w
+}
+
+/// A reply's registers as the server meant them: its results or its errno. `Short` if MR0
+/// or a result is missing, `BadField` if MR0 is not an errno value or a result is out of
+/// range.
+pub fn decode_reply<T: ReplyBody>(mrs: &[u64]) -> Result<Result<T, Errno>, ProtoError> {
+    let (&code, rest) = mrs.split_first().ok_or(ProtoError::Short)?;
+    match code {
+        0 => T::decode_body(rest).map(Ok),
+        e => Errno::try_from(e)
+            .map(Err)
+            .map_err(|_| ProtoError::BadField),
+    }
+}
+
+/// A reply as its caller uses it: a malformed reply is `EIO` (the server is at fault).
+pub fn reply_result<T: ReplyBody>(mrs: &[u64]) -> Result<T, Errno> {
+    decode_reply(mrs).unwrap_or(Err(Errno::EIO))
+}

@@ -1,0 +1,292 @@
+//! The disk image (`target/images/disk.img`): an MBR with one FAT partition holding the files
+//! of the repository's `disk/` folder, a generated 16 MiB test file and the user programs.
+//! The same code reads files back out of an image after a run (what the guest wrote).
+//!
+//! ```text
+//!   sector 0          MBR: one partition entry (type 0x0E FAT16 LBA or 0x0C FAT32 LBA)
+//!   sector 1..2047    unused (1 MiB alignment, as partitioning tools do)
+//!   sector 2048..     the FAT volume (formatted by the `fatfs` crate, long file names)
+//! ```
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+/// Size of the whole image.
+pub const DISK_BYTES: u64 = 64 << 20;
+const SECTOR: u64 = 512;
+/// The partition's first sector.
+const PARTITION_START: u64 = 2048;
+/// The generated test file: every 8-byte little-endian word holds its own byte offset.
+pub const BIG_FILE: &str = "big.dat";
+pub const BIG_FILE_BYTES: u64 = 16 << 20;
+/// Where the user programs go on the disk.
+pub const BIN_DIR: &str = "bin";
+
+/// A file to put on the disk: its path in the volume (`/`-separated) and its bytes.
+pub struct DiskFile {
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The bytes of [`BIG_FILE`]: word `i` (at offset `8 * i`) is `8 * i`.
+pub fn big_file_bytes(len: u64) -> Vec<u8> {
+    (0..len / 8).flat_map(|i| (i * 8).to_le_bytes()).collect()
+}
+
+/// Every file under `dir` (recursively), with paths relative to it; sorted, so images are
+/// the same from build to build.
+pub fn files_of_folder(dir: &Path) -> io::Result<Vec<DiskFile>> {
+    let mut out = Vec::new();
+    collect(dir, "", &mut out)?;
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+fn collect(dir: &Path, prefix: &str, out: &mut Vec<DiskFile>) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        if entry.file_type()?.is_dir() {
+            collect(&entry.path(), &path, out)?;
+        } else {
+            out.push(DiskFile {
+                path,
+                bytes: fs::read(entry.path())?,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Writes a new image at `image` holding `files` (directories are made as needed).
+pub fn write_image(image: &Path, files: &[DiskFile]) -> io::Result<()> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(image)?;
+    file.set_len(DISK_BYTES)?;
+    let sectors = DISK_BYTES / SECTOR - PARTITION_START;
+    let fat_type = {
+        let mut part = Partition::new(&mut file, PARTITION_START * SECTOR, sectors * SECTOR);
+        // 4 KiB clusters: a cluster is a page.
+        let options = fatfs::FormatVolumeOptions::new()
+            .bytes_per_cluster(4096)
+            .volume_label(*b"MICROKERNEL");
+        fatfs::format_volume(&mut part, options)?;
+        let fs = fatfs::FileSystem::new(&mut part, fatfs::FsOptions::new())?;
+        for f in files {
+            let root = fs.root_dir();
+            let mut parts: Vec<&str> = f.path.split('/').filter(|p| !p.is_empty()).collect();
+            let name = parts.pop().ok_or_else(|| invalid("empty path"))?;
+            let mut dir = root;
+            for part in parts {
+                dir = match dir.open_dir(part) {
+                    Ok(d) => d,
+                    Err(_) => dir.create_dir(part)?,
+                };
+            }
+            let mut out = dir.create_file(name)?;
+            out.truncate()?;
+            out.write_all(&f.bytes)?;
+            out.flush()?;
+        }
+        let fat_type = fs.fat_type();
+        fs.unmount()?;
+        fat_type
+    };
+    let kind = match fat_type {
+        fatfs::FatType::Fat16 => 0x0e,
+        fatfs::FatType::Fat32 => 0x0c,
+        fatfs::FatType::Fat12 => return Err(invalid("FAT12 volume: too small for the guest")),
+    };
+    file.seek(SeekFrom::Start(0))?;
+    file.write_all(&mbr(kind, PARTITION_START, sectors))?;
+    file.flush()
+}
+
+/// The bytes of file `path` (`/`-separated) in the image at `image`.
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "for the write-back checks to come (issue 5): what the guest wrote, read after power-off"
+    )
+)]
+pub fn read_file(image: &Path, path: &str) -> io::Result<Vec<u8>> {
+    let mut file = File::options().read(true).write(true).open(image)?;
+    let (start, sectors) = first_partition(&mut file)?;
+    let mut part = Partition::new(&mut file, start * SECTOR, sectors * SECTOR);
+    let fs = fatfs::FileSystem::new(&mut part, fatfs::FsOptions::new())?;
+    let mut bytes = Vec::new();
+    fs.root_dir()
+        .open_file(path.trim_start_matches('/'))?
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// A master boot record with one partition of `kind` at `start` for `sectors` sectors.
+fn mbr(kind: u8, start: u64, sectors: u64) -> [u8; 512] {
+    let mut mbr = [0u8; 512];
+    let entry = &mut mbr[446..462];
+    entry[0] = 0x00; // not bootable
+    entry[1..4].copy_from_slice(&[0xfe, 0xff, 0xff]); // CHS: use the LBA fields
+    entry[4] = kind;
+    entry[5..8].copy_from_slice(&[0xfe, 0xff, 0xff]);
+    entry[8..12].copy_from_slice(&(start as u32).to_le_bytes());
+    entry[12..16].copy_from_slice(&(sectors as u32).to_le_bytes());
+    mbr[510] = 0x55;
+    mbr[511] = 0xaa;
+    mbr
+}
+
+/// The first partition's start sector and length, from the MBR.
+fn first_partition(file: &mut File) -> io::Result<(u64, u64)> {
+    let mut mbr = [0u8; 512];
+    file.seek(SeekFrom::Start(0))?;
+    file.read_exact(&mut mbr)?;
+    if mbr[510..] != [0x55, 0xaa] {
+        return Err(invalid("no MBR signature"));
+    }
+    let word = |at: usize| {
+        u64::from(u32::from_le_bytes([
+            mbr[at],
+            mbr[at + 1],
+            mbr[at + 2],
+            mbr[at + 3],
+        ]))
+    };
+    Ok((word(446 + 8), word(446 + 12)))
+}
+
+fn invalid(why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, why.to_string())
+}
+
+/// A window `[start, start + len)` of a file, as a stream of its own (the FAT volume inside
+/// the partitioned image).
+struct Partition<'a> {
+    file: &'a mut File,
+    start: u64,
+    len: u64,
+    pos: u64,
+}
+
+impl<'a> Partition<'a> {
+    fn new(file: &'a mut File, start: u64, len: u64) -> Self {
+        Self {
+            file,
+            start,
+            len,
+            pos: 0,
+        }
+    }
+
+    /// How many of `want` bytes fit before the end of the window.
+    fn clamp(&self, want: usize) -> usize {
+        let left = self.len.saturating_sub(self.pos);
+        usize::try_from(left).map_or(want, |left| want.min(left))
+    }
+}
+
+impl Read for Partition<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.clamp(buf.len());
+        self.file.seek(SeekFrom::Start(self.start + self.pos))?;
+        let n = self.file.read(&mut buf[..n])?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Write for Partition<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.clamp(buf.len());
+        if n == 0 && !buf.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "past the partition's end",
+            ));
+        }
+        self.file.seek(SeekFrom::Start(self.start + self.pos))?;
+        let n = self.file.write(&buf[..n])?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Seek for Partition<'_> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let pos = match to {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        match pos {
+            Some(p) if p <= self.len => {
+                self.pos = p;
+                Ok(p)
+            }
+            _ => Err(invalid("seek outside the partition")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn big_file_pattern() {
+        let b = big_file_bytes(64);
+        assert_eq!(b.len(), 64);
+        assert_eq!(&b[8..16], &8u64.to_le_bytes());
+        assert_eq!(&b[56..64], &56u64.to_le_bytes());
+    }
+
+    #[test]
+    fn image_round_trip() {
+        let dir = std::env::temp_dir().join(format!("disk-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let image = dir.join("disk.img");
+        let big = big_file_bytes(1 << 20);
+        let files = [
+            DiskFile {
+                path: "hello.txt".into(),
+                bytes: b"hello\n".to_vec(),
+            },
+            DiskFile {
+                path: "a long file name.text".into(),
+                bytes: vec![7; 5000],
+            },
+            DiskFile {
+                path: "bin/prog".into(),
+                bytes: big.clone(),
+            },
+        ];
+        write_image(&image, &files).unwrap();
+        assert_eq!(fs::metadata(&image).unwrap().len(), DISK_BYTES);
+        let raw = fs::read(&image).unwrap();
+        assert_eq!(raw[510..512], [0x55, 0xaa]);
+        assert!(matches!(raw[446 + 4], 0x0e | 0x0c));
+        assert_eq!(read_file(&image, "hello.txt").unwrap(), b"hello\n");
+        assert_eq!(
+            read_file(&image, "/a long file name.text").unwrap(),
+            vec![7; 5000]
+        );
+        assert_eq!(read_file(&image, "bin/prog").unwrap(), big);
+        assert!(read_file(&image, "missing").is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

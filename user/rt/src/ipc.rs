@@ -1,0 +1,43 @@
+//! Protocol messages ([`proto::Wire`]) on the kernel's IPC: the first `REGISTER_MRS` words
+//! travel in registers, the rest in the thread's IPC buffer.
+
+use abi::message::REGISTER_MRS;
+use libmk::{Cap, Endpoint, Message, Reply};
+use proto::{Errno, MAX_WORDS, ReplyBody, Wire};
+
+/// The message that sends `w` (words past the registers go to the IPC buffer; without one
+/// they are left off, and the receiver finds the message short).
+pub fn message(w: &Wire) -> Message {
+    let words = w.mrs();
+    let (regs, rest) = words.split_at(words.len().min(REGISTER_MRS));
+    let mut m = Message::new(w.label(), regs);
+    if !rest.is_empty()
+        && let Some(buf) = libmk::ipc_buffer()
+    {
+        for (i, &word) in rest.iter().enumerate() {
+            buf.mrs[REGISTER_MRS + i] = word;
+        }
+        m.info.length = words.len();
+    }
+    m
+}
+
+/// The message `r` carries: its label and its words (at most [`MAX_WORDS`]).
+pub fn received(r: &Reply) -> Wire {
+    let info = r.info();
+    let mut w = Wire::new(info.label);
+    for i in 0..info.length.min(MAX_WORDS) {
+        let word = match r.mrs.get(i) {
+            Some(&word) => word,
+            None => libmk::ipc_buffer().map_or(0, |b| b.mrs[i]),
+        };
+        w.push(word);
+    }
+    w
+}
+
+/// Sends request `w` to `to` and waits for the reply's results.
+pub fn call<T: ReplyBody>(to: Cap<Endpoint>, w: &Wire) -> Result<T, Errno> {
+    let reply = to.call(&message(w)).map_err(Errno::from)?;
+    proto::reply_result(received(&reply).mrs())
+}
