@@ -15,6 +15,7 @@
 
 pub mod errno;
 pub mod file;
+pub mod object;
 pub mod proc;
 pub mod startup;
 pub mod vm;
@@ -34,6 +35,7 @@ pub mod pid {
     pub const VM: u64 = 2;
     pub const ZERO: u64 = 3;
     pub const FILE: u64 = 4;
+    pub const SHM: u64 = 5;
     /// The first pid given to a user task.
     pub const FIRST_USER: u64 = 10;
 }
@@ -87,6 +89,8 @@ pub mod task_slots {
     pub const CHILD_NOTIFY: u64 = 4;
     /// A capability to the file server's endpoint, badged with the task's pid.
     pub const FILE: u64 = 5;
+    /// A capability to the shared-memory server's endpoint, badged with the task's pid.
+    pub const SHM: u64 = 6;
     /// First slot the task may use for itself.
     pub const FIRST_FREE: u64 = 8;
     /// log2 of the number of slots.
@@ -95,7 +99,7 @@ pub mod task_slots {
 
 abi::numbered! {
     /// Request labels. 100s: tasks to vm; 200s: init to vm; 300s: vm to zero; 400s: tasks to
-    /// init; 500s: tasks to the file server.
+    /// init; 500s: tasks to the file server; 600s: vm and memory-object pagers.
     pub enum Label {
         /// addr, len, prot, flags, fd (`u64::MAX` for none), offset → MR1 = address.
         Mmap = 100,
@@ -107,6 +111,10 @@ abi::numbered! {
         Vmmap = 103,
         /// → MR1.. = the counters of [`VmStats`].
         VmStats = 104,
+        /// A memory object: see [`object::MmapObject`].
+        MmapObject = 105,
+        /// addr, len: write back shared file pages (`object::Msync`).
+        Msync = 106,
 
         /// pid; the task's VSpace capability travels with the message.
         NewSpace = 200,
@@ -159,6 +167,18 @@ abi::numbered! {
         Close = 502,
         /// path (five words) → MR1 = size, MR2 = 1 for a directory.
         Stat = 503,
+
+        /// vm to a pager: object, block, write → MR1 = valid bytes; block frame cap in the
+        /// reply (`object::ObjectRequest`).
+        ObjectPage = 600,
+        /// vm to a pager: object, block.
+        ObjectDirty = 601,
+        /// vm to a pager: object, first block, count.
+        ObjectSync = 602,
+        /// vm to a pager: object.
+        ObjectRelease = 603,
+        /// A task to the owner of a descriptor: fd, writable → MR1 = object, MR2 = size.
+        GetObject = 604,
     }
 }
 
@@ -227,6 +247,10 @@ impl Label {
             Self::Read => 3,
             Self::Close => 1,
             Self::Stat => 5,
+            Self::MmapObject => 5,
+            Self::Msync | Self::ObjectDirty | Self::GetObject => 2,
+            Self::ObjectPage | Self::ObjectSync => 3,
+            Self::ObjectRelease => 1,
         }
     }
 }

@@ -93,6 +93,11 @@ pub mod vm_slots {
     pub const VSPACE: usize = 3;
     /// vm's own CNode.
     pub const CNODE: usize = 4;
+    /// The file server's endpoint (badged `pid::VM`, WRITE|GRANT: replies carry block
+    /// frame capabilities); 0 when there is no file server.
+    pub const FILE: usize = 5;
+    /// The shm server's endpoint (likewise).
+    pub const SHM: usize = 6;
 }
 
 /// What `Startup::slots[i]` holds for the zero server.

@@ -164,6 +164,53 @@ fn all_requests() -> impl Iterator<Item = Wire> {
         .chain([ZeroRequest::GetChunk.encode()])
         .chain(proc_requests().map(|r| r.encode()))
         .chain(file_requests().map(|r| r.encode()))
+        .chain(object_samples())
+}
+
+/// One encoded sample of each memory-object message (object.rs tests the round trips).
+fn object_samples() -> [Wire; 8] {
+    use crate::object::{GetObject, MmapObject, Msync, ObjectRequest, Pager};
+    [
+        ObjectRequest::Page {
+            object: 1,
+            block: 2,
+            write: true,
+        }
+        .encode(),
+        ObjectRequest::Dirty {
+            object: 1,
+            block: 2,
+        }
+        .encode(),
+        ObjectRequest::Sync {
+            object: 1,
+            first: 2,
+            count: 3,
+        }
+        .encode(),
+        ObjectRequest::Release { object: 1 }.encode(),
+        GetObject {
+            fd: 3,
+            writable: false,
+        }
+        .encode(),
+        MmapObject {
+            addr: 0,
+            len: 4096,
+            prot: 1,
+            flags: 1,
+            pager: Pager::File,
+            object: 1,
+            offset: 0,
+        }
+        .encode(),
+        Msync { addr: 0, len: 4096 }.encode(),
+        Msync {
+            addr: 4096,
+            len: 4096,
+        }
+        .encode(),
+    ]
 }
 
 #[test]
@@ -301,6 +348,10 @@ fn unknown_labels() {
             ZeroRequest::decode(label, words).is_ok(),
             ProcRequest::decode(label, words).is_ok(),
             FileRequest::decode(label, words).is_ok(),
+            crate::object::ObjectRequest::decode(label, words).is_ok(),
+            crate::object::GetObject::decode(label, words).is_ok(),
+            crate::object::MmapObject::decode(label, words).is_ok(),
+            crate::object::Msync::decode(label, words).is_ok(),
         ];
         assert_eq!(known.iter().filter(|&&k| k).count(), 1, "{label}");
         assert_eq!(Errno::from(ProtoError::UnknownLabel(label)), Errno::ENOSYS);
