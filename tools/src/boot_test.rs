@@ -134,6 +134,11 @@ fn boot(paths: &Paths, scenario: &'static Scenario) -> Outcome {
         Ok((bytes, captured)) => {
             let expect = scenario.expectation(bytes);
             outcome.checks = judge::judge(&expect, &captured.console, captured.ending);
+            if let Ok(image) = &disk_copy {
+                outcome
+                    .checks
+                    .extend(scenario.disk_files.iter().map(|f| disk_check(image, f)));
+            }
             outcome.console = captured.console;
             outcome.stderr = captured.stderr;
             outcome.elapsed = captured.elapsed;
@@ -146,6 +151,29 @@ fn boot(paths: &Paths, scenario: &'static Scenario) -> Outcome {
         what: format!("scenario {}", scenario.name),
     });
     outcome
+}
+
+/// Reads `f.path` back out of the disk image the guest wrote and compares every byte.
+fn disk_check(image: &std::path::Path, f: &crate::scenarios::DiskCheck) -> Check {
+    let want = (f.bytes)();
+    match crate::disk::read_file(image, f.path) {
+        Ok(got) if got == want => Check::ok(format!(
+            "disk: {} holds its {} bytes after power-off",
+            f.path,
+            want.len()
+        )),
+        Ok(got) => {
+            let first = got.iter().zip(&want).position(|(a, b)| a != b);
+            Check::fail(format!(
+                "disk: {} differs after power-off: {} bytes (want {}), first difference at {:?}",
+                f.path,
+                got.len(),
+                want.len(),
+                first
+            ))
+        }
+        Err(e) => Check::fail(format!("disk: cannot read {} back: {e}", f.path)),
+    }
 }
 
 fn print_console(outcome: &Outcome) {

@@ -113,13 +113,6 @@ pub fn write_image(image: &Path, files: &[DiskFile]) -> io::Result<()> {
 }
 
 /// The bytes of file `path` (`/`-separated) in the image at `image`.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "for the write-back checks to come (issue 5): what the guest wrote, read after power-off"
-    )
-)]
 pub fn read_file(image: &Path, path: &str) -> io::Result<Vec<u8>> {
     let mut file = File::options().read(true).write(true).open(image)?;
     let (start, sectors) = first_partition(&mut file)?;

@@ -103,11 +103,12 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
     ("vm", &["vm"]),
     ("zero", &["zero"]),
     ("file", &["file"]),
+    ("shm", &["shm-server"]),
     (
         "demos",
         &[
             "hello", "vmtest", "proctest", "vmbench", "nop", "anon", "fork-cow", "vaspace",
-            "mmaptest", "bustest", "tour", "fileread",
+            "mmaptest", "bustest", "tour", "fileread", "filetest", "shm", "shmpeer", "mmapfile",
         ],
     ),
 ];

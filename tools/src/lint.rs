@@ -12,6 +12,7 @@ const TARGET_CRATES: &[(&str, &str)] = &[
     ("init", "aarch64-unknown-none"),
     ("vm", "aarch64-unknown-none"),
     ("zero", "aarch64-unknown-none"),
+    ("shm", "aarch64-unknown-none"),
     ("demos", "aarch64-unknown-none"),
 ];
 

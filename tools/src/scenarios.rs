@@ -37,6 +37,23 @@ pub struct Scenario {
     /// Whether the guest may write to the disk: such a run gets its own copy of the image
     /// (the others share the built one, attached read-only).
     pub writes_disk: bool,
+    /// Files the guest must have left on its disk copy, read back after power-off and
+    /// compared byte for byte (needs `writes_disk`).
+    pub disk_files: &'static [DiskCheck],
+}
+
+/// A file a scenario leaves on the disk: its path and the bytes it must hold.
+#[derive(Debug, Clone, Copy)]
+pub struct DiskCheck {
+    pub path: &'static str,
+    pub bytes: fn() -> Vec<u8>,
+}
+
+/// `filetest`'s `keep.dat`: the same bytes as `demos::filetest::keep_byte` makes.
+fn filetest_keep() -> Vec<u8> {
+    (0..300_001usize)
+        .map(|i| ((i * 31) ^ (i >> 9)) as u8)
+        .collect()
 }
 
 /// How a scenario's boot ends.
@@ -76,6 +93,7 @@ impl Scenario {
             ends: Ends::Done { min_pass: 3 },
             timeout_secs: DEFAULT_TIMEOUT_SECS,
             writes_disk: false,
+            disk_files: &[],
         }
     }
 
@@ -95,6 +113,7 @@ impl Scenario {
             ends: Ends::Stops { after, lines },
             timeout_secs: DEFAULT_TIMEOUT_SECS,
             writes_disk: false,
+            disk_files: &[],
         }
     }
 
@@ -335,9 +354,11 @@ pub const SCENARIOS: &[Scenario] = &[
             "==== vaspace: all its checks passed",
             "slide \"File vs. Anonymous Mapping\" (anon)",
             "==== anon: all its checks passed",
+            "slide \"Shared Memory\" (shm)",
+            "==== shm: all its checks passed",
             "slide \"Copy-on-Write during fork()\" (fork-cow)",
             "==== fork-cow: all its checks passed",
-            "tour: 3 demos, 0 failed",
+            "tour: 4 demos, 0 failed",
             "init: tour exited with status 0",
             "init: done",
         ],
@@ -492,6 +513,105 @@ pub const SCENARIOS: &[Scenario] = &[
             "init: done",
         ],
     ),
+    // File mappings: vm's memory-object regions over the file server's page cache.
+    Scenario {
+        writes_disk: true,
+        ..Scenario::stops(
+            "proc-mmapfile",
+            Initrd::Normal,
+            "run=mmapfile",
+            Stage::Hello,
+            &[
+                "mmapfile: checked big.dat across 16 MiB",
+                "PASS mmap-big-private",
+                "mmapfile: bin/mmapfile mapped at 0x",
+                " starts with 0x7f 0x45 0x4c 0x46",
+                "PASS mmap-elf-magic",
+                "PASS mmap-private-write",
+                "PASS mmap-eacces",
+                "mmapfile: after msync pread sees 0x5a 0x5b",
+                "PASS mmap-shared-write-msync",
+                "PASS mmap-msync-errors",
+                " mmapfile: BUS at 0x",
+                "PASS mmap-bus-past-eof",
+                "mmapfile: 0 failures",
+                "init: mmapfile exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+    // The shm server (pagers/shm) and the lecture's shared memory slides: an unrelated task
+    // maps what another wrote; pointers inside break at different addresses, work at the same.
+    Scenario::stops(
+        "proc-shm",
+        Initrd::Normal,
+        "run=shm",
+        Stage::Hello,
+        &[
+            "init: started shm-server (pid 5)",
+            "PASS shm-open-create",
+            "PASS shm-ftruncate",
+            "PASS shm-slide-example",
+            "shmpeer: mapped \"/shm1\" (4096 bytes) at ",
+            "p[0] = 0, p[1] = 1, p[1023] = 1023",
+            "PASS shm-unrelated-task-reads",
+            "PASS shm-writes-go-both-ways",
+            "PASS shm-list-written",
+            "which is outside my mapping",
+            "as an offset (0x10) it finds 20",
+            "PASS shm-different-address-pointers-break",
+            "PASS shm-same-written",
+            "following head->next...: [10, 20, 30, 40]",
+            "PASS shm-same-address-pointers-work",
+            "PASS shm-unlink",
+            "shmpeer: shm_open(\"/shm1\") -> ENOENT",
+            "PASS shm-unlink-seen-by-others",
+            "PASS shm-name-reused",
+            "PASS shm-enoent",
+            "PASS shm-eexist",
+            "PASS shm-einval-name",
+            "PASS shm-ebadf",
+            "PASS shm-eacces",
+            "init: shm exited with status 0",
+            "init: done",
+        ],
+    ),
+    // The file server's write path and page cache (user/demos filetest), on a private copy
+    // of the disk and a 512 KiB cache so that writing 2 MiB evicts; afterwards the host reads
+    // `keep.dat` back out of that copy and compares every byte.
+    Scenario {
+        writes_disk: true,
+        disk_files: &[DiskCheck {
+            path: "keep.dat",
+            bytes: filetest_keep,
+        }],
+        timeout_secs: 180,
+        ..Scenario::stops(
+            "proc-filetest",
+            Initrd::Normal,
+            "run=filetest file.cache=8",
+            Stage::Hello,
+            &[
+                "(64 MiB, read-write), FAT volume mounted, page cache of 8 blocks",
+                "PASS file-create-excl",
+                "PASS file-write-read",
+                "PASS file-pwrite-pread",
+                "PASS file-lseek",
+                "PASS file-ftruncate",
+                "PASS file-o-trunc",
+                "PASS file-direct",
+                "PASS file-evict-writeback",
+                "PASS file-stdio-lines",
+                "PASS file-unlink",
+                "PASS file-ebadf-access",
+                "PASS file-eacces-object",
+                "PASS file-open-errors",
+                "PASS file-keep",
+                "init: filetest exited with status 0",
+                "init: done",
+            ],
+        )
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Scenario> {

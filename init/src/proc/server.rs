@@ -1,4 +1,4 @@
-//! Starting the servers (zero, vm, file) from the initrd: everything they will touch is mapped
+//! Starting the servers (zero, vm, file, shm) from the initrd: everything they will touch is mapped
 //! before they run, so they never fault.
 //!
 //! A server's CNode (radix [`SERVER_RADIX`]), as init fills it:
@@ -9,9 +9,13 @@
 //!   3 NOTIFY    init's notification   first_free_slot: after the budget
 //!   4 VSPACE    its VSpace            16.. the interrupt handlers, one per virtio-mmio
 //!   5 CNODE     its CNode                  transport (file)
-//!   6 DMA       its DMA frame (file)
-//!   7 IRQ_NOTIFY the notification its interrupts signal (file)
+//!   6 DMA       its DMA frame (file); the file server's endpoint (vm)
+//!   7 IRQ_NOTIFY the notification its interrupts signal (file); the shm server's
+//!               endpoint (vm)
 //! ```
+//!
+//! (file's budget: 64 the untyped for its page-cache frames, 65 the one for the page tables
+//! of its cache window.)
 //!
 //! The file server also gets the virtio-mmio registers (the device untyped, retyped to
 //! frames) mapped at `FILE_MMIO_WINDOW` as device memory, and one physically contiguous
@@ -25,18 +29,25 @@ use super::initrd::Initrd;
 use super::mem::{Space, Window, retype};
 use crate::alloc::{Alloc, CNODE, PAGE};
 use abi::Error;
-use abi::bootinfo::BootInfo;
+use abi::bootinfo::{BootInfo, bootarg};
 use abi::object::{CapRights, MapFlags, ObjectType, init_slots};
 use libmk::{CNode, Cap, Endpoint, Frame, IrqControl, IrqHandler, Notification, Tcb, Untyped};
+use proto::object::BLOCK_SIZE;
 use proto::startup::{
-    FILE_DMA_BITS, FILE_DMA_WINDOW, FILE_HEAP_SIZE, FILE_MMIO_WINDOW, InitrdFrame,
-    SERVER_HEAP_BASE, STARTUP_FRAMES, Startup, VIRTIO_SLOT_SIZE, VM_HEAP_SIZE, ZERO_HEAP_SIZE,
-    file_slots, vm_slots, zero_slots,
+    FILE_CACHE_BLOCKS, FILE_CACHE_MAX_BLOCKS, FILE_DMA_BITS, FILE_DMA_WINDOW, FILE_HEAP_SIZE,
+    FILE_MMIO_WINDOW, InitrdFrame, SERVER_HEAP_BASE, SHM_HEAP_SIZE, STARTUP_FRAMES, Startup,
+    VIRTIO_SLOT_SIZE, VM_HEAP_SIZE, ZERO_HEAP_SIZE, file_slots, shm_slots, vm_slots, zero_slots,
 };
 use proto::{STARTUP_VADDR, USER_IPC_BUFFER, USER_STACK_TOP, pid};
 
 /// log2 of a server's CNode slots.
 pub const SERVER_RADIX: u64 = 10;
+/// log2 of vm's CNode slots: a slot per chunk, per page table and per memory-object block
+/// it holds.
+const VM_RADIX: u64 = 13;
+/// vm's slots for the file and shm servers' endpoints.
+const SLOT_VM_FILE: u64 = 6;
+const SLOT_VM_SHM: u64 = 7;
 const SLOT_ENDPOINT: u64 = 1;
 const SLOT_ZERO: u64 = 2;
 const SLOT_NOTIFY: u64 = 3;
@@ -53,6 +64,8 @@ const SERVER_UNTYPED_BITS: u64 = 22;
 const STACK_BITS: u64 = 16;
 /// log2 of vm's untyped budget (for the page tables of tasks' address spaces).
 const VM_BUDGET_BITS: u64 = 25;
+/// log2 of the file server's untyped for the page tables of its page-cache window.
+const FILE_TABLES_BITS: u64 = 20;
 /// RAM init keeps for itself (tasks' objects), at most half of what is left once the servers
 /// are built (so that a small machine still gives zero some); zero gets the rest.
 const INIT_RESERVE: u64 = 64 << 20;
@@ -60,6 +73,10 @@ const INIT_RESERVE: u64 = 64 << 20;
 const VM_PRIORITY: u64 = 250;
 const ZERO_PRIORITY: u64 = 249;
 const FILE_PRIORITY: u64 = 248;
+const SHM_PRIORITY: u64 = 247;
+/// log2 of the shm server's untyped budget: its 64 KiB block frames and the page tables
+/// that map them in its own address space (16 MiB: 255 blocks).
+const SHM_BUDGET_BITS: u64 = 24;
 /// The most virtio-mmio transports the file server gets interrupt handlers for.
 const MAX_VIRTIO_SLOTS: u64 = 32;
 /// The interrupt of virtio-mmio transport `i` on QEMU `virt`: SPI 16 + i (INTID 48 + i),
@@ -80,6 +97,9 @@ pub struct Servers {
     /// The file server's endpoint, unbadged (`None` if it could not be started: programs
     /// then run without files).
     pub file_ep: Option<Cap<Endpoint>>,
+    /// The shm server's endpoint, unbadged (`None` if it could not be started: programs then
+    /// run without shared memory objects).
+    pub shm_ep: Option<Cap<Endpoint>>,
 }
 
 /// A server being built.
@@ -116,7 +136,14 @@ pub fn start(
         pid::INIT,
     )?;
 
-    let mut vm = Builder::new(alloc, window, initrd, "vm", pid::VM, VM_HEAP_SIZE)?;
+    let mut vm = Builder::with_radix(
+        alloc,
+        window,
+        initrd,
+        ("vm", pid::VM),
+        VM_HEAP_SIZE,
+        VM_RADIX,
+    )?;
     let mut zero = Builder::new(alloc, window, initrd, "zero", pid::ZERO, ZERO_HEAP_SIZE)?;
 
     // vm: its endpoint, zero's (badged, so replies can carry chunks), init's notification,
@@ -167,6 +194,32 @@ pub fn start(
         }
     };
 
+    // shm: also before zero. Without it the system still runs.
+    let shm_ep = match start_shm(alloc, window, initrd) {
+        Ok(ep) => Some(ep),
+        Err(e) => {
+            rt::println!("init: no shm server: {e:?}");
+            None
+        }
+    };
+
+    // vm calls the memory-object pagers (badged, so replies can carry block frames).
+    for (ep, slot, index) in [
+        (file_ep, SLOT_VM_FILE, vm_slots::FILE),
+        (shm_ep, SLOT_VM_SHM, vm_slots::SHM),
+    ] {
+        if let Some(ep) = ep {
+            vm.cnode.mint(
+                slot,
+                CNODE,
+                ep.cptr(),
+                CapRights(CapRights::WRITE.0 | CapRights::GRANT.0),
+                pid::VM,
+            )?;
+            vm.startup.slots[index] = slot;
+        }
+    }
+
     // zero: its endpoint and all the RAM init does not keep, as untyped capabilities.
     zero.copy_in(SLOT_ENDPOINT, zero_ep.cptr(), CapRights::ALL)?;
     zero.startup.slots[zero_slots::ENDPOINT] = SLOT_ENDPOINT;
@@ -197,7 +250,30 @@ pub fn start(
         vm_init,
         init_ep,
         file_ep,
+        shm_ep,
     })
+}
+
+/// Builds and starts the shm server: its endpoint and an untyped budget for its block
+/// frames and the page tables mapping them.
+fn start_shm(
+    alloc: &mut Alloc,
+    window: &mut Window,
+    initrd: &Initrd,
+) -> Result<Cap<Endpoint>, Error> {
+    let ep: Cap<Endpoint> = Cap::from_cptr(alloc.retype_global(ObjectType::Endpoint, 0)?);
+    let mut shm = Builder::new(alloc, window, initrd, "shm-server", pid::SHM, SHM_HEAP_SIZE)?;
+    shm.copy_in(SLOT_ENDPOINT, ep.cptr(), CapRights::ALL)?;
+    shm.startup.slots[shm_slots::ENDPOINT] = SLOT_ENDPOINT;
+    shm.startup.slots[shm_slots::VSPACE] = SLOT_VSPACE;
+    shm.startup.slots[shm_slots::CNODE] = SLOT_CNODE;
+    let budget = alloc.retype_global(ObjectType::Untyped, SHM_BUDGET_BITS)?;
+    shm.move_in(alloc, FIRST_UNTYPED_SLOT, budget)?;
+    shm.startup.untyped_first = FIRST_UNTYPED_SLOT;
+    shm.startup.untyped_count = 1;
+    shm.startup.first_free_slot = FIRST_UNTYPED_SLOT + 1;
+    shm.start(alloc, window, SHM_PRIORITY)?;
+    Ok(ep)
 }
 
 /// Builds and starts the file server: its endpoint, the virtio-mmio registers (device
@@ -278,8 +354,22 @@ fn start_file(
     }
     alloc.free_slot(badged);
     file.startup.slots[file_slots::IRQ_FIRST] = FIRST_IRQ_SLOT;
-    file.startup.untyped_count = 0;
-    file.startup.first_free_slot = FIRST_UNTYPED_SLOT;
+
+    // The page cache's budget: an untyped for its 64 KiB block frames (as many as the
+    // `file.cache=` bootarg asks, within limits) and one for the page tables mapping them.
+    let blocks = bootarg(info.bootargs(), "file.cache")
+        .and_then(|v| core::str::from_utf8(v).ok()?.parse::<u64>().ok())
+        .unwrap_or(FILE_CACHE_BLOCKS)
+        .clamp(1, FILE_CACHE_MAX_BLOCKS);
+    let frames_bits = u64::from((blocks * BLOCK_SIZE).next_power_of_two().trailing_zeros());
+    let frames = alloc.retype_global(ObjectType::Untyped, frames_bits)?;
+    file.move_in(alloc, FIRST_UNTYPED_SLOT, frames)?;
+    let tables = alloc.retype_global(ObjectType::Untyped, FILE_TABLES_BITS)?;
+    file.move_in(alloc, FIRST_UNTYPED_SLOT + 1, tables)?;
+    file.startup.untyped_first = FIRST_UNTYPED_SLOT;
+    file.startup.untyped_count = 2;
+    file.startup.cache_blocks = blocks;
+    file.startup.first_free_slot = FIRST_UNTYPED_SLOT + 2;
     file.start(alloc, window, FILE_PRIORITY)?;
     Ok(ep)
 }
@@ -294,6 +384,18 @@ impl Builder {
         pid: u64,
         heap_size: u64,
     ) -> Result<Self, Error> {
+        Self::with_radix(alloc, window, initrd, (name, pid), heap_size, SERVER_RADIX)
+    }
+
+    /// [`Builder::new`] with a CNode of 2^`radix` slots.
+    fn with_radix(
+        alloc: &mut Alloc,
+        window: &mut Window,
+        initrd: &Initrd,
+        (name, pid): (&'static str, u64),
+        heap_size: u64,
+        radix: u64,
+    ) -> Result<Self, Error> {
         let file = initrd.find(name).ok_or(Error::InvalidArgument)?;
         let image = kernel_core::elf::parse_user_image(file).map_err(|e| {
             rt::println!("init: {name}: {e}");
@@ -301,7 +403,7 @@ impl Builder {
         })?;
         let ut: Cap<Untyped> =
             Cap::from_cptr(alloc.retype_global(ObjectType::Untyped, SERVER_UNTYPED_BITS)?);
-        let cnode: Cap<CNode> = retype(alloc, ut, ObjectType::CNode, SERVER_RADIX)?;
+        let cnode: Cap<CNode> = retype(alloc, ut, ObjectType::CNode, radix)?;
         let tcb: Cap<Tcb> = retype(alloc, ut, ObjectType::Tcb, 0)?;
         let mut space = Space::new(retype(alloc, ut, ObjectType::VSpace, 0)?, ut);
         cnode.copy(SLOT_VSPACE, CNODE, space.vspace.cptr(), CapRights::ALL)?;
@@ -344,7 +446,7 @@ impl Builder {
         let mut startup = Startup::new(pid);
         startup.heap_base = SERVER_HEAP_BASE;
         startup.heap_size = 1 << heap_bits;
-        startup.cnode_radix = SERVER_RADIX;
+        startup.cnode_radix = radix;
         Ok(Self {
             name,
             cnode,

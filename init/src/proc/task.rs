@@ -3,7 +3,7 @@
 //! `wait` reads.
 //!
 //! A task's CNode (`proto::task_slots`): VM and PROC are vm's and init's endpoints badged
-//! with the pid (WRITE), FILE the file server's (also badged), IPC_BUFFER its IPC buffer frame, CHILD_NOTIFY a notification init
+//! with the pid (WRITE), FILE and SHM the file and shm servers' (also badged), IPC_BUFFER its IPC buffer frame, CHILD_NOTIFY a notification init
 //! signals when one of its children ends.
 
 use super::Ended;
@@ -62,6 +62,8 @@ pub struct Proc<'a> {
     init_ep: Cap<Endpoint>,
     /// The file server's endpoint, unbadged (`None` if it did not start).
     file_ep: Option<Cap<Endpoint>>,
+    /// The shm server's endpoint, unbadged (`None` if it did not start).
+    shm_ep: Option<Cap<Endpoint>>,
     tasks: BTreeMap<u64, Task>,
     next_pid: u64,
     /// Task untypeds revoked and ready for reuse.
@@ -79,6 +81,7 @@ impl<'a> Proc<'a> {
             vm_ep: servers.vm_ep,
             init_ep: servers.init_ep,
             file_ep: servers.file_ep,
+            shm_ep: servers.shm_ep,
             tasks: BTreeMap::new(),
             next_pid: pid::FIRST_USER,
             free_untyped: Vec::new(),
@@ -395,6 +398,9 @@ impl<'a> Proc<'a> {
         )?;
         if let Some(file) = self.file_ep {
             cnode.mint(task_slots::FILE, CNODE, file.cptr(), CapRights::WRITE, pid)?;
+        }
+        if let Some(shm) = self.shm_ep {
+            cnode.mint(task_slots::SHM, CNODE, shm.cptr(), CapRights::WRITE, pid)?;
         }
         cnode.copy(task_slots::IPC_BUFFER, CNODE, ipc.cptr(), CapRights::ALL)?;
         cnode.copy(

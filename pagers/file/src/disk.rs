@@ -35,6 +35,8 @@ pub struct DiskStats {
     pub requests: u64,
     pub sectors: u64,
     pub interrupts: u64,
+    /// Of the requests, writes.
+    pub writes: u64,
 }
 
 /// The block device and its interrupt.
@@ -91,34 +93,67 @@ impl Disk {
         self.blk.capacity()
     }
 
+    /// Whether the device refuses writes (QEMU's `readonly=on`: the shared image).
+    pub fn readonly(&self) -> bool {
+        self.blk.readonly()
+    }
+
     /// Reads sectors from `sector` on into `buf` (a whole number of sectors): submits the
     /// request, sleeps on the notification until the device's interrupt says it is done.
     pub fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), IoError> {
-        if buf.is_empty() || !buf.len().is_multiple_of(SECTOR_SIZE) {
-            return Err(IoError);
-        }
-        let block = usize::try_from(sector).map_err(|_| IoError)?;
+        let block = Self::check(sector, buf.len())?;
         let mut req = BlkReq::default();
         let mut resp = BlkResp::default();
         // SAFETY: `req`, `buf` and `resp` stay borrowed by this function, untouched, until
         // `complete_read_blocks` below hands them back.
         let token = unsafe { self.blk.read_blocks_nb(block, &mut req, buf, &mut resp) }
             .map_err(|_| IoError)?;
+        self.count(buf.len());
+        self.wait_for(token)?;
+        // SAFETY: the same buffers as passed to `read_blocks_nb` for this token.
+        unsafe { self.blk.complete_read_blocks(token, &req, buf, &mut resp) }.map_err(|_| IoError)
+    }
+
+    /// Writes `buf` (a whole number of sectors) from `sector` on, the same way.
+    pub fn write(&mut self, sector: u64, buf: &[u8]) -> Result<(), IoError> {
+        let block = Self::check(sector, buf.len())?;
+        let mut req = BlkReq::default();
+        let mut resp = BlkResp::default();
+        // SAFETY: as for `read`: the buffers stay borrowed until `complete_write_blocks`.
+        let token = unsafe { self.blk.write_blocks_nb(block, &mut req, buf, &mut resp) }
+            .map_err(|_| IoError)?;
+        self.count(buf.len());
+        self.stats.writes += 1;
+        self.wait_for(token)?;
+        // SAFETY: the same buffers as passed to `write_blocks_nb` for this token.
+        unsafe { self.blk.complete_write_blocks(token, &req, buf, &mut resp) }.map_err(|_| IoError)
+    }
+
+    fn check(sector: u64, len: usize) -> Result<usize, IoError> {
+        if len == 0 || !len.is_multiple_of(SECTOR_SIZE) {
+            return Err(IoError);
+        }
+        usize::try_from(sector).map_err(|_| IoError)
+    }
+
+    fn count(&mut self, len: usize) {
         self.stats.requests += 1;
-        self.stats.sectors += (buf.len() / SECTOR_SIZE) as u64;
-        // Every completion raises the (level-triggered) interrupt: the kernel masks it and
-        // signals; acknowledge it at the device, then unmask it.
+        self.stats.sectors += (len / SECTOR_SIZE) as u64;
+    }
+
+    /// Sleeps until request `token` is in the used ring. Every completion raises the
+    /// (level-triggered) interrupt: the kernel masks it and signals; acknowledge it at the
+    /// device, then unmask it.
+    fn wait_for(&mut self, token: u16) -> Result<(), IoError> {
         loop {
             self.notify.wait().map_err(|_| IoError)?;
             self.stats.interrupts += 1;
             self.blk.ack_interrupt();
             self.irq.ack().map_err(|_| IoError)?;
             if self.blk.peek_used() == Some(token) {
-                break;
+                return Ok(());
             }
         }
-        // SAFETY: the same buffers as passed to `read_blocks_nb` for this token.
-        unsafe { self.blk.complete_read_blocks(token, &req, buf, &mut resp) }.map_err(|_| IoError)
     }
 }
 
@@ -139,7 +174,7 @@ struct Extents {
 /// The disk as `embedded-sdmmc` wants it: shared (`&self`) access to a block device,
 /// whole 4 KiB extents read ahead and kept.
 pub struct BlockDev {
-    disk: RefCell<Disk>,
+    pub disk: RefCell<Disk>,
     extents: RefCell<Extents>,
 }
 
@@ -186,9 +221,21 @@ impl BlockDevice for BlockDev {
         Ok(())
     }
 
-    fn write(&self, _blocks: &[Block], _start: BlockIdx) -> Result<(), IoError> {
-        // Read-only in this slice.
-        Err(IoError)
+    fn write(&self, blocks: &[Block], start: BlockIdx) -> Result<(), IoError> {
+        let mut disk = self.disk.try_borrow_mut().map_err(|_| IoError)?;
+        let mut ext = self.extents.try_borrow_mut().map_err(|_| IoError)?;
+        for (i, block) in blocks.iter().enumerate() {
+            let sector = u64::from(start.0) + i as u64;
+            disk.write(sector, &block.contents)?;
+            // Write through: a kept extent holding this sector gets the new bytes.
+            let extent = sector / EXTENT_SECTORS;
+            let slot = (extent % EXTENTS as u64) as usize;
+            if ext.tags[slot] == Some(extent) {
+                let at = (sector % EXTENT_SECTORS) as usize * SECTOR_SIZE;
+                ext.data[slot][at..at + SECTOR_SIZE].copy_from_slice(&block.contents);
+            }
+        }
+        Ok(())
     }
 
     fn num_blocks(&self) -> Result<BlockCount, IoError> {

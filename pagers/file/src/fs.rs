@@ -1,25 +1,39 @@
-//! The FAT volume (through `embedded-sdmmc`) and the descriptor table.
+//! The FAT volume (through `embedded-sdmmc`), the open files, the descriptor table, and the
+//! page cache that holds every byte of file data the server hands out.
 //!
-//! `embedded-sdmmc` lets a file be open once, so the server opens each file once
-//! ([`Shared`], counted) and gives every `open` its own descriptor with its own position.
-//! Descriptors are per task (the badge is the pid): another task's number is `EBADF`.
+//! `embedded-sdmmc` lets a file be open once, so the server opens each file once (an
+//! [`Object`], counted, with a stable number that is also its memory-object handle) and
+//! gives every `open` its own descriptor with its own position. Descriptors are per task
+//! (the badge is the pid): another task's number is `EBADF`.
+//!
+//! File data lives in the cache's 64 KiB blocks: `read` and `write` copy from and into them,
+//! vm maps them. The disk sees a block when it is written back: on eviction, on `ObjectSync`,
+//! at the last close of the file, before an `O_DIRECT` transfer that overlaps it, and when
+//! `ftruncate` shrinks the file. The object's `size` is the file's size as tasks see it;
+//! `disk_len` is the length of the FAT file, which lags behind until blocks are written back.
 
 extern crate alloc;
 
+use crate::cache::Cache;
 use crate::disk::{BlockDev, IoError};
 use alloc::collections::BTreeMap;
 use alloc::string::String;
+use alloc::vec::Vec;
 use embedded_sdmmc::{
     Error, Mode, RawDirectory, RawFile, RawVolume, TimeSource, Timestamp, VolumeIdx, VolumeManager,
 };
 use proto::Errno;
-use proto::file::Path;
+use proto::file::{AT_POSITION, DIRECT_MAX, Path, SECTOR_SIZE, Whence, open_flags as of};
+use proto::object::BLOCK_SIZE;
 
 /// Directories open at once (a path walk holds two), files open at once.
 const MAX_DIRS: usize = 4;
 const MAX_FILES: usize = 32;
 /// The first descriptor number a task gets (0..2 are stdin, stdout, stderr by convention).
 const FIRST_FD: u64 = 3;
+/// The largest FAT file.
+const MAX_SIZE: u64 = u32::MAX as u64;
+const BS: u64 = BLOCK_SIZE;
 
 /// No clock: files keep the time they were written on the host.
 pub struct NoClock;
@@ -32,29 +46,70 @@ impl TimeSource for NoClock {
 
 type Volumes = VolumeManager<BlockDev, NoClock, MAX_DIRS, MAX_FILES, 1>;
 
-/// A file opened once for every descriptor naming it.
-struct Shared {
+/// A file open once for every descriptor and mapping naming it.
+struct Object {
     raw: RawFile,
+    path: Path,
+    /// The name key (lower-case path) it is found under.
+    key: String,
+    /// The size tasks see.
     size: u64,
+    /// The FAT file's length on the disk.
+    disk_len: u64,
+    /// Descriptors naming it.
     refs: u32,
+    /// Whether vm may map it (from `GetObject` until `ObjectRelease`).
+    mapped: bool,
+    /// Opened on the volume for writing (not a read-only disk or file).
+    writable: bool,
+    /// Unlinked while open: removed when the last descriptor and mapping go.
+    unlinked: bool,
 }
 
-/// One `open`: which file, and where `read` continues.
+/// One `O_DIRECT` transfer being assembled (write) or handed out (read), 464 bytes per
+/// message: `data` is the disk's bytes at `offset`.
+struct Stage {
+    offset: u64,
+    data: Vec<u8>,
+    /// Bytes of `data` that hold data (read: valid bytes; write: received so far).
+    filled: usize,
+    write: bool,
+}
+
+/// One `open`.
 struct Fd {
-    key: String,
+    object: u64,
     pos: u64,
+    flags: u64,
+    stage: Option<Stage>,
+}
+
+impl Fd {
+    fn readable(&self) -> bool {
+        self.flags & of::ACCMODE != of::WRONLY
+    }
+    fn writable(&self) -> bool {
+        self.flags & of::ACCMODE != of::RDONLY
+    }
+    fn direct(&self) -> bool {
+        self.flags & of::DIRECT != 0
+    }
 }
 
 pub struct Files {
     volumes: Volumes,
     volume: RawVolume,
-    shared: BTreeMap<String, Shared>,
+    readonly: bool,
+    objects: BTreeMap<u64, Object>,
+    names: BTreeMap<String, u64>,
+    next_object: u64,
     /// (pid, fd) → descriptor.
     fds: BTreeMap<(u64, u64), Fd>,
+    pub cache: Cache,
 }
 
 /// What a path names.
-pub enum Found {
+enum Found {
     File(RawFile),
     Dir,
 }
@@ -67,21 +122,74 @@ fn errno(e: Error<IoError>) -> Errno {
         Error::TooManyOpenFiles | Error::TooManyOpenDirs => Errno::ENFILE,
         Error::FilenameError(_) => Errno::ENOENT,
         Error::FileAlreadyOpen => Errno::EBUSY,
+        Error::FileAlreadyExists => Errno::EEXIST,
+        Error::DiskFull | Error::NotEnoughSpace | Error::AllocationError => Errno::ENOSPC,
+        Error::ReadOnly => Errno::EACCES,
         _ => Errno::EIO,
     }
 }
 
+fn u32_of(v: u64) -> Result<u32, Errno> {
+    u32::try_from(v).map_err(|_| Errno::EFBIG)
+}
+
+static ZEROS: [u8; 4096] = [0; 4096];
+
+/// Reads `out.len()` bytes of `raw` at `at` (fewer at its end).
+fn read_at(v: &Volumes, raw: RawFile, at: u64, out: &mut [u8]) -> Result<usize, Errno> {
+    v.file_seek_from_start(raw, u32_of(at)?).map_err(errno)?;
+    let mut done = 0;
+    while done < out.len() {
+        let n = v.read(raw, &mut out[done..]).map_err(errno)?;
+        if n == 0 {
+            break;
+        }
+        done += n;
+    }
+    Ok(done)
+}
+
+/// Writes `bytes` into `o`'s FAT file at `at`, filling any gap after its end with zeroes.
+fn write_at(v: &Volumes, o: &mut Object, at: u64, bytes: &[u8]) -> Result<(), Errno> {
+    let end = at + bytes.len() as u64;
+    if end > MAX_SIZE {
+        return Err(Errno::EFBIG);
+    }
+    if o.disk_len < at {
+        v.file_seek_from_start(o.raw, u32_of(o.disk_len)?)
+            .map_err(errno)?;
+        while o.disk_len < at {
+            let n = (at - o.disk_len).min(ZEROS.len() as u64) as usize;
+            v.write(o.raw, &ZEROS[..n]).map_err(errno)?;
+            o.disk_len += n as u64;
+        }
+    }
+    v.file_seek_from_start(o.raw, u32_of(at)?).map_err(errno)?;
+    v.write(o.raw, bytes).map_err(errno)?;
+    o.disk_len = o.disk_len.max(end);
+    Ok(())
+}
+
 impl Files {
     /// Opens the first partition's FAT volume.
-    pub fn mount(dev: BlockDev) -> Result<Self, Error<IoError>> {
+    pub fn mount(dev: BlockDev, cache: Cache) -> Result<Self, Error<IoError>> {
+        let readonly = dev.disk.try_borrow().map(|d| d.readonly()).unwrap_or(true);
         let volumes = Volumes::new_with_limits(dev, NoClock, 5000);
         let volume = volumes.open_raw_volume(VolumeIdx(0))?;
         Ok(Self {
             volumes,
             volume,
-            shared: BTreeMap::new(),
+            readonly,
+            objects: BTreeMap::new(),
+            names: BTreeMap::new(),
+            next_object: 1,
             fds: BTreeMap::new(),
+            cache,
         })
+    }
+
+    pub fn readonly(&self) -> bool {
+        self.readonly
     }
 
     /// The key of a path: its components, lower case (FAT compares names without case).
@@ -94,18 +202,21 @@ impl Files {
         k
     }
 
-    /// Walks `path` from the root and opens the file it names (8.3 name first, then the
-    /// long name), or reports a directory.
-    fn find(&self, path: &Path) -> Result<Found, Errno> {
+    /// Walks to the directory holding `path`'s last component and calls `f` with it and
+    /// that name (`None` for the root itself). Directories on the way: 8.3 names.
+    fn in_parent<T>(
+        &self,
+        path: &Path,
+        f: impl FnOnce(&Volumes, RawDirectory, Option<&str>) -> Result<T, Errno>,
+    ) -> Result<T, Errno> {
         let v = &self.volumes;
         let mut dir: RawDirectory = v.open_root_dir(self.volume).map_err(errno)?;
         let mut parts = path.components().peekable();
         let result = loop {
             let Some(name) = parts.next() else {
-                break Ok(Found::Dir); // the root itself
+                break f(v, dir, None);
             };
             if parts.peek().is_some() {
-                // A directory on the way (8.3 names only).
                 match v.open_dir(dir, name) {
                     Ok(sub) => {
                         let _ = v.close_dir(dir);
@@ -115,94 +226,660 @@ impl Files {
                     Err(e) => break Err(errno(e)),
                 }
             }
-            let opened = match v.open_file_in_dir(dir, name, Mode::ReadOnly) {
-                Err(Error::FilenameError(_) | Error::NotFound) => {
-                    v.open_long_name_file_in_dir(dir, name, Mode::ReadOnly)
-                }
-                other => other,
-            };
-            break match opened {
-                Ok(f) => Ok(Found::File(f)),
-                Err(Error::OpenedDirAsFile) => Ok(Found::Dir),
-                Err(e) => Err(errno(e)),
-            };
+            break f(v, dir, Some(name));
         };
         let _ = v.close_dir(dir);
         result
     }
 
-    /// `Open`: a new descriptor of task `pid` for `path` (read-only), and the size.
+    /// Opens the file `path` names with `mode` (8.3 name first, then the long name), or
+    /// reports a directory.
+    fn find(&self, path: &Path, mode: Mode) -> Result<Found, Errno> {
+        self.in_parent(path, |v, dir, name| {
+            let Some(name) = name else {
+                return Ok(Found::Dir);
+            };
+            let opened = match v.open_file_in_dir(dir, name, mode) {
+                Err(Error::FilenameError(_) | Error::NotFound) => {
+                    v.open_long_name_file_in_dir(dir, name, mode)
+                }
+                other => other,
+            };
+            match opened {
+                Ok(f) => Ok(Found::File(f)),
+                Err(Error::OpenedDirAsFile) => Ok(Found::Dir),
+                Err(e) => Err(errno(e)),
+            }
+        })
+    }
+
+    /// Opens `path` on the volume: read-write when the disk allows (a read-only file
+    /// read-only); created (8.3 names only) when missing and `create`. → (file, writable).
+    fn open_raw(&mut self, path: &Path, create: bool) -> Result<(RawFile, bool), Errno> {
+        let mode = if self.readonly {
+            Mode::ReadOnly
+        } else {
+            Mode::ReadWriteAppend
+        };
+        let found = match self.find(path, mode) {
+            Err(Errno::ENFILE) => {
+                self.drop_idle();
+                self.find(path, mode)
+            }
+            Err(Errno::EACCES) => {
+                return match self.find(path, Mode::ReadOnly)? {
+                    Found::File(raw) => Ok((raw, false)),
+                    Found::Dir => Err(Errno::EISDIR),
+                };
+            }
+            other => other,
+        };
+        match found {
+            Ok(Found::File(raw)) => Ok((raw, !self.readonly)),
+            Ok(Found::Dir) => Err(Errno::EISDIR),
+            Err(Errno::ENOENT) if create => {
+                if self.readonly {
+                    return Err(Errno::EROFS);
+                }
+                let raw = self.in_parent(path, |v, dir, name| {
+                    let name = name.ok_or(Errno::EISDIR)?;
+                    v.open_file_in_dir(dir, name, Mode::ReadWriteCreate)
+                        .map_err(|e| match e {
+                            Error::FilenameError(_) => Errno::EINVAL,
+                            e => errno(e),
+                        })
+                })?;
+                Ok((raw, true))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `Open`: a new descriptor of task `pid` for `path`, and the size.
     pub fn open(&mut self, pid: u64, path: &Path, flags: u64) -> Result<(u64, u64), Errno> {
-        if flags & proto::file::open_flags::ACCMODE != proto::file::open_flags::RDONLY {
+        let acc = flags & of::ACCMODE;
+        if flags & !of::KNOWN != 0 || acc == of::ACCMODE {
+            return Err(Errno::EINVAL);
+        }
+        let wants_write = acc != of::RDONLY;
+        if self.readonly && (wants_write || flags & of::CREAT != 0) {
             return Err(Errno::EROFS);
         }
         let key = Self::key(path);
-        let size = match self.shared.get_mut(&key) {
-            Some(s) => {
-                s.refs += 1;
-                s.size
-            }
-            None => match self.find(path)? {
-                Found::Dir => return Err(Errno::EISDIR),
-                Found::File(raw) => {
-                    let size = u64::from(self.volumes.file_length(raw).map_err(errno)?);
-                    self.shared
-                        .insert(key.clone(), Shared { raw, size, refs: 1 });
-                    size
+        let object = match self.names.get(&key).copied() {
+            Some(obj) => {
+                let o = self.objects.get(&obj).ok_or(Errno::EIO)?;
+                if o.unlinked {
+                    return Err(if flags & of::CREAT != 0 {
+                        Errno::EBUSY
+                    } else {
+                        Errno::ENOENT
+                    });
                 }
-            },
+                if flags & (of::CREAT | of::EXCL) == of::CREAT | of::EXCL {
+                    return Err(Errno::EEXIST);
+                }
+                if wants_write && !o.writable {
+                    return Err(Errno::EACCES);
+                }
+                obj
+            }
+            None => {
+                let existed = self.find(path, Mode::ReadOnly);
+                let exists = match existed {
+                    Ok(Found::File(raw)) => {
+                        self.volumes.close_file(raw).map_err(errno)?;
+                        true
+                    }
+                    Ok(Found::Dir) => return Err(Errno::EISDIR),
+                    Err(Errno::ENOENT) => false,
+                    Err(Errno::ENFILE) => true, // checked again below
+                    Err(e) => return Err(e),
+                };
+                if exists && flags & (of::CREAT | of::EXCL) == of::CREAT | of::EXCL {
+                    return Err(Errno::EEXIST);
+                }
+                let (raw, writable) = self.open_raw(path, flags & of::CREAT != 0)?;
+                if wants_write && !writable {
+                    let _ = self.volumes.close_file(raw);
+                    return Err(Errno::EACCES);
+                }
+                let len = u64::from(self.volumes.file_length(raw).map_err(errno)?);
+                let obj = self.next_object;
+                self.next_object += 1;
+                self.objects.insert(
+                    obj,
+                    Object {
+                        raw,
+                        path: *path,
+                        key: key.clone(),
+                        size: len,
+                        disk_len: len,
+                        refs: 0,
+                        mapped: false,
+                        writable,
+                        unlinked: false,
+                    },
+                );
+                self.names.insert(key, obj);
+                obj
+            }
         };
+        if flags & of::TRUNC != 0 && wants_write {
+            self.truncate(object, 0)?;
+        }
+        let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
+        o.refs += 1;
+        let size = o.size;
         let fd = (FIRST_FD..)
             .find(|fd| !self.fds.contains_key(&(pid, *fd)))
             .unwrap_or(FIRST_FD);
-        self.fds.insert((pid, fd), Fd { key, pos: 0 });
+        self.fds.insert(
+            (pid, fd),
+            Fd {
+                object,
+                pos: 0,
+                flags,
+                stage: None,
+            },
+        );
         Ok((fd, size))
     }
 
-    /// `Read`: up to `out.len()` bytes at `offset` (`AT_POSITION`: the descriptor's
-    /// position, advanced); the count.
-    pub fn read(&mut self, pid: u64, fd: u64, offset: u64, out: &mut [u8]) -> Result<usize, Errno> {
-        let d = self.fds.get_mut(&(pid, fd)).ok_or(Errno::EBADF)?;
-        let s = self.shared.get(&d.key).ok_or(Errno::EBADF)?;
-        let at = if offset == proto::file::AT_POSITION {
-            d.pos
-        } else {
-            offset
-        };
-        if at >= s.size || out.is_empty() {
-            return Ok(0);
+    /// The cache slot holding block `block` of `object`, read from the disk on a miss.
+    fn block(&mut self, object: u64, block: u64) -> Result<usize, Errno> {
+        if let Some(i) = self.cache.lookup((object, block)) {
+            self.cache.stats.hits += 1;
+            return Ok(i);
         }
-        let at32 = u32::try_from(at).map_err(|_| Errno::EOVERFLOW)?;
-        self.volumes
-            .file_seek_from_start(s.raw, at32)
-            .map_err(errno)?;
-        let n = self.volumes.read(s.raw, out).map_err(errno)?;
-        if offset == proto::file::AT_POSITION {
-            d.pos += n as u64;
+        self.cache.stats.misses += 1;
+        let i = self.free_slot()?;
+        let o = self.objects.get(&object).ok_or(Errno::EBADF)?;
+        let start = block * BS;
+        let end = o.disk_len.min(o.size).min(start + BS);
+        let raw = o.raw;
+        let bytes = self.cache.bytes(i);
+        bytes.fill(0);
+        if end > start {
+            let want = (end - start) as usize;
+            let n = read_at(&self.volumes, raw, start, &mut bytes[..want])?;
+            if n != want {
+                return Err(Errno::EIO);
+            }
         }
-        Ok(n)
+        self.cache.assign(i, (object, block));
+        Ok(i)
     }
 
-    /// `Close`: forgets the descriptor, and the file when it was the last.
-    pub fn close(&mut self, pid: u64, fd: u64) -> Result<(), Errno> {
-        let d = self.fds.remove(&(pid, fd)).ok_or(Errno::EBADF)?;
-        if let Some(s) = self.shared.get_mut(&d.key) {
-            s.refs -= 1;
-            if s.refs == 0 {
-                let raw = s.raw;
-                self.shared.remove(&d.key);
-                self.volumes.close_file(raw).map_err(errno)?;
+    /// A cache slot holding nothing: a new frame within the budget, else the least recently
+    /// used block, written back first if dirty.
+    fn free_slot(&mut self) -> Result<usize, Errno> {
+        if let Some(i) = self.cache.slots.iter().position(|s| s.key.is_none()) {
+            return Ok(i);
+        }
+        if let Some(i) = self.cache.grow() {
+            return Ok(i);
+        }
+        let i = self.cache.victim().ok_or(Errno::ENOMEM)?;
+        if self.cache.slots[i].dirty {
+            self.write_back(i)?;
+        }
+        self.cache.free(i);
+        self.cache.stats.evicted += 1;
+        Ok(i)
+    }
+
+    /// Writes slot `i`'s block to the disk (bytes past the end of the file never), updates
+    /// the directory entry, and takes the block's mappings away, so that the next write
+    /// through one faults and marks it dirty again.
+    fn write_back(&mut self, i: usize) -> Result<(), Errno> {
+        let Some((object, block)) = self.cache.slots[i].key else {
+            return Ok(());
+        };
+        let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
+        let start = block * BS;
+        if start < o.size {
+            let valid = (o.size - start).min(BS) as usize;
+            let bytes = self.cache.bytes(i);
+            write_at(&self.volumes, o, start, &bytes[..valid])?;
+            self.volumes.flush_file(o.raw).map_err(errno)?;
+            self.cache.stats.written_back += 1;
+        }
+        self.cache.slots[i].dirty = false;
+        self.cache.revoke(i);
+        Ok(())
+    }
+
+    /// Writes back the dirty blocks of `object` among `first .. first + count`.
+    fn sync(&mut self, object: u64, first: u64, count: u64) -> Result<(), Errno> {
+        let end = first.saturating_add(count);
+        for (b, i) in self.cache.blocks_of(object) {
+            if (first..end).contains(&b) && self.cache.slots[i].dirty {
+                self.write_back(i)?;
             }
         }
         Ok(())
     }
 
+    /// Sets `object`'s size to `len`: blocks past it are dropped (dirty or not), the rest of
+    /// the last block zeroed. A FAT file cannot be cut short in place (`embedded-sdmmc` has no
+    /// truncate), so a shrink below the disk length rewrites the file: its blocks up to `len`
+    /// are brought in and pinned, the file is truncated to nothing and the blocks are left
+    /// dirty (`EFBIG` if they do not fit in the cache).
+    fn truncate(&mut self, object: u64, len: u64) -> Result<(), Errno> {
+        if len > MAX_SIZE {
+            return Err(Errno::EFBIG);
+        }
+        let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
+        o.size = len;
+        let rewrite = len < o.disk_len;
+        let keep = len.div_ceil(BS);
+        if rewrite && keep as usize > self.cache.budget {
+            return Err(Errno::EFBIG);
+        }
+        for (b, i) in self.cache.blocks_of(object) {
+            let start = b * BS;
+            if start >= len {
+                self.cache.slots[i].dirty = false;
+                self.cache.free(i);
+            } else if start + BS > len {
+                let at = (len - start) as usize;
+                self.cache.bytes(i)[at..].fill(0);
+                self.cache.revoke(i);
+            }
+        }
+        if !rewrite {
+            return Ok(());
+        }
+        for b in 0..keep {
+            let i = self.block(object, b)?;
+            self.cache.slots[i].pinned = true;
+            self.cache.slots[i].dirty = true;
+        }
+        let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
+        self.volumes.close_file(o.raw).map_err(errno)?;
+        let path = o.path;
+        let reopened = self.find(&path, Mode::ReadWriteTruncate);
+        for (_, i) in self.cache.blocks_of(object) {
+            self.cache.slots[i].pinned = false;
+        }
+        let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
+        match reopened {
+            Ok(Found::File(raw)) => {
+                o.raw = raw;
+                o.disk_len = 0;
+                Ok(())
+            }
+            Ok(Found::Dir) => Err(Errno::EIO),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn fd(&self, pid: u64, fd: u64) -> Result<&Fd, Errno> {
+        self.fds.get(&(pid, fd)).ok_or(Errno::EBADF)
+    }
+
+    fn size_of(&self, object: u64) -> Result<u64, Errno> {
+        self.objects
+            .get(&object)
+            .map(|o| o.size)
+            .ok_or(Errno::EBADF)
+    }
+
+    /// `Read`: up to `out.len()` bytes at `offset` (`AT_POSITION`: the descriptor's
+    /// position, advanced); the count. `want` is what the caller still wants in all (an
+    /// `O_DIRECT` transfer's length).
+    pub fn read(
+        &mut self,
+        pid: u64,
+        fd: u64,
+        offset: u64,
+        want: u64,
+        out: &mut [u8],
+    ) -> Result<usize, Errno> {
+        let d = self.fd(pid, fd)?;
+        if !d.readable() {
+            return Err(Errno::EBADF);
+        }
+        let (object, direct) = (d.object, d.direct());
+        let at = if offset == AT_POSITION { d.pos } else { offset };
+        let n = if direct {
+            self.direct_read(pid, fd, at, want, out)?
+        } else {
+            self.cached_read(object, at, out)?
+        };
+        if offset == AT_POSITION
+            && let Some(d) = self.fds.get_mut(&(pid, fd))
+        {
+            d.pos += n as u64;
+        }
+        Ok(n)
+    }
+
+    fn cached_read(&mut self, object: u64, at: u64, out: &mut [u8]) -> Result<usize, Errno> {
+        let size = self.size_of(object)?;
+        if at >= size {
+            return Ok(0);
+        }
+        let n = (out.len() as u64).min(size - at) as usize;
+        let mut done = 0;
+        while done < n {
+            let pos = at + done as u64;
+            let i = self.block(object, pos / BS)?;
+            let off = (pos % BS) as usize;
+            let k = (BS as usize - off).min(n - done);
+            out[done..done + k].copy_from_slice(&self.cache.bytes(i)[off..off + k]);
+            done += k;
+        }
+        Ok(n)
+    }
+
+    /// Writes back and forgets the cached blocks overlapping [`at`, `at + len`) of `object`
+    /// (an `O_DIRECT` transfer is about to read or write the disk there).
+    fn flush_range(&mut self, object: u64, at: u64, len: u64, forget: bool) -> Result<(), Errno> {
+        let (first, last) = (at / BS, (at + len.max(1) - 1) / BS);
+        for (b, i) in self.cache.blocks_of(object) {
+            if (first..=last).contains(&b) {
+                if self.cache.slots[i].dirty {
+                    self.write_back(i)?;
+                }
+                if forget {
+                    self.cache.free(i);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `O_DIRECT` read: the disk's bytes at `at`, a whole transfer of up to [`DIRECT_MAX`]
+    /// (sector-aligned offset and length) read at once and handed out 464 bytes a message.
+    fn direct_read(
+        &mut self,
+        pid: u64,
+        fd: u64,
+        at: u64,
+        want: u64,
+        out: &mut [u8],
+    ) -> Result<usize, Errno> {
+        let d = self.fds.get_mut(&(pid, fd)).ok_or(Errno::EBADF)?;
+        let object = d.object;
+        let staged = d
+            .stage
+            .take()
+            .filter(|s| !s.write && (s.offset..s.offset + s.filled as u64).contains(&at));
+        let stage = match staged {
+            Some(s) => s,
+            None => {
+                if !at.is_multiple_of(SECTOR_SIZE) || !want.is_multiple_of(SECTOR_SIZE) {
+                    return Err(Errno::EINVAL);
+                }
+                let size = self.size_of(object)?;
+                let len = want.min(DIRECT_MAX).min(size.saturating_sub(at));
+                if len == 0 {
+                    return Ok(0);
+                }
+                self.flush_range(object, at, len, false)?;
+                let o = self.objects.get(&object).ok_or(Errno::EBADF)?;
+                // Whole sectors from the disk (the tail of the last one is not handed out).
+                let mut data = alloc::vec![0u8; len.next_multiple_of(SECTOR_SIZE) as usize];
+                let on_disk = o.disk_len.saturating_sub(at).min(data.len() as u64) as usize;
+                read_at(&self.volumes, o.raw, at, &mut data[..on_disk])?;
+                Stage {
+                    offset: at,
+                    data,
+                    filled: len as usize,
+                    write: false,
+                }
+            }
+        };
+        let from = (at - stage.offset) as usize;
+        let n = out.len().min(stage.filled - from);
+        out[..n].copy_from_slice(&stage.data[from..from + n]);
+        if from + n < stage.filled
+            && let Some(d) = self.fds.get_mut(&(pid, fd))
+        {
+            d.stage = Some(stage);
+        }
+        Ok(n)
+    }
+
+    /// `Write`: `data` at `offset` (`AT_POSITION`: the position, advanced); the count.
+    /// `total` is what is left of the caller's whole write.
+    pub fn write(
+        &mut self,
+        pid: u64,
+        fd: u64,
+        offset: u64,
+        total: u64,
+        data: &[u8],
+    ) -> Result<usize, Errno> {
+        let d = self.fd(pid, fd)?;
+        if !d.writable() {
+            return Err(Errno::EBADF);
+        }
+        let (object, direct) = (d.object, d.direct());
+        let at = if offset == AT_POSITION { d.pos } else { offset };
+        if at + data.len() as u64 > MAX_SIZE {
+            return Err(Errno::EFBIG);
+        }
+        let n = if direct {
+            self.direct_write(pid, fd, at, total, data)?
+        } else {
+            self.cached_write(object, at, data)?
+        };
+        if offset == AT_POSITION
+            && let Some(d) = self.fds.get_mut(&(pid, fd))
+        {
+            d.pos += n as u64;
+        }
+        Ok(n)
+    }
+
+    fn cached_write(&mut self, object: u64, at: u64, data: &[u8]) -> Result<usize, Errno> {
+        let mut done = 0;
+        while done < data.len() {
+            let pos = at + done as u64;
+            let i = self.block(object, pos / BS)?;
+            let off = (pos % BS) as usize;
+            let k = (BS as usize - off).min(data.len() - done);
+            self.cache.bytes(i)[off..off + k].copy_from_slice(&data[done..done + k]);
+            self.cache.slots[i].dirty = true;
+            done += k;
+            let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
+            o.size = o.size.max(at + done as u64);
+        }
+        Ok(data.len())
+    }
+
+    /// `O_DIRECT` write: the pieces of a transfer of up to [`DIRECT_MAX`] (sector-aligned
+    /// offset and length) are collected, then written to the disk at once, after the cached
+    /// blocks it overlaps are written back and forgotten.
+    fn direct_write(
+        &mut self,
+        pid: u64,
+        fd: u64,
+        at: u64,
+        total: u64,
+        data: &[u8],
+    ) -> Result<usize, Errno> {
+        let d = self.fds.get_mut(&(pid, fd)).ok_or(Errno::EBADF)?;
+        let object = d.object;
+        let continues = d
+            .stage
+            .take()
+            .filter(|s| s.write && at == s.offset + s.filled as u64);
+        let mut stage = match continues {
+            Some(s) => s,
+            None => {
+                if !at.is_multiple_of(SECTOR_SIZE) || !total.is_multiple_of(SECTOR_SIZE) {
+                    return Err(Errno::EINVAL);
+                }
+                Stage {
+                    offset: at,
+                    data: alloc::vec![0u8; total.min(DIRECT_MAX) as usize],
+                    filled: 0,
+                    write: true,
+                }
+            }
+        };
+        let n = data.len().min(stage.data.len() - stage.filled);
+        stage.data[stage.filled..stage.filled + n].copy_from_slice(&data[..n]);
+        stage.filled += n;
+        if stage.filled < stage.data.len() {
+            if let Some(d) = self.fds.get_mut(&(pid, fd)) {
+                d.stage = Some(stage);
+            }
+            return Ok(n);
+        }
+        let len = stage.data.len() as u64;
+        self.flush_range(object, stage.offset, len, true)?;
+        let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
+        // The file as tasks see it may be longer than on the disk (a cached `ftruncate`
+        // growth): the disk gets zeroes up to the transfer.
+        write_at(&self.volumes, o, stage.offset, &stage.data)?;
+        o.size = o.size.max(stage.offset + len);
+        self.volumes.flush_file(o.raw).map_err(errno)?;
+        Ok(n)
+    }
+
+    /// `Lseek`: the new position.
+    pub fn lseek(&mut self, pid: u64, fd: u64, offset: i64, whence: Whence) -> Result<u64, Errno> {
+        let d = self.fd(pid, fd)?;
+        let base = match whence {
+            Whence::Set => 0,
+            Whence::Cur => d.pos,
+            Whence::End => self.size_of(d.object)?,
+        };
+        let pos = base.checked_add_signed(offset).ok_or(Errno::EINVAL)?;
+        let d = self.fds.get_mut(&(pid, fd)).ok_or(Errno::EBADF)?;
+        d.pos = pos;
+        d.stage = None;
+        Ok(pos)
+    }
+
+    /// `Fstat`: the size.
+    pub fn fstat(&self, pid: u64, fd: u64) -> Result<u64, Errno> {
+        self.size_of(self.fd(pid, fd)?.object)
+    }
+
+    /// `Ftruncate`: `EINVAL` for a descriptor not open for writing (as Linux).
+    pub fn ftruncate(&mut self, pid: u64, fd: u64, len: u64) -> Result<(), Errno> {
+        let d = self.fd(pid, fd)?;
+        if !d.writable() {
+            return Err(Errno::EINVAL);
+        }
+        self.truncate(d.object, len)
+    }
+
+    /// `Close`: forgets the descriptor; the file's last one writes its dirty blocks back.
+    pub fn close(&mut self, pid: u64, fd: u64) -> Result<(), Errno> {
+        let d = self.fds.remove(&(pid, fd)).ok_or(Errno::EBADF)?;
+        if let Some(o) = self.objects.get_mut(&d.object) {
+            o.refs = o.refs.saturating_sub(1);
+        }
+        self.settle(d.object)
+    }
+
+    /// After a descriptor or mapping of `object` went: with none left, its dirty blocks are
+    /// written back (init powers the machine off without asking servers to sync, so the last
+    /// close is where a file's data is made safe). The object and its clean blocks stay
+    /// cached (idle) for the next `open`, unless it was unlinked.
+    fn settle(&mut self, object: u64) -> Result<(), Errno> {
+        let Some(o) = self.objects.get(&object) else {
+            return Ok(());
+        };
+        if o.refs > 0 || o.mapped {
+            return Ok(());
+        }
+        let unlinked = o.unlinked;
+        let synced = self.sync(object, 0, u64::MAX);
+        if unlinked {
+            self.forget(object)?;
+        }
+        synced
+    }
+
+    /// Drops `object`: its blocks (unwritten data is lost), its file handle; removes the file
+    /// if it was unlinked.
+    fn forget(&mut self, object: u64) -> Result<(), Errno> {
+        for (_, i) in self.cache.blocks_of(object) {
+            self.cache.slots[i].dirty = false;
+            self.cache.free(i);
+        }
+        let Some(o) = self.objects.remove(&object) else {
+            return Ok(());
+        };
+        self.names.remove(&o.key);
+        let closed = self.volumes.close_file(o.raw).map_err(errno);
+        if o.unlinked {
+            self.remove(&o.path)?;
+        }
+        closed
+    }
+
+    /// Drops every idle object (no descriptor, no mapping: their blocks are clean), to free
+    /// the volume's file handles.
+    fn drop_idle(&mut self) {
+        let idle: Vec<u64> = self
+            .objects
+            .iter()
+            .filter(|(_, o)| o.refs == 0 && !o.mapped)
+            .map(|(&k, _)| k)
+            .collect();
+        for obj in idle {
+            let _ = self.sync(obj, 0, u64::MAX);
+            let _ = self.forget(obj);
+        }
+    }
+
+    /// Removes a closed file: its clusters first (truncating it; `embedded-sdmmc`'s delete
+    /// leaves them allocated), then its directory entry. 8.3 names only.
+    fn remove(&mut self, path: &Path) -> Result<(), Errno> {
+        if let Found::File(raw) = self.find(path, Mode::ReadWriteTruncate)? {
+            self.volumes.close_file(raw).map_err(errno)?;
+        }
+        self.in_parent(path, |v, dir, name| {
+            let name = name.ok_or(Errno::EISDIR)?;
+            v.delete_entry_in_dir(dir, name).map_err(errno)
+        })
+    }
+
+    /// `Unlink`: removes the file now, or at its last close if it is open.
+    pub fn unlink(&mut self, path: &Path) -> Result<(), Errno> {
+        if self.readonly {
+            return Err(Errno::EROFS);
+        }
+        if let Some(&obj) = self.names.get(&Self::key(path)) {
+            let o = self.objects.get_mut(&obj).ok_or(Errno::EIO)?;
+            if o.unlinked {
+                return Err(Errno::ENOENT);
+            }
+            o.unlinked = true;
+            if o.refs == 0 && !o.mapped {
+                return self.forget(obj);
+            }
+            return Ok(());
+        }
+        match self.find(path, Mode::ReadOnly)? {
+            Found::Dir => Err(Errno::EISDIR),
+            Found::File(raw) => {
+                self.volumes.close_file(raw).map_err(errno)?;
+                self.remove(path)
+            }
+        }
+    }
+
     /// `Stat`: size, and whether it is a directory.
     pub fn stat(&mut self, path: &Path) -> Result<(u64, bool), Errno> {
-        if let Some(s) = self.shared.get(&Self::key(path)) {
-            return Ok((s.size, false));
+        if let Some(o) = self
+            .names
+            .get(&Self::key(path))
+            .and_then(|k| self.objects.get(k))
+            && !o.unlinked
+        {
+            return Ok((o.size, false));
         }
-        match self.find(path)? {
+        match self.find(path, Mode::ReadOnly)? {
             Found::Dir => Ok((0, true)),
             Found::File(raw) => {
                 let size = self.volumes.file_length(raw).map_err(errno);
@@ -211,5 +888,61 @@ impl Files {
                 Ok((u64::from(size?), false))
             }
         }
+    }
+
+    /// `GetObject`: the descriptor's file as a memory object → (handle, size). `EACCES` for
+    /// `writable` on a descriptor not open for writing.
+    pub fn get_object(&mut self, pid: u64, fd: u64, writable: bool) -> Result<(u64, u64), Errno> {
+        let d = self.fd(pid, fd)?;
+        if writable && !d.writable() {
+            return Err(Errno::EACCES);
+        }
+        let object = d.object;
+        let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
+        o.mapped = true;
+        Ok((object, o.size))
+    }
+
+    /// `ObjectPage`: the slot holding the block, and how many of its bytes are file data.
+    /// `EFAULT` when the block lies wholly past the end of the file.
+    pub fn object_page(
+        &mut self,
+        object: u64,
+        block: u64,
+        write: bool,
+    ) -> Result<(usize, u64), Errno> {
+        let size = self.size_of(object)?;
+        let start = block.checked_mul(BS).ok_or(Errno::EFAULT)?;
+        if start >= size {
+            return Err(Errno::EFAULT);
+        }
+        let i = self.block(object, block)?;
+        if write {
+            self.cache.slots[i].dirty = true;
+        }
+        Ok((i, (size - start).min(BS)))
+    }
+
+    /// `ObjectDirty`: a page of the block was written through a mapping.
+    pub fn object_dirty(&mut self, object: u64, block: u64) -> Result<(), Errno> {
+        self.size_of(object)?;
+        if let Some(i) = self.cache.lookup((object, block)) {
+            self.cache.slots[i].dirty = true;
+        }
+        Ok(())
+    }
+
+    /// `ObjectSync`: writes back the dirty blocks among `first .. first + count` (each one's
+    /// mappings are taken away, so the next write faults and is seen).
+    pub fn object_sync(&mut self, object: u64, first: u64, count: u64) -> Result<(), Errno> {
+        self.size_of(object)?;
+        self.sync(object, first, count)
+    }
+
+    /// `ObjectRelease`: vm maps the object no more.
+    pub fn object_release(&mut self, object: u64) -> Result<(), Errno> {
+        let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
+        o.mapped = false;
+        self.settle(object)
     }
 }

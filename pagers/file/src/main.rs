@@ -1,12 +1,14 @@
-//! The file server (first slice of ARCHITECTURE.md §5's `file`): finds the virtio-blk disk
-//! among the virtio-mmio transports, mounts the FAT volume on its first partition, and
-//! serves `Open`, `Read`, `Close` and `Stat` (`proto::file`) to tasks, badged with their pid.
-//! Read-only; no page cache yet (docs/pagers.md, "The file server").
+//! The file server (ARCHITECTURE.md §5's `file`): finds the virtio-blk disk among the
+//! virtio-mmio transports, mounts the FAT volume on its first partition, keeps the page
+//! cache that is the one copy of file data, and serves the file calls of `proto::file` to
+//! tasks (badged with their pid), `GetObject` to tasks and the memory-object requests of
+//! `proto::object` to vm (badged `pid::VM`). docs/pagers.md, "The file server".
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
+mod cache;
 mod disk;
 mod fs;
 mod hal;
@@ -15,9 +17,10 @@ use abi::message::{MAX_MRS, NULL_CPTR, REGISTER_MRS};
 use disk::{BlockDev, Disk};
 use fs::Files;
 use libmk::{Cap, Endpoint, Frame, Message};
-use proto::file::{READ_DATA_MR, READ_MAX, pack_data};
+use proto::file::{READ_DATA_MR, READ_MAX, pack_data, unpack_data};
+use proto::object::{GetObject, ObjectRequest};
 use proto::startup::{FILE_DMA_WINDOW, Startup, file_slots};
-use proto::{Errno, FileRequest, OpenReply, StatReply, Wire, encode_reply};
+use proto::{Errno, FileRequest, Label, OpenReply, StatReply, Wire, encode_reply, pid};
 use rt::println;
 
 rt::server_entry!(main);
@@ -40,11 +43,32 @@ fn main(st: &'static Startup) -> ! {
             continue;
         };
         let len = r.info().length.min(REGISTER_MRS);
-        let request = FileRequest::decode(r.info().label, &r.mrs[..len]);
-        reply = Some(match (request, files.as_mut()) {
-            (Err(e), _) => wire(&encode_reply::<()>(&Err(Errno::from(e)))),
-            (Ok(_), None) => wire(&encode_reply::<()>(&Err(Errno::ENODEV))),
-            (Ok(req), Some(files)) => handle(files, r.badge, req),
+        let (label, mrs) = (r.info().label, &r.mrs[..len]);
+        let Some(files) = files.as_mut() else {
+            reply = Some(wire(&encode_reply::<()>(&Err(Errno::ENODEV))));
+            continue;
+        };
+        reply = Some(match Label::try_from(label) {
+            Ok(Label::GetObject) => match GetObject::decode(label, mrs) {
+                // MR1 = object, MR2 = size: `OpenReply`'s layout.
+                Ok(g) => wire(&encode_reply(
+                    &files
+                        .get_object(r.badge, g.fd, g.writable)
+                        .map(|(fd, size)| OpenReply { fd, size }),
+                )),
+                Err(e) => wire(&encode_reply::<()>(&Err(Errno::from(e)))),
+            },
+            Ok(
+                Label::ObjectPage | Label::ObjectDirty | Label::ObjectSync | Label::ObjectRelease,
+            ) => match ObjectRequest::decode(label, mrs) {
+                Ok(_) if r.badge != pid::VM => wire(&encode_reply::<()>(&Err(Errno::EPERM))),
+                Ok(req) => object(files, req),
+                Err(e) => wire(&encode_reply::<()>(&Err(Errno::from(e)))),
+            },
+            _ => match FileRequest::decode(label, mrs) {
+                Ok(req) => handle(files, r.badge, req, r.info().length),
+                Err(e) => wire(&encode_reply::<()>(&Err(Errno::from(e)))),
+            },
         });
     }
 }
@@ -68,10 +92,16 @@ fn mount(st: &Startup) -> Option<Files> {
         return None;
     };
     let (transport, mib) = (disk.transport, disk.sectors() / 2048);
-    match Files::mount(BlockDev::new(disk)) {
+    match Files::mount(BlockDev::new(disk), cache::Cache::new(st)) {
         Ok(files) => {
+            let mode = if files.readonly() {
+                "read-only"
+            } else {
+                "read-write"
+            };
             println!(
-                "file: virtio-blk disk on virtio-mmio transport {transport} ({mib} MiB), FAT volume mounted"
+                "file: virtio-blk disk on virtio-mmio transport {transport} ({mib} MiB, {mode}), FAT volume mounted, page cache of {} blocks",
+                files.cache.budget
             );
             Some(files)
         }
@@ -82,8 +112,8 @@ fn mount(st: &Startup) -> Option<Files> {
     }
 }
 
-/// One request from task `pid`.
-fn handle(files: &mut Files, pid: u64, req: FileRequest) -> Message {
+/// One request from task `pid` (`length`: the message registers it came with).
+fn handle(files: &mut Files, pid: u64, req: FileRequest, length: usize) -> Message {
     match req {
         FileRequest::Open { path, flags } => wire(&encode_reply(
             &files
@@ -93,10 +123,32 @@ fn handle(files: &mut Files, pid: u64, req: FileRequest) -> Message {
         FileRequest::Read { fd, offset, len } => {
             let mut data = [0u8; READ_MAX];
             let want = usize::try_from(len).map_or(READ_MAX, |l| l.min(READ_MAX));
-            match files.read(pid, fd, offset, &mut data[..want]) {
+            match files.read(pid, fd, offset, len, &mut data[..want]) {
                 Ok(n) => data_reply(&data[..n]),
                 Err(e) => wire(&encode_reply::<()>(&Err(e))),
             }
+        }
+        FileRequest::Write {
+            fd,
+            offset,
+            len,
+            total,
+        } => {
+            // The decoder checked `len <= READ_MAX`; the words must all have come.
+            let len = len as usize;
+            let Some(buf) = libmk::ipc_buffer() else {
+                return wire(&encode_reply::<()>(&Err(Errno::EIO)));
+            };
+            if length < READ_DATA_MR + len.div_ceil(8) {
+                return wire(&encode_reply::<()>(&Err(Errno::EINVAL)));
+            }
+            let mut data = [0u8; READ_MAX];
+            unpack_data(&buf.mrs[READ_DATA_MR..MAX_MRS], &mut data[..len]);
+            wire(&encode_reply(
+                &files
+                    .write(pid, fd, offset, total, &data[..len])
+                    .map(|n| n as u64),
+            ))
         }
         FileRequest::Close { fd } => wire(&encode_reply(&files.close(pid, fd))),
         FileRequest::Stat { path } => wire(&encode_reply(
@@ -104,6 +156,49 @@ fn handle(files: &mut Files, pid: u64, req: FileRequest) -> Message {
                 .stat(&path)
                 .map(|(size, is_dir)| StatReply { size, is_dir }),
         )),
+        FileRequest::Lseek { fd, offset, whence } => {
+            wire(&encode_reply(&files.lseek(pid, fd, offset, whence)))
+        }
+        FileRequest::Fstat { fd } => {
+            wire(&encode_reply(&files.fstat(pid, fd).map(|size| StatReply {
+                size,
+                is_dir: false,
+            })))
+        }
+        FileRequest::Ftruncate { fd, len } => wire(&encode_reply(&files.ftruncate(pid, fd, len))),
+        FileRequest::Unlink { path } => wire(&encode_reply(&files.unlink(&path))),
+    }
+}
+
+/// One memory-object request from vm. `ObjectPage`'s reply carries the block's frame
+/// capability (the kernel gives vm a copy derived from the server's, which the server
+/// revokes to take the block's mappings back).
+fn object(files: &mut Files, req: ObjectRequest) -> Message {
+    match req {
+        ObjectRequest::Page {
+            object,
+            block,
+            write,
+        } => match files.object_page(object, block, write) {
+            Ok((slot, valid)) => {
+                let mut m = wire(&encode_reply(&Ok(valid)));
+                if let Some(buf) = libmk::ipc_buffer() {
+                    buf.send_cap = files.cache.slots[slot].frame.cptr();
+                    m.info.caps = 1;
+                }
+                m
+            }
+            Err(e) => wire(&encode_reply::<()>(&Err(e))),
+        },
+        ObjectRequest::Dirty { object, block } => {
+            wire(&encode_reply(&files.object_dirty(object, block)))
+        }
+        ObjectRequest::Sync {
+            object,
+            first,
+            count,
+        } => wire(&encode_reply(&files.object_sync(object, first, count))),
+        ObjectRequest::Release { object } => wire(&encode_reply(&files.object_release(object))),
     }
 }
 

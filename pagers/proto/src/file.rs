@@ -16,12 +16,33 @@ pub const MESSAGE_MRS: usize = 64;
 /// The most bytes one `Read` returns: MR6..MR63.
 pub const READ_MAX: usize = (MESSAGE_MRS - READ_DATA_MR) * 8;
 
-/// `open` flags (Linux's values). This slice serves `O_RDONLY` only.
+/// `open` flags (Linux's values on AArch64: `O_DIRECT` is `0o200000` there).
 pub mod open_flags {
     pub const RDONLY: u64 = 0;
     pub const WRONLY: u64 = 1;
     pub const RDWR: u64 = 2;
     pub const ACCMODE: u64 = 3;
+    pub const CREAT: u64 = 0o100;
+    pub const EXCL: u64 = 0o200;
+    pub const TRUNC: u64 = 0o1000;
+    /// Bypass the page cache: whole-sector transfers at sector-aligned offsets and lengths.
+    pub const DIRECT: u64 = 0o200000;
+    /// Every flag the file server knows.
+    pub const KNOWN: u64 = ACCMODE | CREAT | EXCL | TRUNC | DIRECT;
+}
+
+/// `O_DIRECT` transfers: offsets and lengths are multiples of a disk sector.
+pub const SECTOR_SIZE: u64 = 512;
+/// The most bytes of one `O_DIRECT` disk transfer (a larger call is several).
+pub const DIRECT_MAX: u64 = 64 << 10;
+
+abi::numbered! {
+    /// `lseek`'s `whence` (Linux's values).
+    pub enum Whence {
+        Set = 0,
+        Cur = 1,
+        End = 2,
+    }
 }
 
 /// `Read`'s offset meaning "at the descriptor's position, and advance it" (POSIX `read`;
@@ -121,6 +142,32 @@ pub enum FileRequest {
     Close { fd: u64 },
     /// → [`StatReply`] of `path` (`ENOENT` if missing).
     Stat { path: Path },
+    /// `len` bytes (at most [`READ_MAX`]) from MR6.. at `offset` ([`AT_POSITION`]: at the
+    /// descriptor's position, advancing it) → the count. `total` (at least `len`) is what is
+    /// left of the caller's whole `write`: an `O_DIRECT` descriptor checks its alignment and
+    /// collects the pieces of one transfer before writing them to the disk. `EBADF` for a
+    /// descriptor not open for writing, `ENOSPC` when the disk is full.
+    Write {
+        fd: u64,
+        offset: u64,
+        len: u64,
+        total: u64,
+    },
+    /// Moves the descriptor's position to `offset` (signed) from [`Whence`] → the new position.
+    /// `EINVAL` if it would be negative.
+    Lseek {
+        fd: u64,
+        offset: i64,
+        whence: Whence,
+    },
+    /// → [`StatReply`] of the descriptor's file (its size as the server holds it, written
+    /// back or not).
+    Fstat { fd: u64 },
+    /// Sets the file's size: bytes past it are gone, new bytes read as zero. `EBADF` for a
+    /// descriptor not open for writing.
+    Ftruncate { fd: u64, len: u64 },
+    /// Removes `path` (at the last close if it is open). `EISDIR` for a directory.
+    Unlink { path: Path },
 }
 
 impl FileRequest {
@@ -133,6 +180,18 @@ impl FileRequest {
             Self::Read { fd, offset, len } => Wire::request(Label::Read, &[fd, offset, len]),
             Self::Close { fd } => Wire::request(Label::Close, &[fd]),
             Self::Stat { path } => Wire::request(Label::Stat, &path.to_words()),
+            Self::Write {
+                fd,
+                offset,
+                len,
+                total,
+            } => Wire::request(Label::Write, &[fd, offset, len, total]),
+            Self::Lseek { fd, offset, whence } => {
+                Wire::request(Label::Lseek, &[fd, offset as u64, whence as u64])
+            }
+            Self::Fstat { fd } => Wire::request(Label::Fstat, &[fd]),
+            Self::Ftruncate { fd, len } => Wire::request(Label::Ftruncate, &[fd, len]),
+            Self::Unlink { path } => Wire::request(Label::Unlink, &path.to_words()),
         }
     }
 
@@ -157,6 +216,37 @@ impl FileRequest {
                 Self::Close { fd }
             }
             Label::Stat => Self::Stat {
+                path: Path::from_words(fields(l, mrs)?)?,
+            },
+            Label::Write => {
+                let [fd, offset, len, total] = fields(l, mrs)?;
+                if len > READ_MAX as u64 || total < len {
+                    return Err(ProtoError::BadField);
+                }
+                Self::Write {
+                    fd,
+                    offset,
+                    len,
+                    total,
+                }
+            }
+            Label::Lseek => {
+                let [fd, offset, whence] = fields(l, mrs)?;
+                Self::Lseek {
+                    fd,
+                    offset: offset as i64,
+                    whence: Whence::try_from(whence).map_err(|_| ProtoError::BadField)?,
+                }
+            }
+            Label::Fstat => {
+                let [fd] = fields(l, mrs)?;
+                Self::Fstat { fd }
+            }
+            Label::Ftruncate => {
+                let [fd, len] = fields(l, mrs)?;
+                Self::Ftruncate { fd, len }
+            }
+            Label::Unlink => Self::Unlink {
                 path: Path::from_words(fields(l, mrs)?)?,
             },
             _ => return Err(ProtoError::UnknownLabel(label)),
@@ -251,6 +341,23 @@ mod tests {
             FileRequest::Stat {
                 path: Path::new("/hello.txt").unwrap(),
             },
+            FileRequest::Write {
+                fd: 3,
+                offset: AT_POSITION,
+                len: 464,
+                total: 4096,
+            },
+            FileRequest::Lseek {
+                fd: 3,
+                offset: -8,
+                whence: Whence::End,
+            },
+            FileRequest::Fstat { fd: 4 },
+            FileRequest::Ftruncate {
+                fd: 4,
+                len: 1 << 20,
+            },
+            FileRequest::Unlink { path },
         ] {
             let w = r.encode();
             assert!(w.mrs().len() <= 6);
@@ -259,6 +366,19 @@ mod tests {
         assert_eq!(
             FileRequest::decode(Label::Read as u64, &[1, 2]),
             Err(ProtoError::Short)
+        );
+        // A piece longer than a message holds, or longer than the whole write; a bad whence.
+        assert_eq!(
+            FileRequest::decode(Label::Write as u64, &[3, 0, 465, 465]),
+            Err(ProtoError::BadField)
+        );
+        assert_eq!(
+            FileRequest::decode(Label::Write as u64, &[3, 0, 8, 4]),
+            Err(ProtoError::BadField)
+        );
+        assert_eq!(
+            FileRequest::decode(Label::Lseek as u64, &[3, 0, 3]),
+            Err(ProtoError::BadField)
         );
         assert_eq!(
             FileRequest::decode(Label::GetPid as u64, &[]),

@@ -17,6 +17,7 @@ pub mod errno;
 pub mod file;
 pub mod object;
 pub mod proc;
+pub mod shm;
 pub mod startup;
 pub mod vm;
 pub mod wire;
@@ -25,6 +26,7 @@ pub mod zero;
 pub use errno::Errno;
 pub use file::{FileRequest, OpenReply, StatReply};
 pub use proc::{GetPidReply, ProcRequest, WaitReply};
+pub use shm::ShmRequest;
 pub use vm::{KillRecord, VmControl, VmRequest, VmStats};
 pub use wire::{MAX_WORDS, Name, ReplyBody, Wire, decode_reply, encode_reply, reply_result};
 pub use zero::ZeroRequest;
@@ -99,7 +101,8 @@ pub mod task_slots {
 
 abi::numbered! {
     /// Request labels. 100s: tasks to vm; 200s: init to vm; 300s: vm to zero; 400s: tasks to
-    /// init; 500s: tasks to the file server; 600s: vm and memory-object pagers.
+    /// init; 500s: tasks to the file server; 600s: vm and memory-object pagers; 700s: tasks
+    /// to the shm server.
     pub enum Label {
         /// addr, len, prot, flags, fd (`u64::MAX` for none), offset → MR1 = address.
         Mmap = 100,
@@ -167,6 +170,16 @@ abi::numbered! {
         Close = 502,
         /// path (five words) → MR1 = size, MR2 = 1 for a directory.
         Stat = 503,
+        /// fd, offset, len, total; the bytes in MR6.. → MR1 = count.
+        Write = 504,
+        /// fd, offset (two's complement), whence → MR1 = the new position.
+        Lseek = 505,
+        /// fd → MR1 = size, MR2 = 0.
+        Fstat = 506,
+        /// fd, length.
+        Ftruncate = 507,
+        /// path (five words).
+        Unlink = 508,
 
         /// vm to a pager: object, block, write → MR1 = valid bytes; block frame cap in the
         /// reply (`object::ObjectRequest`).
@@ -179,6 +192,17 @@ abi::numbered! {
         ObjectRelease = 603,
         /// A task to the owner of a descriptor: fd, writable → MR1 = object, MR2 = size.
         GetObject = 604,
+
+        /// flags, mode, name (two words) → MR1 = fd, MR2 = size (`shm::ShmRequest`).
+        ShmOpen = 700,
+        /// fd, size.
+        ShmTruncate = 701,
+        /// fd → MR1 = size.
+        ShmStat = 702,
+        /// name (two words).
+        ShmUnlink = 703,
+        /// fd.
+        ShmClose = 704,
     }
 }
 
@@ -246,11 +270,18 @@ impl Label {
             Self::Open => 6,
             Self::Read => 3,
             Self::Close => 1,
-            Self::Stat => 5,
+            Self::Stat | Self::Unlink => 5,
+            Self::Write => 4,
+            Self::Lseek => 3,
+            Self::Fstat => 1,
+            Self::Ftruncate => 2,
             Self::MmapObject => 5,
             Self::Msync | Self::ObjectDirty | Self::GetObject => 2,
             Self::ObjectPage | Self::ObjectSync => 3,
             Self::ObjectRelease => 1,
+            Self::ShmOpen => 4,
+            Self::ShmTruncate | Self::ShmUnlink => 2,
+            Self::ShmStat | Self::ShmClose => 1,
         }
     }
 }

@@ -44,6 +44,9 @@ pub struct Startup {
     /// (one physically contiguous frame) mapped at [`FILE_DMA_WINDOW`].
     pub mmio_size: u64,
     pub dma_size: u64,
+    /// The file server: the most 64 KiB page-cache blocks it may hold (frames retyped from
+    /// its untyped budget as needed, mapped at [`FILE_CACHE_WINDOW`]); bootarg `file.cache=`.
+    pub cache_blocks: u64,
 }
 
 const _: () = assert!(core::mem::size_of::<Startup>() <= 4096);
@@ -70,6 +73,7 @@ impl Startup {
             }; STARTUP_FRAMES],
             mmio_size: 0,
             dma_size: 0,
+            cache_blocks: 0,
         }
     }
 
@@ -108,6 +112,14 @@ pub mod zero_slots {
     pub const CNODE: usize = 4;
 }
 
+/// What `Startup::slots[i]` holds for the shm server.
+pub mod shm_slots {
+    /// shm's endpoint.
+    pub const ENDPOINT: usize = 0;
+    pub const VSPACE: usize = 3;
+    pub const CNODE: usize = 4;
+}
+
 /// What `Startup::slots[i]` holds for the file server.
 pub mod file_slots {
     /// The file server's endpoint.
@@ -131,6 +143,18 @@ pub const FILE_DMA_WINDOW: u64 = 0x0000_0033_0000_0000;
 pub const FILE_HEAP_SIZE: u64 = 4 << 20;
 /// log2 of the file server's DMA frame (1 MiB).
 pub const FILE_DMA_BITS: u64 = 20;
+/// Where the file server maps its page-cache blocks (block slot i at + i * 64 KiB).
+pub const FILE_CACHE_WINDOW: u64 = 0x0000_0034_0000_0000;
+/// Page-cache blocks the file server gets without a `file.cache=` bootarg (16 MiB), and the
+/// most it may get.
+pub const FILE_CACHE_BLOCKS: u64 = 256;
+pub const FILE_CACHE_MAX_BLOCKS: u64 = 512;
+
+/// Where the shm server maps each of its blocks in its own address space (to zero them
+/// when they are reused or cut by `ftruncate`), block frame `i` at `SHM_BLOCK_WINDOW + i *
+/// 64 KiB`.
+pub const SHM_BLOCK_WINDOW: u64 = 0x0000_0034_0000_0000;
+pub const SHM_HEAP_SIZE: u64 = 1 << 20;
 
 /// Where servers keep their heap (mapped by init, read-write) and how big.
 pub const SERVER_HEAP_BASE: u64 = 0x0000_0031_0000_0000;

@@ -83,7 +83,7 @@ fn proc_requests() -> [ProcRequest; 9] {
     ]
 }
 
-fn file_requests() -> [FileRequest; 4] {
+fn file_requests() -> [FileRequest; 9] {
     let path = |s| file::Path::new(s).unwrap();
     [
         FileRequest::Open {
@@ -99,6 +99,41 @@ fn file_requests() -> [FileRequest; 4] {
         FileRequest::Stat {
             path: path("a-path-of-exactly-forty-bytes-0123456789"),
         },
+        FileRequest::Write {
+            fd: 3,
+            offset: 512,
+            len: file::READ_MAX as u64,
+            total: 4096,
+        },
+        FileRequest::Lseek {
+            fd: 3,
+            offset: -1,
+            whence: file::Whence::Cur,
+        },
+        FileRequest::Fstat { fd: 3 },
+        FileRequest::Ftruncate { fd: 3, len: 0 },
+        FileRequest::Unlink {
+            path: path("data/out.bin"),
+        },
+    ]
+}
+
+fn shm_requests() -> [ShmRequest; 5] {
+    [
+        ShmRequest::Open {
+            name: name("/shm1"),
+            flags: file::open_flags::CREAT | file::open_flags::RDWR,
+            mode: 0o600,
+        },
+        ShmRequest::Truncate {
+            fd: shm::FIRST_FD,
+            size: 4096,
+        },
+        ShmRequest::Stat { fd: shm::FIRST_FD },
+        ShmRequest::Unlink {
+            name: name("/shm1"),
+        },
+        ShmRequest::Close { fd: shm::FIRST_FD },
     ]
 }
 
@@ -153,6 +188,9 @@ fn every_request_round_trips() {
     for r in file_requests() {
         check_request(&r, r.encode(), 500..600, FileRequest::decode);
     }
+    for r in shm_requests() {
+        check_request(&r, r.encode(), 700..800, ShmRequest::decode);
+    }
 }
 
 /// One encoded sample of every request.
@@ -165,6 +203,7 @@ fn all_requests() -> impl Iterator<Item = Wire> {
         .chain(proc_requests().map(|r| r.encode()))
         .chain(file_requests().map(|r| r.encode()))
         .chain(object_samples())
+        .chain(shm_requests().map(|r| r.encode()))
 }
 
 /// One encoded sample of each memory-object message (object.rs tests the round trips).
@@ -313,7 +352,7 @@ fn unknown_labels() {
         399,
         407,
         499,
-        504,
+        509,
         999,
         u64::MAX,
     ] {
@@ -338,6 +377,10 @@ fn unknown_labels() {
             FileRequest::decode(label, &words),
             Err(ProtoError::UnknownLabel(label))
         );
+        assert_eq!(
+            ShmRequest::decode(label, &words),
+            Err(ProtoError::UnknownLabel(label))
+        );
     }
     // A label of another party is unknown to this one.
     for w in all_requests() {
@@ -352,6 +395,7 @@ fn unknown_labels() {
             crate::object::GetObject::decode(label, words).is_ok(),
             crate::object::MmapObject::decode(label, words).is_ok(),
             crate::object::Msync::decode(label, words).is_ok(),
+            ShmRequest::decode(label, words).is_ok(),
         ];
         assert_eq!(known.iter().filter(|&&k| k).count(), 1, "{label}");
         assert_eq!(Errno::from(ProtoError::UnknownLabel(label)), Errno::ENOSYS);
@@ -559,6 +603,8 @@ fn random_words_never_panic() {
         check_reply_canonical::<WaitReply>(words);
         check_reply_canonical::<GetPidReply>(words);
         let _ = FileRequest::decode(label, words);
+        let sh = ShmRequest::decode(label, words);
+        check_canonical(label, words, sh, ShmRequest::encode);
         let _ = Name::from_words([rng.word(), rng.word()]);
     }
     // The cases reach the decoders' success paths, not only their error paths.

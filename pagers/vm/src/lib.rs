@@ -8,13 +8,16 @@
 
 extern crate alloc;
 
+pub mod object;
 pub mod pages;
 pub mod region;
 
 use abi::message::vm_fault::Access;
 use abi::object::MapFlags;
 use alloc::collections::{BTreeMap, VecDeque};
-use pages::{NONE, PageId, PageMap, Pool, ZERO_PAGE};
+use object::Objects;
+use pages::{BLOCK_RO, BLOCK_RW, NONE, PageId, PageMap, Pool, ZERO_PAGE, is_block};
+use proto::object::{MmapObject, ObjectRequest, Pager};
 use proto::{Errno, Kill, Name, PAGE_SIZE, VmStats, map, prot};
 use region::{Kind, Region, RegionMap, page_down, page_up};
 
@@ -37,11 +40,13 @@ pub trait Machine {
         count: u64,
         flags: MapFlags,
     ) -> Result<(), Errno>;
-    /// Maps `pages` pages of the frame capability `frame` (vm's CSpace) at `va`.
+    /// Maps pages `first .. first + pages` of the frame capability `frame` (vm's CSpace) at
+    /// `va`. Fails (and maps nothing) if a target page is mapped or the capability is gone.
     fn map_frame(
         &mut self,
         s: &Self::Space,
         frame: u64,
+        first: u64,
         va: u64,
         pages: u64,
         flags: MapFlags,
@@ -58,6 +63,14 @@ pub trait Machine {
     fn zero(&mut self, p: PageId);
     /// Copies page `src` to page `dst`.
     fn copy(&mut self, dst: PageId, src: PageId);
+    /// Copies page `index` of the frame capability `frame` to page `dst`.
+    fn copy_from_frame(&mut self, dst: PageId, frame: u64, index: u64) -> Result<(), Errno>;
+    /// Whether vm has an endpoint for `pager`.
+    fn has_pager(&self, pager: Pager) -> bool;
+    /// Calls `pager` with `req`: MR1 of its reply, and the slot of vm's CSpace that a
+    /// capability coming with the reply went to (the caller owns it).
+    fn pager_call(&mut self, pager: Pager, req: ObjectRequest)
+    -> Result<(u64, Option<u64>), Errno>;
     /// Copies `len` bytes of the initrd from `initrd_offset` to page `dst` at byte `at`.
     fn fill(&mut self, dst: PageId, at: u64, initrd_offset: u64, len: u64);
     /// Gets one more zeroed chunk and makes its pages usable (mapped in vm); false if none.
@@ -130,6 +143,8 @@ pub struct Vm<M: Machine> {
     tasks: BTreeMap<u64, Task<M::Space>>,
     pool: Pool,
     kills: VecDeque<KillRecord>,
+    /// The block capabilities of memory objects that tasks map.
+    objects: Objects,
     initrd_size: u64,
     faults: u64,
     zero_filled: u64,
@@ -151,6 +166,7 @@ impl<M: Machine> Vm<M> {
             tasks: BTreeMap::new(),
             pool,
             kills: VecDeque::new(),
+            objects: Objects::default(),
             initrd_size,
             faults: 0,
             zero_filled: 0,
@@ -298,7 +314,7 @@ impl<M: Machine> Vm<M> {
             va = (va | ((2 << 20) - 1)) + 1;
         }
         self.m
-            .map_frame(&t.space, frame, start, pages, prot_flags(prot_bits))?;
+            .map_frame(&t.space, frame, 0, start, pages, prot_flags(prot_bits))?;
         t.regions.insert(Region {
             start,
             end,
@@ -325,16 +341,24 @@ impl<M: Machine> Vm<M> {
     /// `Reset`: every region but fixed frames goes (exec).
     pub fn reset(&mut self, pid: u64) -> Result<(), Errno> {
         let t = self.tasks.get_mut(&pid).ok_or(Errno::ESRCH)?;
-        let (m, pool) = (&mut self.m, &mut self.pool);
+        let (m, pool, objects) = (&mut self.m, &mut self.pool, &mut self.objects);
+        let mut gone = alloc::vec::Vec::new();
         t.regions.retain(|r| {
             if r.kind.is_paged() {
                 m.unmap(&t.space, r.start, r.len());
+                if r.kind.object().is_some() {
+                    object::take_pages(m, objects, &mut t.pages, r, |p| {
+                        pool.release(p);
+                    });
+                    gone.push(*r);
+                }
                 t.pages.take_range(r.start, r.end, |_, p| {
                     pool.release(p);
                 });
             }
             !r.kind.is_paged()
         });
+        self.objects_gone(&gone);
         Ok(())
     }
 
@@ -351,6 +375,7 @@ impl<M: Machine> Vm<M> {
                 _ => None,
             })
             .collect();
+        let gone = self.take_object_pages(&mut t, 0, proto::USER_END);
         let pool = &mut self.pool;
         t.pages.take_range(0, proto::USER_END, |_, p| {
             pool.release(p);
@@ -360,7 +385,59 @@ impl<M: Machine> Vm<M> {
             self.m.drop_frame(f);
         }
         self.kills.retain(|k| k.pid != pid);
+        self.objects_gone(&gone);
         Ok(())
+    }
+
+    /// Takes the page entries of `t`'s object regions in [`start`, `end`) (whole regions),
+    /// dropping their blocks' counts and releasing private copies; the regions, for
+    /// [`Vm::objects_gone`].
+    fn take_object_pages(
+        &mut self,
+        t: &mut Task<M::Space>,
+        start: u64,
+        end: u64,
+    ) -> alloc::vec::Vec<Region> {
+        let (m, pool, objects) = (&mut self.m, &mut self.pool, &mut self.objects);
+        let gone: alloc::vec::Vec<Region> = t
+            .regions
+            .iter()
+            .filter(|r| r.kind.object().is_some() && r.start < end && start < r.end)
+            .copied()
+            .collect();
+        for r in &gone {
+            object::take_pages(m, objects, &mut t.pages, r, |p| {
+                pool.release(p);
+            });
+        }
+        gone
+    }
+
+    /// After object regions left a task (their mappings and entries gone): `ObjectSync` for
+    /// the shared ones, and `ObjectRelease` for each object no task maps any more.
+    fn objects_gone(&mut self, gone: &[Region]) {
+        for r in gone {
+            let _ = object::sync(&mut self.m, r, r.start, r.end);
+        }
+        let mut done: alloc::vec::Vec<(Pager, u64)> = alloc::vec::Vec::new();
+        for r in gone {
+            let Some(o) = r.kind.object() else {
+                continue;
+            };
+            if done.contains(&o) {
+                continue;
+            }
+            done.push(o);
+            let mapped = self
+                .tasks
+                .values()
+                .any(|t| t.regions.iter().any(|q| q.kind.object() == Some(o)));
+            if !mapped {
+                let _ = self
+                    .m
+                    .pager_call(o.0, ObjectRequest::Release { object: o.1 });
+            }
+        }
     }
 
     /// `ForkSpace`: `child` (a new task in `space`) gets a copy of `parent`'s regions;
@@ -387,12 +464,16 @@ impl<M: Machine> Vm<M> {
             pages: PageMap::new(),
             space,
         };
-        match self.fork_pages(parent, &mut c) {
+        let forked = self
+            .fork_pages(parent, &mut c)
+            .and_then(|()| self.fork_objects(parent, &mut c));
+        match forked {
             Ok(()) => {
                 self.tasks.insert(child, c);
                 Ok(())
             }
             Err(e) => {
+                self.take_object_pages(&mut c, 0, proto::USER_END);
                 let pool = &mut self.pool;
                 c.pages.take_range(0, proto::USER_END, |_, p| {
                     pool.release(p);
@@ -410,7 +491,7 @@ impl<M: Machine> Vm<M> {
         let shared: alloc::vec::Vec<Region> = t
             .regions
             .iter()
-            .filter(|r| r.kind.is_shared())
+            .filter(|r| r.kind == Kind::SharedAnon)
             .copied()
             .collect();
         for r in shared {
@@ -441,6 +522,9 @@ impl<M: Machine> Vm<M> {
         let p = tasks.get(&parent).ok_or(Errno::ESRCH)?;
         c.name = p.name;
         for r in p.regions.iter().filter(|r| r.kind.is_paged()) {
+            if r.kind.object().is_some() {
+                continue;
+            }
             c.regions.insert(*r)?;
             let flags = prot_flags(r.prot);
             let child_flags = if r.kind.is_shared() {
@@ -540,6 +624,59 @@ impl<M: Machine> Vm<M> {
         if flags & map::ANONYMOUS == 0 || fd != u64::MAX {
             return Err(Errno::EBADF);
         }
+        let kind = if shared { Kind::SharedAnon } else { Kind::Anon };
+        self.place(pid, addr, len, prot_bits, flags, |_| kind)
+    }
+
+    /// `MmapObject`: a region of a memory object (a handle from its pager's `GetObject`),
+    /// placed by the same rules as [`Vm::mmap`]. `EINVAL` also for `MAP_ANONYMOUS` and an
+    /// offset past the object's address range, `ENODEV` when vm has no endpoint for the
+    /// pager.
+    pub fn mmap_object(&mut self, pid: u64, req: MmapObject) -> Result<u64, Errno> {
+        let MmapObject {
+            addr,
+            len,
+            prot: prot_bits,
+            flags,
+            pager,
+            object,
+            offset,
+        } = req;
+        if len == 0
+            || prot_bits & !prot::MASK != 0
+            || !offset.is_multiple_of(PAGE_SIZE)
+            || flags & map::ANONYMOUS != 0
+            || page_up(len).and_then(|l| offset.checked_add(l)).is_none()
+        {
+            return Err(Errno::EINVAL);
+        }
+        let shared = flags & map::SHARED != 0;
+        if shared == (flags & map::PRIVATE != 0) {
+            return Err(Errno::EINVAL);
+        }
+        if !self.m.has_pager(pager) {
+            return Err(Errno::ENODEV);
+        }
+        self.place(pid, addr, len, prot_bits, flags, |start| Kind::Object {
+            pager,
+            object,
+            vaddr: start,
+            offset,
+            shared,
+        })
+    }
+
+    /// Places and inserts a region of `len` bytes (rounded up) by the `mmap` rules: a free
+    /// hint exactly, else top down from `MMAP_TOP`; `MAP_FIXED` replaces what is there.
+    fn place(
+        &mut self,
+        pid: u64,
+        addr: u64,
+        len: u64,
+        prot_bits: u64,
+        flags: u64,
+        kind: impl FnOnce(u64) -> Kind,
+    ) -> Result<u64, Errno> {
         let len = page_up(len).ok_or(Errno::ENOMEM)?;
         if !self.tasks.contains_key(&pid) {
             return Err(Errno::ESRCH);
@@ -570,7 +707,7 @@ impl<M: Machine> Vm<M> {
             start,
             end: start + len,
             prot: prot_bits,
-            kind: if shared { Kind::SharedAnon } else { Kind::Anon },
+            kind: kind(start),
         })?;
         Ok(start)
     }
@@ -586,14 +723,22 @@ impl<M: Machine> Vm<M> {
             .filter(|&e| e <= proto::USER_END)
             .ok_or(Errno::EINVAL)?;
         let t = self.tasks.get_mut(&pid).ok_or(Errno::ESRCH)?;
-        let (m, pool) = (&mut self.m, &mut self.pool);
+        let (m, pool, objects) = (&mut self.m, &mut self.pool, &mut self.objects);
         let mut frames = alloc::vec::Vec::new();
+        let mut gone = alloc::vec::Vec::new();
         t.regions.remove_range(addr, end, |r| {
             m.unmap(&t.space, r.start, r.len());
-            if let Kind::Fixed { frame } = r.kind {
-                frames.push(frame);
+            match r.kind {
+                Kind::Fixed { frame } => frames.push(frame),
+                Kind::Object { .. } => gone.push(*r),
+                _ => {}
             }
         });
+        for r in &gone {
+            object::take_pages(m, objects, &mut t.pages, r, |p| {
+                pool.release(p);
+            });
+        }
         t.pages.take_range(addr, end, |_, p| {
             pool.release(p);
         });
@@ -603,6 +748,62 @@ impl<M: Machine> Vm<M> {
             if t.regions.iter().all(|r| r.kind != Kind::Fixed { frame }) {
                 m.drop_frame(frame);
             }
+        }
+        self.objects_gone(&gone);
+        Ok(())
+    }
+
+    /// `Msync`: `ObjectSync` for the shared object pages of [`addr`, `addr + len`). Their
+    /// writable mappings in the caller become read-only first, so that a later write is
+    /// reported dirty again. `ENOMEM` if part of the range is not mapped.
+    pub fn msync(&mut self, pid: u64, addr: u64, len: u64) -> Result<(), Errno> {
+        if !addr.is_multiple_of(PAGE_SIZE) {
+            return Err(Errno::EINVAL);
+        }
+        let end = addr
+            .checked_add(len)
+            .and_then(page_up)
+            .filter(|&e| e <= proto::USER_END)
+            .ok_or(Errno::ENOMEM)?;
+        let t = self.tasks.get_mut(&pid).ok_or(Errno::ESRCH)?;
+        if !t.regions.is_covered(addr, end) {
+            return Err(Errno::ENOMEM);
+        }
+        let regions: alloc::vec::Vec<Region> = t
+            .regions
+            .iter()
+            .filter(|r| r.kind.is_shared() && r.kind.object().is_some())
+            .filter(|r| r.start < end && addr < r.end)
+            .copied()
+            .collect();
+        for r in &regions {
+            let (lo, hi) = (r.start.max(addr), r.end.min(end));
+            let ro = without_write(prot_flags(r.prot));
+            let mut run: Option<(u64, u64)> = None;
+            let (m, pages, space) = (&mut self.m, &mut t.pages, &t.space);
+            let mut va = lo;
+            while va < hi {
+                if let Some(e) = pages.entry(va)
+                    && *e == BLOCK_RW
+                {
+                    *e = BLOCK_RO;
+                    match run.as_mut() {
+                        Some((_, re)) if *re == va => *re = va + PAGE_SIZE,
+                        _ => {
+                            if let Some((rs, re)) = run.replace((va, va + PAGE_SIZE)) {
+                                m.protect(space, rs, re - rs, ro);
+                            }
+                        }
+                    }
+                }
+                va += PAGE_SIZE;
+            }
+            if let Some((rs, re)) = run {
+                m.protect(space, rs, re - rs, ro);
+            }
+        }
+        for r in &regions {
+            object::sync(&mut self.m, r, addr, end).map_err(|_| Errno::EIO)?;
         }
         Ok(())
     }
@@ -670,6 +871,13 @@ impl<M: Machine> Vm<M> {
                 Kind::SharedAnon => ("anon", 's'),
                 Kind::Image { .. } => ("image", 'p'),
                 Kind::Fixed { .. } => ("frame", 's'),
+                Kind::Object { pager, shared, .. } => (
+                    match pager {
+                        Pager::File => "file",
+                        Pager::Shm => "shm",
+                    },
+                    if shared { 's' } else { 'p' },
+                ),
             };
             let resident = match r.kind {
                 Kind::Fixed { .. } => r.len() / PAGE_SIZE,
@@ -713,6 +921,12 @@ impl<M: Machine> Vm<M> {
     /// A `VmFault` of task `pid` at `addr`.
     pub fn fault(&mut self, pid: u64, addr: u64, access: Access, permission: bool) -> Outcome {
         self.faults += 1;
+        if let Some(r) = self.tasks.get(&pid).and_then(|t| t.regions.find(addr))
+            && r.kind.object().is_some()
+        {
+            let r = *r;
+            return self.object_fault(pid, r, addr, access, permission);
+        }
         let Vm {
             m,
             tasks,
@@ -809,6 +1023,248 @@ impl<M: Machine> Vm<M> {
     }
 }
 
+impl<M: Machine> Vm<M> {
+    /// Blocks vm holds a capability for.
+    pub fn blocks_held(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// A fault in object region `r`.
+    fn object_fault(
+        &mut self,
+        pid: u64,
+        r: Region,
+        addr: u64,
+        access: Access,
+        permission: bool,
+    ) -> Outcome {
+        let need = match access {
+            Access::Read => prot::READ,
+            Access::Write => prot::WRITE,
+            Access::Execute => prot::EXEC,
+        };
+        if r.prot & need == 0 {
+            return self.kill(pid, Kill::Segv, addr);
+        }
+        let write = access == Access::Write;
+        let shared = r.kind.is_shared();
+        let va = page_down(addr);
+        let flags = prot_flags(r.prot);
+        let Vm {
+            m,
+            tasks,
+            pool,
+            kills,
+            objects,
+            copied,
+            ..
+        } = self;
+        let Some(t) = tasks.get_mut(&pid) else {
+            return Outcome::Ignore;
+        };
+        let entry = t.pages.get(va);
+        if entry != NONE && !is_block(entry) {
+            // One of vm's own pages (a private copy): as in anonymous memory.
+            if !permission {
+                return Outcome::Map {
+                    page: entry,
+                    va,
+                    flags: page_flags(pool, r.kind, flags, entry),
+                };
+            }
+            if !write {
+                return kill(kills, pid, Kill::Segv, addr);
+            }
+            if pool.count(entry) == 1 {
+                m.protect(&t.space, va, PAGE_SIZE, flags);
+                return Outcome::Resume;
+            }
+            m.unmap(&t.space, va, PAGE_SIZE);
+            let Some(new) = take_page(m, pool, false) else {
+                return kill(kills, pid, Kill::Bus, va);
+            };
+            m.copy(new, entry);
+            pool.release(entry);
+            *copied += 1;
+            t.pages.set(va, new);
+            return Outcome::Map {
+                page: new,
+                va,
+                flags,
+            };
+        }
+        if permission && (!write || entry == NONE) {
+            return kill(kills, pid, Kill::Segv, addr);
+        }
+        if !permission {
+            // Not resident, or its mapping was taken back by the pager: map the block.
+            let asked = object::map_block(
+                m,
+                objects,
+                &mut t.space,
+                &mut t.pages,
+                &r,
+                va,
+                write && shared,
+            );
+            if asked.is_err() {
+                return kill(kills, pid, Kill::Bus, va);
+            }
+            if !write {
+                return Outcome::Resume;
+            }
+        }
+        let Some((k, pager, idx)) = object::block_key(&r, va) else {
+            return Outcome::Ignore;
+        };
+        if shared {
+            // The first write to the block through this mapping: tell the pager, then let
+            // the task write every page of the block it maps.
+            let dirty = m.pager_call(
+                pager,
+                ObjectRequest::Dirty {
+                    object: k.1,
+                    block: k.2,
+                },
+            );
+            if dirty.is_err() {
+                return kill(kills, pid, Kill::Segv, addr);
+            }
+            let (lo, hi) = object::block_span(&r, va);
+            let mut a = lo;
+            while a < hi {
+                if let Some(e) = t.pages.entry(a)
+                    && *e == BLOCK_RO
+                {
+                    *e = BLOCK_RW;
+                }
+                a += PAGE_SIZE;
+            }
+            m.protect(&t.space, lo, hi - lo, flags);
+            return Outcome::Resume;
+        }
+        // A private mapping's first write to the page: copy the object's page.
+        let Some(new) = take_page(m, pool, false) else {
+            return kill(kills, pid, Kill::Bus, va);
+        };
+        let mut copied_ok = false;
+        for _ in 0..2 {
+            let Ok((slot, _)) = objects.cap(m, k, pager, false) else {
+                break;
+            };
+            if m.copy_from_frame(new, slot, idx).is_ok() {
+                copied_ok = true;
+                break;
+            }
+            objects.forget(m, k);
+        }
+        if !copied_ok {
+            pool.release(new);
+            return kill(kills, pid, Kill::Bus, va);
+        }
+        m.unmap(&t.space, va, PAGE_SIZE);
+        t.pages.set(va, new);
+        objects.unref(m, k, 1);
+        *copied += 1;
+        Outcome::Map {
+            page: new,
+            va,
+            flags,
+        }
+    }
+
+    /// The child's copies of the parent's object regions: block entries are mapped from the
+    /// same block capabilities (shared regions with the parent's rights, private ones
+    /// read-only), private copies are shared copy-on-write as anonymous pages are.
+    fn fork_objects(&mut self, parent: u64, c: &mut Task<M::Space>) -> Result<(), Errno> {
+        let Vm {
+            m,
+            tasks,
+            pool,
+            objects,
+            ..
+        } = self;
+        let p = tasks.get(&parent).ok_or(Errno::ESRCH)?;
+        for r in p.regions.iter().filter(|r| r.kind.object().is_some()) {
+            c.regions.insert(*r)?;
+            let flags = prot_flags(r.prot);
+            let mut own = false;
+            // Runs of block entries of one block, one kind, at consecutive addresses:
+            // (key, first index, address, pages, entry).
+            let mut run: Option<(object::BlockKey, u64, u64, u64, PageId)> = None;
+            let mut entries = alloc::vec::Vec::new();
+            p.pages
+                .for_each(r.start, r.end, |va, e| entries.push((va, e)));
+            for (va, e) in entries {
+                if !c.pages.has_group(va) {
+                    m.tables(&mut c.space, va)?;
+                    c.pages.add_group(va);
+                }
+                if !is_block(e) {
+                    own = true;
+                    pool.share(e);
+                    c.pages.set(va, e);
+                    m.map(&c.space, va, e, 1, without_write(flags))?;
+                    continue;
+                }
+                let Some((k, _, idx)) = object::block_key(r, va) else {
+                    continue;
+                };
+                match run.as_mut() {
+                    Some((rk, _, rva, n, re))
+                        if *rk == k && *re == e && *rva + *n * PAGE_SIZE == va =>
+                    {
+                        *n += 1;
+                    }
+                    _ => {
+                        if let Some(done) = run.replace((k, idx, va, 1, e)) {
+                            fork_block_run(m, objects, c, flags, done);
+                        }
+                    }
+                }
+            }
+            if let Some(done) = run {
+                fork_block_run(m, objects, c, flags, done);
+            }
+            if own && !r.kind.is_shared() && flags.contains(MapFlags::WRITE) {
+                // The parent's private copies are now shared: read-only until written.
+                let mut a = r.start;
+                while a < r.end {
+                    let e = p.pages.get(a);
+                    if e != NONE && !is_block(e) {
+                        m.protect(&p.space, a, PAGE_SIZE, without_write(flags));
+                    }
+                    a += PAGE_SIZE;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Maps a run of block entries into a fork child from the block's capability; if vm holds
+/// none (revoked), the child's entries stay empty and fault in later.
+fn fork_block_run<M: Machine>(
+    m: &mut M,
+    objects: &mut Objects,
+    c: &mut Task<M::Space>,
+    flags: MapFlags,
+    (k, first, va, n, e): (object::BlockKey, u64, u64, u64, PageId),
+) {
+    let Some(slot) = objects.get(&k).and_then(|b| b.slot) else {
+        return;
+    };
+    if m.map_frame(&c.space, slot, first, va, n, object::block_flags(e, flags))
+        .is_err()
+    {
+        return;
+    }
+    for i in 0..n {
+        c.pages.set(va + i * PAGE_SIZE, e);
+    }
+    objects.add_maps(k, n as u32);
+}
+
 /// A page from the pool, asking for a chunk when it is empty; zeroed if `clean`.
 fn take_page<M: Machine>(m: &mut M, pool: &mut Pool, clean: bool) -> Option<PageId> {
     if pool.free() == 0 {
@@ -833,6 +1289,9 @@ fn kill(kills: &mut VecDeque<KillRecord>, pid: u64, kind: Kill, addr: u64) -> Ou
 /// The rights page `p` of a region of `kind` with rights `flags` is mapped with: never
 /// writable while shared copy-on-write or the zero page.
 fn page_flags(pool: &Pool, kind: Kind, flags: MapFlags, p: PageId) -> MapFlags {
+    if is_block(p) {
+        return object::block_flags(p, flags);
+    }
     if p == ZERO_PAGE || (!kind.is_shared() && pool.count(p) > 1) {
         without_write(flags)
     } else {

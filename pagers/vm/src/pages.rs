@@ -15,6 +15,16 @@ pub type PageId = u32;
 pub const ZERO_PAGE: PageId = 0;
 /// "No page here" in a [`PageMap`] group.
 pub const NONE: PageId = u32::MAX;
+/// In a memory-object region: the page is the object's, mapped (or to be mapped again)
+/// read-only from the block's frame capability. Never a pool page.
+pub const BLOCK_RO: PageId = u32::MAX - 1;
+/// Likewise, mapped writable (a shared mapping whose block vm reported dirty).
+pub const BLOCK_RW: PageId = u32::MAX - 2;
+
+/// Whether `p` stands for a page of a memory object's block ([`BLOCK_RO`], [`BLOCK_RW`]).
+pub const fn is_block(p: PageId) -> bool {
+    p == BLOCK_RO || p == BLOCK_RW
+}
 /// Pages per group of a [`PageMap`] (one level-3 table's span: 2 MiB).
 pub const GROUP_PAGES: usize = 512;
 const GROUP_SHIFT: u32 = 21;

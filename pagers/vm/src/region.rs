@@ -6,6 +6,7 @@
 //!   aligned.
 
 use alloc::vec::Vec;
+use proto::object::Pager;
 use proto::{Errno, PAGE_SIZE};
 
 /// What backs a region.
@@ -26,12 +27,38 @@ pub enum Kind {
     /// A frame init owns (the IPC buffer), mapped when the region was made: `frame` is vm's
     /// copy of its capability. Never paged, never copied by fork.
     Fixed { frame: u64 },
+    /// A memory object another pager owns (a file, a shm object): the byte at `vaddr` is the
+    /// object's byte `offset` (absolute, so splitting the region keeps them valid). Shared:
+    /// writes reach the object; private: the first write copies the page into vm's own.
+    Object {
+        pager: Pager,
+        object: u64,
+        vaddr: u64,
+        offset: u64,
+        shared: bool,
+    },
 }
 
 impl Kind {
     /// Whether writes share pages with other address spaces instead of copying them.
     pub fn is_shared(self) -> bool {
-        matches!(self, Kind::SharedAnon)
+        matches!(self, Kind::SharedAnon | Kind::Object { shared: true, .. })
+    }
+
+    /// The memory object behind the region, as (pager, object), if it is one.
+    pub fn object(self) -> Option<(Pager, u64)> {
+        match self {
+            Kind::Object { pager, object, .. } => Some((pager, object)),
+            _ => None,
+        }
+    }
+
+    /// The object offset of address `va` of an object region.
+    pub fn object_offset(self, va: u64) -> Option<u64> {
+        match self {
+            Kind::Object { vaddr, offset, .. } => Some(offset.wrapping_add(va.wrapping_sub(vaddr))),
+            _ => None,
+        }
     }
 
     /// Whether vm supplies the region's pages on demand.

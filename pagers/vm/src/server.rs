@@ -3,6 +3,8 @@
 //! initrd (mapped read-only at `VM_INITRD_WINDOW`), and the receive loop.
 //!
 //! ```text
+//!   0x0000_00ef_ffe0_0000  COPY_WINDOW: one page of a memory object's block, while vm
+//!                          copies it (a private mapping's first write)
 //!   0x0000_00f0_0000_0000  VM_INITRD_WINDOW: the initrd frames, read-only
 //!   0x0000_0100_0000_0000  VM_CHUNK_WINDOW: chunk i at + i * 2 MiB, read-write
 //!   0x0000_0031_0000_0000  SERVER_HEAP_BASE: the heap (mapped by init)
@@ -17,6 +19,7 @@ use alloc::vec::Vec;
 use libmk::{
     CNode, Cap, Endpoint, Frame, Message, Notification, PageTable, Reply, Untyped, VSpace,
 };
+use proto::object::{MmapObject, Msync, ObjectRequest, Pager};
 use proto::startup::{Startup, VM_CHUNK_WINDOW, VM_INITRD_WINDOW, vm_slots};
 use proto::{
     Errno, Kill, PAGE_SIZE, ProtoError, ReplyBody, VmControl, VmRequest, ZeroRequest, pid,
@@ -28,6 +31,8 @@ use vm::{KillRecord, Machine, MmapArgs, Outcome, Vm};
 rt::server_entry!(main);
 
 const CHUNK_SIZE: u64 = 2 << 20;
+/// Where vm maps one page of a block while copying it (2 MiB below the initrd window).
+const COPY_WINDOW: u64 = VM_INITRD_WINDOW - CHUNK_SIZE;
 
 /// log2 of the span a table of `level` (1..=3) covers.
 const fn span_bits(level: u8) -> u32 {
@@ -68,11 +73,47 @@ struct Sys {
     /// Chunk frame capabilities, by chunk number.
     chunks: Vec<Cap<Frame>>,
     zero: Cap<Endpoint>,
+    /// The file and shm servers' endpoints (badged `pid::VM`, WRITE|GRANT), if they exist.
+    file: Option<Cap<Endpoint>>,
+    shm: Option<Cap<Endpoint>>,
+    /// Whether vm's own tables for `COPY_WINDOW` are installed.
+    copy_tables: bool,
     /// Where initrd byte 0 is in vm's address space, and the initrd's size.
     initrd_va: u64,
     initrd_size: u64,
     /// `DC ZVA`'s block size (0: zero pages with stores).
     zva_block: u64,
+}
+
+/// Copies the page at `src` to the page at `dst`, both in vm's own address space.
+///
+/// # Safety
+/// Both must be whole, distinct pages mapped in vm (`dst` writable) and not referenced by
+/// any live slice.
+unsafe fn copy_page(dst: u64, src: u64) {
+    // SAFETY: the caller guarantees both pages are mapped and distinct; the loop copies
+    // 256 bytes per round, 16 rounds. It uses v0..v7, which are declared clobbered.
+    unsafe {
+        core::arch::asm!(
+            "2:",
+            "ld1 {{v0.16b, v1.16b, v2.16b, v3.16b}}, [{s}], #64",
+            "ld1 {{v4.16b, v5.16b, v6.16b, v7.16b}}, [{s}], #64",
+            "st1 {{v0.16b, v1.16b, v2.16b, v3.16b}}, [{d}], #64",
+            "st1 {{v4.16b, v5.16b, v6.16b, v7.16b}}, [{d}], #64",
+            "ld1 {{v0.16b, v1.16b, v2.16b, v3.16b}}, [{s}], #64",
+            "ld1 {{v4.16b, v5.16b, v6.16b, v7.16b}}, [{s}], #64",
+            "st1 {{v0.16b, v1.16b, v2.16b, v3.16b}}, [{d}], #64",
+            "st1 {{v4.16b, v5.16b, v6.16b, v7.16b}}, [{d}], #64",
+            "subs {n}, {n}, #1",
+            "b.ne 2b",
+            s = inout(reg) src => _,
+            d = inout(reg) dst => _,
+            n = inout(reg) PAGE_SIZE / 256 => _,
+            out("v0") _, out("v1") _, out("v2") _, out("v3") _,
+            out("v4") _, out("v5") _, out("v6") _, out("v7") _,
+            options(nostack),
+        );
+    }
 }
 
 /// The address of page `p` of the chunks in vm's own window.
@@ -124,6 +165,14 @@ impl Sys {
             return Ok(self.next_slot - 1);
         }
         Err(Errno::ENOMEM)
+    }
+
+    /// The endpoint of a memory-object pager.
+    fn pager_ep(&self, pager: Pager) -> Option<Cap<Endpoint>> {
+        match pager {
+            Pager::File => self.file,
+            Pager::Shm => self.shm,
+        }
     }
 
     fn free_slot(&mut self, s: u64) {
@@ -240,11 +289,12 @@ impl Machine for Sys {
         &mut self,
         s: &Space,
         frame: u64,
+        first: u64,
         va: u64,
         pages: u64,
         flags: MapFlags,
     ) -> Result<(), Errno> {
-        Ok(Cap::<Frame>::from_cptr(frame).map(s.vspace, va, flags, 0, pages)?)
+        Ok(Cap::<Frame>::from_cptr(frame).map(s.vspace, va, flags, first, pages)?)
     }
 
     fn frame_pages(&mut self, frame: u64) -> Result<u64, Errno> {
@@ -299,28 +349,69 @@ impl Machine for Sys {
     fn copy(&mut self, dst: PageId, src: PageId) {
         // SAFETY: both are whole pages in vm's chunk window, mapped read-write for good (see
         // `page`), different pages (copy-on-write copies to a fresh page), and not referenced
-        // by any live slice; the loop copies 256 bytes per round, 16 rounds. It uses
-        // v0..v7, which are declared clobbered.
-        unsafe {
-            core::arch::asm!(
-                "2:",
-                "ld1 {{v0.16b, v1.16b, v2.16b, v3.16b}}, [{s}], #64",
-                "ld1 {{v4.16b, v5.16b, v6.16b, v7.16b}}, [{s}], #64",
-                "st1 {{v0.16b, v1.16b, v2.16b, v3.16b}}, [{d}], #64",
-                "st1 {{v4.16b, v5.16b, v6.16b, v7.16b}}, [{d}], #64",
-                "ld1 {{v0.16b, v1.16b, v2.16b, v3.16b}}, [{s}], #64",
-                "ld1 {{v4.16b, v5.16b, v6.16b, v7.16b}}, [{s}], #64",
-                "st1 {{v0.16b, v1.16b, v2.16b, v3.16b}}, [{d}], #64",
-                "st1 {{v4.16b, v5.16b, v6.16b, v7.16b}}, [{d}], #64",
-                "subs {n}, {n}, #1",
-                "b.ne 2b",
-                s = inout(reg) page_addr(src) => _,
-                d = inout(reg) page_addr(dst) => _,
-                n = inout(reg) PAGE_SIZE / 256 => _,
-                out("v0") _, out("v1") _, out("v2") _, out("v3") _,
-                out("v4") _, out("v5") _, out("v6") _, out("v7") _,
-                options(nostack),
-            );
+        // by any live slice.
+        unsafe { copy_page(page_addr(dst), page_addr(src)) };
+    }
+
+    fn copy_from_frame(&mut self, dst: PageId, frame: u64, index: u64) -> Result<(), Errno> {
+        if !self.copy_tables {
+            self.ensure_own_tables(COPY_WINDOW)?;
+            self.copy_tables = true;
+        }
+        let frame: Cap<Frame> = Cap::from_cptr(frame);
+        frame.map(self.own.vspace, COPY_WINDOW, MapFlags::READ, index, 1)?;
+        // SAFETY: the block's page was just mapped read-only at COPY_WINDOW, a page no slice
+        // refers to; `dst` is a page of vm's chunk window (see `page`), another page.
+        unsafe { copy_page(page_addr(dst), COPY_WINDOW) };
+        let _ = self.own.vspace.unmap(COPY_WINDOW, PAGE_SIZE);
+        Ok(())
+    }
+
+    fn has_pager(&self, pager: Pager) -> bool {
+        self.pager_ep(pager).is_some()
+    }
+
+    fn pager_call(
+        &mut self,
+        pager: Pager,
+        req: ObjectRequest,
+    ) -> Result<(u64, Option<u64>), Errno> {
+        let ep = self.pager_ep(pager).ok_or(Errno::ENODEV)?;
+        let slot = self.slot()?;
+        let Some(buf) = libmk::ipc_buffer() else {
+            self.free_slot(slot);
+            return Err(Errno::EIO);
+        };
+        buf.receive_slot = slot;
+        let r = ep.call(&rt::ipc::message(&req.encode()));
+        buf.receive_slot = NULL_CPTR;
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                self.free_slot(slot);
+                return Err(e.into());
+            }
+        };
+        let got = r.info().caps == 1;
+        let words = rt::ipc::received(&r);
+        let value = match req {
+            ObjectRequest::Page { .. } => proto::reply_result::<u64>(words.mrs()),
+            _ => proto::reply_result::<()>(words.mrs()).map(|()| 0),
+        };
+        match value {
+            Ok(v) if got => Ok((v, Some(slot))),
+            Ok(v) => {
+                self.free_slot(slot);
+                Ok((v, None))
+            }
+            Err(e) => {
+                if got {
+                    self.delete(slot);
+                } else {
+                    self.free_slot(slot);
+                }
+                Err(e)
+            }
         }
     }
 
@@ -405,6 +496,9 @@ fn main(st: &'static Startup) -> ! {
         pt_pool: Vec::new(),
         chunks: Vec::new(),
         zero: Cap::from_cptr(st.slots[vm_slots::ZERO]),
+        file: (st.slots[vm_slots::FILE] != 0).then(|| Cap::from_cptr(st.slots[vm_slots::FILE])),
+        shm: (st.slots[vm_slots::SHM] != 0).then(|| Cap::from_cptr(st.slots[vm_slots::SHM])),
+        copy_tables: false,
         initrd_va: 0,
         initrd_size: 0,
         zva_block: zva_block(),
@@ -451,6 +545,8 @@ fn answer<T: ReplyBody>(r: Result<T, Errno>) -> Message {
 enum Request {
     Task(VmRequest),
     Control(VmControl),
+    MmapObject(MmapObject),
+    Msync(Msync),
 }
 
 impl Server {
@@ -524,10 +620,17 @@ impl Server {
             return self.fault(badge, label, mrs);
         }
         let msg = rt::ipc::received(r);
-        let request = match VmRequest::decode(msg.label(), msg.mrs()) {
-            Err(ProtoError::UnknownLabel(_)) => {
-                VmControl::decode(msg.label(), msg.mrs()).map(Request::Control)
-            }
+        let (label, words) = (msg.label(), msg.mrs());
+        let request = match VmRequest::decode(label, words) {
+            Err(ProtoError::UnknownLabel(_)) => match MmapObject::decode(label, words) {
+                Err(ProtoError::UnknownLabel(_)) => match Msync::decode(label, words) {
+                    Err(ProtoError::UnknownLabel(_)) => {
+                        VmControl::decode(label, words).map(Request::Control)
+                    }
+                    other => other.map(Request::Msync),
+                },
+                other => other.map(Request::MmapObject),
+            },
             other => other.map(Request::Task),
         };
         // Only init's requests may bring a capability.
@@ -541,6 +644,12 @@ impl Server {
         }
         let reply = match request {
             Ok(Request::Task(req)) if badge >= pid::FIRST_USER => self.task_request(badge, req),
+            Ok(Request::MmapObject(req)) if badge >= pid::FIRST_USER => {
+                answer(self.vm.mmap_object(badge, req))
+            }
+            Ok(Request::Msync(Msync { addr, len })) if badge >= pid::FIRST_USER => {
+                answer(self.vm.msync(badge, addr, len))
+            }
             Ok(_) => answer::<()>(Err(Errno::EPERM)),
             Err(e) => answer::<()>(Err(e.into())),
         };

@@ -6,6 +6,7 @@ extern crate std;
 use super::*;
 use abi::message::vm_fault::Access::{Execute, Read, Write};
 use core::cell::RefCell;
+use proto::object::{BLOCK_PAGES, BLOCK_SIZE, MmapObject, ObjectRequest, Pager};
 use std::collections::{BTreeMap as Map, BTreeSet};
 use std::vec;
 use std::vec::Vec;
@@ -20,6 +21,26 @@ struct Space {
 }
 
 const FRAME_MARK: u64 = 1 << 40;
+/// A mapping of a block frame: `BLOCK_MARK | slot << 16 | page index`.
+const BLOCK_MARK: u64 = 1 << 41;
+/// Block capabilities get slots from here.
+const FIRST_BLOCK_SLOT: u64 = 1000;
+
+/// The pager side of the model: objects' bytes ("the disk"), their blocks' frames ("the page
+/// cache", shared by every mapping), the capabilities handed to vm, and what vm asked.
+#[derive(Default)]
+struct PagerModel {
+    /// (pager, object) → bytes.
+    objects: Map<(u64, u64), Vec<u8>>,
+    /// (pager, object, block) → the block frame's bytes.
+    frames: Map<(u64, u64, u64), Vec<u8>>,
+    dirty: BTreeSet<(u64, u64, u64)>,
+    /// vm's capabilities: slot → block.
+    caps: Map<u64, (u64, u64, u64)>,
+    next_slot: u64,
+    log: Vec<ObjectRequest>,
+    shm: bool,
+}
 
 #[derive(Default)]
 struct Model {
@@ -29,6 +50,7 @@ struct Model {
     dropped_frames: Vec<u64>,
     destroyed: usize,
     calls: usize,
+    pager: PagerModel,
 }
 
 impl Model {
@@ -82,27 +104,111 @@ impl Machine for Model {
         &mut self,
         s: &Space,
         frame: u64,
+        first: u64,
         va: u64,
         pages: u64,
         flags: MapFlags,
     ) -> Result<(), Errno> {
+        self.calls += 1;
+        let block = frame >= FIRST_BLOCK_SLOT;
+        if block && !self.pager.caps.contains_key(&frame) {
+            return Err(Errno::EBADF);
+        }
+        assert!(first + pages <= if block { BLOCK_PAGES } else { 1 });
+        let mut m = s.mapped.borrow_mut();
+        if (0..pages).any(|k| m.contains_key(&(va + k * PAGE_SIZE))) {
+            return Err(Errno::EEXIST);
+        }
         for k in 0..pages {
-            assert!(
-                s.mapped
-                    .borrow_mut()
-                    .insert(va + k * PAGE_SIZE, (FRAME_MARK | frame, flags.0))
-                    .is_none()
-            );
+            assert!(s.tables.contains(&((va + k * PAGE_SIZE) >> 21)));
+            let what = if block {
+                BLOCK_MARK | frame << 16 | (first + k)
+            } else {
+                FRAME_MARK | frame
+            };
+            m.insert(va + k * PAGE_SIZE, (what, flags.0));
         }
         Ok(())
     }
 
-    fn frame_pages(&mut self, _frame: u64) -> Result<u64, Errno> {
-        Ok(1)
+    fn frame_pages(&mut self, frame: u64) -> Result<u64, Errno> {
+        if frame < FIRST_BLOCK_SLOT {
+            return Ok(1);
+        }
+        if self.pager.caps.contains_key(&frame) {
+            Ok(BLOCK_PAGES)
+        } else {
+            Err(Errno::EBADF)
+        }
     }
 
     fn drop_frame(&mut self, frame: u64) {
+        self.pager.caps.remove(&frame);
         self.dropped_frames.push(frame);
+    }
+
+    fn copy_from_frame(&mut self, dst: PageId, frame: u64, index: u64) -> Result<(), Errno> {
+        let key = *self.pager.caps.get(&frame).ok_or(Errno::EBADF)?;
+        let at = (index * PAGE_SIZE) as usize;
+        let src = self.pager.frames[&key][at..at + PAGE_SIZE as usize].to_vec();
+        self.mem[dst as usize] = src;
+        Ok(())
+    }
+
+    fn has_pager(&self, pager: Pager) -> bool {
+        pager == Pager::File || self.pager.shm
+    }
+
+    fn pager_call(
+        &mut self,
+        pager: Pager,
+        req: ObjectRequest,
+    ) -> Result<(u64, Option<u64>), Errno> {
+        let p = &mut self.pager;
+        p.log.push(req);
+        let pg = pager as u64;
+        match req {
+            ObjectRequest::Page { object, block, .. } => {
+                let data = p.objects.get(&(pg, object)).ok_or(Errno::EBADF)?;
+                let start = block * BLOCK_SIZE;
+                if start >= data.len() as u64 {
+                    return Err(Errno::EFAULT);
+                }
+                let valid = (data.len() as u64 - start).min(BLOCK_SIZE);
+                let key = (pg, object, block);
+                p.frames.entry(key).or_insert_with(|| {
+                    let mut f = vec![0u8; BLOCK_SIZE as usize];
+                    f[..valid as usize]
+                        .copy_from_slice(&data[start as usize..(start + valid) as usize]);
+                    f
+                });
+                let slot = FIRST_BLOCK_SLOT + p.next_slot;
+                p.next_slot += 1;
+                p.caps.insert(slot, key);
+                Ok((valid, Some(slot)))
+            }
+            ObjectRequest::Dirty { object, block } => {
+                p.dirty.insert((pg, object, block));
+                Ok((0, None))
+            }
+            ObjectRequest::Sync {
+                object,
+                first,
+                count,
+            } => {
+                for block in first..first + count {
+                    let key = (pg, object, block);
+                    if p.dirty.remove(&key) {
+                        let data = p.objects.get_mut(&(pg, object)).ok_or(Errno::EBADF)?;
+                        let start = (block * BLOCK_SIZE) as usize;
+                        let n = (data.len() - start).min(BLOCK_SIZE as usize);
+                        data[start..start + n].copy_from_slice(&p.frames[&key][..n]);
+                    }
+                }
+                Ok((0, None))
+            }
+            ObjectRequest::Release { .. } => Ok((0, None)),
+        }
     }
 
     fn unmap(&mut self, s: &Space, va: u64, len: u64) {
@@ -620,4 +726,433 @@ fn vmmap_lists_regions() {
     let mut s = std::string::String::new();
     v.vmmap(10, &mut s).unwrap();
     assert!(s.contains("rw-p anon       1 pages resident"), "{s}");
+}
+
+// ---- memory-object regions ----
+
+const OBJ: u64 = 5;
+
+/// A vm whose file pager holds object [`OBJ`] of `size` bytes: byte i = i * 7 + i / 4096.
+fn vm_with_object(size: usize) -> TestVm {
+    let mut v = vm(8);
+    let data = (0..size).map(|i| (i * 7 + i / 4096) as u8).collect();
+    v.m.pager.objects.insert((Pager::File as u64, OBJ), data);
+    v
+}
+
+fn obj_byte(i: u64) -> u8 {
+    (i * 7 + i / 4096) as u8
+}
+
+fn mmap_obj(
+    v: &mut TestVm,
+    addr: u64,
+    len: u64,
+    prot: u64,
+    flags: u64,
+    offset: u64,
+) -> Result<u64, Errno> {
+    v.mmap_object(
+        10,
+        MmapObject {
+            addr,
+            len,
+            prot,
+            flags,
+            pager: Pager::File,
+            object: OBJ,
+            offset,
+        },
+    )
+}
+
+/// Faults until the access is allowed (at most three faults); the mapping's target.
+fn access(v: &mut TestVm, pid: u64, addr: u64, a: Access) -> Result<(u64, u64), Outcome> {
+    for _ in 0..3 {
+        match touch(v, pid, addr, a) {
+            Outcome::Killed(k) => return Err(Outcome::Killed(k)),
+            _ => {
+                let m = v
+                    .task(pid)
+                    .unwrap()
+                    .space
+                    .mapped
+                    .borrow()
+                    .get(&page_down(addr))
+                    .copied();
+                if let Some((what, f)) = m {
+                    let bit = match a {
+                        Read => 1,
+                        Write => 2,
+                        Execute => 4,
+                    };
+                    if f & bit != 0 {
+                        return Ok((what, f));
+                    }
+                }
+            }
+        }
+    }
+    panic!("no access at {addr:#x}");
+}
+
+/// The bytes a mapping target holds.
+fn target(v: &mut TestVm, what: u64) -> &mut [u8] {
+    if what & BLOCK_MARK != 0 {
+        let slot = (what & !BLOCK_MARK) >> 16;
+        let index = (what & 0xffff) as usize;
+        let key = v.m.pager.caps[&slot];
+        let at = index * PAGE_SIZE as usize;
+        &mut v.m.pager.frames.get_mut(&key).unwrap()[at..at + PAGE_SIZE as usize]
+    } else {
+        &mut v.m.mem[what as usize]
+    }
+}
+
+fn oread(v: &mut TestVm, pid: u64, addr: u64) -> u8 {
+    let (what, _) = access(v, pid, addr, Read).unwrap();
+    target(v, what)[(addr % P) as usize]
+}
+
+fn owrite(v: &mut TestVm, pid: u64, addr: u64, byte: u8) {
+    let (what, _) = access(v, pid, addr, Write).unwrap();
+    target(v, what)[(addr % P) as usize] = byte;
+}
+
+fn pages_asked(v: &TestVm) -> usize {
+    v.m.pager
+        .log
+        .iter()
+        .filter(|r| matches!(r, ObjectRequest::Page { .. }))
+        .count()
+}
+
+fn mapped(v: &TestVm, pid: u64) -> usize {
+    v.task(pid).unwrap().space.mapped.borrow().len()
+}
+
+#[test]
+fn object_private_read_maps_the_block_around() {
+    let mut v = vm_with_object(40 * P as usize);
+    let a = mmap_obj(&mut v, A, 40 * P, prot::READ, map::PRIVATE, 0).unwrap();
+    assert_eq!(a, A);
+    assert_eq!(oread(&mut v, 10, a + 5 * P + 9), obj_byte(5 * P + 9));
+    // One request, the whole block mapped read-only, one capability held.
+    assert_eq!(pages_asked(&v), 1);
+    assert_eq!(mapped(&v, 10), BLOCK_PAGES as usize);
+    assert_eq!(v.blocks_held(), 1);
+    for i in 0..40 {
+        assert_eq!(oread(&mut v, 10, a + i * P + 100), obj_byte(i * P + 100));
+    }
+    assert_eq!(pages_asked(&v), 3);
+    assert_eq!(v.stats().pages_in_use, 0);
+    assert_eq!(touch(&mut v, 10, a, Write), Outcome::Killed(Kill::Segv));
+    let mut s = std::string::String::new();
+    v.vmmap(10, &mut s).unwrap();
+    assert!(s.contains("r--p file      40 pages resident"), "{s}");
+    // munmap: every capability goes, and the object is released.
+    v.munmap(10, a, 40 * P).unwrap();
+    assert_eq!(v.blocks_held(), 0);
+    assert!(v.m.pager.caps.is_empty());
+    assert_eq!(
+        v.m.pager.log.last(),
+        Some(&ObjectRequest::Release { object: OBJ })
+    );
+    assert!(
+        !v.m.pager
+            .log
+            .iter()
+            .any(|r| matches!(r, ObjectRequest::Sync { .. }))
+    );
+}
+
+#[test]
+fn object_offset_and_partial_blocks() {
+    let mut v = vm_with_object(64 * P as usize);
+    // Offset 3 pages: the region's first 13 pages are block 0's pages 3..16.
+    let a = mmap_obj(&mut v, A, 20 * P, prot::READ, map::PRIVATE, 3 * P).unwrap();
+    assert_eq!(oread(&mut v, 10, a + 1), obj_byte(3 * P + 1));
+    assert_eq!(mapped(&v, 10), 13);
+    assert_eq!(oread(&mut v, 10, a + 13 * P), obj_byte(16 * P));
+    assert_eq!(mapped(&v, 10), 20);
+    // Unmapping part of the region drops only the blocks no page names any more.
+    v.munmap(10, a, 13 * P).unwrap();
+    assert_eq!(v.blocks_held(), 1);
+    assert!(
+        !v.m.pager
+            .log
+            .iter()
+            .any(|r| matches!(r, ObjectRequest::Release { .. }))
+    );
+    v.munmap(10, a + 13 * P, 7 * P).unwrap();
+    assert_eq!(v.blocks_held(), 0);
+}
+
+#[test]
+fn object_private_write_copies_and_leaves_the_object() {
+    let mut v = vm_with_object(32 * P as usize);
+    let a = mmap_obj(&mut v, 0, 32 * P, RW, map::PRIVATE, 0).unwrap();
+    assert_eq!(oread(&mut v, 10, a + 2 * P), obj_byte(2 * P));
+    owrite(&mut v, 10, a + 2 * P, 0xee);
+    assert_eq!(v.stats().pages_copied, 1);
+    assert_eq!(oread(&mut v, 10, a + 2 * P), 0xee);
+    assert_eq!(oread(&mut v, 10, a + 2 * P + 1), obj_byte(2 * P + 1));
+    // A write to a page never touched: the block is fetched (not for writing), copied.
+    owrite(&mut v, 10, a + 20 * P, 0xdd);
+    assert_eq!(v.stats().pages_copied, 2);
+    assert!(v.m.pager.log.iter().all(|r| !matches!(
+        r,
+        ObjectRequest::Page { write: true, .. } | ObjectRequest::Dirty { .. }
+    )));
+    // The pager's blocks and the object are untouched.
+    let key = (Pager::File as u64, OBJ, 0);
+    assert_eq!(v.m.pager.frames[&key][(2 * P) as usize], obj_byte(2 * P));
+    assert_eq!(v.stats().pages_in_use, 2);
+    v.destroy(10).unwrap();
+    assert_eq!(v.stats().pages_in_use, 0);
+    assert_eq!(v.blocks_held(), 0);
+    assert_eq!(
+        v.m.pager.log.last(),
+        Some(&ObjectRequest::Release { object: OBJ })
+    );
+}
+
+#[test]
+fn object_shared_write_is_dirty_then_synced() {
+    let mut v = vm_with_object(32 * P as usize);
+    let a = mmap_obj(&mut v, 0, 32 * P, RW, map::SHARED, 0).unwrap();
+    assert_eq!(oread(&mut v, 10, a + P), obj_byte(P));
+    let (_, f) = v.task(10).unwrap().space.mapped.borrow()[&(a + P)];
+    assert_eq!(f, MapFlags::READ.0);
+    owrite(&mut v, 10, a + P, 0x42);
+    assert!(v.m.pager.log.contains(&ObjectRequest::Dirty {
+        object: OBJ,
+        block: 0
+    }));
+    // The whole block is writable now: no more faults for its other pages.
+    let (_, f) = v.task(10).unwrap().space.mapped.borrow()[&(a + 7 * P)];
+    assert_eq!(f, MapFlags::RW.0);
+    // The write is in the pager's page, not yet in the object.
+    let key = (Pager::File as u64, OBJ, 0);
+    assert_eq!(v.m.pager.frames[&key][P as usize], 0x42);
+    assert_eq!(
+        v.m.pager.objects[&(Pager::File as u64, OBJ)][P as usize],
+        obj_byte(P)
+    );
+    assert_eq!(v.msync(10, a + 1, P), Err(Errno::EINVAL));
+    assert_eq!(v.msync(10, a, 64 * P), Err(Errno::ENOMEM));
+    v.msync(10, a, 32 * P).unwrap();
+    assert!(v.m.pager.log.contains(&ObjectRequest::Sync {
+        object: OBJ,
+        first: 0,
+        count: 2
+    }));
+    assert_eq!(
+        v.m.pager.objects[&(Pager::File as u64, OBJ)][P as usize],
+        0x42
+    );
+    // Read-only again after msync: the next write is reported again.
+    let (_, f) = v.task(10).unwrap().space.mapped.borrow()[&(a + P)];
+    assert_eq!(f, MapFlags::READ.0);
+    owrite(&mut v, 10, a + P + 1, 0x43);
+    assert_eq!(v.stats().pages_copied, 0);
+    assert_eq!(v.stats().pages_in_use, 0);
+    // A write fault on a page never touched asks for the block for writing.
+    owrite(&mut v, 10, a + 20 * P, 0x44);
+    assert!(v.m.pager.log.contains(&ObjectRequest::Page {
+        object: OBJ,
+        block: 1,
+        write: true
+    }));
+    // munmap syncs.
+    v.munmap(10, a, 32 * P).unwrap();
+    let obj = &v.m.pager.objects[&(Pager::File as u64, OBJ)];
+    assert_eq!(
+        (obj[(P + 1) as usize], obj[(20 * P) as usize]),
+        (0x43, 0x44)
+    );
+    assert_eq!(v.blocks_held(), 0);
+}
+
+#[test]
+fn object_past_end_is_bus() {
+    // 5000 bytes: pages 0 and 1 hold data (the second partly); page 2 and block 1 do not.
+    let mut v = vm_with_object(5000);
+    let a = mmap_obj(&mut v, 0, 32 * P, prot::READ, map::PRIVATE, 0).unwrap();
+    assert_eq!(oread(&mut v, 10, a + 4999), obj_byte(4999));
+    assert_eq!(oread(&mut v, 10, a + 5000), 0);
+    assert_eq!(mapped(&v, 10), 2);
+    assert_eq!(
+        touch(&mut v, 10, a + 2 * P, Read),
+        Outcome::Killed(Kill::Bus)
+    );
+    assert_eq!(
+        touch(&mut v, 10, a + 16 * P, Read),
+        Outcome::Killed(Kill::Bus)
+    );
+    assert_eq!(
+        v.take_kill(),
+        Some(KillRecord {
+            pid: 10,
+            kind: Kill::Bus,
+            addr: a + 2 * P
+        })
+    );
+    assert_eq!(v.blocks_held(), 1);
+}
+
+#[test]
+fn object_revoked_block_is_asked_again() {
+    let mut v = vm_with_object(32 * P as usize);
+    let a = mmap_obj(&mut v, 0, 16 * P, RW, map::SHARED, 0).unwrap();
+    owrite(&mut v, 10, a, 1);
+    assert_eq!(pages_asked(&v), 1);
+    // The pager revokes its capability (write-back, eviction): vm's copy and its mappings go.
+    let slot = *v.m.pager.caps.keys().next().unwrap();
+    v.m.pager.caps.remove(&slot);
+    v.task(10).unwrap().space.mapped.borrow_mut().clear();
+    assert_eq!(oread(&mut v, 10, a), 1);
+    assert_eq!(pages_asked(&v), 2);
+    assert_eq!(v.blocks_held(), 1);
+    assert_eq!(mapped(&v, 10), 16);
+    // Written again: dirty again.
+    owrite(&mut v, 10, a + 3, 2);
+    let dirty =
+        v.m.pager
+            .log
+            .iter()
+            .filter(|r| matches!(r, ObjectRequest::Dirty { .. }))
+            .count();
+    assert_eq!(dirty, 2);
+    // Access taken away and given back: the pages come back from the block.
+    v.mprotect(10, a, 16 * P, prot::NONE).unwrap();
+    v.mprotect(10, a, 16 * P, prot::READ).unwrap();
+    assert_eq!(oread(&mut v, 10, a + 3), 2);
+    assert_eq!(pages_asked(&v), 2);
+}
+
+#[test]
+fn object_fork_shares_shared_and_copies_private() {
+    let mut v = vm_with_object(32 * P as usize);
+    let s = mmap_obj(&mut v, 0, 16 * P, RW, map::SHARED, 0).unwrap();
+    let p = mmap_obj(&mut v, 0, 16 * P, RW, map::PRIVATE, 16 * P).unwrap();
+    owrite(&mut v, 10, s, 1);
+    assert_eq!(oread(&mut v, 10, s + P), obj_byte(P));
+    owrite(&mut v, 10, p, 2);
+    assert_eq!(oread(&mut v, 10, p + P), obj_byte(17 * P));
+    v.fork(10, 11, Space::default()).map_err(|e| e.0).unwrap();
+    // The child maps the same blocks: no request to the pager.
+    let asked = pages_asked(&v);
+    assert_eq!(oread(&mut v, 11, s), 1);
+    assert_eq!(oread(&mut v, 11, p), 2);
+    assert_eq!(oread(&mut v, 11, p + P), obj_byte(17 * P));
+    assert_eq!(pages_asked(&v), asked);
+    // Shared: each sees the other's writes.
+    owrite(&mut v, 11, s + 2, 3);
+    assert_eq!(oread(&mut v, 10, s + 2), 3);
+    owrite(&mut v, 10, s + P, 4);
+    assert_eq!(oread(&mut v, 11, s + P), 4);
+    // Private: copies on either side's write.
+    owrite(&mut v, 11, p, 5);
+    assert_eq!(oread(&mut v, 10, p), 2);
+    owrite(&mut v, 10, p + P, 6);
+    assert_eq!(oread(&mut v, 11, p + P), obj_byte(17 * P));
+    // The parent ends: the object stays mapped by the child (no Release yet).
+    v.destroy(10).unwrap();
+    assert!(
+        !v.m.pager
+            .log
+            .contains(&ObjectRequest::Release { object: OBJ })
+    );
+    assert_eq!(oread(&mut v, 11, s + P), 4);
+    v.destroy(11).unwrap();
+    assert_eq!(v.blocks_held(), 0);
+    assert!(v.m.pager.caps.is_empty());
+    assert_eq!(v.stats().pages_in_use, 0);
+    let releases =
+        v.m.pager
+            .log
+            .iter()
+            .filter(|r| matches!(r, ObjectRequest::Release { .. }))
+            .count();
+    assert_eq!(releases, 1);
+    assert_eq!(v.m.pager.objects[&(Pager::File as u64, OBJ)][2], 3);
+}
+
+#[test]
+fn object_mmap_arguments() {
+    let mut v = vm_with_object(P as usize);
+    let e = |r: Result<u64, Errno>| r.err();
+    assert_eq!(
+        e(mmap_obj(&mut v, 0, 0, prot::READ, map::PRIVATE, 0)),
+        Some(Errno::EINVAL)
+    );
+    assert_eq!(
+        e(mmap_obj(&mut v, 0, P, prot::READ, map::PRIVATE, 100)),
+        Some(Errno::EINVAL)
+    );
+    assert_eq!(
+        e(mmap_obj(&mut v, 0, P, 8, map::PRIVATE, 0)),
+        Some(Errno::EINVAL)
+    );
+    assert_eq!(
+        e(mmap_obj(
+            &mut v,
+            0,
+            P,
+            prot::READ,
+            map::PRIVATE | map::SHARED,
+            0
+        )),
+        Some(Errno::EINVAL)
+    );
+    assert_eq!(
+        e(mmap_obj(
+            &mut v,
+            0,
+            P,
+            prot::READ,
+            map::PRIVATE | map::ANONYMOUS,
+            0
+        )),
+        Some(Errno::EINVAL)
+    );
+    assert_eq!(
+        e(mmap_obj(&mut v, 0, P, prot::READ, map::PRIVATE, !(P - 1))),
+        Some(Errno::EINVAL)
+    );
+    assert_eq!(
+        e(mmap_obj(
+            &mut v,
+            A + 1,
+            P,
+            prot::READ,
+            map::PRIVATE | map::FIXED,
+            0
+        )),
+        Some(Errno::EINVAL)
+    );
+    let shm = MmapObject {
+        addr: 0,
+        len: P,
+        prot: prot::READ,
+        flags: map::SHARED,
+        pager: Pager::Shm,
+        object: 1,
+        offset: 0,
+    };
+    assert_eq!(v.mmap_object(10, shm), Err(Errno::ENODEV));
+    // Placement as for anonymous memory; MAP_FIXED replaces.
+    assert_eq!(
+        mmap_obj(&mut v, 0, 1, prot::READ, map::PRIVATE, 0),
+        Ok(proto::MMAP_TOP - P)
+    );
+    assert_eq!(mmap_obj(&mut v, A, P, prot::READ, map::PRIVATE, 0), Ok(A));
+    assert_eq!(oread(&mut v, 10, A), obj_byte(0));
+    assert_eq!(
+        mmap_anon(&mut v, 10, A, P, map::PRIVATE | map::FIXED),
+        Ok(A)
+    );
+    assert_eq!(read(&mut v, 10, A), 0);
+    assert_eq!(v.blocks_held(), 0);
 }

@@ -164,3 +164,29 @@ impl Checks {
         }
     }
 }
+
+/// What the `shm` demo and its unrelated peer `shmpeer` agree on.
+pub mod shm_demo {
+    /// Where both map `/same` (the "same address" option of the slide).
+    pub const SAME_ADDR: u64 = 0x0000_0010_0000_0000;
+    /// Where `shm` maps `/list`, and where `shmpeer` does (the "different address" option).
+    pub const LIST_ADDR_WRITER: u64 = 0x0000_0011_0000_0000;
+    pub const LIST_ADDR_READER: u64 = 0x0000_0012_0000_0000;
+    /// The list: `NODES` nodes of `NODE_BYTES` from the start of the object, each a value
+    /// (10, 20, ...) and the address of the next node (0 at the end).
+    pub const NODES: u64 = 4;
+    pub const NODE_BYTES: u64 = 16;
+}
+
+/// What `filetest` leaves on the disk for the host to check after power-off (the tools'
+/// scenario `proc-filetest` computes the same bytes: `tools/src/scenarios.rs`).
+pub mod filetest {
+    /// The file, and its length (not a whole number of blocks or sectors).
+    pub const KEEP_FILE: &str = "keep.dat";
+    pub const KEEP_BYTES: usize = 300_001;
+
+    /// Byte `i` of the file.
+    pub const fn keep_byte(i: usize) -> u8 {
+        ((i * 31) ^ (i >> 9)) as u8
+    }
+}

@@ -1,11 +1,17 @@
 //! POSIX-shaped file calls to the file server (`proto::file`): `open`, `read`, `pread`,
-//! `close`, `stat`. Descriptors are the server's, per task (not inherited by `fork` yet).
+//! `close`, `stat`, `fstat`, `ftruncate` (`close`, `fstat` and `ftruncate` also take shm
+//! descriptors, which go to the shm server: `crate::shm`). Descriptors are the server's, per
+//! task (not inherited by `fork` yet).
 
 use libmk::{Cap, Endpoint};
-use proto::file::{AT_POSITION, Path, READ_DATA_MR, READ_MAX, unpack_data};
+use proto::file::{AT_POSITION, Path, READ_DATA_MR, READ_MAX, pack_data, unpack_data};
 use proto::{Errno, FileRequest, OpenReply, StatReply, task_slots};
 
-pub use proto::file::open_flags::{RDONLY as O_RDONLY, RDWR as O_RDWR, WRONLY as O_WRONLY};
+pub use proto::file::Whence;
+pub use proto::file::open_flags::{
+    DIRECT as O_DIRECT, RDONLY as O_RDONLY, RDWR as O_RDWR, WRONLY as O_WRONLY,
+};
+pub use proto::file::{DIRECT_MAX, SECTOR_SIZE};
 
 const FILE: Cap<Endpoint> = Cap::from_cptr(task_slots::FILE);
 
@@ -26,8 +32,10 @@ fn path(name: &str) -> Result<Path, Errno> {
     })
 }
 
-/// `open(name, flags)`: a descriptor. `ENOENT` if there is no such file, `EISDIR` for a
-/// directory, `EROFS` for write access (the file server reads only, so far).
+/// `open(name, flags)`: a descriptor. Flags: `O_RDONLY`, `O_WRONLY`, `O_RDWR`, `O_CREAT`
+/// (8.3 names only), `O_EXCL`, `O_TRUNC`, `O_DIRECT`. `ENOENT` if there is no such file,
+/// `EISDIR` for a directory, `EEXIST` for `O_CREAT | O_EXCL` of an existing file, `EACCES`
+/// for write access to a read-only file, `EROFS` for write access to a read-only disk.
 pub fn open(name: &str, flags: u64) -> Result<u64, Errno> {
     let req = FileRequest::Open {
         path: path(name)?,
@@ -45,13 +53,15 @@ pub fn open_sized(name: &str, flags: u64) -> Result<(u64, u64), Errno> {
     crate::ipc::call::<OpenReply>(FILE, &req.encode()).map(|r| (r.fd, r.size))
 }
 
-/// One `Read` of at most [`READ_MAX`] bytes into `buf`; the count.
+/// One `Read` of at most [`READ_MAX`] bytes into `buf`; the count. The request asks for
+/// the whole of `buf` (an `O_DIRECT` descriptor checks that length's alignment); the server
+/// sends what one message holds.
 fn read_once(fd: u64, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
     let len = buf.len().min(READ_MAX);
     let req = FileRequest::Read {
         fd,
         offset,
-        len: len as u64,
+        len: buf.len() as u64,
     };
     let reply = FILE
         .call(&crate::ipc::message(&req.encode()))
@@ -96,9 +106,35 @@ pub fn pread(fd: u64, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
     read_all(fd, Some(offset), buf)
 }
 
-/// `close(fd)`.
+/// `close(fd)`, of a file's or a shm object's descriptor (`crate::shm::owner`).
 pub fn close(fd: u64) -> Result<(), Errno> {
+    if proto::shm::owns_fd(fd) {
+        return crate::shm::close(fd);
+    }
     crate::ipc::call::<()>(FILE, &FileRequest::Close { fd }.encode())
+}
+
+/// `fstat(fd)`, of a file's or a shm object's descriptor.
+pub fn fstat(fd: u64) -> Result<Stat, Errno> {
+    if proto::shm::owns_fd(fd) {
+        return crate::shm::size(fd).map(|size| Stat {
+            size,
+            is_dir: false,
+        });
+    }
+    crate::ipc::call::<StatReply>(FILE, &FileRequest::Fstat { fd }.encode()).map(|r| Stat {
+        size: r.size,
+        is_dir: r.is_dir,
+    })
+}
+
+/// `ftruncate(fd, size)`, of a file's or a shm object's descriptor: bytes past `size` go,
+/// new bytes read as zero.
+pub fn ftruncate(fd: u64, size: u64) -> Result<(), Errno> {
+    if proto::shm::owns_fd(fd) {
+        return crate::shm::truncate(fd, size);
+    }
+    crate::ipc::call::<()>(FILE, &FileRequest::Ftruncate { fd, len: size }.encode())
 }
 
 /// `stat(name)`: size and kind.
@@ -108,4 +144,72 @@ pub fn stat(name: &str) -> Result<Stat, Errno> {
         size: r.size,
         is_dir: r.is_dir,
     })
+}
+
+/// One `Write` of at most [`READ_MAX`] bytes of `buf`; the count the server took. `total`
+/// tells it how much of the caller's write is left.
+fn write_once(fd: u64, offset: u64, buf: &[u8], total: usize) -> Result<usize, Errno> {
+    let len = buf.len().min(READ_MAX);
+    let req = FileRequest::Write {
+        fd,
+        offset,
+        len: len as u64,
+        total: total as u64,
+    };
+    let w = req.encode();
+    let mut m = crate::ipc::message(&w);
+    let Some(ipc) = libmk::ipc_buffer() else {
+        return Err(Errno::EIO);
+    };
+    // MR4, MR5 unused; the bytes from MR6 on.
+    let words = pack_data(&buf[..len], &mut ipc.mrs[READ_DATA_MR..]);
+    m.info.length = READ_DATA_MR + words;
+    let reply = FILE.call(&m).map_err(Errno::from)?;
+    let n = proto::reply_result::<u64>(crate::ipc::received(&reply).mrs())?;
+    usize::try_from(n)
+        .ok()
+        .filter(|&n| n <= len)
+        .ok_or(Errno::EIO)
+}
+
+/// Writes all of `buf`, [`READ_MAX`] bytes per call; the count.
+fn write_all(fd: u64, offset: Option<u64>, buf: &[u8]) -> Result<usize, Errno> {
+    let mut done = 0;
+    while done < buf.len() {
+        let at = offset.map_or(AT_POSITION, |o| o + done as u64);
+        let n = write_once(fd, at, &buf[done..], buf.len() - done)?;
+        if n == 0 {
+            return Err(Errno::EIO);
+        }
+        done += n;
+    }
+    Ok(done)
+}
+
+/// `write(fd, buf)`: at the descriptor's position, which advances; the file grows as
+/// needed. The bytes go into the file server's page cache (the disk sees them at write-back)
+/// unless the descriptor is `O_DIRECT`: then the offset and length must be multiples of
+/// [`SECTOR_SIZE`] (`EINVAL`) and the bytes go to the disk before the call returns. `EBADF`
+/// for a descriptor not open for writing, `ENOSPC` when the disk is full.
+pub fn write(fd: u64, buf: &[u8]) -> Result<usize, Errno> {
+    write_all(fd, None, buf)
+}
+
+/// `pwrite(fd, buf, offset)`: at `offset`; the position stays.
+pub fn pwrite(fd: u64, buf: &[u8], offset: u64) -> Result<usize, Errno> {
+    if offset == AT_POSITION {
+        return Err(Errno::EINVAL);
+    }
+    write_all(fd, Some(offset), buf)
+}
+
+/// `lseek(fd, offset, whence)`: the new position (`EINVAL` if it would be negative).
+pub fn lseek(fd: u64, offset: i64, whence: Whence) -> Result<u64, Errno> {
+    crate::ipc::call::<u64>(FILE, &FileRequest::Lseek { fd, offset, whence }.encode())
+}
+
+/// `unlink(name)`: removes the file (8.3 names; an open file goes at its last close).
+/// `ENOENT`, `EISDIR` for a directory, `EROFS` on a read-only disk.
+pub fn unlink(name: &str) -> Result<(), Errno> {
+    crate::ipc::call::<()>(FILE, &FileRequest::Unlink { path: path(name)? }.encode())
 }

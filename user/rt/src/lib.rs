@@ -1,5 +1,5 @@
 //! The user runtime every program links: entry points, console output, the heap, the panic
-//! handler, and the POSIX-shaped calls of [`posix`] and [`file`] (re-exported here).
+//! handler, and the POSIX-shaped calls of [`posix`], [`file`] and [`shm`] (re-exported here).
 //!
 //! Three kinds of program, three entry macros; each defines `_start`, which the program is
 //! entered at with `sp` = the top of its stack:
@@ -17,12 +17,18 @@ pub mod file;
 pub mod heap;
 pub mod ipc;
 pub mod posix;
+pub mod shm;
+pub mod stdio;
 
 pub use abi::bootinfo::BootInfo;
-pub use file::{O_RDONLY, O_RDWR, O_WRONLY, Stat, close, open, open_sized, pread, read, stat};
+pub use file::{
+    O_DIRECT, O_RDONLY, O_RDWR, O_WRONLY, Stat, Whence, close, fstat, ftruncate, lseek, open,
+    open_sized, pread, pwrite, read, stat, unlink, write,
+};
 pub use posix::*;
 pub use proto;
 pub use proto::startup::Startup;
+pub use shm::{O_CREAT, O_EXCL, O_TRUNC, shm_open, shm_unlink};
 
 use core::sync::atomic::{AtomicU8, Ordering};
 

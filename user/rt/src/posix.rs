@@ -43,8 +43,25 @@ fn proc<T: ReplyBody>(req: ProcRequest) -> Result<T, Errno> {
     crate::ipc::call(PROC, &req.encode())
 }
 
-/// `mmap(addr, len, prot, flags, fd, off)`: the address of the new mapping.
+/// `mmap(addr, len, prot, flags, fd, off)`: the address of the new mapping. A mapping of a
+/// descriptor (a file's or a shm object's: `crate::shm::owner` tells by its number) is a
+/// memory object: its owner gives vm's handle (`GetObject`, writable for a shared writable
+/// mapping), then vm maps it (`MmapObject`).
 pub fn mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: u64, off: u64) -> Result<u64, Errno> {
+    if fd != NO_FD && flags & MAP_ANONYMOUS == 0 {
+        let writable = prot & PROT_WRITE != 0 && flags & MAP_SHARED != 0;
+        let (pager, object, _) = crate::shm::object_of(fd, writable)?;
+        let req = proto::object::MmapObject {
+            addr,
+            len,
+            prot,
+            flags,
+            pager,
+            object,
+            offset: off,
+        };
+        return crate::ipc::call(VM, &req.encode());
+    }
     vm(VmRequest::Mmap {
         addr,
         len,
@@ -53,6 +70,12 @@ pub fn mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: u64, off: u64) -> Re
         fd,
         offset: off,
     })
+}
+
+/// `msync(addr, len)`: the shared file and shm pages of the range written back by their
+/// pager (`ENOMEM` if part of the range is not mapped, `EINVAL` for an unaligned address).
+pub fn msync(addr: u64, len: u64) -> Result<(), Errno> {
+    crate::ipc::call(VM, &proto::object::Msync { addr, len }.encode())
 }
 
 /// `munmap(addr, len)`.

@@ -21,6 +21,11 @@ const STOPS: &[(&str, &str, &str)] = &[
         "an anonymous mapping is filled with 0, and pages appear only when touched",
     ),
     (
+        "shm",
+        "Shared Memory",
+        "unrelated tasks map one named object; stored pointers work only at the same address",
+    ),
+    (
         "fork-cow",
         "Copy-on-Write during fork()",
         "parent and child share pages read-only; the first write copies",

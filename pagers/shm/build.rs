@@ -1,0 +1,10 @@
+//! Links the shm server with the user program layout from user/rt (on the target only: on
+//! the host the binary is an empty stub, so that `cargo test -p shm` can build the library).
+fn main() {
+    println!("cargo:rerun-if-changed=../../user/rt/link.ld");
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("none") {
+        return;
+    }
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    println!("cargo:rustc-link-arg-bins=-T{dir}/../../user/rt/link.ld");
+}

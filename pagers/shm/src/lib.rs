@@ -1,0 +1,328 @@
+//! The shm server's logic, free of system calls so that it is tested on the host: named
+//! objects, per-task descriptors, the handles vm maps objects by, and which 64 KiB block
+//! frame holds which part of an object. Frames are a type parameter `F`: the server binary
+//! uses its block capabilities, the tests plain numbers. Every operation that lets frames go
+//! or needs bytes cleared says so in its result ([`Frames`]); the server does the work.
+//!
+//! Lifetimes, as POSIX has them: a name holds its object until `shm_unlink`; a descriptor
+//! until `close`; a handle (one per `GetObject`, i.e. per `mmap` of a descriptor) until vm's
+//! `ObjectRelease` for it. The object, with its frames, goes when the last of these does, so
+//! unlinking or closing never disturbs a mapping.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use proto::file::open_flags::{ACCMODE, CREAT, EXCL, RDONLY, RDWR, TRUNC};
+use proto::object::BLOCK_SIZE;
+use proto::shm::{FD_COUNT, FIRST_FD, mode, valid_name};
+use proto::{Errno, Name};
+
+/// The largest object (`EFBIG` beyond it): far more than any budget, so that the size
+/// arithmetic never overflows.
+pub const MAX_SIZE: u64 = 1 << 40;
+/// Descriptors a task may hold (`EMFILE` beyond), numbered from `FIRST_FD`.
+pub const MAX_FDS: u64 = 256;
+const _: () = assert!(MAX_FDS <= FD_COUNT);
+
+/// One shared memory object.
+#[derive(Debug)]
+struct Object<F> {
+    size: u64,
+    mode: u64,
+    /// Whether a name still leads to it.
+    linked: bool,
+    /// Descriptors and vm handles that hold it.
+    fds: u32,
+    handles: u32,
+    /// Block index → its frame (blocks never touched have none and read as zero).
+    blocks: BTreeMap<u64, F>,
+}
+
+impl<F> Object<F> {
+    fn unused(&self) -> bool {
+        !self.linked && self.fds == 0 && self.handles == 0
+    }
+}
+
+/// A task's descriptor.
+#[derive(Clone, Copy, Debug)]
+struct Fd {
+    object: u64,
+    writable: bool,
+}
+
+/// Bytes [`from`, `to`) of a block's frame that must read as zero from now on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Clear<F> {
+    pub frame: F,
+    pub from: u64,
+    pub to: u64,
+}
+
+/// What an operation leaves to the server: frames no object uses any more (take them from
+/// every mapping, then reuse them), and bytes to clear.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Frames<F> {
+    pub freed: Vec<F>,
+    pub clear: Option<Clear<F>>,
+}
+
+impl<F> Frames<F> {
+    const fn none() -> Self {
+        Self {
+            freed: Vec::new(),
+            clear: None,
+        }
+    }
+}
+
+/// The server's state.
+#[derive(Debug)]
+pub struct Table<F> {
+    objects: BTreeMap<u64, Object<F>>,
+    /// Name (its two words) → object.
+    names: BTreeMap<[u64; 2], u64>,
+    /// (pid, fd) → descriptor.
+    fds: BTreeMap<(u64, u64), Fd>,
+    /// vm's handle → object.
+    handles: BTreeMap<u64, u64>,
+    next_object: u64,
+    next_handle: u64,
+}
+
+impl<F: Copy> Default for Table<F> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<F: Copy> Table<F> {
+    pub const fn new() -> Self {
+        Self {
+            objects: BTreeMap::new(),
+            names: BTreeMap::new(),
+            fds: BTreeMap::new(),
+            handles: BTreeMap::new(),
+            next_object: 1,
+            next_handle: 1,
+        }
+    }
+
+    /// `shm_open(name, flags, mode)` by task `pid` → (descriptor, size), and what `O_TRUNC`
+    /// let go. See `proto::shm::ShmRequest::Open` for the errors.
+    pub fn open(
+        &mut self,
+        pid: u64,
+        name: &Name,
+        flags: u64,
+        new_mode: u64,
+    ) -> Result<(u64, u64, Frames<F>), Errno> {
+        if !valid_name(name) {
+            return Err(Errno::EINVAL);
+        }
+        let writable = match flags & ACCMODE {
+            RDONLY => false,
+            RDWR => true,
+            _ => return Err(Errno::EINVAL),
+        };
+        let fd = (FIRST_FD..FIRST_FD + MAX_FDS)
+            .find(|fd| !self.fds.contains_key(&(pid, *fd)))
+            .ok_or(Errno::EMFILE)?;
+        let key = name.to_words();
+        let mut frames = Frames::none();
+        let id = match self.names.get(&key) {
+            Some(_) if flags & (CREAT | EXCL) == CREAT | EXCL => return Err(Errno::EEXIST),
+            Some(&id) => {
+                let o = self.objects.get_mut(&id).ok_or(Errno::EIO)?;
+                let may_write = o.mode & mode::OWNER_WRITE != 0;
+                if o.mode & mode::OWNER_READ == 0
+                    || (writable && !may_write)
+                    || (flags & TRUNC != 0 && !may_write)
+                {
+                    return Err(Errno::EACCES);
+                }
+                if flags & TRUNC != 0 {
+                    frames = resize(o, 0);
+                }
+                id
+            }
+            None if flags & CREAT == 0 => return Err(Errno::ENOENT),
+            None => {
+                let id = self.next_object;
+                self.next_object += 1;
+                self.objects.insert(
+                    id,
+                    Object {
+                        size: 0,
+                        mode: new_mode & mode::MASK,
+                        linked: true,
+                        fds: 0,
+                        handles: 0,
+                        blocks: BTreeMap::new(),
+                    },
+                );
+                self.names.insert(key, id);
+                id
+            }
+        };
+        let o = self.objects.get_mut(&id).ok_or(Errno::EIO)?;
+        o.fds += 1;
+        let size = o.size;
+        self.fds.insert(
+            (pid, fd),
+            Fd {
+                object: id,
+                writable,
+            },
+        );
+        Ok((fd, size, frames))
+    }
+
+    fn fd(&self, pid: u64, fd: u64) -> Result<Fd, Errno> {
+        self.fds.get(&(pid, fd)).copied().ok_or(Errno::EBADF)
+    }
+
+    /// `ftruncate(fd, size)`.
+    pub fn truncate(&mut self, pid: u64, fd: u64, size: u64) -> Result<Frames<F>, Errno> {
+        let d = self.fd(pid, fd)?;
+        if !d.writable {
+            return Err(Errno::EINVAL);
+        }
+        if size > MAX_SIZE {
+            return Err(Errno::EFBIG);
+        }
+        let o = self.objects.get_mut(&d.object).ok_or(Errno::EIO)?;
+        Ok(resize(o, size))
+    }
+
+    /// `fstat(fd)` → size.
+    pub fn stat(&self, pid: u64, fd: u64) -> Result<u64, Errno> {
+        let d = self.fd(pid, fd)?;
+        self.objects
+            .get(&d.object)
+            .map(|o| o.size)
+            .ok_or(Errno::EIO)
+    }
+
+    /// `shm_unlink(name)` → the frames of the object if nothing else held it.
+    pub fn unlink(&mut self, name: &Name) -> Result<Vec<F>, Errno> {
+        if !valid_name(name) {
+            return Err(Errno::EINVAL);
+        }
+        let id = self.names.remove(&name.to_words()).ok_or(Errno::ENOENT)?;
+        if let Some(o) = self.objects.get_mut(&id) {
+            o.linked = false;
+        }
+        Ok(self.drop_if_unused(id))
+    }
+
+    /// `close(fd)` → the frames of the object if this was its last holder.
+    pub fn close(&mut self, pid: u64, fd: u64) -> Result<Vec<F>, Errno> {
+        let d = self.fds.remove(&(pid, fd)).ok_or(Errno::EBADF)?;
+        if let Some(o) = self.objects.get_mut(&d.object) {
+            o.fds = o.fds.saturating_sub(1);
+        }
+        Ok(self.drop_if_unused(d.object))
+    }
+
+    /// `GetObject`: a new handle on the object of `fd` for vm → (handle, size). `EACCES`
+    /// when `writable` is asked of a read-only descriptor.
+    pub fn get_object(&mut self, pid: u64, fd: u64, writable: bool) -> Result<(u64, u64), Errno> {
+        let d = self.fd(pid, fd)?;
+        if writable && !d.writable {
+            return Err(Errno::EACCES);
+        }
+        let o = self.objects.get_mut(&d.object).ok_or(Errno::EIO)?;
+        o.handles += 1;
+        let handle = self.next_handle;
+        self.next_handle += 1;
+        self.handles.insert(handle, d.object);
+        Ok((handle, o.size))
+    }
+
+    /// `ObjectPage`: the frame of block `block` of `handle`'s object (from `alloc` the first
+    /// time the block is touched) and how many of its bytes lie inside the object. `EFAULT`
+    /// when the block lies wholly past the end, `EBADF` for an unknown handle.
+    pub fn page(
+        &mut self,
+        handle: u64,
+        block: u64,
+        alloc: impl FnOnce() -> Result<F, Errno>,
+    ) -> Result<(F, u64), Errno> {
+        let id = *self.handles.get(&handle).ok_or(Errno::EBADF)?;
+        let o = self.objects.get_mut(&id).ok_or(Errno::EIO)?;
+        let base = block.checked_mul(BLOCK_SIZE).ok_or(Errno::EFAULT)?;
+        if base >= o.size {
+            return Err(Errno::EFAULT);
+        }
+        let valid = (o.size - base).min(BLOCK_SIZE);
+        let frame = match o.blocks.get(&block) {
+            Some(&f) => f,
+            None => {
+                let f = alloc()?;
+                o.blocks.insert(block, f);
+                f
+            }
+        };
+        Ok((frame, valid))
+    }
+
+    /// `ObjectDirty`/`ObjectSync`: memory only, nothing to write back; `EBADF` for an
+    /// unknown handle.
+    pub fn check_handle(&self, handle: u64) -> Result<(), Errno> {
+        self.handles.get(&handle).map(drop).ok_or(Errno::EBADF)
+    }
+
+    /// `ObjectRelease`: vm maps `handle` no more → the object's frames if that was its last
+    /// holder.
+    pub fn release(&mut self, handle: u64) -> Result<Vec<F>, Errno> {
+        let id = self.handles.remove(&handle).ok_or(Errno::EBADF)?;
+        if let Some(o) = self.objects.get_mut(&id) {
+            o.handles = o.handles.saturating_sub(1);
+        }
+        Ok(self.drop_if_unused(id))
+    }
+
+    /// Objects alive (named or held) and block frames they use.
+    pub fn usage(&self) -> (usize, usize) {
+        let blocks = self.objects.values().map(|o| o.blocks.len()).sum();
+        (self.objects.len(), blocks)
+    }
+
+    fn drop_if_unused(&mut self, id: u64) -> Vec<F> {
+        match self.objects.get(&id) {
+            Some(o) if o.unused() => self
+                .objects
+                .remove(&id)
+                .map(|o| o.blocks.into_values().collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Sets `o`'s size: blocks wholly past the new end go; the block holding the end of the
+/// smaller of the two sizes is cleared from there on (bytes past the end of an object read
+/// as zero when it grows again, even if a mapping wrote there).
+fn resize<F: Copy>(o: &mut Object<F>, size: u64) -> Frames<F> {
+    let first_gone = size.div_ceil(BLOCK_SIZE);
+    let freed = o.blocks.split_off(&first_gone).into_values().collect();
+    let end = o.size.min(size);
+    let clear = if end.is_multiple_of(BLOCK_SIZE) {
+        None
+    } else {
+        o.blocks.get(&(end / BLOCK_SIZE)).map(|&frame| Clear {
+            frame,
+            from: end % BLOCK_SIZE,
+            to: BLOCK_SIZE,
+        })
+    };
+    o.size = size;
+    Frames { freed, clear }
+}
+
+#[cfg(test)]
+mod tests;

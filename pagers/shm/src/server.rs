@@ -1,0 +1,265 @@
+//! The shm server's system calls: block frames retyped from its untyped budget (the kernel
+//! zeroes them) and mapped into its own address space at `SHM_BLOCK_WINDOW` (to clear them
+//! when they are cut by `ftruncate` or reused), the request loop, and the replies to vm
+//! that carry a block's frame capability (a copy, a child of the server's: revoking the
+//! server's takes the block from every task).
+
+use abi::Error;
+use abi::message::NULL_CPTR;
+use abi::object::{MapFlags, ObjectType};
+use alloc::collections::BTreeSet;
+use alloc::vec::Vec;
+use libmk::{CNode, Cap, Endpoint, Frame, Message, PageTable, Untyped, VSpace};
+use proto::object::{BLOCK_PAGES, BLOCK_SIZE, GetObject, ObjectRequest};
+use proto::startup::{SHM_BLOCK_WINDOW, Startup, shm_slots};
+use proto::{Errno, OpenReply, ShmRequest, Wire, encode_reply, pid};
+use rt::println;
+use shm::{Clear, Frames, Table};
+
+rt::server_entry!(main);
+
+/// log2 of a block frame.
+const BLOCK_BITS: u64 = 16;
+const _: () = assert!(1 << BLOCK_BITS == BLOCK_SIZE);
+
+/// A block frame: its capability (the original) and where it is mapped in the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Block {
+    slot: u64,
+    va: u64,
+}
+
+/// What the server holds that the kernel knows about.
+struct Sys {
+    cnode: Cap<CNode>,
+    vspace: Cap<VSpace>,
+    untyped: core::ops::Range<u64>,
+    next_slot: u64,
+    slot_end: u64,
+    /// Page tables installed in the server's VSpace: (level, base).
+    tables: BTreeSet<(u8, u64)>,
+    /// Where the next new block frame is mapped.
+    next_va: u64,
+    /// Block frames no object uses: mapped, zeroed, taken from every task.
+    free: Vec<Block>,
+    /// Block frames made so far.
+    made: u64,
+    /// Whether running out has been reported (once is enough).
+    warned: bool,
+}
+
+impl Sys {
+    fn slot(&mut self) -> Result<u64, Errno> {
+        if self.next_slot >= self.slot_end {
+            return Err(Errno::ENOMEM);
+        }
+        self.next_slot += 1;
+        Ok(self.next_slot - 1)
+    }
+
+    /// One object of `ty` retyped from the budget into a new slot.
+    fn retype(&mut self, ty: ObjectType, bits: u64) -> Result<u64, Errno> {
+        let slot = self.slot()?;
+        while !self.untyped.is_empty() {
+            let ut: Cap<Untyped> = Cap::from_cptr(self.untyped.start);
+            match ut.retype(ty, bits, self.cnode, slot, 1) {
+                Ok(()) => return Ok(slot),
+                Err(Error::NotEnoughMemory | Error::RangeError | Error::InvalidCapability) => {
+                    self.untyped.start += 1;
+                }
+                Err(e) => {
+                    println!("shm: retype: {e:?}");
+                    self.untyped.start += 1;
+                }
+            }
+        }
+        // The slot stays unused; the budget is gone anyway.
+        Err(Errno::ENOMEM)
+    }
+
+    /// Installs the level-1..3 tables covering `va` in the server's VSpace where missing.
+    fn ensure_tables(&mut self, va: u64) -> Result<(), Errno> {
+        for level in 1..=3u8 {
+            let span_bits = match level {
+                1 => 39,
+                2 => 30,
+                _ => 21,
+            };
+            let base = va & !((1u64 << span_bits) - 1);
+            if self.tables.contains(&(level, base)) {
+                continue;
+            }
+            let pt: Cap<PageTable> = Cap::from_cptr(self.retype(ObjectType::PageTable, 0)?);
+            match self.vspace.map_table(pt, base, u64::from(level)) {
+                Ok(()) | Err(Error::AlreadyMapped) => {
+                    self.tables.insert((level, base));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// A zeroed block frame: a free one, else a new one from the budget.
+    fn block(&mut self) -> Result<Block, Errno> {
+        if let Some(b) = self.free.pop() {
+            return Ok(b);
+        }
+        let va = self.next_va;
+        self.ensure_tables(va)?;
+        let slot = self.retype(ObjectType::Frame, BLOCK_BITS)?;
+        let frame: Cap<Frame> = Cap::from_cptr(slot);
+        frame
+            .map(self.vspace, va, MapFlags::RW, 0, BLOCK_PAGES)
+            .map_err(Errno::from)?;
+        self.next_va += BLOCK_SIZE;
+        self.made += 1;
+        Ok(Block { slot, va })
+    }
+
+    /// Bytes [`from`, `to`) of block `b`, through the server's own mapping.
+    fn clear(b: Block, from: u64, to: u64) {
+        let to = to.min(BLOCK_SIZE);
+        if from >= to {
+            return;
+        }
+        // SAFETY: `b.va` is where `block` mapped the block's 64 KiB frame read-write for
+        // the server's life, and `from < to <= BLOCK_SIZE`; no Rust reference covers that
+        // memory (tasks may write it at the same time through their mappings, which for
+        // bytes being cleared is a race POSIX leaves undefined too).
+        unsafe { core::ptr::write_bytes((b.va + from) as *mut u8, 0, (to - from) as usize) };
+    }
+
+    /// Takes `b` from every task (its capability's children go, and with them their
+    /// mappings), clears it and keeps it for reuse.
+    fn free(&mut self, b: Block) {
+        if let Err(e) = self.cnode.revoke(b.slot) {
+            println!("shm: revoke: {e:?}");
+        }
+        Self::clear(b, 0, BLOCK_SIZE);
+        self.free.push(b);
+    }
+
+    /// Does what a table operation left to do.
+    fn apply(&mut self, frames: Frames<Block>) {
+        if let Some(Clear { frame, from, to }) = frames.clear {
+            Self::clear(frame, from, to);
+        }
+        self.free_all(frames.freed);
+    }
+
+    fn free_all(&mut self, blocks: Vec<Block>) {
+        for b in blocks {
+            self.free(b);
+        }
+    }
+}
+
+fn main(st: &'static Startup) -> ! {
+    // SAFETY: init mapped the heap read-write for the server's life; nothing else uses it.
+    unsafe { rt::heap::init(st.heap_base, st.heap_size) };
+    let ep: Cap<Endpoint> = Cap::from_cptr(st.slots[shm_slots::ENDPOINT]);
+    let mut sys = Sys {
+        cnode: Cap::from_cptr(st.slots[shm_slots::CNODE]),
+        vspace: Cap::from_cptr(st.slots[shm_slots::VSPACE]),
+        untyped: st.untyped_first..st.untyped_first + st.untyped_count,
+        next_slot: st.first_free_slot,
+        slot_end: 1u64
+            .checked_shl(u32::try_from(st.cnode_radix).unwrap_or(0))
+            .unwrap_or(0),
+        tables: BTreeSet::new(),
+        next_va: SHM_BLOCK_WINDOW,
+        free: Vec::new(),
+        made: 0,
+        warned: false,
+    };
+    let mut table = Table::<Block>::new();
+    let mut reply: Option<Message> = None;
+    loop {
+        if let Some(buf) = libmk::ipc_buffer() {
+            buf.receive_slot = NULL_CPTR;
+        }
+        let r = match reply.take() {
+            Some(m) => ep.reply_recv(&m),
+            None => ep.recv(),
+        };
+        let Ok(r) = r else {
+            continue;
+        };
+        let req = rt::ipc::received(&r);
+        reply = Some(handle(&mut sys, &mut table, r.badge, &req));
+    }
+}
+
+/// One request from `badge` (vm's pid for the memory-object protocol, a task's otherwise).
+fn handle(sys: &mut Sys, table: &mut Table<Block>, badge: u64, req: &Wire) -> Message {
+    let (label, mrs) = (req.label(), req.mrs());
+    if badge == pid::VM {
+        return match ObjectRequest::decode(label, mrs) {
+            Ok(r) => object_request(sys, table, r),
+            Err(e) => wire(&encode_reply::<()>(&Err(e.into()))),
+        };
+    }
+    if let Ok(g) = GetObject::decode(label, mrs) {
+        return wire(&encode_reply(
+            &table
+                .get_object(badge, g.fd, g.writable)
+                .map(|(object, size)| OpenReply { fd: object, size }),
+        ));
+    }
+    let reply = match ShmRequest::decode(label, mrs) {
+        Err(e) => encode_reply::<()>(&Err(e.into())),
+        Ok(ShmRequest::Open { name, flags, mode }) => {
+            let r = table.open(badge, &name, flags, mode).map(|(fd, size, f)| {
+                sys.apply(f);
+                OpenReply { fd, size }
+            });
+            encode_reply(&r)
+        }
+        Ok(ShmRequest::Truncate { fd, size }) => {
+            encode_reply(&table.truncate(badge, fd, size).map(|f| sys.apply(f)))
+        }
+        Ok(ShmRequest::Stat { fd }) => encode_reply(&table.stat(badge, fd)),
+        Ok(ShmRequest::Unlink { name }) => {
+            encode_reply(&table.unlink(&name).map(|f| sys.free_all(f)))
+        }
+        Ok(ShmRequest::Close { fd }) => {
+            encode_reply(&table.close(badge, fd).map(|f| sys.free_all(f)))
+        }
+    };
+    wire(&reply)
+}
+
+/// vm's requests. `Page` replies with MR1 = the valid bytes and the block's frame
+/// capability.
+fn object_request(sys: &mut Sys, table: &mut Table<Block>, r: ObjectRequest) -> Message {
+    match r {
+        ObjectRequest::Page { object, block, .. } => {
+            let got = table.page(object, block, || sys.block());
+            if got.is_err() && !sys.warned && sys.untyped.is_empty() {
+                sys.warned = true;
+                println!("shm: out of memory after {} blocks", sys.made);
+            }
+            let mut m = wire(&encode_reply(&got.map(|(_, valid)| valid)));
+            if let Ok((b, _)) = got
+                && let Some(buf) = libmk::ipc_buffer()
+            {
+                buf.send_cap = b.slot;
+                m.info.caps = 1;
+            }
+            m
+        }
+        // Memory only: nothing to write back.
+        ObjectRequest::Dirty { object, .. } | ObjectRequest::Sync { object, .. } => {
+            wire(&encode_reply(&table.check_handle(object)))
+        }
+        ObjectRequest::Release { object } => wire(&encode_reply(
+            &table.release(object).map(|f| sys.free_all(f)),
+        )),
+    }
+}
+
+/// A reply message from its wire form (registers only).
+fn wire(w: &Wire) -> Message {
+    rt::ipc::message(w)
+}

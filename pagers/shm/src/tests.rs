@@ -1,0 +1,243 @@
+//! Host tests of the object table: the POSIX rules of `shm_open` and friends, and when
+//! frames are allocated, cleared and given back.
+
+use super::*;
+use alloc::vec;
+use proto::file::open_flags::WRONLY;
+
+const A: u64 = 10;
+const B: u64 = 11;
+
+fn name(s: &str) -> Name {
+    Name::new(s).unwrap()
+}
+
+/// Frames numbered in allocation order.
+struct Frames0(u32);
+
+impl Frames0 {
+    fn alloc(&mut self) -> impl FnOnce() -> Result<u32, Errno> + '_ {
+        || {
+            self.0 += 1;
+            Ok(self.0)
+        }
+    }
+}
+
+fn create(t: &mut Table<u32>, pid: u64, n: &str) -> u64 {
+    t.open(pid, &name(n), CREAT | EXCL | RDWR, 0o600).unwrap().0
+}
+
+#[test]
+fn open_create_exclusive_and_missing() {
+    let mut t = Table::<u32>::new();
+    let n = name("/shm1");
+    assert_eq!(t.open(A, &n, RDWR, 0o600).unwrap_err(), Errno::ENOENT);
+    let (fd, size, _) = t.open(A, &n, CREAT | EXCL | RDWR, 0o600).unwrap();
+    assert_eq!((fd, size), (FIRST_FD, 0));
+    assert_eq!(
+        t.open(B, &n, CREAT | EXCL | RDWR, 0o600).unwrap_err(),
+        Errno::EEXIST
+    );
+    // CREAT without EXCL opens the existing object; another task numbers its own fds.
+    let (fd_b, _, _) = t.open(B, &n, CREAT | RDWR, 0o600).unwrap();
+    assert_eq!(fd_b, FIRST_FD);
+    let (fd2, _, _) = t.open(A, &n, RDONLY, 0).unwrap();
+    assert_eq!(fd2, FIRST_FD + 1);
+    assert_eq!(t.usage(), (1, 0));
+}
+
+#[test]
+fn bad_names_and_flags() {
+    let mut t = Table::<u32>::new();
+    for bad in ["shm1", "/", "/a/b"] {
+        assert_eq!(
+            t.open(A, &name(bad), CREAT | RDWR, 0o600).unwrap_err(),
+            Errno::EINVAL,
+            "{bad}"
+        );
+        assert_eq!(t.unlink(&name(bad)).unwrap_err(), Errno::EINVAL);
+    }
+    assert_eq!(
+        t.open(A, &name("/x"), CREAT | WRONLY, 0o600).unwrap_err(),
+        Errno::EINVAL
+    );
+    assert_eq!(t.usage(), (0, 0));
+}
+
+#[test]
+fn modes() {
+    let mut t = Table::<u32>::new();
+    // The creator gets what it asked for whatever the mode says.
+    let fd = t.open(A, &name("/ro"), CREAT | RDWR, 0o400).unwrap().0;
+    t.truncate(A, fd, 100).unwrap();
+    assert_eq!(t.open(B, &name("/ro"), RDWR, 0).unwrap_err(), Errno::EACCES);
+    assert_eq!(
+        t.open(B, &name("/ro"), RDONLY | TRUNC, 0).unwrap_err(),
+        Errno::EACCES
+    );
+    let (ro, size, _) = t.open(B, &name("/ro"), RDONLY, 0).unwrap();
+    assert_eq!(size, 100);
+    assert_eq!(t.truncate(B, ro, 5).unwrap_err(), Errno::EINVAL);
+    assert_eq!(t.get_object(B, ro, true).unwrap_err(), Errno::EACCES);
+    assert!(t.get_object(B, ro, false).is_ok());
+    t.open(A, &name("/none"), CREAT | RDWR, 0).unwrap();
+    assert_eq!(
+        t.open(B, &name("/none"), RDONLY, 0).unwrap_err(),
+        Errno::EACCES
+    );
+}
+
+#[test]
+fn descriptors_are_per_task() {
+    let mut t = Table::<u32>::new();
+    let fd = create(&mut t, A, "/x");
+    assert_eq!(t.stat(B, fd).unwrap_err(), Errno::EBADF);
+    assert_eq!(t.truncate(B, fd, 1).unwrap_err(), Errno::EBADF);
+    assert_eq!(t.close(B, fd).unwrap_err(), Errno::EBADF);
+    assert_eq!(t.get_object(B, fd, false).unwrap_err(), Errno::EBADF);
+    assert_eq!(t.close(A, fd), Ok(vec![]));
+    assert_eq!(t.close(A, fd).unwrap_err(), Errno::EBADF);
+}
+
+#[test]
+fn pages_are_allocated_once_and_shared() {
+    let mut t = Table::<u32>::new();
+    let mut frames = Frames0(0);
+    let fd = create(&mut t, A, "/x");
+    t.truncate(A, fd, BLOCK_SIZE + 4096).unwrap();
+    let (h1, size) = t.get_object(A, fd, true).unwrap();
+    assert_eq!(size, BLOCK_SIZE + 4096);
+    let fd_b = t.open(B, &name("/x"), RDWR, 0).unwrap().0;
+    let (h2, _) = t.get_object(B, fd_b, true).unwrap();
+    assert_ne!(h1, h2);
+    assert_eq!(t.page(h1, 0, frames.alloc()), Ok((1, BLOCK_SIZE)));
+    // The same block through another handle: the same frame.
+    assert_eq!(t.page(h2, 0, frames.alloc()), Ok((1, BLOCK_SIZE)));
+    assert_eq!(t.page(h2, 1, frames.alloc()), Ok((2, 4096)));
+    assert_eq!(t.page(h1, 1, frames.alloc()), Ok((2, 4096)));
+    assert_eq!(t.page(h1, 2, frames.alloc()).unwrap_err(), Errno::EFAULT);
+    assert_eq!(
+        t.page(h1, u64::MAX, frames.alloc()).unwrap_err(),
+        Errno::EFAULT
+    );
+    assert_eq!(t.page(99, 0, frames.alloc()).unwrap_err(), Errno::EBADF);
+    assert_eq!(t.usage(), (1, 2));
+    // A failed allocation changes nothing.
+    t.truncate(A, fd, 3 * BLOCK_SIZE).unwrap();
+    assert_eq!(
+        t.page(h1, 2, || Err(Errno::ENOMEM)).unwrap_err(),
+        Errno::ENOMEM
+    );
+    assert_eq!(t.usage(), (1, 2));
+    assert_eq!(t.check_handle(h1), Ok(()));
+    assert_eq!(t.check_handle(99).unwrap_err(), Errno::EBADF);
+}
+
+#[test]
+fn truncate_frees_and_clears() {
+    let mut t = Table::<u32>::new();
+    let mut frames = Frames0(0);
+    let fd = create(&mut t, A, "/x");
+    t.truncate(A, fd, 3 * BLOCK_SIZE).unwrap();
+    let (h, _) = t.get_object(A, fd, true).unwrap();
+    for b in 0..3 {
+        t.page(h, b, frames.alloc()).unwrap();
+    }
+    // Shrinking into block 1: block 2 goes, block 1 is cleared past the end.
+    let f = t.truncate(A, fd, BLOCK_SIZE + 100).unwrap();
+    assert_eq!(f.freed, vec![3]);
+    assert_eq!(
+        f.clear,
+        Some(Clear {
+            frame: 2,
+            from: 100,
+            to: BLOCK_SIZE
+        })
+    );
+    assert_eq!(t.stat(A, fd), Ok(BLOCK_SIZE + 100));
+    // Growing clears from the old end (a mapping may have written past it).
+    let f = t.truncate(A, fd, 2 * BLOCK_SIZE).unwrap();
+    assert_eq!(f.freed, vec![]);
+    assert_eq!(f.clear.map(|c| (c.frame, c.from)), Some((2, 100)));
+    // To a block boundary: the block after it goes, nothing to clear.
+    let f = t.truncate(A, fd, BLOCK_SIZE).unwrap();
+    assert_eq!((f.freed, f.clear), (vec![2], None));
+    assert_eq!(t.truncate(A, fd, MAX_SIZE + 1).unwrap_err(), Errno::EFBIG);
+    let f = t.truncate(A, fd, 0).unwrap();
+    assert_eq!((f.freed, f.clear), (vec![1], None));
+    assert_eq!(t.truncate(A, fd, 0).unwrap(), Frames::none());
+    assert_eq!(t.usage(), (1, 0));
+}
+
+#[test]
+fn o_trunc_empties() {
+    let mut t = Table::<u32>::new();
+    let mut frames = Frames0(0);
+    let fd = create(&mut t, A, "/x");
+    t.truncate(A, fd, 10).unwrap();
+    let (h, _) = t.get_object(A, fd, false).unwrap();
+    t.page(h, 0, frames.alloc()).unwrap();
+    let (_, size, f) = t.open(B, &name("/x"), RDWR | TRUNC, 0).unwrap();
+    assert_eq!((size, f.freed), (0, vec![1]));
+}
+
+#[test]
+fn the_object_outlives_its_name_while_held() {
+    let mut t = Table::<u32>::new();
+    let mut frames = Frames0(0);
+    let fd = create(&mut t, A, "/x");
+    t.truncate(A, fd, 4096).unwrap();
+    let (h, _) = t.get_object(A, fd, true).unwrap();
+    t.page(h, 0, frames.alloc()).unwrap();
+    // Unlinked: the name is gone at once, the object stays for its descriptor and mapping.
+    assert_eq!(t.unlink(&name("/x")), Ok(vec![]));
+    assert_eq!(t.unlink(&name("/x")).unwrap_err(), Errno::ENOENT);
+    assert_eq!(t.open(B, &name("/x"), RDWR, 0).unwrap_err(), Errno::ENOENT);
+    assert_eq!(t.page(h, 0, frames.alloc()), Ok((1, 4096)));
+    // A new object may take the name meanwhile.
+    let fd_b = create(&mut t, B, "/x");
+    assert_eq!(t.stat(B, fd_b), Ok(0));
+    assert_eq!(t.close(A, fd), Ok(vec![]));
+    assert_eq!(t.page(h, 0, frames.alloc()), Ok((1, 4096)));
+    // The mapping goes: so does the object, with its frame.
+    assert_eq!(t.release(h), Ok(vec![1]));
+    assert_eq!(t.release(h).unwrap_err(), Errno::EBADF);
+    assert_eq!(t.usage(), (1, 0));
+}
+
+#[test]
+fn a_named_object_outlives_its_descriptors_and_mappings() {
+    let mut t = Table::<u32>::new();
+    let mut frames = Frames0(0);
+    let fd = create(&mut t, A, "/x");
+    t.truncate(A, fd, 4096).unwrap();
+    let (h, _) = t.get_object(A, fd, true).unwrap();
+    t.page(h, 0, frames.alloc()).unwrap();
+    assert_eq!(t.release(h), Ok(vec![]));
+    assert_eq!(t.close(A, fd), Ok(vec![]));
+    // Another task opens it later and finds the same frame.
+    let fd_b = t.open(B, &name("/x"), RDONLY, 0).unwrap().0;
+    assert_eq!(t.stat(B, fd_b), Ok(4096));
+    let (h2, _) = t.get_object(B, fd_b, false).unwrap();
+    assert_eq!(t.page(h2, 0, frames.alloc()), Ok((1, 4096)));
+    assert_eq!(t.close(B, fd_b), Ok(vec![]));
+    assert_eq!(t.release(h2), Ok(vec![]));
+    assert_eq!(t.unlink(&name("/x")), Ok(vec![1]));
+    assert_eq!(t.usage(), (0, 0));
+}
+
+#[test]
+fn descriptor_table_fills() {
+    let mut t = Table::<u32>::new();
+    create(&mut t, A, "/x");
+    for _ in 1..MAX_FDS {
+        t.open(A, &name("/x"), RDONLY, 0).unwrap();
+    }
+    assert_eq!(
+        t.open(A, &name("/x"), RDONLY, 0).unwrap_err(),
+        Errno::EMFILE
+    );
+    // Another task is not affected.
+    assert!(t.open(B, &name("/x"), RDONLY, 0).is_ok());
+}

@@ -1,0 +1,328 @@
+//! Memory-object regions (`proto::object`): the 64 KiB block capabilities vm holds for the
+//! objects of other pagers (files, shm objects), and how pages of a region come from them.
+//!
+//! A task's page entry in an object region is [`BLOCK_RO`] or [`BLOCK_RW`] for a page mapped
+//! from the block's capability (the pager's page), or one of vm's own pages (a private
+//! region's copy after a write). vm keeps one capability per block that some task maps,
+//! counting the entries that name the block; the capability is deleted when the count
+//! drops to zero. The pager may revoke its own capability at any time (eviction,
+//! write-back): vm's copy and every mapping made through it go, the entries stay, and the
+//! next access faults as a translation fault: vm asks for the block again.
+//!
+//! # Invariants
+//! - `Block::maps` is the number of page entries, over all tasks, that are [`BLOCK_RO`] or
+//!   [`BLOCK_RW`] and lie in a region of the block's object at an offset in the block.
+//! - A block with `maps == 0` has no record (except within one fault's handling).
+
+use crate::pages::{BLOCK_RO, BLOCK_RW, NONE, PageMap, is_block};
+use crate::region::{Kind, Region};
+use crate::{Machine, prot_flags, without_write};
+use abi::object::MapFlags;
+use alloc::collections::BTreeMap;
+use proto::object::{BLOCK_PAGES, BLOCK_SIZE, ObjectRequest, Pager};
+use proto::{Errno, PAGE_SIZE};
+
+/// A block: (pager, object, block number).
+pub type BlockKey = (u64, u64, u64);
+
+/// One block's capability, as vm holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Block {
+    /// vm's copy of the block's frame capability; `None` once vm found it revoked.
+    pub slot: Option<u64>,
+    /// Pages of the block that hold data (the pager's valid bytes, rounded up).
+    pub valid_pages: u64,
+    /// Page entries naming the block.
+    pub maps: u32,
+}
+
+/// Every block vm holds a capability for.
+#[derive(Debug, Default)]
+pub struct Objects {
+    blocks: BTreeMap<BlockKey, Block>,
+}
+
+impl Objects {
+    pub fn get(&self, k: &BlockKey) -> Option<&Block> {
+        self.blocks.get(k)
+    }
+
+    /// Blocks vm holds (for tests and counters).
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+
+    /// Asks the pager for the block: its capability and valid pages. The record takes the
+    /// new capability (an old one is deleted, and its mappings with it).
+    pub fn fetch<M: Machine>(
+        &mut self,
+        m: &mut M,
+        k: BlockKey,
+        pager: Pager,
+        write: bool,
+    ) -> Result<(u64, u64), Errno> {
+        let (object, block) = (k.1, k.2);
+        let (valid, cap) = m.pager_call(
+            pager,
+            ObjectRequest::Page {
+                object,
+                block,
+                write,
+            },
+        )?;
+        let Some(slot) = cap else {
+            return Err(Errno::EIO);
+        };
+        let valid_pages = valid.min(BLOCK_SIZE).div_ceil(PAGE_SIZE);
+        let b = self.blocks.entry(k).or_insert(Block {
+            slot: None,
+            valid_pages,
+            maps: 0,
+        });
+        if let Some(old) = b.slot.replace(slot) {
+            m.drop_frame(old);
+        }
+        b.valid_pages = valid_pages;
+        Ok((slot, valid_pages))
+    }
+
+    /// The block's capability and valid pages, asking the pager if vm has none.
+    pub fn cap<M: Machine>(
+        &mut self,
+        m: &mut M,
+        k: BlockKey,
+        pager: Pager,
+        write: bool,
+    ) -> Result<(u64, u64), Errno> {
+        match self.blocks.get(&k) {
+            Some(&Block {
+                slot: Some(s),
+                valid_pages,
+                ..
+            }) => Ok((s, valid_pages)),
+            _ => self.fetch(m, k, pager, write),
+        }
+    }
+
+    /// Deletes vm's capability of the block (it was revoked, or is about to be replaced).
+    pub fn forget<M: Machine>(&mut self, m: &mut M, k: BlockKey) {
+        if let Some(b) = self.blocks.get_mut(&k)
+            && let Some(s) = b.slot.take()
+        {
+            m.drop_frame(s);
+        }
+        self.settle(m, k);
+    }
+
+    /// `n` more entries name the block.
+    pub fn add_maps(&mut self, k: BlockKey, n: u32) {
+        if let Some(b) = self.blocks.get_mut(&k) {
+            b.maps += n;
+        }
+    }
+
+    /// `n` entries fewer name the block; its capability goes with the last.
+    pub fn unref<M: Machine>(&mut self, m: &mut M, k: BlockKey, n: u32) {
+        if let Some(b) = self.blocks.get_mut(&k) {
+            b.maps = b.maps.saturating_sub(n);
+        }
+        self.settle(m, k);
+    }
+
+    /// Drops the record if no entry names the block.
+    pub fn settle<M: Machine>(&mut self, m: &mut M, k: BlockKey) {
+        if let Some(b) = self.blocks.get(&k)
+            && b.maps == 0
+        {
+            if let Some(s) = b.slot {
+                m.drop_frame(s);
+            }
+            self.blocks.remove(&k);
+        }
+    }
+}
+
+/// The block key of address `va` of object region `r`.
+pub fn block_key(r: &Region, va: u64) -> Option<(BlockKey, Pager, u64)> {
+    let (pager, object) = r.kind.object()?;
+    let off = r.kind.object_offset(va)?;
+    Some((
+        (pager as u64, object, off / BLOCK_SIZE),
+        pager,
+        (off % BLOCK_SIZE) / PAGE_SIZE,
+    ))
+}
+
+/// The addresses of `r` that hold pages of the same block as `va`: [`lo`, `hi`).
+pub fn block_span(r: &Region, va: u64) -> (u64, u64) {
+    let index = block_key(r, va).map_or(0, |b| b.2);
+    let base = va - index * PAGE_SIZE;
+    (base.max(r.start), (base + BLOCK_SIZE).min(r.end))
+}
+
+/// Makes sure the level-3 tables and page groups of [`lo`, `hi`) exist (a block spans at
+/// most two 2 MiB groups).
+pub fn groups<M: Machine>(
+    m: &mut M,
+    space: &mut M::Space,
+    pages: &mut PageMap,
+    lo: u64,
+    hi: u64,
+) -> Result<(), Errno> {
+    for a in [lo, hi - PAGE_SIZE] {
+        if !pages.has_group(a) {
+            m.tables(space, a)?;
+            pages.add_group(a);
+        }
+    }
+    Ok(())
+}
+
+/// Maps the pages of `va`'s block in region `r` of a task (`pages`, `space`) from the
+/// block's capability, read-only: the run of entries around `va` that are not private
+/// copies, within the block's valid pages. Asks the pager for the block when vm has no
+/// capability or finds it revoked. `EFAULT` when `va` lies past the object's data.
+pub fn map_block<M: Machine>(
+    m: &mut M,
+    objects: &mut Objects,
+    space: &mut M::Space,
+    pages: &mut PageMap,
+    r: &Region,
+    va: u64,
+    write: bool,
+) -> Result<(), Errno> {
+    let (k, pager, idx) = block_key(r, va).ok_or(Errno::EINVAL)?;
+    let (lo, hi) = block_span(r, va);
+    groups(m, space, pages, lo, hi)?;
+    let ro = without_write(prot_flags(r.prot));
+    let base = va - idx * PAGE_SIZE;
+    let open = |p| p == NONE || is_block(p);
+    for attempt in 0..3 {
+        let (slot, valid) = objects.cap(m, k, pager, write)?;
+        if idx >= valid {
+            if attempt == 0 {
+                // The object may have grown since vm got the block: ask again.
+                objects.forget(m, k);
+                continue;
+            }
+            objects.settle(m, k);
+            return Err(Errno::EFAULT);
+        }
+        let top = hi.min(base + valid * PAGE_SIZE);
+        let mut s = va;
+        while s > lo && open(pages.get(s - PAGE_SIZE)) {
+            s -= PAGE_SIZE;
+        }
+        let mut e = va + PAGE_SIZE;
+        while e < top && open(pages.get(e)) {
+            e += PAGE_SIZE;
+        }
+        let (first, n) = ((s - base) / PAGE_SIZE, (e - s) / PAGE_SIZE);
+        let mapped = m.map_frame(space, slot, first, s, n, ro).or_else(|err| {
+            // Some of the run is still mapped (access taken away and given back): map it
+            // afresh, unless the capability itself is gone.
+            m.frame_pages(slot).map_err(|_| err)?;
+            m.unmap(space, s, e - s);
+            m.map_frame(space, slot, first, s, n, ro)
+        });
+        if mapped.is_err() && attempt < 2 {
+            // The pager revoked the block: ask for it again.
+            objects.forget(m, k);
+            continue;
+        }
+        if let Err(err) = mapped {
+            objects.settle(m, k);
+            return Err(err);
+        }
+        let mut fresh = 0;
+        let mut a = s;
+        while a < e {
+            if let Some(entry) = pages.entry(a) {
+                if *entry == NONE {
+                    fresh += 1;
+                }
+                *entry = BLOCK_RO;
+            }
+            a += PAGE_SIZE;
+        }
+        objects.add_maps(k, fresh);
+        return Ok(());
+    }
+    Err(Errno::EIO)
+}
+
+/// Takes every page entry of object region `r` out of `pages`: block entries drop their
+/// block's count, private copies go to `release`.
+pub fn take_pages<M: Machine>(
+    m: &mut M,
+    objects: &mut Objects,
+    pages: &mut PageMap,
+    r: &Region,
+    mut release: impl FnMut(u32),
+) {
+    let mut run: Option<(BlockKey, u32)> = None;
+    pages.take_range(r.start, r.end, |va, p| {
+        if !is_block(p) {
+            release(p);
+            return;
+        }
+        let Some((k, _, _)) = block_key(r, va) else {
+            return;
+        };
+        match run.as_mut() {
+            Some((rk, n)) if *rk == k => *n += 1,
+            _ => {
+                if let Some((rk, n)) = run.replace((k, 1)) {
+                    objects.unref(m, rk, n);
+                }
+            }
+        }
+    });
+    if let Some((rk, n)) = run {
+        objects.unref(m, rk, n);
+    }
+}
+
+/// `ObjectSync` for the blocks of [`start`, `end`) of shared object region `r` (nothing for
+/// other regions).
+pub fn sync<M: Machine>(m: &mut M, r: &Region, start: u64, end: u64) -> Result<(), Errno> {
+    let Kind::Object {
+        pager,
+        object,
+        shared: true,
+        ..
+    } = r.kind
+    else {
+        return Ok(());
+    };
+    let (start, end) = (start.max(r.start), end.min(r.end));
+    if start >= end {
+        return Ok(());
+    }
+    let first = r.kind.object_offset(start).unwrap_or(0) / BLOCK_SIZE;
+    let last = r.kind.object_offset(end - 1).unwrap_or(0) / BLOCK_SIZE;
+    m.pager_call(
+        pager,
+        ObjectRequest::Sync {
+            object,
+            first,
+            count: last - first + 1,
+        },
+    )
+    .map(|_| ())
+}
+
+/// The rights of a block entry in a region with rights `flags`.
+pub fn block_flags(p: u32, flags: MapFlags) -> MapFlags {
+    if p == BLOCK_RW {
+        flags
+    } else {
+        without_write(flags)
+    }
+}
+
+const _: () = assert!(BLOCK_PAGES * PAGE_SIZE == BLOCK_SIZE);

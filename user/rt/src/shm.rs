@@ -1,0 +1,89 @@
+//! POSIX shared memory (`proto::shm`): `shm_open`, `shm_unlink`, and the shm side of
+//! `close`, `fstat`, `ftruncate` and `mmap`.
+//!
+//! **Which server owns a descriptor.** The shm server numbers its descriptors from
+//! `proto::shm::FIRST_FD` (65536), the file server from 3 (a few dozen at most), so the
+//! number alone tells ([`owner`]): no table in the runtime, nothing to copy at `fork` or
+//! lose at `exec`. `close`, `fstat` and `ftruncate` (in [`crate::file`]) send a shm
+//! descriptor here; `mmap` of a descriptor asks its owner for a memory object
+//! ([`object_of`], `GetObject`) and then vm to map it (`MmapObject`).
+
+use libmk::{Cap, Endpoint};
+use proto::object::{GetObject, Pager};
+use proto::{Errno, Name, OpenReply, ShmRequest, task_slots};
+
+pub use proto::file::open_flags::{CREAT as O_CREAT, EXCL as O_EXCL, TRUNC as O_TRUNC};
+
+const SHM: Cap<Endpoint> = Cap::from_cptr(task_slots::SHM);
+const FILE: Cap<Endpoint> = Cap::from_cptr(task_slots::FILE);
+
+/// The server that owns descriptor `fd`.
+pub const fn owner(fd: u64) -> Pager {
+    if proto::shm::owns_fd(fd) {
+        Pager::Shm
+    } else {
+        Pager::File
+    }
+}
+
+fn request<T: proto::ReplyBody>(req: ShmRequest) -> Result<T, Errno> {
+    crate::ipc::call(SHM, &req.encode())
+}
+
+/// A shm name as the protocol carries it: `ENAMETOOLONG` beyond 16 bytes, `EINVAL` if it
+/// is not `/name` (the server checks again).
+fn shm_name(name: &str) -> Result<Name, Errno> {
+    if name.len() > Name::MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    let n = Name::new(name).map_err(|_| Errno::EINVAL)?;
+    if !proto::shm::valid_name(&n) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(n)
+}
+
+/// `shm_open(name, flags, mode)`: a descriptor on the shared memory object `name` (`/x`).
+/// `flags`: `O_RDONLY` or `O_RDWR`, with `O_CREAT`, `O_EXCL`, `O_TRUNC`; `mode`: its
+/// permission bits when it is created (the owner's read and write bits are checked).
+/// `ENOENT`, `EEXIST`, `EINVAL`, `EACCES`, `EMFILE`.
+pub fn shm_open(name: &str, flags: u64, mode: u64) -> Result<u64, Errno> {
+    let name = shm_name(name)?;
+    request::<OpenReply>(ShmRequest::Open { name, flags, mode }).map(|r| r.fd)
+}
+
+/// `shm_unlink(name)`: the name goes at once; the object lives on while a descriptor or a
+/// mapping holds it, and its mappings are not disturbed. `ENOENT`.
+pub fn shm_unlink(name: &str) -> Result<(), Errno> {
+    let name = shm_name(name)?;
+    request(ShmRequest::Unlink { name })
+}
+
+/// `close` of a shm descriptor.
+pub(crate) fn close(fd: u64) -> Result<(), Errno> {
+    request(ShmRequest::Close { fd })
+}
+
+/// `fstat` of a shm descriptor: its size.
+pub(crate) fn size(fd: u64) -> Result<u64, Errno> {
+    request(ShmRequest::Stat { fd })
+}
+
+/// `ftruncate` of a shm descriptor.
+pub(crate) fn truncate(fd: u64, size: u64) -> Result<(), Errno> {
+    request(ShmRequest::Truncate { fd, size })
+}
+
+/// A memory object for `mmap` of descriptor `fd`: (its owner, vm's handle, its size in
+/// bytes), from `GetObject` to the owner. `EACCES` if `writable` is asked of a descriptor
+/// opened read-only, `EBADF` for a bad one.
+pub fn object_of(fd: u64, writable: bool) -> Result<(Pager, u64, u64), Errno> {
+    let pager = owner(fd);
+    let ep = match pager {
+        Pager::Shm => SHM,
+        Pager::File => FILE,
+    };
+    // The reply is MR1 = object, MR2 = size: `OpenReply`'s layout.
+    let r = crate::ipc::call::<OpenReply>(ep, &GetObject { fd, writable }.encode())?;
+    Ok((pager, r.fd, r.size))
+}
