@@ -1,5 +1,6 @@
 # Thin entry points; the work is done by the Rust tool in tools/ (`cargo xtask help`).
-#   make run     boot the system in QEMU (CPU=, MEM=, SMP=, GIC=, EL2=, ARGS=, TEST= override)
+#   make run     boot the system in QEMU and take the tour; DEMO=<name> runs one demo
+#                (CPU=, MEM=, SMP=, GIC=, EL2=, ARGS=, TEST= override)
 #   make test    host unit tests, then every boot scenario (TEST=<scenario> runs one)
 #   make bench   deterministic benchmarks under QEMU -icount; writes target/bench/results.json
 #   make gdb     start QEMU halted with its gdb stub, and print how to attach

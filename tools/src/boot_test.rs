@@ -84,33 +84,96 @@ fn verdict(ok: bool) -> &'static str {
     if ok { "ok" } else { "FAIL" }
 }
 
-/// Boots one scenario and judges it; a boot that cannot even start is a failed check.
+/// Boots one scenario and judges it; a boot that cannot even start is a failed check. A
+/// scenario with a follow-up (`Scenario::then`) boots it next on the same disk copy.
 fn boot(paths: &Paths, scenario: &'static Scenario) -> Outcome {
-    let initrd = paths.initrd(scenario.initrd);
     // Runs that only read share the built image (read-only); a run that writes gets a copy.
     let disk_copy = if scenario.writes_disk {
         images::disk_copy(paths, scenario.name)
     } else {
         Ok(paths.disk.clone())
     };
-    let disk_path = disk_copy.as_ref().unwrap_or(&paths.disk);
+    let mut outcome = Outcome {
+        scenario,
+        checks: Vec::new(),
+        ok: false,
+        command: String::new(),
+        console: String::new(),
+        stderr: String::new(),
+        elapsed: Duration::ZERO,
+    };
+    match &disk_copy {
+        Ok(disk) => {
+            let mut next = Some(scenario);
+            let mut number = 1;
+            while let Some(run) = next {
+                let label = (number > 1).then(|| format!("boot {number} ({}): ", run.name));
+                let boot = boot_on(paths, run, disk, !scenario.writes_disk);
+                match &label {
+                    None => {
+                        outcome.command = boot.command;
+                        outcome.console = boot.console;
+                        outcome.stderr = boot.stderr;
+                    }
+                    Some(label) => {
+                        outcome.command = format!("{}\n$ {}", outcome.command, boot.command);
+                        outcome.console = format!(
+                            "{}\n---- {label}after power-off, on the same disk\n{}",
+                            outcome.console, boot.console
+                        );
+                        outcome.stderr.push_str(&boot.stderr);
+                    }
+                }
+                outcome.elapsed += boot.elapsed;
+                let all_ok = boot.checks.iter().all(|check| check.ok);
+                outcome
+                    .checks
+                    .extend(boot.checks.into_iter().map(|check| Check {
+                        what: format!("{}{}", label.as_deref().unwrap_or(""), check.what),
+                        ..check
+                    }));
+                // A follow-up needs the first boot to have ended as expected.
+                next = run.then.filter(|_| all_ok);
+                number += 1;
+            }
+        }
+        Err(e) => outcome.checks.push(Check::fail(e.to_string())),
+    }
+    outcome.ok = outcome.checks.iter().all(|check| check.ok);
+    outcome.checks.push(Check {
+        ok: outcome.ok,
+        what: format!("scenario {}", scenario.name),
+    });
+    outcome
+}
+
+/// One judged boot of `scenario` on the disk image `disk`.
+struct Boot {
+    checks: Vec<Check>,
+    command: String,
+    console: String,
+    stderr: String,
+    elapsed: Duration,
+}
+
+/// Boots `scenario` on `disk` and judges the console, then the files it must have left.
+fn boot_on(paths: &Paths, scenario: &Scenario, disk: &std::path::Path, read_only: bool) -> Boot {
+    let initrd = paths.initrd(scenario.initrd);
     let launch = Launch {
         dir: &paths.root,
         machine: &scenario.machine,
         kernel: paths.relative(&paths.image),
         initrd: initrd.as_deref().map(|path| paths.relative(path)),
         disk: Some(qemu::Disk {
-            path: paths.relative(disk_path),
-            read_only: !scenario.writes_disk,
+            path: paths.relative(disk),
+            read_only,
         }),
         bootargs: scenario.bootargs,
         deterministic: false,
         gdb: false,
     };
-    let mut outcome = Outcome {
-        scenario,
+    let mut boot = Boot {
         checks: Vec::new(),
-        ok: false,
         command: launch.shell_line(),
         console: String::new(),
         stderr: String::new(),
@@ -124,7 +187,6 @@ fn boot(paths: &Paths, scenario: &'static Scenario) -> Outcome {
             .map_err(|e| format!("cannot read {}: {e}", paths.show(path))),
     };
     let captured = initrd_bytes.and_then(|bytes| {
-        disk_copy.as_ref().map_err(|e| e.to_string())?;
         let timeout = Duration::from_secs(scenario.timeout_secs);
         qemu::run_captured(&launch, timeout)
             .map(|captured| (bytes, captured))
@@ -133,24 +195,18 @@ fn boot(paths: &Paths, scenario: &'static Scenario) -> Outcome {
     match captured {
         Ok((bytes, captured)) => {
             let expect = scenario.expectation(bytes);
-            outcome.checks = judge::judge(&expect, &captured.console, captured.ending);
-            if let Ok(image) = &disk_copy {
-                outcome
-                    .checks
-                    .extend(scenario.disk_files.iter().map(|f| disk_check(image, f)));
+            boot.checks = judge::judge(&expect, &captured.console, captured.ending);
+            if !read_only {
+                boot.checks
+                    .extend(scenario.disk_files.iter().map(|f| disk_check(disk, f)));
             }
-            outcome.console = captured.console;
-            outcome.stderr = captured.stderr;
-            outcome.elapsed = captured.elapsed;
+            boot.console = captured.console;
+            boot.stderr = captured.stderr;
+            boot.elapsed = captured.elapsed;
         }
-        Err(why) => outcome.checks.push(Check::fail(why)),
+        Err(why) => boot.checks.push(Check::fail(why)),
     }
-    outcome.ok = outcome.checks.iter().all(|check| check.ok);
-    outcome.checks.push(Check {
-        ok: outcome.ok,
-        what: format!("scenario {}", scenario.name),
-    });
-    outcome
+    boot
 }
 
 /// Reads `f.path` back out of the disk image the guest wrote and compares every byte.

@@ -28,6 +28,10 @@ pub const VARS: &[(&str, &str)] = &[
         "run/gdb: kernel command line (bootargs), default empty",
     ),
     (
+        "DEMO",
+        "run/gdb: run this one program of user/demos instead of the tour (bootargs run=<name>, then ARGS)",
+    ),
+    (
         "TEST",
         "test: run only this scenario; run/gdb: boot exactly its machine, initrd and bootargs",
     ),
@@ -115,8 +119,25 @@ impl Settings {
                 _ => return Err(bad("EL2", &format!("{el2:?} is not 0 or 1"))),
             };
         }
-        let bootargs = get("ARGS").unwrap_or_default().to_string();
-        let machine_overridden = ["CPU", "MEM", "SMP", "GIC", "EL2", "ARGS"]
+        let args = get("ARGS").unwrap_or_default();
+        let bootargs = match var("DEMO") {
+            None => args.to_string(),
+            Some(demo) => {
+                let known = demo_programs();
+                if !known.contains(&demo) {
+                    return Err(bad(
+                        "DEMO",
+                        &format!("no program {demo:?}; known: {}", known.join(", ")),
+                    ));
+                }
+                if args.is_empty() {
+                    format!("run={demo}")
+                } else {
+                    format!("run={demo} {args}")
+                }
+            }
+        };
+        let machine_overridden = ["CPU", "MEM", "SMP", "GIC", "EL2", "ARGS", "DEMO"]
             .iter()
             .any(|name| var(name).is_some());
 
@@ -162,6 +183,15 @@ impl Settings {
             machine_overridden,
         })
     }
+}
+
+/// The programs `DEMO=` may name: those of the demos package (`images::USER_PROGRAMS`).
+pub fn demo_programs() -> Vec<&'static str> {
+    crate::images::USER_PROGRAMS
+        .iter()
+        .filter(|(package, _)| *package == "demos")
+        .flat_map(|(_, bins)| bins.iter().copied())
+        .collect()
 }
 
 fn bad(name: &str, why: &str) -> Error {
@@ -228,6 +258,15 @@ mod tests {
     }
 
     #[test]
+    fn demo_runs_one_program() {
+        let settings = parse(&[("DEMO", "fileio")]).unwrap();
+        assert_eq!(settings.bootargs, "run=fileio");
+        assert!(settings.machine_overridden);
+        let settings = parse(&[("DEMO", "anon"), ("ARGS", "file.cache=8")]).unwrap();
+        assert_eq!(settings.bootargs, "run=anon file.cache=8");
+    }
+
+    #[test]
     fn bad_values_are_usage_errors() {
         for vars in [
             [("CPU", "pentium")],
@@ -239,6 +278,7 @@ mod tests {
             [("GIC", "4")],
             [("EL2", "yes")],
             [("TEST", "nonesuch")],
+            [("DEMO", "nonesuch")],
             [("BENCH", "nonesuch")],
             [("RUNS", "0")],
             [("RUNS", "many")],

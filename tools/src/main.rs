@@ -109,7 +109,7 @@ fn boot(paths: &Paths, settings: &Settings, gdb: bool) -> Result<u8> {
         Some(scenario) => {
             if settings.machine_overridden {
                 eprintln!(
-                    "note: TEST={} boots the scenario's own machine and bootargs; CPU, MEM, SMP, GIC, EL2 and ARGS are ignored",
+                    "note: TEST={} boots the scenario's own machine and bootargs; CPU, MEM, SMP, GIC, EL2, ARGS and DEMO are ignored",
                     scenario.name
                 );
             }

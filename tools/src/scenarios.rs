@@ -40,6 +40,10 @@ pub struct Scenario {
     /// Files the guest must have left on its disk copy, read back after power-off and
     /// compared byte for byte (needs `writes_disk`).
     pub disk_files: &'static [DiskCheck],
+    /// A second boot after this one powers off, on the same disk copy (needs `writes_disk`),
+    /// judged by its own expectation and disk checks: what the first boot wrote must still be
+    /// there. Its name labels its checks; it is not a scenario of its own.
+    pub then: Option<&'static Scenario>,
 }
 
 /// A file a scenario leaves on the disk: its path and the bytes it must hold.
@@ -50,11 +54,53 @@ pub struct DiskCheck {
 }
 
 /// `filetest`'s `keep.dat`: the same bytes as `demos::filetest::keep_byte` makes.
+/// `exectest`'s `EXIT.DAT` and `SYNC.DAT`: the bytes `demos::exectest::file_byte` makes.
+fn exectest_file() -> Vec<u8> {
+    (0..3 * 4096 + 100u64)
+        .map(|i| ((i * 13) ^ (i >> 10) ^ 0x3c) as u8)
+        .collect()
+}
+
 fn filetest_keep() -> Vec<u8> {
     (0..300_001usize)
         .map(|i| ((i * 31) ^ (i >> 9)) as u8)
         .collect()
 }
+
+/// `writeback`'s `WB.DAT`: the same bytes as `demos::writeback::byte` makes.
+fn writeback_file() -> Vec<u8> {
+    (0..17 * 65536 + 1000u64)
+        .map(|i| ((i * 7) ^ (i >> 12) ^ 0x5a) as u8)
+        .collect()
+}
+
+/// What the `writeback` demo leaves on the disk.
+const WRITEBACK_DISK: &[DiskCheck] = &[DiskCheck {
+    path: "WB.DAT",
+    bytes: writeback_file,
+}];
+
+/// The second boot of `proc-writeback`: `writeback-check` reads the file back.
+const WRITEBACK_SECOND_BOOT: Scenario = Scenario {
+    writes_disk: true,
+    disk_files: WRITEBACK_DISK,
+    ..Scenario::stops(
+        "writeback-second-boot",
+        Initrd::Normal,
+        "run=writeback-check",
+        Stage::Hello,
+        &[
+            "writeback-check: WB.DAT is 1115112 bytes",
+            "PASS writeback-check-size",
+            "writeback-check: read() returned 1115112 bytes, each as written",
+            "PASS writeback-check-read",
+            "PASS writeback-check-mmap",
+            "writeback-check: 0 failures",
+            "init: writeback-check exited with status 0",
+            "init: done",
+        ],
+    )
+};
 
 /// How a scenario's boot ends.
 #[derive(Debug, Clone, Copy)]
@@ -94,6 +140,7 @@ impl Scenario {
             timeout_secs: DEFAULT_TIMEOUT_SECS,
             writes_disk: false,
             disk_files: &[],
+            then: None,
         }
     }
 
@@ -114,6 +161,7 @@ impl Scenario {
             timeout_secs: DEFAULT_TIMEOUT_SECS,
             writes_disk: false,
             disk_files: &[],
+            then: None,
         }
     }
 
@@ -302,6 +350,7 @@ pub const SCENARIOS: &[Scenario] = &[
         "run=hello",
         Stage::Hello,
         &[
+            "init: running bin/hello on the disk (pid 10)",
             "PASS hello-getpid",
             "init: hello exited with status 3",
             "init: done",
@@ -343,26 +392,40 @@ pub const SCENARIOS: &[Scenario] = &[
             "init: done",
         ],
     ),
-    // `make run` with no arguments: the tour of every demo (user/demos tour).
-    Scenario::stops(
-        "tour",
-        Initrd::Normal,
-        "",
-        Stage::Hello,
-        &[
-            "slide \"Virtual Memory Area\" (vaspace)",
-            "==== vaspace: all its checks passed",
-            "slide \"File vs. Anonymous Mapping\" (anon)",
-            "==== anon: all its checks passed",
-            "slide \"Shared Memory\" (shm)",
-            "==== shm: all its checks passed",
-            "slide \"Copy-on-Write during fork()\" (fork-cow)",
-            "==== fork-cow: all its checks passed",
-            "tour: 4 demos, 0 failed",
-            "init: tour exited with status 0",
-            "init: done",
-        ],
-    ),
+    // `make run` with no arguments: the tour of every demo (user/demos tour), on a private
+    // copy of the disk (mapping-kinds and writeback write files), checked afterwards.
+    Scenario {
+        writes_disk: true,
+        disk_files: WRITEBACK_DISK,
+        timeout_secs: 180,
+        ..Scenario::stops(
+            "tour",
+            Initrd::Normal,
+            "",
+            Stage::Hello,
+            &[
+                "slide \"Virtual Memory Area\" (vaspace)",
+                "==== vaspace: all its checks passed",
+                "slide \"File vs. Anonymous Mapping\" (anon)",
+                "==== anon: all its checks passed",
+                "slide \"Shared vs. Private Mapping\" (mapping-kinds)",
+                "==== mapping-kinds: all its checks passed",
+                "slide \"Memory-Mapped File: Example\" (mmap-file)",
+                "==== mmap-file: all its checks passed",
+                "slide \"Memory-Mapped File\" (writeback)",
+                "==== writeback: all its checks passed",
+                "slide \"File I/O Comparisons\" (fileio)",
+                "==== fileio: all its checks passed",
+                "slide \"Shared Memory\" (shm)",
+                "==== shm: all its checks passed",
+                "slide \"Copy-on-Write during fork()\" (fork-cow)",
+                "==== fork-cow: all its checks passed",
+                "tour: 8 demos, 0 failed",
+                "init: tour exited with status 0",
+                "init: done",
+            ],
+        )
+    },
     // The lecture demos (user/demos anon, fork-cow, vaspace): each explains itself and
     // checks its counters.
     Scenario::stops(
@@ -612,6 +675,141 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
+    // Programs from the disk, descriptors across fork, exit and kill, and data written
+    // through shared mappings that reaches the disk without msync (at exit, and by init's
+    // sync before power-off for a task still running).
+    Scenario {
+        writes_disk: true,
+        disk_files: &[
+            DiskCheck {
+                path: "EXIT.DAT",
+                bytes: exectest_file,
+            },
+            DiskCheck {
+                path: "SYNC.DAT",
+                bytes: exectest_file,
+            },
+        ],
+        ..Scenario::stops(
+            "proc-exectest",
+            Initrd::Normal,
+            "run=exectest",
+            Stage::Hello,
+            &[
+                "init: running bin/exectest on the disk",
+                "vmmap ",
+                " r-xp file ",
+                "hello: hello from task",
+                "PASS exec-spawn-from-disk",
+                "hello: hello from task",
+                "PASS exec-fork-exec-from-disk",
+                "PASS exec-enoent",
+                "exectest: a fork child read ",
+                "PASS fd-inherited-by-fork",
+                "PASS shm-fd-inherited-by-fork",
+                "PASS fd-released-at-exit",
+                "PASS fd-released-at-kill",
+                "PASS shared-write-at-exit",
+                "PASS shared-write-still-running",
+                "exectest: 0 failures",
+                "file: sync: ",
+                "init: exectest exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+    // The lecture demos of part 2 (user/demos mmap-file, mapping-kinds, fileio, writeback).
+    Scenario::stops(
+        "proc-mmap-file",
+        Initrd::Normal,
+        "run=mmap-file",
+        Stage::Hello,
+        &[
+            "mmap-file:   int fd = open(\"bin/hello\", O_RDONLY);",
+            "PASS mmap-file-lazy",
+            "mmap-file:   0x7f 0x45 0x4c 0x46",
+            "PASS mmap-file-elf-magic",
+            "PASS mmap-file-first-touch-faults",
+            "PASS mmap-file-close-keeps-mapping",
+            "PASS mmap-file-munmap",
+            "PASS mmap-file-fault-around",
+            "PASS mmap-file-pages-on-touch",
+            "PASS mmap-file-last-word",
+            "PASS mmap-file-big-unmapped",
+            "mmap-file: 0 failures",
+            "init: mmap-file exited with status 0",
+            "init: done",
+        ],
+    ),
+    Scenario {
+        writes_disk: true,
+        ..Scenario::stops(
+            "proc-mapping-kinds",
+            Initrd::Normal,
+            "run=mapping-kinds",
+            Stage::Hello,
+            &[
+                "PASS kinds-private-file",
+                "PASS kinds-shared-file",
+                "PASS kinds-private-anon",
+                "PASS kinds-shared-anon",
+                "mapping-kinds:   private file      | yes    | no            | no            | no      | no",
+                "mapping-kinds:   shared file       | yes    | yes           | yes           | yes     | yes",
+                "mapping-kinds:   private anonymous | yes    | no            | -             | -       | -",
+                "mapping-kinds:   shared anonymous  | yes    | yes           | -             | -       | -",
+                "mapping-kinds: the slide's table, filled in from what was seen:",
+                "Private  | writer only (copy-on-write); file unchanged",
+                "Shared   | all mappers see writes; file changes",
+                "mapping-kinds: 0 failures",
+                "init: mapping-kinds exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+    Scenario {
+        timeout_secs: 180,
+        ..Scenario::stops(
+            "proc-fileio",
+            Initrd::Normal,
+            "run=fileio",
+            Stage::Hello,
+            &[
+                "PASS fileio-warm",
+                "PASS fileio-read-1k",
+                "PASS fileio-direct-4k",
+                "PASS fileio-fgets-1k",
+                "PASS fileio-mmap",
+                "fileio: per MiB of big.dat",
+                "fileio: 0 failures",
+                "init: fileio exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+    // Nothing lost: shared-mapping writes reach the disk at msync, munmap, eviction (a cache
+    // of 8 blocks for a file of 18) and exit; the host compares every byte after power-off,
+    // and a second boot on the same disk copy reads the file back.
+    Scenario {
+        writes_disk: true,
+        disk_files: WRITEBACK_DISK,
+        then: Some(&WRITEBACK_SECOND_BOOT),
+        timeout_secs: 120,
+        ..Scenario::stops(
+            "proc-writeback",
+            Initrd::Normal,
+            "run=writeback file.cache=8",
+            Stage::Hello,
+            &[
+                "page cache of 8 blocks",
+                "PASS writeback-msync",
+                "PASS writeback-munmap",
+                "PASS writeback-exit-pending",
+                "writeback: 0 failures",
+                "init: writeback exited with status 0",
+                "init: done",
+            ],
+        )
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Scenario> {
@@ -653,6 +851,13 @@ pub const BENCHES: &[Bench] = &[
         bootargs: "run=vmbench",
         timeout_secs: 300,
     },
+    // The file and shm benchmarks: user/demos filebench (a page cache of 512 blocks, so that
+    // all of big.dat stays cached whatever else the system reads).
+    Bench {
+        name: "files",
+        bootargs: "run=filebench file.cache=512",
+        timeout_secs: 600,
+    },
 ];
 
 pub fn find_bench(name: &str) -> Option<&'static Bench> {
@@ -670,6 +875,24 @@ mod tests {
         assert_eq!(names.len(), SCENARIOS.len());
         let benches: HashSet<&str> = BENCHES.iter().map(|b| b.name).collect();
         assert_eq!(benches.len(), BENCHES.len());
+    }
+
+    #[test]
+    fn follow_ups_share_a_writable_disk() {
+        for scenario in SCENARIOS {
+            if let Some(next) = scenario.then {
+                assert!(
+                    scenario.writes_disk && next.writes_disk,
+                    "{}",
+                    scenario.name
+                );
+                assert!(find(next.name).is_none(), "{}", next.name);
+            }
+            if !scenario.disk_files.is_empty() {
+                assert!(scenario.writes_disk, "{}", scenario.name);
+            }
+        }
+        assert!(find("proc-writeback").unwrap().then.is_some());
     }
 
     #[test]

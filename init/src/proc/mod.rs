@@ -8,6 +8,7 @@
 mod initrd;
 mod mem;
 mod server;
+mod servers;
 mod task;
 mod vm;
 
@@ -75,8 +76,15 @@ fn serve(alloc: &mut Alloc, info: &'static BootInfo, name: &str) -> Result<Ended
             return Err("spawn failed");
         }
     };
+    println!("init: running {} (pid {watched})", proc.source(name));
     proc.watch(watched);
-    Ok(proc.serve(servers.init_ep))
+    let ended = proc.serve(servers.init_ep);
+    // Power-off follows: what tasks wrote to files (through shared mappings too, by tasks
+    // still running or just ended) must be on the disk first.
+    if let Err(e) = proc.sync_all() {
+        println!("init: the file server could not write everything back: {e}");
+    }
+    Ok(ended)
 }
 
 /// Maps a 2 MiB frame in init's address space and gives it to the heap.

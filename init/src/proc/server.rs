@@ -75,8 +75,9 @@ const ZERO_PRIORITY: u64 = 249;
 const FILE_PRIORITY: u64 = 248;
 const SHM_PRIORITY: u64 = 247;
 /// log2 of the shm server's untyped budget: its 64 KiB block frames and the page tables
-/// that map them in its own address space (16 MiB: 255 blocks).
-const SHM_BUDGET_BITS: u64 = 24;
+/// that map them in its own address space (32 MiB: 511 blocks, so that a 16 MiB object fits
+/// with room to spare).
+const SHM_BUDGET_BITS: u64 = 25;
 /// The most virtio-mmio transports the file server gets interrupt handlers for.
 const MAX_VIRTIO_SLOTS: u64 = 32;
 /// The interrupt of virtio-mmio transport `i` on QEMU `virt`: SPI 16 + i (INTID 48 + i),

@@ -10,6 +10,7 @@ use super::Ended;
 use super::initrd::Initrd;
 use super::mem::retype;
 use super::server::Servers;
+use super::servers::{BIN_DIR, Clients, DiskProgram};
 use super::vm::Vm;
 use crate::alloc::{Alloc, CNODE};
 use abi::object::{CapRights, ObjectType};
@@ -17,9 +18,10 @@ use kernel_core::elf::{UserImage, parse_user_image};
 use liballoc::collections::BTreeMap;
 use liballoc::vec::Vec;
 use libmk::{CNode, Cap, Endpoint, Frame, Notification, Tcb, Untyped, VSpace};
+use proto::object::Pager;
 use proto::{
-    Errno, Kill, KillRecord, Name, USER_IPC_BUFFER, USER_STACK_SIZE, USER_STACK_TOP, WaitReply,
-    WaitStatus, pid, prot, task_slots,
+    Errno, Kill, KillRecord, Name, PAGE_SIZE, ServerControl, USER_IPC_BUFFER, USER_STACK_SIZE,
+    USER_STACK_TOP, WaitReply, WaitStatus, pid, prot, task_slots,
 };
 
 /// log2 of the untyped each task's objects come from (CNode 16 KiB, VSpace 8 KiB, IPC
@@ -47,6 +49,25 @@ enum State {
     },
 }
 
+/// A program ready to load: from the disk (preferred while the file server runs) or from
+/// the initrd (the servers, and every program when there is no disk).
+enum Program {
+    Disk(DiskProgram),
+    Initrd {
+        file: &'static [u8],
+        image: UserImage,
+    },
+}
+
+impl Program {
+    fn image(&self) -> &UserImage {
+        match self {
+            Program::Disk(d) => &d.image,
+            Program::Initrd { image, .. } => image,
+        }
+    }
+}
+
 struct Task {
     name: Name,
     parent: u64,
@@ -64,6 +85,10 @@ pub struct Proc<'a> {
     file_ep: Option<Cap<Endpoint>>,
     /// The shm server's endpoint, unbadged (`None` if it did not start).
     shm_ep: Option<Cap<Endpoint>>,
+    /// init's own capabilities to the file and shm servers.
+    clients: Clients,
+    /// Where the last program loaded came from, for init's log.
+    pub loaded_from: &'static str,
     tasks: BTreeMap<u64, Task>,
     next_pid: u64,
     /// Task untypeds revoked and ready for reuse.
@@ -74,7 +99,10 @@ pub struct Proc<'a> {
 
 impl<'a> Proc<'a> {
     pub fn new(alloc: &'a mut Alloc, initrd: Initrd, servers: &Servers) -> Self {
+        let clients = Clients::new(alloc, servers.file_ep, servers.shm_ep);
         Self {
+            clients,
+            loaded_from: "",
             alloc,
             initrd,
             vm: Vm::new(servers.vm_init),
@@ -113,32 +141,64 @@ impl<'a> Proc<'a> {
         self.tasks.get(&pid).map_or(0, |t| t.parent)
     }
 
-    /// A validated program from the initrd.
-    fn program(&self, name: &str) -> Result<(&'static [u8], UserImage), Errno> {
+    /// A validated program: `bin/<name>` on the disk when the file server has it, else
+    /// the initrd's `name`. `ENOENT` when neither has it; `ENOEXEC` when it is not a valid
+    /// user program.
+    fn program(&mut self, name: &str) -> Result<Program, Errno> {
+        match self.clients.open_program(name) {
+            Ok(d) => {
+                self.loaded_from = "the disk";
+                return Ok(Program::Disk(d));
+            }
+            Err(Errno::ENOENT | Errno::ENODEV | Errno::ENAMETOOLONG) => {}
+            Err(e) => return Err(e),
+        }
         let file = self.initrd.find(name).ok_or(Errno::ENOENT)?;
         let image = parse_user_image(file).map_err(|_| Errno::ENOEXEC)?;
-        Ok((file, image))
+        self.loaded_from = "the initrd";
+        Ok(Program::Initrd { file, image })
+    }
+
+    /// Where `program` says it came from, for a log line: `bin/hello on the disk`.
+    pub fn source(&self, name: &str) -> liballoc::string::String {
+        match self.loaded_from {
+            "the disk" => liballoc::format!("{BIN_DIR}{name} on the disk"),
+            other => liballoc::format!("{name} in {other}"),
+        }
+    }
+
+    /// Asks the file server to write back every dirty block (before power-off).
+    pub fn sync_all(&self) -> Result<(), Errno> {
+        self.clients.sync_all()
     }
 
     /// A new task running program `name`, child of `parent`.
     pub fn spawn(&mut self, parent: u64, name: Name) -> Result<u64, Errno> {
-        let (file, image) = self.program(name.as_str())?;
+        let program = self.program(name.as_str())?;
+        let entry = program.image().entry;
         let pid = self.new_pid();
-        let objs = self.make_objects(pid)?;
+        let objs = match self.make_objects(pid) {
+            Ok(o) => o,
+            Err(e) => {
+                self.done_loading(&program);
+                return Err(e);
+            }
+        };
         let result = self
             .vm
             .new_space(pid, objs.vspace)
             .and_then(|()| self.vm.set_name(pid, name))
-            .and_then(|()| self.load(pid, file, &image))
+            .and_then(|()| self.load(pid, &program))
             .and_then(|()| {
                 self.vm
                     .map_frame(pid, USER_IPC_BUFFER, prot::READ | prot::WRITE, objs.ipc)
             })
             .and_then(|()| {
                 objs.tcb
-                    .start(image.entry, USER_STACK_TOP, pid)
+                    .start(entry, USER_STACK_TOP, pid)
                     .map_err(Errno::from)
             });
+        self.done_loading(&program);
         if let Err(e) = result {
             let _ = self.vm.destroy(pid);
             self.free_objects(objs);
@@ -168,10 +228,18 @@ impl<'a> Proc<'a> {
                 self.vm
                     .map_frame(pid, USER_IPC_BUFFER, prot::READ | prot::WRITE, objs.ipc)
             })
-            .and_then(|()| objs.tcb.write_registers(&[pc, sp, 0]).map_err(Errno::from))
-            .and_then(|()| objs.tcb.resume().map_err(Errno::from));
+            .and_then(|()| objs.tcb.write_registers(&[pc, sp, 0]).map_err(Errno::from));
         if let Err(e) = result {
             let _ = self.vm.destroy(pid);
+            self.free_objects(objs);
+            return Err(e);
+        }
+        // The child's descriptors are copies of the parent's, before it runs.
+        self.clients
+            .notice(ServerControl::TaskFork { parent, child: pid });
+        if let Err(e) = objs.tcb.resume().map_err(Errno::from) {
+            let _ = self.vm.destroy(pid);
+            self.clients.notice(ServerControl::TaskExit { pid });
             self.free_objects(objs);
             return Err(e);
         }
@@ -189,7 +257,6 @@ impl<'a> Proc<'a> {
     /// Replaces task `pid`'s program with `name` and restarts it there. An error before the
     /// old image is gone is returned; after, the task is killed.
     pub fn exec(&mut self, pid: u64, name: Name) -> Result<(), Errno> {
-        let (file, image) = self.program(name.as_str())?;
         let Some(Task {
             state: State::Running(objs),
             ..
@@ -198,17 +265,23 @@ impl<'a> Proc<'a> {
             return Err(Errno::ESRCH);
         };
         let tcb = objs.tcb;
-        tcb.suspend().map_err(Errno::from)?;
+        let program = self.program(name.as_str())?;
+        let entry = program.image().entry;
+        if let Err(e) = tcb.suspend() {
+            self.done_loading(&program);
+            return Err(Errno::from(e));
+        }
         let result = self
             .vm
             .reset(pid)
             .and_then(|()| self.vm.set_name(pid, name))
-            .and_then(|()| self.load(pid, file, &image))
+            .and_then(|()| self.load(pid, &program))
             .and_then(|()| {
-                tcb.write_registers(&[image.entry, USER_STACK_TOP, pid])
+                tcb.write_registers(&[entry, USER_STACK_TOP, pid])
                     .map_err(Errno::from)
             })
             .and_then(|()| tcb.resume().map_err(Errno::from));
+        self.done_loading(&program);
         match result {
             Ok(()) => {
                 if let Some(t) = self.tasks.get_mut(&pid) {
@@ -223,11 +296,41 @@ impl<'a> Proc<'a> {
         Ok(())
     }
 
-    /// The program's segments and a stack, as regions of task `pid` in vm.
-    fn load(&self, pid: u64, file: &[u8], image: &UserImage) -> Result<(), Errno> {
-        let base = self.initrd.offset_of(file);
-        for seg in &image.segments {
-            self.vm.map_image(pid, seg, base + seg.file_offset)?;
+    /// The program's segments and a stack, as regions of task `pid` in vm. From the disk,
+    /// each segment's file part is a private region of the file's memory object (paged in
+    /// from the page cache on demand, copied on write, the rest of its last page zero) and
+    /// the whole pages past it an anonymous region (`.bss`).
+    fn load(&self, pid: u64, program: &Program) -> Result<(), Errno> {
+        match program {
+            Program::Initrd { file, image } => {
+                let base = self.initrd.offset_of(file);
+                for seg in &image.segments {
+                    self.vm.map_image(pid, seg, base + seg.file_offset)?;
+                }
+            }
+            Program::Disk(d) => {
+                for seg in &d.image.segments {
+                    let p = Vm::seg_prot(seg);
+                    let file_end = seg.vaddr + seg.file_size;
+                    let mut anon_start = seg.vaddr - seg.vaddr % PAGE_SIZE;
+                    if seg.file_size > 0 {
+                        self.vm.map_object(
+                            pid,
+                            seg.vaddr,
+                            seg.file_size,
+                            p,
+                            Pager::File,
+                            d.object,
+                            seg.file_offset,
+                        )?;
+                        anon_start = file_end.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+                    }
+                    let end = seg.vaddr_end().div_ceil(PAGE_SIZE) * PAGE_SIZE;
+                    if end > anon_start {
+                        self.vm.map_anon(pid, anon_start, end - anon_start, p)?;
+                    }
+                }
+            }
         }
         self.vm.map_anon(
             pid,
@@ -237,8 +340,18 @@ impl<'a> Proc<'a> {
         )
     }
 
-    /// Ends a running task: stops it, has vm forget its address space, gives all its
-    /// objects back, and leaves a zombie for its parent (init reaps its own children).
+    /// After a program was loaded (or failed to): init's descriptor of a disk program goes
+    /// (vm's mappings keep the file open in the file server).
+    fn done_loading(&self, program: &Program) {
+        if let Program::Disk(d) = program {
+            self.clients.close(d.fd);
+        }
+    }
+
+    /// Ends a running task: stops it, has vm forget its address space (which writes its
+    /// shared file mappings back first), has the file and shm servers drop its descriptors,
+    /// gives all its objects back, and leaves a zombie for its parent (init reaps its own
+    /// children).
     pub fn end(&mut self, pid: u64, how: WaitStatus, value: u64) {
         let Some(task) = self.tasks.get_mut(&pid) else {
             return;
@@ -252,6 +365,7 @@ impl<'a> Proc<'a> {
         if let Err(e) = self.vm.destroy(pid) {
             rt::println!("init: vm could not destroy task {pid}: {e}");
         }
+        self.clients.notice(ServerControl::TaskExit { pid });
         self.free_objects(objs);
 
         // Orphans go to init, which reaps them.

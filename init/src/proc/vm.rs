@@ -3,6 +3,7 @@
 
 use abi::message::NULL_CPTR;
 use libmk::{Cap, Endpoint, Frame, VSpace};
+use proto::object::Pager;
 use proto::{Errno, KillRecord, Name, ReplyBody, VmControl, prot};
 
 /// vm as init calls it.
@@ -50,9 +51,7 @@ impl Vm {
         seg: &kernel_core::elf::Segment,
         initrd_offset: u64,
     ) -> Result<(), Errno> {
-        let p = prot::READ
-            | if seg.writable { prot::WRITE } else { 0 }
-            | if seg.executable { prot::EXEC } else { 0 };
+        let p = Self::seg_prot(seg);
         let req = VmControl::MapImage {
             pid,
             vaddr: seg.vaddr,
@@ -60,6 +59,38 @@ impl Vm {
             initrd_offset,
             file_size: seg.file_size,
             prot: p,
+        };
+        self.call(req, None)
+    }
+
+    /// The `prot` bits of a segment.
+    pub fn seg_prot(seg: &kernel_core::elf::Segment) -> u64 {
+        prot::READ
+            | if seg.writable { prot::WRITE } else { 0 }
+            | if seg.executable { prot::EXEC } else { 0 }
+    }
+
+    /// The file part of a segment on the disk as a private region of memory object
+    /// `object` (`VmControl::MapObject`).
+    #[expect(clippy::too_many_arguments, reason = "the request's fields, one each")]
+    pub fn map_object(
+        &self,
+        pid: u64,
+        vaddr: u64,
+        file_size: u64,
+        prot: u64,
+        pager: Pager,
+        object: u64,
+        offset: u64,
+    ) -> Result<(), Errno> {
+        let req = VmControl::MapObject {
+            pid,
+            vaddr,
+            file_size,
+            prot,
+            pager,
+            object,
+            offset,
         };
         self.call(req, None)
     }

@@ -162,6 +162,28 @@ fn describe(error: ParseError) -> &'static str {
 /// [`USER_VA_END`], not starting in page 0; then that no two segments share a page, and that
 /// the entry point is inside an executable segment.
 pub fn parse_user_image(bytes: &[u8]) -> Result<UserImage, ElfError> {
+    parse_image(bytes, bytes.len() as u64)
+}
+
+/// [`parse_user_image`] of a file not in memory: `head` is its first bytes (they must hold
+/// the ELF header and the program header table), `file_len` its length, against which the
+/// segments' file ranges are checked. The section header table is not needed: its fields in
+/// `head`'s ELF header are cleared (a loader that reads a file through the file server
+/// reads the headers only).
+pub fn parse_user_image_head(head: &mut [u8], file_len: u64) -> Result<UserImage, ElfError> {
+    if head.len() >= EHDR64_SIZE && head.get(..abi::EI_CLASS) == Some(&abi::ELFMAGIC[..]) {
+        head[E_SHOFF..E_SHOFF + 8].fill(0);
+        head[E_SHNUM..E_SHNUM + 4].fill(0); // e_shnum, e_shstrndx
+    }
+    parse_image(head, file_len)
+}
+
+/// Size of an ELF64 header, and where its section header fields are (ELF64 spec, Fig. 2).
+const EHDR64_SIZE: usize = 64;
+const E_SHOFF: usize = 0x28;
+const E_SHNUM: usize = 0x3c;
+
+fn parse_image(bytes: &[u8], file_len: u64) -> Result<UserImage, ElfError> {
     // Identification first, so each kind of wrong file gets its own error.
     if bytes.get(..abi::EI_CLASS) != Some(&abi::ELFMAGIC[..]) {
         return Err(ElfError::NotElf);
@@ -193,7 +215,7 @@ pub fn parse_user_image(bytes: &[u8]) -> Result<UserImage, ElfError> {
             continue;
         }
         match ph.p_offset.checked_add(ph.p_filesz) {
-            Some(end) if end <= bytes.len() as u64 => {}
+            Some(end) if end <= file_len => {}
             _ => return Err(ElfError::FileRangeOutsideFile(index)),
         }
         if ph.p_filesz > ph.p_memsz {
@@ -441,6 +463,32 @@ mod tests {
             assert!(parse_user_image(&bytes[..len]).is_err(), "{len}");
         }
         assert!(parse_user_image(&bytes[..0x2800]).is_ok());
+    }
+
+    #[test]
+    fn headers_only_with_the_file_length() {
+        let full = two_segments().bytes();
+        let want = parse_user_image(&full).unwrap();
+        // The headers alone, with section header fields pointing past them: cleared.
+        let mut head = full[..0x200].to_vec();
+        head[0x28..0x30].copy_from_slice(&0x2f00u64.to_le_bytes());
+        head[0x3c..0x3e].copy_from_slice(&9u16.to_le_bytes());
+        assert!(parse_user_image(&head).is_err());
+        assert_eq!(parse_user_image_head(&mut head.clone(), 0x3000), Ok(want));
+        // Segments are checked against the file's length, not the head's.
+        assert_eq!(
+            parse_user_image_head(&mut head.clone(), 0x27ff),
+            Err(ElfError::FileRangeOutsideFile(2))
+        );
+        // Headers cut short, or not an ELF file at all.
+        assert!(matches!(
+            parse_user_image_head(&mut head[..100].to_vec(), 0x3000),
+            Err(ElfError::Malformed(_))
+        ));
+        assert_eq!(
+            parse_user_image_head(&mut b"#!/bin/sh\n".to_vec(), 10),
+            Err(ElfError::NotElf)
+        );
     }
 
     #[test]

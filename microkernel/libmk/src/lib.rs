@@ -184,6 +184,25 @@ pub fn cycle_counter() -> u64 {
     v
 }
 
+/// PMU event counter 0 (`PMEVCNTR0_EL0`), which the kernel programs at its entry to count
+/// instructions retired (event 0x08) at EL0 and EL1 and lets EL0 read. Unlike
+/// [`cycle_counter`] it does not advance while the CPU idles: under QEMU `-icount` the clock
+/// (and with it the cycle counter) jumps to the next timer deadline when every CPU waits in
+/// `wfi`, for instance for a disk request. The counter is 32 bits wide on Cortex-A72 (PMUv3
+/// before v3p5) and wraps: take differences with [`instructions_between`].
+pub fn instructions_retired() -> u64 {
+    let v: u64;
+    // SAFETY: a register read; the kernel enabled EL0 access (PMUSERENR_EL0.EN | .ER).
+    unsafe { asm!("mrs {}, pmevcntr0_el0", out(reg) v, options(nomem, nostack)) };
+    v
+}
+
+/// Instructions retired from `start` to `end` (two [`instructions_retired`] readings less
+/// than 2^32 instructions apart), across a wrap of the 32-bit counter.
+pub fn instructions_between(start: u64, end: u64) -> u64 {
+    end.wrapping_sub(start) & 0xffff_ffff
+}
+
 /// The generic timer's virtual count (`CNTVCT_EL0`) and its frequency (`CNTFRQ_EL0`).
 pub fn virtual_counter() -> (u64, u64) {
     let (count, freq): (u64, u64);

@@ -780,9 +780,80 @@ impl Files {
         self.settle(d.object)
     }
 
+    /// `TaskExit`: task `pid` ended; its descriptors go as `close` would take them (the
+    /// last one of a file writes its dirty blocks back).
+    pub fn task_exit(&mut self, pid: u64) -> Result<(), Errno> {
+        let fds: Vec<u64> = self
+            .fds
+            .range((pid, 0)..=(pid, u64::MAX))
+            .map(|(&(_, fd), _)| fd)
+            .collect();
+        let mut result = Ok(());
+        for fd in fds {
+            if let Err(e) = self.close(pid, fd) {
+                result = result.and(Err(e));
+            }
+        }
+        result
+    }
+
+    /// `TaskFork`: `child` gets a copy of each of `parent`'s descriptors, with the same
+    /// number, flags and position (from then on each has its own position: the server has
+    /// no open file description shared between tasks). An `O_DIRECT` transfer being
+    /// assembled stays the parent's.
+    pub fn task_fork(&mut self, parent: u64, child: u64) -> Result<(), Errno> {
+        let copies: Vec<(u64, u64, u64, u64)> = self
+            .fds
+            .range((parent, 0)..=(parent, u64::MAX))
+            .map(|(&(_, fd), d)| (fd, d.object, d.pos, d.flags))
+            .collect();
+        for (fd, object, pos, flags) in copies {
+            if let Some(old) = self.fds.insert(
+                (child, fd),
+                Fd {
+                    object,
+                    pos,
+                    flags,
+                    stage: None,
+                },
+            ) && let Some(o) = self.objects.get_mut(&old.object)
+            {
+                // A stale descriptor of a reused pid: forget it.
+                o.refs = o.refs.saturating_sub(1);
+            }
+            if let Some(o) = self.objects.get_mut(&object) {
+                o.refs += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// `SyncAll`: every dirty block of every file goes to the disk (before power-off).
+    pub fn sync_all(&mut self) -> Result<(), Errno> {
+        let objects: Vec<u64> = self.objects.keys().copied().collect();
+        let mut result = Ok(());
+        for object in objects {
+            if let Err(e) = self.sync(object, 0, u64::MAX) {
+                result = result.and(Err(e));
+            }
+        }
+        result
+    }
+
+    /// `Descriptors`: (descriptors open over all tasks, files the server holds open for a
+    /// descriptor or a mapping).
+    pub fn descriptors(&self) -> (u64, u64) {
+        let busy = self
+            .objects
+            .values()
+            .filter(|o| o.refs > 0 || o.mapped)
+            .count();
+        (self.fds.len() as u64, busy as u64)
+    }
+
     /// After a descriptor or mapping of `object` went: with none left, its dirty blocks are
-    /// written back (init powers the machine off without asking servers to sync, so the last
-    /// close is where a file's data is made safe). The object and its clean blocks stay
+    /// written back (the last close makes a file's data safe; init's `SyncAll` before
+    /// power-off covers files still open). The object and its clean blocks stay
     /// cached (idle) for the next `open`, unless it was unlinked.
     fn settle(&mut self, object: u64) -> Result<(), Errno> {
         let Some(o) = self.objects.get(&object) else {

@@ -17,10 +17,13 @@ use abi::message::{MAX_MRS, NULL_CPTR, REGISTER_MRS};
 use disk::{BlockDev, Disk};
 use fs::Files;
 use libmk::{Cap, Endpoint, Frame, Message};
-use proto::file::{READ_DATA_MR, READ_MAX, pack_data, unpack_data};
+use proto::file::{READ_DATA_MR, READ_MAX, unpack_data};
 use proto::object::{GetObject, ObjectRequest};
 use proto::startup::{FILE_DMA_WINDOW, Startup, file_slots};
-use proto::{Errno, FileRequest, Label, OpenReply, StatReply, Wire, encode_reply, pid};
+use proto::{
+    DescriptorCount, Errno, FileRequest, Label, OpenReply, ServerControl, StatReply, Wire,
+    encode_reply, pid,
+};
 use rt::println;
 
 rt::server_entry!(main);
@@ -65,6 +68,15 @@ fn main(st: &'static Startup) -> ! {
                 Ok(req) => object(files, req),
                 Err(e) => wire(&encode_reply::<()>(&Err(Errno::from(e)))),
             },
+            Ok(Label::TaskExit | Label::TaskFork | Label::SyncAll | Label::Descriptors) => {
+                match ServerControl::decode(label, mrs) {
+                    Ok(req) if req.init_only() && r.badge != pid::INIT => {
+                        wire(&encode_reply::<()>(&Err(Errno::EPERM)))
+                    }
+                    Ok(req) => control(files, req),
+                    Err(e) => wire(&encode_reply::<()>(&Err(Errno::from(e)))),
+                }
+            }
             _ => match FileRequest::decode(label, mrs) {
                 Ok(req) => handle(files, r.badge, req, r.info().length),
                 Err(e) => wire(&encode_reply::<()>(&Err(Errno::from(e)))),
@@ -121,10 +133,17 @@ fn handle(files: &mut Files, pid: u64, req: FileRequest, length: usize) -> Messa
                 .map(|(fd, size)| OpenReply { fd, size }),
         )),
         FileRequest::Read { fd, offset, len } => {
-            let mut data = [0u8; READ_MAX];
+            // Words, so that the copy out of the cache and into the message are word copies
+            // (the bytes of a word are in memory order: little-endian, as `pack_data`).
+            let mut data = [0u64; READ_MAX / 8];
             let want = usize::try_from(len).map_or(READ_MAX, |l| l.min(READ_MAX));
-            match files.read(pid, fd, offset, len, &mut data[..want]) {
-                Ok(n) => data_reply(&data[..n]),
+            // SAFETY: the bytes of `data`, which lives (and is not otherwise used) while
+            // `bytes` does; any byte value is a valid u8 and every u8 pattern a valid u64.
+            let bytes = unsafe {
+                core::slice::from_raw_parts_mut(data.as_mut_ptr().cast::<u8>(), READ_MAX)
+            };
+            match files.read(pid, fd, offset, len, &mut bytes[..want]) {
+                Ok(n) => data_reply(&data, n),
                 Err(e) => wire(&encode_reply::<()>(&Err(e))),
             }
         }
@@ -202,21 +221,46 @@ fn object(files: &mut Files, req: ObjectRequest) -> Message {
     }
 }
 
+/// One of init's notices (`proto::task`), or the descriptor count.
+fn control(files: &mut Files, req: ServerControl) -> Message {
+    match req {
+        ServerControl::TaskExit { pid } => wire(&encode_reply(&files.task_exit(pid))),
+        ServerControl::TaskFork { parent, child } => {
+            wire(&encode_reply(&files.task_fork(parent, child)))
+        }
+        ServerControl::SyncAll => {
+            let before = files.cache.stats.written_back;
+            let r = files.sync_all();
+            let n = files.cache.stats.written_back - before;
+            if n > 0 {
+                println!("file: sync: {n} dirty blocks written back");
+            }
+            wire(&encode_reply(&r))
+        }
+        ServerControl::Descriptors => {
+            let (fds, objects) = files.descriptors();
+            wire(&encode_reply(&Ok(DescriptorCount { fds, objects })))
+        }
+    }
+}
+
 /// A reply message from its wire form (registers only).
 fn wire(w: &Wire) -> Message {
     Message::new(w.label(), w.mrs())
 }
 
-/// `Read`'s reply: MR0 = 0, MR1 = the count, the bytes in MR6.. of the IPC buffer.
-fn data_reply(bytes: &[u8]) -> Message {
-    let mut m = wire(&encode_reply(&Ok(bytes.len() as u64)));
-    if bytes.is_empty() {
+/// `Read`'s reply: MR0 = 0, MR1 = the count `n`, the first `n` bytes of `data` (zero past
+/// them, as `pack_data` pads) in MR6.. of the IPC buffer.
+fn data_reply(data: &[u64; READ_MAX / 8], n: usize) -> Message {
+    let mut m = wire(&encode_reply(&Ok(n as u64)));
+    if n == 0 {
         return m;
     }
     let Some(buf) = libmk::ipc_buffer() else {
         return wire(&encode_reply::<()>(&Err(Errno::EIO)));
     };
-    let words = pack_data(bytes, &mut buf.mrs[READ_DATA_MR..MAX_MRS]);
+    let words = n.div_ceil(8);
+    buf.mrs[READ_DATA_MR..READ_DATA_MR + words].copy_from_slice(&data[..words]);
     m.info.length = READ_DATA_MR + words;
     m
 }

@@ -304,21 +304,47 @@ impl ReplyBody for StatReply {
 /// Packs `bytes` (at most [`READ_MAX`]) into the words of MR6.. (little-endian, the last
 /// word zero-padded); the number of words used.
 pub fn pack_data(bytes: &[u8], words: &mut [u64]) -> usize {
-    let mut n = 0;
-    for (word, chunk) in words.iter_mut().zip(bytes.chunks(8)) {
-        let mut b = [0u8; 8];
-        b[..chunk.len()].copy_from_slice(chunk);
-        *word = u64::from_le_bytes(b);
-        n += 1;
+    // Whole words first, each a fixed-size conversion (no `memcpy` call per word), then the
+    // last partial word, zero-padded.
+    let full = (bytes.len() / 8).min(words.len());
+    let (body, rest) = bytes.split_at(full * 8);
+    for (word, chunk) in words.iter_mut().zip(body.chunks_exact(8)) {
+        *word = u64::from_le_bytes([
+            chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
+        ]);
     }
-    n
+    match words.get_mut(full) {
+        Some(word) if !rest.is_empty() => {
+            let mut b = [0u8; 8];
+            for (d, s) in b.iter_mut().zip(rest) {
+                *d = *s;
+            }
+            *word = u64::from_le_bytes(b);
+            full + 1
+        }
+        _ => full,
+    }
 }
 
 /// Unpacks the first `out.len()` bytes of the words of MR6.. into `out`.
 pub fn unpack_data(words: &[u64], out: &mut [u8]) {
-    for (chunk, word) in out.chunks_mut(8).zip(words) {
+    let full = (out.len() / 8).min(words.len());
+    let (body, rest) = out.split_at_mut(full * 8);
+    for (chunk, word) in body.chunks_exact_mut(8).zip(words) {
         let b = word.to_le_bytes();
-        chunk.copy_from_slice(&b[..chunk.len()]);
+        chunk[0] = b[0];
+        chunk[1] = b[1];
+        chunk[2] = b[2];
+        chunk[3] = b[3];
+        chunk[4] = b[4];
+        chunk[5] = b[5];
+        chunk[6] = b[6];
+        chunk[7] = b[7];
+    }
+    if let Some(word) = words.get(full) {
+        for (d, s) in rest.iter_mut().zip(word.to_le_bytes()) {
+            *d = s;
+        }
     }
 }
 

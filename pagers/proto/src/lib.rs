@@ -19,6 +19,7 @@ pub mod object;
 pub mod proc;
 pub mod shm;
 pub mod startup;
+pub mod task;
 pub mod vm;
 pub mod wire;
 pub mod zero;
@@ -27,6 +28,7 @@ pub use errno::Errno;
 pub use file::{FileRequest, OpenReply, StatReply};
 pub use proc::{GetPidReply, ProcRequest, WaitReply};
 pub use shm::ShmRequest;
+pub use task::{DescriptorCount, ServerControl};
 pub use vm::{KillRecord, VmControl, VmRequest, VmStats};
 pub use wire::{MAX_WORDS, Name, ReplyBody, Wire, decode_reply, encode_reply, reply_result};
 pub use zero::ZeroRequest;
@@ -139,6 +141,8 @@ abi::numbered! {
         SetName = 207,
         /// pid, vaddr, len, prot: an anonymous private region (stacks, heaps).
         MapAnon = 208,
+        /// pid, vaddr, file size, object, file offset, prot | pager << 8 (`VmControl::MapObject`).
+        MapObject = 209,
 
         /// → a 2 MiB frame capability (zeroed) travels with the reply.
         GetChunk = 300,
@@ -203,6 +207,15 @@ abi::numbered! {
         ShmUnlink = 703,
         /// fd.
         ShmClose = 704,
+
+        /// init to the file and shm servers: pid (`task::ServerControl`).
+        TaskExit = 800,
+        /// init to the file and shm servers: parent, child.
+        TaskFork = 801,
+        /// init to the file server: write back every dirty block.
+        SyncAll = 802,
+        /// Anyone to the file or shm server → MR1 = descriptors, MR2 = open objects.
+        Descriptors = 803,
     }
 }
 
@@ -258,7 +271,16 @@ impl Label {
             Self::Mmap => 6,
             Self::Munmap => 2,
             Self::Mprotect => 3,
-            Self::Vmmap | Self::VmStats | Self::TakeKills | Self::GetChunk | Self::GetPid => 0,
+            Self::Vmmap
+            | Self::VmStats
+            | Self::TakeKills
+            | Self::GetChunk
+            | Self::GetPid
+            | Self::SyncAll
+            | Self::Descriptors => 0,
+            Self::TaskExit => 1,
+            Self::TaskFork => 2,
+            Self::MapObject => 6,
             Self::NewSpace | Self::Destroy | Self::Kill | Self::Exit | Self::Wait => 1,
             Self::MapImage => 6,
             Self::MapFrame => 3,

@@ -28,7 +28,7 @@ fn vm_requests() -> [VmRequest; 5] {
     ]
 }
 
-fn vm_controls() -> [VmControl; 9] {
+fn vm_controls() -> [VmControl; 10] {
     [
         VmControl::NewSpace { pid: 10 },
         VmControl::MapImage {
@@ -60,6 +60,15 @@ fn vm_controls() -> [VmControl; 9] {
             vaddr: USER_STACK_TOP - USER_STACK_SIZE,
             len: USER_STACK_SIZE,
             prot: prot::READ | prot::WRITE,
+        },
+        VmControl::MapObject {
+            pid: 17,
+            vaddr: 0x40_1234,
+            file_size: 0x800,
+            prot: prot::READ | prot::WRITE,
+            pager: crate::object::Pager::File,
+            object: 3,
+            offset: 0x1234,
         },
     ]
 }
@@ -204,6 +213,18 @@ fn all_requests() -> impl Iterator<Item = Wire> {
         .chain(file_requests().map(|r| r.encode()))
         .chain(object_samples())
         .chain(shm_requests().map(|r| r.encode()))
+        .chain(
+            [
+                crate::ServerControl::TaskExit { pid: 10 },
+                crate::ServerControl::TaskFork {
+                    parent: 10,
+                    child: 11,
+                },
+                crate::ServerControl::SyncAll,
+                crate::ServerControl::Descriptors,
+            ]
+            .map(|r| r.encode()),
+        )
 }
 
 /// One encoded sample of each memory-object message (object.rs tests the round trips).
@@ -346,7 +367,7 @@ fn unknown_labels() {
         99,
         105,
         199,
-        209,
+        210,
         299,
         301,
         399,
@@ -396,6 +417,7 @@ fn unknown_labels() {
             crate::object::MmapObject::decode(label, words).is_ok(),
             crate::object::Msync::decode(label, words).is_ok(),
             ShmRequest::decode(label, words).is_ok(),
+            crate::ServerControl::decode(label, words).is_ok(),
         ];
         assert_eq!(known.iter().filter(|&&k| k).count(), 1, "{label}");
         assert_eq!(Errno::from(ProtoError::UnknownLabel(label)), Errno::ENOSYS);
@@ -588,7 +610,8 @@ fn random_words_never_panic() {
         let c = VmControl::decode(label, words);
         let z = ZeroRequest::decode(label, words);
         let p = ProcRequest::decode(label, words);
-        decoded += [v.is_ok(), c.is_ok(), z.is_ok(), p.is_ok()]
+        let sc = crate::ServerControl::decode(label, words);
+        decoded += [v.is_ok(), c.is_ok(), z.is_ok(), p.is_ok(), sc.is_ok()]
             .iter()
             .filter(|&&ok| ok)
             .count();
@@ -605,6 +628,8 @@ fn random_words_never_panic() {
         let _ = FileRequest::decode(label, words);
         let sh = ShmRequest::decode(label, words);
         check_canonical(label, words, sh, ShmRequest::encode);
+        check_canonical(label, words, sc, crate::ServerControl::encode);
+        check_reply_canonical::<crate::DescriptorCount>(words);
         let _ = Name::from_words([rng.word(), rng.word()]);
     }
     // The cases reach the decoders' success paths, not only their error paths.

@@ -1,6 +1,7 @@
 //! The vm server's messages: tasks' memory requests (100s), init's control requests (200s),
 //! and their results.
 
+use crate::object::Pager;
 use crate::wire::{Name, ReplyBody, Wire, fields};
 use crate::{Kill, Label, ProtoError};
 
@@ -117,6 +118,21 @@ pub enum VmControl {
         len: u64,
         prot: u64,
     },
+    /// The file part of an ELF segment on the disk, as a private region of memory object
+    /// `object` (a handle from `pager`'s `GetObject`): the pages holding [`vaddr`, `vaddr +
+    /// file_size`), whose byte at `vaddr` is the object's byte `offset` (`vaddr` and
+    /// `offset` congruent modulo the page size), paged in on demand; bytes of the last page
+    /// past `vaddr + file_size` read as zero (the start of `.bss`). Whole pages past it
+    /// are init's to map (`MapAnon`).
+    MapObject {
+        pid: u64,
+        vaddr: u64,
+        file_size: u64,
+        prot: u64,
+        pager: Pager,
+        object: u64,
+        offset: u64,
+    },
 }
 
 impl VmControl {
@@ -160,6 +176,25 @@ impl VmControl {
                 len,
                 prot,
             } => Wire::request(Label::MapAnon, &[pid, vaddr, len, prot]),
+            Self::MapObject {
+                pid,
+                vaddr,
+                file_size,
+                prot,
+                pager,
+                object,
+                offset,
+            } => Wire::request(
+                Label::MapObject,
+                &[
+                    pid,
+                    vaddr,
+                    file_size,
+                    object,
+                    offset,
+                    (prot & 0xff) | (pager as u64) << 8,
+                ],
+            ),
         }
     }
 
@@ -213,6 +248,21 @@ impl VmControl {
                     vaddr,
                     len,
                     prot,
+                }
+            }
+            Label::MapObject => {
+                let [pid, vaddr, file_size, object, offset, packed] = fields(l, mrs)?;
+                if packed >> 16 != 0 {
+                    return Err(ProtoError::BadField);
+                }
+                Self::MapObject {
+                    pid,
+                    vaddr,
+                    file_size,
+                    prot: packed & 0xff,
+                    pager: Pager::try_from(packed >> 8).map_err(|_| ProtoError::BadField)?,
+                    object,
+                    offset,
                 }
             }
             _ => return Err(ProtoError::UnknownLabel(label)),

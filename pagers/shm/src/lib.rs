@@ -286,6 +286,47 @@ impl<F: Copy> Table<F> {
         Ok(self.drop_if_unused(id))
     }
 
+    /// `TaskExit`: task `pid` ended; its descriptors go as `close` would take them → the
+    /// frames of the objects that was the last holder of.
+    pub fn task_exit(&mut self, pid: u64) -> Vec<F> {
+        let fds: Vec<u64> = self
+            .fds
+            .range((pid, 0)..=(pid, u64::MAX))
+            .map(|(&(_, fd), _)| fd)
+            .collect();
+        let mut freed = Vec::new();
+        for fd in fds {
+            if let Ok(f) = self.close(pid, fd) {
+                freed.extend(f);
+            }
+        }
+        freed
+    }
+
+    /// `TaskFork`: `child` gets a copy of each of `parent`'s descriptors, same numbers →
+    /// the frames of objects a stale descriptor of `child` (a reused pid) was the last
+    /// holder of.
+    pub fn task_fork(&mut self, parent: u64, child: u64) -> Vec<F> {
+        let freed = self.task_exit(child);
+        let copies: Vec<(u64, Fd)> = self
+            .fds
+            .range((parent, 0)..=(parent, u64::MAX))
+            .map(|(&(_, fd), &d)| (fd, d))
+            .collect();
+        for (fd, d) in copies {
+            if let Some(o) = self.objects.get_mut(&d.object) {
+                o.fds += 1;
+                self.fds.insert((child, fd), d);
+            }
+        }
+        freed
+    }
+
+    /// Descriptors open over all tasks.
+    pub fn descriptors(&self) -> usize {
+        self.fds.len()
+    }
+
     /// Objects alive (named or held) and block frames they use.
     pub fn usage(&self) -> (usize, usize) {
         let blocks = self.objects.values().map(|o| o.blocks.len()).sum();

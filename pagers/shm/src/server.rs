@@ -12,7 +12,9 @@ use alloc::vec::Vec;
 use libmk::{CNode, Cap, Endpoint, Frame, Message, PageTable, Untyped, VSpace};
 use proto::object::{BLOCK_PAGES, BLOCK_SIZE, GetObject, ObjectRequest};
 use proto::startup::{SHM_BLOCK_WINDOW, Startup, shm_slots};
-use proto::{Errno, OpenReply, ShmRequest, Wire, encode_reply, pid};
+use proto::{
+    DescriptorCount, Errno, OpenReply, ServerControl, ShmRequest, Wire, encode_reply, pid,
+};
 use rt::println;
 use shm::{Clear, Frames, Table};
 
@@ -199,6 +201,26 @@ fn handle(sys: &mut Sys, table: &mut Table<Block>, badge: u64, req: &Wire) -> Me
             Ok(r) => object_request(sys, table, r),
             Err(e) => wire(&encode_reply::<()>(&Err(e.into()))),
         };
+    }
+    if let Ok(c) = ServerControl::decode(label, mrs) {
+        if c.init_only() && badge != pid::INIT {
+            return wire(&encode_reply::<()>(&Err(Errno::EPERM)));
+        }
+        match c {
+            ServerControl::TaskExit { pid } => sys.free_all(table.task_exit(pid)),
+            ServerControl::TaskFork { parent, child } => {
+                sys.free_all(table.task_fork(parent, child));
+            }
+            // Memory only: nothing to write back.
+            ServerControl::SyncAll => {}
+            ServerControl::Descriptors => {
+                return wire(&encode_reply(&Ok(DescriptorCount {
+                    fds: table.descriptors() as u64,
+                    objects: table.usage().0 as u64,
+                })));
+            }
+        }
+        return wire(&encode_reply(&Ok(())));
     }
     if let Ok(g) = GetObject::decode(label, mrs) {
         return wire(&encode_reply(

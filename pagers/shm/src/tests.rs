@@ -241,3 +241,40 @@ fn descriptor_table_fills() {
     // Another task is not affected.
     assert!(t.open(B, &name("/x"), RDONLY, 0).is_ok());
 }
+
+#[test]
+fn fork_copies_descriptors_and_exit_drops_them() {
+    let mut t = Table::<u32>::new();
+    let mut f = Frames0(0);
+    let fd = create(&mut t, A, "/fk");
+    t.truncate(A, fd, 4096).unwrap();
+    let (h, _) = t.get_object(A, fd, true).unwrap();
+    t.page(h, 0, f.alloc()).unwrap();
+    t.release(h).unwrap();
+    t.unlink(&name("/fk")).unwrap();
+    // The child holds the same object under the same number.
+    assert!(t.task_fork(A, B).is_empty());
+    assert_eq!(t.descriptors(), 2);
+    assert_eq!(t.stat(B, fd), Ok(4096));
+    // The parent's exit leaves the object to the child; the child's takes it, frames too.
+    assert!(t.task_exit(A).is_empty());
+    assert_eq!(t.stat(A, fd), Err(Errno::EBADF));
+    assert_eq!(t.stat(B, fd), Ok(4096));
+    assert_eq!(t.task_exit(B), vec![1]);
+    assert_eq!(t.descriptors(), 0);
+    assert_eq!(t.usage(), (0, 0));
+    // Exit of a task without descriptors is harmless.
+    assert!(t.task_exit(A).is_empty());
+}
+
+#[test]
+fn fork_onto_a_reused_pid_replaces_stale_descriptors() {
+    let mut t = Table::<u32>::new();
+    let fd = create(&mut t, B, "/old");
+    t.unlink(&name("/old")).unwrap();
+    create(&mut t, A, "/new");
+    assert!(t.task_fork(A, B).is_empty());
+    assert_eq!(t.descriptors(), 2);
+    assert_eq!(t.usage().0, 1);
+    assert_eq!(t.stat(B, fd), Ok(0));
+}

@@ -63,6 +63,8 @@ pub trait Machine {
     fn zero(&mut self, p: PageId);
     /// Copies page `src` to page `dst`.
     fn copy(&mut self, dst: PageId, src: PageId);
+    /// Fills bytes [`from`, page end) of page `p` with zeroes.
+    fn zero_tail(&mut self, p: PageId, from: u64);
     /// Copies page `index` of the frame capability `frame` to page `dst`.
     fn copy_from_frame(&mut self, dst: PageId, frame: u64, index: u64) -> Result<(), Errno>;
     /// Whether vm has an endpoint for `pager`.
@@ -663,6 +665,53 @@ impl<M: Machine> Vm<M> {
             vaddr: start,
             offset,
             shared,
+            limit: u64::MAX,
+        })
+    }
+
+    /// `MapObject`: the file part of an ELF segment, [`vaddr`, `vaddr + file_size`), as a
+    /// private region of `object` whose byte at `vaddr` is the object's byte `offset`; the
+    /// rest of the last page reads as zero. `EINVAL` for a zero `file_size`, addresses
+    /// outside user space, `vaddr` and `offset` not congruent modulo the page size, or an
+    /// overlap; `ENODEV` without that pager.
+    #[expect(clippy::too_many_arguments, reason = "the request's fields, one each")]
+    pub fn map_object(
+        &mut self,
+        pid: u64,
+        vaddr: u64,
+        file_size: u64,
+        prot_bits: u64,
+        pager: Pager,
+        object: u64,
+        offset: u64,
+    ) -> Result<(), Errno> {
+        let (start, end) = Self::page_span(vaddr, file_size)?;
+        if prot_bits & !prot::MASK != 0 || vaddr % PAGE_SIZE != offset % PAGE_SIZE {
+            return Err(Errno::EINVAL);
+        }
+        let offset = page_down(offset);
+        if page_up(end - start)
+            .and_then(|l| offset.checked_add(l))
+            .is_none()
+        {
+            return Err(Errno::EINVAL);
+        }
+        if !self.m.has_pager(pager) {
+            return Err(Errno::ENODEV);
+        }
+        let t = self.tasks.get_mut(&pid).ok_or(Errno::ESRCH)?;
+        t.regions.insert(Region {
+            start,
+            end,
+            prot: prot_bits,
+            kind: Kind::Object {
+                pager,
+                object,
+                vaddr: start,
+                offset,
+                shared: false,
+                limit: vaddr + file_size,
+            },
         })
     }
 
@@ -1096,6 +1145,20 @@ impl<M: Machine> Vm<M> {
         if permission && (!write || entry == NONE) {
             return kill(kills, pid, Kill::Segv, addr);
         }
+        if !permission && va.saturating_add(PAGE_SIZE) > r.kind.limit() {
+            // The page holding the end of the object's part (or past it): vm's own.
+            return match object::tail_page(m, pool, objects, &mut t.space, &mut t.pages, &r, va) {
+                Some(new) => {
+                    *copied += 1;
+                    Outcome::Map {
+                        page: new,
+                        va,
+                        flags: page_flags(pool, r.kind, flags, new),
+                    }
+                }
+                None => kill(kills, pid, Kill::Bus, va),
+            };
+        }
         if !permission {
             // Not resident, or its mapping was taken back by the pager: map the block.
             let asked = object::map_block(
@@ -1266,7 +1329,7 @@ fn fork_block_run<M: Machine>(
 }
 
 /// A page from the pool, asking for a chunk when it is empty; zeroed if `clean`.
-fn take_page<M: Machine>(m: &mut M, pool: &mut Pool, clean: bool) -> Option<PageId> {
+pub(crate) fn take_page<M: Machine>(m: &mut M, pool: &mut Pool, clean: bool) -> Option<PageId> {
     if pool.free() == 0 {
         if !m.more_chunk() {
             return None;

@@ -212,7 +212,10 @@ pub fn map_block<M: Machine>(
             objects.settle(m, k);
             return Err(Errno::EFAULT);
         }
-        let top = hi.min(base + valid * PAGE_SIZE);
+        // The page holding the region's limit is never the object's (see `tail_page`).
+        let top = hi
+            .min(base + valid * PAGE_SIZE)
+            .min(crate::region::page_down(r.kind.limit()));
         let mut s = va;
         while s > lo && open(pages.get(s - PAGE_SIZE)) {
             s -= PAGE_SIZE;
@@ -253,6 +256,50 @@ pub fn map_block<M: Machine>(
         return Ok(());
     }
     Err(Errno::EIO)
+}
+
+/// The page at `va` of private object region `r` when it holds or lies past the region's
+/// limit: one of vm's own, a copy of the object's page with the bytes from the limit on
+/// cleared (all zero past it), recorded in `pages`. `None` when no page or table is to be
+/// had, or the object has no data there (the caller kills with `BUS`).
+pub fn tail_page<M: Machine>(
+    m: &mut M,
+    pool: &mut crate::pages::Pool,
+    objects: &mut Objects,
+    space: &mut M::Space,
+    pages: &mut PageMap,
+    r: &Region,
+    va: u64,
+) -> Option<crate::pages::PageId> {
+    let limit = r.kind.limit();
+    groups(m, space, pages, va, va + PAGE_SIZE).ok()?;
+    let new = crate::take_page(m, pool, true)?;
+    if va < limit {
+        let copied = block_key(r, va).is_some_and(|(k, pager, idx)| {
+            let mut ok = false;
+            for _ in 0..2 {
+                match objects.cap(m, k, pager, false) {
+                    Ok((slot, valid)) if idx < valid => {
+                        if m.copy_from_frame(new, slot, idx).is_ok() {
+                            ok = true;
+                            break;
+                        }
+                        objects.forget(m, k);
+                    }
+                    _ => break,
+                }
+            }
+            objects.settle(m, k);
+            ok
+        });
+        if !copied {
+            pool.release(new);
+            return None;
+        }
+        m.zero_tail(new, limit - va);
+    }
+    pages.set(va, new);
+    Some(new)
 }
 
 /// Takes every page entry of object region `r` out of `pages`: block entries drop their

@@ -30,12 +30,16 @@ pub enum Kind {
     /// A memory object another pager owns (a file, a shm object): the byte at `vaddr` is the
     /// object's byte `offset` (absolute, so splitting the region keeps them valid). Shared:
     /// writes reach the object; private: the first write copies the page into vm's own.
+    /// Bytes at or past address `limit` read as zero (`u64::MAX`: no limit; private regions
+    /// only: the end of an ELF segment's file part, where `.bss` starts): the page holding
+    /// `limit` is always one of vm's own, a copy of the object's page with its tail cleared.
     Object {
         pager: Pager,
         object: u64,
         vaddr: u64,
         offset: u64,
         shared: bool,
+        limit: u64,
     },
 }
 
@@ -58,6 +62,14 @@ impl Kind {
         match self {
             Kind::Object { vaddr, offset, .. } => Some(offset.wrapping_add(va.wrapping_sub(vaddr))),
             _ => None,
+        }
+    }
+
+    /// The address from which an object region reads as zero (`u64::MAX` for none).
+    pub fn limit(self) -> u64 {
+        match self {
+            Kind::Object { limit, .. } => limit,
+            _ => u64::MAX,
         }
     }
 

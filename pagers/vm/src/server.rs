@@ -353,6 +353,12 @@ impl Machine for Sys {
         unsafe { copy_page(page_addr(dst), page_addr(src)) };
     }
 
+    fn zero_tail(&mut self, p: PageId, from: u64) {
+        if let Some(tail) = page::<u8>(p).get_mut(from as usize..) {
+            tail.fill(0);
+        }
+    }
+
     fn copy_from_frame(&mut self, dst: PageId, frame: u64, index: u64) -> Result<(), Errno> {
         if !self.copy_tables {
             self.ensure_own_tables(COPY_WINDOW)?;
@@ -748,6 +754,15 @@ impl Server {
                 len,
                 prot,
             } => vm.map_anon(pid, vaddr, len, prot),
+            VmControl::MapObject {
+                pid,
+                vaddr,
+                file_size,
+                prot,
+                pager,
+                object,
+                offset,
+            } => vm.map_object(pid, vaddr, file_size, prot, pager, object, offset),
             VmControl::Reset { pid } => vm.reset(pid),
             VmControl::Destroy { pid } => vm.destroy(pid),
             VmControl::TakeKills => return answer(Ok(vm.take_kill())),

@@ -231,6 +231,10 @@ impl Machine for Model {
         self.mem[p as usize].fill(0);
     }
 
+    fn zero_tail(&mut self, p: PageId, from: u64) {
+        self.mem[p as usize][from as usize..].fill(0);
+    }
+
     fn copy(&mut self, dst: PageId, src: PageId) {
         let data = self.mem[src as usize].clone();
         self.mem[dst as usize] = data;
@@ -1155,4 +1159,97 @@ fn object_mmap_arguments() {
     );
     assert_eq!(read(&mut v, 10, A), 0);
     assert_eq!(v.blocks_held(), 0);
+}
+
+#[test]
+fn object_segment_maps_file_part_and_zeroes_the_tail() {
+    // A data segment: vaddr A + 0x234 holds file byte 0x5234; 0x2100 file bytes, so the
+    // file part ends at A + 0x2334 (in the region's third page); the rest of that page is
+    // .bss and must read as zero although the file has bytes there.
+    let mut v = vm_with_object(40 * P as usize);
+    let (vaddr, off, fsz) = (A + 0x234, 0x5234, 0x2100);
+    v.map_object(10, vaddr, fsz, RW, Pager::File, OBJ, off)
+        .unwrap();
+    let r = *v.task(10).unwrap().regions.find(A).unwrap();
+    assert_eq!((r.start, r.end), (A, A + 3 * P));
+    // Read of the first page: from the block, read-only, fault-around stops before the tail.
+    assert_eq!(oread(&mut v, 10, vaddr), obj_byte(off));
+    assert_eq!(mapped(&v, 10), 2);
+    assert_eq!(v.stats().pages_in_use, 0);
+    // The tail page: vm's own copy, file bytes up to the limit, zeroes after.
+    let limit = vaddr + fsz;
+    assert_eq!(oread(&mut v, 10, limit - 1), obj_byte(off + fsz - 1));
+    assert_eq!(oread(&mut v, 10, limit), 0);
+    assert_eq!(oread(&mut v, 10, A + 3 * P - 1), 0);
+    assert_eq!(v.stats().pages_in_use, 1);
+    // Writable without another fault (private, its only user), the object untouched.
+    let (what, f) = access(&mut v, 10, limit, Write).unwrap();
+    assert!(what & BLOCK_MARK == 0 && f & 2 != 0);
+    // A write to the file part copies the page; the object keeps its bytes.
+    owrite(&mut v, 10, vaddr, 0xab);
+    assert_eq!(oread(&mut v, 10, vaddr), 0xab);
+    let key = (Pager::File as u64, OBJ, 0);
+    assert_eq!(v.m.pager.frames[&key][off as usize], obj_byte(off));
+    assert!(v.m.pager.log.iter().all(|r| !matches!(
+        r,
+        ObjectRequest::Page { write: true, .. } | ObjectRequest::Dirty { .. }
+    )));
+    // Fork shares the tail page copy-on-write; exit gives everything back.
+    v.fork(10, 11, Space::default())
+        .map_err(|(e, _)| e)
+        .unwrap();
+    assert_eq!(oread(&mut v, 11, limit), 0);
+    assert_eq!(oread(&mut v, 11, limit - 1), obj_byte(off + fsz - 1));
+    v.destroy(11).unwrap();
+    v.destroy(10).unwrap();
+    assert_eq!(v.stats().pages_in_use, 0);
+    assert_eq!(v.blocks_held(), 0);
+    assert_eq!(
+        v.m.pager.log.last(),
+        Some(&ObjectRequest::Release { object: OBJ })
+    );
+}
+
+#[test]
+fn object_segment_arguments() {
+    let mut v = vm_with_object(8 * P as usize);
+    let rx = prot::READ | prot::EXEC;
+    // Not congruent, empty, outside user space, bad prot, unknown task.
+    assert_eq!(
+        v.map_object(10, A + 1, P, rx, Pager::File, OBJ, 2),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        v.map_object(10, A, 0, rx, Pager::File, OBJ, 0),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        v.map_object(10, 0, P, rx, Pager::File, OBJ, 0),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        v.map_object(10, A, P, 8, Pager::File, OBJ, 0),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        v.map_object(99, A, P, rx, Pager::File, OBJ, 0),
+        Err(Errno::ESRCH)
+    );
+    // A text segment ending on a page boundary has no tail page of vm's own.
+    v.map_object(10, A, 2 * P, rx, Pager::File, OBJ, 0).unwrap();
+    assert_eq!(oread(&mut v, 10, A + 2 * P - 1), obj_byte(2 * P - 1));
+    assert_eq!(v.stats().pages_in_use, 0);
+    assert_eq!(mapped(&v, 10), 2);
+    // Overlap.
+    assert_eq!(
+        v.map_object(10, A + P, P, rx, Pager::File, OBJ, P),
+        Err(Errno::EINVAL)
+    );
+    // Executing a page past the object's data is BUS.
+    v.map_object(10, A + 16 * P, 2 * P, rx, Pager::File, OBJ, 40 * P)
+        .unwrap();
+    assert!(matches!(
+        touch(&mut v, 10, A + 16 * P, Execute),
+        Outcome::Killed(Kill::Bus)
+    ));
 }

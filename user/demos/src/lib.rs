@@ -190,3 +190,49 @@ pub mod filetest {
         ((i * 31) ^ (i >> 9)) as u8
     }
 }
+
+/// What `mapping-kinds` and its unrelated peer `kinds-peer` agree on.
+pub mod mapping_kinds {
+    /// The file both map (an 8.3 name: the file server creates only those).
+    pub const FILE: &str = "KINDS.DAT";
+    /// Word 0 of the mapping: what a forked child writes there.
+    pub const CHILD_MARK: u64 = 0xc41d;
+    /// Word 1 of the mapping: what the task that mapped it writes there.
+    pub const WRITER_MARK: u64 = 0x5e1f;
+    /// `kinds-peer`'s exit status: these bits for the marks it found in the file.
+    pub const PEER_SAW_CHILD: i32 = 1;
+    pub const PEER_SAW_WRITER: i32 = 2;
+}
+
+/// What `writeback` leaves on the disk, `writeback-check` reads back on the next boot, and
+/// the tools compare after power-off (`tools/src/scenarios.rs` computes the same bytes).
+pub mod writeback {
+    /// The file (an 8.3 name) and its length: 17 blocks of 64 KiB and a piece of a page, so
+    /// that the last page is partly past the end of the file.
+    pub const FILE: &str = "WB.DAT";
+    pub const BYTES: u64 = 17 * 65536 + 1000;
+
+    /// Byte `i` of the file.
+    pub const fn byte(i: u64) -> u8 {
+        ((i * 7) ^ (i >> 12) ^ 0x5a) as u8
+    }
+}
+
+/// What `exectest` leaves on the disk through shared mappings it never syncs, and the tools
+/// compare after power-off (`tools/src/scenarios.rs` computes the same bytes).
+pub mod exectest {
+    /// Written by a child that exits (vm syncs at exit, the file server closes at exit).
+    pub const EXIT_FILE: &str = "EXIT.DAT";
+    /// Written by a child still running at power-off (init's `SyncAll`).
+    pub const SYNC_FILE: &str = "SYNC.DAT";
+
+    /// Each file's length: three pages and a piece of one.
+    pub const fn file_len() -> u64 {
+        3 * 4096 + 100
+    }
+
+    /// Byte `i` of each file.
+    pub const fn file_byte(i: u64) -> u8 {
+        ((i * 13) ^ (i >> 10) ^ 0x3c) as u8
+    }
+}

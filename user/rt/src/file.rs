@@ -1,10 +1,12 @@
 //! POSIX-shaped file calls to the file server (`proto::file`): `open`, `read`, `pread`,
 //! `close`, `stat`, `fstat`, `ftruncate` (`close`, `fstat` and `ftruncate` also take shm
 //! descriptors, which go to the shm server: `crate::shm`). Descriptors are the server's, per
-//! task (not inherited by `fork` yet).
+//! task: a `fork` child starts with copies of its parent's (same numbers, same positions at
+//! the fork, each moving on its own afterwards), `exec` keeps them, and the server drops
+//! them when the task ends (init tells it: `proto::task`).
 
 use libmk::{Cap, Endpoint};
-use proto::file::{AT_POSITION, Path, READ_DATA_MR, READ_MAX, pack_data, unpack_data};
+use proto::file::{AT_POSITION, Path, READ_DATA_MR, READ_MAX, pack_data};
 use proto::{Errno, FileRequest, OpenReply, StatReply, task_slots};
 
 pub use proto::file::Whence;
@@ -32,6 +34,12 @@ fn path(name: &str) -> Result<Path, Errno> {
     })
 }
 
+/// Descriptors open in the file server over all tasks, and files it holds open (for a
+/// descriptor or a mapping): for tests that check nothing is left behind.
+pub fn descriptors() -> Result<proto::DescriptorCount, Errno> {
+    crate::ipc::call(FILE, &proto::ServerControl::Descriptors.encode())
+}
+
 /// `open(name, flags)`: a descriptor. Flags: `O_RDONLY`, `O_WRONLY`, `O_RDWR`, `O_CREAT`
 /// (8.3 names only), `O_EXCL`, `O_TRUNC`, `O_DIRECT`. `ENOENT` if there is no such file,
 /// `EISDIR` for a directory, `EEXIST` for `O_CREAT | O_EXCL` of an existing file, `EACCES`
@@ -57,13 +65,23 @@ pub fn open_sized(name: &str, flags: u64) -> Result<(u64, u64), Errno> {
 /// the whole of `buf` (an `O_DIRECT` descriptor checks that length's alignment); the server
 /// sends what one message holds.
 fn read_once(fd: u64, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+    read_once_on(FILE, fd, offset, buf)
+}
+
+/// [`read_once`] on the file server endpoint `ep` (init calls with its own capability).
+pub fn read_once_on(
+    ep: Cap<Endpoint>,
+    fd: u64,
+    offset: u64,
+    buf: &mut [u8],
+) -> Result<usize, Errno> {
     let len = buf.len().min(READ_MAX);
     let req = FileRequest::Read {
         fd,
         offset,
         len: buf.len() as u64,
     };
-    let reply = FILE
+    let reply = ep
         .call(&crate::ipc::message(&req.encode()))
         .map_err(Errno::from)?;
     let n = proto::reply_result::<u64>(crate::ipc::received(&reply).mrs())?;
@@ -74,7 +92,13 @@ fn read_once(fd: u64, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
     let Some(ipc) = libmk::ipc_buffer() else {
         return Err(Errno::EIO);
     };
-    unpack_data(&ipc.mrs[READ_DATA_MR..], &mut buf[..n]);
+    let words = &ipc.mrs[READ_DATA_MR..];
+    let n = n.min(words.len() * 8);
+    // SAFETY: the bytes of the message words (in memory order: little-endian, as
+    // `unpack_data` reads them), which live and are not written while `bytes` does. One
+    // `copy_from_slice` of them is a word copy where `unpack_data` would go byte by byte.
+    let bytes = unsafe { core::slice::from_raw_parts(words.as_ptr().cast::<u8>(), n) };
+    buf[..n].copy_from_slice(bytes);
     Ok(n)
 }
 

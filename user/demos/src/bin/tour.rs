@@ -8,7 +8,7 @@ use rt::{WaitStatus, println};
 
 rt::entry!(main);
 
-/// (program, slide title, what the demo shows).
+/// (program, slide title, what the demo shows), in the lecture's order.
 const STOPS: &[(&str, &str, &str)] = &[
     (
         "vaspace",
@@ -19,6 +19,26 @@ const STOPS: &[(&str, &str, &str)] = &[
         "anon",
         "File vs. Anonymous Mapping",
         "an anonymous mapping is filled with 0, and pages appear only when touched",
+    ),
+    (
+        "mapping-kinds",
+        "Shared vs. Private Mapping",
+        "the 2x2 table: who sees a write, and whether the file changes",
+    ),
+    (
+        "mmap-file",
+        "Memory-Mapped File: Example",
+        "the slide's program maps a program file and prints 0x7f 0x45 0x4c 0x46; pages arrive when touched",
+    ),
+    (
+        "writeback",
+        "Memory-Mapped File",
+        "writes to a MAP_SHARED mapping reach the file: at msync, at munmap, on eviction, at exit",
+    ),
+    (
+        "fileio",
+        "File I/O Comparisons",
+        "read 1 KiB, O_DIRECT 4 KiB, fgets and mmap on a 16 MiB file: what each costs per MiB",
     ),
     (
         "shm",

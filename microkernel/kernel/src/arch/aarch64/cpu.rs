@@ -14,8 +14,9 @@ pub fn affinity() -> u32 {
 }
 
 /// Lets EL0 use FP/SIMD (CPACR_EL1.FPEN), read the virtual counter (CNTKCTL_EL1.EL0VCTEN) and
-/// read the PMU cycle counter (PMUSERENR_EL0.EN | .CR), which counts guest instructions
-/// under QEMU `-icount` and is how benchmarks measure.
+/// read the PMU cycle counter and event counters (PMUSERENR_EL0.EN | .CR | .ER): the cycle
+/// counter counts guest instructions under QEMU `-icount` (plus the clock's jumps while the CPU
+/// idles), event counter 0 counts instructions retired (boot.rs); benchmarks measure with them.
 ///
 /// The kernel itself is built soft-float and never touches FP/SIMD registers; with one user
 /// thread no FP state needs switching yet.
@@ -26,7 +27,9 @@ pub fn enable_user_access() {
     CNTKCTL_EL1
         .write(CNTKCTL_EL1::EL0VCTEN::SET + CNTKCTL_EL1::EL0PCTEN::SET + CNTKCTL_EL1::EL0PTEN::SET);
     // SAFETY: PMUSERENR_EL0 only grants EL0 read access to PMU counters.
-    unsafe { core::arch::asm!("msr pmuserenr_el0, {}", "isb", in(reg) 0b101u64, options(nostack)) };
+    unsafe {
+        core::arch::asm!("msr pmuserenr_el0, {}", "isb", in(reg) 0b1101u64, options(nostack))
+    };
 }
 
 /// The PMU cycle counter (instructions under icount), started at kernel entry.

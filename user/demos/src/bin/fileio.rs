@@ -1,0 +1,310 @@
+//! Demo: the lecture's slide "File I/O Comparisons": the same 16 MiB file (`big.dat`, each
+//! 8-byte word holds its own offset) read four ways: `read` with a 1 KiB buffer, `O_DIRECT`
+//! with 4 KiB, stdio-style `fgets` with a 1 KiB buffer, and `mmap` reading every word. Each
+//! way checks every byte it got, and the demo prints a table of what each cost per MiB: the
+//! PMU's count, kernel entries, calls to the file server and vm's page faults. One
+//! `PASS`/`FAIL` line per way; exits with the number of failures.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use demos::{Checks, Delta, peek, prefault, stats};
+use rt::{MAP_SHARED, O_DIRECT, O_RDONLY, PROT_READ, println};
+
+rt::entry!(main);
+
+const FILE: &str = "big.dat";
+const BIG_BYTES: u64 = 16 << 20;
+const MIB: u64 = BIG_BYTES >> 20;
+const BLOCK: u64 = rt::proto::object::BLOCK_SIZE;
+
+/// One way of reading the file: reads it all, checks it, and adds what it cost.
+type Way = fn(&mut Cost) -> Result<(), &'static str>;
+
+/// What one way of reading cost.
+struct Cost {
+    name: &'static str,
+    /// Calls that moved data: `read`, `fgets`, or page faults for `mmap`.
+    calls: u64,
+    /// PMU event "instructions retired" (counts only under QEMU -icount).
+    instructions: u64,
+    /// PMU cycle counter (guest instructions under -icount, idle time included).
+    cycles: u64,
+    kernel_entries: u64,
+    faults: i64,
+}
+
+/// The PMU's counts and the kernel's entry count, read together.
+#[derive(Clone, Copy)]
+struct Meter {
+    instructions: u64,
+    cycles: u64,
+    entries: u64,
+}
+
+impl Meter {
+    fn now() -> Self {
+        let entries = libmk::debug_counters().0;
+        Self {
+            instructions: libmk::instructions_retired(),
+            cycles: libmk::cycle_counter(),
+            entries,
+        }
+    }
+
+    /// Adds what passed since `self` to `cost`.
+    fn add_to(self, cost: &mut Cost) {
+        let now = Self::now();
+        cost.instructions += libmk::instructions_between(self.instructions, now.instructions);
+        cost.cycles += now.cycles.wrapping_sub(self.cycles);
+        cost.kernel_entries += now.entries.wrapping_sub(self.entries);
+    }
+}
+
+impl Cost {
+    fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            calls: 0,
+            instructions: 0,
+            cycles: 0,
+            kernel_entries: 0,
+            faults: 0,
+        }
+    }
+}
+
+/// Checks bytes read at file offset `at` (any alignment): byte `o` of the file is byte
+/// `o % 8` (little-endian) of the word `o & !7`.
+fn check_bytes(bytes: &[u8], at: u64) -> bool {
+    bytes.iter().enumerate().all(|(i, &b)| {
+        let o = at + i as u64;
+        b == ((o & !7) >> (8 * (o & 7))) as u8
+    })
+}
+
+/// Checks whole words read at `at` (a multiple of 8): faster than [`check_bytes`].
+fn check_words(bytes: &[u8], at: u64) -> bool {
+    bytes.chunks_exact(8).enumerate().all(|(i, w)| {
+        u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]) == at + 8 * i as u64
+    }) && bytes.len().is_multiple_of(8)
+}
+
+fn main() -> i32 {
+    let mut c = Checks::default();
+    println!("fileio: the slide \"File I/O Comparisons\": {FILE} ({MIB} MiB) read four ways");
+    println!("fileio: every way checks every byte it got (each 8-byte word = its offset).");
+    println!(
+        "fileio: the count is the PMU's \"instructions retired\" event (PMEVCNTR0_EL0), which QEMU"
+    );
+    println!(
+        "fileio: implements under -icount only (make bench); where it stays at 0 the table shows"
+    );
+    println!(
+        "fileio: the PMU cycle counter (PMCCNTR_EL0) instead, which then follows QEMU's clock."
+    );
+    println!("fileio: for read/O_DIRECT/fgets it is read around the calls only (not the checks);");
+    println!("fileio: for mmap around the loop that loads (and compares) every word.");
+    prefault();
+
+    println!();
+    println!("fileio: step 0: warm the page cache: map {FILE} and touch one word per 64 KiB block");
+    println!("fileio:   (each touch is one fault; the file server reads the block from the disk),");
+    println!("fileio:   so that the ways below compare copying, not waiting for the disk.");
+    let warm = warm_up();
+    c.check("fileio-warm", warm, "mapping or touching big.dat failed");
+
+    let mut costs = alloc::vec::Vec::new();
+    let ways: [(&str, &str, Way); 4] = [
+        (
+            "fileio-read-1k",
+            "read(fd, buf, 1024) until the end",
+            read_1k,
+        ),
+        (
+            "fileio-direct-4k",
+            "open(..., O_DIRECT); read(fd, buf, 4096): the disk, bypassing the cache",
+            direct_4k,
+        ),
+        (
+            "fileio-fgets-1k",
+            "fgets(buf, 1024, fp): stdio's 4 KiB buffer, handed out a line at a time",
+            fgets_1k,
+        ),
+        (
+            "fileio-mmap",
+            "p = mmap(0, 16 MiB, PROT_READ, MAP_SHARED, fd, 0); load every word",
+            mmap_words,
+        ),
+    ];
+    for (i, (id, what, way)) in ways.iter().enumerate() {
+        println!();
+        println!("fileio: way {}: {what}", i + 1);
+        let mut cost = Cost::new(&id["fileio-".len()..]);
+        let s0 = stats();
+        let r = way(&mut cost);
+        cost.faults = Delta::between(&s0, &stats()).faults;
+        println!(
+            "fileio:   {} calls, {} instructions, {} cycles, {} kernel entries, {} page faults",
+            cost.calls, cost.instructions, cost.cycles, cost.kernel_entries, cost.faults
+        );
+        match r {
+            Ok(()) => {
+                c.check(id, true, "");
+            }
+            Err(why) => {
+                c.check(id, false, why);
+            }
+        }
+        costs.push(cost);
+    }
+
+    let instructions_counted = costs.iter().all(|cost| cost.instructions > 0);
+    let (unit, count): (&str, fn(&Cost) -> u64) = if instructions_counted {
+        ("instructions", |cost| cost.instructions)
+    } else {
+        ("cycles", |cost| cost.cycles)
+    };
+    println!();
+    println!("fileio: per MiB of {FILE} ({unit} from the PMU):");
+    println!(
+        "fileio:   {:<10}| {:>14} | {:>14} | {:>10} | {:>11}",
+        "way", unit, "kernel entries", "calls", "page faults"
+    );
+    for cost in &costs {
+        println!(
+            "fileio:   {:<10}| {:>14} | {:>14} | {:>10} | {:>11}",
+            cost.name,
+            count(cost) / MIB,
+            cost.kernel_entries / MIB,
+            cost.calls / MIB,
+            cost.faults / MIB as i64
+        );
+    }
+    println!("fileio:   read and fgets: each call is IPC to the file server, 464 bytes a message,");
+    println!(
+        "fileio:   copied out of its page cache; O_DIRECT: one disk transfer per 4 KiB and no"
+    );
+    println!("fileio:   cache; mmap: one fault per 64 KiB block maps the cache's own frames, then");
+    println!("fileio:   plain loads: no copy, no call. (The file server's own counters of blocks");
+    println!("fileio:   read are not visible to tasks; vm's faults are.)");
+    println!("fileio: {} failures", c.failures);
+    c.failures
+}
+
+/// Maps the file and touches one word per block, so that every block is in the cache.
+fn warm_up() -> bool {
+    let Ok(fd) = rt::open(FILE, O_RDONLY) else {
+        return false;
+    };
+    let Ok(a) = rt::mmap(0, BIG_BYTES, PROT_READ, MAP_SHARED, fd, 0) else {
+        return false;
+    };
+    let s0 = stats();
+    let ok = (0..BIG_BYTES / BLOCK).all(|b| peek(a + b * BLOCK) == b * BLOCK);
+    println!(
+        "fileio:   {} blocks touched: vm: {}",
+        BIG_BYTES / BLOCK,
+        Delta::between(&s0, &stats())
+    );
+    ok && rt::munmap(a, BIG_BYTES).is_ok() && rt::close(fd).is_ok()
+}
+
+fn read_1k(cost: &mut Cost) -> Result<(), &'static str> {
+    let fd = rt::open(FILE, O_RDONLY).map_err(|_| "open failed")?;
+    let mut buf = [0u8; 1024];
+    let mut at = 0;
+    let mut ok = true;
+    loop {
+        let m = Meter::now();
+        let n = rt::read(fd, &mut buf).map_err(|_| "read failed")?;
+        m.add_to(cost);
+        cost.calls += 1;
+        if n == 0 {
+            break;
+        }
+        ok &= check_words(&buf[..n], at);
+        at += n as u64;
+    }
+    rt::close(fd).map_err(|_| "close failed")?;
+    finish(ok, at)
+}
+
+fn direct_4k(cost: &mut Cost) -> Result<(), &'static str> {
+    let fd = rt::open(FILE, O_RDONLY | O_DIRECT).map_err(|_| "open O_DIRECT failed")?;
+    let mut buf = [0u8; 4096];
+    let mut at = 0;
+    let mut ok = true;
+    loop {
+        let m = Meter::now();
+        let n = rt::read(fd, &mut buf).map_err(|_| "read failed")?;
+        m.add_to(cost);
+        cost.calls += 1;
+        if n == 0 {
+            break;
+        }
+        ok &= check_words(&buf[..n], at);
+        at += n as u64;
+    }
+    rt::close(fd).map_err(|_| "close failed")?;
+    finish(ok, at)
+}
+
+fn fgets_1k(cost: &mut Cost) -> Result<(), &'static str> {
+    let mut fp = rt::stdio::File::open(FILE).map_err(|_| "fopen failed")?;
+    let mut buf = [0u8; 1024];
+    let (mut at, mut lines) = (0u64, 0u64);
+    let mut ok = true;
+    loop {
+        let m = Meter::now();
+        let n = fp.read_line(&mut buf).map_err(|_| "fgets failed")?;
+        m.add_to(cost);
+        cost.calls += 1;
+        if n == 0 {
+            break;
+        }
+        if buf[n - 1] == b'\n' {
+            lines += 1;
+        }
+        ok &= check_bytes(&buf[..n], at);
+        at += n as u64;
+    }
+    fp.close().map_err(|_| "fclose failed")?;
+    println!(
+        "fileio:   {FILE} is binary: its bytes hold {lines} newlines (0x0a, in the offsets), so"
+    );
+    println!("fileio:   fgets returned up to each newline, or 1024 bytes when none came first;");
+    println!("fileio:   the checks follow the file offset across those pieces.");
+    finish(ok, at)
+}
+
+fn mmap_words(cost: &mut Cost) -> Result<(), &'static str> {
+    let fd = rt::open(FILE, O_RDONLY).map_err(|_| "open failed")?;
+    let a = rt::mmap(0, BIG_BYTES, PROT_READ, MAP_SHARED, fd, 0).map_err(|_| "mmap failed")?;
+    let s0 = stats();
+    let m = Meter::now();
+    let mut bad = 0u64;
+    let mut off = 0;
+    while off < BIG_BYTES {
+        bad += u64::from(peek(a + off) != off);
+        off += 8;
+    }
+    m.add_to(cost);
+    cost.calls = Delta::between(&s0, &stats()).faults as u64;
+    rt::munmap(a, BIG_BYTES).map_err(|_| "munmap failed")?;
+    rt::close(fd).map_err(|_| "close failed")?;
+    println!("fileio:   (calls = page faults: the only time the task left its own code)");
+    finish(bad == 0, off)
+}
+
+fn finish(ok: bool, bytes: u64) -> Result<(), &'static str> {
+    println!("fileio:   {bytes} bytes, every byte as expected: {ok}");
+    if bytes != BIG_BYTES {
+        Err("did not read the whole file")
+    } else if !ok {
+        Err("a byte does not match its offset")
+    } else {
+        Ok(())
+    }
+}
