@@ -9,7 +9,7 @@ use crate::thread::Config;
 use abi::Error;
 use abi::message::vm_fault::{self, Access, Kind};
 use abi::message::{FaultLabel, fault_reply};
-use abi::object::MapFlags;
+use abi::object::{CapRights, MapFlags};
 use core::arch::asm;
 use libmk::{Message, Reply};
 
@@ -22,6 +22,7 @@ pub const CHECKS: &[Check] = &[
     ("vm-exec-permission", vm_exec_permission),
     ("reply-map", reply_map),
     ("reply-map-write", reply_map_write),
+    ("reply-map-replaces", reply_map_replaces),
     ("reply-resume", reply_resume),
     ("reply-map-bad", reply_map_bad),
     ("unknown-syscall", unknown_syscall),
@@ -471,4 +472,42 @@ fn no_handler_unknown_syscall(env: &mut Env) -> Outcome {
         (1, Error::InvalidSyscall.code()),
         "done, x0 of an unknown syscall without a fault endpoint",
     )
+}
+
+/// A map item replaces what is mapped at its address (how a pager resolves a write to a
+/// copy-on-write page in two kernel entries): the faulter writes to a page mapped read-only,
+/// the handler answers with another frame there, the write lands in the new frame and the
+/// old one is untouched.
+fn reply_map_replaces(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let (old, old_data) = env.mapped_frame(12, MapFlags::RW)?;
+    let (new, new_data) = env.mapped_frame(12, MapFlags::RW)?;
+    let copy: libmk::Cap<libmk::Frame> =
+        libmk::Cap::from_cptr(env.copy(old.cptr(), CapRights::ALL)?);
+    let va = env.a.va_reserve(1).or_fail("reserve an address")?;
+    copy.map(VSPACE, va, MapFlags::READ, 0, 1)
+        .or_fail("map the old frame read-only")?;
+    faulter(env, &sync, writer, va + 0x10)?;
+    let r = sync.fault_msg()?;
+    check_vm_fault(&r, va + 0x10, get(IP), Access::Write, Kind::Permission)?;
+    let item = [new.cptr(), 0, 1, va, MapFlags::RW.0];
+    libmk::reply(&Message::new(fault_reply::REPLY_MAP, &item))
+        .or_fail("Reply with a map item over the read-only page")?;
+    sync.settle()?;
+    expect_eq(get(DONE), 1, "the writer finished")?;
+    // SAFETY: both frames are mapped read-write in init's VSpace at `*_data`.
+    let (o, n) = unsafe {
+        (
+            ((old_data + 0x10) as *const u64).read_volatile(),
+            ((new_data + 0x10) as *const u64).read_volatile(),
+        )
+    };
+    expect_eq(
+        (o, n),
+        (0, 0x5151),
+        "the old frame's word, the new frame's word",
+    )?;
+    let (pa, _) = VSPACE.query(va).or_fail("query the address")?;
+    let (new_pa, _) = new.phys_addr().or_fail("FramePhysAddr")?;
+    expect_eq(pa, new_pa, "what is mapped at the address now")
 }

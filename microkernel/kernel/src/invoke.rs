@@ -287,7 +287,7 @@ fn perform(t: TcbRef, slot: SlotRef, cap: Cap, request: Request) -> Result<Outco
             let Cap::VSpace { obj } = v else {
                 return Err(Error::InvalidCapability);
             };
-            vspace::map_frame(slot, obj, vaddr, flags, first_page, page_count)?;
+            vspace::map_frame(slot, obj, vaddr, flags, first_page, page_count, false)?;
             done()
         }
         Request::FrameUnmap => {

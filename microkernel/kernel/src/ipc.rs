@@ -277,7 +277,7 @@ pub fn map_item(replier: TcbRef, faulter: TcbRef) -> Result<(), Error> {
         return Err(Error::InvalidCapability);
     };
     let flags = abi::object::MapFlags::validate(flags).ok_or(Error::InvalidArgument)?;
-    vspace::map_frame(frame_slot, obj, vaddr, flags, first_page, count)
+    vspace::map_frame(frame_slot, obj, vaddr, flags, first_page, count, true)
 }
 
 /// `Signal` through notification capability `cap`.

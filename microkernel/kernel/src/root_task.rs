@@ -313,7 +313,7 @@ impl Space {
                 }
             }
         }
-        vspace::map_frame(slot, self.vspace, vaddr, flags, 0, pages).map_err(LoadError::Map)
+        vspace::map_frame(slot, self.vspace, vaddr, flags, 0, pages, false).map_err(LoadError::Map)
     }
 }
 

@@ -1013,7 +1013,8 @@ impl<M: Machine> Vm<M> {
                 m.protect(&t.space, va, PAGE_SIZE, flags);
                 return Outcome::Resume;
             }
-            m.unmap(&t.space, va, PAGE_SIZE);
+            // The map item of the reply replaces the read-only mapping (the kernel unmaps
+            // it first), so no separate unmap is needed.
         }
         // Give `va` a page, record it, and reply with a map item.
         let new = if page == NONE {
@@ -1128,7 +1129,7 @@ impl<M: Machine> Vm<M> {
                 m.protect(&t.space, va, PAGE_SIZE, flags);
                 return Outcome::Resume;
             }
-            m.unmap(&t.space, va, PAGE_SIZE);
+            // The reply's map item replaces the shared read-only mapping.
             let Some(new) = take_page(m, pool, false) else {
                 return kill(kills, pid, Kill::Bus, va);
             };
@@ -1225,7 +1226,7 @@ impl<M: Machine> Vm<M> {
             pool.release(new);
             return kill(kills, pid, Kill::Bus, va);
         }
-        m.unmap(&t.space, va, PAGE_SIZE);
+        // The reply's map item replaces the mapping of the object's page.
         t.pages.set(va, new);
         objects.unref(m, k, 1);
         *copied += 1;

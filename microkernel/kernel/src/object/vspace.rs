@@ -197,7 +197,8 @@ pub fn init() {
 }
 
 /// Maps pages `first_page .. first_page + count` of the frame whose capability is in `slot`
-/// into `vspace` at `vaddr`. All or nothing.
+/// into `vspace` at `vaddr`. All or nothing. `AlreadyMapped` if a page is mapped, unless
+/// `replace` (a fault reply's map item), which first unmaps what is there.
 pub fn map_frame(
     slot: SlotRef,
     vspace: u64,
@@ -205,6 +206,7 @@ pub fn map_frame(
     flags: MapFlags,
     first_page: u64,
     count: u64,
+    replace: bool,
 ) -> Result<(), Error> {
     let kernel_core::cap::Cap::Frame {
         base,
@@ -249,9 +251,10 @@ pub fn map_frame(
         }
         let region_end = region_end(va, end);
         let (from, to) = (pte::table_index(va, 3), pte::table_index(region_end - 1, 3));
-        if table(l3).get()[from..=to]
-            .iter()
-            .any(|&e| Descriptor::from_raw(e).is_valid())
+        if !replace
+            && table(l3).get()[from..=to]
+                .iter()
+                .any(|&e| Descriptor::from_raw(e).is_valid())
         {
             return Err(Error::AlreadyMapped);
         }
@@ -277,8 +280,15 @@ pub fn map_frame(
             break;
         }
         let region_end = region_end(va, end);
-        let entries = table(l3).get();
         let (from, to) = (pte::table_index(va, 3), pte::table_index(region_end - 1, 3));
+        if replace {
+            for i in from..=to {
+                if table(l3).get()[i] & VALID != 0 {
+                    unmap_node(node_of(l3, i));
+                }
+            }
+        }
+        let entries = table(l3).get();
         for (k, entry) in entries[from..=to].iter_mut().enumerate() {
             *entry = next;
             link_node(slot, node_of(l3, from + k));
