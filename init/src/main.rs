@@ -82,6 +82,7 @@ const CHECKS: &[(&str, Check)] = &[
     ("untyped-caps", untyped_caps),
     ("initrd-frames", initrd_frames),
     ("image-frames", image_frames),
+    ("virtio-transports", virtio_transports),
     ("free-slots-empty", free_slots_empty),
     ("loader-data-bss", loader_data_bss),
     ("syscall-unknown-number", syscall_unknown_number),
@@ -426,4 +427,31 @@ fn undefined_instruction() {
     // not return here.
     unsafe { core::arch::asm!("udf #0", options(nomem, nostack)) };
     println!("FAIL undef: the undefined instruction returned");
+}
+
+/// The virtio-mmio transports the device tree lists reach init with their interrupts: each
+/// lies inside a device untyped, interrupts are SPIs (INTID 32..1019) and all different.
+fn virtio_transports(info: &BootInfo) -> Result<(), &'static str> {
+    let transports = info.virtio();
+    if transports.is_empty() {
+        return Err("no virtio-mmio transport listed");
+    }
+    for (i, v) in transports.iter().enumerate() {
+        let inside = info.untyped().iter().any(|u| {
+            u.device != 0 && u.base <= v.base && v.base + v.size <= u.base + (1u64 << u.size_bits)
+        });
+        if !inside {
+            return Err("a transport is outside every device untyped");
+        }
+        if !(32..1020).contains(&v.intid) {
+            return Err("a transport's interrupt is not an SPI");
+        }
+        if transports[..i]
+            .iter()
+            .any(|w| w.intid == v.intid || w.base >= v.base)
+        {
+            return Err("transports not in address order or sharing an interrupt");
+        }
+    }
+    Ok(())
 }

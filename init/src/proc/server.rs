@@ -80,11 +80,13 @@ const SHM_PRIORITY: u64 = 247;
 const SHM_BUDGET_BITS: u64 = 25;
 /// The most virtio-mmio transports the file server gets interrupt handlers for.
 const MAX_VIRTIO_SLOTS: u64 = 32;
-/// The interrupt of virtio-mmio transport `i` on QEMU `virt`: SPI 16 + i (INTID 48 + i),
-/// counting transports from the lowest address. The device tree says the same
-/// (`microkernel/core/src/machine/tests.rs` checks it), but `BootInfo` does not carry it yet.
-const fn virtio_intid(i: u64) -> u64 {
-    32 + 16 + i
+/// The interrupt of the virtio-mmio transport at `base`, as the device tree gives it (the
+/// kernel copies the list into `BootInfo::virtio`).
+fn virtio_intid(info: &BootInfo, base: u64) -> Option<u64> {
+    info.virtio()
+        .iter()
+        .find(|v| v.base == base)
+        .map(|v| v.intid)
 }
 
 /// What init keeps of the servers it started.
@@ -345,7 +347,9 @@ fn start_file(
     let badged = alloc.slot()?;
     for i in 0..transports {
         let handler: Cap<IrqHandler> = Cap::from_cptr(alloc.slot()?);
-        irq_control.get(virtio_intid(i), CNODE, handler.cptr())?;
+        let intid =
+            virtio_intid(info, device.base + i * VIRTIO_SLOT_SIZE).ok_or(Error::InvalidArgument)?;
+        irq_control.get(intid, CNODE, handler.cptr())?;
         CNODE.mint(badged, CNODE, irq_notify.cptr(), CapRights::WRITE, 1 << i)?;
         // The kernel keeps the notification and badge, not the capability.
         let set = handler.set_notification(Cap::from_cptr(badged));

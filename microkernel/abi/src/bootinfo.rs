@@ -19,7 +19,7 @@
 /// `BootInfo::magic`: "MKBOOT01" read as a little-endian `u64`.
 pub const BOOTINFO_MAGIC: u64 = u64::from_le_bytes(*b"MKBOOT01");
 /// `BootInfo::version` of this layout.
-pub const BOOTINFO_VERSION: u64 = 2;
+pub const BOOTINFO_VERSION: u64 = 3;
 /// Where the boot-info pages are mapped in the root task.
 pub const BOOTINFO_VADDR: u64 = 0x0000_0040_0000_0000;
 /// Size of the boot-info mapping (one frame).
@@ -39,6 +39,8 @@ pub const MAX_UNTYPED: usize = 128;
 pub const MAX_INITRD_FRAMES: usize = 32;
 /// Capacity of `BootInfo::image_frames`.
 pub const MAX_IMAGE_FRAMES: usize = 128;
+/// Capacity of `BootInfo::virtio`.
+pub const MAX_VIRTIO: usize = 32;
 /// Capacity of `BootInfo::reserved`.
 pub const MAX_RESERVED: usize = 32;
 /// Capacity of `BootInfo::bootargs`.
@@ -99,6 +101,17 @@ pub struct ImageFrame {
     pub flags: u64,
 }
 
+/// A virtio-mmio transport as the device tree describes it: its registers (inside the device
+/// untyped memory) and its interrupt.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct VirtioDesc {
+    pub base: u64,
+    pub size: u64,
+    /// The GIC interrupt ID (SPI n is INTID 32 + n).
+    pub intid: u64,
+}
+
 /// A reserved range of RAM and what it holds (`kind` is a [`ReservedKind`] value).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
@@ -139,6 +152,9 @@ pub struct BootInfo {
     pub initrd_frame_count: u64,
     /// Read-only frames covering the initrd, in address order.
     pub initrd_frames: [FrameDesc; MAX_INITRD_FRAMES],
+    pub virtio_count: u64,
+    /// The virtio-mmio transports, in address order.
+    pub virtio: [VirtioDesc; MAX_VIRTIO],
     pub image_frame_count: u64,
     /// The frames of the root task's ELF image, in address order (so it can map its own
     /// code into other address spaces).
@@ -181,6 +197,12 @@ impl BootInfo {
                 base: 0,
                 size_bits: 0,
             }; MAX_INITRD_FRAMES],
+            virtio_count: 0,
+            virtio: [VirtioDesc {
+                base: 0,
+                size: 0,
+                intid: 0,
+            }; MAX_VIRTIO],
             image_frame_count: 0,
             image_frames: [ImageFrame {
                 slot: 0,
@@ -200,6 +222,16 @@ impl BootInfo {
     /// The initrd's frame capabilities (count clamped to the capacity).
     pub fn initrd_frames(&self) -> &[FrameDesc] {
         &self.initrd_frames[..clamp(self.initrd_frame_count, MAX_INITRD_FRAMES)]
+    }
+
+    /// The virtio-mmio transports (count clamped to the capacity).
+    pub fn virtio(&self) -> &[VirtioDesc] {
+        &self.virtio[..clamp(self.virtio_count, MAX_VIRTIO)]
+    }
+
+    /// Appends a virtio-mmio transport; `false` when full.
+    pub fn push_virtio(&mut self, desc: VirtioDesc) -> bool {
+        push(&mut self.virtio, &mut self.virtio_count, desc)
     }
 
     /// The root task's image frames (count clamped to the capacity).

@@ -277,6 +277,13 @@ pub fn create(
         }
     }
 
+    for v in &m.virtio_mmio {
+        info.push_virtio(abi::bootinfo::VirtioDesc {
+            base: v.reg.base,
+            size: v.reg.size,
+            intid: u64::from(v.intid),
+        });
+    }
     fill_boot_info(info, phys, facts, slots.next);
     configure_thread(tcb, cnode, &image)?;
     sched::make_ready(tcb);
