@@ -37,9 +37,15 @@ pub struct Slot {
     pub used: u64,
 }
 
-/// Counters, for the console and for tests.
+/// Counters, for the console and for tests (`FileStats`: `proto::file::FileStats` says what
+/// each counts).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CacheStats {
+    /// `ObjectPage` requests answered with a block, and the pages of file data in them.
+    pub object_requests: u64,
+    pub object_pages: u64,
+    /// Misses that read the block from the disk.
+    pub blocks_read: u64,
     pub hits: u64,
     pub misses: u64,
     pub evicted: u64,

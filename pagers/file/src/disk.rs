@@ -33,7 +33,8 @@ impl core::error::Error for IoError {}
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DiskStats {
     pub requests: u64,
-    pub sectors: u64,
+    pub sectors_read: u64,
+    pub sectors_written: u64,
     pub interrupts: u64,
     /// Of the requests, writes.
     pub writes: u64,
@@ -108,7 +109,8 @@ impl Disk {
         // `complete_read_blocks` below hands them back.
         let token = unsafe { self.blk.read_blocks_nb(block, &mut req, buf, &mut resp) }
             .map_err(|_| IoError)?;
-        self.count(buf.len());
+        self.stats.requests += 1;
+        self.stats.sectors_read += (buf.len() / SECTOR_SIZE) as u64;
         self.wait_for(token)?;
         // SAFETY: the same buffers as passed to `read_blocks_nb` for this token.
         unsafe { self.blk.complete_read_blocks(token, &req, buf, &mut resp) }.map_err(|_| IoError)
@@ -122,8 +124,9 @@ impl Disk {
         // SAFETY: as for `read`: the buffers stay borrowed until `complete_write_blocks`.
         let token = unsafe { self.blk.write_blocks_nb(block, &mut req, buf, &mut resp) }
             .map_err(|_| IoError)?;
-        self.count(buf.len());
+        self.stats.requests += 1;
         self.stats.writes += 1;
+        self.stats.sectors_written += (buf.len() / SECTOR_SIZE) as u64;
         self.wait_for(token)?;
         // SAFETY: the same buffers as passed to `write_blocks_nb` for this token.
         unsafe { self.blk.complete_write_blocks(token, &req, buf, &mut resp) }.map_err(|_| IoError)
@@ -134,11 +137,6 @@ impl Disk {
             return Err(IoError);
         }
         usize::try_from(sector).map_err(|_| IoError)
-    }
-
-    fn count(&mut self, len: usize) {
-        self.stats.requests += 1;
-        self.stats.sectors += (len / SECTOR_SIZE) as u64;
     }
 
     /// Sleeps until request `token` is in the used ring. Every completion raises the

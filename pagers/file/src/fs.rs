@@ -22,9 +22,11 @@ use alloc::vec::Vec;
 use embedded_sdmmc::{
     Error, Mode, RawDirectory, RawFile, RawVolume, TimeSource, Timestamp, VolumeIdx, VolumeManager,
 };
-use proto::Errno;
-use proto::file::{AT_POSITION, DIRECT_MAX, Path, SECTOR_SIZE, Whence, open_flags as of};
+use proto::file::{
+    AT_POSITION, DIRECT_MAX, FileStats, Path, SECTOR_SIZE, Whence, open_flags as of,
+};
 use proto::object::BLOCK_SIZE;
+use proto::{Errno, PAGE_SIZE};
 
 /// Directories open at once (a path walk holds two), files open at once.
 const MAX_DIRS: usize = 4;
@@ -406,6 +408,7 @@ impl Files {
             if n != want {
                 return Err(Errno::EIO);
             }
+            self.cache.stats.blocks_read += 1;
         }
         self.cache.assign(i, (object, block));
         Ok(i)
@@ -842,6 +845,28 @@ impl Files {
 
     /// `Descriptors`: (descriptors open over all tasks, files the server holds open for a
     /// descriptor or a mapping).
+    /// `FileStats`: the cache's and the disk's counters.
+    pub fn stats(&self) -> FileStats {
+        let c = &self.cache.stats;
+        let disk = self
+            .volumes
+            .device(|dev| dev.disk.try_borrow().map(|d| d.stats))
+            .unwrap_or_default();
+        FileStats {
+            object_requests: c.object_requests,
+            object_pages: c.object_pages,
+            blocks_read: c.blocks_read,
+            sectors_read: disk.sectors_read,
+            sectors_written: disk.sectors_written,
+            hits: c.hits,
+            misses: c.misses,
+            evicted: c.evicted,
+            written_back: c.written_back,
+            cached: self.cache.index.len() as u64,
+            budget: self.cache.budget as u64,
+        }
+    }
+
     pub fn descriptors(&self) -> (u64, u64) {
         let busy = self
             .objects
@@ -991,7 +1016,10 @@ impl Files {
         if write {
             self.cache.slots[i].dirty = true;
         }
-        Ok((i, (size - start).min(BS)))
+        let valid = (size - start).min(BS);
+        self.cache.stats.object_requests += 1;
+        self.cache.stats.object_pages += valid.div_ceil(PAGE_SIZE);
+        Ok((i, valid))
     }
 
     /// `ObjectDirty`: a page of the block was written through a mapping.

@@ -168,6 +168,8 @@ pub enum FileRequest {
     Ftruncate { fd: u64, len: u64 },
     /// Removes `path` (at the last close if it is open). `EISDIR` for a directory.
     Unlink { path: Path },
+    /// → [`FileStats`]: the server's counters since boot (anyone may ask).
+    FileStats,
 }
 
 impl FileRequest {
@@ -192,6 +194,7 @@ impl FileRequest {
             Self::Fstat { fd } => Wire::request(Label::Fstat, &[fd]),
             Self::Ftruncate { fd, len } => Wire::request(Label::Ftruncate, &[fd, len]),
             Self::Unlink { path } => Wire::request(Label::Unlink, &path.to_words()),
+            Self::FileStats => Wire::request(Label::FileStats, &[]),
         }
     }
 
@@ -249,6 +252,7 @@ impl FileRequest {
             Label::Unlink => Self::Unlink {
                 path: Path::from_words(fields(l, mrs)?)?,
             },
+            Label::FileStats => Self::FileStats,
             _ => return Err(ProtoError::UnknownLabel(label)),
         })
     }
@@ -298,6 +302,102 @@ impl ReplyBody for StatReply {
             [_, _, ..] => Err(ProtoError::BadField),
             _ => Err(ProtoError::Short),
         }
+    }
+}
+
+/// The file server's counters since boot (`FileStats` results, in this order). Blocks are
+/// the page cache's 64 KiB blocks (`object::BLOCK_SIZE`), sectors the disk's 512 bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileStats {
+    /// `ObjectPage` requests vm made and the server answered with a block (each one is a
+    /// fault on a file mapping that vm could not resolve from what it had mapped).
+    pub object_requests: u64,
+    /// Pages of file data in those answers (a block's 4 KiB pages up to the end of the file:
+    /// what vm may map from one answer).
+    pub object_pages: u64,
+    /// Blocks the page cache read from the disk (misses of blocks with bytes on the disk).
+    pub blocks_read: u64,
+    /// Disk sectors read and written, for whatever reason: cache blocks, `O_DIRECT`
+    /// transfers, the FAT and directories (reads come in 4 KiB extents).
+    pub sectors_read: u64,
+    pub sectors_written: u64,
+    /// Lookups of a block in the page cache (`read`, `write`, `ObjectPage`) that found it,
+    /// and that did not (then it was read, or zero-filled past the end of the disk's file).
+    pub hits: u64,
+    pub misses: u64,
+    /// Blocks dropped from the cache to make room (written back first if dirty).
+    pub evicted: u64,
+    /// Dirty blocks written to the disk (at eviction, `msync`, `munmap`, close, exit, sync).
+    pub written_back: u64,
+    /// Blocks the cache holds now, and the most it may hold (`file.cache=`).
+    pub cached: u64,
+    pub budget: u64,
+}
+
+impl FileStats {
+    pub const WORDS: usize = 11;
+
+    pub fn encode(&self) -> [u64; Self::WORDS] {
+        [
+            self.object_requests,
+            self.object_pages,
+            self.blocks_read,
+            self.sectors_read,
+            self.sectors_written,
+            self.hits,
+            self.misses,
+            self.evicted,
+            self.written_back,
+            self.cached,
+            self.budget,
+        ]
+    }
+
+    /// `Short` if fewer than [`FileStats::WORDS`] words came.
+    pub fn decode(w: &[u64]) -> Result<Self, ProtoError> {
+        let Some(
+            &[
+                object_requests,
+                object_pages,
+                blocks_read,
+                sectors_read,
+                sectors_written,
+                hits,
+                misses,
+                evicted,
+                written_back,
+                cached,
+                budget,
+            ],
+        ) = w.first_chunk::<{ Self::WORDS }>()
+        else {
+            return Err(ProtoError::Short);
+        };
+        Ok(Self {
+            object_requests,
+            object_pages,
+            blocks_read,
+            sectors_read,
+            sectors_written,
+            hits,
+            misses,
+            evicted,
+            written_back,
+            cached,
+            budget,
+        })
+    }
+}
+
+impl ReplyBody for FileStats {
+    fn encode_body(&self, w: &mut Wire) {
+        for word in self.encode() {
+            w.push(word);
+        }
+    }
+
+    fn decode_body(w: &[u64]) -> Result<Self, ProtoError> {
+        Self::decode(w)
     }
 }
 
@@ -384,6 +484,7 @@ mod tests {
                 len: 1 << 20,
             },
             FileRequest::Unlink { path },
+            FileRequest::FileStats,
         ] {
             let w = r.encode();
             assert!(w.mrs().len() <= 6);
@@ -446,6 +547,38 @@ mod tests {
         );
         let w = encode_reply::<OpenReply>(&Err(Errno::ENOENT));
         assert_eq!(decode_reply::<OpenReply>(w.mrs()), Ok(Err(Errno::ENOENT)));
+    }
+
+    #[test]
+    fn stats_round_trip() {
+        let r = FileRequest::FileStats.encode();
+        assert_eq!((r.label(), r.mrs()), (Label::FileStats as u64, &[][..]));
+        let s = FileStats {
+            object_requests: 1,
+            object_pages: 2,
+            blocks_read: 3,
+            sectors_read: 4,
+            sectors_written: 5,
+            hits: 6,
+            misses: 7,
+            evicted: 8,
+            written_back: 9,
+            cached: 10,
+            budget: 11,
+        };
+        // MR0 = 0, then the counters in the documented order.
+        let w = encode_reply(&Ok(s));
+        assert_eq!(w.mrs(), &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        assert_eq!(decode_reply::<FileStats>(w.mrs()), Ok(Ok(s)));
+        for n in 0..w.mrs().len() {
+            assert_eq!(
+                decode_reply::<FileStats>(&w.mrs()[..n]),
+                Err(ProtoError::Short)
+            );
+        }
+        assert_eq!(FileStats::decode(&[1, 2]), Err(ProtoError::Short));
+        let e = encode_reply::<FileStats>(&Err(Errno::ENODEV));
+        assert_eq!(decode_reply::<FileStats>(e.mrs()), Ok(Err(Errno::ENODEV)));
     }
 
     #[test]

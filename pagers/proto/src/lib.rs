@@ -25,7 +25,7 @@ pub mod wire;
 pub mod zero;
 
 pub use errno::Errno;
-pub use file::{FileRequest, OpenReply, StatReply};
+pub use file::{FileRequest, FileStats, OpenReply, StatReply};
 pub use proc::{GetPidReply, ProcRequest, WaitReply};
 pub use shm::ShmRequest;
 pub use task::{DescriptorCount, ServerControl};
@@ -184,6 +184,8 @@ abi::numbered! {
         Ftruncate = 507,
         /// path (five words).
         Unlink = 508,
+        /// → MR1.. = the counters of [`file::FileStats`].
+        FileStats = 509,
 
         /// vm to a pager: object, block, write → MR1 = valid bytes; block frame cap in the
         /// reply (`object::ObjectRequest`).
@@ -207,6 +209,8 @@ abi::numbered! {
         ShmUnlink = 703,
         /// fd.
         ShmClose = 704,
+        /// vm to shm: size → MR1 = handle of a new anonymous object (`shm::ShmRequest`).
+        ShmCreateAnon = 705,
 
         /// init to the file and shm servers: pid (`task::ServerControl`).
         TaskExit = 800,
@@ -277,7 +281,8 @@ impl Label {
             | Self::GetChunk
             | Self::GetPid
             | Self::SyncAll
-            | Self::Descriptors => 0,
+            | Self::Descriptors
+            | Self::FileStats => 0,
             Self::TaskExit => 1,
             Self::TaskFork => 2,
             Self::MapObject => 6,
@@ -303,7 +308,7 @@ impl Label {
             Self::ObjectRelease => 1,
             Self::ShmOpen => 4,
             Self::ShmTruncate | Self::ShmUnlink => 2,
-            Self::ShmStat | Self::ShmClose => 1,
+            Self::ShmStat | Self::ShmClose | Self::ShmCreateAnon => 1,
         }
     }
 }

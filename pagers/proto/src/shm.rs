@@ -7,6 +7,10 @@
 //! goes through the memory-object protocol (`crate::object`): `GetObject` on a descriptor,
 //! then `MmapObject` to vm, which asks `shm` for the 64 KiB blocks (`ObjectPage`).
 //!
+//! vm also makes `MAP_SHARED | MAP_ANONYMOUS` memory an object of `shm`'s: an anonymous
+//! object, with no name and no descriptor, created by vm alone ([`ShmRequest::CreateAnon`])
+//! and held only by the handle it returns, so that it goes with vm's `ObjectRelease`.
+//!
 //! Descriptors are per task (the badge is the pid) and numbered from [`FIRST_FD`], a range
 //! the file server (numbering from 3, a few dozen at most) never reaches: the runtime tells
 //! which server owns a descriptor by its number alone ([`owns_fd`]), with no table to keep
@@ -65,6 +69,11 @@ pub enum ShmRequest {
     Unlink { name: Name },
     /// `close(fd)`.
     Close { fd: u64 },
+    /// vm only (badge `pid::VM`; `EPERM` from anyone else): a new anonymous object of `size`
+    /// bytes (zero on first touch) for a `MAP_SHARED | MAP_ANONYMOUS` mapping → MR1 = its
+    /// handle for the memory-object protocol. It has no name and no descriptor: the handle
+    /// is its only holder, and `ObjectRelease` frees it. `EFBIG` beyond the server's limit.
+    CreateAnon { size: u64 },
 }
 
 impl ShmRequest {
@@ -78,6 +87,7 @@ impl ShmRequest {
             Self::Stat { fd } => Wire::request(Label::ShmStat, &[fd]),
             Self::Unlink { name } => Wire::request(Label::ShmUnlink, &name.to_words()),
             Self::Close { fd } => Wire::request(Label::ShmClose, &[fd]),
+            Self::CreateAnon { size } => Wire::request(Label::ShmCreateAnon, &[size]),
         }
     }
 
@@ -108,6 +118,10 @@ impl ShmRequest {
             Label::ShmClose => {
                 let [fd] = fields(l, mrs)?;
                 Self::Close { fd }
+            }
+            Label::ShmCreateAnon => {
+                let [size] = fields(l, mrs)?;
+                Self::CreateAnon { size }
             }
             _ => return Err(ProtoError::UnknownLabel(label)),
         })
@@ -141,6 +155,7 @@ mod tests {
                 name: name("/sixteen-bytes-x"),
             },
             ShmRequest::Close { fd: 7 },
+            ShmRequest::CreateAnon { size: 0x3000 },
         ] {
             let w = r.encode();
             assert!(w.mrs().len() <= 6);

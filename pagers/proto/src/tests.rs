@@ -92,7 +92,7 @@ fn proc_requests() -> [ProcRequest; 9] {
     ]
 }
 
-fn file_requests() -> [FileRequest; 9] {
+fn file_requests() -> [FileRequest; 10] {
     let path = |s| file::Path::new(s).unwrap();
     [
         FileRequest::Open {
@@ -124,10 +124,11 @@ fn file_requests() -> [FileRequest; 9] {
         FileRequest::Unlink {
             path: path("data/out.bin"),
         },
+        FileRequest::FileStats,
     ]
 }
 
-fn shm_requests() -> [ShmRequest; 5] {
+fn shm_requests() -> [ShmRequest; 6] {
     [
         ShmRequest::Open {
             name: name("/shm1"),
@@ -143,6 +144,7 @@ fn shm_requests() -> [ShmRequest; 5] {
             name: name("/shm1"),
         },
         ShmRequest::Close { fd: shm::FIRST_FD },
+        ShmRequest::CreateAnon { size: 8192 },
     ]
 }
 
@@ -373,7 +375,7 @@ fn unknown_labels() {
         399,
         407,
         499,
-        509,
+        510,
         999,
         u64::MAX,
     ] {
@@ -530,6 +532,19 @@ fn replies_round_trip() {
         });
     }
     check(GetPidReply { pid: 12, parent: 1 });
+    check(crate::FileStats {
+        object_requests: 1,
+        object_pages: 16,
+        blocks_read: 2,
+        sectors_read: 3,
+        sectors_written: 4,
+        hits: 5,
+        misses: 6,
+        evicted: 7,
+        written_back: 8,
+        cached: 9,
+        budget: 256,
+    });
     assert_eq!(VmStats::decode(&[1, 2]), Err(ProtoError::Short));
 }
 
@@ -625,6 +640,7 @@ fn random_words_never_panic() {
         check_reply_canonical::<Option<KillRecord>>(words);
         check_reply_canonical::<WaitReply>(words);
         check_reply_canonical::<GetPidReply>(words);
+        check_reply_canonical::<crate::FileStats>(words);
         let _ = FileRequest::decode(label, words);
         let sh = ShmRequest::decode(label, words);
         check_canonical(label, words, sh, ShmRequest::encode);

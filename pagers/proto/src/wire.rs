@@ -4,8 +4,9 @@
 
 use crate::{Errno, Label, ProtoError};
 
-/// The most words a message carries: a reply's code and [`crate::VmStats`]'s six counters.
-pub const MAX_WORDS: usize = 7;
+/// The most words a message carries: a reply's code and [`crate::FileStats`]' eleven
+/// counters.
+pub const MAX_WORDS: usize = 12;
 
 /// A message as the kernel carries it: its label and its message registers (MR0 first).
 ///

@@ -8,6 +8,10 @@
 //! until `close`; a handle (one per `GetObject`, i.e. per `mmap` of a descriptor) until vm's
 //! `ObjectRelease` for it. The object, with its frames, goes when the last of these does, so
 //! unlinking or closing never disturbs a mapping.
+//!
+//! Anonymous objects (vm's `CreateAnon`, for `MAP_SHARED | MAP_ANONYMOUS` memory) are born
+//! unlinked with one handle and no descriptor: vm's `ObjectRelease` of that handle, once no
+//! task maps the memory any more, frees them.
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -241,6 +245,31 @@ impl<F: Copy> Table<F> {
         self.next_handle += 1;
         self.handles.insert(handle, d.object);
         Ok((handle, o.size))
+    }
+
+    /// `CreateAnon` (vm only): a new anonymous object of `size` bytes, with no name and no
+    /// descriptor → the handle that alone holds it. `EFBIG` beyond [`MAX_SIZE`].
+    pub fn create_anon(&mut self, size: u64) -> Result<u64, Errno> {
+        if size > MAX_SIZE {
+            return Err(Errno::EFBIG);
+        }
+        let id = self.next_object;
+        self.next_object += 1;
+        self.objects.insert(
+            id,
+            Object {
+                size,
+                mode: mode::OWNER_READ | mode::OWNER_WRITE,
+                linked: false,
+                fds: 0,
+                handles: 1,
+                blocks: BTreeMap::new(),
+            },
+        );
+        let handle = self.next_handle;
+        self.next_handle += 1;
+        self.handles.insert(handle, id);
+        Ok(handle)
     }
 
     /// `ObjectPage`: the frame of block `block` of `handle`'s object (from `alloc` the first

@@ -193,10 +193,14 @@ fn main(st: &'static Startup) -> ! {
     }
 }
 
-/// One request from `badge` (vm's pid for the memory-object protocol, a task's otherwise).
+/// One request from `badge` (vm's pid for the memory-object protocol and `CreateAnon`, a
+/// task's otherwise).
 fn handle(sys: &mut Sys, table: &mut Table<Block>, badge: u64, req: &Wire) -> Message {
     let (label, mrs) = (req.label(), req.mrs());
     if badge == pid::VM {
+        if let Ok(ShmRequest::CreateAnon { size }) = ShmRequest::decode(label, mrs) {
+            return wire(&encode_reply(&table.create_anon(size)));
+        }
         return match ObjectRequest::decode(label, mrs) {
             Ok(r) => object_request(sys, table, r),
             Err(e) => wire(&encode_reply::<()>(&Err(e.into()))),
@@ -248,6 +252,8 @@ fn handle(sys: &mut Sys, table: &mut Table<Block>, badge: u64, req: &Wire) -> Me
         Ok(ShmRequest::Close { fd }) => {
             encode_reply(&table.close(badge, fd).map(|f| sys.free_all(f)))
         }
+        // vm's alone (handled above).
+        Ok(ShmRequest::CreateAnon { .. }) => encode_reply::<()>(&Err(Errno::EPERM)),
     };
     wire(&reply)
 }

@@ -278,3 +278,34 @@ fn fork_onto_a_reused_pid_replaces_stale_descriptors() {
     assert_eq!(t.usage().0, 1);
     assert_eq!(t.stat(B, fd), Ok(0));
 }
+
+#[test]
+fn anonymous_objects_live_as_long_as_their_handle() {
+    let mut t = Table::<u32>::new();
+    let mut f = Frames0(0);
+    let h = t.create_anon(3 * BLOCK_SIZE - 4096).unwrap();
+    // No name, no descriptor: one object, no frames until touched.
+    assert_eq!((t.usage(), t.descriptors()), ((1, 0), 0));
+    assert_eq!(t.page(h, 0, f.alloc()).unwrap(), (1, BLOCK_SIZE));
+    assert_eq!(t.page(h, 2, f.alloc()).unwrap(), (2, BLOCK_SIZE - 4096));
+    // The same frame every time (vm asks again for a fork child or after a revoke).
+    assert_eq!(t.page(h, 0, f.alloc()).unwrap(), (1, BLOCK_SIZE));
+    assert_eq!(t.page(h, 3, f.alloc()).unwrap_err(), Errno::EFAULT);
+    assert_eq!(t.check_handle(h), Ok(()));
+    // Another anonymous object is another object.
+    let h2 = t.create_anon(4096).unwrap();
+    assert_ne!(h, h2);
+    assert_eq!(t.page(h2, 0, f.alloc()).unwrap(), (3, 4096));
+    assert_eq!(t.usage(), (2, 3));
+    // Exits and forks of tasks do not hold it; its release frees it and its frames.
+    assert!(t.task_exit(A).is_empty());
+    let mut freed = t.release(h).unwrap();
+    freed.sort_unstable();
+    assert_eq!(freed, vec![1, 2]);
+    assert_eq!(t.page(h, 0, f.alloc()).unwrap_err(), Errno::EBADF);
+    assert_eq!(t.release(h).unwrap_err(), Errno::EBADF);
+    assert_eq!(t.release(h2).unwrap(), vec![3]);
+    assert_eq!(t.usage(), (0, 0));
+    assert_eq!(t.create_anon(MAX_SIZE + 1).unwrap_err(), Errno::EFBIG);
+    assert_eq!(t.usage(), (0, 0));
+}

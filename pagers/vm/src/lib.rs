@@ -14,7 +14,7 @@ pub mod region;
 
 use abi::message::vm_fault::Access;
 use abi::object::MapFlags;
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use object::Objects;
 use pages::{BLOCK_RO, BLOCK_RW, NONE, PageId, PageMap, Pool, ZERO_PAGE, is_block};
 use proto::object::{MmapObject, ObjectRequest, Pager};
@@ -69,6 +69,9 @@ pub trait Machine {
     fn copy_from_frame(&mut self, dst: PageId, frame: u64, index: u64) -> Result<(), Errno>;
     /// Whether vm has an endpoint for `pager`.
     fn has_pager(&self, pager: Pager) -> bool;
+    /// Asks the shm server for a new anonymous object of `size` bytes (`CreateAnon`) → its
+    /// handle. `ENODEV` without a shm server.
+    fn anon_object(&mut self, size: u64) -> Result<u64, Errno>;
     /// Calls `pager` with `req`: MR1 of its reply, and the slot of vm's CSpace that a
     /// capability coming with the reply went to (the caller owns it).
     fn pager_call(&mut self, pager: Pager, req: ObjectRequest)
@@ -147,6 +150,9 @@ pub struct Vm<M: Machine> {
     kills: VecDeque<KillRecord>,
     /// The block capabilities of memory objects that tasks map.
     objects: Objects,
+    /// The shm server's anonymous objects vm made for `MAP_SHARED | MAP_ANONYMOUS`
+    /// mappings (until their `ObjectRelease`): `vmmap` calls them `anon`.
+    anon_objects: BTreeSet<u64>,
     initrd_size: u64,
     faults: u64,
     zero_filled: u64,
@@ -169,6 +175,7 @@ impl<M: Machine> Vm<M> {
             pool,
             kills: VecDeque::new(),
             objects: Objects::default(),
+            anon_objects: BTreeSet::new(),
             initrd_size,
             faults: 0,
             zero_filled: 0,
@@ -435,11 +442,18 @@ impl<M: Machine> Vm<M> {
                 .values()
                 .any(|t| t.regions.iter().any(|q| q.kind.object() == Some(o)));
             if !mapped {
-                let _ = self
-                    .m
-                    .pager_call(o.0, ObjectRequest::Release { object: o.1 });
+                self.release_object(o);
             }
         }
+    }
+
+    /// `ObjectRelease` of an object no task maps any more (for an anonymous shm object,
+    /// this frees it).
+    fn release_object(&mut self, (pager, object): (Pager, u64)) {
+        if pager == Pager::Shm {
+            self.anon_objects.remove(&object);
+        }
+        let _ = self.m.pager_call(pager, ObjectRequest::Release { object });
     }
 
     /// `ForkSpace`: `child` (a new task in `space`) gets a copy of `parent`'s regions;
@@ -456,9 +470,6 @@ impl<M: Machine> Vm<M> {
         }
         if child < proto::pid::FIRST_USER || self.tasks.contains_key(&child) {
             return Err((Errno::EEXIST, space));
-        }
-        if let Err(e) = self.populate_shared(parent) {
-            return Err((e, space));
         }
         let mut c = Task {
             name: None,
@@ -485,40 +496,6 @@ impl<M: Machine> Vm<M> {
         }
     }
 
-    /// Gives every page of the task's shared regions a page now, so that parent and child
-    /// share all of it (the pages live in per-task maps, not in a shared object: a page
-    /// first touched after the fork would otherwise be each one's own).
-    fn populate_shared(&mut self, pid: u64) -> Result<(), Errno> {
-        let t = self.tasks.get(&pid).ok_or(Errno::ESRCH)?;
-        let shared: alloc::vec::Vec<Region> = t
-            .regions
-            .iter()
-            .filter(|r| r.kind == Kind::SharedAnon)
-            .copied()
-            .collect();
-        for r in shared {
-            let mut va = r.start;
-            while va < r.end {
-                let t = self.tasks.get(&pid).ok_or(Errno::ESRCH)?;
-                if t.pages.get(va) == NONE {
-                    let p = self.take_page(true).ok_or(Errno::ENOMEM)?;
-                    self.zero_filled += 1;
-                    let t = self.tasks.get_mut(&pid).ok_or(Errno::ESRCH)?;
-                    if !t.pages.has_group(va) {
-                        if let Err(e) = self.m.tables(&mut t.space, va) {
-                            self.pool.release(p);
-                            return Err(e);
-                        }
-                        t.pages.add_group(va);
-                    }
-                    t.pages.set(va, p);
-                }
-                va += PAGE_SIZE;
-            }
-        }
-        Ok(())
-    }
-
     fn fork_pages(&mut self, parent: u64, c: &mut Task<M::Space>) -> Result<(), Errno> {
         let Vm { m, tasks, pool, .. } = self;
         let p = tasks.get(&parent).ok_or(Errno::ESRCH)?;
@@ -529,11 +506,8 @@ impl<M: Machine> Vm<M> {
             }
             c.regions.insert(*r)?;
             let flags = prot_flags(r.prot);
-            let child_flags = if r.kind.is_shared() {
-                flags
-            } else {
-                without_write(flags)
-            };
+            // Anonymous and image regions are private: the child maps every page read-only.
+            let child_flags = without_write(flags);
             let mut any = false;
             // Runs of consecutive pages of one chunk at consecutive addresses (across groups:
             // the child's tables for a group are installed before a run reaches it) become
@@ -597,7 +571,7 @@ impl<M: Machine> Vm<M> {
             if let Some((rva, first, n)) = run {
                 m.map(&c.space, rva, first, u64::from(n), child_flags)?;
             }
-            if any && !r.kind.is_shared() && flags.contains(MapFlags::WRITE) {
+            if any && flags.contains(MapFlags::WRITE) {
                 m.protect(&p.space, r.start, r.len(), without_write(flags));
             }
         }
@@ -606,7 +580,12 @@ impl<M: Machine> Vm<M> {
 
     // ---- tasks' requests ----
 
-    /// `Mmap` (anonymous only for now): the address of the new region.
+    /// `Mmap` (anonymous only: a descriptor's mapping is `MmapObject`): the address of the
+    /// new region. A private mapping is vm's own anonymous memory; a shared one
+    /// (`MAP_SHARED | MAP_ANONYMOUS`) is a new anonymous object of the shm server
+    /// (`CreateAnon`) mapped as a shared object region, so that it stays one memory across
+    /// `fork` and goes with its last mapping (`ObjectRelease`). `ENODEV` without a shm
+    /// server, `ENOMEM` for a size it refuses.
     pub fn mmap(&mut self, pid: u64, args: MmapArgs) -> Result<u64, Errno> {
         let MmapArgs {
             addr,
@@ -626,8 +605,33 @@ impl<M: Machine> Vm<M> {
         if flags & map::ANONYMOUS == 0 || fd != u64::MAX {
             return Err(Errno::EBADF);
         }
-        let kind = if shared { Kind::SharedAnon } else { Kind::Anon };
-        self.place(pid, addr, len, prot_bits, flags, |_| kind)
+        if !shared {
+            return self.place(pid, addr, len, prot_bits, flags, |_| Kind::Anon);
+        }
+        if !self.tasks.contains_key(&pid) {
+            return Err(Errno::ESRCH);
+        }
+        if !self.m.has_pager(Pager::Shm) {
+            return Err(Errno::ENODEV);
+        }
+        let size = page_up(len).ok_or(Errno::ENOMEM)?;
+        let object = self.m.anon_object(size).map_err(|e| match e {
+            Errno::EFBIG => Errno::ENOMEM,
+            e => e,
+        })?;
+        self.anon_objects.insert(object);
+        let placed = self.place(pid, addr, len, prot_bits, flags, |start| Kind::Object {
+            pager: Pager::Shm,
+            object,
+            vaddr: start,
+            offset: 0,
+            shared: true,
+            limit: u64::MAX,
+        });
+        if placed.is_err() {
+            self.release_object((Pager::Shm, object));
+        }
+        placed
     }
 
     /// `MmapObject`: a region of a memory object (a handle from its pager's `GetObject`),
@@ -917,12 +921,17 @@ impl<M: Machine> Vm<M> {
             let p = |bit, c| if r.prot & bit != 0 { c } else { '-' };
             let (kind, shared) = match r.kind {
                 Kind::Anon => ("anon", 'p'),
-                Kind::SharedAnon => ("anon", 's'),
                 Kind::Image { .. } => ("image", 'p'),
                 Kind::Fixed { .. } => ("frame", 's'),
-                Kind::Object { pager, shared, .. } => (
+                Kind::Object {
+                    pager,
+                    object,
+                    shared,
+                    ..
+                } => (
                     match pager {
                         Pager::File => "file",
+                        Pager::Shm if self.anon_objects.contains(&object) => "anon",
                         Pager::Shm => "shm",
                     },
                     if shared { 's' } else { 'p' },
@@ -949,11 +958,6 @@ impl<M: Machine> Vm<M> {
     }
 
     // ---- faults ----
-
-    /// A page from the pool, asking for a chunk when it is empty; zeroed if `clean`.
-    fn take_page(&mut self, clean: bool) -> Option<PageId> {
-        take_page(&mut self.m, &mut self.pool, clean)
-    }
 
     fn kill(&mut self, pid: u64, kind: Kill, addr: u64) -> Outcome {
         kill(&mut self.kills, pid, kind, addr)
@@ -1009,7 +1013,7 @@ impl<M: Machine> Vm<M> {
             if !write || page == NONE {
                 return kill(kills, pid, Kill::Segv, addr);
             }
-            if page != ZERO_PAGE && (r.kind.is_shared() || pool.count(page) == 1) {
+            if page != ZERO_PAGE && pool.count(page) == 1 {
                 m.protect(&t.space, va, PAGE_SIZE, flags);
                 return Outcome::Resume;
             }
@@ -1038,7 +1042,7 @@ impl<M: Machine> Vm<M> {
             }
         } else if page == ZERO_PAGE && write {
             take_page(m, pool, true).inspect(|_| *zero_filled += 1)
-        } else if write && !r.kind.is_shared() && pool.count(page) > 1 {
+        } else if write && pool.count(page) > 1 {
             take_page(m, pool, false).inspect(|&p| {
                 m.copy(p, page);
                 pool.release(page);

@@ -13,9 +13,9 @@ use proto::{Errno, PAGE_SIZE};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// Private anonymous memory: zero-filled on first touch, copy-on-write after fork.
+    /// (`MAP_SHARED | MAP_ANONYMOUS` memory is an [`Kind::Object`] region of an anonymous
+    /// object of the shm server.)
     Anon,
-    /// `MAP_SHARED | MAP_ANONYMOUS`: the same pages in parent and children, never COW.
-    SharedAnon,
     /// A segment of an ELF file in the initrd: the file bytes of
     /// [`vaddr`, `vaddr + file_size`) come from `initrd[initrd_offset..]`, zeroes after.
     /// Private (COW). The fields are absolute, so splitting the region keeps them valid.
@@ -46,7 +46,7 @@ pub enum Kind {
 impl Kind {
     /// Whether writes share pages with other address spaces instead of copying them.
     pub fn is_shared(self) -> bool {
-        matches!(self, Kind::SharedAnon | Kind::Object { shared: true, .. })
+        matches!(self, Kind::Object { shared: true, .. })
     }
 
     /// The memory object behind the region, as (pager, object), if it is one.

@@ -377,6 +377,17 @@ impl Machine for Sys {
         self.pager_ep(pager).is_some()
     }
 
+    fn anon_object(&mut self, size: u64) -> Result<u64, Errno> {
+        let ep = self.pager_ep(Pager::Shm).ok_or(Errno::ENODEV)?;
+        if let Some(buf) = libmk::ipc_buffer() {
+            buf.receive_slot = NULL_CPTR;
+        }
+        let r = ep.call(&rt::ipc::message(
+            &proto::ShmRequest::CreateAnon { size }.encode(),
+        ))?;
+        proto::reply_result::<u64>(rt::ipc::received(&r).mrs())
+    }
+
     fn pager_call(
         &mut self,
         pager: Pager,

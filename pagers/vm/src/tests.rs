@@ -40,6 +40,10 @@ struct PagerModel {
     next_slot: u64,
     log: Vec<ObjectRequest>,
     shm: bool,
+    /// The shm server's anonymous objects (`CreateAnon`) not yet released: object → size.
+    anon: Map<u64, u64>,
+    /// Anonymous objects created so far.
+    anon_made: u64,
 }
 
 #[derive(Default)]
@@ -159,6 +163,20 @@ impl Machine for Model {
         pager == Pager::File || self.pager.shm
     }
 
+    fn anon_object(&mut self, size: u64) -> Result<u64, Errno> {
+        let p = &mut self.pager;
+        if !p.shm {
+            return Err(Errno::ENODEV);
+        }
+        if size > 1 << 40 {
+            return Err(Errno::EFBIG);
+        }
+        p.anon_made += 1;
+        let object = 100 + p.anon_made;
+        p.anon.insert(object, size);
+        Ok(object)
+    }
+
     fn pager_call(
         &mut self,
         pager: Pager,
@@ -169,17 +187,25 @@ impl Machine for Model {
         let pg = pager as u64;
         match req {
             ObjectRequest::Page { object, block, .. } => {
-                let data = p.objects.get(&(pg, object)).ok_or(Errno::EBADF)?;
+                // An anonymous object has no bytes anywhere: its blocks start zeroed.
+                let anon = p.anon.get(&object).filter(|_| pager == Pager::Shm);
+                let data = match anon {
+                    Some(_) => &[][..],
+                    None => p.objects.get(&(pg, object)).ok_or(Errno::EBADF)?,
+                };
+                let size = anon.copied().unwrap_or(data.len() as u64);
                 let start = block * BLOCK_SIZE;
-                if start >= data.len() as u64 {
+                if start >= size {
                     return Err(Errno::EFAULT);
                 }
-                let valid = (data.len() as u64 - start).min(BLOCK_SIZE);
+                let valid = (size - start).min(BLOCK_SIZE);
                 let key = (pg, object, block);
                 p.frames.entry(key).or_insert_with(|| {
                     let mut f = vec![0u8; BLOCK_SIZE as usize];
-                    f[..valid as usize]
-                        .copy_from_slice(&data[start as usize..(start + valid) as usize]);
+                    if anon.is_none() {
+                        f[..valid as usize]
+                            .copy_from_slice(&data[start as usize..(start + valid) as usize]);
+                    }
                     f
                 });
                 let slot = FIRST_BLOCK_SLOT + p.next_slot;
@@ -198,7 +224,7 @@ impl Machine for Model {
             } => {
                 for block in first..first + count {
                     let key = (pg, object, block);
-                    if p.dirty.remove(&key) {
+                    if p.dirty.remove(&key) && !p.anon.contains_key(&object) {
                         let data = p.objects.get_mut(&(pg, object)).ok_or(Errno::EBADF)?;
                         let start = (block * BLOCK_SIZE) as usize;
                         let n = (data.len() - start).min(BLOCK_SIZE as usize);
@@ -207,7 +233,13 @@ impl Machine for Model {
                 }
                 Ok((0, None))
             }
-            ObjectRequest::Release { .. } => Ok((0, None)),
+            ObjectRequest::Release { object } => {
+                // An anonymous object goes with its handle (its frames with it).
+                if pager == Pager::Shm && p.anon.remove(&object).is_some() {
+                    p.frames.retain(|k, _| (k.0, k.1) != (pg, object));
+                }
+                Ok((0, None))
+            }
         }
     }
 
@@ -648,25 +680,77 @@ fn fork_shares_copy_on_write() {
 }
 
 #[test]
-fn shared_anonymous_stays_shared_after_fork() {
+fn shared_anonymous_is_a_shm_object_shared_across_fork() {
     let mut v = vm(4);
-    let a = mmap_anon(&mut v, 10, A, 2 * P, map::SHARED).unwrap();
-    // Even a read takes a real page: the page must be the same one in a later child.
-    assert_eq!(read(&mut v, 10, a), 0);
-    assert_eq!(v.stats().zero_page_maps, 0);
+    // Without a shm server there is no shared anonymous memory.
+    assert_eq!(
+        mmap_anon(&mut v, 10, A, 2 * P, map::SHARED),
+        Err(Errno::ENODEV)
+    );
+    v.m.pager.shm = true;
+    let a = mmap_anon(&mut v, 10, A, 2 * P - 100, map::SHARED).unwrap();
+    // A new anonymous object of the whole pages, mapped as a shared object region.
+    let obj = 100 + v.m.pager.anon_made;
+    assert_eq!(v.m.pager.anon[&obj], 2 * P);
+    let r = *v.task(10).unwrap().regions.find(a).unwrap();
+    assert_eq!(r.kind.object(), Some((Pager::Shm, obj)));
+    assert!(r.kind.is_shared());
+    // Zero on first touch; a read faults in the block (both pages), from shm, not vm.
+    assert_eq!(oread(&mut v, 10, a + 3), 0);
+    assert_eq!(mapped(&v, 10), 2);
+    assert_eq!(v.stats().pages_in_use, 0);
     v.fork(10, 11, Space::default()).map_err(|e| e.0).unwrap();
-    let flags = v.task(11).unwrap().space.mapped.borrow()[&a].1;
-    assert_eq!(flags, MapFlags::RW.0);
-    write(&mut v, 11, a + 1, 5);
-    assert_eq!(read(&mut v, 10, a + 1), 5);
-    write(&mut v, 10, a + 2, 6);
-    assert_eq!(read(&mut v, 11, a + 2), 6);
+    owrite(&mut v, 11, a + 1, 5);
+    assert_eq!(oread(&mut v, 10, a + 1), 5);
+    owrite(&mut v, 10, a + 2, 6);
+    assert_eq!(oread(&mut v, 11, a + 2), 6);
     assert_eq!(v.stats().pages_copied, 0);
     // A page first touched after the fork is shared too.
-    write(&mut v, 11, a + P, 8);
-    assert_eq!(read(&mut v, 10, a + P), 8);
+    owrite(&mut v, 11, a + P, 8);
+    assert_eq!(oread(&mut v, 10, a + P), 8);
+    // A grandchild forked before any touch of a second mapping shares it as well.
+    let b = mmap_anon(&mut v, 10, 0, P, map::SHARED).unwrap();
+    let obj_b = 100 + v.m.pager.anon_made;
+    v.fork(10, 12, Space::default()).map_err(|e| e.0).unwrap();
+    owrite(&mut v, 12, b, 9);
+    assert_eq!(oread(&mut v, 10, b), 9);
+    let mut s = std::string::String::new();
+    v.vmmap(10, &mut s).unwrap();
+    assert!(s.contains("rw-s anon       2 pages resident"), "{s}");
+    // Released only when the last mapping goes: not at the parent's exit, nor at a
+    // partial munmap.
+    let released = |v: &TestVm| {
+        v.m.pager
+            .log
+            .iter()
+            .filter(|r| matches!(r, ObjectRequest::Release { .. }))
+            .count()
+    };
     v.destroy(10).unwrap();
-    assert_eq!(read(&mut v, 11, a + 1), 5);
+    assert_eq!(oread(&mut v, 11, a + 1), 5);
+    assert_eq!(released(&v), 0);
+    v.munmap(11, a, P).unwrap();
+    assert_eq!(oread(&mut v, 11, a + P), 8);
+    v.munmap(12, b, P).unwrap();
+    assert_eq!(released(&v), 1);
+    assert!(!v.m.pager.anon.contains_key(&obj_b));
+    v.munmap(11, a + P, P).unwrap();
+    assert_eq!(released(&v), 1);
+    assert!(v.m.pager.anon.contains_key(&obj));
+    v.destroy(12).unwrap();
+    assert_eq!(released(&v), 2);
+    assert!(v.m.pager.anon.is_empty());
+    assert_eq!(v.blocks_held(), 0);
+    // A mapping that cannot be placed gives its object back at once.
+    assert_eq!(
+        mmap_anon(&mut v, 11, 0, proto::MMAP_TOP, map::SHARED),
+        Err(Errno::ENOMEM)
+    );
+    assert!(v.m.pager.anon.is_empty());
+    assert_eq!(
+        mmap_anon(&mut v, 11, 0, 1 << 41, map::SHARED),
+        Err(Errno::ENOMEM)
+    );
 }
 
 #[test]

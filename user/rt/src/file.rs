@@ -3,11 +3,14 @@
 //! descriptors, which go to the shm server: `crate::shm`). Descriptors are the server's, per
 //! task: a `fork` child starts with copies of its parent's (same numbers, same positions at
 //! the fork, each moving on its own afterwards), `exec` keeps them, and the server drops
-//! them when the task ends (init tells it: `proto::task`).
+//! them when the task ends (init tells it: `proto::task`). [`file_stats`] reads the server's
+//! counters.
 
 use libmk::{Cap, Endpoint};
 use proto::file::{AT_POSITION, Path, READ_DATA_MR, READ_MAX, pack_data};
 use proto::{Errno, FileRequest, OpenReply, StatReply, task_slots};
+
+pub use proto::FileStats;
 
 pub use proto::file::Whence;
 pub use proto::file::open_flags::{
@@ -38,6 +41,12 @@ fn path(name: &str) -> Result<Path, Errno> {
 /// descriptor or a mapping): for tests that check nothing is left behind.
 pub fn descriptors() -> Result<proto::DescriptorCount, Errno> {
     crate::ipc::call(FILE, &proto::ServerControl::Descriptors.encode())
+}
+
+/// The file server's counters since boot ([`FileStats`]: `ObjectPage` answers to vm, blocks
+/// and sectors read from the disk, the page cache's hits, misses, evictions and write-backs).
+pub fn file_stats() -> Result<FileStats, Errno> {
+    crate::ipc::call(FILE, &FileRequest::FileStats.encode())
 }
 
 /// `open(name, flags)`: a descriptor. Flags: `O_RDONLY`, `O_WRONLY`, `O_RDWR`, `O_CREAT`

@@ -1,16 +1,20 @@
 //! Demo: the lecture's slide "File I/O Comparisons": the same 16 MiB file (`big.dat`, each
 //! 8-byte word holds its own offset) read four ways: `read` with a 1 KiB buffer, `O_DIRECT`
 //! with 4 KiB, stdio-style `fgets` with a 1 KiB buffer, and `mmap` reading every word. Each
-//! way checks every byte it got, and the demo prints a table of what each cost per MiB: the
-//! PMU's count, kernel entries, calls to the file server and vm's page faults. One
-//! `PASS`/`FAIL` line per way; exits with the number of failures.
+//! way checks every byte it got, and the demo prints a table of what each cost per MiB (the
+//! PMU's count, kernel entries, calls) and what the servers counted over it: vm's page
+//! faults, the file server's `ObjectPage` answers (its faults from vm), and the blocks and
+//! sectors it read from the disk (`rt::file_stats`). One `PASS`/`FAIL` line per way, and
+//! checks of those counters: a warm `read` or `fgets` pass reads no block from the disk,
+//! `O_DIRECT` reads the whole file from the disk, and `mmap` costs one `ObjectPage` per block
+//! touched and no disk read. Exits with the number of failures.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
 use demos::{Checks, Delta, peek, prefault, stats};
-use rt::{MAP_SHARED, O_DIRECT, O_RDONLY, PROT_READ, println};
+use rt::{FileStats, MAP_SHARED, O_DIRECT, O_RDONLY, PROT_READ, println};
 
 rt::entry!(main);
 
@@ -18,6 +22,8 @@ const FILE: &str = "big.dat";
 const BIG_BYTES: u64 = 16 << 20;
 const MIB: u64 = BIG_BYTES >> 20;
 const BLOCK: u64 = rt::proto::object::BLOCK_SIZE;
+const BLOCKS: u64 = BIG_BYTES / BLOCK;
+const SECTOR: u64 = rt::file::SECTOR_SIZE;
 
 /// One way of reading the file: reads it all, checks it, and adds what it cost.
 type Way = fn(&mut Cost) -> Result<(), &'static str>;
@@ -33,6 +39,53 @@ struct Cost {
     cycles: u64,
     kernel_entries: u64,
     faults: i64,
+    /// What the file server counted during the way.
+    file: FileDelta,
+}
+
+/// The file server's counters; all zero if it does not answer (the checks that use them
+/// then fail).
+fn file_stats() -> FileStats {
+    rt::file_stats().unwrap_or_default()
+}
+
+/// The difference of two snapshots of the file server's counters (the ones that move).
+#[derive(Clone, Copy, Default)]
+struct FileDelta {
+    object_requests: u64,
+    object_pages: u64,
+    blocks_read: u64,
+    sectors_read: u64,
+    hits: u64,
+    misses: u64,
+}
+
+impl FileDelta {
+    fn between(a: &FileStats, b: &FileStats) -> Self {
+        Self {
+            object_requests: b.object_requests.wrapping_sub(a.object_requests),
+            object_pages: b.object_pages.wrapping_sub(a.object_pages),
+            blocks_read: b.blocks_read.wrapping_sub(a.blocks_read),
+            sectors_read: b.sectors_read.wrapping_sub(a.sectors_read),
+            hits: b.hits.wrapping_sub(a.hits),
+            misses: b.misses.wrapping_sub(a.misses),
+        }
+    }
+}
+
+impl core::fmt::Display for FileDelta {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "ObjectPage {} ({} pages), cache hits {}, misses {}, blocks read {}, sectors read {}",
+            self.object_requests,
+            self.object_pages,
+            self.hits,
+            self.misses,
+            self.blocks_read,
+            self.sectors_read
+        )
+    }
 }
 
 /// The PMU's counts and the kernel's entry count, read together.
@@ -71,6 +124,7 @@ impl Cost {
             cycles: 0,
             kernel_entries: 0,
             faults: 0,
+            file: FileDelta::default(),
         }
     }
 }
@@ -142,13 +196,15 @@ fn main() -> i32 {
         println!();
         println!("fileio: way {}: {what}", i + 1);
         let mut cost = Cost::new(&id["fileio-".len()..]);
-        let s0 = stats();
+        let (s0, f0) = (stats(), file_stats());
         let r = way(&mut cost);
+        cost.file = FileDelta::between(&f0, &file_stats());
         cost.faults = Delta::between(&s0, &stats()).faults;
         println!(
             "fileio:   {} calls, {} instructions, {} cycles, {} kernel entries, {} page faults",
             cost.calls, cost.instructions, cost.cycles, cost.kernel_entries, cost.faults
         );
+        println!("fileio:   file server: {}", cost.file);
         match r {
             Ok(()) => {
                 c.check(id, true, "");
@@ -167,19 +223,36 @@ fn main() -> i32 {
         ("cycles", |cost| cost.cycles)
     };
     println!();
-    println!("fileio: per MiB of {FILE} ({unit} from the PMU):");
+    println!("fileio: per MiB of {FILE} ({unit} from the PMU; entries: kernel entries), and what");
+    println!("fileio: the servers counted over the whole way: vm's page faults, the file server's");
+    println!("fileio: ObjectPage answers to vm, blocks it read from the disk into its page cache,");
+    println!("fileio: and disk sectors (512 bytes) it read, for the cache or for O_DIRECT:");
     println!(
-        "fileio:   {:<10}| {:>14} | {:>14} | {:>10} | {:>11}",
-        "way", unit, "kernel entries", "calls", "page faults"
+        "fileio:   {:<10}| {:>12} | {:>11} | {:>9} || {:>9} | {:>10} | {:>11} | {:>12}",
+        "way",
+        if instructions_counted {
+            "instr/MiB"
+        } else {
+            "cycles/MiB"
+        },
+        "entries/MiB",
+        "calls/MiB",
+        "vm faults",
+        "ObjectPage",
+        "blocks read",
+        "sectors read"
     );
     for cost in &costs {
         println!(
-            "fileio:   {:<10}| {:>14} | {:>14} | {:>10} | {:>11}",
+            "fileio:   {:<10}| {:>12} | {:>11} | {:>9} || {:>9} | {:>10} | {:>11} | {:>12}",
             cost.name,
             count(cost) / MIB,
             cost.kernel_entries / MIB,
             cost.calls / MIB,
-            cost.faults / MIB as i64
+            cost.faults,
+            cost.file.object_requests,
+            cost.file.blocks_read,
+            cost.file.sectors_read
         );
     }
     println!("fileio:   read and fgets: each call is IPC to the file server, 464 bytes a message,");
@@ -187,8 +260,48 @@ fn main() -> i32 {
         "fileio:   copied out of its page cache; O_DIRECT: one disk transfer per 4 KiB and no"
     );
     println!("fileio:   cache; mmap: one fault per 64 KiB block maps the cache's own frames, then");
-    println!("fileio:   plain loads: no copy, no call. (The file server's own counters of blocks");
-    println!("fileio:   read are not visible to tasks; vm's faults are.)");
+    println!("fileio:   plain loads: no copy, no call.");
+
+    println!();
+    println!("fileio: the counters say where the bytes came from ({BLOCKS} blocks of 64 KiB):");
+    let by_name = |name: &str| costs.iter().find(|cost| cost.name == name).map(|c| c.file);
+    let (read, fgets) = (
+        by_name("read-1k").unwrap_or_default(),
+        by_name("fgets-1k").unwrap_or_default(),
+    );
+    let (direct, mapped) = (
+        by_name("direct-4k").unwrap_or_default(),
+        by_name("mmap").unwrap_or_default(),
+    );
+    println!("fileio:   read and fgets: every block a cache hit, no block read from the disk");
+    c.check(
+        "fileio-read-warm",
+        read.hits > 0
+            && fgets.hits > 0
+            && read.misses + fgets.misses == 0
+            && read.blocks_read + fgets.blocks_read == 0,
+        "a warm read()/fgets pass missed the cache or read blocks from the disk",
+    );
+    println!(
+        "fileio:   O_DIRECT: at least the file's {} sectors from the disk, no cache block",
+        BIG_BYTES / SECTOR
+    );
+    c.check(
+        "fileio-direct-disk",
+        direct.sectors_read >= BIG_BYTES / SECTOR && direct.blocks_read == 0,
+        "O_DIRECT did not read the file from the disk, or went through the cache",
+    );
+    println!(
+        "fileio:   mmap: one ObjectPage per block touched ({BLOCKS}, {} pages), no disk read",
+        BIG_BYTES / demos::PAGE
+    );
+    c.check(
+        "fileio-mmap-object-pages",
+        mapped.object_requests == BLOCKS
+            && mapped.object_pages == BIG_BYTES / demos::PAGE
+            && mapped.blocks_read == 0,
+        "the mmap pass did not cost one ObjectPage per block, or read blocks from the disk",
+    );
     println!("fileio: {} failures", c.failures);
     c.failures
 }
@@ -201,12 +314,17 @@ fn warm_up() -> bool {
     let Ok(a) = rt::mmap(0, BIG_BYTES, PROT_READ, MAP_SHARED, fd, 0) else {
         return false;
     };
-    let s0 = stats();
-    let ok = (0..BIG_BYTES / BLOCK).all(|b| peek(a + b * BLOCK) == b * BLOCK);
+    let (s0, f0) = (stats(), file_stats());
+    let ok = (0..BLOCKS).all(|b| peek(a + b * BLOCK) == b * BLOCK);
+    let (s1, f1) = (stats(), file_stats());
     println!(
-        "fileio:   {} blocks touched: vm: {}",
-        BIG_BYTES / BLOCK,
-        Delta::between(&s0, &stats())
+        "fileio:   {BLOCKS} blocks touched: vm: {}",
+        Delta::between(&s0, &s1)
+    );
+    println!("fileio:   file server: {}", FileDelta::between(&f0, &f1));
+    println!(
+        "fileio:   page cache: {} of {} blocks in use, {} evicted and {} written back since boot",
+        f1.cached, f1.budget, f1.evicted, f1.written_back
     );
     ok && rt::munmap(a, BIG_BYTES).is_ok() && rt::close(fd).is_ok()
 }

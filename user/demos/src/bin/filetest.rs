@@ -1,7 +1,8 @@
 //! Test of the file server's write path and page cache: `open` flags, `write`/`pwrite`,
 //! `lseek`, `fstat`, `ftruncate`, `unlink`, `O_DIRECT` (seeing what went through the cache),
 //! the buffered reader, eviction with write-back under a small cache (the scenario boots
-//! with `file.cache=8`: 512 KiB), and the errors. It leaves `keep.dat` on the disk
+//! with `file.cache=8`: 512 KiB; the file server's counters, `rt::file_stats`, show the
+//! evictions and write-backs), and the errors. It leaves `keep.dat` on the disk
 //! ([`demos::filetest::KEEP_BYTES`] bytes of [`demos::filetest::keep_byte`]), which the host
 //! reads back from the disk image after power-off. One `PASS`/`FAIL` line per check; exits
 //! with the number of failures.
@@ -170,6 +171,7 @@ fn main() -> i32 {
         Ok(())
     });
 
+    let before = rt::file_stats();
     c.run("file-evict-writeback", || {
         // 2 MiB through a 512 KiB cache: blocks are written back as they are evicted.
         let fd = rt::open("evict.dat", O_CREAT | O_RDWR).map_err(|_| "create failed")?;
@@ -193,6 +195,35 @@ fn main() -> i32 {
         rt::close(d).map_err(|_| "close failed")?;
         if !ok {
             return Err("the disk does not hold what was evicted");
+        }
+        Ok(())
+    });
+    c.run("file-evict-counters", || {
+        let (Ok(a), Ok(b)) = (before, rt::file_stats()) else {
+            return Err("FileStats failed");
+        };
+        println!(
+            "filetest:   file server over 2 MiB through {} blocks: misses {}, blocks read {}, \
+             evicted {}, written back {}, sectors written {}; {} blocks cached",
+            b.budget,
+            b.misses - a.misses,
+            b.blocks_read - a.blocks_read,
+            b.evicted - a.evicted,
+            b.written_back - a.written_back,
+            b.sectors_written - a.sectors_written,
+            b.cached
+        );
+        if b.cached > b.budget {
+            return Err("the cache holds more blocks than its budget");
+        }
+        if b.evicted == a.evicted || b.written_back == a.written_back {
+            return Err("no block was evicted or written back (is the cache file.cache=8?)");
+        }
+        if b.blocks_read == a.blocks_read {
+            return Err("reading back after eviction read no block from the disk");
+        }
+        if b.sectors_written - a.sectors_written < (EVICT_BYTES as u64) / rt::file::SECTOR_SIZE {
+            return Err("fewer sectors written than the file has");
         }
         Ok(())
     });
