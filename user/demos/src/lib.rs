@@ -236,3 +236,24 @@ pub mod exectest {
         ((i * 13) ^ (i >> 10) ^ 0x3c) as u8
     }
 }
+
+/// `n / d` printed with three decimals (benchmark figures per page or per MiB).
+pub struct Ratio(pub u64, pub u64);
+
+impl core::fmt::Display for Ratio {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let Ratio(n, d) = *self;
+        let milli = (n * 1000 + d / 2) / d.max(1);
+        if milli % 1000 == 0 {
+            write!(f, "{}", milli / 1000)
+        } else {
+            write!(f, "{}.{:03}", milli / 1000, milli % 1000)
+        }
+    }
+}
+
+/// The sample whose `key` is the median (samples are sorted by it).
+pub fn median_by<T: Copy>(samples: &mut [T], key: impl Fn(&T) -> u64) -> T {
+    samples.sort_unstable_by_key(|s| key(s));
+    samples[samples.len() / 2]
+}

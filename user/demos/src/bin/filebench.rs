@@ -30,6 +30,8 @@ use rt::{
     VmStats, println,
 };
 
+use demos::Ratio;
+
 rt::entry!(main);
 
 const PAGE: u64 = 4096;
@@ -96,25 +98,9 @@ fn with_faults(op: impl FnOnce() -> Sample) -> Sample {
     s
 }
 
-/// `n / d` with three decimals.
-struct Ratio(u64, u64);
-
-impl fmt::Display for Ratio {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Ratio(n, d) = *self;
-        let milli = (n * 1000 + d / 2) / d.max(1);
-        if milli % 1000 == 0 {
-            write!(f, "{}", milli / 1000)
-        } else {
-            write!(f, "{}.{:03}", milli / 1000, milli % 1000)
-        }
-    }
-}
-
 /// The sample with the median instruction count.
 fn median(samples: &mut [Sample]) -> Sample {
-    samples.sort_unstable_by_key(|s| s.instructions);
-    samples[samples.len() / 2]
+    demos::median_by(samples, |s| s.instructions)
 }
 
 /// Prints one figure: sample `m` divided by `per` operations.
