@@ -24,17 +24,11 @@ const CHECKS: &[(&str, Check)] = &[
 ];
 
 fn main() -> i32 {
-    let mut failures = 0;
+    let mut checks = demos::Checks::default();
     for (name, check) in CHECKS {
-        match check() {
-            Ok(()) => println!("PASS {name}"),
-            Err(why) => {
-                println!("FAIL {name}: {why}");
-                failures += 1;
-            }
-        }
+        checks.run(name, check);
     }
-    failures
+    checks.failures
 }
 
 /// `spawn("hello")`, then `wait` sees it exit with 3.

@@ -8,7 +8,7 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 use core::ptr::{read_volatile, write_volatile};
-use rt::{Errno, MAP_ANONYMOUS, MAP_PRIVATE, NO_FD, PROT_READ, PROT_WRITE, WaitStatus, println};
+use rt::{Errno, MAP_ANONYMOUS, MAP_PRIVATE, NO_FD, PROT_READ, PROT_WRITE, WaitStatus};
 
 rt::entry!(main);
 
@@ -26,17 +26,11 @@ const CHECKS: &[(&str, Check)] = &[
 ];
 
 fn main() -> i32 {
-    let mut failures = 0;
+    let mut checks = demos::Checks::default();
     for (name, check) in CHECKS {
-        match check() {
-            Ok(()) => println!("PASS {name}"),
-            Err(why) => {
-                println!("FAIL {name}: {why}");
-                failures += 1;
-            }
-        }
+        checks.run(name, check);
     }
-    failures
+    checks.failures
 }
 
 fn anon(pages: u64, prot: u64) -> Result<u64, Errno> {
