@@ -636,8 +636,15 @@ impl Server {
             }
             return self.fault(badge, label, mrs);
         }
-        let msg = rt::ipc::received(r);
-        let (label, words) = (msg.label(), msg.mrs());
+        // vm's requests fit the register message registers: decode them where they are
+        // (building a `Wire` first costs more than the rest of a null request).
+        let long;
+        let (label, words) = if info.length <= mrs.len() {
+            (info.label, &mrs[..info.length])
+        } else {
+            long = rt::ipc::received(r);
+            (long.label(), long.mrs())
+        };
         let request = match VmRequest::decode(label, words) {
             Err(ProtoError::UnknownLabel(_)) => match MmapObject::decode(label, words) {
                 Err(ProtoError::UnknownLabel(_)) => match Msync::decode(label, words) {
