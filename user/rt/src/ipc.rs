@@ -39,5 +39,11 @@ pub fn received(r: &Reply) -> Wire {
 /// Sends request `w` to `to` and waits for the reply's results.
 pub fn call<T: ReplyBody>(to: Cap<Endpoint>, w: &Wire) -> Result<T, Errno> {
     let reply = to.call(&message(w)).map_err(Errno::from)?;
-    proto::reply_result(received(&reply).mrs())
+    let length = reply.info().length;
+    if length <= reply.mrs.len() {
+        // Short replies are read where they are, in the registers.
+        proto::reply_result(&reply.mrs[..length])
+    } else {
+        proto::reply_result(received(&reply).mrs())
+    }
 }
