@@ -428,6 +428,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "PASS proc-fork-exec",
             "PASS proc-exec-enoent",
             "PASS proc-kill",
+            "PASS proc-kill-eperm",
             "PASS proc-wait-any",
             "PASS proc-orphan",
             "PASS proc-memory-reclaimed",

@@ -152,7 +152,7 @@ impl Proc<'_> {
                 self.end(caller, WaitStatus::Killed, 0);
                 None
             }
-            ProcRequest::Kill { pid } => Some(answer(self.kill(pid))),
+            ProcRequest::Kill { pid } => Some(answer(self.kill(caller, pid))),
             ProcRequest::GetPid => Some(answer(Ok(GetPidReply {
                 pid: caller,
                 parent: self.parent_of(caller),

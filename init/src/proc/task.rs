@@ -398,16 +398,36 @@ impl<'a> Proc<'a> {
         }
     }
 
-    /// `kill(pid)` from another task.
-    pub fn kill(&mut self, target: u64) -> Result<(), Errno> {
+    /// `kill(pid)` from `caller`, which may end only its own descendants: `ESRCH` when no
+    /// such task runs, `EPERM` for a server or a task outside the caller's subtree.
+    pub fn kill(&mut self, caller: u64, target: u64) -> Result<(), Errno> {
         if target < pid::FIRST_USER {
             return Err(Errno::EPERM);
         }
         if !self.is_running(target) {
             return Err(Errno::ESRCH);
         }
+        if !self.is_descendant(target, caller) {
+            return Err(Errno::EPERM);
+        }
         self.end(target, WaitStatus::Killed, 0);
         Ok(())
+    }
+
+    /// Whether `ancestor` is `pid`'s parent, grandparent, and so on. The walk is bounded by
+    /// the number of tasks, so a damaged parent chain cannot make it loop.
+    fn is_descendant(&self, pid: u64, ancestor: u64) -> bool {
+        let mut p = self.parent_of(pid);
+        for _ in 0..=self.tasks.len() {
+            if p == ancestor {
+                return true;
+            }
+            if p == 0 {
+                return false;
+            }
+            p = self.parent_of(p);
+        }
+        false
     }
 
     /// `wait(pid)` (0: any child): pid, how, status; `EAGAIN` if none has ended yet.

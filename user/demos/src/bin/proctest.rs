@@ -18,6 +18,7 @@ const CHECKS: &[(&str, Check)] = &[
     ("proc-fork-exec", fork_exec),
     ("proc-exec-enoent", exec_enoent),
     ("proc-kill", kill),
+    ("proc-kill-eperm", kill_eperm),
     ("proc-wait-any", wait_any),
     ("proc-orphan", orphan),
     ("proc-memory-reclaimed", memory_reclaimed),
@@ -105,6 +106,33 @@ fn kill() -> Result<(), &'static str> {
     match rt::kill(child) {
         Err(Errno::ESRCH) => Ok(()),
         _ => Err("killing a reaped task did not fail with ESRCH"),
+    }
+}
+
+/// A task may end only its own descendants: a child cannot kill its parent or its
+/// sibling, nor any server.
+fn kill_eperm() -> Result<(), &'static str> {
+    let sibling = rt::fork().map_err(|_| "fork failed")?;
+    if sibling == 0 {
+        loop {
+            rt::sched_yield();
+        }
+    }
+    let child = rt::fork().map_err(|_| "fork failed")?;
+    if child == 0 {
+        let parent = rt::getppid().unwrap_or(0);
+        let denied = |pid| rt::kill(pid) == Err(Errno::EPERM);
+        let ok = denied(parent) && denied(sibling) && denied(1);
+        rt::exit(if ok { 0 } else { 1 });
+    }
+    let verdict = match rt::wait(child) {
+        Ok((_, WaitStatus::Exited, 0)) => Ok(()),
+        _ => Err("a child could kill its parent, its sibling or a server"),
+    };
+    rt::kill(sibling).map_err(|_| "killing our own child failed")?;
+    match rt::wait(sibling) {
+        Ok((_, WaitStatus::Killed, _)) => verdict,
+        _ => Err("the sibling was not killed by its parent"),
     }
 }
 
