@@ -433,6 +433,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "PASS proc-orphan",
             "PASS proc-memory-reclaimed",
             "init: proctest exited with status 0",
+            "init: ending proctest (pid ",
             "init: done",
         ],
     ),
@@ -691,8 +692,8 @@ pub const SCENARIOS: &[Scenario] = &[
         )
     },
     // Programs from the disk, descriptors across fork, exit and kill, and data written
-    // through shared mappings that reaches the disk without msync (at exit, and by init's
-    // sync before power-off for a task still running).
+    // through shared mappings that reaches the disk without msync (at exit, and for a task
+    // still running when exectest ends: init ends it before power-off).
     Scenario {
         writes_disk: true,
         disk_files: &[
@@ -727,8 +728,8 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS shared-write-at-exit",
                 "PASS shared-write-still-running",
                 "exectest: 0 failures",
-                "file: sync: ",
                 "init: exectest exited with status 0",
+                "init: ending exectest (pid ",
                 "init: done",
             ],
         )

@@ -3,7 +3,8 @@
 //! endpoint, and vm's kill records when vm signals its notification.
 //!
 //! `run=<name>` in the bootargs: spawn that program, serve until it ends, print how it ended
-//! (`init: <name> exited with status N`, or `... killed by SEGV at 0x...`), power off.
+//! (`init: <name> exited with status N`, or `... killed by SEGV at 0x...`), end the tasks
+//! still running, write every file back, power off.
 
 mod initrd;
 mod mem;
@@ -37,25 +38,23 @@ pub struct Ended {
 /// Starts the servers, runs program `name` and reports how it ended.
 pub fn run(info: &'static BootInfo, name: &str) {
     let mut alloc = Alloc::new(info);
-    match serve(&mut alloc, info, name) {
-        Ok(ended) => {
-            let name = ended.name.as_str();
-            match ended.how {
-                WaitStatus::Exited => {
-                    println!("init: {name} exited with status {}", ended.value as i64)
-                }
-                WaitStatus::Segv => {
-                    println!("init: {name} killed by SEGV at {:#x}", ended.value)
-                }
-                WaitStatus::Bus => println!("init: {name} killed by BUS at {:#x}", ended.value),
-                WaitStatus::Killed => println!("init: {name} killed"),
-            }
-        }
-        Err(why) => println!("FAIL proc: {why}"),
+    if let Err(why) = serve(&mut alloc, info, name) {
+        println!("FAIL proc: {why}");
     }
 }
 
-fn serve(alloc: &mut Alloc, info: &'static BootInfo, name: &str) -> Result<Ended, &'static str> {
+/// Prints how the watched program ended.
+fn report(ended: &Ended) {
+    let name = ended.name.as_str();
+    match ended.how {
+        WaitStatus::Exited => println!("init: {name} exited with status {}", ended.value as i64),
+        WaitStatus::Segv => println!("init: {name} killed by SEGV at {:#x}", ended.value),
+        WaitStatus::Bus => println!("init: {name} killed by BUS at {:#x}", ended.value),
+        WaitStatus::Killed => println!("init: {name} killed"),
+    }
+}
+
+fn serve(alloc: &mut Alloc, info: &'static BootInfo, name: &str) -> Result<(), &'static str> {
     if let Some(buf) = libmk::ipc_buffer() {
         buf.receive_slot = NULL_CPTR;
         buf.send_cap = NULL_CPTR;
@@ -78,13 +77,14 @@ fn serve(alloc: &mut Alloc, info: &'static BootInfo, name: &str) -> Result<Ended
     };
     println!("init: running {} (pid {watched})", proc.source(name));
     proc.watch(watched);
-    let ended = proc.serve(servers.init_ep);
-    // Power-off follows: what tasks wrote to files (through shared mappings too, by tasks
-    // still running or just ended) must be on the disk first.
+    report(&proc.serve(servers.init_ep));
+    // Power-off follows: the tasks still running end first, and what tasks wrote to files
+    // (through shared mappings too) must be on the disk.
+    proc.end_remaining();
     if let Err(e) = proc.sync_all() {
         println!("init: the file server could not write everything back: {e}");
     }
-    Ok(ended)
+    Ok(())
 }
 
 /// Maps a 2 MiB frame in init's address space and gives it to the heap.

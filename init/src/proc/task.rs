@@ -398,6 +398,25 @@ impl<'a> Proc<'a> {
         }
     }
 
+    /// At power-off: ends every task still running (children the watched program never
+    /// waited for, orphans), so that their shared mappings are written back and their
+    /// descriptors closed as at any other end.
+    pub fn end_remaining(&mut self) {
+        let running: Vec<(u64, Name)> = self
+            .tasks
+            .iter()
+            .filter(|(p, t)| **p >= pid::FIRST_USER && matches!(t.state, State::Running(_)))
+            .map(|(&p, t)| (p, t.name))
+            .collect();
+        for (pid, name) in running {
+            rt::println!(
+                "init: ending {} (pid {pid}), still running at power-off",
+                name.as_str()
+            );
+            self.end(pid, WaitStatus::Killed, 0);
+        }
+    }
+
     /// `kill(pid)` from `caller`, which may end only its own descendants: `ESRCH` when no
     /// such task runs, `EPERM` for a server or a task outside the caller's subtree.
     pub fn kill(&mut self, caller: u64, target: u64) -> Result<(), Errno> {

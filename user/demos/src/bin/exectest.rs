@@ -4,7 +4,8 @@
 //! descriptors a `fork` child inherits (file and shm), descriptors dropped when a task
 //! exits or is killed without closing them, and data written through shared mappings
 //! reaching the disk without `msync`: `EXIT.DAT` by a child that exits, `SYNC.DAT` by a child
-//! still running at power-off (init's `SyncAll`). The tools compare both files after
+//! still running when its parent exits (init ends it before power-off, which writes its
+//! shared mappings back, as at any end). The tools compare both files after
 //! power-off. One `PASS`/`FAIL` line per check; exits with the number of failures.
 #![no_std]
 #![no_main]
@@ -187,7 +188,7 @@ fn main() -> i32 {
         if child == 0 {
             let done = if write_mapped(SYNC_FILE).is_ok() { 1 } else { 2 };
             demos::poke(flag, done);
-            // Still running, the mapping dirty, when init powers off.
+            // Still running, the mapping dirty, when exectest exits.
             loop {
                 rt::sched_yield();
             }
