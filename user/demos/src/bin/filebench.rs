@@ -312,15 +312,14 @@ fn report_read(name: &str, s: Sample, bytes: u64, calls: u64, extra: fmt::Argume
     );
 }
 
-/// `read()` of the whole file into a 1 KiB buffer, the page cache warm.
-fn fileio_read() {
-    let fd = open(O_RDONLY);
-    let mut buf = [0u8; 1024];
+/// Calls `next` (one library call; the bytes it read) until the file ends or `READ_BYTES`
+/// are read, inside one measured window: the sample, the bytes and the calls.
+fn measure_reads(mut next: impl FnMut() -> usize) -> (Sample, u64, u64) {
     let (mut bytes, mut calls) = (0u64, 0u64);
     let s = with_faults(|| {
         let w = start();
         loop {
-            let n = rt::read(fd, &mut buf).unwrap_or_else(|_| fail("read"));
+            let n = next();
             calls += 1;
             bytes += n as u64;
             if n == 0 || bytes >= READ_BYTES {
@@ -329,6 +328,15 @@ fn fileio_read() {
         }
         stop(&w)
     });
+    (s, bytes, calls)
+}
+
+/// `read()` of the whole file into a 1 KiB buffer, the page cache warm.
+fn fileio_read() {
+    let fd = open(O_RDONLY);
+    let mut buf = [0u8; 1024];
+    let (s, bytes, calls) =
+        measure_reads(|| rt::read(fd, &mut buf).unwrap_or_else(|_| fail("read")));
     let _ = rt::close(fd);
     if buf[8] != big_byte(READ_BYTES - 1024 + 8) {
         fail("read: wrong bytes");
@@ -346,19 +354,8 @@ fn fileio_read() {
 fn fileio_direct() {
     let fd = open(O_RDONLY | O_DIRECT);
     let mut buf = vec![0u8; 4096];
-    let (mut bytes, mut calls) = (0u64, 0u64);
-    let s = with_faults(|| {
-        let w = start();
-        loop {
-            let n = rt::read(fd, &mut buf).unwrap_or_else(|_| fail("O_DIRECT read"));
-            calls += 1;
-            bytes += n as u64;
-            if n == 0 || bytes >= READ_BYTES {
-                break;
-            }
-        }
-        stop(&w)
-    });
+    let (s, bytes, calls) =
+        measure_reads(|| rt::read(fd, &mut buf).unwrap_or_else(|_| fail("O_DIRECT read")));
     let _ = rt::close(fd);
     if buf[16] != big_byte(READ_BYTES - 4096 + 16) {
         fail("O_DIRECT read: wrong bytes");
@@ -378,19 +375,8 @@ fn fileio_fgets() {
     let fd = open(O_RDONLY);
     let mut f = rt::stdio::File::from_fd(fd);
     let mut line = [0u8; 256];
-    let (mut bytes, mut calls) = (0u64, 0u64);
-    let s = with_faults(|| {
-        let w = start();
-        loop {
-            let n = f.read_line(&mut line).unwrap_or_else(|_| fail("fgets"));
-            calls += 1;
-            bytes += n as u64;
-            if n == 0 || bytes >= READ_BYTES {
-                break;
-            }
-        }
-        stop(&w)
-    });
+    let (s, bytes, calls) =
+        measure_reads(|| f.read_line(&mut line).unwrap_or_else(|_| fail("fgets")));
     let _ = f.close();
     report_read(
         "fileio_fgets_per_mib",

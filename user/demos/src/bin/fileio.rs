@@ -331,32 +331,21 @@ fn warm_up() -> bool {
 
 fn read_1k(cost: &mut Cost) -> Result<(), &'static str> {
     let fd = rt::open(FILE, O_RDONLY).map_err(|_| "open failed")?;
-    let mut buf = [0u8; 1024];
-    let mut at = 0;
-    let mut ok = true;
-    loop {
-        let m = Meter::now();
-        let n = rt::read(fd, &mut buf).map_err(|_| "read failed")?;
-        m.add_to(cost);
-        cost.calls += 1;
-        if n == 0 {
-            break;
-        }
-        ok &= check_words(&buf[..n], at);
-        at += n as u64;
-    }
-    rt::close(fd).map_err(|_| "close failed")?;
-    finish(ok, at)
+    read_all(cost, fd, &mut [0u8; 1024])
 }
 
 fn direct_4k(cost: &mut Cost) -> Result<(), &'static str> {
     let fd = rt::open(FILE, O_RDONLY | O_DIRECT).map_err(|_| "open O_DIRECT failed")?;
-    let mut buf = [0u8; 4096];
+    read_all(cost, fd, &mut [0u8; 4096])
+}
+
+/// `read()` of `fd` to its end into `buf`, each call metered; checks every word and closes.
+fn read_all(cost: &mut Cost, fd: u64, buf: &mut [u8]) -> Result<(), &'static str> {
     let mut at = 0;
     let mut ok = true;
     loop {
         let m = Meter::now();
-        let n = rt::read(fd, &mut buf).map_err(|_| "read failed")?;
+        let n = rt::read(fd, buf).map_err(|_| "read failed")?;
         m.add_to(cost);
         cost.calls += 1;
         if n == 0 {
