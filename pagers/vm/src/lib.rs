@@ -19,7 +19,7 @@ use object::Objects;
 use pages::{BLOCK_RO, BLOCK_RW, NONE, PageId, PageMap, Pool, ZERO_PAGE, is_block};
 use proto::object::{MmapObject, ObjectRequest, Pager};
 use proto::{Errno, Kill, Name, PAGE_SIZE, VmStats, map, prot};
-use region::{Kind, Region, RegionMap, page_down, page_up};
+use region::{Kind, Region, RegionMap, page_down, page_up, range_end};
 
 pub use proto::KillRecord;
 
@@ -770,11 +770,7 @@ impl<M: Machine> Vm<M> {
         if !addr.is_multiple_of(PAGE_SIZE) || len == 0 {
             return Err(Errno::EINVAL);
         }
-        let end = addr
-            .checked_add(len)
-            .and_then(page_up)
-            .filter(|&e| e <= proto::USER_END)
-            .ok_or(Errno::EINVAL)?;
+        let end = range_end(addr, len).ok_or(Errno::EINVAL)?;
         let t = self.tasks.get_mut(&pid).ok_or(Errno::ESRCH)?;
         let (m, pool, objects) = (&mut self.m, &mut self.pool, &mut self.objects);
         let mut frames = alloc::vec::Vec::new();
@@ -813,11 +809,7 @@ impl<M: Machine> Vm<M> {
         if !addr.is_multiple_of(PAGE_SIZE) {
             return Err(Errno::EINVAL);
         }
-        let end = addr
-            .checked_add(len)
-            .and_then(page_up)
-            .filter(|&e| e <= proto::USER_END)
-            .ok_or(Errno::ENOMEM)?;
+        let end = range_end(addr, len).ok_or(Errno::ENOMEM)?;
         let t = self.tasks.get_mut(&pid).ok_or(Errno::ESRCH)?;
         if !t.regions.is_covered(addr, end) {
             return Err(Errno::ENOMEM);
@@ -866,11 +858,7 @@ impl<M: Machine> Vm<M> {
         if !addr.is_multiple_of(PAGE_SIZE) || prot_bits & !prot::MASK != 0 {
             return Err(Errno::EINVAL);
         }
-        let end = addr
-            .checked_add(len)
-            .and_then(page_up)
-            .filter(|&e| e <= proto::USER_END)
-            .ok_or(Errno::EINVAL)?;
+        let end = range_end(addr, len).ok_or(Errno::EINVAL)?;
         let t = self.tasks.get_mut(&pid).ok_or(Errno::ESRCH)?;
         if len == 0 {
             return Ok(());

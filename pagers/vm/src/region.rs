@@ -108,6 +108,14 @@ pub fn page_up(x: u64) -> Option<u64> {
     x.checked_add(PAGE_SIZE - 1).map(|v| v & !(PAGE_SIZE - 1))
 }
 
+/// The page-rounded end of [`addr`, `addr + len`) when it is within user space; `None`
+/// on overflow or past `USER_END`.
+pub fn range_end(addr: u64, len: u64) -> Option<u64> {
+    addr.checked_add(len)
+        .and_then(page_up)
+        .filter(|&e| e <= proto::USER_END)
+}
+
 pub fn page_down(x: u64) -> u64 {
     x & !(PAGE_SIZE - 1)
 }
