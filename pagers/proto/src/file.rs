@@ -6,7 +6,7 @@
 //! per call but needs a mapping set up between the two; the page cache's frames will reach
 //! tasks through `mmap` instead.)
 
-use crate::wire::{ReplyBody, Wire, fields};
+use crate::wire::{ReplyBody, Text, Wire, fields};
 use crate::{Label, ProtoError};
 
 /// The first message register of `Read`'s data.
@@ -49,80 +49,14 @@ abi::numbered! {
 /// any other offset is `pread`, which leaves the position alone).
 pub const AT_POSITION: u64 = u64::MAX;
 
-/// A path on the disk: 1 to [`Path::MAX`] bytes of UTF-8 without NUL, `/`-separated,
+/// A path on the disk: 1 to [`Path::MAX`] (40) bytes of UTF-8 without NUL, `/`-separated,
 /// relative to the root (a leading `/` is allowed), carried in five words.
-///
-/// # Invariants
-/// `1 <= len <= MAX`, `bytes[..len]` is UTF-8 without NUL, `bytes[len..]` are zero.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Path {
-    bytes: [u8; Path::MAX],
-    len: u8,
-}
+pub type Path = Text<5>;
 
 impl Path {
-    /// The longest path, in bytes.
-    pub const MAX: usize = 40;
-    const WORDS: usize = Self::MAX / 8;
-
-    /// `s` as a path: `BadField` if it is empty, holds a NUL, or is longer than
-    /// [`Path::MAX`] bytes.
-    pub fn new(s: &str) -> Result<Self, ProtoError> {
-        let b = s.as_bytes();
-        if b.is_empty() || b.len() > Self::MAX || b.contains(&0) {
-            return Err(ProtoError::BadField);
-        }
-        let mut bytes = [0u8; Self::MAX];
-        bytes
-            .get_mut(..b.len())
-            .ok_or(ProtoError::BadField)?
-            .copy_from_slice(b);
-        Ok(Self {
-            bytes,
-            len: b.len() as u8,
-        })
-    }
-
-    /// The path in five words: `BadField` unless the bytes up to the first zero are a valid
-    /// path and every byte after it is zero.
-    pub fn from_words(w: [u64; Self::WORDS]) -> Result<Self, ProtoError> {
-        let mut bytes = [0u8; Self::MAX];
-        for (chunk, word) in bytes.chunks_exact_mut(8).zip(w) {
-            chunk.copy_from_slice(&word.to_le_bytes());
-        }
-        let len = bytes.iter().position(|&b| b == 0).unwrap_or(Self::MAX);
-        let (text, padding) = bytes.split_at(len);
-        if len == 0 || padding.iter().any(|&b| b != 0) || core::str::from_utf8(text).is_err() {
-            return Err(ProtoError::BadField);
-        }
-        Ok(Self {
-            bytes,
-            len: len as u8,
-        })
-    }
-
-    pub fn to_words(&self) -> [u64; Self::WORDS] {
-        let mut w = [0u64; Self::WORDS];
-        for (word, chunk) in w.iter_mut().zip(self.bytes.chunks_exact(8)) {
-            *word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        }
-        w
-    }
-
-    pub fn as_str(&self) -> &str {
-        let b = self.bytes.get(..usize::from(self.len)).unwrap_or(&[]);
-        core::str::from_utf8(b).unwrap_or("?")
-    }
-
     /// The components between slashes (empty ones left out).
     pub fn components(&self) -> impl Iterator<Item = &str> {
         self.as_str().split('/').filter(|c| !c.is_empty())
-    }
-}
-
-impl core::fmt::Debug for Path {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "Path({:?})", self.as_str())
     }
 }
 

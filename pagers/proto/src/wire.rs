@@ -73,67 +73,68 @@ pub(crate) fn fields<const N: usize>(label: Label, mrs: &[u64]) -> Result<[u64; 
         .ok_or(ProtoError::Short)
 }
 
-/// A task name: 1 to 16 bytes of UTF-8 without NUL, carried in two words (little-endian,
-/// zero-padded).
+/// Text of 1 to `8 * W` bytes of UTF-8 without NUL, carried in `W` words (little-endian,
+/// zero-padded): a task [`Name`] or a file [`Path`](crate::file::Path).
 ///
 /// # Invariants
-/// `1 <= len <= 16`, `bytes[..len]` is UTF-8 without NUL, `bytes[len..]` are zero.
+/// `1 <= len <= 8 * W`, the bytes before `len` are UTF-8 without NUL, the rest are zero.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Name {
-    bytes: [u8; Name::MAX],
+pub struct Text<const W: usize> {
+    words: [[u8; 8]; W],
     len: u8,
 }
 
-impl Name {
-    /// The longest name, in bytes.
-    pub const MAX: usize = 16;
+/// A task name: 1 to 16 bytes, two words.
+pub type Name = Text<2>;
 
-    /// `s` as a name: `BadField` if it is empty, longer than [`Name::MAX`] bytes, or holds a
+impl<const W: usize> Text<W> {
+    /// The longest text, in bytes.
+    pub const MAX: usize = 8 * W;
+
+    /// `s` as text: `BadField` if it is empty, longer than [`Self::MAX`] bytes, or holds a
     /// NUL.
     pub fn new(s: &str) -> Result<Self, ProtoError> {
         let b = s.as_bytes();
         if b.is_empty() || b.len() > Self::MAX || b.contains(&0) {
             return Err(ProtoError::BadField);
         }
-        let mut bytes = [0u8; Self::MAX];
-        bytes
+        let mut words = [[0u8; 8]; W];
+        words
+            .as_flattened_mut()
             .get_mut(..b.len())
             .ok_or(ProtoError::BadField)?
             .copy_from_slice(b);
         Ok(Self {
-            bytes,
+            words,
             len: b.len() as u8,
         })
     }
 
-    /// The name in two words: `BadField` unless the bytes up to the first zero are a valid
-    /// name and every byte after it is zero.
-    pub fn from_words(w: [u64; 2]) -> Result<Self, ProtoError> {
-        let mut bytes = [0u8; Self::MAX];
-        let (lo, hi) = bytes.split_at_mut(8);
-        lo.copy_from_slice(&w[0].to_le_bytes());
-        hi.copy_from_slice(&w[1].to_le_bytes());
+    /// The text in `W` words: `BadField` unless the bytes up to the first zero are valid
+    /// text and every byte after it is zero.
+    pub fn from_words(w: [u64; W]) -> Result<Self, ProtoError> {
+        let words = w.map(u64::to_le_bytes);
+        let bytes = words.as_flattened();
         let len = bytes.iter().position(|&b| b == 0).unwrap_or(Self::MAX);
         let (text, padding) = bytes.split_at(len);
         if len == 0 || padding.iter().any(|&b| b != 0) || core::str::from_utf8(text).is_err() {
             return Err(ProtoError::BadField);
         }
         Ok(Self {
-            bytes,
+            words,
             len: len as u8,
         })
     }
 
-    pub fn to_words(&self) -> [u64; 2] {
-        let (lo, hi) = self.bytes.split_at(8);
-        [
-            u64::from_le_bytes(lo.try_into().unwrap_or([0; 8])),
-            u64::from_le_bytes(hi.try_into().unwrap_or([0; 8])),
-        ]
+    pub fn to_words(&self) -> [u64; W] {
+        self.words.map(u64::from_le_bytes)
     }
 
     pub fn as_bytes(&self) -> &[u8] {
-        self.bytes.get(..usize::from(self.len)).unwrap_or(&[])
+        self.words
+            .as_flattened()
+            .get(..usize::from(self.len))
+            .unwrap_or(&[])
     }
 
     pub fn as_str(&self) -> &str {
@@ -141,13 +142,13 @@ impl Name {
     }
 }
 
-impl core::fmt::Debug for Name {
+impl<const W: usize> core::fmt::Debug for Text<W> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "Name({:?})", self.as_str())
+        write!(f, "{:?}", self.as_str())
     }
 }
 
-impl core::fmt::Display for Name {
+impl<const W: usize> core::fmt::Display for Text<W> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(self.as_str())
     }
