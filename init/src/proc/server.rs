@@ -14,8 +14,8 @@
 //!               endpoint (vm)
 //! ```
 //!
-//! (file's budget: 64 the untyped for its page-cache frames, 65 the one for the page tables
-//! of its cache window.)
+//! (file's budget: 64.. the untypeds for its page-cache frames, then the one for the page
+//! tables of its cache window.)
 //!
 //! The file server also gets the virtio-mmio registers (the device untyped, retyped to
 //! frames) mapped at `FILE_MMIO_WINDOW` as device memory, and one physically contiguous
@@ -34,9 +34,9 @@ use abi::object::{CapRights, MapFlags, ObjectType, init_slots};
 use libmk::{CNode, Cap, Endpoint, Frame, IrqControl, IrqHandler, Notification, Tcb, Untyped};
 use proto::object::BLOCK_SIZE;
 use proto::startup::{
-    FILE_CACHE_BLOCKS, FILE_CACHE_MAX_BLOCKS, FILE_DMA_BITS, FILE_DMA_WINDOW, FILE_HEAP_SIZE,
-    FILE_MMIO_WINDOW, InitrdFrame, SERVER_HEAP_BASE, SHM_HEAP_SIZE, STARTUP_FRAMES, Startup,
-    VIRTIO_SLOT_SIZE, VM_HEAP_SIZE, ZERO_HEAP_SIZE, file_slots, shm_slots, vm_slots, zero_slots,
+    Budgets, FILE_DMA_BITS, FILE_DMA_WINDOW, FILE_MMIO_WINDOW, InitrdFrame, SERVER_HEAP_BASE,
+    STARTUP_FRAMES, Startup, VIRTIO_SLOT_SIZE, ZERO_HEAP_SIZE, file_slots, shm_slots, vm_slots,
+    zero_slots,
 };
 use proto::{STARTUP_VADDR, USER_IPC_BUFFER, USER_STACK_TOP, pid};
 
@@ -62,8 +62,6 @@ const FIRST_UNTYPED_SLOT: u64 = 64;
 const SERVER_UNTYPED_BITS: u64 = 22;
 /// log2 of a server's stack.
 const STACK_BITS: u64 = 16;
-/// log2 of vm's untyped budget (for the page tables of tasks' address spaces).
-const VM_BUDGET_BITS: u64 = 25;
 /// log2 of the file server's untyped for the page tables of its page-cache window.
 const FILE_TABLES_BITS: u64 = 20;
 /// RAM init keeps for itself (tasks' objects), at most half of what is left once the servers
@@ -74,10 +72,6 @@ const VM_PRIORITY: u64 = 250;
 const ZERO_PRIORITY: u64 = 249;
 const FILE_PRIORITY: u64 = 248;
 const SHM_PRIORITY: u64 = 247;
-/// log2 of the shm server's untyped budget: its 64 KiB block frames and the page tables
-/// that map them in its own address space (32 MiB: 511 blocks, so that a 16 MiB object fits
-/// with room to spare).
-const SHM_BUDGET_BITS: u64 = 25;
 /// The most virtio-mmio transports the file server gets interrupt handlers for.
 const MAX_VIRTIO_SLOTS: u64 = 32;
 /// The interrupt of the virtio-mmio transport at `base`, as the device tree gives it (the
@@ -124,6 +118,9 @@ pub fn start(
     initrd: &Initrd,
     info: &BootInfo,
 ) -> Result<Servers, Error> {
+    // Heaps and budgets follow the RAM the device tree reports (the full figures from
+    // 512 MiB up; a 32 MiB shm budget is 511 blocks, so that a 16 MiB object fits).
+    let budgets = Budgets::for_ram(info.ram_total);
     let init_ep: Cap<Endpoint> = Cap::from_cptr(alloc.retype_global(ObjectType::Endpoint, 0)?);
     let notify: Cap<Notification> =
         Cap::from_cptr(alloc.retype_global(ObjectType::Notification, 0)?);
@@ -144,7 +141,7 @@ pub fn start(
         window,
         initrd,
         ("vm", pid::VM),
-        VM_HEAP_SIZE,
+        budgets.vm_heap,
         VM_RADIX,
     )?;
     let mut zero = Builder::new(alloc, window, initrd, "zero", pid::ZERO, ZERO_HEAP_SIZE)?;
@@ -182,14 +179,14 @@ pub fn start(
     vm.startup.initrd_frame_count = frames.len() as u64;
     vm.startup.initrd_base = info.initrd.base;
     vm.startup.initrd_size = info.initrd.size;
-    let budget = alloc.retype_global(ObjectType::Untyped, VM_BUDGET_BITS)?;
+    let budget = alloc.retype_global(ObjectType::Untyped, budgets.vm_tables_bits)?;
     vm.move_in(alloc, FIRST_UNTYPED_SLOT, budget)?;
     vm.startup.untyped_first = FIRST_UNTYPED_SLOT;
     vm.startup.untyped_count = 1;
     vm.startup.first_free_slot = FIRST_UNTYPED_SLOT + 1;
 
     // file: before zero takes the rest of RAM. Without it the system still runs.
-    let file_ep = match start_file(alloc, window, initrd, info) {
+    let file_ep = match start_file(alloc, window, initrd, info, &budgets) {
         Ok(ep) => Some(ep),
         Err(e) => {
             rt::println!("init: no file server: {e:?}");
@@ -198,7 +195,7 @@ pub fn start(
     };
 
     // shm: also before zero. Without it the system still runs.
-    let shm_ep = match start_shm(alloc, window, initrd) {
+    let shm_ep = match start_shm(alloc, window, initrd, &budgets) {
         Ok(ep) => Some(ep),
         Err(e) => {
             rt::println!("init: no shm server: {e:?}");
@@ -263,14 +260,22 @@ fn start_shm(
     alloc: &mut Alloc,
     window: &mut Window,
     initrd: &Initrd,
+    budgets: &Budgets,
 ) -> Result<Cap<Endpoint>, Error> {
     let ep: Cap<Endpoint> = Cap::from_cptr(alloc.retype_global(ObjectType::Endpoint, 0)?);
-    let mut shm = Builder::new(alloc, window, initrd, "shm-server", pid::SHM, SHM_HEAP_SIZE)?;
+    let mut shm = Builder::new(
+        alloc,
+        window,
+        initrd,
+        "shm-server",
+        pid::SHM,
+        budgets.shm_heap,
+    )?;
     shm.copy_in(SLOT_ENDPOINT, ep.cptr(), CapRights::ALL)?;
     shm.startup.slots[shm_slots::ENDPOINT] = SLOT_ENDPOINT;
     shm.startup.slots[shm_slots::VSPACE] = SLOT_VSPACE;
     shm.startup.slots[shm_slots::CNODE] = SLOT_CNODE;
-    let budget = alloc.retype_global(ObjectType::Untyped, SHM_BUDGET_BITS)?;
+    let budget = alloc.retype_global(ObjectType::Untyped, budgets.shm_bits)?;
     shm.move_in(alloc, FIRST_UNTYPED_SLOT, budget)?;
     shm.startup.untyped_first = FIRST_UNTYPED_SLOT;
     shm.startup.untyped_count = 1;
@@ -287,6 +292,7 @@ fn start_file(
     window: &mut Window,
     initrd: &Initrd,
     info: &BootInfo,
+    budgets: &Budgets,
 ) -> Result<Cap<Endpoint>, Error> {
     let device = info
         .untyped()
@@ -297,7 +303,7 @@ fn start_file(
     let ep: Cap<Endpoint> = Cap::from_cptr(alloc.retype_global(ObjectType::Endpoint, 0)?);
     let irq_notify: Cap<Notification> =
         Cap::from_cptr(alloc.retype_global(ObjectType::Notification, 0)?);
-    let mut file = Builder::new(alloc, window, initrd, "file", pid::FILE, FILE_HEAP_SIZE)?;
+    let mut file = Builder::new(alloc, window, initrd, "file", pid::FILE, budgets.file_heap)?;
     file.copy_in(SLOT_ENDPOINT, ep.cptr(), CapRights::ALL)?;
     file.startup.slots[file_slots::ENDPOINT] = SLOT_ENDPOINT;
     file.startup.slots[file_slots::VSPACE] = SLOT_VSPACE;
@@ -360,21 +366,28 @@ fn start_file(
     alloc.free_slot(badged);
     file.startup.slots[file_slots::IRQ_FIRST] = FIRST_IRQ_SLOT;
 
-    // The page cache's budget: an untyped for its 64 KiB block frames (as many as the
-    // `file.cache=` bootarg asks, within limits) and one for the page tables mapping them.
+    // The page cache's budget: untypeds for its 64 KiB block frames (as many as the
+    // `file.cache=` bootarg asks, within limits; a power of two each, together exactly the
+    // blocks), then one for the page tables mapping them (the last).
     let blocks = bootarg(info.bootargs(), "file.cache")
         .and_then(|v| core::str::from_utf8(v).ok()?.parse::<u64>().ok())
-        .unwrap_or(FILE_CACHE_BLOCKS)
-        .clamp(1, FILE_CACHE_MAX_BLOCKS);
-    let frames_bits = u64::from((blocks * BLOCK_SIZE).next_power_of_two().trailing_zeros());
-    let frames = alloc.retype_global(ObjectType::Untyped, frames_bits)?;
-    file.move_in(alloc, FIRST_UNTYPED_SLOT, frames)?;
+        .unwrap_or(budgets.file_cache_blocks)
+        .clamp(1, budgets.file_cache_max);
+    let mut slot = FIRST_UNTYPED_SLOT;
+    let mut left = blocks * BLOCK_SIZE;
+    while left > 0 {
+        let bits = u64::from(63 - left.leading_zeros());
+        let frames = alloc.retype_global(ObjectType::Untyped, bits)?;
+        file.move_in(alloc, slot, frames)?;
+        slot += 1;
+        left -= 1 << bits;
+    }
     let tables = alloc.retype_global(ObjectType::Untyped, FILE_TABLES_BITS)?;
-    file.move_in(alloc, FIRST_UNTYPED_SLOT + 1, tables)?;
+    file.move_in(alloc, slot, tables)?;
     file.startup.untyped_first = FIRST_UNTYPED_SLOT;
-    file.startup.untyped_count = 2;
+    file.startup.untyped_count = slot + 1 - FIRST_UNTYPED_SLOT;
     file.startup.cache_blocks = blocks;
-    file.startup.first_free_slot = FIRST_UNTYPED_SLOT + 2;
+    file.startup.first_free_slot = slot + 1;
     file.start(alloc, window, FILE_PRIORITY)?;
     Ok(ep)
 }

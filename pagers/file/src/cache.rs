@@ -63,7 +63,8 @@ pub struct Cache {
     tick: u64,
     cnode: Cap<CNode>,
     vspace: Cap<VSpace>,
-    frames_ut: Cap<Untyped>,
+    /// The untypeds for block frames, first to last (each used until it is full).
+    frames_ut: core::ops::Range<u64>,
     tables_ut: Cap<Untyped>,
     next_slot: u64,
     slot_end: u64,
@@ -82,8 +83,8 @@ const fn span_bits(level: u64) -> u32 {
 }
 
 impl Cache {
-    /// The cache of the startup page's budget: `cache_blocks` blocks at most, untyped
-    /// `untyped_first` for the frames and the next one for page tables.
+    /// The cache of the startup page's budget: `cache_blocks` blocks at most, the untypeds
+    /// from `untyped_first` for the frames and the last one for page tables.
     pub fn new(st: &Startup) -> Self {
         let budget = if st.untyped_count >= 2 {
             usize::try_from(st.cache_blocks).unwrap_or(0)
@@ -98,8 +99,8 @@ impl Cache {
             tick: 0,
             cnode: Cap::from_cptr(st.slots[file_slots::CNODE]),
             vspace: Cap::from_cptr(st.slots[file_slots::VSPACE]),
-            frames_ut: Cap::from_cptr(st.untyped_first),
-            tables_ut: Cap::from_cptr(st.untyped_first + 1),
+            frames_ut: st.untyped_first..st.untyped_first + st.untyped_count.saturating_sub(1),
+            tables_ut: Cap::from_cptr(st.untyped_first + st.untyped_count.saturating_sub(1)),
             next_slot: st.first_free_slot,
             slot_end: 1u64
                 .checked_shl(u32::try_from(st.cnode_radix).unwrap_or(0))
@@ -143,8 +144,19 @@ impl Cache {
         let va = FILE_CACHE_WINDOW + self.slots.len() as u64 * BLOCK_SIZE;
         self.ensure_tables(va)?;
         let cptr = self.cap_slot()?;
-        self.frames_ut
-            .retype(ObjectType::Frame, BLOCK_BITS, self.cnode, cptr, 1)?;
+        // From the first untyped with room (a full one says NotEnoughMemory).
+        loop {
+            if self.frames_ut.is_empty() {
+                self.next_slot -= 1;
+                return Err(Error::NotEnoughMemory);
+            }
+            let ut: Cap<Untyped> = Cap::from_cptr(self.frames_ut.start);
+            match ut.retype(ObjectType::Frame, BLOCK_BITS, self.cnode, cptr, 1) {
+                Ok(()) => break,
+                Err(Error::NotEnoughMemory) => self.frames_ut.start += 1,
+                Err(e) => return Err(e),
+            }
+        }
         let frame: Cap<Frame> = Cap::from_cptr(cptr);
         frame.map(self.vspace, va, MapFlags::RW, 0, BLOCK_PAGES)?;
         Ok(Slot {

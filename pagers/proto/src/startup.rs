@@ -162,6 +162,53 @@ pub const SHM_HEAP_SIZE: u64 = 1 << 20;
 pub const SERVER_HEAP_BASE: u64 = 0x0000_0031_0000_0000;
 pub const VM_HEAP_SIZE: u64 = 32 << 20;
 pub const ZERO_HEAP_SIZE: u64 = 1 << 20;
+
+/// The RAM from which the servers get their full budgets (the constants above); a smaller
+/// machine gets smaller ones ([`Budgets::for_ram`]).
+pub const FULL_BUDGET_RAM: u64 = 512 << 20;
+
+/// What init gives the servers, sized to the machine's RAM (`BootInfo::ram_total`): on
+/// [`FULL_BUDGET_RAM`] or more the fixed figures above, below it proportionally less, but
+/// never less than what the lecture's demos need (the tour runs on 128 MiB: a page cache
+/// that holds the 16 MiB `big.dat` with room beside it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budgets {
+    /// vm's heap (region maps, page maps of every task) and log2 of its untyped for the
+    /// page tables of tasks' address spaces.
+    pub vm_heap: u64,
+    pub vm_tables_bits: u64,
+    /// The file server's heap and its page cache's default size in 64 KiB blocks (a
+    /// `file.cache=` bootarg may ask for up to [`Budgets::file_cache_max`]).
+    pub file_heap: u64,
+    pub file_cache_blocks: u64,
+    pub file_cache_max: u64,
+    /// The shm server's heap and log2 of its untyped (block frames and their tables).
+    pub shm_heap: u64,
+    pub shm_bits: u64,
+}
+
+impl Budgets {
+    pub fn for_ram(ram: u64) -> Self {
+        // `full` scaled by ram / FULL_BUDGET_RAM, at least `min`, at most `full`.
+        let scaled = |full: u64, min: u64| {
+            let ram_mib = (ram >> 20).min(FULL_BUDGET_RAM >> 20);
+            (full / (FULL_BUDGET_RAM >> 20) * ram_mib).clamp(min, full)
+        };
+        let log2 = |x: u64| u64::from(63 - x.max(1).leading_zeros());
+        // The page cache may take a fifth of RAM (24 MiB of 128 MiB), never more than the
+        // full figure.
+        let fifth = ram / 5 / crate::object::BLOCK_SIZE;
+        Self {
+            vm_heap: scaled(VM_HEAP_SIZE, 8 << 20),
+            vm_tables_bits: log2(scaled(32 << 20, 4 << 20)),
+            file_heap: FILE_HEAP_SIZE,
+            file_cache_blocks: FILE_CACHE_BLOCKS.min(fifth).max(16),
+            file_cache_max: FILE_CACHE_MAX_BLOCKS.min(fifth * 2).max(16),
+            shm_heap: SHM_HEAP_SIZE,
+            shm_bits: log2(scaled(32 << 20, 4 << 20)),
+        }
+    }
+}
 /// Where vm maps the chunks it manages in its own address space (chunk i at
 /// `VM_CHUNK_WINDOW + i * 2 MiB`) and the initrd (read-only).
 pub const VM_CHUNK_WINDOW: u64 = 0x0000_0100_0000_0000;

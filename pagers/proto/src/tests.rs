@@ -651,3 +651,33 @@ fn random_words_never_panic() {
     // The cases reach the decoders' success paths, not only their error paths.
     assert!(decoded > 5_000, "{decoded}");
 }
+
+#[test]
+fn budgets_scale_with_ram() {
+    use crate::startup::*;
+    // 512 MiB and more: the fixed figures.
+    for ram in [512u64 << 20, 2 << 30] {
+        let b = Budgets::for_ram(ram);
+        assert_eq!(b.vm_heap, VM_HEAP_SIZE);
+        assert_eq!(b.vm_tables_bits, 25);
+        assert_eq!(b.file_cache_blocks, FILE_CACHE_BLOCKS);
+        assert_eq!(b.file_cache_max, FILE_CACHE_MAX_BLOCKS);
+        assert_eq!(b.shm_bits, 25);
+    }
+    // 128 MiB: everything the servers get fits in well under RAM, with a cache that holds
+    // big.dat (16 MiB) and more.
+    let b = Budgets::for_ram(128 << 20);
+    let cache = b.file_cache_blocks * crate::object::BLOCK_SIZE;
+    assert!(cache > 16 << 20, "{cache}");
+    let total =
+        b.vm_heap + (1 << b.vm_tables_bits) + b.file_heap + cache + b.shm_heap + (1 << b.shm_bits);
+    assert!(total <= 64 << 20, "{total}");
+    // Tiny or absurd RAM figures give sane budgets.
+    for ram in [0, 1, 64 << 20, u64::MAX] {
+        let b = Budgets::for_ram(ram);
+        assert!(b.vm_heap >= 8 << 20 && b.vm_heap <= VM_HEAP_SIZE);
+        assert!((22..=25).contains(&b.vm_tables_bits));
+        assert!(b.file_cache_blocks >= 16 && b.file_cache_blocks <= b.file_cache_max);
+        assert!(b.file_cache_max <= FILE_CACHE_MAX_BLOCKS);
+    }
+}
