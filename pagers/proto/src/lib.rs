@@ -118,7 +118,7 @@ abi::numbered! {
         VmStats = 104,
         /// A memory object: see [`object::MmapObject`].
         MmapObject = 105,
-        /// addr, len: write back shared file pages (`object::Msync`).
+        /// addr, len, flags: write back shared file pages (`object::Msync`).
         Msync = 106,
 
         /// pid; the task's VSpace capability travels with the message.
@@ -303,8 +303,8 @@ impl Label {
             Self::Fstat => 1,
             Self::Ftruncate => 2,
             Self::MmapObject => 5,
-            Self::Msync | Self::ObjectDirty | Self::GetObject => 2,
-            Self::ObjectPage | Self::ObjectSync => 3,
+            Self::ObjectDirty | Self::GetObject => 2,
+            Self::Msync | Self::ObjectPage | Self::ObjectSync => 3,
             Self::ObjectRelease => 1,
             Self::ShmOpen => 4,
             Self::ShmTruncate | Self::ShmUnlink => 2,

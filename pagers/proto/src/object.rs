@@ -179,23 +179,36 @@ impl MmapObject {
     }
 }
 
+/// `msync` flags, as Linux on AArch64 numbers them.
+pub mod ms {
+    /// Start the write-back and return (here: the same as `SYNC`, which POSIX allows).
+    pub const ASYNC: u64 = 1;
+    /// Drop cached copies (here: nothing to do, every mapping shares the page cache).
+    pub const INVALIDATE: u64 = 2;
+    /// Write back and wait.
+    pub const SYNC: u64 = 4;
+    pub const MASK: u64 = ASYNC | INVALIDATE | SYNC;
+}
+
 /// A task's request to vm: write back the shared file pages of [`addr`, `addr + len`).
+/// `flags`: [`ms`] bits (vm answers `EINVAL` for unknown bits or both `ASYNC` and `SYNC`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Msync {
     pub addr: u64,
     pub len: u64,
+    pub flags: u64,
 }
 
 impl Msync {
     pub fn encode(&self) -> Wire {
-        Wire::request(Label::Msync, &[self.addr, self.len])
+        Wire::request(Label::Msync, &[self.addr, self.len, self.flags])
     }
 
     pub fn decode(label: u64, mrs: &[u64]) -> Result<Self, ProtoError> {
         match Label::try_from(label) {
             Ok(l @ Label::Msync) => {
-                let [addr, len] = fields(l, mrs)?;
-                Ok(Self { addr, len })
+                let [addr, len, flags] = fields(l, mrs)?;
+                Ok(Self { addr, len, flags })
             }
             _ => Err(ProtoError::UnknownLabel(label)),
         }
@@ -274,6 +287,7 @@ mod tests {
         let s = Msync {
             addr: 0x1000,
             len: 0x2000,
+            flags: ms::SYNC,
         };
         let w = s.encode();
         assert_eq!(Msync::decode(w.label(), w.mrs()), Ok(s));

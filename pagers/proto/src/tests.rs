@@ -266,10 +266,16 @@ fn object_samples() -> [Wire; 8] {
             offset: 0,
         }
         .encode(),
-        Msync { addr: 0, len: 4096 }.encode(),
+        Msync {
+            addr: 0,
+            len: 4096,
+            flags: crate::object::ms::SYNC,
+        }
+        .encode(),
         Msync {
             addr: 4096,
             len: 4096,
+            flags: crate::object::ms::ASYNC | crate::object::ms::INVALIDATE,
         }
         .encode(),
     ]

@@ -17,7 +17,7 @@ use abi::object::MapFlags;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use object::Objects;
 use pages::{BLOCK_RO, BLOCK_RW, NONE, PageId, PageMap, Pool, ZERO_PAGE, is_block};
-use proto::object::{MmapObject, ObjectRequest, Pager};
+use proto::object::{MmapObject, ObjectRequest, Pager, ms};
 use proto::{Errno, Kill, Name, PAGE_SIZE, VmStats, map, prot};
 use region::{Kind, Region, RegionMap, page_down, page_up, range_end};
 
@@ -83,6 +83,12 @@ pub trait Machine {
     /// Ends an address space: its page tables (and with them every mapping) go back to the
     /// machine's pool, and its VSpace capability is deleted.
     fn destroy(&mut self, s: Self::Space);
+    /// Whether vm's heap is below its low-water mark: requests that would make it hold
+    /// more (a new task, a fork, a region, a page group) are then refused (`ENOMEM`, or
+    /// `BUS` for a fault), so that the server never runs out of it.
+    fn heap_low(&self) -> bool {
+        false
+    }
 }
 
 /// One task's address space.
@@ -213,6 +219,9 @@ impl<M: Machine> Vm<M> {
         }
         if self.tasks.contains_key(&pid) {
             return Err((Errno::EEXIST, space));
+        }
+        if self.m.heap_low() {
+            return Err((Errno::ENOMEM, space));
         }
         self.tasks.insert(
             pid,
@@ -470,6 +479,9 @@ impl<M: Machine> Vm<M> {
         }
         if child < proto::pid::FIRST_USER || self.tasks.contains_key(&child) {
             return Err((Errno::EEXIST, space));
+        }
+        if self.m.heap_low() {
+            return Err((Errno::ENOMEM, space));
         }
         let mut c = Task {
             name: None,
@@ -734,13 +746,20 @@ impl<M: Machine> Vm<M> {
         if !self.tasks.contains_key(&pid) {
             return Err(Errno::ESRCH);
         }
+        if self.m.heap_low() {
+            return Err(Errno::ENOMEM);
+        }
         let fixed = flags & map::FIXED != 0;
         let in_user = |a: u64| {
             a >= proto::USER_MIN && a.checked_add(len).is_some_and(|e| e <= proto::USER_END)
         };
         let start = if fixed {
-            if !addr.is_multiple_of(PAGE_SIZE) || !in_user(addr) {
+            if !addr.is_multiple_of(PAGE_SIZE) || addr < proto::USER_MIN {
                 return Err(Errno::EINVAL);
+            }
+            // A range that crosses the top of user space (or wraps) has no room there.
+            if !in_user(addr) {
+                return Err(Errno::ENOMEM);
             }
             self.munmap(pid, addr, len)?;
             addr
@@ -782,7 +801,7 @@ impl<M: Machine> Vm<M> {
                 Kind::Object { .. } => gone.push(*r),
                 _ => {}
             }
-        });
+        })?;
         for r in &gone {
             object::take_pages(m, objects, &mut t.pages, r, |p| {
                 pool.release(p);
@@ -804,9 +823,16 @@ impl<M: Machine> Vm<M> {
 
     /// `Msync`: `ObjectSync` for the shared object pages of [`addr`, `addr + len`). Their
     /// writable mappings in the caller become read-only first, so that a later write is
-    /// reported dirty again. `ENOMEM` if part of the range is not mapped.
-    pub fn msync(&mut self, pid: u64, addr: u64, len: u64) -> Result<(), Errno> {
-        if !addr.is_multiple_of(PAGE_SIZE) {
+    /// reported dirty again. `EINVAL` for a misaligned address, an unknown flag or both
+    /// `MS_ASYNC` and `MS_SYNC`; `ENOMEM` if part of the range is not mapped (or it runs
+    /// past the top of user space). `MS_ASYNC` writes back as `MS_SYNC` does (POSIX
+    /// allows it); `MS_INVALIDATE` has nothing to drop (every mapping shares the pager's
+    /// pages).
+    pub fn msync(&mut self, pid: u64, addr: u64, len: u64, flags: u64) -> Result<(), Errno> {
+        if !addr.is_multiple_of(PAGE_SIZE)
+            || flags & !ms::MASK != 0
+            || flags & (ms::ASYNC | ms::SYNC) == ms::ASYNC | ms::SYNC
+        {
             return Err(Errno::EINVAL);
         }
         let end = range_end(addr, len).ok_or(Errno::ENOMEM)?;
@@ -858,10 +884,14 @@ impl<M: Machine> Vm<M> {
         if !addr.is_multiple_of(PAGE_SIZE) || prot_bits & !prot::MASK != 0 {
             return Err(Errno::EINVAL);
         }
-        let end = range_end(addr, len).ok_or(Errno::EINVAL)?;
+        // A range past the top of user space is not mapped (Linux: ENOMEM).
+        let end = range_end(addr, len).ok_or(Errno::ENOMEM)?;
         let t = self.tasks.get_mut(&pid).ok_or(Errno::ESRCH)?;
         if len == 0 {
             return Ok(());
+        }
+        if self.m.heap_low() {
+            return Err(Errno::ENOMEM);
         }
         let (m, pool, pages, space) = (&mut self.m, &self.pool, &t.pages, &t.space);
         t.regions.protect(addr, end, prot_bits, |r| {
@@ -1040,14 +1070,14 @@ impl<M: Machine> Vm<M> {
             Some(page)
         };
         let Some(new) = new else {
-            return kill(kills, pid, Kill::Bus, va);
+            return kill(kills, pid, Kill::Bus, addr);
         };
         let entry = match t.pages.entry(va) {
             Some(e) => e,
             None => {
-                if m.tables(&mut t.space, va).is_err() {
+                if m.heap_low() || m.tables(&mut t.space, va).is_err() {
                     pool.release(new);
-                    return kill(kills, pid, Kill::Bus, va);
+                    return kill(kills, pid, Kill::Bus, addr);
                 }
                 t.pages.add_group(va);
                 match t.pages.entry(va) {
@@ -1123,7 +1153,7 @@ impl<M: Machine> Vm<M> {
             }
             // The reply's map item replaces the shared read-only mapping.
             let Some(new) = take_page(m, pool, false) else {
-                return kill(kills, pid, Kill::Bus, va);
+                return kill(kills, pid, Kill::Bus, addr);
             };
             m.copy(new, entry);
             pool.release(entry);
@@ -1149,7 +1179,7 @@ impl<M: Machine> Vm<M> {
                         flags: page_flags(pool, r.kind, flags, new),
                     }
                 }
-                None => kill(kills, pid, Kill::Bus, va),
+                None => kill(kills, pid, Kill::Bus, addr),
             };
         }
         if !permission {
@@ -1164,7 +1194,7 @@ impl<M: Machine> Vm<M> {
                 write && shared,
             );
             if asked.is_err() {
-                return kill(kills, pid, Kill::Bus, va);
+                return kill(kills, pid, Kill::Bus, addr);
             }
             if !write {
                 return Outcome::Resume;
@@ -1201,7 +1231,7 @@ impl<M: Machine> Vm<M> {
         }
         // A private mapping's first write to the page: copy the object's page.
         let Some(new) = take_page(m, pool, false) else {
-            return kill(kills, pid, Kill::Bus, va);
+            return kill(kills, pid, Kill::Bus, addr);
         };
         let mut copied_ok = false;
         for _ in 0..2 {
@@ -1216,7 +1246,7 @@ impl<M: Machine> Vm<M> {
         }
         if !copied_ok {
             pool.release(new);
-            return kill(kills, pid, Kill::Bus, va);
+            return kill(kills, pid, Kill::Bus, addr);
         }
         // The reply's map item replaces the mapping of the object's page.
         t.pages.set(va, new);

@@ -4,6 +4,12 @@
 //! # Invariants
 //! - `regions` is sorted by `start`; regions do not overlap; `start < end`; both are page
 //!   aligned.
+//! - At most [`MAX_REGIONS`] regions: an operation that would make more is `ENOMEM` and
+//!   changes nothing (as Linux's `vm.max_map_count`), and so is one whose memory vm's heap
+//!   cannot give (the list grows fallibly).
+//! - Neighbours that touch and have the same protection and kind are one region:
+//!   `insert` and `protect` merge them again (so alternating `mprotect`s never grow the
+//!   list beyond what the protections really differ in).
 
 use alloc::vec::Vec;
 use proto::object::Pager;
@@ -79,6 +85,9 @@ impl Kind {
     }
 }
 
+/// The most regions a task may have (Linux's default `vm.max_map_count`).
+pub const MAX_REGIONS: usize = 65530;
+
 /// One region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Region {
@@ -100,6 +109,13 @@ impl Region {
 
     pub fn contains(&self, addr: u64) -> bool {
         (self.start..self.end).contains(&addr)
+    }
+
+    /// Whether `next` continues this region: it starts where this one ends, with the same
+    /// protection and kind (kinds hold absolute addresses and offsets, so equal kinds
+    /// describe one mapping).
+    fn joins(&self, next: &Region) -> bool {
+        self.end == next.start && self.prot == next.prot && self.kind == next.kind
     }
 }
 
@@ -175,7 +191,8 @@ impl RegionMap {
         at >= end
     }
 
-    /// Adds a region where none is; `EINVAL` if it overlaps one or is malformed.
+    /// Adds a region where none is, merged with equal neighbours; `EINVAL` if it overlaps
+    /// one or is malformed, `ENOMEM` past [`MAX_REGIONS`] or when the heap has no room.
     pub fn insert(&mut self, r: Region) -> Result<(), Errno> {
         if r.start >= r.end
             || !r.start.is_multiple_of(PAGE_SIZE)
@@ -184,9 +201,55 @@ impl RegionMap {
         {
             return Err(Errno::EINVAL);
         }
+        self.room_for(1, 1)?;
         let i = self.first_ending_after(r.start);
         self.regions.insert(i, r);
+        self.merge_around(r.start, r.end);
         Ok(())
+    }
+
+    /// `ENOMEM` unless the list may end `net` regions longer (within [`MAX_REGIONS`]) and
+    /// the heap gives it room for `more` now, so that adding them on the way cannot fail.
+    fn room_for(&mut self, more: usize, net: usize) -> Result<(), Errno> {
+        if self.regions.len() + net > MAX_REGIONS {
+            return Err(Errno::ENOMEM);
+        }
+        self.regions.try_reserve(more).map_err(|_| Errno::ENOMEM)
+    }
+
+    /// How many regions splitting at `start` and `end` adds (0, 1 or 2).
+    fn splits(&self, start: u64, end: u64) -> usize {
+        [start, end]
+            .iter()
+            .filter(|&&a| self.find(a).is_some_and(|r| r.start < a))
+            .count()
+    }
+
+    /// Merges the regions touching [`start`, `end`) (and their outer neighbours) that
+    /// continue one another.
+    fn merge_around(&mut self, start: u64, end: u64) {
+        let mut i = self.first_ending_after(start).saturating_sub(1);
+        let last = self.regions.partition_point(|r| r.start <= end);
+        let mut last = last.min(self.regions.len());
+        while i + 1 < last {
+            if self.regions[i].joins(&self.regions[i + 1]) {
+                self.regions[i].end = self.regions[i + 1].end;
+                self.regions.remove(i + 1);
+                last -= 1;
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// A copy (for fork); `ENOMEM` when the heap has no room for it.
+    pub fn try_clone(&self) -> Result<Self, Errno> {
+        let mut regions = Vec::new();
+        regions
+            .try_reserve_exact(self.regions.len())
+            .map_err(|_| Errno::ENOMEM)?;
+        regions.extend_from_slice(&self.regions);
+        Ok(Self { regions })
     }
 
     /// Splits the region strictly containing `addr` (if any) into two at `addr`.
@@ -212,15 +275,29 @@ impl RegionMap {
     }
 
     /// Removes every part of a region in [`start`, `end`), splitting regions at the ends;
-    /// `removed` sees each removed piece.
-    pub fn remove_range(&mut self, start: u64, end: u64, mut removed: impl FnMut(&Region)) {
+    /// `removed` sees each removed piece. `ENOMEM` (and nothing changes) when a split would
+    /// pass [`MAX_REGIONS`] or the heap has no room (a hole in one region); removing whole
+    /// regions never fails.
+    pub fn remove_range(
+        &mut self,
+        start: u64,
+        end: u64,
+        mut removed: impl FnMut(&Region),
+    ) -> Result<(), Errno> {
         if start >= end {
-            return;
+            return Ok(());
         }
+        // Splitting adds regions that are then removed again, except for a hole in one
+        // region: its two ends stay.
+        let hole = self
+            .find(start)
+            .is_some_and(|r| r.start < start && r.end > end);
+        self.room_for(self.splits(start, end), usize::from(hole))?;
         let range = self.carve(start, end);
         for r in self.regions.drain(range) {
             removed(&r);
         }
+        Ok(())
     }
 
     /// Removes the regions `keep` says no to.
@@ -243,11 +320,14 @@ impl RegionMap {
         if start >= end {
             return Ok(());
         }
+        let splits = self.splits(start, end);
+        self.room_for(splits, splits)?;
         let range = self.carve(start, end);
         for r in &mut self.regions[range] {
             r.prot = prot;
             changed(r);
         }
+        self.merge_around(start, end);
         Ok(())
     }
 
@@ -294,7 +374,11 @@ mod tests {
         let mut m = RegionMap::new();
         m.insert(anon(10 * P, 20 * P)).unwrap();
         m.insert(anon(30 * P, 40 * P)).unwrap();
-        m.insert(anon(20 * P, 30 * P)).unwrap();
+        m.insert(Region {
+            prot: 1,
+            ..anon(20 * P, 30 * P)
+        })
+        .unwrap();
         assert_eq!(m.len(), 3);
         assert_eq!(m.insert(anon(15 * P, 16 * P)), Err(Errno::EINVAL));
         assert_eq!(m.insert(anon(5 * P, 11 * P)), Err(Errno::EINVAL));
@@ -317,11 +401,12 @@ mod tests {
         m.insert(anon(10 * P, 20 * P)).unwrap();
         m.insert(anon(30 * P, 40 * P)).unwrap();
         let mut removed = Vec::new();
-        m.remove_range(15 * P, 35 * P, |r| removed.push((r.start, r.end)));
+        m.remove_range(15 * P, 35 * P, |r| removed.push((r.start, r.end)))
+            .unwrap();
         assert_eq!(removed, [(15 * P, 20 * P), (30 * P, 35 * P)]);
         assert_eq!(spans(&m), [(10 * P, 15 * P, 3), (35 * P, 40 * P, 3)]);
         // A hole in the middle of one region.
-        m.remove_range(11 * P, 12 * P, |_| {});
+        m.remove_range(11 * P, 12 * P, |_| {}).unwrap();
         assert_eq!(
             spans(&m),
             [
@@ -331,7 +416,7 @@ mod tests {
             ]
         );
         // Nothing there: nothing happens.
-        m.remove_range(50 * P, 60 * P, |_| panic!());
+        m.remove_range(50 * P, 60 * P, |_| panic!()).unwrap();
         assert_eq!(m.len(), 3);
     }
 
@@ -342,23 +427,116 @@ mod tests {
         m.insert(anon(20 * P, 30 * P)).unwrap();
         assert_eq!(m.protect(5 * P, 12 * P, 1, |_| {}), Err(Errno::ENOMEM));
         assert_eq!(m.protect(25 * P, 31 * P, 1, |_| {}), Err(Errno::ENOMEM));
-        assert_eq!(m.len(), 2);
+        assert_eq!(m.len(), 1);
         let mut n = 0;
         m.protect(15 * P, 25 * P, 1, |r| {
             n += 1;
             assert_eq!(r.prot, 1);
         })
         .unwrap();
-        assert_eq!(n, 2);
+        // The two touching regions were merged when inserted: one region changed.
+        assert_eq!(n, 1);
         assert_eq!(
             spans(&m),
             [
                 (10 * P, 15 * P, 3),
-                (15 * P, 20 * P, 1),
-                (20 * P, 25 * P, 1),
+                (15 * P, 25 * P, 1),
                 (25 * P, 30 * P, 3)
             ]
         );
+    }
+
+    #[test]
+    fn equal_neighbours_merge() {
+        let mut m = RegionMap::new();
+        m.insert(anon(10 * P, 20 * P)).unwrap();
+        m.insert(anon(20 * P, 30 * P)).unwrap();
+        m.insert(anon(5 * P, 10 * P)).unwrap();
+        assert_eq!(spans(&m), [(5 * P, 30 * P, 3)]);
+        // Alternating protections split; putting them back merges everything again.
+        for i in 0..25 {
+            if i % 2 == 1 {
+                m.protect((5 + i) * P, (6 + i) * P, 1, |_| {}).unwrap();
+            }
+        }
+        assert_eq!(m.len(), 25);
+        for i in 0..25 {
+            if i % 2 == 1 {
+                m.protect((5 + i) * P, (6 + i) * P, 3, |_| {}).unwrap();
+            }
+        }
+        assert_eq!(spans(&m), [(5 * P, 30 * P, 3)]);
+        // Different kinds or protections stay apart; so do regions that do not touch.
+        let image = Region {
+            start: 40 * P,
+            end: 41 * P,
+            prot: 3,
+            kind: Kind::Image {
+                vaddr: 40 * P,
+                initrd_offset: 0,
+                file_size: 10,
+            },
+        };
+        m.insert(anon(30 * P, 31 * P)).unwrap();
+        m.insert(image).unwrap();
+        m.insert(anon(41 * P, 42 * P)).unwrap();
+        m.insert(Region {
+            prot: 1,
+            ..anon(42 * P, 43 * P)
+        })
+        .unwrap();
+        assert_eq!(
+            spans(&m),
+            [
+                (5 * P, 31 * P, 3),
+                (40 * P, 41 * P, 3),
+                (41 * P, 42 * P, 3),
+                (42 * P, 43 * P, 1)
+            ]
+        );
+        // A split image region merges back (its fields are absolute).
+        m.protect(40 * P, 41 * P, 1, |_| {}).unwrap();
+        m.protect(40 * P, 41 * P, 3, |_| {}).unwrap();
+        assert_eq!(m.len(), 4);
+        // munmap of a hole, then mapping it again with the same attributes: one region.
+        m.remove_range(10 * P, 12 * P, |_| {}).unwrap();
+        assert_eq!(m.len(), 5);
+        m.insert(anon(10 * P, 12 * P)).unwrap();
+        assert_eq!(m.len(), 4);
+    }
+
+    #[test]
+    fn region_count_is_limited() {
+        let mut m = RegionMap::new();
+        // Alternating protections over one big region, up to the limit.
+        let n = MAX_REGIONS as u64;
+        m.insert(anon(P, (n + 10) * P)).unwrap();
+        for i in (1..n).step_by(2) {
+            m.protect(i * P, (i + 1) * P, 1, |_| {}).unwrap();
+        }
+        // One split more than allowed: refused, nothing changes.
+        assert_eq!(m.len(), MAX_REGIONS);
+        let before = spans(&m);
+        assert_eq!(
+            m.protect(n * P + P, n * P + 2 * P, 1, |_| {}),
+            Err(Errno::ENOMEM)
+        );
+        assert_eq!(
+            m.remove_range(n * P + P, n * P + 2 * P, |_| {}),
+            Err(Errno::ENOMEM)
+        );
+        assert_eq!(
+            m.insert(anon((n + 20) * P, (n + 21) * P)),
+            Err(Errno::ENOMEM)
+        );
+        assert_eq!(spans(&m), before);
+        // Changes that do not add regions still work: removing the last region's tail,
+        // and a protection that merges three regions into one.
+        m.remove_range(n * P + 5 * P, (n + 10) * P, |_| {}).unwrap();
+        assert_eq!(m.len(), MAX_REGIONS);
+        m.protect(2 * P, 3 * P, 1, |_| {}).unwrap();
+        assert_eq!(m.len(), MAX_REGIONS - 2);
+        m.insert(anon((n + 20) * P, (n + 21) * P)).unwrap();
     }
 
     #[test]

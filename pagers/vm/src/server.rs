@@ -268,6 +268,10 @@ impl Sys {
 impl Machine for Sys {
     type Space = Space;
 
+    fn heap_low(&self) -> bool {
+        rt::heap::is_low()
+    }
+
     fn tables(&mut self, s: &mut Space, va: u64) -> Result<(), Errno> {
         self.ensure_tables(s, va)
     }
@@ -671,8 +675,8 @@ impl Server {
             Ok(Request::MmapObject(req)) if badge >= pid::FIRST_USER => {
                 answer(self.vm.mmap_object(badge, req))
             }
-            Ok(Request::Msync(Msync { addr, len })) if badge >= pid::FIRST_USER => {
-                answer(self.vm.msync(badge, addr, len))
+            Ok(Request::Msync(Msync { addr, len, flags })) if badge >= pid::FIRST_USER => {
+                answer(self.vm.msync(badge, addr, len, flags))
             }
             Ok(_) => answer::<()>(Err(Errno::EPERM)),
             Err(e) => answer::<()>(Err(e.into())),
@@ -686,6 +690,8 @@ impl Server {
         label: FaultLabel,
         mrs: &[u64; 6],
     ) -> Option<(Message, Option<(u64, u64)>)> {
+        // The address a kill reports: the one the task touched.
+        let fault_addr = mrs[vm_fault::ADDRESS];
         let outcome = match label {
             FaultLabel::VmFault => {
                 let addr = mrs[vm_fault::ADDRESS];
@@ -716,7 +722,7 @@ impl Server {
                     fault_reply::REPLY_MAP,
                     &[frame, u64::from(index), 1, va, flags.0],
                 );
-                Some((m, Some((pid, va))))
+                Some((m, Some((pid, fault_addr))))
             }
             Outcome::Resume => Some((Message::new(fault_reply::RESUME, &[]), None)),
             Outcome::Killed(kind) => {

@@ -55,6 +55,8 @@ struct Model {
     destroyed: usize,
     calls: usize,
     pager: PagerModel,
+    /// What `heap_low` answers.
+    heap_low: bool,
 }
 
 impl Model {
@@ -68,6 +70,10 @@ impl Model {
 }
 
 impl Machine for Model {
+    fn heap_low(&self) -> bool {
+        self.heap_low
+    }
+
     type Space = Space;
 
     fn tables(&mut self, s: &mut Space, va: u64) -> Result<(), Errno> {
@@ -437,10 +443,14 @@ fn out_of_memory_is_bus() {
         write(&mut v, 10, a + i * P, 1);
     }
     assert_eq!(
-        touch(&mut v, 10, a + 511 * P, Write),
+        touch(&mut v, 10, a + 511 * P + 0x7f8, Write),
         Outcome::Killed(Kill::Bus)
     );
-    assert_eq!(v.take_kill().map(|k| k.kind), Some(Kill::Bus));
+    // The address touched, not its page.
+    assert_eq!(
+        v.take_kill().map(|k| (k.kind, k.addr)),
+        Some((Kill::Bus, a + 511 * P + 0x7f8))
+    );
     // Reads still get the zero page.
     assert_eq!(read(&mut v, 10, a + 600 * P), 0);
 }
@@ -553,6 +563,28 @@ fn mmap_arguments() {
         mmap_anon(&mut v, 10, 0, proto::MMAP_TOP, map::PRIVATE),
         Err(Errno::ENOMEM)
     );
+    // MAP_FIXED over a range that crosses the top of user space (or wraps): ENOMEM, and
+    // nothing below the top is touched.
+    let top = proto::USER_END - P;
+    assert_eq!(
+        mmap_anon(&mut v, 10, top, P, map::PRIVATE | map::FIXED),
+        Ok(top)
+    );
+    let regions = v.task(10).unwrap().regions.len();
+    for len in [2 * P, 1 << 40, u64::MAX - top + 1, u64::MAX] {
+        assert_eq!(
+            mmap_anon(&mut v, 10, top, len, map::PRIVATE | map::FIXED),
+            Err(Errno::ENOMEM),
+            "{len:#x}"
+        );
+    }
+    assert_eq!(v.task(10).unwrap().regions.len(), regions);
+    // mprotect past the top: ENOMEM too (nothing is mapped there).
+    assert_eq!(v.mprotect(10, top, 2 * P, prot::READ), Err(Errno::ENOMEM));
+    assert_eq!(
+        v.mprotect(10, top, u64::MAX, prot::READ),
+        Err(Errno::ENOMEM)
+    );
     assert_eq!(
         mmap_anon(&mut v, 10, 0, u64::MAX, map::PRIVATE),
         Err(Errno::ENOMEM)
@@ -570,7 +602,8 @@ fn fixed_replaces_and_frees_pages() {
     let b = mmap_anon(&mut v, 10, a + P, 2 * P, map::PRIVATE | map::FIXED).unwrap();
     assert_eq!(b, a + P);
     assert_eq!(v.stats().pages_in_use, 2);
-    assert_eq!(v.task(10).unwrap().regions.len(), 3);
+    // The new region has the old one's attributes: the three pieces are one region again.
+    assert_eq!(v.task(10).unwrap().regions.len(), 1);
     assert_eq!(read(&mut v, 10, a + P), 0);
     assert_eq!(read(&mut v, 10, a), 7);
     assert_eq!(read(&mut v, 10, a + 3 * P), 7);
@@ -1024,9 +1057,26 @@ fn object_shared_write_is_dirty_then_synced() {
         v.m.pager.objects[&(Pager::File as u64, OBJ)][P as usize],
         obj_byte(P)
     );
-    assert_eq!(v.msync(10, a + 1, P), Err(Errno::EINVAL));
-    assert_eq!(v.msync(10, a, 64 * P), Err(Errno::ENOMEM));
-    v.msync(10, a, 32 * P).unwrap();
+    const SYNC: u64 = proto::object::ms::SYNC;
+    const ASYNC: u64 = proto::object::ms::ASYNC;
+    const INVALIDATE: u64 = proto::object::ms::INVALIDATE;
+    assert_eq!(v.msync(10, a + 1, P, SYNC), Err(Errno::EINVAL));
+    assert_eq!(v.msync(10, a, 64 * P, SYNC), Err(Errno::ENOMEM));
+    // Flags: both ASYNC and SYNC, or an unknown bit, is EINVAL (before anything else).
+    let before = v.m.pager.log.len();
+    assert_eq!(v.msync(10, a, P, SYNC | ASYNC), Err(Errno::EINVAL));
+    assert_eq!(v.msync(10, a, P, 8), Err(Errno::EINVAL));
+    assert_eq!(v.msync(10, a, P, SYNC | 1 << 40), Err(Errno::EINVAL));
+    assert_eq!(v.msync(10, a + 1, 64 * P, SYNC | ASYNC), Err(Errno::EINVAL));
+    assert_eq!(v.m.pager.log.len(), before);
+    // Past the top of user space, or wrapping: not mapped.
+    assert_eq!(
+        v.msync(10, proto::USER_END - P, 2 * P, SYNC),
+        Err(Errno::ENOMEM)
+    );
+    assert_eq!(v.msync(10, a, u64::MAX - a + 1, SYNC), Err(Errno::ENOMEM));
+    v.msync(10, a, 32 * P, ASYNC | INVALIDATE).unwrap();
+    v.msync(10, a, 32 * P, SYNC | INVALIDATE).unwrap();
     assert!(v.m.pager.log.contains(&ObjectRequest::Sync {
         object: OBJ,
         first: 0,
@@ -1067,8 +1117,9 @@ fn object_past_end_is_bus() {
     assert_eq!(oread(&mut v, 10, a + 4999), obj_byte(4999));
     assert_eq!(oread(&mut v, 10, a + 5000), 0);
     assert_eq!(mapped(&v, 10), 2);
+    // The kill reports the address touched, not its page.
     assert_eq!(
-        touch(&mut v, 10, a + 2 * P, Read),
+        touch(&mut v, 10, a + 2 * P + 0x18, Read),
         Outcome::Killed(Kill::Bus)
     );
     assert_eq!(
@@ -1080,7 +1131,7 @@ fn object_past_end_is_bus() {
         Some(KillRecord {
             pid: 10,
             kind: Kill::Bus,
-            addr: a + 2 * P
+            addr: a + 2 * P + 0x18
         })
     );
     assert_eq!(v.blocks_held(), 1);
@@ -1333,4 +1384,65 @@ fn object_segment_arguments() {
         touch(&mut v, 10, A + 16 * P, Execute),
         Outcome::Killed(Kill::Bus)
     ));
+}
+
+#[test]
+fn low_heap_refuses_what_would_grow_it() {
+    let mut v = vm(4);
+    let a = mmap_anon(&mut v, 10, A, 8 * P, map::PRIVATE).unwrap();
+    write(&mut v, 10, a, 1);
+    v.m.heap_low = true;
+    // New regions, tasks, forks and page groups are refused; the server goes on.
+    assert_eq!(
+        mmap_anon(&mut v, 10, 0, P, map::PRIVATE),
+        Err(Errno::ENOMEM)
+    );
+    assert_eq!(v.mprotect(10, a, P, prot::READ), Err(Errno::ENOMEM));
+    assert!(matches!(
+        v.new_space(11, Space::default()),
+        Err((Errno::ENOMEM, _))
+    ));
+    assert!(matches!(
+        v.fork(10, 12, Space::default()),
+        Err((Errno::ENOMEM, _))
+    ));
+    // A fault in a new 2 MiB group: BUS at the address touched.
+    let far = mmap_anon(&mut v, 10, 0x4000_0000, P, map::PRIVATE);
+    assert_eq!(far, Err(Errno::ENOMEM));
+    // What is there still works, and giving memory back is never refused.
+    assert_eq!(read(&mut v, 10, a), 1);
+    write(&mut v, 10, a + P, 2);
+    v.munmap(10, a + 4 * P, 4 * P).unwrap();
+    v.m.heap_low = false;
+    let b = mmap_anon(&mut v, 10, 0x4000_0000, P, map::PRIVATE).unwrap();
+    v.m.heap_low = true;
+    assert_eq!(
+        touch(&mut v, 10, b + 0x10, Write),
+        Outcome::Killed(Kill::Bus)
+    );
+    assert_eq!(
+        v.take_kill().map(|k| (k.kind, k.addr)),
+        Some((Kill::Bus, b + 0x10))
+    );
+}
+
+#[test]
+fn alternating_mprotect_stops_at_the_region_limit() {
+    let mut v = vm(4);
+    let n = crate::region::MAX_REGIONS as u64;
+    let a = mmap_anon(&mut v, 10, 0, (n + 8) * P, map::PRIVATE).unwrap();
+    let mut refused = None;
+    for i in (1..n + 8).step_by(2) {
+        if let Err(e) = v.mprotect(10, a + i * P, P, prot::READ) {
+            refused = Some((i, e));
+            break;
+        }
+    }
+    let (i, e) = refused.expect("the region list grew past its limit");
+    assert_eq!(e, Errno::ENOMEM);
+    assert!(i < n);
+    assert!(v.task(10).unwrap().regions.len() <= crate::region::MAX_REGIONS);
+    // Putting the protections back merges everything into one region again.
+    v.mprotect(10, a, (n + 8) * P, RW).unwrap();
+    assert_eq!(v.task(10).unwrap().regions.len(), 1);
 }

@@ -47,6 +47,27 @@ pub fn stats() -> (usize, usize) {
     (heap.stats_total_bytes(), heap.stats_alloc_actual())
 }
 
+/// Bytes of the heap not handed out (some of them may be too scattered for a large block).
+pub fn free_bytes() -> usize {
+    let (total, used) = stats();
+    total.saturating_sub(used)
+}
+
+/// The low-water mark: servers answer a request that would make their heap hold more
+/// (a descriptor, a region, an object, a staged transfer) with `ENOMEM` or their limit's
+/// errno once less than this is free, so that the small allocations of the requests they
+/// still serve (and of the ones that give memory back) always succeed: an eighth of the
+/// heap, at least 64 KiB.
+pub fn low_water() -> usize {
+    (stats().0 / 8).max(64 << 10)
+}
+
+/// Whether the heap is below its [`low_water`] mark (only servers, whose heap does not
+/// grow, need to ask).
+pub fn is_low() -> bool {
+    free_bytes() < low_water()
+}
+
 /// Called by the allocator, with its lock held, when `layout` does not fit: maps more
 /// anonymous memory and adds it. On failure the allocation returns null, which `alloc`
 /// reports as an allocation error (the panic handler prints it).

@@ -72,11 +72,22 @@ pub fn mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: u64, off: u64) -> Re
     })
 }
 
-/// `msync(addr, len)`: the shared file and shm pages of the range written back by their
-/// pager (`ENOMEM` if part of the range is not mapped, `EINVAL` for an unaligned address).
+/// `msync(addr, len, MS_SYNC)`: the shared file and shm pages of the range written back by
+/// their pager (`ENOMEM` if part of the range is not mapped, `EINVAL` for an unaligned
+/// address).
 pub fn msync(addr: u64, len: u64) -> Result<(), Errno> {
-    crate::ipc::call(VM, &proto::object::Msync { addr, len }.encode())
+    msync_flags(addr, len, MS_SYNC)
 }
+
+/// `msync(addr, len, flags)` with `MS_ASYNC`, `MS_SYNC`, `MS_INVALIDATE` (`EINVAL` for
+/// both `MS_ASYNC` and `MS_SYNC`, or an unknown bit).
+pub fn msync_flags(addr: u64, len: u64, flags: u64) -> Result<(), Errno> {
+    crate::ipc::call(VM, &proto::object::Msync { addr, len, flags }.encode())
+}
+
+pub const MS_ASYNC: u64 = proto::object::ms::ASYNC;
+pub const MS_INVALIDATE: u64 = proto::object::ms::INVALIDATE;
+pub const MS_SYNC: u64 = proto::object::ms::SYNC;
 
 /// `munmap(addr, len)`.
 pub fn munmap(addr: u64, len: u64) -> Result<(), Errno> {

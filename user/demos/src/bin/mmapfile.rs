@@ -156,16 +156,24 @@ fn main() -> i32 {
         let a = rt::mmap(0, 2 * PAGE, PROT_READ, MAP_PRIVATE, fd, 0).map_err(|_| "mmap failed")?;
         let child = rt::fork().map_err(|_| "fork failed")?;
         if child == 0 {
-            // A whole page past the end of the file.
-            let _ = byte(a + PAGE);
+            // A whole page past the end of the file (not at its start: wait must report
+            // the address touched, not its page).
+            let _ = byte(a + PAGE + 0x123);
             rt::exit(0);
         }
         let ended = rt::wait(child);
         rt::munmap(a, 2 * PAGE).map_err(|_| "munmap failed")?;
         rt::close(fd).map_err(|_| "close failed")?;
         match ended {
-            Ok((p, WaitStatus::Bus, addr)) if p == child && addr == a + PAGE => Ok(()),
-            _ => Err("the child was not killed with BUS at the page"),
+            Ok((p, WaitStatus::Bus, addr)) if p == child && addr == a + PAGE + 0x123 => Ok(()),
+            Ok((_, WaitStatus::Bus, addr)) => {
+                println!(
+                    "mmapfile: BUS at {addr:#x}, touched {:#x}",
+                    a + PAGE + 0x123
+                );
+                Err("the child was not killed with BUS at the address it touched")
+            }
+            _ => Err("the child was not killed with BUS"),
         }
     });
 
