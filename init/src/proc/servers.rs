@@ -131,6 +131,26 @@ impl Clients {
         }
     }
 
+    /// `TaskFork` to both servers: the first refusal (a server full of descriptors) is
+    /// returned, after the servers that took it are told the child is gone (`TaskExit`).
+    /// A server without a disk (`ENODEV`) has nothing to copy.
+    pub fn fork_descriptors(&self, parent: u64, child: u64) -> Result<(), Errno> {
+        let req = ServerControl::TaskFork { parent, child };
+        for (name, ep) in [("file", self.file), ("shm", self.shm)] {
+            if let Some(ep) = ep {
+                match rt::ipc::call::<()>(ep, &req.encode()) {
+                    Ok(()) | Err(Errno::ENODEV) => {}
+                    Err(e) => {
+                        rt::println!("init: {name} server refused {req:?}: {e}");
+                        self.notice(ServerControl::TaskExit { pid: child });
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Asks the file server to write every dirty block back (before power-off).
     pub fn sync_all(&self) -> Result<(), Errno> {
         match self.file {

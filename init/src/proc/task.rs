@@ -27,6 +27,11 @@ use proto::{
 /// log2 of the untyped each task's objects come from (CNode 16 KiB, VSpace 8 KiB, IPC
 /// buffer 4 KiB, TCB 2 KiB, notification: 32 KiB with alignment).
 const TASK_UNTYPED_BITS: u64 = 16;
+/// Children a task may have at once, running or ended and not yet waited for (`EAGAIN`
+/// beyond, as Linux's `RLIMIT_NPROC`), and tasks in all (`EAGAIN` beyond): what init's
+/// heap and its RAM reserve hold, whatever a task that forks forks.
+pub const MAX_CHILDREN: usize = 128;
+pub const MAX_TASKS: usize = 1024;
 const TASK_PRIORITY: u64 = 100;
 
 /// A task's kernel objects, each in a slot of init's CNode.
@@ -172,8 +177,21 @@ impl<'a> Proc<'a> {
         self.clients.sync_all()
     }
 
+    /// `EAGAIN` unless `parent` may have one more child and the system one more task (or
+    /// init's heap is low).
+    fn may_add_child(&self, parent: u64) -> Result<(), Errno> {
+        // (init's children are the program it runs and adopted orphans: no per-parent limit.)
+        let children = self.tasks.values().filter(|t| t.parent == parent).count();
+        let too_many = parent != pid::INIT && children >= MAX_CHILDREN;
+        if too_many || self.tasks.len() >= MAX_TASKS || rt::heap::is_low() {
+            return Err(Errno::EAGAIN);
+        }
+        Ok(())
+    }
+
     /// A new task running program `name`, child of `parent`.
     pub fn spawn(&mut self, parent: u64, name: Name) -> Result<u64, Errno> {
+        self.may_add_child(parent)?;
         let program = self.program(name.as_str())?;
         let entry = program.image().entry;
         let pid = self.new_pid();
@@ -218,6 +236,7 @@ impl<'a> Proc<'a> {
     /// A copy of `parent` that starts at `pc` with `sp` and `x0` = 0.
     pub fn fork(&mut self, parent: u64, sp: u64, pc: u64) -> Result<u64, Errno> {
         let name = self.tasks.get(&parent).ok_or(Errno::ESRCH)?.name;
+        self.may_add_child(parent)?;
         let pid = self.new_pid();
         let objs = self.make_objects(pid)?;
         let result = self
@@ -234,9 +253,13 @@ impl<'a> Proc<'a> {
             self.free_objects(objs);
             return Err(e);
         }
-        // The child's descriptors are copies of the parent's, before it runs.
-        self.clients
-            .notice(ServerControl::TaskFork { parent, child: pid });
+        // The child's descriptors are copies of the parent's, before it runs; a server
+        // whose tables are full fails the fork (EAGAIN, as Linux when out of resources).
+        if self.clients.fork_descriptors(parent, pid).is_err() {
+            let _ = self.vm.destroy(pid);
+            self.free_objects(objs);
+            return Err(Errno::EAGAIN);
+        }
         if let Err(e) = objs.tcb.resume().map_err(Errno::from) {
             let _ = self.vm.destroy(pid);
             self.clients.notice(ServerControl::TaskExit { pid });

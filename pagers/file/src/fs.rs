@@ -33,6 +33,14 @@ const MAX_DIRS: usize = 4;
 const MAX_FILES: usize = 32;
 /// The first descriptor number a task gets (0..2 are stdin, stdout, stderr by convention).
 const FIRST_FD: u64 = 3;
+/// Descriptors a task may hold (`EMFILE` beyond, as a low `RLIMIT_NOFILE`).
+pub const MAX_TASK_FDS: usize = 256;
+/// Descriptors of all tasks together (`ENFILE` beyond): what the heap holds with room.
+pub const MAX_FDS: usize = 4096;
+/// `O_DIRECT` transfers being staged (a buffer of up to `DIRECT_MAX` each) by one task
+/// (`ENOMEM` beyond) and by all (`EAGAIN` beyond: others' transfers end).
+pub const MAX_TASK_STAGES: usize = 4;
+pub const MAX_STAGES: usize = 16;
 /// The largest FAT file.
 const MAX_SIZE: u64 = u32::MAX as u64;
 const BS: u64 = BLOCK_SIZE;
@@ -303,6 +311,7 @@ impl Files {
         if flags & !of::KNOWN != 0 || acc == of::ACCMODE {
             return Err(Errno::EINVAL);
         }
+        self.may_open(pid, 1)?;
         let wants_write = acc != of::RDONLY;
         if self.readonly && (wants_write || flags & of::CREAT != 0) {
             return Err(Errno::EROFS);
@@ -386,6 +395,37 @@ impl Files {
             },
         );
         Ok((fd, size))
+    }
+
+    /// `EMFILE` unless task `pid` may hold `more` descriptors more, `ENFILE` unless all
+    /// tasks together may (or the heap is below its low-water mark).
+    fn may_open(&self, pid: u64, more: usize) -> Result<(), Errno> {
+        if self.task_fds(pid) + more > MAX_TASK_FDS {
+            return Err(Errno::EMFILE);
+        }
+        if self.fds.len() + more > MAX_FDS || rt::heap::is_low() {
+            return Err(Errno::ENFILE);
+        }
+        Ok(())
+    }
+
+    /// How many descriptors task `pid` holds.
+    fn task_fds(&self, pid: u64) -> usize {
+        self.fds.range((pid, 0)..=(pid, u64::MAX)).count()
+    }
+
+    /// Whether task `pid` may stage one more `O_DIRECT` transfer: `ENOMEM` past its own
+    /// limit (or when the heap is low), `EAGAIN` past everyone's.
+    fn may_stage(&self, pid: u64) -> Result<(), Errno> {
+        let staged = |(&(p, _), d): (&(u64, u64), &Fd)| d.stage.is_some() && (p == pid);
+        let mine = self.fds.iter().filter(|&e| staged(e)).count();
+        if mine >= MAX_TASK_STAGES || rt::heap::is_low() {
+            return Err(Errno::ENOMEM);
+        }
+        if self.fds.values().filter(|d| d.stage.is_some()).count() >= MAX_STAGES {
+            return Err(Errno::EAGAIN);
+        }
+        Ok(())
     }
 
     /// The cache slot holding block `block` of `object`, read from the disk on a miss.
@@ -621,6 +661,7 @@ impl Files {
                 if len == 0 {
                     return Ok(0);
                 }
+                self.may_stage(pid)?;
                 self.flush_range(object, at, len, false)?;
                 let o = self.objects.get(&object).ok_or(Errno::EBADF)?;
                 // Whole sectors from the disk (the tail of the last one is not handed out).
@@ -717,6 +758,7 @@ impl Files {
                 if !at.is_multiple_of(SECTOR_SIZE) || !total.is_multiple_of(SECTOR_SIZE) {
                     return Err(Errno::EINVAL);
                 }
+                self.may_stage(pid)?;
                 Stage {
                     offset: at,
                     data: alloc::vec![0u8; total.min(DIRECT_MAX) as usize],
@@ -804,7 +846,13 @@ impl Files {
     /// number, flags and position (from then on each has its own position: the server has
     /// no open file description shared between tasks). An `O_DIRECT` transfer being
     /// assembled stays the parent's.
+    /// `ENFILE` (and nothing copied) when all tasks' descriptors together would pass
+    /// [`MAX_FDS`]: init then fails the fork.
     pub fn task_fork(&mut self, parent: u64, child: u64) -> Result<(), Errno> {
+        let n = self.task_fds(parent);
+        if self.fds.len() + n > MAX_FDS || (n > 0 && rt::heap::is_low()) {
+            return Err(Errno::ENFILE);
+        }
         let copies: Vec<(u64, u64, u64, u64)> = self
             .fds
             .range((parent, 0)..=(parent, u64::MAX))

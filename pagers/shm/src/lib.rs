@@ -29,6 +29,15 @@ use proto::{Errno, Name};
 pub const MAX_SIZE: u64 = 1 << 40;
 /// Descriptors a task may hold (`EMFILE` beyond), numbered from `FIRST_FD`.
 pub const MAX_FDS: u64 = 256;
+/// Descriptors of all tasks together (`ENFILE` beyond).
+pub const MAX_ALL_FDS: usize = 2048;
+/// Objects in all, named or anonymous (`ENOSPC` for `shm_open`, `ENOMEM` for `CreateAnon`
+/// beyond: as tmpfs out of inodes), and named objects one task may have created that still
+/// exist (`ENOSPC` beyond), so that one task cannot take them all.
+pub const MAX_OBJECTS: usize = 1024;
+pub const MAX_TASK_OBJECTS: usize = 256;
+/// vm's handles in all (one per `mmap` of a descriptor; `ENFILE` beyond).
+pub const MAX_HANDLES: usize = 4096;
 const _: () = assert!(MAX_FDS <= FD_COUNT);
 
 /// One shared memory object.
@@ -43,6 +52,8 @@ struct Object<F> {
     handles: u32,
     /// Block index → its frame (blocks never touched have none and read as zero).
     blocks: BTreeMap<u64, F>,
+    /// The task that created it by name (0 for anonymous objects).
+    creator: u64,
 }
 
 impl<F> Object<F> {
@@ -135,6 +146,9 @@ impl<F: Copy> Table<F> {
         let fd = (FIRST_FD..FIRST_FD + MAX_FDS)
             .find(|fd| !self.fds.contains_key(&(pid, *fd)))
             .ok_or(Errno::EMFILE)?;
+        if self.fds.len() >= MAX_ALL_FDS {
+            return Err(Errno::ENFILE);
+        }
         let key = name.to_words();
         let mut frames = Frames::none();
         let id = match self.names.get(&key) {
@@ -155,6 +169,10 @@ impl<F: Copy> Table<F> {
             }
             None if flags & CREAT == 0 => return Err(Errno::ENOENT),
             None => {
+                let mine = self.objects.values().filter(|o| o.creator == pid).count();
+                if self.objects.len() >= MAX_OBJECTS || mine >= MAX_TASK_OBJECTS {
+                    return Err(Errno::ENOSPC);
+                }
                 let id = self.next_object;
                 self.next_object += 1;
                 self.objects.insert(
@@ -166,6 +184,7 @@ impl<F: Copy> Table<F> {
                         fds: 0,
                         handles: 0,
                         blocks: BTreeMap::new(),
+                        creator: pid,
                     },
                 );
                 self.names.insert(key, id);
@@ -239,6 +258,9 @@ impl<F: Copy> Table<F> {
         if writable && !d.writable {
             return Err(Errno::EACCES);
         }
+        if self.handles.len() >= MAX_HANDLES {
+            return Err(Errno::ENFILE);
+        }
         let o = self.objects.get_mut(&d.object).ok_or(Errno::EIO)?;
         o.handles += 1;
         let handle = self.next_handle;
@@ -253,6 +275,9 @@ impl<F: Copy> Table<F> {
         if size > MAX_SIZE {
             return Err(Errno::EFBIG);
         }
+        if self.objects.len() >= MAX_OBJECTS || self.handles.len() >= MAX_HANDLES {
+            return Err(Errno::ENOMEM);
+        }
         let id = self.next_object;
         self.next_object += 1;
         self.objects.insert(
@@ -264,6 +289,7 @@ impl<F: Copy> Table<F> {
                 fds: 0,
                 handles: 1,
                 blocks: BTreeMap::new(),
+                creator: 0,
             },
         );
         let handle = self.next_handle;
@@ -335,7 +361,13 @@ impl<F: Copy> Table<F> {
     /// `TaskFork`: `child` gets a copy of each of `parent`'s descriptors, same numbers →
     /// the frames of objects a stale descriptor of `child` (a reused pid) was the last
     /// holder of.
-    pub fn task_fork(&mut self, parent: u64, child: u64) -> Vec<F> {
+    /// `ENFILE` (and nothing copied) when all tasks' descriptors would pass
+    /// [`MAX_ALL_FDS`].
+    pub fn task_fork(&mut self, parent: u64, child: u64) -> Result<Vec<F>, Errno> {
+        let n = self.fds.range((parent, 0)..=(parent, u64::MAX)).count();
+        if self.fds.len() + n > MAX_ALL_FDS {
+            return Err(Errno::ENFILE);
+        }
         let freed = self.task_exit(child);
         let copies: Vec<(u64, Fd)> = self
             .fds
@@ -348,7 +380,7 @@ impl<F: Copy> Table<F> {
                 self.fds.insert((child, fd), d);
             }
         }
-        freed
+        Ok(freed)
     }
 
     /// Descriptors open over all tasks.

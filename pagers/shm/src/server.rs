@@ -199,6 +199,11 @@ fn handle(sys: &mut Sys, table: &mut Table<Block>, badge: u64, req: &Wire) -> Me
     let (label, mrs) = (req.label(), req.mrs());
     if badge == pid::VM {
         if let Ok(ShmRequest::CreateAnon { size }) = ShmRequest::decode(label, mrs) {
+            // Below the heap's low-water mark nothing new is made (the limits in `Table`
+            // keep it far from there; this is the backstop).
+            if rt::heap::is_low() {
+                return wire(&encode_reply::<()>(&Err(Errno::ENOMEM)));
+            }
             return wire(&encode_reply(&table.create_anon(size)));
         }
         return match ObjectRequest::decode(label, mrs) {
@@ -213,7 +218,13 @@ fn handle(sys: &mut Sys, table: &mut Table<Block>, badge: u64, req: &Wire) -> Me
         match c {
             ServerControl::TaskExit { pid } => sys.free_all(table.task_exit(pid)),
             ServerControl::TaskFork { parent, child } => {
-                sys.free_all(table.task_fork(parent, child));
+                if rt::heap::is_low() {
+                    return wire(&encode_reply::<()>(&Err(Errno::ENFILE)));
+                }
+                match table.task_fork(parent, child) {
+                    Ok(freed) => sys.free_all(freed),
+                    Err(e) => return wire(&encode_reply::<()>(&Err(e))),
+                }
             }
             // Memory only: nothing to write back.
             ServerControl::SyncAll => {}
@@ -227,6 +238,9 @@ fn handle(sys: &mut Sys, table: &mut Table<Block>, badge: u64, req: &Wire) -> Me
         return wire(&encode_reply(&Ok(())));
     }
     if let Ok(g) = GetObject::decode(label, mrs) {
+        if rt::heap::is_low() {
+            return wire(&encode_reply::<()>(&Err(Errno::ENFILE)));
+        }
         return wire(&encode_reply(
             &table
                 .get_object(badge, g.fd, g.writable)
@@ -235,6 +249,7 @@ fn handle(sys: &mut Sys, table: &mut Table<Block>, badge: u64, req: &Wire) -> Me
     }
     let reply = match ShmRequest::decode(label, mrs) {
         Err(e) => encode_reply::<()>(&Err(e.into())),
+        Ok(ShmRequest::Open { .. }) if rt::heap::is_low() => encode_reply::<()>(&Err(Errno::ENFILE)),
         Ok(ShmRequest::Open { name, flags, mode }) => {
             let r = table.open(badge, &name, flags, mode).map(|(fd, size, f)| {
                 sys.apply(f);

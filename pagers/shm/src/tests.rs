@@ -253,7 +253,7 @@ fn fork_copies_descriptors_and_exit_drops_them() {
     t.release(h).unwrap();
     t.unlink(&name("/fk")).unwrap();
     // The child holds the same object under the same number.
-    assert!(t.task_fork(A, B).is_empty());
+    assert!(t.task_fork(A, B).unwrap().is_empty());
     assert_eq!(t.descriptors(), 2);
     assert_eq!(t.stat(B, fd), Ok(4096));
     // The parent's exit leaves the object to the child; the child's takes it, frames too.
@@ -273,7 +273,7 @@ fn fork_onto_a_reused_pid_replaces_stale_descriptors() {
     let fd = create(&mut t, B, "/old");
     t.unlink(&name("/old")).unwrap();
     create(&mut t, A, "/new");
-    assert!(t.task_fork(A, B).is_empty());
+    assert!(t.task_fork(A, B).unwrap().is_empty());
     assert_eq!(t.descriptors(), 2);
     assert_eq!(t.usage().0, 1);
     assert_eq!(t.stat(B, fd), Ok(0));
@@ -308,4 +308,56 @@ fn anonymous_objects_live_as_long_as_their_handle() {
     assert_eq!(t.usage(), (0, 0));
     assert_eq!(t.create_anon(MAX_SIZE + 1).unwrap_err(), Errno::EFBIG);
     assert_eq!(t.usage(), (0, 0));
+}
+
+#[test]
+fn limits_answer_errors() {
+    let mut t = Table::<u32>::new();
+    let name = |i: usize| Name::new(&alloc::format!("/o{i}")).unwrap();
+    // One task: its descriptors (EMFILE), then the objects it may create (ENOSPC).
+    let mut fds = Vec::new();
+    for i in 0..MAX_FDS as usize {
+        fds.push(t.open(A, &name(i), CREAT | RDWR, 0o600).unwrap().0);
+    }
+    assert_eq!(
+        t.open(A, &name(9999), CREAT | RDWR, 0o600).map(|_| ()),
+        Err(Errno::EMFILE)
+    );
+    for fd in fds {
+        t.close(A, fd).unwrap();
+    }
+    // 256 named objects exist, all A's: its next one is refused, another task's is not.
+    assert_eq!(
+        t.open(A, &name(9999), CREAT | RDWR, 0o600).map(|_| ()),
+        Err(Errno::ENOSPC)
+    );
+    let (fd, _, _) = t.open(B, &name(9999), CREAT | RDWR, 0o600).unwrap();
+    t.close(B, fd).unwrap();
+    // Opening what exists is no creation.
+    let (fd, _, _) = t.open(A, &name(3), RDWR, 0).unwrap();
+    t.close(A, fd).unwrap();
+    // Unlinking gives A room again.
+    t.unlink(&name(0)).unwrap();
+    let (fd, _, _) = t.open(A, &name(10_000), CREAT | RDWR, 0o600).unwrap();
+    t.close(A, fd).unwrap();
+    // All objects: anonymous ones up to the total, then ENOMEM.
+    let mut handles = Vec::new();
+    loop {
+        match t.create_anon(4096) {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                assert_eq!(e, Errno::ENOMEM);
+                break;
+            }
+        }
+    }
+    assert_eq!(t.usage().0, MAX_OBJECTS);
+    assert_eq!(
+        t.open(B, &name(20_000), CREAT | RDWR, 0o600).map(|_| ()),
+        Err(Errno::ENOSPC)
+    );
+    for h in handles {
+        t.release(h).unwrap();
+    }
+    assert_eq!(t.usage().0, MAX_TASK_OBJECTS + 1);
 }

@@ -148,6 +148,10 @@ fn without_write(f: MapFlags) -> MapFlags {
     MapFlags(f.0 & !MapFlags::WRITE.0)
 }
 
+/// `MAP_SHARED | MAP_ANONYMOUS` mappings (each an object of the shm server) a task may
+/// have (`ENOMEM` beyond), so that one task cannot take all of shm's objects.
+pub const MAX_TASK_ANON_OBJECTS: usize = 256;
+
 /// The whole server state.
 pub struct Vm<M: Machine> {
     pub m: M,
@@ -626,6 +630,9 @@ impl<M: Machine> Vm<M> {
         if !self.m.has_pager(Pager::Shm) {
             return Err(Errno::ENODEV);
         }
+        if self.anon_objects_of(pid) >= MAX_TASK_ANON_OBJECTS {
+            return Err(Errno::ENOMEM);
+        }
         let size = page_up(len).ok_or(Errno::ENOMEM)?;
         let object = self.m.anon_object(size).map_err(|e| match e {
             Errno::EFBIG => Errno::ENOMEM,
@@ -644,6 +651,22 @@ impl<M: Machine> Vm<M> {
             self.release_object((Pager::Shm, object));
         }
         placed
+    }
+
+    /// How many of the shm server's anonymous objects task `pid` maps.
+    fn anon_objects_of(&self, pid: u64) -> usize {
+        let Some(t) = self.tasks.get(&pid) else {
+            return 0;
+        };
+        let mut seen = BTreeSet::new();
+        for r in t.regions.iter() {
+            if let Some((Pager::Shm, object)) = r.kind.object()
+                && self.anon_objects.contains(&object)
+            {
+                seen.insert(object);
+            }
+        }
+        seen.len()
     }
 
     /// `MmapObject`: a region of a memory object (a handle from its pager's `GetObject`),
