@@ -838,6 +838,40 @@ pub const SCENARIOS: &[Scenario] = &[
         timeout_secs: 240,
         ..Scenario::stops("tour-128m", Initrd::Normal, "", Stage::Hello, TOUR_LINES)
     },
+    // The servers' limits tried as an attacker would (user/demos limits): 20,000 opens,
+    // 100 staged O_DIRECT transfers, 5,000 shm objects and shared anonymous mappings,
+    // 70,000 regions, 300 children; each ends in its errno, the server still answers, and
+    // everything comes back.
+    Scenario {
+        timeout_secs: 120,
+        ..Scenario::stops(
+            "proc-attack-limits",
+            Initrd::Normal,
+            "run=limits",
+            Stage::Hello,
+            &[
+                "PASS limits-open-emfile",
+                "PASS limits-open-server-answers",
+                "PASS limits-open-back",
+                "PASS limits-direct-enomem",
+                "PASS limits-direct-server-answers",
+                "PASS limits-direct-back",
+                "PASS limits-shm-objects-enospc",
+                "PASS limits-shm-objects-back",
+                "PASS limits-shared-anon-enomem",
+                "PASS limits-shared-anon-back",
+                "PASS limits-regions-enomem",
+                "PASS limits-regions-server-answers",
+                "PASS limits-regions-back",
+                "PASS limits-children-eagain",
+                "PASS limits-children-back",
+                "PASS limits-all-back",
+                "limits: 0 failures",
+                "init: limits exited with status 0",
+                "init: done",
+            ],
+        )
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Scenario> {

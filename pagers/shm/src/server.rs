@@ -249,7 +249,9 @@ fn handle(sys: &mut Sys, table: &mut Table<Block>, badge: u64, req: &Wire) -> Me
     }
     let reply = match ShmRequest::decode(label, mrs) {
         Err(e) => encode_reply::<()>(&Err(e.into())),
-        Ok(ShmRequest::Open { .. }) if rt::heap::is_low() => encode_reply::<()>(&Err(Errno::ENFILE)),
+        Ok(ShmRequest::Open { .. }) if rt::heap::is_low() => {
+            encode_reply::<()>(&Err(Errno::ENFILE))
+        }
         Ok(ShmRequest::Open { name, flags, mode }) => {
             let r = table.open(badge, &name, flags, mode).map(|(fd, size, f)| {
                 sys.apply(f);

@@ -913,7 +913,9 @@ impl<M: Machine> Vm<M> {
         if len == 0 {
             return Ok(());
         }
-        if self.m.heap_low() {
+        // Splitting grows the list: not below the heap's low-water mark (changing whole
+        // regions, which may merge them, always works).
+        if self.m.heap_low() && t.regions.splits(addr, end) > 0 {
             return Err(Errno::ENOMEM);
         }
         let (m, pool, pages, space) = (&mut self.m, &self.pool, &t.pages, &t.space);

@@ -201,8 +201,12 @@ impl RegionMap {
         {
             return Err(Errno::EINVAL);
         }
-        self.room_for(1, 1)?;
+        // Merging with a neighbour adds no region (and with two takes one away).
         let i = self.first_ending_after(r.start);
+        let left = i.checked_sub(1).and_then(|j| self.regions.get(j));
+        let joins = usize::from(left.is_some_and(|l| l.joins(&r)))
+            + usize::from(self.regions.get(i).is_some_and(|n| r.joins(n)));
+        self.room_for(1, 1usize.saturating_sub(joins))?;
         self.regions.insert(i, r);
         self.merge_around(r.start, r.end);
         Ok(())
@@ -218,28 +222,71 @@ impl RegionMap {
     }
 
     /// How many regions splitting at `start` and `end` adds (0, 1 or 2).
-    fn splits(&self, start: u64, end: u64) -> usize {
+    pub fn splits(&self, start: u64, end: u64) -> usize {
         [start, end]
             .iter()
             .filter(|&&a| self.find(a).is_some_and(|r| r.start < a))
             .count()
     }
 
+    /// By how many regions [`RegionMap::protect`] would make the list longer (0 if it
+    /// makes it shorter or keeps it): the pieces it cuts and merges, counted without
+    /// changing anything.
+    fn protect_growth(&self, start: u64, end: u64, prot: u64) -> usize {
+        let lo = self.first_ending_after(start).saturating_sub(1);
+        let hi = self.regions.partition_point(|r| r.start <= end);
+        let old = hi.saturating_sub(lo);
+        let mut new = 0usize;
+        let mut prev: Option<Region> = None;
+        for r in self.regions.get(lo..hi).unwrap_or(&[]) {
+            let cuts = [
+                (r.start, r.end.min(start), r.prot),
+                (r.start.max(start), r.end.min(end), prot),
+                (r.start.max(end), r.end, r.prot),
+            ];
+            for (s, e, p) in cuts {
+                if s >= e {
+                    continue;
+                }
+                let piece = Region {
+                    start: s,
+                    end: e,
+                    prot: p,
+                    ..*r
+                };
+                match prev.as_mut() {
+                    Some(q) if q.joins(&piece) => q.end = e,
+                    _ => {
+                        new += 1;
+                        prev = Some(piece);
+                    }
+                }
+            }
+        }
+        new.saturating_sub(old)
+    }
+
     /// Merges the regions touching [`start`, `end`) (and their outer neighbours) that
     /// continue one another.
     fn merge_around(&mut self, start: u64, end: u64) {
-        let mut i = self.first_ending_after(start).saturating_sub(1);
+        let first = self.first_ending_after(start).saturating_sub(1);
         let last = self.regions.partition_point(|r| r.start <= end);
-        let mut last = last.min(self.regions.len());
-        while i + 1 < last {
-            if self.regions[i].joins(&self.regions[i + 1]) {
-                self.regions[i].end = self.regions[i + 1].end;
-                self.regions.remove(i + 1);
-                last -= 1;
+        if last <= first + 1 {
+            return;
+        }
+        // One pass over the window: `w` is the region being extended; what merges into it
+        // is dropped at the end with one move of the rest of the list.
+        let mut w = first;
+        for i in first + 1..last {
+            let r = self.regions[i];
+            if self.regions[w].joins(&r) {
+                self.regions[w].end = r.end;
             } else {
-                i += 1;
+                w += 1;
+                self.regions[w] = r;
             }
         }
+        self.regions.drain(w + 1..last);
     }
 
     /// A copy (for fork); `ENOMEM` when the heap has no room for it.
@@ -321,7 +368,8 @@ impl RegionMap {
             return Ok(());
         }
         let splits = self.splits(start, end);
-        self.room_for(splits, splits)?;
+        let grows = self.protect_growth(start, end, prot);
+        self.room_for(splits, grows)?;
         let range = self.carve(start, end);
         for r in &mut self.regions[range] {
             r.prot = prot;
@@ -537,6 +585,14 @@ mod tests {
         m.protect(2 * P, 3 * P, 1, |_| {}).unwrap();
         assert_eq!(m.len(), MAX_REGIONS - 2);
         m.insert(anon((n + 20) * P, (n + 21) * P)).unwrap();
+        // At the limit, changes that merge as much as they split still work: the whole
+        // range back to one protection, and a region that joins its neighbour.
+        m.insert(anon((n + 30) * P, (n + 31) * P)).unwrap();
+        assert_eq!(m.len(), MAX_REGIONS);
+        m.insert(anon((n + 31) * P, (n + 32) * P)).unwrap();
+        assert_eq!(m.len(), MAX_REGIONS);
+        m.protect(P, (n + 5) * P, 3, |_| {}).unwrap();
+        assert_eq!(m.len(), 3);
     }
 
     #[test]

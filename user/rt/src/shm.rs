@@ -87,3 +87,9 @@ pub fn object_of(fd: u64, writable: bool) -> Result<(Pager, u64, u64), Errno> {
     let r = crate::ipc::call::<OpenReply>(ep, &GetObject { fd, writable }.encode())?;
     Ok((pager, r.fd, r.size))
 }
+
+/// Descriptors open in the shm server over all tasks, and objects it holds: for tests
+/// that check nothing is left behind.
+pub fn descriptors() -> Result<proto::DescriptorCount, Errno> {
+    crate::ipc::call(SHM, &proto::ServerControl::Descriptors.encode())
+}
