@@ -872,6 +872,29 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
+    // vm's POSIX details (user/demos vmposix): MAP_FIXED across the top of user space,
+    // msync's flags, mprotect merging equal neighbours again (vmmap shows the 64 pages
+    // whose protections went back and forth as one region), SEGV and BUS at the address
+    // touched.
+    Scenario::stops(
+        "proc-vm-posix",
+        Initrd::Normal,
+        "run=vmposix",
+        Stage::Hello,
+        &[
+            "PASS vm-fixed-across-top-enomem",
+            "PASS vm-msync-flags",
+            "  0x004000000000-0x004000040000 rw-p anon       0 pages resident",
+            "PASS vm-mprotect-merges",
+            " vmposix: SEGV at 0x",
+            "PASS vm-segv-exact-address",
+            " vmposix: BUS at 0x",
+            "PASS vm-bus-exact-address",
+            "vmposix: 0 failures",
+            "init: vmposix exited with status 0",
+            "init: done",
+        ],
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static Scenario> {
