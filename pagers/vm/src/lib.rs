@@ -487,9 +487,18 @@ impl<M: Machine> Vm<M> {
         if self.m.heap_low() {
             return Err((Errno::ENOMEM, space));
         }
+        // The child's regions: the parent's paged ones (not its fixed frames), copied at once.
+        let regions = match self.tasks.get(&parent) {
+            Some(p) => p.regions.try_clone_filtered(|r| r.kind.is_paged()),
+            None => Err(Errno::ESRCH),
+        };
+        let regions = match regions {
+            Ok(r) => r,
+            Err(e) => return Err((e, space)),
+        };
         let mut c = Task {
             name: None,
-            regions: RegionMap::new(),
+            regions,
             pages: PageMap::new(),
             space,
         };
@@ -520,7 +529,6 @@ impl<M: Machine> Vm<M> {
             if r.kind.object().is_some() {
                 continue;
             }
-            c.regions.insert(*r)?;
             let flags = prot_flags(r.prot);
             // Anonymous and image regions are private: the child maps every page read-only.
             let child_flags = without_write(flags);
@@ -1297,7 +1305,6 @@ impl<M: Machine> Vm<M> {
         } = self;
         let p = tasks.get(&parent).ok_or(Errno::ESRCH)?;
         for r in p.regions.iter().filter(|r| r.kind.object().is_some()) {
-            c.regions.insert(*r)?;
             let flags = prot_flags(r.prot);
             let mut own = false;
             // Runs of block entries of one block, one kind, at consecutive addresses:

@@ -289,13 +289,14 @@ impl RegionMap {
         self.regions.drain(w + 1..last);
     }
 
-    /// A copy (for fork); `ENOMEM` when the heap has no room for it.
-    pub fn try_clone(&self) -> Result<Self, Errno> {
+    /// A copy of the regions `keep` says yes to (for fork, in one go: sorted and merged
+    /// already); `ENOMEM` when the heap has no room for it.
+    pub fn try_clone_filtered(&self, keep: impl Fn(&Region) -> bool) -> Result<Self, Errno> {
         let mut regions = Vec::new();
         regions
-            .try_reserve_exact(self.regions.len())
+            .try_reserve_exact(self.regions.iter().filter(|r| keep(r)).count())
             .map_err(|_| Errno::ENOMEM)?;
-        regions.extend_from_slice(&self.regions);
+        regions.extend(self.regions.iter().filter(|r| keep(r)).copied());
         Ok(Self { regions })
     }
 

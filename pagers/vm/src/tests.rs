@@ -1449,3 +1449,58 @@ fn alternating_mprotect_stops_at_the_region_limit() {
     v.mprotect(10, a, (n + 8) * P, RW).unwrap();
     assert_eq!(v.task(10).unwrap().regions.len(), 1);
 }
+
+#[test]
+fn shared_anonymous_mappings_per_task_are_limited() {
+    let mut v = vm(4);
+    v.m.pager.shm = true;
+    let mut maps = Vec::new();
+    for _ in 0..crate::MAX_TASK_ANON_OBJECTS {
+        maps.push(mmap_anon(&mut v, 10, 0, P, map::SHARED).unwrap());
+    }
+    let made = v.m.pager.anon_made;
+    assert_eq!(mmap_anon(&mut v, 10, 0, P, map::SHARED), Err(Errno::ENOMEM));
+    // Refused before shm was asked; another task is not held back.
+    assert_eq!(v.m.pager.anon_made, made);
+    v.new_space(11, Space::default()).unwrap();
+    mmap_anon(&mut v, 11, 0, P, map::SHARED).unwrap();
+    // Giving one back makes room again.
+    v.munmap(10, maps[0], P).unwrap();
+    mmap_anon(&mut v, 10, 0, P, map::SHARED).unwrap();
+}
+
+#[test]
+fn fork_copies_many_regions_in_order() {
+    let mut v = vm(4);
+    v.m.pager
+        .objects
+        .insert((Pager::File as u64, OBJ), vec![1; 64 * P as usize]);
+    // Anonymous and object regions alternating, as a hostile task might lay them out.
+    let mut expect = Vec::new();
+    for i in 0..2000u64 {
+        let at = A + i * 2 * P;
+        if i % 2 == 0 {
+            mmap_anon(&mut v, 10, at, P, map::PRIVATE | map::FIXED).unwrap();
+        } else {
+            mmap_obj(&mut v, at, P, prot::READ, map::PRIVATE | map::FIXED, 0).unwrap();
+        }
+        expect.push(at);
+    }
+    v.fork(10, 11, Space::default()).map_err(|e| e.0).unwrap();
+    let starts: Vec<u64> = v
+        .task(11)
+        .unwrap()
+        .regions
+        .iter()
+        .map(|r| r.start)
+        .collect();
+    let parent: Vec<u64> = v
+        .task(10)
+        .unwrap()
+        .regions
+        .iter()
+        .map(|r| r.start)
+        .collect();
+    assert_eq!(starts, parent);
+    assert!(expect.iter().all(|a| starts.contains(a)));
+}
