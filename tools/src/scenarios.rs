@@ -125,6 +125,29 @@ const TOUR_LINES: &[&str] = &[
     "init: done",
 ];
 
+/// What `limits` prints when every limit holds (two scenarios run it).
+const LIMITS_LINES: &[&str] = &[
+    "PASS limits-open-emfile",
+    "PASS limits-open-server-answers",
+    "PASS limits-open-back",
+    "PASS limits-direct-enomem",
+    "PASS limits-direct-server-answers",
+    "PASS limits-direct-back",
+    "PASS limits-shm-objects-enospc",
+    "PASS limits-shm-objects-back",
+    "PASS limits-shared-anon-enomem",
+    "PASS limits-shared-anon-back",
+    "PASS limits-regions-enomem",
+    "PASS limits-regions-server-answers",
+    "PASS limits-regions-back",
+    "PASS limits-children-eagain",
+    "PASS limits-children-back",
+    "PASS limits-all-back",
+    "limits: 0 failures",
+    "init: limits exited with status 0",
+    "init: done",
+];
+
 /// How a scenario's boot ends.
 #[derive(Debug, Clone, Copy)]
 pub enum Ends {
@@ -849,27 +872,23 @@ pub const SCENARIOS: &[Scenario] = &[
             Initrd::Normal,
             "run=limits",
             Stage::Hello,
-            &[
-                "PASS limits-open-emfile",
-                "PASS limits-open-server-answers",
-                "PASS limits-open-back",
-                "PASS limits-direct-enomem",
-                "PASS limits-direct-server-answers",
-                "PASS limits-direct-back",
-                "PASS limits-shm-objects-enospc",
-                "PASS limits-shm-objects-back",
-                "PASS limits-shared-anon-enomem",
-                "PASS limits-shared-anon-back",
-                "PASS limits-regions-enomem",
-                "PASS limits-regions-server-answers",
-                "PASS limits-regions-back",
-                "PASS limits-children-eagain",
-                "PASS limits-children-back",
-                "PASS limits-all-back",
-                "limits: 0 failures",
-                "init: limits exited with status 0",
-                "init: done",
-            ],
+            LIMITS_LINES,
+        )
+    },
+    // The same attack on a 128 MiB machine, whose servers have smaller heaps: the limits
+    // (and the heaps' low-water marks) still answer first.
+    Scenario {
+        machine: Machine {
+            mem: Mem::mib(128),
+            ..DEFAULT_MACHINE
+        },
+        timeout_secs: 120,
+        ..Scenario::stops(
+            "proc-attack-limits-128m",
+            Initrd::Normal,
+            "run=limits",
+            Stage::Hello,
+            LIMITS_LINES,
         )
     },
     // vm's POSIX details (user/demos vmposix): MAP_FIXED across the top of user space,

@@ -87,6 +87,8 @@ impl Kind {
 
 /// The most regions a task may have (Linux's default `vm.max_map_count`).
 pub const MAX_REGIONS: usize = 65530;
+/// Room the list keeps beyond its length: the two splits of one operation.
+const SPARE: usize = 2;
 
 /// One region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,11 +216,15 @@ impl RegionMap {
 
     /// `ENOMEM` unless the list may end `net` regions longer (within [`MAX_REGIONS`]) and
     /// the heap gives it room for `more` now, so that adding them on the way cannot fail.
+    /// The list keeps room for [`SPARE`] more than it holds, so that an operation that
+    /// splits only to merge again (no net growth) never needs the heap.
     fn room_for(&mut self, more: usize, net: usize) -> Result<(), Errno> {
         if self.regions.len() + net > MAX_REGIONS {
             return Err(Errno::ENOMEM);
         }
-        self.regions.try_reserve(more).map_err(|_| Errno::ENOMEM)
+        self.regions
+            .try_reserve(more.max(net + SPARE))
+            .map_err(|_| Errno::ENOMEM)
     }
 
     /// How many regions splitting at `start` and `end` adds (0, 1 or 2).
@@ -294,7 +300,7 @@ impl RegionMap {
     pub fn try_clone_filtered(&self, keep: impl Fn(&Region) -> bool) -> Result<Self, Errno> {
         let mut regions = Vec::new();
         regions
-            .try_reserve_exact(self.regions.iter().filter(|r| keep(r)).count())
+            .try_reserve_exact(self.regions.iter().filter(|r| keep(r)).count() + SPARE)
             .map_err(|_| Errno::ENOMEM)?;
         regions.extend(self.regions.iter().filter(|r| keep(r)).copied());
         Ok(Self { regions })

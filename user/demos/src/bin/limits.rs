@@ -261,10 +261,17 @@ fn main() -> i32 {
         }
     }
     println!("limits: {} children forked, then {err:?}", kids.len());
+    // EAGAIN at the limit of 128 children; a small machine may run out of memory for the
+    // children's objects first (ENOMEM, as Linux's fork), but never hangs or crashes.
+    let stopped = match err {
+        Some(Errno::EAGAIN) => kids.len() == 128,
+        Some(Errno::ENOMEM) => kids.len() < 128,
+        _ => false,
+    };
     c.check(
         "limits-children-eagain",
-        err == Some(Errno::EAGAIN) && kids.len() <= 128,
-        "forking without end did not stop with EAGAIN",
+        stopped,
+        "forking without end did not stop with EAGAIN at 128 children (or ENOMEM before)",
     );
     let mut waited = true;
     for pid in kids.drain(..) {
