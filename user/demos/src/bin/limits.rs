@@ -163,7 +163,7 @@ fn main() -> i32 {
         unlinked &= rt::shm_unlink(&alloc::format!("/lim{i}")).is_ok();
     }
     let again = rt::shm_open("/lim-again", O_CREAT | O_EXCL | O_RDWR, 0o600)
-        .and_then(|fd| rt::close(fd))
+        .and_then(rt::close)
         .and_then(|()| rt::shm_unlink("/lim-again"));
     c.check(
         "limits-shm-objects-back",
