@@ -13,7 +13,7 @@ use demos::{Checks, PAGE, prefault, stats};
 use libmk::{Cap, Endpoint};
 use rt::proto::{Errno, FileRequest, task_slots};
 use rt::{MAP_ANONYMOUS, MAP_SHARED, O_CREAT, O_DIRECT, O_EXCL, O_RDONLY, O_RDWR, PROT_READ};
-use rt::{PROT_WRITE, println};
+use rt::{PROT_WRITE, WaitStatus, println};
 
 rt::entry!(main);
 
@@ -35,6 +35,13 @@ fn main() -> i32 {
     maps.clear();
     let mut kids: Vec<u64> = alloc::vec![0; CHILDREN];
     kids.clear();
+    // A page shared with the children below: word 0 lets them end, word 1 + i is child
+    // i's result.
+    let Ok(board) = demos::shared_anon(1, PROT_READ | PROT_WRITE) else {
+        c.check("limits-setup", false, "no shared page");
+        return c.failures;
+    };
+    demos::poke(board, 0);
     let s0 = stats();
     let f0 = rt::file::descriptors().map(|d| d.fds).unwrap_or(u64::MAX);
     let m0 = rt::shm::descriptors().map(|d| (d.fds, d.objects));
@@ -134,6 +141,103 @@ fn main() -> i32 {
         "limits-direct-back",
         staged_again.is_ok() && rt::file::descriptors().map(|d| d.fds).unwrap_or(0) == f0,
         "O_DIRECT staging or descriptors did not come back after close",
+    );
+
+    // The sum over tasks: a parent holding 256 descriptors forks children that each get a
+    // copy and stay alive; past 4,096 descriptors in all, fork fails with EAGAIN.
+    for _ in 0..256 {
+        match rt::open("hello.txt", O_RDONLY) {
+            Ok(fd) => fds.push(fd),
+            Err(_) => break,
+        }
+    }
+    let mut err = None;
+    for _ in 0..40 {
+        match rt::fork() {
+            Ok(0) => wait_for_release(board),
+            Ok(pid) => kids.push(pid),
+            Err(e) => {
+                err = Some(e);
+                break;
+            }
+        }
+    }
+    let all = rt::file::descriptors().map(|d| d.fds).unwrap_or(0);
+    println!(
+        "limits: {} children with {} descriptors each, {all} in all, then {err:?}",
+        kids.len(),
+        fds.len()
+    );
+    c.check(
+        "limits-fork-fds-eagain",
+        err == Some(Errno::EAGAIN) && fds.len() == 256 && all <= 4096 && kids.len() < 40,
+        "forking holders of 256 descriptors did not stop with EAGAIN at 4,096 in all",
+    );
+    c.check(
+        "limits-fork-fds-server-answers",
+        rt::stat("hello.txt").is_ok(),
+        "the file server does not answer at its global limit",
+    );
+    demos::poke(board, 1);
+    let mut waited = true;
+    for pid in kids.drain(..) {
+        waited &= rt::wait(pid).is_ok_and(|(_, how, _)| how == WaitStatus::Exited);
+    }
+    for fd in fds.drain(..) {
+        let _ = rt::close(fd);
+    }
+    demos::poke(board, 0);
+    c.check(
+        "limits-fork-fds-back",
+        waited && rt::file::descriptors().map(|d| d.fds).unwrap_or(0) == f0,
+        "the children's descriptors did not come back when they exited",
+    );
+
+    // Staged O_DIRECT transfers over all tasks: four children stage four each (their own
+    // limit), and stay; the next one anywhere is EAGAIN.
+    const STAGERS: u64 = 4;
+    for i in 0..STAGERS {
+        demos::poke(board + 8 * (1 + i), 0);
+        match rt::fork() {
+            Ok(0) => {
+                let mut n = 0;
+                for _ in 0..4 {
+                    if stage(file).is_ok() {
+                        n += 1;
+                    }
+                }
+                demos::poke(board + 8 * (1 + i), 1 + n);
+                wait_for_release(board)
+            }
+            Ok(pid) => kids.push(pid),
+            Err(_) => break,
+        }
+    }
+    while (0..STAGERS).any(|i| demos::peek(board + 8 * (1 + i)) == 0) {
+        rt::sched_yield();
+    }
+    let each: Vec<u64> = (0..STAGERS)
+        .map(|i| demos::peek(board + 8 * (1 + i)) - 1)
+        .collect();
+    let mine = stage(file).and_then(rt::close);
+    println!("limits: children staged {each:?} O_DIRECT transfers, then this task: {mine:?}");
+    c.check(
+        "limits-direct-global-eagain",
+        kids.len() == STAGERS as usize
+            && each.iter().all(|&n| n == 4)
+            && mine.err() == Some(Errno::EAGAIN),
+        "16 staged transfers in all did not make the next one EAGAIN",
+    );
+    demos::poke(board, 1);
+    for pid in kids.drain(..) {
+        let _ = rt::wait(pid);
+    }
+    demos::poke(board, 0);
+    c.check(
+        "limits-direct-global-back",
+        stage(file).and_then(rt::close).is_ok()
+            && rt::file::descriptors().map(|d| d.fds).unwrap_or(0) == f0,
+        "staging did not work again after the children ended",
     );
 
     // 5,000 named shm objects.
@@ -288,6 +392,7 @@ fn main() -> i32 {
         "children could not be waited for, or no fork worked after",
     );
 
+    let _ = rt::munmap(board, PAGE);
     let s1 = stats();
     println!(
         "limits: pages in use {} -> {}, file descriptors {f0} -> {:?}, shm {m0:?} -> {:?}",
@@ -300,9 +405,35 @@ fn main() -> i32 {
         "limits-all-back",
         s1.pages_in_use == s0.pages_in_use
             && rt::file::descriptors().map(|d| d.fds).unwrap_or(0) == f0
-            && rt::shm::descriptors().map(|d| (d.fds, d.objects)) == m0,
+            && rt::shm::descriptors().map(|d| (d.fds, d.objects + 1)) == m0,
         "pages, descriptors or objects were not all given back",
     );
     println!("limits: {} failures", c.failures);
     c.failures
+}
+
+/// A child's end: it keeps what it holds until the parent writes 1 into word 0 of `board`.
+fn wait_for_release(board: u64) -> ! {
+    while demos::peek(board) == 0 {
+        rt::sched_yield();
+    }
+    rt::exit(0)
+}
+
+/// Opens `big.dat` with `O_DIRECT` and stages a 64 KiB read on it (one message of it, the
+/// rest kept by the server) → the descriptor, left open (it goes with the task).
+fn stage(file: Cap<Endpoint>) -> Result<u64, Errno> {
+    let fd = rt::open("big.dat", O_RDONLY | O_DIRECT)?;
+    let req = FileRequest::Read {
+        fd,
+        offset: 0,
+        len: 64 << 10,
+    };
+    match rt::ipc::call::<()>(file, &req.encode()) {
+        Ok(()) => Ok(fd),
+        Err(e) => {
+            let _ = rt::close(fd);
+            Err(e)
+        }
+    }
 }
