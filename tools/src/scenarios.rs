@@ -828,7 +828,24 @@ pub const SCENARIOS: &[Scenario] = &[
                 "init: done",
             ],
         )
-    },
+    }, // Attacks on the servers (issue 8), each written as a hostile task would.
+    // Page-fault messages forged through a task's own vm capability: all refused.
+    Scenario::stops(
+        "attack-faults",
+        Initrd::Normal,
+        "run=attack-faults",
+        Stage::Hello,
+        &[
+            "PASS attack-fault-write-refused",
+            "PASS attack-fault-not-served",
+            "PASS attack-fault-zero-page-intact",
+            "PASS attack-fault-cow-child-refused",
+            "PASS attack-fault-cow-parent-intact",
+            "PASS attack-fault-every-label-refused",
+            "init: attack-faults exited with status 0",
+            "init: done",
+        ],
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static Scenario> {

@@ -562,10 +562,18 @@ impl<'a> Proc<'a> {
             notify.cptr(),
             CapRights::READ,
         )?;
-        // The fault endpoint: vm's, badged with the pid. The TCB keeps its own copy.
+        // The fault endpoint: vm's, badged with the pid and `FAULT_BADGE` (a badge no
+        // capability of the task carries, so vm tells real faults from forged ones). The TCB
+        // keeps its own copy.
         let fault = self.alloc.slot()?;
         let configured = CNODE
-            .mint(fault, CNODE, self.vm_ep.cptr(), CapRights::WRITE, pid)
+            .mint(
+                fault,
+                CNODE,
+                self.vm_ep.cptr(),
+                CapRights::WRITE,
+                pid | proto::pid::FAULT_BADGE,
+            )
             .and_then(|()| {
                 tcb.configure(
                     cnode,
