@@ -846,6 +846,20 @@ pub const SCENARIOS: &[Scenario] = &[
             "init: done",
         ],
     ),
+    // A task at the power switch and the console: only capabilities open them.
+    Scenario::stops(
+        "attack-power",
+        Initrd::Normal,
+        "run=attack-power",
+        Stage::Hello,
+        &[
+            "PASS attack-power-off-refused",
+            "PASS attack-console-needs-capability",
+            "attack-power: printed with the console capability init gave it",
+            "init: attack-power exited with status 0",
+            "init: done",
+        ],
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static Scenario> {

@@ -35,8 +35,9 @@ use libmk::{CNode, Cap, Endpoint, Frame, IrqControl, IrqHandler, Notification, T
 use proto::object::BLOCK_SIZE;
 use proto::startup::{
     FILE_CACHE_BLOCKS, FILE_CACHE_MAX_BLOCKS, FILE_DMA_BITS, FILE_DMA_WINDOW, FILE_HEAP_SIZE,
-    FILE_MMIO_WINDOW, InitrdFrame, SERVER_HEAP_BASE, SHM_HEAP_SIZE, STARTUP_FRAMES, Startup,
-    VIRTIO_SLOT_SIZE, VM_HEAP_SIZE, ZERO_HEAP_SIZE, file_slots, shm_slots, vm_slots, zero_slots,
+    FILE_MMIO_WINDOW, InitrdFrame, SERVER_CONSOLE_SLOT, SERVER_HEAP_BASE, SHM_HEAP_SIZE,
+    STARTUP_FRAMES, Startup, VIRTIO_SLOT_SIZE, VM_HEAP_SIZE, ZERO_HEAP_SIZE, file_slots, shm_slots,
+    vm_slots, zero_slots,
 };
 use proto::{STARTUP_VADDR, USER_IPC_BUFFER, USER_STACK_TOP, pid};
 
@@ -189,7 +190,7 @@ pub fn start(
     vm.startup.first_free_slot = FIRST_UNTYPED_SLOT + 1;
 
     // file: before zero takes the rest of RAM. Without it the system still runs.
-    let file_ep = match start_file(alloc, window, initrd, info) {
+    let file_ep = match start_file(alloc, window, initrd, info, init_ep) {
         Ok(ep) => Some(ep),
         Err(e) => {
             rt::println!("init: no file server: {e:?}");
@@ -198,7 +199,7 @@ pub fn start(
     };
 
     // shm: also before zero. Without it the system still runs.
-    let shm_ep = match start_shm(alloc, window, initrd) {
+    let shm_ep = match start_shm(alloc, window, initrd, init_ep) {
         Ok(ep) => Some(ep),
         Err(e) => {
             rt::println!("init: no shm server: {e:?}");
@@ -246,8 +247,8 @@ pub fn start(
     zero.startup.untyped_count = count;
     zero.startup.first_free_slot = FIRST_UNTYPED_SLOT + count;
 
-    zero.start(alloc, window, ZERO_PRIORITY)?;
-    vm.start(alloc, window, VM_PRIORITY)?;
+    zero.start(alloc, window, ZERO_PRIORITY, init_ep)?;
+    vm.start(alloc, window, VM_PRIORITY, init_ep)?;
     Ok(Servers {
         vm_ep,
         vm_init,
@@ -263,6 +264,7 @@ fn start_shm(
     alloc: &mut Alloc,
     window: &mut Window,
     initrd: &Initrd,
+    init_ep: Cap<Endpoint>,
 ) -> Result<Cap<Endpoint>, Error> {
     let ep: Cap<Endpoint> = Cap::from_cptr(alloc.retype_global(ObjectType::Endpoint, 0)?);
     let mut shm = Builder::new(alloc, window, initrd, "shm-server", pid::SHM, SHM_HEAP_SIZE)?;
@@ -275,7 +277,7 @@ fn start_shm(
     shm.startup.untyped_first = FIRST_UNTYPED_SLOT;
     shm.startup.untyped_count = 1;
     shm.startup.first_free_slot = FIRST_UNTYPED_SLOT + 1;
-    shm.start(alloc, window, SHM_PRIORITY)?;
+    shm.start(alloc, window, SHM_PRIORITY, init_ep)?;
     Ok(ep)
 }
 
@@ -287,6 +289,7 @@ fn start_file(
     window: &mut Window,
     initrd: &Initrd,
     info: &BootInfo,
+    init_ep: Cap<Endpoint>,
 ) -> Result<Cap<Endpoint>, Error> {
     let device = info
         .untyped()
@@ -375,7 +378,7 @@ fn start_file(
     file.startup.untyped_count = 2;
     file.startup.cache_blocks = blocks;
     file.startup.first_free_slot = FIRST_UNTYPED_SLOT + 2;
-    file.start(alloc, window, FILE_PRIORITY)?;
+    file.start(alloc, window, FILE_PRIORITY, init_ep)?;
     Ok(ep)
 }
 
@@ -413,6 +416,12 @@ impl Builder {
         let mut space = Space::new(retype(alloc, ut, ObjectType::VSpace, 0)?, ut);
         cnode.copy(SLOT_VSPACE, CNODE, space.vspace.cptr(), CapRights::ALL)?;
         cnode.copy(SLOT_CNODE, CNODE, cnode.cptr(), CapRights::ALL)?;
+        cnode.copy(
+            SERVER_CONSOLE_SLOT,
+            CNODE,
+            init_slots::CONSOLE,
+            CapRights::ALL,
+        )?;
 
         for seg in &image.segments {
             load_segment(alloc, window, &mut space, ut, seg, file)?;
@@ -475,8 +484,16 @@ impl Builder {
         Ok(())
     }
 
-    /// Writes and maps the startup page, configures the thread and starts it.
-    fn start(mut self, alloc: &mut Alloc, window: &mut Window, priority: u64) -> Result<(), Error> {
+    /// Writes and maps the startup page, configures the thread (its faults go to init's
+    /// endpoint `faults`, badged with the pid and `FAULT_BADGE`, so that init learns when a
+    /// server dies) and starts it.
+    fn start(
+        mut self,
+        alloc: &mut Alloc,
+        window: &mut Window,
+        priority: u64,
+        faults: Cap<Endpoint>,
+    ) -> Result<(), Error> {
         let ut = self.space.untyped();
         let page: Cap<Frame> = retype(alloc, ut, ObjectType::Frame, 12)?;
         let startup = self.startup;
@@ -488,13 +505,27 @@ impl Builder {
         })?;
         self.space
             .map(alloc, page, STARTUP_VADDR, MapFlags::READ, 0, 1)?;
-        self.tcb.configure(
-            self.cnode,
-            self.space.vspace,
-            Some((self.ipc, USER_IPC_BUFFER)),
-            None,
-            priority,
-        )?;
+        let fault = alloc.slot()?;
+        let configured = CNODE
+            .mint(
+                fault,
+                CNODE,
+                faults.cptr(),
+                CapRights::WRITE,
+                self.startup.pid | pid::FAULT_BADGE,
+            )
+            .and_then(|()| {
+                self.tcb.configure(
+                    self.cnode,
+                    self.space.vspace,
+                    Some((self.ipc, USER_IPC_BUFFER)),
+                    Some(Cap::from_cptr(fault)),
+                    priority,
+                )
+            });
+        let _ = CNODE.delete(fault);
+        alloc.free_slot(fault);
+        configured?;
         self.tcb.start(self.entry, USER_STACK_TOP, STARTUP_VADDR)?;
         rt::println!("init: started {} (pid {})", self.name, self.startup.pid);
         Ok(())

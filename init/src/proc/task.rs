@@ -13,7 +13,7 @@ use super::server::Servers;
 use super::servers::{BIN_DIR, Clients, DiskProgram};
 use super::vm::Vm;
 use crate::alloc::{Alloc, CNODE};
-use abi::object::{CapRights, ObjectType};
+use abi::object::{CapRights, ObjectType, init_slots};
 use kernel_core::elf::{UserImage, parse_user_image};
 use liballoc::collections::BTreeMap;
 use liballoc::vec::Vec;
@@ -556,6 +556,12 @@ impl<'a> Proc<'a> {
             cnode.mint(task_slots::SHM, CNODE, shm.cptr(), CapRights::WRITE, pid)?;
         }
         cnode.copy(task_slots::IPC_BUFFER, CNODE, ipc.cptr(), CapRights::ALL)?;
+        cnode.copy(
+            task_slots::CONSOLE,
+            CNODE,
+            init_slots::CONSOLE,
+            CapRights::ALL,
+        )?;
         cnode.copy(
             task_slots::CHILD_NOTIFY,
             CNODE,

@@ -110,6 +110,8 @@ pub mod task_slots {
     pub const FILE: u64 = 5;
     /// A capability to the shared-memory server's endpoint, badged with the task's pid.
     pub const SHM: u64 = 6;
+    /// The right to print on the kernel's debug console (a `Console` capability).
+    pub const CONSOLE: u64 = 7;
     /// First slot the task may use for itself.
     pub const FIRST_FREE: u64 = 8;
     /// log2 of the number of slots.

@@ -137,6 +137,9 @@ pub mod file_slots {
 
 /// The registers of one virtio-mmio transport.
 pub const VIRTIO_SLOT_SIZE: u64 = 0x200;
+/// Where every server finds its `Console` capability (the right to print).
+pub const SERVER_CONSOLE_SLOT: u64 = 8;
+
 /// Where the file server finds the virtio-mmio transports and its DMA memory.
 pub const FILE_MMIO_WINDOW: u64 = 0x0000_0032_0000_0000;
 pub const FILE_DMA_WINDOW: u64 = 0x0000_0033_0000_0000;
