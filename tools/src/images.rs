@@ -133,6 +133,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "exectest",
             "attack-faults",
             "attack-power",
+            "server-stop",
         ],
     ),
 ];

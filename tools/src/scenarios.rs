@@ -860,6 +860,27 @@ pub const SCENARIOS: &[Scenario] = &[
             "init: done",
         ],
     ),
+    // A server that stops (a test hook makes shm stop at its 8th request) ends alone: init
+    // reports it, its clients get errors or BUS, everything else runs on.
+    Scenario::stops(
+        "server-stop",
+        Initrd::Normal,
+        "run=server-stop shm.stop=8",
+        Stage::Hello,
+        &[
+            "shm-server: test hook: stopping at request 8",
+            "init: server shm-server (pid 5) failed (undefined instruction",
+            "PASS server-stop-call-returns-error",
+            "PASS server-stop-later-calls-fail",
+            "PASS server-stop-mapped-page-stays",
+            "PASS server-stop-untouched-page-bus",
+            "PASS server-stop-anon-works",
+            "PASS server-stop-fork-works",
+            "PASS server-stop-files-work",
+            "init: server-stop exited with status 0",
+            "init: done",
+        ],
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static Scenario> {

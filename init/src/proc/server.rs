@@ -31,6 +31,7 @@ use crate::alloc::{Alloc, CNODE, PAGE};
 use abi::Error;
 use abi::bootinfo::{BootInfo, bootarg};
 use abi::object::{CapRights, MapFlags, ObjectType, init_slots};
+use liballoc::vec::Vec;
 use libmk::{CNode, Cap, Endpoint, Frame, IrqControl, IrqHandler, Notification, Tcb, Untyped};
 use proto::object::BLOCK_SIZE;
 use proto::startup::{
@@ -104,6 +105,22 @@ pub struct Servers {
     /// The shm server's endpoint, unbadged (`None` if it could not be started: programs then
     /// run without shared memory objects).
     pub shm_ep: Option<Cap<Endpoint>>,
+    /// The servers' threads, for when one of them fails.
+    pub threads: Vec<ServerThread>,
+}
+
+/// A server's thread as init keeps it: its faults reach init (badge `pid | FAULT_BADGE`).
+#[derive(Clone, Copy)]
+pub struct ServerThread {
+    pub name: &'static str,
+    pub pid: u64,
+    pub tcb: Cap<Tcb>,
+}
+
+impl ServerThread {
+    const fn new(name: &'static str, pid: u64, tcb: Cap<Tcb>) -> Self {
+        Self { name, pid, tcb }
+    }
 }
 
 /// A server being built.
@@ -190,8 +207,12 @@ pub fn start(
     vm.startup.first_free_slot = FIRST_UNTYPED_SLOT + 1;
 
     // file: before zero takes the rest of RAM. Without it the system still runs.
+    let mut threads = Vec::new();
     let file_ep = match start_file(alloc, window, initrd, info, init_ep) {
-        Ok(ep) => Some(ep),
+        Ok((ep, tcb)) => {
+            threads.push(ServerThread::new("file", pid::FILE, tcb));
+            Some(ep)
+        }
         Err(e) => {
             rt::println!("init: no file server: {e:?}");
             None
@@ -199,8 +220,11 @@ pub fn start(
     };
 
     // shm: also before zero. Without it the system still runs.
-    let shm_ep = match start_shm(alloc, window, initrd, init_ep) {
-        Ok(ep) => Some(ep),
+    let shm_ep = match start_shm(alloc, window, initrd, info, init_ep) {
+        Ok((ep, tcb)) => {
+            threads.push(ServerThread::new("shm-server", pid::SHM, tcb));
+            Some(ep)
+        }
         Err(e) => {
             rt::println!("init: no shm server: {e:?}");
             None
@@ -247,14 +271,17 @@ pub fn start(
     zero.startup.untyped_count = count;
     zero.startup.first_free_slot = FIRST_UNTYPED_SLOT + count;
 
-    zero.start(alloc, window, ZERO_PRIORITY, init_ep)?;
-    vm.start(alloc, window, VM_PRIORITY, init_ep)?;
+    let zero_tcb = zero.start(alloc, window, ZERO_PRIORITY, init_ep)?;
+    threads.push(ServerThread::new("zero", pid::ZERO, zero_tcb));
+    let vm_tcb = vm.start(alloc, window, VM_PRIORITY, init_ep)?;
+    threads.push(ServerThread::new("vm", pid::VM, vm_tcb));
     Ok(Servers {
         vm_ep,
         vm_init,
         init_ep,
         file_ep,
         shm_ep,
+        threads,
     })
 }
 
@@ -264,8 +291,9 @@ fn start_shm(
     alloc: &mut Alloc,
     window: &mut Window,
     initrd: &Initrd,
+    info: &BootInfo,
     init_ep: Cap<Endpoint>,
-) -> Result<Cap<Endpoint>, Error> {
+) -> Result<(Cap<Endpoint>, Cap<Tcb>), Error> {
     let ep: Cap<Endpoint> = Cap::from_cptr(alloc.retype_global(ObjectType::Endpoint, 0)?);
     let mut shm = Builder::new(alloc, window, initrd, "shm-server", pid::SHM, SHM_HEAP_SIZE)?;
     shm.copy_in(SLOT_ENDPOINT, ep.cptr(), CapRights::ALL)?;
@@ -277,8 +305,11 @@ fn start_shm(
     shm.startup.untyped_first = FIRST_UNTYPED_SLOT;
     shm.startup.untyped_count = 1;
     shm.startup.first_free_slot = FIRST_UNTYPED_SLOT + 1;
-    shm.start(alloc, window, SHM_PRIORITY, init_ep)?;
-    Ok(ep)
+    shm.startup.stop_at = bootarg(info.bootargs(), "shm.stop")
+        .and_then(|v| core::str::from_utf8(v).ok()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    let tcb = shm.start(alloc, window, SHM_PRIORITY, init_ep)?;
+    Ok((ep, tcb))
 }
 
 /// Builds and starts the file server: its endpoint, the virtio-mmio registers (device
@@ -290,7 +321,7 @@ fn start_file(
     initrd: &Initrd,
     info: &BootInfo,
     init_ep: Cap<Endpoint>,
-) -> Result<Cap<Endpoint>, Error> {
+) -> Result<(Cap<Endpoint>, Cap<Tcb>), Error> {
     let device = info
         .untyped()
         .iter()
@@ -378,8 +409,8 @@ fn start_file(
     file.startup.untyped_count = 2;
     file.startup.cache_blocks = blocks;
     file.startup.first_free_slot = FIRST_UNTYPED_SLOT + 2;
-    file.start(alloc, window, FILE_PRIORITY, init_ep)?;
-    Ok(ep)
+    let tcb = file.start(alloc, window, FILE_PRIORITY, init_ep)?;
+    Ok((ep, tcb))
 }
 
 impl Builder {
@@ -493,7 +524,7 @@ impl Builder {
         window: &mut Window,
         priority: u64,
         faults: Cap<Endpoint>,
-    ) -> Result<(), Error> {
+    ) -> Result<Cap<Tcb>, Error> {
         let ut = self.space.untyped();
         let page: Cap<Frame> = retype(alloc, ut, ObjectType::Frame, 12)?;
         let startup = self.startup;
@@ -528,7 +559,7 @@ impl Builder {
         configured?;
         self.tcb.start(self.entry, USER_STACK_TOP, STARTUP_VADDR)?;
         rt::println!("init: started {} (pid {})", self.name, self.startup.pid);
-        Ok(())
+        Ok(self.tcb)
     }
 }
 

@@ -47,6 +47,9 @@ pub struct Startup {
     /// The file server: the most 64 KiB page-cache blocks it may hold (frames retyped from
     /// its untyped budget as needed, mapped at [`FILE_CACHE_WINDOW`]); bootarg `file.cache=`.
     pub cache_blocks: u64,
+    /// A test hook (bootarg `<server>.stop=N`): the server stops, as if it had crashed,
+    /// when its `N`th request arrives, before answering it; 0 = never.
+    pub stop_at: u64,
 }
 
 const _: () = assert!(core::mem::size_of::<Startup>() <= 4096);
@@ -74,6 +77,7 @@ impl Startup {
             mmio_size: 0,
             dma_size: 0,
             cache_blocks: 0,
+            stop_at: 0,
         }
     }
 
