@@ -134,6 +134,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "attack-faults",
             "attack-power",
             "server-stop",
+            "srvfuzz",
         ],
     ),
 ];

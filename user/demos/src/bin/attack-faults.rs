@@ -79,6 +79,20 @@ fn main() -> i32 {
         "a fresh anonymous page does not read zero after the forged fault",
     );
 
+    // mprotect over pages that map the shared zero frame read-only: the zero frame must
+    // stay read-only (a write gets a page of its own).
+    if let Ok(ro) = anon(4, PROT_READ) {
+        let _ = peek(ro) + peek(ro + PAGE);
+        let protected = rt::mprotect(ro, 4 * PAGE, PROT_READ | PROT_WRITE);
+        poke(ro, 0x7777);
+        let fresh = anon(1, PROT_READ).map(peek);
+        c.check(
+            "attack-mprotect-zero-page-intact",
+            protected.is_ok() && fresh == Ok(0) && peek(ro + PAGE) == 0 && peek(ro) == 0x7777,
+            "after mprotect(PROT_WRITE) over the zero page, a write reached other pages",
+        );
+    }
+
     // Copy-on-write after fork: the child forges a write fault on a shared page, then
     // writes it for real; the parent must keep its own value and every page stays sane.
     let Ok(cow) = anon(1, PROT_READ | PROT_WRITE) else {
@@ -116,6 +130,36 @@ fn main() -> i32 {
         }
         Err(_) => {
             c.check("attack-fault-cow-child-refused", false, "fork failed");
+        }
+    }
+
+    // mprotect in a fork child over pages it shares copy-on-write with its parent: the
+    // pages must stay copy-on-write (the child's write gets a copy).
+    if let Ok(shared) = anon(2, PROT_READ | PROT_WRITE) {
+        poke(shared, 0xaaaa);
+        poke(shared + PAGE, 0xbbbb);
+        match rt::fork() {
+            Ok(0) => {
+                let ok = rt::mprotect(shared, 2 * PAGE, PROT_READ | PROT_WRITE).is_ok();
+                poke(shared, 0xcccc);
+                let _ = rt::mprotect(shared + PAGE, PAGE, PROT_READ);
+                let ok2 = rt::mprotect(shared + PAGE, PAGE, PROT_READ | PROT_WRITE).is_ok();
+                poke(shared + PAGE, 0xdddd);
+                rt::exit(if ok && ok2 { 0 } else { 1 })
+            }
+            Ok(child) => {
+                let status = rt::wait(child);
+                c.check(
+                    "attack-mprotect-cow-parent-intact",
+                    matches!(status, Ok((_, rt::WaitStatus::Exited, 0)))
+                        && peek(shared) == 0xaaaa
+                        && peek(shared + PAGE) == 0xbbbb,
+                    "a child's write after mprotect reached its parent's copy-on-write page",
+                );
+            }
+            Err(_) => {
+                c.check("attack-mprotect-cow-parent-intact", false, "fork failed");
+            }
         }
     }
 
