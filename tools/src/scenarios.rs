@@ -61,6 +61,13 @@ fn exectest_file() -> Vec<u8> {
         .collect()
 }
 
+/// `attack-power`'s `POWER.DAT`: one page of the words `demos::attack_power::word` makes.
+fn attack_power_file() -> Vec<u8> {
+    (0..512u64)
+        .flat_map(|i| (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x0ff0).to_le_bytes())
+        .collect()
+}
+
 fn filetest_keep() -> Vec<u8> {
     (0..300_001usize)
         .map(|i| ((i * 31) ^ (i >> 9)) as u8)
@@ -848,20 +855,32 @@ pub const SCENARIOS: &[Scenario] = &[
             "init: done",
         ],
     ),
-    // A task at the power switch and the console: only capabilities open them.
-    Scenario::stops(
-        "attack-power",
-        Initrd::Normal,
-        "run=attack-power",
-        Stage::Hello,
-        &[
-            "PASS attack-power-off-refused",
-            "PASS attack-console-needs-capability",
-            "attack-power: printed with the console capability init gave it",
-            "init: attack-power exited with status 0",
-            "init: done",
-        ],
-    ),
+    // A task at the power switch and the console: only capabilities open them; only the
+    // session's program may ask init to power off, and init writes the page cache back first.
+    Scenario {
+        writes_disk: true,
+        disk_files: &[DiskCheck {
+            path: "POWER.DAT",
+            bytes: attack_power_file,
+        }],
+        ..Scenario::stops(
+            "attack-power",
+            Initrd::Normal,
+            "run=attack-power",
+            Stage::Hello,
+            &[
+                "PASS attack-power-off-refused",
+                "PASS attack-console-needs-capability",
+                "attack-power: printed with the console capability init gave it",
+                "PASS attack-shutdown-child-refused",
+                "PASS attack-power-file-written",
+                "init: power-off asked by pid ",
+                "init: attack-power exited with status 0",
+                "init: ending attack-power (pid ",
+                "init: done",
+            ],
+        )
+    },
     // A server that stops (a test hook makes shm stop at its 8th request) ends alone: init
     // reports it, its clients get errors or BUS, everything else runs on.
     Scenario::stops(

@@ -257,3 +257,11 @@ pub fn median_by<T: Copy>(samples: &mut [T], key: impl Fn(&T) -> u64) -> T {
     samples.sort_unstable_by_key(|s| key(s));
     samples[samples.len() / 2]
 }
+
+/// What `attack-power` leaves on the disk at power-off (the tools check the same words).
+pub mod attack_power {
+    /// Word `i` (little-endian) of `POWER.DAT` (one page).
+    pub const fn word(i: u64) -> u64 {
+        i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x0ff0
+    }
+}
