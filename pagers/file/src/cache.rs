@@ -216,16 +216,17 @@ impl Cache {
         self.index.insert(key, i);
     }
 
-    /// Takes every mapping of slot `i`'s frame away (vm's copies of the capability).
-    pub fn revoke(&mut self, i: usize) {
-        if self.cnode.revoke(self.slots[i].frame.cptr()).is_ok() {
-            self.stats.revokes += 1;
-        }
+    /// Takes every mapping of slot `i`'s frame away (vm's copies of the capability): no task
+    /// can read or write the block until vm asks the server for it again.
+    pub fn revoke(&mut self, i: usize) -> Result<(), Error> {
+        self.cnode.revoke(self.slots[i].frame.cptr())?;
+        self.stats.revokes += 1;
+        Ok(())
     }
 
     /// Forgets what slot `i` holds (its mappings revoked first); it must be clean.
     pub fn free(&mut self, i: usize) {
-        self.revoke(i);
+        let _ = self.revoke(i);
         if let Some(key) = self.slots[i].key.take() {
             self.index.remove(&key);
         }
