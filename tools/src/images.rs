@@ -132,6 +132,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "writeback-check",
             "exectest",
             "wbstress",
+            "filetail",
         ],
     ),
 ];

@@ -107,6 +107,13 @@ fn wbstress_fork_file() -> Vec<u8> {
     bytes
 }
 
+/// `filetail`'s `TAIL.DAT`: the bytes `demos::filetail::byte` makes, 5000 of them.
+fn filetail_file() -> Vec<u8> {
+    (0..5000u64)
+        .map(|i| ((i * 11 + 3) ^ (i >> 8)) as u8)
+        .collect()
+}
+
 /// The second boot of `proc-writeback`: `writeback-check` reads the file back.
 const WRITEBACK_SECOND_BOOT: Scenario = Scenario {
     writes_disk: true,
@@ -889,6 +896,34 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS wbstress-fork-after-revoke",
                 "wbstress: 0 failures",
                 "init: wbstress exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+    // The end of a file inside a page and a sector (issue 8): zeroes past it in every new
+    // mapping, after write-back and when the file grows, the file unchanged (host-checked);
+    // an O_DIRECT read up to the end returns the bytes there.
+    Scenario {
+        writes_disk: true,
+        disk_files: &[DiskCheck {
+            path: "TAIL.DAT",
+            bytes: filetail_file,
+        }],
+        ..Scenario::stops(
+            "proc-filetail",
+            Initrd::Normal,
+            "run=filetail",
+            Stage::Hello,
+            &[
+                "PASS tail-zero-new-mapping",
+                "PASS tail-zero-after-writeback",
+                "PASS tail-file-unchanged",
+                "PASS tail-zero-grow-truncate",
+                "PASS tail-zero-grow-write",
+                "filetail: O_DIRECT pread(1024 bytes at 0) of a 1000-byte file = Ok(1000)",
+                "PASS direct-tail-read",
+                "filetail: 0 failures",
+                "init: filetail exited with status 0",
                 "init: done",
             ],
         )

@@ -296,3 +296,16 @@ pub mod wbstress {
         value(k, p, j, ROUNDS * PASSES - 1)
     }
 }
+
+/// What `filetail` leaves on the disk, and the tools compare after power-off
+/// (`tools/src/scenarios.rs` computes the same bytes).
+pub mod filetail {
+    /// The file (an 8.3 name) and its length: inside a page and inside a sector.
+    pub const TAIL_FILE: &str = "TAIL.DAT";
+    pub const TAIL_BYTES: u64 = 5000;
+
+    /// Byte `i` of the file.
+    pub const fn byte(i: u64) -> u8 {
+        ((i * 11 + 3) ^ (i >> 8)) as u8
+    }
+}
