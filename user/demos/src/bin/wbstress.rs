@@ -1,16 +1,22 @@
 //! `wbstress` (boot scenario `proc-wbstress`, `file.cache=2`, a private copy of the disk):
 //! no write through a shared file mapping is lost while the page cache evicts and writes
 //! back under it. [`WRITERS`] fork children map one file of six 64 KiB blocks (three times
-//! the cache) `MAP_SHARED` and each writes its own words of every page, [`ROUNDS`] times,
-//! with a new value each time: before each write it checks that the word still holds its
-//! own last value, after it that it reads back what it wrote; now and then it calls
-//! `msync`. Another child streams `big.dat` meanwhile, so blocks are evicted (written back
-//! first) all the time. Each writer logs its last value of every word in a shared
-//! anonymous mapping; at the end every word of the file must hold its writer's last value,
-//! read with `pread` and through a fresh mapping (and by the host, from the disk image,
-//! after power-off). A last check forks a task from a parent whose writable block was
-//! revoked and handed out again: the child's writes must still be seen as dirty. One
-//! `PASS`/`FAIL` line per check; exits with the number of failures.
+//! the cache) `MAP_SHARED` and each owns [`SLOTS`] words of every page. [`ROUNDS`] times
+//! each goes through the blocks, all in the same order so that they meet in them, and
+//! writes its words of a block [`PASSES`] times over, a new value each time: before each
+//! write it checks that the word still holds its own last value, after it that it reads
+//! back what it wrote; every other visit ends with `msync` of the block. Another child
+//! reads pages of `big.dat` meanwhile, so blocks are evicted (written back first, while
+//! other writers write them) all the time. Each writer logs its last value of every word
+//! in a shared anonymous mapping; at the end every word of the file must hold its writer's
+//! last value, read with `pread` and through a fresh mapping (and by the host, from the
+//! disk image, after power-off). A last check forks a task from a parent whose writable
+//! block was revoked and handed out again: the child's writes must still be seen as dirty.
+//! One `PASS`/`FAIL` line per check; exits with the number of failures.
+//!
+//! The program runs from the initrd (the tools keep it off the disk): its own text, paged
+//! in through the cache of two blocks, would make the tasks take turns, none writing while
+//! another's fault has the file server busy.
 #![no_std]
 #![no_main]
 
@@ -75,7 +81,7 @@ fn writer(k: u64, a: u64, log: u64) -> i32 {
                     }
                 }
             }
-            if (r + i + k) % 2 == 0 && rt::msync(a + b * BLOCK, BLOCK).is_err() {
+            if (r + i + k).is_multiple_of(2) && rt::msync(a + b * BLOCK, BLOCK).is_err() {
                 note("msync failed", b * BLOCK, 0, 0);
             }
         }
@@ -83,7 +89,8 @@ fn writer(k: u64, a: u64, log: u64) -> i32 {
     bad.min(100) as i32
 }
 
-/// Streams `big.dat` 64 KiB at a time until the writers are done (at most `limit` reads).
+/// Reads a page of another block of `big.dat` at a time, each a miss of the cache, until
+/// the writers are done (at most `limit` reads).
 fn reader(log: u64, limit: u64) -> i32 {
     let Ok(fd) = rt::open("big.dat", O_RDONLY) else {
         return 1;
