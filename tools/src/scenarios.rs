@@ -880,6 +880,8 @@ pub const SCENARIOS: &[Scenario] = &[
                 bytes: wbstress_fork_file,
             },
         ],
+        // About 10 s alone, twice that beside other scenarios.
+        timeout_secs: 120,
         ..Scenario::stops(
             "proc-wbstress",
             Initrd::Normal,
