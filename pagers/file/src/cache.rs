@@ -224,15 +224,17 @@ impl Cache {
         Ok(())
     }
 
-    /// Forgets what slot `i` holds (its mappings revoked first); it must be clean.
-    pub fn free(&mut self, i: usize) {
-        let _ = self.revoke(i);
+    /// Forgets what slot `i` holds (its mappings revoked first); it must be clean. Kept
+    /// when the revoke fails: a mapping left would show the slot's next block.
+    pub fn free(&mut self, i: usize) -> Result<(), Error> {
+        self.revoke(i)?;
         if let Some(key) = self.slots[i].key.take() {
             self.index.remove(&key);
         }
         self.slots[i].dirty = false;
         self.slots[i].pinned = false;
         self.slots[i].used = 0;
+        Ok(())
     }
 
     /// The slots holding blocks of `object`, with their block numbers.

@@ -427,7 +427,7 @@ impl Files {
         if self.cache.slots[i].dirty {
             self.write_back(i)?;
         }
-        self.cache.free(i);
+        self.cache.free(i).map_err(|_| Errno::EIO)?;
         self.cache.stats.evicted += 1;
         Ok(i)
     }
@@ -509,7 +509,7 @@ impl Files {
             let start = b * BS;
             if start >= len {
                 self.cache.slots[i].dirty = false;
-                self.cache.free(i);
+                let _ = self.cache.free(i);
             } else if start + BS > len {
                 // Mappings first, so that none writes past the new end after the clearing.
                 let _ = self.cache.revoke(i);
@@ -613,7 +613,7 @@ impl Files {
                     self.write_back(i)?;
                 }
                 if forget {
-                    self.cache.free(i);
+                    self.cache.free(i).map_err(|_| Errno::EIO)?;
                 }
             }
         }
@@ -937,7 +937,7 @@ impl Files {
     fn forget(&mut self, object: u64) -> Result<(), Errno> {
         for (_, i) in self.cache.blocks_of(object) {
             self.cache.slots[i].dirty = false;
-            self.cache.free(i);
+            let _ = self.cache.free(i);
         }
         let Some(o) = self.objects.remove(&object) else {
             return Ok(());
