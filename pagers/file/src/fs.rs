@@ -75,6 +75,9 @@ struct Object {
     writable: bool,
     /// Unlinked while open: removed when the last descriptor and mapping go.
     unlinked: bool,
+    /// A write-back of its data failed (the data was dropped): `msync` (`ObjectSync`) has
+    /// not been told yet.
+    error: Option<Errno>,
 }
 
 /// One `O_DIRECT` transfer being assembled (write) or handed out (read), 464 bytes per
@@ -93,6 +96,9 @@ struct Fd {
     pos: u64,
     flags: u64,
     stage: Option<Stage>,
+    /// A write-back of its file's data failed since this (writable) descriptor last heard:
+    /// its `close` reports it.
+    error: Option<Errno>,
 }
 
 impl Fd {
@@ -275,6 +281,7 @@ impl Files {
                 pos: 0,
                 flags,
                 stage: None,
+                error: None,
             },
         );
         Ok((fd, size))
@@ -358,6 +365,7 @@ impl Files {
                 mapped: false,
                 writable,
                 unlinked: false,
+                error: None,
             },
         );
         self.ids.insert(e.id, obj);
@@ -401,7 +409,8 @@ impl Files {
         }
         let i = self.cache.victim().ok_or(Errno::ENOMEM)?;
         if self.cache.slots[i].dirty {
-            self.write_back(i)?;
+            // A failure is the writer's (`write_back_or_drop`), not this caller's.
+            let _ = self.write_back_or_drop(i);
         }
         self.cache.free(i);
         self.cache.stats.evicted += 1;
@@ -429,15 +438,42 @@ impl Files {
         Ok(())
     }
 
-    /// Writes back the dirty blocks of `object` among `first .. first + count`.
-    fn sync(&mut self, object: u64, first: u64, count: u64) -> Result<(), Errno> {
-        let end = first.saturating_add(count);
-        for (b, i) in self.cache.blocks_of(object) {
-            if (first..end).contains(&b) && self.cache.slots[i].dirty {
-                self.write_back(i)?;
+    /// [`Files::write_back`], and when it fails (a full disk: `ENOSPC`; `EIO`) the block's
+    /// data is dropped, as Linux drops a page whose write-back failed: the block is
+    /// forgotten (its mappings revoked) and the error is kept for the writers, each
+    /// writable descriptor's next `close` and the next `msync` of the file. The block can
+    /// then never be chosen for eviction again and again, and nobody else's `read`,
+    /// `ObjectPage` or `spawn` ever sees the writer's error.
+    fn write_back_or_drop(&mut self, i: usize) -> Result<(), Errno> {
+        let Err(e) = self.write_back(i) else {
+            return Ok(());
+        };
+        if let Some((object, _)) = self.cache.slots[i].key {
+            for d in self.fds.values_mut() {
+                if d.object == object && d.writable() {
+                    d.error = Some(e);
+                }
+            }
+            if let Some(o) = self.objects.get_mut(&object) {
+                o.error = Some(e);
             }
         }
-        Ok(())
+        self.cache.slots[i].dirty = false;
+        self.cache.free(i);
+        Err(e)
+    }
+
+    /// Writes back the dirty blocks of `object` among `first .. first + count` (each one
+    /// tried: the first error is the result).
+    fn sync(&mut self, object: u64, first: u64, count: u64) -> Result<(), Errno> {
+        let end = first.saturating_add(count);
+        let mut result = Ok(());
+        for (b, i) in self.cache.blocks_of(object) {
+            if (first..end).contains(&b) && self.cache.slots[i].dirty {
+                result = result.and(self.write_back_or_drop(i));
+            }
+        }
+        result
     }
 
     /// Sets `object`'s size to `len`: blocks past it are dropped (dirty or not), the rest of
@@ -631,8 +667,10 @@ impl Files {
         }
         let (object, direct) = (d.object, d.direct());
         let at = if offset == AT_POSITION { d.pos } else { offset };
-        if at + data.len() as u64 > MAX_SIZE {
-            return Err(Errno::EFBIG);
+        // A FAT file ends at 4 GiB - 1: no byte at or past it (and no range that wraps).
+        match at.checked_add(data.len() as u64) {
+            Some(end) if end <= MAX_SIZE => {}
+            _ => return Err(Errno::EFBIG),
         }
         let n = if direct {
             self.direct_write(pid, fd, at, total, data)?
@@ -686,6 +724,9 @@ impl Files {
                 if !at.is_multiple_of(SECTOR_SIZE) || !total.is_multiple_of(SECTOR_SIZE) {
                     return Err(Errno::EINVAL);
                 }
+                if at.saturating_add(total.min(DIRECT_MAX)) > MAX_SIZE {
+                    return Err(Errno::EFBIG);
+                }
                 Stage {
                     offset: at,
                     data: alloc::vec![0u8; total.min(DIRECT_MAX) as usize],
@@ -722,7 +763,11 @@ impl Files {
             Whence::Cur => d.pos,
             Whence::End => self.size_of(d.object)?,
         };
-        let pos = base.checked_add_signed(offset).ok_or(Errno::EINVAL)?;
+        // Below 0 or past the largest FAT file (as Linux's `s_maxbytes`): EINVAL.
+        let pos = base
+            .checked_add_signed(offset)
+            .filter(|&p| p <= MAX_SIZE)
+            .ok_or(Errno::EINVAL)?;
         let d = self.fds.get_mut(&(pid, fd)).ok_or(Errno::EBADF)?;
         d.pos = pos;
         d.stage = None;
@@ -749,7 +794,9 @@ impl Files {
         if let Some(o) = self.objects.get_mut(&d.object) {
             o.refs = o.refs.saturating_sub(1);
         }
-        self.settle(d.object)
+        let settled = self.settle(d.object);
+        // A write-back that failed earlier (the data is gone) is this writer's to hear.
+        d.error.map_or(settled, Err)
     }
 
     /// `TaskExit`: task `pid` ended; its descriptors go as `close` would take them (the
@@ -787,6 +834,7 @@ impl Files {
                     pos,
                     flags,
                     stage: None,
+                    error: None,
                 },
             ) && let Some(o) = self.objects.get_mut(&old.object)
             {
@@ -988,7 +1036,10 @@ impl Files {
     /// mappings are taken away, so the next write faults and is seen).
     pub fn object_sync(&mut self, object: u64, first: u64, count: u64) -> Result<(), Errno> {
         self.size_of(object)?;
-        self.sync(object, first, count)
+        let synced = self.sync(object, first, count);
+        // Failed now or in an eviction since the last `msync`: reported once.
+        let pending = self.objects.get_mut(&object).and_then(|o| o.error.take());
+        synced.and(pending.map_or(Ok(()), Err))
     }
 
     /// `ObjectRelease`: vm maps the object no more.
