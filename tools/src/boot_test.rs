@@ -89,7 +89,12 @@ fn verdict(ok: bool) -> &'static str {
 fn boot(paths: &Paths, scenario: &'static Scenario) -> Outcome {
     // Runs that only read share the built image (read-only); a run that writes gets a copy.
     let disk_copy = if scenario.writes_disk {
-        images::disk_copy(paths, scenario.name)
+        images::disk_copy(paths, scenario.name).and_then(|copy| match scenario.disk_prep {
+            Some(prep) => prep(&copy)
+                .map(|()| copy)
+                .map_err(|e| crate::error::failed(format!("preparing the disk copy: {e}"))),
+            None => Ok(copy),
+        })
     } else {
         Ok(paths.disk.clone())
     };

@@ -159,8 +159,8 @@ fn first_partition(file: &mut File) -> io::Result<(u64, u64)> {
     Ok((word(446 + 8), word(446 + 12)))
 }
 
-fn invalid(why: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, why.to_string())
+fn invalid(why: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, why.into())
 }
 
 /// A window `[start, start + len)` of a file, as a stream of its own (the FAT volume inside
@@ -233,6 +233,142 @@ impl Seek for Partition<'_> {
             }
             _ => Err(invalid("seek outside the partition")),
         }
+    }
+}
+
+/// Ways to prepare a scenario's disk copy before it boots (`Scenario::disk_prep`): damage
+/// as a broken disk or a hostile one would have it, or a disk nearly full.
+pub mod prep {
+    use super::*;
+    use fatcheck::{Geometry, SECTOR};
+
+    fn sector(file: &mut File, s: u64) -> io::Result<[u8; SECTOR]> {
+        let mut buf = [0u8; SECTOR];
+        file.seek(SeekFrom::Start(s * SECTOR as u64))?;
+        file.read_exact(&mut buf)?;
+        Ok(buf)
+    }
+
+    fn put_sector(file: &mut File, s: u64, buf: &[u8; SECTOR]) -> io::Result<()> {
+        file.seek(SeekFrom::Start(s * SECTOR as u64))?;
+        file.write_all(buf)
+    }
+
+    /// The image's volume geometry, as the file server checks it.
+    fn geometry(file: &mut File) -> io::Result<Geometry> {
+        let (start, len) = first_partition(file)?;
+        Geometry::parse(&sector(file, start)?, start, len).map_err(invalid)
+    }
+
+    /// Sets FAT entry `c` to `value` in every FAT (FAT16 images).
+    fn set_fat(file: &mut File, g: &Geometry, c: u32, value: u16) -> io::Result<()> {
+        let (s, at) = g.fat_entry_at(c);
+        for copy in 0..g.fats {
+            let s = s + copy * g.fat_sectors;
+            let mut buf = sector(file, s)?;
+            buf[at..at + 2].copy_from_slice(&value.to_le_bytes());
+            put_sector(file, s, &buf)?;
+        }
+        Ok(())
+    }
+
+    /// Where the root directory's 8.3 entry `name` (11 bytes, as on the disk) is: (sector,
+    /// byte offset) (FAT16 images).
+    fn root_entry(file: &mut File, g: &Geometry, name: &[u8; 11]) -> io::Result<(u64, usize)> {
+        for s in g.root_start..g.root_start + g.root_sectors {
+            let buf = sector(file, s)?;
+            for at in (0..SECTOR).step_by(32) {
+                if buf[at..at + 11] == name[..] && buf[at + 11] != 0x0f {
+                    return Ok((s, at));
+                }
+            }
+        }
+        Err(invalid("no such entry in the root directory"))
+    }
+
+    /// Sectors per cluster 0 in the boot sector (the crate divided by it at mount).
+    pub fn sectors_per_cluster_zero(image: &Path) -> io::Result<()> {
+        let mut file = File::options().read(true).write(true).open(image)?;
+        let (start, _) = first_partition(&mut file)?;
+        let mut bpb = sector(&mut file, start)?;
+        bpb[13] = 0;
+        put_sector(&mut file, start, &bpb)
+    }
+
+    /// `bin`'s first cluster chained to itself, and its unused entries marked deleted
+    /// instead of "end of directory", so that a walk of the directory only ends where the
+    /// chain does: never (the crate then looked up a missing name forever).
+    pub fn bin_chained_to_itself(image: &Path) -> io::Result<()> {
+        let mut file = File::options().read(true).write(true).open(image)?;
+        let g = geometry(&mut file)?;
+        let (s, at) = root_entry(&mut file, &g, b"BIN        ")?;
+        let entry = sector(&mut file, s)?;
+        let c = u32::from(u16::from_le_bytes([entry[at + 26], entry[at + 27]]));
+        let first = g
+            .cluster_sector(c)
+            .ok_or_else(|| invalid("bin's cluster"))?;
+        for s in first..first + g.sectors_per_cluster {
+            let mut buf = sector(&mut file, s)?;
+            for e in (0..SECTOR).step_by(32) {
+                if buf[e] == 0 {
+                    buf[e] = 0xe5;
+                }
+            }
+            put_sector(&mut file, s, &buf)?;
+        }
+        set_fat(&mut file, &g, c, c as u16)
+    }
+
+    /// Every FAT entry past the two reserved ones overwritten with pseudo-random values.
+    pub fn garbage_fat(image: &Path) -> io::Result<()> {
+        let mut file = File::options().read(true).write(true).open(image)?;
+        let g = geometry(&mut file)?;
+        let mut x: u32 = 0x2545_f491;
+        for copy in 0..g.fats {
+            for i in 0..g.fat_sectors {
+                let s = g.fat_start + copy * g.fat_sectors + i;
+                let mut buf = sector(&mut file, s)?;
+                let from = if i == 0 { 4 } else { 0 };
+                for b in &mut buf[from..] {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    *b = x as u8;
+                }
+                put_sector(&mut file, s, &buf)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds `files` to the image and then a filler, `FILL.DAT`, that leaves `free` bytes
+    /// (rounded down to clusters) of the volume free.
+    pub fn add_and_fill(image: &Path, files: &[(&str, &[u8])], free: u64) -> io::Result<()> {
+        let mut file = File::options().read(true).write(true).open(image)?;
+        let (start, sectors) = first_partition(&mut file)?;
+        let mut part = Partition::new(&mut file, start * SECTOR as u64, sectors * SECTOR as u64);
+        let fs = fatfs::FileSystem::new(&mut part, fatfs::FsOptions::new())?;
+        for (path, bytes) in files {
+            let mut out = fs.root_dir().create_file(path)?;
+            out.truncate()?;
+            out.write_all(bytes)?;
+        }
+        let stats = fs.stats()?;
+        let cluster = u64::from(stats.cluster_size());
+        let have = u64::from(stats.free_clusters()) * cluster;
+        let fill = have.saturating_sub(free.next_multiple_of(cluster));
+        let mut out = fs.root_dir().create_file("FILL.DAT")?;
+        out.truncate()?;
+        let chunk = vec![0u8; 1 << 20];
+        let mut left = fill;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            out.write_all(&chunk[..n])?;
+            left -= n as u64;
+        }
+        out.flush()?;
+        drop(out);
+        fs.unmount()
     }
 }
 

@@ -131,6 +131,8 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "writeback",
             "writeback-check",
             "exectest",
+            "fatattack",
+            "diskcheck",
         ],
     ),
 ];
