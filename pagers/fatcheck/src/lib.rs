@@ -343,6 +343,18 @@ pub fn is_lfn_of(e: &[u8], seq: u8, sum: u8) -> bool {
     e.len() >= DIR_ENTRY && e[11] == 0x0f && e[0] != 0xe5 && e[0] & 0x1f == seq && e[13] == sum
 }
 
+/// Whether `name` spells the 8.3 name with base `base` and extension `ext` (as stored,
+/// without padding), without case: `HELLO` + `TXT` is `hello.txt`, `BIN` + `` is `bin`.
+pub fn is_short_name(base: &[u8], ext: &[u8], name: &str) -> bool {
+    let n = name.as_bytes();
+    let len = base.len() + if ext.is_empty() { 0 } else { 1 + ext.len() };
+    n.len() == len
+        && !base.is_empty()
+        && n[..base.len()].eq_ignore_ascii_case(base)
+        && (ext.is_empty()
+            || (n[base.len()] == b'.' && n[base.len() + 1..].eq_ignore_ascii_case(ext)))
+}
+
 /// One component of a path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Component<'a> {

@@ -241,3 +241,16 @@ fn cluster_counts() {
     assert_eq!(clusters_for(4097, 4096), 2);
     assert_eq!(clusters_for(u64::MAX, 0), u64::MAX);
 }
+
+#[test]
+fn short_names_compare_without_case() {
+    assert!(is_short_name(b"HELLO", b"TXT", "hello.txt"));
+    assert!(is_short_name(b"HELLO", b"TXT", "Hello.TXT"));
+    assert!(is_short_name(b"LONG-F~1", b"TXT", "long-f~1.txt"));
+    assert!(is_short_name(b"BIN", b"", "bin"));
+    assert!(!is_short_name(b"BIN", b"", "bin."));
+    assert!(!is_short_name(b"HELLO", b"TXT", "hello"));
+    assert!(!is_short_name(b"HELLO", b"TXT", "hellootxt"));
+    assert!(!is_short_name(b"HELLO", b"TXT", "hello.txt2"));
+    assert!(!is_short_name(b"", b"", ""));
+}

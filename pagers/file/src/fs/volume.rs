@@ -92,23 +92,16 @@ pub fn check(dev: &crate::disk::BlockDev) -> Result<Geometry, MountError> {
     Geometry::parse(&bpb, start, len).map_err(MountError::Invalid)
 }
 
-/// Whether directory entry `de` is called `name`: its long name or its 8.3 name, without
-/// case.
-fn is_named(de: &DirEntry, long: Option<&str>, name: &str) -> bool {
-    if long.is_some_and(|l| l.eq_ignore_ascii_case(name)) {
-        return true;
-    }
-    let (base, ext) = (de.name.base_name(), de.name.extension());
-    let n = name.as_bytes();
-    let short_len = base.len() + if ext.is_empty() { 0 } else { 1 + ext.len() };
-    n.len() == short_len
-        && n[..base.len()].eq_ignore_ascii_case(base)
-        && (ext.is_empty()
-            || (n[base.len()] == b'.' && n[base.len() + 1..].eq_ignore_ascii_case(ext)))
-}
-
-/// The entry called `name` in `dir` (volume labels and `.`/`..` left out).
-fn lookup(v: &Volumes, dir: RawDirectory, name: &str) -> Result<Option<DirEntry>, Errno> {
+/// The entry called `name` in `dir`: its long name or its 8.3 name, without case (volume
+/// labels and `.`/`..` left out). The crate opens files and directories by 8.3 name: the
+/// entry must be the one that name finds (a damaged directory may hold it twice), else the
+/// crate would walk something the server did not check.
+fn lookup(
+    files: &Files,
+    v: &Volumes,
+    dir: RawDirectory,
+    name: &str,
+) -> Result<Option<DirEntry>, Errno> {
     let mut storage = [0u8; 255 * 3];
     let mut lfn = LfnBuffer::new(&mut storage);
     let mut found = None;
@@ -116,13 +109,22 @@ fn lookup(v: &Volumes, dir: RawDirectory, name: &str) -> Result<Option<DirEntry>
         let special = de.attributes.is_volume()
             || de.name == ShortFileName::this_dir()
             || de.name == ShortFileName::parent_dir();
-        if !special && is_named(de, long, name) {
+        let named = long.is_some_and(|l| l.eq_ignore_ascii_case(name))
+            || fatcheck::is_short_name(de.name.base_name(), de.name.extension(), name);
+        if !special && named {
             found = Some(de.clone());
             return ControlFlow::Break(());
         }
         ControlFlow::Continue(())
     })
     .map_err(errno)?;
+    if let Some(de) = &found {
+        let by_short = v.find_directory_entry(dir, de.name).map_err(errno)?;
+        if (by_short.entry_block, by_short.entry_offset) != (de.entry_block, de.entry_offset) {
+            files.report(format_args!("two entries named {}", de.name));
+            return Err(Errno::EIO);
+        }
+    }
     Ok(found)
 }
 
@@ -138,15 +140,19 @@ impl Files {
             .map_err(|_| Errno::EIO)
     }
 
-    /// Reports a damaged structure on the console (the first few times) → `EIO`.
-    fn damaged(&self, what: &str, e: ChainError<IoError>) -> Errno {
-        if let ChainError::Io(_) = e {
-            return Errno::EIO;
-        }
+    /// Says on the console what is damaged (the first few times).
+    fn report(&self, what: core::fmt::Arguments<'_>) {
         let n = self.reports.get();
         if n < MAX_REPORTS {
             self.reports.set(n + 1);
-            rt::println!("file: damaged volume: {what}: {e:?} (EIO)");
+            rt::println!("file: damaged volume: {what} (EIO)");
+        }
+    }
+
+    /// Reports a damaged chain → `EIO`.
+    fn damaged(&self, what: &str, e: ChainError<IoError>) -> Errno {
+        if !matches!(e, ChainError::Io(_)) {
+            self.report(format_args!("{what}: {e:?}"));
         }
         Errno::EIO
     }
@@ -186,14 +192,10 @@ impl Files {
             .walk_chain(e.cluster, u64::MAX, |s, out| self.sector(s, out), |_| {})
             .map_err(|err| self.damaged("file cluster chain", err))?;
         if len < need {
-            let n = self.reports.get();
-            if n < MAX_REPORTS {
-                self.reports.set(n + 1);
-                rt::println!(
-                    "file: damaged volume: a file of {} bytes has {len} clusters (EIO)",
-                    e.size
-                );
-            }
+            self.report(format_args!(
+                "a file of {} bytes has {len} clusters",
+                e.size
+            ));
             return Err(Errno::EIO);
         }
         Ok(())
@@ -271,7 +273,7 @@ impl Files {
             };
             let parent = stack.last().map_or(root, |s| s.1);
             let names: Vec<ShortFileName> = dirs(&stack);
-            let found = self.with_dir(&names, |v, dir| lookup(v, dir, name))?;
+            let found = self.with_dir(&names, |v, dir| lookup(self, v, dir, name))?;
             let e = match found {
                 Some(de) => self.entry(&de)?,
                 None if last => {
