@@ -9,8 +9,8 @@
 //!   same file, none of them makes another `EBUSY`, and `spawn` still finds `hello`;
 //!   `..` of the root is the root, a missing or non-directory component is an error;
 //! - unlink: by the 8.3 alias of a long name and by the long name, each name then gone;
-//! - a full disk: a writer's data that cannot reach the disk is its own `close`'s `ENOSPC`,
-//!   while every other read and `spawn` goes on.
+//! - a full disk: a writer's data that cannot reach the disk is its own `close`'s (or
+//!   `msync`'s) `ENOSPC`, while every other read and `spawn` goes on.
 //!
 //! One `PASS`/`FAIL` line per check; exits with the number of failures.
 #![no_std]
@@ -21,7 +21,9 @@ extern crate alloc;
 use alloc::vec;
 use demos::Checks;
 use rt::proto::WaitStatus;
-use rt::{Errno, O_CREAT, O_RDONLY, O_RDWR, O_TRUNC, Whence, println};
+use rt::{
+    Errno, MAP_SHARED, O_CREAT, O_RDONLY, O_RDWR, O_TRUNC, PROT_READ, PROT_WRITE, Whence, println,
+};
 
 rt::entry!(main);
 
@@ -201,6 +203,25 @@ fn main() -> i32 {
         if closed != Err(Errno::ENOSPC) {
             return Err("the writer's close does not report ENOSPC");
         }
+        // Through a shared mapping, on the still full disk: `msync` hears of it.
+        let len = 128 << 10;
+        let mfd = rt::open("MAP.DAT", O_CREAT | O_RDWR | O_TRUNC).map_err(|_| "create failed")?;
+        rt::ftruncate(mfd, len).map_err(|_| "ftruncate failed")?;
+        let a = rt::mmap(0, len, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0)
+            .map_err(|_| "mmap failed")?;
+        for off in (0..len).step_by(4096) {
+            demos::poke(a + off, off);
+        }
+        let synced = rt::msync(a, len);
+        let others = read_big();
+        println!("fatattack: msync on the full disk: {synced:?}, others: {others:?}");
+        others?;
+        if synced != Err(Errno::ENOSPC) {
+            return Err("msync of a mapping that cannot reach the disk is not ENOSPC");
+        }
+        rt::munmap(a, len).map_err(|_| "munmap failed")?;
+        let _ = rt::close(mfd);
+        rt::unlink("MAP.DAT").map_err(|_| "unlink of the mapped file failed")?;
         rt::unlink("FULL.DAT").map_err(|_| "unlink of the full file failed")?;
         // The space is back, and nothing stuck.
         let fd = rt::open("AFTER.DAT", O_CREAT | O_RDWR | O_TRUNC).map_err(|_| "create failed")?;
