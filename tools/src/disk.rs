@@ -286,6 +286,16 @@ pub mod prep {
         Err(invalid("no such entry in the root directory"))
     }
 
+    /// The first cluster of the root directory's entry `name` (FAT16 images).
+    pub fn root_cluster_of(file: &mut File, g: &Geometry, name: &[u8; 11]) -> io::Result<u32> {
+        let (s, at) = root_entry(file, g, name)?;
+        let entry = sector(file, s)?;
+        Ok(u32::from(u16::from_le_bytes([
+            entry[at + 26],
+            entry[at + 27],
+        ])))
+    }
+
     /// Sectors per cluster 0 in the boot sector (the crate divided by it at mount).
     pub fn sectors_per_cluster_zero(image: &Path) -> io::Result<()> {
         let mut file = File::options().read(true).write(true).open(image)?;
@@ -301,9 +311,7 @@ pub mod prep {
     pub fn bin_chained_to_itself(image: &Path) -> io::Result<()> {
         let mut file = File::options().read(true).write(true).open(image)?;
         let g = geometry(&mut file)?;
-        let (s, at) = root_entry(&mut file, &g, b"BIN        ")?;
-        let entry = sector(&mut file, s)?;
-        let c = u32::from(u16::from_le_bytes([entry[at + 26], entry[at + 27]]));
+        let c = root_cluster_of(&mut file, &g, b"BIN        ")?;
         let first = g
             .cluster_sector(c)
             .ok_or_else(|| invalid("bin's cluster"))?;
@@ -382,6 +390,82 @@ mod tests {
         assert_eq!(b.len(), 64);
         assert_eq!(&b[8..16], &8u64.to_le_bytes());
         assert_eq!(&b[56..64], &56u64.to_le_bytes());
+    }
+
+    /// Each preparation does to an image what it says, as the file server's checks see it.
+    #[test]
+    fn disk_preparations() {
+        use fatcheck::{ChainError, Geometry};
+        let dir = std::env::temp_dir().join(format!("disk-prep-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let image = dir.join("disk.img");
+        let files = [
+            DiskFile {
+                path: "hello.txt".into(),
+                bytes: b"hello\n".to_vec(),
+            },
+            DiskFile {
+                path: "bin/prog".into(),
+                bytes: vec![1; 10_000],
+            },
+        ];
+        write_image(&image, &files).unwrap();
+        let geometry = |img: &Path| {
+            let mut f = File::open(img).unwrap();
+            let (start, len) = first_partition(&mut f).unwrap();
+            let mut bpb = [0u8; 512];
+            f.seek(SeekFrom::Start(start * SECTOR)).unwrap();
+            f.read_exact(&mut bpb).unwrap();
+            Geometry::parse(&bpb, start, len)
+        };
+        let read = |img: &Path, s: u64, out: &mut [u8; 512]| -> Result<(), ()> {
+            let mut f = File::open(img).map_err(|_| ())?;
+            f.seek(SeekFrom::Start(s * SECTOR)).map_err(|_| ())?;
+            f.read_exact(out).map_err(|_| ())
+        };
+        let copy = |name: &str| {
+            let c = dir.join(name);
+            fs::copy(&image, &c).unwrap();
+            c
+        };
+        let g = geometry(&image).unwrap();
+
+        let bad = copy("spc0.img");
+        prep::sectors_per_cluster_zero(&bad).unwrap();
+        assert!(geometry(&bad).unwrap_err().contains("sectors per cluster"));
+
+        let looped = copy("loop.img");
+        prep::bin_chained_to_itself(&looped).unwrap();
+        let bin =
+            prep::root_cluster_of(&mut File::open(&looped).unwrap(), &g, b"BIN        ").unwrap();
+        let walk = g.walk_chain(bin, u64::MAX, |s, out| read(&looped, s, out), |_| {});
+        assert_eq!(walk, Err(ChainError::TooLong(bin)));
+        assert_eq!(read_file(&looped, "hello.txt").unwrap(), b"hello\n");
+
+        let garbage = copy("garbage.img");
+        prep::garbage_fat(&garbage).unwrap();
+        let whole = (2..12).filter(|&c| {
+            g.walk_chain(c, u64::MAX, |s, out| read(&garbage, s, out), |_| {})
+                .is_ok()
+        });
+        assert_eq!(whole.count(), 0, "a garbage FAT has no whole chain");
+
+        let full = copy("full.img");
+        prep::add_and_fill(&full, &[("a-long-name.txt", b"data")], 128 << 10).unwrap();
+        assert_eq!(read_file(&full, "a-long-name.txt").unwrap(), b"data");
+        let mut f = File::options().read(true).write(true).open(&full).unwrap();
+        let (start, sectors) = first_partition(&mut f).unwrap();
+        let mut part = Partition::new(&mut f, start * SECTOR, sectors * SECTOR);
+        let stats = fatfs::FileSystem::new(&mut part, fatfs::FsOptions::new())
+            .unwrap()
+            .stats()
+            .unwrap();
+        assert_eq!(
+            u64::from(stats.free_clusters()) * u64::from(stats.cluster_size()),
+            128 << 10
+        );
+        drop(f);
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

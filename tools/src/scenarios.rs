@@ -1020,7 +1020,7 @@ mod tests {
                 );
                 assert!(find(next.name).is_none(), "{}", next.name);
             }
-            if !scenario.disk_files.is_empty() {
+            if !scenario.disk_files.is_empty() || scenario.disk_prep.is_some() {
                 assert!(scenario.writes_disk, "{}", scenario.name);
             }
         }
