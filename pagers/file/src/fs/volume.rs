@@ -383,7 +383,8 @@ impl Files {
     }
 
     /// Removes a closed file: its clusters (the crate's truncation keeps the first one: it
-    /// is freed here), its 8.3 entry (the crate's delete) and its long-name entries.
+    /// is freed here), its 8.3 entry (the crate's delete) and its long-name entries. A file
+    /// whose chain is damaged stays (`EIO`).
     pub(super) fn remove_entry(
         &mut self,
         dirs: &[ShortFileName],
@@ -398,7 +399,11 @@ impl Files {
             }
             Ok(de)
         })?;
-        let first = self.entry(&first)?.cluster;
+        let entry = self.entry(&first)?;
+        // The crate frees the chain by following it: only a checked one (a damaged chain
+        // could lead into another file's clusters).
+        self.check_file(&entry)?;
+        let first = entry.cluster;
         self.with_dir(dirs, |v, dir| {
             let raw = v
                 .open_file_in_dir(dir, name, embedded_sdmmc::Mode::ReadWriteTruncate)
