@@ -136,6 +136,10 @@ fn main() -> i32 {
         if rt::open("bin/..", O_RDONLY) != Err(Errno::EISDIR) {
             return Err("bin/.. is not the root directory");
         }
+        // A program is a name in bin/, not a path out of it.
+        if rt::spawn("../hello.txt") != Err(Errno::ENOENT) {
+            return Err("spawn of ../hello.txt is not ENOENT");
+        }
         let fd =
             rt::open("../../hello.txt", O_RDONLY).map_err(|_| "the root's .. is not the root")?;
         rt::close(fd).map_err(|_| "close failed")
