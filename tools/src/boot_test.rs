@@ -204,6 +204,7 @@ fn boot_on(paths: &Paths, scenario: &Scenario, disk: &std::path::Path, read_only
             if !read_only {
                 boot.checks
                     .extend(scenario.disk_files.iter().map(|f| disk_check(disk, f)));
+                boot.checks.extend(long_names_check(disk));
             }
             boot.console = captured.console;
             boot.stderr = captured.stderr;
@@ -234,6 +235,22 @@ fn disk_check(image: &std::path::Path, f: &crate::scenarios::DiskCheck) -> Check
             ))
         }
         Err(e) => Check::fail(format!("disk: cannot read {} back: {e}", f.path)),
+    }
+}
+
+/// After a boot that could write: no long-name entry in the root directory is left without
+/// its 8.3 entry (an `unlink` that forgot them). Nothing to say for an image whose volume
+/// does not parse (a scenario that damaged it on purpose).
+fn long_names_check(image: &std::path::Path) -> Option<Check> {
+    match crate::disk::orphan_long_names(image) {
+        Ok(Some(0)) => Some(Check::ok("disk: no orphaned long-name entries")),
+        Ok(Some(n)) => Some(Check::fail(format!(
+            "disk: {n} long-name entries without their 8.3 entry in the root directory"
+        ))),
+        Ok(None) => None,
+        Err(e) => Some(Check::fail(format!(
+            "disk: cannot read the root directory: {e}"
+        ))),
     }
 }
 

@@ -236,6 +236,47 @@ impl Seek for Partition<'_> {
     }
 }
 
+/// How many live long-name entries of the root directory belong to no 8.3 entry (the
+/// one right after their run, with their checksum); `None` when the volume does not parse.
+pub fn orphan_long_names(image: &Path) -> io::Result<Option<usize>> {
+    let mut file = File::open(image)?;
+    let (start, len) = first_partition(&mut file)?;
+    let mut bpb = [0u8; 512];
+    file.seek(SeekFrom::Start(start * SECTOR))?;
+    file.read_exact(&mut bpb)?;
+    let Ok(g) = fatcheck::Geometry::parse(&bpb, start, len) else {
+        return Ok(None);
+    };
+    if g.fat_type != fatcheck::FatType::Fat16 {
+        return Ok(None);
+    }
+    let mut root = vec![0u8; (g.root_sectors * SECTOR) as usize];
+    file.seek(SeekFrom::Start(g.root_start * SECTOR))?;
+    file.read_exact(&mut root)?;
+    let (mut orphans, mut pending) = (0, Vec::new());
+    for e in root.chunks_exact(32) {
+        match (e[0], e[11]) {
+            (0, _) => break,
+            (0xe5, _) => {}
+            (_, 0x0f) => {
+                pending.push(e[13]);
+                continue;
+            }
+            _ => {
+                let mut short = [0u8; 11];
+                short.copy_from_slice(&e[..11]);
+                let sum = fatcheck::lfn_checksum(&short);
+                orphans += pending.iter().filter(|&&s| s != sum).count();
+                pending.clear();
+                continue;
+            }
+        }
+        orphans += pending.len();
+        pending.clear();
+    }
+    Ok(Some(orphans + pending.len()))
+}
+
 /// Ways to prepare a scenario's disk copy before it boots (`Scenario::disk_prep`): damage
 /// as a broken disk or a hostile one would have it, or a disk nearly full.
 pub mod prep {
@@ -450,9 +491,30 @@ mod tests {
         });
         assert_eq!(whole.count(), 0, "a garbage FAT has no whole chain");
 
+        assert_eq!(orphan_long_names(&image).unwrap(), Some(0));
+        assert_eq!(orphan_long_names(&bad).unwrap(), None);
+
         let full = copy("full.img");
         prep::add_and_fill(&full, &[("a-long-name.txt", b"data")], 128 << 10).unwrap();
         assert_eq!(read_file(&full, "a-long-name.txt").unwrap(), b"data");
+        assert_eq!(orphan_long_names(&full).unwrap(), Some(0));
+        {
+            // Delete the long name's 8.3 entry only, as the crate's delete did.
+            let mut f = File::options().read(true).write(true).open(&full).unwrap();
+            let g = geometry(&full).unwrap();
+            let mut root = vec![0u8; (g.root_sectors * SECTOR) as usize];
+            f.seek(SeekFrom::Start(g.root_start * SECTOR)).unwrap();
+            f.read_exact(&mut root).unwrap();
+            let at = root
+                .chunks_exact(32)
+                .position(|e| e[..6] == *b"A-LONG" && e[11] != 0x0f)
+                .unwrap()
+                * 32;
+            f.seek(SeekFrom::Start(g.root_start * SECTOR + at as u64))
+                .unwrap();
+            f.write_all(&[0xe5]).unwrap();
+        }
+        assert_eq!(orphan_long_names(&full).unwrap(), Some(2));
         let mut f = File::options().read(true).write(true).open(&full).unwrap();
         let (start, sectors) = first_partition(&mut f).unwrap();
         let mut part = Partition::new(&mut f, start * SECTOR, sectors * SECTOR);
