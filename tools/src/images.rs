@@ -137,6 +137,8 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "srvfuzz",
             "wbstress",
             "filetail",
+            "fatattack",
+            "diskcheck",
         ],
     ),
 ];

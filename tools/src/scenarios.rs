@@ -44,7 +44,13 @@ pub struct Scenario {
     /// judged by its own expectation and disk checks: what the first boot wrote must still be
     /// there. Its name labels its checks; it is not a scenario of its own.
     pub then: Option<&'static Scenario>,
+    /// Done to the scenario's disk copy before it boots (needs `writes_disk`): damage, or
+    /// files added (`disk::prep`).
+    pub disk_prep: Option<DiskPrep>,
 }
+
+/// A change made to a scenario's disk copy before the boot.
+pub type DiskPrep = fn(&std::path::Path) -> std::io::Result<()>;
 
 /// A file a scenario leaves on the disk: its path and the bytes it must hold.
 #[derive(Debug, Clone, Copy)]
@@ -182,6 +188,7 @@ impl Scenario {
             writes_disk: false,
             disk_files: &[],
             then: None,
+            disk_prep: None,
         }
     }
 
@@ -203,6 +210,7 @@ impl Scenario {
             writes_disk: false,
             disk_files: &[],
             then: None,
+            disk_prep: None,
         }
     }
 
@@ -1003,7 +1011,112 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
+    // The file server's errors stay with their cause (issue 8, defect 7): offsets that wrap,
+    // second spellings of a name, unlink of long names, a writer filling the disk.
+    Scenario {
+        writes_disk: true,
+        disk_prep: Some(fatattack_disk),
+        timeout_secs: 120,
+        ..Scenario::stops(
+            "proc-fatattack",
+            Initrd::Normal,
+            "run=fatattack file.cache=4",
+            Stage::Hello,
+            &[
+                "page cache of 4 blocks",
+                "init: running bin/fatattack on the disk",
+                "PASS fat-lseek-past-4g",
+                "PASS fat-pwrite-across-2-64",
+                "PASS fat-spellings-one-file",
+                "PASS fat-alias-same-file",
+                "PASS fat-dot-dot",
+                "PASS fat-unlink-alias",
+                "PASS fat-unlink-long-name",
+                "PASS fat-enospc-is-the-writers",
+                "fatattack: 0 failures",
+                "init: fatattack exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+    // Damaged disks (defect 9): the system boots, the file server says what is wrong,
+    // programs come from the initrd, every call returns.
+    Scenario {
+        writes_disk: true,
+        disk_prep: Some(crate::disk::prep::sectors_per_cluster_zero),
+        ..Scenario::stops(
+            "disk-bad-geometry",
+            Initrd::Normal,
+            "run=diskcheck",
+            Stage::Hello,
+            &[
+                "file: cannot mount the disk: invalid FAT volume: sectors per cluster is not a power of two from 1 to 128; no disk (ENODEV)",
+                "init: running diskcheck in the initrd",
+                "PASS diskcheck-spawn",
+                "diskcheck: stat(\"hello.txt\") = Err(ENODEV)",
+                "PASS diskcheck-calls-return",
+                "diskcheck: 0 failures",
+                "init: diskcheck exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+    Scenario {
+        writes_disk: true,
+        disk_prep: Some(crate::disk::prep::bin_chained_to_itself),
+        ..Scenario::stops(
+            "disk-dir-loop",
+            Initrd::Normal,
+            "run=diskcheck",
+            Stage::Hello,
+            &[
+                "FAT volume mounted",
+                "file: damaged volume: directory cluster chain: TooLong(",
+                "init: running diskcheck in the initrd",
+                "PASS diskcheck-spawn",
+                "diskcheck: stat(\"hello.txt\") = Ok(",
+                "diskcheck: stat(\"bin/hello\") = Err(EIO)",
+                "diskcheck: stat(\"bin/no-such-file\") = Err(EIO)",
+                "diskcheck: reading 1 MiB of big.dat = Ok(Ok(1048576))",
+                "PASS diskcheck-calls-return",
+                "diskcheck: 0 failures",
+                "init: diskcheck exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+    Scenario {
+        writes_disk: true,
+        disk_prep: Some(crate::disk::prep::garbage_fat),
+        ..Scenario::stops(
+            "disk-garbage-fat",
+            Initrd::Normal,
+            "run=diskcheck",
+            Stage::Hello,
+            &[
+                "FAT volume mounted",
+                "file: damaged volume: ",
+                "init: running diskcheck in the initrd",
+                "PASS diskcheck-spawn",
+                "diskcheck: stat(\"bin/hello\") = Err(EIO)",
+                "diskcheck: reading 1 MiB of big.dat = Err(EIO)",
+                "PASS diskcheck-calls-return",
+                "diskcheck: 0 failures",
+                "init: diskcheck exited with status 0",
+                "init: done",
+            ],
+        )
+    },
 ];
+
+/// `proc-fatattack`'s disk: a second long-named file, and a filler that leaves 128 KiB free.
+fn fatattack_disk(image: &std::path::Path) -> std::io::Result<()> {
+    crate::disk::prep::add_and_fill(
+        image,
+        &[("second-long-name.txt", &[0x42; 10_000])],
+        128 << 10,
+    )
+}
 
 pub fn find(name: &str) -> Option<&'static Scenario> {
     SCENARIOS.iter().find(|scenario| scenario.name == name)
@@ -1081,7 +1194,7 @@ mod tests {
                 );
                 assert!(find(next.name).is_none(), "{}", next.name);
             }
-            if !scenario.disk_files.is_empty() {
+            if !scenario.disk_files.is_empty() || scenario.disk_prep.is_some() {
                 assert!(scenario.writes_disk, "{}", scenario.name);
             }
         }

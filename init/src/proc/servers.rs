@@ -84,6 +84,10 @@ impl Clients {
     /// (or no disk: `ENODEV`), `ENOEXEC` when it is not a valid user program.
     pub fn open_program(&self, name: &str) -> Result<DiskProgram, Errno> {
         let ep = self.file.ok_or(Errno::ENODEV)?;
+        // A program is a name in `bin/`, not a path that leads out of it.
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            return Err(Errno::ENOENT);
+        }
         let path = liballoc::format!("{BIN_DIR}{name}");
         let path = Path::new(&path).map_err(|_| Errno::ENAMETOOLONG)?;
         let open = FileRequest::Open {

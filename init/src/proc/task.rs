@@ -188,18 +188,19 @@ impl<'a> Proc<'a> {
     }
 
     /// A validated program: `bin/<name>` on the disk when the file server has it, else
-    /// the initrd's `name`. `ENOENT` when neither has it; `ENOEXEC` when it is not a valid
-    /// user program.
+    /// the initrd's `name` whenever the disk cannot give it, for any reason (no such file,
+    /// no disk, a damaged volume's `EIO`, not a program, ...). When the initrd has no such
+    /// program either: the disk's error (`ENOENT` when neither has it).
     fn program(&mut self, name: &str) -> Result<Program, Errno> {
-        match self.clients.open_program(name) {
+        let disk_error = match self.clients.open_program(name) {
             Ok(d) => {
                 self.loaded_from = "the disk";
                 return Ok(Program::Disk(d));
             }
-            Err(Errno::ENOENT | Errno::ENODEV | Errno::ENAMETOOLONG) => {}
-            Err(e) => return Err(e),
-        }
-        let file = self.initrd.find(name).ok_or(Errno::ENOENT)?;
+            Err(Errno::ENODEV | Errno::ENAMETOOLONG) => Errno::ENOENT,
+            Err(e) => e,
+        };
+        let file = self.initrd.find(name).ok_or(disk_error)?;
         let image = parse_user_image(file).map_err(|_| Errno::ENOEXEC)?;
         self.loaded_from = "the initrd";
         Ok(Program::Initrd { file, image })

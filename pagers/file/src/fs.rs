@@ -14,19 +14,24 @@
 
 extern crate alloc;
 
+mod volume;
+
 use crate::cache::Cache;
 use crate::disk::{BlockDev, IoError};
 use alloc::collections::BTreeMap;
-use alloc::string::String;
 use alloc::vec::Vec;
+use core::cell::Cell;
+use embedded_sdmmc::ShortFileName;
 use embedded_sdmmc::{
-    Error, Mode, RawDirectory, RawFile, RawVolume, TimeSource, Timestamp, VolumeIdx, VolumeManager,
+    Error, Mode, RawFile, RawVolume, TimeSource, Timestamp, VolumeIdx, VolumeManager,
 };
 use proto::file::{
     AT_POSITION, DIRECT_MAX, FileStats, Path, SECTOR_SIZE, Whence, open_flags as of,
 };
 use proto::object::BLOCK_SIZE;
 use proto::{Errno, PAGE_SIZE};
+pub use volume::MountError;
+use volume::{Entry, EntryId, Last};
 
 /// Directories open at once (a path walk holds two), files open at once.
 const MAX_DIRS: usize = 4;
@@ -51,9 +56,13 @@ type Volumes = VolumeManager<BlockDev, NoClock, MAX_DIRS, MAX_FILES, 1>;
 /// A file open once for every descriptor and mapping naming it.
 struct Object {
     raw: RawFile,
-    path: Path,
-    /// The name key (lower-case path) it is found under.
-    key: String,
+    /// Where its 8.3 entry lies: what the file is, whatever name or spelling found it.
+    id: EntryId,
+    /// The directories from the root to it and its 8.3 name (to open it again), and its
+    /// directory's first cluster.
+    dirs: Vec<ShortFileName>,
+    name: ShortFileName,
+    parent: u32,
     /// The size tasks see.
     size: u64,
     /// The FAT file's length on the disk.
@@ -66,6 +75,9 @@ struct Object {
     writable: bool,
     /// Unlinked while open: removed when the last descriptor and mapping go.
     unlinked: bool,
+    /// A write-back of its data failed (the data was dropped): `msync` (`ObjectSync`) has
+    /// not been told yet.
+    error: Option<Errno>,
 }
 
 /// One `O_DIRECT` transfer being assembled (write) or handed out (read), 464 bytes per
@@ -84,6 +96,9 @@ struct Fd {
     pos: u64,
     flags: u64,
     stage: Option<Stage>,
+    /// A write-back of its file's data failed since this (writable) descriptor last heard:
+    /// its `close` reports it.
+    error: Option<Errno>,
 }
 
 impl Fd {
@@ -103,17 +118,16 @@ pub struct Files {
     volume: RawVolume,
     readonly: bool,
     objects: BTreeMap<u64, Object>,
-    names: BTreeMap<String, u64>,
+    /// Objects by the place of their directory entry.
+    ids: BTreeMap<EntryId, u64>,
+    /// The volume's checked geometry (`fatcheck`).
+    geo: fatcheck::Geometry,
+    /// Damaged structures reported on the console so far.
+    reports: Cell<u32>,
     next_object: u64,
     /// (pid, fd) → descriptor.
     fds: BTreeMap<(u64, u64), Fd>,
     pub cache: Cache,
-}
-
-/// What a path names.
-enum Found {
-    File(RawFile),
-    Dir,
 }
 
 fn errno(e: Error<IoError>) -> Errno {
@@ -173,17 +187,22 @@ fn write_at(v: &Volumes, o: &mut Object, at: u64, bytes: &[u8]) -> Result<(), Er
 }
 
 impl Files {
-    /// Opens the first partition's FAT volume.
-    pub fn mount(dev: BlockDev, cache: Cache) -> Result<Self, Error<IoError>> {
+    /// Opens the first partition's FAT volume, once `fatcheck` accepted its geometry.
+    pub fn mount(dev: BlockDev, cache: Cache) -> Result<Self, MountError> {
         let readonly = dev.disk.try_borrow().map(|d| d.readonly()).unwrap_or(true);
+        let geo = volume::check(&dev)?;
         let volumes = Volumes::new_with_limits(dev, NoClock, 5000);
-        let volume = volumes.open_raw_volume(VolumeIdx(0))?;
+        let volume = volumes
+            .open_raw_volume(VolumeIdx(0))
+            .map_err(MountError::Crate)?;
         Ok(Self {
             volumes,
             volume,
             readonly,
             objects: BTreeMap::new(),
-            names: BTreeMap::new(),
+            ids: BTreeMap::new(),
+            geo,
+            reports: Cell::new(0),
             next_object: 1,
             fds: BTreeMap::new(),
             cache,
@@ -192,109 +211,6 @@ impl Files {
 
     pub fn readonly(&self) -> bool {
         self.readonly
-    }
-
-    /// The key of a path: its components, lower case (FAT compares names without case).
-    fn key(path: &Path) -> String {
-        let mut k = String::new();
-        for c in path.components() {
-            k.push('/');
-            k.extend(c.chars().map(|ch| ch.to_ascii_lowercase()));
-        }
-        k
-    }
-
-    /// Walks to the directory holding `path`'s last component and calls `f` with it and
-    /// that name (`None` for the root itself). Directories on the way: 8.3 names.
-    fn in_parent<T>(
-        &self,
-        path: &Path,
-        f: impl FnOnce(&Volumes, RawDirectory, Option<&str>) -> Result<T, Errno>,
-    ) -> Result<T, Errno> {
-        let v = &self.volumes;
-        let mut dir: RawDirectory = v.open_root_dir(self.volume).map_err(errno)?;
-        let mut parts = path.components().peekable();
-        let result = loop {
-            let Some(name) = parts.next() else {
-                break f(v, dir, None);
-            };
-            if parts.peek().is_some() {
-                match v.open_dir(dir, name) {
-                    Ok(sub) => {
-                        let _ = v.close_dir(dir);
-                        dir = sub;
-                        continue;
-                    }
-                    Err(e) => break Err(errno(e)),
-                }
-            }
-            break f(v, dir, Some(name));
-        };
-        let _ = v.close_dir(dir);
-        result
-    }
-
-    /// Opens the file `path` names with `mode` (8.3 name first, then the long name), or
-    /// reports a directory.
-    fn find(&self, path: &Path, mode: Mode) -> Result<Found, Errno> {
-        self.in_parent(path, |v, dir, name| {
-            let Some(name) = name else {
-                return Ok(Found::Dir);
-            };
-            let opened = match v.open_file_in_dir(dir, name, mode) {
-                Err(Error::FilenameError(_) | Error::NotFound) => {
-                    v.open_long_name_file_in_dir(dir, name, mode)
-                }
-                other => other,
-            };
-            match opened {
-                Ok(f) => Ok(Found::File(f)),
-                Err(Error::OpenedDirAsFile) => Ok(Found::Dir),
-                Err(e) => Err(errno(e)),
-            }
-        })
-    }
-
-    /// Opens `path` on the volume: read-write when the disk allows (a read-only file
-    /// read-only); created (8.3 names only) when missing and `create`. → (file, writable).
-    fn open_raw(&mut self, path: &Path, create: bool) -> Result<(RawFile, bool), Errno> {
-        let mode = if self.readonly {
-            Mode::ReadOnly
-        } else {
-            Mode::ReadWriteAppend
-        };
-        let found = match self.find(path, mode) {
-            Err(Errno::ENFILE) => {
-                self.drop_idle();
-                self.find(path, mode)
-            }
-            Err(Errno::EACCES) => {
-                return match self.find(path, Mode::ReadOnly)? {
-                    Found::File(raw) => Ok((raw, false)),
-                    Found::Dir => Err(Errno::EISDIR),
-                };
-            }
-            other => other,
-        };
-        match found {
-            Ok(Found::File(raw)) => Ok((raw, !self.readonly)),
-            Ok(Found::Dir) => Err(Errno::EISDIR),
-            Err(Errno::ENOENT) if create => {
-                if self.readonly {
-                    return Err(Errno::EROFS);
-                }
-                let raw = self.in_parent(path, |v, dir, name| {
-                    let name = name.ok_or(Errno::EISDIR)?;
-                    v.open_file_in_dir(dir, name, Mode::ReadWriteCreate)
-                        .map_err(|e| match e {
-                            Error::FilenameError(_) => Errno::EINVAL,
-                            e => errno(e),
-                        })
-                })?;
-                Ok((raw, true))
-            }
-            Err(e) => Err(e),
-        }
     }
 
     /// `Open`: a new descriptor of task `pid` for `path`, and the size.
@@ -307,64 +223,46 @@ impl Files {
         if self.readonly && (wants_write || flags & of::CREAT != 0) {
             return Err(Errno::EROFS);
         }
-        let key = Self::key(path);
-        let object = match self.names.get(&key).copied() {
-            Some(obj) => {
-                let o = self.objects.get(&obj).ok_or(Errno::EIO)?;
-                if o.unlinked {
-                    return Err(if flags & of::CREAT != 0 {
-                        Errno::EBUSY
-                    } else {
-                        Errno::ENOENT
-                    });
-                }
-                if flags & (of::CREAT | of::EXCL) == of::CREAT | of::EXCL {
-                    return Err(Errno::EEXIST);
-                }
-                if wants_write && !o.writable {
-                    return Err(Errno::EACCES);
-                }
-                obj
-            }
-            None => {
-                let existed = self.find(path, Mode::ReadOnly);
-                let exists = match existed {
-                    Ok(Found::File(raw)) => {
-                        self.volumes.close_file(raw).map_err(errno)?;
-                        true
+        let r = self.resolve(path)?;
+        let object = match r.last {
+            Last::Dir => return Err(Errno::EISDIR),
+            Last::Entry(e) if e.dir => return Err(Errno::EISDIR),
+            Last::Entry(e) => match self.ids.get(&e.id).copied() {
+                Some(obj) => {
+                    let o = self.objects.get(&obj).ok_or(Errno::EIO)?;
+                    if o.unlinked {
+                        return Err(if flags & of::CREAT != 0 {
+                            Errno::EBUSY
+                        } else {
+                            Errno::ENOENT
+                        });
                     }
-                    Ok(Found::Dir) => return Err(Errno::EISDIR),
-                    Err(Errno::ENOENT) => false,
-                    Err(Errno::ENFILE) => true, // checked again below
-                    Err(e) => return Err(e),
+                    if flags & (of::CREAT | of::EXCL) == of::CREAT | of::EXCL {
+                        return Err(Errno::EEXIST);
+                    }
+                    if wants_write && !o.writable {
+                        return Err(Errno::EACCES);
+                    }
+                    obj
+                }
+                None => {
+                    if flags & (of::CREAT | of::EXCL) == of::CREAT | of::EXCL {
+                        return Err(Errno::EEXIST);
+                    }
+                    self.check_file(&e)?;
+                    self.open_object(r.dirs, r.parent, e, wants_write)?
+                }
+            },
+            Last::Missing(_) if flags & of::CREAT == 0 => return Err(Errno::ENOENT),
+            Last::Missing(name) => {
+                let e = match self.create(&r.dirs, name) {
+                    Err(Errno::ENFILE) => {
+                        self.drop_idle();
+                        self.create(&r.dirs, name)?
+                    }
+                    other => other?,
                 };
-                if exists && flags & (of::CREAT | of::EXCL) == of::CREAT | of::EXCL {
-                    return Err(Errno::EEXIST);
-                }
-                let (raw, writable) = self.open_raw(path, flags & of::CREAT != 0)?;
-                if wants_write && !writable {
-                    let _ = self.volumes.close_file(raw);
-                    return Err(Errno::EACCES);
-                }
-                let len = u64::from(self.volumes.file_length(raw).map_err(errno)?);
-                let obj = self.next_object;
-                self.next_object += 1;
-                self.objects.insert(
-                    obj,
-                    Object {
-                        raw,
-                        path: *path,
-                        key: key.clone(),
-                        size: len,
-                        disk_len: len,
-                        refs: 0,
-                        mapped: false,
-                        writable,
-                        unlinked: false,
-                    },
-                );
-                self.names.insert(key, obj);
-                obj
+                self.open_object(r.dirs, r.parent, e, wants_write)?
             }
         };
         if flags & of::TRUNC != 0 && wants_write {
@@ -383,9 +281,95 @@ impl Files {
                 pos: 0,
                 flags,
                 stage: None,
+                error: None,
             },
         );
         Ok((fd, size))
+    }
+
+    /// Creates file `name` (an 8.3 name: `EINVAL` for others) in directory `dirs`.
+    fn create(&self, dirs: &[ShortFileName], name: &str) -> Result<Entry, Errno> {
+        let de = self.with_dir(dirs, |v, dir| {
+            let raw = v
+                .open_file_in_dir(dir, name, Mode::ReadWriteCreate)
+                .map_err(|e| match e {
+                    Error::FilenameError(_) => Errno::EINVAL,
+                    e => errno(e),
+                })?;
+            v.close_file(raw).map_err(errno)?;
+            v.find_directory_entry(dir, name).map_err(errno)
+        })?;
+        self.entry(&de)
+    }
+
+    /// Opens file `name` of directory `dirs` on the volume with `mode`.
+    fn open_raw(
+        &self,
+        dirs: &[ShortFileName],
+        name: ShortFileName,
+        mode: Mode,
+    ) -> Result<RawFile, Errno> {
+        self.with_dir(dirs, |v, dir| {
+            v.open_file_in_dir(dir, name, mode).map_err(errno)
+        })
+    }
+
+    /// A new object for entry `e` of directory `dirs` (first cluster `parent`): the file
+    /// opened read-write unless the disk or the file is read-only.
+    fn open_object(
+        &mut self,
+        dirs: Vec<ShortFileName>,
+        parent: u32,
+        e: Entry,
+        wants_write: bool,
+    ) -> Result<u64, Errno> {
+        let mode = if self.readonly {
+            Mode::ReadOnly
+        } else {
+            Mode::ReadWriteAppend
+        };
+        let mut opened = self.open_raw(&dirs, e.name, mode);
+        if let Err(Errno::ENFILE) = opened {
+            self.drop_idle();
+            opened = self.open_raw(&dirs, e.name, mode);
+        }
+        let (raw, writable) = match opened {
+            Ok(raw) => (raw, !self.readonly),
+            Err(Errno::EACCES) => (self.open_raw(&dirs, e.name, Mode::ReadOnly)?, false),
+            Err(err) => return Err(err),
+        };
+        if wants_write && !writable {
+            let _ = self.volumes.close_file(raw);
+            return Err(Errno::EACCES);
+        }
+        let len = match self.volumes.file_length(raw) {
+            Ok(len) => u64::from(len),
+            Err(err) => {
+                let _ = self.volumes.close_file(raw);
+                return Err(errno(err));
+            }
+        };
+        let obj = self.next_object;
+        self.next_object += 1;
+        self.objects.insert(
+            obj,
+            Object {
+                raw,
+                id: e.id,
+                dirs,
+                name: e.name,
+                parent,
+                size: len,
+                disk_len: len,
+                refs: 0,
+                mapped: false,
+                writable,
+                unlinked: false,
+                error: None,
+            },
+        );
+        self.ids.insert(e.id, obj);
+        Ok(obj)
     }
 
     /// The cache slot holding block `block` of `object`, read from the disk on a miss.
@@ -425,7 +409,8 @@ impl Files {
         }
         let i = self.cache.victim().ok_or(Errno::ENOMEM)?;
         if self.cache.slots[i].dirty {
-            self.write_back(i)?;
+            // A failure is the writer's (`write_back_or_drop`), not this caller's.
+            let _ = self.write_back_or_drop(i);
         }
         self.cache.free(i).map_err(|_| Errno::EIO)?;
         self.cache.stats.evicted += 1;
@@ -463,14 +448,40 @@ impl Files {
         Ok(())
     }
 
-    /// Writes back the dirty blocks of `object` among `first .. first + count`; on errors,
-    /// the others still, and the first error.
+    /// [`Files::write_back`], and when it fails (a full disk: `ENOSPC`; `EIO`) the block's
+    /// data is dropped, as Linux drops a page whose write-back failed: the block is
+    /// forgotten (its mappings revoked) and the error is kept for the writers, each
+    /// writable descriptor's next `close` and the next `msync` of the file. The block can
+    /// then never be chosen for eviction again and again, and nobody else's `read`,
+    /// `ObjectPage` or `spawn` ever sees the writer's error.
+    fn write_back_or_drop(&mut self, i: usize) -> Result<(), Errno> {
+        let Err(e) = self.write_back(i) else {
+            return Ok(());
+        };
+        if let Some((object, _)) = self.cache.slots[i].key {
+            for d in self.fds.values_mut() {
+                if d.object == object && d.writable() {
+                    d.error = Some(e);
+                }
+            }
+            if let Some(o) = self.objects.get_mut(&object) {
+                o.error = Some(e);
+            }
+        }
+        self.cache.slots[i].dirty = false;
+        // A slot whose mappings cannot be revoked keeps its key (`Cache::free`).
+        let _ = self.cache.free(i);
+        Err(e)
+    }
+
+    /// Writes back the dirty blocks of `object` among `first .. first + count` (each one
+    /// tried: the first error is the result).
     fn sync(&mut self, object: u64, first: u64, count: u64) -> Result<(), Errno> {
         let end = first.saturating_add(count);
         let mut result = Ok(());
         for (b, i) in self.cache.blocks_of(object) {
             if (first..end).contains(&b) && self.cache.slots[i].dirty {
-                result = result.and(self.write_back(i));
+                result = result.and(self.write_back_or_drop(i));
             }
         }
         result
@@ -525,23 +536,16 @@ impl Files {
             self.cache.slots[i].pinned = true;
             self.cache.slots[i].dirty = true;
         }
-        let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
+        let o = self.objects.get(&object).ok_or(Errno::EIO)?;
         self.volumes.close_file(o.raw).map_err(errno)?;
-        let path = o.path;
-        let reopened = self.find(&path, Mode::ReadWriteTruncate);
+        let reopened = self.open_raw(&o.dirs, o.name, Mode::ReadWriteTruncate);
         for (_, i) in self.cache.blocks_of(object) {
             self.cache.slots[i].pinned = false;
         }
         let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
-        match reopened {
-            Ok(Found::File(raw)) => {
-                o.raw = raw;
-                o.disk_len = 0;
-                Ok(())
-            }
-            Ok(Found::Dir) => Err(Errno::EIO),
-            Err(e) => Err(e),
-        }
+        o.raw = reopened?;
+        o.disk_len = 0;
+        Ok(())
     }
 
     fn fd(&self, pid: u64, fd: u64) -> Result<&Fd, Errno> {
@@ -691,8 +695,10 @@ impl Files {
         }
         let (object, direct) = (d.object, d.direct());
         let at = if offset == AT_POSITION { d.pos } else { offset };
-        if at + data.len() as u64 > MAX_SIZE {
-            return Err(Errno::EFBIG);
+        // A FAT file ends at 4 GiB - 1: no byte at or past it (and no range that wraps).
+        match at.checked_add(data.len() as u64) {
+            Some(end) if end <= MAX_SIZE => {}
+            _ => return Err(Errno::EFBIG),
         }
         let n = if direct {
             self.direct_write(pid, fd, at, total, data)?
@@ -750,6 +756,9 @@ impl Files {
                 if !at.is_multiple_of(SECTOR_SIZE) || !total.is_multiple_of(SECTOR_SIZE) {
                     return Err(Errno::EINVAL);
                 }
+                if at.saturating_add(total.min(DIRECT_MAX)) > MAX_SIZE {
+                    return Err(Errno::EFBIG);
+                }
                 Stage {
                     offset: at,
                     data: alloc::vec![0u8; total.min(DIRECT_MAX) as usize],
@@ -790,7 +799,11 @@ impl Files {
             Whence::Cur => d.pos,
             Whence::End => self.size_of(d.object)?,
         };
-        let pos = base.checked_add_signed(offset).ok_or(Errno::EINVAL)?;
+        // Below 0 or past the largest FAT file (as Linux's `s_maxbytes`): EINVAL.
+        let pos = base
+            .checked_add_signed(offset)
+            .filter(|&p| p <= MAX_SIZE)
+            .ok_or(Errno::EINVAL)?;
         let d = self.fds.get_mut(&(pid, fd)).ok_or(Errno::EBADF)?;
         d.pos = pos;
         d.stage = None;
@@ -817,7 +830,9 @@ impl Files {
         if let Some(o) = self.objects.get_mut(&d.object) {
             o.refs = o.refs.saturating_sub(1);
         }
-        self.settle(d.object)
+        let settled = self.settle(d.object);
+        // A write-back that failed earlier (the data is gone) is this writer's to hear.
+        d.error.map_or(settled, Err)
     }
 
     /// `TaskExit`: task `pid` ended; its descriptors go as `close` would take them (the
@@ -855,6 +870,7 @@ impl Files {
                     pos,
                     flags,
                     stage: None,
+                    error: None,
                 },
             ) && let Some(o) = self.objects.get_mut(&old.object)
             {
@@ -942,10 +958,10 @@ impl Files {
         let Some(o) = self.objects.remove(&object) else {
             return Ok(());
         };
-        self.names.remove(&o.key);
+        self.ids.remove(&o.id);
         let closed = self.volumes.close_file(o.raw).map_err(errno);
         if o.unlinked {
-            self.remove(&o.path)?;
+            self.remove_entry(&o.dirs, o.parent, o.name, o.id)?;
         }
         closed
     }
@@ -967,24 +983,20 @@ impl Files {
         }
     }
 
-    /// Removes a closed file: its clusters first (truncating it; `embedded-sdmmc`'s delete
-    /// leaves them allocated), then its directory entry. 8.3 names only.
-    fn remove(&mut self, path: &Path) -> Result<(), Errno> {
-        if let Found::File(raw) = self.find(path, Mode::ReadWriteTruncate)? {
-            self.volumes.close_file(raw).map_err(errno)?;
-        }
-        self.in_parent(path, |v, dir, name| {
-            let name = name.ok_or(Errno::EISDIR)?;
-            v.delete_entry_in_dir(dir, name).map_err(errno)
-        })
-    }
-
-    /// `Unlink`: removes the file now, or at its last close if it is open.
+    /// `Unlink`: removes the file now (its 8.3 entry, its long-name entries, all its
+    /// clusters), or at its last close if it is open, whichever name or spelling names it.
     pub fn unlink(&mut self, path: &Path) -> Result<(), Errno> {
         if self.readonly {
             return Err(Errno::EROFS);
         }
-        if let Some(&obj) = self.names.get(&Self::key(path)) {
+        let r = self.resolve(path)?;
+        let e = match r.last {
+            Last::Dir => return Err(Errno::EISDIR),
+            Last::Entry(e) if e.dir => return Err(Errno::EISDIR),
+            Last::Entry(e) => e,
+            Last::Missing(_) => return Err(Errno::ENOENT),
+        };
+        if let Some(&obj) = self.ids.get(&e.id) {
             let o = self.objects.get_mut(&obj).ok_or(Errno::EIO)?;
             if o.unlinked {
                 return Err(Errno::ENOENT);
@@ -995,33 +1007,21 @@ impl Files {
             }
             return Ok(());
         }
-        match self.find(path, Mode::ReadOnly)? {
-            Found::Dir => Err(Errno::EISDIR),
-            Found::File(raw) => {
-                self.volumes.close_file(raw).map_err(errno)?;
-                self.remove(path)
-            }
-        }
+        self.remove_entry(&r.dirs, r.parent, e.name, e.id)
     }
 
     /// `Stat`: size, and whether it is a directory.
     pub fn stat(&mut self, path: &Path) -> Result<(u64, bool), Errno> {
-        if let Some(o) = self
-            .names
-            .get(&Self::key(path))
-            .and_then(|k| self.objects.get(k))
-            && !o.unlinked
-        {
-            return Ok((o.size, false));
-        }
-        match self.find(path, Mode::ReadOnly)? {
-            Found::Dir => Ok((0, true)),
-            Found::File(raw) => {
-                let size = self.volumes.file_length(raw).map_err(errno);
-                let closed = self.volumes.close_file(raw).map_err(errno);
-                closed?;
-                Ok((u64::from(size?), false))
-            }
+        let e = match self.resolve(path)?.last {
+            Last::Dir => return Ok((0, true)),
+            Last::Entry(e) if e.dir => return Ok((0, true)),
+            Last::Entry(e) => e,
+            Last::Missing(_) => return Err(Errno::ENOENT),
+        };
+        match self.ids.get(&e.id).and_then(|k| self.objects.get(k)) {
+            Some(o) if o.unlinked => Err(Errno::ENOENT),
+            Some(o) => Ok((o.size, false)),
+            None => Ok((u64::from(e.size), false)),
         }
     }
 
@@ -1077,7 +1077,10 @@ impl Files {
     /// mappings are taken away, so the next write faults and is seen).
     pub fn object_sync(&mut self, object: u64, first: u64, count: u64) -> Result<(), Errno> {
         self.size_of(object)?;
-        self.sync(object, first, count)
+        let synced = self.sync(object, first, count);
+        // Failed now or in an eviction since the last `msync`: reported once.
+        let pending = self.objects.get_mut(&object).and_then(|o| o.error.take());
+        synced.and(pending.map_or(Ok(()), Err))
     }
 
     /// `ObjectRelease`: vm maps the object no more.

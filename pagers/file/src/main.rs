@@ -118,7 +118,7 @@ fn mount(st: &Startup) -> Option<Files> {
             Some(files)
         }
         Err(e) => {
-            println!("file: cannot mount the disk: {e:?}");
+            println!("file: cannot mount the disk: {e}; no disk (ENODEV)");
             None
         }
     }

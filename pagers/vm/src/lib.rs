@@ -848,7 +848,12 @@ impl<M: Machine> Vm<M> {
             }
         }
         for r in &regions {
-            object::sync(&mut self.m, r, addr, end).map_err(|_| Errno::EIO)?;
+            // A full disk is the writer's to hear as such (the file server dropped the data);
+            // any other failure of the pager is an I/O error.
+            object::sync(&mut self.m, r, addr, end).map_err(|e| match e {
+                Errno::ENOSPC => Errno::ENOSPC,
+                _ => Errno::EIO,
+            })?;
         }
         Ok(())
     }
