@@ -6,7 +6,9 @@ extern crate std;
 use super::*;
 use abi::message::vm_fault::Access::{Execute, Read, Write};
 use core::cell::RefCell;
-use proto::object::{BLOCK_PAGES, BLOCK_SIZE, MmapObject, ObjectRequest, Pager};
+use proto::handles::Handles;
+use proto::object::{BLOCK_PAGES, BLOCK_SIZE, Claimed, MmapObject, ObjectRequest, Pager};
+use proto::shm::AnonObject;
 use std::collections::{BTreeMap as Map, BTreeSet};
 use std::vec;
 use std::vec::Vec;
@@ -44,6 +46,28 @@ struct PagerModel {
     anon: Map<u64, u64>,
     /// Anonymous objects created so far.
     anon_made: u64,
+    /// Each pager's handles (the pagers' own table), by `Pager as u64`.
+    handles: Map<u64, Handles>,
+    /// The handle given last.
+    last_handle: u64,
+}
+
+impl PagerModel {
+    /// `GetObject` by task `owner`: a handle on `object` of `pager`.
+    fn give(&mut self, pager: Pager, owner: u64, object: u64, writable: bool) -> u64 {
+        let h = self
+            .handles
+            .entry(pager as u64)
+            .or_default()
+            .give(owner, object, writable)
+            .unwrap();
+        self.last_handle = h;
+        h
+    }
+
+    fn table(&mut self, pager: Pager) -> &mut Handles {
+        self.handles.entry(pager as u64).or_default()
+    }
 }
 
 #[derive(Default)]
@@ -163,7 +187,7 @@ impl Machine for Model {
         pager == Pager::File || self.pager.shm
     }
 
-    fn anon_object(&mut self, size: u64) -> Result<u64, Errno> {
+    fn anon_object(&mut self, size: u64) -> Result<AnonObject, Errno> {
         let p = &mut self.pager;
         if !p.shm {
             return Err(Errno::ENODEV);
@@ -174,7 +198,13 @@ impl Machine for Model {
         p.anon_made += 1;
         let object = 100 + p.anon_made;
         p.anon.insert(object, size);
-        Ok(object)
+        let handle = p.table(Pager::Shm).give_vm(object, true);
+        Ok(AnonObject { handle, object })
+    }
+
+    fn claim(&mut self, pager: Pager, handle: u64, pid: u64) -> Result<Claimed, Errno> {
+        self.pager.log.push(ObjectRequest::Claim { handle, pid });
+        self.pager.table(pager).claim(handle, pid)
     }
 
     fn pager_call(
@@ -185,8 +215,21 @@ impl Machine for Model {
         let p = &mut self.pager;
         p.log.push(req);
         let pg = pager as u64;
+        // Which object the handle names, checked as the pagers check it.
+        let object = match req {
+            ObjectRequest::Page { write: true, .. } | ObjectRequest::Dirty { .. } => {
+                p.table(pager).claimed_for_write(req.handle())?.object
+            }
+            ObjectRequest::Page { .. } | ObjectRequest::Sync { .. } => {
+                p.table(pager).claimed(req.handle())?.object
+            }
+            ObjectRequest::Release { handle } => p.table(pager).release(proto::pid::VM, handle)?,
+            ObjectRequest::Claim { handle, pid } => {
+                return p.table(pager).claim(handle, pid).map(|c| (c.object, None));
+            }
+        };
         match req {
-            ObjectRequest::Page { object, block, .. } => {
+            ObjectRequest::Page { block, .. } => {
                 // An anonymous object has no bytes anywhere: its blocks start zeroed.
                 let anon = p.anon.get(&object).filter(|_| pager == Pager::Shm);
                 let data = match anon {
@@ -213,15 +256,11 @@ impl Machine for Model {
                 p.caps.insert(slot, key);
                 Ok((valid, Some(slot)))
             }
-            ObjectRequest::Dirty { object, block } => {
+            ObjectRequest::Dirty { block, .. } => {
                 p.dirty.insert((pg, object, block));
                 Ok((0, None))
             }
-            ObjectRequest::Sync {
-                object,
-                first,
-                count,
-            } => {
+            ObjectRequest::Sync { first, count, .. } => {
                 for block in first..first + count {
                     let key = (pg, object, block);
                     if p.dirty.remove(&key) && !p.anon.contains_key(&object) {
@@ -233,13 +272,14 @@ impl Machine for Model {
                 }
                 Ok((0, None))
             }
-            ObjectRequest::Release { object } => {
+            ObjectRequest::Release { .. } => {
                 // An anonymous object goes with its handle (its frames with it).
                 if pager == Pager::Shm && p.anon.remove(&object).is_some() {
                     p.frames.retain(|k, _| (k.0, k.1) != (pg, object));
                 }
                 Ok((0, None))
             }
+            ObjectRequest::Claim { .. } => Err(Errno::EIO),
         }
     }
 
@@ -837,6 +877,7 @@ fn mmap_obj(
     flags: u64,
     offset: u64,
 ) -> Result<u64, Errno> {
+    let handle = v.m.pager.give(Pager::File, 10, OBJ, true);
     v.mmap_object(
         10,
         MmapObject {
@@ -845,10 +886,22 @@ fn mmap_obj(
             prot,
             flags,
             pager: Pager::File,
-            object: OBJ,
+            handle,
             offset,
         },
     )
+}
+
+/// A handle init got for `OBJ` (`GetObject` with init's badge), for `MapObject`.
+fn init_handle(v: &mut TestVm) -> u64 {
+    v.m.pager.give(Pager::File, proto::pid::INIT, OBJ, false)
+}
+
+/// The release of the handle given last, as vm sends it.
+fn release_last(v: &TestVm) -> ObjectRequest {
+    ObjectRequest::Release {
+        handle: v.m.pager.last_handle,
+    }
 }
 
 /// Faults until the access is allowed (at most three faults); the mapping's target.
@@ -939,10 +992,7 @@ fn object_private_read_maps_the_block_around() {
     v.munmap(10, a, 40 * P).unwrap();
     assert_eq!(v.blocks_held(), 0);
     assert!(v.m.pager.caps.is_empty());
-    assert_eq!(
-        v.m.pager.log.last(),
-        Some(&ObjectRequest::Release { object: OBJ })
-    );
+    assert_eq!(v.m.pager.log.last(), Some(&release_last(&v)));
     assert!(
         !v.m.pager
             .log
@@ -996,10 +1046,7 @@ fn object_private_write_copies_and_leaves_the_object() {
     v.destroy(10).unwrap();
     assert_eq!(v.stats().pages_in_use, 0);
     assert_eq!(v.blocks_held(), 0);
-    assert_eq!(
-        v.m.pager.log.last(),
-        Some(&ObjectRequest::Release { object: OBJ })
-    );
+    assert_eq!(v.m.pager.log.last(), Some(&release_last(&v)));
 }
 
 #[test]
@@ -1010,10 +1057,12 @@ fn object_shared_write_is_dirty_then_synced() {
     let (_, f) = v.task(10).unwrap().space.mapped.borrow()[&(a + P)];
     assert_eq!(f, MapFlags::READ.0);
     owrite(&mut v, 10, a + P, 0x42);
-    assert!(v.m.pager.log.contains(&ObjectRequest::Dirty {
-        object: OBJ,
-        block: 0
-    }));
+    let handle = v.m.pager.last_handle;
+    assert!(
+        v.m.pager
+            .log
+            .contains(&ObjectRequest::Dirty { handle, block: 0 })
+    );
     // The whole block is writable now: no more faults for its other pages.
     let (_, f) = v.task(10).unwrap().space.mapped.borrow()[&(a + 7 * P)];
     assert_eq!(f, MapFlags::RW.0);
@@ -1028,7 +1077,7 @@ fn object_shared_write_is_dirty_then_synced() {
     assert_eq!(v.msync(10, a, 64 * P), Err(Errno::ENOMEM));
     v.msync(10, a, 32 * P).unwrap();
     assert!(v.m.pager.log.contains(&ObjectRequest::Sync {
-        object: OBJ,
+        handle,
         first: 0,
         count: 2
     }));
@@ -1045,7 +1094,7 @@ fn object_shared_write_is_dirty_then_synced() {
     // A write fault on a page never touched asks for the block for writing.
     owrite(&mut v, 10, a + 20 * P, 0x44);
     assert!(v.m.pager.log.contains(&ObjectRequest::Page {
-        object: OBJ,
+        handle,
         block: 1,
         write: true
     }));
@@ -1147,7 +1196,8 @@ fn object_fork_shares_shared_and_copies_private() {
     assert!(
         !v.m.pager
             .log
-            .contains(&ObjectRequest::Release { object: OBJ })
+            .iter()
+            .any(|r| matches!(r, ObjectRequest::Release { .. }))
     );
     assert_eq!(oread(&mut v, 11, s + P), 4);
     v.destroy(11).unwrap();
@@ -1160,7 +1210,8 @@ fn object_fork_shares_shared_and_copies_private() {
             .iter()
             .filter(|r| matches!(r, ObjectRequest::Release { .. }))
             .count();
-    assert_eq!(releases, 1);
+    // One for each mapping's handle, each with the last region naming it.
+    assert_eq!(releases, 2);
     assert_eq!(v.m.pager.objects[&(Pager::File as u64, OBJ)][2], 3);
 }
 
@@ -1223,7 +1274,7 @@ fn object_mmap_arguments() {
         prot: prot::READ,
         flags: map::SHARED,
         pager: Pager::Shm,
-        object: 1,
+        handle: 1,
         offset: 0,
     };
     assert_eq!(v.mmap_object(10, shm), Err(Errno::ENODEV));
@@ -1249,7 +1300,8 @@ fn object_segment_maps_file_part_and_zeroes_the_tail() {
     // .bss and must read as zero although the file has bytes there.
     let mut v = vm_with_object(40 * P as usize);
     let (vaddr, off, fsz) = (A + 0x234, 0x5234, 0x2100);
-    v.map_object(10, vaddr, fsz, RW, Pager::File, OBJ, off)
+    let h = init_handle(&mut v);
+    v.map_object(10, vaddr, fsz, RW, Pager::File, h, off)
         .unwrap();
     let r = *v.task(10).unwrap().regions.find(A).unwrap();
     assert_eq!((r.start, r.end), (A, A + 3 * P));
@@ -1285,49 +1337,47 @@ fn object_segment_maps_file_part_and_zeroes_the_tail() {
     v.destroy(10).unwrap();
     assert_eq!(v.stats().pages_in_use, 0);
     assert_eq!(v.blocks_held(), 0);
-    assert_eq!(
-        v.m.pager.log.last(),
-        Some(&ObjectRequest::Release { object: OBJ })
-    );
+    assert_eq!(v.m.pager.log.last(), Some(&release_last(&v)));
 }
 
 #[test]
 fn object_segment_arguments() {
     let mut v = vm_with_object(8 * P as usize);
     let rx = prot::READ | prot::EXEC;
+    let h = init_handle(&mut v);
     // Not congruent, empty, outside user space, bad prot, unknown task.
     assert_eq!(
-        v.map_object(10, A + 1, P, rx, Pager::File, OBJ, 2),
+        v.map_object(10, A + 1, P, rx, Pager::File, h, 2),
         Err(Errno::EINVAL)
     );
     assert_eq!(
-        v.map_object(10, A, 0, rx, Pager::File, OBJ, 0),
+        v.map_object(10, A, 0, rx, Pager::File, h, 0),
         Err(Errno::EINVAL)
     );
     assert_eq!(
-        v.map_object(10, 0, P, rx, Pager::File, OBJ, 0),
+        v.map_object(10, 0, P, rx, Pager::File, h, 0),
         Err(Errno::EINVAL)
     );
     assert_eq!(
-        v.map_object(10, A, P, 8, Pager::File, OBJ, 0),
+        v.map_object(10, A, P, 8, Pager::File, h, 0),
         Err(Errno::EINVAL)
     );
     assert_eq!(
-        v.map_object(99, A, P, rx, Pager::File, OBJ, 0),
+        v.map_object(99, A, P, rx, Pager::File, h, 0),
         Err(Errno::ESRCH)
     );
     // A text segment ending on a page boundary has no tail page of vm's own.
-    v.map_object(10, A, 2 * P, rx, Pager::File, OBJ, 0).unwrap();
+    v.map_object(10, A, 2 * P, rx, Pager::File, h, 0).unwrap();
     assert_eq!(oread(&mut v, 10, A + 2 * P - 1), obj_byte(2 * P - 1));
     assert_eq!(v.stats().pages_in_use, 0);
     assert_eq!(mapped(&v, 10), 2);
     // Overlap.
     assert_eq!(
-        v.map_object(10, A + P, P, rx, Pager::File, OBJ, P),
+        v.map_object(10, A + P, P, rx, Pager::File, h, P),
         Err(Errno::EINVAL)
     );
     // Executing a page past the object's data is BUS.
-    v.map_object(10, A + 16 * P, 2 * P, rx, Pager::File, OBJ, 40 * P)
+    v.map_object(10, A + 16 * P, 2 * P, rx, Pager::File, h, 40 * P)
         .unwrap();
     assert!(matches!(
         touch(&mut v, 10, A + 16 * P, Execute),
