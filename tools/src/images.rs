@@ -131,6 +131,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "writeback",
             "writeback-check",
             "exectest",
+            "attack-handles",
         ],
     ),
 ];
