@@ -45,7 +45,7 @@ pub struct Handle {
 }
 
 /// A pager's handles.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Handles {
     map: BTreeMap<u64, Handle>,
     /// Unclaimed handles per owner.
@@ -53,7 +53,14 @@ pub struct Handles {
     next: u64,
 }
 
+impl Default for Handles {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Handles {
+    /// No handles; the first number given is 1 (0 is never a handle).
     pub const fn new() -> Self {
         Self {
             map: BTreeMap::new(),
@@ -207,8 +214,9 @@ mod tests {
 
     #[test]
     fn a_handle_is_its_owners_to_give_to_vm_once() {
-        let mut t = Handles::new();
+        let mut t = Handles::default();
         let h = t.give(A, 7, false).unwrap();
+        assert_ne!(h, 0);
         // Not yet claimed: vm cannot use it, nobody else can claim it.
         assert_eq!(t.claimed(h), Err(Errno::EBADF));
         assert_eq!(t.claim(h, B), Err(Errno::EBADF));

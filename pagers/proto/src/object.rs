@@ -1,7 +1,9 @@
 //! Memory objects: how vm maps what another pager owns (a file's page cache, a shm object).
 //!
 //! A task asks the owning server for a handle on one of its descriptors (`GetObject`), then
-//! asks vm to map it (`MmapObject`). On a fault in such a region vm asks the pager for the
+//! asks vm to map it (`MmapObject`); vm first claims the handle from the pager for that task
+//! (`ObjectRequest::Claim`: a handle is usable only by the task it was given to, once, with
+//! its descriptor's rights; `crate::handles`). On a fault in such a region vm asks the pager for the
 //! 64 KiB block that holds the page (`ObjectPage`): the reply carries the block's frame
 //! capability (a copy derived from the pager's, so the pager can take every mapping of the
 //! block back by revoking its own: eviction, write-back re-arming). vm maps all the block's
@@ -9,7 +11,8 @@
 //!
 //! Shared writable mappings start read-only; the first write fault makes vm send
 //! `ObjectDirty`, then map the page writable. `Msync`, `munmap` and task exit make vm send
-//! `ObjectSync` for the range; dropping the last mapping of an object sends `ObjectRelease`.
+//! `ObjectSync` for the range; dropping the last region naming a handle sends
+//! `ObjectRelease`.
 //! Private mappings copy a block's page into a page of vm's own on the first write (the
 //! pager's page stays clean).
 

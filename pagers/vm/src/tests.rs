@@ -1384,3 +1384,216 @@ fn object_segment_arguments() {
         Outcome::Killed(Kill::Bus)
     ));
 }
+
+// ---- handles: bound to their task, rights that stick ----
+
+/// `MmapObject` of file handle `handle` by task `pid`.
+fn mmap_handle(
+    v: &mut TestVm,
+    pid: u64,
+    handle: u64,
+    addr: u64,
+    prot: u64,
+    flags: u64,
+) -> Result<u64, Errno> {
+    v.mmap_object(
+        pid,
+        MmapObject {
+            addr,
+            len: 4 * P,
+            prot,
+            flags,
+            pager: Pager::File,
+            handle,
+            offset: 0,
+        },
+    )
+}
+
+fn releases(v: &TestVm) -> Vec<u64> {
+    v.m.pager
+        .log
+        .iter()
+        .filter_map(|r| match r {
+            ObjectRequest::Release { handle } => Some(*handle),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_handle_maps_only_for_the_task_it_was_given_to_and_once() {
+    let mut v = vm_with_object(8 * P as usize);
+    v.new_space(11, Space::default()).unwrap();
+    let mine = v.m.pager.give(Pager::File, 10, OBJ, true);
+    // Numbers nobody was given, and another task's handle: EBADF, nothing mapped.
+    for forged in [0, mine + 1, 1 << 40, u64::MAX] {
+        assert_eq!(
+            mmap_handle(&mut v, 10, forged, 0, prot::READ, map::PRIVATE).map_err(|e| (e, forged)),
+            Err((Errno::EBADF, forged))
+        );
+    }
+    assert_eq!(
+        mmap_handle(&mut v, 11, mine, 0, RW, map::SHARED),
+        Err(Errno::EBADF)
+    );
+    assert_eq!(v.task(11).unwrap().regions.len(), 0);
+    assert_eq!(v.task(10).unwrap().regions.len(), 0);
+    // Its own task maps it, once.
+    let a = mmap_handle(&mut v, 10, mine, 0, RW, map::SHARED).unwrap();
+    assert_eq!(
+        mmap_handle(&mut v, 10, mine, 0, RW, map::SHARED),
+        Err(Errno::EBADF)
+    );
+    // Nor can another task take it over now that vm holds it.
+    assert_eq!(
+        mmap_handle(&mut v, 11, mine, 0, prot::READ, map::PRIVATE),
+        Err(Errno::EBADF)
+    );
+    owrite(&mut v, 10, a, 9);
+    assert!(releases(&v).is_empty());
+    v.munmap(10, a, 4 * P).unwrap();
+    assert_eq!(releases(&v), [mine]);
+    // Released: the number maps nothing any more.
+    assert_eq!(
+        mmap_handle(&mut v, 10, mine, 0, prot::READ, map::PRIVATE),
+        Err(Errno::EBADF)
+    );
+}
+
+#[test]
+fn a_read_only_handle_never_gives_a_writable_shared_mapping() {
+    let mut v = vm_with_object(8 * P as usize);
+    // Shared and writable: EACCES, and the handle goes back at once.
+    let ro = v.m.pager.give(Pager::File, 10, OBJ, false);
+    assert_eq!(
+        mmap_handle(&mut v, 10, ro, 0, RW, map::SHARED),
+        Err(Errno::EACCES)
+    );
+    assert_eq!(releases(&v), [ro]);
+    // Shared read-only: mapped, but mprotect cannot add PROT_WRITE (and changes nothing).
+    let ro = v.m.pager.give(Pager::File, 10, OBJ, false);
+    let a = mmap_handle(&mut v, 10, ro, 0, prot::READ, map::SHARED).unwrap();
+    assert_eq!(oread(&mut v, 10, a), obj_byte(0));
+    assert_eq!(v.mprotect(10, a, P, RW), Err(Errno::EACCES));
+    assert_eq!(v.mprotect(10, a - P, 2 * P, RW), Err(Errno::EACCES));
+    assert_eq!(v.task(10).unwrap().regions.len(), 1);
+    assert_eq!(touch(&mut v, 10, a, Write), Outcome::Killed(Kill::Segv));
+    // Taking rights away and giving read back is fine.
+    v.mprotect(10, a, P, prot::NONE).unwrap();
+    v.mprotect(10, a, P, prot::READ | prot::EXEC).unwrap();
+    assert_eq!(oread(&mut v, 10, a + 8), obj_byte(8));
+    // Private: always writable, by copies; the object stays clean.
+    let ro2 = v.m.pager.give(Pager::File, 10, OBJ, false);
+    let p = mmap_handle(&mut v, 10, ro2, 0, prot::READ, map::PRIVATE).unwrap();
+    v.mprotect(10, p, 4 * P, RW).unwrap();
+    owrite(&mut v, 10, p, 0x77);
+    assert_eq!(oread(&mut v, 10, p), 0x77);
+    assert!(v.m.pager.log.iter().all(|r| !matches!(
+        r,
+        ObjectRequest::Page { write: true, .. } | ObjectRequest::Dirty { .. }
+    )));
+    assert_eq!(
+        v.m.pager.objects[&(Pager::File as u64, OBJ)][0],
+        obj_byte(0)
+    );
+    // A writable handle's shared read-only mapping may be made writable.
+    let rw = v.m.pager.give(Pager::File, 10, OBJ, true);
+    let s = mmap_handle(&mut v, 10, rw, 0, prot::READ, map::SHARED).unwrap();
+    v.mprotect(10, s, 4 * P, RW).unwrap();
+    owrite(&mut v, 10, s + 1, 0x55);
+    v.msync(10, s, 4 * P).unwrap();
+    assert_eq!(v.m.pager.objects[&(Pager::File as u64, OBJ)][1], 0x55);
+}
+
+#[test]
+fn a_failed_mmap_releases_the_handle_it_claimed() {
+    let mut v = vm_with_object(8 * P as usize);
+    for (addr, flags, want) in [
+        (A + 1, map::SHARED | map::FIXED, Errno::EINVAL),
+        (P, map::SHARED | map::FIXED, Errno::EINVAL),
+        (0, map::SHARED | map::PRIVATE, Errno::EINVAL),
+    ] {
+        let h = v.m.pager.give(Pager::File, 10, OBJ, true);
+        assert_eq!(mmap_handle(&mut v, 10, h, addr, RW, flags), Err(want));
+        // Refused before the claim (bad flags): the handle stays the task's to give back;
+        // after it: vm released it.
+        let claimed =
+            v.m.pager
+                .log
+                .contains(&ObjectRequest::Claim { handle: h, pid: 10 });
+        assert_eq!(releases(&v).contains(&h), claimed);
+    }
+    // No room left: ENOMEM after the claim, released too.
+    let h = v.m.pager.give(Pager::File, 10, OBJ, true);
+    let huge = MmapObject {
+        addr: 0,
+        len: proto::MMAP_TOP,
+        prot: prot::READ,
+        flags: map::PRIVATE,
+        pager: Pager::File,
+        handle: h,
+        offset: 0,
+    };
+    assert_eq!(v.mmap_object(10, huge), Err(Errno::ENOMEM));
+    assert_eq!(releases(&v).last(), Some(&h));
+    assert_eq!(v.task(10).unwrap().regions.len(), 0);
+}
+
+#[test]
+fn handles_of_one_object_share_blocks_and_go_one_by_one() {
+    let mut v = vm_with_object(16 * P as usize);
+    v.new_space(11, Space::default()).unwrap();
+    let h10 = v.m.pager.give(Pager::File, 10, OBJ, true);
+    let h11 = v.m.pager.give(Pager::File, 11, OBJ, false);
+    let a = mmap_handle(&mut v, 10, h10, 0, RW, map::SHARED).unwrap();
+    let b = mmap_handle(&mut v, 11, h11, 0, prot::READ, map::SHARED).unwrap();
+    owrite(&mut v, 10, a, 0x31);
+    // The other task's mapping, through its own handle, reads the same block: one
+    // capability, no second request.
+    assert_eq!(oread(&mut v, 11, b), 0x31);
+    assert_eq!((v.blocks_held(), pages_asked(&v)), (1, 1));
+    // A fork child shares the parent's handle: released with the last region naming it.
+    v.fork(10, 12, Space::default()).map_err(|e| e.0).unwrap();
+    v.munmap(10, a, 4 * P).unwrap();
+    assert!(releases(&v).is_empty());
+    assert_eq!(oread(&mut v, 12, a), 0x31);
+    v.destroy(12).unwrap();
+    assert_eq!(releases(&v), [h10]);
+    v.destroy(11).unwrap();
+    assert_eq!(releases(&v), [h10, h11]);
+    assert_eq!(v.blocks_held(), 0);
+}
+
+#[test]
+fn init_claims_a_program_handle_once_for_all_its_segments() {
+    let mut v = vm_with_object(40 * P as usize);
+    v.new_space(11, Space::default()).unwrap();
+    let rx = prot::READ | prot::EXEC;
+    // A task's handle is not init's to map.
+    let task_h = v.m.pager.give(Pager::File, 10, OBJ, false);
+    assert_eq!(
+        v.map_object(11, A, P, rx, Pager::File, task_h, 0),
+        Err(Errno::EBADF)
+    );
+    let h = init_handle(&mut v);
+    v.map_object(11, A, 2 * P, rx, Pager::File, h, 0).unwrap();
+    v.map_object(11, A + 16 * P, 2 * P, RW, Pager::File, h, 16 * P)
+        .unwrap();
+    let claims = |v: &TestVm| {
+        v.m.pager
+            .log
+            .iter()
+            .filter(|r| matches!(r, ObjectRequest::Claim { .. }))
+            .count()
+    };
+    assert_eq!(claims(&v), 2);
+    // A task cannot map init's handle, even knowing its number.
+    assert_eq!(
+        mmap_handle(&mut v, 10, h, 0, prot::READ, map::PRIVATE),
+        Err(Errno::EBADF)
+    );
+    assert_eq!(oread(&mut v, 11, A + 16 * P), obj_byte(16 * P));
+    v.reset(11).unwrap();
+    assert_eq!(releases(&v), [h]);
+}
