@@ -737,7 +737,7 @@ impl<M: Machine> Vm<M> {
             shared,
             limit: u64::MAX,
         };
-        let placed = if !kind(0).may_write() && prot_bits & prot::WRITE != 0 {
+        let placed = if shared && !writable && prot_bits & prot::WRITE != 0 {
             Err(Errno::EACCES)
         } else {
             self.place(pid, addr, len, prot_bits, flags, kind)
