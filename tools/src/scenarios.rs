@@ -828,7 +828,61 @@ pub const SCENARIOS: &[Scenario] = &[
                 "init: done",
             ],
         )
-    },
+    }, // Attacks on the servers (issue 8), each written as a hostile task would.
+    // Page-fault messages forged through a task's own vm capability: all refused.
+    Scenario::stops(
+        "attack-faults",
+        Initrd::Normal,
+        "run=attack-faults",
+        Stage::Hello,
+        &[
+            "PASS attack-fault-write-refused",
+            "PASS attack-fault-not-served",
+            "PASS attack-fault-zero-page-intact",
+            "PASS attack-mprotect-zero-page-intact",
+            "PASS attack-fault-cow-child-refused",
+            "PASS attack-fault-cow-parent-intact",
+            "PASS attack-mprotect-cow-parent-intact",
+            "PASS attack-fault-every-label-refused",
+            "init: attack-faults exited with status 0",
+            "init: done",
+        ],
+    ),
+    // A task at the power switch and the console: only capabilities open them.
+    Scenario::stops(
+        "attack-power",
+        Initrd::Normal,
+        "run=attack-power",
+        Stage::Hello,
+        &[
+            "PASS attack-power-off-refused",
+            "PASS attack-console-needs-capability",
+            "attack-power: printed with the console capability init gave it",
+            "init: attack-power exited with status 0",
+            "init: done",
+        ],
+    ),
+    // A server that stops (a test hook makes shm stop at its 8th request) ends alone: init
+    // reports it, its clients get errors or BUS, everything else runs on.
+    Scenario::stops(
+        "server-stop",
+        Initrd::Normal,
+        "run=server-stop shm.stop=8",
+        Stage::Hello,
+        &[
+            "shm-server: test hook: stopping at request 8",
+            "init: server shm-server (pid 5) failed (undefined instruction",
+            "PASS server-stop-call-returns-error",
+            "PASS server-stop-later-calls-fail",
+            "PASS server-stop-mapped-page-stays",
+            "PASS server-stop-untouched-page-bus",
+            "PASS server-stop-anon-works",
+            "PASS server-stop-fork-works",
+            "PASS server-stop-files-work",
+            "init: server-stop exited with status 0",
+            "init: done",
+        ],
+    ),
     // Memory-object handles as an attacker sees them (issue 8, defects 2 and 3, and the
     // leak of a failed mmap): forged handle numbers, read-only handles mapped or made
     // writable, O_WRONLY mapped, failed mmaps, hoarded handles. The host checks afterwards
@@ -840,7 +894,7 @@ pub const SCENARIOS: &[Scenario] = &[
             bytes: attack_handles_secret,
         }],
         ..Scenario::stops(
-            "proc-attack-handles",
+            "attack-handles",
             Initrd::Normal,
             "run=attack-handles",
             Stage::Hello,

@@ -116,6 +116,9 @@ impl Proc<'_> {
             };
             if r.info().label == NOTIFICATION_LABEL {
                 self.take_kills();
+            } else if let Some(server) = pid::of_fault_badge(r.badge) {
+                // Only the kernel sends with this badge: a server's thread faulted.
+                self.server_failed(server, &r);
             } else {
                 reply = self.handle(&r);
             }

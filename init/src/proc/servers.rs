@@ -68,6 +68,16 @@ impl Clients {
         }
     }
 
+    /// Forgets init's capability to a server that failed (its endpoint was revoked: the
+    /// slot is empty now).
+    pub fn forget(&mut self, server: u64) {
+        match server {
+            pid::FILE => self.file = None,
+            pid::SHM => self.shm = None,
+            _ => {}
+        }
+    }
+
     fn call<T: ReplyBody>(ep: Option<Cap<Endpoint>>, w: &proto::Wire) -> Result<T, Errno> {
         rt::ipc::call(ep.ok_or(Errno::ENODEV)?, w)
     }

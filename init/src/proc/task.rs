@@ -9,15 +9,16 @@
 use super::Ended;
 use super::initrd::Initrd;
 use super::mem::retype;
-use super::server::Servers;
+use super::server::{ServerThread, Servers};
 use super::servers::{BIN_DIR, Clients, DiskProgram};
 use super::vm::Vm;
 use crate::alloc::{Alloc, CNODE};
-use abi::object::{CapRights, ObjectType};
+use abi::message::FaultLabel;
+use abi::object::{CapRights, ObjectType, init_slots};
 use kernel_core::elf::{UserImage, parse_user_image};
 use liballoc::collections::BTreeMap;
 use liballoc::vec::Vec;
-use libmk::{CNode, Cap, Endpoint, Frame, Notification, Tcb, Untyped, VSpace};
+use libmk::{CNode, Cap, Endpoint, Frame, Notification, Reply, Tcb, Untyped, VSpace};
 use proto::object::Pager;
 use proto::{
     Errno, Kill, KillRecord, Name, PAGE_SIZE, ServerControl, USER_IPC_BUFFER, USER_STACK_SIZE,
@@ -87,6 +88,8 @@ pub struct Proc<'a> {
     shm_ep: Option<Cap<Endpoint>>,
     /// init's own capabilities to the file and shm servers.
     clients: Clients,
+    /// The servers' threads still running.
+    servers: Vec<ServerThread>,
     /// Where the last program loaded came from, for init's log.
     pub loaded_from: &'static str,
     tasks: BTreeMap<u64, Task>,
@@ -110,11 +113,49 @@ impl<'a> Proc<'a> {
             init_ep: servers.init_ep,
             file_ep: servers.file_ep,
             shm_ep: servers.shm_ep,
+            servers: servers.threads.clone(),
             tasks: BTreeMap::new(),
             next_pid: pid::FIRST_USER,
             free_untyped: Vec::new(),
             watched: None,
             ended: None,
+        }
+    }
+
+    /// Server `server` stopped (a fault, a panic: the message its thread's fault sent to
+    /// init). It ends alone: its thread is deleted, so a client waiting for its answer gets an
+    /// error instead of waiting for ever, and its endpoint is revoked and deleted, so every
+    /// capability to it (the tasks', vm's, init's) is gone and later calls fail at once; vm
+    /// then answers faults on that pager's regions with `BUS`. The rest runs on.
+    pub fn server_failed(&mut self, server: u64, fault: &Reply) {
+        let Some(i) = self.servers.iter().position(|s| s.pid == server) else {
+            return;
+        };
+        let s = self.servers.remove(i);
+        let how = FaultLabel::try_from(fault.info().label).map_or("stopped", |l| match l {
+            FaultLabel::VmFault => "page fault",
+            FaultLabel::UnknownSyscall => "unknown system call",
+            FaultLabel::UndefinedInstruction => "undefined instruction",
+            FaultLabel::AlignmentFault => "alignment fault",
+            FaultLabel::UserException => "exception",
+        });
+        rt::println!(
+            "init: server {} (pid {}) failed ({how}, address {:#x}); it is ended, the rest runs on",
+            s.name,
+            s.pid,
+            fault.mrs[0]
+        );
+        let _ = CNODE.delete(s.tcb.cptr());
+        let ep = match server {
+            pid::FILE => self.file_ep.take(),
+            pid::SHM => self.shm_ep.take(),
+            _ => None,
+        };
+        if let Some(ep) = ep {
+            let _ = CNODE.revoke(ep.cptr());
+            let _ = CNODE.delete(ep.cptr());
+            self.alloc.free_slot(ep.cptr());
+            self.clients.forget(server);
         }
     }
 
@@ -562,15 +603,29 @@ impl<'a> Proc<'a> {
         }
         cnode.copy(task_slots::IPC_BUFFER, CNODE, ipc.cptr(), CapRights::ALL)?;
         cnode.copy(
+            task_slots::CONSOLE,
+            CNODE,
+            init_slots::CONSOLE,
+            CapRights::ALL,
+        )?;
+        cnode.copy(
             task_slots::CHILD_NOTIFY,
             CNODE,
             notify.cptr(),
             CapRights::READ,
         )?;
-        // The fault endpoint: vm's, badged with the pid. The TCB keeps its own copy.
+        // The fault endpoint: vm's, badged with the pid and `FAULT_BADGE` (a badge no
+        // capability of the task carries, so vm tells real faults from forged ones). The TCB
+        // keeps its own copy.
         let fault = self.alloc.slot()?;
         let configured = CNODE
-            .mint(fault, CNODE, self.vm_ep.cptr(), CapRights::WRITE, pid)
+            .mint(
+                fault,
+                CNODE,
+                self.vm_ep.cptr(),
+                CapRights::WRITE,
+                pid | proto::pid::FAULT_BADGE,
+            )
             .and_then(|()| {
                 tcb.configure(
                     cnode,

@@ -45,6 +45,21 @@ pub mod pid {
     pub const SHM: u64 = 5;
     /// The first pid given to a user task.
     pub const FIRST_USER: u64 = 10;
+    /// Set in the badge of a task's *fault endpoint* (the capability its TCB holds, badged
+    /// `pid | FAULT_BADGE`), clear in every badge a task can send with (its request
+    /// capabilities carry the pid alone). Tasks never hold an unbadged endpoint capability and
+    /// a badge cannot be changed once minted, so only the kernel's fault delivery produces a
+    /// message with this bit: a fault label on any other badge is a forgery.
+    pub const FAULT_BADGE: u64 = 1 << 63;
+
+    /// The pid of a fault badge (`pid | FAULT_BADGE`), or `None` for a request badge.
+    pub const fn of_fault_badge(badge: u64) -> Option<u64> {
+        if badge & FAULT_BADGE != 0 {
+            Some(badge & !FAULT_BADGE)
+        } else {
+            None
+        }
+    }
 }
 
 /// Where a server's startup page is mapped (also passed in `x0`).
@@ -98,6 +113,8 @@ pub mod task_slots {
     pub const FILE: u64 = 5;
     /// A capability to the shared-memory server's endpoint, badged with the task's pid.
     pub const SHM: u64 = 6;
+    /// The right to print on the kernel's debug console (a `Console` capability).
+    pub const CONSOLE: u64 = 7;
     /// First slot the task may use for itself.
     pub const FIRST_FREE: u64 = 8;
     /// log2 of the number of slots.

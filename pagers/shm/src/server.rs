@@ -177,6 +177,7 @@ fn main(st: &'static Startup) -> ! {
     };
     let mut table = Table::<Block>::new();
     let mut reply: Option<Message> = None;
+    let mut requests = 0u64;
     loop {
         if let Some(buf) = libmk::ipc_buffer() {
             buf.receive_slot = NULL_CPTR;
@@ -188,6 +189,11 @@ fn main(st: &'static Startup) -> ! {
         let Ok(r) = r else {
             continue;
         };
+        requests += 1;
+        if requests == st.stop_at {
+            rt::println!("shm-server: test hook: stopping at request {requests}");
+            rt::stop();
+        }
         let req = rt::ipc::received(&r);
         reply = Some(handle(&mut sys, &mut table, r.badge, &req));
     }

@@ -640,13 +640,15 @@ impl Server {
         let info = r.info();
         let badge = r.badge;
         let mrs = &r.mrs;
-        if badge >= pid::FIRST_USER
-            && let Ok(label) = FaultLabel::try_from(info.label)
-        {
+        if let Some(faulter) = pid::of_fault_badge(badge) {
+            // Only the kernel sends on a fault badge, and only fault messages.
             if let Some(c) = cap {
                 self.vm.m.delete(c);
             }
-            return self.fault(badge, label, mrs);
+            return match FaultLabel::try_from(info.label) {
+                Ok(label) if faulter >= pid::FIRST_USER => self.fault(faulter, label, mrs),
+                _ => None,
+            };
         }
         // vm's requests fit the register message registers: decode them where they are
         // (building a `Wire` first costs more than the rest of a null request).
@@ -679,6 +681,8 @@ impl Server {
             self.vm.m.delete(c);
         }
         let reply = match request {
+            // A fault label on a request badge is a task imitating the kernel.
+            _ if FaultLabel::try_from(label).is_ok() => answer::<()>(Err(Errno::EPERM)),
             Ok(Request::Task(req)) if badge >= pid::FIRST_USER => self.task_request(badge, req),
             Ok(Request::MmapObject(req)) if badge >= pid::FIRST_USER => {
                 answer(self.vm.mmap_object(badge, req))

@@ -134,7 +134,7 @@ pub fn exec(name: &str) -> Result<Infallible, Errno> {
 pub fn exit(status: i32) -> ! {
     if crate::is_root() {
         // The root task has nobody to report to.
-        libmk::debug_power_off();
+        crate::power_off();
     }
     // init does not reply.
     let _ = PROC.call(&crate::ipc::message(&ProcRequest::Exit { status }.encode()));

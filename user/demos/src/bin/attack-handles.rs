@@ -18,7 +18,7 @@
 //! - hoards handles it never maps: the server stops it (`EMFILE`), and its exit frees them.
 //!
 //! One `PASS`/`FAIL` line per check; exits with the number of failures. Runs with a disk
-//! copy of its own (`proc-attack-handles`): the tools check `HSECRET.DAT` afterwards.
+//! copy of its own (`attack-handles`): the tools check `HSECRET.DAT` afterwards.
 #![no_std]
 #![no_main]
 
