@@ -61,6 +61,13 @@ fn exectest_file() -> Vec<u8> {
         .collect()
 }
 
+/// `attack-power`'s `POWER.DAT`: one page of the words `demos::attack_power::word` makes.
+fn attack_power_file() -> Vec<u8> {
+    (0..512u64)
+        .flat_map(|i| (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x0ff0).to_le_bytes())
+        .collect()
+}
+
 fn filetest_keep() -> Vec<u8> {
     (0..300_001usize)
         .map(|i| ((i * 31) ^ (i >> 9)) as u8)
@@ -79,6 +86,40 @@ const WRITEBACK_DISK: &[DiskCheck] = &[DiskCheck {
     path: "WB.DAT",
     bytes: writeback_file,
 }];
+
+/// `wbstress`'s `STRESS.DAT`: every word its writer's last value, as
+/// `demos::wbstress::final_word` makes it (3 writers, 8 words of every page each, written
+/// 8 rounds x 64 passes times).
+fn wbstress_file() -> Vec<u8> {
+    const WRITERS: u64 = 3;
+    const LAST: u64 = 8 * 64 - 1;
+    let word = |at: u64| {
+        let (p, q) = (at / 4096, at % 4096);
+        let (j, k) = (q / 512, (q % 512) / 8);
+        if k >= WRITERS {
+            return 0;
+        }
+        ((k + 1) << 56) | (LAST << 32) | (p << 16) | j
+    };
+    (0..6 * 65536u64)
+        .step_by(8)
+        .flat_map(|at| word(at).to_le_bytes())
+        .collect()
+}
+
+/// `wbstress`'s `FORKREV.DAT`: one page, the word 2 first.
+fn wbstress_fork_file() -> Vec<u8> {
+    let mut bytes = vec![0; 4096];
+    bytes[0] = 2;
+    bytes
+}
+
+/// `filetail`'s `TAIL.DAT`: the bytes `demos::filetail::byte` makes, 5000 of them.
+fn filetail_file() -> Vec<u8> {
+    (0..5000u64)
+        .map(|i| ((i * 11 + 3) ^ (i >> 8)) as u8)
+        .collect()
+}
 
 /// The second boot of `proc-writeback`: `writeback-check` reads the file back.
 const WRITEBACK_SECOND_BOOT: Scenario = Scenario {
@@ -848,20 +889,32 @@ pub const SCENARIOS: &[Scenario] = &[
             "init: done",
         ],
     ),
-    // A task at the power switch and the console: only capabilities open them.
-    Scenario::stops(
-        "attack-power",
-        Initrd::Normal,
-        "run=attack-power",
-        Stage::Hello,
-        &[
-            "PASS attack-power-off-refused",
-            "PASS attack-console-needs-capability",
-            "attack-power: printed with the console capability init gave it",
-            "init: attack-power exited with status 0",
-            "init: done",
-        ],
-    ),
+    // A task at the power switch and the console: only capabilities open them; only the
+    // session's program may ask init to power off, and init writes the page cache back first.
+    Scenario {
+        writes_disk: true,
+        disk_files: &[DiskCheck {
+            path: "POWER.DAT",
+            bytes: attack_power_file,
+        }],
+        ..Scenario::stops(
+            "attack-power",
+            Initrd::Normal,
+            "run=attack-power",
+            Stage::Hello,
+            &[
+                "PASS attack-power-off-refused",
+                "PASS attack-console-needs-capability",
+                "attack-power: printed with the console capability init gave it",
+                "PASS attack-shutdown-child-refused",
+                "PASS attack-power-file-written",
+                "init: power-off asked by pid ",
+                "init: attack-power exited with status 0",
+                "init: ending attack-power (pid ",
+                "init: done",
+            ],
+        )
+    },
     // A server that stops (a test hook makes shm stop at its 8th request) ends alone: init
     // reports it, its clients get errors or BUS, everything else runs on.
     Scenario::stops(
@@ -883,6 +936,73 @@ pub const SCENARIOS: &[Scenario] = &[
             "init: done",
         ],
     ),
+    // Lost writes under eviction (issue 8): three writers of one shared file mapping of six
+    // blocks under a page cache of two, each checking its own words as it goes, a reader
+    // streaming big.dat meanwhile; every word checked with pread, a fresh mapping and, after
+    // power-off, on the host. Then a fork child of a parent whose block was revoked and
+    // handed out again must have its write seen.
+    Scenario {
+        writes_disk: true,
+        disk_files: &[
+            DiskCheck {
+                path: "STRESS.DAT",
+                bytes: wbstress_file,
+            },
+            DiskCheck {
+                path: "FORKREV.DAT",
+                bytes: wbstress_fork_file,
+            },
+        ],
+        // About 10 s alone, twice that beside other scenarios.
+        timeout_secs: 120,
+        ..Scenario::stops(
+            "proc-wbstress",
+            Initrd::Normal,
+            "run=wbstress file.cache=2",
+            Stage::Hello,
+            &[
+                "page cache of 2 blocks",
+                "wbstress: the reader read a page of ",
+                "PASS wbstress-readback",
+                "PASS wbstress-evicted",
+                "PASS wbstress-log",
+                "PASS wbstress-pread",
+                "PASS wbstress-mmap",
+                "PASS wbstress-fork-after-revoke",
+                "wbstress: 0 failures",
+                "init: wbstress exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+    // The end of a file inside a page and a sector (issue 8): zeroes past it in every new
+    // mapping, after write-back and when the file grows, the file unchanged (host-checked);
+    // an O_DIRECT read up to the end returns the bytes there.
+    Scenario {
+        writes_disk: true,
+        disk_files: &[DiskCheck {
+            path: "TAIL.DAT",
+            bytes: filetail_file,
+        }],
+        ..Scenario::stops(
+            "proc-filetail",
+            Initrd::Normal,
+            "run=filetail",
+            Stage::Hello,
+            &[
+                "PASS tail-zero-new-mapping",
+                "PASS tail-zero-after-writeback",
+                "PASS tail-file-unchanged",
+                "PASS tail-zero-grow-truncate",
+                "PASS tail-zero-grow-write",
+                "filetail: O_DIRECT pread(1024 bytes at 0) of a 1000-byte file = Ok(1000)",
+                "PASS direct-tail-read",
+                "filetail: 0 failures",
+                "init: filetail exited with status 0",
+                "init: done",
+            ],
+        )
+    },
     // Memory-object handles as an attacker sees them (issue 8, defects 2 and 3, and the
     // leak of a failed mmap): forged handle numbers, read-only handles mapped or made
     // writable, O_WRONLY mapped, failed mmaps, hoarded handles. The host checks afterwards

@@ -164,6 +164,11 @@ impl<'a> Proc<'a> {
         self.watched = Some(pid);
     }
 
+    /// Whether `pid` is the task [`Proc::watch`] watches (the session's program).
+    pub fn is_watched(&self, pid: u64) -> bool {
+        self.watched == Some(pid)
+    }
+
     pub fn take_ended(&mut self) -> Option<Ended> {
         self.ended.take()
     }

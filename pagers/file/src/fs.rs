@@ -434,41 +434,62 @@ impl Files {
         if self.cache.slots[i].dirty {
             self.write_back(i)?;
         }
-        self.cache.free(i);
+        self.cache.free(i).map_err(|_| Errno::EIO)?;
         self.cache.stats.evicted += 1;
         Ok(i)
     }
 
     /// Writes slot `i`'s block to the disk (bytes past the end of the file never), updates
-    /// the directory entry, and takes the block's mappings away, so that the next write
-    /// through one faults and marks it dirty again.
+    /// the directory entry, and marks it clean.
+    ///
+    /// Every mapping of the block is taken away first (vm's copies of its capability, in
+    /// every task), so that no task writes it while its bytes go to the disk: a write that
+    /// landed in the frame after `embedded-sdmmc` copied its sector would be in no write-back
+    /// (the block is clean afterwards) and lost when the block is evicted. The next access
+    /// through a mapping faults and reaches this server only after the write-back (it is
+    /// single-threaded); a write then marks the block dirty again. The bytes past the end of
+    /// the file are cleared at the same time, so that no mapping made from now on sees what
+    /// an old one wrote there (POSIX: the rest of the last page reads as zero). A failed
+    /// write leaves the block dirty, for the next write-back to try again.
     fn write_back(&mut self, i: usize) -> Result<(), Errno> {
         let Some((object, block)) = self.cache.slots[i].key else {
             return Ok(());
         };
+        self.cache.revoke(i).map_err(|_| Errno::EIO)?;
         let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
         let start = block * BS;
-        if start < o.size {
-            let valid = (o.size - start).min(BS) as usize;
-            let bytes = self.cache.bytes(i);
+        let valid = o.size.saturating_sub(start).min(BS) as usize;
+        let bytes = self.cache.bytes(i);
+        bytes[valid..].fill(0);
+        if valid > 0 {
             write_at(&self.volumes, o, start, &bytes[..valid])?;
             self.volumes.flush_file(o.raw).map_err(errno)?;
             self.cache.stats.written_back += 1;
         }
         self.cache.slots[i].dirty = false;
-        self.cache.revoke(i);
         Ok(())
     }
 
-    /// Writes back the dirty blocks of `object` among `first .. first + count`.
+    /// Writes back the dirty blocks of `object` among `first .. first + count`; on errors,
+    /// the others still, and the first error.
     fn sync(&mut self, object: u64, first: u64, count: u64) -> Result<(), Errno> {
         let end = first.saturating_add(count);
+        let mut result = Ok(());
         for (b, i) in self.cache.blocks_of(object) {
             if (first..end).contains(&b) && self.cache.slots[i].dirty {
-                self.write_back(i)?;
+                result = result.and(self.write_back(i));
             }
         }
-        Ok(())
+        result
+    }
+
+    /// Clears the bytes from `at` to the end of its block, if the block is cached: they lie
+    /// past the end of the file, where a mapping may have written, and are about to become
+    /// file data (the file grows) or be seen by a new mapping.
+    fn clear_past(&mut self, object: u64, at: u64) {
+        if let Some(&i) = self.cache.index.get(&(object, at / BS)) {
+            self.cache.bytes(i)[(at % BS) as usize..].fill(0);
+        }
     }
 
     /// Sets `object`'s size to `len`: blocks past it are dropped (dirty or not), the rest of
@@ -479,6 +500,10 @@ impl Files {
     fn truncate(&mut self, object: u64, len: u64) -> Result<(), Errno> {
         if len > MAX_SIZE {
             return Err(Errno::EFBIG);
+        }
+        let old = self.size_of(object)?;
+        if len > old {
+            self.clear_past(object, old);
         }
         let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
         o.size = len;
@@ -491,11 +516,12 @@ impl Files {
             let start = b * BS;
             if start >= len {
                 self.cache.slots[i].dirty = false;
-                self.cache.free(i);
+                let _ = self.cache.free(i);
             } else if start + BS > len {
+                // Mappings first, so that none writes past the new end after the clearing.
+                let _ = self.cache.revoke(i);
                 let at = (len - start) as usize;
                 self.cache.bytes(i)[at..].fill(0);
-                self.cache.revoke(i);
             }
         }
         if !rewrite {
@@ -594,7 +620,7 @@ impl Files {
                     self.write_back(i)?;
                 }
                 if forget {
-                    self.cache.free(i);
+                    self.cache.free(i).map_err(|_| Errno::EIO)?;
                 }
             }
         }
@@ -620,14 +646,17 @@ impl Files {
         let stage = match staged {
             Some(s) => s,
             None => {
+                let size = self.size_of(object)?;
+                if at >= size {
+                    // End of file, also where a read that ended at it goes on (at the end
+                    // of a file whose size is not a multiple of the sector size): Linux
+                    // answers 0 there before it checks the alignment.
+                    return Ok(0);
+                }
                 if !at.is_multiple_of(SECTOR_SIZE) || !want.is_multiple_of(SECTOR_SIZE) {
                     return Err(Errno::EINVAL);
                 }
-                let size = self.size_of(object)?;
-                let len = want.min(DIRECT_MAX).min(size.saturating_sub(at));
-                if len == 0 {
-                    return Ok(0);
-                }
+                let len = want.min(DIRECT_MAX).min(size - at);
                 self.flush_range(object, at, len, false)?;
                 let o = self.objects.get(&object).ok_or(Errno::EBADF)?;
                 // Whole sectors from the disk (the tail of the last one is not handed out).
@@ -686,6 +715,10 @@ impl Files {
     }
 
     fn cached_write(&mut self, object: u64, at: u64, data: &[u8]) -> Result<usize, Errno> {
+        let size = self.size_of(object)?;
+        if at.saturating_add(data.len() as u64) > size {
+            self.clear_past(object, size);
+        }
         let mut done = 0;
         while done < data.len() {
             let pos = at + done as u64;
@@ -742,6 +775,10 @@ impl Files {
             return Ok(n);
         }
         let len = stage.data.len() as u64;
+        let size = self.size_of(object)?;
+        if stage.offset + len > size {
+            self.clear_past(object, size);
+        }
         self.flush_range(object, stage.offset, len, true)?;
         let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
         // The file as tasks see it may be longer than on the disk (a cached `ftruncate`
@@ -913,7 +950,7 @@ impl Files {
     fn forget(&mut self, object: u64) -> Result<(), Errno> {
         for (_, i) in self.cache.blocks_of(object) {
             self.cache.slots[i].dirty = false;
-            self.cache.free(i);
+            let _ = self.cache.free(i);
         }
         let Some(o) = self.objects.remove(&object) else {
             return Ok(());
@@ -936,8 +973,10 @@ impl Files {
             .map(|(&k, _)| k)
             .collect();
         for obj in idle {
-            let _ = self.sync(obj, 0, u64::MAX);
-            let _ = self.forget(obj);
+            // A file whose blocks cannot be written back stays (with its data).
+            if self.sync(obj, 0, u64::MAX).is_ok() {
+                let _ = self.forget(obj);
+            }
         }
     }
 
@@ -1009,6 +1048,9 @@ impl Files {
             return Err(Errno::EACCES);
         }
         let (object, may_write) = (d.object, d.writable());
+        // A new mapping sees zeroes past the end of the file, whatever another wrote there.
+        let size = self.size_of(object)?;
+        self.clear_past(object, size);
         let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
         let handle = self.handles.give(pid, object, may_write)?;
         o.handles += 1;

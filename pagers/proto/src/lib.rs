@@ -185,6 +185,8 @@ abi::numbered! {
         Kill = 405,
         /// → MR1 = pid, MR2 = parent pid.
         GetPid = 406,
+        /// Power the machine off (the session's first program only): no reply.
+        PowerOff = 407,
 
         /// flags, path (five words) → MR1 = fd, MR2 = size.
         Open = 500,
@@ -304,6 +306,7 @@ impl Label {
             | Self::TakeKills
             | Self::GetChunk
             | Self::GetPid
+            | Self::PowerOff
             | Self::SyncAll
             | Self::Descriptors
             | Self::FileStats => 0,

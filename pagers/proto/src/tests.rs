@@ -73,7 +73,7 @@ fn vm_controls() -> [VmControl; 10] {
     ]
 }
 
-fn proc_requests() -> [ProcRequest; 9] {
+fn proc_requests() -> [ProcRequest; 10] {
     [
         ProcRequest::Spawn {
             name: name("hello"),
@@ -88,6 +88,7 @@ fn proc_requests() -> [ProcRequest; 9] {
         ProcRequest::Wait { pid: 0 },
         ProcRequest::Kill { pid: 12 },
         ProcRequest::GetPid,
+        ProcRequest::PowerOff,
         ProcRequest::Wait { pid: u64::MAX },
     ]
 }
@@ -374,7 +375,7 @@ fn unknown_labels() {
         299,
         301,
         399,
-        407,
+        408,
         499,
         510,
         999,

@@ -1333,8 +1333,9 @@ impl<M: Machine> Vm<M> {
     }
 
     /// The child's copies of the parent's object regions: block entries are mapped from the
-    /// same block capabilities (shared regions with the parent's rights, private ones
-    /// read-only), private copies are shared copy-on-write as anonymous pages are.
+    /// same block capabilities, read-only (the child's first write to a block of a shared
+    /// region is reported dirty like any other), private copies are shared copy-on-write as
+    /// anonymous pages are.
     fn fork_objects(&mut self, parent: u64, c: &mut Task<M::Space>) -> Result<(), Errno> {
         let Vm {
             m,
@@ -1401,25 +1402,30 @@ impl<M: Machine> Vm<M> {
     }
 }
 
-/// Maps a run of block entries into a fork child from the block's capability; if vm holds
-/// none (revoked), the child's entries stay empty and fault in later.
+/// Maps a run of block entries into a fork child from the block's capability, read-only;
+/// if vm holds none (revoked), the child's entries stay empty and fault in later.
+///
+/// Never with the parent's write access: a parent's `BLOCK_RW` entry may date from a
+/// capability the pager has revoked since (write-back), and the one vm holds now may have
+/// come with a read fault of another task, the block clean. Writes through it would not be
+/// reported, and the pager would drop them when it evicts the block.
 fn fork_block_run<M: Machine>(
     m: &mut M,
     objects: &mut Objects,
     c: &mut Task<M::Space>,
     flags: MapFlags,
-    (k, first, va, n, e): (object::BlockKey, u64, u64, u64, PageId),
+    (k, first, va, n, _): (object::BlockKey, u64, u64, u64, PageId),
 ) {
     let Some(slot) = objects.get(&k).and_then(|b| b.slot) else {
         return;
     };
-    if m.map_frame(&c.space, slot, first, va, n, object::block_flags(e, flags))
+    if m.map_frame(&c.space, slot, first, va, n, without_write(flags))
         .is_err()
     {
         return;
     }
     for i in 0..n {
-        c.pages.set(va + i * PAGE_SIZE, e);
+        c.pages.set(va + i * PAGE_SIZE, BLOCK_RO);
     }
     objects.add_maps(k, n as u32);
 }

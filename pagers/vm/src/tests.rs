@@ -1166,6 +1166,41 @@ fn object_revoked_block_is_asked_again() {
 }
 
 #[test]
+fn object_fork_after_revoke_reports_the_childs_write() {
+    let mut v = vm_with_object(32 * P as usize);
+    let a = mmap_obj(&mut v, 0, 16 * P, RW, map::SHARED, 0).unwrap();
+    let dirty = |v: &TestVm| {
+        v.m.pager
+            .log
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r,
+                    ObjectRequest::Dirty { .. } | ObjectRequest::Page { write: true, .. }
+                )
+            })
+            .count()
+    };
+    owrite(&mut v, 10, a, 1);
+    v.fork(10, 11, Space::default()).map_err(|e| e.0).unwrap();
+    // The pager writes the block back and revokes it; another task reads it again: vm
+    // holds a new capability of a clean block, the parent's entries still say writable.
+    let slot = *v.m.pager.caps.keys().next().unwrap();
+    v.m.pager.caps.remove(&slot);
+    v.task(10).unwrap().space.mapped.borrow_mut().clear();
+    v.task(11).unwrap().space.mapped.borrow_mut().clear();
+    assert_eq!(oread(&mut v, 11, a), 1);
+    // A child forked now maps the block read-only: its first write is reported.
+    v.fork(10, 12, Space::default()).map_err(|e| e.0).unwrap();
+    let (_, f) = access(&mut v, 12, a, Read).unwrap();
+    assert_eq!(f & 2, 0);
+    let before = dirty(&v);
+    owrite(&mut v, 12, a + 1, 2);
+    assert_eq!(dirty(&v), before + 1);
+    assert_eq!(oread(&mut v, 10, a + 1), 2);
+}
+
+#[test]
 fn object_fork_shares_shared_and_copies_private() {
     let mut v = vm_with_object(32 * P as usize);
     let s = mmap_obj(&mut v, 0, 16 * P, RW, map::SHARED, 0).unwrap();

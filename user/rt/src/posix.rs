@@ -130,6 +130,14 @@ pub fn exec(name: &str) -> Result<Infallible, Errno> {
     Err(Errno::EIO)
 }
 
+/// Asks init to end the session and power the machine off (it ends every task and writes
+/// every file back first). Returns only on failure: `EPERM` unless this task is the program
+/// init started for the session.
+pub fn shutdown() -> Result<Infallible, Errno> {
+    proc::<()>(ProcRequest::PowerOff)?;
+    Err(Errno::EIO)
+}
+
 /// Ends this task with `status`; its parent's `wait` sees it.
 pub fn exit(status: i32) -> ! {
     if crate::is_root() {
