@@ -139,6 +139,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "filetail",
             "fatattack",
             "diskcheck",
+            "attack-handles",
         ],
     ),
 ];

@@ -1107,6 +1107,40 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
+    // Memory-object handles as an attacker sees them (issue 8, defects 2 and 3, and the
+    // leak of a failed mmap): forged handle numbers, read-only handles mapped or made
+    // writable, O_WRONLY mapped, failed mmaps, hoarded handles. The host checks afterwards
+    // that no write reached the victim's file.
+    Scenario {
+        writes_disk: true,
+        disk_files: &[DiskCheck {
+            path: "HSECRET.DAT",
+            bytes: attack_handles_secret,
+        }],
+        ..Scenario::stops(
+            "attack-handles",
+            Initrd::Normal,
+            "run=attack-handles",
+            Stage::Hello,
+            &[
+                "attack-handles: the victim (pid ",
+                "attack-handles: Shm pager: 0 mappings of forged handles made",
+                "PASS handles-forged-shm",
+                "attack-handles: File pager: 0 mappings of forged handles made",
+                "PASS handles-forged-file",
+                "PASS handles-victim-intact",
+                "PASS handles-readonly-shm",
+                "PASS handles-readonly-file",
+                "PASS handles-mmap-wronly",
+                "PASS handles-failed-mmap-shm",
+                "PASS handles-failed-mmap-file",
+                "PASS handles-hoard",
+                "attack-handles: 0 failures",
+                "init: attack-handles exited with status 0",
+                "init: done",
+            ],
+        )
+    },
 ];
 
 /// `proc-fatattack`'s disk: a second long-named file, and a filler that leaves 128 KiB free.
@@ -1116,6 +1150,14 @@ fn fatattack_disk(image: &std::path::Path) -> std::io::Result<()> {
         &[("second-long-name.txt", &[0x42; 10_000])],
         128 << 10,
     )
+}
+
+/// `attack-handles`' `HSECRET.DAT`: one page of words `0x5ec2_e7f1_0000_0000 + i`, which
+/// no attack may change.
+fn attack_handles_secret() -> Vec<u8> {
+    (0..4096 / 8u64)
+        .flat_map(|i| (0x5ec2_e7f1_0000_0000u64 + i).to_le_bytes())
+        .collect()
 }
 
 pub fn find(name: &str) -> Option<&'static Scenario> {

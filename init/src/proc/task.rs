@@ -367,9 +367,10 @@ impl<'a> Proc<'a> {
                             seg.file_size,
                             p,
                             Pager::File,
-                            d.object,
+                            d.handle,
                             seg.file_offset,
                         )?;
+                        d.claimed.set(true);
                         anon_start = file_end.div_ceil(PAGE_SIZE) * PAGE_SIZE;
                     }
                     let end = seg.vaddr_end().div_ceil(PAGE_SIZE) * PAGE_SIZE;
@@ -388,9 +389,13 @@ impl<'a> Proc<'a> {
     }
 
     /// After a program was loaded (or failed to): init's descriptor of a disk program goes
-    /// (vm's mappings keep the file open in the file server).
+    /// (vm's mappings keep the file open in the file server), and so does its handle if vm
+    /// never claimed it (a program without file data, or a load that failed first).
     fn done_loading(&self, program: &Program) {
         if let Program::Disk(d) = program {
+            if !d.claimed.get() {
+                self.clients.release_handle(d.handle);
+            }
             self.clients.close(d.fd);
         }
     }

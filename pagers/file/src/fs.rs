@@ -2,9 +2,11 @@
 //! page cache that holds every byte of file data the server hands out.
 //!
 //! `embedded-sdmmc` lets a file be open once, so the server opens each file once (an
-//! [`Object`], counted, with a stable number that is also its memory-object handle) and
-//! gives every `open` its own descriptor with its own position. Descriptors are per task
-//! (the badge is the pid): another task's number is `EBADF`.
+//! [`Object`], counted, with a stable number) and gives every `open` its own descriptor
+//! with its own position. Descriptors are per task (the badge is the pid): another task's
+//! number is `EBADF`. Memory-object handles (one per `GetObject`) are bound to the task
+//! they were given to and keep its descriptor's rights (`proto::handles`); vm claims one
+//! before mapping it and names it in its requests.
 //!
 //! File data lives in the cache's 64 KiB blocks: `read` and `write` copy from and into them,
 //! vm maps them. The disk sees a block when it is written back: on eviction, on `ObjectSync`,
@@ -28,7 +30,8 @@ use embedded_sdmmc::{
 use proto::file::{
     AT_POSITION, DIRECT_MAX, FileStats, Path, SECTOR_SIZE, Whence, open_flags as of,
 };
-use proto::object::BLOCK_SIZE;
+use proto::handles::Handles;
+use proto::object::{BLOCK_SIZE, Claimed};
 use proto::{Errno, PAGE_SIZE};
 pub use volume::MountError;
 use volume::{Entry, EntryId, Last};
@@ -69,8 +72,9 @@ struct Object {
     disk_len: u64,
     /// Descriptors naming it.
     refs: u32,
-    /// Whether vm may map it (from `GetObject` until `ObjectRelease`).
-    mapped: bool,
+    /// Memory-object handles naming it (from `GetObject` until `ObjectRelease`, or the end
+    /// of the task it was given to if vm never claimed it).
+    handles: u32,
     /// Opened on the volume for writing (not a read-only disk or file).
     writable: bool,
     /// Unlinked while open: removed when the last descriptor and mapping go.
@@ -127,6 +131,8 @@ pub struct Files {
     next_object: u64,
     /// (pid, fd) → descriptor.
     fds: BTreeMap<(u64, u64), Fd>,
+    /// Memory-object handles given out.
+    handles: Handles,
     pub cache: Cache,
 }
 
@@ -205,6 +211,7 @@ impl Files {
             reports: Cell::new(0),
             next_object: 1,
             fds: BTreeMap::new(),
+            handles: Handles::new(),
             cache,
         })
     }
@@ -362,7 +369,7 @@ impl Files {
                 size: len,
                 disk_len: len,
                 refs: 0,
-                mapped: false,
+                handles: 0,
                 writable,
                 unlinked: false,
                 error: None,
@@ -836,14 +843,20 @@ impl Files {
     }
 
     /// `TaskExit`: task `pid` ended; its descriptors go as `close` would take them (the
-    /// last one of a file writes its dirty blocks back).
+    /// last one of a file writes its dirty blocks back), and so do the handles it was given
+    /// that vm never claimed.
     pub fn task_exit(&mut self, pid: u64) -> Result<(), Errno> {
+        let mut result = Ok(());
+        for object in self.handles.task_exit(pid) {
+            if let Err(e) = self.handle_gone(object) {
+                result = result.and(Err(e));
+            }
+        }
         let fds: Vec<u64> = self
             .fds
             .range((pid, 0)..=(pid, u64::MAX))
             .map(|(&(_, fd), _)| fd)
             .collect();
-        let mut result = Ok(());
         for fd in fds {
             if let Err(e) = self.close(pid, fd) {
                 result = result.and(Err(e));
@@ -924,7 +937,7 @@ impl Files {
         let busy = self
             .objects
             .values()
-            .filter(|o| o.refs > 0 || o.mapped)
+            .filter(|o| o.refs > 0 || o.handles > 0)
             .count();
         (self.fds.len() as u64, busy as u64)
     }
@@ -937,7 +950,7 @@ impl Files {
         let Some(o) = self.objects.get(&object) else {
             return Ok(());
         };
-        if o.refs > 0 || o.mapped {
+        if o.refs > 0 || o.handles > 0 {
             return Ok(());
         }
         let unlinked = o.unlinked;
@@ -972,7 +985,7 @@ impl Files {
         let idle: Vec<u64> = self
             .objects
             .iter()
-            .filter(|(_, o)| o.refs == 0 && !o.mapped)
+            .filter(|(_, o)| o.refs == 0 && o.handles == 0)
             .map(|(&k, _)| k)
             .collect();
         for obj in idle {
@@ -1002,7 +1015,7 @@ impl Files {
                 return Err(Errno::ENOENT);
             }
             o.unlinked = true;
-            if o.refs == 0 && !o.mapped {
+            if o.refs == 0 && o.handles == 0 {
                 return self.forget(obj);
             }
             return Ok(());
@@ -1025,30 +1038,45 @@ impl Files {
         }
     }
 
-    /// `GetObject`: the descriptor's file as a memory object → (handle, size). `EACCES` for
-    /// `writable` on a descriptor not open for writing.
+    /// `GetObject` by task `pid`: a new handle on the descriptor's file, bound to `pid`, as
+    /// writable as the descriptor → (handle, size). `EACCES` for a descriptor not open for
+    /// reading (a mapping always reads) and for `writable` on one not open for writing;
+    /// `EMFILE` when `pid` holds too many handles vm has not claimed.
     pub fn get_object(&mut self, pid: u64, fd: u64, writable: bool) -> Result<(u64, u64), Errno> {
         let d = self.fd(pid, fd)?;
-        if writable && !d.writable() {
+        if !d.readable() || (writable && !d.writable()) {
             return Err(Errno::EACCES);
         }
-        let object = d.object;
+        let (object, may_write) = (d.object, d.writable());
         // A new mapping sees zeroes past the end of the file, whatever another wrote there.
         let size = self.size_of(object)?;
         self.clear_past(object, size);
         let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
-        o.mapped = true;
-        Ok((object, o.size))
+        let handle = self.handles.give(pid, object, may_write)?;
+        o.handles += 1;
+        Ok((handle, o.size))
+    }
+
+    /// `ObjectClaim` (vm's): vm takes `handle` for task `pid`'s mapping. `EBADF` unless it
+    /// is `pid`'s and unclaimed.
+    pub fn claim(&mut self, handle: u64, pid: u64) -> Result<Claimed, Errno> {
+        self.handles.claim(handle, pid)
     }
 
     /// `ObjectPage`: the slot holding the block, and how many of its bytes are file data.
-    /// `EFAULT` when the block lies wholly past the end of the file.
+    /// `EFAULT` when the block lies wholly past the end of the file; `EBADF` for a handle vm
+    /// has not claimed, `EACCES` for `write` through a read-only one.
     pub fn object_page(
         &mut self,
-        object: u64,
+        handle: u64,
         block: u64,
         write: bool,
     ) -> Result<(usize, u64), Errno> {
+        let object = if write {
+            self.handles.claimed_for_write(handle)?.object
+        } else {
+            self.handles.claimed(handle)?.object
+        };
         let size = self.size_of(object)?;
         let start = block.checked_mul(BS).ok_or(Errno::EFAULT)?;
         if start >= size {
@@ -1064,8 +1092,10 @@ impl Files {
         Ok((i, valid))
     }
 
-    /// `ObjectDirty`: a page of the block was written through a mapping.
-    pub fn object_dirty(&mut self, object: u64, block: u64) -> Result<(), Errno> {
+    /// `ObjectDirty`: a page of the block was written through a mapping. `EACCES` for a
+    /// read-only handle.
+    pub fn object_dirty(&mut self, handle: u64, block: u64) -> Result<(), Errno> {
+        let object = self.handles.claimed_for_write(handle)?.object;
         self.size_of(object)?;
         if let Some(i) = self.cache.lookup((object, block)) {
             self.cache.slots[i].dirty = true;
@@ -1075,7 +1105,8 @@ impl Files {
 
     /// `ObjectSync`: writes back the dirty blocks among `first .. first + count` (each one's
     /// mappings are taken away, so the next write faults and is seen).
-    pub fn object_sync(&mut self, object: u64, first: u64, count: u64) -> Result<(), Errno> {
+    pub fn object_sync(&mut self, handle: u64, first: u64, count: u64) -> Result<(), Errno> {
+        let object = self.handles.claimed(handle)?.object;
         self.size_of(object)?;
         let synced = self.sync(object, first, count);
         // Failed now or in an eviction since the last `msync`: reported once.
@@ -1083,10 +1114,17 @@ impl Files {
         synced.and(pending.map_or(Ok(()), Err))
     }
 
-    /// `ObjectRelease`: vm maps the object no more.
-    pub fn object_release(&mut self, object: u64) -> Result<(), Errno> {
-        let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
-        o.mapped = false;
+    /// `ObjectRelease` from `badge`: vm maps the handle no more (or the task it was given to
+    /// gives back one vm never claimed); the file's last holder settles it.
+    pub fn object_release(&mut self, badge: u64, handle: u64) -> Result<(), Errno> {
+        let object = self.handles.release(badge, handle)?;
+        self.handle_gone(object)
+    }
+
+    fn handle_gone(&mut self, object: u64) -> Result<(), Errno> {
+        if let Some(o) = self.objects.get_mut(&object) {
+            o.handles = o.handles.saturating_sub(1);
+        }
         self.settle(object)
     }
 }

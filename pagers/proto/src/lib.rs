@@ -13,8 +13,11 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
 pub mod errno;
 pub mod file;
+pub mod handles;
 pub mod object;
 pub mod proc;
 pub mod shm;
@@ -206,17 +209,20 @@ abi::numbered! {
         /// → MR1.. = the counters of [`file::FileStats`].
         FileStats = 509,
 
-        /// vm to a pager: object, block, write → MR1 = valid bytes; block frame cap in the
+        /// vm to a pager: handle, block, write → MR1 = valid bytes; block frame cap in the
         /// reply (`object::ObjectRequest`).
         ObjectPage = 600,
-        /// vm to a pager: object, block.
+        /// vm to a pager: handle, block.
         ObjectDirty = 601,
-        /// vm to a pager: object, first block, count.
+        /// vm to a pager: handle, first block, count.
         ObjectSync = 602,
-        /// vm to a pager: object.
+        /// vm to a pager: handle (a claimed one); or a task to a pager: a handle it was given
+        /// and never had mapped.
         ObjectRelease = 603,
-        /// A task to the owner of a descriptor: fd, writable → MR1 = object, MR2 = size.
+        /// A task to the owner of a descriptor: fd, writable → MR1 = handle, MR2 = size.
         GetObject = 604,
+        /// vm to a pager: handle, pid → MR1 = object, MR2 = writable (`object::Claimed`).
+        ObjectClaim = 605,
 
         /// flags, mode, name (two words) → MR1 = fd, MR2 = size (`shm::ShmRequest`).
         ShmOpen = 700,
@@ -228,7 +234,8 @@ abi::numbered! {
         ShmUnlink = 703,
         /// fd.
         ShmClose = 704,
-        /// vm to shm: size → MR1 = handle of a new anonymous object (`shm::ShmRequest`).
+        /// vm to shm: size → MR1 = handle, MR2 = object of a new anonymous object
+        /// (`shm::ShmRequest`).
         ShmCreateAnon = 705,
 
         /// init to the file and shm servers: pid (`task::ServerControl`).
@@ -323,7 +330,7 @@ impl Label {
             Self::Fstat => 1,
             Self::Ftruncate => 2,
             Self::MmapObject => 5,
-            Self::Msync | Self::ObjectDirty | Self::GetObject => 2,
+            Self::Msync | Self::ObjectDirty | Self::GetObject | Self::ObjectClaim => 2,
             Self::ObjectPage | Self::ObjectSync => 3,
             Self::ObjectRelease => 1,
             Self::ShmOpen => 4,

@@ -19,7 +19,8 @@ use alloc::vec::Vec;
 use libmk::{
     CNode, Cap, Endpoint, Frame, Message, Notification, PageTable, Reply, Untyped, VSpace,
 };
-use proto::object::{MmapObject, Msync, ObjectRequest, Pager};
+use proto::object::{Claimed, MmapObject, Msync, ObjectRequest, Pager};
+use proto::shm::AnonObject;
 use proto::startup::{Startup, VM_CHUNK_WINDOW, VM_INITRD_WINDOW, vm_slots};
 use proto::{
     Errno, Kill, PAGE_SIZE, ProtoError, ReplyBody, VmControl, VmRequest, ZeroRequest, pid,
@@ -377,7 +378,7 @@ impl Machine for Sys {
         self.pager_ep(pager).is_some()
     }
 
-    fn anon_object(&mut self, size: u64) -> Result<u64, Errno> {
+    fn anon_object(&mut self, size: u64) -> Result<AnonObject, Errno> {
         let ep = self.pager_ep(Pager::Shm).ok_or(Errno::ENODEV)?;
         if let Some(buf) = libmk::ipc_buffer() {
             buf.receive_slot = NULL_CPTR;
@@ -385,7 +386,18 @@ impl Machine for Sys {
         let r = ep.call(&rt::ipc::message(
             &proto::ShmRequest::CreateAnon { size }.encode(),
         ))?;
-        proto::reply_result::<u64>(rt::ipc::received(&r).mrs())
+        proto::reply_result(rt::ipc::received(&r).mrs())
+    }
+
+    fn claim(&mut self, pager: Pager, handle: u64, pid: u64) -> Result<Claimed, Errno> {
+        let ep = self.pager_ep(pager).ok_or(Errno::ENODEV)?;
+        if let Some(buf) = libmk::ipc_buffer() {
+            buf.receive_slot = NULL_CPTR;
+        }
+        let r = ep.call(&rt::ipc::message(
+            &ObjectRequest::Claim { handle, pid }.encode(),
+        ))?;
+        proto::reply_result(rt::ipc::received(&r).mrs())
     }
 
     fn pager_call(
@@ -782,9 +794,9 @@ impl Server {
                 file_size,
                 prot,
                 pager,
-                object,
+                handle,
                 offset,
-            } => vm.map_object(pid, vaddr, file_size, prot, pager, object, offset),
+            } => vm.map_object(pid, vaddr, file_size, prot, pager, handle, offset),
             VmControl::Reset { pid } => vm.reset(pid),
             VmControl::Destroy { pid } => vm.destroy(pid),
             VmControl::TakeKills => return answer(Ok(vm.take_kill())),

@@ -379,7 +379,7 @@ fn valid(rng: &mut Rng, k: &mut Known) -> bool {
                 prot: rng.pick(&[PROT_READ, PROT_READ | PROT_WRITE]),
                 flags: rng.pick(&[MAP_SHARED, MAP_PRIVATE, MAP_SHARED | MAP_FIXED]),
                 pager,
-                object: handle.wrapping_add(rng.pick(&[0, 0, 0, 1, u64::MAX])),
+                handle: handle.wrapping_add(rng.pick(&[0, 0, 0, 1, u64::MAX])),
                 offset: rng.pick(&[0, 64 * 1024]),
             };
             send(rng, Target::Vm, &req.encode())
