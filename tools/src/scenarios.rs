@@ -1141,6 +1141,27 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
+    // The server fuzzer: 100,000 random and half-valid requests to vm, file, shm and init
+    // from disposable children; every server still answers and everything comes back.
+    Scenario {
+        writes_disk: true,
+        timeout_secs: 300,
+        ..Scenario::stops(
+            "srvfuzz",
+            Initrd::Normal,
+            "run=srvfuzz",
+            Stage::Hello,
+            &[
+                "PASS srvfuzz-requests",
+                "PASS srvfuzz-servers-answer",
+                "PASS srvfuzz-descriptors-back",
+                "PASS srvfuzz-pages-back",
+                "PASS srvfuzz-still-works",
+                "init: srvfuzz exited with status 0",
+                "init: done",
+            ],
+        )
+    },
 ];
 
 /// `proc-fatattack`'s disk: a second long-named file, and a filler that leaves 128 KiB free.

@@ -119,25 +119,54 @@ fn interesting(rng: &mut Rng, pid: u64) -> u64 {
     }
 }
 
-/// A path as the file and shm protocols carry it (five words of bytes): a name the fuzzer
-/// owns, a directory, a missing one, or garbage.
-fn path_words(rng: &mut Rng, mrs: &mut [u64]) {
+/// A name the fuzzer owns (or a directory, or a missing one) packed as the protocols carry
+/// names, or garbage; true for a known name. shm objects are created only under known names
+/// (named objects outlive their creator, and the checks below unlink exactly these).
+fn name_words(rng: &mut Rng, out: &mut [u64]) -> bool {
     let names: [&[u8]; 7] = [
-        b"FZ0.DAT", b"FZ1.DAT", b"/fz0", b"/fz1", b"FZ2.DAT", b"bin", b"nosuch",
+        b"FZ0.DAT", b"FZ1.DAT", b"FZ2.DAT", b"/fz0", b"/fz1", b"bin", b"nosuch",
     ];
     if rng.chance(4) {
-        for m in mrs.iter_mut().take(5) {
+        for m in out.iter_mut() {
             *m = rng.next();
         }
-        return;
+        return false;
     }
     let name = rng.pick(&names);
-    for (i, m) in mrs.iter_mut().take(5).enumerate() {
+    for (i, m) in out.iter_mut().enumerate() {
         let mut w = [0u8; 8];
         for (j, b) in w.iter_mut().enumerate() {
             *b = name.get(i * 8 + j).copied().unwrap_or(0);
         }
         *m = u64::from_le_bytes(w);
+    }
+    true
+}
+
+/// Lays out a path or name request as the protocol has it: file `Open` = flags, path (five
+/// words); `Stat`, `Unlink` = path; shm `Open` = flags, mode, name (two words); shm
+/// `Unlink` = name. Without a known name, shm's `O_CREAT` is dropped.
+fn path_request(rng: &mut Rng, label: u64, mrs: &mut [u64]) {
+    let flags = {
+        let garbage = rng.next();
+        rng.pick(&[O_RDONLY, O_RDWR, O_RDWR | O_CREAT, 0o1101, garbage])
+    };
+    match label {
+        500 => {
+            mrs[0] = flags;
+            name_words(rng, &mut mrs[1..6]);
+        }
+        503 | 508 => {
+            name_words(rng, &mut mrs[..5]);
+        }
+        700 => {
+            let known = name_words(rng, &mut mrs[2..4]);
+            mrs[0] = if known { flags } else { flags & !O_CREAT };
+            mrs[1] = rng.pick(&[0o600, 0o400, 0]);
+        }
+        _ => {
+            name_words(rng, &mut mrs[..2]);
+        }
     }
 }
 
@@ -163,10 +192,10 @@ fn one(rng: &mut Rng, pid: u64) -> bool {
         *m = interesting(rng, pid);
     }
     if matches!(label, 500 | 503 | 508 | 700 | 703) && rng.chance(2) {
-        path_words(rng, &mut mrs);
-        // Open's flags or shm's flags and mode after the path.
-        let garbage = rng.next();
-        mrs[5] = rng.pick(&[O_RDONLY, O_RDWR, O_RDWR | O_CREAT, 0o1101, garbage]);
+        path_request(rng, label, &mut mrs);
+    } else if label == 700 {
+        // No shm object under a garbage name.
+        mrs[0] &= !O_CREAT;
     }
     // vm's address arguments land in the arena fifteen times in sixteen (elsewhere they may
     // unmap the fuzzer's own code, which ends this child early).
@@ -225,7 +254,11 @@ fn send(rng: &mut Rng, to: Target, w: &Wire) -> Option<u64> {
     let n = w.mrs().len().min(MAX_MRS);
     words[..n].copy_from_slice(&w.mrs()[..n]);
     if n > 0 && rng.chance(3) {
-        let i = rng.below(n as u64) as usize;
+        let mut i = rng.below(n as u64) as usize;
+        // A mutated name must not create a shm object (see `name_words`).
+        if w.label() == 700 && words[0] & O_CREAT != 0 && i >= 2 {
+            i = 1;
+        }
         words[i] = match rng.below(3) {
             0 => words[i] ^ (1 << rng.below(64)),
             1 => words[i].wrapping_add(rng.below(3)).wrapping_sub(1),
