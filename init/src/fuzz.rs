@@ -602,16 +602,21 @@ fn generate(rng: &mut Rng) -> Call {
             }
         }
         Ok(Syscall::DebugPutStr) => {
-            // Garbage lengths, but never more than a couple of harmless dots printed.
-            c.x0 = match rng.below(3) {
+            // The console capability or garbage; garbage lengths, but never more than a
+            // couple of harmless dots printed.
+            c.x0 = if rng.chance(1, 2) {
+                init_slots::CONSOLE
+            } else {
+                interesting(rng)
+            };
+            c.x1 = match rng.below(3) {
                 0 => rng.below(3),
                 _ => interesting(rng),
             };
-            if c.x0 <= abi::syscall::PUTSTR_MAX as u64 {
-                c.x0 = c.x0.min(1);
+            if c.x1 <= abi::syscall::PUTSTR_MAX as u64 {
+                c.x1 = c.x1.min(1);
             }
-            c.x1 = u64::from_le_bytes(*b"........");
-            c.mrs = [c.x1; REGISTER_MRS];
+            c.mrs = [u64::from_le_bytes(*b"........"); REGISTER_MRS];
         }
         Ok(Syscall::Send | Syscall::NBSend | Syscall::Call)
         | Ok(Syscall::Recv | Syscall::NBRecv | Syscall::Reply | Syscall::ReplyRecv)

@@ -87,6 +87,10 @@ const CHECKS: &[(&str, Check)] = &[
     ("loader-data-bss", loader_data_bss),
     ("syscall-unknown-number", syscall_unknown_number),
     ("syscall-putstr-too-long", syscall_putstr_too_long),
+    (
+        "syscall-debug-needs-capability",
+        syscall_debug_needs_capability,
+    ),
     ("pmu-cycle-counter", pmu_cycle_counter),
     ("timer-tick", timer_tick),
     ("fp-simd", fp_simd),
@@ -207,6 +211,16 @@ fn init_slots_types(_: &BootInfo) -> Result<(), &'static str> {
             init_slots::IRQ_CONTROL,
             CapType::IrqControl,
             "slot IRQ_CONTROL does not hold IrqControl",
+        ),
+        (
+            init_slots::CONSOLE,
+            CapType::Console,
+            "slot CONSOLE does not hold Console",
+        ),
+        (
+            init_slots::POWER,
+            CapType::PowerControl,
+            "slot POWER does not hold PowerControl",
         ),
         (
             init_slots::IPC_BUFFER,
@@ -362,14 +376,51 @@ fn syscall_unknown_number(_: &BootInfo) -> Result<(), &'static str> {
 fn syscall_putstr_too_long(_: &BootInfo) -> Result<(), &'static str> {
     let number = Syscall::DebugPutStr as u64;
     for len in [abi::syscall::PUTSTR_MAX as u64 + 1, u64::MAX] {
-        let r = libmk::raw_syscall(number, len, 0, [0; 6]);
+        let r = libmk::raw_syscall(number, init_slots::CONSOLE, len, [0; 6]);
         if r.error != Error::InvalidArgument.code() {
             return Err("an over-long DebugPutStr did not return InvalidArgument");
         }
     }
-    let r = libmk::raw_syscall(number, 0, 0, [0; 6]);
+    let r = libmk::raw_syscall(number, init_slots::CONSOLE, 0, [0; 6]);
     if r.error != 0 {
         return Err("an empty DebugPutStr failed");
+    }
+    Ok(())
+}
+
+/// The console and the power switch answer only to their capabilities: any other
+/// capability, an empty slot or an address outside the CSpace is `InvalidCapability`.
+fn syscall_debug_needs_capability(_: &BootInfo) -> Result<(), &'static str> {
+    let invalid = Error::InvalidCapability.code();
+    let not_console = [
+        init_slots::NULL,
+        init_slots::TCB,
+        init_slots::POWER,
+        init_slots::IRQ_CONTROL,
+        u64::MAX,
+    ];
+    let text = abi::syscall::pack_putstr(b"!");
+    for cptr in not_console {
+        let r = libmk::raw_syscall(
+            Syscall::DebugPutStr as u64,
+            cptr,
+            1,
+            [text[0], 0, 0, 0, 0, 0],
+        );
+        if r.error != invalid {
+            return Err("DebugPutStr without a Console capability was not refused");
+        }
+    }
+    for cptr in [
+        init_slots::NULL,
+        init_slots::CNODE,
+        init_slots::CONSOLE,
+        init_slots::IRQ_CONTROL,
+        u64::MAX,
+    ] {
+        if libmk::debug_power_off(cptr) != Error::InvalidCapability {
+            return Err("DebugPowerOff without the PowerControl capability was not refused");
+        }
     }
     Ok(())
 }

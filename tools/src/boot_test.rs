@@ -89,7 +89,12 @@ fn verdict(ok: bool) -> &'static str {
 fn boot(paths: &Paths, scenario: &'static Scenario) -> Outcome {
     // Runs that only read share the built image (read-only); a run that writes gets a copy.
     let disk_copy = if scenario.writes_disk {
-        images::disk_copy(paths, scenario.name)
+        images::disk_copy(paths, scenario.name).and_then(|copy| match scenario.disk_prep {
+            Some(prep) => prep(&copy)
+                .map(|()| copy)
+                .map_err(|e| crate::error::failed(format!("preparing the disk copy: {e}"))),
+            None => Ok(copy),
+        })
     } else {
         Ok(paths.disk.clone())
     };
@@ -199,6 +204,7 @@ fn boot_on(paths: &Paths, scenario: &Scenario, disk: &std::path::Path, read_only
             if !read_only {
                 boot.checks
                     .extend(scenario.disk_files.iter().map(|f| disk_check(disk, f)));
+                boot.checks.extend(long_names_check(disk));
             }
             boot.console = captured.console;
             boot.stderr = captured.stderr;
@@ -229,6 +235,22 @@ fn disk_check(image: &std::path::Path, f: &crate::scenarios::DiskCheck) -> Check
             ))
         }
         Err(e) => Check::fail(format!("disk: cannot read {} back: {e}", f.path)),
+    }
+}
+
+/// After a boot that could write: no long-name entry in the root directory is left without
+/// its 8.3 entry (an `unlink` that forgot them). Nothing to say for an image whose volume
+/// does not parse (a scenario that damaged it on purpose).
+fn long_names_check(image: &std::path::Path) -> Option<Check> {
+    match crate::disk::orphan_long_names(image) {
+        Ok(Some(0)) => Some(Check::ok("disk: no orphaned long-name entries")),
+        Ok(Some(n)) => Some(Check::fail(format!(
+            "disk: {n} long-name entries without their 8.3 entry in the root directory"
+        ))),
+        Ok(None) => None,
+        Err(e) => Some(Check::fail(format!(
+            "disk: cannot read the root directory: {e}"
+        ))),
     }
 }
 

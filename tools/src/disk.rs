@@ -159,8 +159,8 @@ fn first_partition(file: &mut File) -> io::Result<(u64, u64)> {
     Ok((word(446 + 8), word(446 + 12)))
 }
 
-fn invalid(why: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, why.to_string())
+fn invalid(why: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, why.into())
 }
 
 /// A window `[start, start + len)` of a file, as a stream of its own (the FAT volume inside
@@ -236,6 +236,191 @@ impl Seek for Partition<'_> {
     }
 }
 
+/// How many live long-name entries of the root directory belong to no 8.3 entry (the
+/// one right after their run, with their checksum); `None` when the volume does not parse.
+pub fn orphan_long_names(image: &Path) -> io::Result<Option<usize>> {
+    let mut file = File::open(image)?;
+    let (start, len) = first_partition(&mut file)?;
+    let mut bpb = [0u8; 512];
+    file.seek(SeekFrom::Start(start * SECTOR))?;
+    file.read_exact(&mut bpb)?;
+    let Ok(g) = fatcheck::Geometry::parse(&bpb, start, len) else {
+        return Ok(None);
+    };
+    if g.fat_type != fatcheck::FatType::Fat16 {
+        return Ok(None);
+    }
+    let mut root = vec![0u8; (g.root_sectors * SECTOR) as usize];
+    file.seek(SeekFrom::Start(g.root_start * SECTOR))?;
+    file.read_exact(&mut root)?;
+    let (mut orphans, mut pending) = (0, Vec::new());
+    for e in root.chunks_exact(32) {
+        match (e[0], e[11]) {
+            (0, _) => break,
+            (0xe5, _) => {}
+            (_, 0x0f) => {
+                pending.push(e[13]);
+                continue;
+            }
+            _ => {
+                let mut short = [0u8; 11];
+                short.copy_from_slice(&e[..11]);
+                let sum = fatcheck::lfn_checksum(&short);
+                orphans += pending.iter().filter(|&&s| s != sum).count();
+                pending.clear();
+                continue;
+            }
+        }
+        orphans += pending.len();
+        pending.clear();
+    }
+    Ok(Some(orphans + pending.len()))
+}
+
+/// Ways to prepare a scenario's disk copy before it boots (`Scenario::disk_prep`): damage
+/// as a broken disk or a hostile one would have it, or a disk nearly full.
+pub mod prep {
+    use super::*;
+    use fatcheck::{Geometry, SECTOR};
+
+    fn sector(file: &mut File, s: u64) -> io::Result<[u8; SECTOR]> {
+        let mut buf = [0u8; SECTOR];
+        file.seek(SeekFrom::Start(s * SECTOR as u64))?;
+        file.read_exact(&mut buf)?;
+        Ok(buf)
+    }
+
+    fn put_sector(file: &mut File, s: u64, buf: &[u8; SECTOR]) -> io::Result<()> {
+        file.seek(SeekFrom::Start(s * SECTOR as u64))?;
+        file.write_all(buf)
+    }
+
+    /// The image's volume geometry, as the file server checks it.
+    fn geometry(file: &mut File) -> io::Result<Geometry> {
+        let (start, len) = first_partition(file)?;
+        Geometry::parse(&sector(file, start)?, start, len).map_err(invalid)
+    }
+
+    /// Sets FAT entry `c` to `value` in every FAT (FAT16 images).
+    fn set_fat(file: &mut File, g: &Geometry, c: u32, value: u16) -> io::Result<()> {
+        let (s, at) = g.fat_entry_at(c);
+        for copy in 0..g.fats {
+            let s = s + copy * g.fat_sectors;
+            let mut buf = sector(file, s)?;
+            buf[at..at + 2].copy_from_slice(&value.to_le_bytes());
+            put_sector(file, s, &buf)?;
+        }
+        Ok(())
+    }
+
+    /// Where the root directory's 8.3 entry `name` (11 bytes, as on the disk) is: (sector,
+    /// byte offset) (FAT16 images).
+    fn root_entry(file: &mut File, g: &Geometry, name: &[u8; 11]) -> io::Result<(u64, usize)> {
+        for s in g.root_start..g.root_start + g.root_sectors {
+            let buf = sector(file, s)?;
+            for at in (0..SECTOR).step_by(32) {
+                if buf[at..at + 11] == name[..] && buf[at + 11] != 0x0f {
+                    return Ok((s, at));
+                }
+            }
+        }
+        Err(invalid("no such entry in the root directory"))
+    }
+
+    /// The first cluster of the root directory's entry `name` (FAT16 images).
+    pub fn root_cluster_of(file: &mut File, g: &Geometry, name: &[u8; 11]) -> io::Result<u32> {
+        let (s, at) = root_entry(file, g, name)?;
+        let entry = sector(file, s)?;
+        Ok(u32::from(u16::from_le_bytes([
+            entry[at + 26],
+            entry[at + 27],
+        ])))
+    }
+
+    /// Sectors per cluster 0 in the boot sector (the crate divided by it at mount).
+    pub fn sectors_per_cluster_zero(image: &Path) -> io::Result<()> {
+        let mut file = File::options().read(true).write(true).open(image)?;
+        let (start, _) = first_partition(&mut file)?;
+        let mut bpb = sector(&mut file, start)?;
+        bpb[13] = 0;
+        put_sector(&mut file, start, &bpb)
+    }
+
+    /// `bin`'s first cluster chained to itself, and its unused entries marked deleted
+    /// instead of "end of directory", so that a walk of the directory only ends where the
+    /// chain does: never (the crate then looked up a missing name forever).
+    pub fn bin_chained_to_itself(image: &Path) -> io::Result<()> {
+        let mut file = File::options().read(true).write(true).open(image)?;
+        let g = geometry(&mut file)?;
+        let c = root_cluster_of(&mut file, &g, b"BIN        ")?;
+        let first = g
+            .cluster_sector(c)
+            .ok_or_else(|| invalid("bin's cluster"))?;
+        for s in first..first + g.sectors_per_cluster {
+            let mut buf = sector(&mut file, s)?;
+            for e in (0..SECTOR).step_by(32) {
+                if buf[e] == 0 {
+                    buf[e] = 0xe5;
+                }
+            }
+            put_sector(&mut file, s, &buf)?;
+        }
+        set_fat(&mut file, &g, c, c as u16)
+    }
+
+    /// Every FAT entry past the two reserved ones overwritten with pseudo-random values.
+    pub fn garbage_fat(image: &Path) -> io::Result<()> {
+        let mut file = File::options().read(true).write(true).open(image)?;
+        let g = geometry(&mut file)?;
+        let mut x: u32 = 0x2545_f491;
+        for copy in 0..g.fats {
+            for i in 0..g.fat_sectors {
+                let s = g.fat_start + copy * g.fat_sectors + i;
+                let mut buf = sector(&mut file, s)?;
+                let from = if i == 0 { 4 } else { 0 };
+                for b in &mut buf[from..] {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    *b = x as u8;
+                }
+                put_sector(&mut file, s, &buf)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds `files` to the image and then a filler, `FILL.DAT`, that leaves `free` bytes
+    /// (rounded down to clusters) of the volume free.
+    pub fn add_and_fill(image: &Path, files: &[(&str, &[u8])], free: u64) -> io::Result<()> {
+        let mut file = File::options().read(true).write(true).open(image)?;
+        let (start, sectors) = first_partition(&mut file)?;
+        let mut part = Partition::new(&mut file, start * SECTOR as u64, sectors * SECTOR as u64);
+        let fs = fatfs::FileSystem::new(&mut part, fatfs::FsOptions::new())?;
+        for (path, bytes) in files {
+            let mut out = fs.root_dir().create_file(path)?;
+            out.truncate()?;
+            out.write_all(bytes)?;
+        }
+        let stats = fs.stats()?;
+        let cluster = u64::from(stats.cluster_size());
+        let have = u64::from(stats.free_clusters()) * cluster;
+        let fill = have.saturating_sub(free.next_multiple_of(cluster));
+        let mut out = fs.root_dir().create_file("FILL.DAT")?;
+        out.truncate()?;
+        let chunk = vec![0u8; 1 << 20];
+        let mut left = fill;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            out.write_all(&chunk[..n])?;
+            left -= n as u64;
+        }
+        out.flush()?;
+        drop(out);
+        fs.unmount()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +431,103 @@ mod tests {
         assert_eq!(b.len(), 64);
         assert_eq!(&b[8..16], &8u64.to_le_bytes());
         assert_eq!(&b[56..64], &56u64.to_le_bytes());
+    }
+
+    /// Each preparation does to an image what it says, as the file server's checks see it.
+    #[test]
+    fn disk_preparations() {
+        use fatcheck::{ChainError, Geometry};
+        let dir = std::env::temp_dir().join(format!("disk-prep-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let image = dir.join("disk.img");
+        let files = [
+            DiskFile {
+                path: "hello.txt".into(),
+                bytes: b"hello\n".to_vec(),
+            },
+            DiskFile {
+                path: "bin/prog".into(),
+                bytes: vec![1; 10_000],
+            },
+        ];
+        write_image(&image, &files).unwrap();
+        let geometry = |img: &Path| {
+            let mut f = File::open(img).unwrap();
+            let (start, len) = first_partition(&mut f).unwrap();
+            let mut bpb = [0u8; 512];
+            f.seek(SeekFrom::Start(start * SECTOR)).unwrap();
+            f.read_exact(&mut bpb).unwrap();
+            Geometry::parse(&bpb, start, len)
+        };
+        let read = |img: &Path, s: u64, out: &mut [u8; 512]| -> Result<(), ()> {
+            let mut f = File::open(img).map_err(|_| ())?;
+            f.seek(SeekFrom::Start(s * SECTOR)).map_err(|_| ())?;
+            f.read_exact(out).map_err(|_| ())
+        };
+        let copy = |name: &str| {
+            let c = dir.join(name);
+            fs::copy(&image, &c).unwrap();
+            c
+        };
+        let g = geometry(&image).unwrap();
+
+        let bad = copy("spc0.img");
+        prep::sectors_per_cluster_zero(&bad).unwrap();
+        assert!(geometry(&bad).unwrap_err().contains("sectors per cluster"));
+
+        let looped = copy("loop.img");
+        prep::bin_chained_to_itself(&looped).unwrap();
+        let bin =
+            prep::root_cluster_of(&mut File::open(&looped).unwrap(), &g, b"BIN        ").unwrap();
+        let walk = g.walk_chain(bin, u64::MAX, |s, out| read(&looped, s, out), |_| {});
+        assert_eq!(walk, Err(ChainError::TooLong(bin)));
+        assert_eq!(read_file(&looped, "hello.txt").unwrap(), b"hello\n");
+
+        let garbage = copy("garbage.img");
+        prep::garbage_fat(&garbage).unwrap();
+        let whole = (2..12).filter(|&c| {
+            g.walk_chain(c, u64::MAX, |s, out| read(&garbage, s, out), |_| {})
+                .is_ok()
+        });
+        assert_eq!(whole.count(), 0, "a garbage FAT has no whole chain");
+
+        assert_eq!(orphan_long_names(&image).unwrap(), Some(0));
+        assert_eq!(orphan_long_names(&bad).unwrap(), None);
+
+        let full = copy("full.img");
+        prep::add_and_fill(&full, &[("a-long-name.txt", b"data")], 128 << 10).unwrap();
+        assert_eq!(read_file(&full, "a-long-name.txt").unwrap(), b"data");
+        assert_eq!(orphan_long_names(&full).unwrap(), Some(0));
+        {
+            // Delete the long name's 8.3 entry only, as the crate's delete did.
+            let mut f = File::options().read(true).write(true).open(&full).unwrap();
+            let g = geometry(&full).unwrap();
+            let mut root = vec![0u8; (g.root_sectors * SECTOR) as usize];
+            f.seek(SeekFrom::Start(g.root_start * SECTOR)).unwrap();
+            f.read_exact(&mut root).unwrap();
+            let at = root
+                .chunks_exact(32)
+                .position(|e| e[..6] == *b"A-LONG" && e[11] != 0x0f)
+                .unwrap()
+                * 32;
+            f.seek(SeekFrom::Start(g.root_start * SECTOR + at as u64))
+                .unwrap();
+            f.write_all(&[0xe5]).unwrap();
+        }
+        assert_eq!(orphan_long_names(&full).unwrap(), Some(2));
+        let mut f = File::options().read(true).write(true).open(&full).unwrap();
+        let (start, sectors) = first_partition(&mut f).unwrap();
+        let mut part = Partition::new(&mut f, start * SECTOR, sectors * SECTOR);
+        let stats = fatfs::FileSystem::new(&mut part, fatfs::FsOptions::new())
+            .unwrap()
+            .stats()
+            .unwrap();
+        assert_eq!(
+            u64::from(stats.free_clusters()) * u64::from(stats.cluster_size()),
+            128 << 10
+        );
+        drop(f);
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

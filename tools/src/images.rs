@@ -131,6 +131,15 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "writeback",
             "writeback-check",
             "exectest",
+            "attack-faults",
+            "attack-power",
+            "server-stop",
+            "srvfuzz",
+            "wbstress",
+            "filetail",
+            "fatattack",
+            "diskcheck",
+            "attack-handles",
             "limits",
             "vmposix",
         ],
@@ -194,6 +203,11 @@ pub fn build(paths: &Paths) -> Result<()> {
 /// The package whose programs go on the disk (under `bin/`).
 const DISK_PROGRAMS_PACKAGE: &str = "demos";
 
+/// Programs of that package kept off the disk, so that init runs them from the initrd:
+/// `wbstress` (scenario `proc-wbstress`) wants its page cache of two blocks for file data
+/// alone; its own text, paged in from the cache, would make every task wait for it in turn.
+const INITRD_ONLY: &[&str] = &["wbstress"];
+
 /// Writes `disk.img`: the repository's `disk/` folder, the 16 MiB test file and the demo
 /// programs.
 fn write_disk(paths: &Paths, programs: &[(&str, Vec<u8>)]) -> Result<()> {
@@ -207,7 +221,8 @@ fn write_disk(paths: &Paths, programs: &[(&str, Vec<u8>)]) -> Result<()> {
     let demos = USER_PROGRAMS
         .iter()
         .filter(|(package, _)| *package == DISK_PROGRAMS_PACKAGE)
-        .flat_map(|(_, bins)| bins.iter());
+        .flat_map(|(_, bins)| bins.iter())
+        .filter(|name| !INITRD_ONLY.contains(name));
     for name in demos {
         if let Some((_, bytes)) = programs.iter().find(|(n, _)| n == name) {
             files.push(DiskFile {

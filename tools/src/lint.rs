@@ -13,6 +13,7 @@ const TARGET_CRATES: &[(&str, &str)] = &[
     ("vm", "aarch64-unknown-none"),
     ("zero", "aarch64-unknown-none"),
     ("shm", "aarch64-unknown-none"),
+    ("file", "aarch64-unknown-none"),
     ("demos", "aarch64-unknown-none"),
 ];
 

@@ -44,7 +44,13 @@ pub struct Scenario {
     /// judged by its own expectation and disk checks: what the first boot wrote must still be
     /// there. Its name labels its checks; it is not a scenario of its own.
     pub then: Option<&'static Scenario>,
+    /// Done to the scenario's disk copy before it boots (needs `writes_disk`): damage, or
+    /// files added (`disk::prep`).
+    pub disk_prep: Option<DiskPrep>,
 }
+
+/// A change made to a scenario's disk copy before the boot.
+pub type DiskPrep = fn(&std::path::Path) -> std::io::Result<()>;
 
 /// A file a scenario leaves on the disk: its path and the bytes it must hold.
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +64,13 @@ pub struct DiskCheck {
 fn exectest_file() -> Vec<u8> {
     (0..3 * 4096 + 100u64)
         .map(|i| ((i * 13) ^ (i >> 10) ^ 0x3c) as u8)
+        .collect()
+}
+
+/// `attack-power`'s `POWER.DAT`: one page of the words `demos::attack_power::word` makes.
+fn attack_power_file() -> Vec<u8> {
+    (0..512u64)
+        .flat_map(|i| (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x0ff0).to_le_bytes())
         .collect()
 }
 
@@ -79,6 +92,40 @@ const WRITEBACK_DISK: &[DiskCheck] = &[DiskCheck {
     path: "WB.DAT",
     bytes: writeback_file,
 }];
+
+/// `wbstress`'s `STRESS.DAT`: every word its writer's last value, as
+/// `demos::wbstress::final_word` makes it (3 writers, 8 words of every page each, written
+/// 8 rounds x 64 passes times).
+fn wbstress_file() -> Vec<u8> {
+    const WRITERS: u64 = 3;
+    const LAST: u64 = 8 * 64 - 1;
+    let word = |at: u64| {
+        let (p, q) = (at / 4096, at % 4096);
+        let (j, k) = (q / 512, (q % 512) / 8);
+        if k >= WRITERS {
+            return 0;
+        }
+        ((k + 1) << 56) | (LAST << 32) | (p << 16) | j
+    };
+    (0..6 * 65536u64)
+        .step_by(8)
+        .flat_map(|at| word(at).to_le_bytes())
+        .collect()
+}
+
+/// `wbstress`'s `FORKREV.DAT`: one page, the word 2 first.
+fn wbstress_fork_file() -> Vec<u8> {
+    let mut bytes = vec![0; 4096];
+    bytes[0] = 2;
+    bytes
+}
+
+/// `filetail`'s `TAIL.DAT`: the bytes `demos::filetail::byte` makes, 5000 of them.
+fn filetail_file() -> Vec<u8> {
+    (0..5000u64)
+        .map(|i| ((i * 11 + 3) ^ (i >> 8)) as u8)
+        .collect()
+}
 
 /// The second boot of `proc-writeback`: `writeback-check` reads the file back.
 const WRITEBACK_SECOND_BOOT: Scenario = Scenario {
@@ -192,6 +239,7 @@ impl Scenario {
             writes_disk: false,
             disk_files: &[],
             then: None,
+            disk_prep: None,
         }
     }
 
@@ -213,6 +261,7 @@ impl Scenario {
             writes_disk: false,
             disk_files: &[],
             then: None,
+            disk_prep: None,
         }
     }
 
@@ -853,6 +902,290 @@ pub const SCENARIOS: &[Scenario] = &[
                 "init: done",
             ],
         )
+    }, // Attacks on the servers (issue 8), each written as a hostile task would.
+    // Page-fault messages forged through a task's own vm capability: all refused.
+    Scenario::stops(
+        "attack-faults",
+        Initrd::Normal,
+        "run=attack-faults",
+        Stage::Hello,
+        &[
+            "PASS attack-fault-write-refused",
+            "PASS attack-fault-not-served",
+            "PASS attack-fault-zero-page-intact",
+            "PASS attack-mprotect-zero-page-intact",
+            "PASS attack-fault-cow-child-refused",
+            "PASS attack-fault-cow-parent-intact",
+            "PASS attack-mprotect-cow-parent-intact",
+            "PASS attack-fault-every-label-refused",
+            "init: attack-faults exited with status 0",
+            "init: done",
+        ],
+    ),
+    // A task at the power switch and the console: only capabilities open them; only the
+    // session's program may ask init to power off, and init writes the page cache back first.
+    Scenario {
+        writes_disk: true,
+        disk_files: &[DiskCheck {
+            path: "POWER.DAT",
+            bytes: attack_power_file,
+        }],
+        ..Scenario::stops(
+            "attack-power",
+            Initrd::Normal,
+            "run=attack-power",
+            Stage::Hello,
+            &[
+                "PASS attack-power-off-refused",
+                "PASS attack-console-needs-capability",
+                "attack-power: printed with the console capability init gave it",
+                "PASS attack-shutdown-child-refused",
+                "PASS attack-power-file-written",
+                "init: power-off asked by pid ",
+                "init: attack-power exited with status 0",
+                "init: ending attack-power (pid ",
+                "init: done",
+            ],
+        )
+    },
+    // A server that stops (a test hook makes shm stop at its 8th request) ends alone: init
+    // reports it, its clients get errors or BUS, everything else runs on.
+    Scenario::stops(
+        "server-stop",
+        Initrd::Normal,
+        "run=server-stop shm.stop=8",
+        Stage::Hello,
+        &[
+            "shm-server: test hook: stopping at request 8",
+            "init: server shm-server (pid 5) failed (undefined instruction",
+            "PASS server-stop-call-returns-error",
+            "PASS server-stop-later-calls-fail",
+            "PASS server-stop-mapped-page-stays",
+            "PASS server-stop-untouched-page-bus",
+            "PASS server-stop-anon-works",
+            "PASS server-stop-fork-works",
+            "PASS server-stop-files-work",
+            "init: server-stop exited with status 0",
+            "init: done",
+        ],
+    ),
+    // Lost writes under eviction (issue 8): three writers of one shared file mapping of six
+    // blocks under a page cache of two, each checking its own words as it goes, a reader
+    // streaming big.dat meanwhile; every word checked with pread, a fresh mapping and, after
+    // power-off, on the host. Then a fork child of a parent whose block was revoked and
+    // handed out again must have its write seen.
+    Scenario {
+        writes_disk: true,
+        disk_files: &[
+            DiskCheck {
+                path: "STRESS.DAT",
+                bytes: wbstress_file,
+            },
+            DiskCheck {
+                path: "FORKREV.DAT",
+                bytes: wbstress_fork_file,
+            },
+        ],
+        // About 10 s alone, twice that beside other scenarios.
+        timeout_secs: 120,
+        ..Scenario::stops(
+            "proc-wbstress",
+            Initrd::Normal,
+            "run=wbstress file.cache=2",
+            Stage::Hello,
+            &[
+                "page cache of 2 blocks",
+                "wbstress: the reader read a page of ",
+                "PASS wbstress-readback",
+                "PASS wbstress-evicted",
+                "PASS wbstress-log",
+                "PASS wbstress-pread",
+                "PASS wbstress-mmap",
+                "PASS wbstress-fork-after-revoke",
+                "wbstress: 0 failures",
+                "init: wbstress exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+    // The end of a file inside a page and a sector (issue 8): zeroes past it in every new
+    // mapping, after write-back and when the file grows, the file unchanged (host-checked);
+    // an O_DIRECT read up to the end returns the bytes there.
+    Scenario {
+        writes_disk: true,
+        disk_files: &[DiskCheck {
+            path: "TAIL.DAT",
+            bytes: filetail_file,
+        }],
+        ..Scenario::stops(
+            "proc-filetail",
+            Initrd::Normal,
+            "run=filetail",
+            Stage::Hello,
+            &[
+                "PASS tail-zero-new-mapping",
+                "PASS tail-zero-after-writeback",
+                "PASS tail-file-unchanged",
+                "PASS tail-zero-grow-truncate",
+                "PASS tail-zero-grow-write",
+                "filetail: O_DIRECT pread(1024 bytes at 0) of a 1000-byte file = Ok(1000)",
+                "PASS direct-tail-read",
+                "filetail: 0 failures",
+                "init: filetail exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+    // The file server's errors stay with their cause (issue 8, defect 7): offsets that wrap,
+    // second spellings of a name, unlink of long names, a writer filling the disk.
+    Scenario {
+        writes_disk: true,
+        disk_prep: Some(fatattack_disk),
+        timeout_secs: 120,
+        ..Scenario::stops(
+            "proc-fatattack",
+            Initrd::Normal,
+            "run=fatattack file.cache=4",
+            Stage::Hello,
+            &[
+                "page cache of 4 blocks",
+                "init: running bin/fatattack on the disk",
+                "PASS fat-lseek-past-4g",
+                "PASS fat-pwrite-across-2-64",
+                "PASS fat-spellings-one-file",
+                "PASS fat-alias-same-file",
+                "PASS fat-dot-dot",
+                "PASS fat-unlink-alias",
+                "PASS fat-unlink-long-name",
+                "PASS fat-enospc-is-the-writers",
+                "fatattack: 0 failures",
+                "init: fatattack exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+    // Damaged disks (defect 9): the system boots, the file server says what is wrong,
+    // programs come from the initrd, every call returns.
+    Scenario {
+        writes_disk: true,
+        disk_prep: Some(crate::disk::prep::sectors_per_cluster_zero),
+        ..Scenario::stops(
+            "disk-bad-geometry",
+            Initrd::Normal,
+            "run=diskcheck",
+            Stage::Hello,
+            &[
+                "file: cannot mount the disk: invalid FAT volume: sectors per cluster is not a power of two from 1 to 128; no disk (ENODEV)",
+                "init: running diskcheck in the initrd",
+                "PASS diskcheck-spawn",
+                "diskcheck: stat(\"hello.txt\") = Err(ENODEV)",
+                "PASS diskcheck-calls-return",
+                "diskcheck: 0 failures",
+                "init: diskcheck exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+    Scenario {
+        writes_disk: true,
+        disk_prep: Some(crate::disk::prep::bin_chained_to_itself),
+        ..Scenario::stops(
+            "disk-dir-loop",
+            Initrd::Normal,
+            "run=diskcheck",
+            Stage::Hello,
+            &[
+                "FAT volume mounted",
+                "file: damaged volume: directory cluster chain: TooLong(",
+                "init: running diskcheck in the initrd",
+                "PASS diskcheck-spawn",
+                "diskcheck: stat(\"hello.txt\") = Ok(",
+                "diskcheck: stat(\"bin/hello\") = Err(EIO)",
+                "diskcheck: stat(\"bin/no-such-file\") = Err(EIO)",
+                "diskcheck: reading 1 MiB of big.dat = Ok(Ok(1048576))",
+                "PASS diskcheck-calls-return",
+                "diskcheck: 0 failures",
+                "init: diskcheck exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+    Scenario {
+        writes_disk: true,
+        disk_prep: Some(crate::disk::prep::garbage_fat),
+        ..Scenario::stops(
+            "disk-garbage-fat",
+            Initrd::Normal,
+            "run=diskcheck",
+            Stage::Hello,
+            &[
+                "FAT volume mounted",
+                "file: damaged volume: ",
+                "init: running diskcheck in the initrd",
+                "PASS diskcheck-spawn",
+                "diskcheck: stat(\"bin/hello\") = Err(EIO)",
+                "diskcheck: reading 1 MiB of big.dat = Err(EIO)",
+                "PASS diskcheck-calls-return",
+                "diskcheck: 0 failures",
+                "init: diskcheck exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+    // Memory-object handles as an attacker sees them (issue 8, defects 2 and 3, and the
+    // leak of a failed mmap): forged handle numbers, read-only handles mapped or made
+    // writable, O_WRONLY mapped, failed mmaps, hoarded handles. The host checks afterwards
+    // that no write reached the victim's file.
+    Scenario {
+        writes_disk: true,
+        disk_files: &[DiskCheck {
+            path: "HSECRET.DAT",
+            bytes: attack_handles_secret,
+        }],
+        ..Scenario::stops(
+            "attack-handles",
+            Initrd::Normal,
+            "run=attack-handles",
+            Stage::Hello,
+            &[
+                "attack-handles: the victim (pid ",
+                "attack-handles: Shm pager: 0 mappings of forged handles made",
+                "PASS handles-forged-shm",
+                "attack-handles: File pager: 0 mappings of forged handles made",
+                "PASS handles-forged-file",
+                "PASS handles-victim-intact",
+                "PASS handles-readonly-shm",
+                "PASS handles-readonly-file",
+                "PASS handles-mmap-wronly",
+                "PASS handles-failed-mmap-shm",
+                "PASS handles-failed-mmap-file",
+                "PASS handles-hoard",
+                "attack-handles: 0 failures",
+                "init: attack-handles exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+    // The server fuzzer: 100,000 random and half-valid requests to vm, file, shm and init
+    // from disposable children; every server still answers and everything comes back.
+    Scenario {
+        writes_disk: true,
+        timeout_secs: 300,
+        ..Scenario::stops(
+            "srvfuzz",
+            Initrd::Normal,
+            "run=srvfuzz",
+            Stage::Hello,
+            &[
+                "PASS srvfuzz-requests",
+                "PASS srvfuzz-servers-answer",
+                "PASS srvfuzz-descriptors-back",
+                "PASS srvfuzz-pages-back",
+                "PASS srvfuzz-still-works",
+                "init: srvfuzz exited with status 0",
+                "init: done",
+            ],
+        )
     },
     // The tour on a 128 MiB machine: the servers' budgets follow the RAM the device tree
     // reports, so that the file and shm servers start and every demo runs.
@@ -920,6 +1253,23 @@ pub const SCENARIOS: &[Scenario] = &[
         ],
     ),
 ];
+
+/// `proc-fatattack`'s disk: a second long-named file, and a filler that leaves 128 KiB free.
+fn fatattack_disk(image: &std::path::Path) -> std::io::Result<()> {
+    crate::disk::prep::add_and_fill(
+        image,
+        &[("second-long-name.txt", &[0x42; 10_000])],
+        128 << 10,
+    )
+}
+
+/// `attack-handles`' `HSECRET.DAT`: one page of words `0x5ec2_e7f1_0000_0000 + i`, which
+/// no attack may change.
+fn attack_handles_secret() -> Vec<u8> {
+    (0..4096 / 8u64)
+        .flat_map(|i| (0x5ec2_e7f1_0000_0000u64 + i).to_le_bytes())
+        .collect()
+}
 
 pub fn find(name: &str) -> Option<&'static Scenario> {
     SCENARIOS.iter().find(|scenario| scenario.name == name)
@@ -997,7 +1347,7 @@ mod tests {
                 );
                 assert!(find(next.name).is_none(), "{}", next.name);
             }
-            if !scenario.disk_files.is_empty() {
+            if !scenario.disk_files.is_empty() || scenario.disk_prep.is_some() {
                 assert!(scenario.writes_disk, "{}", scenario.name);
             }
         }

@@ -116,6 +116,9 @@ impl Proc<'_> {
             };
             if r.info().label == NOTIFICATION_LABEL {
                 self.take_kills();
+            } else if let Some(server) = pid::of_fault_badge(r.badge) {
+                // Only the kernel sends with this badge: a server's thread faulted.
+                self.server_failed(server, &r);
             } else {
                 reply = self.handle(&r);
             }
@@ -153,6 +156,13 @@ impl Proc<'_> {
                 None
             }
             ProcRequest::Kill { pid } => Some(answer(self.kill(caller, pid))),
+            // The session's program may end the session; init powers off after it.
+            ProcRequest::PowerOff if self.is_watched(caller) => {
+                println!("init: power-off asked by pid {caller}");
+                self.end(caller, WaitStatus::Exited, 0);
+                None
+            }
+            ProcRequest::PowerOff => Some(answer::<()>(Err(Errno::EPERM))),
             ProcRequest::GetPid => Some(answer(Ok(GetPidReply {
                 pid: caller,
                 parent: self.parent_of(caller),

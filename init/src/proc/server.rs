@@ -31,12 +31,13 @@ use crate::alloc::{Alloc, CNODE, PAGE};
 use abi::Error;
 use abi::bootinfo::{BootInfo, bootarg};
 use abi::object::{CapRights, MapFlags, ObjectType, init_slots};
+use liballoc::vec::Vec;
 use libmk::{CNode, Cap, Endpoint, Frame, IrqControl, IrqHandler, Notification, Tcb, Untyped};
 use proto::object::BLOCK_SIZE;
 use proto::startup::{
-    Budgets, FILE_DMA_BITS, FILE_DMA_WINDOW, FILE_MMIO_WINDOW, InitrdFrame, SERVER_HEAP_BASE,
-    STARTUP_FRAMES, Startup, VIRTIO_SLOT_SIZE, ZERO_HEAP_SIZE, file_slots, shm_slots, vm_slots,
-    zero_slots,
+    Budgets, FILE_DMA_BITS, FILE_DMA_WINDOW, FILE_MMIO_WINDOW, InitrdFrame, SERVER_CONSOLE_SLOT,
+    SERVER_HEAP_BASE, STARTUP_FRAMES, Startup, VIRTIO_SLOT_SIZE, ZERO_HEAP_SIZE, file_slots,
+    shm_slots, vm_slots, zero_slots,
 };
 use proto::{STARTUP_VADDR, USER_IPC_BUFFER, USER_STACK_TOP, pid};
 
@@ -97,6 +98,22 @@ pub struct Servers {
     /// The shm server's endpoint, unbadged (`None` if it could not be started: programs then
     /// run without shared memory objects).
     pub shm_ep: Option<Cap<Endpoint>>,
+    /// The servers' threads, for when one of them fails.
+    pub threads: Vec<ServerThread>,
+}
+
+/// A server's thread as init keeps it: its faults reach init (badge `pid | FAULT_BADGE`).
+#[derive(Clone, Copy)]
+pub struct ServerThread {
+    pub name: &'static str,
+    pub pid: u64,
+    pub tcb: Cap<Tcb>,
+}
+
+impl ServerThread {
+    const fn new(name: &'static str, pid: u64, tcb: Cap<Tcb>) -> Self {
+        Self { name, pid, tcb }
+    }
 }
 
 /// A server being built.
@@ -186,8 +203,12 @@ pub fn start(
     vm.startup.first_free_slot = FIRST_UNTYPED_SLOT + 1;
 
     // file: before zero takes the rest of RAM. Without it the system still runs.
-    let file_ep = match start_file(alloc, window, initrd, info, &budgets) {
-        Ok(ep) => Some(ep),
+    let mut threads = Vec::new();
+    let file_ep = match start_file(alloc, window, initrd, info, init_ep) {
+        Ok((ep, tcb)) => {
+            threads.push(ServerThread::new("file", pid::FILE, tcb));
+            Some(ep)
+        }
         Err(e) => {
             rt::println!("init: no file server: {e:?}");
             None
@@ -195,8 +216,11 @@ pub fn start(
     };
 
     // shm: also before zero. Without it the system still runs.
-    let shm_ep = match start_shm(alloc, window, initrd, &budgets) {
-        Ok(ep) => Some(ep),
+    let shm_ep = match start_shm(alloc, window, initrd, info, init_ep) {
+        Ok((ep, tcb)) => {
+            threads.push(ServerThread::new("shm-server", pid::SHM, tcb));
+            Some(ep)
+        }
         Err(e) => {
             rt::println!("init: no shm server: {e:?}");
             None
@@ -243,14 +267,17 @@ pub fn start(
     zero.startup.untyped_count = count;
     zero.startup.first_free_slot = FIRST_UNTYPED_SLOT + count;
 
-    zero.start(alloc, window, ZERO_PRIORITY)?;
-    vm.start(alloc, window, VM_PRIORITY)?;
+    let zero_tcb = zero.start(alloc, window, ZERO_PRIORITY, init_ep)?;
+    threads.push(ServerThread::new("zero", pid::ZERO, zero_tcb));
+    let vm_tcb = vm.start(alloc, window, VM_PRIORITY, init_ep)?;
+    threads.push(ServerThread::new("vm", pid::VM, vm_tcb));
     Ok(Servers {
         vm_ep,
         vm_init,
         init_ep,
         file_ep,
         shm_ep,
+        threads,
     })
 }
 
@@ -260,9 +287,11 @@ fn start_shm(
     alloc: &mut Alloc,
     window: &mut Window,
     initrd: &Initrd,
-    budgets: &Budgets,
-) -> Result<Cap<Endpoint>, Error> {
+    info: &BootInfo,
+    init_ep: Cap<Endpoint>,
+) -> Result<(Cap<Endpoint>, Cap<Tcb>), Error> {
     let ep: Cap<Endpoint> = Cap::from_cptr(alloc.retype_global(ObjectType::Endpoint, 0)?);
+    let budgets = Budgets::for_ram(info.ram_total);
     let mut shm = Builder::new(
         alloc,
         window,
@@ -280,8 +309,11 @@ fn start_shm(
     shm.startup.untyped_first = FIRST_UNTYPED_SLOT;
     shm.startup.untyped_count = 1;
     shm.startup.first_free_slot = FIRST_UNTYPED_SLOT + 1;
-    shm.start(alloc, window, SHM_PRIORITY)?;
-    Ok(ep)
+    shm.startup.stop_at = bootarg(info.bootargs(), "shm.stop")
+        .and_then(|v| core::str::from_utf8(v).ok()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    let tcb = shm.start(alloc, window, SHM_PRIORITY, init_ep)?;
+    Ok((ep, tcb))
 }
 
 /// Builds and starts the file server: its endpoint, the virtio-mmio registers (device
@@ -292,8 +324,8 @@ fn start_file(
     window: &mut Window,
     initrd: &Initrd,
     info: &BootInfo,
-    budgets: &Budgets,
-) -> Result<Cap<Endpoint>, Error> {
+    init_ep: Cap<Endpoint>,
+) -> Result<(Cap<Endpoint>, Cap<Tcb>), Error> {
     let device = info
         .untyped()
         .iter()
@@ -303,6 +335,7 @@ fn start_file(
     let ep: Cap<Endpoint> = Cap::from_cptr(alloc.retype_global(ObjectType::Endpoint, 0)?);
     let irq_notify: Cap<Notification> =
         Cap::from_cptr(alloc.retype_global(ObjectType::Notification, 0)?);
+    let budgets = Budgets::for_ram(info.ram_total);
     let mut file = Builder::new(alloc, window, initrd, "file", pid::FILE, budgets.file_heap)?;
     file.copy_in(SLOT_ENDPOINT, ep.cptr(), CapRights::ALL)?;
     file.startup.slots[file_slots::ENDPOINT] = SLOT_ENDPOINT;
@@ -388,8 +421,8 @@ fn start_file(
     file.startup.untyped_count = slot + 1 - FIRST_UNTYPED_SLOT;
     file.startup.cache_blocks = blocks;
     file.startup.first_free_slot = slot + 1;
-    file.start(alloc, window, FILE_PRIORITY)?;
-    Ok(ep)
+    let tcb = file.start(alloc, window, FILE_PRIORITY, init_ep)?;
+    Ok((ep, tcb))
 }
 
 impl Builder {
@@ -426,6 +459,12 @@ impl Builder {
         let mut space = Space::new(retype(alloc, ut, ObjectType::VSpace, 0)?, ut);
         cnode.copy(SLOT_VSPACE, CNODE, space.vspace.cptr(), CapRights::ALL)?;
         cnode.copy(SLOT_CNODE, CNODE, cnode.cptr(), CapRights::ALL)?;
+        cnode.copy(
+            SERVER_CONSOLE_SLOT,
+            CNODE,
+            init_slots::CONSOLE,
+            CapRights::ALL,
+        )?;
 
         for seg in &image.segments {
             load_segment(alloc, window, &mut space, ut, seg, file)?;
@@ -488,8 +527,16 @@ impl Builder {
         Ok(())
     }
 
-    /// Writes and maps the startup page, configures the thread and starts it.
-    fn start(mut self, alloc: &mut Alloc, window: &mut Window, priority: u64) -> Result<(), Error> {
+    /// Writes and maps the startup page, configures the thread (its faults go to init's
+    /// endpoint `faults`, badged with the pid and `FAULT_BADGE`, so that init learns when a
+    /// server dies) and starts it.
+    fn start(
+        mut self,
+        alloc: &mut Alloc,
+        window: &mut Window,
+        priority: u64,
+        faults: Cap<Endpoint>,
+    ) -> Result<Cap<Tcb>, Error> {
         let ut = self.space.untyped();
         let page: Cap<Frame> = retype(alloc, ut, ObjectType::Frame, 12)?;
         let startup = self.startup;
@@ -501,16 +548,30 @@ impl Builder {
         })?;
         self.space
             .map(alloc, page, STARTUP_VADDR, MapFlags::READ, 0, 1)?;
-        self.tcb.configure(
-            self.cnode,
-            self.space.vspace,
-            Some((self.ipc, USER_IPC_BUFFER)),
-            None,
-            priority,
-        )?;
+        let fault = alloc.slot()?;
+        let configured = CNODE
+            .mint(
+                fault,
+                CNODE,
+                faults.cptr(),
+                CapRights::WRITE,
+                self.startup.pid | pid::FAULT_BADGE,
+            )
+            .and_then(|()| {
+                self.tcb.configure(
+                    self.cnode,
+                    self.space.vspace,
+                    Some((self.ipc, USER_IPC_BUFFER)),
+                    Some(Cap::from_cptr(fault)),
+                    priority,
+                )
+            });
+        let _ = CNODE.delete(fault);
+        alloc.free_slot(fault);
+        configured?;
         self.tcb.start(self.entry, USER_STACK_TOP, STARTUP_VADDR)?;
         rt::println!("init: started {} (pid {})", self.name, self.startup.pid);
-        Ok(())
+        Ok(self.tcb)
     }
 }
 

@@ -8,7 +8,7 @@ use kernel_core::elf::{UserImage, parse_user_image_head};
 use libmk::{Cap, Endpoint};
 use proto::file::open_flags::RDONLY;
 use proto::file::{Path, READ_MAX};
-use proto::object::GetObject;
+use proto::object::{GetObject, ObjectRequest};
 use proto::{Errno, FileRequest, OpenReply, PAGE_SIZE, ReplyBody, ServerControl, pid};
 
 /// Where programs live on the disk.
@@ -35,8 +35,10 @@ fn headers_end(head: &[u8]) -> usize {
 pub struct DiskProgram {
     /// init's descriptor (closed once the segments are mapped).
     pub fd: u64,
-    /// The memory object vm maps the segments of.
-    pub object: u64,
+    /// init's handle on the file's memory object (vm claims it with the first segment).
+    pub handle: u64,
+    /// Whether vm mapped a segment of it (and so holds the handle).
+    pub claimed: core::cell::Cell<bool>,
     pub image: UserImage,
 }
 
@@ -66,6 +68,16 @@ impl Clients {
         }
     }
 
+    /// Forgets init's capability to a server that failed (its endpoint was revoked: the
+    /// slot is empty now).
+    pub fn forget(&mut self, server: u64) {
+        match server {
+            pid::FILE => self.file = None,
+            pid::SHM => self.shm = None,
+            _ => {}
+        }
+    }
+
     fn call<T: ReplyBody>(ep: Option<Cap<Endpoint>>, w: &proto::Wire) -> Result<T, Errno> {
         rt::ipc::call(ep.ok_or(Errno::ENODEV)?, w)
     }
@@ -74,6 +86,10 @@ impl Clients {
     /// (or no disk: `ENODEV`), `ENOEXEC` when it is not a valid user program.
     pub fn open_program(&self, name: &str) -> Result<DiskProgram, Errno> {
         let ep = self.file.ok_or(Errno::ENODEV)?;
+        // A program is a name in `bin/`, not a path that leads out of it.
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            return Err(Errno::ENOENT);
+        }
         let path = liballoc::format!("{BIN_DIR}{name}");
         let path = Path::new(&path).map_err(|_| Errno::ENAMETOOLONG)?;
         let open = FileRequest::Open {
@@ -110,13 +126,23 @@ impl Clients {
             fd,
             writable: false,
         };
-        let OpenReply { fd: object, .. } = rt::ipc::call(ep, &get.encode())?;
-        Ok(DiskProgram { fd, object, image })
+        let OpenReply { fd: handle, .. } = rt::ipc::call(ep, &get.encode())?;
+        Ok(DiskProgram {
+            fd,
+            handle,
+            claimed: core::cell::Cell::new(false),
+            image,
+        })
     }
 
     /// Closes init's descriptor (the object stays open while vm maps it).
     pub fn close(&self, fd: u64) {
         let _ = Self::call::<()>(self.file, &FileRequest::Close { fd }.encode());
+    }
+
+    /// Gives back init's handle, which vm never claimed (no segment was mapped).
+    pub fn release_handle(&self, handle: u64) {
+        let _ = Self::call::<()>(self.file, &ObjectRequest::Release { handle }.encode());
     }
 
     /// Tells both servers about a task (exit or fork); a server that is missing or refuses

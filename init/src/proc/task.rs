@@ -9,15 +9,16 @@
 use super::Ended;
 use super::initrd::Initrd;
 use super::mem::retype;
-use super::server::Servers;
+use super::server::{ServerThread, Servers};
 use super::servers::{BIN_DIR, Clients, DiskProgram};
 use super::vm::Vm;
 use crate::alloc::{Alloc, CNODE};
-use abi::object::{CapRights, ObjectType};
+use abi::message::FaultLabel;
+use abi::object::{CapRights, ObjectType, init_slots};
 use kernel_core::elf::{UserImage, parse_user_image};
 use liballoc::collections::BTreeMap;
 use liballoc::vec::Vec;
-use libmk::{CNode, Cap, Endpoint, Frame, Notification, Tcb, Untyped, VSpace};
+use libmk::{CNode, Cap, Endpoint, Frame, Notification, Reply, Tcb, Untyped, VSpace};
 use proto::object::Pager;
 use proto::{
     Errno, Kill, KillRecord, Name, PAGE_SIZE, ServerControl, USER_IPC_BUFFER, USER_STACK_SIZE,
@@ -92,6 +93,8 @@ pub struct Proc<'a> {
     shm_ep: Option<Cap<Endpoint>>,
     /// init's own capabilities to the file and shm servers.
     clients: Clients,
+    /// The servers' threads still running.
+    servers: Vec<ServerThread>,
     /// Where the last program loaded came from, for init's log.
     pub loaded_from: &'static str,
     tasks: BTreeMap<u64, Task>,
@@ -115,6 +118,7 @@ impl<'a> Proc<'a> {
             init_ep: servers.init_ep,
             file_ep: servers.file_ep,
             shm_ep: servers.shm_ep,
+            servers: servers.threads.clone(),
             tasks: BTreeMap::new(),
             next_pid: pid::FIRST_USER,
             free_untyped: Vec::new(),
@@ -123,9 +127,51 @@ impl<'a> Proc<'a> {
         }
     }
 
+    /// Server `server` stopped (a fault, a panic: the message its thread's fault sent to
+    /// init). It ends alone: its thread is deleted, so a client waiting for its answer gets an
+    /// error instead of waiting for ever, and its endpoint is revoked and deleted, so every
+    /// capability to it (the tasks', vm's, init's) is gone and later calls fail at once; vm
+    /// then answers faults on that pager's regions with `BUS`. The rest runs on.
+    pub fn server_failed(&mut self, server: u64, fault: &Reply) {
+        let Some(i) = self.servers.iter().position(|s| s.pid == server) else {
+            return;
+        };
+        let s = self.servers.remove(i);
+        let how = FaultLabel::try_from(fault.info().label).map_or("stopped", |l| match l {
+            FaultLabel::VmFault => "page fault",
+            FaultLabel::UnknownSyscall => "unknown system call",
+            FaultLabel::UndefinedInstruction => "undefined instruction",
+            FaultLabel::AlignmentFault => "alignment fault",
+            FaultLabel::UserException => "exception",
+        });
+        rt::println!(
+            "init: server {} (pid {}) failed ({how}, address {:#x}); it is ended, the rest runs on",
+            s.name,
+            s.pid,
+            fault.mrs[0]
+        );
+        let _ = CNODE.delete(s.tcb.cptr());
+        let ep = match server {
+            pid::FILE => self.file_ep.take(),
+            pid::SHM => self.shm_ep.take(),
+            _ => None,
+        };
+        if let Some(ep) = ep {
+            let _ = CNODE.revoke(ep.cptr());
+            let _ = CNODE.delete(ep.cptr());
+            self.alloc.free_slot(ep.cptr());
+            self.clients.forget(server);
+        }
+    }
+
     /// Reports how task `pid` (a child of init) ends through [`Proc::take_ended`].
     pub fn watch(&mut self, pid: u64) {
         self.watched = Some(pid);
+    }
+
+    /// Whether `pid` is the task [`Proc::watch`] watches (the session's program).
+    pub fn is_watched(&self, pid: u64) -> bool {
+        self.watched == Some(pid)
     }
 
     pub fn take_ended(&mut self) -> Option<Ended> {
@@ -147,18 +193,19 @@ impl<'a> Proc<'a> {
     }
 
     /// A validated program: `bin/<name>` on the disk when the file server has it, else
-    /// the initrd's `name`. `ENOENT` when neither has it; `ENOEXEC` when it is not a valid
-    /// user program.
+    /// the initrd's `name` whenever the disk cannot give it, for any reason (no such file,
+    /// no disk, a damaged volume's `EIO`, not a program, ...). When the initrd has no such
+    /// program either: the disk's error (`ENOENT` when neither has it).
     fn program(&mut self, name: &str) -> Result<Program, Errno> {
-        match self.clients.open_program(name) {
+        let disk_error = match self.clients.open_program(name) {
             Ok(d) => {
                 self.loaded_from = "the disk";
                 return Ok(Program::Disk(d));
             }
-            Err(Errno::ENOENT | Errno::ENODEV | Errno::ENAMETOOLONG) => {}
-            Err(e) => return Err(e),
-        }
-        let file = self.initrd.find(name).ok_or(Errno::ENOENT)?;
+            Err(Errno::ENODEV | Errno::ENAMETOOLONG) => Errno::ENOENT,
+            Err(e) => e,
+        };
+        let file = self.initrd.find(name).ok_or(disk_error)?;
         let image = parse_user_image(file).map_err(|_| Errno::ENOEXEC)?;
         self.loaded_from = "the initrd";
         Ok(Program::Initrd { file, image })
@@ -343,9 +390,10 @@ impl<'a> Proc<'a> {
                             seg.file_size,
                             p,
                             Pager::File,
-                            d.object,
+                            d.handle,
                             seg.file_offset,
                         )?;
+                        d.claimed.set(true);
                         anon_start = file_end.div_ceil(PAGE_SIZE) * PAGE_SIZE;
                     }
                     let end = seg.vaddr_end().div_ceil(PAGE_SIZE) * PAGE_SIZE;
@@ -364,9 +412,13 @@ impl<'a> Proc<'a> {
     }
 
     /// After a program was loaded (or failed to): init's descriptor of a disk program goes
-    /// (vm's mappings keep the file open in the file server).
+    /// (vm's mappings keep the file open in the file server), and so does its handle if vm
+    /// never claimed it (a program without file data, or a load that failed first).
     fn done_loading(&self, program: &Program) {
         if let Program::Disk(d) = program {
+            if !d.claimed.get() {
+                self.clients.release_handle(d.handle);
+            }
             self.clients.close(d.fd);
         }
     }
@@ -580,15 +632,29 @@ impl<'a> Proc<'a> {
         }
         cnode.copy(task_slots::IPC_BUFFER, CNODE, ipc.cptr(), CapRights::ALL)?;
         cnode.copy(
+            task_slots::CONSOLE,
+            CNODE,
+            init_slots::CONSOLE,
+            CapRights::ALL,
+        )?;
+        cnode.copy(
             task_slots::CHILD_NOTIFY,
             CNODE,
             notify.cptr(),
             CapRights::READ,
         )?;
-        // The fault endpoint: vm's, badged with the pid. The TCB keeps its own copy.
+        // The fault endpoint: vm's, badged with the pid and `FAULT_BADGE` (a badge no
+        // capability of the task carries, so vm tells real faults from forged ones). The TCB
+        // keeps its own copy.
         let fault = self.alloc.slot()?;
         let configured = CNODE
-            .mint(fault, CNODE, self.vm_ep.cptr(), CapRights::WRITE, pid)
+            .mint(
+                fault,
+                CNODE,
+                self.vm_ep.cptr(),
+                CapRights::WRITE,
+                pid | proto::pid::FAULT_BADGE,
+            )
             .and_then(|()| {
                 tcb.configure(
                     cnode,

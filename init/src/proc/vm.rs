@@ -80,7 +80,7 @@ impl Vm {
         file_size: u64,
         prot: u64,
         pager: Pager,
-        object: u64,
+        handle: u64,
         offset: u64,
     ) -> Result<(), Errno> {
         let req = VmControl::MapObject {
@@ -89,7 +89,7 @@ impl Vm {
             file_size,
             prot,
             pager,
-            object,
+            handle,
             offset,
         };
         self.call(req, None)

@@ -39,6 +39,11 @@ crate::numbered! {
         IrqHandler = 10,
         /// A capability whose object is being destroyed (internal; seen only mid-delete).
         Zombie = 11,
+        /// The right to print on the kernel's debug console (`DebugPutStr`).
+        Console = 12,
+        /// The right to power the machine off (`DebugPowerOff`). The kernel gives the only
+        /// one to the root task.
+        PowerControl = 13,
     }
 }
 
@@ -154,9 +159,13 @@ pub mod init_slots {
     pub const BOOTINFO: u64 = 6;
     /// The frame of the root task's stack (`INIT_STACK_SIZE` bytes).
     pub const STACK: u64 = 7;
+    /// The right to print on the kernel's debug console.
+    pub const CONSOLE: u64 = 8;
+    /// The right to power the machine off.
+    pub const POWER: u64 = 9;
     /// First slot the kernel fills with variable caps (untyped, initrd frames); see
     /// `BootInfo` for where each kind starts and ends.
-    pub const FIRST_VARIABLE: u64 = 8;
+    pub const FIRST_VARIABLE: u64 = 10;
 }
 
 #[cfg(test)]
@@ -181,7 +190,8 @@ mod tests {
             assert_eq!(CapType::try_from(v).map(|t| t as u64), Ok(v));
         }
         assert!(ObjectType::try_from(0).is_err());
-        assert!(CapType::try_from(12).is_err());
+        assert_eq!(CapType::try_from(13), Ok(CapType::PowerControl));
+        assert!(CapType::try_from(14).is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! ([`IpcBuffer`](crate::message::IpcBuffer)). Every other register is preserved.
 //! The debug calls use their own simpler layout, described on each.
 
-/// Bytes of text one `DebugPutStr` call carries, packed little-endian into `x1`..`x6`.
+/// Bytes of text one `DebugPutStr` call carries, packed little-endian into `x2`..`x7`.
 pub const PUTSTR_MAX: usize = 48;
 
 /// The registers that carry `DebugPutStr` text.
@@ -22,10 +22,13 @@ pub const PUTSTR_REGS: usize = PUTSTR_MAX / 8;
 crate::numbered! {
     /// A system call number.
     pub enum Syscall {
-        /// Print text on the kernel console. `x0` = length (at most [`PUTSTR_MAX`]), `x1`..`x6`
-        /// = the bytes. The kernel never reads user memory for this.
+        /// Print text on the kernel console. `x0` = a [`Console`](crate::object::CapType)
+        /// capability, `x1` = length (at most [`PUTSTR_MAX`]), `x2`..`x7` = the bytes. The
+        /// kernel never reads user memory for this. `InvalidCapability` without the right.
         DebugPutStr = 1,
-        /// Power the machine off (PSCI `SYSTEM_OFF`). Does not return.
+        /// Power the machine off (PSCI `SYSTEM_OFF`). `x0` = a
+        /// [`PowerControl`](crate::object::CapType) capability. Does not return, unless the
+        /// capability is missing (`InvalidCapability`).
         DebugPowerOff = 2,
         /// Returns in `x1` the number of timer ticks since boot and in `x2` the tick rate in Hz.
         DebugTicks = 3,

@@ -9,7 +9,7 @@
 //!   63    60 59 58 57      52  51  50    48 47                                 0
 //!  |  type  | 0  0 | size    | dev | rights |  address (physical, below 2^48)  |
 //!
-//!  type      CapType value (0 Null .. 11 Zombie); 12..15 decode as Null
+//!  type      CapType value (0 Null .. 13 PowerControl); 14, 15 decode as Null
 //!  size      Untyped, Frame: size_bits; CNode: radix; Zombie of a CNode: radix
 //!  dev       Untyped, Frame: device memory
 //!  rights    Endpoint, Notification, Frame: CapRights (READ 1, WRITE 2, GRANT 4)
@@ -81,6 +81,10 @@ pub enum Cap {
         obj: u64,
         kind: ZombieKind,
     },
+    /// The right to print on the debug console.
+    Console,
+    /// The right to power the machine off.
+    PowerControl,
 }
 
 /// What a [`Cap::Zombie`] was before its destruction began.
@@ -117,7 +121,9 @@ impl Cap {
         let ty = self.cap_type();
         let none = CapRights::NONE;
         match *self {
-            Cap::Null | Cap::IrqControl => [pack(ty, 0, 0, false, none), 0],
+            Cap::Null | Cap::IrqControl | Cap::Console | Cap::PowerControl => {
+                [pack(ty, 0, 0, false, none), 0]
+            }
             Cap::Untyped {
                 base,
                 size_bits,
@@ -189,6 +195,8 @@ impl Cap {
                 device,
             },
             CapType::IrqControl => Cap::IrqControl,
+            CapType::Console => Cap::Console,
+            CapType::PowerControl => Cap::PowerControl,
             CapType::IrqHandler => Cap::IrqHandler {
                 // The encoding keeps the intid in the low half; the rest is ignored.
                 intid: w1 as u32,
@@ -218,6 +226,8 @@ impl Cap {
             Cap::IrqControl => CapType::IrqControl,
             Cap::IrqHandler { .. } => CapType::IrqHandler,
             Cap::Zombie { .. } => CapType::Zombie,
+            Cap::Console => CapType::Console,
+            Cap::PowerControl => CapType::PowerControl,
         }
     }
 
@@ -230,7 +240,11 @@ impl Cap {
     /// does not fit in 64 bits (never built by the kernel).
     pub fn object(&self) -> Option<(u64, u64)> {
         let (base, bits) = match *self {
-            Cap::Null | Cap::IrqControl | Cap::IrqHandler { .. } => return None,
+            Cap::Null
+            | Cap::IrqControl
+            | Cap::IrqHandler { .. }
+            | Cap::Console
+            | Cap::PowerControl => return None,
             Cap::Untyped {
                 base, size_bits, ..
             }
@@ -308,6 +322,7 @@ impl Cap {
             ) => a == b && sa == sb,
             (Cap::IrqControl, Cap::IrqControl | Cap::IrqHandler { .. }) => true,
             (Cap::IrqHandler { intid: a }, Cap::IrqHandler { intid: b }) => a == b,
+            (Cap::Console, Cap::Console) | (Cap::PowerControl, Cap::PowerControl) => true,
             _ => false,
         }
     }
@@ -500,7 +515,7 @@ mod tests {
     }
 
     /// One capability of every kind, with fields at their extremes.
-    fn samples() -> [Cap; 16] {
+    fn samples() -> [Cap; 18] {
         const TOP: u64 = (1 << 48) - 16;
         [
             Cap::Null,
@@ -541,6 +556,8 @@ mod tests {
                 device: true,
             },
             Cap::IrqControl,
+            Cap::Console,
+            Cap::PowerControl,
             Cap::IrqHandler { intid: u32::MAX },
             Cap::Zombie {
                 obj: 0x800,
@@ -585,9 +602,11 @@ mod tests {
 
     #[test]
     fn garbage_decodes_to_some_cap() {
-        for ty in 12..16u64 {
+        for ty in 14..16u64 {
             assert_eq!(Cap::decode([ty << 60 | 0x1234, 5]), Cap::Null);
         }
+        assert_eq!(Cap::decode([12 << 60 | 0x1234, 5]), Cap::Console);
+        assert_eq!(Cap::decode([13 << 60, 0]), Cap::PowerControl);
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = || {
             x ^= x << 13;
@@ -667,7 +686,10 @@ mod tests {
         assert_eq!(ut(0, 63).object(), Some((0, 1 << 63)));
 
         let types = samples().map(|c| c.cap_type() as u64);
-        assert_eq!(types, [0, 1, 1, 3, 4, 2, 5, 5, 6, 7, 8, 9, 10, 11, 11, 10]);
+        assert_eq!(
+            types,
+            [0, 1, 1, 3, 4, 2, 5, 5, 6, 7, 8, 9, 12, 13, 10, 11, 11, 10]
+        );
 
         assert_eq!(ep(0x40, 7).badge(), 7);
         assert_eq!(ep(0x40, 7).rights(), CapRights::ALL);

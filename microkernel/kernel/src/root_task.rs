@@ -171,6 +171,8 @@ pub fn create(
         Cap::VSpace { obj: vspace_pa },
     );
     delete::insert(None, fixed(init_slots::IRQ_CONTROL)?, Cap::IrqControl);
+    delete::insert(None, fixed(init_slots::CONSOLE)?, Cap::Console);
+    delete::insert(None, fixed(init_slots::POWER)?, Cap::PowerControl);
     let frame = |base: u64, bits: u32| Cap::Frame {
         base,
         size_bits: bits as u8,

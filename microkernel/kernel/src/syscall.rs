@@ -7,6 +7,7 @@ use crate::{ipc, kprintln, platform, sched};
 use abi::message::{IpcBuffer, MsgInfo, REGISTER_MRS};
 use abi::syscall::{PUTSTR_REGS, unpack_putstr};
 use abi::{Error, Syscall};
+use kernel_core::cap::Cap;
 
 /// Performs the system call of thread `t` (its registers are in its TCB).
 pub fn handle(t: TcbRef) {
@@ -19,10 +20,13 @@ pub fn handle(t: TcbRef) {
     let result =
         match syscall {
             Syscall::DebugPutStr => put_str(t),
-            Syscall::DebugPowerOff => {
-                kprintln!("kernel: power off requested by user space");
-                platform::power_off()
-            }
+            Syscall::DebugPowerOff => match invoke::lookup(t, x0) {
+                Ok((_, Cap::PowerControl)) => {
+                    kprintln!("kernel: power off requested by user space");
+                    platform::power_off()
+                }
+                Ok(_) | Err(_) => Err(Error::InvalidCapability),
+            },
             Syscall::DebugTicks => {
                 let c = &mut t.get().ctx;
                 c.x[1] = crate::arch::timer::ticks();
@@ -115,10 +119,13 @@ fn write_results(t: TcbRef, results: &[u64]) {
 }
 
 fn put_str(t: TcbRef) -> Result<(), Error> {
+    if !matches!(invoke::lookup(t, t.get().ctx.x[0]), Ok((_, Cap::Console))) {
+        return Err(Error::InvalidCapability);
+    }
     let ctx = &t.get().ctx;
     let mut regs = [0u64; PUTSTR_REGS];
-    regs.copy_from_slice(&ctx.x[1..=PUTSTR_REGS]);
-    let (bytes, len) = unpack_putstr(ctx.x[0], &regs).ok_or(Error::InvalidArgument)?;
+    regs.copy_from_slice(&ctx.x[2..2 + PUTSTR_REGS]);
+    let (bytes, len) = unpack_putstr(ctx.x[1], &regs).ok_or(Error::InvalidArgument)?;
     crate::console::write_bytes(&bytes[..len]);
     Ok(())
 }

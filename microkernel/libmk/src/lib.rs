@@ -128,27 +128,30 @@ pub fn invoke(cap: CPtr, label: abi::Invocation, args: &[u64]) -> Result<Reply, 
     call(Syscall::Invoke, cap, &msg)
 }
 
-/// Prints `bytes` on the kernel console, [`PUTSTR_MAX`] bytes per system call.
-pub fn debug_put_str(bytes: &[u8]) -> Result<(), Error> {
+/// Prints `bytes` on the kernel console, [`PUTSTR_MAX`] bytes per system call, with the
+/// `Console` capability at `console`.
+pub fn debug_put_str(console: CPtr, bytes: &[u8]) -> Result<(), Error> {
     for chunk in bytes.chunks(PUTSTR_MAX) {
         let r = pack_putstr(chunk);
         let reply = raw_syscall(
             Syscall::DebugPutStr as u64,
+            console,
             chunk.len() as u64,
-            r[0],
-            [r[1], r[2], r[3], r[4], r[5], 0],
+            [r[0], r[1], r[2], r[3], r[4], r[5]],
         );
         abi::error::result_from_code(reply.error)?;
     }
     Ok(())
 }
 
-/// Powers the machine off.
-pub fn debug_power_off() -> ! {
-    raw_syscall(Syscall::DebugPowerOff as u64, 0, 0, [0; REGISTER_MRS]);
-    // Only reached if the kernel refused; nothing sensible is left to do.
-    loop {
-        core::hint::spin_loop();
+/// Powers the machine off with the `PowerControl` capability at `power`; returns the
+/// kernel's error if that is not one.
+pub fn debug_power_off(power: CPtr) -> Error {
+    let reply = raw_syscall(Syscall::DebugPowerOff as u64, power, 0, [0; REGISTER_MRS]);
+    match abi::error::result_from_code(reply.error) {
+        Err(e) => e,
+        // The kernel never returns from a power-off it accepted.
+        Ok(()) => Error::InvalidCapability,
     }
 }
 

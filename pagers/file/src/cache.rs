@@ -228,22 +228,25 @@ impl Cache {
         self.index.insert(key, i);
     }
 
-    /// Takes every mapping of slot `i`'s frame away (vm's copies of the capability).
-    pub fn revoke(&mut self, i: usize) {
-        if self.cnode.revoke(self.slots[i].frame.cptr()).is_ok() {
-            self.stats.revokes += 1;
-        }
+    /// Takes every mapping of slot `i`'s frame away (vm's copies of the capability): no task
+    /// can read or write the block until vm asks the server for it again.
+    pub fn revoke(&mut self, i: usize) -> Result<(), Error> {
+        self.cnode.revoke(self.slots[i].frame.cptr())?;
+        self.stats.revokes += 1;
+        Ok(())
     }
 
-    /// Forgets what slot `i` holds (its mappings revoked first); it must be clean.
-    pub fn free(&mut self, i: usize) {
-        self.revoke(i);
+    /// Forgets what slot `i` holds (its mappings revoked first); it must be clean. Kept
+    /// when the revoke fails: a mapping left would show the slot's next block.
+    pub fn free(&mut self, i: usize) -> Result<(), Error> {
+        self.revoke(i)?;
         if let Some(key) = self.slots[i].key.take() {
             self.index.remove(&key);
         }
         self.slots[i].dirty = false;
         self.slots[i].pinned = false;
         self.slots[i].used = 0;
+        Ok(())
     }
 
     /// The slots holding blocks of `object`, with their block numbers.

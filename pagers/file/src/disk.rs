@@ -189,7 +189,7 @@ impl BlockDev {
     }
 
     /// Sector `sector` into `out`, from the extent cache or a new 4 KiB read.
-    fn read_sector(&self, sector: u64, out: &mut [u8; SECTOR_SIZE]) -> Result<(), IoError> {
+    pub fn read_sector(&self, sector: u64, out: &mut [u8; SECTOR_SIZE]) -> Result<(), IoError> {
         let mut disk = self.disk.try_borrow_mut().map_err(|_| IoError)?;
         let mut ext = self.extents.try_borrow_mut().map_err(|_| IoError)?;
         let extent = sector / EXTENT_SECTORS;
@@ -206,6 +206,17 @@ impl BlockDev {
         let at = (sector % EXTENT_SECTORS) as usize * SECTOR_SIZE;
         out.copy_from_slice(&ext.data[slot][at..at + SECTOR_SIZE]);
         Ok(())
+    }
+}
+
+impl BlockDev {
+    /// Writes one sector (through the kept extents), for the server's own directory and
+    /// FAT updates (`fs::volume`).
+    pub fn write_sector(&self, sector: u64, bytes: &[u8; SECTOR_SIZE]) -> Result<(), IoError> {
+        let start = u32::try_from(sector).map_err(|_| IoError)?;
+        let mut block = Block::new();
+        block.contents = *bytes;
+        BlockDevice::write(self, core::slice::from_ref(&block), BlockIdx(start))
     }
 }
 

@@ -2,9 +2,11 @@
 //! page cache that holds every byte of file data the server hands out.
 //!
 //! `embedded-sdmmc` lets a file be open once, so the server opens each file once (an
-//! [`Object`], counted, with a stable number that is also its memory-object handle) and
-//! gives every `open` its own descriptor with its own position. Descriptors are per task
-//! (the badge is the pid): another task's number is `EBADF`.
+//! [`Object`], counted, with a stable number) and gives every `open` its own descriptor
+//! with its own position. Descriptors are per task (the badge is the pid): another task's
+//! number is `EBADF`. Memory-object handles (one per `GetObject`) are bound to the task
+//! they were given to and keep its descriptor's rights (`proto::handles`); vm claims one
+//! before mapping it and names it in its requests.
 //!
 //! File data lives in the cache's 64 KiB blocks: `read` and `write` copy from and into them,
 //! vm maps them. The disk sees a block when it is written back: on eviction, on `ObjectSync`,
@@ -14,19 +16,25 @@
 
 extern crate alloc;
 
+mod volume;
+
 use crate::cache::Cache;
 use crate::disk::{BlockDev, IoError};
 use alloc::collections::BTreeMap;
-use alloc::string::String;
 use alloc::vec::Vec;
+use core::cell::Cell;
+use embedded_sdmmc::ShortFileName;
 use embedded_sdmmc::{
-    Error, Mode, RawDirectory, RawFile, RawVolume, TimeSource, Timestamp, VolumeIdx, VolumeManager,
+    Error, Mode, RawFile, RawVolume, TimeSource, Timestamp, VolumeIdx, VolumeManager,
 };
 use proto::file::{
     AT_POSITION, DIRECT_MAX, FileStats, Path, SECTOR_SIZE, Whence, open_flags as of,
 };
-use proto::object::BLOCK_SIZE;
+use proto::handles::Handles;
+use proto::object::{BLOCK_SIZE, Claimed};
 use proto::{Errno, PAGE_SIZE};
+pub use volume::MountError;
+use volume::{Entry, EntryId, Last};
 
 /// Directories open at once (a path walk holds two), files open at once.
 const MAX_DIRS: usize = 4;
@@ -59,21 +67,29 @@ type Volumes = VolumeManager<BlockDev, NoClock, MAX_DIRS, MAX_FILES, 1>;
 /// A file open once for every descriptor and mapping naming it.
 struct Object {
     raw: RawFile,
-    path: Path,
-    /// The name key (lower-case path) it is found under.
-    key: String,
+    /// Where its 8.3 entry lies: what the file is, whatever name or spelling found it.
+    id: EntryId,
+    /// The directories from the root to it and its 8.3 name (to open it again), and its
+    /// directory's first cluster.
+    dirs: Vec<ShortFileName>,
+    name: ShortFileName,
+    parent: u32,
     /// The size tasks see.
     size: u64,
     /// The FAT file's length on the disk.
     disk_len: u64,
     /// Descriptors naming it.
     refs: u32,
-    /// Whether vm may map it (from `GetObject` until `ObjectRelease`).
-    mapped: bool,
+    /// Memory-object handles naming it (from `GetObject` until `ObjectRelease`, or the end
+    /// of the task it was given to if vm never claimed it).
+    handles: u32,
     /// Opened on the volume for writing (not a read-only disk or file).
     writable: bool,
     /// Unlinked while open: removed when the last descriptor and mapping go.
     unlinked: bool,
+    /// A write-back of its data failed (the data was dropped): `msync` (`ObjectSync`) has
+    /// not been told yet.
+    error: Option<Errno>,
 }
 
 /// One `O_DIRECT` transfer being assembled (write) or handed out (read), 464 bytes per
@@ -92,6 +108,9 @@ struct Fd {
     pos: u64,
     flags: u64,
     stage: Option<Stage>,
+    /// A write-back of its file's data failed since this (writable) descriptor last heard:
+    /// its `close` reports it.
+    error: Option<Errno>,
 }
 
 impl Fd {
@@ -111,17 +130,18 @@ pub struct Files {
     volume: RawVolume,
     readonly: bool,
     objects: BTreeMap<u64, Object>,
-    names: BTreeMap<String, u64>,
+    /// Objects by the place of their directory entry.
+    ids: BTreeMap<EntryId, u64>,
+    /// The volume's checked geometry (`fatcheck`).
+    geo: fatcheck::Geometry,
+    /// Damaged structures reported on the console so far.
+    reports: Cell<u32>,
     next_object: u64,
     /// (pid, fd) → descriptor.
     fds: BTreeMap<(u64, u64), Fd>,
+    /// Memory-object handles given out.
+    handles: Handles,
     pub cache: Cache,
-}
-
-/// What a path names.
-enum Found {
-    File(RawFile),
-    Dir,
 }
 
 fn errno(e: Error<IoError>) -> Errno {
@@ -181,128 +201,31 @@ fn write_at(v: &Volumes, o: &mut Object, at: u64, bytes: &[u8]) -> Result<(), Er
 }
 
 impl Files {
-    /// Opens the first partition's FAT volume.
-    pub fn mount(dev: BlockDev, cache: Cache) -> Result<Self, Error<IoError>> {
+    /// Opens the first partition's FAT volume, once `fatcheck` accepted its geometry.
+    pub fn mount(dev: BlockDev, cache: Cache) -> Result<Self, MountError> {
         let readonly = dev.disk.try_borrow().map(|d| d.readonly()).unwrap_or(true);
+        let geo = volume::check(&dev)?;
         let volumes = Volumes::new_with_limits(dev, NoClock, 5000);
-        let volume = volumes.open_raw_volume(VolumeIdx(0))?;
+        let volume = volumes
+            .open_raw_volume(VolumeIdx(0))
+            .map_err(MountError::Crate)?;
         Ok(Self {
             volumes,
             volume,
             readonly,
             objects: BTreeMap::new(),
-            names: BTreeMap::new(),
+            ids: BTreeMap::new(),
+            geo,
+            reports: Cell::new(0),
             next_object: 1,
             fds: BTreeMap::new(),
+            handles: Handles::new(),
             cache,
         })
     }
 
     pub fn readonly(&self) -> bool {
         self.readonly
-    }
-
-    /// The key of a path: its components, lower case (FAT compares names without case).
-    fn key(path: &Path) -> String {
-        let mut k = String::new();
-        for c in path.components() {
-            k.push('/');
-            k.extend(c.chars().map(|ch| ch.to_ascii_lowercase()));
-        }
-        k
-    }
-
-    /// Walks to the directory holding `path`'s last component and calls `f` with it and
-    /// that name (`None` for the root itself). Directories on the way: 8.3 names.
-    fn in_parent<T>(
-        &self,
-        path: &Path,
-        f: impl FnOnce(&Volumes, RawDirectory, Option<&str>) -> Result<T, Errno>,
-    ) -> Result<T, Errno> {
-        let v = &self.volumes;
-        let mut dir: RawDirectory = v.open_root_dir(self.volume).map_err(errno)?;
-        let mut parts = path.components().peekable();
-        let result = loop {
-            let Some(name) = parts.next() else {
-                break f(v, dir, None);
-            };
-            if parts.peek().is_some() {
-                match v.open_dir(dir, name) {
-                    Ok(sub) => {
-                        let _ = v.close_dir(dir);
-                        dir = sub;
-                        continue;
-                    }
-                    Err(e) => break Err(errno(e)),
-                }
-            }
-            break f(v, dir, Some(name));
-        };
-        let _ = v.close_dir(dir);
-        result
-    }
-
-    /// Opens the file `path` names with `mode` (8.3 name first, then the long name), or
-    /// reports a directory.
-    fn find(&self, path: &Path, mode: Mode) -> Result<Found, Errno> {
-        self.in_parent(path, |v, dir, name| {
-            let Some(name) = name else {
-                return Ok(Found::Dir);
-            };
-            let opened = match v.open_file_in_dir(dir, name, mode) {
-                Err(Error::FilenameError(_) | Error::NotFound) => {
-                    v.open_long_name_file_in_dir(dir, name, mode)
-                }
-                other => other,
-            };
-            match opened {
-                Ok(f) => Ok(Found::File(f)),
-                Err(Error::OpenedDirAsFile) => Ok(Found::Dir),
-                Err(e) => Err(errno(e)),
-            }
-        })
-    }
-
-    /// Opens `path` on the volume: read-write when the disk allows (a read-only file
-    /// read-only); created (8.3 names only) when missing and `create`. → (file, writable).
-    fn open_raw(&mut self, path: &Path, create: bool) -> Result<(RawFile, bool), Errno> {
-        let mode = if self.readonly {
-            Mode::ReadOnly
-        } else {
-            Mode::ReadWriteAppend
-        };
-        let found = match self.find(path, mode) {
-            Err(Errno::ENFILE) => {
-                self.drop_idle();
-                self.find(path, mode)
-            }
-            Err(Errno::EACCES) => {
-                return match self.find(path, Mode::ReadOnly)? {
-                    Found::File(raw) => Ok((raw, false)),
-                    Found::Dir => Err(Errno::EISDIR),
-                };
-            }
-            other => other,
-        };
-        match found {
-            Ok(Found::File(raw)) => Ok((raw, !self.readonly)),
-            Ok(Found::Dir) => Err(Errno::EISDIR),
-            Err(Errno::ENOENT) if create => {
-                if self.readonly {
-                    return Err(Errno::EROFS);
-                }
-                let raw = self.in_parent(path, |v, dir, name| {
-                    let name = name.ok_or(Errno::EISDIR)?;
-                    v.open_file_in_dir(dir, name, Mode::ReadWriteCreate)
-                        .map_err(|e| match e {
-                            Error::FilenameError(_) => Errno::EINVAL,
-                            e => errno(e),
-                        })
-                })?;
-                Ok((raw, true))
-            }
-            Err(e) => Err(e),
-        }
     }
 
     /// `Open`: a new descriptor of task `pid` for `path`, and the size.
@@ -316,64 +239,46 @@ impl Files {
         if self.readonly && (wants_write || flags & of::CREAT != 0) {
             return Err(Errno::EROFS);
         }
-        let key = Self::key(path);
-        let object = match self.names.get(&key).copied() {
-            Some(obj) => {
-                let o = self.objects.get(&obj).ok_or(Errno::EIO)?;
-                if o.unlinked {
-                    return Err(if flags & of::CREAT != 0 {
-                        Errno::EBUSY
-                    } else {
-                        Errno::ENOENT
-                    });
-                }
-                if flags & (of::CREAT | of::EXCL) == of::CREAT | of::EXCL {
-                    return Err(Errno::EEXIST);
-                }
-                if wants_write && !o.writable {
-                    return Err(Errno::EACCES);
-                }
-                obj
-            }
-            None => {
-                let existed = self.find(path, Mode::ReadOnly);
-                let exists = match existed {
-                    Ok(Found::File(raw)) => {
-                        self.volumes.close_file(raw).map_err(errno)?;
-                        true
+        let r = self.resolve(path)?;
+        let object = match r.last {
+            Last::Dir => return Err(Errno::EISDIR),
+            Last::Entry(e) if e.dir => return Err(Errno::EISDIR),
+            Last::Entry(e) => match self.ids.get(&e.id).copied() {
+                Some(obj) => {
+                    let o = self.objects.get(&obj).ok_or(Errno::EIO)?;
+                    if o.unlinked {
+                        return Err(if flags & of::CREAT != 0 {
+                            Errno::EBUSY
+                        } else {
+                            Errno::ENOENT
+                        });
                     }
-                    Ok(Found::Dir) => return Err(Errno::EISDIR),
-                    Err(Errno::ENOENT) => false,
-                    Err(Errno::ENFILE) => true, // checked again below
-                    Err(e) => return Err(e),
+                    if flags & (of::CREAT | of::EXCL) == of::CREAT | of::EXCL {
+                        return Err(Errno::EEXIST);
+                    }
+                    if wants_write && !o.writable {
+                        return Err(Errno::EACCES);
+                    }
+                    obj
+                }
+                None => {
+                    if flags & (of::CREAT | of::EXCL) == of::CREAT | of::EXCL {
+                        return Err(Errno::EEXIST);
+                    }
+                    self.check_file(&e)?;
+                    self.open_object(r.dirs, r.parent, e, wants_write)?
+                }
+            },
+            Last::Missing(_) if flags & of::CREAT == 0 => return Err(Errno::ENOENT),
+            Last::Missing(name) => {
+                let e = match self.create(&r.dirs, name) {
+                    Err(Errno::ENFILE) => {
+                        self.drop_idle();
+                        self.create(&r.dirs, name)?
+                    }
+                    other => other?,
                 };
-                if exists && flags & (of::CREAT | of::EXCL) == of::CREAT | of::EXCL {
-                    return Err(Errno::EEXIST);
-                }
-                let (raw, writable) = self.open_raw(path, flags & of::CREAT != 0)?;
-                if wants_write && !writable {
-                    let _ = self.volumes.close_file(raw);
-                    return Err(Errno::EACCES);
-                }
-                let len = u64::from(self.volumes.file_length(raw).map_err(errno)?);
-                let obj = self.next_object;
-                self.next_object += 1;
-                self.objects.insert(
-                    obj,
-                    Object {
-                        raw,
-                        path: *path,
-                        key: key.clone(),
-                        size: len,
-                        disk_len: len,
-                        refs: 0,
-                        mapped: false,
-                        writable,
-                        unlinked: false,
-                    },
-                );
-                self.names.insert(key, obj);
-                obj
+                self.open_object(r.dirs, r.parent, e, wants_write)?
             }
         };
         if flags & of::TRUNC != 0 && wants_write {
@@ -392,9 +297,95 @@ impl Files {
                 pos: 0,
                 flags,
                 stage: None,
+                error: None,
             },
         );
         Ok((fd, size))
+    }
+
+    /// Creates file `name` (an 8.3 name: `EINVAL` for others) in directory `dirs`.
+    fn create(&self, dirs: &[ShortFileName], name: &str) -> Result<Entry, Errno> {
+        let de = self.with_dir(dirs, |v, dir| {
+            let raw = v
+                .open_file_in_dir(dir, name, Mode::ReadWriteCreate)
+                .map_err(|e| match e {
+                    Error::FilenameError(_) => Errno::EINVAL,
+                    e => errno(e),
+                })?;
+            v.close_file(raw).map_err(errno)?;
+            v.find_directory_entry(dir, name).map_err(errno)
+        })?;
+        self.entry(&de)
+    }
+
+    /// Opens file `name` of directory `dirs` on the volume with `mode`.
+    fn open_raw(
+        &self,
+        dirs: &[ShortFileName],
+        name: ShortFileName,
+        mode: Mode,
+    ) -> Result<RawFile, Errno> {
+        self.with_dir(dirs, |v, dir| {
+            v.open_file_in_dir(dir, name, mode).map_err(errno)
+        })
+    }
+
+    /// A new object for entry `e` of directory `dirs` (first cluster `parent`): the file
+    /// opened read-write unless the disk or the file is read-only.
+    fn open_object(
+        &mut self,
+        dirs: Vec<ShortFileName>,
+        parent: u32,
+        e: Entry,
+        wants_write: bool,
+    ) -> Result<u64, Errno> {
+        let mode = if self.readonly {
+            Mode::ReadOnly
+        } else {
+            Mode::ReadWriteAppend
+        };
+        let mut opened = self.open_raw(&dirs, e.name, mode);
+        if let Err(Errno::ENFILE) = opened {
+            self.drop_idle();
+            opened = self.open_raw(&dirs, e.name, mode);
+        }
+        let (raw, writable) = match opened {
+            Ok(raw) => (raw, !self.readonly),
+            Err(Errno::EACCES) => (self.open_raw(&dirs, e.name, Mode::ReadOnly)?, false),
+            Err(err) => return Err(err),
+        };
+        if wants_write && !writable {
+            let _ = self.volumes.close_file(raw);
+            return Err(Errno::EACCES);
+        }
+        let len = match self.volumes.file_length(raw) {
+            Ok(len) => u64::from(len),
+            Err(err) => {
+                let _ = self.volumes.close_file(raw);
+                return Err(errno(err));
+            }
+        };
+        let obj = self.next_object;
+        self.next_object += 1;
+        self.objects.insert(
+            obj,
+            Object {
+                raw,
+                id: e.id,
+                dirs,
+                name: e.name,
+                parent,
+                size: len,
+                disk_len: len,
+                refs: 0,
+                handles: 0,
+                writable,
+                unlinked: false,
+                error: None,
+            },
+        );
+        self.ids.insert(e.id, obj);
+        Ok(obj)
     }
 
     /// `EMFILE` unless task `pid` may hold `more` descriptors more, `ENFILE` unless all
@@ -465,43 +456,91 @@ impl Files {
         }
         let i = self.cache.victim().ok_or(Errno::ENOMEM)?;
         if self.cache.slots[i].dirty {
-            self.write_back(i)?;
+            // A failure is the writer's (`write_back_or_drop`), not this caller's.
+            let _ = self.write_back_or_drop(i);
         }
-        self.cache.free(i);
+        self.cache.free(i).map_err(|_| Errno::EIO)?;
         self.cache.stats.evicted += 1;
         Ok(i)
     }
 
     /// Writes slot `i`'s block to the disk (bytes past the end of the file never), updates
-    /// the directory entry, and takes the block's mappings away, so that the next write
-    /// through one faults and marks it dirty again.
+    /// the directory entry, and marks it clean.
+    ///
+    /// Every mapping of the block is taken away first (vm's copies of its capability, in
+    /// every task), so that no task writes it while its bytes go to the disk: a write that
+    /// landed in the frame after `embedded-sdmmc` copied its sector would be in no write-back
+    /// (the block is clean afterwards) and lost when the block is evicted. The next access
+    /// through a mapping faults and reaches this server only after the write-back (it is
+    /// single-threaded); a write then marks the block dirty again. The bytes past the end of
+    /// the file are cleared at the same time, so that no mapping made from now on sees what
+    /// an old one wrote there (POSIX: the rest of the last page reads as zero). A failed
+    /// write leaves the block dirty, for the next write-back to try again.
     fn write_back(&mut self, i: usize) -> Result<(), Errno> {
         let Some((object, block)) = self.cache.slots[i].key else {
             return Ok(());
         };
+        self.cache.revoke(i).map_err(|_| Errno::EIO)?;
         let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
         let start = block * BS;
-        if start < o.size {
-            let valid = (o.size - start).min(BS) as usize;
-            let bytes = self.cache.bytes(i);
+        let valid = o.size.saturating_sub(start).min(BS) as usize;
+        let bytes = self.cache.bytes(i);
+        bytes[valid..].fill(0);
+        if valid > 0 {
             write_at(&self.volumes, o, start, &bytes[..valid])?;
             self.volumes.flush_file(o.raw).map_err(errno)?;
             self.cache.stats.written_back += 1;
         }
         self.cache.slots[i].dirty = false;
-        self.cache.revoke(i);
         Ok(())
     }
 
-    /// Writes back the dirty blocks of `object` among `first .. first + count`.
-    fn sync(&mut self, object: u64, first: u64, count: u64) -> Result<(), Errno> {
-        let end = first.saturating_add(count);
-        for (b, i) in self.cache.blocks_of(object) {
-            if (first..end).contains(&b) && self.cache.slots[i].dirty {
-                self.write_back(i)?;
+    /// [`Files::write_back`], and when it fails (a full disk: `ENOSPC`; `EIO`) the block's
+    /// data is dropped, as Linux drops a page whose write-back failed: the block is
+    /// forgotten (its mappings revoked) and the error is kept for the writers, each
+    /// writable descriptor's next `close` and the next `msync` of the file. The block can
+    /// then never be chosen for eviction again and again, and nobody else's `read`,
+    /// `ObjectPage` or `spawn` ever sees the writer's error.
+    fn write_back_or_drop(&mut self, i: usize) -> Result<(), Errno> {
+        let Err(e) = self.write_back(i) else {
+            return Ok(());
+        };
+        if let Some((object, _)) = self.cache.slots[i].key {
+            for d in self.fds.values_mut() {
+                if d.object == object && d.writable() {
+                    d.error = Some(e);
+                }
+            }
+            if let Some(o) = self.objects.get_mut(&object) {
+                o.error = Some(e);
             }
         }
-        Ok(())
+        self.cache.slots[i].dirty = false;
+        // A slot whose mappings cannot be revoked keeps its key (`Cache::free`).
+        let _ = self.cache.free(i);
+        Err(e)
+    }
+
+    /// Writes back the dirty blocks of `object` among `first .. first + count` (each one
+    /// tried: the first error is the result).
+    fn sync(&mut self, object: u64, first: u64, count: u64) -> Result<(), Errno> {
+        let end = first.saturating_add(count);
+        let mut result = Ok(());
+        for (b, i) in self.cache.blocks_of(object) {
+            if (first..end).contains(&b) && self.cache.slots[i].dirty {
+                result = result.and(self.write_back_or_drop(i));
+            }
+        }
+        result
+    }
+
+    /// Clears the bytes from `at` to the end of its block, if the block is cached: they lie
+    /// past the end of the file, where a mapping may have written, and are about to become
+    /// file data (the file grows) or be seen by a new mapping.
+    fn clear_past(&mut self, object: u64, at: u64) {
+        if let Some(&i) = self.cache.index.get(&(object, at / BS)) {
+            self.cache.bytes(i)[(at % BS) as usize..].fill(0);
+        }
     }
 
     /// Sets `object`'s size to `len`: blocks past it are dropped (dirty or not), the rest of
@@ -512,6 +551,10 @@ impl Files {
     fn truncate(&mut self, object: u64, len: u64) -> Result<(), Errno> {
         if len > MAX_SIZE {
             return Err(Errno::EFBIG);
+        }
+        let old = self.size_of(object)?;
+        if len > old {
+            self.clear_past(object, old);
         }
         let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
         o.size = len;
@@ -524,11 +567,12 @@ impl Files {
             let start = b * BS;
             if start >= len {
                 self.cache.slots[i].dirty = false;
-                self.cache.free(i);
+                let _ = self.cache.free(i);
             } else if start + BS > len {
+                // Mappings first, so that none writes past the new end after the clearing.
+                let _ = self.cache.revoke(i);
                 let at = (len - start) as usize;
                 self.cache.bytes(i)[at..].fill(0);
-                self.cache.revoke(i);
             }
         }
         if !rewrite {
@@ -539,23 +583,16 @@ impl Files {
             self.cache.slots[i].pinned = true;
             self.cache.slots[i].dirty = true;
         }
-        let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
+        let o = self.objects.get(&object).ok_or(Errno::EIO)?;
         self.volumes.close_file(o.raw).map_err(errno)?;
-        let path = o.path;
-        let reopened = self.find(&path, Mode::ReadWriteTruncate);
+        let reopened = self.open_raw(&o.dirs, o.name, Mode::ReadWriteTruncate);
         for (_, i) in self.cache.blocks_of(object) {
             self.cache.slots[i].pinned = false;
         }
         let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
-        match reopened {
-            Ok(Found::File(raw)) => {
-                o.raw = raw;
-                o.disk_len = 0;
-                Ok(())
-            }
-            Ok(Found::Dir) => Err(Errno::EIO),
-            Err(e) => Err(e),
-        }
+        o.raw = reopened?;
+        o.disk_len = 0;
+        Ok(())
     }
 
     fn fd(&self, pid: u64, fd: u64) -> Result<&Fd, Errno> {
@@ -627,7 +664,7 @@ impl Files {
                     self.write_back(i)?;
                 }
                 if forget {
-                    self.cache.free(i);
+                    self.cache.free(i).map_err(|_| Errno::EIO)?;
                 }
             }
         }
@@ -653,14 +690,17 @@ impl Files {
         let stage = match staged {
             Some(s) => s,
             None => {
+                let size = self.size_of(object)?;
+                if at >= size {
+                    // End of file, also where a read that ended at it goes on (at the end
+                    // of a file whose size is not a multiple of the sector size): Linux
+                    // answers 0 there before it checks the alignment.
+                    return Ok(0);
+                }
                 if !at.is_multiple_of(SECTOR_SIZE) || !want.is_multiple_of(SECTOR_SIZE) {
                     return Err(Errno::EINVAL);
                 }
-                let size = self.size_of(object)?;
-                let len = want.min(DIRECT_MAX).min(size.saturating_sub(at));
-                if len == 0 {
-                    return Ok(0);
-                }
+                let len = want.min(DIRECT_MAX).min(size - at);
                 self.may_stage(pid)?;
                 self.flush_range(object, at, len, false)?;
                 let o = self.objects.get(&object).ok_or(Errno::EBADF)?;
@@ -703,8 +743,10 @@ impl Files {
         }
         let (object, direct) = (d.object, d.direct());
         let at = if offset == AT_POSITION { d.pos } else { offset };
-        if at + data.len() as u64 > MAX_SIZE {
-            return Err(Errno::EFBIG);
+        // A FAT file ends at 4 GiB - 1: no byte at or past it (and no range that wraps).
+        match at.checked_add(data.len() as u64) {
+            Some(end) if end <= MAX_SIZE => {}
+            _ => return Err(Errno::EFBIG),
         }
         let n = if direct {
             self.direct_write(pid, fd, at, total, data)?
@@ -720,6 +762,10 @@ impl Files {
     }
 
     fn cached_write(&mut self, object: u64, at: u64, data: &[u8]) -> Result<usize, Errno> {
+        let size = self.size_of(object)?;
+        if at.saturating_add(data.len() as u64) > size {
+            self.clear_past(object, size);
+        }
         let mut done = 0;
         while done < data.len() {
             let pos = at + done as u64;
@@ -758,6 +804,9 @@ impl Files {
                 if !at.is_multiple_of(SECTOR_SIZE) || !total.is_multiple_of(SECTOR_SIZE) {
                     return Err(Errno::EINVAL);
                 }
+                if at.saturating_add(total.min(DIRECT_MAX)) > MAX_SIZE {
+                    return Err(Errno::EFBIG);
+                }
                 self.may_stage(pid)?;
                 Stage {
                     offset: at,
@@ -777,6 +826,10 @@ impl Files {
             return Ok(n);
         }
         let len = stage.data.len() as u64;
+        let size = self.size_of(object)?;
+        if stage.offset + len > size {
+            self.clear_past(object, size);
+        }
         self.flush_range(object, stage.offset, len, true)?;
         let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
         // The file as tasks see it may be longer than on the disk (a cached `ftruncate`
@@ -795,7 +848,11 @@ impl Files {
             Whence::Cur => d.pos,
             Whence::End => self.size_of(d.object)?,
         };
-        let pos = base.checked_add_signed(offset).ok_or(Errno::EINVAL)?;
+        // Below 0 or past the largest FAT file (as Linux's `s_maxbytes`): EINVAL.
+        let pos = base
+            .checked_add_signed(offset)
+            .filter(|&p| p <= MAX_SIZE)
+            .ok_or(Errno::EINVAL)?;
         let d = self.fds.get_mut(&(pid, fd)).ok_or(Errno::EBADF)?;
         d.pos = pos;
         d.stage = None;
@@ -822,18 +879,26 @@ impl Files {
         if let Some(o) = self.objects.get_mut(&d.object) {
             o.refs = o.refs.saturating_sub(1);
         }
-        self.settle(d.object)
+        let settled = self.settle(d.object);
+        // A write-back that failed earlier (the data is gone) is this writer's to hear.
+        d.error.map_or(settled, Err)
     }
 
     /// `TaskExit`: task `pid` ended; its descriptors go as `close` would take them (the
-    /// last one of a file writes its dirty blocks back).
+    /// last one of a file writes its dirty blocks back), and so do the handles it was given
+    /// that vm never claimed.
     pub fn task_exit(&mut self, pid: u64) -> Result<(), Errno> {
+        let mut result = Ok(());
+        for object in self.handles.task_exit(pid) {
+            if let Err(e) = self.handle_gone(object) {
+                result = result.and(Err(e));
+            }
+        }
         let fds: Vec<u64> = self
             .fds
             .range((pid, 0)..=(pid, u64::MAX))
             .map(|(&(_, fd), _)| fd)
             .collect();
-        let mut result = Ok(());
         for fd in fds {
             if let Err(e) = self.close(pid, fd) {
                 result = result.and(Err(e));
@@ -866,6 +931,7 @@ impl Files {
                     pos,
                     flags,
                     stage: None,
+                    error: None,
                 },
             ) && let Some(o) = self.objects.get_mut(&old.object)
             {
@@ -919,7 +985,7 @@ impl Files {
         let busy = self
             .objects
             .values()
-            .filter(|o| o.refs > 0 || o.mapped)
+            .filter(|o| o.refs > 0 || o.handles > 0)
             .count();
         (self.fds.len() as u64, busy as u64)
     }
@@ -932,7 +998,7 @@ impl Files {
         let Some(o) = self.objects.get(&object) else {
             return Ok(());
         };
-        if o.refs > 0 || o.mapped {
+        if o.refs > 0 || o.handles > 0 {
             return Ok(());
         }
         let unlinked = o.unlinked;
@@ -948,15 +1014,15 @@ impl Files {
     fn forget(&mut self, object: u64) -> Result<(), Errno> {
         for (_, i) in self.cache.blocks_of(object) {
             self.cache.slots[i].dirty = false;
-            self.cache.free(i);
+            let _ = self.cache.free(i);
         }
         let Some(o) = self.objects.remove(&object) else {
             return Ok(());
         };
-        self.names.remove(&o.key);
+        self.ids.remove(&o.id);
         let closed = self.volumes.close_file(o.raw).map_err(errno);
         if o.unlinked {
-            self.remove(&o.path)?;
+            self.remove_entry(&o.dirs, o.parent, o.name, o.id)?;
         }
         closed
     }
@@ -967,94 +1033,98 @@ impl Files {
         let idle: Vec<u64> = self
             .objects
             .iter()
-            .filter(|(_, o)| o.refs == 0 && !o.mapped)
+            .filter(|(_, o)| o.refs == 0 && o.handles == 0)
             .map(|(&k, _)| k)
             .collect();
         for obj in idle {
-            let _ = self.sync(obj, 0, u64::MAX);
-            let _ = self.forget(obj);
+            // A file whose blocks cannot be written back stays (with its data).
+            if self.sync(obj, 0, u64::MAX).is_ok() {
+                let _ = self.forget(obj);
+            }
         }
     }
 
-    /// Removes a closed file: its clusters first (truncating it; `embedded-sdmmc`'s delete
-    /// leaves them allocated), then its directory entry. 8.3 names only.
-    fn remove(&mut self, path: &Path) -> Result<(), Errno> {
-        if let Found::File(raw) = self.find(path, Mode::ReadWriteTruncate)? {
-            self.volumes.close_file(raw).map_err(errno)?;
-        }
-        self.in_parent(path, |v, dir, name| {
-            let name = name.ok_or(Errno::EISDIR)?;
-            v.delete_entry_in_dir(dir, name).map_err(errno)
-        })
-    }
-
-    /// `Unlink`: removes the file now, or at its last close if it is open.
+    /// `Unlink`: removes the file now (its 8.3 entry, its long-name entries, all its
+    /// clusters), or at its last close if it is open, whichever name or spelling names it.
     pub fn unlink(&mut self, path: &Path) -> Result<(), Errno> {
         if self.readonly {
             return Err(Errno::EROFS);
         }
-        if let Some(&obj) = self.names.get(&Self::key(path)) {
+        let r = self.resolve(path)?;
+        let e = match r.last {
+            Last::Dir => return Err(Errno::EISDIR),
+            Last::Entry(e) if e.dir => return Err(Errno::EISDIR),
+            Last::Entry(e) => e,
+            Last::Missing(_) => return Err(Errno::ENOENT),
+        };
+        if let Some(&obj) = self.ids.get(&e.id) {
             let o = self.objects.get_mut(&obj).ok_or(Errno::EIO)?;
             if o.unlinked {
                 return Err(Errno::ENOENT);
             }
             o.unlinked = true;
-            if o.refs == 0 && !o.mapped {
+            if o.refs == 0 && o.handles == 0 {
                 return self.forget(obj);
             }
             return Ok(());
         }
-        match self.find(path, Mode::ReadOnly)? {
-            Found::Dir => Err(Errno::EISDIR),
-            Found::File(raw) => {
-                self.volumes.close_file(raw).map_err(errno)?;
-                self.remove(path)
-            }
-        }
+        self.remove_entry(&r.dirs, r.parent, e.name, e.id)
     }
 
     /// `Stat`: size, and whether it is a directory.
     pub fn stat(&mut self, path: &Path) -> Result<(u64, bool), Errno> {
-        if let Some(o) = self
-            .names
-            .get(&Self::key(path))
-            .and_then(|k| self.objects.get(k))
-            && !o.unlinked
-        {
-            return Ok((o.size, false));
-        }
-        match self.find(path, Mode::ReadOnly)? {
-            Found::Dir => Ok((0, true)),
-            Found::File(raw) => {
-                let size = self.volumes.file_length(raw).map_err(errno);
-                let closed = self.volumes.close_file(raw).map_err(errno);
-                closed?;
-                Ok((u64::from(size?), false))
-            }
+        let e = match self.resolve(path)?.last {
+            Last::Dir => return Ok((0, true)),
+            Last::Entry(e) if e.dir => return Ok((0, true)),
+            Last::Entry(e) => e,
+            Last::Missing(_) => return Err(Errno::ENOENT),
+        };
+        match self.ids.get(&e.id).and_then(|k| self.objects.get(k)) {
+            Some(o) if o.unlinked => Err(Errno::ENOENT),
+            Some(o) => Ok((o.size, false)),
+            None => Ok((u64::from(e.size), false)),
         }
     }
 
-    /// `GetObject`: the descriptor's file as a memory object → (handle, size). `EACCES` for
-    /// `writable` on a descriptor not open for writing.
+    /// `GetObject` by task `pid`: a new handle on the descriptor's file, bound to `pid`, as
+    /// writable as the descriptor → (handle, size). `EACCES` for a descriptor not open for
+    /// reading (a mapping always reads) and for `writable` on one not open for writing;
+    /// `EMFILE` when `pid` holds too many handles vm has not claimed.
     pub fn get_object(&mut self, pid: u64, fd: u64, writable: bool) -> Result<(u64, u64), Errno> {
         let d = self.fd(pid, fd)?;
-        if writable && !d.writable() {
+        if !d.readable() || (writable && !d.writable()) {
             return Err(Errno::EACCES);
         }
-        let object = d.object;
+        let (object, may_write) = (d.object, d.writable());
+        // A new mapping sees zeroes past the end of the file, whatever another wrote there.
+        let size = self.size_of(object)?;
+        self.clear_past(object, size);
         let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
-        o.mapped = true;
-        Ok((object, o.size))
+        let handle = self.handles.give(pid, object, may_write)?;
+        o.handles += 1;
+        Ok((handle, o.size))
+    }
+
+    /// `ObjectClaim` (vm's): vm takes `handle` for task `pid`'s mapping. `EBADF` unless it
+    /// is `pid`'s and unclaimed.
+    pub fn claim(&mut self, handle: u64, pid: u64) -> Result<Claimed, Errno> {
+        self.handles.claim(handle, pid)
     }
 
     /// `ObjectPage`: the slot holding the block, and how many of its bytes are file data.
-    /// `EFAULT` when the block lies wholly past the end of the file.
+    /// `EFAULT` when the block lies wholly past the end of the file; `EBADF` for a handle vm
+    /// has not claimed, `EACCES` for `write` through a read-only one.
     pub fn object_page(
         &mut self,
-        object: u64,
+        handle: u64,
         block: u64,
         write: bool,
     ) -> Result<(usize, u64), Errno> {
+        let object = if write {
+            self.handles.claimed_for_write(handle)?.object
+        } else {
+            self.handles.claimed(handle)?.object
+        };
         let size = self.size_of(object)?;
         let start = block.checked_mul(BS).ok_or(Errno::EFAULT)?;
         if start >= size {
@@ -1070,8 +1140,10 @@ impl Files {
         Ok((i, valid))
     }
 
-    /// `ObjectDirty`: a page of the block was written through a mapping.
-    pub fn object_dirty(&mut self, object: u64, block: u64) -> Result<(), Errno> {
+    /// `ObjectDirty`: a page of the block was written through a mapping. `EACCES` for a
+    /// read-only handle.
+    pub fn object_dirty(&mut self, handle: u64, block: u64) -> Result<(), Errno> {
+        let object = self.handles.claimed_for_write(handle)?.object;
         self.size_of(object)?;
         if let Some(i) = self.cache.lookup((object, block)) {
             self.cache.slots[i].dirty = true;
@@ -1081,15 +1153,26 @@ impl Files {
 
     /// `ObjectSync`: writes back the dirty blocks among `first .. first + count` (each one's
     /// mappings are taken away, so the next write faults and is seen).
-    pub fn object_sync(&mut self, object: u64, first: u64, count: u64) -> Result<(), Errno> {
+    pub fn object_sync(&mut self, handle: u64, first: u64, count: u64) -> Result<(), Errno> {
+        let object = self.handles.claimed(handle)?.object;
         self.size_of(object)?;
-        self.sync(object, first, count)
+        let synced = self.sync(object, first, count);
+        // Failed now or in an eviction since the last `msync`: reported once.
+        let pending = self.objects.get_mut(&object).and_then(|o| o.error.take());
+        synced.and(pending.map_or(Ok(()), Err))
     }
 
-    /// `ObjectRelease`: vm maps the object no more.
-    pub fn object_release(&mut self, object: u64) -> Result<(), Errno> {
-        let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
-        o.mapped = false;
+    /// `ObjectRelease` from `badge`: vm maps the handle no more (or the task it was given to
+    /// gives back one vm never claimed); the file's last holder settles it.
+    pub fn object_release(&mut self, badge: u64, handle: u64) -> Result<(), Errno> {
+        let object = self.handles.release(badge, handle)?;
+        self.handle_gone(object)
+    }
+
+    fn handle_gone(&mut self, object: u64) -> Result<(), Errno> {
+        if let Some(o) = self.objects.get_mut(&object) {
+            o.handles = o.handles.saturating_sub(1);
+        }
         self.settle(object)
     }
 }

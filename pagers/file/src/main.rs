@@ -53,7 +53,7 @@ fn main(st: &'static Startup) -> ! {
         };
         reply = Some(match Label::try_from(label) {
             Ok(Label::GetObject) => match GetObject::decode(label, mrs) {
-                // MR1 = object, MR2 = size: `OpenReply`'s layout.
+                // MR1 = handle, MR2 = size: `OpenReply`'s layout.
                 Ok(g) => wire(&encode_reply(
                     &files
                         .get_object(r.badge, g.fd, g.writable)
@@ -62,8 +62,17 @@ fn main(st: &'static Startup) -> ! {
                 Err(e) => wire(&encode_reply::<()>(&Err(Errno::from(e)))),
             },
             Ok(
-                Label::ObjectPage | Label::ObjectDirty | Label::ObjectSync | Label::ObjectRelease,
+                Label::ObjectPage
+                | Label::ObjectDirty
+                | Label::ObjectSync
+                | Label::ObjectRelease
+                | Label::ObjectClaim,
             ) => match ObjectRequest::decode(label, mrs) {
+                // A task may give back a handle vm never claimed (its mmap failed); the rest
+                // is vm's.
+                Ok(ObjectRequest::Release { handle }) => {
+                    wire(&encode_reply(&files.object_release(r.badge, handle)))
+                }
                 Ok(_) if r.badge != pid::VM => wire(&encode_reply::<()>(&Err(Errno::EPERM))),
                 Ok(req) => object(files, req),
                 Err(e) => wire(&encode_reply::<()>(&Err(Errno::from(e)))),
@@ -118,7 +127,7 @@ fn mount(st: &Startup) -> Option<Files> {
             Some(files)
         }
         Err(e) => {
-            println!("file: cannot mount the disk: {e:?}");
+            println!("file: cannot mount the disk: {e}; no disk (ENODEV)");
             None
         }
     }
@@ -197,10 +206,10 @@ fn handle(files: &mut Files, pid: u64, req: FileRequest, length: usize) -> Messa
 fn object(files: &mut Files, req: ObjectRequest) -> Message {
     match req {
         ObjectRequest::Page {
-            object,
+            handle,
             block,
             write,
-        } => match files.object_page(object, block, write) {
+        } => match files.object_page(handle, block, write) {
             Ok((slot, valid)) => {
                 let mut m = wire(&encode_reply(&Ok(valid)));
                 if let Some(buf) = libmk::ipc_buffer() {
@@ -211,15 +220,18 @@ fn object(files: &mut Files, req: ObjectRequest) -> Message {
             }
             Err(e) => wire(&encode_reply::<()>(&Err(e))),
         },
-        ObjectRequest::Dirty { object, block } => {
-            wire(&encode_reply(&files.object_dirty(object, block)))
+        ObjectRequest::Dirty { handle, block } => {
+            wire(&encode_reply(&files.object_dirty(handle, block)))
         }
         ObjectRequest::Sync {
-            object,
+            handle,
             first,
             count,
-        } => wire(&encode_reply(&files.object_sync(object, first, count))),
-        ObjectRequest::Release { object } => wire(&encode_reply(&files.object_release(object))),
+        } => wire(&encode_reply(&files.object_sync(handle, first, count))),
+        ObjectRequest::Release { handle } => {
+            wire(&encode_reply(&files.object_release(pid::VM, handle)))
+        }
+        ObjectRequest::Claim { handle, pid } => wire(&encode_reply(&files.claim(handle, pid))),
     }
 }
 

@@ -13,8 +13,11 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
 pub mod errno;
 pub mod file;
+pub mod handles;
 pub mod object;
 pub mod proc;
 pub mod shm;
@@ -42,6 +45,21 @@ pub mod pid {
     pub const SHM: u64 = 5;
     /// The first pid given to a user task.
     pub const FIRST_USER: u64 = 10;
+    /// Set in the badge of a task's *fault endpoint* (the capability its TCB holds, badged
+    /// `pid | FAULT_BADGE`), clear in every badge a task can send with (its request
+    /// capabilities carry the pid alone). Tasks never hold an unbadged endpoint capability and
+    /// a badge cannot be changed once minted, so only the kernel's fault delivery produces a
+    /// message with this bit: a fault label on any other badge is a forgery.
+    pub const FAULT_BADGE: u64 = 1 << 63;
+
+    /// The pid of a fault badge (`pid | FAULT_BADGE`), or `None` for a request badge.
+    pub const fn of_fault_badge(badge: u64) -> Option<u64> {
+        if badge & FAULT_BADGE != 0 {
+            Some(badge & !FAULT_BADGE)
+        } else {
+            None
+        }
+    }
 }
 
 /// Where a server's startup page is mapped (also passed in `x0`).
@@ -95,6 +113,8 @@ pub mod task_slots {
     pub const FILE: u64 = 5;
     /// A capability to the shared-memory server's endpoint, badged with the task's pid.
     pub const SHM: u64 = 6;
+    /// The right to print on the kernel's debug console (a `Console` capability).
+    pub const CONSOLE: u64 = 7;
     /// First slot the task may use for itself.
     pub const FIRST_FREE: u64 = 8;
     /// log2 of the number of slots.
@@ -165,6 +185,8 @@ abi::numbered! {
         Kill = 405,
         /// → MR1 = pid, MR2 = parent pid.
         GetPid = 406,
+        /// Power the machine off (the session's first program only): no reply.
+        PowerOff = 407,
 
         /// flags, path (five words) → MR1 = fd, MR2 = size.
         Open = 500,
@@ -187,17 +209,20 @@ abi::numbered! {
         /// → MR1.. = the counters of [`file::FileStats`].
         FileStats = 509,
 
-        /// vm to a pager: object, block, write → MR1 = valid bytes; block frame cap in the
+        /// vm to a pager: handle, block, write → MR1 = valid bytes; block frame cap in the
         /// reply (`object::ObjectRequest`).
         ObjectPage = 600,
-        /// vm to a pager: object, block.
+        /// vm to a pager: handle, block.
         ObjectDirty = 601,
-        /// vm to a pager: object, first block, count.
+        /// vm to a pager: handle, first block, count.
         ObjectSync = 602,
-        /// vm to a pager: object.
+        /// vm to a pager: handle (a claimed one); or a task to a pager: a handle it was given
+        /// and never had mapped.
         ObjectRelease = 603,
-        /// A task to the owner of a descriptor: fd, writable → MR1 = object, MR2 = size.
+        /// A task to the owner of a descriptor: fd, writable → MR1 = handle, MR2 = size.
         GetObject = 604,
+        /// vm to a pager: handle, pid → MR1 = object, MR2 = writable (`object::Claimed`).
+        ObjectClaim = 605,
 
         /// flags, mode, name (two words) → MR1 = fd, MR2 = size (`shm::ShmRequest`).
         ShmOpen = 700,
@@ -209,7 +234,8 @@ abi::numbered! {
         ShmUnlink = 703,
         /// fd.
         ShmClose = 704,
-        /// vm to shm: size → MR1 = handle of a new anonymous object (`shm::ShmRequest`).
+        /// vm to shm: size → MR1 = handle, MR2 = object of a new anonymous object
+        /// (`shm::ShmRequest`).
         ShmCreateAnon = 705,
 
         /// init to the file and shm servers: pid (`task::ServerControl`).
@@ -280,6 +306,7 @@ impl Label {
             | Self::TakeKills
             | Self::GetChunk
             | Self::GetPid
+            | Self::PowerOff
             | Self::SyncAll
             | Self::Descriptors
             | Self::FileStats => 0,
@@ -303,7 +330,7 @@ impl Label {
             Self::Fstat => 1,
             Self::Ftruncate => 2,
             Self::MmapObject => 5,
-            Self::ObjectDirty | Self::GetObject => 2,
+            Self::ObjectDirty | Self::GetObject | Self::ObjectClaim => 2,
             Self::Msync | Self::ObjectPage | Self::ObjectSync => 3,
             Self::ObjectRelease => 1,
             Self::ShmOpen => 4,

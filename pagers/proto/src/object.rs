@@ -1,7 +1,9 @@
 //! Memory objects: how vm maps what another pager owns (a file's page cache, a shm object).
 //!
 //! A task asks the owning server for a handle on one of its descriptors (`GetObject`), then
-//! asks vm to map it (`MmapObject`). On a fault in such a region vm asks the pager for the
+//! asks vm to map it (`MmapObject`); vm first claims the handle from the pager for that task
+//! (`ObjectRequest::Claim`: a handle is usable only by the task it was given to, once, with
+//! its descriptor's rights; `crate::handles`). On a fault in such a region vm asks the pager for the
 //! 64 KiB block that holds the page (`ObjectPage`): the reply carries the block's frame
 //! capability (a copy derived from the pager's, so the pager can take every mapping of the
 //! block back by revoking its own: eviction, write-back re-arming). vm maps all the block's
@@ -9,11 +11,12 @@
 //!
 //! Shared writable mappings start read-only; the first write fault makes vm send
 //! `ObjectDirty`, then map the page writable. `Msync`, `munmap` and task exit make vm send
-//! `ObjectSync` for the range; dropping the last mapping of an object sends `ObjectRelease`.
+//! `ObjectSync` for the range; dropping the last region naming a handle sends
+//! `ObjectRelease`.
 //! Private mappings copy a block's page into a page of vm's own on the first write (the
 //! pager's page stays clean).
 
-use crate::wire::{Wire, fields};
+use crate::wire::{ReplyBody, Wire, fields};
 use crate::{Label, ProtoError};
 
 /// Pages in a block: the unit of page-cache allocation, fault-around and eviction.
@@ -29,41 +32,50 @@ abi::numbered! {
     }
 }
 
-/// vm's requests to a pager (file or shm).
+/// vm's requests to a pager (file or shm). Every one but `Claim` names a handle vm has
+/// claimed (badge `pid::VM`); anything else is `EBADF`. `Release` is also a task's, for a
+/// handle it was given and never had mapped (see [`crate::handles`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ObjectRequest {
-    /// The block `block` of `object`, for reading or (`write`) writing → MR1 = how many
-    /// bytes of the block hold data (the rest reads as zero and is never written back);
-    /// the block's frame capability travels with the reply. `EFAULT` when the block lies
-    /// wholly past the end of the object (vm then kills the task with BUS).
+    /// The block `block` of `handle`'s object, for reading or (`write`) writing → MR1 = how
+    /// many bytes of the block hold data (the rest reads as zero and is never written
+    /// back); the block's frame capability travels with the reply. `EFAULT` when the block
+    /// lies wholly past the end of the object (vm then kills the task with BUS); `EACCES`
+    /// for `write` through a read-only handle.
     Page {
-        object: u64,
+        handle: u64,
         block: u64,
         write: bool,
     },
-    /// A page of `block` was written through a shared mapping.
-    Dirty { object: u64, block: u64 },
+    /// A page of `block` was written through a shared mapping. `EACCES` for a read-only
+    /// handle (vm then kills the writer with SEGV).
+    Dirty { handle: u64, block: u64 },
     /// Write back the dirty blocks among `first .. first + count`.
-    Sync { object: u64, first: u64, count: u64 },
-    /// vm no longer maps `object`.
-    Release { object: u64 },
+    Sync { handle: u64, first: u64, count: u64 },
+    /// vm no longer maps `handle` (or, from a task: it will not map it); the handle is gone.
+    Release { handle: u64 },
+    /// vm takes `handle`, which task `pid` got with `GetObject` and asks vm to map →
+    /// [`Claimed`]. `EBADF` unless the handle exists, was given to `pid` and was not
+    /// claimed before; from then on only vm may use it.
+    Claim { handle: u64, pid: u64 },
 }
 
 impl ObjectRequest {
     pub fn encode(&self) -> Wire {
         match *self {
             Self::Page {
-                object,
+                handle,
                 block,
                 write,
-            } => Wire::request(Label::ObjectPage, &[object, block, u64::from(write)]),
-            Self::Dirty { object, block } => Wire::request(Label::ObjectDirty, &[object, block]),
+            } => Wire::request(Label::ObjectPage, &[handle, block, u64::from(write)]),
+            Self::Dirty { handle, block } => Wire::request(Label::ObjectDirty, &[handle, block]),
             Self::Sync {
-                object,
+                handle,
                 first,
                 count,
-            } => Wire::request(Label::ObjectSync, &[object, first, count]),
-            Self::Release { object } => Wire::request(Label::ObjectRelease, &[object]),
+            } => Wire::request(Label::ObjectSync, &[handle, first, count]),
+            Self::Release { handle } => Wire::request(Label::ObjectRelease, &[handle]),
+            Self::Claim { handle, pid } => Wire::request(Label::ObjectClaim, &[handle, pid]),
         }
     }
 
@@ -71,42 +83,88 @@ impl ObjectRequest {
     pub fn decode(label: u64, mrs: &[u64]) -> Result<Self, ProtoError> {
         match Label::try_from(label) {
             Ok(l @ Label::ObjectPage) => {
-                let [object, block, write] = fields(l, mrs)?;
+                let [handle, block, write] = fields(l, mrs)?;
                 let write = match write {
                     0 => false,
                     1 => true,
                     _ => return Err(ProtoError::BadField),
                 };
                 Ok(Self::Page {
-                    object,
+                    handle,
                     block,
                     write,
                 })
             }
             Ok(l @ Label::ObjectDirty) => {
-                let [object, block] = fields(l, mrs)?;
-                Ok(Self::Dirty { object, block })
+                let [handle, block] = fields(l, mrs)?;
+                Ok(Self::Dirty { handle, block })
             }
             Ok(l @ Label::ObjectSync) => {
-                let [object, first, count] = fields(l, mrs)?;
+                let [handle, first, count] = fields(l, mrs)?;
                 Ok(Self::Sync {
-                    object,
+                    handle,
                     first,
                     count,
                 })
             }
             Ok(l @ Label::ObjectRelease) => {
-                let [object] = fields(l, mrs)?;
-                Ok(Self::Release { object })
+                let [handle] = fields(l, mrs)?;
+                Ok(Self::Release { handle })
+            }
+            Ok(l @ Label::ObjectClaim) => {
+                let [handle, pid] = fields(l, mrs)?;
+                Ok(Self::Claim { handle, pid })
             }
             _ => Err(ProtoError::UnknownLabel(label)),
         }
     }
+
+    /// The handle the request names.
+    pub const fn handle(&self) -> u64 {
+        match *self {
+            Self::Page { handle, .. }
+            | Self::Dirty { handle, .. }
+            | Self::Sync { handle, .. }
+            | Self::Release { handle }
+            | Self::Claim { handle, .. } => handle,
+        }
+    }
 }
 
-/// A task's request to the owner of one of its descriptors (file or shm server): a handle
-/// vm can use → MR1 = object, MR2 = size in bytes. `EACCES` if `writable` is asked of a
-/// descriptor opened read-only; `EBADF` for a bad descriptor.
+/// `Claim`'s result: the object behind the handle (a number that stays the same for every
+/// handle of one object while it lives, so that vm keeps one capability per block of it)
+/// and whether the handle lets its mappings write (its descriptor was open for writing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Claimed {
+    pub object: u64,
+    pub writable: bool,
+}
+
+impl ReplyBody for Claimed {
+    fn encode_body(&self, w: &mut Wire) {
+        w.push(self.object);
+        w.push(u64::from(self.writable));
+    }
+
+    fn decode_body(w: &[u64]) -> Result<Self, ProtoError> {
+        match *w {
+            [object, writable @ (0 | 1), ..] => Ok(Self {
+                object,
+                writable: writable == 1,
+            }),
+            [_, _, ..] => Err(ProtoError::BadField),
+            _ => Err(ProtoError::Short),
+        }
+    }
+}
+
+/// A task's request to the owner of one of its descriptors (file or shm server): a new
+/// handle for vm to map, bound to the caller (see [`crate::handles`]) → MR1 = handle, MR2 =
+/// size in bytes (`OpenReply`'s layout). The handle may write when the descriptor may;
+/// `writable` only asks for that to be checked now: `EACCES` if it is asked of a
+/// descriptor opened read-only. `EACCES` also for a descriptor not open for reading (a
+/// mapping always reads), `EBADF` for a bad descriptor, `EMFILE` when the caller holds
+/// [`crate::handles::MAX_UNCLAIMED`] handles it has not had mapped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GetObject {
     pub fd: u64,
@@ -137,7 +195,9 @@ impl GetObject {
 
 /// A task's request to vm to map a memory object: `mmap(addr, len, prot, flags, fd, offset)`
 /// once the descriptor's owner gave a handle → MR1 = the address. `prot_flags` = prot |
-/// flags << 8; `offset` must be page aligned.
+/// flags << 8; `offset` must be page aligned. vm claims the handle from the pager first
+/// (`ObjectRequest::Claim` with the caller's pid): `EBADF` for a handle that is not the
+/// caller's to give, `EACCES` for a shared writable mapping of a read-only handle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MmapObject {
     pub addr: u64,
@@ -145,24 +205,24 @@ pub struct MmapObject {
     pub prot: u64,
     pub flags: u64,
     pub pager: Pager,
-    pub object: u64,
+    pub handle: u64,
     pub offset: u64,
 }
 
 impl MmapObject {
-    /// Encoded as addr, len, prot | flags << 8 | pager << 32, object, offset.
+    /// Encoded as addr, len, prot | flags << 8 | pager << 32, handle, offset.
     pub fn encode(&self) -> Wire {
         let packed = (self.prot & 0xff) | (self.flags & 0xff_ffff) << 8 | (self.pager as u64) << 32;
         Wire::request(
             Label::MmapObject,
-            &[self.addr, self.len, packed, self.object, self.offset],
+            &[self.addr, self.len, packed, self.handle, self.offset],
         )
     }
 
     pub fn decode(label: u64, mrs: &[u64]) -> Result<Self, ProtoError> {
         match Label::try_from(label) {
             Ok(l @ Label::MmapObject) => {
-                let [addr, len, packed, object, offset] = fields(l, mrs)?;
+                let [addr, len, packed, handle, offset] = fields(l, mrs)?;
                 let pager = Pager::try_from(packed >> 32).map_err(|_| ProtoError::BadField)?;
                 Ok(Self {
                     addr,
@@ -170,7 +230,7 @@ impl MmapObject {
                     prot: packed & 0xff,
                     flags: (packed >> 8) & 0xff_ffff,
                     pager,
-                    object,
+                    handle,
                     offset,
                 })
             }
@@ -223,29 +283,38 @@ mod tests {
     fn object_requests_round_trip() {
         for r in [
             ObjectRequest::Page {
-                object: 7,
+                handle: 7,
                 block: 3,
                 write: true,
             },
             ObjectRequest::Page {
-                object: 7,
+                handle: 7,
                 block: 0,
                 write: false,
             },
             ObjectRequest::Dirty {
-                object: 1,
+                handle: 1,
                 block: 2,
             },
             ObjectRequest::Sync {
-                object: 1,
+                handle: 1,
                 first: 2,
                 count: 3,
             },
-            ObjectRequest::Release { object: 9 },
+            ObjectRequest::Release { handle: 9 },
+            ObjectRequest::Claim { handle: 9, pid: 12 },
         ] {
             let w = r.encode();
             assert_eq!(ObjectRequest::decode(w.label(), w.mrs()), Ok(r));
+            assert_eq!(
+                ObjectRequest::decode(w.label(), w.mrs()).map(|r| r.handle()),
+                Ok(w.mrs()[0])
+            );
         }
+        assert_eq!(
+            ObjectRequest::decode(Label::ObjectClaim as u64, &[1]),
+            Err(ProtoError::Short)
+        );
         assert_eq!(
             ObjectRequest::decode(Label::ObjectPage as u64, &[1, 2, 2]),
             Err(ProtoError::BadField)
@@ -275,7 +344,7 @@ mod tests {
             prot: 3,
             flags: 0x01,
             pager: Pager::Shm,
-            object: 5,
+            handle: 5,
             offset: 0x2000,
         };
         let w = m.encode();
@@ -291,5 +360,30 @@ mod tests {
         };
         let w = s.encode();
         assert_eq!(Msync::decode(w.label(), w.mrs()), Ok(s));
+    }
+
+    #[test]
+    fn claimed_reply() {
+        use crate::{Errno, decode_reply, encode_reply};
+        for c in [
+            Claimed {
+                object: 4,
+                writable: true,
+            },
+            Claimed {
+                object: u64::MAX,
+                writable: false,
+            },
+        ] {
+            let w = encode_reply(&Ok(c));
+            assert_eq!(decode_reply::<Claimed>(w.mrs()), Ok(Ok(c)));
+        }
+        assert_eq!(
+            decode_reply::<Claimed>(&[0, 4, 2]),
+            Err(ProtoError::BadField)
+        );
+        assert_eq!(decode_reply::<Claimed>(&[0, 4]), Err(ProtoError::Short));
+        let w = encode_reply::<Claimed>(&Err(Errno::EBADF));
+        assert_eq!(decode_reply::<Claimed>(w.mrs()), Ok(Err(Errno::EBADF)));
     }
 }

@@ -23,6 +23,10 @@ pub enum ProcRequest {
     Kill { pid: u64 },
     /// → [`GetPidReply`].
     GetPid,
+    /// End the session and power the machine off: init ends every task, has the file server
+    /// write everything back, and powers off. Only the program init started for the session
+    /// (`run=`) may ask (`EPERM` for anyone else); no reply on success.
+    PowerOff,
 }
 
 impl ProcRequest {
@@ -35,6 +39,7 @@ impl ProcRequest {
             Self::Wait { pid } => Wire::request(Label::Wait, &[pid]),
             Self::Kill { pid } => Wire::request(Label::Kill, &[pid]),
             Self::GetPid => Wire::request(Label::GetPid, &[]),
+            Self::PowerOff => Wire::request(Label::PowerOff, &[]),
         }
     }
 
@@ -68,6 +73,7 @@ impl ProcRequest {
                 Self::Kill { pid }
             }
             Label::GetPid => Self::GetPid,
+            Label::PowerOff => Self::PowerOff,
             _ => return Err(ProtoError::UnknownLabel(label)),
         })
     }

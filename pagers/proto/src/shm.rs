@@ -16,7 +16,7 @@
 //! which server owns a descriptor by its number alone ([`owns_fd`]), with no table to keep
 //! across `fork` or `exec`.
 
-use crate::wire::{Name, Wire, fields};
+use crate::wire::{Name, ReplyBody, Wire, fields};
 use crate::{Label, ProtoError};
 
 /// The first descriptor number the shm server hands out.
@@ -70,10 +70,32 @@ pub enum ShmRequest {
     /// `close(fd)`.
     Close { fd: u64 },
     /// vm only (badge `pid::VM`; `EPERM` from anyone else): a new anonymous object of `size`
-    /// bytes (zero on first touch) for a `MAP_SHARED | MAP_ANONYMOUS` mapping → MR1 = its
-    /// handle for the memory-object protocol. It has no name and no descriptor: the handle
-    /// is its only holder, and `ObjectRelease` frees it. `EFBIG` beyond the server's limit.
+    /// bytes (zero on first touch) for a `MAP_SHARED | MAP_ANONYMOUS` mapping →
+    /// [`AnonObject`]: its handle for the memory-object protocol (vm's, claimed, writable)
+    /// and the object. It has no name and no descriptor: the handle is its only holder, and
+    /// `ObjectRelease` frees it. `EFBIG` beyond the server's limit.
     CreateAnon { size: u64 },
+}
+
+/// `CreateAnon`'s result: MR1 = the handle, MR2 = the object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnonObject {
+    pub handle: u64,
+    pub object: u64,
+}
+
+impl ReplyBody for AnonObject {
+    fn encode_body(&self, w: &mut Wire) {
+        w.push(self.handle);
+        w.push(self.object);
+    }
+
+    fn decode_body(w: &[u64]) -> Result<Self, ProtoError> {
+        match *w {
+            [handle, object, ..] => Ok(Self { handle, object }),
+            _ => Err(ProtoError::Short),
+        }
+    }
 }
 
 impl ShmRequest {
@@ -198,6 +220,14 @@ mod tests {
         assert_eq!(decode_reply::<OpenReply>(w.mrs()), Ok(Ok(open)));
         let w = encode_reply::<u64>(&Err(Errno::EEXIST));
         assert_eq!(w.mrs(), &[17]);
+        let anon = AnonObject {
+            handle: 3,
+            object: 9,
+        };
+        let w = encode_reply(&Ok(anon));
+        assert_eq!(w.mrs(), &[0, 3, 9]);
+        assert_eq!(decode_reply::<AnonObject>(w.mrs()), Ok(Ok(anon)));
+        assert_eq!(decode_reply::<AnonObject>(&[0, 3]), Err(ProtoError::Short));
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct Startup {
     /// The file server: the most 64 KiB page-cache blocks it may hold (frames retyped from
     /// its untyped budget as needed, mapped at [`FILE_CACHE_WINDOW`]); bootarg `file.cache=`.
     pub cache_blocks: u64,
+    /// A test hook (bootarg `<server>.stop=N`): the server stops, as if it had crashed,
+    /// when its `N`th request arrives, before answering it; 0 = never.
+    pub stop_at: u64,
 }
 
 const _: () = assert!(core::mem::size_of::<Startup>() <= 4096);
@@ -74,6 +77,7 @@ impl Startup {
             mmio_size: 0,
             dma_size: 0,
             cache_blocks: 0,
+            stop_at: 0,
         }
     }
 
@@ -137,6 +141,9 @@ pub mod file_slots {
 
 /// The registers of one virtio-mmio transport.
 pub const VIRTIO_SLOT_SIZE: u64 = 0x200;
+/// Where every server finds its `Console` capability (the right to print).
+pub const SERVER_CONSOLE_SLOT: u64 = 8;
+
 /// Where the file server finds the virtio-mmio transports and its DMA memory.
 pub const FILE_MMIO_WINDOW: u64 = 0x0000_0032_0000_0000;
 pub const FILE_DMA_WINDOW: u64 = 0x0000_0033_0000_0000;

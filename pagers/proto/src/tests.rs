@@ -67,13 +67,13 @@ fn vm_controls() -> [VmControl; 10] {
             file_size: 0x800,
             prot: prot::READ | prot::WRITE,
             pager: crate::object::Pager::File,
-            object: 3,
+            handle: 3,
             offset: 0x1234,
         },
     ]
 }
 
-fn proc_requests() -> [ProcRequest; 9] {
+fn proc_requests() -> [ProcRequest; 10] {
     [
         ProcRequest::Spawn {
             name: name("hello"),
@@ -88,6 +88,7 @@ fn proc_requests() -> [ProcRequest; 9] {
         ProcRequest::Wait { pid: 0 },
         ProcRequest::Kill { pid: 12 },
         ProcRequest::GetPid,
+        ProcRequest::PowerOff,
         ProcRequest::Wait { pid: u64::MAX },
     ]
 }
@@ -230,27 +231,28 @@ fn all_requests() -> impl Iterator<Item = Wire> {
 }
 
 /// One encoded sample of each memory-object message (object.rs tests the round trips).
-fn object_samples() -> [Wire; 8] {
+fn object_samples() -> [Wire; 9] {
     use crate::object::{GetObject, MmapObject, Msync, ObjectRequest, Pager};
     [
         ObjectRequest::Page {
-            object: 1,
+            handle: 1,
             block: 2,
             write: true,
         }
         .encode(),
         ObjectRequest::Dirty {
-            object: 1,
+            handle: 1,
             block: 2,
         }
         .encode(),
         ObjectRequest::Sync {
-            object: 1,
+            handle: 1,
             first: 2,
             count: 3,
         }
         .encode(),
-        ObjectRequest::Release { object: 1 }.encode(),
+        ObjectRequest::Release { handle: 1 }.encode(),
+        ObjectRequest::Claim { handle: 1, pid: 10 }.encode(),
         GetObject {
             fd: 3,
             writable: false,
@@ -262,7 +264,7 @@ fn object_samples() -> [Wire; 8] {
             prot: 1,
             flags: 1,
             pager: Pager::File,
-            object: 1,
+            handle: 1,
             offset: 0,
         }
         .encode(),
@@ -379,7 +381,7 @@ fn unknown_labels() {
         299,
         301,
         399,
-        407,
+        408,
         499,
         510,
         999,

@@ -118,19 +118,20 @@ pub enum VmControl {
         len: u64,
         prot: u64,
     },
-    /// The file part of an ELF segment on the disk, as a private region of memory object
-    /// `object` (a handle from `pager`'s `GetObject`): the pages holding [`vaddr`, `vaddr +
-    /// file_size`), whose byte at `vaddr` is the object's byte `offset` (`vaddr` and
-    /// `offset` congruent modulo the page size), paged in on demand; bytes of the last page
-    /// past `vaddr + file_size` read as zero (the start of `.bss`). Whole pages past it
-    /// are init's to map (`MapAnon`).
+    /// The file part of an ELF segment on the disk, as a private region of the memory object
+    /// of `handle` (one init got from `pager`'s `GetObject`; vm claims it for init with the
+    /// first segment, later segments of the same handle share the claim): the pages
+    /// holding [`vaddr`, `vaddr + file_size`), whose byte at `vaddr` is the object's byte
+    /// `offset` (`vaddr` and `offset` congruent modulo the page size), paged in on demand;
+    /// bytes of the last page past `vaddr + file_size` read as zero (the start of `.bss`).
+    /// Whole pages past it are init's to map (`MapAnon`).
     MapObject {
         pid: u64,
         vaddr: u64,
         file_size: u64,
         prot: u64,
         pager: Pager,
-        object: u64,
+        handle: u64,
         offset: u64,
     },
 }
@@ -182,7 +183,7 @@ impl VmControl {
                 file_size,
                 prot,
                 pager,
-                object,
+                handle,
                 offset,
             } => Wire::request(
                 Label::MapObject,
@@ -190,7 +191,7 @@ impl VmControl {
                     pid,
                     vaddr,
                     file_size,
-                    object,
+                    handle,
                     offset,
                     (prot & 0xff) | (pager as u64) << 8,
                 ],
@@ -251,7 +252,7 @@ impl VmControl {
                 }
             }
             Label::MapObject => {
-                let [pid, vaddr, file_size, object, offset, packed] = fields(l, mrs)?;
+                let [pid, vaddr, file_size, handle, offset, packed] = fields(l, mrs)?;
                 if packed >> 16 != 0 {
                     return Err(ProtoError::BadField);
                 }
@@ -261,7 +262,7 @@ impl VmControl {
                     file_size,
                     prot: packed & 0xff,
                     pager: Pager::try_from(packed >> 8).map_err(|_| ProtoError::BadField)?,
-                    object,
+                    handle,
                     offset,
                 }
             }

@@ -6,8 +6,14 @@
 //!
 //! Lifetimes, as POSIX has them: a name holds its object until `shm_unlink`; a descriptor
 //! until `close`; a handle (one per `GetObject`, i.e. per `mmap` of a descriptor) until vm's
-//! `ObjectRelease` for it. The object, with its frames, goes when the last of these does, so
+//! `ObjectRelease` for it (or, never claimed by vm, until its task gives it back or ends:
+//! `proto::handles`). The object, with its frames, goes when the last of these does, so
 //! unlinking or closing never disturbs a mapping.
+//!
+//! Handles are bound to the task they were given to and keep the descriptor's rights
+//! (`proto::handles::Handles`): vm claims one for that task before mapping it, and only a
+//! claimed handle serves vm's `ObjectPage`/`ObjectDirty`/`ObjectSync`; a read-only one
+//! refuses writes (`EACCES`).
 //!
 //! Anonymous objects (vm's `CreateAnon`, for `MAP_SHARED | MAP_ANONYMOUS` memory) are born
 //! unlinked with one handle and no descriptor: vm's `ObjectRelease` of that handle, once no
@@ -20,8 +26,9 @@ extern crate alloc;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use proto::file::open_flags::{ACCMODE, CREAT, EXCL, RDONLY, RDWR, TRUNC};
-use proto::object::BLOCK_SIZE;
-use proto::shm::{FD_COUNT, FIRST_FD, mode, valid_name};
+use proto::handles::Handles;
+use proto::object::{BLOCK_SIZE, Claimed};
+use proto::shm::{AnonObject, FD_COUNT, FIRST_FD, mode, valid_name};
 use proto::{Errno, Name};
 
 /// The largest object (`EFBIG` beyond it): far more than any budget, so that the size
@@ -102,10 +109,9 @@ pub struct Table<F> {
     names: BTreeMap<[u64; 2], u64>,
     /// (pid, fd) → descriptor.
     fds: BTreeMap<(u64, u64), Fd>,
-    /// vm's handle → object.
-    handles: BTreeMap<u64, u64>,
+    /// The handles given out (`GetObject`, `CreateAnon`).
+    handles: Handles,
     next_object: u64,
-    next_handle: u64,
 }
 
 impl<F: Copy> Default for Table<F> {
@@ -120,9 +126,8 @@ impl<F: Copy> Table<F> {
             objects: BTreeMap::new(),
             names: BTreeMap::new(),
             fds: BTreeMap::new(),
-            handles: BTreeMap::new(),
+            handles: Handles::new(),
             next_object: 1,
-            next_handle: 1,
         }
     }
 
@@ -251,8 +256,9 @@ impl<F: Copy> Table<F> {
         Ok(self.drop_if_unused(d.object))
     }
 
-    /// `GetObject`: a new handle on the object of `fd` for vm → (handle, size). `EACCES`
-    /// when `writable` is asked of a read-only descriptor.
+    /// `GetObject` by task `pid`: a new handle on the object of `fd`, bound to `pid`, as
+    /// writable as the descriptor → (handle, size). `EACCES` when `writable` is asked of a
+    /// read-only descriptor, `EMFILE` when `pid` holds too many unclaimed handles.
     pub fn get_object(&mut self, pid: u64, fd: u64, writable: bool) -> Result<(u64, u64), Errno> {
         let d = self.fd(pid, fd)?;
         if writable && !d.writable {
@@ -262,16 +268,15 @@ impl<F: Copy> Table<F> {
             return Err(Errno::ENFILE);
         }
         let o = self.objects.get_mut(&d.object).ok_or(Errno::EIO)?;
+        let handle = self.handles.give(pid, d.object, d.writable)?;
         o.handles += 1;
-        let handle = self.next_handle;
-        self.next_handle += 1;
-        self.handles.insert(handle, d.object);
         Ok((handle, o.size))
     }
 
     /// `CreateAnon` (vm only): a new anonymous object of `size` bytes, with no name and no
-    /// descriptor → the handle that alone holds it. `EFBIG` beyond [`MAX_SIZE`].
-    pub fn create_anon(&mut self, size: u64) -> Result<u64, Errno> {
+    /// descriptor → the handle that alone holds it (vm's, claimed, writable) and the
+    /// object. `EFBIG` beyond [`MAX_SIZE`].
+    pub fn create_anon(&mut self, size: u64) -> Result<AnonObject, Errno> {
         if size > MAX_SIZE {
             return Err(Errno::EFBIG);
         }
@@ -292,23 +297,33 @@ impl<F: Copy> Table<F> {
                 creator: 0,
             },
         );
-        let handle = self.next_handle;
-        self.next_handle += 1;
-        self.handles.insert(handle, id);
-        Ok(handle)
+        let handle = self.handles.give_vm(id, true);
+        Ok(AnonObject { handle, object: id })
+    }
+
+    /// `ObjectClaim` (vm only): vm takes `handle` for task `pid`'s mapping. `EBADF` unless
+    /// it is `pid`'s and unclaimed.
+    pub fn claim(&mut self, handle: u64, pid: u64) -> Result<Claimed, Errno> {
+        self.handles.claim(handle, pid)
     }
 
     /// `ObjectPage`: the frame of block `block` of `handle`'s object (from `alloc` the first
     /// time the block is touched) and how many of its bytes lie inside the object. `EFAULT`
-    /// when the block lies wholly past the end, `EBADF` for an unknown handle.
+    /// when the block lies wholly past the end, `EBADF` for a handle vm has not claimed,
+    /// `EACCES` for `write` through a read-only one.
     pub fn page(
         &mut self,
         handle: u64,
         block: u64,
+        write: bool,
         alloc: impl FnOnce() -> Result<F, Errno>,
     ) -> Result<(F, u64), Errno> {
-        let id = *self.handles.get(&handle).ok_or(Errno::EBADF)?;
-        let o = self.objects.get_mut(&id).ok_or(Errno::EIO)?;
+        let h = if write {
+            self.handles.claimed_for_write(handle)?
+        } else {
+            self.handles.claimed(handle)?
+        };
+        let o = self.objects.get_mut(&h.object).ok_or(Errno::EIO)?;
         let base = block.checked_mul(BLOCK_SIZE).ok_or(Errno::EFAULT)?;
         if base >= o.size {
             return Err(Errno::EFAULT);
@@ -325,25 +340,51 @@ impl<F: Copy> Table<F> {
         Ok((frame, valid))
     }
 
-    /// `ObjectDirty`/`ObjectSync`: memory only, nothing to write back; `EBADF` for an
-    /// unknown handle.
-    pub fn check_handle(&self, handle: u64) -> Result<(), Errno> {
-        self.handles.get(&handle).map(drop).ok_or(Errno::EBADF)
+    /// `ObjectDirty`: memory only, nothing to remember; `EBADF` for a handle vm has not
+    /// claimed, `EACCES` for a read-only one.
+    pub fn dirty(&self, handle: u64) -> Result<(), Errno> {
+        self.handles.claimed_for_write(handle).map(drop)
     }
 
-    /// `ObjectRelease`: vm maps `handle` no more → the object's frames if that was its last
-    /// holder.
-    pub fn release(&mut self, handle: u64) -> Result<Vec<F>, Errno> {
-        let id = self.handles.remove(&handle).ok_or(Errno::EBADF)?;
+    /// `ObjectSync`: memory only, nothing to write back; `EBADF` for a handle vm has not
+    /// claimed.
+    pub fn check_handle(&self, handle: u64) -> Result<(), Errno> {
+        self.handles.claimed(handle).map(drop)
+    }
+
+    /// `ObjectRelease` from `badge`: vm maps `handle` no more (or its owner gives back one
+    /// vm never claimed) → the object's frames if that was its last holder.
+    pub fn release(&mut self, badge: u64, handle: u64) -> Result<Vec<F>, Errno> {
+        let id = self.handles.release(badge, handle)?;
+        Ok(self.handle_gone(id))
+    }
+
+    fn handle_gone(&mut self, id: u64) -> Vec<F> {
         if let Some(o) = self.objects.get_mut(&id) {
             o.handles = o.handles.saturating_sub(1);
         }
-        Ok(self.drop_if_unused(id))
+        self.drop_if_unused(id)
     }
 
-    /// `TaskExit`: task `pid` ended; its descriptors go as `close` would take them → the
-    /// frames of the objects that was the last holder of.
+    /// Handles alive (claimed by vm or not).
+    pub fn handles(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// `TaskExit`: task `pid` ended; its descriptors go as `close` would take them, and the
+    /// handles it was given that vm never claimed → the frames of the objects that was the
+    /// last holder of.
     pub fn task_exit(&mut self, pid: u64) -> Vec<F> {
+        let mut freed = Vec::new();
+        for id in self.handles.task_exit(pid) {
+            freed.extend(self.handle_gone(id));
+        }
+        freed.extend(self.close_all(pid));
+        freed
+    }
+
+    /// Closes every descriptor of task `pid` → the frames let go.
+    fn close_all(&mut self, pid: u64) -> Vec<F> {
         let fds: Vec<u64> = self
             .fds
             .range((pid, 0)..=(pid, u64::MAX))

@@ -177,6 +177,7 @@ fn main(st: &'static Startup) -> ! {
     };
     let mut table = Table::<Block>::new();
     let mut reply: Option<Message> = None;
+    let mut requests = 0u64;
     loop {
         if let Some(buf) = libmk::ipc_buffer() {
             buf.receive_slot = NULL_CPTR;
@@ -188,6 +189,11 @@ fn main(st: &'static Startup) -> ! {
         let Ok(r) = r else {
             continue;
         };
+        requests += 1;
+        if requests == st.stop_at {
+            rt::println!("shm-server: test hook: stopping at request {requests}");
+            rt::stop();
+        }
         let req = rt::ipc::received(&r);
         reply = Some(handle(&mut sys, &mut table, r.badge, &req));
     }
@@ -210,6 +216,17 @@ fn handle(sys: &mut Sys, table: &mut Table<Block>, badge: u64, req: &Wire) -> Me
             Ok(r) => object_request(sys, table, r),
             Err(e) => wire(&encode_reply::<()>(&Err(e.into()))),
         };
+    }
+    // A task may give back a handle vm never claimed (its mmap failed); the rest of the
+    // memory-object protocol is vm's.
+    match ObjectRequest::decode(label, mrs) {
+        Ok(ObjectRequest::Release { handle }) => {
+            return wire(&encode_reply(
+                &table.release(badge, handle).map(|f| sys.free_all(f)),
+            ));
+        }
+        Ok(_) => return wire(&encode_reply::<()>(&Err(Errno::EPERM))),
+        Err(_) => {}
     }
     if let Ok(c) = ServerControl::decode(label, mrs) {
         if c.init_only() && badge != pid::INIT {
@@ -244,7 +261,7 @@ fn handle(sys: &mut Sys, table: &mut Table<Block>, badge: u64, req: &Wire) -> Me
         return wire(&encode_reply(
             &table
                 .get_object(badge, g.fd, g.writable)
-                .map(|(object, size)| OpenReply { fd: object, size }),
+                .map(|(handle, size)| OpenReply { fd: handle, size }),
         ));
     }
     let reply = match ShmRequest::decode(label, mrs) {
@@ -279,8 +296,12 @@ fn handle(sys: &mut Sys, table: &mut Table<Block>, badge: u64, req: &Wire) -> Me
 /// capability.
 fn object_request(sys: &mut Sys, table: &mut Table<Block>, r: ObjectRequest) -> Message {
     match r {
-        ObjectRequest::Page { object, block, .. } => {
-            let got = table.page(object, block, || sys.block());
+        ObjectRequest::Page {
+            handle,
+            block,
+            write,
+        } => {
+            let got = table.page(handle, block, write, || sys.block());
             if got.is_err() && !sys.warned && sys.untyped.is_empty() {
                 sys.warned = true;
                 println!("shm: out of memory after {} blocks", sys.made);
@@ -294,12 +315,12 @@ fn object_request(sys: &mut Sys, table: &mut Table<Block>, r: ObjectRequest) -> 
             }
             m
         }
-        // Memory only: nothing to write back.
-        ObjectRequest::Dirty { object, .. } | ObjectRequest::Sync { object, .. } => {
-            wire(&encode_reply(&table.check_handle(object)))
-        }
-        ObjectRequest::Release { object } => wire(&encode_reply(
-            &table.release(object).map(|f| sys.free_all(f)),
+        ObjectRequest::Claim { handle, pid } => wire(&encode_reply(&table.claim(handle, pid))),
+        // Memory only: nothing to remember or write back, only the handle to check.
+        ObjectRequest::Dirty { handle, .. } => wire(&encode_reply(&table.dirty(handle))),
+        ObjectRequest::Sync { handle, .. } => wire(&encode_reply(&table.check_handle(handle))),
+        ObjectRequest::Release { handle } => wire(&encode_reply(
+            &table.release(pid::VM, handle).map(|f| sys.free_all(f)),
         )),
     }
 }

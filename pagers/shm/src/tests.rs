@@ -4,6 +4,7 @@
 use super::*;
 use alloc::vec;
 use proto::file::open_flags::WRONLY;
+use proto::pid;
 
 const A: u64 = 10;
 const B: u64 = 11;
@@ -22,6 +23,13 @@ impl Frames0 {
             Ok(self.0)
         }
     }
+}
+
+/// `GetObject` by `pid` and vm's claim for it: the handle as vm uses it, and the size.
+fn mapped(t: &mut Table<u32>, pid: u64, fd: u64, writable: bool) -> (u64, u64) {
+    let (h, size) = t.get_object(pid, fd, writable).unwrap();
+    t.claim(h, pid).unwrap();
+    (h, size)
 }
 
 fn create(t: &mut Table<u32>, pid: u64, n: &str) -> u64 {
@@ -106,27 +114,33 @@ fn pages_are_allocated_once_and_shared() {
     let mut frames = Frames0(0);
     let fd = create(&mut t, A, "/x");
     t.truncate(A, fd, BLOCK_SIZE + 4096).unwrap();
-    let (h1, size) = t.get_object(A, fd, true).unwrap();
+    let (h1, size) = mapped(&mut t, A, fd, true);
     assert_eq!(size, BLOCK_SIZE + 4096);
     let fd_b = t.open(B, &name("/x"), RDWR, 0).unwrap().0;
-    let (h2, _) = t.get_object(B, fd_b, true).unwrap();
+    let (h2, _) = mapped(&mut t, B, fd_b, true);
     assert_ne!(h1, h2);
-    assert_eq!(t.page(h1, 0, frames.alloc()), Ok((1, BLOCK_SIZE)));
+    assert_eq!(t.page(h1, 0, false, frames.alloc()), Ok((1, BLOCK_SIZE)));
     // The same block through another handle: the same frame.
-    assert_eq!(t.page(h2, 0, frames.alloc()), Ok((1, BLOCK_SIZE)));
-    assert_eq!(t.page(h2, 1, frames.alloc()), Ok((2, 4096)));
-    assert_eq!(t.page(h1, 1, frames.alloc()), Ok((2, 4096)));
-    assert_eq!(t.page(h1, 2, frames.alloc()).unwrap_err(), Errno::EFAULT);
+    assert_eq!(t.page(h2, 0, false, frames.alloc()), Ok((1, BLOCK_SIZE)));
+    assert_eq!(t.page(h2, 1, false, frames.alloc()), Ok((2, 4096)));
+    assert_eq!(t.page(h1, 1, false, frames.alloc()), Ok((2, 4096)));
     assert_eq!(
-        t.page(h1, u64::MAX, frames.alloc()).unwrap_err(),
+        t.page(h1, 2, false, frames.alloc()).unwrap_err(),
         Errno::EFAULT
     );
-    assert_eq!(t.page(99, 0, frames.alloc()).unwrap_err(), Errno::EBADF);
+    assert_eq!(
+        t.page(h1, u64::MAX, false, frames.alloc()).unwrap_err(),
+        Errno::EFAULT
+    );
+    assert_eq!(
+        t.page(99, 0, false, frames.alloc()).unwrap_err(),
+        Errno::EBADF
+    );
     assert_eq!(t.usage(), (1, 2));
     // A failed allocation changes nothing.
     t.truncate(A, fd, 3 * BLOCK_SIZE).unwrap();
     assert_eq!(
-        t.page(h1, 2, || Err(Errno::ENOMEM)).unwrap_err(),
+        t.page(h1, 2, false, || Err(Errno::ENOMEM)).unwrap_err(),
         Errno::ENOMEM
     );
     assert_eq!(t.usage(), (1, 2));
@@ -140,9 +154,9 @@ fn truncate_frees_and_clears() {
     let mut frames = Frames0(0);
     let fd = create(&mut t, A, "/x");
     t.truncate(A, fd, 3 * BLOCK_SIZE).unwrap();
-    let (h, _) = t.get_object(A, fd, true).unwrap();
+    let (h, _) = mapped(&mut t, A, fd, true);
     for b in 0..3 {
-        t.page(h, b, frames.alloc()).unwrap();
+        t.page(h, b, false, frames.alloc()).unwrap();
     }
     // Shrinking into block 1: block 2 goes, block 1 is cleared past the end.
     let f = t.truncate(A, fd, BLOCK_SIZE + 100).unwrap();
@@ -176,8 +190,8 @@ fn o_trunc_empties() {
     let mut frames = Frames0(0);
     let fd = create(&mut t, A, "/x");
     t.truncate(A, fd, 10).unwrap();
-    let (h, _) = t.get_object(A, fd, false).unwrap();
-    t.page(h, 0, frames.alloc()).unwrap();
+    let (h, _) = mapped(&mut t, A, fd, false);
+    t.page(h, 0, false, frames.alloc()).unwrap();
     let (_, size, f) = t.open(B, &name("/x"), RDWR | TRUNC, 0).unwrap();
     assert_eq!((size, f.freed), (0, vec![1]));
 }
@@ -188,21 +202,21 @@ fn the_object_outlives_its_name_while_held() {
     let mut frames = Frames0(0);
     let fd = create(&mut t, A, "/x");
     t.truncate(A, fd, 4096).unwrap();
-    let (h, _) = t.get_object(A, fd, true).unwrap();
-    t.page(h, 0, frames.alloc()).unwrap();
+    let (h, _) = mapped(&mut t, A, fd, true);
+    t.page(h, 0, false, frames.alloc()).unwrap();
     // Unlinked: the name is gone at once, the object stays for its descriptor and mapping.
     assert_eq!(t.unlink(&name("/x")), Ok(vec![]));
     assert_eq!(t.unlink(&name("/x")).unwrap_err(), Errno::ENOENT);
     assert_eq!(t.open(B, &name("/x"), RDWR, 0).unwrap_err(), Errno::ENOENT);
-    assert_eq!(t.page(h, 0, frames.alloc()), Ok((1, 4096)));
+    assert_eq!(t.page(h, 0, false, frames.alloc()), Ok((1, 4096)));
     // A new object may take the name meanwhile.
     let fd_b = create(&mut t, B, "/x");
     assert_eq!(t.stat(B, fd_b), Ok(0));
     assert_eq!(t.close(A, fd), Ok(vec![]));
-    assert_eq!(t.page(h, 0, frames.alloc()), Ok((1, 4096)));
+    assert_eq!(t.page(h, 0, false, frames.alloc()), Ok((1, 4096)));
     // The mapping goes: so does the object, with its frame.
-    assert_eq!(t.release(h), Ok(vec![1]));
-    assert_eq!(t.release(h).unwrap_err(), Errno::EBADF);
+    assert_eq!(t.release(pid::VM, h), Ok(vec![1]));
+    assert_eq!(t.release(pid::VM, h).unwrap_err(), Errno::EBADF);
     assert_eq!(t.usage(), (1, 0));
 }
 
@@ -212,17 +226,17 @@ fn a_named_object_outlives_its_descriptors_and_mappings() {
     let mut frames = Frames0(0);
     let fd = create(&mut t, A, "/x");
     t.truncate(A, fd, 4096).unwrap();
-    let (h, _) = t.get_object(A, fd, true).unwrap();
-    t.page(h, 0, frames.alloc()).unwrap();
-    assert_eq!(t.release(h), Ok(vec![]));
+    let (h, _) = mapped(&mut t, A, fd, true);
+    t.page(h, 0, false, frames.alloc()).unwrap();
+    assert_eq!(t.release(pid::VM, h), Ok(vec![]));
     assert_eq!(t.close(A, fd), Ok(vec![]));
     // Another task opens it later and finds the same frame.
     let fd_b = t.open(B, &name("/x"), RDONLY, 0).unwrap().0;
     assert_eq!(t.stat(B, fd_b), Ok(4096));
-    let (h2, _) = t.get_object(B, fd_b, false).unwrap();
-    assert_eq!(t.page(h2, 0, frames.alloc()), Ok((1, 4096)));
+    let (h2, _) = mapped(&mut t, B, fd_b, false);
+    assert_eq!(t.page(h2, 0, false, frames.alloc()), Ok((1, 4096)));
     assert_eq!(t.close(B, fd_b), Ok(vec![]));
-    assert_eq!(t.release(h2), Ok(vec![]));
+    assert_eq!(t.release(pid::VM, h2), Ok(vec![]));
     assert_eq!(t.unlink(&name("/x")), Ok(vec![1]));
     assert_eq!(t.usage(), (0, 0));
 }
@@ -248,9 +262,9 @@ fn fork_copies_descriptors_and_exit_drops_them() {
     let mut f = Frames0(0);
     let fd = create(&mut t, A, "/fk");
     t.truncate(A, fd, 4096).unwrap();
-    let (h, _) = t.get_object(A, fd, true).unwrap();
-    t.page(h, 0, f.alloc()).unwrap();
-    t.release(h).unwrap();
+    let (h, _) = mapped(&mut t, A, fd, true);
+    t.page(h, 0, false, f.alloc()).unwrap();
+    t.release(pid::VM, h).unwrap();
     t.unlink(&name("/fk")).unwrap();
     // The child holds the same object under the same number.
     assert!(t.task_fork(A, B).unwrap().is_empty());
@@ -283,30 +297,106 @@ fn fork_onto_a_reused_pid_replaces_stale_descriptors() {
 fn anonymous_objects_live_as_long_as_their_handle() {
     let mut t = Table::<u32>::new();
     let mut f = Frames0(0);
-    let h = t.create_anon(3 * BLOCK_SIZE - 4096).unwrap();
+    let h = t.create_anon(3 * BLOCK_SIZE - 4096).unwrap().handle;
     // No name, no descriptor: one object, no frames until touched.
     assert_eq!((t.usage(), t.descriptors()), ((1, 0), 0));
-    assert_eq!(t.page(h, 0, f.alloc()).unwrap(), (1, BLOCK_SIZE));
-    assert_eq!(t.page(h, 2, f.alloc()).unwrap(), (2, BLOCK_SIZE - 4096));
+    assert_eq!(t.page(h, 0, false, f.alloc()).unwrap(), (1, BLOCK_SIZE));
+    assert_eq!(
+        t.page(h, 2, false, f.alloc()).unwrap(),
+        (2, BLOCK_SIZE - 4096)
+    );
     // The same frame every time (vm asks again for a fork child or after a revoke).
-    assert_eq!(t.page(h, 0, f.alloc()).unwrap(), (1, BLOCK_SIZE));
-    assert_eq!(t.page(h, 3, f.alloc()).unwrap_err(), Errno::EFAULT);
+    assert_eq!(t.page(h, 0, false, f.alloc()).unwrap(), (1, BLOCK_SIZE));
+    assert_eq!(t.page(h, 3, false, f.alloc()).unwrap_err(), Errno::EFAULT);
     assert_eq!(t.check_handle(h), Ok(()));
     // Another anonymous object is another object.
-    let h2 = t.create_anon(4096).unwrap();
+    let h2 = t.create_anon(4096).unwrap().handle;
     assert_ne!(h, h2);
-    assert_eq!(t.page(h2, 0, f.alloc()).unwrap(), (3, 4096));
+    assert_eq!(t.page(h2, 0, false, f.alloc()).unwrap(), (3, 4096));
     assert_eq!(t.usage(), (2, 3));
     // Exits and forks of tasks do not hold it; its release frees it and its frames.
     assert!(t.task_exit(A).is_empty());
-    let mut freed = t.release(h).unwrap();
+    let mut freed = t.release(pid::VM, h).unwrap();
     freed.sort_unstable();
     assert_eq!(freed, vec![1, 2]);
-    assert_eq!(t.page(h, 0, f.alloc()).unwrap_err(), Errno::EBADF);
-    assert_eq!(t.release(h).unwrap_err(), Errno::EBADF);
-    assert_eq!(t.release(h2).unwrap(), vec![3]);
+    assert_eq!(t.page(h, 0, false, f.alloc()).unwrap_err(), Errno::EBADF);
+    assert_eq!(t.release(pid::VM, h).unwrap_err(), Errno::EBADF);
+    assert_eq!(t.release(pid::VM, h2).unwrap(), vec![3]);
     assert_eq!(t.usage(), (0, 0));
     assert_eq!(t.create_anon(MAX_SIZE + 1).unwrap_err(), Errno::EFBIG);
+    assert_eq!(t.usage(), (0, 0));
+}
+
+#[test]
+fn handles_are_bound_to_their_task_and_keep_its_rights() {
+    let mut t = Table::<u32>::new();
+    let mut f = Frames0(0);
+    // A creates a 0400 object (the creator gets read-write), B opens it read-only.
+    let fd_a = t
+        .open(A, &name("/ro"), CREAT | EXCL | RDWR, 0o400)
+        .unwrap()
+        .0;
+    t.truncate(A, fd_a, 4096).unwrap();
+    let fd_b = t.open(B, &name("/ro"), RDONLY, 0).unwrap().0;
+    let (ha, _) = t.get_object(A, fd_a, true).unwrap();
+    let (hb, _) = t.get_object(B, fd_b, false).unwrap();
+    // Unclaimed handles serve nothing, and only their own task's claim takes them.
+    assert_eq!(t.page(ha, 0, false, f.alloc()), Err(Errno::EBADF));
+    assert_eq!(t.check_handle(ha), Err(Errno::EBADF));
+    assert_eq!(t.claim(ha, B), Err(Errno::EBADF));
+    assert_eq!(t.claim(hb, A), Err(Errno::EBADF));
+    for forged in [0, 1, 2, 3, 100] {
+        if forged != ha && forged != hb {
+            assert_eq!(t.claim(forged, B), Err(Errno::EBADF));
+        }
+    }
+    let cb = t.claim(hb, B).unwrap();
+    assert!(!cb.writable);
+    assert_eq!(t.claim(hb, B), Err(Errno::EBADF));
+    let ca = t.claim(ha, A).unwrap();
+    assert!(ca.writable);
+    // One object behind both handles.
+    assert_eq!(ca.object, cb.object);
+    // The read-only handle reads but never writes.
+    assert_eq!(t.page(hb, 0, false, f.alloc()), Ok((1, 4096)));
+    assert_eq!(t.page(hb, 0, true, f.alloc()), Err(Errno::EACCES));
+    assert_eq!(t.dirty(hb), Err(Errno::EACCES));
+    assert_eq!(t.check_handle(hb), Ok(()));
+    assert_eq!(t.page(ha, 0, true, f.alloc()), Ok((1, 4096)));
+    assert_eq!(t.dirty(ha), Ok(()));
+    // A task cannot release vm's handles.
+    assert_eq!(t.release(B, hb), Err(Errno::EBADF));
+    assert_eq!(t.release(A, hb), Err(Errno::EBADF));
+    // An anonymous object's handle is vm's: no task claims it.
+    let anon = t.create_anon(4096).unwrap();
+    assert_ne!(anon.object, ca.object);
+    assert_eq!(t.claim(anon.handle, A), Err(Errno::EBADF));
+    assert_eq!(t.dirty(anon.handle), Ok(()));
+}
+
+#[test]
+fn unclaimed_handles_go_back_with_release_or_exit() {
+    let mut t = Table::<u32>::new();
+    let fd = create(&mut t, A, "/x");
+    t.unlink(&name("/x")).unwrap();
+    // A mapping that failed before vm claimed its handle: the runtime gives it back.
+    let (h, _) = t.get_object(A, fd, true).unwrap();
+    assert_eq!(t.release(B, h), Err(Errno::EBADF));
+    assert_eq!(t.release(pid::VM, h), Err(Errno::EBADF));
+    assert_eq!(t.release(A, h), Ok(vec![]));
+    // A task that hoards handles is stopped, and its exit frees them and the object.
+    for _ in 0..proto::handles::MAX_UNCLAIMED {
+        t.get_object(A, fd, false).unwrap();
+    }
+    assert_eq!(t.get_object(A, fd, false), Err(Errno::EMFILE));
+    assert_eq!(t.handles(), proto::handles::MAX_UNCLAIMED as usize);
+    assert_eq!(t.close(A, fd), Ok(vec![]));
+    assert_eq!(t.usage().0, 1);
+    t.task_exit(A);
+    assert_eq!((t.handles(), t.usage()), (0, (0, 0)));
+    // vm's release after a failed mmap frees an anonymous object at once.
+    let anon = t.create_anon(4096).unwrap();
+    assert_eq!(t.release(pid::VM, anon.handle), Ok(vec![]));
     assert_eq!(t.usage(), (0, 0));
 }
 
@@ -357,7 +447,7 @@ fn limits_answer_errors() {
         Err(Errno::ENOSPC)
     );
     for h in handles {
-        t.release(h).unwrap();
+        t.release(pid::VM, h.handle).unwrap();
     }
     assert_eq!(t.usage().0, MAX_TASK_OBJECTS + 1);
 }

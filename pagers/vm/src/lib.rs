@@ -14,12 +14,13 @@ pub mod region;
 
 use abi::message::vm_fault::Access;
 use abi::object::MapFlags;
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::{BTreeMap, VecDeque};
 use object::Objects;
 use pages::{BLOCK_RO, BLOCK_RW, NONE, PageId, PageMap, Pool, ZERO_PAGE, is_block};
-use proto::object::{MmapObject, ObjectRequest, Pager, ms};
+use proto::object::{Claimed, MmapObject, ObjectRequest, Pager, ms};
+use proto::shm::AnonObject;
 use proto::{Errno, Kill, Name, PAGE_SIZE, VmStats, map, prot};
-use region::{Kind, Region, RegionMap, page_down, page_up, range_end};
+use region::{Kind, Region, RegionMap, Source, page_down, page_up, range_end};
 
 pub use proto::KillRecord;
 
@@ -70,8 +71,12 @@ pub trait Machine {
     /// Whether vm has an endpoint for `pager`.
     fn has_pager(&self, pager: Pager) -> bool;
     /// Asks the shm server for a new anonymous object of `size` bytes (`CreateAnon`) → its
-    /// handle. `ENODEV` without a shm server.
-    fn anon_object(&mut self, size: u64) -> Result<u64, Errno>;
+    /// handle (vm's, claimed) and object. `ENODEV` without a shm server.
+    fn anon_object(&mut self, size: u64) -> Result<AnonObject, Errno>;
+    /// Claims `handle` from `pager` for a mapping task `pid` asked for
+    /// (`ObjectRequest::Claim`) → the object and its rights. `EBADF` when it is not `pid`'s
+    /// to give.
+    fn claim(&mut self, pager: Pager, handle: u64, pid: u64) -> Result<Claimed, Errno>;
     /// Calls `pager` with `req`: MR1 of its reply, and the slot of vm's CSpace that a
     /// capability coming with the reply went to (the caller owns it).
     fn pager_call(&mut self, pager: Pager, req: ObjectRequest)
@@ -152,6 +157,22 @@ fn without_write(f: MapFlags) -> MapFlags {
 /// have (`ENOMEM` beyond), so that one task cannot take all of shm's objects.
 pub const MAX_TASK_ANON_OBJECTS: usize = 256;
 
+/// A handle vm claimed, while a region of some task names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Held {
+    /// The task it was claimed for (init's handles serve every segment of one program).
+    owner: u64,
+    /// The object and rights the pager answered.
+    claimed: Claimed,
+    /// A shm anonymous object vm made for `MAP_SHARED | MAP_ANONYMOUS` (`vmmap`: `anon`).
+    anon: bool,
+}
+
+/// The key of [`Vm::handles`].
+fn held_key((pager, handle): Source) -> (u64, u64) {
+    (pager as u64, handle)
+}
+
 /// The whole server state.
 pub struct Vm<M: Machine> {
     pub m: M,
@@ -160,9 +181,9 @@ pub struct Vm<M: Machine> {
     kills: VecDeque<KillRecord>,
     /// The block capabilities of memory objects that tasks map.
     objects: Objects,
-    /// The shm server's anonymous objects vm made for `MAP_SHARED | MAP_ANONYMOUS`
-    /// mappings (until their `ObjectRelease`): `vmmap` calls them `anon`.
-    anon_objects: BTreeSet<u64>,
+    /// The handles vm claimed (or made, for `MAP_SHARED | MAP_ANONYMOUS`), until their
+    /// `ObjectRelease`: when no region of any task names them any more.
+    handles: BTreeMap<(u64, u64), Held>,
     initrd_size: u64,
     faults: u64,
     zero_filled: u64,
@@ -185,7 +206,7 @@ impl<M: Machine> Vm<M> {
             pool,
             kills: VecDeque::new(),
             objects: Objects::default(),
-            anon_objects: BTreeSet::new(),
+            handles: BTreeMap::new(),
             initrd_size,
             faults: 0,
             zero_filled: 0,
@@ -436,37 +457,60 @@ impl<M: Machine> Vm<M> {
     }
 
     /// After object regions left a task (their mappings and entries gone): `ObjectSync` for
-    /// the shared ones, and `ObjectRelease` for each object no task maps any more.
+    /// the shared ones, and `ObjectRelease` for each handle no region names any more.
     fn objects_gone(&mut self, gone: &[Region]) {
         for r in gone {
             let _ = object::sync(&mut self.m, r, r.start, r.end);
         }
-        let mut done: alloc::vec::Vec<(Pager, u64)> = alloc::vec::Vec::new();
+        let mut done: alloc::vec::Vec<Source> = alloc::vec::Vec::new();
         for r in gone {
-            let Some(o) = r.kind.object() else {
+            let Some(h) = r.kind.handle() else {
                 continue;
             };
-            if done.contains(&o) {
+            if done.contains(&h) {
                 continue;
             }
-            done.push(o);
-            let mapped = self
-                .tasks
-                .values()
-                .any(|t| t.regions.iter().any(|q| q.kind.object() == Some(o)));
-            if !mapped {
-                self.release_object(o);
-            }
+            done.push(h);
+            self.release_if_unmapped(h);
         }
     }
 
-    /// `ObjectRelease` of an object no task maps any more (for an anonymous shm object,
-    /// this frees it).
-    fn release_object(&mut self, (pager, object): (Pager, u64)) {
-        if pager == Pager::Shm {
-            self.anon_objects.remove(&object);
+    /// `ObjectRelease` of handle `h` if no region of any task names it (for an anonymous
+    /// shm object, this frees it; for a file, it may complete an `unlink`).
+    fn release_if_unmapped(&mut self, h: Source) {
+        let mapped = self
+            .tasks
+            .values()
+            .any(|t| t.regions.iter().any(|q| q.kind.handle() == Some(h)));
+        if !mapped {
+            self.handles.remove(&held_key(h));
+            let (pager, handle) = h;
+            let _ = self.m.pager_call(pager, ObjectRequest::Release { handle });
         }
-        let _ = self.m.pager_call(pager, ObjectRequest::Release { object });
+    }
+
+    /// Claims `handle` of `pager` for task `owner`'s mapping (or, for init's, takes the
+    /// claim of an earlier segment of the same program) → the object and rights.
+    fn claim(&mut self, pager: Pager, handle: u64, owner: u64) -> Result<Claimed, Errno> {
+        let h = (pager, handle);
+        if let Some(held) = self.handles.get(&held_key(h)) {
+            // A claimed handle is vm's: only init's program loading maps one again.
+            return if owner == proto::pid::INIT && held.owner == owner {
+                Ok(held.claimed)
+            } else {
+                Err(Errno::EBADF)
+            };
+        }
+        let claimed = self.m.claim(pager, handle, owner)?;
+        self.handles.insert(
+            held_key(h),
+            Held {
+                owner,
+                claimed,
+                anon: false,
+            },
+        );
+        Ok(claimed)
     }
 
     /// `ForkSpace`: `child` (a new task in `space`) gets a copy of `parent`'s regions;
@@ -642,21 +686,34 @@ impl<M: Machine> Vm<M> {
             return Err(Errno::ENOMEM);
         }
         let size = page_up(len).ok_or(Errno::ENOMEM)?;
-        let object = self.m.anon_object(size).map_err(|e| match e {
+        let AnonObject { handle, object } = self.m.anon_object(size).map_err(|e| match e {
             Errno::EFBIG => Errno::ENOMEM,
             e => e,
         })?;
-        self.anon_objects.insert(object);
+        let claimed = Claimed {
+            object,
+            writable: true,
+        };
+        self.handles.insert(
+            held_key((Pager::Shm, handle)),
+            Held {
+                owner: proto::pid::VM,
+                claimed,
+                anon: true,
+            },
+        );
         let placed = self.place(pid, addr, len, prot_bits, flags, |start| Kind::Object {
             pager: Pager::Shm,
+            handle,
             object,
+            writable: true,
             vaddr: start,
             offset: 0,
             shared: true,
             limit: u64::MAX,
         });
         if placed.is_err() {
-            self.release_object((Pager::Shm, object));
+            self.release_if_unmapped((Pager::Shm, handle));
         }
         placed
     }
@@ -666,21 +723,24 @@ impl<M: Machine> Vm<M> {
         let Some(t) = self.tasks.get(&pid) else {
             return 0;
         };
-        let mut seen = BTreeSet::new();
+        let mut seen = alloc::collections::BTreeSet::new();
         for r in t.regions.iter() {
-            if let Some((Pager::Shm, object)) = r.kind.object()
-                && self.anon_objects.contains(&object)
+            if let Some(h) = r.kind.handle()
+                && self.handles.get(&held_key(h)).is_some_and(|h| h.anon)
             {
-                seen.insert(object);
+                seen.insert(h.1);
             }
         }
         seen.len()
     }
 
-    /// `MmapObject`: a region of a memory object (a handle from its pager's `GetObject`),
-    /// placed by the same rules as [`Vm::mmap`]. `EINVAL` also for `MAP_ANONYMOUS` and an
-    /// offset past the object's address range, `ENODEV` when vm has no endpoint for the
-    /// pager.
+    /// `MmapObject`: a region of a memory object (a handle task `pid` got from its pager's
+    /// `GetObject`), placed by the same rules as [`Vm::mmap`]. `EINVAL` also for
+    /// `MAP_ANONYMOUS` and an offset past the object's address range, `ENODEV` when vm has
+    /// no endpoint for the pager. Once the arguments are checked vm claims the handle from
+    /// the pager for `pid` (`EBADF` when it is not `pid`'s to give); a shared writable
+    /// mapping of a read-only handle is `EACCES`. A mapping that fails after the claim
+    /// releases the handle at once.
     pub fn mmap_object(&mut self, pid: u64, req: MmapObject) -> Result<u64, Errno> {
         let MmapObject {
             addr,
@@ -688,7 +748,7 @@ impl<M: Machine> Vm<M> {
             prot: prot_bits,
             flags,
             pager,
-            object,
+            handle,
             offset,
         } = req;
         if len == 0
@@ -706,21 +766,37 @@ impl<M: Machine> Vm<M> {
         if !self.m.has_pager(pager) {
             return Err(Errno::ENODEV);
         }
-        self.place(pid, addr, len, prot_bits, flags, |start| Kind::Object {
+        if !self.tasks.contains_key(&pid) {
+            return Err(Errno::ESRCH);
+        }
+        let Claimed { object, writable } = self.claim(pager, handle, pid)?;
+        let kind = |start| Kind::Object {
             pager,
+            handle,
             object,
+            writable,
             vaddr: start,
             offset,
             shared,
             limit: u64::MAX,
-        })
+        };
+        let placed = if shared && !writable && prot_bits & prot::WRITE != 0 {
+            Err(Errno::EACCES)
+        } else {
+            self.place(pid, addr, len, prot_bits, flags, kind)
+        };
+        if placed.is_err() {
+            self.release_if_unmapped((pager, handle));
+        }
+        placed
     }
 
     /// `MapObject`: the file part of an ELF segment, [`vaddr`, `vaddr + file_size`), as a
-    /// private region of `object` whose byte at `vaddr` is the object's byte `offset`; the
-    /// rest of the last page reads as zero. `EINVAL` for a zero `file_size`, addresses
-    /// outside user space, `vaddr` and `offset` not congruent modulo the page size, or an
-    /// overlap; `ENODEV` without that pager.
+    /// private region of init's `handle` whose byte at `vaddr` is the object's byte
+    /// `offset`; the rest of the last page reads as zero. vm claims the handle for init with
+    /// the first segment, and the program's other segments share that claim. `EINVAL` for
+    /// a zero `file_size`, addresses outside user space, `vaddr` and `offset` not congruent
+    /// modulo the page size, or an overlap; `ENODEV` without that pager; the claim's errors.
     #[expect(clippy::too_many_arguments, reason = "the request's fields, one each")]
     pub fn map_object(
         &mut self,
@@ -729,7 +805,7 @@ impl<M: Machine> Vm<M> {
         file_size: u64,
         prot_bits: u64,
         pager: Pager,
-        object: u64,
+        handle: u64,
         offset: u64,
     ) -> Result<(), Errno> {
         let (start, end) = Self::page_span(vaddr, file_size)?;
@@ -746,20 +822,30 @@ impl<M: Machine> Vm<M> {
         if !self.m.has_pager(pager) {
             return Err(Errno::ENODEV);
         }
+        if !self.tasks.contains_key(&pid) {
+            return Err(Errno::ESRCH);
+        }
+        let Claimed { object, writable } = self.claim(pager, handle, proto::pid::INIT)?;
         let t = self.tasks.get_mut(&pid).ok_or(Errno::ESRCH)?;
-        t.regions.insert(Region {
+        let inserted = t.regions.insert(Region {
             start,
             end,
             prot: prot_bits,
             kind: Kind::Object {
                 pager,
+                handle,
                 object,
+                writable,
                 vaddr: start,
                 offset,
                 shared: false,
                 limit: vaddr + file_size,
             },
-        })
+        });
+        if inserted.is_err() {
+            self.release_if_unmapped((pager, handle));
+        }
+        inserted
     }
 
     /// Places and inserts a region of `len` bytes (rounded up) by the `mmap` rules: a free
@@ -873,9 +959,8 @@ impl<M: Machine> Vm<M> {
         }
         let regions: alloc::vec::Vec<Region> = t
             .regions
-            .iter()
+            .overlapping(addr, end)
             .filter(|r| r.kind.is_shared() && r.kind.object().is_some())
-            .filter(|r| r.start < end && addr < r.end)
             .copied()
             .collect();
         for r in &regions {
@@ -905,7 +990,12 @@ impl<M: Machine> Vm<M> {
             }
         }
         for r in &regions {
-            object::sync(&mut self.m, r, addr, end).map_err(|_| Errno::EIO)?;
+            // A full disk is the writer's to hear as such (the file server dropped the data);
+            // any other failure of the pager is an I/O error.
+            object::sync(&mut self.m, r, addr, end).map_err(|e| match e {
+                Errno::ENOSPC => Errno::ENOSPC,
+                _ => Errno::EIO,
+            })?;
         }
         Ok(())
     }
@@ -920,6 +1010,15 @@ impl<M: Machine> Vm<M> {
         let t = self.tasks.get_mut(&pid).ok_or(Errno::ESRCH)?;
         if len == 0 {
             return Ok(());
+        }
+        // Rights stick: a shared mapping of a read-only handle never becomes writable
+        // (POSIX: `EACCES`), and nothing of the range changes.
+        if prot_bits & prot::WRITE != 0
+            && t.regions
+                .overlapping(addr, end)
+                .any(|r| !r.kind.may_write())
+        {
+            return Err(Errno::EACCES);
         }
         // Splitting grows the list: not below the heap's low-water mark (changing whole
         // regions, which may merge them, always works).
@@ -976,13 +1075,20 @@ impl<M: Machine> Vm<M> {
                 Kind::Fixed { .. } => ("frame", 's'),
                 Kind::Object {
                     pager,
-                    object,
+                    handle,
                     shared,
                     ..
                 } => (
                     match pager {
                         Pager::File => "file",
-                        Pager::Shm if self.anon_objects.contains(&object) => "anon",
+                        Pager::Shm
+                            if self
+                                .handles
+                                .get(&held_key((pager, handle)))
+                                .is_some_and(|h| h.anon) =>
+                        {
+                            "anon"
+                        }
                         Pager::Shm => "shm",
                     },
                     if shared { 's' } else { 'p' },
@@ -1233,16 +1339,17 @@ impl<M: Machine> Vm<M> {
                 return Outcome::Resume;
             }
         }
-        let Some((k, pager, idx)) = object::block_key(&r, va) else {
+        let Some((k, src, idx)) = object::block_key(&r, va) else {
             return Outcome::Ignore;
         };
         if shared {
             // The first write to the block through this mapping: tell the pager, then let
-            // the task write every page of the block it maps.
+            // the task write every page of the block it maps. (A pager refuses it for a
+            // read-only handle; vm gives no such region write access in the first place.)
             let dirty = m.pager_call(
-                pager,
+                src.0,
                 ObjectRequest::Dirty {
-                    object: k.1,
+                    handle: src.1,
                     block: k.2,
                 },
             );
@@ -1268,7 +1375,7 @@ impl<M: Machine> Vm<M> {
         };
         let mut copied_ok = false;
         for _ in 0..2 {
-            let Ok((slot, _)) = objects.cap(m, k, pager, false) else {
+            let Ok((slot, _)) = objects.cap(m, k, src, false) else {
                 break;
             };
             if m.copy_from_frame(new, slot, idx).is_ok() {
@@ -1293,8 +1400,9 @@ impl<M: Machine> Vm<M> {
     }
 
     /// The child's copies of the parent's object regions: block entries are mapped from the
-    /// same block capabilities (shared regions with the parent's rights, private ones
-    /// read-only), private copies are shared copy-on-write as anonymous pages are.
+    /// same block capabilities, read-only (the child's first write to a block of a shared
+    /// region is reported dirty like any other), private copies are shared copy-on-write as
+    /// anonymous pages are.
     fn fork_objects(&mut self, parent: u64, c: &mut Task<M::Space>) -> Result<(), Errno> {
         let Vm {
             m,
@@ -1360,25 +1468,30 @@ impl<M: Machine> Vm<M> {
     }
 }
 
-/// Maps a run of block entries into a fork child from the block's capability; if vm holds
-/// none (revoked), the child's entries stay empty and fault in later.
+/// Maps a run of block entries into a fork child from the block's capability, read-only;
+/// if vm holds none (revoked), the child's entries stay empty and fault in later.
+///
+/// Never with the parent's write access: a parent's `BLOCK_RW` entry may date from a
+/// capability the pager has revoked since (write-back), and the one vm holds now may have
+/// come with a read fault of another task, the block clean. Writes through it would not be
+/// reported, and the pager would drop them when it evicts the block.
 fn fork_block_run<M: Machine>(
     m: &mut M,
     objects: &mut Objects,
     c: &mut Task<M::Space>,
     flags: MapFlags,
-    (k, first, va, n, e): (object::BlockKey, u64, u64, u64, PageId),
+    (k, first, va, n, _): (object::BlockKey, u64, u64, u64, PageId),
 ) {
     let Some(slot) = objects.get(&k).and_then(|b| b.slot) else {
         return;
     };
-    if m.map_frame(&c.space, slot, first, va, n, object::block_flags(e, flags))
+    if m.map_frame(&c.space, slot, first, va, n, without_write(flags))
         .is_err()
     {
         return;
     }
     for i in 0..n {
-        c.pages.set(va + i * PAGE_SIZE, e);
+        c.pages.set(va + i * PAGE_SIZE, BLOCK_RO);
     }
     objects.add_maps(k, n as u32);
 }

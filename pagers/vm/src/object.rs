@@ -15,14 +15,15 @@
 //! - A block with `maps == 0` has no record (except within one fault's handling).
 
 use crate::pages::{BLOCK_RO, BLOCK_RW, NONE, PageMap, is_block};
-use crate::region::{Kind, Region};
+use crate::region::{Kind, Region, Source};
 use crate::{Machine, prot_flags, without_write};
 use abi::object::MapFlags;
 use alloc::collections::BTreeMap;
-use proto::object::{BLOCK_PAGES, BLOCK_SIZE, ObjectRequest, Pager};
+use proto::object::{BLOCK_PAGES, BLOCK_SIZE, ObjectRequest};
 use proto::{Errno, PAGE_SIZE};
 
-/// A block: (pager, object, block number).
+/// A block: (pager, object, block number). By object, not handle: every mapping of one
+/// object, through whichever handle, shares vm's capability of the block.
 pub type BlockKey = (u64, u64, u64);
 
 /// One block's capability, as vm holds it.
@@ -56,21 +57,21 @@ impl Objects {
         self.blocks.is_empty()
     }
 
-    /// Asks the pager for the block: its capability and valid pages. The record takes the
-    /// new capability (an old one is deleted, and its mappings with it).
+    /// Asks the pager for the block (through handle `src`): its capability and valid
+    /// pages. The record takes the new capability (an old one is deleted, and its mappings
+    /// with it).
     pub fn fetch<M: Machine>(
         &mut self,
         m: &mut M,
         k: BlockKey,
-        pager: Pager,
+        (pager, handle): Source,
         write: bool,
     ) -> Result<(u64, u64), Errno> {
-        let (object, block) = (k.1, k.2);
         let (valid, cap) = m.pager_call(
             pager,
             ObjectRequest::Page {
-                object,
-                block,
+                handle,
+                block: k.2,
                 write,
             },
         )?;
@@ -90,12 +91,13 @@ impl Objects {
         Ok((slot, valid_pages))
     }
 
-    /// The block's capability and valid pages, asking the pager if vm has none.
+    /// The block's capability and valid pages, asking the pager (through `src`) if vm has
+    /// none.
     pub fn cap<M: Machine>(
         &mut self,
         m: &mut M,
         k: BlockKey,
-        pager: Pager,
+        src: Source,
         write: bool,
     ) -> Result<(u64, u64), Errno> {
         match self.blocks.get(&k) {
@@ -104,7 +106,7 @@ impl Objects {
                 valid_pages,
                 ..
             }) => Ok((s, valid_pages)),
-            _ => self.fetch(m, k, pager, write),
+            _ => self.fetch(m, k, src, write),
         }
     }
 
@@ -146,13 +148,15 @@ impl Objects {
     }
 }
 
-/// The block key of address `va` of object region `r`.
-pub fn block_key(r: &Region, va: u64) -> Option<(BlockKey, Pager, u64)> {
+/// The block key of address `va` of object region `r`, the region's source (pager and
+/// handle) and the page's index in the block.
+pub fn block_key(r: &Region, va: u64) -> Option<(BlockKey, Source, u64)> {
     let (pager, object) = r.kind.object()?;
+    let src = r.kind.handle()?;
     let off = r.kind.object_offset(va)?;
     Some((
         (pager as u64, object, off / BLOCK_SIZE),
-        pager,
+        src,
         (off % BLOCK_SIZE) / PAGE_SIZE,
     ))
 }
@@ -195,14 +199,14 @@ pub fn map_block<M: Machine>(
     va: u64,
     write: bool,
 ) -> Result<(), Errno> {
-    let (k, pager, idx) = block_key(r, va).ok_or(Errno::EINVAL)?;
+    let (k, src, idx) = block_key(r, va).ok_or(Errno::EINVAL)?;
     let (lo, hi) = block_span(r, va);
     groups(m, space, pages, lo, hi)?;
     let ro = without_write(prot_flags(r.prot));
     let base = va - idx * PAGE_SIZE;
     let open = |p| p == NONE || is_block(p);
     for attempt in 0..3 {
-        let (slot, valid) = objects.cap(m, k, pager, write)?;
+        let (slot, valid) = objects.cap(m, k, src, write)?;
         if idx >= valid {
             if attempt == 0 {
                 // The object may have grown since vm got the block: ask again.
@@ -275,10 +279,10 @@ pub fn tail_page<M: Machine>(
     groups(m, space, pages, va, va + PAGE_SIZE).ok()?;
     let new = crate::take_page(m, pool, true)?;
     if va < limit {
-        let copied = block_key(r, va).is_some_and(|(k, pager, idx)| {
+        let copied = block_key(r, va).is_some_and(|(k, src, idx)| {
             let mut ok = false;
             for _ in 0..2 {
-                match objects.cap(m, k, pager, false) {
+                match objects.cap(m, k, src, false) {
                     Ok((slot, valid)) if idx < valid => {
                         if m.copy_from_frame(new, slot, idx).is_ok() {
                             ok = true;
@@ -339,7 +343,7 @@ pub fn take_pages<M: Machine>(
 pub fn sync<M: Machine>(m: &mut M, r: &Region, start: u64, end: u64) -> Result<(), Errno> {
     let Kind::Object {
         pager,
-        object,
+        handle,
         shared: true,
         ..
     } = r.kind
@@ -355,7 +359,7 @@ pub fn sync<M: Machine>(m: &mut M, r: &Region, start: u64, end: u64) -> Result<(
     m.pager_call(
         pager,
         ObjectRequest::Sync {
-            object,
+            handle,
             first,
             count: last - first + 1,
         },

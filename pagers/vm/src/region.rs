@@ -15,6 +15,9 @@ use alloc::vec::Vec;
 use proto::object::Pager;
 use proto::{Errno, PAGE_SIZE};
 
+/// Where an object region's pages come from: its pager and the handle vm claimed.
+pub type Source = (Pager, u64);
+
 /// What backs a region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -39,9 +42,18 @@ pub enum Kind {
     /// Bytes at or past address `limit` read as zero (`u64::MAX`: no limit; private regions
     /// only: the end of an ELF segment's file part, where `.bss` starts): the page holding
     /// `limit` is always one of vm's own, a copy of the object's page with its tail cleared.
+    ///
+    /// `handle` is the one vm claimed for the mapping (it names it in every request to the
+    /// pager; regions split from one mapping, and a fork child's copies, share it);
+    /// `object` is the pager's object behind it, the same for every handle of one object
+    /// (vm keeps one capability per block of it). `writable`: whether the handle lets a
+    /// shared region write (its descriptor was open for writing); a shared region without
+    /// it never gets `PROT_WRITE` (`EACCES` at `mmap` and `mprotect`).
     Object {
         pager: Pager,
+        handle: u64,
         object: u64,
+        writable: bool,
         vaddr: u64,
         offset: u64,
         shared: bool,
@@ -61,6 +73,27 @@ impl Kind {
             Kind::Object { pager, object, .. } => Some((pager, object)),
             _ => None,
         }
+    }
+
+    /// The handle vm names the region's object by, as (pager, handle), if it is one.
+    pub fn handle(self) -> Option<Source> {
+        match self {
+            Kind::Object { pager, handle, .. } => Some((pager, handle)),
+            _ => None,
+        }
+    }
+
+    /// Whether the region may be given `PROT_WRITE`: always, except a shared object region
+    /// whose handle is read-only.
+    pub fn may_write(self) -> bool {
+        !matches!(
+            self,
+            Kind::Object {
+                shared: true,
+                writable: false,
+                ..
+            }
+        )
     }
 
     /// The object offset of address `va` of an object region.
@@ -164,6 +197,15 @@ impl RegionMap {
     /// Index of the first region whose end is above `addr`.
     fn first_ending_after(&self, addr: u64) -> usize {
         self.regions.partition_point(|r| r.end <= addr)
+    }
+
+    /// The regions that overlap [`start`, `end`), in address order (found by binary
+    /// search: no walk over the whole list).
+    pub fn overlapping(&self, start: u64, end: u64) -> impl Iterator<Item = &Region> {
+        let from = self.first_ending_after(start);
+        self.regions[from..]
+            .iter()
+            .take_while(move |r| r.start < end)
     }
 
     /// The region holding `addr`.

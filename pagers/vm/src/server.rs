@@ -19,7 +19,8 @@ use alloc::vec::Vec;
 use libmk::{
     CNode, Cap, Endpoint, Frame, Message, Notification, PageTable, Reply, Untyped, VSpace,
 };
-use proto::object::{MmapObject, Msync, ObjectRequest, Pager};
+use proto::object::{Claimed, MmapObject, Msync, ObjectRequest, Pager};
+use proto::shm::AnonObject;
 use proto::startup::{Startup, VM_CHUNK_WINDOW, VM_INITRD_WINDOW, vm_slots};
 use proto::{
     Errno, Kill, PAGE_SIZE, ProtoError, ReplyBody, VmControl, VmRequest, ZeroRequest, pid,
@@ -381,7 +382,7 @@ impl Machine for Sys {
         self.pager_ep(pager).is_some()
     }
 
-    fn anon_object(&mut self, size: u64) -> Result<u64, Errno> {
+    fn anon_object(&mut self, size: u64) -> Result<AnonObject, Errno> {
         let ep = self.pager_ep(Pager::Shm).ok_or(Errno::ENODEV)?;
         if let Some(buf) = libmk::ipc_buffer() {
             buf.receive_slot = NULL_CPTR;
@@ -389,7 +390,18 @@ impl Machine for Sys {
         let r = ep.call(&rt::ipc::message(
             &proto::ShmRequest::CreateAnon { size }.encode(),
         ))?;
-        proto::reply_result::<u64>(rt::ipc::received(&r).mrs())
+        proto::reply_result(rt::ipc::received(&r).mrs())
+    }
+
+    fn claim(&mut self, pager: Pager, handle: u64, pid: u64) -> Result<Claimed, Errno> {
+        let ep = self.pager_ep(pager).ok_or(Errno::ENODEV)?;
+        if let Some(buf) = libmk::ipc_buffer() {
+            buf.receive_slot = NULL_CPTR;
+        }
+        let r = ep.call(&rt::ipc::message(
+            &ObjectRequest::Claim { handle, pid }.encode(),
+        ))?;
+        proto::reply_result(rt::ipc::received(&r).mrs())
     }
 
     fn pager_call(
@@ -632,13 +644,15 @@ impl Server {
         let info = r.info();
         let badge = r.badge;
         let mrs = &r.mrs;
-        if badge >= pid::FIRST_USER
-            && let Ok(label) = FaultLabel::try_from(info.label)
-        {
+        if let Some(faulter) = pid::of_fault_badge(badge) {
+            // Only the kernel sends on a fault badge, and only fault messages.
             if let Some(c) = cap {
                 self.vm.m.delete(c);
             }
-            return self.fault(badge, label, mrs);
+            return match FaultLabel::try_from(info.label) {
+                Ok(label) if faulter >= pid::FIRST_USER => self.fault(faulter, label, mrs),
+                _ => None,
+            };
         }
         // vm's requests fit the register message registers: decode them where they are
         // (building a `Wire` first costs more than the rest of a null request).
@@ -671,6 +685,8 @@ impl Server {
             self.vm.m.delete(c);
         }
         let reply = match request {
+            // A fault label on a request badge is a task imitating the kernel.
+            _ if FaultLabel::try_from(label).is_ok() => answer::<()>(Err(Errno::EPERM)),
             Ok(Request::Task(req)) if badge >= pid::FIRST_USER => self.task_request(badge, req),
             Ok(Request::MmapObject(req)) if badge >= pid::FIRST_USER => {
                 answer(self.vm.mmap_object(badge, req))
@@ -784,9 +800,9 @@ impl Server {
                 file_size,
                 prot,
                 pager,
-                object,
+                handle,
                 offset,
-            } => vm.map_object(pid, vaddr, file_size, prot, pager, object, offset),
+            } => vm.map_object(pid, vaddr, file_size, prot, pager, handle, offset),
             VmControl::Reset { pid } => vm.reset(pid),
             VmControl::Destroy { pid } => vm.destroy(pid),
             VmControl::TakeKills => return answer(Ok(vm.take_kill())),

@@ -6,7 +6,9 @@ extern crate std;
 use super::*;
 use abi::message::vm_fault::Access::{Execute, Read, Write};
 use core::cell::RefCell;
-use proto::object::{BLOCK_PAGES, BLOCK_SIZE, MmapObject, ObjectRequest, Pager};
+use proto::handles::Handles;
+use proto::object::{BLOCK_PAGES, BLOCK_SIZE, Claimed, MmapObject, ObjectRequest, Pager};
+use proto::shm::AnonObject;
 use std::collections::{BTreeMap as Map, BTreeSet};
 use std::vec;
 use std::vec::Vec;
@@ -44,6 +46,28 @@ struct PagerModel {
     anon: Map<u64, u64>,
     /// Anonymous objects created so far.
     anon_made: u64,
+    /// Each pager's handles (the pagers' own table), by `Pager as u64`.
+    handles: Map<u64, Handles>,
+    /// The handle given last.
+    last_handle: u64,
+}
+
+impl PagerModel {
+    /// `GetObject` by task `owner`: a handle on `object` of `pager`.
+    fn give(&mut self, pager: Pager, owner: u64, object: u64, writable: bool) -> u64 {
+        let h = self
+            .handles
+            .entry(pager as u64)
+            .or_default()
+            .give(owner, object, writable)
+            .unwrap();
+        self.last_handle = h;
+        h
+    }
+
+    fn table(&mut self, pager: Pager) -> &mut Handles {
+        self.handles.entry(pager as u64).or_default()
+    }
 }
 
 #[derive(Default)]
@@ -169,7 +193,7 @@ impl Machine for Model {
         pager == Pager::File || self.pager.shm
     }
 
-    fn anon_object(&mut self, size: u64) -> Result<u64, Errno> {
+    fn anon_object(&mut self, size: u64) -> Result<AnonObject, Errno> {
         let p = &mut self.pager;
         if !p.shm {
             return Err(Errno::ENODEV);
@@ -180,7 +204,13 @@ impl Machine for Model {
         p.anon_made += 1;
         let object = 100 + p.anon_made;
         p.anon.insert(object, size);
-        Ok(object)
+        let handle = p.table(Pager::Shm).give_vm(object, true);
+        Ok(AnonObject { handle, object })
+    }
+
+    fn claim(&mut self, pager: Pager, handle: u64, pid: u64) -> Result<Claimed, Errno> {
+        self.pager.log.push(ObjectRequest::Claim { handle, pid });
+        self.pager.table(pager).claim(handle, pid)
     }
 
     fn pager_call(
@@ -191,8 +221,21 @@ impl Machine for Model {
         let p = &mut self.pager;
         p.log.push(req);
         let pg = pager as u64;
+        // Which object the handle names, checked as the pagers check it.
+        let object = match req {
+            ObjectRequest::Page { write: true, .. } | ObjectRequest::Dirty { .. } => {
+                p.table(pager).claimed_for_write(req.handle())?.object
+            }
+            ObjectRequest::Page { .. } | ObjectRequest::Sync { .. } => {
+                p.table(pager).claimed(req.handle())?.object
+            }
+            ObjectRequest::Release { handle } => p.table(pager).release(proto::pid::VM, handle)?,
+            ObjectRequest::Claim { handle, pid } => {
+                return p.table(pager).claim(handle, pid).map(|c| (c.object, None));
+            }
+        };
         match req {
-            ObjectRequest::Page { object, block, .. } => {
+            ObjectRequest::Page { block, .. } => {
                 // An anonymous object has no bytes anywhere: its blocks start zeroed.
                 let anon = p.anon.get(&object).filter(|_| pager == Pager::Shm);
                 let data = match anon {
@@ -219,15 +262,11 @@ impl Machine for Model {
                 p.caps.insert(slot, key);
                 Ok((valid, Some(slot)))
             }
-            ObjectRequest::Dirty { object, block } => {
+            ObjectRequest::Dirty { block, .. } => {
                 p.dirty.insert((pg, object, block));
                 Ok((0, None))
             }
-            ObjectRequest::Sync {
-                object,
-                first,
-                count,
-            } => {
+            ObjectRequest::Sync { first, count, .. } => {
                 for block in first..first + count {
                     let key = (pg, object, block);
                     if p.dirty.remove(&key) && !p.anon.contains_key(&object) {
@@ -239,13 +278,14 @@ impl Machine for Model {
                 }
                 Ok((0, None))
             }
-            ObjectRequest::Release { object } => {
+            ObjectRequest::Release { .. } => {
                 // An anonymous object goes with its handle (its frames with it).
                 if pager == Pager::Shm && p.anon.remove(&object).is_some() {
                     p.frames.retain(|k, _| (k.0, k.1) != (pg, object));
                 }
                 Ok((0, None))
             }
+            ObjectRequest::Claim { .. } => Err(Errno::EIO),
         }
     }
 
@@ -870,6 +910,7 @@ fn mmap_obj(
     flags: u64,
     offset: u64,
 ) -> Result<u64, Errno> {
+    let handle = v.m.pager.give(Pager::File, 10, OBJ, true);
     v.mmap_object(
         10,
         MmapObject {
@@ -878,10 +919,22 @@ fn mmap_obj(
             prot,
             flags,
             pager: Pager::File,
-            object: OBJ,
+            handle,
             offset,
         },
     )
+}
+
+/// A handle init got for `OBJ` (`GetObject` with init's badge), for `MapObject`.
+fn init_handle(v: &mut TestVm) -> u64 {
+    v.m.pager.give(Pager::File, proto::pid::INIT, OBJ, false)
+}
+
+/// The release of the handle given last, as vm sends it.
+fn release_last(v: &TestVm) -> ObjectRequest {
+    ObjectRequest::Release {
+        handle: v.m.pager.last_handle,
+    }
 }
 
 /// Faults until the access is allowed (at most three faults); the mapping's target.
@@ -972,10 +1025,7 @@ fn object_private_read_maps_the_block_around() {
     v.munmap(10, a, 40 * P).unwrap();
     assert_eq!(v.blocks_held(), 0);
     assert!(v.m.pager.caps.is_empty());
-    assert_eq!(
-        v.m.pager.log.last(),
-        Some(&ObjectRequest::Release { object: OBJ })
-    );
+    assert_eq!(v.m.pager.log.last(), Some(&release_last(&v)));
     assert!(
         !v.m.pager
             .log
@@ -1029,10 +1079,7 @@ fn object_private_write_copies_and_leaves_the_object() {
     v.destroy(10).unwrap();
     assert_eq!(v.stats().pages_in_use, 0);
     assert_eq!(v.blocks_held(), 0);
-    assert_eq!(
-        v.m.pager.log.last(),
-        Some(&ObjectRequest::Release { object: OBJ })
-    );
+    assert_eq!(v.m.pager.log.last(), Some(&release_last(&v)));
 }
 
 #[test]
@@ -1043,10 +1090,12 @@ fn object_shared_write_is_dirty_then_synced() {
     let (_, f) = v.task(10).unwrap().space.mapped.borrow()[&(a + P)];
     assert_eq!(f, MapFlags::READ.0);
     owrite(&mut v, 10, a + P, 0x42);
-    assert!(v.m.pager.log.contains(&ObjectRequest::Dirty {
-        object: OBJ,
-        block: 0
-    }));
+    let handle = v.m.pager.last_handle;
+    assert!(
+        v.m.pager
+            .log
+            .contains(&ObjectRequest::Dirty { handle, block: 0 })
+    );
     // The whole block is writable now: no more faults for its other pages.
     let (_, f) = v.task(10).unwrap().space.mapped.borrow()[&(a + 7 * P)];
     assert_eq!(f, MapFlags::RW.0);
@@ -1078,7 +1127,7 @@ fn object_shared_write_is_dirty_then_synced() {
     v.msync(10, a, 32 * P, ASYNC | INVALIDATE).unwrap();
     v.msync(10, a, 32 * P, SYNC | INVALIDATE).unwrap();
     assert!(v.m.pager.log.contains(&ObjectRequest::Sync {
-        object: OBJ,
+        handle,
         first: 0,
         count: 2
     }));
@@ -1095,7 +1144,7 @@ fn object_shared_write_is_dirty_then_synced() {
     // A write fault on a page never touched asks for the block for writing.
     owrite(&mut v, 10, a + 20 * P, 0x44);
     assert!(v.m.pager.log.contains(&ObjectRequest::Page {
-        object: OBJ,
+        handle,
         block: 1,
         write: true
     }));
@@ -1168,6 +1217,41 @@ fn object_revoked_block_is_asked_again() {
 }
 
 #[test]
+fn object_fork_after_revoke_reports_the_childs_write() {
+    let mut v = vm_with_object(32 * P as usize);
+    let a = mmap_obj(&mut v, 0, 16 * P, RW, map::SHARED, 0).unwrap();
+    let dirty = |v: &TestVm| {
+        v.m.pager
+            .log
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r,
+                    ObjectRequest::Dirty { .. } | ObjectRequest::Page { write: true, .. }
+                )
+            })
+            .count()
+    };
+    owrite(&mut v, 10, a, 1);
+    v.fork(10, 11, Space::default()).map_err(|e| e.0).unwrap();
+    // The pager writes the block back and revokes it; another task reads it again: vm
+    // holds a new capability of a clean block, the parent's entries still say writable.
+    let slot = *v.m.pager.caps.keys().next().unwrap();
+    v.m.pager.caps.remove(&slot);
+    v.task(10).unwrap().space.mapped.borrow_mut().clear();
+    v.task(11).unwrap().space.mapped.borrow_mut().clear();
+    assert_eq!(oread(&mut v, 11, a), 1);
+    // A child forked now maps the block read-only: its first write is reported.
+    v.fork(10, 12, Space::default()).map_err(|e| e.0).unwrap();
+    let (_, f) = access(&mut v, 12, a, Read).unwrap();
+    assert_eq!(f & 2, 0);
+    let before = dirty(&v);
+    owrite(&mut v, 12, a + 1, 2);
+    assert_eq!(dirty(&v), before + 1);
+    assert_eq!(oread(&mut v, 10, a + 1), 2);
+}
+
+#[test]
 fn object_fork_shares_shared_and_copies_private() {
     let mut v = vm_with_object(32 * P as usize);
     let s = mmap_obj(&mut v, 0, 16 * P, RW, map::SHARED, 0).unwrap();
@@ -1198,7 +1282,8 @@ fn object_fork_shares_shared_and_copies_private() {
     assert!(
         !v.m.pager
             .log
-            .contains(&ObjectRequest::Release { object: OBJ })
+            .iter()
+            .any(|r| matches!(r, ObjectRequest::Release { .. }))
     );
     assert_eq!(oread(&mut v, 11, s + P), 4);
     v.destroy(11).unwrap();
@@ -1211,7 +1296,8 @@ fn object_fork_shares_shared_and_copies_private() {
             .iter()
             .filter(|r| matches!(r, ObjectRequest::Release { .. }))
             .count();
-    assert_eq!(releases, 1);
+    // One for each mapping's handle, each with the last region naming it.
+    assert_eq!(releases, 2);
     assert_eq!(v.m.pager.objects[&(Pager::File as u64, OBJ)][2], 3);
 }
 
@@ -1274,7 +1360,7 @@ fn object_mmap_arguments() {
         prot: prot::READ,
         flags: map::SHARED,
         pager: Pager::Shm,
-        object: 1,
+        handle: 1,
         offset: 0,
     };
     assert_eq!(v.mmap_object(10, shm), Err(Errno::ENODEV));
@@ -1300,7 +1386,8 @@ fn object_segment_maps_file_part_and_zeroes_the_tail() {
     // .bss and must read as zero although the file has bytes there.
     let mut v = vm_with_object(40 * P as usize);
     let (vaddr, off, fsz) = (A + 0x234, 0x5234, 0x2100);
-    v.map_object(10, vaddr, fsz, RW, Pager::File, OBJ, off)
+    let h = init_handle(&mut v);
+    v.map_object(10, vaddr, fsz, RW, Pager::File, h, off)
         .unwrap();
     let r = *v.task(10).unwrap().regions.find(A).unwrap();
     assert_eq!((r.start, r.end), (A, A + 3 * P));
@@ -1336,54 +1423,265 @@ fn object_segment_maps_file_part_and_zeroes_the_tail() {
     v.destroy(10).unwrap();
     assert_eq!(v.stats().pages_in_use, 0);
     assert_eq!(v.blocks_held(), 0);
-    assert_eq!(
-        v.m.pager.log.last(),
-        Some(&ObjectRequest::Release { object: OBJ })
-    );
+    assert_eq!(v.m.pager.log.last(), Some(&release_last(&v)));
 }
 
 #[test]
 fn object_segment_arguments() {
     let mut v = vm_with_object(8 * P as usize);
     let rx = prot::READ | prot::EXEC;
+    let h = init_handle(&mut v);
     // Not congruent, empty, outside user space, bad prot, unknown task.
     assert_eq!(
-        v.map_object(10, A + 1, P, rx, Pager::File, OBJ, 2),
+        v.map_object(10, A + 1, P, rx, Pager::File, h, 2),
         Err(Errno::EINVAL)
     );
     assert_eq!(
-        v.map_object(10, A, 0, rx, Pager::File, OBJ, 0),
+        v.map_object(10, A, 0, rx, Pager::File, h, 0),
         Err(Errno::EINVAL)
     );
     assert_eq!(
-        v.map_object(10, 0, P, rx, Pager::File, OBJ, 0),
+        v.map_object(10, 0, P, rx, Pager::File, h, 0),
         Err(Errno::EINVAL)
     );
     assert_eq!(
-        v.map_object(10, A, P, 8, Pager::File, OBJ, 0),
+        v.map_object(10, A, P, 8, Pager::File, h, 0),
         Err(Errno::EINVAL)
     );
     assert_eq!(
-        v.map_object(99, A, P, rx, Pager::File, OBJ, 0),
+        v.map_object(99, A, P, rx, Pager::File, h, 0),
         Err(Errno::ESRCH)
     );
     // A text segment ending on a page boundary has no tail page of vm's own.
-    v.map_object(10, A, 2 * P, rx, Pager::File, OBJ, 0).unwrap();
+    v.map_object(10, A, 2 * P, rx, Pager::File, h, 0).unwrap();
     assert_eq!(oread(&mut v, 10, A + 2 * P - 1), obj_byte(2 * P - 1));
     assert_eq!(v.stats().pages_in_use, 0);
     assert_eq!(mapped(&v, 10), 2);
     // Overlap.
     assert_eq!(
-        v.map_object(10, A + P, P, rx, Pager::File, OBJ, P),
+        v.map_object(10, A + P, P, rx, Pager::File, h, P),
         Err(Errno::EINVAL)
     );
     // Executing a page past the object's data is BUS.
-    v.map_object(10, A + 16 * P, 2 * P, rx, Pager::File, OBJ, 40 * P)
+    v.map_object(10, A + 16 * P, 2 * P, rx, Pager::File, h, 40 * P)
         .unwrap();
     assert!(matches!(
         touch(&mut v, 10, A + 16 * P, Execute),
         Outcome::Killed(Kill::Bus)
     ));
+}
+
+// ---- handles: bound to their task, rights that stick ----
+
+/// `MmapObject` of file handle `handle` by task `pid`.
+fn mmap_handle(
+    v: &mut TestVm,
+    pid: u64,
+    handle: u64,
+    addr: u64,
+    prot: u64,
+    flags: u64,
+) -> Result<u64, Errno> {
+    v.mmap_object(
+        pid,
+        MmapObject {
+            addr,
+            len: 4 * P,
+            prot,
+            flags,
+            pager: Pager::File,
+            handle,
+            offset: 0,
+        },
+    )
+}
+
+fn releases(v: &TestVm) -> Vec<u64> {
+    v.m.pager
+        .log
+        .iter()
+        .filter_map(|r| match r {
+            ObjectRequest::Release { handle } => Some(*handle),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_handle_maps_only_for_the_task_it_was_given_to_and_once() {
+    let mut v = vm_with_object(8 * P as usize);
+    v.new_space(11, Space::default()).unwrap();
+    let mine = v.m.pager.give(Pager::File, 10, OBJ, true);
+    // Numbers nobody was given, and another task's handle: EBADF, nothing mapped.
+    for forged in [0, mine + 1, 1 << 40, u64::MAX] {
+        assert_eq!(
+            mmap_handle(&mut v, 10, forged, 0, prot::READ, map::PRIVATE).map_err(|e| (e, forged)),
+            Err((Errno::EBADF, forged))
+        );
+    }
+    assert_eq!(
+        mmap_handle(&mut v, 11, mine, 0, RW, map::SHARED),
+        Err(Errno::EBADF)
+    );
+    assert_eq!(v.task(11).unwrap().regions.len(), 0);
+    assert_eq!(v.task(10).unwrap().regions.len(), 0);
+    // Its own task maps it, once.
+    let a = mmap_handle(&mut v, 10, mine, 0, RW, map::SHARED).unwrap();
+    assert_eq!(
+        mmap_handle(&mut v, 10, mine, 0, RW, map::SHARED),
+        Err(Errno::EBADF)
+    );
+    // Nor can another task take it over now that vm holds it.
+    assert_eq!(
+        mmap_handle(&mut v, 11, mine, 0, prot::READ, map::PRIVATE),
+        Err(Errno::EBADF)
+    );
+    owrite(&mut v, 10, a, 9);
+    assert!(releases(&v).is_empty());
+    v.munmap(10, a, 4 * P).unwrap();
+    assert_eq!(releases(&v), [mine]);
+    // Released: the number maps nothing any more.
+    assert_eq!(
+        mmap_handle(&mut v, 10, mine, 0, prot::READ, map::PRIVATE),
+        Err(Errno::EBADF)
+    );
+}
+
+#[test]
+fn a_read_only_handle_never_gives_a_writable_shared_mapping() {
+    let mut v = vm_with_object(8 * P as usize);
+    // Shared and writable: EACCES, and the handle goes back at once.
+    let ro = v.m.pager.give(Pager::File, 10, OBJ, false);
+    assert_eq!(
+        mmap_handle(&mut v, 10, ro, 0, RW, map::SHARED),
+        Err(Errno::EACCES)
+    );
+    assert_eq!(releases(&v), [ro]);
+    // Shared read-only: mapped, but mprotect cannot add PROT_WRITE (and changes nothing).
+    let ro = v.m.pager.give(Pager::File, 10, OBJ, false);
+    let a = mmap_handle(&mut v, 10, ro, 0, prot::READ, map::SHARED).unwrap();
+    assert_eq!(oread(&mut v, 10, a), obj_byte(0));
+    assert_eq!(v.mprotect(10, a, P, RW), Err(Errno::EACCES));
+    assert_eq!(v.mprotect(10, a - P, 2 * P, RW), Err(Errno::EACCES));
+    assert_eq!(v.task(10).unwrap().regions.len(), 1);
+    assert_eq!(touch(&mut v, 10, a, Write), Outcome::Killed(Kill::Segv));
+    // Taking rights away and giving read back is fine.
+    v.mprotect(10, a, P, prot::NONE).unwrap();
+    v.mprotect(10, a, P, prot::READ | prot::EXEC).unwrap();
+    assert_eq!(oread(&mut v, 10, a + 8), obj_byte(8));
+    // Private: always writable, by copies; the object stays clean.
+    let ro2 = v.m.pager.give(Pager::File, 10, OBJ, false);
+    let p = mmap_handle(&mut v, 10, ro2, 0, prot::READ, map::PRIVATE).unwrap();
+    v.mprotect(10, p, 4 * P, RW).unwrap();
+    owrite(&mut v, 10, p, 0x77);
+    assert_eq!(oread(&mut v, 10, p), 0x77);
+    assert!(v.m.pager.log.iter().all(|r| !matches!(
+        r,
+        ObjectRequest::Page { write: true, .. } | ObjectRequest::Dirty { .. }
+    )));
+    assert_eq!(
+        v.m.pager.objects[&(Pager::File as u64, OBJ)][0],
+        obj_byte(0)
+    );
+    // A writable handle's shared read-only mapping may be made writable.
+    let rw = v.m.pager.give(Pager::File, 10, OBJ, true);
+    let s = mmap_handle(&mut v, 10, rw, 0, prot::READ, map::SHARED).unwrap();
+    v.mprotect(10, s, 4 * P, RW).unwrap();
+    owrite(&mut v, 10, s + 1, 0x55);
+    v.msync(10, s, 4 * P, proto::object::ms::SYNC).unwrap();
+    assert_eq!(v.m.pager.objects[&(Pager::File as u64, OBJ)][1], 0x55);
+}
+
+#[test]
+fn a_failed_mmap_releases_the_handle_it_claimed() {
+    let mut v = vm_with_object(8 * P as usize);
+    for (addr, flags, want) in [
+        (A + 1, map::SHARED | map::FIXED, Errno::EINVAL),
+        (P, map::SHARED | map::FIXED, Errno::EINVAL),
+        (0, map::SHARED | map::PRIVATE, Errno::EINVAL),
+    ] {
+        let h = v.m.pager.give(Pager::File, 10, OBJ, true);
+        assert_eq!(mmap_handle(&mut v, 10, h, addr, RW, flags), Err(want));
+        // Refused before the claim (bad flags): the handle stays the task's to give back;
+        // after it: vm released it.
+        let claimed =
+            v.m.pager
+                .log
+                .contains(&ObjectRequest::Claim { handle: h, pid: 10 });
+        assert_eq!(releases(&v).contains(&h), claimed);
+    }
+    // No room left: ENOMEM after the claim, released too.
+    let h = v.m.pager.give(Pager::File, 10, OBJ, true);
+    let huge = MmapObject {
+        addr: 0,
+        len: proto::MMAP_TOP,
+        prot: prot::READ,
+        flags: map::PRIVATE,
+        pager: Pager::File,
+        handle: h,
+        offset: 0,
+    };
+    assert_eq!(v.mmap_object(10, huge), Err(Errno::ENOMEM));
+    assert_eq!(releases(&v).last(), Some(&h));
+    assert_eq!(v.task(10).unwrap().regions.len(), 0);
+}
+
+#[test]
+fn handles_of_one_object_share_blocks_and_go_one_by_one() {
+    let mut v = vm_with_object(16 * P as usize);
+    v.new_space(11, Space::default()).unwrap();
+    let h10 = v.m.pager.give(Pager::File, 10, OBJ, true);
+    let h11 = v.m.pager.give(Pager::File, 11, OBJ, false);
+    let a = mmap_handle(&mut v, 10, h10, 0, RW, map::SHARED).unwrap();
+    let b = mmap_handle(&mut v, 11, h11, 0, prot::READ, map::SHARED).unwrap();
+    owrite(&mut v, 10, a, 0x31);
+    // The other task's mapping, through its own handle, reads the same block: one
+    // capability, no second request.
+    assert_eq!(oread(&mut v, 11, b), 0x31);
+    assert_eq!((v.blocks_held(), pages_asked(&v)), (1, 1));
+    // A fork child shares the parent's handle: released with the last region naming it.
+    v.fork(10, 12, Space::default()).map_err(|e| e.0).unwrap();
+    v.munmap(10, a, 4 * P).unwrap();
+    assert!(releases(&v).is_empty());
+    assert_eq!(oread(&mut v, 12, a), 0x31);
+    v.destroy(12).unwrap();
+    assert_eq!(releases(&v), [h10]);
+    v.destroy(11).unwrap();
+    assert_eq!(releases(&v), [h10, h11]);
+    assert_eq!(v.blocks_held(), 0);
+}
+
+#[test]
+fn init_claims_a_program_handle_once_for_all_its_segments() {
+    let mut v = vm_with_object(40 * P as usize);
+    v.new_space(11, Space::default()).unwrap();
+    let rx = prot::READ | prot::EXEC;
+    // A task's handle is not init's to map.
+    let task_h = v.m.pager.give(Pager::File, 10, OBJ, false);
+    assert_eq!(
+        v.map_object(11, A, P, rx, Pager::File, task_h, 0),
+        Err(Errno::EBADF)
+    );
+    let h = init_handle(&mut v);
+    v.map_object(11, A, 2 * P, rx, Pager::File, h, 0).unwrap();
+    v.map_object(11, A + 16 * P, 2 * P, RW, Pager::File, h, 16 * P)
+        .unwrap();
+    let claims = |v: &TestVm| {
+        v.m.pager
+            .log
+            .iter()
+            .filter(|r| matches!(r, ObjectRequest::Claim { .. }))
+            .count()
+    };
+    assert_eq!(claims(&v), 2);
+    // A task cannot map init's handle, even knowing its number.
+    assert_eq!(
+        mmap_handle(&mut v, 10, h, 0, prot::READ, map::PRIVATE),
+        Err(Errno::EBADF)
+    );
+    assert_eq!(oread(&mut v, 11, A + 16 * P), obj_byte(16 * P));
+    v.reset(11).unwrap();
+    assert_eq!(releases(&v), [h]);
 }
 
 #[test]

@@ -257,3 +257,63 @@ pub fn median_by<T: Copy>(samples: &mut [T], key: impl Fn(&T) -> u64) -> T {
     samples.sort_unstable_by_key(|s| key(s));
     samples[samples.len() / 2]
 }
+
+/// What `wbstress` writes and checks, and the tools compare after power-off
+/// (`tools/src/scenarios.rs` computes the same bytes): [`WRITERS`](wbstress::WRITERS) tasks
+/// write their own words of one shared file mapping, round after round.
+pub mod wbstress {
+    /// The shared file (an 8.3 name): six 64 KiB blocks, three times the scenario's cache.
+    pub const FILE: &str = "STRESS.DAT";
+    pub const BLOCKS: u64 = 6;
+    pub const BYTES: u64 = BLOCKS * 65536;
+    pub const PAGES: u64 = BYTES / 4096;
+    /// Writer tasks, and the words each owns in every page (its slots).
+    pub const WRITERS: u64 = 3;
+    pub const SLOTS: u64 = 8;
+    /// Rounds each writer makes over the blocks, and passes over its words of a block at
+    /// each visit: each pass writes every one of them anew.
+    pub const ROUNDS: u64 = 8;
+    pub const PASSES: u64 = 64;
+
+    /// The byte offset of writer `k`'s slot `j` in page `p`.
+    pub const fn offset(k: u64, p: u64, j: u64) -> u64 {
+        p * 4096 + j * 512 + k * 8
+    }
+
+    /// What writer `k` writes into its slot `j` of page `p` the `n`-th time (from 0).
+    pub const fn value(k: u64, p: u64, j: u64, n: u64) -> u64 {
+        ((k + 1) << 56) | (n << 32) | (p << 16) | j
+    }
+
+    /// The word at byte offset `at` (a multiple of 8) once every writer has made every
+    /// round: its writer's last value, 0 where no writer writes.
+    pub const fn final_word(at: u64) -> u64 {
+        let (p, q) = (at / 4096, at % 4096);
+        let (j, k) = (q / 512, (q % 512) / 8);
+        if k >= WRITERS {
+            return 0;
+        }
+        value(k, p, j, ROUNDS * PASSES - 1)
+    }
+}
+
+/// What `filetail` leaves on the disk, and the tools compare after power-off
+/// (`tools/src/scenarios.rs` computes the same bytes).
+pub mod filetail {
+    /// The file (an 8.3 name) and its length: inside a page and inside a sector.
+    pub const TAIL_FILE: &str = "TAIL.DAT";
+    pub const TAIL_BYTES: u64 = 5000;
+
+    /// Byte `i` of the file.
+    pub const fn byte(i: u64) -> u8 {
+        ((i * 11 + 3) ^ (i >> 8)) as u8
+    }
+}
+
+/// What `attack-power` leaves on the disk at power-off (the tools check the same words).
+pub mod attack_power {
+    /// Word `i` (little-endian) of `POWER.DAT` (one page).
+    pub const fn word(i: u64) -> u64 {
+        i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x0ff0
+    }
+}

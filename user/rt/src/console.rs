@@ -1,6 +1,17 @@
-//! `print!` and `println!` on the kernel's debug console.
+//! `print!` and `println!` on the kernel's debug console, through the `Console` capability
+//! every program is given (init: from the kernel; servers and tasks: a copy init puts in
+//! their CNode). A program without one prints nothing.
 
 use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Where this program's `Console` capability is (set by the entry code for its role).
+static CONSOLE: AtomicU64 = AtomicU64::new(abi::object::init_slots::CONSOLE);
+
+/// Sets where the `Console` capability is.
+pub(crate) fn set_console(cptr: u64) {
+    CONSOLE.store(cptr, Ordering::Relaxed);
+}
 
 /// Collects formatted text and hands it to the kernel in system-call-sized pieces.
 struct Console {
@@ -10,8 +21,8 @@ struct Console {
 
 impl Console {
     fn flush(&mut self) {
-        // A console write can only fail for a bad length, which `debug_put_str` never sends.
-        let _ = libmk::debug_put_str(&self.buf[..self.len]);
+        // A console write fails only without the capability: nothing can be said then.
+        let _ = libmk::debug_put_str(CONSOLE.load(Ordering::Relaxed), &self.buf[..self.len]);
         self.len = 0;
     }
 }

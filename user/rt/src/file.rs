@@ -92,7 +92,7 @@ pub fn read_once_on(
     };
     let reply = ep
         .call(&crate::ipc::message(&req.encode()))
-        .map_err(Errno::from)?;
+        .map_err(crate::ipc::call_error)?;
     let n = proto::reply_result::<u64>(crate::ipc::received(&reply).mrs())?;
     let n = usize::try_from(n).map_err(|_| Errno::EIO)?;
     if n > len || (n > 0 && reply.info().length < READ_DATA_MR + n.div_ceil(8)) {
@@ -197,7 +197,7 @@ fn write_once(fd: u64, offset: u64, buf: &[u8], total: usize) -> Result<usize, E
     // MR4, MR5 unused; the bytes from MR6 on.
     let words = pack_data(&buf[..len], &mut ipc.mrs[READ_DATA_MR..]);
     m.info.length = READ_DATA_MR + words;
-    let reply = FILE.call(&m).map_err(Errno::from)?;
+    let reply = FILE.call(&m).map_err(crate::ipc::call_error)?;
     let n = proto::reply_result::<u64>(crate::ipc::received(&reply).mrs())?;
     usize::try_from(n)
         .ok()

@@ -36,9 +36,19 @@ pub fn received(r: &Reply) -> Wire {
     w
 }
 
+/// What a failed `Call` to a server means to its client: a capability that is gone
+/// (`InvalidCapability`: the server's endpoint was revoked) or a server that died while
+/// the call waited (`ObjectDeleted`) is `ENODEV`, no server to answer.
+pub fn call_error(e: abi::Error) -> Errno {
+    match e {
+        abi::Error::InvalidCapability | abi::Error::ObjectDeleted => Errno::ENODEV,
+        other => other.into(),
+    }
+}
+
 /// Sends request `w` to `to` and waits for the reply's results.
 pub fn call<T: ReplyBody>(to: Cap<Endpoint>, w: &Wire) -> Result<T, Errno> {
-    let reply = to.call(&message(w)).map_err(Errno::from)?;
+    let reply = to.call(&message(w)).map_err(call_error)?;
     let length = reply.info().length;
     if length <= reply.mrs.len() {
         // Short replies are read where they are, in the registers.

@@ -129,12 +129,31 @@ pub fn start_root(bootinfo: u64, main: fn(&'static BootInfo) -> i32) -> ! {
     if status != 0 {
         println!("FAIL exit: init exited with status {status}");
     }
-    libmk::debug_power_off()
+    power_off()
+}
+
+/// Powers the machine off with the root task's `PowerControl` capability (only init has
+/// one; anyone else just stops).
+pub fn power_off() -> ! {
+    let e = libmk::debug_power_off(abi::object::init_slots::POWER);
+    println!("power off refused: {e:?}");
+    stop()
+}
+
+/// Stops this thread for good: an undefined instruction, which the kernel reports to the
+/// thread's fault handler (init, for a server) and never resumes.
+pub fn stop() -> ! {
+    loop {
+        // SAFETY: `udf` only raises an undefined-instruction exception; it touches no memory
+        // or register.
+        unsafe { core::arch::asm!("udf #0", options(nomem, nostack)) };
+    }
 }
 
 /// Runs a server's `main`.
 pub fn start_server(startup: u64, main: fn(&'static Startup) -> !) -> ! {
     ROLE.store(Role::Server as u8, Ordering::Relaxed);
+    console::set_console(proto::startup::SERVER_CONSOLE_SLOT);
     set_user_ipc_buffer();
     // SAFETY: init maps the filled-in startup page read-only at this address for the
     // server's whole life and passes the address in x0 (proto::startup).
@@ -145,6 +164,7 @@ pub fn start_server(startup: u64, main: fn(&'static Startup) -> !) -> ! {
 /// Runs a user task's `main` and exits with its result.
 pub fn start_task(pid: u64, main: fn() -> i32) -> ! {
     ROLE.store(Role::Task as u8, Ordering::Relaxed);
+    console::set_console(proto::task_slots::CONSOLE);
     set_user_ipc_buffer();
     posix::set_pid(pid);
     heap::enable_growth();
@@ -157,6 +177,8 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     println!("FAIL panic: {info}");
     match role() {
         Role::Task => posix::exit(101),
-        Role::Root | Role::Server => libmk::debug_power_off(),
+        // A server ends alone: init, its fault handler, reports it and the rest runs on.
+        Role::Server => stop(),
+        Role::Root => power_off(),
     }
 }

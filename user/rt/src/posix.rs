@@ -45,22 +45,28 @@ fn proc<T: ReplyBody>(req: ProcRequest) -> Result<T, Errno> {
 
 /// `mmap(addr, len, prot, flags, fd, off)`: the address of the new mapping. A mapping of a
 /// descriptor (a file's or a shm object's: `crate::shm::owner` tells by its number) is a
-/// memory object: its owner gives vm's handle (`GetObject`, writable for a shared writable
-/// mapping), then vm maps it (`MmapObject`).
+/// memory object: its owner gives a handle bound to this task (`GetObject`, checked
+/// writable for a shared writable mapping), then vm claims it from the owner and maps it
+/// (`MmapObject`). If vm refuses, the handle goes back to its owner (vm has released it
+/// already if it had claimed it; the owner then just answers `EBADF`).
 pub fn mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: u64, off: u64) -> Result<u64, Errno> {
     if fd != NO_FD && flags & MAP_ANONYMOUS == 0 {
         let writable = prot & PROT_WRITE != 0 && flags & MAP_SHARED != 0;
-        let (pager, object, _) = crate::shm::object_of(fd, writable)?;
+        let (pager, handle, _) = crate::shm::object_of(fd, writable)?;
         let req = proto::object::MmapObject {
             addr,
             len,
             prot,
             flags,
             pager,
-            object,
+            handle,
             offset: off,
         };
-        return crate::ipc::call(VM, &req.encode());
+        let mapped = crate::ipc::call(VM, &req.encode());
+        if mapped.is_err() {
+            let _ = crate::shm::release_object(pager, handle);
+        }
+        return mapped;
     }
     vm(VmRequest::Mmap {
         addr,
@@ -135,11 +141,19 @@ pub fn exec(name: &str) -> Result<Infallible, Errno> {
     Err(Errno::EIO)
 }
 
+/// Asks init to end the session and power the machine off (it ends every task and writes
+/// every file back first). Returns only on failure: `EPERM` unless this task is the program
+/// init started for the session.
+pub fn shutdown() -> Result<Infallible, Errno> {
+    proc::<()>(ProcRequest::PowerOff)?;
+    Err(Errno::EIO)
+}
+
 /// Ends this task with `status`; its parent's `wait` sees it.
 pub fn exit(status: i32) -> ! {
     if crate::is_root() {
         // The root task has nobody to report to.
-        libmk::debug_power_off();
+        crate::power_off();
     }
     // init does not reply.
     let _ = PROC.call(&crate::ipc::message(&ProcRequest::Exit { status }.encode()));

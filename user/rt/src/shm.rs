@@ -9,7 +9,7 @@
 //! ([`object_of`], `GetObject`) and then vm to map it (`MmapObject`).
 
 use libmk::{Cap, Endpoint};
-use proto::object::{GetObject, Pager};
+use proto::object::{GetObject, ObjectRequest, Pager};
 use proto::{Errno, Name, OpenReply, ShmRequest, task_slots};
 
 pub use proto::file::open_flags::{CREAT as O_CREAT, EXCL as O_EXCL, TRUNC as O_TRUNC};
@@ -74,18 +74,29 @@ pub(crate) fn truncate(fd: u64, size: u64) -> Result<(), Errno> {
     request(ShmRequest::Truncate { fd, size })
 }
 
-/// A memory object for `mmap` of descriptor `fd`: (its owner, vm's handle, its size in
-/// bytes), from `GetObject` to the owner. `EACCES` if `writable` is asked of a descriptor
-/// opened read-only, `EBADF` for a bad one.
-pub fn object_of(fd: u64, writable: bool) -> Result<(Pager, u64, u64), Errno> {
-    let pager = owner(fd);
-    let ep = match pager {
+fn endpoint(pager: Pager) -> Cap<Endpoint> {
+    match pager {
         Pager::Shm => SHM,
         Pager::File => FILE,
-    };
-    // The reply is MR1 = object, MR2 = size: `OpenReply`'s layout.
-    let r = crate::ipc::call::<OpenReply>(ep, &GetObject { fd, writable }.encode())?;
+    }
+}
+
+/// A memory object for `mmap` of descriptor `fd`: (its owner, a handle bound to this task
+/// for vm to claim, its size in bytes), from `GetObject` to the owner. `EACCES` if
+/// `writable` is asked of a descriptor opened read-only (or the descriptor is not open for
+/// reading), `EBADF` for a bad one, `EMFILE` when this task holds too many handles vm has
+/// not claimed.
+pub fn object_of(fd: u64, writable: bool) -> Result<(Pager, u64, u64), Errno> {
+    let pager = owner(fd);
+    // The reply is MR1 = handle, MR2 = size: `OpenReply`'s layout.
+    let r = crate::ipc::call::<OpenReply>(endpoint(pager), &GetObject { fd, writable }.encode())?;
     Ok((pager, r.fd, r.size))
+}
+
+/// Gives back a handle from [`object_of`] that vm did not claim (`ObjectRelease` to its
+/// owner). `EBADF` if it is not this task's unclaimed handle.
+pub fn release_object(pager: Pager, handle: u64) -> Result<(), Errno> {
+    crate::ipc::call(endpoint(pager), &ObjectRequest::Release { handle }.encode())
 }
 
 /// Descriptors open in the shm server over all tasks, and objects it holds: for tests

@@ -1,0 +1,295 @@
+//! Memory-object handles as the pagers (file, shm) keep them: who may use a handle, with
+//! which rights, and until when. One implementation for both pagers, so that the rules
+//! below are the same wherever a task maps something.
+//!
+//! A handle is a number a pager gives a task for one of its descriptors (`GetObject`, one
+//! per `mmap`). The number is no capability: it is bound to the task it was given to (the
+//! badge of the `GetObject`) and keeps the descriptor's rights (`writable`). The task passes
+//! it to vm (`MmapObject`), and vm, before mapping anything, *claims* it from the pager
+//! (`ObjectRequest::Claim { handle, pid }`, with the pid of the task that asked): the pager
+//! checks that the handle exists, was given to that pid and was not claimed before, marks it
+//! claimed, and answers the object and the rights ([`Claimed`]). From then on the handle is
+//! vm's: only vm (badge `pid::VM`) may name it, in `ObjectPage`, `ObjectDirty`, `ObjectSync`
+//! and `ObjectRelease`, and the pager refuses writes (`ObjectPage { write }`, `ObjectDirty`)
+//! through a read-only one. So a number another task was given, or one a task makes up, maps
+//! nothing (`EBADF`), and a read-only descriptor never yields a writable mapping.
+//!
+//! Lifetimes: a claimed handle lives until vm's `ObjectRelease` (vm sends it when no region
+//! of any task names the handle any more: after `munmap`, exit, exec, or a failed `mmap`).
+//! An unclaimed one lives until its owner releases it (`ObjectRelease` from the owner: a
+//! runtime whose `mmap` failed before vm claimed it) or ends (`TaskExit`); a task may hold
+//! at most [`MAX_UNCLAIMED`] at once (`EMFILE`, as POSIX `mmap` has it for too many
+//! mappings). Numbers are never reused.
+
+use crate::Errno;
+use crate::object::Claimed;
+use crate::pid;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+/// Handles a task may hold that vm has not claimed (`EMFILE` beyond): a runtime holds one
+/// at a time, between its `GetObject` and vm's claim.
+pub const MAX_UNCLAIMED: u32 = 16;
+
+/// One handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Handle {
+    /// The pager's object (a file, a shm object).
+    pub object: u64,
+    /// Whether mappings through it may write.
+    pub writable: bool,
+    /// The task it was given to (`pid::VM` for one vm made for itself).
+    pub owner: u64,
+    /// Whether vm has claimed it.
+    pub claimed: bool,
+}
+
+/// A pager's handles.
+#[derive(Debug)]
+pub struct Handles {
+    map: BTreeMap<u64, Handle>,
+    /// Unclaimed handles per owner.
+    unclaimed: BTreeMap<u64, u32>,
+    next: u64,
+}
+
+impl Default for Handles {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Handles {
+    /// No handles; the first number given is 1 (0 is never a handle).
+    pub const fn new() -> Self {
+        Self {
+            map: BTreeMap::new(),
+            unclaimed: BTreeMap::new(),
+            next: 1,
+        }
+    }
+
+    fn number(&mut self) -> u64 {
+        let h = self.next;
+        self.next += 1;
+        h
+    }
+
+    /// `GetObject`: a new handle on `object` for task `owner` → its number. `EMFILE` when
+    /// `owner` already holds [`MAX_UNCLAIMED`] unclaimed handles.
+    pub fn give(&mut self, owner: u64, object: u64, writable: bool) -> Result<u64, Errno> {
+        let n = self.unclaimed.entry(owner).or_insert(0);
+        if *n >= MAX_UNCLAIMED {
+            return Err(Errno::EMFILE);
+        }
+        *n += 1;
+        let h = self.number();
+        self.map.insert(
+            h,
+            Handle {
+                object,
+                writable,
+                owner,
+                claimed: false,
+            },
+        );
+        Ok(h)
+    }
+
+    /// A handle vm made for itself (shm's `CreateAnon`): claimed from the start.
+    pub fn give_vm(&mut self, object: u64, writable: bool) -> u64 {
+        let h = self.number();
+        self.map.insert(
+            h,
+            Handle {
+                object,
+                writable,
+                owner: pid::VM,
+                claimed: true,
+            },
+        );
+        h
+    }
+
+    fn unclaimed_gone(&mut self, owner: u64) {
+        if let Some(n) = self.unclaimed.get_mut(&owner) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.unclaimed.remove(&owner);
+            }
+        }
+    }
+
+    /// `ObjectClaim` (vm's): vm takes `handle` for task `pid`'s mapping. `EBADF` unless
+    /// the handle exists, is `pid`'s and was not claimed.
+    pub fn claim(&mut self, handle: u64, pid: u64) -> Result<Claimed, Errno> {
+        let h = self.map.get_mut(&handle).ok_or(Errno::EBADF)?;
+        if h.claimed || h.owner != pid {
+            return Err(Errno::EBADF);
+        }
+        h.claimed = true;
+        let c = Claimed {
+            object: h.object,
+            writable: h.writable,
+        };
+        self.unclaimed_gone(pid);
+        Ok(c)
+    }
+
+    /// The handle vm names in `ObjectPage`, `ObjectDirty` or `ObjectSync`: `EBADF` unless
+    /// vm claimed it.
+    pub fn claimed(&self, handle: u64) -> Result<Handle, Errno> {
+        match self.map.get(&handle) {
+            Some(h) if h.claimed => Ok(*h),
+            _ => Err(Errno::EBADF),
+        }
+    }
+
+    /// The handle vm names for a write (`ObjectPage { write: true }`, `ObjectDirty`):
+    /// `EACCES` for a read-only one.
+    pub fn claimed_for_write(&self, handle: u64) -> Result<Handle, Errno> {
+        let h = self.claimed(handle)?;
+        if h.writable {
+            Ok(h)
+        } else {
+            Err(Errno::EACCES)
+        }
+    }
+
+    /// `ObjectRelease` from `badge`: vm lets go of a claimed handle, or the owner of an
+    /// unclaimed one gives it back → the object it held. `EBADF` otherwise (another task's
+    /// handle, vm's handle named by a task, an unknown number).
+    pub fn release(&mut self, badge: u64, handle: u64) -> Result<u64, Errno> {
+        let h = *self.map.get(&handle).ok_or(Errno::EBADF)?;
+        let ok = if h.claimed {
+            badge == pid::VM
+        } else {
+            badge == h.owner
+        };
+        if !ok {
+            return Err(Errno::EBADF);
+        }
+        self.map.remove(&handle);
+        if !h.claimed {
+            self.unclaimed_gone(h.owner);
+        }
+        Ok(h.object)
+    }
+
+    /// `TaskExit`: the unclaimed handles of task `pid` go → the object of each (once per
+    /// handle). Claimed ones are vm's and stay.
+    pub fn task_exit(&mut self, pid: u64) -> Vec<u64> {
+        if !self.unclaimed.contains_key(&pid) {
+            return Vec::new();
+        }
+        let gone: Vec<(u64, u64)> = self
+            .map
+            .iter()
+            .filter(|(_, h)| h.owner == pid && !h.claimed)
+            .map(|(&n, h)| (n, h.object))
+            .collect();
+        for &(n, _) in &gone {
+            self.map.remove(&n);
+        }
+        self.unclaimed.remove(&pid);
+        gone.into_iter().map(|(_, o)| o).collect()
+    }
+
+    /// Handles alive (claimed or not).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: u64 = 10;
+    const B: u64 = 11;
+
+    #[test]
+    fn a_handle_is_its_owners_to_give_to_vm_once() {
+        let mut t = Handles::default();
+        let h = t.give(A, 7, false).unwrap();
+        assert_ne!(h, 0);
+        // Not yet claimed: vm cannot use it, nobody else can claim it.
+        assert_eq!(t.claimed(h), Err(Errno::EBADF));
+        assert_eq!(t.claim(h, B), Err(Errno::EBADF));
+        assert_eq!(t.claim(h, pid::VM), Err(Errno::EBADF));
+        assert_eq!(
+            t.claim(h, A),
+            Ok(Claimed {
+                object: 7,
+                writable: false
+            })
+        );
+        // Once.
+        assert_eq!(t.claim(h, A), Err(Errno::EBADF));
+        assert_eq!(t.claimed(h).map(|h| h.object), Ok(7));
+        // Read-only: no write through it.
+        assert_eq!(t.claimed_for_write(h), Err(Errno::EACCES));
+        // Numbers nobody was given.
+        for n in [0, h + 1, u64::MAX] {
+            assert_eq!(t.claim(n, A), Err(Errno::EBADF));
+            assert_eq!(t.claimed(n), Err(Errno::EBADF));
+            assert_eq!(t.release(pid::VM, n), Err(Errno::EBADF));
+        }
+    }
+
+    #[test]
+    fn release_by_vm_or_by_the_owner_before_the_claim() {
+        let mut t = Handles::new();
+        let h = t.give(A, 7, true).unwrap();
+        let k = t.give(A, 8, true).unwrap();
+        assert_ne!(h, k);
+        // Unclaimed: only its owner gives it back.
+        assert_eq!(t.release(pid::VM, h), Err(Errno::EBADF));
+        assert_eq!(t.release(B, h), Err(Errno::EBADF));
+        assert_eq!(t.release(A, h), Ok(7));
+        assert_eq!(t.release(A, h), Err(Errno::EBADF));
+        // Claimed: only vm.
+        t.claim(k, A).unwrap();
+        assert_eq!(t.claimed_for_write(k).map(|h| h.object), Ok(8));
+        assert_eq!(t.release(A, k), Err(Errno::EBADF));
+        assert_eq!(t.release(pid::VM, k), Ok(8));
+        assert!(t.is_empty());
+        // vm's own handles are claimed from the start.
+        let v = t.give_vm(9, true);
+        assert_eq!(t.claim(v, pid::VM), Err(Errno::EBADF));
+        assert_eq!(t.claimed_for_write(v).map(|h| h.owner), Ok(pid::VM));
+        assert_eq!(t.release(pid::VM, v), Ok(9));
+    }
+
+    #[test]
+    fn unclaimed_handles_are_bounded_and_go_with_their_task() {
+        let mut t = Handles::new();
+        let mine: Vec<u64> = (0..MAX_UNCLAIMED)
+            .map(|i| t.give(A, u64::from(i), false).unwrap())
+            .collect();
+        assert_eq!(t.give(A, 99, false), Err(Errno::EMFILE));
+        // Another task is not affected.
+        let theirs = t.give(B, 50, false).unwrap();
+        // A claim makes room.
+        t.claim(mine[0], A).unwrap();
+        let more = t.give(A, 98, false).unwrap();
+        assert_eq!(t.give(A, 99, false), Err(Errno::EMFILE));
+        // Exit: the unclaimed ones go (once each), the claimed one stays vm's.
+        let mut gone = t.task_exit(A);
+        gone.sort_unstable();
+        let mut want: Vec<u64> = (1..u64::from(MAX_UNCLAIMED)).collect();
+        want.push(98);
+        assert_eq!(gone, want);
+        assert_eq!(t.claimed(mine[0]).map(|h| h.object), Ok(0));
+        assert_eq!(t.claim(more, A), Err(Errno::EBADF));
+        assert_eq!(t.claim(theirs, B).map(|c| c.object), Ok(50));
+        assert!(t.task_exit(A).is_empty());
+        // A new task with the old pid starts with none.
+        assert!(t.give(A, 1, false).is_ok());
+        assert_eq!(t.len(), 3);
+    }
+}
