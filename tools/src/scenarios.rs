@@ -185,6 +185,8 @@ const LIMITS_LINES: &[&str] = &[
     "PASS limits-fork-fds-back",
     "PASS limits-direct-global-eagain",
     "PASS limits-direct-global-back",
+    "PASS limits-file-mappings-enomem",
+    "PASS limits-file-mappings-back",
     "PASS limits-shm-objects-enospc",
     "PASS limits-shm-objects-back",
     "PASS limits-shared-anon-enomem",

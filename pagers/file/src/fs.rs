@@ -49,6 +49,10 @@ pub const MAX_FDS: usize = 4096;
 /// (`ENOMEM` beyond) and by all (`EAGAIN` beyond: others' transfers end).
 pub const MAX_TASK_STAGES: usize = 4;
 pub const MAX_STAGES: usize = 16;
+/// Memory-object handles (one per `mmap` of a file) of one task (`ENOMEM` beyond) and of
+/// all tasks (`ENFILE` beyond).
+pub const MAX_TASK_HANDLES: usize = 2048;
+pub const MAX_HANDLES: usize = 8192;
 /// The largest FAT file.
 const MAX_SIZE: u64 = u32::MAX as u64;
 const BS: u64 = BLOCK_SIZE;
@@ -1096,6 +1100,15 @@ impl Files {
             return Err(Errno::EACCES);
         }
         let (object, may_write) = (d.object, d.writable());
+        // One handle per mapping: a task's mappings of files (ENOMEM, as mmap past its
+        // mappings) and everyone's (ENFILE) are limited, so that the table fits the heap.
+        // (init's handles map programs for every task: only the global limit.)
+        if pid != proto::pid::INIT && self.handles.owned_by(pid) >= MAX_TASK_HANDLES {
+            return Err(Errno::ENOMEM);
+        }
+        if self.handles.len() >= MAX_HANDLES || rt::heap::is_low() {
+            return Err(Errno::ENFILE);
+        }
         // A new mapping sees zeroes past the end of the file, whatever another wrote there.
         let size = self.size_of(object)?;
         self.clear_past(object, size);

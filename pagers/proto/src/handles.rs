@@ -195,6 +195,11 @@ impl Handles {
         gone.into_iter().map(|(_, o)| o).collect()
     }
 
+    /// Handles alive given to `owner` (claimed or not).
+    pub fn owned_by(&self, owner: u64) -> usize {
+        self.map.values().filter(|h| h.owner == owner).count()
+    }
+
     /// Handles alive (claimed or not).
     pub fn len(&self) -> usize {
         self.map.len()

@@ -22,6 +22,7 @@ const OPENS: usize = 20_000;
 const DIRECT_STAGES: usize = 100;
 const SHM_OBJECTS: usize = 5_000;
 const SHARED_MAPPINGS: usize = 5_000;
+const FILE_MAPPINGS: usize = 10_000;
 const REGIONS: u64 = 70_000;
 const CHILDREN: usize = 300;
 
@@ -31,7 +32,7 @@ fn main() -> i32 {
     // The lists below, touched now so that the heap pages they take count at the start.
     let mut fds: Vec<u64> = alloc::vec![0; OPENS];
     fds.clear();
-    let mut maps: Vec<u64> = alloc::vec![0; SHARED_MAPPINGS];
+    let mut maps: Vec<u64> = alloc::vec![0; FILE_MAPPINGS];
     maps.clear();
     let mut kids: Vec<u64> = alloc::vec![0; CHILDREN];
     kids.clear();
@@ -238,6 +239,41 @@ fn main() -> i32 {
         stage(file).and_then(rt::close).is_ok()
             && rt::file::descriptors().map(|d| d.fds).unwrap_or(0) == f0,
         "staging did not work again after the children ended",
+    );
+
+    // 10,000 mappings of one file (one handle each in the file server).
+    let mut err = None;
+    if let Ok(fd) = rt::open("hello.txt", O_RDONLY) {
+        fds.push(fd);
+        for _ in 0..FILE_MAPPINGS {
+            match rt::mmap(0, PAGE, PROT_READ, MAP_SHARED, fd, 0) {
+                Ok(a) => maps.push(a),
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+        }
+    }
+    println!("limits: {} mappings of one file, then {err:?}", maps.len());
+    c.check(
+        "limits-file-mappings-enomem",
+        err == Some(Errno::ENOMEM) && maps.len() <= 2048,
+        "mapping one file without end did not stop with ENOMEM at 2,048 mappings",
+    );
+    let mut unmapped = true;
+    for a in maps.drain(..) {
+        unmapped &= rt::munmap(a, PAGE).is_ok();
+    }
+    let again =
+        rt::mmap(0, PAGE, PROT_READ, MAP_SHARED, fds[0], 0).and_then(|a| rt::munmap(a, PAGE));
+    for fd in fds.drain(..) {
+        let _ = rt::close(fd);
+    }
+    c.check(
+        "limits-file-mappings-back",
+        unmapped && again.is_ok() && rt::file::descriptors().map(|d| d.fds).unwrap_or(0) == f0,
+        "file mappings did not come back after munmap",
     );
 
     // 5,000 named shm objects.
