@@ -247,6 +247,18 @@ mod tests {
     }
 
     #[test]
+    fn owned_by_counts_claimed_and_unclaimed() {
+        let mut t = Handles::default();
+        let h = t.give(A, 7, true).unwrap();
+        t.give(A, 8, false).unwrap();
+        t.give(B, 7, false).unwrap();
+        t.claim(h, A).unwrap();
+        assert_eq!((t.owned_by(A), t.owned_by(B), t.len()), (2, 1, 3));
+        t.release(pid::VM, h).unwrap();
+        assert_eq!(t.owned_by(A), 1);
+    }
+
+    #[test]
     fn release_by_vm_or_by_the_owner_before_the_claim() {
         let mut t = Handles::new();
         let h = t.give(A, 7, true).unwrap();
