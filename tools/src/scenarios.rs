@@ -867,6 +867,8 @@ pub const SCENARIOS: &[Scenario] = &[
             Stage::Hello,
             &[
                 "PASS fileio-warm",
+                "PASS fileio-one-request-per-block",
+                "PASS fileio-read-ahead",
                 "PASS fileio-read-1k",
                 "PASS fileio-direct-4k",
                 "PASS fileio-fgets-1k",

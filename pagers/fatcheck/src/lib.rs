@@ -12,9 +12,15 @@
 //!   in the volume, every link in range, ending in an end-of-chain mark;
 //! - finds the long-name entries of a directory entry itself ([`lfn_checksum`],
 //!   [`is_lfn_of`]) to remove them with it;
-//! - reads a path one component at a time ([`Component`]).
+//! - reads a path one component at a time ([`Component`]);
+//! - finds where a file's bytes lie on the disk itself ([`ChainMap`]), so that a page-cache
+//!   block is read and written as one request per run of consecutive clusters.
 #![no_std]
 #![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::vec::Vec;
 
 /// Bytes per sector: the only size the crate (and this server) handles.
 pub const SECTOR: usize = 512;
@@ -327,6 +333,168 @@ impl ChainError {
 /// How many clusters a file of `size` bytes needs.
 pub fn clusters_for(size: u64, cluster_bytes: u64) -> u64 {
     size.div_ceil(cluster_bytes.max(1))
+}
+
+/// The most runs of consecutive clusters a [`ChainMap`] keeps (12 bytes each): a file more
+/// fragmented than that is read and written through the crate.
+pub const MAX_RUNS: usize = 4096;
+
+/// Consecutive clusters of a file: file clusters `index .. index + len` are disk clusters
+/// `cluster .. cluster + len`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Run {
+    index: u64,
+    cluster: u32,
+    len: u32,
+}
+
+/// Why [`ChainMap::extents`] cannot say where a range lies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError<E> {
+    /// The chain is damaged (or reading the FAT failed).
+    Chain(ChainError<E>),
+    /// The chain ends before the range does.
+    Short,
+    /// More than [`MAX_RUNS`] runs would be needed.
+    Fragmented,
+    /// The range is not sector-aligned or wraps.
+    Range,
+}
+
+/// Where a file's clusters lie on the disk: its chain, followed from the first cluster only
+/// as far as asked and kept as runs of consecutive clusters (a file written in one go is one
+/// run, whatever its length).
+///
+/// A chain may grow (the crate links new clusters after the last one): a range past the
+/// clusters known reads the last one's link again. A chain that is cut or replaced (a
+/// truncation) needs a new map. Every link is checked as [`Geometry::walk_chain`] checks
+/// it, and a chain longer than the volume's cluster count (a loop) is an error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainMap {
+    first: u32,
+    runs: Vec<Run>,
+    known: u64,
+}
+
+impl ChainMap {
+    /// The map of the chain starting at cluster `first`.
+    pub fn new(first: u32) -> Self {
+        Self {
+            first,
+            runs: Vec::new(),
+            known: 0,
+        }
+    }
+
+    /// The first cluster.
+    pub fn first(&self) -> u32 {
+        self.first
+    }
+
+    /// Runs kept so far.
+    pub fn runs(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Follows the chain until `need` clusters are known, reading FAT sectors with `read`.
+    fn learn<E>(
+        &mut self,
+        geo: &Geometry,
+        need: u64,
+        mut read: impl FnMut(u64, &mut [u8; SECTOR]) -> Result<(), E>,
+    ) -> Result<(), MapError<E>> {
+        if self.known >= need {
+            return Ok(());
+        }
+        if self.runs.is_empty() {
+            if !geo.in_range(self.first) {
+                return Err(MapError::Chain(ChainError::OutOfRange(0, self.first)));
+            }
+            self.runs.push(Run {
+                index: 0,
+                cluster: self.first,
+                len: 1,
+            });
+            self.known = 1;
+        }
+        let mut sector = [0u8; SECTOR];
+        let mut held = None;
+        while self.known < need {
+            let Some(last) = self.runs.last().map(|r| r.cluster + (r.len - 1)) else {
+                return Err(MapError::Short);
+            };
+            let (s, _) = geo.fat_entry_at(last);
+            if held != Some(s) {
+                read(s, &mut sector).map_err(|e| MapError::Chain(ChainError::Io(e)))?;
+                held = Some(s);
+            }
+            let next = match geo.link(last, &sector) {
+                Ok(Link::Next(next)) => next,
+                Ok(Link::End) => return Err(MapError::Short),
+                Err(e) => return Err(MapError::Chain(e.widen())),
+            };
+            if self.known >= u64::from(geo.clusters) {
+                return Err(MapError::Chain(ChainError::TooLong(self.first)));
+            }
+            let full = self.runs.len() >= MAX_RUNS;
+            match self.runs.last_mut() {
+                Some(r) if r.cluster.checked_add(r.len) == Some(next) => r.len += 1,
+                _ if full => return Err(MapError::Fragmented),
+                _ => self.runs.push(Run {
+                    index: self.known,
+                    cluster: next,
+                    len: 1,
+                }),
+            }
+            self.known += 1;
+        }
+        Ok(())
+    }
+
+    /// The disk cluster holding file cluster `index` (known).
+    fn cluster(&self, index: u64) -> Option<u32> {
+        let i = self
+            .runs
+            .partition_point(|r| r.index <= index)
+            .checked_sub(1)?;
+        let r = self.runs[i];
+        let off = u32::try_from(index - r.index).ok().filter(|&o| o < r.len)?;
+        Some(r.cluster + off)
+    }
+
+    /// Where bytes `at .. at + len` of the file lie: (first sector, sectors) extents in
+    /// file order, consecutive sectors merged, `at` a multiple of [`SECTOR`] and `len`
+    /// rounded up to whole sectors. One extent when the range's clusters are consecutive.
+    pub fn extents<E>(
+        &mut self,
+        geo: &Geometry,
+        at: u64,
+        len: u64,
+        read: impl FnMut(u64, &mut [u8; SECTOR]) -> Result<(), E>,
+    ) -> Result<Vec<(u64, u64)>, MapError<E>> {
+        let sector = SECTOR as u64;
+        let cb = geo.cluster_bytes();
+        let end = len
+            .checked_next_multiple_of(sector)
+            .and_then(|l| at.checked_add(l))
+            .filter(|_| at.is_multiple_of(sector) && len > 0 && cb > 0)
+            .ok_or(MapError::Range)?;
+        let (first, last) = (at / cb, (end - 1) / cb);
+        self.learn(geo, last + 1, read)?;
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        for index in first..=last {
+            let c = self.cluster(index).ok_or(MapError::Short)?;
+            let base = geo.cluster_sector(c).ok_or(MapError::Short)?;
+            let from = at.max(index * cb) - index * cb;
+            let to = end.min((index + 1) * cb) - index * cb;
+            let (s, n) = (base + from / sector, (to - from) / sector);
+            match out.last_mut() {
+                Some((ls, ln)) if *ls + *ln == s => *ln += n,
+                _ => out.push((s, n)),
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// The checksum of an 8.3 name that its long-name entries carry.

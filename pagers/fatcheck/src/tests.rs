@@ -254,3 +254,110 @@ fn short_names_compare_without_case() {
     assert!(!is_short_name(b"HELLO", b"TXT", "hello.txt2"));
     assert!(!is_short_name(b"", b"", ""));
 }
+
+impl Fat {
+    fn map(&self, m: &mut ChainMap, at: u64, len: u64) -> Result<Vec<(u64, u64)>, MapError<()>> {
+        m.extents(&self.g, at, len, |s, out| {
+            let i = s.checked_sub(self.g.fat_start).ok_or(())?;
+            *out = *self.sectors.get(i as usize).ok_or(())?;
+            Ok(())
+        })
+    }
+}
+
+#[test]
+fn consecutive_clusters_are_one_extent() {
+    let mut f = Fat::new();
+    // 32 clusters from 10 on: a 128 KiB file written in one go (4 KiB clusters).
+    for c in 10..41 {
+        f.set(c, (c + 1) as u16);
+    }
+    f.set(41, 0xffff);
+    let mut m = ChainMap::new(10);
+    let s10 = f.g.cluster_sector(10).unwrap();
+    assert_eq!(f.map(&mut m, 0, 65536), Ok(vec![(s10, 128)]));
+    assert_eq!(f.map(&mut m, 65536, 65536), Ok(vec![(s10 + 128, 128)]));
+    assert_eq!(m.runs(), 1);
+    // A tail that is not a whole sector is rounded up; a range inside a cluster.
+    assert_eq!(f.map(&mut m, 65536, 700), Ok(vec![(s10 + 128, 2)]));
+    assert_eq!(f.map(&mut m, 4096 + 512, 512), Ok(vec![(s10 + 9, 1)]));
+    // Past the chain's end; misaligned or empty ranges.
+    assert_eq!(f.map(&mut m, 65536, 65537), Err(MapError::Short));
+    assert_eq!(f.map(&mut m, 100, 512), Err(MapError::Range));
+    assert_eq!(f.map(&mut m, 0, 0), Err(MapError::Range));
+    assert_eq!(f.map(&mut m, u64::MAX - 511, 512), Err(MapError::Range));
+}
+
+#[test]
+fn fragmented_chains_split_and_grow() {
+    let mut f = Fat::new();
+    // 5, 6, then 20, 21, then 8: three runs.
+    f.set(5, 6);
+    f.set(6, 20);
+    f.set(20, 21);
+    f.set(21, 8);
+    f.set(8, 0xffff);
+    let mut m = ChainMap::new(5);
+    let g = f.g;
+    let s = |c| g.cluster_sector(c).unwrap();
+    assert_eq!(
+        f.map(&mut m, 0, 5 * 4096),
+        Ok(vec![(s(5), 16), (s(20), 16), (s(8), 8)])
+    );
+    assert_eq!(
+        f.map(&mut m, 4096, 2 * 4096),
+        Ok(vec![(s(6), 8), (s(20), 8)])
+    );
+    assert_eq!(m.runs(), 3);
+    // The chain grows after the last cluster: the map reads its link again.
+    assert_eq!(f.map(&mut m, 5 * 4096, 4096), Err(MapError::Short));
+    f.set(8, 9);
+    f.set(9, 0xffff);
+    assert_eq!(f.map(&mut m, 4 * 4096, 2 * 4096), Ok(vec![(s(8), 16)]));
+    assert_eq!(m.runs(), 3);
+}
+
+#[test]
+fn damaged_chains_do_not_map() {
+    let mut f = Fat::new();
+    f.set(7, 7); // a loop: one more run a cluster
+    assert_eq!(
+        f.map(&mut ChainMap::new(7), 0, 1 << 30),
+        Err(MapError::Fragmented)
+    );
+    let mut f = Fat::new();
+    for c in 2..2000 {
+        f.set(c, (c + 1) as u16);
+    }
+    f.set(2000, 2); // a loop of long runs: ended by the volume's cluster count
+    assert_eq!(
+        f.map(&mut ChainMap::new(2), 0, 1 << 30),
+        Err(MapError::Chain(ChainError::TooLong(2)))
+    );
+    let mut f = Fat::new();
+    f.set(8, 9); // into a free cluster (seen when its link is read)
+    assert_eq!(
+        f.map(&mut ChainMap::new(8), 0, 3 * 4096),
+        Err(MapError::Chain(ChainError::Free(9)))
+    );
+    f.set(10, 60_000); // out of range
+    assert_eq!(
+        f.map(&mut ChainMap::new(10), 0, 2 * 4096),
+        Err(MapError::Chain(ChainError::OutOfRange(10, 60_000)))
+    );
+    assert_eq!(
+        f.map(&mut ChainMap::new(0), 0, 4096),
+        Err(MapError::Chain(ChainError::OutOfRange(0, 0)))
+    );
+    // Every other cluster: more runs than kept.
+    let mut f = Fat::new();
+    let n = (MAX_RUNS as u32 + 2) * 2;
+    for c in (2..n).step_by(2) {
+        f.set(c, (c + 2) as u16);
+    }
+    f.set(n, 0xffff);
+    assert_eq!(
+        f.map(&mut ChainMap::new(2), 0, u64::from(n) * 2048),
+        Err(MapError::Fragmented)
+    );
+}

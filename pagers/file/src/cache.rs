@@ -35,6 +35,8 @@ pub struct Slot {
     pub pinned: bool,
     /// When it was last used (for least-recently-used eviction).
     pub used: u64,
+    /// Read ahead and not asked for since: the first hit reads the next block ahead.
+    pub ahead: bool,
 }
 
 /// Counters, for the console and for tests (`FileStats`: `proto::file::FileStats` says what
@@ -51,6 +53,8 @@ pub struct CacheStats {
     pub evicted: u64,
     pub written_back: u64,
     pub revokes: u64,
+    /// Blocks read ahead (also counted in `blocks_read`).
+    pub read_ahead: u64,
 }
 
 /// # Invariants
@@ -166,6 +170,7 @@ impl Cache {
             dirty: false,
             pinned: false,
             used: 0,
+            ahead: false,
         })
     }
 
@@ -224,6 +229,7 @@ impl Cache {
         s.key = Some(key);
         s.dirty = false;
         s.pinned = false;
+        s.ahead = false;
         s.used = self.tick;
         self.index.insert(key, i);
     }
@@ -245,6 +251,7 @@ impl Cache {
         }
         self.slots[i].dirty = false;
         self.slots[i].pinned = false;
+        self.slots[i].ahead = false;
         self.slots[i].used = 0;
         Ok(())
     }

@@ -209,7 +209,59 @@ impl BlockDev {
     }
 }
 
+/// The most bytes one request of [`BlockDev::read_run`] or [`BlockDev::write_run`] moves: a
+/// page-cache block (16 pages of the 256-page DMA pool, as a bounce buffer).
+pub const MAX_RUN: usize = 64 * 1024;
+
 impl BlockDev {
+    /// Reads `buf` (whole sectors, at most [`MAX_RUN`] bytes) from `sector` on, as one
+    /// request: a page-cache block whose clusters are consecutive on the disk. The disk
+    /// holds every byte written (the kept extents are written through), so nothing kept
+    /// is newer.
+    pub fn read_run(&self, sector: u64, buf: &mut [u8]) -> Result<(), IoError> {
+        if buf.len() > MAX_RUN {
+            return Err(IoError);
+        }
+        let mut disk = self.disk.try_borrow_mut().map_err(|_| IoError)?;
+        Self::in_disk(&disk, sector, buf.len())?;
+        disk.read(sector, buf)
+    }
+
+    /// Writes `buf` (whole sectors, at most [`MAX_RUN`] bytes) from `sector` on, as one
+    /// request; kept extents holding any of those sectors get the new bytes.
+    pub fn write_run(&self, sector: u64, buf: &[u8]) -> Result<(), IoError> {
+        if buf.len() > MAX_RUN {
+            return Err(IoError);
+        }
+        let mut disk = self.disk.try_borrow_mut().map_err(|_| IoError)?;
+        let mut ext = self.extents.try_borrow_mut().map_err(|_| IoError)?;
+        Self::in_disk(&disk, sector, buf.len())?;
+        disk.write(sector, buf)?;
+        let end = sector + (buf.len() / SECTOR_SIZE) as u64;
+        for extent in sector / EXTENT_SECTORS..end.div_ceil(EXTENT_SECTORS) {
+            let slot = (extent % EXTENTS as u64) as usize;
+            if ext.tags[slot] != Some(extent) {
+                continue;
+            }
+            let first = (extent * EXTENT_SECTORS).max(sector);
+            let last = ((extent + 1) * EXTENT_SECTORS).min(end);
+            let from = (first - sector) as usize * SECTOR_SIZE;
+            let at = (first % EXTENT_SECTORS) as usize * SECTOR_SIZE;
+            let n = (last - first) as usize * SECTOR_SIZE;
+            ext.data[slot][at..at + n].copy_from_slice(&buf[from..from + n]);
+        }
+        Ok(())
+    }
+
+    /// `IoError` unless sectors `sector ..` for `len` bytes lie on the disk.
+    fn in_disk(disk: &Disk, sector: u64, len: usize) -> Result<(), IoError> {
+        let sectors = (len / SECTOR_SIZE) as u64;
+        match sector.checked_add(sectors) {
+            Some(end) if end <= disk.sectors() => Ok(()),
+            _ => Err(IoError),
+        }
+    }
+
     /// Writes one sector (through the kept extents), for the server's own directory and
     /// FAT updates (`fs::volume`).
     pub fn write_sector(&self, sector: u64, bytes: &[u8; SECTOR_SIZE]) -> Result<(), IoError> {

@@ -16,6 +16,7 @@
 
 extern crate alloc;
 
+mod extents;
 mod volume;
 
 use crate::cache::Cache;
@@ -27,6 +28,8 @@ use embedded_sdmmc::ShortFileName;
 use embedded_sdmmc::{
     Error, Mode, RawFile, RawVolume, TimeSource, Timestamp, VolumeIdx, VolumeManager,
 };
+use extents::Done;
+use fatcheck::{ChainMap, SECTOR};
 use proto::file::{
     AT_POSITION, DIRECT_MAX, FileStats, Path, SECTOR_SIZE, Whence, open_flags as of,
 };
@@ -56,6 +59,8 @@ pub const MAX_HANDLES: usize = 8192;
 /// The largest FAT file.
 const MAX_SIZE: u64 = u32::MAX as u64;
 const BS: u64 = BLOCK_SIZE;
+/// The smallest cache that reads ahead (a smaller one would give up the block being used).
+const READ_AHEAD_MIN: usize = 4;
 
 /// No clock: files keep the time they were written on the host.
 pub struct NoClock;
@@ -82,6 +87,9 @@ struct Object {
     size: u64,
     /// The FAT file's length on the disk.
     disk_len: u64,
+    /// Where its clusters are (`fs::extents`): made when first needed, dropped when the
+    /// file is truncated on the disk.
+    map: Option<ChainMap>,
     /// Descriptors naming it.
     refs: u32,
     /// Memory-object handles naming it (from `GetObject` until `ObjectRelease`, or the end
@@ -381,6 +389,7 @@ impl Files {
                 parent,
                 size: len,
                 disk_len: len,
+                map: None,
                 refs: 0,
                 handles: 0,
                 writable,
@@ -424,29 +433,94 @@ impl Files {
     }
 
     /// The cache slot holding block `block` of `object`, read from the disk on a miss.
+    ///
+    /// Read-ahead: a miss on a block that follows a cached one (or on the first block), and
+    /// a hit on a block that was read ahead, read the next block of the file too, when the
+    /// cache has room or a clean block to give up for it.
     fn block(&mut self, object: u64, block: u64) -> Result<usize, Errno> {
         if let Some(i) = self.cache.lookup((object, block)) {
             self.cache.stats.hits += 1;
+            if core::mem::take(&mut self.cache.slots[i].ahead) {
+                self.read_ahead(object, block + 1, i);
+            }
             return Ok(i);
         }
         self.cache.stats.misses += 1;
         let i = self.free_slot()?;
-        let o = self.objects.get(&object).ok_or(Errno::EBADF)?;
+        self.fill(i, object, block)?;
+        self.cache.assign(i, (object, block));
+        let sequential = block == 0 || self.cache.index.contains_key(&(object, block - 1));
+        if sequential {
+            self.read_ahead(object, block + 1, i);
+        }
+        Ok(i)
+    }
+
+    /// Reads block `block` of `object` into free slot `i`: the bytes the FAT file has (as
+    /// one request per run of consecutive clusters, `fs::extents`), zeroes after them.
+    fn fill(&mut self, i: usize, object: u64, block: u64) -> Result<(), Errno> {
+        let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
         let start = block * BS;
         let end = o.disk_len.min(o.size).min(start + BS);
-        let raw = o.raw;
         let bytes = self.cache.bytes(i);
-        bytes.fill(0);
-        if end > start {
-            let want = (end - start) as usize;
-            let n = read_at(&self.volumes, raw, start, &mut bytes[..want])?;
-            if n != want {
-                return Err(Errno::EIO);
-            }
-            self.cache.stats.blocks_read += 1;
+        if end <= start {
+            bytes.fill(0);
+            return Ok(());
         }
-        self.cache.assign(i, (object, block));
-        Ok(i)
+        let want = (end - start) as usize;
+        // Whole sectors (the rest of the last one is past the end: cleared below).
+        let sectors = want.next_multiple_of(SECTOR);
+        match extents::read(&self.volumes, &self.geo, o, start, &mut bytes[..sectors])? {
+            Done::Mapped => bytes[want..].fill(0),
+            Done::Crate => {
+                bytes.fill(0);
+                let n = read_at(&self.volumes, o.raw, start, &mut bytes[..want])?;
+                if n != want {
+                    return Err(Errno::EIO);
+                }
+            }
+        }
+        self.cache.stats.blocks_read += 1;
+        Ok(())
+    }
+
+    /// Reads block `block` of `object` ahead into the cache, if it has bytes on the disk,
+    /// is not cached, and a slot is free (or can be made, or holds a clean block other than
+    /// `keep`, the one just asked for): never more than this one block, never a write-back.
+    /// Caches of fewer than [`READ_AHEAD_MIN`] blocks read nothing ahead.
+    fn read_ahead(&mut self, object: u64, block: u64, keep: usize) {
+        let Some(o) = self.objects.get(&object) else {
+            return;
+        };
+        let start = block.saturating_mul(BS);
+        if start >= o.disk_len.min(o.size)
+            || self.cache.budget < READ_AHEAD_MIN
+            || self.cache.index.contains_key(&(object, block))
+        {
+            return;
+        }
+        let i = if let Some(i) = self.cache.slots.iter().position(|s| s.key.is_none()) {
+            i
+        } else if let Some(i) = self.cache.grow() {
+            i
+        } else {
+            match self.cache.victim() {
+                Some(i) if i != keep && !self.cache.slots[i].dirty => {
+                    if self.cache.free(i).is_err() {
+                        return;
+                    }
+                    self.cache.stats.evicted += 1;
+                    i
+                }
+                _ => return,
+            }
+        };
+        // A failed read leaves the slot free: the block is read again when it is asked for.
+        if self.fill(i, object, block).is_ok() {
+            self.cache.assign(i, (object, block));
+            self.cache.slots[i].ahead = true;
+            self.cache.stats.read_ahead += 1;
+        }
     }
 
     /// A cache slot holding nothing: a new frame within the budget, else the least recently
@@ -491,8 +565,26 @@ impl Files {
         let bytes = self.cache.bytes(i);
         bytes[valid..].fill(0);
         if valid > 0 {
-            write_at(&self.volumes, o, start, &bytes[..valid])?;
-            self.volumes.flush_file(o.raw).map_err(errno)?;
+            // The bytes the FAT file already has go straight to their sectors (the last
+            // one whole when the block ends inside it: the rest of it is the zeroes past
+            // the end); the rest through the crate, which allocates their clusters.
+            let on_disk = o.disk_len.saturating_sub(start).min(valid as u64) as usize;
+            let mapped = if on_disk == valid {
+                valid.next_multiple_of(SECTOR)
+            } else {
+                on_disk - on_disk % SECTOR
+            };
+            let mut done = 0;
+            if mapped > 0 {
+                let part = &bytes[..mapped];
+                if let Done::Mapped = extents::write(&self.volumes, &self.geo, o, start, part)? {
+                    done = mapped.min(valid);
+                }
+            }
+            if done < valid {
+                write_at(&self.volumes, o, start + done as u64, &bytes[done..valid])?;
+                self.volumes.flush_file(o.raw).map_err(errno)?;
+            }
             self.cache.stats.written_back += 1;
         }
         self.cache.slots[i].dirty = false;
@@ -594,6 +686,7 @@ impl Files {
             self.cache.slots[i].pinned = false;
         }
         let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
+        o.map = None;
         o.raw = reopened?;
         o.disk_len = 0;
         Ok(())
@@ -982,6 +1075,8 @@ impl Files {
             written_back: c.written_back,
             cached: self.cache.index.len() as u64,
             budget: self.cache.budget as u64,
+            disk_requests: disk.requests,
+            read_ahead: c.read_ahead,
         }
     }
 

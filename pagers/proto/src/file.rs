@@ -252,7 +252,8 @@ pub struct FileStats {
     /// Blocks the page cache read from the disk (misses of blocks with bytes on the disk).
     pub blocks_read: u64,
     /// Disk sectors read and written, for whatever reason: cache blocks, `O_DIRECT`
-    /// transfers, the FAT and directories (reads come in 4 KiB extents).
+    /// transfers, the FAT and directories (the FAT and directories are read in 4 KiB
+    /// extents, cache blocks one request per run of consecutive clusters).
     pub sectors_read: u64,
     pub sectors_written: u64,
     /// Lookups of a block in the page cache (`read`, `write`, `ObjectPage`) that found it,
@@ -266,10 +267,15 @@ pub struct FileStats {
     /// Blocks the cache holds now, and the most it may hold (`file.cache=`).
     pub cached: u64,
     pub budget: u64,
+    /// virtio requests made (reads and writes, whatever for): a cache block whose clusters
+    /// are consecutive on the disk is one.
+    pub disk_requests: u64,
+    /// Blocks read ahead of a sequential reader (also in `blocks_read`).
+    pub read_ahead: u64,
 }
 
 impl FileStats {
-    pub const WORDS: usize = 11;
+    pub const WORDS: usize = 13;
 
     pub fn encode(&self) -> [u64; Self::WORDS] {
         [
@@ -284,6 +290,8 @@ impl FileStats {
             self.written_back,
             self.cached,
             self.budget,
+            self.disk_requests,
+            self.read_ahead,
         ]
     }
 
@@ -302,6 +310,8 @@ impl FileStats {
                 written_back,
                 cached,
                 budget,
+                disk_requests,
+                read_ahead,
             ],
         ) = w.first_chunk::<{ Self::WORDS }>()
         else {
@@ -319,6 +329,8 @@ impl FileStats {
             written_back,
             cached,
             budget,
+            disk_requests,
+            read_ahead,
         })
     }
 }
@@ -499,10 +511,12 @@ mod tests {
             written_back: 9,
             cached: 10,
             budget: 11,
+            disk_requests: 12,
+            read_ahead: 13,
         };
         // MR0 = 0, then the counters in the documented order.
         let w = encode_reply(&Ok(s));
-        assert_eq!(w.mrs(), &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        assert_eq!(w.mrs(), &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
         assert_eq!(decode_reply::<FileStats>(w.mrs()), Ok(Ok(s)));
         for n in 0..w.mrs().len() {
             assert_eq!(

@@ -4,9 +4,9 @@
 
 use crate::{Errno, Label, ProtoError};
 
-/// The most words a message carries: a reply's code and [`crate::FileStats`]' eleven
+/// The most words a message carries: a reply's code and [`crate::FileStats`]' thirteen
 /// counters.
-pub const MAX_WORDS: usize = 12;
+pub const MAX_WORDS: usize = 14;
 
 /// A message as the kernel carries it: its label and its message registers (MR0 first).
 ///

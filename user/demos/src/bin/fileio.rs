@@ -58,6 +58,8 @@ struct FileDelta {
     sectors_read: u64,
     hits: u64,
     misses: u64,
+    disk_requests: u64,
+    read_ahead: u64,
 }
 
 impl FileDelta {
@@ -69,6 +71,8 @@ impl FileDelta {
             sectors_read: b.sectors_read.wrapping_sub(a.sectors_read),
             hits: b.hits.wrapping_sub(a.hits),
             misses: b.misses.wrapping_sub(a.misses),
+            disk_requests: b.disk_requests.wrapping_sub(a.disk_requests),
+            read_ahead: b.read_ahead.wrapping_sub(a.read_ahead),
         }
     }
 }
@@ -77,13 +81,15 @@ impl core::fmt::Display for FileDelta {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(
             f,
-            "ObjectPage {} ({} pages), cache hits {}, misses {}, blocks read {}, sectors read {}",
+            "ObjectPage {} ({} pages), cache hits {}, misses {}, blocks read {} ({} ahead), sectors read {}, disk requests {}",
             self.object_requests,
             self.object_pages,
             self.hits,
             self.misses,
             self.blocks_read,
-            self.sectors_read
+            self.read_ahead,
+            self.sectors_read,
+            self.disk_requests
         )
     }
 }
@@ -166,8 +172,26 @@ fn main() -> i32 {
     println!("fileio: step 0: warm the page cache: map {FILE} and touch one word per 64 KiB block");
     println!("fileio:   (each touch is one fault; the file server reads the block from the disk),");
     println!("fileio:   so that the ways below compare copying, not waiting for the disk.");
-    let warm = warm_up();
+    let (warm, f, budget) = warm_up();
     c.check("fileio-warm", warm, "mapping or touching big.dat failed");
+    // big.dat was written in one go: its clusters are consecutive, so each block is one
+    // request (a few more read the FAT's 4 KiB extents).
+    println!("fileio:   one disk request per block read (and a few for the FAT)");
+    c.check(
+        "fileio-one-request-per-block",
+        f.disk_requests <= f.blocks_read + 8,
+        "more than one disk request per 64 KiB block of a file whose clusters are consecutive",
+    );
+    // Touched in order: every block after the first was read ahead (a cache of 4 blocks or
+    // more reads ahead).
+    println!(
+        "fileio:   read ahead: the blocks after the first were read before they were asked for"
+    );
+    c.check(
+        "fileio-read-ahead",
+        budget < 4 || f.read_ahead + 1 >= f.blocks_read,
+        "a sequential pass over the file did not read ahead",
+    );
 
     let mut costs = alloc::vec::Vec::new();
     let ways: [(&str, &str, Way); 4] = [
@@ -306,13 +330,15 @@ fn main() -> i32 {
     c.failures
 }
 
-/// Maps the file and touches one word per block, so that every block is in the cache.
-fn warm_up() -> bool {
+/// Maps the file and touches one word per block, so that every block is in the cache:
+/// whether it went well, what the file server counted, and its cache's budget.
+fn warm_up() -> (bool, FileDelta, u64) {
+    let failed = (false, FileDelta::default(), 0);
     let Ok(fd) = rt::open(FILE, O_RDONLY) else {
-        return false;
+        return failed;
     };
     let Ok(a) = rt::mmap(0, BIG_BYTES, PROT_READ, MAP_SHARED, fd, 0) else {
-        return false;
+        return failed;
     };
     let (s0, f0) = (stats(), file_stats());
     let ok = (0..BLOCKS).all(|b| peek(a + b * BLOCK) == b * BLOCK);
@@ -321,12 +347,14 @@ fn warm_up() -> bool {
         "fileio:   {BLOCKS} blocks touched: vm: {}",
         Delta::between(&s0, &s1)
     );
-    println!("fileio:   file server: {}", FileDelta::between(&f0, &f1));
+    let delta = FileDelta::between(&f0, &f1);
+    println!("fileio:   file server: {delta}");
     println!(
         "fileio:   page cache: {} of {} blocks in use, {} evicted and {} written back since boot",
         f1.cached, f1.budget, f1.evicted, f1.written_back
     );
-    ok && rt::munmap(a, BIG_BYTES).is_ok() && rt::close(fd).is_ok()
+    let ok = ok && rt::munmap(a, BIG_BYTES).is_ok() && rt::close(fd).is_ok();
+    (ok, delta, f1.budget)
 }
 
 fn read_1k(cost: &mut Cost) -> Result<(), &'static str> {
