@@ -390,6 +390,42 @@ pub mod prep {
         Ok(())
     }
 
+    /// Adds file `name` holding `bytes` with its clusters scattered: pieces of 1, 3, 16, 2,
+    /// 5, 1, 7 and 17 clusters (in turn), each followed by a cluster of another file that
+    /// is then removed, so that no two pieces touch and the holes between them are free
+    /// (where the guest's next clusters may go).
+    pub fn fragmented(image: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+        const PIECES: [usize; 8] = [1, 3, 16, 2, 5, 1, 7, 17];
+        let mut file = File::options().read(true).write(true).open(image)?;
+        let (start, sectors) = first_partition(&mut file)?;
+        let mut part = Partition::new(&mut file, start * SECTOR as u64, sectors * SECTOR as u64);
+        let fs = fatfs::FileSystem::new(&mut part, fatfs::FsOptions::new())?;
+        let cluster = fs.stats()?.cluster_size() as usize;
+        let root = fs.root_dir();
+        let mut out = root.create_file(name)?;
+        out.truncate()?;
+        let mut gap = root.create_file("GAP.TMP")?;
+        gap.truncate()?;
+        let filler = vec![0x99u8; cluster];
+        let mut done = 0;
+        for piece in PIECES.iter().cycle() {
+            if done >= bytes.len() {
+                break;
+            }
+            let n = (piece * cluster).min(bytes.len() - done);
+            out.write_all(&bytes[done..done + n])?;
+            out.flush()?;
+            done += n;
+            gap.write_all(&filler)?;
+            gap.flush()?;
+        }
+        drop(out);
+        drop(gap);
+        root.remove("GAP.TMP")?;
+        drop(root);
+        fs.unmount()
+    }
+
     /// Adds `files` to the image and then a filler, `FILL.DAT`, that leaves `free` bytes
     /// (rounded down to clusters) of the volume free.
     pub fn add_and_fill(image: &Path, files: &[(&str, &[u8])], free: u64) -> io::Result<()> {
@@ -527,6 +563,20 @@ mod tests {
             128 << 10
         );
         drop(f);
+
+        // A fragmented file: its bytes, and a chain of many runs.
+        let frag = copy("frag.img");
+        let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 13 ^ i >> 9) as u8).collect();
+        prep::fragmented(&frag, "FRAG.DAT", &bytes).unwrap();
+        assert_eq!(read_file(&frag, "FRAG.DAT").unwrap(), bytes);
+        let c = prep::root_cluster_of(&mut File::open(&frag).unwrap(), &g, b"FRAG    DAT").unwrap();
+        let mut chain = Vec::new();
+        g.walk_chain(c, u64::MAX, |s, out| read(&frag, s, out), |c| chain.push(c))
+            .unwrap();
+        let runs = 1 + chain.windows(2).filter(|w| w[1] != w[0] + 1).count();
+        assert_eq!(chain.len(), 300_000usize.div_ceil(4096));
+        assert!(runs >= 10, "{runs} runs");
+        assert_eq!(orphan_long_names(&frag).unwrap(), Some(0));
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -142,6 +142,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "attack-handles",
             "limits",
             "vmposix",
+            "fragtest",
         ],
     ),
 ];

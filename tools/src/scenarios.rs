@@ -1256,7 +1256,64 @@ pub const SCENARIOS: &[Scenario] = &[
             "init: done",
         ],
     ),
+    // The file server's disk path on a file whose clusters are scattered (user/demos
+    // fragtest; the tools' `disk::prep::fragmented`): its blocks need several requests each,
+    // and every byte read, written through a mapping, written and appended comes back, in
+    // the guest through a 4-block cache and on the host after power-off.
+    Scenario {
+        writes_disk: true,
+        disk_prep: Some(fragtest_disk),
+        disk_files: &[DiskCheck {
+            path: "FRAG.DAT",
+            bytes: fragtest_file,
+        }],
+        ..Scenario::stops(
+            "proc-fragtest",
+            Initrd::Normal,
+            "run=fragtest file.cache=4",
+            Stage::Hello,
+            &[
+                "page cache of 4 blocks",
+                "init: running bin/fragtest on the disk",
+                "PASS frag-mmap-read",
+                "PASS frag-split-requests",
+                "PASS frag-write",
+                "PASS frag-reread",
+                "PASS frag-close",
+                "PASS frag-reopen",
+                "fragtest: 0 failures",
+                "init: fragtest exited with status 0",
+                "init: done",
+            ],
+        )
+    },
 ];
+
+/// `fragtest`'s `FRAG.DAT` as the tools put it on the disk: `demos::fragtest::orig`'s bytes,
+/// the clusters scattered.
+fn fragtest_disk(image: &std::path::Path) -> std::io::Result<()> {
+    let bytes: Vec<u8> = (0..5 * 65536 + 1000u64)
+        .map(|i| ((i * 13) ^ (i >> 9) ^ 0x6b) as u8)
+        .collect();
+    crate::disk::prep::fragmented(image, "FRAG.DAT", &bytes)
+}
+
+/// `FRAG.DAT` after `fragtest`: the same bytes as `demos::fragtest::after` makes.
+fn fragtest_file() -> Vec<u8> {
+    const ORIG: u64 = 5 * 65536 + 1000;
+    let written = |i: u64| ((i * 3) ^ (i >> 7) ^ 0x1e) as u8;
+    (0..8 * 65536 + 3000u64)
+        .map(|i| {
+            if i >= ORIG || (65536 - 100..65536 - 100 + 5000).contains(&i) {
+                written(i)
+            } else if (100..116).contains(&(i % 4096)) {
+                ((i * 5) ^ 0xc3) as u8
+            } else {
+                ((i * 13) ^ (i >> 9) ^ 0x6b) as u8
+            }
+        })
+        .collect()
+}
 
 /// `proc-fatattack`'s disk: a second long-named file, and a filler that leaves 128 KiB free.
 fn fatattack_disk(image: &std::path::Path) -> std::io::Result<()> {

@@ -317,3 +317,47 @@ pub mod attack_power {
         i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x0ff0
     }
 }
+
+/// What `fragtest` finds on its disk (a file whose clusters are scattered, made by the tools'
+/// `disk::prep::fragmented`), what it changes, and what the tools compare after power-off
+/// (`tools/src/scenarios.rs` computes the same bytes).
+pub mod fragtest {
+    pub const FILE: &str = "FRAG.DAT";
+    /// Its length on the disk: five blocks and a piece of a page.
+    pub const ORIG: u64 = 5 * 65536 + 1000;
+    /// Its length after `fragtest` appended to it.
+    pub const FINAL: u64 = 8 * 65536 + 3000;
+    /// Written through a shared mapping: bytes `MAPPED_AT .. MAPPED_AT + MAPPED_LEN` of every
+    /// page of the original file.
+    pub const MAPPED_AT: u64 = 100;
+    pub const MAPPED_LEN: u64 = 16;
+    /// Written with `pwrite`, across the first block boundary, after the mapping's writes.
+    pub const WRITTEN_AT: u64 = 65536 - 100;
+    pub const WRITTEN_LEN: u64 = 5000;
+
+    /// Byte `i` of the file as the tools put it on the disk.
+    pub const fn orig(i: u64) -> u8 {
+        ((i * 13) ^ (i >> 9) ^ 0x6b) as u8
+    }
+
+    /// Byte `i` as the mapping writes it.
+    pub const fn mapped(i: u64) -> u8 {
+        ((i * 5) ^ 0xc3) as u8
+    }
+
+    /// Byte `i` as `pwrite` writes it (also what is appended).
+    pub const fn written(i: u64) -> u8 {
+        ((i * 3) ^ (i >> 7) ^ 0x1e) as u8
+    }
+
+    /// Byte `i` of the file when `fragtest` is done.
+    pub const fn after(i: u64) -> u8 {
+        if i >= ORIG || (i >= WRITTEN_AT && i < WRITTEN_AT + WRITTEN_LEN) {
+            written(i)
+        } else if i % 4096 >= MAPPED_AT && i % 4096 < MAPPED_AT + MAPPED_LEN {
+            mapped(i)
+        } else {
+            orig(i)
+        }
+    }
+}
