@@ -163,6 +163,10 @@ impl Cache {
         }
         let frame: Cap<Frame> = Cap::from_cptr(cptr);
         frame.map(self.vspace, va, MapFlags::RW, 0, BLOCK_PAGES)?;
+        // The disk reads and writes the frame in place (else through bounce buffers).
+        if let Ok((pa, BLOCK_SIZE)) = frame.phys_addr() {
+            crate::hal::add_block_frame(self.slots.len(), pa);
+        }
         Ok(Slot {
             frame,
             va,

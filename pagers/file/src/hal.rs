@@ -3,7 +3,16 @@
 //! handed out in pages. Buffers the driver shares with the device (request headers, data,
 //! status bytes) live on the server's heap and stack, whose physical addresses the server
 //! does not know: `share` copies them into DMA pages ("bounce buffers") and `unshare`
-//! copies back what the device wrote.
+//! copies back what the device wrote. The page cache's block frames are the exception: the
+//! cache tells the HAL each one's physical address ([`add_block_frame`]), and a buffer inside
+//! one is given to the device in place, without a copy (a cache block read from or written
+//! to the disk as one request moves 64 KiB once, not twice).
+
+extern crate alloc;
+
+use alloc::vec::Vec;
+use proto::object::BLOCK_SIZE;
+use proto::startup::FILE_CACHE_WINDOW;
 
 use core::ptr::NonNull;
 use spin::Mutex;
@@ -57,6 +66,32 @@ impl Pool {
 }
 
 static POOL: Mutex<Option<Pool>> = Mutex::new(None);
+
+/// The physical address of each page-cache block frame, by slot (mapped at
+/// `FILE_CACHE_WINDOW + slot * BLOCK_SIZE`); 0 for a slot the device may not use in place.
+static BLOCK_FRAMES: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+/// Says that cache slot `slot`'s frame (BLOCK_SIZE bytes, physically contiguous) is at
+/// physical `pa`: buffers inside it go to the device in place from now on.
+pub fn add_block_frame(slot: usize, pa: u64) {
+    let mut frames = BLOCK_FRAMES.lock();
+    if frames.len() <= slot {
+        frames.resize(slot + 1, 0);
+    }
+    frames[slot] = pa;
+}
+
+/// The physical address of `[va, va + len)` if it lies inside one cache block frame.
+fn in_block_frame(va: u64, len: usize) -> Option<PhysAddr> {
+    let offset = va.checked_sub(FILE_CACHE_WINDOW)?;
+    let slot = usize::try_from(offset / BLOCK_SIZE).ok()?;
+    let within = offset % BLOCK_SIZE;
+    if within + len as u64 > BLOCK_SIZE {
+        return None;
+    }
+    let pa = *BLOCK_FRAMES.lock().get(slot)?;
+    (pa != 0).then_some(pa + within)
+}
 
 /// Gives the pool its frame.
 ///
@@ -121,7 +156,10 @@ pub struct DmaHal;
 // SAFETY: `dma_alloc` returns zeroed, page-aligned pages of the pool that nothing else uses
 // until `dma_dealloc` (the bitmap says so); `share` returns the physical address of pool pages
 // holding a copy of the buffer, and `unshare` copies the device's bytes back before freeing
-// them. The MMIO window is mapped by init; the driver never asks to translate PCI BARs.
+// them; or, for a buffer inside a cache block frame, the frame's own physical address (the
+// frame is physically contiguous, mapped for the server's life; while the server waits for
+// the request no task has the block mapped, since a block is read only into a free slot
+// and written back only after its mappings were revoked). The MMIO window is mapped by init; the driver never asks to translate PCI BARs.
 unsafe impl Hal for DmaHal {
     fn dma_alloc(pages: usize, _direction: BufferDirection) -> (PhysAddr, NonNull<u8>) {
         let (pa, va) = alloc_pages(pages);
@@ -141,6 +179,9 @@ unsafe impl Hal for DmaHal {
 
     unsafe fn share(buffer: NonNull<[u8]>, direction: BufferDirection) -> PhysAddr {
         let len = buffer.len();
+        if let Some(pa) = in_block_frame(buffer.as_ptr().cast::<u8>() as u64, len) {
+            return pa;
+        }
         let (pa, va) = alloc_pages(pages_for(len));
         if direction != BufferDirection::DeviceToDriver {
             // SAFETY: the caller promises `buffer` is valid for `len` bytes; `va` is `len`
@@ -154,6 +195,10 @@ unsafe impl Hal for DmaHal {
 
     unsafe fn unshare(paddr: PhysAddr, buffer: NonNull<[u8]>, direction: BufferDirection) {
         let len = buffer.len();
+        if in_block_frame(buffer.as_ptr().cast::<u8>() as u64, len) == Some(paddr) {
+            // Given in place: the device wrote (or read) the frame itself.
+            return;
+        }
         if direction != BufferDirection::DriverToDevice
             && let Some(va) = va_of(paddr)
         {
