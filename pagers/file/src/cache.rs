@@ -53,7 +53,7 @@ pub struct CacheStats {
     pub evicted: u64,
     pub written_back: u64,
     pub revokes: u64,
-    /// Blocks read ahead (also counted in `blocks_read`).
+    /// Blocks read ahead (also counted in `blocks_read`; `misses` counts the others).
     pub read_ahead: u64,
 }
 

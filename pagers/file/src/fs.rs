@@ -1076,7 +1076,6 @@ impl Files {
             cached: self.cache.index.len() as u64,
             budget: self.cache.budget as u64,
             disk_requests: disk.requests,
-            read_ahead: c.read_ahead,
         }
     }
 

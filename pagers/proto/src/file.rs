@@ -270,12 +270,10 @@ pub struct FileStats {
     /// virtio requests made (reads and writes, whatever for): a cache block whose clusters
     /// are consecutive on the disk is one.
     pub disk_requests: u64,
-    /// Blocks read ahead of a sequential reader (also in `blocks_read`).
-    pub read_ahead: u64,
 }
 
 impl FileStats {
-    pub const WORDS: usize = 13;
+    pub const WORDS: usize = 12;
 
     pub fn encode(&self) -> [u64; Self::WORDS] {
         [
@@ -291,7 +289,6 @@ impl FileStats {
             self.cached,
             self.budget,
             self.disk_requests,
-            self.read_ahead,
         ]
     }
 
@@ -311,7 +308,6 @@ impl FileStats {
                 cached,
                 budget,
                 disk_requests,
-                read_ahead,
             ],
         ) = w.first_chunk::<{ Self::WORDS }>()
         else {
@@ -330,7 +326,6 @@ impl FileStats {
             cached,
             budget,
             disk_requests,
-            read_ahead,
         })
     }
 }
@@ -512,11 +507,10 @@ mod tests {
             cached: 10,
             budget: 11,
             disk_requests: 12,
-            read_ahead: 13,
         };
         // MR0 = 0, then the counters in the documented order.
         let w = encode_reply(&Ok(s));
-        assert_eq!(w.mrs(), &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+        assert_eq!(w.mrs(), &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
         assert_eq!(decode_reply::<FileStats>(w.mrs()), Ok(Ok(s)));
         for n in 0..w.mrs().len() {
             assert_eq!(

@@ -553,7 +553,6 @@ fn replies_round_trip() {
         cached: 9,
         budget: 256,
         disk_requests: 10,
-        read_ahead: 11,
     });
     assert_eq!(VmStats::decode(&[1, 2]), Err(ProtoError::Short));
 }

@@ -15,8 +15,7 @@ extern crate alloc;
 use alloc::vec;
 use alloc::vec::Vec;
 use demos::fragtest::{
-    FILE, FINAL, MAPPED_AT, MAPPED_LEN, ORIG, WRITTEN_AT, WRITTEN_LEN, after, mapped, orig,
-    written,
+    FILE, FINAL, MAPPED_AT, MAPPED_LEN, ORIG, WRITTEN_AT, WRITTEN_LEN, after, mapped, orig, written,
 };
 use demos::{Checks, PAGE};
 use rt::println;
@@ -38,7 +37,11 @@ fn read_all(fd: u64, len: u64, want: fn(u64) -> u8) -> Result<(), &'static str> 
         if n == 0 {
             return Err("the file ended early");
         }
-        if buf[..n].iter().enumerate().any(|(i, &b)| b != want(at + i as u64)) {
+        if buf[..n]
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| b != want(at + i as u64))
+        {
             println!("fragtest: wrong bytes in [{at}, {})", at + n as u64);
             return Err("wrong bytes");
         }
@@ -94,7 +97,9 @@ fn main() -> i32 {
 
     // 3. pwrite across the first block boundary; 4. append past the end.
     c.run("frag-write", || {
-        let mid: Vec<u8> = (WRITTEN_AT..WRITTEN_AT + WRITTEN_LEN).map(written).collect();
+        let mid: Vec<u8> = (WRITTEN_AT..WRITTEN_AT + WRITTEN_LEN)
+            .map(written)
+            .collect();
         let tail: Vec<u8> = (ORIG..FINAL).map(written).collect();
         if rt::pwrite(fd, &mid, WRITTEN_AT) != Ok(mid.len()) {
             return Err("pwrite in the file failed");
