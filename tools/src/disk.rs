@@ -566,7 +566,9 @@ mod tests {
 
         // A fragmented file: its bytes, and a chain of many runs.
         let frag = copy("frag.img");
-        let bytes: Vec<u8> = (0..300_000u32).map(|i| ((i * 13) ^ (i >> 9)) as u8).collect();
+        let bytes: Vec<u8> = (0..300_000u32)
+            .map(|i| ((i * 13) ^ (i >> 9)) as u8)
+            .collect();
         prep::fragmented(&frag, "FRAG.DAT", &bytes).unwrap();
         assert_eq!(read_file(&frag, "FRAG.DAT").unwrap(), bytes);
         let c = prep::root_cluster_of(&mut File::open(&frag).unwrap(), &g, b"FRAG    DAT").unwrap();
