@@ -32,7 +32,7 @@ use proto::file::{
 };
 use proto::handles::Handles;
 use proto::object::{BLOCK_SIZE, Claimed};
-use proto::{Errno, PAGE_SIZE};
+use proto::{Errno, PAGE_SIZE, pid};
 pub use volume::MountError;
 use volume::{Entry, EntryId, Last};
 
@@ -250,6 +250,11 @@ impl Files {
                     if wants_write && !o.writable {
                         return Err(Errno::EACCES);
                     }
+                    // A program being run from the file (init's handle maps it into
+                    // every task running it): no writer may change its text (POSIX).
+                    if wants_write && self.handles.held_by(pid::INIT, obj) {
+                        return Err(Errno::ETXTBSY);
+                    }
                     obj
                 }
                 None => {
@@ -261,6 +266,7 @@ impl Files {
                 }
             },
             Last::Missing(_) if flags & of::CREAT == 0 => return Err(Errno::ENOENT),
+            Last::Missing(_) if r.dir_only => return Err(Errno::EISDIR),
             Last::Missing(name) => {
                 let e = match self.create(&r.dirs, name) {
                     Err(Errno::ENFILE) => {
@@ -1048,6 +1054,11 @@ impl Files {
             return Err(Errno::EACCES);
         }
         let (object, may_write) = (d.object, d.writable());
+        // init loads programs: not one somebody may be writing (POSIX `execve`'s
+        // `ETXTBSY`; init then takes the initrd's copy).
+        if pid == pid::INIT && self.writers(object) {
+            return Err(Errno::ETXTBSY);
+        }
         // A new mapping sees zeroes past the end of the file, whatever another wrote there.
         let size = self.size_of(object)?;
         self.clear_past(object, size);
@@ -1055,6 +1066,15 @@ impl Files {
         let handle = self.handles.give(pid, object, may_write)?;
         o.handles += 1;
         Ok((handle, o.size))
+    }
+
+    /// Whether a descriptor open for writing or a writable handle (a shared writable
+    /// mapping, or one about to be made) names `object`.
+    fn writers(&self, object: u64) -> bool {
+        self.fds
+            .values()
+            .any(|d| d.object == object && d.writable())
+            || self.handles.writable_on(object, pid::INIT)
     }
 
     /// `ObjectClaim` (vm's): vm takes `handle` for task `pid`'s mapping. `EBADF` unless it

@@ -50,6 +50,9 @@ pub struct Resolved<'p> {
     pub dirs: Vec<ShortFileName>,
     pub parent: u32,
     pub last: Last<'p>,
+    /// The path ends in `/`: it must name a directory (a file there is `ENOTDIR`, and
+    /// `O_CREAT` of a missing name `EISDIR`, as Linux has them).
+    pub dir_only: bool,
 }
 
 pub enum Last<'p> {
@@ -256,6 +259,7 @@ impl Files {
         let parts: Vec<Component<'p>> = fatcheck::components(path.as_str())
             .ok_or(Errno::ENAMETOOLONG)?
             .collect();
+        let dir_only = path.as_str().ends_with('/');
         let root = self.root_cluster();
         self.dir_clusters(root)?;
         // (8.3 name, first cluster) of each directory below the root.
@@ -281,15 +285,20 @@ impl Files {
                         dirs: names,
                         parent,
                         last: Last::Missing(name),
+                        dir_only,
                     });
                 }
                 None => return Err(Errno::ENOENT),
             };
             if last {
+                if dir_only && !e.dir {
+                    return Err(Errno::ENOTDIR);
+                }
                 return Ok(Resolved {
                     dirs: names,
                     parent,
                     last: Last::Entry(e),
+                    dir_only,
                 });
             }
             if !e.dir {
@@ -306,6 +315,7 @@ impl Files {
             dirs: dirs(&stack),
             parent: stack.last().map_or(root, |s| s.1),
             last: Last::Dir,
+            dir_only,
         })
     }
 
