@@ -27,7 +27,12 @@ pub struct Stat {
     pub is_dir: bool,
 }
 
+/// `name` as the protocol carries it: `ENOENT` for the empty path (POSIX), `ENAMETOOLONG`
+/// past [`Path::MAX`] bytes.
 fn path(name: &str) -> Result<Path, Errno> {
+    if name.is_empty() {
+        return Err(Errno::ENOENT);
+    }
     Path::new(name).map_err(|_| {
         if name.len() > Path::MAX {
             Errno::ENAMETOOLONG
