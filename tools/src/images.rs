@@ -140,6 +140,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "fatattack",
             "diskcheck",
             "attack-handles",
+            "attack-review",
         ],
     ),
 ];

@@ -1162,6 +1162,33 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
+    // A second, hostile look (issue 8's review): running programs busy for writing,
+    // empty and trailing-slash paths, program names, init's and vm's requests from a task,
+    // processes outside the caller's subtree, closed descriptors, bytes past the end.
+    Scenario {
+        writes_disk: true,
+        ..Scenario::stops(
+            "attack-review",
+            Initrd::Normal,
+            "run=attack-review",
+            Stage::Hello,
+            &[
+                "init: running bin/attack-review on the disk",
+                "PASS review-etxtbsy",
+                "PASS review-empty-path",
+                "PASS review-trailing-slash",
+                "PASS review-exec-names",
+                "PASS review-control-from-task",
+                "PASS review-procs",
+                "PASS review-closed-fd",
+                "PASS review-stale-file",
+                "PASS review-stale-shm",
+                "attack-review: 0 failures",
+                "init: attack-review exited with status 0",
+                "init: done",
+            ],
+        )
+    },
 ];
 
 /// `proc-fatattack`'s disk: a second long-named file, and a filler that leaves 128 KiB free.

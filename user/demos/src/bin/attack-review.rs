@@ -1,0 +1,378 @@
+//! A second, hostile look at the servers (issue 8's review): what a POSIX test suite and a
+//! hostile task would try after the fixes of issue 8, one `PASS`/`FAIL` line per check.
+//!
+//! - `review-etxtbsy`: a program being run from the disk (this one) cannot be opened for
+//!   writing (`ETXTBSY`, POSIX `open`): otherwise any task rewrites the text every task
+//!   running it maps from the page cache. A program open for writing still runs (init then
+//!   takes the initrd's copy).
+//! - `review-empty-path`: `open("")`, `stat("")`, `unlink("")` are `ENOENT` (POSIX), not
+//!   the root directory.
+//! - `review-trailing-slash`: `hello.txt/` names no file (`ENOTDIR`); `O_CREAT` of `x/` is
+//!   `EISDIR`.
+//! - `review-exec-names`: `spawn`/`exec` of `""` is `ENOENT`, of a name too long
+//!   `ENAMETOOLONG` (POSIX `execve`).
+//! - `review-control-from-task`: init's notices (`TaskExit`, `TaskFork`, `SyncAll`), vm's
+//!   memory-object requests, shm's `CreateAnon` and vm's control requests, sent by a task:
+//!   all `EPERM`, and nothing happened (the parent's descriptors still work).
+//! - `review-procs`: `wait` of a sibling is `ECHILD`, `kill` of init, a server or the
+//!   parent `EPERM`, of nobody `ESRCH`.
+//! - `review-closed-fd`: every call on a closed descriptor is `EBADF`.
+//! - `review-stale-file`, `review-stale-shm`: bytes a mapping wrote past the end of a file
+//!   or shm object read as zero once it grows (also after a shrink).
+//!
+//! Runs with a disk copy of its own (`attack-review`).
+#![no_std]
+#![no_main]
+
+use demos::{Checks, PAGE, peek, poke};
+use libmk::{Cap, Endpoint};
+use rt::proto::object::ObjectRequest;
+use rt::proto::{ServerControl, ShmRequest, VmControl, task_slots};
+use rt::{
+    Errno, MAP_SHARED, O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, PROT_READ, PROT_WRITE,
+    WaitStatus, Whence, println,
+};
+
+rt::entry!(main);
+
+const RW: u64 = PROT_READ | PROT_WRITE;
+const VM: Cap<Endpoint> = Cap::from_cptr(task_slots::VM);
+const FILE: Cap<Endpoint> = Cap::from_cptr(task_slots::FILE);
+const SHM: Cap<Endpoint> = Cap::from_cptr(task_slots::SHM);
+/// This program on the disk.
+const SELF: &str = "bin/attack-review";
+
+fn main() -> i32 {
+    println!("attack-review: pid {}", rt::getpid());
+    let mut c = Checks::default();
+    c.run("review-etxtbsy", etxtbsy);
+    c.run("review-empty-path", empty_path);
+    c.run("review-trailing-slash", trailing_slash);
+    c.run("review-exec-names", exec_names);
+    c.run("review-control-from-task", control_from_task);
+    c.run("review-procs", procs);
+    c.run("review-closed-fd", closed_fd);
+    c.run("review-stale-file", stale_file);
+    c.run("review-stale-shm", stale_shm);
+    println!("attack-review: {} failures", c.failures);
+    c.failures
+}
+
+/// Runs `child` in a fork child and waits for it: `Ok` if it exited with 0.
+fn in_child(child: fn() -> i32) -> Result<(), &'static str> {
+    match rt::fork() {
+        Ok(0) => rt::exit(child()),
+        Ok(pid) => match rt::wait(pid) {
+            Ok((_, WaitStatus::Exited, 0)) => Ok(()),
+            Ok((_, how, v)) => {
+                println!("attack-review: child {pid} ended {how:?} {v:#x}");
+                Err("the child failed")
+            }
+            Err(_) => Err("wait failed"),
+        },
+        Err(_) => Err("fork failed"),
+    }
+}
+
+fn etxtbsy() -> Result<(), &'static str> {
+    for flags in [O_RDWR, O_WRONLY, O_WRONLY | O_TRUNC] {
+        match rt::open(SELF, flags) {
+            Err(Errno::ETXTBSY) => {}
+            other => {
+                if let Ok(fd) = other {
+                    let _ = rt::close(fd);
+                }
+                println!("attack-review: open({SELF}, {flags:#o}) = {other:?}");
+                return Err("a running program opens for writing (want ETXTBSY)");
+            }
+        }
+    }
+    // Reading it is fine, and a file open for writing still runs (from the initrd).
+    let fd = rt::open(SELF, O_RDONLY).map_err(|_| "a running program does not open to read")?;
+    rt::close(fd).map_err(|_| "close failed")?;
+    let w = rt::open("bin/hello", O_RDWR).map_err(|_| "bin/hello does not open O_RDWR")?;
+    let pid = rt::spawn("hello").map_err(|_| "hello does not run while open for writing")?;
+    let ended = rt::wait(pid);
+    rt::close(w).map_err(|_| "close failed")?;
+    // `hello` exits with 3.
+    if !matches!(ended, Ok((_, WaitStatus::Exited, 3))) {
+        return Err("hello failed");
+    }
+    Ok(())
+}
+
+fn empty_path() -> Result<(), &'static str> {
+    let open = rt::open("", O_RDONLY);
+    let stat = rt::stat("");
+    let unlink = rt::unlink("");
+    if open != Err(Errno::ENOENT)
+        || stat.err() != Some(Errno::ENOENT)
+        || unlink != Err(Errno::ENOENT)
+    {
+        println!("attack-review: \"\": open {open:?}, stat {stat:?}, unlink {unlink:?}");
+        return Err("the empty path is not ENOENT");
+    }
+    Ok(())
+}
+
+fn trailing_slash() -> Result<(), &'static str> {
+    let open = rt::open("hello.txt/", O_RDONLY);
+    let stat = rt::stat("hello.txt/");
+    let create = rt::open("NEWDIR.DAT/", O_CREAT | O_RDWR);
+    if let Ok(fd) = open {
+        let _ = rt::close(fd);
+    }
+    if let Ok(fd) = create {
+        let _ = rt::close(fd);
+        let _ = rt::unlink("NEWDIR.DAT");
+    }
+    if open != Err(Errno::ENOTDIR)
+        || stat.err() != Some(Errno::ENOTDIR)
+        || create != Err(Errno::EISDIR)
+    {
+        println!(
+            "attack-review: hello.txt/: open {open:?}, stat {stat:?}; O_CREAT NEWDIR.DAT/: {create:?}"
+        );
+        return Err("a file name with a trailing slash opens or is created");
+    }
+    if rt::stat("bin/").map(|s| s.is_dir) != Ok(true) {
+        return Err("bin/ is not a directory");
+    }
+    Ok(())
+}
+
+fn exec_names() -> Result<(), &'static str> {
+    let long = "a-program-name-far-too-long";
+    let results = [
+        (rt::spawn(""), Errno::ENOENT),
+        (rt::spawn(long), Errno::ENAMETOOLONG),
+        (rt::exec("").map(|_| 0), Errno::ENOENT),
+        (rt::exec(long).map(|_| 0), Errno::ENAMETOOLONG),
+    ];
+    for (got, want) in results {
+        if got != Err(want) {
+            println!("attack-review: spawn/exec: {got:?}, want {want}");
+            return Err("spawn/exec of an empty or too long name");
+        }
+    }
+    Ok(())
+}
+
+fn control_from_task() -> Result<(), &'static str> {
+    let fd = rt::open("CTRL.DAT", O_CREAT | O_RDWR).map_err(|_| "create failed")?;
+    rt::write(fd, b"control").map_err(|_| "write failed")?;
+    let shm = rt::shm_open("/ctrl", O_CREAT | O_RDWR, 0o600).map_err(|_| "shm_open failed")?;
+    let me = rt::getpid();
+    let result = in_child(|| {
+        let parent = rt::getppid().unwrap_or(0);
+        let me = rt::getpid();
+        let notices = [
+            ServerControl::TaskExit { pid: parent },
+            ServerControl::TaskFork {
+                parent,
+                child: me + 1000,
+            },
+            ServerControl::SyncAll,
+        ];
+        let objects = [
+            ObjectRequest::Claim { handle: 1, pid: me },
+            ObjectRequest::Page {
+                handle: 1,
+                block: 0,
+                write: true,
+            },
+            ObjectRequest::Dirty {
+                handle: 1,
+                block: 0,
+            },
+            ObjectRequest::Sync {
+                handle: 1,
+                first: 0,
+                count: 1,
+            },
+        ];
+        let mut bad = 0;
+        for ep in [FILE, SHM] {
+            for n in notices {
+                let r = rt::ipc::call::<()>(ep, &n.encode());
+                if r != Err(Errno::EPERM) {
+                    println!("attack-review: {n:?} from a task: {r:?}");
+                    bad += 1;
+                }
+            }
+            for o in objects {
+                let r = rt::ipc::call::<()>(ep, &o.encode());
+                if r != Err(Errno::EPERM) {
+                    println!("attack-review: {o:?} from a task: {r:?}");
+                    bad += 1;
+                }
+            }
+        }
+        let r = rt::ipc::call::<()>(SHM, &ShmRequest::CreateAnon { size: PAGE }.encode());
+        if r != Err(Errno::EPERM) {
+            println!("attack-review: CreateAnon from a task: {r:?}");
+            bad += 1;
+        }
+        for v in [
+            VmControl::Destroy { pid: parent },
+            VmControl::Reset { pid: parent },
+            VmControl::TakeKills,
+        ] {
+            let r = rt::ipc::call::<()>(VM, &v.encode());
+            if r != Err(Errno::EPERM) {
+                println!("attack-review: {v:?} from a task: {r:?}");
+                bad += 1;
+            }
+        }
+        bad
+    });
+    // The parent's descriptors and address space are intact.
+    let mut buf = [0u8; 7];
+    let read = rt::pread(fd, &mut buf, 0);
+    let size = rt::fstat(shm).map(|s| s.size);
+    let _ = rt::close(fd);
+    let _ = rt::close(shm);
+    let _ = rt::unlink("CTRL.DAT");
+    let _ = rt::shm_unlink("/ctrl");
+    result?;
+    if read != Ok(7) || &buf != b"control" || size != Ok(0) || rt::getpid() != me {
+        return Err("a task's control request changed another task's state");
+    }
+    Ok(())
+}
+
+fn procs() -> Result<(), &'static str> {
+    if rt::wait(0) != Err(Errno::ECHILD) {
+        return Err("wait without children is not ECHILD");
+    }
+    // A sibling: the first child waits until the second has tried.
+    let sibling = match rt::fork() {
+        Ok(0) => {
+            // Stays until its parent kills it.
+            loop {
+                rt::sched_yield();
+            }
+        }
+        Ok(pid) => pid,
+        Err(_) => return Err("fork failed"),
+    };
+    let parent = rt::getpid();
+    let result = match rt::fork() {
+        Ok(0) => {
+            let mut bad = 0;
+            let checks = [
+                (rt::wait(sibling).map(|_| ()), Errno::ECHILD),
+                (rt::kill(sibling), Errno::EPERM),
+                (rt::kill(parent), Errno::EPERM),
+                (rt::kill(1), Errno::EPERM),
+                (rt::kill(2), Errno::EPERM),
+                (rt::kill(4), Errno::EPERM),
+                (rt::kill(1 << 40), Errno::ESRCH),
+            ];
+            for (i, (got, want)) in checks.iter().enumerate() {
+                if *got != Err(*want) {
+                    println!("attack-review: process check {i}: {got:?}, want {want}");
+                    bad += 1;
+                }
+            }
+            rt::exit(bad)
+        }
+        Ok(pid) => rt::wait(pid),
+        Err(_) => return Err("fork failed"),
+    };
+    let killed = rt::kill(sibling);
+    let reaped = rt::wait(sibling);
+    if !matches!(result, Ok((_, WaitStatus::Exited, 0))) {
+        return Err("a task reached a process that is not its descendant");
+    }
+    if killed.is_err() || !matches!(reaped, Ok((_, WaitStatus::Killed, _))) {
+        return Err("the parent cannot kill and reap its own child");
+    }
+    Ok(())
+}
+
+fn closed_fd() -> Result<(), &'static str> {
+    let fd = rt::open("CLOSED.DAT", O_CREAT | O_RDWR).map_err(|_| "create failed")?;
+    rt::close(fd).map_err(|_| "close failed")?;
+    let mut b = [0u8; 4];
+    let results = [
+        rt::close(fd),
+        rt::read(fd, &mut b).map(drop),
+        rt::write(fd, b"x").map(drop),
+        rt::pread(fd, &mut b, 0).map(drop),
+        rt::pwrite(fd, b"x", 0).map(drop),
+        rt::lseek(fd, 0, Whence::Set).map(drop),
+        rt::fstat(fd).map(drop),
+        rt::ftruncate(fd, 0),
+        rt::mmap(0, PAGE, PROT_READ, MAP_SHARED, fd, 0).map(drop),
+    ];
+    let _ = rt::unlink("CLOSED.DAT");
+    for (i, r) in results.iter().enumerate() {
+        if *r != Err(Errno::EBADF) {
+            println!("attack-review: call {i} on a closed descriptor: {r:?}");
+            return Err("a closed descriptor is not EBADF");
+        }
+    }
+    Ok(())
+}
+
+/// Word `i` of page `at` reads `v`.
+fn all_zero(at: u64, from: u64, to: u64) -> bool {
+    (from..to).step_by(8).all(|o| peek(at + o) == 0)
+}
+
+fn stale_file() -> Result<(), &'static str> {
+    let fd = rt::open("STALE.DAT", O_CREAT | O_EXCL | O_RDWR).map_err(|_| "create failed")?;
+    let r = (|| {
+        rt::write(fd, &[1u8; 104]).map_err(|_| "write failed")?;
+        let m = rt::mmap(0, PAGE, RW, MAP_SHARED, fd, 0).map_err(|_| "mmap failed")?;
+        // Past the end of the file, inside its last page.
+        for o in (104..PAGE).step_by(8) {
+            poke(m + o, 0x5ec2_e700_0000_0000 | o);
+        }
+        rt::munmap(m, PAGE).map_err(|_| "munmap failed")?;
+        // The file grows by a write further on: the gap is the file's now, and zero.
+        rt::pwrite(fd, b"!", 2 * PAGE).map_err(|_| "pwrite failed")?;
+        let mut buf = [0xffu8; 2 * PAGE as usize];
+        rt::pread(fd, &mut buf, 0).map_err(|_| "pread failed")?;
+        if buf[104..].iter().any(|&b| b != 0) {
+            return Err("bytes written past the end read back after the file grew (pwrite)");
+        }
+        // Again with a shrink and a grow by ftruncate.
+        let m = rt::mmap(0, PAGE, RW, MAP_SHARED, fd, 0).map_err(|_| "mmap failed")?;
+        rt::ftruncate(fd, 48).map_err(|_| "ftruncate failed")?;
+        rt::ftruncate(fd, PAGE).map_err(|_| "ftruncate failed")?;
+        let fresh = all_zero(m, 48, PAGE);
+        rt::munmap(m, PAGE).map_err(|_| "munmap failed")?;
+        let mut buf = [0xffu8; PAGE as usize];
+        rt::pread(fd, &mut buf, 0).map_err(|_| "pread failed")?;
+        if !fresh || buf[48..].iter().any(|&b| b != 0) {
+            return Err("bytes cut by ftruncate read back after it grew the file");
+        }
+        Ok(())
+    })();
+    let _ = rt::close(fd);
+    let _ = rt::unlink("STALE.DAT");
+    r
+}
+
+fn stale_shm() -> Result<(), &'static str> {
+    let fd =
+        rt::shm_open("/stale", O_CREAT | O_EXCL | O_RDWR, 0o600).map_err(|_| "shm_open failed")?;
+    let r = (|| {
+        rt::ftruncate(fd, 104).map_err(|_| "ftruncate failed")?;
+        let m = rt::mmap(0, PAGE, RW, MAP_SHARED, fd, 0).map_err(|_| "mmap failed")?;
+        for o in (104..PAGE).step_by(8) {
+            poke(m + o, 0x5ec2_e700_0000_0000 | o);
+        }
+        rt::ftruncate(fd, 2 * PAGE).map_err(|_| "ftruncate failed")?;
+        if !all_zero(m, 104, PAGE) {
+            return Err("bytes written past the end of a shm object read back after it grew");
+        }
+        rt::munmap(m, PAGE).map_err(|_| "munmap failed")?;
+        Ok(())
+    })();
+    let _ = rt::close(fd);
+    let _ = rt::shm_unlink("/stale");
+    r
+}
