@@ -1167,10 +1167,14 @@ pub const SCENARIOS: &[Scenario] = &[
     // processes outside the caller's subtree, closed descriptors, bytes past the end.
     Scenario {
         writes_disk: true,
+        disk_files: &[DiskCheck {
+            path: "RECR.DAT",
+            bytes: || b"new".to_vec(),
+        }],
         ..Scenario::stops(
             "attack-review",
             Initrd::Normal,
-            "run=attack-review",
+            "run=attack-review file.cache=4",
             Stage::Hello,
             &[
                 "init: running bin/attack-review on the disk",
@@ -1183,6 +1187,9 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS review-closed-fd",
                 "PASS review-stale-file",
                 "PASS review-stale-shm",
+                "PASS review-servers-not-programs",
+                "PASS review-truncate-error",
+                "PASS review-recreate-unlinked",
                 "attack-review: 0 failures",
                 "init: attack-review exited with status 0",
                 "init: done",

@@ -200,6 +200,11 @@ impl<'a> Proc<'a> {
             Err(Errno::ENODEV | Errno::ENAMETOOLONG) => Errno::ENOENT,
             Err(e) => e,
         };
+        // The servers' images (and init's) are in the initrd too, but no program a task
+        // may start: it would run as a task with a startup page it does not have.
+        if super::server::IMAGES.contains(&name) {
+            return Err(disk_error);
+        }
         let file = self.initrd.find(name).ok_or(disk_error)?;
         let image = parse_user_image(file).map_err(|_| Errno::ENOEXEC)?;
         self.loaded_from = "the initrd";

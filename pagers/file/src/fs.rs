@@ -129,6 +129,8 @@ pub struct Files {
     /// Damaged structures reported on the console so far.
     reports: Cell<u32>,
     next_object: u64,
+    /// The number in the hidden name the next unlinked, still open file gets.
+    next_hidden: u32,
     /// (pid, fd) → descriptor.
     fds: BTreeMap<(u64, u64), Fd>,
     /// Memory-object handles given out.
@@ -210,6 +212,7 @@ impl Files {
             geo,
             reports: Cell::new(0),
             next_object: 1,
+            next_hidden: 0,
             fds: BTreeMap::new(),
             handles: Handles::new(),
             cache,
@@ -519,15 +522,17 @@ impl Files {
             return Err(Errno::EFBIG);
         }
         let old = self.size_of(object)?;
-        if len > old {
-            self.clear_past(object, old);
-        }
         let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
-        o.size = len;
         let rewrite = len < o.disk_len;
         let keep = len.div_ceil(BS);
+        // Refused before anything changes (the size stayed, and with it the bytes past
+        // `len` that a later growth would otherwise read back from the disk).
         if rewrite && keep as usize > self.cache.budget {
             return Err(Errno::EFBIG);
+        }
+        o.size = len;
+        if len > old {
+            self.clear_past(object, old);
         }
         for (b, i) in self.cache.blocks_of(object) {
             let start = b * BS;
@@ -1023,6 +1028,11 @@ impl Files {
             o.unlinked = true;
             if o.refs == 0 && o.handles == 0 {
                 return self.forget(obj);
+            }
+            // Still open: the name goes now (POSIX: a new file may take it), the file at
+            // its last close. If it cannot be hidden, the name stays busy (`EBUSY`).
+            if let Err(e) = self.hide(obj) {
+                rt::println!("file: cannot hide an unlinked open file: {e}");
             }
             return Ok(());
         }

@@ -20,7 +20,15 @@
 //! - `review-stale-file`, `review-stale-shm`: bytes a mapping wrote past the end of a file
 //!   or shm object read as zero once it grows (also after a shrink).
 //!
-//! Runs with a disk copy of its own (`attack-review`).
+//! - `review-servers-not-programs`: `spawn` of a server's image (`vm`, `zero`, `file`,
+//!   `shm-server`) or init's is `ENOENT`: they are not programs a task may start.
+//! - `review-truncate-error`: an `ftruncate` that fails changes nothing (the size stays,
+//!   and the bytes it would have cut are still the file's).
+//! - `review-recreate-unlinked`: after `unlink` of a file still open, `O_CREAT` of its name
+//!   makes a new, empty file (POSIX), while the old descriptor still reads the old bytes;
+//!   the new one (`new`) is on the disk after power-off, the old one gone.
+//!
+//! Runs with a disk copy of its own and a page cache of four blocks (`attack-review`).
 #![no_std]
 #![no_main]
 
@@ -54,6 +62,9 @@ fn main() -> i32 {
     c.run("review-closed-fd", closed_fd);
     c.run("review-stale-file", stale_file);
     c.run("review-stale-shm", stale_shm);
+    c.run("review-servers-not-programs", servers_not_programs);
+    c.run("review-truncate-error", truncate_error);
+    c.run("review-recreate-unlinked", recreate_unlinked);
     println!("attack-review: {} failures", c.failures);
     c.failures
 }
@@ -374,5 +385,111 @@ fn stale_shm() -> Result<(), &'static str> {
     })();
     let _ = rt::close(fd);
     let _ = rt::shm_unlink("/stale");
+    r
+}
+
+fn servers_not_programs() -> Result<(), &'static str> {
+    for name in ["vm", "zero", "file", "shm-server", "init"] {
+        match rt::spawn(name) {
+            Err(Errno::ENOENT) => {}
+            other => {
+                if let Ok(pid) = other {
+                    let ended = rt::wait(pid);
+                    println!("attack-review: spawn({name}) started pid {pid}: {ended:?}");
+                } else {
+                    println!("attack-review: spawn({name}) = {other:?}");
+                }
+                return Err("a server's image starts as a task (want ENOENT)");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Byte `i` of `TRUNC.DAT`.
+fn trunc_byte(i: usize) -> u8 {
+    (i % 251) as u8 | 1
+}
+
+fn truncate_error() -> Result<(), &'static str> {
+    // Larger than the page cache (four blocks): a shrink cannot be staged in it.
+    const LEN: usize = 5 * 65536;
+    const CUT: u64 = 4 * 65536 + 4096;
+    let fd = rt::open("TRUNC.DAT", O_CREAT | O_EXCL | O_RDWR).map_err(|_| "create failed")?;
+    let r = (|| {
+        let mut chunk = [0u8; 4096];
+        for at in (0..LEN).step_by(chunk.len()) {
+            for (i, b) in chunk.iter_mut().enumerate() {
+                *b = trunc_byte(at + i);
+            }
+            rt::write(fd, &chunk).map_err(|_| "write failed")?;
+        }
+        // On the disk now.
+        rt::close(fd).map_err(|_| "close failed")?;
+        Ok(())
+    })();
+    r?;
+    let fd = rt::open("TRUNC.DAT", O_RDWR).map_err(|_| "open failed")?;
+    let r = (|| {
+        let cut = rt::ftruncate(fd, CUT);
+        let size = rt::fstat(fd).map(|s| s.size).map_err(|_| "fstat failed")?;
+        let want = if cut.is_ok() { CUT } else { LEN as u64 };
+        if size != want {
+            println!("attack-review: ftruncate({CUT}) = {cut:?}, then the size is {size}");
+            return Err("a failed ftruncate changed the size");
+        }
+        // Grown back: what was cut reads as zero, what was not cut is the file's.
+        rt::ftruncate(fd, LEN as u64).map_err(|_| "ftruncate to grow failed")?;
+        let mut buf = [0u8; 4096];
+        for at in (CUT as usize - 4096..LEN).step_by(4096) {
+            rt::pread(fd, &mut buf, at as u64).map_err(|_| "pread failed")?;
+            for (i, &b) in buf.iter().enumerate() {
+                let want = if cut.is_ok() && at + i >= CUT as usize {
+                    0
+                } else {
+                    trunc_byte(at + i)
+                };
+                if b != want {
+                    println!("attack-review: byte {} is {b:#x}, want {want:#x}", at + i);
+                    return Err("the file's bytes after ftruncate are wrong");
+                }
+            }
+        }
+        Ok(())
+    })();
+    let _ = rt::close(fd);
+    let _ = rt::unlink("TRUNC.DAT");
+    r
+}
+
+fn recreate_unlinked() -> Result<(), &'static str> {
+    let old = rt::open("RECR.DAT", O_CREAT | O_EXCL | O_RDWR).map_err(|_| "create failed")?;
+    let r = (|| {
+        rt::write(old, b"old bytes").map_err(|_| "write failed")?;
+        rt::unlink("RECR.DAT").map_err(|_| "unlink failed")?;
+        if rt::open("RECR.DAT", O_RDONLY) != Err(Errno::ENOENT) {
+            return Err("an unlinked name still opens");
+        }
+        let new = match rt::open_sized("RECR.DAT", O_CREAT | O_EXCL | O_RDWR) {
+            Ok(r) => r,
+            Err(e) => {
+                println!("attack-review: O_CREAT of an unlinked, still open name: {e}");
+                return Err("the name of an unlinked open file cannot be created again");
+            }
+        };
+        rt::write(new.0, b"new").map_err(|_| "write to the new file failed")?;
+        let mut buf = [0u8; 9];
+        let read = rt::pread(old, &mut buf, 0);
+        rt::close(new.0).map_err(|_| "close failed")?;
+        if new.1 != 0 || read != Ok(9) || &buf != b"old bytes" {
+            return Err("the new file is not empty or the old one lost its bytes");
+        }
+        Ok(())
+    })();
+    let _ = rt::close(old);
+    // The new file stays for the host to check after power-off.
+    if r.is_ok() && rt::stat("RECR.DAT").map(|s| s.size) != Ok(3) {
+        return Err("closing the unlinked file disturbed the new one");
+    }
     r
 }
