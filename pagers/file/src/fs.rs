@@ -712,7 +712,14 @@ impl Files {
             return Err(Errno::EBADF);
         }
         let (object, direct) = (d.object, d.direct());
-        let at = if offset == AT_POSITION { d.pos } else { offset };
+        let at = match offset {
+            // `O_APPEND`: at the end, whatever the position (POSIX `write`).
+            AT_POSITION if d.flags & of::APPEND != 0 => self.size_of(object)?,
+            AT_POSITION => d.pos,
+            // Negative as an `off_t`.
+            o if o > i64::MAX as u64 => return Err(Errno::EINVAL),
+            o => o,
+        };
         // A FAT file ends at 4 GiB - 1: no byte at or past it (and no range that wraps).
         match at.checked_add(data.len() as u64) {
             Some(end) if end <= MAX_SIZE => {}
@@ -726,7 +733,7 @@ impl Files {
         if offset == AT_POSITION
             && let Some(d) = self.fds.get_mut(&(pid, fd))
         {
-            d.pos += n as u64;
+            d.pos = at + n as u64;
         }
         Ok(n)
     }

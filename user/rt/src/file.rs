@@ -14,7 +14,7 @@ pub use proto::FileStats;
 
 pub use proto::file::Whence;
 pub use proto::file::open_flags::{
-    DIRECT as O_DIRECT, RDONLY as O_RDONLY, RDWR as O_RDWR, WRONLY as O_WRONLY,
+    APPEND as O_APPEND, DIRECT as O_DIRECT, RDONLY as O_RDONLY, RDWR as O_RDWR, WRONLY as O_WRONLY,
 };
 pub use proto::file::{DIRECT_MAX, SECTOR_SIZE};
 
@@ -138,7 +138,8 @@ pub fn read(fd: u64, buf: &mut [u8]) -> Result<usize, Errno> {
 
 /// `pread(fd, buf, offset)`: bytes at `offset`; the position stays.
 pub fn pread(fd: u64, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
-    if offset == AT_POSITION {
+    // Negative as an `off_t` (POSIX: `EINVAL`).
+    if offset > i64::MAX as u64 {
         return Err(Errno::EINVAL);
     }
     read_all(fd, Some(offset), buf)
@@ -235,7 +236,8 @@ pub fn write(fd: u64, buf: &[u8]) -> Result<usize, Errno> {
 
 /// `pwrite(fd, buf, offset)`: at `offset`; the position stays.
 pub fn pwrite(fd: u64, buf: &[u8], offset: u64) -> Result<usize, Errno> {
-    if offset == AT_POSITION {
+    // Negative as an `off_t` (POSIX: `EINVAL`).
+    if offset > i64::MAX as u64 {
         return Err(Errno::EINVAL);
     }
     write_all(fd, Some(offset), buf)

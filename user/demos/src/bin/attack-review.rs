@@ -28,6 +28,13 @@
 //!   makes a new, empty file (POSIX), while the old descriptor still reads the old bytes;
 //!   the new one (`new`) is on the disk after power-off, the old one gone.
 //!
+//! - `review-append`: `O_APPEND` writes at the end of the file, wherever the position is.
+//! - `review-negative-offset`: `pread`/`pwrite` at an offset that is negative as an
+//!   `off_t` is `EINVAL`.
+//! - `review-mapping-errors`: the errno values of `mmap`, `munmap`, `mprotect`, `msync`
+//!   that a POSIX test checks (`EBADF` for `fd` -1 without `MAP_ANONYMOUS`, `EINVAL`,
+//!   `ENOMEM`).
+//!
 //! Runs with a disk copy of its own and a page cache of four blocks (`attack-review`).
 #![no_std]
 #![no_main]
@@ -37,8 +44,8 @@ use libmk::{Cap, Endpoint};
 use rt::proto::object::ObjectRequest;
 use rt::proto::{ServerControl, ShmRequest, VmControl, task_slots};
 use rt::{
-    Errno, MAP_SHARED, O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, PROT_READ, PROT_WRITE,
-    WaitStatus, Whence, println,
+    Errno, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, NO_FD, O_APPEND, O_CREAT, O_EXCL, O_RDONLY,
+    O_RDWR, O_TRUNC, O_WRONLY, PROT_READ, PROT_WRITE, WaitStatus, Whence, println,
 };
 
 rt::entry!(main);
@@ -65,6 +72,9 @@ fn main() -> i32 {
     c.run("review-servers-not-programs", servers_not_programs);
     c.run("review-truncate-error", truncate_error);
     c.run("review-recreate-unlinked", recreate_unlinked);
+    c.run("review-append", append);
+    c.run("review-negative-offset", negative_offset);
+    c.run("review-mapping-errors", mapping_errors);
     println!("attack-review: {} failures", c.failures);
     c.failures
 }
@@ -492,4 +502,92 @@ fn recreate_unlinked() -> Result<(), &'static str> {
         return Err("closing the unlinked file disturbed the new one");
     }
     r
+}
+
+fn append() -> Result<(), &'static str> {
+    let fd = match rt::open("APPEND.DAT", O_CREAT | O_EXCL | O_RDWR | O_APPEND) {
+        Ok(fd) => fd,
+        Err(e) => {
+            println!("attack-review: open(O_APPEND) = {e}");
+            return Err("O_APPEND is refused");
+        }
+    };
+    let r = (|| {
+        rt::write(fd, b"ab").map_err(|_| "write failed")?;
+        rt::lseek(fd, 0, Whence::Set).map_err(|_| "lseek failed")?;
+        rt::write(fd, b"cd").map_err(|_| "write failed")?;
+        let pos = rt::lseek(fd, 0, Whence::Cur).map_err(|_| "lseek failed")?;
+        let mut buf = [0u8; 8];
+        let n = rt::pread(fd, &mut buf, 0).map_err(|_| "pread failed")?;
+        if &buf[..n] != b"abcd" || pos != 4 {
+            println!(
+                "attack-review: O_APPEND file {:?}, position {pos}",
+                &buf[..n]
+            );
+            return Err("an O_APPEND write did not go to the end");
+        }
+        Ok(())
+    })();
+    let _ = rt::close(fd);
+    let _ = rt::unlink("APPEND.DAT");
+    r
+}
+
+fn negative_offset() -> Result<(), &'static str> {
+    let fd = rt::open("hello.txt", O_RDONLY).map_err(|_| "open failed")?;
+    let w = rt::open("NEGOFF.DAT", O_CREAT | O_RDWR).map_err(|_| "create failed")?;
+    let mut buf = [0u8; 8];
+    let results = [
+        rt::pread(fd, &mut buf, 1 << 63).map(drop),
+        rt::pread(fd, &mut buf, u64::MAX - 7).map(drop),
+        rt::pwrite(w, b"x", 1 << 63).map(drop),
+        rt::pwrite(w, b"x", u64::MAX - 7).map(drop),
+    ];
+    let _ = rt::close(fd);
+    let _ = rt::close(w);
+    let _ = rt::unlink("NEGOFF.DAT");
+    for (i, r) in results.iter().enumerate() {
+        if *r != Err(Errno::EINVAL) {
+            println!("attack-review: negative offset {i}: {r:?}");
+            return Err("a negative offset is not EINVAL");
+        }
+    }
+    Ok(())
+}
+
+fn mapping_errors() -> Result<(), &'static str> {
+    let m = rt::mmap(0, 2 * PAGE, RW, MAP_PRIVATE | MAP_ANONYMOUS, NO_FD, 0)
+        .map_err(|_| "mmap failed")?;
+    // A hole after the mapping.
+    rt::munmap(m + PAGE, PAGE).map_err(|_| "munmap failed")?;
+    let hole = m + PAGE;
+    let checks = [
+        (
+            rt::mmap(0, PAGE, PROT_READ, MAP_PRIVATE, NO_FD, 0).map(drop),
+            Errno::EBADF,
+        ),
+        (
+            rt::mmap(0, 0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, NO_FD, 0).map(drop),
+            Errno::EINVAL,
+        ),
+        (
+            rt::mmap(0, 1 << 62, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, NO_FD, 0).map(drop),
+            Errno::ENOMEM,
+        ),
+        (rt::munmap(m + 1, PAGE), Errno::EINVAL),
+        (rt::munmap(m, 0), Errno::EINVAL),
+        (rt::mprotect(m + 1, PAGE, PROT_READ), Errno::EINVAL),
+        (rt::mprotect(m, 2 * PAGE, PROT_READ), Errno::ENOMEM),
+        (rt::mprotect(hole, PAGE, PROT_READ), Errno::ENOMEM),
+        (rt::msync(m + 1, PAGE), Errno::EINVAL),
+        (rt::msync(hole, PAGE), Errno::ENOMEM),
+    ];
+    let _ = rt::munmap(m, PAGE);
+    for (i, (got, want)) in checks.iter().enumerate() {
+        if *got != Err(*want) {
+            println!("attack-review: mapping call {i}: {got:?}, want {want}");
+            return Err("a mapping call's errno is not POSIX's");
+        }
+    }
+    Ok(())
 }
