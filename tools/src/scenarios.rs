@@ -1193,6 +1193,8 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS review-append",
                 "PASS review-negative-offset",
                 "PASS review-mapping-errors",
+                "PASS review-zero-length",
+                "PASS review-mmap-hint",
                 "attack-review: 0 failures",
                 "init: attack-review exited with status 0",
                 "init: done",

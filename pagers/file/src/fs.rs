@@ -720,6 +720,10 @@ impl Files {
             o if o > i64::MAX as u64 => return Err(Errno::EINVAL),
             o => o,
         };
+        // Nothing to write: nothing changes (not the size either, whatever the offset).
+        if data.is_empty() {
+            return Ok(0);
+        }
         // A FAT file ends at 4 GiB - 1: no byte at or past it (and no range that wraps).
         match at.checked_add(data.len() as u64) {
             Some(end) if end <= MAX_SIZE => {}

@@ -118,6 +118,10 @@ pub fn read_once_on(
 
 /// Reads until `buf` is full or the file ends, [`READ_MAX`] bytes per call; the count.
 fn read_all(fd: u64, offset: Option<u64>, buf: &mut [u8]) -> Result<usize, Errno> {
+    if buf.is_empty() {
+        // Still asked: the server checks the descriptor (`EBADF`), as POSIX's `read`.
+        return read_once(fd, offset.unwrap_or(AT_POSITION), buf);
+    }
     let mut done = 0;
     while done < buf.len() {
         let at = offset.map_or(AT_POSITION, |o| o + done as u64);
@@ -213,6 +217,10 @@ fn write_once(fd: u64, offset: u64, buf: &[u8], total: usize) -> Result<usize, E
 
 /// Writes all of `buf`, [`READ_MAX`] bytes per call; the count.
 fn write_all(fd: u64, offset: Option<u64>, buf: &[u8]) -> Result<usize, Errno> {
+    if buf.is_empty() {
+        // Still asked: the server checks the descriptor (`EBADF`), as POSIX's `write`.
+        return write_once(fd, offset.unwrap_or(AT_POSITION), buf, 0);
+    }
     let mut done = 0;
     while done < buf.len() {
         let at = offset.map_or(AT_POSITION, |o| o + done as u64);

@@ -34,6 +34,10 @@
 //! - `review-mapping-errors`: the errno values of `mmap`, `munmap`, `mprotect`, `msync`
 //!   that a POSIX test checks (`EBADF` for `fd` -1 without `MAP_ANONYMOUS`, `EINVAL`,
 //!   `ENOMEM`).
+//! - `review-zero-length`: `read`/`write` of 0 bytes on a closed descriptor are `EBADF`
+//!   (the descriptor is checked first), and on an open one change nothing (an `O_DIRECT`
+//!   write of 0 bytes past the end does not grow the file).
+//! - `review-mmap-hint`: an address that is only a hint (no `MAP_FIXED`) may be unaligned.
 //!
 //! Runs with a disk copy of its own and a page cache of four blocks (`attack-review`).
 #![no_std]
@@ -44,8 +48,8 @@ use libmk::{Cap, Endpoint};
 use rt::proto::object::ObjectRequest;
 use rt::proto::{ServerControl, ShmRequest, VmControl, task_slots};
 use rt::{
-    Errno, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, NO_FD, O_APPEND, O_CREAT, O_EXCL, O_RDONLY,
-    O_RDWR, O_TRUNC, O_WRONLY, PROT_READ, PROT_WRITE, WaitStatus, Whence, println,
+    Errno, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, NO_FD, O_APPEND, O_CREAT, O_DIRECT, O_EXCL,
+    O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, PROT_READ, PROT_WRITE, WaitStatus, Whence, println,
 };
 
 rt::entry!(main);
@@ -75,6 +79,8 @@ fn main() -> i32 {
     c.run("review-append", append);
     c.run("review-negative-offset", negative_offset);
     c.run("review-mapping-errors", mapping_errors);
+    c.run("review-zero-length", zero_length);
+    c.run("review-mmap-hint", mmap_hint);
     println!("attack-review: {} failures", c.failures);
     c.failures
 }
@@ -590,4 +596,46 @@ fn mapping_errors() -> Result<(), &'static str> {
         }
     }
     Ok(())
+}
+
+fn zero_length() -> Result<(), &'static str> {
+    let fd = rt::open("ZERO.DAT", O_CREAT | O_EXCL | O_RDWR).map_err(|_| "create failed")?;
+    rt::close(fd).map_err(|_| "close failed")?;
+    let mut empty = [0u8; 0];
+    let closed = [
+        rt::read(fd, &mut empty),
+        rt::write(fd, &[]),
+        rt::pread(fd, &mut empty, 0),
+        rt::pwrite(fd, &[], 0),
+    ];
+    let d = rt::open("ZERO.DAT", O_RDWR | O_DIRECT).map_err(|_| "open failed")?;
+    let grown = rt::pwrite(d, &[], 8192);
+    let size = rt::fstat(d).map(|s| s.size);
+    let _ = rt::close(d);
+    let _ = rt::unlink("ZERO.DAT");
+    for (i, r) in closed.iter().enumerate() {
+        if *r != Err(Errno::EBADF) {
+            println!("attack-review: 0-byte call {i} on a closed descriptor: {r:?}");
+            return Err("a 0-byte read or write on a closed descriptor is not EBADF");
+        }
+    }
+    if grown != Ok(0) || size != Ok(0) {
+        println!("attack-review: O_DIRECT pwrite of 0 bytes at 8192: {grown:?}, size {size:?}");
+        return Err("a 0-byte write changed the file");
+    }
+    Ok(())
+}
+
+fn mmap_hint() -> Result<(), &'static str> {
+    let hint = 0x10_0000_1234;
+    match rt::mmap(hint, PAGE, RW, MAP_PRIVATE | MAP_ANONYMOUS, NO_FD, 0) {
+        Ok(a) if a % PAGE == 0 => {
+            poke(a, 7);
+            rt::munmap(a, PAGE).map_err(|_| "munmap failed")
+        }
+        other => {
+            println!("attack-review: mmap with the hint {hint:#x}: {other:?}");
+            Err("an unaligned hint is refused")
+        }
+    }
 }
