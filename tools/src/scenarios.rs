@@ -1195,6 +1195,7 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS review-mapping-errors",
                 "PASS review-zero-length",
                 "PASS review-mmap-hint",
+                "PASS review-kill-mid-request",
                 "attack-review: 0 failures",
                 "init: attack-review exited with status 0",
                 "init: done",

@@ -38,6 +38,9 @@
 //!   (the descriptor is checked first), and on an open one change nothing (an `O_DIRECT`
 //!   write of 0 bytes past the end does not grow the file).
 //! - `review-mmap-hint`: an address that is only a hint (no `MAP_FIXED`) may be unaligned.
+//! - `review-kill-mid-request`: children killed while they wait for the file server (a
+//!   fault that needs the disk, an `O_DIRECT` read, a shm request): every server still
+//!   answers, and the descriptors, handles and pages they held come back.
 //!
 //! Runs with a disk copy of its own and a page cache of four blocks (`attack-review`).
 #![no_std]
@@ -81,6 +84,7 @@ fn main() -> i32 {
     c.run("review-mapping-errors", mapping_errors);
     c.run("review-zero-length", zero_length);
     c.run("review-mmap-hint", mmap_hint);
+    c.run("review-kill-mid-request", kill_mid_request);
     println!("attack-review: {} failures", c.failures);
     c.failures
 }
@@ -638,4 +642,71 @@ fn mmap_hint() -> Result<(), &'static str> {
             Err("an unaligned hint is refused")
         }
     }
+}
+
+/// A child that keeps the servers busy until it is killed: faults on `big.dat` (the page
+/// cache is four blocks, so most need the disk), `O_DIRECT` reads, shm requests.
+fn busy_child(kind: u64) -> i32 {
+    let fd = rt::open("big.dat", O_RDONLY).unwrap_or(0);
+    let d = rt::open("big.dat", O_RDONLY | O_DIRECT).unwrap_or(0);
+    let shm = rt::shm_open("/busy", O_CREAT | O_RDWR, 0o600).unwrap_or(0);
+    let m = rt::mmap(0, 16 << 20, PROT_READ, MAP_SHARED, fd, 0).unwrap_or(0);
+    let mut buf = [0u8; 4096];
+    let mut at = 0u64;
+    loop {
+        match kind % 3 {
+            0 if m != 0 => {
+                peek(m + at % (16 << 20));
+            }
+            1 => {
+                let _ = rt::pread(d, &mut buf, at % (16 << 20));
+            }
+            _ => {
+                let _ = rt::ftruncate(shm, at % (1 << 20));
+            }
+        }
+        at += 65536 + 4096;
+    }
+}
+
+fn kill_mid_request() -> Result<(), &'static str> {
+    let files = rt::file::descriptors().map_err(|_| "Descriptors failed")?;
+    let before = demos::stats();
+    for round in 0..6u64 {
+        let pid = match rt::fork() {
+            Ok(0) => rt::exit(busy_child(round)),
+            Ok(pid) => pid,
+            Err(_) => return Err("fork failed"),
+        };
+        // Let it get into the servers, a different way each round.
+        for _ in 0..(round * 7 + 3) {
+            rt::sched_yield();
+        }
+        rt::kill(pid).map_err(|_| "kill failed")?;
+        match rt::wait(pid) {
+            Ok((_, WaitStatus::Killed, _)) => {}
+            other => {
+                println!("attack-review: busy child {pid}: {other:?}");
+                return Err("a busy child did not end as killed");
+            }
+        }
+    }
+    let _ = rt::shm_unlink("/busy");
+    let after_files = rt::file::descriptors().map_err(|_| "Descriptors failed after")?;
+    let after = demos::stats();
+    // Every server still answers a normal request.
+    let fd = rt::open("hello.txt", O_RDONLY).map_err(|_| "the file server does not answer")?;
+    let _ = rt::close(fd);
+    let s = rt::shm_open("/after", O_CREAT | O_RDWR, 0o600)
+        .map_err(|_| "the shm server does not answer")?;
+    let _ = rt::close(s);
+    let _ = rt::shm_unlink("/after");
+    if after_files != files || after.pages_in_use != before.pages_in_use {
+        println!(
+            "attack-review: descriptors {files:?} -> {after_files:?}, pages in use {} -> {}",
+            before.pages_in_use, after.pages_in_use
+        );
+        return Err("killed children left descriptors or pages behind");
+    }
+    Ok(())
 }
