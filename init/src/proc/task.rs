@@ -506,12 +506,14 @@ impl<'a> Proc<'a> {
         false
     }
 
-    /// `wait(pid)` (0: any child): pid, how, status; `EAGAIN` if none has ended yet.
+    /// `wait(pid)` (0 or -1, `u64::MAX`: any child, as POSIX `waitpid(-1)`; there are no
+    /// process groups): pid, how, status; `EAGAIN` if none has ended yet.
     pub fn wait(&mut self, caller: u64, which: u64) -> Result<WaitReply, Errno> {
+        let any_child = which == 0 || which == u64::MAX;
         let mut any = false;
         let mut found = None;
         for (&p, t) in &self.tasks {
-            if t.parent != caller || (which != 0 && which != p) {
+            if t.parent != caller || (!any_child && which != p) {
                 continue;
             }
             any = true;

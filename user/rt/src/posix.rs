@@ -164,7 +164,7 @@ pub fn exit(status: i32) -> ! {
     }
 }
 
-/// Waits for child `pid` (0: any child) to end: its pid, how it ended and the exit status
+/// Waits for child `pid` (0, or `u64::MAX` as C's -1: any child) to end: its pid, how it ended and the exit status
 /// or fault address. `ECHILD` if there is no such child.
 pub fn wait(pid: u64) -> Result<(u64, WaitStatus, u64), Errno> {
     loop {

@@ -15,7 +15,7 @@
 //!   memory-object requests, shm's `CreateAnon` and vm's control requests, sent by a task:
 //!   all `EPERM`, and nothing happened (the parent's descriptors still work).
 //! - `review-procs`: `wait` of a sibling is `ECHILD`, `kill` of init, a server or the
-//!   parent `EPERM`, of nobody `ESRCH`.
+//!   parent `EPERM`, of nobody `ESRCH`; `wait(-1)` waits for any child (POSIX `waitpid`).
 //! - `review-closed-fd`: every call on a closed descriptor is `EBADF`.
 //! - `review-stale-file`, `review-stale-shm`: bytes a mapping wrote past the end of a file
 //!   or shm object read as zero once it grows (also after a shrink).
@@ -312,7 +312,8 @@ fn procs() -> Result<(), &'static str> {
         Err(_) => return Err("fork failed"),
     };
     let killed = rt::kill(sibling);
-    let reaped = rt::wait(sibling);
+    // `waitpid(-1)`: any child.
+    let reaped = rt::wait(u64::MAX);
     if !matches!(result, Ok((_, WaitStatus::Exited, 0))) {
         return Err("a task reached a process that is not its descendant");
     }
