@@ -141,6 +141,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "diskcheck",
             "attack-handles",
             "attack-review",
+            "review-exec",
         ],
     ),
 ];

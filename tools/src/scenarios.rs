@@ -1196,6 +1196,7 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS review-zero-length",
                 "PASS review-mmap-hint",
                 "PASS review-kill-mid-request",
+                "PASS review-cloexec",
                 "attack-review: 0 failures",
                 "init: attack-review exited with status 0",
                 "init: done",

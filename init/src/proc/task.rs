@@ -326,6 +326,11 @@ impl<'a> Proc<'a> {
         let result = self
             .vm
             .reset(pid)
+            .map(|()| {
+                // The old image is gone: the exec happens (or the task dies), and its
+                // close-on-exec descriptors go.
+                self.clients.notice(ServerControl::TaskExec { pid });
+            })
             .and_then(|()| self.vm.set_name(pid, name))
             .and_then(|()| self.load(pid, &program))
             .and_then(|()| {

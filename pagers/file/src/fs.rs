@@ -887,6 +887,24 @@ impl Files {
         result
     }
 
+    /// `TaskExec`: task `pid` runs a new program; its descriptors opened `O_CLOEXEC` go as
+    /// `close` would take them.
+    pub fn task_exec(&mut self, pid: u64) -> Result<(), Errno> {
+        let fds: Vec<u64> = self
+            .fds
+            .range((pid, 0)..=(pid, u64::MAX))
+            .filter(|(_, d)| d.flags & of::CLOEXEC != 0)
+            .map(|(&(_, fd), _)| fd)
+            .collect();
+        let mut result = Ok(());
+        for fd in fds {
+            if let Err(e) = self.close(pid, fd) {
+                result = result.and(Err(e));
+            }
+        }
+        result
+    }
+
     /// `TaskFork`: `child` gets a copy of each of `parent`'s descriptors, with the same
     /// number, flags and position (from then on each has its own position: the server has
     /// no open file description shared between tasks). An `O_DIRECT` transfer being

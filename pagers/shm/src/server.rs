@@ -232,6 +232,8 @@ fn handle(sys: &mut Sys, table: &mut Table<Block>, badge: u64, req: &Wire) -> Me
             ServerControl::TaskFork { parent, child } => {
                 sys.free_all(table.task_fork(parent, child));
             }
+            // POSIX `shm_open` sets `FD_CLOEXEC`: every descriptor goes at `exec`.
+            ServerControl::TaskExec { pid } => sys.free_all(table.task_exec(pid)),
             // Memory only: nothing to write back.
             ServerControl::SyncAll => {}
             ServerControl::Descriptors => {

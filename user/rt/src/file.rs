@@ -14,7 +14,8 @@ pub use proto::FileStats;
 
 pub use proto::file::Whence;
 pub use proto::file::open_flags::{
-    APPEND as O_APPEND, DIRECT as O_DIRECT, RDONLY as O_RDONLY, RDWR as O_RDWR, WRONLY as O_WRONLY,
+    APPEND as O_APPEND, CLOEXEC as O_CLOEXEC, DIRECT as O_DIRECT, RDONLY as O_RDONLY,
+    RDWR as O_RDWR, WRONLY as O_WRONLY,
 };
 pub use proto::file::{DIRECT_MAX, SECTOR_SIZE};
 

@@ -41,6 +41,8 @@
 //! - `review-kill-mid-request`: children killed while they wait for the file server (a
 //!   fault that needs the disk, an `O_DIRECT` read, a shm request): every server still
 //!   answers, and the descriptors, handles and pages they held come back.
+//! - `review-cloexec`: at `exec`, a descriptor opened `O_CLOEXEC` and every shm descriptor
+//!   (POSIX `shm_open` sets `FD_CLOEXEC`) go, a plain one stays (`review-exec` counts them).
 //!
 //! Runs with a disk copy of its own and a page cache of four blocks (`attack-review`).
 #![no_std]
@@ -51,8 +53,9 @@ use libmk::{Cap, Endpoint};
 use rt::proto::object::ObjectRequest;
 use rt::proto::{ServerControl, ShmRequest, VmControl, task_slots};
 use rt::{
-    Errno, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, NO_FD, O_APPEND, O_CREAT, O_DIRECT, O_EXCL,
-    O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, PROT_READ, PROT_WRITE, WaitStatus, Whence, println,
+    Errno, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, NO_FD, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECT,
+    O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, PROT_READ, PROT_WRITE, WaitStatus, Whence,
+    println,
 };
 
 rt::entry!(main);
@@ -85,16 +88,22 @@ fn main() -> i32 {
     c.run("review-zero-length", zero_length);
     c.run("review-mmap-hint", mmap_hint);
     c.run("review-kill-mid-request", kill_mid_request);
+    c.run("review-cloexec", cloexec);
     println!("attack-review: {} failures", c.failures);
     c.failures
 }
 
 /// Runs `child` in a fork child and waits for it: `Ok` if it exited with 0.
 fn in_child(child: fn() -> i32) -> Result<(), &'static str> {
+    in_child_expecting(child, 0)
+}
+
+/// [`in_child`] for a child that must exit with `status`.
+fn in_child_expecting(child: fn() -> i32, status: u64) -> Result<(), &'static str> {
     match rt::fork() {
         Ok(0) => rt::exit(child()),
         Ok(pid) => match rt::wait(pid) {
-            Ok((_, WaitStatus::Exited, 0)) => Ok(()),
+            Ok((_, WaitStatus::Exited, v)) if v == status => Ok(()),
             Ok((_, how, v)) => {
                 println!("attack-review: child {pid} ended {how:?} {v:#x}");
                 Err("the child failed")
@@ -708,6 +717,37 @@ fn kill_mid_request() -> Result<(), &'static str> {
             before.pages_in_use, after.pages_in_use
         );
         return Err("killed children left descriptors or pages behind");
+    }
+    Ok(())
+}
+
+fn cloexec() -> Result<(), &'static str> {
+    let r = in_child_expecting(
+        || {
+            // Only the three descriptors below reach the exec.
+            for fd in (3..64).chain(rt::proto::shm::FIRST_FD..rt::proto::shm::FIRST_FD + 64) {
+                let _ = rt::close(fd);
+            }
+            let plain = rt::open("hello.txt", O_RDONLY);
+            let cloexec = match rt::open("hello.txt", O_RDONLY | O_CLOEXEC) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    println!("attack-review: open(O_CLOEXEC) = {e}");
+                    return 10;
+                }
+            };
+            let shm = rt::shm_open("/cloexec", O_CREAT | O_RDWR, 0o600);
+            let _ = rt::shm_unlink("/cloexec");
+            if plain.is_err() || shm.is_err() || cloexec == 0 {
+                return 11;
+            }
+            let _ = rt::exec("review-exec");
+            12
+        },
+        1,
+    );
+    if r.is_err() {
+        return Err("after exec, not exactly the plain descriptor is open (want exit 1)");
     }
     Ok(())
 }
