@@ -1167,10 +1167,16 @@ pub const SCENARIOS: &[Scenario] = &[
     // processes outside the caller's subtree, closed descriptors, bytes past the end.
     Scenario {
         writes_disk: true,
-        disk_files: &[DiskCheck {
-            path: "RECR.DAT",
-            bytes: || b"new".to_vec(),
-        }],
+        disk_files: &[
+            DiskCheck {
+                path: "RECR.DAT",
+                bytes: || b"new".to_vec(),
+            },
+            DiskCheck {
+                path: "GROWN.DAT",
+                bytes: || vec![0; 10_000],
+            },
+        ],
         ..Scenario::stops(
             "attack-review",
             Initrd::Normal,
@@ -1197,6 +1203,8 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS review-mmap-hint",
                 "PASS review-kill-mid-request",
                 "PASS review-cloexec",
+                "PASS review-reuse-zeroed",
+                "PASS review-grow-kept",
                 "attack-review: 0 failures",
                 "init: attack-review exited with status 0",
                 "init: done",

@@ -500,7 +500,21 @@ impl Files {
                 result = result.and(self.write_back_or_drop(i));
             }
         }
-        result
+        result.and(self.extend(object))
+    }
+
+    /// Makes the FAT file as long as the file (zeroes past its length on the disk): a file
+    /// grown by `ftruncate` alone has no dirty block to carry its size there.
+    fn extend(&mut self, object: u64) -> Result<(), Errno> {
+        let Some(o) = self.objects.get_mut(&object) else {
+            return Ok(());
+        };
+        if o.size <= o.disk_len || o.unlinked || self.readonly {
+            return Ok(());
+        }
+        let size = o.size;
+        write_at(&self.volumes, o, size, &[])?;
+        self.volumes.flush_file(o.raw).map_err(errno)
     }
 
     /// Clears the bytes from `at` to the end of its block, if the block is cached: they lie

@@ -43,6 +43,11 @@
 //!   answers, and the descriptors, handles and pages they held come back.
 //! - `review-cloexec`: at `exec`, a descriptor opened `O_CLOEXEC` and every shm descriptor
 //!   (POSIX `shm_open` sets `FD_CLOEXEC`) go, a plain one stays (`review-exec` counts them).
+//! - `review-reuse-zeroed`: memory another task filled with secrets and gave back (private
+//!   anonymous pages, a shm object's blocks, a file's cache blocks) reads as zero when it
+//!   comes back in a new mapping, a new shm object or a new file.
+//! - `review-grow-kept`: a file grown by `ftruncate` alone keeps its size when closed: the
+//!   host finds `GROWN.DAT` with its 10,000 zero bytes after power-off.
 //!
 //! Runs with a disk copy of its own and a page cache of four blocks (`attack-review`).
 #![no_std]
@@ -89,6 +94,8 @@ fn main() -> i32 {
     c.run("review-mmap-hint", mmap_hint);
     c.run("review-kill-mid-request", kill_mid_request);
     c.run("review-cloexec", cloexec);
+    c.run("review-reuse-zeroed", reuse_zeroed);
+    c.run("review-grow-kept", grow_kept);
     println!("attack-review: {} failures", c.failures);
     c.failures
 }
@@ -750,4 +757,102 @@ fn cloexec() -> Result<(), &'static str> {
         return Err("after exec, not exactly the plain descriptor is open (want exit 1)");
     }
     Ok(())
+}
+
+/// What the secret-holding child writes everywhere.
+const SECRET: u64 = 0x5ec2_e75e_c2e7_5ec2;
+/// Pages of each kind it fills.
+const SECRET_PAGES: u64 = 64;
+
+fn reuse_zeroed() -> Result<(), &'static str> {
+    in_child(|| {
+        let fill = |m: u64| {
+            for o in (0..SECRET_PAGES * PAGE).step_by(8) {
+                poke(m + o, SECRET);
+            }
+        };
+        let Ok(m) = rt::mmap(
+            0,
+            SECRET_PAGES * PAGE,
+            RW,
+            MAP_PRIVATE | MAP_ANONYMOUS,
+            NO_FD,
+            0,
+        ) else {
+            return 1;
+        };
+        fill(m);
+        let Ok(s) = rt::shm_open("/secret", O_CREAT | O_RDWR, 0o600) else {
+            return 2;
+        };
+        let _ = rt::ftruncate(s, SECRET_PAGES * PAGE);
+        let Ok(sm) = rt::mmap(0, SECRET_PAGES * PAGE, RW, MAP_SHARED, s, 0) else {
+            return 3;
+        };
+        fill(sm);
+        let _ = rt::shm_unlink("/secret");
+        let Ok(f) = rt::open("SECRET.DAT", O_CREAT | O_RDWR) else {
+            return 4;
+        };
+        let _ = rt::ftruncate(f, SECRET_PAGES * PAGE);
+        let Ok(fm) = rt::mmap(0, SECRET_PAGES * PAGE, RW, MAP_SHARED, f, 0) else {
+            return 5;
+        };
+        fill(fm);
+        // The file goes before anything reaches the disk? Its blocks are dropped.
+        let _ = rt::unlink("SECRET.DAT");
+        0
+    })?;
+    let zero = |m: u64| {
+        (0..SECRET_PAGES * PAGE)
+            .step_by(8)
+            .all(|o| peek(m + o) == 0)
+    };
+    let m = rt::mmap(
+        0,
+        SECRET_PAGES * PAGE,
+        RW,
+        MAP_PRIVATE | MAP_ANONYMOUS,
+        NO_FD,
+        0,
+    )
+    .map_err(|_| "mmap failed")?;
+    // Written first, so that real pages (not the zero page) come back.
+    for o in (0..SECRET_PAGES * PAGE).step_by(PAGE as usize) {
+        poke(m + o + 8, 0);
+    }
+    let anon = zero(m);
+    let _ = rt::munmap(m, SECRET_PAGES * PAGE);
+    let s =
+        rt::shm_open("/fresh", O_CREAT | O_EXCL | O_RDWR, 0o600).map_err(|_| "shm_open failed")?;
+    let _ = rt::shm_unlink("/fresh");
+    rt::ftruncate(s, SECRET_PAGES * PAGE).map_err(|_| "ftruncate failed")?;
+    let sm = rt::mmap(0, SECRET_PAGES * PAGE, RW, MAP_SHARED, s, 0).map_err(|_| "mmap failed")?;
+    let shm = zero(sm);
+    let _ = rt::munmap(sm, SECRET_PAGES * PAGE);
+    let _ = rt::close(s);
+    let f = rt::open("FRESH.DAT", O_CREAT | O_EXCL | O_RDWR).map_err(|_| "create failed")?;
+    let _ = rt::unlink("FRESH.DAT");
+    rt::ftruncate(f, SECRET_PAGES * PAGE).map_err(|_| "ftruncate failed")?;
+    let fm =
+        rt::mmap(0, SECRET_PAGES * PAGE, PROT_READ, MAP_SHARED, f, 0).map_err(|_| "mmap failed")?;
+    let file = zero(fm);
+    let _ = rt::munmap(fm, SECRET_PAGES * PAGE);
+    let _ = rt::close(f);
+    if !(anon && shm && file) {
+        println!("attack-review: zero after reuse: anonymous {anon}, shm {shm}, file {file}");
+        return Err("another task's secrets came back");
+    }
+    Ok(())
+}
+
+fn grow_kept() -> Result<(), &'static str> {
+    let fd = rt::open("GROWN.DAT", O_CREAT | O_EXCL | O_RDWR).map_err(|_| "create failed")?;
+    rt::ftruncate(fd, 10_000).map_err(|_| "ftruncate failed")?;
+    rt::close(fd).map_err(|_| "close failed")?;
+    // The host reads it back after power-off.
+    match rt::stat("GROWN.DAT") {
+        Ok(s) if s.size == 10_000 => Ok(()),
+        _ => Err("the grown file's size is not 10000"),
+    }
 }
