@@ -480,18 +480,22 @@ impl<'a> Proc<'a> {
     }
 
     /// `kill(pid)` from `caller`, which may end only its own descendants: `ESRCH` when no
-    /// such task runs, `EPERM` for a server or a task outside the caller's subtree.
+    /// such task exists (an ended one not yet waited for is no error: nothing to do), `EPERM` for a server or a task outside the caller's subtree.
     pub fn kill(&mut self, caller: u64, target: u64) -> Result<(), Errno> {
         if target < pid::FIRST_USER {
             return Err(Errno::EPERM);
         }
-        if !self.is_running(target) {
+        if !self.tasks.contains_key(&target) {
             return Err(Errno::ESRCH);
         }
         if !self.is_descendant(target, caller) {
             return Err(Errno::EPERM);
         }
-        self.end(target, WaitStatus::Killed, 0);
+        // A child that ended and was not waited for is still a process (POSIX, as Linux):
+        // the signal has nothing left to do.
+        if self.is_running(target) {
+            self.end(target, WaitStatus::Killed, 0);
+        }
         Ok(())
     }
 

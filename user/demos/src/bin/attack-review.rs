@@ -15,7 +15,8 @@
 //!   memory-object requests, shm's `CreateAnon` and vm's control requests, sent by a task:
 //!   all `EPERM`, and nothing happened (the parent's descriptors still work).
 //! - `review-procs`: `wait` of a sibling is `ECHILD`, `kill` of init, a server or the
-//!   parent `EPERM`, of nobody `ESRCH`; `wait(-1)` waits for any child (POSIX `waitpid`).
+//!   parent `EPERM`, of nobody `ESRCH`, of a child that ended and was not waited for 0
+//!   (its status stays for `wait`); `wait(-1)` waits for any child (POSIX `waitpid`).
 //! - `review-closed-fd`: every call on a closed descriptor is `EBADF`.
 //! - `review-stale-file`, `review-stale-shm`: bytes a mapping wrote past the end of a file
 //!   or shm object read as zero once it grows (also after a shrink).
@@ -291,6 +292,33 @@ fn control_from_task() -> Result<(), &'static str> {
 fn procs() -> Result<(), &'static str> {
     if rt::wait(0) != Err(Errno::ECHILD) {
         return Err("wait without children is not ECHILD");
+    }
+    // A child that has ended and is not waited for yet is still a process: `kill` of it
+    // succeeds and changes nothing (its exit status stays for `wait`). The child says it
+    // is about to exit through a shared page; the parent then yields until `kill` no
+    // longer finds it running (a `kill` of a running child would end it as Killed).
+    let flag = demos::shared_anon(1, RW).map_err(|_| "mmap failed")?;
+    let zombie = match rt::fork() {
+        Ok(0) => {
+            poke(flag, 1);
+            rt::exit(5)
+        }
+        Ok(pid) => pid,
+        Err(_) => return Err("fork failed"),
+    };
+    while peek(flag) == 0 {
+        rt::sched_yield();
+    }
+    // The child runs at the parent's priority: a few more turns and it has exited.
+    for _ in 0..64 {
+        rt::sched_yield();
+    }
+    let killed = rt::kill(zombie);
+    let status = rt::wait(zombie);
+    let _ = rt::munmap(flag, PAGE);
+    if killed != Ok(()) || !matches!(status, Ok((_, WaitStatus::Exited, 5))) {
+        println!("attack-review: kill of an ended child: {killed:?}, then wait: {status:?}");
+        return Err("kill of a child that ended but was not waited for");
     }
     // A sibling: the first child waits until the second has tried.
     let sibling = match rt::fork() {
