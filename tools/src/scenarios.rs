@@ -1205,6 +1205,7 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS review-cloexec",
                 "PASS review-reuse-zeroed",
                 "PASS review-grow-kept",
+                "PASS review-unlinked-data",
                 "attack-review: 0 failures",
                 "init: attack-review exited with status 0",
                 "init: done",

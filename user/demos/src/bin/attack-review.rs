@@ -49,6 +49,9 @@
 //!   comes back in a new mapping, a new shm object or a new file.
 //! - `review-grow-kept`: a file grown by `ftruncate` alone keeps its size when closed: the
 //!   host finds `GROWN.DAT` with its 10,000 zero bytes after power-off.
+//! - `review-unlinked-data`: a file larger than the page cache, unlinked while open (its
+//!   name taken by a new file at once): its descriptors, an `O_DIRECT` one too, and a
+//!   mapping still read and write all of its bytes.
 //!
 //! Runs with a disk copy of its own and a page cache of four blocks (`attack-review`).
 #![no_std]
@@ -97,6 +100,7 @@ fn main() -> i32 {
     c.run("review-cloexec", cloexec);
     c.run("review-reuse-zeroed", reuse_zeroed);
     c.run("review-grow-kept", grow_kept);
+    c.run("review-unlinked-data", unlinked_data);
     println!("attack-review: {} failures", c.failures);
     c.failures
 }
@@ -883,4 +887,66 @@ fn grow_kept() -> Result<(), &'static str> {
         Ok(s) if s.size == 10_000 => Ok(()),
         _ => Err("the grown file's size is not 10000"),
     }
+}
+
+/// Byte `i` of `OLDBIG.DAT`.
+fn old_byte(i: usize) -> u8 {
+    (i / 7 % 253) as u8
+}
+
+fn unlinked_data() -> Result<(), &'static str> {
+    const LEN: usize = 6 * 65536;
+    let fd = rt::open("OLDBIG.DAT", O_CREAT | O_EXCL | O_RDWR).map_err(|_| "create failed")?;
+    let mut chunk = [0u8; 4096];
+    for at in (0..LEN).step_by(chunk.len()) {
+        for (i, b) in chunk.iter_mut().enumerate() {
+            *b = old_byte(at + i);
+        }
+        rt::write(fd, &chunk).map_err(|_| "write failed")?;
+    }
+    let direct = rt::open("OLDBIG.DAT", O_RDONLY | O_DIRECT).map_err(|_| "open failed")?;
+    let m = rt::mmap(0, LEN as u64, RW, MAP_SHARED, fd, 0).map_err(|_| "mmap failed")?;
+    rt::unlink("OLDBIG.DAT").map_err(|_| "unlink failed")?;
+    let new = rt::open("OLDBIG.DAT", O_CREAT | O_EXCL | O_RDWR);
+    if let Ok(n) = new {
+        let _ = rt::write(n, b"the new one");
+        let _ = rt::close(n);
+    }
+    // Through the mapping, a write the old file must keep.
+    poke(m + 8192, 0x0123_4567_89ab_cdef);
+    let expect = |at: usize, b: &[u8]| {
+        b.iter().enumerate().all(|(i, &x)| {
+            let o = at + i;
+            let want = if (8192..8200).contains(&o) {
+                0x0123_4567_89ab_cdefu64.to_le_bytes()[o - 8192]
+            } else {
+                old_byte(o)
+            };
+            x == want
+        })
+    };
+    let mut ok = true;
+    for at in (0..LEN).step_by(4096) {
+        rt::pread(fd, &mut chunk, at as u64).map_err(|_| "pread failed")?;
+        ok &= expect(at, &chunk);
+    }
+    let mut buf = [0u8; 4096];
+    for at in (0..LEN).step_by(4096) {
+        rt::lseek(direct, at as i64, Whence::Set).map_err(|_| "lseek failed")?;
+        let n = rt::read(direct, &mut buf).map_err(|_| "O_DIRECT read failed")?;
+        ok &= n == 4096 && expect(at, &buf);
+    }
+    let _ = rt::munmap(m, LEN as u64);
+    let _ = rt::close(direct);
+    let _ = rt::close(fd);
+    let now = rt::stat("OLDBIG.DAT").map(|s| s.size);
+    let _ = rt::unlink("OLDBIG.DAT");
+    if new.is_err() || now != Ok(11) {
+        println!("attack-review: new OLDBIG.DAT: {new:?}, its size at the end {now:?}");
+        return Err("the name of the unlinked file was not free for a new one");
+    }
+    if !ok {
+        return Err("the unlinked file lost bytes");
+    }
+    Ok(())
 }
