@@ -127,14 +127,19 @@ fn in_child_expecting(child: fn() -> i32, status: u64) -> Result<(), &'static st
 }
 
 fn etxtbsy() -> Result<(), &'static str> {
-    for flags in [O_RDWR, O_WRONLY, O_WRONLY | O_TRUNC] {
-        match rt::open(SELF, flags) {
+    for (name, flags) in [
+        (SELF, O_RDWR),
+        (SELF, O_WRONLY),
+        (SELF, O_WRONLY | O_TRUNC),
+        ("./BIN/../bin//ATTACK-REVIEW", O_RDWR),
+    ] {
+        match rt::open(name, flags) {
             Err(Errno::ETXTBSY) => {}
             other => {
                 if let Ok(fd) = other {
                     let _ = rt::close(fd);
                 }
-                println!("attack-review: open({SELF}, {flags:#o}) = {other:?}");
+                println!("attack-review: open({name}, {flags:#o}) = {other:?}");
                 return Err("a running program opens for writing (want ETXTBSY)");
             }
         }
