@@ -25,10 +25,14 @@ pub mod open_flags {
     pub const CREAT: u64 = 0o100;
     pub const EXCL: u64 = 0o200;
     pub const TRUNC: u64 = 0o1000;
+    /// Every `write` goes to the end of the file (`pwrite` keeps its offset, as POSIX).
+    pub const APPEND: u64 = 0o2000;
+    /// The descriptor goes at `exec` (init's `TaskExec` notice).
+    pub const CLOEXEC: u64 = 0o2000000;
     /// Bypass the page cache: whole-sector transfers at sector-aligned offsets and lengths.
     pub const DIRECT: u64 = 0o200000;
     /// Every flag the file server knows.
-    pub const KNOWN: u64 = ACCMODE | CREAT | EXCL | TRUNC | DIRECT;
+    pub const KNOWN: u64 = ACCMODE | CREAT | EXCL | TRUNC | APPEND | DIRECT | CLOEXEC;
 }
 
 /// `O_DIRECT` transfers: offsets and lengths are multiples of a disk sector.

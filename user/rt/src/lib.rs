@@ -22,8 +22,9 @@ pub mod stdio;
 
 pub use abi::bootinfo::BootInfo;
 pub use file::{
-    FileStats, O_DIRECT, O_RDONLY, O_RDWR, O_WRONLY, Stat, Whence, close, file_stats, fstat,
-    ftruncate, lseek, open, open_sized, pread, pwrite, read, stat, unlink, write,
+    FileStats, O_APPEND, O_CLOEXEC, O_DIRECT, O_RDONLY, O_RDWR, O_WRONLY, Stat, Whence, close,
+    file_stats, fstat, ftruncate, lseek, open, open_sized, pread, pwrite, read, stat, unlink,
+    write,
 };
 pub use posix::*;
 pub use proto;
