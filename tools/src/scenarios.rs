@@ -1298,6 +1298,7 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS review-reuse-zeroed",
                 "PASS review-grow-kept",
                 "PASS review-unlinked-data",
+                "PASS review-open-flags",
                 "attack-review: 0 failures",
                 "init: attack-review exited with status 0",
                 "init: done",

@@ -250,6 +250,7 @@ impl Files {
         let object = match r.last {
             Last::Dir => return Err(Errno::EISDIR),
             Last::Entry(e) if e.dir => return Err(Errno::EISDIR),
+            Last::Entry(_) if flags & of::DIRECTORY != 0 => return Err(Errno::ENOTDIR),
             Last::Entry(e) => match self.ids.get(&e.id).copied() {
                 Some(obj) => {
                     let o = self.objects.get(&obj).ok_or(Errno::EIO)?;
@@ -771,6 +772,7 @@ impl Files {
             return Err(Errno::EBADF);
         }
         let (object, direct) = (d.object, d.direct());
+        let dsync = d.flags & of::DSYNC != 0;
         let at = match offset {
             // `O_APPEND`: at the end, whatever the position (POSIX `write`).
             AT_POSITION if d.flags & of::APPEND != 0 => self.size_of(object)?,
@@ -793,6 +795,12 @@ impl Files {
         } else {
             self.cached_write(object, at, data)?
         };
+        // `O_DSYNC`/`O_SYNC`: the blocks written reach the disk before the answer.
+        if dsync && n > 0 {
+            let first = at / BS;
+            let last = (at + n as u64 - 1) / BS;
+            self.sync(object, first, last - first + 1)?;
+        }
         if offset == AT_POSITION
             && let Some(d) = self.fds.get_mut(&(pid, fd))
         {

@@ -14,8 +14,10 @@ pub use proto::FileStats;
 
 pub use proto::file::Whence;
 pub use proto::file::open_flags::{
-    APPEND as O_APPEND, CLOEXEC as O_CLOEXEC, DIRECT as O_DIRECT, RDONLY as O_RDONLY,
-    RDWR as O_RDWR, WRONLY as O_WRONLY,
+    APPEND as O_APPEND, CLOEXEC as O_CLOEXEC, DIRECT as O_DIRECT, DIRECTORY as O_DIRECTORY,
+    DSYNC as O_DSYNC, LARGEFILE as O_LARGEFILE, NOATIME as O_NOATIME, NOCTTY as O_NOCTTY,
+    NOFOLLOW as O_NOFOLLOW, NONBLOCK as O_NONBLOCK, RDONLY as O_RDONLY, RDWR as O_RDWR,
+    SYNC as O_SYNC, WRONLY as O_WRONLY,
 };
 pub use proto::file::{DIRECT_MAX, SECTOR_SIZE};
 

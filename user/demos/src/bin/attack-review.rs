@@ -63,8 +63,8 @@ use rt::proto::object::ObjectRequest;
 use rt::proto::{ServerControl, ShmRequest, VmControl, task_slots};
 use rt::{
     Errno, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, NO_FD, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECT,
-    O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, PROT_READ, PROT_WRITE, WaitStatus, Whence,
-    println,
+    O_DIRECTORY, O_EXCL, O_LARGEFILE, O_NOATIME, O_NOCTTY, O_NOFOLLOW, O_NONBLOCK, O_RDONLY,
+    O_RDWR, O_SYNC, O_TRUNC, O_WRONLY, PROT_READ, PROT_WRITE, WaitStatus, Whence, println,
 };
 
 rt::entry!(main);
@@ -101,6 +101,7 @@ fn main() -> i32 {
     c.run("review-reuse-zeroed", reuse_zeroed);
     c.run("review-grow-kept", grow_kept);
     c.run("review-unlinked-data", unlinked_data);
+    c.run("review-open-flags", open_flags);
     println!("attack-review: {} failures", c.failures);
     c.failures
 }
@@ -952,6 +953,29 @@ fn unlinked_data() -> Result<(), &'static str> {
     }
     if !ok {
         return Err("the unlinked file lost bytes");
+    }
+    Ok(())
+}
+
+/// Flags a POSIX program passes that have no effect here are accepted (`O_NONBLOCK`,
+/// `O_NOCTTY`, `O_LARGEFILE`, `O_NOATIME`, `O_NOFOLLOW`); `O_DIRECTORY` of a file is
+/// `ENOTDIR`; an `O_SYNC` write reaches the disk before it returns (the file server's
+/// write-back counter moves during the `write`).
+fn open_flags() -> Result<(), &'static str> {
+    let harmless = O_NONBLOCK | O_NOCTTY | O_LARGEFILE | O_NOATIME | O_NOFOLLOW;
+    let fd = rt::open("hello.txt", O_RDONLY | harmless).map_err(|_| "harmless flags refused")?;
+    let _ = rt::close(fd);
+    if rt::open("hello.txt", O_RDONLY | O_DIRECTORY) != Err(Errno::ENOTDIR) {
+        return Err("O_DIRECTORY of a file is not ENOTDIR");
+    }
+    let w = rt::open("OSYNC.DAT", O_CREAT | O_RDWR | O_SYNC).map_err(|_| "O_SYNC refused")?;
+    let before = rt::file_stats().map_err(|_| "no file stats")?;
+    let wrote = rt::write(w, b"synced");
+    let after = rt::file_stats().map_err(|_| "no file stats")?;
+    let _ = rt::close(w);
+    let _ = rt::unlink("OSYNC.DAT");
+    if wrote != Ok(6) || after.written_back <= before.written_back {
+        return Err("an O_SYNC write did not reach the disk before it returned");
     }
     Ok(())
 }
