@@ -46,8 +46,9 @@ pub fn handle(t: TcbRef) {
                 Ok(())
             }
             Syscall::Send | Syscall::NBSend | Syscall::Call => {
-                invoke::lookup(t, x0).and_then(|(_, cap)| {
-                    ipc::send(t, cap, syscall != Syscall::NBSend, syscall == Syscall::Call)
+                invoke::lookup(t, x0).and_then(|(slot, cap)| {
+                    let blocking = syscall != Syscall::NBSend;
+                    ipc::send(t, slot, cap, blocking, syscall == Syscall::Call)
                 })
             }
             Syscall::Recv | Syscall::NBRecv => invoke::lookup(t, x0)

@@ -67,7 +67,8 @@ kinds!(
     PageTable,
     Frame,
     IrqControl,
-    IrqHandler
+    IrqHandler,
+    SavedReply
 );
 
 fn ok(r: Result<Reply, Error>) -> Result<(), Error> {
@@ -141,6 +142,20 @@ impl Cap<CNode> {
     /// `CNodeRevoke`.
     pub fn revoke(self, index: u64) -> Result<(), Error> {
         ok(invoke(self.cptr, Invocation::CNodeRevoke, &[index]))
+    }
+
+    /// `CNodeSaveCaller`: the calling thread's pending reply target (the caller or faulting
+    /// thread it received from last and has not answered) becomes a `Reply` capability in
+    /// slot `dest_index` of this CNode, and the thread may receive again. Answer it later
+    /// with `Cap::<SavedReply>::send` (when this is the thread's own CSpace, the capability's
+    /// CPtr is `dest_index`). `NoReplyTarget` if there is nothing to save, `SlotOccupied`
+    /// if the slot is not empty.
+    pub fn save_caller(self, dest_index: u64) -> Result<(), Error> {
+        ok(invoke(
+            self.cptr,
+            Invocation::CNodeSaveCaller,
+            &[dest_index],
+        ))
     }
 }
 
@@ -342,6 +357,19 @@ impl Cap<Endpoint> {
 /// `Reply` to the last caller (or faulting thread) this thread received from.
 pub fn reply(msg: &Message) -> Result<(), Error> {
     ok(call(Syscall::Reply, 0, msg))
+}
+
+impl Cap<SavedReply> {
+    /// `Send` on a saved reply: answers the thread it names as `Reply` would have (a fault
+    /// reply with a map item included; a capability from the IPC buffer's `send_cap` if the
+    /// caller's endpoint capability had GRANT). On success the slot is empty; if the reply
+    /// fails (a bad map item) the capability stays and the thread keeps waiting.
+    /// `InvalidCapability` once the slot is empty (used, deleted, or its thread suspended or
+    /// destroyed). MR0..MR5 travel in registers, the rest in the IPC buffer, as for any
+    /// `Send`.
+    pub fn send(self, msg: &Message) -> Result<(), Error> {
+        ok(call(Syscall::Send, self.cptr, msg))
+    }
 }
 
 impl Cap<Notification> {
