@@ -1074,6 +1074,7 @@ fn saved_reply_moved(env: &mut Env) -> Outcome {
     )?;
     expect_type(moved, CapType::Null, "the new slot after use")?;
     // And a moved reply that is deleted wakes its caller with the error.
+    set(1, 0);
     env.spawn(caller, e.cptr(), 254)?;
     sync.settle()?;
     let slot = receive_and_save(env, e)?;
