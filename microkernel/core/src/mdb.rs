@@ -603,7 +603,11 @@ mod tests {
         insert_root(&mut t, 2, reply, SlotFlags::COPY);
         assert!(is_final(&t, 2) && is_final(&t, 1));
         assert_eq!(first_child(&t, 2), None);
-        assert_eq!(mdb_descendants(&t, 0), [1], "the reply is not under the untyped");
+        assert_eq!(
+            mdb_descendants(&t, 0),
+            [1],
+            "the reply is not under the untyped"
+        );
         move_slot(&mut t, 2, 5);
         assert_eq!((t.cap(2), t.cap(5)), (Cap::Null, reply));
         assert!(is_final(&t, 5));
