@@ -4,7 +4,6 @@
 //! address-space switches one operation costs (from `DebugCounters`). Measurement points
 //! follow seL4's sel4bench: counter read just before the system call, just after it returns.
 
-use crate::alloc::CNODE;
 use crate::alloc::{Alloc, PAGE};
 use crate::thread::{Config, Space, Thread};
 use abi::Error;
@@ -51,7 +50,7 @@ struct Figure {
     median: u64,
     entries: u64,
     switches: u64,
-    /// For the saved-reply figures: median instructions of the replier's `CNodeSaveCaller`
+    /// For the saved-reply figures: median instructions of the replier's `SaveCaller`
     /// and `Send` on the saved reply together (0: not measured).
     save_and_send: u64,
 }
@@ -225,7 +224,7 @@ fn saving_server(_: u64) {
             Err(_) => return,
         };
         let start = libmk::cycle_counter();
-        if CNODE.save_caller(slot).is_err()
+        if libmk::save_caller(slot).is_err()
             || Cap::<SavedReply>::from_cptr(slot).send(&msg).is_err()
         {
             return;
@@ -236,7 +235,7 @@ fn saving_server(_: u64) {
 }
 
 /// As `ipc_call_reply_roundtrip`, but the server answers through a saved reply
-/// (`CNodeSaveCaller`, then `Send` on the `Reply` capability, then `Recv`): what answering
+/// (`SaveCaller`, then `Send` on the `Reply` capability, then `Recv`): what answering
 /// a request later costs over answering it at once.
 fn ipc_call_saved_reply(alloc: &mut Alloc) -> Result<Figure, Error> {
     let ep: Cap<Endpoint> = alloc.obj(ObjectType::Endpoint, 0)?;
@@ -301,7 +300,7 @@ fn fault_saved_reply_map(alloc: &mut Alloc) -> Result<Figure, Error> {
             &[frame.cptr(), page, 1, addr & !(PAGE - 1), MapFlags::RW.0],
         );
         let start = libmk::cycle_counter();
-        CNODE.save_caller(slot)?;
+        libmk::save_caller(slot)?;
         reply.send(&item)?;
         save_send[served as usize] = libmk::cycle_counter() - start;
         served += 1;

@@ -228,14 +228,6 @@ const SPECS: &[(Invocation, &[Arg], &[u64])] = &[
         &[Src],
         &[slot::OWN_CNODE, slot::CNODE2],
     ),
-    // Succeeds when the fuzzer received a `Call` (from the other fuzzer) or a fault (the
-    // victim's, if a fuzzer resumed it) and has not replied; the saved reply then sits in a
-    // slot that `Send`, `CNodeMove`, `CNodeDelete`, restarts and the teardown all reach.
-    (
-        Invocation::CNodeSaveCaller,
-        &[Dest],
-        &[slot::OWN_CNODE, slot::CNODE2],
-    ),
     (
         Invocation::TcbConfigure,
         &[CNode, VsCap, FrameCap, Addr, EpCap, Priority],
@@ -373,7 +365,9 @@ const IPC_SLOTS: &[u64] = &[
 ];
 
 /// The system-call numbers the kernel knows, but for `DebugPowerOff`.
-const KNOWN: &[u64] = &[1, 3, 4, 5, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 30];
+const KNOWN: &[u64] = &[
+    1, 3, 4, 5, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 30,
+];
 
 /// A value chosen for being on an edge somewhere.
 fn interesting(rng: &mut Rng) -> u64 {
@@ -629,6 +623,14 @@ fn generate(rng: &mut Rng) -> Call {
             }
             c.mrs = [u64::from_le_bytes(*b"........"); REGISTER_MRS];
         }
+        // `SaveCaller` succeeds when the fuzzer received a `Call` (from the other fuzzer) or
+        // a fault (the victim's, if a fuzzer resumed it) and has not replied; the saved
+        // reply then sits in a slot that `Send`, `CNodeMove`, `CNodeDelete`, restarts and
+        // the teardown all reach.
+        Ok(Syscall::SaveCaller) => {
+            c.x0 = arg(rng, Dest, 8);
+            c.x1 = interesting(rng);
+        }
         Ok(Syscall::Send | Syscall::NBSend | Syscall::Call)
         | Ok(Syscall::Recv | Syscall::NBRecv | Syscall::Reply | Syscall::ReplyRecv)
         | Ok(Syscall::Signal | Syscall::Wait | Syscall::Poll) => {
@@ -715,7 +717,7 @@ fn fuzzer(index: u64) {
                 libmk::yield_now();
             }
         }
-        let answering = next.is_some_and(|c| c.number != Syscall::Invoke as u64);
+        let answering = next.is_some_and(|c| c.number != Syscall::SaveCaller as u64);
         let call = next.take().unwrap_or_else(|| generate(&mut rng));
         if rng.chance(1, 16) {
             for mr in &mut buf.mrs[REGISTER_MRS..] {
@@ -770,7 +772,7 @@ fn fuzzer(index: u64) {
 
 /// A call that follows up on one that succeeded, half the time, to reach the saved-reply
 /// paths far more often than independent random calls would: after a receive (which may
-/// have left a caller or faulted thread to answer), `CNodeSaveCaller` into a free slot;
+/// have left a caller or faulted thread to answer), `SaveCaller` into a free slot;
 /// after a save, `Send` or `NBSend` on the saved reply with a message, a resume or a map
 /// item (or, one time in four, nothing: the reply stays for whatever comes next, a move, a
 /// delete, a restart of the waiting fuzzer, the teardown).
@@ -778,20 +780,15 @@ fn follow_up(rng: &mut Rng, prev: &Call, error: u64) -> Option<Call> {
     if error != 0 || !rng.chance(1, 2) {
         return None;
     }
-    let save = Invocation::CNodeSaveCaller as u64;
     match Syscall::try_from(prev.number) {
-        Ok(Syscall::Recv | Syscall::NBRecv | Syscall::ReplyRecv) => {
-            let mut mrs = [0; REGISTER_MRS];
-            mrs[0] = arg(rng, Dest, 40);
-            Some(Call {
-                number: Syscall::Invoke as u64,
-                x0: slot::OWN_CNODE,
-                x1: MsgInfo::new(save, 1).encode(),
-                mrs,
-                label: save,
-            })
-        }
-        Ok(Syscall::Invoke) if prev.label == save && rng.chance(3, 4) => {
+        Ok(Syscall::Recv | Syscall::NBRecv | Syscall::ReplyRecv) => Some(Call {
+            number: Syscall::SaveCaller as u64,
+            x0: arg(rng, Dest, 40),
+            x1: 0,
+            mrs: [0; REGISTER_MRS],
+            label: 0,
+        }),
+        Ok(Syscall::SaveCaller) if rng.chance(3, 4) => {
             let label = rng.pick(&[0, 1, 1, 0x71]);
             let length = rng.below(REGISTER_MRS as u64 + 1) as usize;
             let mut mrs = [0; REGISTER_MRS];
@@ -802,7 +799,7 @@ fn follow_up(rng: &mut Rng, prev: &Call, error: u64) -> Option<Call> {
             let number = rng.pick(&[Syscall::Send, Syscall::NBSend]) as u64;
             Some(Call {
                 number,
-                x0: prev.mrs[0],
+                x0: prev.x0,
                 x1: msg_info(rng, label, length),
                 mrs,
                 label,

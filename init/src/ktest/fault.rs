@@ -1,7 +1,7 @@
 //! Faults: VmFault messages (address, ip, access, kind, badge) for reads, writes and
 //! instruction fetches, reply-with-map and plain resume, bad map replies, UnknownSyscall,
 //! UndefinedInstruction, alignment and other exceptions, threads without a fault endpoint,
-//! and fault replies through saved replies (`CNodeSaveCaller`): map items, resumes, bad
+//! and fault replies through saved replies (`SaveCaller`): map items, resumes, bad
 //! items, deletion, and one handler holding several faulted threads answered out of order.
 
 use super::{
@@ -535,9 +535,7 @@ fn saved(slot: u64) -> Cap<SavedReply> {
 /// Saves the reply to the fault just received into a new slot.
 fn save(env: &mut Env) -> Result<u64, super::Why> {
     let slot = env.slot()?;
-    CNODE
-        .save_caller(slot)
-        .or_fail("CNodeSaveCaller of a faulted thread")?;
+    libmk::save_caller(slot).or_fail("SaveCaller of a faulted thread")?;
     expect_type(slot, CapType::Reply, "the saved reply's slot")?;
     Ok(slot)
 }

@@ -1,7 +1,6 @@
 //! IPC through endpoints: send/recv, call/reply, reply_recv, the non-blocking variants,
 //! badges, long messages through the IPC buffer, rights, capability transfer, IPC between
-//! address spaces, and saved replies (`CNodeSaveCaller`, then `Send` on the `Reply`
-//! capability).
+//! address spaces, and saved replies (`SaveCaller`, then `Send` on the `Reply` capability).
 
 use super::{
     Check, DONE_BADGE, Env, Event, OrFail, Outcome, code, expect_eq, expect_err, expect_type, get,
@@ -722,8 +721,8 @@ fn receive_and_save(env: &mut Env, e: Cap<Endpoint>) -> Result<u64, super::Why> 
     let r = e.nb_recv().or_fail("NBRecv the call")?;
     expect_eq(r.info().label, 0x70, "the call's label")?;
     let slot = env.slot()?;
-    CNODE.save_caller(slot).or_fail("CNodeSaveCaller")?;
-    expect_type(slot, CapType::Reply, "the slot after CNodeSaveCaller")?;
+    libmk::save_caller(slot).or_fail("SaveCaller")?;
+    expect_type(slot, CapType::Reply, "the slot after SaveCaller")?;
     Ok(slot)
 }
 
@@ -731,9 +730,9 @@ fn save_caller_none(env: &mut Env) -> Outcome {
     let sync = env.sync()?;
     let slot = env.slot()?;
     expect_err(
-        CNODE.save_caller(slot),
+        libmk::save_caller(slot),
         &[Error::NoReplyTarget],
-        "CNodeSaveCaller with no caller",
+        "SaveCaller with no caller",
     )?;
     expect_type(slot, CapType::Null, "the slot after a failed save")?;
     // A Send (not a Call) leaves nothing to save either.
@@ -742,9 +741,9 @@ fn save_caller_none(env: &mut Env) -> Outcome {
     sync.settle()?;
     e.nb_recv().or_fail("NBRecv a Send")?;
     expect_err(
-        CNODE.save_caller(slot),
+        libmk::save_caller(slot),
         &[Error::NoReplyTarget],
-        "CNodeSaveCaller after receiving a Send",
+        "SaveCaller after receiving a Send",
     )?;
     // Nor does a caller already answered.
     env.spawn(caller, e.cptr(), 254)?;
@@ -752,9 +751,9 @@ fn save_caller_none(env: &mut Env) -> Outcome {
     e.nb_recv().or_fail("NBRecv the call")?;
     libmk::reply(&Message::new(0x71, &[1])).or_fail("Reply")?;
     expect_err(
-        CNODE.save_caller(slot),
+        libmk::save_caller(slot),
         &[Error::NoReplyTarget],
-        "CNodeSaveCaller after the reply",
+        "SaveCaller after the reply",
     )?;
     expect_type(slot, CapType::Null, "the slot")
 }
@@ -772,9 +771,9 @@ fn save_caller_reply(env: &mut Env) -> Outcome {
         "Reply after saving the caller",
     )?;
     expect_err(
-        CNODE.save_caller(env.slot()?),
+        libmk::save_caller(env.slot()?),
         &[Error::NoReplyTarget],
-        "a second CNodeSaveCaller",
+        "a second SaveCaller",
     )?;
     sync.settle()?;
     expect_eq(
@@ -807,21 +806,18 @@ fn save_caller_bad_slot(env: &mut Env) -> Outcome {
     e.nb_recv().or_fail("NBRecv the call")?;
     let full = env.endpoint()?;
     expect_err(
-        CNODE.save_caller(full.cptr()),
+        libmk::save_caller(full.cptr()),
         &[Error::SlotOccupied],
-        "CNodeSaveCaller into a full slot",
+        "SaveCaller into a full slot",
     )?;
     expect_type(full.cptr(), CapType::Endpoint, "the full slot")?;
-    expect_err(
-        CNODE.save_caller(1 << 40),
-        &[Error::InvalidCapability],
-        "CNodeSaveCaller past the CNode's end",
-    )?;
-    expect_err(
-        e.cast::<CNode>().save_caller(env.slot()?),
-        &[Error::IllegalOperation, Error::InvalidCapability],
-        "CNodeSaveCaller on an endpoint",
-    )?;
+    for past in [1 << 40, u64::MAX, NULL_CPTR - 1] {
+        expect_err(
+            libmk::save_caller(past),
+            &[Error::InvalidCapability],
+            "SaveCaller past the CSpace's end",
+        )?;
+    }
     // Nothing changed: the caller is still owed the reply, and gets it.
     libmk::reply(&Message::new(0x71, &[5])).or_fail("Reply after the failed saves")?;
     sync.settle()?;
@@ -924,8 +920,10 @@ fn saved_reply_cnode_deleted(env: &mut Env) -> Outcome {
     env.spawn(caller, e.cptr(), 254)?;
     sync.settle()?;
     e.nb_recv().or_fail("NBRecv the call")?;
-    cn.save_caller(3)
-        .or_fail("CNodeSaveCaller into another CNode")?;
+    let slot = env.slot()?;
+    libmk::save_caller(slot).or_fail("SaveCaller")?;
+    cn.move_cap(3, CNODE, slot)
+        .or_fail("CNodeMove of the saved reply into another CNode")?;
     sync.settle()?;
     expect_eq(
         get(1),
@@ -1107,7 +1105,7 @@ fn saved_reply_cap_transfer(env: &mut Env) -> Outcome {
         sync.settle()?;
         e.nb_recv().or_fail("NBRecv the call")?;
         let slot = env.slot()?;
-        CNODE.save_caller(slot).or_fail("CNodeSaveCaller")?;
+        libmk::save_caller(slot).or_fail("SaveCaller")?;
         init_ipc_buffer().send_cap = n.cptr();
         let mut m = Message::new(0x91, &[]);
         m.info.caps = 1;
@@ -1171,7 +1169,7 @@ fn saved_replies_many(env: &mut Env) -> Outcome {
             "call with tag {i} twice or out of range"
         );
         slots[i] = env.slot()?;
-        CNODE.save_caller(slots[i]).or_fail("CNodeSaveCaller")?;
+        libmk::save_caller(slots[i]).or_fail("SaveCaller")?;
     }
     // 37 is prime to 64: i -> 37 i mod 64 visits every caller once, out of order.
     for k in 0..MANY {

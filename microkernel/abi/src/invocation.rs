@@ -63,13 +63,6 @@ invocations! {
     CNodeDelete = 13, args 1;
     /// Delete every capability derived from the one in a slot of this CNode. Args: index.
     CNodeRevoke = 14, args 1;
-    /// Move the caller's pending reply target (the thread whose `Call` or fault it received
-    /// last and has not answered) into slot `dest_index` of this CNode, as a `Reply`
-    /// capability; the caller then owes no reply (`Reply` returns `NoReplyTarget`) and may
-    /// receive the next call. `Send` (or `NBSend`) on the capability later delivers the
-    /// reply exactly as `Reply` would have, fault replies and map items included, and empties
-    /// the slot. `NoReplyTarget` if there is no pending caller. Args: dest_index.
-    CNodeSaveCaller = 15, args 1;
 
     /// On a TCB: set its CSpace (a CNode CPtr), VSpace, IPC buffer (a 4 KiB Frame CPtr or
     /// NULL_CPTR, and the address it is mapped at), fault endpoint (an Endpoint CPtr or

@@ -44,7 +44,7 @@ crate::numbered! {
         /// The right to power the machine off (`DebugPowerOff`). The kernel gives the only
         /// one to the root task.
         PowerControl = 13,
-        /// A saved reply (`CNodeSaveCaller`): the right to answer one caller, once, with
+        /// A saved reply (`SaveCaller`): the right to answer one caller, once, with
         /// `Send`. It names the waiting thread; it cannot be copied.
         Reply = 14,
     }

@@ -86,7 +86,7 @@ pub enum Cap {
     Console,
     /// The right to power the machine off.
     PowerControl,
-    /// A saved reply (`CNodeSaveCaller`): answers the thread at `tcb` (a TCB's physical
+    /// A saved reply (`SaveCaller`): answers the thread at `tcb` (a TCB's physical
     /// address), which waits for it, once. The kernel keeps the thread and the slot linked
     /// both ways, so it is never used after either goes; it cannot be copied ([`derive`]).
     Reply {

@@ -61,9 +61,6 @@ pub enum Request {
     CNodeRevoke {
         index: u64,
     },
-    CNodeSaveCaller {
-        dest_index: u64,
-    },
     /// `ipc_buffer`: (frame CPtr, page-aligned user address), or none.
     TcbConfigure {
         cspace: u64,
@@ -138,12 +135,9 @@ pub fn invocation_cap_type(inv: Invocation) -> CapType {
     use Invocation as I;
     match inv {
         I::UntypedRetype => CapType::Untyped,
-        I::CNodeCopy
-        | I::CNodeMint
-        | I::CNodeMove
-        | I::CNodeDelete
-        | I::CNodeRevoke
-        | I::CNodeSaveCaller => CapType::CNode,
+        I::CNodeCopy | I::CNodeMint | I::CNodeMove | I::CNodeDelete | I::CNodeRevoke => {
+            CapType::CNode
+        }
         I::TcbConfigure
         | I::TcbSetPriority
         | I::TcbReadRegisters
@@ -224,7 +218,6 @@ pub fn decode(cap: CapType, info: MsgInfo, mrs: &[u64]) -> Result<Request, Error
         },
         I::CNodeDelete => Request::CNodeDelete { index: a0 },
         I::CNodeRevoke => Request::CNodeRevoke { index: a0 },
-        I::CNodeSaveCaller => Request::CNodeSaveCaller { dest_index: a0 },
         I::TcbConfigure => Request::TcbConfigure {
             cspace: a0,
             vspace: a1,
@@ -377,7 +370,7 @@ mod tests {
             I::CNodeCopy => &[9, 2, 8, 7],
             I::CNodeMint => &[9, 2, 8, 3, 42],
             I::CNodeMove => &[9, 2, 8],
-            I::CNodeDelete | I::CNodeRevoke | I::CNodeSaveCaller => &[9],
+            I::CNodeDelete | I::CNodeRevoke => &[9],
             I::TcbConfigure => &[2, 3, 5, 0x4000_3000, 10, 100],
             I::TcbSetPriority => &[7],
             I::TcbReadRegisters => &[3],
@@ -428,7 +421,7 @@ mod tests {
             0,
             2,
             9,
-            16,
+            15,
             29,
             34,
             41,
@@ -584,16 +577,6 @@ mod tests {
         assert_eq!(
             call(cn, Invocation::CNodeRevoke, &[4]),
             Ok(Request::CNodeRevoke { index: 4 })
-        );
-        assert_eq!(
-            call(cn, Invocation::CNodeSaveCaller, &[u64::MAX]),
-            Ok(Request::CNodeSaveCaller {
-                dest_index: u64::MAX
-            })
-        );
-        assert_eq!(
-            call(cn, Invocation::CNodeSaveCaller, &[]),
-            Err(Error::InvalidArgument)
         );
     }
 

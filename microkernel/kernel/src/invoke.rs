@@ -8,7 +8,7 @@ use crate::delete;
 use crate::object::cnode::{self, SlotRef, Slots};
 use crate::object::tcb::{self, State, Tcb, TcbRef};
 use crate::object::{Obj, irq, untyped, vspace};
-use crate::{ipc, sched};
+use crate::sched;
 use abi::Error;
 use abi::message::{IpcBuffer, MAX_MRS, MsgInfo, REGISTER_MRS};
 use abi::object::CapRights;
@@ -164,10 +164,6 @@ fn perform(t: TcbRef, slot: SlotRef, cap: Cap, request: Request) -> Result<Outco
         }
         Request::CNodeDelete { index } => {
             delete::delete(cnode::slot_in(cap, index)?);
-            done()
-        }
-        Request::CNodeSaveCaller { dest_index } => {
-            ipc::save_caller(t, cnode::empty_slot_in(cap, dest_index)?)?;
             done()
         }
         Request::CNodeRevoke { index } => match delete::revoke(cnode::slot_in(cap, index)?) {

@@ -7,7 +7,7 @@
 //!
 //! A thread waiting for a reply (`BlockedReply`) is owed it either by a thread (its
 //! `reply_from`, that thread's `reply_to` pointing back) or, once that thread saved it with
-//! `CNodeSaveCaller`, by a `Reply` capability in a slot (its `reply_slot`, the capability
+//! `SaveCaller`, by a `Reply` capability in a slot (its `reply_slot`, the capability
 //! naming it). Every path that ends the wait clears both ends: the reply itself, deleting
 //! the capability (the thread wakes with `ObjectDeleted`), suspending or destroying the
 //! thread (the capability's slot is emptied), moving the capability (the link follows).
@@ -258,7 +258,7 @@ pub fn reply(replier: TcbRef) -> Result<(), Error> {
     Ok(())
 }
 
-/// `CNodeSaveCaller`: moves `server`'s pending reply target into the empty slot `dest` as a
+/// `SaveCaller`: moves `server`'s pending reply target into the empty slot `dest` as a
 /// `Reply` capability. `NoReplyTarget` if it has none.
 pub fn save_caller(server: TcbRef, dest: SlotRef) -> Result<(), Error> {
     let Some(caller) = Obj::<Tcb>::from_link(server.get().reply_to) else {

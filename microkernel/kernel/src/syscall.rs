@@ -54,6 +54,13 @@ pub fn handle(t: TcbRef) {
             Syscall::Recv | Syscall::NBRecv => invoke::lookup(t, x0)
                 .and_then(|(_, cap)| ipc::recv(t, cap, syscall == Syscall::Recv)),
             Syscall::Reply => ipc::reply(t),
+            Syscall::SaveCaller => t.get().cspace_slot(x0).and_then(|slot| {
+                if slot.get().is_empty() {
+                    ipc::save_caller(t, slot)
+                } else {
+                    Err(Error::SlotOccupied)
+                }
+            }),
             Syscall::ReplyRecv => {
                 // The reply may fail (no caller, or a bad map item): then nothing is received,
                 // so the server sees the error and can fix its reply.

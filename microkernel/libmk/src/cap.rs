@@ -143,20 +143,6 @@ impl Cap<CNode> {
     pub fn revoke(self, index: u64) -> Result<(), Error> {
         ok(invoke(self.cptr, Invocation::CNodeRevoke, &[index]))
     }
-
-    /// `CNodeSaveCaller`: the calling thread's pending reply target (the caller or faulting
-    /// thread it received from last and has not answered) becomes a `Reply` capability in
-    /// slot `dest_index` of this CNode, and the thread may receive again. Answer it later
-    /// with `Cap::<SavedReply>::send` (when this is the thread's own CSpace, the capability's
-    /// CPtr is `dest_index`). `NoReplyTarget` if there is nothing to save, `SlotOccupied`
-    /// if the slot is not empty.
-    pub fn save_caller(self, dest_index: u64) -> Result<(), Error> {
-        ok(invoke(
-            self.cptr,
-            Invocation::CNodeSaveCaller,
-            &[dest_index],
-        ))
-    }
 }
 
 impl Cap<Tcb> {
@@ -357,6 +343,16 @@ impl Cap<Endpoint> {
 /// `Reply` to the last caller (or faulting thread) this thread received from.
 pub fn reply(msg: &Message) -> Result<(), Error> {
     ok(call(Syscall::Reply, 0, msg))
+}
+
+/// `SaveCaller`: the calling thread's pending reply target (the caller or faulting thread
+/// it received from last and has not answered) becomes a `Reply` capability in the empty
+/// slot `dest` of its CSpace, and the thread may receive again; answer it later with
+/// [`Cap::<SavedReply>::send`]. `NoReplyTarget` if there is nothing to save,
+/// `SlotOccupied` if the slot is not empty, `InvalidCapability` if `dest` is out of range.
+pub fn save_caller(dest: CPtr) -> Result<Cap<SavedReply>, Error> {
+    ok(call(Syscall::SaveCaller, dest, &Message::default()))?;
+    Ok(Cap::from_cptr(dest))
 }
 
 impl Cap<SavedReply> {

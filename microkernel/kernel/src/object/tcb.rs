@@ -78,7 +78,7 @@ pub struct Tcb {
     pub reply_to: u64,
     /// The thread that owes this one a reply (while `BlockedReply`).
     pub reply_from: u64,
-    /// While `BlockedReply` with its reply saved (`CNodeSaveCaller`): the slot holding the
+    /// While `BlockedReply` with its reply saved (`SaveCaller`): the slot holding the
     /// `Reply` capability to this thread (then `reply_from` is 0). Kept exact both ways: the
     /// slot's capability names this thread exactly while this names the slot.
     pub reply_slot: u64,
