@@ -9,7 +9,8 @@ use crate::thread::{Config, Space, Thread};
 use abi::Error;
 use abi::message::{fault_reply, vm_fault};
 use abi::object::{MapFlags, ObjectType};
-use libmk::{Cap, Endpoint, Frame, Message};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use libmk::{Cap, Endpoint, Frame, Message, SavedReply};
 use rt::println;
 
 /// Repetitions per figure.
@@ -25,10 +26,16 @@ pub fn run(alloc: &mut Alloc) {
         ),
         ("fault_reply_map_roundtrip", fault_reply_map),
         ("map_unmap_range_4k_pages_per_page", map_unmap_range),
+        ("ipc_call_saved_reply_roundtrip", ipc_call_saved_reply),
+        ("fault_saved_reply_map_roundtrip", fault_saved_reply_map),
     ] {
         let result = alloc.begin_scope().and_then(|()| bench(alloc));
         let _ = alloc.end_scope();
         match result {
+            Ok(f) if f.save_and_send != 0 => println!(
+                "BENCH {name} {} instructions kernel_entries={} address_space_switches={} save_and_send={}",
+                f.median, f.entries, f.switches, f.save_and_send
+            ),
             Ok(f) => println!(
                 "BENCH {name} {} instructions kernel_entries={} address_space_switches={}",
                 f.median, f.entries, f.switches
@@ -43,6 +50,9 @@ struct Figure {
     median: u64,
     entries: u64,
     switches: u64,
+    /// For the saved-reply figures: median instructions of the replier's `SaveCaller`
+    /// and `Send` on the saved reply together (0: not measured).
+    save_and_send: u64,
 }
 
 fn median(samples: &mut [u64]) -> u64 {
@@ -64,6 +74,7 @@ fn measure(mut op: impl FnMut(usize) -> Result<u64, Error>) -> Result<Figure, Er
         median: median(&mut samples),
         entries: (e1 - e0 - 1) / runs,
         switches: (s1 - s0) / runs,
+        save_and_send: 0,
     })
 }
 
@@ -175,6 +186,7 @@ fn fault_reply_map(alloc: &mut Alloc) -> Result<Figure, Error> {
         median: median(&mut samples),
         entries: (e1 - e0) / served,
         switches: (s1 - s0) / served,
+        save_and_send: 0,
     })
 }
 
@@ -193,4 +205,120 @@ fn map_unmap_range(alloc: &mut Alloc) -> Result<Figure, Error> {
     })?;
     figure.entries = 2;
     Ok(figure)
+}
+
+/// The slot the saved-reply server keeps its reply in, and its timings of save + send.
+static SAVED_SLOT: AtomicU64 = AtomicU64::new(0);
+static SAVE_SEND_SAMPLES: [AtomicU64; RUNS] = [const { AtomicU64::new(0) }; RUNS];
+
+/// The server of `ipc_call_saved_reply`: receives, saves the caller, answers through the
+/// saved reply, and receives again (four kernel entries per call instead of two), timing
+/// the save and the send.
+fn saving_server(_: u64) {
+    let ep: Cap<Endpoint> = Cap::from_cptr(SERVER_EP.load(Relaxed));
+    let slot = SAVED_SLOT.load(Relaxed);
+    let mut i = 0usize;
+    loop {
+        let msg = match ep.recv() {
+            Ok(r) => r.message(),
+            Err(_) => return,
+        };
+        let start = libmk::cycle_counter();
+        if libmk::save_caller(slot).is_err()
+            || Cap::<SavedReply>::from_cptr(slot).send(&msg).is_err()
+        {
+            return;
+        }
+        SAVE_SEND_SAMPLES[i % RUNS].store(libmk::cycle_counter() - start, Relaxed);
+        i += 1;
+    }
+}
+
+/// As `ipc_call_reply_roundtrip`, but the server answers through a saved reply
+/// (`SaveCaller`, then `Send` on the `Reply` capability, then `Recv`): what answering
+/// a request later costs over answering it at once.
+fn ipc_call_saved_reply(alloc: &mut Alloc) -> Result<Figure, Error> {
+    let ep: Cap<Endpoint> = alloc.obj(ObjectType::Endpoint, 0)?;
+    SERVER_EP.store(ep.cptr(), Relaxed);
+    SAVED_SLOT.store(alloc.slot()?, Relaxed);
+    let mut space = Space::new(alloc)?;
+    space.map_image(alloc)?;
+    let t = Thread::new(alloc, Config::new(255), Some(&mut space))?;
+    t.run(saving_server, 0)?;
+    let msg = Message::new(1, &[1, 2]);
+    ep.call(&msg)?;
+    let figure = measure(|_| {
+        let start = libmk::cycle_counter();
+        ep.call(&msg)?;
+        Ok(libmk::cycle_counter() - start)
+    });
+    t.tcb.suspend()?;
+    let mut figure = figure?;
+    figure.save_and_send = save_send_median();
+    Ok(figure)
+}
+
+fn save_send_median() -> u64 {
+    let mut samples = [0u64; RUNS];
+    for (s, a) in samples.iter_mut().zip(SAVE_SEND_SAMPLES.iter()) {
+        *s = a.load(Relaxed);
+    }
+    median(&mut samples)
+}
+
+/// As `fault_reply_map_roundtrip`, but init saves each fault's reply and answers it with
+/// `Send` on the saved reply, then receives the next fault (`Recv`): how a pager that
+/// parks faults resolves one.
+fn fault_saved_reply_map(alloc: &mut Alloc) -> Result<Figure, Error> {
+    let ep: Cap<Endpoint> = alloc.obj(ObjectType::Endpoint, 0)?;
+    let frame: Cap<Frame> = alloc.obj(ObjectType::Frame, 21)?;
+    let slot = alloc.slot()?;
+    let reply = Cap::<SavedReply>::from_cptr(slot);
+    let mut space = Space::new(alloc)?;
+    space.map_image(alloc)?;
+    space.tables_for(alloc, FAULT_BASE, 512)?;
+    let mut cfg = Config::new(254);
+    cfg.fault_endpoint = Some(ep);
+    let t = Thread::new(alloc, cfg, Some(&mut space))?;
+    FAULT_DONE.store(0, Relaxed);
+    t.run(toucher, 0)?;
+    let (e0, s0) = libmk::debug_counters();
+    let mut served = 0u64;
+    let mut save_send = [0u64; RUNS];
+    while served < RUNS as u64 {
+        let fault = ep.recv()?;
+        let addr = fault.mrs[vm_fault::ADDRESS];
+        if fault.info().label != abi::message::FaultLabel::VmFault as u64
+            || !(FAULT_BASE..FAULT_BASE + (2 << 20)).contains(&addr)
+        {
+            t.tcb.suspend()?;
+            return Err(Error::InvalidArgument);
+        }
+        let page = (addr - FAULT_BASE) / PAGE;
+        let item = Message::new(
+            fault_reply::REPLY_MAP,
+            &[frame.cptr(), page, 1, addr & !(PAGE - 1), MapFlags::RW.0],
+        );
+        let start = libmk::cycle_counter();
+        libmk::save_caller(slot)?;
+        reply.send(&item)?;
+        save_send[served as usize] = libmk::cycle_counter() - start;
+        served += 1;
+    }
+    let (e1, s1) = libmk::debug_counters();
+    t.tcb.set_priority(255)?;
+    while FAULT_DONE.load(Relaxed) == 0 {
+        libmk::yield_now();
+    }
+    let mut samples = [0u64; RUNS];
+    for (s, a) in samples.iter_mut().zip(FAULT_SAMPLES.iter()) {
+        *s = a.load(Relaxed);
+    }
+    t.tcb.suspend()?;
+    Ok(Figure {
+        median: median(&mut samples),
+        entries: (e1 - e0) / served,
+        switches: (s1 - s0) / served,
+        save_and_send: median(&mut save_send),
+    })
 }

@@ -127,6 +127,9 @@ static OK_BY_LABEL: [AtomicU64; 65] = [const { AtomicU64::new(0) }; 65];
 static PROGRESS: [AtomicU64; MAX_FUZZERS] = [const { AtomicU64::new(0) }; MAX_FUZZERS];
 static STATE: [AtomicU64; MAX_FUZZERS] = [const { AtomicU64::new(0) }; MAX_FUZZERS];
 static DONE: [AtomicU64; MAX_FUZZERS] = [const { AtomicU64::new(0) }; MAX_FUZZERS];
+/// Follow-up `Send`s on a reply just saved (see `follow_up`), and how many succeeded.
+static REPLY_SENDS: AtomicU64 = AtomicU64::new(0);
+static REPLY_SENDS_OK: AtomicU64 = AtomicU64::new(0);
 /// Whether the fuzzers may program the EL1 physical timer (cleared if that faults).
 static TIMER_OK: AtomicU64 = AtomicU64::new(0);
 /// First call number to print (u64::MAX: none).
@@ -362,7 +365,9 @@ const IPC_SLOTS: &[u64] = &[
 ];
 
 /// The system-call numbers the kernel knows, but for `DebugPowerOff`.
-const KNOWN: &[u64] = &[1, 3, 4, 5, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 30];
+const KNOWN: &[u64] = &[
+    1, 3, 4, 5, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 30,
+];
 
 /// A value chosen for being on an edge somewhere.
 fn interesting(rng: &mut Rng) -> u64 {
@@ -618,6 +623,14 @@ fn generate(rng: &mut Rng) -> Call {
             }
             c.mrs = [u64::from_le_bytes(*b"........"); REGISTER_MRS];
         }
+        // `SaveCaller` succeeds when the fuzzer received a `Call` (from the other fuzzer) or
+        // a fault (the victim's, if a fuzzer resumed it) and has not replied; the saved
+        // reply then sits in a slot that `Send`, `CNodeMove`, `CNodeDelete`, restarts and
+        // the teardown all reach.
+        Ok(Syscall::SaveCaller) => {
+            c.x0 = arg(rng, Dest, 8);
+            c.x1 = interesting(rng);
+        }
         Ok(Syscall::Send | Syscall::NBSend | Syscall::Call)
         | Ok(Syscall::Recv | Syscall::NBRecv | Syscall::Reply | Syscall::ReplyRecv)
         | Ok(Syscall::Signal | Syscall::Wait | Syscall::Poll) => {
@@ -694,6 +707,7 @@ fn fuzzer(index: u64) {
     let Some(buf) = libmk::ipc_buffer() else {
         return;
     };
+    let mut next: Option<Call> = None;
     loop {
         let n = ISSUED.fetch_add(1, SeqCst);
         if n >= TARGET.load(SeqCst) {
@@ -703,7 +717,8 @@ fn fuzzer(index: u64) {
                 libmk::yield_now();
             }
         }
-        let call = generate(&mut rng);
+        let answering = next.is_some_and(|c| c.number != Syscall::SaveCaller as u64);
+        let call = next.take().unwrap_or_else(|| generate(&mut rng));
         if rng.chance(1, 16) {
             for mr in &mut buf.mrs[REGISTER_MRS..] {
                 *mr = interesting(&mut rng);
@@ -744,6 +759,53 @@ fn fuzzer(index: u64) {
         if n >= TRACE_FROM.load(SeqCst) {
             println!("fuzz: #{n} t{i} -> x0 {:#x} x1 {:#x}", r.error, r.x1);
         }
+        if answering {
+            bump(&REPLY_SENDS);
+            if r.error == 0 {
+                bump(&REPLY_SENDS_OK);
+            }
+        }
+        next = follow_up(&mut rng, &call, r.error);
+        STATE[i].store(rng.0, SeqCst);
+    }
+}
+
+/// A call that follows up on one that succeeded, half the time, to reach the saved-reply
+/// paths far more often than independent random calls would: after a receive (which may
+/// have left a caller or faulted thread to answer), `SaveCaller` into a free slot;
+/// after a save, `Send` or `NBSend` on the saved reply with a message, a resume or a map
+/// item (or, one time in four, nothing: the reply stays for whatever comes next, a move, a
+/// delete, a restart of the waiting fuzzer, the teardown).
+fn follow_up(rng: &mut Rng, prev: &Call, error: u64) -> Option<Call> {
+    if error != 0 || !rng.chance(1, 2) {
+        return None;
+    }
+    match Syscall::try_from(prev.number) {
+        Ok(Syscall::Recv | Syscall::NBRecv | Syscall::ReplyRecv) => Some(Call {
+            number: Syscall::SaveCaller as u64,
+            x0: arg(rng, Dest, 40),
+            x1: 0,
+            mrs: [0; REGISTER_MRS],
+            label: 0,
+        }),
+        Ok(Syscall::SaveCaller) if rng.chance(3, 4) => {
+            let label = rng.pick(&[0, 1, 1, 0x71]);
+            let length = rng.below(REGISTER_MRS as u64 + 1) as usize;
+            let mut mrs = [0; REGISTER_MRS];
+            let kinds = [FrameCap, Page, Count, Addr, Flags, Any];
+            for (mr, &kind) in mrs.iter_mut().zip(&kinds) {
+                *mr = arg(rng, kind, 8);
+            }
+            let number = rng.pick(&[Syscall::Send, Syscall::NBSend]) as u64;
+            Some(Call {
+                number,
+                x0: prev.x0,
+                x1: msg_info(rng, label, length),
+                mrs,
+                label,
+            })
+        }
+        _ => None,
     }
 }
 
@@ -1179,6 +1241,11 @@ fn print_mix(stats: &Stats) {
         }
     }
     println!();
+    println!(
+        "fuzz: Send on a reply just saved: {}/{}",
+        load(&REPLY_SENDS),
+        load(&REPLY_SENDS_OK)
+    );
     println!(
         "fuzz: faults by label: VmFault {} UnknownSyscall {} Undefined {} Alignment {} Other {} unlabelled {}",
         stats.faults[1],

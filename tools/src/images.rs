@@ -142,6 +142,8 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "attack-handles",
             "limits",
             "vmposix",
+            "attack-review",
+            "review-exec",
             "fragtest",
         ],
     ),

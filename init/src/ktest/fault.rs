@@ -1,17 +1,21 @@
 //! Faults: VmFault messages (address, ip, access, kind, badge) for reads, writes and
 //! instruction fetches, reply-with-map and plain resume, bad map replies, UnknownSyscall,
-//! UndefinedInstruction, alignment and other exceptions, and threads without a fault
-//! endpoint.
+//! UndefinedInstruction, alignment and other exceptions, threads without a fault endpoint,
+//! and fault replies through saved replies (`SaveCaller`): map items, resumes, bad
+//! items, deletion, and one handler holding several faulted threads answered out of order.
 
-use super::{Check, Env, FAULT_BADGE, OrFail, Outcome, R, Sync, expect_eq, expect_err, get, set};
-use crate::alloc::VSPACE;
+use super::{
+    Check, Env, FAULT_BADGE, OrFail, Outcome, R, Sync, expect_eq, expect_err, expect_type, get, set,
+};
+use crate::alloc::{CNODE, PAGE, VSPACE};
 use crate::thread::Config;
 use abi::Error;
 use abi::message::vm_fault::{self, Access, Kind};
 use abi::message::{FaultLabel, fault_reply};
-use abi::object::{CapRights, MapFlags};
+use abi::object::{CapRights, CapType, MapFlags};
 use core::arch::asm;
-use libmk::{Message, Reply};
+use core::sync::atomic::{AtomicU64, Ordering};
+use libmk::{Cap, Message, Reply, SavedReply};
 
 pub const CHECKS: &[Check] = &[
     ("vm-read-translation", vm_read_translation),
@@ -31,6 +35,16 @@ pub const CHECKS: &[Check] = &[
     ("brk-user-exception", brk_user_exception),
     ("no-handler-suspended", no_handler_suspended),
     ("no-handler-unknown-syscall", no_handler_unknown_syscall),
+    ("saved-reply-map", saved_reply_map),
+    ("saved-reply-map-other-vspace", saved_reply_map_other_vspace),
+    ("saved-reply-resume", saved_reply_resume),
+    ("saved-reply-map-bad", saved_reply_map_bad),
+    ("saved-reply-deleted", saved_reply_deleted),
+    (
+        "saved-reply-faulter-suspended",
+        saved_reply_faulter_suspended,
+    ),
+    ("saved-replies-out-of-order", saved_replies_out_of_order),
 ];
 
 /// `R` indices the faulting threads use.
@@ -510,4 +524,280 @@ fn reply_map_replaces(env: &mut Env) -> Outcome {
     let (pa, _) = VSPACE.query(va).or_fail("query the address")?;
     let (new_pa, _) = new.phys_addr().or_fail("FramePhysAddr")?;
     expect_eq(pa, new_pa, "what is mapped at the address now")
+}
+
+// --- Saved fault replies ------------------------------------------------------------------
+
+fn saved(slot: u64) -> Cap<SavedReply> {
+    Cap::from_cptr(slot)
+}
+
+/// Saves the reply to the fault just received into a new slot.
+fn save(env: &mut Env) -> Result<u64, super::Why> {
+    let slot = env.slot()?;
+    libmk::save_caller(slot).or_fail("SaveCaller of a faulted thread")?;
+    expect_type(slot, CapType::Reply, "the saved reply's slot")?;
+    Ok(slot)
+}
+
+/// A map item through a saved reply: the page appears and the faulting load is restarted
+/// (it reads the new page's value, and runs once: the thread finishes normally).
+fn saved_reply_map(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let (f, data) = env.mapped_frame(12, MapFlags::RW)?;
+    // SAFETY: `data` maps `f` read-write in init's VSpace.
+    unsafe { ((data + 0x10) as *mut u64).write_volatile(0xfeed_5a7e) };
+    let va = env.a.va_reserve(1).or_fail("reserve an address")?;
+    faulter(env, &sync, reader, va + 0x10)?;
+    let r = sync.fault_msg()?;
+    check_vm_fault(&r, va + 0x10, get(IP), Access::Read, Kind::Translation)?;
+    let slot = save(env)?;
+    expect_err(
+        libmk::reply(&Message::new(fault_reply::RESUME, &[])),
+        &[Error::NoReplyTarget],
+        "Reply after saving the fault's reply",
+    )?;
+    sync.settle()?;
+    expect_eq(get(DONE), 0, "the faulter went on before the saved reply")?;
+    let item = [f.cptr(), 0, 1, va, MapFlags::READ.0];
+    saved(slot)
+        .send(&Message::new(fault_reply::REPLY_MAP, &item))
+        .or_fail("Send a map item on the saved reply")?;
+    sync.settle()?;
+    expect_eq(
+        (get(DONE), get(VAL)),
+        (1, 0xfeed_5a7e),
+        "the faulter done, the value it read",
+    )?;
+    expect_type(slot, CapType::Null, "the saved reply after use")?;
+    let (pa, flags) = VSPACE.query(va).or_fail("VSpaceQuery of the mapped page")?;
+    expect_eq(
+        (pa, flags.0 & MapFlags::RW.0),
+        (f.phys_addr().or_fail("FramePhysAddr")?.0, MapFlags::READ.0),
+        "the page's physical address and rights",
+    )
+}
+
+/// The same for a thread in another address space: the map item goes into the faulter's
+/// VSpace, not the replier's.
+fn saved_reply_map_other_vspace(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let (f, data) = env.mapped_frame(12, MapFlags::RW)?;
+    // SAFETY: `data` maps `f` read-write in init's VSpace.
+    unsafe { ((data + 0x18) as *mut u64).write_volatile(0x0f0e_15ed) };
+    let va = env.a.va_reserve(1).or_fail("reserve an address")?;
+    let cfg = Config {
+        fault_endpoint: Some(sync.fault),
+        ..Config::new(254)
+    };
+    let (t, mut space) = env.foreign_thread(cfg)?;
+    space
+        .tables_for(&mut env.a, va, 1)
+        .or_fail("tables in the other VSpace")?;
+    t.run(reader, va + 0x18).or_fail("start the thread")?;
+    let r = sync.fault_msg()?;
+    check_vm_fault(&r, va + 0x18, get(IP), Access::Read, Kind::Translation)?;
+    let slot = save(env)?;
+    let item = [f.cptr(), 0, 1, va, MapFlags::READ.0];
+    saved(slot)
+        .send(&Message::new(fault_reply::REPLY_MAP, &item))
+        .or_fail("Send a map item on the saved reply")?;
+    sync.settle()?;
+    expect_eq(
+        (get(DONE), get(VAL)),
+        (1, 0x0f0e_15ed),
+        "the faulter done, the value it read",
+    )?;
+    expect_err(
+        VSPACE.query(va),
+        &[Error::NotMapped],
+        "the address in init's own VSpace",
+    )?;
+    let (pa, _) = space.vspace.query(va).or_fail("query the other VSpace")?;
+    expect_eq(
+        pa,
+        f.phys_addr().or_fail("FramePhysAddr")?.0,
+        "what the faulter's VSpace maps",
+    )
+}
+
+fn saved_reply_resume(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let (f, data) = env.mapped_frame(12, MapFlags::RW)?;
+    // SAFETY: `data` maps `f` read-write in init's VSpace.
+    unsafe { (data as *mut u64).write_volatile(0x0123_4567) };
+    let va = env.a.va_reserve(1).or_fail("reserve an address")?;
+    faulter(env, &sync, reader, va)?;
+    sync.fault_msg()?;
+    let slot = save(env)?;
+    f.map(VSPACE, va, MapFlags::READ, 0, 1)
+        .or_fail("map the frame at the fault address")?;
+    saved(slot)
+        .send(&Message::new(fault_reply::RESUME, &[]))
+        .or_fail("Send a resume on the saved reply")?;
+    sync.settle()?;
+    expect_eq(
+        (get(DONE), get(VAL)),
+        (1, 0x0123_4567),
+        "the faulter done, the value it read",
+    )
+}
+
+/// A bad map item through a saved reply fails with the mapping's error and changes
+/// nothing: the capability stays, the faulter waits, a good item then works.
+fn saved_reply_map_bad(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let f = env.frame(12)?;
+    let empty = env.slot()?;
+    let va = env.a.va_reserve(1).or_fail("reserve an address")?;
+    faulter(env, &sync, reader, va)?;
+    sync.fault_msg()?;
+    let slot = save(env)?;
+    for (item, want, what) in [
+        (
+            [empty, 0, 1, va, MapFlags::READ.0],
+            Error::InvalidCapability,
+            "an empty frame slot",
+        ),
+        (
+            [slot, 0, 1, va, MapFlags::READ.0],
+            Error::InvalidCapability,
+            "the saved reply itself as the frame",
+        ),
+        (
+            [f.cptr(), 0, 1, va + 8, MapFlags::READ.0],
+            Error::AlignmentError,
+            "an unaligned address",
+        ),
+        (
+            [f.cptr(), 1, 1, va, MapFlags::READ.0],
+            Error::RangeError,
+            "a page past the frame's end",
+        ),
+    ] {
+        let r = saved(slot).send(&Message::new(fault_reply::REPLY_MAP, &item));
+        expect_err(r, &[want, Error::InvalidArgument], what)?;
+        expect_type(slot, CapType::Reply, "the saved reply after a bad map item")?;
+        sync.settle()?;
+        expect_eq(get(DONE), 0, "the faulter went on after a bad map reply")?;
+    }
+    let good = [f.cptr(), 0, 1, va, MapFlags::READ.0];
+    saved(slot)
+        .send(&Message::new(fault_reply::REPLY_MAP, &good))
+        .or_fail("a good map item after the bad ones")?;
+    sync.settle()?;
+    expect_eq(get(DONE), 1, "the faulter done")?;
+    expect_type(slot, CapType::Null, "the saved reply after use")
+}
+
+/// Deleting a faulted thread's saved reply leaves it stopped at the faulting instruction
+/// (its registers untouched, as `ipc::wake_with_error` does for faults): resumed, it faults
+/// again at the same place.
+fn saved_reply_deleted(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let va = env.a.va_reserve(1).or_fail("reserve an address")?;
+    let t = faulter(env, &sync, reader, va + 0x20)?;
+    sync.fault_msg()?;
+    let slot = save(env)?;
+    CNODE
+        .delete(slot)
+        .or_fail("CNodeDelete of the saved reply")?;
+    sync.settle()?;
+    expect_eq(
+        get(DONE),
+        0,
+        "the faulter went on after its reply was deleted",
+    )?;
+    let regs = t.tcb.read_registers().or_fail("TcbReadRegisters")?;
+    expect_eq(regs[0], get(IP), "its pc (the faulting load)")?;
+    t.tcb.resume().or_fail("TcbResume the faulter")?;
+    let r = sync.fault_msg()?;
+    check_vm_fault(&r, va + 0x20, get(IP), Access::Read, Kind::Translation)
+}
+
+/// Suspending a faulted thread whose reply is saved empties the reply's slot: a later map
+/// item through it fails and maps nothing.
+fn saved_reply_faulter_suspended(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let f = env.frame(12)?;
+    let va = env.a.va_reserve(1).or_fail("reserve an address")?;
+    let t = faulter(env, &sync, reader, va)?;
+    sync.fault_msg()?;
+    let slot = save(env)?;
+    t.tcb.suspend().or_fail("TcbSuspend the faulter")?;
+    expect_type(slot, CapType::Null, "the saved reply after the suspend")?;
+    let item = [f.cptr(), 0, 1, va, MapFlags::READ.0];
+    expect_err(
+        saved(slot).send(&Message::new(fault_reply::REPLY_MAP, &item)),
+        &[Error::InvalidCapability],
+        "a map item through the emptied slot",
+    )?;
+    expect_err(VSPACE.query(va), &[Error::NotMapped], "the fault address")?;
+    sync.settle()?;
+    expect_eq(get(DONE), 0, "the suspended faulter ran")
+}
+
+/// Faulted threads of `saved_replies_out_of_order`.
+const HELD: usize = 8;
+/// Where they fault (page i for thread i) and what each read.
+static HELD_BASE: AtomicU64 = AtomicU64::new(0);
+static HELD_GOT: [AtomicU64; HELD] = [const { AtomicU64::new(0) }; HELD];
+
+fn held_reader(i: u64) {
+    let va = HELD_BASE.load(Ordering::SeqCst) + i * PAGE + 8 * i;
+    // SAFETY: the page faults until the handler maps a frame there; then it is readable.
+    let v = unsafe { core::ptr::read_volatile(va as *const u64) };
+    HELD_GOT[i as usize % HELD].store(v, Ordering::SeqCst);
+}
+
+/// What a pager with pending faults does: one handler holds several faulted threads at
+/// once (each fault's reply saved as it arrives, the handler receiving again), then answers
+/// them in another order with map items; each thread resumes with its own page.
+fn saved_replies_out_of_order(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let base = env.a.va_reserve(HELD as u64).or_fail("reserve addresses")?;
+    HELD_BASE.store(base, Ordering::SeqCst);
+    let mut frames = [0u64; HELD];
+    for (i, fr) in frames.iter_mut().enumerate() {
+        let (f, data) = env.mapped_frame(12, MapFlags::RW)?;
+        // SAFETY: `data` maps `f` read-write in init's VSpace.
+        unsafe { ((data + 8 * i as u64) as *mut u64).write_volatile(0xab00 + i as u64) };
+        *fr = f.cptr();
+        HELD_GOT[i].store(0, Ordering::SeqCst);
+    }
+    for i in 0..HELD as u64 {
+        faulter(env, &sync, held_reader, i)?;
+    }
+    // Take every fault as it comes, keeping each reply.
+    let mut slots = [0u64; HELD];
+    for _ in 0..HELD {
+        let r = sync.fault_msg()?;
+        let addr = r.mrs[vm_fault::ADDRESS];
+        let i = (addr.wrapping_sub(base) / PAGE) as usize;
+        ensure!(
+            i < HELD && slots[i] == 0 && addr == base + i as u64 * (PAGE + 8),
+            "unexpected fault address {addr:#x}"
+        );
+        slots[i] = save(env)?;
+    }
+    sync.settle()?;
+    ensure!(
+        HELD_GOT.iter().all(|g| g.load(Ordering::SeqCst) == 0),
+        "a faulted thread went on before its answer"
+    );
+    // Answer in the order 5, 2, 7, 4, 1, 6, 3, 0; after each, only the answered have run.
+    for k in 0..HELD {
+        let i = (5 + 5 * k) % HELD;
+        let item = [frames[i], 0, 1, base + i as u64 * PAGE, MapFlags::READ.0];
+        saved(slots[i])
+            .send(&Message::new(fault_reply::REPLY_MAP, &item))
+            .or_fail("Send a map item on a saved reply")?;
+        sync.settle()?;
+        for (j, g) in HELD_GOT.iter().enumerate() {
+            let answered = (0..=k).any(|kk| (5 + 5 * kk) % HELD == j);
+            let want = if answered { 0xab00 + j as u64 } else { 0 };
+            expect_eq(g.load(Ordering::SeqCst), want, "what a faulted thread read")?;
+        }
+    }
+    Ok(())
 }

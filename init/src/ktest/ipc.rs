@@ -1,6 +1,6 @@
 //! IPC through endpoints: send/recv, call/reply, reply_recv, the non-blocking variants,
-//! badges, long messages through the IPC buffer, rights, capability transfer, and IPC
-//! between address spaces.
+//! badges, long messages through the IPC buffer, rights, capability transfer, IPC between
+//! address spaces, and saved replies (`SaveCaller`, then `Send` on the `Reply` capability).
 
 use super::{
     Check, DONE_BADGE, Env, Event, OrFail, Outcome, code, expect_eq, expect_err, expect_type, get,
@@ -11,7 +11,8 @@ use crate::thread::Config;
 use abi::Error;
 use abi::message::{MAX_MRS, MsgInfo, NULL_CPTR};
 use abi::object::{CapRights, CapType};
-use libmk::{Cap, Endpoint, Message, Notification};
+use core::sync::atomic::{AtomicU64, Ordering};
+use libmk::{CNode, Cap, Endpoint, Message, Notification, SavedReply};
 
 pub const CHECKS: &[Check] = &[
     ("send-recv", send_recv),
@@ -44,6 +45,19 @@ pub const CHECKS: &[Check] = &[
     ("call-across-vspaces", call_across_vspaces),
     ("long-message-across-vspaces", long_message_across_vspaces),
     ("debug-counters", debug_counters),
+    ("save-caller-none", save_caller_none),
+    ("save-caller-reply", save_caller_reply),
+    ("save-caller-bad-slot", save_caller_bad_slot),
+    ("saved-reply-not-replied-by-reply-recv", saved_reply_recv),
+    ("saved-reply-long-message", saved_reply_long_message),
+    ("saved-reply-deleted", saved_reply_deleted),
+    ("saved-reply-cnode-deleted", saved_reply_cnode_deleted),
+    ("saved-reply-caller-suspended", saved_reply_caller_suspended),
+    ("saved-reply-caller-destroyed", saved_reply_caller_destroyed),
+    ("saved-reply-not-copied", saved_reply_not_copied),
+    ("saved-reply-moved", saved_reply_moved),
+    ("saved-reply-cap-transfer", saved_reply_cap_transfer),
+    ("saved-replies-64-any-order", saved_replies_many),
 ];
 
 fn ep(c: u64) -> Cap<Endpoint> {
@@ -693,4 +707,494 @@ fn cap_transfer_in_reply_fast_path(env: &mut Env) -> Outcome {
     expect_type(slot, CapType::Notification, "the caller's receive slot")?;
     sync.settle()?;
     expect_eq((get(1), get(0)), (1, 0), "the server done, its error")
+}
+
+// --- Saved replies ------------------------------------------------------------------------
+
+fn saved(slot: u64) -> Cap<SavedReply> {
+    Cap::from_cptr(slot)
+}
+
+/// Waits for a caller's `Call` at `e` (the caller is blocked in it) and saves its reply into
+/// a new slot; returns the slot.
+fn receive_and_save(env: &mut Env, e: Cap<Endpoint>) -> Result<u64, super::Why> {
+    let r = e.nb_recv().or_fail("NBRecv the call")?;
+    expect_eq(r.info().label, 0x70, "the call's label")?;
+    let slot = env.slot()?;
+    libmk::save_caller(slot).or_fail("SaveCaller")?;
+    expect_type(slot, CapType::Reply, "the slot after SaveCaller")?;
+    Ok(slot)
+}
+
+fn save_caller_none(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let slot = env.slot()?;
+    expect_err(
+        libmk::save_caller(slot),
+        &[Error::NoReplyTarget],
+        "SaveCaller with no caller",
+    )?;
+    expect_type(slot, CapType::Null, "the slot after a failed save")?;
+    // A Send (not a Call) leaves nothing to save either.
+    let e = env.endpoint()?;
+    env.spawn(six_sender, e.cptr(), 254)?;
+    sync.settle()?;
+    e.nb_recv().or_fail("NBRecv a Send")?;
+    expect_err(
+        libmk::save_caller(slot),
+        &[Error::NoReplyTarget],
+        "SaveCaller after receiving a Send",
+    )?;
+    // Nor does a caller already answered.
+    env.spawn(caller, e.cptr(), 254)?;
+    sync.settle()?;
+    e.nb_recv().or_fail("NBRecv the call")?;
+    libmk::reply(&Message::new(0x71, &[1])).or_fail("Reply")?;
+    expect_err(
+        libmk::save_caller(slot),
+        &[Error::NoReplyTarget],
+        "SaveCaller after the reply",
+    )?;
+    expect_type(slot, CapType::Null, "the slot")
+}
+
+fn save_caller_reply(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    env.spawn(caller, e.cptr(), 254)?;
+    sync.settle()?;
+    let slot = receive_and_save(env, e)?;
+    // The thread owes nothing now: a plain Reply finds no target and wakes nobody.
+    expect_err(
+        libmk::reply(&Message::new(0x72, &[1])),
+        &[Error::NoReplyTarget],
+        "Reply after saving the caller",
+    )?;
+    expect_err(
+        libmk::save_caller(env.slot()?),
+        &[Error::NoReplyTarget],
+        "a second SaveCaller",
+    )?;
+    sync.settle()?;
+    expect_eq(
+        get(1),
+        0,
+        "the caller returned before the saved reply was used",
+    )?;
+    saved(slot)
+        .send(&Message::new(0x71, &[70, 80]))
+        .or_fail("Send on the saved reply")?;
+    sync.settle()?;
+    expect_eq(
+        [get(1), get(0), get(2), get(3), get(4), get(5)],
+        [1, 0, 0x71, 2, 70, 80],
+        "caller done, error, label, length, MR0, MR1 of the reply",
+    )?;
+    expect_type(slot, CapType::Null, "the saved reply's slot after use")?;
+    expect_err(
+        saved(slot).send(&Message::new(0x71, &[])),
+        &[Error::InvalidCapability],
+        "a second Send on the used reply",
+    )
+}
+
+fn save_caller_bad_slot(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    env.spawn(caller, e.cptr(), 254)?;
+    sync.settle()?;
+    e.nb_recv().or_fail("NBRecv the call")?;
+    let full = env.endpoint()?;
+    expect_err(
+        libmk::save_caller(full.cptr()),
+        &[Error::SlotOccupied],
+        "SaveCaller into a full slot",
+    )?;
+    expect_type(full.cptr(), CapType::Endpoint, "the full slot")?;
+    for past in [1 << 40, u64::MAX, NULL_CPTR - 1] {
+        expect_err(
+            libmk::save_caller(past),
+            &[Error::InvalidCapability],
+            "SaveCaller past the CSpace's end",
+        )?;
+    }
+    // Nothing changed: the caller is still owed the reply, and gets it.
+    libmk::reply(&Message::new(0x71, &[5])).or_fail("Reply after the failed saves")?;
+    sync.settle()?;
+    expect_eq(
+        [get(1), get(0), get(4)],
+        [1, 0, 5],
+        "caller done, error, MR0",
+    )
+}
+
+/// `ReplyRecv` after a save sends nothing to the saved caller (it only receives).
+fn saved_reply_recv(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    env.spawn(caller, e.cptr(), 254)?;
+    sync.settle()?;
+    let slot = receive_and_save(env, e)?;
+    let r = sync
+        .ep
+        .reply_recv(&Message::new(0x73, &[9]))
+        .or_fail("ReplyRecv with nothing to reply to")?;
+    expect_eq(r.badge, super::SENTINEL_BADGE, "what ReplyRecv received")?;
+    expect_eq(get(1), 0, "the saved caller returned")?;
+    saved(slot)
+        .send(&Message::new(0x71, &[3]))
+        .or_fail("Send on the saved reply")?;
+    sync.settle()?;
+    expect_eq(
+        [get(1), get(0), get(4)],
+        [1, 0, 3],
+        "caller done, error, MR0",
+    )
+}
+
+/// Calls `e` with a short message and checks a 64-word reply (`check_long`).
+fn long_reply_caller(e: u64) {
+    let r = ep(e).call(&Message::new(0x70, &[1]));
+    set(0, code(&r));
+    if let (Ok(r), Some(buf)) = (r, libmk::ipc_buffer()) {
+        set(2, u64::from(check_long(r.info(), r.mrs, &buf.mrs).is_ok()));
+    }
+    set(1, 1);
+}
+
+fn saved_reply_long_message(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    env.spawn(long_reply_caller, e.cptr(), 254)?;
+    sync.settle()?;
+    let slot = receive_and_save(env, e)?;
+    let buf = init_ipc_buffer();
+    for (i, mr) in buf.mrs.iter_mut().enumerate() {
+        *mr = long_value(i);
+    }
+    let mut mrs = [0; 6];
+    mrs.copy_from_slice(&buf.mrs[..6]);
+    saved(slot)
+        .send(&Message {
+            info: MsgInfo::new(0x1234, MAX_MRS),
+            mrs,
+        })
+        .or_fail("Send 64 words on the saved reply")?;
+    sync.settle()?;
+    expect_eq(
+        [get(1), get(0), get(2)],
+        [1, 0, 1],
+        "caller done, its error, the reply intact",
+    )
+}
+
+fn saved_reply_deleted(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    env.spawn(caller, e.cptr(), 254)?;
+    sync.settle()?;
+    let slot = receive_and_save(env, e)?;
+    CNODE
+        .delete(slot)
+        .or_fail("CNodeDelete of the saved reply")?;
+    sync.settle()?;
+    expect_eq(
+        (get(1), get(0)),
+        (1, Error::ObjectDeleted.code()),
+        "the caller done, its error",
+    )?;
+    expect_err(
+        saved(slot).send(&Message::new(0, &[])),
+        &[Error::InvalidCapability],
+        "Send on the deleted reply",
+    )
+}
+
+fn saved_reply_cnode_deleted(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    let cn: Cap<CNode> = env
+        .a
+        .obj(abi::object::ObjectType::CNode, 2)
+        .or_fail("retype a CNode")?;
+    env.spawn(caller, e.cptr(), 254)?;
+    sync.settle()?;
+    e.nb_recv().or_fail("NBRecv the call")?;
+    let slot = env.slot()?;
+    libmk::save_caller(slot).or_fail("SaveCaller")?;
+    cn.move_cap(3, CNODE, slot)
+        .or_fail("CNodeMove of the saved reply into another CNode")?;
+    sync.settle()?;
+    expect_eq(
+        get(1),
+        0,
+        "the caller returned before its CNode was deleted",
+    )?;
+    CNODE
+        .delete(cn.cptr())
+        .or_fail("CNodeDelete of the CNode's only capability")?;
+    sync.settle()?;
+    expect_eq(
+        (get(1), get(0)),
+        (1, Error::ObjectDeleted.code()),
+        "the caller done, its error",
+    )
+}
+
+fn saved_reply_caller_suspended(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    let t = env.spawn(caller, e.cptr(), 254)?;
+    sync.settle()?;
+    let slot = receive_and_save(env, e)?;
+    t.tcb.suspend().or_fail("TcbSuspend the caller")?;
+    expect_type(
+        slot,
+        CapType::Null,
+        "the saved reply after its caller was suspended",
+    )?;
+    expect_err(
+        saved(slot).send(&Message::new(0x71, &[1])),
+        &[Error::InvalidCapability],
+        "Send on the saved reply of a suspended caller",
+    )?;
+    sync.settle()?;
+    expect_eq(get(1), 0, "the suspended caller ran")
+}
+
+fn saved_reply_caller_destroyed(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    let t = env.spawn(caller, e.cptr(), 254)?;
+    sync.settle()?;
+    let slot = receive_and_save(env, e)?;
+    CNODE
+        .delete(t.tcb.cptr())
+        .or_fail("CNodeDelete of the caller's only TCB capability")?;
+    expect_type(
+        slot,
+        CapType::Null,
+        "the saved reply after its caller was destroyed",
+    )?;
+    expect_err(
+        saved(slot).send(&Message::new(0x71, &[1])),
+        &[Error::InvalidCapability],
+        "Send on the saved reply of a destroyed caller",
+    )?;
+    // The next caller's saved reply works as usual.
+    env.spawn(caller, e.cptr(), 254)?;
+    sync.settle()?;
+    let slot2 = receive_and_save(env, e)?;
+    saved(slot2)
+        .send(&Message::new(0x71, &[4]))
+        .or_fail("Send on a new saved reply")?;
+    sync.settle()?;
+    expect_eq(
+        [get(1), get(0), get(4)],
+        [1, 0, 4],
+        "new caller done, error, MR0",
+    )
+}
+
+fn saved_reply_not_copied(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    env.spawn(caller, e.cptr(), 254)?;
+    sync.settle()?;
+    let slot = receive_and_save(env, e)?;
+    let dest = env.slot()?;
+    expect_err(
+        CNODE.copy(dest, CNODE, slot, CapRights::ALL),
+        &[Error::IllegalOperation],
+        "CNodeCopy of a saved reply",
+    )?;
+    expect_err(
+        CNODE.mint(dest, CNODE, slot, CapRights::ALL, 5),
+        &[Error::IllegalOperation, Error::InvalidArgument],
+        "CNodeMint of a saved reply",
+    )?;
+    expect_type(dest, CapType::Null, "the destination")?;
+    expect_err(
+        Cap::<Endpoint>::from_cptr(slot).call(&Message::new(0x71, &[1])),
+        &[Error::InvalidCapability],
+        "Call on a saved reply",
+    )?;
+    expect_err(
+        Cap::<Endpoint>::from_cptr(slot).recv(),
+        &[Error::InvalidCapability],
+        "Recv on a saved reply",
+    )?;
+    expect_err(
+        libmk::invoke(slot, abi::Invocation::CNodeDelete, &[0]),
+        &[Error::IllegalOperation],
+        "Invoke on a saved reply",
+    )?;
+    expect_type(slot, CapType::Reply, "the saved reply after all that")?;
+    sync.settle()?;
+    expect_eq(get(1), 0, "the caller returned")?;
+    saved(slot)
+        .send(&Message::new(0x71, &[6]))
+        .or_fail("Send on the saved reply")?;
+    sync.settle()?;
+    expect_eq(
+        [get(1), get(0), get(4)],
+        [1, 0, 6],
+        "caller done, error, MR0",
+    )
+}
+
+fn saved_reply_moved(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    env.spawn(caller, e.cptr(), 254)?;
+    sync.settle()?;
+    let slot = receive_and_save(env, e)?;
+    let moved = env.slot()?;
+    CNODE
+        .move_cap(moved, CNODE, slot)
+        .or_fail("CNodeMove of the saved reply")?;
+    expect_type(slot, CapType::Null, "the old slot")?;
+    expect_type(moved, CapType::Reply, "the new slot")?;
+    // Deleting the old (empty) slot wakes nobody.
+    CNODE
+        .delete(slot)
+        .or_fail("CNodeDelete of the empty old slot")?;
+    sync.settle()?;
+    expect_eq(get(1), 0, "the caller returned")?;
+    saved(moved)
+        .send(&Message::new(0x71, &[7]))
+        .or_fail("Send on the moved reply")?;
+    sync.settle()?;
+    expect_eq(
+        [get(1), get(0), get(4)],
+        [1, 0, 7],
+        "caller done, error, MR0",
+    )?;
+    expect_type(moved, CapType::Null, "the new slot after use")?;
+    // And a moved reply that is deleted wakes its caller with the error.
+    set(1, 0);
+    env.spawn(caller, e.cptr(), 254)?;
+    sync.settle()?;
+    let slot = receive_and_save(env, e)?;
+    CNODE
+        .move_cap(moved, CNODE, slot)
+        .or_fail("CNodeMove of the second saved reply")?;
+    CNODE
+        .delete(moved)
+        .or_fail("CNodeDelete of the moved reply")?;
+    sync.settle()?;
+    expect_eq(
+        (get(1), get(0)),
+        (1, Error::ObjectDeleted.code()),
+        "the second caller done, its error",
+    )
+}
+
+/// A reply through a saved reply carries a capability if the caller's endpoint capability
+/// had GRANT, and none without.
+fn saved_reply_cap_transfer(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    let n = env.notification()?;
+    let rw = env.copy(e.cptr(), CapRights(CapRights::READ.0 | CapRights::WRITE.0))?;
+    for (through, want) in [(e.cptr(), 1), (rw, 0)] {
+        let recv_slot = env.slot()?;
+        set(6, recv_slot);
+        set(1, 0);
+        env.spawn(cap_caller, through, 254)?;
+        sync.settle()?;
+        e.nb_recv().or_fail("NBRecv the call")?;
+        let slot = env.slot()?;
+        libmk::save_caller(slot).or_fail("SaveCaller")?;
+        init_ipc_buffer().send_cap = n.cptr();
+        let mut m = Message::new(0x91, &[]);
+        m.info.caps = 1;
+        saved(slot)
+            .send(&m)
+            .or_fail("Send with a capability on the saved reply")?;
+        sync.settle()?;
+        expect_eq(
+            (get(1), get(0), get(2)),
+            (1, 0, want),
+            "caller done, its error, caps of the reply",
+        )?;
+        let ty = if want == 1 {
+            CapType::Notification
+        } else {
+            CapType::Null
+        };
+        expect_type(recv_slot, ty, "the caller's receive slot")?;
+    }
+    Ok(())
+}
+
+/// Callers of `saved_replies_many`.
+const MANY: usize = 64;
+/// What each caller got back (0: nothing yet).
+static MANY_GOT: [AtomicU64; MANY] = [const { AtomicU64::new(0) }; MANY];
+
+fn numbered_caller(i: u64) {
+    let r = ep(get(7)).call(&Message::new(0x70, &[i]));
+    let v = match r {
+        Ok(r) if r.mrs[1] == i => r.mrs[0],
+        Ok(_) => 0xbad,
+        Err(e) => 0xe000 + e.code(),
+    };
+    MANY_GOT[i as usize % MANY].store(v, Ordering::SeqCst);
+}
+
+/// 64 callers wait at once on saved replies, answered in a scrambled order; each gets its
+/// own answer exactly when it is sent.
+fn saved_replies_many(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let e = env.endpoint()?;
+    set(7, e.cptr());
+    for g in &MANY_GOT {
+        g.store(0, Ordering::SeqCst);
+    }
+    let cfg = Config {
+        ipc_buffer: false,
+        ..Config::new(254)
+    };
+    for i in 0..MANY as u64 {
+        env.spawn_cfg(cfg, numbered_caller, i)?;
+    }
+    sync.settle()?;
+    let mut slots = [0u64; MANY];
+    for _ in 0..MANY {
+        let r = e.nb_recv().or_fail("NBRecv a call")?;
+        let i = r.mrs[0] as usize;
+        ensure!(
+            i < MANY && slots[i] == 0,
+            "call with tag {i} twice or out of range"
+        );
+        slots[i] = env.slot()?;
+        libmk::save_caller(slots[i]).or_fail("SaveCaller")?;
+    }
+    // 37 is prime to 64: i -> 37 i mod 64 visits every caller once, out of order.
+    for k in 0..MANY {
+        let i = (k * 37 + 11) % MANY;
+        saved(slots[i])
+            .send(&Message::new(0x71, &[0x1000 + i as u64, i as u64]))
+            .or_fail("Send on a saved reply")?;
+        if k == MANY / 2 {
+            sync.settle()?;
+            for (j, g) in MANY_GOT.iter().enumerate() {
+                let answered = (0..=k).any(|kk| (kk * 37 + 11) % MANY == j);
+                let got = g.load(Ordering::SeqCst);
+                let want = if answered { 0x1000 + j as u64 } else { 0 };
+                expect_eq(got, want, "a caller's answer halfway through")?;
+            }
+        }
+    }
+    sync.settle()?;
+    for (i, g) in MANY_GOT.iter().enumerate() {
+        expect_eq(
+            g.load(Ordering::SeqCst),
+            0x1000 + i as u64,
+            "a caller's answer",
+        )?;
+        expect_type(slots[i], CapType::Null, "a used saved reply")?;
+    }
+    Ok(())
 }

@@ -222,10 +222,13 @@ impl Sync {
     }
 }
 
+/// Threads a check may make (and have suspended at its end).
+const MAX_THREADS: usize = 80;
+
 /// What a check works with: the allocator and the threads it made.
 pub struct Env {
     pub a: Alloc,
-    threads: [u64; 32],
+    threads: [u64; MAX_THREADS],
     nthreads: usize,
     /// Whether EL0 may program the EL1 physical timer (found by `irq-el0-timer-access`).
     pub cntp_ok: bool,
@@ -427,7 +430,7 @@ pub fn run(info: &'static BootInfo) {
     let filter = bootarg(info.bootargs(), "ktest");
     let mut env = Env {
         a: Alloc::new(info),
-        threads: [0; 32],
+        threads: [0; MAX_THREADS],
         nthreads: 0,
         cntp_ok: false,
     };

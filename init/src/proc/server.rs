@@ -41,6 +41,10 @@ use proto::startup::{
 };
 use proto::{STARTUP_VADDR, USER_IPC_BUFFER, USER_STACK_TOP, pid};
 
+/// The images in the initrd that are no programs: the servers' (as `Builder::new` finds
+/// them) and init's.
+pub const IMAGES: [&str; 5] = ["vm", "zero", "file", "shm-server", "init"];
+
 /// log2 of a server's CNode slots.
 pub const SERVER_RADIX: u64 = 10;
 /// log2 of vm's CNode slots: a slot per chunk, per page table and per memory-object block

@@ -205,6 +205,11 @@ impl<'a> Proc<'a> {
             Err(Errno::ENODEV | Errno::ENAMETOOLONG) => Errno::ENOENT,
             Err(e) => e,
         };
+        // The servers' images (and init's) are in the initrd too, but no program a task
+        // may start: it would run as a task with a startup page it does not have.
+        if super::server::IMAGES.contains(&name) {
+            return Err(disk_error);
+        }
         let file = self.initrd.find(name).ok_or(disk_error)?;
         let image = parse_user_image(file).map_err(|_| Errno::ENOEXEC)?;
         self.loaded_from = "the initrd";
@@ -344,6 +349,11 @@ impl<'a> Proc<'a> {
         let result = self
             .vm
             .reset(pid)
+            .map(|()| {
+                // The old image is gone: the exec happens (or the task dies), and its
+                // close-on-exec descriptors go.
+                self.clients.notice(ServerControl::TaskExec { pid });
+            })
             .and_then(|()| self.vm.set_name(pid, name))
             .and_then(|()| self.load(pid, &program))
             .and_then(|()| {
@@ -493,18 +503,22 @@ impl<'a> Proc<'a> {
     }
 
     /// `kill(pid)` from `caller`, which may end only its own descendants: `ESRCH` when no
-    /// such task runs, `EPERM` for a server or a task outside the caller's subtree.
+    /// such task exists (an ended one not yet waited for is no error: nothing to do), `EPERM` for a server or a task outside the caller's subtree.
     pub fn kill(&mut self, caller: u64, target: u64) -> Result<(), Errno> {
         if target < pid::FIRST_USER {
             return Err(Errno::EPERM);
         }
-        if !self.is_running(target) {
+        if !self.tasks.contains_key(&target) {
             return Err(Errno::ESRCH);
         }
         if !self.is_descendant(target, caller) {
             return Err(Errno::EPERM);
         }
-        self.end(target, WaitStatus::Killed, 0);
+        // A child that ended and was not waited for is still a process (POSIX, as Linux):
+        // the signal has nothing left to do.
+        if self.is_running(target) {
+            self.end(target, WaitStatus::Killed, 0);
+        }
         Ok(())
     }
 
@@ -524,12 +538,14 @@ impl<'a> Proc<'a> {
         false
     }
 
-    /// `wait(pid)` (0: any child): pid, how, status; `EAGAIN` if none has ended yet.
+    /// `wait(pid)` (0 or -1, `u64::MAX`: any child, as POSIX `waitpid(-1)`; there are no
+    /// process groups): pid, how, status; `EAGAIN` if none has ended yet.
     pub fn wait(&mut self, caller: u64, which: u64) -> Result<WaitReply, Errno> {
+        let any_child = which == 0 || which == u64::MAX;
         let mut any = false;
         let mut found = None;
         for (&p, t) in &self.tasks {
-            if t.parent != caller || (which != 0 && which != p) {
+            if t.parent != caller || (!any_child && which != p) {
                 continue;
             }
             any = true;

@@ -44,6 +44,9 @@ crate::numbered! {
         /// The right to power the machine off (`DebugPowerOff`). The kernel gives the only
         /// one to the root task.
         PowerControl = 13,
+        /// A saved reply (`SaveCaller`): the right to answer one caller, once, with
+        /// `Send`. It names the waiting thread; it cannot be copied.
+        Reply = 14,
     }
 }
 
@@ -191,7 +194,8 @@ mod tests {
         }
         assert!(ObjectType::try_from(0).is_err());
         assert_eq!(CapType::try_from(13), Ok(CapType::PowerControl));
-        assert!(CapType::try_from(14).is_err());
+        assert_eq!(CapType::try_from(14), Ok(CapType::Reply));
+        assert!(CapType::try_from(15).is_err());
     }
 
     #[test]

@@ -63,6 +63,15 @@ crate::numbered! {
         Wait = 19,
         /// As `Wait`, but returns `WouldBlock` when no bit is set.
         Poll = 20,
+        /// Move this thread's pending reply target (the thread whose `Call` or fault it
+        /// received last and has not answered) into the empty slot at `x0` of its CSpace, as
+        /// a [`Reply`](crate::object::CapType) capability. The thread then owes no reply
+        /// (`Reply` returns `NoReplyTarget`) and may receive the next call; `Send` (or
+        /// `NBSend`) on the capability later delivers the reply exactly as `Reply` would have,
+        /// fault replies and map items included, and empties the slot. Errors:
+        /// `NoReplyTarget` (nothing pending), `SlotOccupied`, `InvalidCapability` (`x0` out
+        /// of range).
+        SaveCaller = 21,
 
         /// Invoke an operation on the capability at `x0`: `x1` = `MsgInfo` whose label is an
         /// [`Invocation`](crate::invocation::Invocation), arguments in MR0.. Results in MR0..,

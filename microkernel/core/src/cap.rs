@@ -9,11 +9,12 @@
 //!   63    60 59 58 57      52  51  50    48 47                                 0
 //!  |  type  | 0  0 | size    | dev | rights |  address (physical, below 2^48)  |
 //!
-//!  type      CapType value (0 Null .. 13 PowerControl); 14, 15 decode as Null
+//!  type      CapType value (0 Null .. 14 Reply); 15 decodes as Null
 //!  size      Untyped, Frame: size_bits; CNode: radix; Zombie of a CNode: radix
 //!  dev       Untyped, Frame: device memory
 //!  rights    Endpoint, Notification, Frame: CapRights (READ 1, WRITE 2, GRANT 4)
-//!  address   Untyped, Frame: base; Endpoint .. PageTable, Zombie: the object
+//!  address   Untyped, Frame: base; Endpoint .. PageTable, Zombie: the object;
+//!            Reply: the TCB of the thread waiting for the reply
 //!
 //!  word 1:   Endpoint, Notification: badge (all 64 bits)
 //!            Untyped: free_offset (bytes used from base)
@@ -85,6 +86,12 @@ pub enum Cap {
     Console,
     /// The right to power the machine off.
     PowerControl,
+    /// A saved reply (`SaveCaller`): answers the thread at `tcb` (a TCB's physical
+    /// address), which waits for it, once. The kernel keeps the thread and the slot linked
+    /// both ways, so it is never used after either goes; it cannot be copied ([`derive`]).
+    Reply {
+        tcb: u64,
+    },
 }
 
 /// What a [`Cap::Zombie`] was before its destruction began.
@@ -144,6 +151,7 @@ impl Cap {
                 device,
             } => [pack(ty, base, size_bits, device, rights), 0],
             Cap::IrqHandler { intid } => [pack(ty, 0, 0, false, none), u64::from(intid)],
+            Cap::Reply { tcb } => [pack(ty, tcb, 0, false, none), 0],
             Cap::Zombie { obj, kind } => match kind {
                 ZombieKind::CNode { radix } => [pack(ty, obj, radix, false, none), ZOMBIE_CNODE],
                 ZombieKind::Tcb => [pack(ty, obj, 0, false, none), 0],
@@ -197,6 +205,7 @@ impl Cap {
             CapType::IrqControl => Cap::IrqControl,
             CapType::Console => Cap::Console,
             CapType::PowerControl => Cap::PowerControl,
+            CapType::Reply => Cap::Reply { tcb: addr },
             CapType::IrqHandler => Cap::IrqHandler {
                 // The encoding keeps the intid in the low half; the rest is ignored.
                 intid: w1 as u32,
@@ -228,6 +237,7 @@ impl Cap {
             Cap::Zombie { .. } => CapType::Zombie,
             Cap::Console => CapType::Console,
             Cap::PowerControl => CapType::PowerControl,
+            Cap::Reply { .. } => CapType::Reply,
         }
     }
 
@@ -236,15 +246,18 @@ impl Cap {
     }
 
     /// The physical memory the capability names, as (base, size in bytes); `None` for
-    /// capabilities that name no memory (Null, IrqControl, IrqHandler) and for a size that
-    /// does not fit in 64 bits (never built by the kernel).
+    /// capabilities that name no memory (Null, IrqControl, IrqHandler, Console,
+    /// PowerControl; Reply, which refers to a thread it does not own and is no part of the
+    /// derivation tree) and for a size that does not fit in 64 bits (never built by the
+    /// kernel).
     pub fn object(&self) -> Option<(u64, u64)> {
         let (base, bits) = match *self {
             Cap::Null
             | Cap::IrqControl
             | Cap::IrqHandler { .. }
             | Cap::Console
-            | Cap::PowerControl => return None,
+            | Cap::PowerControl
+            | Cap::Reply { .. } => return None,
             Cap::Untyped {
                 base, size_bits, ..
             }
@@ -391,7 +404,8 @@ pub enum Derivation {
 /// The capability (and slot flags) a copy or mint of `src` produces, or why it cannot be
 /// made.
 ///
-/// Errors: `InvalidCapability` for Null and Zombie; `InvalidArgument` for a mint that would
+/// Errors: `InvalidCapability` for Null and Zombie; `IllegalOperation` for a Reply (a saved
+/// reply answers one thread once: there is never a second capability to it); `InvalidArgument` for a mint that would
 /// rebadge a badged capability, give a zero badge to an endpoint or notification, or badge
 /// any other type.
 ///
@@ -405,6 +419,7 @@ pub fn derive(src: &Cap, how: Derivation) -> Result<(Cap, SlotFlags), Error> {
     };
     let copy = match *src {
         Cap::Null | Cap::Zombie { .. } => return Err(Error::InvalidCapability),
+        Cap::Reply { .. } => return Err(Error::IllegalOperation),
         Cap::Endpoint {
             obj,
             badge,
@@ -515,7 +530,7 @@ mod tests {
     }
 
     /// One capability of every kind, with fields at their extremes.
-    fn samples() -> [Cap; 18] {
+    fn samples() -> [Cap; 19] {
         const TOP: u64 = (1 << 48) - 16;
         [
             Cap::Null,
@@ -568,6 +583,7 @@ mod tests {
                 kind: ZombieKind::CNode { radix: 12 },
             },
             Cap::IrqHandler { intid: 33 },
+            Cap::Reply { tcb: TOP },
         ]
     }
 
@@ -602,9 +618,11 @@ mod tests {
 
     #[test]
     fn garbage_decodes_to_some_cap() {
-        for ty in 14..16u64 {
-            assert_eq!(Cap::decode([ty << 60 | 0x1234, 5]), Cap::Null);
-        }
+        assert_eq!(Cap::decode([15 << 60 | 0x1234, 5]), Cap::Null);
+        assert_eq!(
+            Cap::decode([14 << 60 | 0x1234, 5]),
+            Cap::Reply { tcb: 0x1234 }
+        );
         assert_eq!(Cap::decode([12 << 60 | 0x1234, 5]), Cap::Console);
         assert_eq!(Cap::decode([13 << 60, 0]), Cap::PowerControl);
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -688,7 +706,9 @@ mod tests {
         let types = samples().map(|c| c.cap_type() as u64);
         assert_eq!(
             types,
-            [0, 1, 1, 3, 4, 2, 5, 5, 6, 7, 8, 9, 12, 13, 10, 11, 11, 10]
+            [
+                0, 1, 1, 3, 4, 2, 5, 5, 6, 7, 8, 9, 12, 13, 10, 11, 11, 10, 14
+            ]
         );
 
         assert_eq!(ep(0x40, 7).badge(), 7);
@@ -769,8 +789,13 @@ mod tests {
         assert!(h.same_region_as(&h));
         assert!(!h.same_region_as(&Cap::IrqHandler { intid: 41 }));
         assert!(!h.same_region_as(&Cap::IrqControl));
-        // Null and Zombie are related to nothing.
+        // Null, Zombie and Reply are related to nothing: a saved reply is never a child of
+        // an untyped (revoking the untyped destroys the thread, which empties the reply's
+        // slot) nor the same object as anything, so deleting it always finalises it.
+        let reply = Cap::Reply { tcb: 0x10_0800 };
         for cap in samples() {
+            assert!(!reply.same_region_as(&cap) && !cap.same_region_as(&reply));
+            assert!(!reply.same_object_as(&cap) && !cap.same_object_as(&reply));
             assert!(!Cap::Null.same_region_as(&cap));
             assert!(
                 !Cap::Zombie {
@@ -910,6 +935,19 @@ mod tests {
             kind: ZombieKind::Tcb,
         };
         assert_eq!(copy(z, CapRights::ALL), Err(Error::InvalidCapability));
+        // A saved reply has exactly one capability.
+        let reply = Cap::Reply { tcb: 0x800 };
+        assert_eq!(copy(reply, CapRights::ALL), Err(Error::IllegalOperation));
+        assert_eq!(
+            derive(
+                &reply,
+                Derivation::Mint {
+                    rights: CapRights::ALL,
+                    badge: 0
+                }
+            ),
+            Err(Error::IllegalOperation)
+        );
     }
 
     #[test]

@@ -359,7 +359,7 @@ mod tests {
     }
 
     fn cap_types() -> impl Iterator<Item = CapType> {
-        (0..=11).map(|v| CapType::try_from(v).unwrap())
+        (0..=14).map(|v| CapType::try_from(v).unwrap())
     }
 
     /// Arguments every invocation accepts.
@@ -407,10 +407,11 @@ mod tests {
                 }
             }
         }
-        // Endpoints and notifications have no invocations.
+        // Endpoints, notifications and saved replies have no invocations (they are used
+        // with IPC system calls).
         assert!(!Invocation::ALL.iter().any(|&i| matches!(
             invocation_cap_type(i),
-            CapType::Endpoint | CapType::Notification
+            CapType::Endpoint | CapType::Notification | CapType::Reply
         )));
     }
 

@@ -585,6 +585,39 @@ mod tests {
         assert!(is_final(&t, 7), "an unlinked Null slot");
     }
 
+    /// A saved reply is a root with no relatives: always final (deleting it always ends the
+    /// wait it stands for), never anyone's child, and moves and deletes leave it alone.
+    #[test]
+    fn saved_replies_stand_alone() {
+        let mut t = Store::new(8);
+        let tcb = Cap::Tcb { obj: 0x10_0800 };
+        let u = Cap::Untyped {
+            base: 0x10_0000,
+            size_bits: 20,
+            free_offset: 0x1000,
+            device: false,
+        };
+        insert_root(&mut t, 0, u, SlotFlags::ORIGINAL);
+        insert_child(&mut t, 0, 1, tcb, SlotFlags::ORIGINAL);
+        let reply = Cap::Reply { tcb: 0x10_0800 };
+        insert_root(&mut t, 2, reply, SlotFlags::COPY);
+        assert!(is_final(&t, 2) && is_final(&t, 1));
+        assert_eq!(first_child(&t, 2), None);
+        assert_eq!(
+            mdb_descendants(&t, 0),
+            [1],
+            "the reply is not under the untyped"
+        );
+        move_slot(&mut t, 2, 5);
+        assert_eq!((t.cap(2), t.cap(5)), (Cap::Null, reply));
+        assert!(is_final(&t, 5));
+        assert_eq!((t.prev(5), t.next(5)), (None, None));
+        unlink(&mut t, 5);
+        assert_eq!(t.cap(5), Cap::Null);
+        assert_eq!(mdb_descendants(&t, 0), [1]);
+        check_invariants(&t);
+    }
+
     // --- Random operations against a model with explicit parents. ---
 
     struct Rng(u64);

@@ -68,6 +68,7 @@ fn delete_one(slot: SlotRef) -> Option<SlotRef> {
         Cap::VSpace { obj } => vspace::destroy_vspace(obj),
         Cap::PageTable { obj } => vspace::detach_table(obj),
         Cap::IrqHandler { intid } => irq::release(intid),
+        Cap::Reply { tcb } => ipc::saved_reply_deleted(tcb, slot),
         Cap::Tcb { obj } => {
             detach_thread(Obj::from_pa(obj));
             return zombie(slot, obj, ZombieKind::Tcb);
@@ -205,6 +206,9 @@ pub fn move_cap(from: SlotRef, to: SlotRef) {
     owner_hook(from, &cap);
     mdb::move_slot(&mut Slots, from, to);
     vspace::move_mappings(from, to);
+    if let Cap::Reply { tcb } = cap {
+        ipc::saved_reply_moved(tcb, from, to);
+    }
 }
 
 /// A new original capability (boot, retype, IrqControlGet) as the child of `parent`, or as a

@@ -4,7 +4,15 @@
 //! A blocked sender keeps its message in its own registers (`x1` info, `x2`..`x7` MR0..MR5)
 //! and IPC buffer until a receiver takes it; a faulting thread's message is in its TCB
 //! (`fault_label`, `fault_mrs`), because its registers are its real state.
+//!
+//! A thread waiting for a reply (`BlockedReply`) is owed it either by a thread (its
+//! `reply_from`, that thread's `reply_to` pointing back) or, once that thread saved it with
+//! `SaveCaller`, by a `Reply` capability in a slot (its `reply_slot`, the capability
+//! naming it). Every path that ends the wait clears both ends: the reply itself, deleting
+//! the capability (the thread wakes with `ObjectDeleted`), suspending or destroying the
+//! thread (the capability's slot is emptied), moving the capability (the link follows).
 
+use crate::object::cnode::SlotRef;
 use crate::object::endpoint::EndpointRef;
 use crate::object::notification::NotificationRef;
 use crate::object::tcb::{State, Tcb, TcbRef, send, slot};
@@ -15,7 +23,7 @@ use abi::message::{
 };
 use abi::object::CapRights;
 use abi::{Error, message};
-use kernel_core::cap::{Cap, Derivation, derive};
+use kernel_core::cap::{Cap, Derivation, SlotFlags, derive};
 use kernel_core::mdb;
 
 /// The register that carries the badge (`x8`).
@@ -40,10 +48,19 @@ pub fn set_result(t: TcbRef, r: Result<(), Error>) {
     };
 }
 
-/// `Send`/`NBSend`/`Call` by `sender` through endpoint capability `cap`.
-pub fn send(sender: TcbRef, cap: Cap, blocking: bool, call: bool) -> Result<(), Error> {
-    let Cap::Endpoint { obj, badge, rights } = cap else {
-        return Err(Error::InvalidCapability);
+/// `Send`/`NBSend`/`Call` by `sender` through capability `cap` (in `slot`): an endpoint,
+/// or for `Send`/`NBSend` a saved reply.
+pub fn send(
+    sender: TcbRef,
+    slot: SlotRef,
+    cap: Cap,
+    blocking: bool,
+    call: bool,
+) -> Result<(), Error> {
+    let (obj, badge, rights) = match cap {
+        Cap::Endpoint { obj, badge, rights } => (obj, badge, rights),
+        Cap::Reply { tcb } if !call => return send_saved_reply(sender, slot, Obj::from_pa(tcb)),
+        _ => return Err(Error::InvalidCapability),
     };
     if !rights.contains(CapRights::WRITE) {
         return Err(Error::InsufficientRights);
@@ -236,6 +253,70 @@ pub fn reply(replier: TcbRef) -> Result<(), Error> {
     let Some(caller) = Obj::<Tcb>::from_link(replier.get().reply_to) else {
         return Err(Error::NoReplyTarget);
     };
+    deliver_reply(replier, caller)?;
+    replier.get().reply_to = 0;
+    Ok(())
+}
+
+/// `SaveCaller`: moves `server`'s pending reply target into the empty slot `dest` as a
+/// `Reply` capability. `NoReplyTarget` if it has none.
+pub fn save_caller(server: TcbRef, dest: SlotRef) -> Result<(), Error> {
+    let Some(caller) = Obj::<Tcb>::from_link(server.get().reply_to) else {
+        return Err(Error::NoReplyTarget);
+    };
+    server.get().reply_to = 0;
+    let c = caller.get();
+    c.reply_from = 0;
+    c.reply_slot = dest.kva();
+    // No parent and no children: a saved reply is no part of the derivation tree.
+    mdb::insert_root(
+        &mut cnode::Slots,
+        dest,
+        Cap::Reply { tcb: caller.pa() },
+        SlotFlags::COPY,
+    );
+    Ok(())
+}
+
+/// `Send`/`NBSend` on the saved reply in `slot`, which names `caller`: the reply, as `Reply`
+/// would deliver it; then the slot is empty. If the reply fails (a bad map item) nothing
+/// changes: the capability stays and the caller keeps waiting.
+fn send_saved_reply(replier: TcbRef, slot: SlotRef, caller: TcbRef) -> Result<(), Error> {
+    let c = caller.get();
+    if c.reply_slot != slot.kva() || c.state != State::BlockedReply {
+        // Cannot happen while the two links are kept exact; refuse rather than wake a thread
+        // that does not wait for this reply.
+        return Err(Error::InvalidCapability);
+    }
+    deliver_reply(replier, caller)?;
+    caller.get().reply_slot = 0;
+    mdb::unlink(&mut cnode::Slots, slot);
+    set_result(replier, Ok(()));
+    Ok(())
+}
+
+/// The saved reply in `slot`, naming the thread at `tcb`, was deleted: the thread wakes with
+/// `ObjectDeleted` (a faulted thread stays stopped, see [`wake_with_error`]).
+pub fn saved_reply_deleted(tcb: u64, slot: SlotRef) {
+    let t: TcbRef = Obj::from_pa(tcb);
+    if t.get().reply_slot != slot.kva() {
+        return;
+    }
+    t.get().reply_slot = 0;
+    wake_with_error(t, Error::ObjectDeleted);
+}
+
+/// The saved reply naming the thread at `tcb` moved to slot `to`.
+pub fn saved_reply_moved(tcb: u64, from: SlotRef, to: SlotRef) {
+    let t = Obj::<Tcb>::from_pa(tcb).get();
+    if t.reply_slot == from.kva() {
+        t.reply_slot = to.kva();
+    }
+}
+
+/// Delivers `replier`'s reply (message, or fault reply) to `caller`, which waits for it, and
+/// makes `caller` runnable. On an error (a bad map item) nothing has changed.
+fn deliver_reply(replier: TcbRef, caller: TcbRef) -> Result<(), Error> {
     let info = lenient_info(replier.get().ctx.x[1]);
     if caller.get().send_flags & send::FAULT != 0 {
         if info.label == fault_reply::REPLY_MAP {
@@ -259,7 +340,6 @@ pub fn reply(replier: TcbRef) -> Result<(), Error> {
         .encode();
         c.ctx.x[BADGE_REG] = 0;
     }
-    replier.get().reply_to = 0;
     let c = caller.get();
     c.reply_from = 0;
     c.send_flags = 0;
@@ -397,12 +477,17 @@ pub fn cancel(t: TcbRef, wake_caller: bool) {
             if let Some(replier) = Obj::<Tcb>::from_link(tcb.reply_from) {
                 replier.get().reply_to = 0;
             }
+            // A saved reply to it is now worth nothing: its slot is emptied.
+            if let Some(saved) = Obj::from_link(tcb.reply_slot) {
+                mdb::unlink(&mut cnode::Slots, saved);
+            }
         }
         State::Ready | State::Inactive => {}
     }
     let tcb = t.get();
     tcb.blocked_on = 0;
     tcb.reply_from = 0;
+    tcb.reply_slot = 0;
     if let Some(caller) = Obj::<Tcb>::from_link(core::mem::take(&mut tcb.reply_to)) {
         caller.get().reply_from = 0;
         if wake_caller {

@@ -46,13 +46,21 @@ pub fn handle(t: TcbRef) {
                 Ok(())
             }
             Syscall::Send | Syscall::NBSend | Syscall::Call => {
-                invoke::lookup(t, x0).and_then(|(_, cap)| {
-                    ipc::send(t, cap, syscall != Syscall::NBSend, syscall == Syscall::Call)
+                invoke::lookup(t, x0).and_then(|(slot, cap)| {
+                    let blocking = syscall != Syscall::NBSend;
+                    ipc::send(t, slot, cap, blocking, syscall == Syscall::Call)
                 })
             }
             Syscall::Recv | Syscall::NBRecv => invoke::lookup(t, x0)
                 .and_then(|(_, cap)| ipc::recv(t, cap, syscall == Syscall::Recv)),
             Syscall::Reply => ipc::reply(t),
+            Syscall::SaveCaller => t.get().cspace_slot(x0).and_then(|slot| {
+                if slot.get().is_empty() {
+                    ipc::save_caller(t, slot)
+                } else {
+                    Err(Error::SlotOccupied)
+                }
+            }),
             Syscall::ReplyRecv => {
                 // The reply may fail (no caller, or a bad map item): then nothing is received,
                 // so the server sees the error and can fix its reply.

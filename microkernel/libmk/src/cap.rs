@@ -67,7 +67,8 @@ kinds!(
     PageTable,
     Frame,
     IrqControl,
-    IrqHandler
+    IrqHandler,
+    SavedReply
 );
 
 fn ok(r: Result<Reply, Error>) -> Result<(), Error> {
@@ -342,6 +343,29 @@ impl Cap<Endpoint> {
 /// `Reply` to the last caller (or faulting thread) this thread received from.
 pub fn reply(msg: &Message) -> Result<(), Error> {
     ok(call(Syscall::Reply, 0, msg))
+}
+
+/// `SaveCaller`: the calling thread's pending reply target (the caller or faulting thread
+/// it received from last and has not answered) becomes a `Reply` capability in the empty
+/// slot `dest` of its CSpace, and the thread may receive again; answer it later with
+/// [`Cap::<SavedReply>::send`]. `NoReplyTarget` if there is nothing to save,
+/// `SlotOccupied` if the slot is not empty, `InvalidCapability` if `dest` is out of range.
+pub fn save_caller(dest: CPtr) -> Result<Cap<SavedReply>, Error> {
+    ok(call(Syscall::SaveCaller, dest, &Message::default()))?;
+    Ok(Cap::from_cptr(dest))
+}
+
+impl Cap<SavedReply> {
+    /// `Send` on a saved reply: answers the thread it names as `Reply` would have (a fault
+    /// reply with a map item included; a capability from the IPC buffer's `send_cap` if the
+    /// caller's endpoint capability had GRANT). On success the slot is empty; if the reply
+    /// fails (a bad map item) the capability stays and the thread keeps waiting.
+    /// `InvalidCapability` once the slot is empty (used, deleted, or its thread suspended or
+    /// destroyed). MR0..MR5 travel in registers, the rest in the IPC buffer, as for any
+    /// `Send`.
+    pub fn send(self, msg: &Message) -> Result<(), Error> {
+        ok(call(Syscall::Send, self.cptr, msg))
+    }
 }
 
 impl Cap<Notification> {

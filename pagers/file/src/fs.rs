@@ -35,7 +35,7 @@ use proto::file::{
 };
 use proto::handles::Handles;
 use proto::object::{BLOCK_SIZE, Claimed};
-use proto::{Errno, PAGE_SIZE};
+use proto::{Errno, PAGE_SIZE, pid};
 pub use volume::MountError;
 use volume::{Entry, EntryId, Last};
 
@@ -149,6 +149,8 @@ pub struct Files {
     /// Damaged structures reported on the console so far.
     reports: Cell<u32>,
     next_object: u64,
+    /// The number in the hidden name the next unlinked, still open file gets.
+    next_hidden: u32,
     /// (pid, fd) → descriptor.
     fds: BTreeMap<(u64, u64), Fd>,
     /// Memory-object handles given out.
@@ -230,6 +232,7 @@ impl Files {
             geo,
             reports: Cell::new(0),
             next_object: 1,
+            next_hidden: 0,
             fds: BTreeMap::new(),
             handles: Handles::new(),
             cache,
@@ -255,6 +258,7 @@ impl Files {
         let object = match r.last {
             Last::Dir => return Err(Errno::EISDIR),
             Last::Entry(e) if e.dir => return Err(Errno::EISDIR),
+            Last::Entry(_) if flags & of::DIRECTORY != 0 => return Err(Errno::ENOTDIR),
             Last::Entry(e) => match self.ids.get(&e.id).copied() {
                 Some(obj) => {
                     let o = self.objects.get(&obj).ok_or(Errno::EIO)?;
@@ -271,6 +275,11 @@ impl Files {
                     if wants_write && !o.writable {
                         return Err(Errno::EACCES);
                     }
+                    // A program being run from the file (init's handle maps it into
+                    // every task running it): no writer may change its text (POSIX).
+                    if wants_write && self.handles.held_by(pid::INIT, obj) {
+                        return Err(Errno::ETXTBSY);
+                    }
                     obj
                 }
                 None => {
@@ -282,6 +291,7 @@ impl Files {
                 }
             },
             Last::Missing(_) if flags & of::CREAT == 0 => return Err(Errno::ENOENT),
+            Last::Missing(_) if r.dir_only => return Err(Errno::EISDIR),
             Last::Missing(name) => {
                 let e = match self.create(&r.dirs, name) {
                     Err(Errno::ENFILE) => {
@@ -627,7 +637,21 @@ impl Files {
                 result = result.and(self.write_back_or_drop(i));
             }
         }
-        result
+        result.and(self.extend(object))
+    }
+
+    /// Makes the FAT file as long as the file (zeroes past its length on the disk): a file
+    /// grown by `ftruncate` alone has no dirty block to carry its size there.
+    fn extend(&mut self, object: u64) -> Result<(), Errno> {
+        let Some(o) = self.objects.get_mut(&object) else {
+            return Ok(());
+        };
+        if o.size <= o.disk_len || o.unlinked || self.readonly {
+            return Ok(());
+        }
+        let size = o.size;
+        write_at(&self.volumes, o, size, &[])?;
+        self.volumes.flush_file(o.raw).map_err(errno)
     }
 
     /// Clears the bytes from `at` to the end of its block, if the block is cached: they lie
@@ -649,15 +673,17 @@ impl Files {
             return Err(Errno::EFBIG);
         }
         let old = self.size_of(object)?;
-        if len > old {
-            self.clear_past(object, old);
-        }
         let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
-        o.size = len;
         let rewrite = len < o.disk_len;
         let keep = len.div_ceil(BS);
+        // Refused before anything changes (the size stayed, and with it the bytes past
+        // `len` that a later growth would otherwise read back from the disk).
         if rewrite && keep as usize > self.cache.budget {
             return Err(Errno::EFBIG);
+        }
+        o.size = len;
+        if len > old {
+            self.clear_past(object, old);
         }
         for (b, i) in self.cache.blocks_of(object) {
             let start = b * BS;
@@ -839,7 +865,19 @@ impl Files {
             return Err(Errno::EBADF);
         }
         let (object, direct) = (d.object, d.direct());
-        let at = if offset == AT_POSITION { d.pos } else { offset };
+        let dsync = d.flags & of::DSYNC != 0;
+        let at = match offset {
+            // `O_APPEND`: at the end, whatever the position (POSIX `write`).
+            AT_POSITION if d.flags & of::APPEND != 0 => self.size_of(object)?,
+            AT_POSITION => d.pos,
+            // Negative as an `off_t`.
+            o if o > i64::MAX as u64 => return Err(Errno::EINVAL),
+            o => o,
+        };
+        // Nothing to write: nothing changes (not the size either, whatever the offset).
+        if data.is_empty() {
+            return Ok(0);
+        }
         // A FAT file ends at 4 GiB - 1: no byte at or past it (and no range that wraps).
         match at.checked_add(data.len() as u64) {
             Some(end) if end <= MAX_SIZE => {}
@@ -850,10 +888,16 @@ impl Files {
         } else {
             self.cached_write(object, at, data)?
         };
+        // `O_DSYNC`/`O_SYNC`: the blocks written reach the disk before the answer.
+        if dsync && n > 0 {
+            let first = at / BS;
+            let last = (at + n as u64 - 1) / BS;
+            self.sync(object, first, last - first + 1)?;
+        }
         if offset == AT_POSITION
             && let Some(d) = self.fds.get_mut(&(pid, fd))
         {
-            d.pos += n as u64;
+            d.pos = at + n as u64;
         }
         Ok(n)
     }
@@ -996,6 +1040,24 @@ impl Files {
             .range((pid, 0)..=(pid, u64::MAX))
             .map(|(&(_, fd), _)| fd)
             .collect();
+        for fd in fds {
+            if let Err(e) = self.close(pid, fd) {
+                result = result.and(Err(e));
+            }
+        }
+        result
+    }
+
+    /// `TaskExec`: task `pid` runs a new program; its descriptors opened `O_CLOEXEC` go as
+    /// `close` would take them.
+    pub fn task_exec(&mut self, pid: u64) -> Result<(), Errno> {
+        let fds: Vec<u64> = self
+            .fds
+            .range((pid, 0)..=(pid, u64::MAX))
+            .filter(|(_, d)| d.flags & of::CLOEXEC != 0)
+            .map(|(&(_, fd), _)| fd)
+            .collect();
+        let mut result = Ok(());
         for fd in fds {
             if let Err(e) = self.close(pid, fd) {
                 result = result.and(Err(e));
@@ -1164,6 +1226,11 @@ impl Files {
             if o.refs == 0 && o.handles == 0 {
                 return self.forget(obj);
             }
+            // Still open: the name goes now (POSIX: a new file may take it), the file at
+            // its last close. If it cannot be hidden, the name stays busy (`EBUSY`).
+            if let Err(e) = self.hide(obj) {
+                rt::println!("file: cannot hide an unlinked open file: {e}");
+            }
             return Ok(());
         }
         self.remove_entry(&r.dirs, r.parent, e.name, e.id)
@@ -1203,6 +1270,11 @@ impl Files {
         if self.handles.len() >= MAX_HANDLES || rt::heap::is_low() {
             return Err(Errno::ENFILE);
         }
+        // init loads programs: not one somebody may be writing (POSIX `execve`'s
+        // `ETXTBSY`; init then takes the initrd's copy).
+        if pid == pid::INIT && self.writers(object) {
+            return Err(Errno::ETXTBSY);
+        }
         // A new mapping sees zeroes past the end of the file, whatever another wrote there.
         let size = self.size_of(object)?;
         self.clear_past(object, size);
@@ -1210,6 +1282,15 @@ impl Files {
         let handle = self.handles.give(pid, object, may_write)?;
         o.handles += 1;
         Ok((handle, o.size))
+    }
+
+    /// Whether a descriptor open for writing or a writable handle (a shared writable
+    /// mapping, or one about to be made) names `object`.
+    fn writers(&self, object: u64) -> bool {
+        self.fds
+            .values()
+            .any(|d| d.object == object && d.writable())
+            || self.handles.writable_on(object, pid::INIT)
     }
 
     /// `ObjectClaim` (vm's): vm takes `handle` for task `pid`'s mapping. `EBADF` unless it

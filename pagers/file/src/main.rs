@@ -77,15 +77,19 @@ fn main(st: &'static Startup) -> ! {
                 Ok(req) => object(files, req),
                 Err(e) => wire(&encode_reply::<()>(&Err(Errno::from(e)))),
             },
-            Ok(Label::TaskExit | Label::TaskFork | Label::SyncAll | Label::Descriptors) => {
-                match ServerControl::decode(label, mrs) {
-                    Ok(req) if req.init_only() && r.badge != pid::INIT => {
-                        wire(&encode_reply::<()>(&Err(Errno::EPERM)))
-                    }
-                    Ok(req) => control(files, req),
-                    Err(e) => wire(&encode_reply::<()>(&Err(Errno::from(e)))),
+            Ok(
+                Label::TaskExit
+                | Label::TaskFork
+                | Label::TaskExec
+                | Label::SyncAll
+                | Label::Descriptors,
+            ) => match ServerControl::decode(label, mrs) {
+                Ok(req) if req.init_only() && r.badge != pid::INIT => {
+                    wire(&encode_reply::<()>(&Err(Errno::EPERM)))
                 }
-            }
+                Ok(req) => control(files, req),
+                Err(e) => wire(&encode_reply::<()>(&Err(Errno::from(e)))),
+            },
             _ => match FileRequest::decode(label, mrs) {
                 Ok(req) => handle(files, r.badge, req, r.info().length),
                 Err(e) => wire(&encode_reply::<()>(&Err(Errno::from(e)))),
@@ -242,6 +246,7 @@ fn control(files: &mut Files, req: ServerControl) -> Message {
         ServerControl::TaskFork { parent, child } => {
             wire(&encode_reply(&files.task_fork(parent, child)))
         }
+        ServerControl::TaskExec { pid } => wire(&encode_reply(&files.task_exec(pid))),
         ServerControl::SyncAll => {
             let before = files.cache.stats.written_back;
             let r = files.sync_all();

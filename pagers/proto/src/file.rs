@@ -25,10 +25,41 @@ pub mod open_flags {
     pub const CREAT: u64 = 0o100;
     pub const EXCL: u64 = 0o200;
     pub const TRUNC: u64 = 0o1000;
+    /// Every `write` goes to the end of the file (`pwrite` keeps its offset, as POSIX).
+    pub const APPEND: u64 = 0o2000;
+    /// The descriptor goes at `exec` (init's `TaskExec` notice).
+    pub const CLOEXEC: u64 = 0o2000000;
     /// Bypass the page cache: whole-sector transfers at sector-aligned offsets and lengths.
     pub const DIRECT: u64 = 0o200000;
+    /// Every `write` reaches the disk before it returns (`O_DSYNC`; `O_SYNC` includes it).
+    pub const DSYNC: u64 = 0o10000;
+    pub const SYNC: u64 = 0o4010000;
+    /// The path must name a directory (`ENOTDIR` for a file; directories cannot be opened
+    /// yet: `EISDIR`).
+    pub const DIRECTORY: u64 = 0o40000;
+    /// Accepted and without effect here: no terminals (`O_NOCTTY`), files never block
+    /// (`O_NONBLOCK`), no symbolic links (`O_NOFOLLOW`), offsets are always 64-bit
+    /// (`O_LARGEFILE`), no access times (`O_NOATIME`).
+    pub const NOCTTY: u64 = 0o400;
+    pub const NONBLOCK: u64 = 0o4000;
+    pub const NOFOLLOW: u64 = 0o100000;
+    pub const LARGEFILE: u64 = 0o400000;
+    pub const NOATIME: u64 = 0o1000000;
     /// Every flag the file server knows.
-    pub const KNOWN: u64 = ACCMODE | CREAT | EXCL | TRUNC | DIRECT;
+    pub const KNOWN: u64 = ACCMODE
+        | CREAT
+        | EXCL
+        | TRUNC
+        | APPEND
+        | DIRECT
+        | CLOEXEC
+        | SYNC
+        | DIRECTORY
+        | NOCTTY
+        | NONBLOCK
+        | NOFOLLOW
+        | LARGEFILE
+        | NOATIME;
 }
 
 /// `O_DIRECT` transfers: offsets and lengths are multiples of a disk sector.

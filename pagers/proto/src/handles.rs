@@ -200,6 +200,22 @@ impl Handles {
         self.map.values().filter(|h| h.owner == owner).count()
     }
 
+    /// Whether a handle of `owner` names `object` (init's: the file is a program being
+    /// loaded or run).
+    pub fn held_by(&self, owner: u64, object: u64) -> bool {
+        self.map
+            .values()
+            .any(|h| h.owner == owner && h.object == object)
+    }
+
+    /// Whether a writable handle of anyone but `except` names `object` (a mapping that may
+    /// write it, or one about to be made).
+    pub fn writable_on(&self, object: u64, except: u64) -> bool {
+        self.map
+            .values()
+            .any(|h| h.writable && h.object == object && h.owner != except)
+    }
+
     /// Handles alive (claimed or not).
     pub fn len(&self) -> usize {
         self.map.len()
@@ -216,6 +232,24 @@ mod tests {
 
     const A: u64 = 10;
     const B: u64 = 11;
+
+    #[test]
+    fn who_holds_an_object() {
+        let mut t = Handles::default();
+        let r = t.give(pid::INIT, 7, false).unwrap();
+        let w = t.give(A, 8, true).unwrap();
+        assert!(t.held_by(pid::INIT, 7));
+        assert!(!t.held_by(pid::INIT, 8));
+        assert!(t.writable_on(8, pid::INIT));
+        assert!(!t.writable_on(8, A));
+        assert!(!t.writable_on(7, pid::INIT));
+        t.claim(w, A).unwrap();
+        assert!(t.writable_on(8, pid::INIT));
+        t.release(pid::VM, w).unwrap();
+        t.release(pid::INIT, r).unwrap();
+        assert!(!t.writable_on(8, pid::INIT));
+        assert!(!t.held_by(pid::INIT, 7));
+    }
 
     #[test]
     fn a_handle_is_its_owners_to_give_to_vm_once() {

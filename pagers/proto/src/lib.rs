@@ -246,6 +246,8 @@ abi::numbered! {
         SyncAll = 802,
         /// Anyone to the file or shm server → MR1 = descriptors, MR2 = open objects.
         Descriptors = 803,
+        /// init to the file and shm servers: pid (its close-on-exec descriptors go).
+        TaskExec = 804,
     }
 }
 
@@ -310,7 +312,7 @@ impl Label {
             | Self::SyncAll
             | Self::Descriptors
             | Self::FileStats => 0,
-            Self::TaskExit => 1,
+            Self::TaskExit | Self::TaskExec => 1,
             Self::TaskFork => 2,
             Self::MapObject => 6,
             Self::NewSpace | Self::Destroy | Self::Kill | Self::Exit | Self::Wait => 1,

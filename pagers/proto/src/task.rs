@@ -7,7 +7,9 @@
 //! child gets a copy of each of the parent's descriptors, as POSIX `fork` has it). Before
 //! it powers the machine off, init asks the file server to write back every dirty block
 //! (`SyncAll`). The servers accept these from init only (badge `pid::INIT`; others get
-//! `EPERM`). `exec` keeps a task's descriptors, so it needs no notice.
+//! `EPERM`). `exec` keeps a task's descriptors but its close-on-exec ones (`TaskExec`: the
+//! file server's opened `O_CLOEXEC`, and every shm descriptor, which POSIX `shm_open`
+//! makes close-on-exec).
 
 use crate::wire::{ReplyBody, Wire, fields};
 use crate::{Label, ProtoError};
@@ -20,6 +22,9 @@ pub enum ServerControl {
     /// Task `child` is a fork of `parent`: give it a copy of each of the parent's
     /// descriptors, with the same numbers.
     TaskFork { parent: u64, child: u64 },
+    /// Task `pid` replaced its program (`exec`, past the point of no return): drop its
+    /// close-on-exec descriptors as `close` would.
+    TaskExec { pid: u64 },
     /// Write every dirty block back to the disk (file server; shm answers at once).
     SyncAll,
     /// → [`DescriptorCount`]: from any task.
@@ -31,6 +36,7 @@ impl ServerControl {
         match *self {
             Self::TaskExit { pid } => Wire::request(Label::TaskExit, &[pid]),
             Self::TaskFork { parent, child } => Wire::request(Label::TaskFork, &[parent, child]),
+            Self::TaskExec { pid } => Wire::request(Label::TaskExec, &[pid]),
             Self::SyncAll => Wire::request(Label::SyncAll, &[]),
             Self::Descriptors => Wire::request(Label::Descriptors, &[]),
         }
@@ -49,6 +55,10 @@ impl ServerControl {
                     return Err(ProtoError::BadField);
                 }
                 Ok(Self::TaskFork { parent, child })
+            }
+            Ok(l @ Label::TaskExec) => {
+                let [pid] = fields(l, mrs)?;
+                Ok(Self::TaskExec { pid })
             }
             Ok(Label::SyncAll) => Ok(Self::SyncAll),
             Ok(Label::Descriptors) => Ok(Self::Descriptors),
@@ -97,6 +107,7 @@ mod tests {
                 parent: 10,
                 child: 11,
             },
+            ServerControl::TaskExec { pid: 12 },
             ServerControl::SyncAll,
             ServerControl::Descriptors,
         ] {

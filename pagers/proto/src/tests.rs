@@ -223,6 +223,7 @@ fn all_requests() -> impl Iterator<Item = Wire> {
                     parent: 10,
                     child: 11,
                 },
+                crate::ServerControl::TaskExec { pid: 10 },
                 crate::ServerControl::SyncAll,
                 crate::ServerControl::Descriptors,
             ]

@@ -383,6 +383,12 @@ impl<F: Copy> Table<F> {
         freed
     }
 
+    /// `TaskExec`: task `pid` runs a new program; its descriptors go (POSIX `shm_open`
+    /// makes them close-on-exec), its handles stay → the frames let go.
+    pub fn task_exec(&mut self, pid: u64) -> Vec<F> {
+        self.close_all(pid)
+    }
+
     /// Closes every descriptor of task `pid` → the frames let go.
     fn close_all(&mut self, pid: u64) -> Vec<F> {
         let fds: Vec<u64> = self

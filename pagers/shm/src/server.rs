@@ -243,6 +243,8 @@ fn handle(sys: &mut Sys, table: &mut Table<Block>, badge: u64, req: &Wire) -> Me
                     Err(e) => return wire(&encode_reply::<()>(&Err(e))),
                 }
             }
+            // POSIX `shm_open` sets `FD_CLOEXEC`: every descriptor goes at `exec`.
+            ServerControl::TaskExec { pid } => sys.free_all(table.task_exec(pid)),
             // Memory only: nothing to write back.
             ServerControl::SyncAll => {}
             ServerControl::Descriptors => {

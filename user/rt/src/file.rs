@@ -14,7 +14,10 @@ pub use proto::FileStats;
 
 pub use proto::file::Whence;
 pub use proto::file::open_flags::{
-    DIRECT as O_DIRECT, RDONLY as O_RDONLY, RDWR as O_RDWR, WRONLY as O_WRONLY,
+    APPEND as O_APPEND, CLOEXEC as O_CLOEXEC, DIRECT as O_DIRECT, DIRECTORY as O_DIRECTORY,
+    DSYNC as O_DSYNC, LARGEFILE as O_LARGEFILE, NOATIME as O_NOATIME, NOCTTY as O_NOCTTY,
+    NOFOLLOW as O_NOFOLLOW, NONBLOCK as O_NONBLOCK, RDONLY as O_RDONLY, RDWR as O_RDWR,
+    SYNC as O_SYNC, WRONLY as O_WRONLY,
 };
 pub use proto::file::{DIRECT_MAX, SECTOR_SIZE};
 
@@ -27,7 +30,12 @@ pub struct Stat {
     pub is_dir: bool,
 }
 
+/// `name` as the protocol carries it: `ENOENT` for the empty path (POSIX), `ENAMETOOLONG`
+/// past [`Path::MAX`] bytes.
 fn path(name: &str) -> Result<Path, Errno> {
+    if name.is_empty() {
+        return Err(Errno::ENOENT);
+    }
     Path::new(name).map_err(|_| {
         if name.len() > Path::MAX {
             Errno::ENAMETOOLONG
@@ -113,6 +121,10 @@ pub fn read_once_on(
 
 /// Reads until `buf` is full or the file ends, [`READ_MAX`] bytes per call; the count.
 fn read_all(fd: u64, offset: Option<u64>, buf: &mut [u8]) -> Result<usize, Errno> {
+    if buf.is_empty() {
+        // Still asked: the server checks the descriptor (`EBADF`), as POSIX's `read`.
+        return read_once(fd, offset.unwrap_or(AT_POSITION), buf);
+    }
     let mut done = 0;
     while done < buf.len() {
         let at = offset.map_or(AT_POSITION, |o| o + done as u64);
@@ -133,7 +145,8 @@ pub fn read(fd: u64, buf: &mut [u8]) -> Result<usize, Errno> {
 
 /// `pread(fd, buf, offset)`: bytes at `offset`; the position stays.
 pub fn pread(fd: u64, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
-    if offset == AT_POSITION {
+    // Negative as an `off_t` (POSIX: `EINVAL`).
+    if offset > i64::MAX as u64 {
         return Err(Errno::EINVAL);
     }
     read_all(fd, Some(offset), buf)
@@ -207,6 +220,10 @@ fn write_once(fd: u64, offset: u64, buf: &[u8], total: usize) -> Result<usize, E
 
 /// Writes all of `buf`, [`READ_MAX`] bytes per call; the count.
 fn write_all(fd: u64, offset: Option<u64>, buf: &[u8]) -> Result<usize, Errno> {
+    if buf.is_empty() {
+        // Still asked: the server checks the descriptor (`EBADF`), as POSIX's `write`.
+        return write_once(fd, offset.unwrap_or(AT_POSITION), buf, 0);
+    }
     let mut done = 0;
     while done < buf.len() {
         let at = offset.map_or(AT_POSITION, |o| o + done as u64);
@@ -230,7 +247,8 @@ pub fn write(fd: u64, buf: &[u8]) -> Result<usize, Errno> {
 
 /// `pwrite(fd, buf, offset)`: at `offset`; the position stays.
 pub fn pwrite(fd: u64, buf: &[u8], offset: u64) -> Result<usize, Errno> {
-    if offset == AT_POSITION {
+    // Negative as an `off_t` (POSIX: `EINVAL`).
+    if offset > i64::MAX as u64 {
         return Err(Errno::EINVAL);
     }
     write_all(fd, Some(offset), buf)

@@ -22,8 +22,10 @@ pub mod stdio;
 
 pub use abi::bootinfo::BootInfo;
 pub use file::{
-    FileStats, O_DIRECT, O_RDONLY, O_RDWR, O_WRONLY, Stat, Whence, close, file_stats, fstat,
-    ftruncate, lseek, open, open_sized, pread, pwrite, read, stat, unlink, write,
+    FileStats, O_APPEND, O_CLOEXEC, O_DIRECT, O_DIRECTORY, O_DSYNC, O_LARGEFILE, O_NOATIME,
+    O_NOCTTY, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_RDWR, O_SYNC, O_WRONLY, Stat, Whence, close,
+    file_stats, fstat, ftruncate, lseek, open, open_sized, pread, pwrite, read, stat, unlink,
+    write,
 };
 pub use posix::*;
 pub use proto;

@@ -125,17 +125,29 @@ pub fn getppid() -> Result<u64, Errno> {
     proc::<GetPidReply>(ProcRequest::GetPid).map(|r| r.parent)
 }
 
+/// A program's name as the protocol carries it: `ENOENT` for the empty name and
+/// `ENAMETOOLONG` past [`Name::MAX`] bytes (POSIX `execve`), `EINVAL` for a name with a NUL.
+fn program_name(name: &str) -> Result<Name, Errno> {
+    if name.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    if name.len() > Name::MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    Ok(Name::new(name)?)
+}
+
 /// Starts program `name` from the initrd as a child of this task; its pid.
 pub fn spawn(name: &str) -> Result<u64, Errno> {
     proc(ProcRequest::Spawn {
-        name: Name::new(name)?,
+        name: program_name(name)?,
     })
 }
 
 /// Replaces this task's program with `name`; returns only on failure.
 pub fn exec(name: &str) -> Result<Infallible, Errno> {
     proc::<()>(ProcRequest::Exec {
-        name: Name::new(name)?,
+        name: program_name(name)?,
     })?;
     // init never replies to a successful exec: the thread restarts in the new program.
     Err(Errno::EIO)
@@ -163,7 +175,7 @@ pub fn exit(status: i32) -> ! {
     }
 }
 
-/// Waits for child `pid` (0: any child) to end: its pid, how it ended and the exit status
+/// Waits for child `pid` (0, or `u64::MAX` as C's -1: any child) to end: its pid, how it ended and the exit status
 /// or fault address. `ECHILD` if there is no such child.
 pub fn wait(pid: u64) -> Result<(u64, WaitStatus, u64), Errno> {
     loop {

@@ -78,6 +78,10 @@ pub struct Tcb {
     pub reply_to: u64,
     /// The thread that owes this one a reply (while `BlockedReply`).
     pub reply_from: u64,
+    /// While `BlockedReply` with its reply saved (`SaveCaller`): the slot holding the
+    /// `Reply` capability to this thread (then `reply_from` is 0). Kept exact both ways: the
+    /// slot's capability names this thread exactly while this names the slot.
+    pub reply_slot: u64,
     pub bound_notification: u64,
     /// Kernel address of the IPC buffer frame, 0 if none.
     pub ipc_buffer: u64,

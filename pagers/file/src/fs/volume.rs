@@ -19,7 +19,7 @@ use super::{Files, Volumes, errno};
 use crate::disk::IoError;
 use alloc::vec::Vec;
 use core::ops::ControlFlow;
-use embedded_sdmmc::{DirEntry, LfnBuffer, RawDirectory, ShortFileName};
+use embedded_sdmmc::{DirEntry, LfnBuffer, Mode, RawDirectory, ShortFileName};
 use fatcheck::{
     ChainError, Component, DIR_ENTRY, FatType, Geometry, MAX_DIR_ENTRIES, SECTOR, clusters_for,
     is_lfn_of,
@@ -50,6 +50,9 @@ pub struct Resolved<'p> {
     pub dirs: Vec<ShortFileName>,
     pub parent: u32,
     pub last: Last<'p>,
+    /// The path ends in `/`: it must name a directory (a file there is `ENOTDIR`, and
+    /// `O_CREAT` of a missing name `EISDIR`, as Linux has them).
+    pub dir_only: bool,
 }
 
 pub enum Last<'p> {
@@ -256,6 +259,7 @@ impl Files {
         let parts: Vec<Component<'p>> = fatcheck::components(path.as_str())
             .ok_or(Errno::ENAMETOOLONG)?
             .collect();
+        let dir_only = path.as_str().ends_with('/');
         let root = self.root_cluster();
         self.dir_clusters(root)?;
         // (8.3 name, first cluster) of each directory below the root.
@@ -281,15 +285,20 @@ impl Files {
                         dirs: names,
                         parent,
                         last: Last::Missing(name),
+                        dir_only,
                     });
                 }
                 None => return Err(Errno::ENOENT),
             };
             if last {
+                if dir_only && !e.dir {
+                    return Err(Errno::ENOTDIR);
+                }
                 return Ok(Resolved {
                     dirs: names,
                     parent,
                     last: Last::Entry(e),
+                    dir_only,
                 });
             }
             if !e.dir {
@@ -306,6 +315,7 @@ impl Files {
             dirs: dirs(&stack),
             parent: stack.last().map_or(root, |s| s.1),
             last: Last::Dir,
+            dir_only,
         })
     }
 
@@ -354,6 +364,67 @@ impl Files {
             }
         }
         Ok(())
+    }
+
+    /// Takes the name of `object`, unlinked while open, from the directory: its long-name
+    /// entries go and its 8.3 entry is renamed `~DLnnnnn.DEL` (a name the server never
+    /// creates and no task can open: it finds an unlinked object there, `ENOENT`), so that
+    /// the old name can be created anew while the file lives on until its last close.
+    /// The crate keeps an open file's whole directory entry and writes it back when it
+    /// flushes, so the file is closed in the crate first and reopened by its new name.
+    pub(super) fn hide(&mut self, object: u64) -> Result<(), Errno> {
+        let o = self.objects.get(&object).ok_or(Errno::EIO)?;
+        let (dirs, parent, old, id, raw) = (o.dirs.clone(), o.parent, o.name, o.id, o.raw);
+        let mode = if o.writable {
+            Mode::ReadWriteAppend
+        } else {
+            Mode::ReadOnly
+        };
+        let mut hidden = None;
+        for _ in 0..8 {
+            let n = self.next_hidden % 100_000;
+            self.next_hidden = self.next_hidden.wrapping_add(1);
+            let text = alloc::format!("~DL{n:05}.DEL");
+            let name = ShortFileName::create_from_str(&text).map_err(|_| Errno::EIO)?;
+            let taken = self.with_dir(&dirs, |v, dir| match v.find_directory_entry(dir, name) {
+                Ok(_) => Ok(true),
+                Err(embedded_sdmmc::Error::NotFound) => Ok(false),
+                Err(e) => Err(errno(e)),
+            })?;
+            if !taken {
+                hidden = Some((name, text));
+                break;
+            }
+        }
+        let (name, text) = hidden.ok_or(Errno::EEXIST)?;
+        let mut bytes = [b' '; 11];
+        bytes[..8].copy_from_slice(&text.as_bytes()[..8]);
+        bytes[8..].copy_from_slice(&text.as_bytes()[9..]);
+        let mut was = [b' '; 11];
+        was[..old.base_name().len()].copy_from_slice(old.base_name());
+        was[8..8 + old.extension().len()].copy_from_slice(old.extension());
+
+        // The crate writes the entry (under the old name) as it closes.
+        self.volumes.close_file(raw).map_err(errno)?;
+        let (s, at) = (u64::from(id.0), id.1 as usize);
+        let mut buf = [0u8; SECTOR];
+        let renamed = self
+            .sector(s, &mut buf)
+            .map_err(|_| Errno::EIO)
+            .and_then(|()| {
+                if buf.get(at..at + 11) != Some(&was[..]) {
+                    return Err(Errno::EIO);
+                }
+                buf[at..at + 11].copy_from_slice(&bytes);
+                self.write_sector(s, &buf)
+            });
+        let now = if renamed.is_ok() { name } else { old };
+        let reopened = self.open_raw(&dirs, now, mode);
+        let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
+        o.raw = reopened?;
+        o.name = now;
+        renamed?;
+        self.remove_long_name(parent, id, old.csum())
     }
 
     /// Marks cluster `c` free in every FAT.
