@@ -1,6 +1,10 @@
 //! The virtio-blk disk: found by probing the virtio-mmio transports init mapped, driven by
 //! the `virtio-drivers` crate, one request at a time, each completion announced by the
 //! transport's interrupt (an IrqHandler signalling the server's notification).
+//!
+//! Two ways in: [`BlockDev`] as `embedded-sdmmc`'s block device (a sector at a time, read
+//! through 4 KiB extents kept), and [`BlockDev::read_run`] / [`BlockDev::write_run`], one
+//! request of up to 64 KiB for the page cache's blocks (`fs::extents`).
 
 extern crate alloc;
 
