@@ -1305,6 +1305,35 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
+    // The file server stops (test hook) while a task uses files, a file mapping, shm and
+    // anonymous memory; init restarts it (issue 9): old descriptors are EBADF, new opens,
+    // mappings and spawns from the disk work, the old mapping is BUS, the rest unaffected.
+    Scenario {
+        writes_disk: true,
+        ..Scenario::stops(
+            "server-restart",
+            Initrd::Normal,
+            "run=server-restart file.stop=30",
+            Stage::Hello,
+            &[
+                "init: running server-restart in the initrd",
+                "PASS server-restart-mapping-before",
+                "file: test hook: stopping at request 30",
+                "init: server file (pid 4) failed (undefined instruction",
+                "init: restarted server file (pid 4), restart 1 of 3; init's memory and slots as before",
+                "PASS server-restart-call-returns-error",
+                "PASS server-restart-old-fd-ebadf",
+                "PASS server-restart-open-works",
+                "PASS server-restart-new-mapping-works",
+                "PASS server-restart-spawn-from-disk",
+                "PASS server-restart-old-mapping-bus",
+                "PASS server-restart-shm-unaffected",
+                "PASS server-restart-anon-unaffected",
+                "init: server-restart exited with status 0",
+                "init: done",
+            ],
+        )
+    },
 ];
 
 /// `proc-fatattack`'s disk: a second long-named file, and a filler that leaves 128 KiB free.
