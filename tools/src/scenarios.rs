@@ -1334,6 +1334,25 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
+    // A file server that keeps failing (every instance stops at its 5th request) is
+    // restarted three times, each from the same memory, then left ended.
+    Scenario::stops(
+        "server-restart-limit",
+        Initrd::Normal,
+        "run=restart-limit file.stop=5 file.stop.all=1",
+        Stage::Hello,
+        &[
+            "init: restarted server file (pid 4), restart 1 of 3; init's memory and slots as before",
+            "init: restarted server file (pid 4), restart 2 of 3; init's memory and slots as before",
+            "init: restarted server file (pid 4), restart 3 of 3; init's memory and slots as before",
+            "init: server file failed 4 times; it is not restarted again",
+            "PASS server-restart-limit-three-restarts",
+            "PASS server-restart-limit-stays-ended",
+            "PASS server-restart-limit-rest-runs",
+            "init: restart-limit exited with status 0",
+            "init: done",
+        ],
+    ),
 ];
 
 /// `proc-fatattack`'s disk: a second long-named file, and a filler that leaves 128 KiB free.

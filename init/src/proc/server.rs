@@ -395,7 +395,8 @@ fn device_untyped(info: &BootInfo) -> Option<abi::bootinfo::UntypedDesc> {
 /// them takes it all back: [`restart_file`]): its endpoint, the virtio-mmio registers
 /// (device memory), a DMA frame, and an interrupt handler per transport signalling one
 /// notification with badge `1 << transport`. `instance` counts restarts (0: the first);
-/// the test hook `file.stop=N` applies to the first instance only.
+/// the test hook `file.stop=N` applies to the first instance only, or to every one with
+/// `file.stop.all=1` (scenario `server-restart-limit`).
 fn start_file(
     alloc: &mut Alloc,
     window: &mut Window,
@@ -437,7 +438,8 @@ fn build_file(
     let ut = file.space.untyped();
     let ep: Cap<Endpoint> = retype(alloc, ut, ObjectType::Endpoint, 0)?;
     let irq_notify: Cap<Notification> = retype(alloc, ut, ObjectType::Notification, 0)?;
-    if instance == 0 {
+    let every = bootarg(info.bootargs(), "file.stop.all") == Some(b"1".as_slice());
+    if instance == 0 || every {
         file.startup.stop_at = bootarg(info.bootargs(), "file.stop")
             .and_then(|v| core::str::from_utf8(v).ok()?.parse::<u64>().ok())
             .unwrap_or(0);
