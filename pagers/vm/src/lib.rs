@@ -183,6 +183,50 @@ pub const HANDLE_MASK: u64 = (1 << GEN_SHIFT) - 1;
 /// The most restarts of one pager vm counts.
 pub const MAX_GENERATION: u64 = (1 << (64 - GEN_SHIFT)) - 1;
 
+/// `req` as instance `generation` of its pager knows it (the handle without vm's
+/// generation bits), or `ENODEV` when it names a handle of an older instance, which is gone
+/// (`Machine::pager_call` sends nothing then).
+pub fn for_instance(req: ObjectRequest, generation: u64) -> Result<ObjectRequest, Errno> {
+    let own = |h: u64| {
+        if h >> GEN_SHIFT == generation {
+            Ok(h & HANDLE_MASK)
+        } else {
+            Err(Errno::ENODEV)
+        }
+    };
+    Ok(match req {
+        ObjectRequest::Page {
+            handle,
+            block,
+            write,
+        } => ObjectRequest::Page {
+            handle: own(handle)?,
+            block,
+            write,
+        },
+        ObjectRequest::Dirty { handle, block } => ObjectRequest::Dirty {
+            handle: own(handle)?,
+            block,
+        },
+        ObjectRequest::Sync {
+            handle,
+            first,
+            count,
+        } => ObjectRequest::Sync {
+            handle: own(handle)?,
+            first,
+            count,
+        },
+        ObjectRequest::Release { handle } => ObjectRequest::Release {
+            handle: own(handle)?,
+        },
+        ObjectRequest::Claim { handle, pid } => ObjectRequest::Claim {
+            handle: own(handle)?,
+            pid,
+        },
+    })
+}
+
 /// The key of [`Vm::handles`].
 fn held_key((pager, handle): Source) -> (u64, u64) {
     (pager as u64, handle)

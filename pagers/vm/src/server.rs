@@ -187,48 +187,9 @@ impl Sys {
         }
     }
 
-    /// `req` as the pager's current instance knows it (the handle without vm's generation
-    /// bits), or `ENODEV` when it names a handle of an instance that is gone.
+    /// `req` as the pager's current instance knows it (`vm::for_instance`).
     fn current(&self, pager: Pager, req: ObjectRequest) -> Result<ObjectRequest, Errno> {
-        let current = self.generations[Self::gen_index(pager)];
-        let own = |h: u64| {
-            if h >> vm::GEN_SHIFT == current {
-                Ok(h & vm::HANDLE_MASK)
-            } else {
-                Err(Errno::ENODEV)
-            }
-        };
-        Ok(match req {
-            ObjectRequest::Page {
-                handle,
-                block,
-                write,
-            } => ObjectRequest::Page {
-                handle: own(handle)?,
-                block,
-                write,
-            },
-            ObjectRequest::Dirty { handle, block } => ObjectRequest::Dirty {
-                handle: own(handle)?,
-                block,
-            },
-            ObjectRequest::Sync {
-                handle,
-                first,
-                count,
-            } => ObjectRequest::Sync {
-                handle: own(handle)?,
-                first,
-                count,
-            },
-            ObjectRequest::Release { handle } => ObjectRequest::Release {
-                handle: own(handle)?,
-            },
-            ObjectRequest::Claim { handle, pid } => ObjectRequest::Claim {
-                handle: own(handle)?,
-                pid,
-            },
-        })
+        vm::for_instance(req, self.generations[Self::gen_index(pager)])
     }
 
     /// `SetPager`: the endpoint of a new instance of `pager` (in vm's slot `cap`); the
