@@ -152,7 +152,8 @@ impl<'a> Proc<'a> {
     /// init). It ends alone: its thread is deleted, so a client waiting for its answer gets an
     /// error instead of waiting for ever, and its endpoint is revoked and deleted, so every
     /// capability to it (the tasks', vm's, init's) is gone and later calls fail at once; vm
-    /// then answers faults on that pager's regions with `BUS`. The rest runs on.
+    /// then answers faults on that pager's regions with `BUS`. The rest runs on. The file
+    /// server is then started again ([`Proc::restart_file`]).
     pub fn server_failed(&mut self, server: u64, fault: &Reply) {
         let Some(i) = self.servers.iter().position(|s| s.pid == server) else {
             return;
