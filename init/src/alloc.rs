@@ -171,6 +171,25 @@ impl Alloc {
         Ok(start as u64)
     }
 
+    /// Which slots are in use now (for [`Alloc::taken_since`]).
+    pub fn used_slots(&self) -> [u64; MAX_SLOTS / 64] {
+        self.used.0
+    }
+
+    /// The slots taken since `before` ([`Alloc::used_slots`]) and still in use.
+    pub fn taken_since(&self, before: &[u64; MAX_SLOTS / 64]) -> liballoc::vec::Vec<u64> {
+        let mut taken = liballoc::vec::Vec::new();
+        for (i, (&now, &was)) in self.used.0.iter().zip(before).enumerate() {
+            let mut new = now & !was;
+            while new != 0 {
+                let bit = new.trailing_zeros();
+                taken.push((i * 64) as u64 + u64::from(bit));
+                new &= new - 1;
+            }
+        }
+        taken
+    }
+
     /// Gives back a slot (the caller emptied it).
     pub fn free_slot(&mut self, s: u64) {
         if let Ok(s) = usize::try_from(s)

@@ -145,6 +145,8 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "attack-review",
             "review-exec",
             "fragtest",
+            "server-restart",
+            "restart-limit",
         ],
     ),
 ];
@@ -209,7 +211,9 @@ const DISK_PROGRAMS_PACKAGE: &str = "demos";
 /// Programs of that package kept off the disk, so that init runs them from the initrd:
 /// `wbstress` (scenario `proc-wbstress`) wants its page cache of two blocks for file data
 /// alone; its own text, paged in from the cache, would make every task wait for it in turn.
-const INITRD_ONLY: &[&str] = &["wbstress"];
+/// `server-restart` (scenario `server-restart`) must not run from the page cache of the
+/// file server that dies under it.
+const INITRD_ONLY: &[&str] = &["wbstress", "server-restart", "restart-limit"];
 
 /// Writes `disk.img`: the repository's `disk/` folder, the 16 MiB test file and the demo
 /// programs.

@@ -1338,6 +1338,54 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
+    // The file server stops (test hook) while a task uses files, a file mapping, shm and
+    // anonymous memory; init restarts it (issue 9): old descriptors are EBADF, new opens,
+    // mappings and spawns from the disk work, the old mapping is BUS, the rest unaffected.
+    Scenario {
+        writes_disk: true,
+        ..Scenario::stops(
+            "server-restart",
+            Initrd::Normal,
+            "run=server-restart file.stop=30",
+            Stage::Hello,
+            &[
+                "init: running server-restart in the initrd",
+                "PASS server-restart-mapping-before",
+                "file: test hook: stopping at request 30",
+                "init: server file (pid 4) failed (undefined instruction",
+                "init: restarted server file (pid 4), restart 1 of 3; init's memory and slots as before",
+                "PASS server-restart-call-returns-error",
+                "PASS server-restart-old-fd-ebadf",
+                "PASS server-restart-open-works",
+                "PASS server-restart-new-mapping-works",
+                "PASS server-restart-spawn-from-disk",
+                "PASS server-restart-old-mapping-bus",
+                "PASS server-restart-shm-unaffected",
+                "PASS server-restart-anon-unaffected",
+                "init: server-restart exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+    // A file server that keeps failing (every instance stops at its 5th request) is
+    // restarted three times, each from the same memory, then left ended.
+    Scenario::stops(
+        "server-restart-limit",
+        Initrd::Normal,
+        "run=restart-limit file.stop=5 file.stop.all=1",
+        Stage::Hello,
+        &[
+            "init: restarted server file (pid 4), restart 1 of 3; init's memory and slots as before",
+            "init: restarted server file (pid 4), restart 2 of 3; init's memory and slots as before",
+            "init: restarted server file (pid 4), restart 3 of 3; init's memory and slots as before",
+            "init: server file failed 4 times; it is not restarted again",
+            "PASS server-restart-limit-three-restarts",
+            "PASS server-restart-limit-stays-ended",
+            "PASS server-restart-limit-rest-runs",
+            "init: restart-limit exited with status 0",
+            "init: done",
+        ],
+    ),
 ];
 
 /// `fragtest`'s `FRAG.DAT` as the tools put it on the disk: `demos::fragtest::orig`'s bytes,

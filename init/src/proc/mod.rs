@@ -64,7 +64,8 @@ fn serve(alloc: &mut Alloc, info: &'static BootInfo, name: &str) -> Result<(), &
     let mut window = mem::Window::new(alloc, WINDOW_PAGES).map_err(|_| "no window")?;
     let servers =
         server::start(alloc, &mut window, &initrd, info).map_err(|_| "cannot start the servers")?;
-    let mut proc = Proc::new(alloc, initrd, &servers);
+    let init_ep = servers.init_ep;
+    let mut proc = Proc::new(alloc, initrd, servers, info, window);
     let watched = match Name::new(name)
         .map_err(Errno::from)
         .and_then(|n| proc.spawn(pid::INIT, n))
@@ -77,7 +78,7 @@ fn serve(alloc: &mut Alloc, info: &'static BootInfo, name: &str) -> Result<(), &
     };
     println!("init: running {} (pid {watched})", proc.source(name));
     proc.watch(watched);
-    report(&proc.serve(servers.init_ep));
+    report(&proc.serve(init_ep));
     // Power-off follows: the tasks still running end first, and what tasks wrote to files
     // (through shared mappings too) must be on the disk.
     proc.end_remaining();

@@ -104,6 +104,8 @@ pub struct Servers {
     pub shm_ep: Option<Cap<Endpoint>>,
     /// The servers' threads, for when one of them fails.
     pub threads: Vec<ServerThread>,
+    /// The untypeds the file server is built from (for its restarts).
+    pub file_roots: Roots,
 }
 
 /// A server's thread as init keeps it: its faults reach init (badge `pid | FAULT_BADGE`).
@@ -115,8 +117,62 @@ pub struct ServerThread {
 }
 
 impl ServerThread {
-    const fn new(name: &'static str, pid: u64, tcb: Cap<Tcb>) -> Self {
+    pub const fn new(name: &'static str, pid: u64, tcb: Cap<Tcb>) -> Self {
         Self { name, pid, tcb }
+    }
+}
+
+/// The untypeds a restartable server (file) is built from, kept by init: revoking them
+/// takes back everything the server had (its CNode, thread, address space and tables,
+/// stack, IPC buffer, heap, page cache, DMA frame, endpoint), and the next instance is
+/// built from the same untypeds again, in the same order and sizes.
+#[derive(Default)]
+pub struct Roots {
+    /// Each untyped (in init's CNode) and its size.
+    list: Vec<(Cap<Untyped>, u64)>,
+    /// How many of `list` the build in progress took.
+    next: usize,
+    /// The slots of init's CNode the last build filled (objects made from the roots): free
+    /// again once the roots are revoked.
+    slots: Vec<u64>,
+}
+
+impl Roots {
+    /// The next untyped of 2^`bits` bytes: the one the earlier build took at this point,
+    /// or a new one.
+    fn take(&mut self, alloc: &mut Alloc, bits: u64) -> Result<Cap<Untyped>, Error> {
+        let ut = match self.list.get(self.next) {
+            Some(&(ut, b)) if b == bits => ut,
+            Some(_) => return Err(Error::InvalidArgument),
+            None => {
+                let ut = Cap::from_cptr(alloc.retype_global(ObjectType::Untyped, bits)?);
+                self.list.push((ut, bits));
+                ut
+            }
+        };
+        self.next += 1;
+        Ok(ut)
+    }
+
+    /// An untyped of 2^`bits` bytes for the server itself (in a new slot of init's CNode):
+    /// a child of a root, so that revoking the root takes it back.
+    fn child(&mut self, alloc: &mut Alloc, bits: u64) -> Result<u64, Error> {
+        let root = self.take(alloc, bits)?;
+        retype::<Untyped>(alloc, root, ObjectType::Untyped, bits).map(|c| c.cptr())
+    }
+
+    /// Revokes every root (everything built from them goes, and init's slots that held
+    /// it are free again) for the next build.
+    pub fn revoke(&mut self, alloc: &mut Alloc) -> Result<(), Error> {
+        for &(ut, _) in &self.list {
+            CNODE.revoke(ut.cptr())?;
+        }
+        for s in self.slots.drain(..) {
+            let _ = CNODE.delete(s);
+            alloc.free_slot(s);
+        }
+        self.next = 0;
+        Ok(())
     }
 }
 
@@ -164,8 +220,16 @@ pub fn start(
         ("vm", pid::VM),
         budgets.vm_heap,
         VM_RADIX,
+        &mut Roots::default(),
     )?;
-    let mut zero = Builder::new(alloc, window, initrd, "zero", pid::ZERO, ZERO_HEAP_SIZE)?;
+    let mut zero = Builder::new(
+        alloc,
+        window,
+        initrd,
+        ("zero", pid::ZERO),
+        ZERO_HEAP_SIZE,
+        &mut Roots::default(),
+    )?;
 
     // vm: its endpoint, zero's (badged, so replies can carry chunks), init's notification,
     // the initrd frames, and an untyped budget for page tables.
@@ -208,7 +272,8 @@ pub fn start(
 
     // file: before zero takes the rest of RAM. Without it the system still runs.
     let mut threads = Vec::new();
-    let file_ep = match start_file(alloc, window, initrd, info, init_ep) {
+    let mut file_roots = Roots::default();
+    let file_ep = match start_file(alloc, window, initrd, info, init_ep, &mut file_roots, 0) {
         Ok((ep, tcb)) => {
             threads.push(ServerThread::new("file", pid::FILE, tcb));
             Some(ep)
@@ -282,6 +347,7 @@ pub fn start(
         file_ep,
         shm_ep,
         threads,
+        file_roots,
     })
 }
 
@@ -300,9 +366,9 @@ fn start_shm(
         alloc,
         window,
         initrd,
-        "shm-server",
-        pid::SHM,
+        ("shm-server", pid::SHM),
         budgets.shm_heap,
+        &mut Roots::default(),
     )?;
     shm.copy_in(SLOT_ENDPOINT, ep.cptr(), CapRights::ALL)?;
     shm.startup.slots[shm_slots::ENDPOINT] = SLOT_ENDPOINT;
@@ -320,27 +386,64 @@ fn start_shm(
     Ok((ep, tcb))
 }
 
-/// Builds and starts the file server: its endpoint, the virtio-mmio registers (device
-/// memory), a DMA frame, and an interrupt handler per transport signalling one notification
-/// with badge `1 << transport`.
+/// The device untyped (the virtio-mmio transports) the file server's registers come from.
+fn device_untyped(info: &BootInfo) -> Option<abi::bootinfo::UntypedDesc> {
+    info.untyped().iter().find(|u| u.device != 0).copied()
+}
+
+/// Builds and starts the file server, every object of it from `roots` (so that revoking
+/// them takes it all back: [`restart_file`]): its endpoint, the virtio-mmio registers
+/// (device memory), a DMA frame, and an interrupt handler per transport signalling one
+/// notification with badge `1 << transport`. `instance` counts restarts (0: the first);
+/// the test hook `file.stop=N` applies to the first instance only, or to every one with
+/// `file.stop.all=1` (scenario `server-restart-limit`).
 fn start_file(
     alloc: &mut Alloc,
     window: &mut Window,
     initrd: &Initrd,
     info: &BootInfo,
     init_ep: Cap<Endpoint>,
+    roots: &mut Roots,
+    instance: u32,
 ) -> Result<(Cap<Endpoint>, Cap<Tcb>), Error> {
-    let device = info
-        .untyped()
-        .iter()
-        .find(|u| u.device != 0)
-        .copied()
-        .ok_or(Error::InvalidArgument)?;
-    let ep: Cap<Endpoint> = Cap::from_cptr(alloc.retype_global(ObjectType::Endpoint, 0)?);
-    let irq_notify: Cap<Notification> =
-        Cap::from_cptr(alloc.retype_global(ObjectType::Notification, 0)?);
+    let before = alloc.used_slots();
+    let built = build_file(alloc, window, initrd, info, init_ep, roots, instance);
+    roots.slots = alloc
+        .taken_since(&before)
+        .into_iter()
+        .filter(|&s| !roots.list.iter().any(|&(ut, _)| ut.cptr() == s))
+        .collect();
+    built
+}
+
+fn build_file(
+    alloc: &mut Alloc,
+    window: &mut Window,
+    initrd: &Initrd,
+    info: &BootInfo,
+    init_ep: Cap<Endpoint>,
+    roots: &mut Roots,
+    instance: u32,
+) -> Result<(Cap<Endpoint>, Cap<Tcb>), Error> {
+    let device = device_untyped(info).ok_or(Error::InvalidArgument)?;
     let budgets = Budgets::for_ram(info.ram_total);
-    let mut file = Builder::new(alloc, window, initrd, "file", pid::FILE, budgets.file_heap)?;
+    let mut file = Builder::new(
+        alloc,
+        window,
+        initrd,
+        ("file", pid::FILE),
+        budgets.file_heap,
+        roots,
+    )?;
+    let ut = file.space.untyped();
+    let ep: Cap<Endpoint> = retype(alloc, ut, ObjectType::Endpoint, 0)?;
+    let irq_notify: Cap<Notification> = retype(alloc, ut, ObjectType::Notification, 0)?;
+    let every = bootarg(info.bootargs(), "file.stop.all") == Some(b"1".as_slice());
+    if instance == 0 || every {
+        file.startup.stop_at = bootarg(info.bootargs(), "file.stop")
+            .and_then(|v| core::str::from_utf8(v).ok()?.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
     file.copy_in(SLOT_ENDPOINT, ep.cptr(), CapRights::ALL)?;
     file.startup.slots[file_slots::ENDPOINT] = SLOT_ENDPOINT;
     file.startup.slots[file_slots::VSPACE] = SLOT_VSPACE;
@@ -370,7 +473,8 @@ fn start_file(
 
     // DMA memory: one frame, so physically contiguous; the server asks the kernel for its
     // physical address.
-    let dma: Cap<Frame> = Cap::from_cptr(alloc.retype_global(ObjectType::Frame, FILE_DMA_BITS)?);
+    let dma_ut = roots.take(alloc, FILE_DMA_BITS)?;
+    let dma: Cap<Frame> = retype(alloc, dma_ut, ObjectType::Frame, FILE_DMA_BITS)?;
     let dma_size = 1u64 << FILE_DMA_BITS;
     file.space.map(
         alloc,
@@ -414,12 +518,12 @@ fn start_file(
     let mut left = blocks * BLOCK_SIZE;
     while left > 0 {
         let bits = u64::from(63 - left.leading_zeros());
-        let frames = alloc.retype_global(ObjectType::Untyped, bits)?;
+        let frames = roots.child(alloc, bits)?;
         file.move_in(alloc, slot, frames)?;
         slot += 1;
         left -= 1 << bits;
     }
-    let tables = alloc.retype_global(ObjectType::Untyped, FILE_TABLES_BITS)?;
+    let tables = roots.child(alloc, FILE_TABLES_BITS)?;
     file.move_in(alloc, slot, tables)?;
     file.startup.untyped_first = FIRST_UNTYPED_SLOT;
     file.startup.untyped_count = slot + 1 - FIRST_UNTYPED_SLOT;
@@ -429,17 +533,36 @@ fn start_file(
     Ok((ep, tcb))
 }
 
+/// Builds a new instance of the file server after the last one failed (its thread and
+/// endpoint already deleted): revokes its roots (every object it had goes, its interrupt
+/// handlers with its CNode) and the device untyped (its register frame), and builds and
+/// starts it from them again. The new driver resets the device (`VirtIOBlk::new`).
+pub fn restart_file(
+    alloc: &mut Alloc,
+    window: &mut Window,
+    initrd: &Initrd,
+    info: &BootInfo,
+    init_ep: Cap<Endpoint>,
+    roots: &mut Roots,
+    instance: u32,
+) -> Result<(Cap<Endpoint>, Cap<Tcb>), Error> {
+    roots.revoke(alloc)?;
+    let device = device_untyped(info).ok_or(Error::InvalidArgument)?;
+    CNODE.revoke(device.slot)?;
+    start_file(alloc, window, initrd, info, init_ep, roots, instance)
+}
+
 impl Builder {
     /// The server's objects, its image, stack, IPC buffer and heap mapped; not started.
     fn new(
         alloc: &mut Alloc,
         window: &mut Window,
         initrd: &Initrd,
-        name: &'static str,
-        pid: u64,
+        who: (&'static str, u64),
         heap_size: u64,
+        roots: &mut Roots,
     ) -> Result<Self, Error> {
-        Self::with_radix(alloc, window, initrd, (name, pid), heap_size, SERVER_RADIX)
+        Self::with_radix(alloc, window, initrd, who, heap_size, SERVER_RADIX, roots)
     }
 
     /// [`Builder::new`] with a CNode of 2^`radix` slots.
@@ -450,14 +573,14 @@ impl Builder {
         (name, pid): (&'static str, u64),
         heap_size: u64,
         radix: u64,
+        roots: &mut Roots,
     ) -> Result<Self, Error> {
         let file = initrd.find(name).ok_or(Error::InvalidArgument)?;
         let image = kernel_core::elf::parse_user_image(file).map_err(|e| {
             rt::println!("init: {name}: {e}");
             Error::InvalidArgument
         })?;
-        let ut: Cap<Untyped> =
-            Cap::from_cptr(alloc.retype_global(ObjectType::Untyped, SERVER_UNTYPED_BITS)?);
+        let ut = roots.take(alloc, SERVER_UNTYPED_BITS)?;
         let cnode: Cap<CNode> = retype(alloc, ut, ObjectType::CNode, radix)?;
         let tcb: Cap<Tcb> = retype(alloc, ut, ObjectType::Tcb, 0)?;
         let mut space = Space::new(retype(alloc, ut, ObjectType::VSpace, 0)?, ut);
@@ -488,8 +611,7 @@ impl Builder {
 
         // The heap: frames of up to 2 MiB from an untyped of its own.
         let heap_bits = u64::from(heap_size.max(PAGE).next_power_of_two().trailing_zeros());
-        let heap_ut: Cap<Untyped> =
-            Cap::from_cptr(alloc.retype_global(ObjectType::Untyped, heap_bits)?);
+        let heap_ut = roots.take(alloc, heap_bits)?;
         let frame_bits = heap_bits.min(21);
         for i in 0..(1u64 << (heap_bits - frame_bits)) {
             let frame: Cap<Frame> = retype(alloc, heap_ut, ObjectType::Frame, frame_bits)?;

@@ -70,11 +70,32 @@ impl Clients {
 
     /// Forgets init's capability to a server that failed (its endpoint was revoked: the
     /// slot is empty now).
-    pub fn forget(&mut self, server: u64) {
-        match server {
-            pid::FILE => self.file = None,
-            pid::SHM => self.shm = None,
-            _ => {}
+    pub fn forget(&mut self, alloc: &mut Alloc, server: u64) {
+        let old = match server {
+            pid::FILE => self.file.take(),
+            pid::SHM => self.shm.take(),
+            _ => None,
+        };
+        if let Some(old) = old {
+            let _ = CNODE.delete(old.cptr());
+            alloc.free_slot(old.cptr());
+        }
+    }
+
+    /// init's capability to a new instance of the file server (restarted after a failure).
+    pub fn set_file(&mut self, alloc: &mut Alloc, ep: Cap<Endpoint>) {
+        let slot = match alloc.slot() {
+            Ok(s) => s,
+            Err(_) => return,
+        };
+        match CNODE.mint(slot, CNODE, ep.cptr(), CapRights::WRITE, pid::INIT) {
+            Ok(()) => {
+                if let Some(old) = self.file.replace(Cap::from_cptr(slot)) {
+                    let _ = CNODE.delete(old.cptr());
+                    alloc.free_slot(old.cptr());
+                }
+            }
+            Err(_) => alloc.free_slot(slot),
         }
     }
 

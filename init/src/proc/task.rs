@@ -8,11 +8,13 @@
 
 use super::Ended;
 use super::initrd::Initrd;
+use super::mem::Window;
 use super::mem::retype;
-use super::server::{ServerThread, Servers};
+use super::server::{Roots, ServerThread, Servers};
 use super::servers::{BIN_DIR, Clients, DiskProgram};
 use super::vm::Vm;
 use crate::alloc::{Alloc, CNODE};
+use abi::bootinfo::BootInfo;
 use abi::message::FaultLabel;
 use abi::object::{CapRights, ObjectType, init_slots};
 use kernel_core::elf::{UserImage, parse_user_image};
@@ -34,6 +36,9 @@ const TASK_UNTYPED_BITS: u64 = 16;
 pub const MAX_CHILDREN: usize = 128;
 pub const MAX_TASKS: usize = 1024;
 const TASK_PRIORITY: u64 = 100;
+/// How many times init restarts the file server after it failed; after that it stays
+/// ended (a server that keeps failing would only keep failing).
+pub const MAX_RESTARTS: u32 = 3;
 
 /// A task's kernel objects, each in a slot of init's CNode.
 #[derive(Clone, Copy)]
@@ -95,6 +100,12 @@ pub struct Proc<'a> {
     clients: Clients,
     /// The servers' threads still running.
     servers: Vec<ServerThread>,
+    /// For restarting the file server: the boot information, init's window, the untypeds
+    /// it is built from, and how many times it was restarted.
+    info: &'static BootInfo,
+    window: Window,
+    file_roots: Roots,
+    file_restarts: u32,
     /// Where the last program loaded came from, for init's log.
     pub loaded_from: &'static str,
     tasks: BTreeMap<u64, Task>,
@@ -106,9 +117,19 @@ pub struct Proc<'a> {
 }
 
 impl<'a> Proc<'a> {
-    pub fn new(alloc: &'a mut Alloc, initrd: Initrd, servers: &Servers) -> Self {
+    pub fn new(
+        alloc: &'a mut Alloc,
+        initrd: Initrd,
+        servers: Servers,
+        info: &'static BootInfo,
+        window: Window,
+    ) -> Self {
         let clients = Clients::new(alloc, servers.file_ep, servers.shm_ep);
         Self {
+            info,
+            window,
+            file_roots: servers.file_roots,
+            file_restarts: 0,
             clients,
             loaded_from: "",
             alloc,
@@ -118,7 +139,7 @@ impl<'a> Proc<'a> {
             init_ep: servers.init_ep,
             file_ep: servers.file_ep,
             shm_ep: servers.shm_ep,
-            servers: servers.threads.clone(),
+            servers: servers.threads,
             tasks: BTreeMap::new(),
             next_pid: pid::FIRST_USER,
             free_untyped: Vec::new(),
@@ -131,11 +152,14 @@ impl<'a> Proc<'a> {
     /// init). It ends alone: its thread is deleted, so a client waiting for its answer gets an
     /// error instead of waiting for ever, and its endpoint is revoked and deleted, so every
     /// capability to it (the tasks', vm's, init's) is gone and later calls fail at once; vm
-    /// then answers faults on that pager's regions with `BUS`. The rest runs on.
+    /// then answers faults on that pager's regions with `BUS`. The rest runs on. The file
+    /// server is then started again ([`Proc::restart_file`]).
     pub fn server_failed(&mut self, server: u64, fault: &Reply) {
         let Some(i) = self.servers.iter().position(|s| s.pid == server) else {
             return;
         };
+        // What init holds before, to show that a restart costs it nothing.
+        let held = self.held();
         let s = self.servers.remove(i);
         let how = FaultLabel::try_from(fault.info().label).map_or("stopped", |l| match l {
             FaultLabel::VmFault => "page fault",
@@ -159,9 +183,98 @@ impl<'a> Proc<'a> {
         if let Some(ep) = ep {
             let _ = CNODE.revoke(ep.cptr());
             let _ = CNODE.delete(ep.cptr());
-            self.alloc.free_slot(ep.cptr());
-            self.clients.forget(server);
+            // The file server's slots go back with its roots (`Roots::revoke`).
+            if server != pid::FILE {
+                self.alloc.free_slot(ep.cptr());
+            }
+            self.clients.forget(self.alloc, server);
         }
+        if server == pid::FILE && self.restart_file() {
+            let cost = if self.held() == held {
+                "init's memory and slots as before"
+            } else {
+                "init holds more memory or slots than before"
+            };
+            rt::println!(
+                "init: restarted server file (pid {}), restart {} of {MAX_RESTARTS}; {cost}",
+                pid::FILE,
+                self.file_restarts
+            );
+        }
+    }
+
+    /// init's free memory and used slots (after a restart they must be as before).
+    fn held(&self) -> (u64, usize) {
+        let used = self.alloc.used_slots();
+        let slots = used.iter().map(|w| w.count_ones() as usize).sum();
+        (self.alloc.free_bytes(), slots)
+    }
+
+    /// The file server failed: a fresh instance, as MINIX 3's reincarnation server does,
+    /// at most [`MAX_RESTARTS`] times. Everything of the dead one is taken back (its
+    /// untypeds revoked) and the new one built from the same memory; then every running
+    /// task gets a capability to the new endpoint in its FILE slot, vm gets one
+    /// (`SetPager`, after which regions naming the old instance's handles are `BUS`), and
+    /// so does init. What was open in the dead server is gone: its descriptors are
+    /// `EBADF` in the new one, and its dirty page-cache blocks are lost.
+    fn restart_file(&mut self) -> bool {
+        if self.file_restarts >= MAX_RESTARTS {
+            rt::println!(
+                "init: server file failed {} times; it is not restarted again",
+                self.file_restarts + 1
+            );
+            return false;
+        }
+        self.file_restarts += 1;
+        let started = super::server::restart_file(
+            self.alloc,
+            &mut self.window,
+            &self.initrd,
+            self.info,
+            self.init_ep,
+            &mut self.file_roots,
+            self.file_restarts,
+        );
+        let (ep, tcb) = match started {
+            Ok(r) => r,
+            Err(e) => {
+                rt::println!("init: restarting server file failed: {e:?}; it stays ended");
+                return false;
+            }
+        };
+        self.servers.push(ServerThread::new("file", pid::FILE, tcb));
+        self.file_ep = Some(ep);
+        self.clients.set_file(self.alloc, ep);
+        for (&pid, task) in &self.tasks {
+            if let State::Running(objs) = task.state {
+                let _ = objs.cnode.delete(task_slots::FILE);
+                if let Err(e) =
+                    objs.cnode
+                        .mint(task_slots::FILE, CNODE, ep.cptr(), CapRights::WRITE, pid)
+                {
+                    rt::println!("init: task {pid} gets no file server: {e:?}");
+                }
+            }
+        }
+        let given = self.alloc.slot().map_err(Errno::from).and_then(|slot| {
+            let r = CNODE
+                .mint(
+                    slot,
+                    CNODE,
+                    ep.cptr(),
+                    CapRights(CapRights::WRITE.0 | CapRights::GRANT.0),
+                    pid::VM,
+                )
+                .map_err(Errno::from)
+                .and_then(|()| self.vm.set_pager(Pager::File, slot));
+            let _ = CNODE.delete(slot);
+            self.alloc.free_slot(slot);
+            r
+        });
+        if let Err(e) = given {
+            rt::println!("init: vm did not take the new file server: {e}");
+        }
+        true
     }
 
     /// Reports how task `pid` (a child of init) ends through [`Proc::take_ended`].

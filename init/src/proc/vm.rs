@@ -39,6 +39,11 @@ impl Vm {
         self.call(VmControl::NewSpace { pid }, Some(vspace.cptr()))
     }
 
+    /// A new instance of `pager` (restarted): `ep` is vm's capability to its endpoint.
+    pub fn set_pager(&self, pager: Pager, ep: u64) -> Result<(), Errno> {
+        self.call(VmControl::SetPager { pager }, Some(ep))
+    }
+
     pub fn set_name(&self, pid: u64, name: Name) -> Result<(), Errno> {
         self.call(VmControl::SetName { pid, name }, None)
     }

@@ -163,6 +163,9 @@ abi::numbered! {
         MapAnon = 208,
         /// pid, vaddr, file size, object, file offset, prot | pager << 8 (`VmControl::MapObject`).
         MapObject = 209,
+        /// pager: a new instance of that pager (init restarted it); its endpoint (badged
+        /// `pid::VM`) travels with the message. vm forgets the old one's handles.
+        SetPager = 210,
 
         /// → a 2 MiB frame capability (zeroed) travels with the reply.
         GetChunk = 300,
@@ -315,6 +318,7 @@ impl Label {
             Self::TaskExit | Self::TaskExec => 1,
             Self::TaskFork => 2,
             Self::MapObject => 6,
+            Self::SetPager => 1,
             Self::NewSpace | Self::Destroy | Self::Kill | Self::Exit | Self::Wait => 1,
             Self::MapImage => 6,
             Self::MapFrame => 3,

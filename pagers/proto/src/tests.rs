@@ -28,7 +28,7 @@ fn vm_requests() -> [VmRequest; 5] {
     ]
 }
 
-fn vm_controls() -> [VmControl; 10] {
+fn vm_controls() -> [VmControl; 11] {
     [
         VmControl::NewSpace { pid: 10 },
         VmControl::MapImage {
@@ -51,6 +51,9 @@ fn vm_controls() -> [VmControl; 10] {
         VmControl::Reset { pid: 13 },
         VmControl::Destroy { pid: 14 },
         VmControl::TakeKills,
+        VmControl::SetPager {
+            pager: crate::object::Pager::File,
+        },
         VmControl::SetName {
             pid: 15,
             name: name("a-sixteen-chars!"),
@@ -364,7 +367,10 @@ fn carried_capabilities() {
     for c in vm_controls() {
         let expected = matches!(
             c,
-            VmControl::NewSpace { .. } | VmControl::MapFrame { .. } | VmControl::ForkSpace { .. }
+            VmControl::NewSpace { .. }
+                | VmControl::MapFrame { .. }
+                | VmControl::ForkSpace { .. }
+                | VmControl::SetPager { .. }
         );
         assert_eq!(c.carries_cap(), expected, "{c:?}");
     }
@@ -378,7 +384,7 @@ fn unknown_labels() {
         99,
         105,
         199,
-        210,
+        211,
         299,
         301,
         399,

@@ -134,6 +134,9 @@ pub enum VmControl {
         handle: u64,
         offset: u64,
     },
+    /// A new instance of `pager` (init restarted it after it failed): its endpoint travels
+    /// with the message. Regions naming the old instance's handles stay `BUS`.
+    SetPager { pager: Pager },
 }
 
 impl VmControl {
@@ -142,7 +145,10 @@ impl VmControl {
     pub const fn carries_cap(&self) -> bool {
         matches!(
             self,
-            Self::NewSpace { .. } | Self::MapFrame { .. } | Self::ForkSpace { .. }
+            Self::NewSpace { .. }
+                | Self::MapFrame { .. }
+                | Self::ForkSpace { .. }
+                | Self::SetPager { .. }
         )
     }
 
@@ -167,6 +173,7 @@ impl VmControl {
             Self::Reset { pid } => Wire::request(Label::Reset, &[pid]),
             Self::Destroy { pid } => Wire::request(Label::Destroy, &[pid]),
             Self::TakeKills => Wire::request(Label::TakeKills, &[]),
+            Self::SetPager { pager } => Wire::request(Label::SetPager, &[pager as u64]),
             Self::SetName { pid, name } => {
                 let [a, b] = name.to_words();
                 Wire::request(Label::SetName, &[pid, a, b])
@@ -235,6 +242,12 @@ impl VmControl {
                 Self::Destroy { pid }
             }
             Label::TakeKills => Self::TakeKills,
+            Label::SetPager => {
+                let [pager] = fields(l, mrs)?;
+                Self::SetPager {
+                    pager: Pager::try_from(pager).map_err(|_| ProtoError::BadField)?,
+                }
+            }
             Label::SetName => {
                 let [pid, a, b] = fields(l, mrs)?;
                 Self::SetName {

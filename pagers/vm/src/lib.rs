@@ -70,6 +70,11 @@ pub trait Machine {
     fn copy_from_frame(&mut self, dst: PageId, frame: u64, index: u64) -> Result<(), Errno>;
     /// Whether vm has an endpoint for `pager`.
     fn has_pager(&self, pager: Pager) -> bool;
+    /// Which instance of `pager` vm talks to (0 for the first; init's `SetPager` after a
+    /// restart raises it). Handles and objects vm keeps carry it at [`GEN_SHIFT`].
+    fn generation(&self, _pager: Pager) -> u64 {
+        0
+    }
     /// Asks the shm server for a new anonymous object of `size` bytes (`CreateAnon`) → its
     /// handle (vm's, claimed) and object. `ENODEV` without a shm server.
     fn anon_object(&mut self, size: u64) -> Result<AnonObject, Errno>;
@@ -166,6 +171,60 @@ struct Held {
     claimed: Claimed,
     /// A shm anonymous object vm made for `MAP_SHARED | MAP_ANONYMOUS` (`vmmap`: `anon`).
     anon: bool,
+}
+
+/// Where vm keeps a pager's generation in the handles and object numbers it records: a
+/// handle or object of a pager instance that is gone (init restarted the pager) never
+/// matches one of the new instance, whose numbers start again; `Machine::pager_call`
+/// refuses (`ENODEV`, so a fault is `BUS`) a request naming one.
+pub const GEN_SHIFT: u32 = 48;
+/// The pager's own bits of a handle vm records.
+pub const HANDLE_MASK: u64 = (1 << GEN_SHIFT) - 1;
+/// The most restarts of one pager vm counts.
+pub const MAX_GENERATION: u64 = (1 << (64 - GEN_SHIFT)) - 1;
+
+/// `req` as instance `generation` of its pager knows it (the handle without vm's
+/// generation bits), or `ENODEV` when it names a handle of an older instance, which is gone
+/// (`Machine::pager_call` sends nothing then).
+pub fn for_instance(req: ObjectRequest, generation: u64) -> Result<ObjectRequest, Errno> {
+    let own = |h: u64| {
+        if h >> GEN_SHIFT == generation {
+            Ok(h & HANDLE_MASK)
+        } else {
+            Err(Errno::ENODEV)
+        }
+    };
+    Ok(match req {
+        ObjectRequest::Page {
+            handle,
+            block,
+            write,
+        } => ObjectRequest::Page {
+            handle: own(handle)?,
+            block,
+            write,
+        },
+        ObjectRequest::Dirty { handle, block } => ObjectRequest::Dirty {
+            handle: own(handle)?,
+            block,
+        },
+        ObjectRequest::Sync {
+            handle,
+            first,
+            count,
+        } => ObjectRequest::Sync {
+            handle: own(handle)?,
+            first,
+            count,
+        },
+        ObjectRequest::Release { handle } => ObjectRequest::Release {
+            handle: own(handle)?,
+        },
+        ObjectRequest::Claim { handle, pid } => ObjectRequest::Claim {
+            handle: own(handle)?,
+            pid,
+        },
+    })
 }
 
 /// The key of [`Vm::handles`].
@@ -491,17 +550,24 @@ impl<M: Machine> Vm<M> {
 
     /// Claims `handle` of `pager` for task `owner`'s mapping (or, for init's, takes the
     /// claim of an earlier segment of the same program) → the object and rights.
-    fn claim(&mut self, pager: Pager, handle: u64, owner: u64) -> Result<Claimed, Errno> {
-        let h = (pager, handle);
+    fn claim(&mut self, pager: Pager, handle: u64, owner: u64) -> Result<(u64, Claimed), Errno> {
+        // The pager's numbers have no generation bits: a number with them is made up.
+        if handle > HANDLE_MASK {
+            return Err(Errno::EBADF);
+        }
+        let generation = self.m.generation(pager) << GEN_SHIFT;
+        let tagged = handle | generation;
+        let h = (pager, tagged);
         if let Some(held) = self.handles.get(&held_key(h)) {
             // A claimed handle is vm's: only init's program loading maps one again.
             return if owner == proto::pid::INIT && held.owner == owner {
-                Ok(held.claimed)
+                Ok((tagged, held.claimed))
             } else {
                 Err(Errno::EBADF)
             };
         }
-        let claimed = self.m.claim(pager, handle, owner)?;
+        let mut claimed = self.m.claim(pager, handle, owner)?;
+        claimed.object = (claimed.object & HANDLE_MASK) | generation;
         self.handles.insert(
             held_key(h),
             Held {
@@ -510,7 +576,7 @@ impl<M: Machine> Vm<M> {
                 anon: false,
             },
         );
-        Ok(claimed)
+        Ok((tagged, claimed))
     }
 
     /// `ForkSpace`: `child` (a new task in `space`) gets a copy of `parent`'s regions;
@@ -690,6 +756,11 @@ impl<M: Machine> Vm<M> {
             Errno::EFBIG => Errno::ENOMEM,
             e => e,
         })?;
+        let generation = self.m.generation(Pager::Shm) << GEN_SHIFT;
+        let (handle, object) = (
+            (handle & HANDLE_MASK) | generation,
+            (object & HANDLE_MASK) | generation,
+        );
         let claimed = Claimed {
             object,
             writable: true,
@@ -769,7 +840,7 @@ impl<M: Machine> Vm<M> {
         if !self.tasks.contains_key(&pid) {
             return Err(Errno::ESRCH);
         }
-        let Claimed { object, writable } = self.claim(pager, handle, pid)?;
+        let (handle, Claimed { object, writable }) = self.claim(pager, handle, pid)?;
         let kind = |start| Kind::Object {
             pager,
             handle,
@@ -825,7 +896,7 @@ impl<M: Machine> Vm<M> {
         if !self.tasks.contains_key(&pid) {
             return Err(Errno::ESRCH);
         }
-        let Claimed { object, writable } = self.claim(pager, handle, proto::pid::INIT)?;
+        let (handle, Claimed { object, writable }) = self.claim(pager, handle, proto::pid::INIT)?;
         let t = self.tasks.get_mut(&pid).ok_or(Errno::ESRCH)?;
         let inserted = t.regions.insert(Region {
             start,

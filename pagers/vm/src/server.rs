@@ -77,6 +77,10 @@ struct Sys {
     /// The file and shm servers' endpoints (badged `pid::VM`, WRITE|GRANT), if they exist.
     file: Option<Cap<Endpoint>>,
     shm: Option<Cap<Endpoint>>,
+    /// Each pager's instance, counted from 0 (`SetPager` raises it): vm's handles and
+    /// objects carry it in their top bits (`vm::GEN_SHIFT`), so that a restarted pager
+    /// never hears of its predecessor's handles.
+    generations: [u64; 2],
     /// Whether vm's own tables for `COPY_WINDOW` are installed.
     copy_tables: bool,
     /// Where initrd byte 0 is in vm's address space, and the initrd's size.
@@ -174,6 +178,38 @@ impl Sys {
             Pager::File => self.file,
             Pager::Shm => self.shm,
         }
+    }
+
+    fn gen_index(pager: Pager) -> usize {
+        match pager {
+            Pager::File => 0,
+            Pager::Shm => 1,
+        }
+    }
+
+    /// `req` as the pager's current instance knows it (`vm::for_instance`).
+    fn current(&self, pager: Pager, req: ObjectRequest) -> Result<ObjectRequest, Errno> {
+        vm::for_instance(req, self.generations[Self::gen_index(pager)])
+    }
+
+    /// `SetPager`: the endpoint of a new instance of `pager` (in vm's slot `cap`); the
+    /// old instance's handles are dead from now on.
+    fn set_pager(&mut self, pager: Pager, cap: u64) -> Result<(), Errno> {
+        let i = Self::gen_index(pager);
+        if self.generations[i] >= vm::MAX_GENERATION {
+            return Err(Errno::EAGAIN);
+        }
+        self.generations[i] += 1;
+        let new = Some(Cap::from_cptr(cap));
+        let old = match pager {
+            Pager::File => core::mem::replace(&mut self.file, new),
+            Pager::Shm => core::mem::replace(&mut self.shm, new),
+        };
+        // The old endpoint was revoked (its slot is empty); the slot is free again.
+        if let Some(old) = old {
+            self.delete(old.cptr());
+        }
+        Ok(())
     }
 
     fn free_slot(&mut self, s: u64) {
@@ -382,6 +418,10 @@ impl Machine for Sys {
         self.pager_ep(pager).is_some()
     }
 
+    fn generation(&self, pager: Pager) -> u64 {
+        self.generations[Self::gen_index(pager)]
+    }
+
     fn anon_object(&mut self, size: u64) -> Result<AnonObject, Errno> {
         let ep = self.pager_ep(Pager::Shm).ok_or(Errno::ENODEV)?;
         if let Some(buf) = libmk::ipc_buffer() {
@@ -410,6 +450,7 @@ impl Machine for Sys {
         req: ObjectRequest,
     ) -> Result<(u64, Option<u64>), Errno> {
         let ep = self.pager_ep(pager).ok_or(Errno::ENODEV)?;
+        let req = self.current(pager, req)?;
         let slot = self.slot()?;
         let Some(buf) = libmk::ipc_buffer() else {
             self.free_slot(slot);
@@ -531,6 +572,7 @@ fn main(st: &'static Startup) -> ! {
         zero: Cap::from_cptr(st.slots[vm_slots::ZERO]),
         file: (st.slots[vm_slots::FILE] != 0).then(|| Cap::from_cptr(st.slots[vm_slots::FILE])),
         shm: (st.slots[vm_slots::SHM] != 0).then(|| Cap::from_cptr(st.slots[vm_slots::SHM])),
+        generations: [0; 2],
         copy_tables: false,
         initrd_va: 0,
         initrd_size: 0,
@@ -806,6 +848,9 @@ impl Server {
             VmControl::Reset { pid } => vm.reset(pid),
             VmControl::Destroy { pid } => vm.destroy(pid),
             VmControl::TakeKills => return answer(Ok(vm.take_kill())),
+            VmControl::SetPager { pager } => {
+                vm.m.set_pager(pager, cap).inspect_err(|_| vm.m.delete(cap))
+            }
         };
         answer(r)
     }

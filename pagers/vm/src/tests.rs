@@ -81,6 +81,8 @@ struct Model {
     pager: PagerModel,
     /// What `heap_low` answers.
     heap_low: bool,
+    /// The pagers' instance (`Machine::generation`): raised when a test restarts them.
+    generation: u64,
 }
 
 impl Model {
@@ -193,6 +195,10 @@ impl Machine for Model {
         pager == Pager::File || self.pager.shm
     }
 
+    fn generation(&self, _pager: Pager) -> u64 {
+        self.generation
+    }
+
     fn anon_object(&mut self, size: u64) -> Result<AnonObject, Errno> {
         let p = &mut self.pager;
         if !p.shm {
@@ -218,6 +224,7 @@ impl Machine for Model {
         pager: Pager,
         req: ObjectRequest,
     ) -> Result<(u64, Option<u64>), Errno> {
+        let req = for_instance(req, self.generation)?;
         let p = &mut self.pager;
         p.log.push(req);
         let pg = pager as u64;
@@ -1801,4 +1808,44 @@ fn fork_copies_many_regions_in_order() {
         .collect();
     assert_eq!(starts, parent);
     assert!(expect.iter().all(|a| starts.contains(a)));
+}
+
+#[test]
+fn a_restarted_pager_never_hears_of_old_handles() {
+    let mut v = vm_with_object(4 * BLOCK_SIZE as usize);
+    let old = mmap_obj(&mut v, 0, 4 * BLOCK_SIZE, prot::READ, map::PRIVATE, 0).unwrap();
+    let old_handle = v.m.pager.last_handle;
+    assert_eq!(oread(&mut v, 10, old + 5), obj_byte(5));
+    // The pager dies and comes back (init's `SetPager`): its handle table starts again.
+    v.m.pager.handles.clear();
+    v.m.generation = 1;
+    let sent = v.m.pager.log.len();
+    // A block of the old mapping not yet mapped: BUS, and nothing reaches the new pager.
+    assert_eq!(
+        touch(&mut v, 10, old + BLOCK_SIZE, Read),
+        Outcome::Killed(Kill::Bus)
+    );
+    assert_eq!(v.m.pager.log.len(), sent);
+    // The new instance's first handle has the old one's number, and maps its own object.
+    let new = mmap_obj(
+        &mut v,
+        0,
+        BLOCK_SIZE,
+        prot::READ,
+        map::PRIVATE,
+        2 * BLOCK_SIZE,
+    )
+    .unwrap();
+    assert_eq!(v.m.pager.last_handle, old_handle);
+    assert_eq!(oread(&mut v, 10, new + 9), obj_byte(2 * BLOCK_SIZE + 9));
+    // A handle with generation bits is made up.
+    let forged = v.m.pager.give(Pager::File, 10, OBJ, true) | 1 << GEN_SHIFT;
+    assert_eq!(
+        mmap_handle(&mut v, 10, forged, 0, prot::READ, map::PRIVATE),
+        Err(Errno::EBADF)
+    );
+    // Unmapping the old mapping releases nothing in the new pager.
+    let sent = v.m.pager.log.len();
+    v.munmap(10, old, 4 * BLOCK_SIZE).unwrap();
+    assert_eq!(v.m.pager.log.len(), sent);
 }
