@@ -144,6 +144,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "vmposix",
             "attack-review",
             "review-exec",
+            "attack-review2",
         ],
     ),
 ];

@@ -1305,6 +1305,26 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
+    // A third look (after attack-review): a shm object shrunk inside a page (BUS past the
+    // end), read/write/lseek on shm descriptors, O_DIRECT stages that outlive their call.
+    Scenario {
+        writes_disk: true,
+        ..Scenario::stops(
+            "attack-review2",
+            Initrd::Normal,
+            "run=attack-review2 file.cache=4",
+            Stage::Hello,
+            &[
+                "init: running bin/attack-review2 on the disk",
+                "PASS review2-shm-shrink-bus",
+                "PASS review2-shm-rw",
+                "PASS review2-direct-stage",
+                "attack-review2: 0 failures",
+                "init: attack-review2 exited with status 0",
+                "init: done",
+            ],
+        )
+    },
 ];
 
 /// `proc-fatattack`'s disk: a second long-named file, and a filler that leaves 128 KiB free.

@@ -104,6 +104,10 @@ struct Stage {
     /// Bytes of `data` that hold data (read: valid bytes; write: received so far).
     filled: usize,
     write: bool,
+    /// A read: where the caller's read ends (its offset and length when it was staged).
+    /// Each later piece of that read asks for the rest, so it ends there too; a piece that
+    /// does not is another read, which goes to the disk afresh.
+    call_end: Option<u64>,
 }
 
 /// One `open`.
@@ -713,10 +717,12 @@ impl Files {
     ) -> Result<usize, Errno> {
         let d = self.fds.get_mut(&(pid, fd)).ok_or(Errno::EBADF)?;
         let object = d.object;
-        let staged = d
-            .stage
-            .take()
-            .filter(|s| !s.write && (s.offset..s.offset + s.filled as u64).contains(&at));
+        let call_end = at.checked_add(want);
+        let staged = d.stage.take().filter(|s| {
+            !s.write
+                && (s.offset..s.offset + s.filled as u64).contains(&at)
+                && s.call_end == call_end
+        });
         let stage = match staged {
             Some(s) => s,
             None => {
@@ -743,6 +749,7 @@ impl Files {
                     data,
                     filled: len as usize,
                     write: false,
+                    call_end,
                 }
             }
         };
@@ -861,6 +868,7 @@ impl Files {
                     data: alloc::vec![0u8; total.min(DIRECT_MAX) as usize],
                     filled: 0,
                     write: true,
+                    call_end: None,
                 }
             }
         };
