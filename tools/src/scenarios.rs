@@ -1319,6 +1319,7 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS review2-shm-shrink-bus",
                 "PASS review2-shm-rw",
                 "PASS review2-direct-stage",
+                "PASS review2-ftruncate-negative",
                 "attack-review2: 0 failures",
                 "init: attack-review2 exited with status 0",
                 "init: done",

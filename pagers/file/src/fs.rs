@@ -94,6 +94,11 @@ struct Object {
     /// A write-back of its data failed (the data was dropped): `msync` (`ObjectSync`) has
     /// not been told yet.
     error: Option<Errno>,
+    /// Its FAT file was closed (a truncate rewriting it, an unlink renaming it) and could
+    /// not be opened again: every request naming it is `EIO` until its last descriptor and
+    /// mapping go; it is then forgotten (its cached data with it), and the next `open`
+    /// finds the file on the disk afresh.
+    lost: bool,
 }
 
 /// One `O_DIRECT` transfer being assembled (write) or handed out (read), 464 bytes per
@@ -400,6 +405,7 @@ impl Files {
                 writable,
                 unlinked: false,
                 error: None,
+                lost: false,
             },
         );
         self.ids.insert(e.id, obj);
@@ -444,6 +450,7 @@ impl Files {
             return Ok(i);
         }
         self.cache.stats.misses += 1;
+        self.size_of(object)?;
         let i = self.free_slot()?;
         let o = self.objects.get(&object).ok_or(Errno::EBADF)?;
         let start = block * BS;
@@ -542,6 +549,7 @@ impl Files {
     /// Writes back the dirty blocks of `object` among `first .. first + count` (each one
     /// tried: the first error is the result).
     fn sync(&mut self, object: u64, first: u64, count: u64) -> Result<(), Errno> {
+        self.size_of(object)?;
         let end = first.saturating_add(count);
         let mut result = Ok(());
         for (b, i) in self.cache.blocks_of(object) {
@@ -580,12 +588,18 @@ impl Files {
     /// truncate), so a shrink below the disk length rewrites the file: its blocks up to `len`
     /// are brought in and pinned, the file is truncated to nothing and the blocks are left
     /// dirty (`EFBIG` if they do not fit in the cache).
+    ///
+    /// Failures leave a consistent state: bringing the blocks in comes first, and if it
+    /// fails (a disk error) the pins go and nothing else has changed; if the truncated file
+    /// cannot be opened again, it is opened as it was (the cache holds the file's data up to
+    /// `len`, dirty, and the size is `len`; the error is the caller's), and if even that
+    /// fails the object is lost (`Object::lost`: `EIO` for everyone until it is closed).
     fn truncate(&mut self, object: u64, len: u64) -> Result<(), Errno> {
         if len > MAX_SIZE {
             return Err(Errno::EFBIG);
         }
         let old = self.size_of(object)?;
-        let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
+        let o = self.objects.get(&object).ok_or(Errno::EBADF)?;
         let rewrite = len < o.disk_len;
         let keep = len.div_ceil(BS);
         // Refused before anything changes (the size stayed, and with it the bytes past
@@ -593,6 +607,18 @@ impl Files {
         if rewrite && keep as usize > self.cache.budget {
             return Err(Errno::EFBIG);
         }
+        if rewrite {
+            let pinned = (0..keep).try_for_each(|b| {
+                let i = self.block(object, b)?;
+                self.cache.slots[i].pinned = true;
+                Ok(())
+            });
+            if let Err(e) = pinned {
+                self.unpin(object);
+                return Err(e);
+            }
+        }
+        let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
         o.size = len;
         if len > old {
             self.clear_past(object, old);
@@ -608,25 +634,74 @@ impl Files {
                 let at = (len - start) as usize;
                 self.cache.bytes(i)[at..].fill(0);
             }
+            if rewrite && start < len {
+                self.cache.slots[i].dirty = true;
+            }
         }
         if !rewrite {
             return Ok(());
         }
-        for b in 0..keep {
-            let i = self.block(object, b)?;
-            self.cache.slots[i].pinned = true;
-            self.cache.slots[i].dirty = true;
-        }
         let o = self.objects.get(&object).ok_or(Errno::EIO)?;
-        self.volumes.close_file(o.raw).map_err(errno)?;
+        // The crate forgets the file even when its last flush fails; the entry is written
+        // again as the file is opened truncated, so that error changes nothing here.
+        let _ = self.volumes.close_file(o.raw);
         let reopened = self.open_raw(&o.dirs, o.name, Mode::ReadWriteTruncate);
+        self.unpin(object);
+        match reopened {
+            Ok(raw) => {
+                let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
+                o.raw = raw;
+                o.disk_len = 0;
+                Ok(())
+            }
+            Err(e) => {
+                self.reopen_as_it_was(object);
+                Err(e)
+            }
+        }
+    }
+
+    /// Unpins `object`'s cached blocks.
+    fn unpin(&mut self, object: u64) {
         for (_, i) in self.cache.blocks_of(object) {
             self.cache.slots[i].pinned = false;
         }
-        let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
-        o.raw = reopened?;
-        o.disk_len = 0;
-        Ok(())
+    }
+
+    /// Opens `object`'s FAT file again after the crate's file was closed and opening it
+    /// another way failed: as it was opened at first, with its length as the disk now has
+    /// it; if that fails too, the object is lost (`Object::lost`).
+    fn reopen_as_it_was(&mut self, object: u64) {
+        let Some(o) = self.objects.get(&object) else {
+            return;
+        };
+        let mode = if o.writable {
+            Mode::ReadWriteAppend
+        } else {
+            Mode::ReadOnly
+        };
+        let reopened = self.open_raw(&o.dirs, o.name, mode).and_then(|raw| {
+            match self.volumes.file_length(raw) {
+                Ok(len) => Ok((raw, u64::from(len))),
+                Err(e) => {
+                    let _ = self.volumes.close_file(raw);
+                    Err(errno(e))
+                }
+            }
+        });
+        let Some(o) = self.objects.get_mut(&object) else {
+            return;
+        };
+        match reopened {
+            Ok((raw, len)) => {
+                o.raw = raw;
+                o.disk_len = len;
+            }
+            Err(e) => {
+                rt::println!("file: cannot open a file again ({e}): EIO until it is closed");
+                o.lost = true;
+            }
+        }
     }
 
     fn fd(&self, pid: u64, fd: u64) -> Result<&Fd, Errno> {
@@ -634,10 +709,11 @@ impl Files {
     }
 
     fn size_of(&self, object: u64) -> Result<u64, Errno> {
-        self.objects
-            .get(&object)
-            .map(|o| o.size)
-            .ok_or(Errno::EBADF)
+        match self.objects.get(&object) {
+            Some(o) if o.lost => Err(Errno::EIO),
+            Some(o) => Ok(o.size),
+            None => Err(Errno::EBADF),
+        }
     }
 
     /// `Read`: up to `out.len()` bytes at `offset` (`AT_POSITION`: the descriptor's
@@ -926,6 +1002,10 @@ impl Files {
         if !d.writable() {
             return Err(Errno::EINVAL);
         }
+        // Negative as an `off_t`: `EINVAL` (POSIX); past the largest FAT file: `EFBIG`.
+        if len > i64::MAX as u64 {
+            return Err(Errno::EINVAL);
+        }
         self.truncate(d.object, len)
     }
 
@@ -1074,6 +1154,11 @@ impl Files {
         };
         if o.refs > 0 || o.handles > 0 {
             return Ok(());
+        }
+        if o.lost {
+            // Nothing of it can reach the disk: its data goes, the closer hears of it.
+            let _ = self.forget(object);
+            return Err(Errno::EIO);
         }
         let unlinked = o.unlinked;
         let synced = self.sync(object, 0, u64::MAX);

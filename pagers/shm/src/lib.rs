@@ -235,6 +235,10 @@ impl<F: Copy> Table<F> {
         if !d.writable {
             return Err(Errno::EINVAL);
         }
+        // Negative as an `off_t`: `EINVAL` (POSIX); too large: `EFBIG`.
+        if size > i64::MAX as u64 {
+            return Err(Errno::EINVAL);
+        }
         if size > MAX_SIZE {
             return Err(Errno::EFBIG);
         }

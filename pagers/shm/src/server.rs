@@ -388,6 +388,10 @@ fn file_request(
             }
             let mut data = [0u8; READ_MAX];
             unpack_data(&buf.mrs[READ_DATA_MR..MAX_MRS], &mut data[..len]);
+            // A new block's record takes heap: below the low-water mark, none.
+            if rt::heap::is_low() {
+                return wire(&encode_reply::<()>(&Err(Errno::ENOSPC)));
+            }
             let old_size = table.stat(pid, fd).unwrap_or(0);
             let (span, frames) = match table.write_span(pid, fd, offset, len as u64) {
                 Ok(r) => r,

@@ -181,6 +181,8 @@ fn truncate_frees_and_clears() {
     let f = t.truncate(A, fd, BLOCK_SIZE).unwrap();
     assert_eq!((f.freed, f.clear), (vec![2], None));
     assert_eq!(t.truncate(A, fd, MAX_SIZE + 1).unwrap_err(), Errno::EFBIG);
+    assert_eq!(t.truncate(A, fd, u64::MAX).unwrap_err(), Errno::EINVAL);
+    assert_eq!(t.truncate(A, fd, 1 << 63).unwrap_err(), Errno::EINVAL);
     let f = t.truncate(A, fd, 0).unwrap();
     assert_eq!((f.freed, f.clear), (vec![1], None));
     assert_eq!(t.truncate(A, fd, 0).unwrap(), Frames::none());

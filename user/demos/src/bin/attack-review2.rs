@@ -16,6 +16,8 @@
 //! - `review2-direct-stage`: an `O_DIRECT` read staged by an earlier call (a transfer the
 //!   caller did not finish taking) is not handed to a later call: that one reads the disk
 //!   afresh, after the cached writes made in between (before, it got the old bytes).
+//! - `review2-ftruncate-negative`: `ftruncate` to a length negative as an `off_t` is
+//!   `EINVAL` (POSIX), for a file and a shm object, and changes nothing (it was `EFBIG`).
 //!
 //! Runs with a disk copy of its own and a page cache of four blocks (`attack-review2`).
 #![no_std]
@@ -40,6 +42,7 @@ fn main() -> i32 {
     c.run("review2-shm-shrink-bus", shm_shrink_bus);
     c.run("review2-shm-rw", shm_rw);
     c.run("review2-direct-stage", direct_stage);
+    c.run("review2-ftruncate-negative", ftruncate_negative);
     println!("attack-review2: {} failures", c.failures);
     c.failures
 }
@@ -228,5 +231,33 @@ fn direct_stage() -> Result<(), &'static str> {
     })();
     let _ = rt::close(w);
     let _ = rt::unlink("DSTAGE.DAT");
+    r
+}
+
+fn ftruncate_negative() -> Result<(), &'static str> {
+    let f = rt::open("NEGTRUNC.DAT", O_CREAT | O_EXCL | O_RDWR).map_err(|_| "create failed")?;
+    let s = rt::shm_open("/negtrunc", O_CREAT | O_EXCL | O_RDWR, 0o600);
+    let r = (|| {
+        let s = s.map_err(|_| "shm_open failed")?;
+        rt::write(f, b"four").map_err(|_| "write failed")?;
+        rt::ftruncate(s, 4).map_err(|_| "ftruncate failed")?;
+        for fd in [f, s] {
+            for len in [u64::MAX, 1 << 63, (1 << 63) + 4096] {
+                if rt::ftruncate(fd, len) != Err(Errno::EINVAL) {
+                    return Err("ftruncate to a negative length was not EINVAL");
+                }
+            }
+            if rt::fstat(fd).map(|st| st.size) != Ok(4) {
+                return Err("a refused ftruncate changed the size");
+            }
+        }
+        Ok(())
+    })();
+    let _ = rt::close(f);
+    let _ = rt::unlink("NEGTRUNC.DAT");
+    if let Ok(s) = s {
+        let _ = rt::close(s);
+        let _ = rt::shm_unlink("/negtrunc");
+    }
     r
 }
