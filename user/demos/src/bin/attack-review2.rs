@@ -18,6 +18,12 @@
 //!   afresh, after the cached writes made in between (before, it got the old bytes).
 //! - `review2-ftruncate-negative`: `ftruncate` to a length negative as an `off_t` is
 //!   `EINVAL` (POSIX), for a file and a shm object, and changes nothing (it was `EFBIG`).
+//! - `review2-truncate-disk-error`: an `ftruncate` that shrinks `TRUNCF.DAT` (four 64 KiB
+//!   blocks on the disk) must bring its blocks in from the disk first; the scenario makes
+//!   the disk fail the read of its second block once (QEMU `blkdebug`). The `ftruncate` is
+//!   `EIO` and changes nothing (size and bytes), and nothing stays pinned: a second try
+//!   works, and the host finds the file cut after power-off. Before, the size was already
+//!   cut when the read failed, and the blocks read so far stayed pinned for good.
 //!
 //! Runs with a disk copy of its own and a page cache of four blocks (`attack-review2`).
 #![no_std]
@@ -43,8 +49,64 @@ fn main() -> i32 {
     c.run("review2-shm-rw", shm_rw);
     c.run("review2-direct-stage", direct_stage);
     c.run("review2-ftruncate-negative", ftruncate_negative);
+    c.run("review2-truncate-disk-error", truncate_disk_error);
     println!("attack-review2: {} failures", c.failures);
     c.failures
+}
+
+/// `TRUNCF.DAT`'s byte `i` (as the scenario's disk preparation writes it).
+fn truncf_byte(i: u64) -> u8 {
+    (i * 13 % 251) as u8
+}
+
+/// Its size before and after the shrink.
+const TRUNCF_SIZE: u64 = 4 * 65536;
+const TRUNCF_CUT: u64 = 2 * 65536 + 100;
+
+/// Whether `fd`'s bytes from 0 to `len` are `TRUNCF.DAT`'s.
+fn truncf_intact(fd: u64, len: u64) -> bool {
+    let mut buf = [0u8; 4096];
+    let mut at = 0;
+    while at < len {
+        let n = (len - at).min(4096) as usize;
+        if rt::pread(fd, &mut buf[..n], at) != Ok(n) {
+            return false;
+        }
+        if (0..n).any(|k| buf[k] != truncf_byte(at + k as u64)) {
+            return false;
+        }
+        at += n as u64;
+    }
+    true
+}
+
+fn truncate_disk_error() -> Result<(), &'static str> {
+    let fd = rt::open("TRUNCF.DAT", O_RDWR).map_err(|_| "open failed")?;
+    let r = (|| {
+        if rt::fstat(fd).map(|s| s.size) != Ok(TRUNCF_SIZE) {
+            return Err("TRUNCF.DAT is not as the scenario made it");
+        }
+        // The disk fails the read of block 1 (once).
+        match rt::ftruncate(fd, TRUNCF_CUT) {
+            Err(Errno::EIO) => {}
+            Ok(()) => return Err("the injected disk error did not reach ftruncate"),
+            Err(_) => return Err("ftruncate failed, but not with EIO"),
+        }
+        if rt::fstat(fd).map(|s| s.size) != Ok(TRUNCF_SIZE) {
+            return Err("an ftruncate that failed (EIO) changed the size");
+        }
+        if !truncf_intact(fd, TRUNCF_SIZE) {
+            return Err("an ftruncate that failed (EIO) changed the bytes");
+        }
+        // Nothing stayed pinned or half done: it works now, and every byte kept is right.
+        rt::ftruncate(fd, TRUNCF_CUT).map_err(|_| "ftruncate failed the second time")?;
+        if rt::fstat(fd).map(|s| s.size) != Ok(TRUNCF_CUT) || !truncf_intact(fd, TRUNCF_CUT) {
+            return Err("the second ftruncate did not cut the file right");
+        }
+        Ok(())
+    })();
+    rt::close(fd).map_err(|_| "close failed")?;
+    r
 }
 
 /// Forks a child that reads the word at `addr`: `Ok` if it is killed with `BUS` at
