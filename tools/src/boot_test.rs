@@ -175,7 +175,7 @@ fn boot_on(paths: &Paths, scenario: &Scenario, disk: &std::path::Path, read_only
         disk: Some(qemu::Disk {
             path: paths.relative(disk),
             read_only,
-            faults: faults.as_deref(),
+            faults,
         }),
         bootargs: scenario.bootargs,
         deterministic: false,
