@@ -380,6 +380,19 @@ mod tests {
     }
 
     #[test]
+    fn disk_through_blkdebug() {
+        let disk = Disk {
+            path: Path::new("run/x.img"),
+            read_only: false,
+            faults: Some(Path::new("run/x.blkdebug")),
+        };
+        assert_eq!(
+            disk.args()[1],
+            "if=none,format=raw,id=hd0,file=blkdebug:run/x.blkdebug:run/x.img"
+        );
+    }
+
+    #[test]
     fn parallel_map_keeps_order() {
         let items: Vec<u32> = (0..10).collect();
         assert_eq!(
