@@ -319,6 +319,7 @@ pub fn run(paths: &Paths, settings: &Settings) -> Result<u8> {
             disk: Some(qemu::Disk {
                 path: paths.relative(&paths.disk),
                 read_only: true,
+                faults: None,
             }),
             bootargs: bench.bootargs,
             deterministic: true,

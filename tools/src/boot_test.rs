@@ -164,6 +164,9 @@ struct Boot {
 /// Boots `scenario` on `disk` and judges the console, then the files it must have left.
 fn boot_on(paths: &Paths, scenario: &Scenario, disk: &std::path::Path, read_only: bool) -> Boot {
     let initrd = paths.initrd(scenario.initrd);
+    // A disk copy's preparation may leave injected I/O errors beside it (`disk::prep`).
+    let faults_path = disk.with_extension("blkdebug");
+    let faults = faults_path.exists().then(|| paths.relative(&faults_path));
     let launch = Launch {
         dir: &paths.root,
         machine: &scenario.machine,
@@ -172,6 +175,7 @@ fn boot_on(paths: &Paths, scenario: &Scenario, disk: &std::path::Path, read_only
         disk: Some(qemu::Disk {
             path: paths.relative(disk),
             read_only,
+            faults,
         }),
         bootargs: scenario.bootargs,
         deterministic: false,

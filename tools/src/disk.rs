@@ -426,6 +426,54 @@ pub mod prep {
         fs.unmount()
     }
 
+    /// Adds the root file `name` (an 8.3 name: `NAME.EXT`) holding `bytes`, and leaves a
+    /// QEMU `blkdebug` configuration beside the image (`<image>.blkdebug`, which the boot
+    /// attaches the disk through) that fails, once, with `EIO`, the first read of the disk
+    /// sector holding the file's byte `offset`.
+    pub fn add_with_read_error(
+        image: &Path,
+        name: &str,
+        bytes: &[u8],
+        offset: u64,
+    ) -> io::Result<()> {
+        {
+            let mut file = File::options().read(true).write(true).open(image)?;
+            let (start, sectors) = first_partition(&mut file)?;
+            let mut part =
+                Partition::new(&mut file, start * SECTOR as u64, sectors * SECTOR as u64);
+            let fs = fatfs::FileSystem::new(&mut part, fatfs::FsOptions::new())?;
+            let mut out = fs.root_dir().create_file(name)?;
+            out.truncate()?;
+            out.write_all(bytes)?;
+            out.flush()?;
+            drop(out);
+            fs.unmount()?;
+        }
+        let mut file = File::open(image)?;
+        let g = geometry(&mut file)?;
+        let (base, ext) = name.split_once('.').unwrap_or((name, ""));
+        let mut short = [b' '; 11];
+        short[..base.len().min(8)].copy_from_slice(&base.as_bytes()[..base.len().min(8)]);
+        short[8..8 + ext.len().min(3)].copy_from_slice(&ext.as_bytes()[..ext.len().min(3)]);
+        let mut c = root_cluster_of(&mut file, &g, &short)?;
+        let cluster_bytes = g.sectors_per_cluster * SECTOR as u64;
+        for _ in 0..offset / cluster_bytes {
+            let (s, at) = g.fat_entry_at(c);
+            let buf = sector(&mut file, s)?;
+            c = u32::from(u16::from_le_bytes([buf[at], buf[at + 1]]));
+        }
+        let s = g
+            .cluster_sector(c)
+            .ok_or_else(|| invalid("the file's cluster"))?
+            + (offset % cluster_bytes) / SECTOR as u64;
+        std::fs::write(
+            image.with_extension("blkdebug"),
+            format!(
+                "[inject-error]\nevent = \"read_aio\"\nerrno = \"5\"\nsector = \"{s}\"\nonce = \"on\"\n"
+            ),
+        )
+    }
+
     /// Adds `files` to the image and then a filler, `FILL.DAT`, that leaves `free` bytes
     /// (rounded down to clusters) of the volume free.
     pub fn add_and_fill(image: &Path, files: &[(&str, &[u8])], free: u64) -> io::Result<()> {

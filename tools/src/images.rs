@@ -147,6 +147,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "fragtest",
             "server-restart",
             "restart-limit",
+            "attack-review2",
         ],
     ),
 ];

@@ -128,6 +128,7 @@ fn boot(paths: &Paths, settings: &Settings, gdb: bool) -> Result<u8> {
         disk: Some(qemu::Disk {
             path: paths.relative(&paths.disk),
             read_only: false,
+            faults: None,
         }),
         bootargs,
         deterministic: false,

@@ -41,6 +41,9 @@ pub struct Disk<'a> {
     pub path: &'a Path,
     /// Attach it read-only: runs that only read may then share one image.
     pub read_only: bool,
+    /// A QEMU `blkdebug` configuration: the disk is attached through it, so that the
+    /// rules there make chosen disk requests fail (a scenario's injected I/O errors).
+    pub faults: Option<&'a Path>,
 }
 
 impl Disk<'_> {
@@ -51,6 +54,11 @@ impl Disk<'_> {
             drive.push("readonly=on,");
         }
         drive.push("file=");
+        if let Some(config) = self.faults {
+            drive.push("blkdebug:");
+            drive.push(config);
+            drive.push(":");
+        }
         drive.push(self.path);
         [
             "-drive".into(),
@@ -337,6 +345,7 @@ mod tests {
             disk: Some(Disk {
                 path: Path::new("target/images/disk.img"),
                 read_only: true,
+                faults: None,
             }),
             bootargs: "a b",
             deterministic: true,
@@ -368,6 +377,19 @@ mod tests {
         }
         assert!(args.contains(&"-S".to_string()) && args.contains(&"-s".to_string()));
         assert!(launch.shell_line().ends_with("-append 'a b'"));
+    }
+
+    #[test]
+    fn disk_through_blkdebug() {
+        let disk = Disk {
+            path: Path::new("run/x.img"),
+            read_only: false,
+            faults: Some(Path::new("run/x.blkdebug")),
+        };
+        assert_eq!(
+            disk.args()[1],
+            "if=none,format=raw,id=hd0,file=blkdebug:run/x.blkdebug:run/x.img"
+        );
     }
 
     #[test]

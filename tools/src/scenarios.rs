@@ -1338,6 +1338,33 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
+    // A third look (after attack-review): a shm object shrunk inside a page (BUS past the
+    // end), read/write/lseek on shm descriptors, O_DIRECT stages that outlive their call.
+    Scenario {
+        writes_disk: true,
+        disk_prep: Some(attack_review2_disk),
+        disk_files: &[DiskCheck {
+            path: "TRUNCF.DAT",
+            bytes: || truncf_bytes()[..2 * 65536 + 100].to_vec(),
+        }],
+        ..Scenario::stops(
+            "attack-review2",
+            Initrd::Normal,
+            "run=attack-review2 file.cache=4",
+            Stage::Hello,
+            &[
+                "init: running bin/attack-review2 on the disk",
+                "PASS review2-shm-shrink-bus",
+                "PASS review2-shm-rw",
+                "PASS review2-direct-stage",
+                "PASS review2-ftruncate-negative",
+                "PASS review2-truncate-disk-error",
+                "attack-review2: 0 failures",
+                "init: attack-review2 exited with status 0",
+                "init: done",
+            ],
+        )
+    },
     // The file server stops (test hook) while a task uses files, a file mapping, shm and
     // anonymous memory; init restarts it (issue 9): old descriptors are EBADF, new opens,
     // mappings and spawns from the disk work, the old mapping is BUS, the rest unaffected.
@@ -1421,6 +1448,16 @@ fn fatattack_disk(image: &std::path::Path) -> std::io::Result<()> {
         &[("second-long-name.txt", &[0x42; 10_000])],
         128 << 10,
     )
+}
+
+/// `attack-review2`'s `TRUNCF.DAT`: four 64 KiB blocks, byte `i` = `i * 13 % 251`.
+fn truncf_bytes() -> Vec<u8> {
+    (0..4 * 65536u64).map(|i| (i * 13 % 251) as u8).collect()
+}
+
+/// `attack-review2`'s disk: `TRUNCF.DAT`, and the read of its second block failing once.
+fn attack_review2_disk(image: &std::path::Path) -> std::io::Result<()> {
+    crate::disk::prep::add_with_read_error(image, "TRUNCF.DAT", &truncf_bytes(), 65536)
 }
 
 /// `attack-handles`' `HSECRET.DAT`: one page of words `0x5ec2_e7f1_0000_0000 + i`, which

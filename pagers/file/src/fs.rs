@@ -102,6 +102,11 @@ struct Object {
     /// A write-back of its data failed (the data was dropped): `msync` (`ObjectSync`) has
     /// not been told yet.
     error: Option<Errno>,
+    /// Its FAT file was closed (a truncate rewriting it, an unlink renaming it) and could
+    /// not be opened again: every request naming it is `EIO` until its last descriptor and
+    /// mapping go; it is then forgotten (its cached data with it), and the next `open`
+    /// finds the file on the disk afresh.
+    lost: bool,
 }
 
 /// One `O_DIRECT` transfer being assembled (write) or handed out (read), 464 bytes per
@@ -112,6 +117,10 @@ struct Stage {
     /// Bytes of `data` that hold data (read: valid bytes; write: received so far).
     filled: usize,
     write: bool,
+    /// A read: where the caller's read ends (its offset and length when it was staged).
+    /// Each later piece of that read asks for the rest, so it ends there too; a piece that
+    /// does not is another read, which goes to the disk afresh.
+    call_end: Option<u64>,
 }
 
 /// One `open`.
@@ -405,6 +414,7 @@ impl Files {
                 writable,
                 unlinked: false,
                 error: None,
+                lost: false,
             },
         );
         self.ids.insert(e.id, obj);
@@ -448,19 +458,28 @@ impl Files {
     /// a hit on a block that was read ahead, read the next block of the file too, when the
     /// cache has room or a clean block to give up for it.
     fn block(&mut self, object: u64, block: u64) -> Result<usize, Errno> {
+        self.block_ahead(object, block, true)
+    }
+
+    /// [`Files::block`], with read-ahead only if `ahead`: `ftruncate`'s rewrite reads exactly
+    /// the blocks it keeps, and a block read ahead there would only take a slot and hide a
+    /// disk error from the truncate that needs the block (the read ahead fails quietly, the
+    /// next read of the block may then succeed).
+    fn block_ahead(&mut self, object: u64, block: u64, ahead: bool) -> Result<usize, Errno> {
         if let Some(i) = self.cache.lookup((object, block)) {
             self.cache.stats.hits += 1;
-            if core::mem::take(&mut self.cache.slots[i].ahead) {
+            if core::mem::take(&mut self.cache.slots[i].ahead) && ahead {
                 self.read_ahead(object, block + 1, i);
             }
             return Ok(i);
         }
         self.cache.stats.misses += 1;
+        self.size_of(object)?;
         let i = self.free_slot()?;
         self.fill(i, object, block)?;
         self.cache.assign(i, (object, block));
         let sequential = block == 0 || self.cache.index.contains_key(&(object, block - 1));
-        if sequential {
+        if sequential && ahead {
             self.read_ahead(object, block + 1, i);
         }
         Ok(i)
@@ -630,6 +649,7 @@ impl Files {
     /// Writes back the dirty blocks of `object` among `first .. first + count` (each one
     /// tried: the first error is the result).
     fn sync(&mut self, object: u64, first: u64, count: u64) -> Result<(), Errno> {
+        self.size_of(object)?;
         let end = first.saturating_add(count);
         let mut result = Ok(());
         for (b, i) in self.cache.blocks_of(object) {
@@ -668,12 +688,18 @@ impl Files {
     /// truncate), so a shrink below the disk length rewrites the file: its blocks up to `len`
     /// are brought in and pinned, the file is truncated to nothing and the blocks are left
     /// dirty (`EFBIG` if they do not fit in the cache).
+    ///
+    /// Failures leave a consistent state: bringing the blocks in comes first, and if it
+    /// fails (a disk error) the pins go and nothing else has changed; if the truncated file
+    /// cannot be opened again, it is opened as it was (the cache holds the file's data up to
+    /// `len`, dirty, and the size is `len`; the error is the caller's), and if even that
+    /// fails the object is lost (`Object::lost`: `EIO` for everyone until it is closed).
     fn truncate(&mut self, object: u64, len: u64) -> Result<(), Errno> {
         if len > MAX_SIZE {
             return Err(Errno::EFBIG);
         }
         let old = self.size_of(object)?;
-        let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
+        let o = self.objects.get(&object).ok_or(Errno::EBADF)?;
         let rewrite = len < o.disk_len;
         let keep = len.div_ceil(BS);
         // Refused before anything changes (the size stayed, and with it the bytes past
@@ -681,6 +707,18 @@ impl Files {
         if rewrite && keep as usize > self.cache.budget {
             return Err(Errno::EFBIG);
         }
+        if rewrite {
+            let pinned = (0..keep).try_for_each(|b| {
+                let i = self.block_ahead(object, b, false)?;
+                self.cache.slots[i].pinned = true;
+                Ok(())
+            });
+            if let Err(e) = pinned {
+                self.unpin(object);
+                return Err(e);
+            }
+        }
+        let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
         o.size = len;
         if len > old {
             self.clear_past(object, old);
@@ -696,26 +734,77 @@ impl Files {
                 let at = (len - start) as usize;
                 self.cache.bytes(i)[at..].fill(0);
             }
+            if rewrite && start < len {
+                self.cache.slots[i].dirty = true;
+            }
         }
         if !rewrite {
             return Ok(());
         }
-        for b in 0..keep {
-            let i = self.block(object, b)?;
-            self.cache.slots[i].pinned = true;
-            self.cache.slots[i].dirty = true;
-        }
         let o = self.objects.get(&object).ok_or(Errno::EIO)?;
-        self.volumes.close_file(o.raw).map_err(errno)?;
+        // The crate forgets the file even when its last flush fails; the entry is written
+        // again as the file is opened truncated, so that error changes nothing here.
+        let _ = self.volumes.close_file(o.raw);
         let reopened = self.open_raw(&o.dirs, o.name, Mode::ReadWriteTruncate);
+        self.unpin(object);
+        match reopened {
+            Ok(raw) => {
+                let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
+                // The clusters went with the truncation: the chain is mapped again.
+                o.map = None;
+                o.raw = raw;
+                o.disk_len = 0;
+                Ok(())
+            }
+            Err(e) => {
+                self.reopen_as_it_was(object);
+                Err(e)
+            }
+        }
+    }
+
+    /// Unpins `object`'s cached blocks.
+    fn unpin(&mut self, object: u64) {
         for (_, i) in self.cache.blocks_of(object) {
             self.cache.slots[i].pinned = false;
         }
-        let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
-        o.map = None;
-        o.raw = reopened?;
-        o.disk_len = 0;
-        Ok(())
+    }
+
+    /// Opens `object`'s FAT file again after the crate's file was closed and opening it
+    /// another way failed: as it was opened at first, with its length as the disk now has
+    /// it; if that fails too, the object is lost (`Object::lost`).
+    fn reopen_as_it_was(&mut self, object: u64) {
+        let Some(o) = self.objects.get(&object) else {
+            return;
+        };
+        let mode = if o.writable {
+            Mode::ReadWriteAppend
+        } else {
+            Mode::ReadOnly
+        };
+        let reopened = self.open_raw(&o.dirs, o.name, mode).and_then(|raw| {
+            match self.volumes.file_length(raw) {
+                Ok(len) => Ok((raw, u64::from(len))),
+                Err(e) => {
+                    let _ = self.volumes.close_file(raw);
+                    Err(errno(e))
+                }
+            }
+        });
+        let Some(o) = self.objects.get_mut(&object) else {
+            return;
+        };
+        match reopened {
+            Ok((raw, len)) => {
+                o.map = None;
+                o.raw = raw;
+                o.disk_len = len;
+            }
+            Err(e) => {
+                rt::println!("file: cannot open a file again ({e}): EIO until it is closed");
+                o.lost = true;
+            }
+        }
     }
 
     fn fd(&self, pid: u64, fd: u64) -> Result<&Fd, Errno> {
@@ -723,10 +812,11 @@ impl Files {
     }
 
     fn size_of(&self, object: u64) -> Result<u64, Errno> {
-        self.objects
-            .get(&object)
-            .map(|o| o.size)
-            .ok_or(Errno::EBADF)
+        match self.objects.get(&object) {
+            Some(o) if o.lost => Err(Errno::EIO),
+            Some(o) => Ok(o.size),
+            None => Err(Errno::EBADF),
+        }
     }
 
     /// `Read`: up to `out.len()` bytes at `offset` (`AT_POSITION`: the descriptor's
@@ -806,10 +896,12 @@ impl Files {
     ) -> Result<usize, Errno> {
         let d = self.fds.get_mut(&(pid, fd)).ok_or(Errno::EBADF)?;
         let object = d.object;
-        let staged = d
-            .stage
-            .take()
-            .filter(|s| !s.write && (s.offset..s.offset + s.filled as u64).contains(&at));
+        let call_end = at.checked_add(want);
+        let staged = d.stage.take().filter(|s| {
+            !s.write
+                && (s.offset..s.offset + s.filled as u64).contains(&at)
+                && s.call_end == call_end
+        });
         let stage = match staged {
             Some(s) => s,
             None => {
@@ -836,6 +928,7 @@ impl Files {
                     data,
                     filled: len as usize,
                     write: false,
+                    call_end,
                 }
             }
         };
@@ -954,6 +1047,7 @@ impl Files {
                     data: alloc::vec![0u8; total.min(DIRECT_MAX) as usize],
                     filled: 0,
                     write: true,
+                    call_end: None,
                 }
             }
         };
@@ -1009,6 +1103,10 @@ impl Files {
     pub fn ftruncate(&mut self, pid: u64, fd: u64, len: u64) -> Result<(), Errno> {
         let d = self.fd(pid, fd)?;
         if !d.writable() {
+            return Err(Errno::EINVAL);
+        }
+        // Negative as an `off_t`: `EINVAL` (POSIX); past the largest FAT file: `EFBIG`.
+        if len > i64::MAX as u64 {
             return Err(Errno::EINVAL);
         }
         self.truncate(d.object, len)
@@ -1160,6 +1258,11 @@ impl Files {
         };
         if o.refs > 0 || o.handles > 0 {
             return Ok(());
+        }
+        if o.lost {
+            // Nothing of it can reach the disk: its data goes, the closer hears of it.
+            let _ = self.forget(object);
+            return Err(Errno::EIO);
         }
         let unlinked = o.unlinked;
         let synced = self.sync(object, 0, u64::MAX);

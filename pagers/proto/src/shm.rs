@@ -11,6 +11,10 @@
 //! object, with no name and no descriptor, created by vm alone ([`ShmRequest::CreateAnon`])
 //! and held only by the handle it returns, so that it goes with vm's `ObjectRelease`.
 //!
+//! `read`, `write`, `lseek` and `fstat` of a shm descriptor are the file protocol's
+//! messages (`crate::file::FileRequest`'s `Read`, `Write`, `Lseek`, `Fstat`), sent to the shm
+//! server: the object's bytes travel in the message registers, as a file's do.
+//!
 //! Descriptors are per task (the badge is the pid) and numbered from [`FIRST_FD`], a range
 //! the file server (numbering from 3, a few dozen at most) never reaches: the runtime tells
 //! which server owns a descriptor by its number alone ([`owns_fd`]), with no table to keep

@@ -74,6 +74,17 @@ impl<F> Object<F> {
 struct Fd {
     object: u64,
     writable: bool,
+    /// Where `read`/`write` at the position go (`lseek` moves it). Per task: a fork child's
+    /// copy moves on its own, as the file server's.
+    pos: u64,
+}
+
+/// Where a `read` or `write` of a descriptor goes: `n` bytes of `object` at `at`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub object: u64,
+    pub at: u64,
+    pub n: u64,
 }
 
 /// Bytes [`from`, `to`) of a block's frame that must read as zero from now on.
@@ -85,10 +96,13 @@ pub struct Clear<F> {
 }
 
 /// What an operation leaves to the server: frames no object uses any more (take them from
-/// every mapping, then reuse them), and bytes to clear.
+/// every mapping, then reuse them), a frame whose mappings must go (the object now ends
+/// inside it: vm asks for it again and maps only the pages that still hold data), and bytes
+/// to clear (after that revoke).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Frames<F> {
     pub freed: Vec<F>,
+    pub revoke: Option<F>,
     pub clear: Option<Clear<F>>,
 }
 
@@ -96,6 +110,7 @@ impl<F> Frames<F> {
     const fn none() -> Self {
         Self {
             freed: Vec::new(),
+            revoke: None,
             clear: None,
         }
     }
@@ -204,6 +219,7 @@ impl<F: Copy> Table<F> {
             Fd {
                 object: id,
                 writable,
+                pos: 0,
             },
         );
         Ok((fd, size, frames))
@@ -219,11 +235,140 @@ impl<F: Copy> Table<F> {
         if !d.writable {
             return Err(Errno::EINVAL);
         }
+        // Negative as an `off_t`: `EINVAL` (POSIX); too large: `EFBIG`.
+        if size > i64::MAX as u64 {
+            return Err(Errno::EINVAL);
+        }
         if size > MAX_SIZE {
             return Err(Errno::EFBIG);
         }
         let o = self.objects.get_mut(&d.object).ok_or(Errno::EIO)?;
         Ok(resize(o, size))
+    }
+
+    /// `read(fd)` of up to `len` bytes at `offset` (`AT_POSITION`: the descriptor's
+    /// position) → what to copy out: the bytes up to the end of the object (`n` 0 at or past
+    /// it). `EBADF` for a descriptor `pid` does not hold, `EINVAL` for an offset negative as
+    /// an `off_t`.
+    pub fn read_span(&self, pid: u64, fd: u64, offset: u64, len: u64) -> Result<Span, Errno> {
+        let d = self.fd(pid, fd)?;
+        let at = self.offset_of(&d, offset)?;
+        let size = self.objects.get(&d.object).ok_or(Errno::EIO)?.size;
+        let n = size.saturating_sub(at).min(len);
+        Ok(Span {
+            object: d.object,
+            at,
+            n,
+        })
+    }
+
+    /// `write(fd)` of `len` bytes at `offset` (`AT_POSITION`: the descriptor's position)
+    /// → where they go, and what growing the object to hold them leaves to clear (bytes past
+    /// the old end that a mapping may have written; the gap reads as zero). `EBADF` for a
+    /// descriptor not open for writing, `EFBIG` past [`MAX_SIZE`], `EINVAL` for an offset
+    /// negative as an `off_t`.
+    pub fn write_span(
+        &mut self,
+        pid: u64,
+        fd: u64,
+        offset: u64,
+        len: u64,
+    ) -> Result<(Span, Frames<F>), Errno> {
+        let d = self.fd(pid, fd)?;
+        if !d.writable {
+            return Err(Errno::EBADF);
+        }
+        let at = self.offset_of(&d, offset)?;
+        let end = at
+            .checked_add(len)
+            .filter(|&e| e <= MAX_SIZE)
+            .ok_or(Errno::EFBIG)?;
+        let o = self.objects.get_mut(&d.object).ok_or(Errno::EIO)?;
+        // Nothing to write changes nothing, not the size either (whatever the offset).
+        let frames = if len > 0 && end > o.size {
+            resize(o, end)
+        } else {
+            Frames::none()
+        };
+        Ok((
+            Span {
+                object: d.object,
+                at,
+                n: len,
+            },
+            frames,
+        ))
+    }
+
+    fn offset_of(&self, d: &Fd, offset: u64) -> Result<u64, Errno> {
+        match offset {
+            proto::file::AT_POSITION => Ok(d.pos),
+            o if o > i64::MAX as u64 => Err(Errno::EINVAL),
+            o => Ok(o),
+        }
+    }
+
+    /// After a `read`/`write` at the position: it moves to `pos`.
+    pub fn set_position(&mut self, pid: u64, fd: u64, pos: u64) {
+        if let Some(d) = self.fds.get_mut(&(pid, fd)) {
+            d.pos = pos;
+        }
+    }
+
+    /// The frame of block `block` of `object`, if it was ever touched (else it reads as
+    /// zero).
+    pub fn frame(&self, object: u64, block: u64) -> Option<F> {
+        self.objects.get(&object)?.blocks.get(&block).copied()
+    }
+
+    /// The frame of block `block` of `object`, from `alloc` if it has none yet (a `write`).
+    pub fn frame_for_write(
+        &mut self,
+        object: u64,
+        block: u64,
+        alloc: impl FnOnce() -> Result<F, Errno>,
+    ) -> Result<F, Errno> {
+        let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
+        if let Some(&f) = o.blocks.get(&block) {
+            return Ok(f);
+        }
+        let f = alloc()?;
+        o.blocks.insert(block, f);
+        Ok(f)
+    }
+
+    /// A `write` that stopped short (no frame for the next block): the object ends where
+    /// the written bytes do, if it grew for them (`written_end`), as if it had grown only
+    /// that far → what shrinking back leaves to do.
+    pub fn write_stopped(&mut self, object: u64, old_size: u64, written_end: u64) -> Frames<F> {
+        match self.objects.get_mut(&object) {
+            Some(o) if o.size > written_end.max(old_size) => resize(o, written_end.max(old_size)),
+            _ => Frames::none(),
+        }
+    }
+
+    /// `lseek(fd, offset, whence)` → the new position. `EINVAL` below 0 or past
+    /// [`MAX_SIZE`].
+    pub fn lseek(
+        &mut self,
+        pid: u64,
+        fd: u64,
+        offset: i64,
+        whence: proto::file::Whence,
+    ) -> Result<u64, Errno> {
+        use proto::file::Whence;
+        let d = self.fd(pid, fd)?;
+        let base = match whence {
+            Whence::Set => 0,
+            Whence::Cur => d.pos,
+            Whence::End => self.objects.get(&d.object).ok_or(Errno::EIO)?.size,
+        };
+        let pos = base
+            .checked_add_signed(offset)
+            .filter(|&p| p <= MAX_SIZE)
+            .ok_or(Errno::EINVAL)?;
+        self.set_position(pid, fd, pos);
+        Ok(pos)
     }
 
     /// `fstat(fd)` → size.
@@ -455,22 +600,32 @@ impl<F: Copy> Table<F> {
 
 /// Sets `o`'s size: blocks wholly past the new end go; the block holding the end of the
 /// smaller of the two sizes is cleared from there on (bytes past the end of an object read
-/// as zero when it grows again, even if a mapping wrote there).
+/// as zero when it grows again, even if a mapping wrote there). A shrink that ends inside
+/// a block also takes that block from every mapping (`revoke`): its pages wholly past the
+/// new end must not stay mapped (an access there is `BUS`, as Linux's `SIGBUS` for a page
+/// wholly past the end of a shm object); vm asks for the block again at the next access
+/// and maps only the pages that hold data.
 fn resize<F: Copy>(o: &mut Object<F>, size: u64) -> Frames<F> {
     let first_gone = size.div_ceil(BLOCK_SIZE);
     let freed = o.blocks.split_off(&first_gone).into_values().collect();
     let end = o.size.min(size);
-    let clear = if end.is_multiple_of(BLOCK_SIZE) {
-        None
+    let (clear, revoke) = if end.is_multiple_of(BLOCK_SIZE) {
+        (None, None)
     } else {
-        o.blocks.get(&(end / BLOCK_SIZE)).map(|&frame| Clear {
+        let frame = o.blocks.get(&(end / BLOCK_SIZE)).copied();
+        let clear = frame.map(|frame| Clear {
             frame,
             from: end % BLOCK_SIZE,
             to: BLOCK_SIZE,
-        })
+        });
+        (clear, frame.filter(|_| size < o.size))
     };
     o.size = size;
-    Frames { freed, clear }
+    Frames {
+        freed,
+        revoke,
+        clear,
+    }
 }
 
 #[cfg(test)]

@@ -5,15 +5,17 @@
 //! server's takes the block from every task).
 
 use abi::Error;
-use abi::message::NULL_CPTR;
+use abi::message::{MAX_MRS, NULL_CPTR};
 use abi::object::{MapFlags, ObjectType};
 use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 use libmk::{CNode, Cap, Endpoint, Frame, Message, PageTable, Untyped, VSpace};
+use proto::file::{AT_POSITION, READ_DATA_MR, READ_MAX, pack_data, unpack_data};
 use proto::object::{BLOCK_PAGES, BLOCK_SIZE, GetObject, ObjectRequest};
 use proto::startup::{SHM_BLOCK_WINDOW, Startup, shm_slots};
 use proto::{
-    DescriptorCount, Errno, OpenReply, ServerControl, ShmRequest, Wire, encode_reply, pid,
+    DescriptorCount, Errno, FileRequest, OpenReply, ServerControl, ShmRequest, StatReply, Wire,
+    encode_reply, pid,
 };
 use rt::println;
 use shm::{Clear, Frames, Table};
@@ -132,18 +134,46 @@ impl Sys {
         unsafe { core::ptr::write_bytes((b.va + from) as *mut u8, 0, (to - from) as usize) };
     }
 
+    /// `out.len()` bytes of block `b` from `off`, through the server's own mapping.
+    fn copy_out(b: Block, off: u64, out: &mut [u8]) {
+        let n = out.len().min(BLOCK_SIZE.saturating_sub(off) as usize);
+        // SAFETY: `b.va` is where `block` mapped the block's 64 KiB frame read-write for the
+        // server's life, and `off + n <= BLOCK_SIZE`; `out` is the server's own buffer, not
+        // in that window. Tasks may write the frame at the same time through their mappings
+        // (a race between a `read` and a store POSIX leaves unspecified too); bytes are
+        // plain data, any value valid.
+        unsafe { core::ptr::copy_nonoverlapping((b.va + off) as *const u8, out.as_mut_ptr(), n) };
+    }
+
+    /// `data` into block `b` at `off`, through the server's own mapping.
+    fn copy_in(b: Block, off: u64, data: &[u8]) {
+        let n = data.len().min(BLOCK_SIZE.saturating_sub(off) as usize);
+        // SAFETY: as in `copy_out`, the other way: `[b.va + off, + n)` lies in the block's
+        // frame, mapped read-write for the server's life; `data` is not in that window.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), (b.va + off) as *mut u8, n) };
+    }
+
     /// Takes `b` from every task (its capability's children go, and with them their
-    /// mappings), clears it and keeps it for reuse.
-    fn free(&mut self, b: Block) {
+    /// mappings).
+    fn revoke(&self, b: Block) {
         if let Err(e) = self.cnode.revoke(b.slot) {
             println!("shm: revoke: {e:?}");
         }
+    }
+
+    /// Takes `b` from every task, clears it and keeps it for reuse.
+    fn free(&mut self, b: Block) {
+        self.revoke(b);
         Self::clear(b, 0, BLOCK_SIZE);
         self.free.push(b);
     }
 
-    /// Does what a table operation left to do.
+    /// Does what a table operation left to do (mappings first, so that none writes past
+    /// the end after the clearing).
     fn apply(&mut self, frames: Frames<Block>) {
+        if let Some(b) = frames.revoke {
+            self.revoke(b);
+        }
         if let Some(Clear { frame, from, to }) = frames.clear {
             Self::clear(frame, from, to);
         }
@@ -195,13 +225,19 @@ fn main(st: &'static Startup) -> ! {
             rt::stop();
         }
         let req = rt::ipc::received(&r);
-        reply = Some(handle(&mut sys, &mut table, r.badge, &req));
+        reply = Some(handle(&mut sys, &mut table, r.badge, &req, r.info().length));
     }
 }
 
 /// One request from `badge` (vm's pid for the memory-object protocol and `CreateAnon`, a
-/// task's otherwise).
-fn handle(sys: &mut Sys, table: &mut Table<Block>, badge: u64, req: &Wire) -> Message {
+/// task's otherwise); `length`: the message registers it came with.
+fn handle(
+    sys: &mut Sys,
+    table: &mut Table<Block>,
+    badge: u64,
+    req: &Wire,
+    length: usize,
+) -> Message {
     let (label, mrs) = (req.label(), req.mrs());
     if badge == pid::VM {
         if let Ok(ShmRequest::CreateAnon { size }) = ShmRequest::decode(label, mrs) {
@@ -266,6 +302,17 @@ fn handle(sys: &mut Sys, table: &mut Table<Block>, badge: u64, req: &Wire) -> Me
                 .map(|(handle, size)| OpenReply { fd: handle, size }),
         ));
     }
+    // `read`, `write`, `lseek` and `fstat` of a shm descriptor: the file calls' messages
+    // (`user/rt` sends them here by the descriptor's number).
+    if let Ok(
+        r @ (FileRequest::Read { .. }
+        | FileRequest::Write { .. }
+        | FileRequest::Lseek { .. }
+        | FileRequest::Fstat { .. }),
+    ) = FileRequest::decode(label, mrs)
+    {
+        return file_request(sys, table, badge, r, length);
+    }
     let reply = match ShmRequest::decode(label, mrs) {
         Err(e) => encode_reply::<()>(&Err(e.into())),
         Ok(ShmRequest::Open { .. }) if rt::heap::is_low() => {
@@ -292,6 +339,118 @@ fn handle(sys: &mut Sys, table: &mut Table<Block>, badge: u64, req: &Wire) -> Me
         Ok(ShmRequest::CreateAnon { .. }) => encode_reply::<()>(&Err(Errno::EPERM)),
     };
     wire(&reply)
+}
+
+/// `read`, `write`, `lseek`, `fstat` of task `pid`'s shm descriptor, as the file server
+/// answers them: the bytes travel in MR6.. ([`READ_MAX`] a message), copied out of and into
+/// the object's block frames through the server's own mappings (a block never touched
+/// reads as zero; a `write` makes it). A `write` past the end grows the object (the gap
+/// reads as zero); one the budget cannot hold is `ENOSPC` (short if some bytes went in).
+fn file_request(
+    sys: &mut Sys,
+    table: &mut Table<Block>,
+    pid: u64,
+    req: FileRequest,
+    length: usize,
+) -> Message {
+    match req {
+        FileRequest::Read { fd, offset, len } => {
+            let mut data = [0u8; READ_MAX];
+            let span = table.read_span(pid, fd, offset, len.min(READ_MAX as u64));
+            let Ok(span) = span else {
+                return wire(&encode_reply(&span.map(|_| ())));
+            };
+            let mut done = 0;
+            while done < span.n {
+                let pos = span.at + done;
+                let off = pos % BLOCK_SIZE;
+                let k = (BLOCK_SIZE - off).min(span.n - done);
+                if let Some(b) = table.frame(span.object, pos / BLOCK_SIZE) {
+                    Sys::copy_out(b, off, &mut data[done as usize..(done + k) as usize]);
+                }
+                done += k;
+            }
+            if offset == AT_POSITION {
+                table.set_position(pid, fd, span.at + span.n);
+            }
+            data_reply(&data, span.n as usize)
+        }
+        FileRequest::Write {
+            fd, offset, len, ..
+        } => {
+            // The decoder checked `len <= READ_MAX`; the words must all have come.
+            let len = len as usize;
+            let Some(buf) = libmk::ipc_buffer() else {
+                return wire(&encode_reply::<()>(&Err(Errno::EIO)));
+            };
+            if length < READ_DATA_MR + len.div_ceil(8) {
+                return wire(&encode_reply::<()>(&Err(Errno::EINVAL)));
+            }
+            let mut data = [0u8; READ_MAX];
+            unpack_data(&buf.mrs[READ_DATA_MR..MAX_MRS], &mut data[..len]);
+            // A new block's record takes heap: below the low-water mark, none.
+            if rt::heap::is_low() {
+                return wire(&encode_reply::<()>(&Err(Errno::ENOSPC)));
+            }
+            let old_size = table.stat(pid, fd).unwrap_or(0);
+            let (span, frames) = match table.write_span(pid, fd, offset, len as u64) {
+                Ok(r) => r,
+                Err(e) => return wire(&encode_reply::<()>(&Err(e))),
+            };
+            sys.apply(frames);
+            let mut done = 0;
+            let mut failed = None;
+            while done < span.n {
+                let pos = span.at + done;
+                let off = pos % BLOCK_SIZE;
+                let k = (BLOCK_SIZE - off).min(span.n - done);
+                match table.frame_for_write(span.object, pos / BLOCK_SIZE, || sys.block()) {
+                    Ok(b) => Sys::copy_in(b, off, &data[done as usize..(done + k) as usize]),
+                    Err(_) => {
+                        failed = Some(Errno::ENOSPC);
+                        break;
+                    }
+                }
+                done += k;
+            }
+            if failed.is_some() {
+                let f = table.write_stopped(span.object, old_size, span.at + done);
+                sys.apply(f);
+            }
+            if done > 0 && offset == AT_POSITION {
+                table.set_position(pid, fd, span.at + done);
+            }
+            match failed {
+                Some(e) if done == 0 => wire(&encode_reply::<()>(&Err(e))),
+                _ => wire(&encode_reply(&Ok(done))),
+            }
+        }
+        FileRequest::Lseek { fd, offset, whence } => {
+            wire(&encode_reply(&table.lseek(pid, fd, offset, whence)))
+        }
+        FileRequest::Fstat { fd } => {
+            wire(&encode_reply(&table.stat(pid, fd).map(|size| StatReply {
+                size,
+                is_dir: false,
+            })))
+        }
+        _ => wire(&encode_reply::<()>(&Err(Errno::ENOSYS))),
+    }
+}
+
+/// `Read`'s reply: MR0 = 0, MR1 = the count `n`, the first `n` bytes of `data` in MR6.. of
+/// the IPC buffer.
+fn data_reply(data: &[u8; READ_MAX], n: usize) -> Message {
+    let mut m = wire(&encode_reply(&Ok(n as u64)));
+    if n == 0 {
+        return m;
+    }
+    let Some(buf) = libmk::ipc_buffer() else {
+        return wire(&encode_reply::<()>(&Err(Errno::EIO)));
+    };
+    let words = pack_data(&data[..n], &mut buf.mrs[READ_DATA_MR..MAX_MRS]);
+    m.info.length = READ_DATA_MR + words;
+    m
 }
 
 /// vm's requests. `Page` replies with MR1 = the valid bytes and the block's frame

@@ -169,15 +169,20 @@ fn truncate_frees_and_clears() {
             to: BLOCK_SIZE
         })
     );
+    // ... and taken from every mapping: its pages past the end must fault (BUS).
+    assert_eq!(f.revoke, Some(2));
     assert_eq!(t.stat(A, fd), Ok(BLOCK_SIZE + 100));
-    // Growing clears from the old end (a mapping may have written past it).
+    // Growing clears from the old end (a mapping may have written past it), and leaves
+    // the mappings alone.
     let f = t.truncate(A, fd, 2 * BLOCK_SIZE).unwrap();
-    assert_eq!(f.freed, vec![]);
+    assert_eq!((f.freed, f.revoke), (vec![], None));
     assert_eq!(f.clear.map(|c| (c.frame, c.from)), Some((2, 100)));
     // To a block boundary: the block after it goes, nothing to clear.
     let f = t.truncate(A, fd, BLOCK_SIZE).unwrap();
     assert_eq!((f.freed, f.clear), (vec![2], None));
     assert_eq!(t.truncate(A, fd, MAX_SIZE + 1).unwrap_err(), Errno::EFBIG);
+    assert_eq!(t.truncate(A, fd, u64::MAX).unwrap_err(), Errno::EINVAL);
+    assert_eq!(t.truncate(A, fd, 1 << 63).unwrap_err(), Errno::EINVAL);
     let f = t.truncate(A, fd, 0).unwrap();
     assert_eq!((f.freed, f.clear), (vec![1], None));
     assert_eq!(t.truncate(A, fd, 0).unwrap(), Frames::none());
@@ -450,4 +455,59 @@ fn limits_answer_errors() {
         t.release(pid::VM, h.handle).unwrap();
     }
     assert_eq!(t.usage().0, MAX_TASK_OBJECTS + 1);
+}
+
+#[test]
+fn read_write_lseek_on_descriptors() {
+    use proto::file::{AT_POSITION, Whence};
+    let mut t = Table::<u32>::new();
+    let mut frames = Frames0(0);
+    let fd = create(&mut t, A, "/rw");
+    // A write at the position grows the object; the position follows when told.
+    let (s, f) = t.write_span(A, fd, AT_POSITION, 100).unwrap();
+    assert_eq!((s.at, s.n, f.revoke), (0, 100, None));
+    assert_eq!(t.frame(s.object, 0), None);
+    assert_eq!(t.frame_for_write(s.object, 0, frames.alloc()), Ok(1));
+    assert_eq!(t.frame(s.object, 0), Some(1));
+    t.set_position(A, fd, 100);
+    assert_eq!(t.stat(A, fd), Ok(100));
+    // Reads stop at the end.
+    assert_eq!(t.read_span(A, fd, 0, 464).unwrap().n, 100);
+    assert_eq!(t.read_span(A, fd, AT_POSITION, 464).unwrap().n, 0);
+    assert_eq!(t.read_span(A, fd, 1 << 40, 464).unwrap().n, 0);
+    // A write past the end clears what a mapping may have left past the old end.
+    let (s, f) = t.write_span(A, fd, BLOCK_SIZE + 5, 10).unwrap();
+    assert_eq!((s.at, s.n), (BLOCK_SIZE + 5, 10));
+    assert_eq!(f.clear.map(|c| (c.frame, c.from)), Some((1, 100)));
+    assert_eq!(t.stat(A, fd), Ok(BLOCK_SIZE + 15));
+    // Stopped short (no frame for block 1): the object ends where the bytes did.
+    t.write_stopped(s.object, 100, BLOCK_SIZE);
+    assert_eq!(t.stat(A, fd), Ok(BLOCK_SIZE));
+    // Nothing to write changes nothing.
+    t.write_span(A, fd, 1 << 30, 0).unwrap();
+    assert_eq!(t.stat(A, fd), Ok(BLOCK_SIZE));
+    // lseek.
+    assert_eq!(t.lseek(A, fd, -10, Whence::End), Ok(BLOCK_SIZE - 10));
+    assert_eq!(t.lseek(A, fd, 10, Whence::Cur), Ok(BLOCK_SIZE));
+    assert_eq!(t.lseek(A, fd, -1, Whence::Set), Err(Errno::EINVAL));
+    assert_eq!(
+        t.lseek(A, fd, i64::MAX, Whence::Set),
+        Err(Errno::EINVAL),
+        "past MAX_SIZE"
+    );
+    // Errors: another task's number, a read-only descriptor, too far, negative.
+    assert_eq!(t.read_span(B, fd, 0, 1).unwrap_err(), Errno::EBADF);
+    let (ro, _, _) = t.open(A, &name("/rw"), RDONLY, 0).unwrap();
+    assert_eq!(t.write_span(A, ro, 0, 1).unwrap_err(), Errno::EBADF);
+    assert_eq!(t.read_span(A, ro, 0, 8).unwrap().n, 8);
+    assert_eq!(t.write_span(A, fd, MAX_SIZE, 1).unwrap_err(), Errno::EFBIG);
+    assert_eq!(
+        t.write_span(A, fd, u64::MAX - 1, 1).unwrap_err(),
+        Errno::EINVAL
+    );
+    // A fork child's copy moves on its own.
+    t.lseek(A, fd, 7, Whence::Set).unwrap();
+    t.task_fork(A, B).unwrap();
+    t.lseek(B, fd, 9, Whence::Set).unwrap();
+    assert_eq!(t.lseek(A, fd, 0, Whence::Cur), Ok(7));
 }

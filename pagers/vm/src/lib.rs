@@ -1539,8 +1539,9 @@ impl<M: Machine> Vm<M> {
     }
 }
 
-/// Maps a run of block entries into a fork child from the block's capability, read-only;
-/// if vm holds none (revoked), the child's entries stay empty and fault in later.
+/// Maps a run of block entries into a fork child from the block's capability, read-only,
+/// within the block's valid pages; if vm holds none (revoked), the child's entries stay
+/// empty and fault in later.
 ///
 /// Never with the parent's write access: a parent's `BLOCK_RW` entry may date from a
 /// capability the pager has revoked since (write-back), and the one vm holds now may have
@@ -1553,9 +1554,19 @@ fn fork_block_run<M: Machine>(
     flags: MapFlags,
     (k, first, va, n, _): (object::BlockKey, u64, u64, u64, PageId),
 ) {
-    let Some(slot) = objects.get(&k).and_then(|b| b.slot) else {
+    let Some((slot, valid)) = objects
+        .get(&k)
+        .and_then(|b| b.slot.map(|s| (s, b.valid_pages)))
+    else {
         return;
     };
+    // Only the pages that hold data as the pager last said: the parent's entries past
+    // them may date from before the object shrank (its pager revoked the block, and the
+    // parent has not touched them since); the child's access there faults and is `BUS`.
+    let n = n.min(valid.saturating_sub(first));
+    if n == 0 {
+        return;
+    }
     if m.map_frame(&c.space, slot, first, va, n, without_write(flags))
         .is_err()
     {

@@ -1,6 +1,7 @@
 //! POSIX-shaped file calls to the file server (`proto::file`): `open`, `read`, `pread`,
-//! `close`, `stat`, `fstat`, `ftruncate` (`close`, `fstat` and `ftruncate` also take shm
-//! descriptors, which go to the shm server: `crate::shm`). Descriptors are the server's, per
+//! `close`, `stat`, `fstat`, `ftruncate` (`close`, `fstat`, `ftruncate`, `read`, `pread`,
+//! `write`, `pwrite` and `lseek` also take shm descriptors, which go to the shm server:
+//! `crate::shm`). Descriptors are the server's, per
 //! task: a `fork` child starts with copies of its parent's (same numbers, same positions at
 //! the fork, each moving on its own afterwards), `exec` keeps them, and the server drops
 //! them when the task ends (init tells it: `proto::task`). [`file_stats`] reads the server's
@@ -22,6 +23,13 @@ pub use proto::file::open_flags::{
 pub use proto::file::{DIRECT_MAX, SECTOR_SIZE};
 
 const FILE: Cap<Endpoint> = Cap::from_cptr(task_slots::FILE);
+
+/// The server that answers `read`, `write` and `lseek` of `fd`: the shm server for its
+/// descriptors (`crate::shm::owner`, by the number), else the file server. Both speak the
+/// file protocol's `Read`, `Write`, `Lseek` and `Fstat`.
+fn server_of(fd: u64) -> Cap<Endpoint> {
+    crate::shm::endpoint(crate::shm::owner(fd))
+}
 
 /// What `stat` reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,7 +90,7 @@ pub fn open_sized(name: &str, flags: u64) -> Result<(u64, u64), Errno> {
 /// the whole of `buf` (an `O_DIRECT` descriptor checks that length's alignment); the server
 /// sends what one message holds.
 fn read_once(fd: u64, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
-    read_once_on(FILE, fd, offset, buf)
+    read_once_on(server_of(fd), fd, offset, buf)
 }
 
 /// [`read_once`] on the file server endpoint `ep` (init calls with its own capability).
@@ -210,7 +218,7 @@ fn write_once(fd: u64, offset: u64, buf: &[u8], total: usize) -> Result<usize, E
     // MR4, MR5 unused; the bytes from MR6 on.
     let words = pack_data(&buf[..len], &mut ipc.mrs[READ_DATA_MR..]);
     m.info.length = READ_DATA_MR + words;
-    let reply = FILE.call(&m).map_err(crate::ipc::call_error)?;
+    let reply = server_of(fd).call(&m).map_err(crate::ipc::call_error)?;
     let n = proto::reply_result::<u64>(crate::ipc::received(&reply).mrs())?;
     usize::try_from(n)
         .ok()
@@ -256,7 +264,8 @@ pub fn pwrite(fd: u64, buf: &[u8], offset: u64) -> Result<usize, Errno> {
 
 /// `lseek(fd, offset, whence)`: the new position (`EINVAL` if it would be negative).
 pub fn lseek(fd: u64, offset: i64, whence: Whence) -> Result<u64, Errno> {
-    crate::ipc::call::<u64>(FILE, &FileRequest::Lseek { fd, offset, whence }.encode())
+    let req = FileRequest::Lseek { fd, offset, whence };
+    crate::ipc::call::<u64>(server_of(fd), &req.encode())
 }
 
 /// `unlink(name)`: removes the file (8.3 names; an open file goes at its last close).

@@ -1,11 +1,12 @@
 //! POSIX shared memory (`proto::shm`): `shm_open`, `shm_unlink`, and the shm side of
-//! `close`, `fstat`, `ftruncate` and `mmap`.
+//! `close`, `fstat`, `ftruncate` and `mmap` (and of `read`, `write`, `lseek`, which send
+//! the file protocol's messages to the shm server: [`crate::file`]).
 //!
 //! **Which server owns a descriptor.** The shm server numbers its descriptors from
 //! `proto::shm::FIRST_FD` (65536), the file server from 3 (a few dozen at most), so the
 //! number alone tells ([`owner`]): no table in the runtime, nothing to copy at `fork` or
-//! lose at `exec`. `close`, `fstat` and `ftruncate` (in [`crate::file`]) send a shm
-//! descriptor here; `mmap` of a descriptor asks its owner for a memory object
+//! lose at `exec`. `close`, `fstat`, `ftruncate`, `read`, `write` and `lseek` (in
+//! [`crate::file`]) send a shm descriptor here; `mmap` of a descriptor asks its owner for a memory object
 //! ([`object_of`], `GetObject`) and then vm to map it (`MmapObject`).
 
 use libmk::{Cap, Endpoint};
@@ -74,7 +75,8 @@ pub(crate) fn truncate(fd: u64, size: u64) -> Result<(), Errno> {
     request(ShmRequest::Truncate { fd, size })
 }
 
-fn endpoint(pager: Pager) -> Cap<Endpoint> {
+/// The endpoint of `pager`.
+pub(crate) fn endpoint(pager: Pager) -> Cap<Endpoint> {
     match pager {
         Pager::Shm => SHM,
         Pager::File => FILE,

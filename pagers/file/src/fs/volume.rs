@@ -421,8 +421,16 @@ impl Files {
         let now = if renamed.is_ok() { name } else { old };
         let reopened = self.open_raw(&dirs, now, mode);
         let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
-        o.raw = reopened?;
         o.name = now;
+        match reopened {
+            Ok(raw) => o.raw = raw,
+            Err(e) => {
+                // The crate's file is closed: opened again as it was, or lost (`EIO` for
+                // everyone until it is closed), never left naming a closed file.
+                self.reopen_as_it_was(object);
+                return Err(e);
+            }
+        }
         renamed?;
         self.remove_long_name(parent, id, old.csum())
     }
