@@ -454,8 +454,10 @@ fn timer_tick(info: &BootInfo) -> Result<(), &'static str> {
         if ticks >= start_ticks + 2 && now - start >= 2 * period {
             return Ok(());
         }
-        if now - start > 10 * period {
-            return Err("fewer than 2 ticks in 10 tick periods");
+        // Generous: a host that stalls QEMU's thread makes the counter jump over several
+        // periods while the timer fires once (seen once under a loaded host with 10).
+        if now - start > 100 * period {
+            return Err("fewer than 2 ticks in 100 tick periods");
         }
     }
 }
