@@ -13,11 +13,11 @@ mod disk;
 mod fs;
 mod hal;
 
-use abi::message::{MAX_MRS, NULL_CPTR, REGISTER_MRS};
+use abi::message::{NULL_CPTR, REGISTER_MRS};
 use disk::{BlockDev, Disk};
 use fs::Files;
 use libmk::{Cap, Endpoint, Frame, Message};
-use proto::file::{READ_DATA_MR, READ_MAX, unpack_data};
+use proto::file::{READ_DATA_MR, READ_MAX};
 use proto::object::{GetObject, ObjectRequest};
 use proto::startup::{FILE_DMA_WINDOW, Startup, file_slots};
 use proto::{
@@ -176,14 +176,10 @@ fn handle(files: &mut Files, pid: u64, req: FileRequest, length: usize) -> Messa
         } => {
             // The decoder checked `len <= READ_MAX`; the words must all have come.
             let len = len as usize;
-            let Some(buf) = libmk::ipc_buffer() else {
-                return wire(&encode_reply::<()>(&Err(Errno::EIO)));
-            };
-            if length < READ_DATA_MR + len.div_ceil(8) {
-                return wire(&encode_reply::<()>(&Err(Errno::EINVAL)));
-            }
             let mut data = [0u8; READ_MAX];
-            unpack_data(&buf.mrs[READ_DATA_MR..MAX_MRS], &mut data[..len]);
+            if let Err(e) = rt::ipc::write_data(length, len, &mut data) {
+                return wire(&encode_reply::<()>(&Err(e)));
+            }
             wire(&encode_reply(
                 &files
                     .write(pid, fd, offset, total, &data[..len])

@@ -10,7 +10,7 @@ use abi::object::{MapFlags, ObjectType};
 use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 use libmk::{CNode, Cap, Endpoint, Frame, Message, PageTable, Untyped, VSpace};
-use proto::file::{AT_POSITION, READ_DATA_MR, READ_MAX, pack_data, unpack_data};
+use proto::file::{AT_POSITION, READ_DATA_MR, READ_MAX, pack_data};
 use proto::object::{BLOCK_PAGES, BLOCK_SIZE, GetObject, ObjectRequest};
 use proto::startup::{SHM_BLOCK_WINDOW, Startup, shm_slots};
 use proto::{
@@ -380,14 +380,10 @@ fn file_request(
         } => {
             // The decoder checked `len <= READ_MAX`; the words must all have come.
             let len = len as usize;
-            let Some(buf) = libmk::ipc_buffer() else {
-                return wire(&encode_reply::<()>(&Err(Errno::EIO)));
-            };
-            if length < READ_DATA_MR + len.div_ceil(8) {
-                return wire(&encode_reply::<()>(&Err(Errno::EINVAL)));
-            }
             let mut data = [0u8; READ_MAX];
-            unpack_data(&buf.mrs[READ_DATA_MR..MAX_MRS], &mut data[..len]);
+            if let Err(e) = rt::ipc::write_data(length, len, &mut data) {
+                return wire(&encode_reply::<()>(&Err(e)));
+            }
             // A new block's record takes heap: below the low-water mark, none.
             if rt::heap::is_low() {
                 return wire(&encode_reply::<()>(&Err(Errno::ENOSPC)));

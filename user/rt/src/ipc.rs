@@ -46,6 +46,22 @@ pub fn call_error(e: abi::Error) -> Errno {
     }
 }
 
+/// The bytes a file-protocol `Write` of `len` bytes carries from MR6 on (`proto::file`),
+/// received in a message of `length` words, unpacked into `out`: `EINVAL` when the message
+/// is too short for them, `EIO` without an IPC buffer. Servers share this (file and shm).
+pub fn write_data(length: usize, len: usize, out: &mut [u8]) -> Result<(), Errno> {
+    use proto::file::{READ_DATA_MR, unpack_data};
+    let buf = libmk::ipc_buffer().ok_or(Errno::EIO)?;
+    if length < READ_DATA_MR + len.div_ceil(8) || out.len() < len {
+        return Err(Errno::EINVAL);
+    }
+    unpack_data(
+        &buf.mrs[READ_DATA_MR..abi::message::MAX_MRS],
+        &mut out[..len],
+    );
+    Ok(())
+}
+
 /// Sends request `w` to `to` and waits for the reply's results.
 pub fn call<T: ReplyBody>(to: Cap<Endpoint>, w: &Wire) -> Result<T, Errno> {
     let reply = to.call(&message(w)).map_err(call_error)?;
