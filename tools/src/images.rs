@@ -148,6 +148,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "server-restart",
             "restart-limit",
             "attack-review2",
+            "latbench",
         ],
     ),
 ];

@@ -1514,6 +1514,13 @@ pub const BENCHES: &[Bench] = &[
         bootargs: "run=filebench file.cache=512",
         timeout_secs: 600,
     },
+    // Anonymous fault latency alone and beside a task streaming big.dat cold through a page
+    // cache of 4 blocks: user/demos latbench (issue 9).
+    Bench {
+        name: "latency",
+        bootargs: "run=latbench file.cache=4",
+        timeout_secs: 300,
+    },
 ];
 
 pub fn find_bench(name: &str) -> Option<&'static Bench> {
