@@ -1185,6 +1185,7 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS srvfuzz-servers-answer",
                 "PASS srvfuzz-descriptors-back",
                 "PASS srvfuzz-pages-back",
+                "PASS srvfuzz-slots-back",
                 "PASS srvfuzz-still-works",
                 "init: srvfuzz exited with status 0",
                 "init: done",

@@ -530,6 +530,7 @@ fn replies_round_trip() {
         pages_copied: 4,
         zero_page_maps: 5,
         chunks: 6,
+        slots: 7,
     });
     check::<Option<KillRecord>>(None);
     for &kind in Kill::ALL {

@@ -293,10 +293,14 @@ pub struct VmStats {
     pub pages_copied: u64,
     pub zero_page_maps: u64,
     pub chunks: u64,
+    /// Capability slots vm holds for tasks: their address spaces, installed page tables,
+    /// the pagers' blocks it maps (not its chunks, nor empty page tables it keeps for
+    /// reuse). Back where it was once the tasks that caused it are gone.
+    pub slots: u64,
 }
 
 impl VmStats {
-    pub const WORDS: usize = 6;
+    pub const WORDS: usize = 7;
 
     pub fn encode(&self) -> [u64; Self::WORDS] {
         [
@@ -306,6 +310,7 @@ impl VmStats {
             self.pages_copied,
             self.zero_page_maps,
             self.chunks,
+            self.slots,
         ]
     }
 
@@ -318,6 +323,7 @@ impl VmStats {
                 pages_copied,
                 zero_page_maps,
                 chunks,
+                slots,
             ],
         ) = w.first_chunk::<{ Self::WORDS }>()
         else {
@@ -330,6 +336,7 @@ impl VmStats {
             pages_copied,
             zero_page_maps,
             chunks,
+            slots,
         })
     }
 }

@@ -30,6 +30,11 @@ pub trait Machine {
     /// An address space as the machine knows it (its VSpace capability and page tables).
     type Space;
 
+    /// Capability slots held for tasks ([`VmStats::slots`]); 0 where nobody counts them.
+    fn slots_in_use(&self) -> u64 {
+        0
+    }
+
     /// Installs the level-1..3 tables covering the 2 MiB around `va` if missing.
     fn tables(&mut self, s: &mut Self::Space, va: u64) -> Result<(), Errno>;
     /// Maps pages `first .. first + count` (all in one chunk) at `va` with `flags`.
@@ -282,6 +287,7 @@ impl<M: Machine> Vm<M> {
             pages_copied: self.copied,
             zero_page_maps: self.zero_maps,
             chunks: u64::from(self.pool.chunks()),
+            slots: self.m.slots_in_use(),
         }
     }
 

@@ -65,6 +65,7 @@ struct Sys {
     cnode: Cap<CNode>,
     own: Space,
     /// Free slots: never used ones from `next_slot`, given back ones on `free_slots`.
+    first_slot: u64,
     next_slot: u64,
     slot_end: u64,
     free_slots: Vec<u64>,
@@ -304,6 +305,12 @@ impl Sys {
 
 impl Machine for Sys {
     type Space = Space;
+
+    fn slots_in_use(&self) -> u64 {
+        let used = self.next_slot - self.first_slot;
+        let reserve = self.free_slots.len() + self.pt_pool.len() + self.chunks.len();
+        used.saturating_sub(reserve as u64)
+    }
 
     fn heap_low(&self) -> bool {
         rt::heap::is_low()
@@ -561,6 +568,7 @@ fn main(st: &'static Startup) -> ! {
     let mut sys = Sys {
         cnode: Cap::from_cptr(st.slots[vm_slots::CNODE]),
         own: Space::new(Cap::from_cptr(st.slots[vm_slots::VSPACE])),
+        first_slot: st.first_free_slot,
         next_slot: st.first_free_slot,
         slot_end,
         free_slots: Vec::new(),

@@ -603,13 +603,18 @@ fn main() -> i32 {
     );
     let vm1 = stats();
     println!(
-        "srvfuzz: vm pages in use {} -> {}, chunks {} -> {}",
-        vm0.pages_in_use, vm1.pages_in_use, vm0.chunks, vm1.chunks
+        "srvfuzz: vm pages in use {} -> {}, chunks {} -> {}, capability slots {} -> {}",
+        vm0.pages_in_use, vm1.pages_in_use, vm0.chunks, vm1.chunks, vm0.slots, vm1.slots
     );
     c.check(
         "srvfuzz-pages-back",
         vm1.pages_in_use == vm0.pages_in_use,
         "pages of ended tasks are still in use",
+    );
+    c.check(
+        "srvfuzz-slots-back",
+        vm0.slots > 0 && vm1.slots == vm0.slots,
+        "vm holds capability slots for ended tasks",
     );
 
     // And normal work goes on.

@@ -78,14 +78,7 @@ fn stop(s: &Start) -> Sample {
 }
 
 fn stats() -> VmStats {
-    rt::vm_stats().unwrap_or(VmStats {
-        faults: 0,
-        pages_in_use: 0,
-        pages_zero_filled: 0,
-        pages_copied: 0,
-        zero_page_maps: 0,
-        chunks: 0,
-    })
+    rt::vm_stats().unwrap_or_default()
 }
 
 /// The sample with the median instruction count.
