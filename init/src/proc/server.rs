@@ -29,7 +29,7 @@ use super::initrd::Initrd;
 use super::mem::{Space, Window, retype};
 use crate::alloc::{Alloc, CNODE, PAGE};
 use abi::Error;
-use abi::bootinfo::{BootInfo, bootarg};
+use abi::bootinfo::{BootInfo, bootarg, bootarg_u64};
 use abi::object::{CapRights, MapFlags, ObjectType, init_slots};
 use liballoc::vec::Vec;
 use libmk::{CNode, Cap, Endpoint, Frame, IrqControl, IrqHandler, Notification, Tcb, Untyped};
@@ -379,9 +379,7 @@ fn start_shm(
     shm.startup.untyped_first = FIRST_UNTYPED_SLOT;
     shm.startup.untyped_count = 1;
     shm.startup.first_free_slot = FIRST_UNTYPED_SLOT + 1;
-    shm.startup.stop_at = bootarg(info.bootargs(), "shm.stop")
-        .and_then(|v| core::str::from_utf8(v).ok()?.parse::<u64>().ok())
-        .unwrap_or(0);
+    shm.startup.stop_at = bootarg_u64(info.bootargs(), "shm.stop").unwrap_or(0);
     let tcb = shm.start(alloc, window, SHM_PRIORITY, init_ep)?;
     Ok((ep, tcb))
 }
@@ -440,9 +438,7 @@ fn build_file(
     let irq_notify: Cap<Notification> = retype(alloc, ut, ObjectType::Notification, 0)?;
     let every = bootarg(info.bootargs(), "file.stop.all") == Some(b"1".as_slice());
     if instance == 0 || every {
-        file.startup.stop_at = bootarg(info.bootargs(), "file.stop")
-            .and_then(|v| core::str::from_utf8(v).ok()?.parse::<u64>().ok())
-            .unwrap_or(0);
+        file.startup.stop_at = bootarg_u64(info.bootargs(), "file.stop").unwrap_or(0);
     }
     file.copy_in(SLOT_ENDPOINT, ep.cptr(), CapRights::ALL)?;
     file.startup.slots[file_slots::ENDPOINT] = SLOT_ENDPOINT;
@@ -510,8 +506,7 @@ fn build_file(
     // The page cache's budget: untypeds for its 64 KiB block frames (as many as the
     // `file.cache=` bootarg asks, within limits; a power of two each, together exactly the
     // blocks), then one for the page tables mapping them (the last).
-    let blocks = bootarg(info.bootargs(), "file.cache")
-        .and_then(|v| core::str::from_utf8(v).ok()?.parse::<u64>().ok())
+    let blocks = bootarg_u64(info.bootargs(), "file.cache")
         .unwrap_or(budgets.file_cache_blocks)
         .clamp(1, budgets.file_cache_max);
     let mut slot = FIRST_UNTYPED_SLOT;

@@ -312,9 +312,26 @@ pub fn bootarg<'a>(cmdline: &'a [u8], key: &str) -> Option<&'a [u8]> {
     })
 }
 
+/// [`bootarg`] read as a decimal number; `None` when missing or not one.
+pub fn bootarg_u64(cmdline: &[u8], key: &str) -> Option<u64> {
+    core::str::from_utf8(bootarg(cmdline, key)?)
+        .ok()?
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bootarg_numbers() {
+        let line = b"run=x file.cache=8 shm.stop=x file.stop=";
+        assert_eq!(bootarg_u64(line, "file.cache"), Some(8));
+        assert_eq!(bootarg_u64(line, "shm.stop"), None);
+        assert_eq!(bootarg_u64(line, "file.stop"), None);
+        assert_eq!(bootarg_u64(line, "missing"), None);
+    }
 
     #[test]
     fn push_stops_at_capacity() {
