@@ -207,7 +207,7 @@ fn main(st: &'static Startup) -> ! {
     };
     let mut table = Table::<Block>::new();
     let mut reply: Option<Message> = None;
-    let mut requests = 0u64;
+    let mut hook = rt::StopHook::new(st.stop_at);
     loop {
         if let Some(buf) = libmk::ipc_buffer() {
             buf.receive_slot = NULL_CPTR;
@@ -219,11 +219,7 @@ fn main(st: &'static Startup) -> ! {
         let Ok(r) = r else {
             continue;
         };
-        requests += 1;
-        if requests == st.stop_at {
-            rt::println!("shm-server: test hook: stopping at request {requests}");
-            rt::stop();
-        }
+        hook.request("shm-server");
         let req = rt::ipc::received(&r);
         reply = Some(handle(&mut sys, &mut table, r.badge, &req, r.info().length));
     }

@@ -142,6 +142,29 @@ pub fn power_off() -> ! {
     stop()
 }
 
+/// The test hook of a server's receive loop (`Startup::stop_at`, bootarg `<server>.stop=N`):
+/// counts requests and stops the server, as if it had crashed, when the `N`th arrives
+/// (0: never).
+pub struct StopHook {
+    at: u64,
+    seen: u64,
+}
+
+impl StopHook {
+    pub const fn new(at: u64) -> Self {
+        Self { at, seen: 0 }
+    }
+
+    /// One request arrived; `name` says which server stops.
+    pub fn request(&mut self, name: &str) {
+        self.seen += 1;
+        if self.seen == self.at {
+            println!("{name}: test hook: stopping at request {}", self.seen);
+            stop();
+        }
+    }
+}
+
 /// Stops this thread for good: an undefined instruction, which the kernel reports to the
 /// thread's fault handler (init, for a server) and never resumes.
 pub fn stop() -> ! {
