@@ -50,6 +50,9 @@ pub struct Handles {
     map: BTreeMap<u64, Handle>,
     /// Unclaimed handles per owner.
     unclaimed: BTreeMap<u64, u32>,
+    /// Handles alive per owner, claimed or not ([`Handles::owned_by`] is asked on every
+    /// `GetObject`: a count, not a walk over every handle).
+    owned: BTreeMap<u64, u32>,
     next: u64,
 }
 
@@ -65,7 +68,27 @@ impl Handles {
         Self {
             map: BTreeMap::new(),
             unclaimed: BTreeMap::new(),
+            owned: BTreeMap::new(),
             next: 1,
+        }
+    }
+
+    /// Records handle `h` in the table, counted for its owner.
+    fn insert(&mut self, h: u64, handle: Handle) {
+        *self.owned.entry(handle.owner).or_insert(0) += 1;
+        self.map.insert(h, handle);
+    }
+
+    /// Takes handle `h` out of the table and its owner's count.
+    fn remove(&mut self, h: u64) {
+        let Some(handle) = self.map.remove(&h) else {
+            return;
+        };
+        if let Some(n) = self.owned.get_mut(&handle.owner) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.owned.remove(&handle.owner);
+            }
         }
     }
 
@@ -84,7 +107,7 @@ impl Handles {
         }
         *n += 1;
         let h = self.number();
-        self.map.insert(
+        self.insert(
             h,
             Handle {
                 object,
@@ -99,7 +122,7 @@ impl Handles {
     /// A handle vm made for itself (shm's `CreateAnon`): claimed from the start.
     pub fn give_vm(&mut self, object: u64, writable: bool) -> u64 {
         let h = self.number();
-        self.map.insert(
+        self.insert(
             h,
             Handle {
                 object,
@@ -169,7 +192,7 @@ impl Handles {
         if !ok {
             return Err(Errno::EBADF);
         }
-        self.map.remove(&handle);
+        self.remove(handle);
         if !h.claimed {
             self.unclaimed_gone(h.owner);
         }
@@ -189,7 +212,7 @@ impl Handles {
             .map(|(&n, h)| (n, h.object))
             .collect();
         for &(n, _) in &gone {
-            self.map.remove(&n);
+            self.remove(n);
         }
         self.unclaimed.remove(&pid);
         gone.into_iter().map(|(_, o)| o).collect()
@@ -197,7 +220,7 @@ impl Handles {
 
     /// Handles alive given to `owner` (claimed or not).
     pub fn owned_by(&self, owner: u64) -> usize {
-        self.map.values().filter(|h| h.owner == owner).count()
+        self.owned.get(&owner).map_or(0, |&n| n as usize)
     }
 
     /// Whether a handle of `owner` names `object` (init's: the file is a program being
