@@ -235,6 +235,7 @@ pub fn start(
     // the initrd frames, and an untyped budget for page tables.
     vm.copy_in(SLOT_ENDPOINT, vm_ep.cptr(), CapRights::ALL)?;
     vm.startup.slots[vm_slots::ENDPOINT] = SLOT_ENDPOINT;
+    vm.startup.deadline_ms = bootarg_u64(info.bootargs(), "vm.deadline").unwrap_or(0);
     vm.cnode.mint(
         SLOT_ZERO,
         CNODE,
@@ -380,6 +381,7 @@ fn start_shm(
     shm.startup.untyped_count = 1;
     shm.startup.first_free_slot = FIRST_UNTYPED_SLOT + 1;
     shm.startup.stop_at = bootarg_u64(info.bootargs(), "shm.stop").unwrap_or(0);
+    shm.startup.hang_at = bootarg_u64(info.bootargs(), "shm.hang").unwrap_or(0);
     let tcb = shm.start(alloc, window, SHM_PRIORITY, init_ep)?;
     Ok((ep, tcb))
 }
@@ -439,6 +441,7 @@ fn build_file(
     let every = bootarg(info.bootargs(), "file.stop.all") == Some(b"1".as_slice());
     if instance == 0 || every {
         file.startup.stop_at = bootarg_u64(info.bootargs(), "file.stop").unwrap_or(0);
+        file.startup.hang_at = bootarg_u64(info.bootargs(), "file.hang").unwrap_or(0);
     }
     file.copy_in(SLOT_ENDPOINT, ep.cptr(), CapRights::ALL)?;
     file.startup.slots[file_slots::ENDPOINT] = SLOT_ENDPOINT;

@@ -155,12 +155,6 @@ impl<'a> Proc<'a> {
     /// then answers faults on that pager's regions with `BUS`. The rest runs on. The file
     /// server is then started again ([`Proc::restart_file`]).
     pub fn server_failed(&mut self, server: u64, fault: &Reply) {
-        let Some(i) = self.servers.iter().position(|s| s.pid == server) else {
-            return;
-        };
-        // What init holds before, to show that a restart costs it nothing.
-        let held = self.held();
-        let s = self.servers.remove(i);
         let how = FaultLabel::try_from(fault.info().label).map_or("stopped", |l| match l {
             FaultLabel::VmFault => "page fault",
             FaultLabel::UnknownSyscall => "unknown system call",
@@ -168,11 +162,21 @@ impl<'a> Proc<'a> {
             FaultLabel::AlignmentFault => "alignment fault",
             FaultLabel::UserException => "exception",
         });
+        self.end_server(server, how, fault.mrs[0]);
+    }
+
+    /// Ends server `server` as [`Proc::server_failed`] does; `how` and `addr` say why.
+    fn end_server(&mut self, server: u64, how: &str, addr: u64) {
+        let Some(i) = self.servers.iter().position(|s| s.pid == server) else {
+            return;
+        };
+        // What init holds before, to show that a restart costs it nothing.
+        let held = self.held();
+        let s = self.servers.remove(i);
         rt::println!(
-            "init: server {} (pid {}) failed ({how}, address {:#x}); it is ended, the rest runs on",
+            "init: server {} (pid {}) failed ({how}, address {addr:#x}); it is ended, the rest runs on",
             s.name,
             s.pid,
-            fault.mrs[0]
         );
         let _ = CNODE.delete(s.tcb.cptr());
         let ep = match server {
@@ -681,6 +685,10 @@ impl<'a> Proc<'a> {
     pub fn take_kills(&mut self) {
         loop {
             match self.vm.take_kill() {
+                Ok(Some(KillRecord { pid, .. })) if self.servers.iter().any(|s| s.pid == pid) => {
+                    // vm gave up on a pager that did not answer within its deadline.
+                    self.end_server(pid, "no answer to vm within its deadline", 0);
+                }
                 Ok(Some(KillRecord { pid, kind, addr })) => {
                     let how = match kind {
                         Kill::Segv => WaitStatus::Segv,

@@ -34,7 +34,7 @@ fn main(st: &'static Startup) -> ! {
     let ep: Cap<Endpoint> = Cap::from_cptr(st.slots[file_slots::ENDPOINT]);
     let mut files = mount(st);
     let mut reply: Option<Message> = None;
-    let mut hook = rt::StopHook::new(st.stop_at);
+    let mut hook = rt::StopHook::of(st);
     loop {
         if let Some(buf) = libmk::ipc_buffer() {
             buf.receive_slot = NULL_CPTR;
@@ -48,7 +48,7 @@ fn main(st: &'static Startup) -> ! {
         };
         // The test hook `file.stop=N` (a bootarg): stop at the `N`th request, as if the
         // server had crashed (scenario `server-restart`).
-        hook.request("file");
+        hook.request("file", ep);
         let len = r.info().length.min(REGISTER_MRS);
         let (label, mrs) = (r.info().label, &r.mrs[..len]);
         let Some(files) = files.as_mut() else {

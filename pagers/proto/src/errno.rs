@@ -32,6 +32,8 @@ abi::numbered! {
         ENAMETOOLONG = 36,
         ENOSYS = 38,
         EOVERFLOW = 75,
+        ETIMEDOUT = 110,
+        EINPROGRESS = 115,
     }
 }
 
@@ -67,6 +69,8 @@ impl Errno {
             Self::ENAMETOOLONG => "ENAMETOOLONG",
             Self::ENOSYS => "ENOSYS",
             Self::EOVERFLOW => "EOVERFLOW",
+            Self::ETIMEDOUT => "ETIMEDOUT",
+            Self::EINPROGRESS => "EINPROGRESS",
         }
     }
 }

@@ -50,6 +50,12 @@ pub struct Startup {
     /// A test hook (bootarg `<server>.stop=N`): the server stops, as if it had crashed,
     /// when its `N`th request arrives, before answering it; 0 = never.
     pub stop_at: u64,
+    /// A test hook (bootarg `<server>.hang=N`): the server stops answering, but stays
+    /// alive, when its `N`th request arrives; 0 = never.
+    pub hang_at: u64,
+    /// vm: how long (milliseconds) a pager may take to answer one request before vm gives
+    /// up on it (bootarg `vm.deadline=`); 0 = vm's default.
+    pub deadline_ms: u64,
 }
 
 const _: () = assert!(core::mem::size_of::<Startup>() <= 4096);
@@ -78,6 +84,8 @@ impl Startup {
             dma_size: 0,
             cache_blocks: 0,
             stop_at: 0,
+            hang_at: 0,
+            deadline_ms: 0,
         }
     }
 

@@ -207,7 +207,7 @@ fn main(st: &'static Startup) -> ! {
     };
     let mut table = Table::<Block>::new();
     let mut reply: Option<Message> = None;
-    let mut hook = rt::StopHook::new(st.stop_at);
+    let mut hook = rt::StopHook::of(st);
     loop {
         if let Some(buf) = libmk::ipc_buffer() {
             buf.receive_slot = NULL_CPTR;
@@ -219,7 +219,7 @@ fn main(st: &'static Startup) -> ! {
         let Ok(r) = r else {
             continue;
         };
-        hook.request("shm-server");
+        hook.request("shm-server", ep);
         let req = rt::ipc::received(&r);
         reply = Some(handle(&mut sys, &mut table, r.badge, &req, r.info().length));
     }

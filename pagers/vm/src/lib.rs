@@ -10,6 +10,7 @@ extern crate alloc;
 
 pub mod object;
 pub mod pages;
+pub mod pending;
 pub mod region;
 
 use abi::message::vm_fault::Access;
@@ -89,8 +90,29 @@ pub trait Machine {
     fn claim(&mut self, pager: Pager, handle: u64, pid: u64) -> Result<Claimed, Errno>;
     /// Calls `pager` with `req`: MR1 of its reply, and the slot of vm's CSpace that a
     /// capability coming with the reply went to (the caller owns it).
+    ///
+    /// [`WAIT`] (`EINPROGRESS`) when the machine sent the request and its answer comes
+    /// later (vm never waits for a pager): the operation that asked stops without any
+    /// effect it cannot repeat, and the server runs it again once the answer is in, when
+    /// the same call returns the answer. `anon_object` and `claim` may wait the same way.
     fn pager_call(&mut self, pager: Pager, req: ObjectRequest)
     -> Result<(u64, Option<u64>), Errno>;
+    /// [`Machine::pager_call`] for `ObjectPage` of block `k`: faults on one block, through
+    /// whichever handle, may share one request.
+    fn pager_page(
+        &mut self,
+        _k: object::BlockKey,
+        pager: Pager,
+        req: ObjectRequest,
+    ) -> Result<(u64, Option<u64>), Errno> {
+        self.pager_call(pager, req)
+    }
+    /// Sends `req` to `pager` with nobody waiting for the answer (the `ObjectSync` and
+    /// `ObjectRelease` of mappings that are gone; the pager sees them in order with the
+    /// requests that follow).
+    fn pager_post(&mut self, pager: Pager, req: ObjectRequest) {
+        let _ = self.pager_call(pager, req);
+    }
     /// Copies `len` bytes of the initrd from `initrd_offset` to page `dst` at byte `at`.
     fn fill(&mut self, dst: PageId, at: u64, initrd_offset: u64, len: u64);
     /// Gets one more zeroed chunk and makes its pages usable (mapped in vm); false if none.
@@ -148,7 +170,13 @@ pub enum Outcome {
     Killed(Kill),
     /// Nobody to answer (no such task): do not reply.
     Ignore,
+    /// The fault needs a pager's answer, which the machine has asked for ([`WAIT`]): do
+    /// not reply yet; handle the fault again when the answer is in.
+    Wait,
 }
+
+/// The error a [`Machine`] pager call returns when the answer will come later.
+pub const WAIT: Errno = Errno::EINPROGRESS;
 
 /// The mapping rights for `prot` bits (write and execute need read in a mapping).
 pub fn prot_flags(p: u64) -> MapFlags {
@@ -525,7 +553,9 @@ impl<M: Machine> Vm<M> {
     /// the shared ones, and `ObjectRelease` for each handle no region names any more.
     fn objects_gone(&mut self, gone: &[Region]) {
         for r in gone {
-            let _ = object::sync(&mut self.m, r, r.start, r.end);
+            if let Some((pager, req)) = object::sync_request(r, r.start, r.end) {
+                self.m.pager_post(pager, req);
+            }
         }
         let mut done: alloc::vec::Vec<Source> = alloc::vec::Vec::new();
         for r in gone {
@@ -550,7 +580,7 @@ impl<M: Machine> Vm<M> {
         if !mapped {
             self.handles.remove(&held_key(h));
             let (pager, handle) = h;
-            let _ = self.m.pager_call(pager, ObjectRequest::Release { handle });
+            self.m.pager_post(pager, ObjectRequest::Release { handle });
         }
     }
 
@@ -1070,7 +1100,7 @@ impl<M: Machine> Vm<M> {
             // A full disk is the writer's to hear as such (the file server dropped the data);
             // any other failure of the pager is an I/O error.
             object::sync(&mut self.m, r, addr, end).map_err(|e| match e {
-                Errno::ENOSPC => Errno::ENOSPC,
+                Errno::ENOSPC | WAIT => e,
                 _ => Errno::EIO,
             })?;
         }
@@ -1208,6 +1238,18 @@ impl<M: Machine> Vm<M> {
     /// A `VmFault` of task `pid` at `addr`.
     pub fn fault(&mut self, pid: u64, addr: u64, access: Access, permission: bool) -> Outcome {
         self.faults += 1;
+        self.fault_again(pid, addr, access, permission)
+    }
+
+    /// [`Vm::fault`] once more, after the pager's answer it waited for ([`Outcome::Wait`])
+    /// came in (the fault is counted once).
+    pub fn fault_again(
+        &mut self,
+        pid: u64,
+        addr: u64,
+        access: Access,
+        permission: bool,
+    ) -> Outcome {
         if let Some(r) = self.tasks.get(&pid).and_then(|t| t.regions.find(addr))
             && r.kind.object().is_some()
         {
@@ -1387,7 +1429,7 @@ impl<M: Machine> Vm<M> {
         if !permission && va.saturating_add(PAGE_SIZE) > r.kind.limit() {
             // The page holding the end of the object's part (or past it): vm's own.
             return match object::tail_page(m, pool, objects, &mut t.space, &mut t.pages, &r, va) {
-                Some(new) => {
+                Ok(new) => {
                     *copied += 1;
                     Outcome::Map {
                         page: new,
@@ -1395,7 +1437,8 @@ impl<M: Machine> Vm<M> {
                         flags: page_flags(pool, r.kind, flags, new),
                     }
                 }
-                None => kill(kills, pid, Kill::Bus, addr),
+                Err(WAIT) => Outcome::Wait,
+                Err(_) => kill(kills, pid, Kill::Bus, addr),
             };
         }
         if !permission {
@@ -1409,14 +1452,16 @@ impl<M: Machine> Vm<M> {
                 va,
                 write && shared,
             );
-            if asked.is_err() {
-                return kill(kills, pid, Kill::Bus, addr);
+            match asked {
+                Ok(()) => {}
+                Err(WAIT) => return Outcome::Wait,
+                Err(_) => return kill(kills, pid, Kill::Bus, addr),
             }
             if !write {
                 return Outcome::Resume;
             }
         }
-        let Some((k, src, idx)) = object::block_key(&r, va) else {
+        let Some((k, src, _)) = object::block_key(&r, va) else {
             return Outcome::Ignore;
         };
         if shared {
@@ -1430,8 +1475,10 @@ impl<M: Machine> Vm<M> {
                     block: k.2,
                 },
             );
-            if dirty.is_err() {
-                return kill(kills, pid, Kill::Segv, addr);
+            match dirty {
+                Ok(_) => {}
+                Err(WAIT) => return Outcome::Wait,
+                Err(_) => return kill(kills, pid, Kill::Segv, addr),
             }
             let (lo, hi) = object::block_span(&r, va);
             let mut a = lo;
@@ -1450,20 +1497,13 @@ impl<M: Machine> Vm<M> {
         let Some(new) = take_page(m, pool, false) else {
             return kill(kills, pid, Kill::Bus, addr);
         };
-        let mut copied_ok = false;
-        for _ in 0..2 {
-            let Ok((slot, _)) = objects.cap(m, k, src, false) else {
-                break;
-            };
-            if m.copy_from_frame(new, slot, idx).is_ok() {
-                copied_ok = true;
-                break;
-            }
-            objects.forget(m, k);
-        }
-        if !copied_ok {
+        if let Err(e) = object::copy_block_page(m, objects, &r, va, new) {
             pool.release(new);
-            return kill(kills, pid, Kill::Bus, addr);
+            objects.settle(m, k);
+            return match e {
+                WAIT => Outcome::Wait,
+                _ => kill(kills, pid, Kill::Bus, addr),
+            };
         }
         // The reply's map item replaces the mapping of the object's page.
         t.pages.set(va, new);

@@ -19,7 +19,7 @@ use crate::region::{Kind, Region, Source};
 use crate::{Machine, prot_flags, without_write};
 use abi::object::MapFlags;
 use alloc::collections::BTreeMap;
-use proto::object::{BLOCK_PAGES, BLOCK_SIZE, ObjectRequest};
+use proto::object::{BLOCK_PAGES, BLOCK_SIZE, ObjectRequest, Pager};
 use proto::{Errno, PAGE_SIZE};
 
 /// A block: (pager, object, block number). By object, not handle: every mapping of one
@@ -67,7 +67,8 @@ impl Objects {
         (pager, handle): Source,
         write: bool,
     ) -> Result<(u64, u64), Errno> {
-        let (valid, cap) = m.pager_call(
+        let (valid, cap) = m.pager_page(
+            k,
             pager,
             ObjectRequest::Page {
                 handle,
@@ -92,21 +93,23 @@ impl Objects {
     }
 
     /// The block's capability and valid pages, asking the pager (through `src`) if vm has
-    /// none.
+    /// none; whether the pager's answer is fresh (asking again would not help).
     pub fn cap<M: Machine>(
         &mut self,
         m: &mut M,
         k: BlockKey,
         src: Source,
         write: bool,
-    ) -> Result<(u64, u64), Errno> {
+    ) -> Result<(u64, u64, bool), Errno> {
         match self.blocks.get(&k) {
             Some(&Block {
                 slot: Some(s),
                 valid_pages,
                 ..
-            }) => Ok((s, valid_pages)),
-            _ => self.fetch(m, k, src, write),
+            }) => Ok((s, valid_pages, false)),
+            _ => self
+                .fetch(m, k, src, write)
+                .map(|(slot, valid)| (slot, valid, true)),
         }
     }
 
@@ -205,12 +208,17 @@ pub fn map_block<M: Machine>(
     let ro = without_write(prot_flags(r.prot));
     let base = va - idx * PAGE_SIZE;
     let open = |p| p == NONE || is_block(p);
-    for attempt in 0..3 {
-        let (slot, valid) = objects.cap(m, k, src, write)?;
+    // A capability vm held may be stale (the object grew, or the pager revoked it): vm
+    // asks once more. An answer that just came is not asked for again (a fault handled
+    // again after a wait would otherwise ask for ever).
+    let mut asked_again = false;
+    loop {
+        let (slot, valid, fresh) = objects.cap(m, k, src, write)?;
+        let may_ask = !fresh && !asked_again;
         if idx >= valid {
-            if attempt == 0 {
-                // The object may have grown since vm got the block: ask again.
+            if may_ask {
                 objects.forget(m, k);
+                asked_again = true;
                 continue;
             }
             objects.settle(m, k);
@@ -236,9 +244,10 @@ pub fn map_block<M: Machine>(
             m.unmap(space, s, e - s);
             m.map_frame(space, slot, first, s, n, ro)
         });
-        if mapped.is_err() && attempt < 2 {
+        if mapped.is_err() && may_ask {
             // The pager revoked the block: ask for it again.
             objects.forget(m, k);
+            asked_again = true;
             continue;
         }
         if let Err(err) = mapped {
@@ -259,13 +268,13 @@ pub fn map_block<M: Machine>(
         objects.add_maps(k, fresh);
         return Ok(());
     }
-    Err(Errno::EIO)
 }
 
 /// The page at `va` of private object region `r` when it holds or lies past the region's
 /// limit: one of vm's own, a copy of the object's page with the bytes from the limit on
-/// cleared (all zero past it), recorded in `pages`. `None` when no page or table is to be
-/// had, or the object has no data there (the caller kills with `BUS`).
+/// cleared (all zero past it), recorded in `pages`. [`crate::WAIT`] while the pager's
+/// answer is awaited; another error when no page or table is to be had, or the object has
+/// no data there (the caller kills with `BUS`).
 pub fn tail_page<M: Machine>(
     m: &mut M,
     pool: &mut crate::pages::Pool,
@@ -274,36 +283,48 @@ pub fn tail_page<M: Machine>(
     pages: &mut PageMap,
     r: &Region,
     va: u64,
-) -> Option<crate::pages::PageId> {
+) -> Result<crate::pages::PageId, Errno> {
     let limit = r.kind.limit();
-    groups(m, space, pages, va, va + PAGE_SIZE).ok()?;
-    let new = crate::take_page(m, pool, true)?;
+    groups(m, space, pages, va, va + PAGE_SIZE)?;
+    let new = crate::take_page(m, pool, true).ok_or(Errno::ENOMEM)?;
     if va < limit {
-        let copied = block_key(r, va).is_some_and(|(k, src, idx)| {
-            let mut ok = false;
-            for _ in 0..2 {
-                match objects.cap(m, k, src, false) {
-                    Ok((slot, valid)) if idx < valid => {
-                        if m.copy_from_frame(new, slot, idx).is_ok() {
-                            ok = true;
-                            break;
-                        }
-                        objects.forget(m, k);
-                    }
-                    _ => break,
-                }
-            }
-            objects.settle(m, k);
-            ok
-        });
-        if !copied {
+        let copied = copy_block_page(m, objects, r, va, new);
+        if let Some(k) = block_key(r, va) {
+            objects.settle(m, k.0);
+        }
+        if let Err(e) = copied {
             pool.release(new);
-            return None;
+            return Err(e);
         }
         m.zero_tail(new, limit - va);
     }
     pages.set(va, new);
-    Some(new)
+    Ok(new)
+}
+
+/// Copies the object's page at `va` of region `r` to vm's page `new`, asking the pager for
+/// the block if vm holds no capability for it, and once more if the one it held was
+/// revoked. `EFAULT` when the object has no data there; [`crate::WAIT`] while the pager's
+/// answer is awaited.
+pub fn copy_block_page<M: Machine>(
+    m: &mut M,
+    objects: &mut Objects,
+    r: &Region,
+    va: u64,
+    new: crate::pages::PageId,
+) -> Result<(), Errno> {
+    let (k, src, idx) = block_key(r, va).ok_or(Errno::EINVAL)?;
+    loop {
+        let (slot, valid, fresh) = objects.cap(m, k, src, false)?;
+        if idx >= valid {
+            return Err(Errno::EFAULT);
+        }
+        match m.copy_from_frame(new, slot, idx) {
+            Ok(()) => return Ok(()),
+            Err(e) if fresh => return Err(e),
+            Err(_) => objects.forget(m, k),
+        }
+    }
 }
 
 /// Takes every page entry of object region `r` out of `pages`: block entries drop their
@@ -338,9 +359,9 @@ pub fn take_pages<M: Machine>(
     }
 }
 
-/// `ObjectSync` for the blocks of [`start`, `end`) of shared object region `r` (nothing for
-/// other regions).
-pub fn sync<M: Machine>(m: &mut M, r: &Region, start: u64, end: u64) -> Result<(), Errno> {
+/// The `ObjectSync` for the blocks of [`start`, `end`) of shared object region `r` (none for
+/// other regions, or when the range misses `r`).
+pub fn sync_request(r: &Region, start: u64, end: u64) -> Option<(Pager, ObjectRequest)> {
     let Kind::Object {
         pager,
         handle,
@@ -348,23 +369,31 @@ pub fn sync<M: Machine>(m: &mut M, r: &Region, start: u64, end: u64) -> Result<(
         ..
     } = r.kind
     else {
-        return Ok(());
+        return None;
     };
     let (start, end) = (start.max(r.start), end.min(r.end));
     if start >= end {
-        return Ok(());
+        return None;
     }
     let first = r.kind.object_offset(start).unwrap_or(0) / BLOCK_SIZE;
     let last = r.kind.object_offset(end - 1).unwrap_or(0) / BLOCK_SIZE;
-    m.pager_call(
+    Some((
         pager,
         ObjectRequest::Sync {
             handle,
             first,
             count: last - first + 1,
         },
-    )
-    .map(|_| ())
+    ))
+}
+
+/// `ObjectSync` for the blocks of [`start`, `end`) of shared object region `r` (nothing for
+/// other regions); [`crate::WAIT`] while the answer is awaited.
+pub fn sync<M: Machine>(m: &mut M, r: &Region, start: u64, end: u64) -> Result<(), Errno> {
+    match sync_request(r, start, end) {
+        Some((pager, req)) => m.pager_call(pager, req).map(|_| ()),
+        None => Ok(()),
+    }
 }
 
 /// The rights of a block entry in a region with rights `flags`.

@@ -17,23 +17,38 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use libmk::{
-    CNode, Cap, Endpoint, Frame, Message, Notification, PageTable, Reply, Untyped, VSpace,
+    CNode, Cap, Endpoint, Frame, Message, Notification, PageTable, Reply, SavedReply, Tcb, Untyped,
+    VSpace,
 };
 use proto::object::{Claimed, MmapObject, Msync, ObjectRequest, Pager};
 use proto::shm::AnonObject;
 use proto::startup::{Startup, VM_CHUNK_WINDOW, VM_INITRD_WINDOW, vm_slots};
 use proto::{
-    Errno, Kill, PAGE_SIZE, ProtoError, ReplyBody, VmControl, VmRequest, ZeroRequest, pid,
+    Errno, Kill, PAGE_SIZE, ProtoError, ReplyBody, VmControl, VmRequest, Wire, ZeroRequest, pid,
 };
 use rt::println;
+use vm::object::BlockKey;
 use vm::pages::{PageId, chunk_of};
-use vm::{KillRecord, Machine, MmapArgs, Outcome, Vm};
+use vm::pending::{ANSWER_WORDS, Answer, Pending, Sent};
+use vm::{KillRecord, Machine, MmapArgs, Outcome, Vm, WAIT};
 
 rt::server_entry!(main);
 
 const CHUNK_SIZE: u64 = 2 << 20;
 /// Where vm maps one page of a block while copying it (2 MiB below the initrd window).
 const COPY_WINDOW: u64 = VM_INITRD_WINDOW - CHUNK_SIZE;
+/// The proxies' IPC buffers, a page each (2 MiB below the copy window).
+const PROXY_WINDOW: u64 = COPY_WINDOW - CHUNK_SIZE;
+/// Each proxy's stack (on vm's heap).
+const PROXY_STACK: usize = 16 << 10;
+/// The priority init gives vm (init/src/proc/server.rs); its proxies run at the same.
+const VM_PRIORITY: u64 = 250;
+/// The badge of a proxy's capability to vm's endpoint: this bit and the pager's index. No
+/// task's badge has it (a pid, or a pid with `FAULT_BADGE`).
+const PROXY_BADGE: u64 = 1 << 62;
+/// How long a pager may take to answer one request before vm gives up on it, by default
+/// (bootarg `vm.deadline=<ms>`).
+const DEFAULT_DEADLINE_MS: u64 = 10_000;
 
 /// log2 of the span a table of `level` (1..=3) covers.
 const fn span_bits(level: u8) -> u32 {
@@ -89,6 +104,44 @@ struct Sys {
     initrd_size: u64,
     /// `DC ZVA`'s block size (0: zero pages with stores).
     zva_block: u64,
+    /// vm's requests to pagers on their way, and who waits for each (`vm::pending`).
+    pending: Pending<Waiter>,
+    /// Per pager (file, shm): the slot of its proxy's saved reply while the proxy waits
+    /// for work.
+    idle: [Option<u64>; 2],
+    /// How long a pager may take with one request (counter ticks).
+    deadline: u64,
+}
+
+/// A caller waiting for a pager's answer: its saved reply and what it asked.
+struct Waiter {
+    reply: u64,
+    work: Work,
+}
+
+/// What a caller asked vm, kept to be done again when an answer it waits for comes in.
+#[derive(Clone, Copy)]
+enum Work {
+    Fault {
+        pid: u64,
+        label: FaultLabel,
+        mrs: [u64; 6],
+    },
+    Request {
+        badge: u64,
+        req: Request,
+    },
+}
+
+/// What vm does with a caller after serving its work.
+enum Served {
+    /// Reply (for a fault reply with a map item: the task and address, killed with `BUS`
+    /// if the map item fails).
+    Reply(Message, Option<(u64, u64)>),
+    /// Nobody to reply to.
+    Nothing,
+    /// The work waits for a pager's answer (`vm::WAIT`).
+    Wait,
 }
 
 /// Copies the page at `src` to the page at `dst`, both in vm's own address space.
@@ -120,6 +173,18 @@ unsafe fn copy_page(dst: u64, src: u64) {
             options(nostack),
         );
     }
+}
+
+/// The generic timer's virtual count and its frequency (Hz).
+fn counter() -> (u64, u64) {
+    let (count, freq): (u64, u64);
+    // SAFETY: reading CNTVCT_EL0 and CNTFRQ_EL0 has no side effects; the kernel lets EL0
+    // read them (CNTKCTL_EL1.EL0VCTEN), as the benchmarks do.
+    unsafe {
+        core::arch::asm!("mrs {}, cntvct_el0", out(reg) count, options(nomem, nostack));
+        core::arch::asm!("mrs {}, cntfrq_el0", out(reg) freq, options(nomem, nostack));
+    }
+    (count, freq)
 }
 
 /// The address of page `p` of the chunks in vm's own window.
@@ -215,6 +280,110 @@ impl Sys {
 
     fn free_slot(&mut self, s: u64) {
         self.free_slots.push(s);
+    }
+
+    /// The answer to `req` for `pager` if it is in (and the capability that came with it,
+    /// for the first who asks), else `WAIT`: the request is queued (or joins the same one on
+    /// its way, or one for the same `block`), and the caller waits for it.
+    fn ask(
+        &mut self,
+        pager: Pager,
+        req: &Wire,
+        block: Option<(BlockKey, bool)>,
+    ) -> Result<(Answer, Option<u64>), Errno> {
+        if self.pager_ep(pager).is_none() {
+            return Err(Errno::ENODEV);
+        }
+        let r = vm::pending::Request::new(pager, req.label(), req.mrs()).ok_or(Errno::EINVAL)?;
+        if let Some(a) = self.pending.answered(&r, block.is_some()) {
+            return Ok(a);
+        }
+        match block {
+            Some((k, write)) => self.pending.ask_block(k, write, r)?,
+            None => self.pending.ask(r)?,
+        }
+        self.dispatch(pager);
+        Err(WAIT)
+    }
+
+    /// A memory-object request: MR1 of the answer and the capability that came with it.
+    fn object_call(
+        &mut self,
+        pager: Pager,
+        req: ObjectRequest,
+        block: Option<(BlockKey, bool)>,
+    ) -> Result<(u64, Option<u64>), Errno> {
+        let req = self.current(pager, req)?;
+        let (a, cap) = self.ask(pager, &req.encode(), block)?;
+        let value = a.mrs().and_then(|words| match req {
+            ObjectRequest::Page { .. } => proto::reply_result::<u64>(words),
+            _ => proto::reply_result::<()>(words).map(|()| 0),
+        });
+        match value {
+            Ok(v) => Ok((v, cap)),
+            Err(e) => {
+                if let Some(c) = cap {
+                    self.delete(c);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Gives `pager`'s proxy its next request if it is idle and one is queued.
+    fn dispatch(&mut self, pager: Pager) {
+        let i = Self::gen_index(pager);
+        let Some(idle) = self.idle[i] else {
+            return;
+        };
+        let Some(sent) = self.next_request(pager) else {
+            return;
+        };
+        let msg = self.proxy_message(&sent);
+        match Cap::<SavedReply>::from_cptr(idle).send(&msg) {
+            Ok(()) => {
+                self.idle[i] = None;
+                self.free_slot(idle);
+            }
+            Err(e) => {
+                // The proxy is gone (it never faults; this is a bug): its request stays
+                // sent, and the deadline ends it.
+                println!("vm: proxy for {pager:?}: {e:?}");
+                self.idle[i] = None;
+                self.delete(idle);
+            }
+        }
+    }
+
+    /// `pager`'s next queued request, now sent, with a slot for the capability its answer
+    /// may bring.
+    fn next_request(&mut self, pager: Pager) -> Option<Sent> {
+        self.pending.sent(pager).is_none().then_some(())?;
+        let slot = self.slot().ok();
+        let now = counter().0;
+        let sent = self.pending.next(pager, now, |_| slot);
+        if sent.is_none()
+            && let Some(s) = slot
+        {
+            self.free_slot(s);
+        }
+        sent
+    }
+
+    /// What a proxy gets: the request's label, then the pager's endpoint, the slot for a
+    /// capability, and the request's words.
+    fn proxy_message(&self, s: &Sent) -> Message {
+        // Without an endpoint (the pager is gone) the proxy's `Call` fails at once, and
+        // the request is answered with the error.
+        let ep = self
+            .pager_ep(s.request.pager())
+            .map_or(NULL_CPTR, |e| e.cptr());
+        let mut words = [0u64; 2 + vm::pending::REQUEST_WORDS];
+        words[0] = ep;
+        words[1] = s.slot.unwrap_or(NULL_CPTR);
+        let mrs = s.request.mrs();
+        words[2..2 + mrs.len()].copy_from_slice(mrs);
+        Message::new(s.request.label, &words[..2 + mrs.len()])
     }
 
     /// Deletes the capability in `s` and frees the slot.
@@ -430,25 +599,15 @@ impl Machine for Sys {
     }
 
     fn anon_object(&mut self, size: u64) -> Result<AnonObject, Errno> {
-        let ep = self.pager_ep(Pager::Shm).ok_or(Errno::ENODEV)?;
-        if let Some(buf) = libmk::ipc_buffer() {
-            buf.receive_slot = NULL_CPTR;
-        }
-        let r = ep.call(&rt::ipc::message(
-            &proto::ShmRequest::CreateAnon { size }.encode(),
-        ))?;
-        proto::reply_result(rt::ipc::received(&r).mrs())
+        let req = proto::ShmRequest::CreateAnon { size }.encode();
+        let (a, _) = self.ask(Pager::Shm, &req, None)?;
+        proto::reply_result(a.mrs()?)
     }
 
     fn claim(&mut self, pager: Pager, handle: u64, pid: u64) -> Result<Claimed, Errno> {
-        let ep = self.pager_ep(pager).ok_or(Errno::ENODEV)?;
-        if let Some(buf) = libmk::ipc_buffer() {
-            buf.receive_slot = NULL_CPTR;
-        }
-        let r = ep.call(&rt::ipc::message(
-            &ObjectRequest::Claim { handle, pid }.encode(),
-        ))?;
-        proto::reply_result(rt::ipc::received(&r).mrs())
+        let req = ObjectRequest::Claim { handle, pid }.encode();
+        let (a, _) = self.ask(pager, &req, None)?;
+        proto::reply_result(a.mrs()?)
     }
 
     fn pager_call(
@@ -456,43 +615,28 @@ impl Machine for Sys {
         pager: Pager,
         req: ObjectRequest,
     ) -> Result<(u64, Option<u64>), Errno> {
-        let ep = self.pager_ep(pager).ok_or(Errno::ENODEV)?;
-        let req = self.current(pager, req)?;
-        let slot = self.slot()?;
-        let Some(buf) = libmk::ipc_buffer() else {
-            self.free_slot(slot);
-            return Err(Errno::EIO);
+        self.object_call(pager, req, None)
+    }
+
+    fn pager_page(
+        &mut self,
+        k: BlockKey,
+        pager: Pager,
+        req: ObjectRequest,
+    ) -> Result<(u64, Option<u64>), Errno> {
+        let write = matches!(req, ObjectRequest::Page { write: true, .. });
+        self.object_call(pager, req, Some((k, write)))
+    }
+
+    fn pager_post(&mut self, pager: Pager, req: ObjectRequest) {
+        let Ok(req) = self.current(pager, req) else {
+            return;
         };
-        buf.receive_slot = slot;
-        let r = ep.call(&rt::ipc::message(&req.encode()));
-        buf.receive_slot = NULL_CPTR;
-        let r = match r {
-            Ok(r) => r,
-            Err(e) => {
-                self.free_slot(slot);
-                return Err(e.into());
-            }
-        };
-        let got = r.info().caps == 1;
-        let words = rt::ipc::received(&r);
-        let value = match req {
-            ObjectRequest::Page { .. } => proto::reply_result::<u64>(words.mrs()),
-            _ => proto::reply_result::<()>(words.mrs()).map(|()| 0),
-        };
-        match value {
-            Ok(v) if got => Ok((v, Some(slot))),
-            Ok(v) => {
-                self.free_slot(slot);
-                Ok((v, None))
-            }
-            Err(e) => {
-                if got {
-                    self.delete(slot);
-                } else {
-                    self.free_slot(slot);
-                }
-                Err(e)
-            }
+        let w = req.encode();
+        if let Some(r) = vm::pending::Request::new(pager, w.label(), w.mrs())
+            && self.pending.post(r).is_ok()
+        {
+            self.dispatch(pager);
         }
     }
 
@@ -585,7 +729,16 @@ fn main(st: &'static Startup) -> ! {
         initrd_va: 0,
         initrd_size: 0,
         zva_block: zva_block(),
+        pending: Pending::default(),
+        idle: [None; 2],
+        deadline: 0,
     };
+    let ms = if st.deadline_ms == 0 {
+        DEFAULT_DEADLINE_MS
+    } else {
+        st.deadline_ms
+    };
+    sys.deadline = ms.saturating_mul(counter().1) / 1000;
     if let Err(e) = sys.map_initrd(st) {
         println!("vm: cannot map the initrd: {e}");
     }
@@ -594,13 +747,115 @@ fn main(st: &'static Startup) -> ! {
         println!("vm: no memory from zero");
         park()
     };
+    let ep: Cap<Endpoint> = Cap::from_cptr(st.slots[vm_slots::ENDPOINT]);
+    let mut vm = vm;
+    for pager in [Pager::File, Pager::Shm] {
+        if vm.m.has_pager(pager)
+            && let Err(e) = vm.m.start_proxy(pager, ep)
+        {
+            println!("vm: cannot start the proxy for {pager:?}: {e}");
+        }
+    }
     Server {
         vm,
-        ep: Cap::from_cptr(st.slots[vm_slots::ENDPOINT]),
+        ep,
         notify: Cap::from_cptr(st.slots[vm_slots::INIT_NOTIFY]),
         receive_slot: NULL_CPTR,
     }
     .run()
+}
+
+impl Sys {
+    /// Starts `pager`'s proxy: a thread in vm's address space and CSpace (a TCB, an IPC
+    /// buffer page and a stack of vm's) that takes vm's requests for the pager one at a
+    /// time and makes the blocking `Call`, so that vm itself never waits for a pager.
+    fn start_proxy(&mut self, pager: Pager, ep: Cap<Endpoint>) -> Result<(), Errno> {
+        let i = Self::gen_index(pager) as u64;
+        let tcb_slot = self.retype(ObjectType::Tcb, 0)?;
+        let buf_slot = self.retype(ObjectType::Frame, 12)?;
+        let badged = self.slot()?;
+        let buf_va = PROXY_WINDOW + i * PAGE_SIZE;
+        self.ensure_own_tables(buf_va)?;
+        let buf: Cap<Frame> = Cap::from_cptr(buf_slot);
+        buf.map(self.own.vspace, buf_va, MapFlags::RW, 0, 1)?;
+        self.cnode.mint(
+            badged,
+            self.cnode,
+            ep.cptr(),
+            abi::object::CapRights::ALL,
+            PROXY_BADGE | i,
+        )?;
+        let stack = alloc::vec![0u8; PROXY_STACK].leak();
+        let top = (stack.as_ptr() as u64 + PROXY_STACK as u64) & !15;
+        let tcb: Cap<Tcb> = Cap::from_cptr(tcb_slot);
+        tcb.configure(
+            self.cnode,
+            self.own.vspace,
+            Some((buf, buf_va)),
+            None,
+            VM_PRIORITY,
+        )?;
+        tcb.start(proxy_main as *const () as u64, top, (badged << 16) | i)?;
+        Ok(())
+    }
+
+    /// A new kernel object of `ty` from vm's untyped budget, in a new slot.
+    fn retype(&mut self, ty: ObjectType, size_bits: u64) -> Result<u64, Errno> {
+        let slot = self.slot()?;
+        for &ut in &self.untyped {
+            if ut.retype(ty, size_bits, self.cnode, slot, 1).is_ok() {
+                return Ok(slot);
+            }
+        }
+        self.free_slot(slot);
+        Err(Errno::ENOMEM)
+    }
+}
+
+/// A proxy's answer to vm: MR0 = the kernel's error code for the `Call` (0: it went
+/// through), MR1 = capabilities that came with the reply | the reply's length << 8, then
+/// the reply's first words.
+const PROXY_HEADER: usize = 2;
+
+/// A proxy thread (`Sys::start_proxy`); `arg` = its capability to vm's endpoint << 16 | the
+/// pager's index. It calls vm for work ("ready", then each answer), calls the pager with
+/// each request vm gives it, and hands back the answer; it touches nothing of vm's but its
+/// IPC buffer and stack.
+extern "C" fn proxy_main(arg: u64) -> ! {
+    let i = arg & 0xffff;
+    libmk::set_ipc_buffer(PROXY_WINDOW + i * PAGE_SIZE);
+    let vm: Cap<Endpoint> = Cap::from_cptr(arg >> 16);
+    let mut answer = Message::new(0, &[0, 0]);
+    loop {
+        let Ok(work) = vm.call(&answer) else {
+            answer = Message::new(0, &[0, 0]);
+            continue;
+        };
+        let n = work.info().length.min(work.mrs.len());
+        let (ep, slot) = (work.mrs[0], work.mrs[1]);
+        let req = Message::new(
+            work.info().label,
+            work.mrs.get(PROXY_HEADER..n).unwrap_or(&[]),
+        );
+        if let Some(buf) = libmk::ipc_buffer() {
+            buf.receive_slot = slot;
+        }
+        let r = Cap::<Endpoint>::from_cptr(ep).call(&req);
+        if let Some(buf) = libmk::ipc_buffer() {
+            buf.receive_slot = NULL_CPTR;
+        }
+        answer = match r {
+            Ok(r) => {
+                let info = r.info();
+                let len = info.length.min(ANSWER_WORDS);
+                let mut words = [0u64; PROXY_HEADER + ANSWER_WORDS];
+                words[1] = info.caps as u64 | (len as u64) << 8;
+                words[PROXY_HEADER..PROXY_HEADER + len].copy_from_slice(&r.mrs[..len]);
+                Message::new(0, &words[..PROXY_HEADER + len])
+            }
+            Err(e) => Message::new(0, &[e as u64, 0]),
+        };
+    }
 }
 
 fn park() -> ! {
@@ -621,6 +876,14 @@ struct Server {
 /// A reply: MR0 = 0 and the results, or the errno.
 fn answer<T: ReplyBody>(r: Result<T, Errno>) -> Message {
     rt::ipc::message(&proto::encode_reply(&r))
+}
+
+/// A reply, or `Wait` for `vm::WAIT`.
+fn served<T: ReplyBody>(r: Result<T, Errno>) -> Served {
+    match r {
+        Err(WAIT) => Served::Wait,
+        r => Served::Reply(answer(r), None),
+    }
 }
 
 /// A request vm serves.
@@ -664,6 +927,7 @@ impl Server {
             let cap =
                 (r.info().caps == 1).then(|| core::mem::replace(&mut self.receive_slot, NULL_CPTR));
             reply = self.handle(&r, cap);
+            self.check_deadlines();
         }
     }
 
@@ -689,7 +953,7 @@ impl Server {
     }
 
     /// Answers one message: the reply to send (and, for a fault reply with a map item, the
-    /// task and address), or `None` to reply to nobody.
+    /// task and address), or `None` to reply to nobody (now).
     fn handle(&mut self, r: &Reply, cap: Option<u64>) -> Option<(Message, Option<(u64, u64)>)> {
         let info = r.info();
         let badge = r.badge;
@@ -700,9 +964,24 @@ impl Server {
                 self.vm.m.delete(c);
             }
             return match FaultLabel::try_from(info.label) {
-                Ok(label) if faulter >= pid::FIRST_USER => self.fault(faulter, label, mrs),
+                Ok(label) if faulter >= pid::FIRST_USER => self.start(Work::Fault {
+                    pid: faulter,
+                    label,
+                    mrs: *mrs,
+                }),
                 _ => None,
             };
+        }
+        if badge & !1 == PROXY_BADGE {
+            if let Some(c) = cap {
+                self.vm.m.delete(c);
+            }
+            let pager = if badge & 1 == 0 {
+                Pager::File
+            } else {
+                Pager::Shm
+            };
+            return self.proxy_answered(pager, r);
         }
         // vm's requests fit the register message registers: decode them where they are
         // (building a `Wire` first costs more than the rest of a null request).
@@ -728,34 +1007,241 @@ impl Server {
         // Only init's requests may bring a capability.
         if let Ok(Request::Control(req)) = request
             && badge == pid::INIT
+            && req.carries_cap()
         {
-            return Some((self.control(req, cap), None));
+            return match self.control(req, cap) {
+                Served::Reply(m, f) => Some((m, f)),
+                _ => None,
+            };
         }
         if let Some(c) = cap {
             self.vm.m.delete(c);
         }
-        let reply = match request {
+        match request {
             // A fault label on a request badge is a task imitating the kernel.
-            _ if FaultLabel::try_from(label).is_ok() => answer::<()>(Err(Errno::EPERM)),
-            Ok(Request::Task(req)) if badge >= pid::FIRST_USER => self.task_request(badge, req),
-            Ok(Request::MmapObject(req)) if badge >= pid::FIRST_USER => {
-                answer(self.vm.mmap_object(badge, req))
+            _ if FaultLabel::try_from(label).is_ok() => {
+                Some((answer::<()>(Err(Errno::EPERM)), None))
             }
-            Ok(Request::Msync(Msync { addr, len, flags })) if badge >= pid::FIRST_USER => {
-                answer(self.vm.msync(badge, addr, len, flags))
-            }
-            Ok(_) => answer::<()>(Err(Errno::EPERM)),
-            Err(e) => answer::<()>(Err(e.into())),
-        };
-        Some((reply, None))
+            Ok(req) => self.start(Work::Request { badge, req }),
+            Err(e) => Some((answer::<()>(Err(e.into())), None)),
+        }
     }
 
-    fn fault(
-        &mut self,
-        pid: u64,
-        label: FaultLabel,
-        mrs: &[u64; 6],
-    ) -> Option<(Message, Option<(u64, u64)>)> {
+    /// Serves `work` of the caller vm just received: its reply, or none for now (a work that
+    /// waits keeps the caller's reply in a slot, `SaveCaller`).
+    fn start(&mut self, work: Work) -> Option<(Message, Option<(u64, u64)>)> {
+        match self.serve(work, false) {
+            Served::Reply(m, fault) => Some((m, fault)),
+            Served::Nothing => None,
+            Served::Wait => {
+                let waiting_on = self.vm.m.pending.take_waiting_on();
+                let saved = self
+                    .vm
+                    .m
+                    .slot()
+                    .and_then(|slot| match libmk::save_caller(slot) {
+                        Ok(_) => Ok(slot),
+                        Err(e) => {
+                            self.vm.m.free_slot(slot);
+                            Err(e.into())
+                        }
+                    });
+                match (saved, waiting_on) {
+                    (Ok(reply), Some(request)) => {
+                        self.vm.m.pending.wait(request, Waiter { reply, work });
+                        None
+                    }
+                    (saved, _) => {
+                        // No slot to keep the caller in (or nothing to wait for: a bug).
+                        if let Ok(slot) = saved {
+                            self.vm.m.delete(slot);
+                        }
+                        self.refuse(work)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The answer to `work` when it cannot wait: `EAGAIN` to a request, `BUS` to a fault.
+    fn refuse(&mut self, work: Work) -> Option<(Message, Option<(u64, u64)>)> {
+        match work {
+            Work::Fault { pid, mrs, .. } => {
+                self.kill(KillRecord {
+                    pid,
+                    kind: Kill::Bus,
+                    addr: mrs[vm_fault::ADDRESS],
+                });
+                None
+            }
+            Work::Request { .. } => Some((answer::<()>(Err(Errno::EAGAIN)), None)),
+        }
+    }
+
+    /// Serves `work` (the first time, or again after an answer it waited for came in).
+    fn serve(&mut self, work: Work, again: bool) -> Served {
+        match work {
+            Work::Fault { pid, label, mrs } => self.fault(pid, label, &mrs, again),
+            Work::Request {
+                badge,
+                req: Request::Control(req),
+            } if badge == pid::INIT => self.control(req, None),
+            Work::Request {
+                badge,
+                req: Request::Task(req),
+            } if badge >= pid::FIRST_USER => self.task_request(badge, req),
+            Work::Request {
+                badge,
+                req: Request::MmapObject(req),
+            } if badge >= pid::FIRST_USER => served(self.vm.mmap_object(badge, req)),
+            Work::Request {
+                badge,
+                req: Request::Msync(Msync { addr, len, flags }),
+            } if badge >= pid::FIRST_USER => served(self.vm.msync(badge, addr, len, flags)),
+            Work::Request { .. } => Served::Reply(answer::<()>(Err(Errno::EPERM)), None),
+        }
+    }
+
+    /// A proxy called: with the answer to the request it had (none when it starts), and
+    /// for its next one. Every waiter of the answer is served again, then the proxy gets
+    /// its next request, or waits for one in a saved reply.
+    fn proxy_answered(&mut self, pager: Pager, r: &Reply) -> Option<(Message, Option<(u64, u64)>)> {
+        let sys = &mut self.vm.m;
+        let n = r.info().length.min(r.mrs.len());
+        let caps = r.mrs[1] & 0xff;
+        let len = ((r.mrs[1] >> 8) as usize).min(ANSWER_WORDS);
+        let words = match abi::error::result_from_code(r.mrs[0]) {
+            Ok(()) => {
+                let mut w = [0u64; ANSWER_WORDS];
+                let got = r.mrs.get(PROXY_HEADER..n).unwrap_or(&[]);
+                let len = len.min(got.len());
+                w[..len].copy_from_slice(&got[..len]);
+                Ok((w, len))
+            }
+            Err(e) => Err(Errno::from(e)),
+        };
+        if let Some(sent) = sys.pending.sent(pager) {
+            let cap = match sent.slot {
+                Some(slot) if caps == 1 && words.is_ok() => Some(slot),
+                Some(slot) => {
+                    sys.free_slot(slot);
+                    None
+                }
+                None => None,
+            };
+            if let Some((_, waiters)) = sys.pending.answer(pager, words, cap) {
+                self.run_again(waiters);
+            }
+        }
+        let sys = &mut self.vm.m;
+        match sys.next_request(pager) {
+            Some(next) => Some((sys.proxy_message(&next), None)),
+            None => {
+                let i = Sys::gen_index(pager);
+                match sys.slot() {
+                    Ok(slot) if libmk::save_caller(slot).is_ok() => sys.idle[i] = Some(slot),
+                    Ok(slot) => sys.free_slot(slot),
+                    Err(_) => {}
+                }
+                None
+            }
+        }
+    }
+
+    /// Serves again every waiter of the current answer; then drops the answer (and the
+    /// capability nobody took).
+    fn run_again(&mut self, waiters: Vec<Waiter>) {
+        for w in waiters {
+            match self.serve(w.work, true) {
+                Served::Reply(msg, fault) => {
+                    let sent = Cap::<SavedReply>::from_cptr(w.reply).send(&msg);
+                    if let (Err(e), Some((pid, addr))) = (sent, fault) {
+                        println!("vm: fault reply to {pid} failed: {e:?}");
+                        self.kill(KillRecord {
+                            pid,
+                            kind: Kill::Bus,
+                            addr,
+                        });
+                    }
+                    self.vm.m.delete(w.reply);
+                }
+                Served::Nothing => self.vm.m.delete(w.reply),
+                Served::Wait => match self.vm.m.pending.take_waiting_on() {
+                    Some(request) => self.vm.m.pending.wait(request, w),
+                    None => {
+                        self.vm.m.delete(w.reply);
+                        let _ = self.refuse(w.work);
+                    }
+                },
+            }
+        }
+        if let Some(c) = self.vm.m.pending.done() {
+            self.vm.m.delete(c);
+        }
+    }
+
+    /// Ends the requests of a pager that missed its deadline, and every later one until init
+    /// gives vm a new instance: their waiters end with `BUS` (faults) or the error
+    /// (requests), and init hears of the pager (a kill record with its pid).
+    fn check_deadlines(&mut self) {
+        let sys = &self.vm.m;
+        if sys.pending.sent(Pager::File).is_none() && sys.pending.sent(Pager::Shm).is_none() {
+            return;
+        }
+        let now = counter().0;
+        for pager in [Pager::File, Pager::Shm] {
+            let sys = &mut self.vm.m;
+            let Some(sent) = sys.pending.sent(pager) else {
+                continue;
+            };
+            if now.saturating_sub(sent.at) <= sys.deadline {
+                continue;
+            }
+            println!(
+                "vm: {pager:?} pager has not answered within its deadline: ending its waiters"
+            );
+            self.pager_failed(pager, Errno::ETIMEDOUT);
+            let pid = match pager {
+                Pager::File => pid::FILE,
+                Pager::Shm => pid::SHM,
+            };
+            self.kill(KillRecord {
+                pid,
+                kind: Kill::Bus,
+                addr: 0,
+            });
+        }
+    }
+
+    /// `pager` is gone (or silent): every request of it queued or sent is answered with
+    /// `e`, and vm forgets its endpoint (later requests: `ENODEV`; faults: `BUS`).
+    fn pager_failed(&mut self, pager: Pager, e: Errno) {
+        let sys = &mut self.vm.m;
+        let ep = match pager {
+            Pager::File => sys.file.take(),
+            Pager::Shm => sys.shm.take(),
+        };
+        if let Some(ep) = ep {
+            sys.delete(ep.cptr());
+        }
+        let mut requests = sys.pending.drop_queued(pager);
+        if let Some(sent) = sys.pending.sent(pager) {
+            // The proxy stays in its `Call` until the pager dies; its answer then finds
+            // nothing sent.
+            requests.push(sent.request);
+            let _ = sys.pending.answer(pager, Err(e), None);
+            let _ = sys.pending.done();
+            if let Some(slot) = sent.slot {
+                sys.free_slot(slot);
+            }
+        }
+        for r in requests {
+            let waiters = self.vm.m.pending.fail(r, e);
+            self.run_again(waiters);
+        }
+    }
+
+    fn fault(&mut self, pid: u64, label: FaultLabel, mrs: &[u64; 6], again: bool) -> Served {
         // The address a kill reports: the one the task touched.
         let fault_addr = mrs[vm_fault::ADDRESS];
         let outcome = match label {
@@ -763,9 +1249,14 @@ impl Server {
                 let addr = mrs[vm_fault::ADDRESS];
                 let access = vm_fault::Access::try_from(mrs[vm_fault::ACCESS]);
                 let kind = vm_fault::Kind::try_from(mrs[vm_fault::KIND]);
-                match (access, kind) {
-                    (Ok(a), Ok(vm_fault::Kind::Translation)) => self.vm.fault(pid, addr, a, false),
-                    (Ok(a), Ok(vm_fault::Kind::Permission)) => self.vm.fault(pid, addr, a, true),
+                let permission = match kind {
+                    Ok(vm_fault::Kind::Translation) => Some(false),
+                    Ok(vm_fault::Kind::Permission) => Some(true),
+                    _ => None,
+                };
+                match (access, permission) {
+                    (Ok(a), Some(p)) if again => self.vm.fault_again(pid, addr, a, p),
+                    (Ok(a), Some(p)) => self.vm.fault(pid, addr, a, p),
                     _ => self.vm.other_fault(pid, addr),
                 }
             }
@@ -788,24 +1279,29 @@ impl Server {
                     fault_reply::REPLY_MAP,
                     &[frame, u64::from(index), 1, va, flags.0],
                 );
-                Some((m, Some((pid, fault_addr))))
+                Served::Reply(m, Some((pid, fault_addr)))
             }
-            Outcome::Resume => Some((Message::new(fault_reply::RESUME, &[]), None)),
+            Outcome::Resume => Served::Reply(Message::new(fault_reply::RESUME, &[]), None),
             Outcome::Killed(kind) => {
                 let addr = self.vm.last_kill().map_or(0, |k| k.addr);
                 self.announce(KillRecord { pid, kind, addr });
-                None
+                Served::Nothing
             }
-            Outcome::Ignore => None,
+            Outcome::Ignore => Served::Nothing,
+            Outcome::Wait => Served::Wait,
         }
     }
 
     /// One of init's requests; `cap` is the capability that came with it.
-    fn control(&mut self, req: VmControl, cap: Option<u64>) -> Message {
+    fn control(&mut self, req: VmControl, cap: Option<u64>) -> Served {
+        if let VmControl::SetPager { pager } = req {
+            // Nothing queued for the old instance may reach the new one.
+            self.pager_failed(pager, Errno::ENODEV);
+        }
         let vm = &mut self.vm;
         let cap = match (req.carries_cap(), cap) {
             (true, Some(c)) => c,
-            (true, None) => return answer::<()>(Err(Errno::EINVAL)),
+            (true, None) => return Served::Reply(answer::<()>(Err(Errno::EINVAL)), None),
             (false, c) => {
                 if let Some(c) = c {
                     vm.m.delete(c);
@@ -855,18 +1351,18 @@ impl Server {
             } => vm.map_object(pid, vaddr, file_size, prot, pager, handle, offset),
             VmControl::Reset { pid } => vm.reset(pid),
             VmControl::Destroy { pid } => vm.destroy(pid),
-            VmControl::TakeKills => return answer(Ok(vm.take_kill())),
+            VmControl::TakeKills => return Served::Reply(answer(Ok(vm.take_kill())), None),
             VmControl::SetPager { pager } => {
                 vm.m.set_pager(pager, cap).inspect_err(|_| vm.m.delete(cap))
             }
         };
-        answer(r)
+        served(r)
     }
 
     /// A task's request; `pid` is the caller.
-    fn task_request(&mut self, pid: u64, req: VmRequest) -> Message {
+    fn task_request(&mut self, pid: u64, req: VmRequest) -> Served {
         let vm = &mut self.vm;
-        match req {
+        let reply = match req {
             VmRequest::Mmap {
                 addr,
                 len,
@@ -874,17 +1370,19 @@ impl Server {
                 flags,
                 fd,
                 offset,
-            } => answer(vm.mmap(
-                pid,
-                MmapArgs {
-                    addr,
-                    len,
-                    prot,
-                    flags,
-                    fd,
-                    offset,
-                },
-            )),
+            } => {
+                return served(vm.mmap(
+                    pid,
+                    MmapArgs {
+                        addr,
+                        len,
+                        prot,
+                        flags,
+                        fd,
+                        offset,
+                    },
+                ));
+            }
             VmRequest::Munmap { addr, len } => answer(vm.munmap(pid, addr, len)),
             VmRequest::Mprotect { addr, len, prot } => answer(vm.mprotect(pid, addr, len, prot)),
             VmRequest::Vmmap => {
@@ -894,6 +1392,7 @@ impl Server {
                 answer(r)
             }
             VmRequest::VmStats => answer(Ok(vm.stats())),
-        }
+        };
+        Served::Reply(reply, None)
     }
 }

@@ -83,6 +83,31 @@ struct Model {
     heap_low: bool,
     /// The pagers' instance (`Machine::generation`): raised when a test restarts them.
     generation: u64,
+    /// Pagers answer later, as the server's do: a request is first answered `WAIT`, and
+    /// answered for real once the test lets the answers in ([`Model::answer`]).
+    defer: bool,
+    /// Requests asked and not yet answered, and answers in but not yet taken.
+    asked: BTreeSet<std::string::String>,
+    answers: BTreeSet<std::string::String>,
+    /// How many times an operation had to wait.
+    waits: usize,
+}
+
+impl Model {
+    /// Whether `req` must wait (in `defer` mode, until [`Model::answer`]).
+    fn must_wait(&mut self, req: std::string::String) -> bool {
+        if !self.defer || self.answers.remove(&req) {
+            return false;
+        }
+        self.asked.insert(req);
+        self.waits += 1;
+        true
+    }
+
+    /// The pagers answer everything asked so far.
+    fn answer(&mut self) {
+        self.answers.append(&mut self.asked);
+    }
 }
 
 impl Model {
@@ -215,6 +240,9 @@ impl Machine for Model {
     }
 
     fn claim(&mut self, pager: Pager, handle: u64, pid: u64) -> Result<Claimed, Errno> {
+        if self.must_wait(std::format!("{pager:?} claim {handle} {pid}")) {
+            return Err(WAIT);
+        }
         self.pager.log.push(ObjectRequest::Claim { handle, pid });
         self.pager.table(pager).claim(handle, pid)
     }
@@ -224,6 +252,9 @@ impl Machine for Model {
         pager: Pager,
         req: ObjectRequest,
     ) -> Result<(u64, Option<u64>), Errno> {
+        if self.must_wait(std::format!("{pager:?} {req:?}")) {
+            return Err(WAIT);
+        }
         let req = for_instance(req, self.generation)?;
         let p = &mut self.pager;
         p.log.push(req);
@@ -294,6 +325,13 @@ impl Machine for Model {
             }
             ObjectRequest::Claim { .. } => Err(Errno::EIO),
         }
+    }
+
+    fn pager_post(&mut self, pager: Pager, req: ObjectRequest) {
+        // Nobody waits for these: the pager gets them in order.
+        let defer = core::mem::replace(&mut self.defer, false);
+        let _ = self.pager_call(pager, req);
+        self.defer = defer;
     }
 
     fn unmap(&mut self, s: &Space, va: u64, len: u64) {
@@ -376,7 +414,21 @@ fn touch(v: &mut TestVm, pid: u64, addr: u64, access: Access) -> Outcome {
             true
         }
     };
-    let o = v.fault(pid, addr, access, permission);
+    let mut o = v.fault(pid, addr, access, permission);
+    // A fault that waits for a pager is handled again once the answer is in; each answer
+    // lets it go on (a fault asks at most twice: once more for a revoked block).
+    for _ in 0..2 {
+        if o != Outcome::Wait {
+            break;
+        }
+        v.m.answer();
+        o = v.fault_again(pid, addr, access, permission);
+    }
+    assert_ne!(
+        o,
+        Outcome::Wait,
+        "a fault still waits after its answers came in"
+    );
     if let Outcome::Map { page, va, flags } = o {
         let t = v.task(pid).unwrap();
         assert!(t.space.tables.contains(&(va >> 21)));
@@ -1848,4 +1900,79 @@ fn a_restarted_pager_never_hears_of_old_handles() {
     let sent = v.m.pager.log.len();
     v.munmap(10, old, 4 * BLOCK_SIZE).unwrap();
     assert_eq!(v.m.pager.log.len(), sent);
+}
+
+#[test]
+fn operations_that_wait_for_a_pager_run_again_with_the_answer() {
+    const SYNC: u64 = proto::object::ms::SYNC;
+    let mut v = vm_with_object(40 * P as usize);
+    v.m.defer = true;
+    let handle = v.m.pager.give(Pager::File, 10, OBJ, true);
+    let req = MmapObject {
+        addr: 0,
+        len: 40 * P,
+        prot: RW,
+        flags: map::SHARED,
+        pager: Pager::File,
+        handle,
+        offset: 0,
+    };
+    // The claim waits: nothing is placed until the answer is in.
+    assert_eq!(v.mmap_object(10, req), Err(WAIT));
+    assert_eq!(v.task(10).unwrap().regions.iter().count(), 0);
+    v.m.answer();
+    let a = v.mmap_object(10, req).unwrap();
+    // A read fault waits for the block and maps nothing meanwhile; handled again, it maps
+    // the block; it is counted once.
+    let faults = v.stats().faults;
+    assert_eq!(v.fault(10, a + P, Read, false), Outcome::Wait);
+    assert_eq!(mapped(&v, 10), 0);
+    assert_eq!(v.fault(10, a + 2 * P, Read, false), Outcome::Wait);
+    v.m.answer();
+    assert_eq!(v.fault_again(10, a + P, Read, false), Outcome::Resume);
+    assert_eq!(v.fault_again(10, a + 2 * P, Read, false), Outcome::Resume);
+    assert_eq!(v.stats().faults, faults + 2);
+    assert_eq!(pages_asked(&v), 1);
+    assert_eq!(mapped(&v, 10), BLOCK_PAGES as usize);
+    assert_eq!(oread(&mut v, 10, a + P + 3), obj_byte(P + 3));
+    // The first write waits for `Dirty`, then the block is writable.
+    let waits = v.m.waits;
+    owrite(&mut v, 10, a + P, 0x42);
+    assert!(v.m.waits > waits);
+    assert!(
+        v.m.pager
+            .log
+            .contains(&ObjectRequest::Dirty { handle, block: 0 })
+    );
+    // msync waits, then writes back.
+    assert_eq!(v.msync(10, a, 40 * P, SYNC), Err(WAIT));
+    v.m.answer();
+    v.msync(10, a, 40 * P, SYNC).unwrap();
+    assert_eq!(
+        v.m.pager.objects[&(Pager::File as u64, OBJ)][P as usize],
+        0x42
+    );
+    // A private mapping's tail and copy wait the same way, and past the end is still BUS.
+    let h2 = v.m.pager.give(Pager::File, 10, OBJ, true);
+    let private = MmapObject {
+        flags: map::PRIVATE,
+        handle: h2,
+        len: 48 * P,
+        ..req
+    };
+    assert_eq!(v.mmap_object(10, private), Err(WAIT));
+    v.m.answer();
+    let b = v.mmap_object(10, private).unwrap();
+    owrite(&mut v, 10, b + 33 * P, 7);
+    assert_eq!(oread(&mut v, 10, b + 33 * P + 1), obj_byte(33 * P + 1));
+    assert_eq!(
+        touch(&mut v, 10, b + 45 * P, Read),
+        Outcome::Killed(Kill::Bus)
+    );
+    // munmap waits for nobody: its write-back and release go out at once.
+    let waits = v.m.waits;
+    v.munmap(10, a, 40 * P).unwrap();
+    v.munmap(10, b, 48 * P).unwrap();
+    assert_eq!(v.m.waits, waits);
+    assert_eq!(v.blocks_held(), 0);
 }

@@ -142,26 +142,58 @@ pub fn power_off() -> ! {
     stop()
 }
 
-/// The test hook of a server's receive loop (`Startup::stop_at`, bootarg `<server>.stop=N`):
-/// counts requests and stops the server, as if it had crashed, when the `N`th arrives
-/// (0: never).
+/// The test hooks of a server's receive loop: counts requests and, when the `N`th arrives,
+/// stops the server as if it had crashed (`Startup::stop_at`, bootarg `<server>.stop=N`), or
+/// makes it stop answering while it stays alive (`Startup::hang_at`, `<server>.hang=N`).
+/// 0: never.
 pub struct StopHook {
     at: u64,
+    hang_at: u64,
     seen: u64,
 }
 
 impl StopHook {
     pub const fn new(at: u64) -> Self {
-        Self { at, seen: 0 }
+        Self {
+            at,
+            hang_at: 0,
+            seen: 0,
+        }
     }
 
-    /// One request arrived; `name` says which server stops.
-    pub fn request(&mut self, name: &str) {
+    /// Both hooks of `st`.
+    pub const fn of(st: &Startup) -> Self {
+        Self {
+            at: st.stop_at,
+            hang_at: st.hang_at,
+            seen: 0,
+        }
+    }
+
+    /// One request arrived on `ep`; `name` says which server stops.
+    pub fn request(&mut self, name: &str, ep: libmk::Cap<libmk::Endpoint>) {
         self.seen += 1;
         if self.seen == self.at {
             println!("{name}: test hook: stopping at request {}", self.seen);
             stop();
         }
+        if self.seen == self.hang_at {
+            println!(
+                "{name}: test hook: no more answers from request {}",
+                self.seen
+            );
+            hang(ep);
+        }
+    }
+}
+
+/// Waits for ever without faulting (the `hang` test hook): the thread calls its own
+/// endpoint `ep`, where it is the only receiver, so it stays alive and blocked, and every
+/// client's call waits behind it.
+pub fn hang(ep: libmk::Cap<libmk::Endpoint>) -> ! {
+    loop {
+        let _ = ep.call(&libmk::Message::new(0, &[]));
+        libmk::yield_now();
     }
 }
 
