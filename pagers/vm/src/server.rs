@@ -1154,16 +1154,21 @@ impl Server {
         for w in waiters {
             match self.serve(w.work, true) {
                 Served::Reply(msg, fault) => {
-                    let sent = Cap::<SavedReply>::from_cptr(w.reply).send(&msg);
-                    if let (Err(e), Some((pid, addr))) = (sent, fault) {
-                        println!("vm: fault reply to {pid} failed: {e:?}");
-                        self.kill(KillRecord {
-                            pid,
-                            kind: Kill::Bus,
-                            addr,
-                        });
+                    match Cap::<SavedReply>::from_cptr(w.reply).send(&msg) {
+                        // The saved reply is used up: its slot is empty.
+                        Ok(()) => self.vm.m.free_slot(w.reply),
+                        Err(e) => {
+                            self.vm.m.delete(w.reply);
+                            if let Some((pid, addr)) = fault {
+                                println!("vm: fault reply to {pid} failed: {e:?}");
+                                self.kill(KillRecord {
+                                    pid,
+                                    kind: Kill::Bus,
+                                    addr,
+                                });
+                            }
+                        }
                     }
-                    self.vm.m.delete(w.reply);
                 }
                 Served::Nothing => self.vm.m.delete(w.reply),
                 Served::Wait => match self.vm.m.pending.take_waiting_on() {
