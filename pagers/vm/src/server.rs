@@ -964,11 +964,17 @@ impl Server {
                 self.vm.m.delete(c);
             }
             return match FaultLabel::try_from(info.label) {
-                Ok(label) if faulter >= pid::FIRST_USER => self.start(Work::Fault {
-                    pid: faulter,
-                    label,
-                    mrs: *mrs,
-                }),
+                Ok(label) if faulter >= pid::FIRST_USER => {
+                    let served = self.fault(faulter, label, mrs, false);
+                    self.finish(
+                        Work::Fault {
+                            pid: faulter,
+                            label,
+                            mrs: *mrs,
+                        },
+                        served,
+                    )
+                }
                 _ => None,
             };
         }
@@ -1030,7 +1036,13 @@ impl Server {
     /// Serves `work` of the caller vm just received: its reply, or none for now (a work that
     /// waits keeps the caller's reply in a slot, `SaveCaller`).
     fn start(&mut self, work: Work) -> Option<(Message, Option<(u64, u64)>)> {
-        match self.serve(work, false) {
+        let served = self.serve(work, false);
+        self.finish(work, served)
+    }
+
+    /// What becomes of the caller vm just received once its `work` was served.
+    fn finish(&mut self, work: Work, served: Served) -> Option<(Message, Option<(u64, u64)>)> {
+        match served {
             Served::Reply(m, fault) => Some((m, fault)),
             Served::Nothing => None,
             Served::Wait => {
