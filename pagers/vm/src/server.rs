@@ -964,16 +964,25 @@ impl Server {
                 self.vm.m.delete(c);
             }
             return match FaultLabel::try_from(info.label) {
+                // The common cases are answered here, without building a `Work` (the fast
+                // path of every anonymous and copy-on-write fault).
                 Ok(label) if faulter >= pid::FIRST_USER => {
-                    let served = self.fault(faulter, label, mrs, false);
-                    self.finish(
-                        Work::Fault {
-                            pid: faulter,
-                            label,
-                            mrs: *mrs,
-                        },
-                        served,
-                    )
+                    match self.fault_outcome(faulter, label, mrs, false) {
+                        Outcome::Map { page, va, flags } => Some((
+                            self.map_reply(page, va, flags),
+                            Some((faulter, mrs[vm_fault::ADDRESS])),
+                        )),
+                        Outcome::Resume => Some((Message::new(fault_reply::RESUME, &[]), None)),
+                        outcome => {
+                            let work = Work::Fault {
+                                pid: faulter,
+                                label,
+                                mrs: *mrs,
+                            };
+                            let served = self.fault_served(faulter, outcome, 0);
+                            self.finish(work, served)
+                        }
+                    }
                 }
                 _ => None,
             };
@@ -1258,10 +1267,15 @@ impl Server {
         }
     }
 
-    fn fault(&mut self, pid: u64, label: FaultLabel, mrs: &[u64; 6], again: bool) -> Served {
-        // The address a kill reports: the one the task touched.
-        let fault_addr = mrs[vm_fault::ADDRESS];
-        let outcome = match label {
+    /// vm's decision on a fault message (`again`: the fault was handled before and waited).
+    fn fault_outcome(
+        &mut self,
+        pid: u64,
+        label: FaultLabel,
+        mrs: &[u64; 6],
+        again: bool,
+    ) -> Outcome {
+        match label {
             FaultLabel::VmFault => {
                 let addr = mrs[vm_fault::ADDRESS];
                 let access = vm_fault::Access::try_from(mrs[vm_fault::ACCESS]);
@@ -1287,16 +1301,31 @@ impl Server {
                 println!("vm: task {pid}: fault {other:?}");
                 self.vm.other_fault(pid, addr)
             }
-        };
+        }
+    }
+
+    fn fault(&mut self, pid: u64, label: FaultLabel, mrs: &[u64; 6], again: bool) -> Served {
+        // The address a kill reports: the one the task touched.
+        let fault_addr = mrs[vm_fault::ADDRESS];
+        let outcome = self.fault_outcome(pid, label, mrs, again);
+        self.fault_served(pid, outcome, fault_addr)
+    }
+
+    /// The fault reply with a map item of vm's page `page` at `va`.
+    fn map_reply(&self, page: PageId, va: u64, flags: MapFlags) -> Message {
+        let (chunk, index) = chunk_of(page);
+        let frame = self.vm.m.chunks[chunk as usize].cptr();
+        Message::new(
+            fault_reply::REPLY_MAP,
+            &[frame, u64::from(index), 1, va, flags.0],
+        )
+    }
+
+    /// What becomes of a fault with `outcome` (a task that faulted at `fault_addr`).
+    fn fault_served(&mut self, pid: u64, outcome: Outcome, fault_addr: u64) -> Served {
         match outcome {
             Outcome::Map { page, va, flags } => {
-                let (chunk, index) = chunk_of(page);
-                let frame = self.vm.m.chunks[chunk as usize].cptr();
-                let m = Message::new(
-                    fault_reply::REPLY_MAP,
-                    &[frame, u64::from(index), 1, va, flags.0],
-                );
-                Served::Reply(m, Some((pid, fault_addr)))
+                Served::Reply(self.map_reply(page, va, flags), Some((pid, fault_addr)))
             }
             Outcome::Resume => Served::Reply(Message::new(fault_reply::RESUME, &[]), None),
             Outcome::Killed(kind) => {
