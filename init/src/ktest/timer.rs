@@ -14,7 +14,7 @@ use abi::Error;
 use abi::message::{NOTIFICATION_LABEL, NULL_CPTR};
 use abi::object::{CapRights, CapType, ObjectType};
 use abi::{Invocation, MsgInfo};
-use libmk::{Cap, Endpoint, Notification, Timer};
+use libmk::{Cap, Endpoint, Message, Notification, Timer};
 
 pub const CHECKS: &[Check] = &[
     ("fires-at-deadline", fires_at_deadline),
@@ -23,6 +23,7 @@ pub const CHECKS: &[Check] = &[
     ("disarm", disarm),
     ("wakes-waiter", wakes_waiter),
     ("wakes-bound-recv", wakes_bound_recv),
+    ("bound-server-replyrecv", bound_server_replyrecv),
     ("wakes-idle-system", wakes_idle_system),
     ("notification-deleted", notification_deleted),
     ("timer-deleted", timer_deleted),
@@ -244,6 +245,58 @@ fn wakes_bound_recv(env: &mut Env) -> Outcome {
         [get(1), get(0), get(2), get(3), get(4)],
         [1, 0, NOTIFICATION_LABEL, 0, 0x100],
         "done, error, label, length, badge (the timer's bits)",
+    )
+}
+
+/// A server as vm is one: a notification bound to its thread (`R[6]`), answering calls on
+/// endpoint `R[5]` with `ReplyRecv`. After the first call it signals its own notification,
+/// so its `ReplyRecv` must return the signal instead of blocking (the fast path leaves this
+/// case to the general one); the second reply finds the word empty and blocks as usual.
+fn bound_server(_: u64) {
+    let ep = Cap::<Endpoint>::from_cptr(get(5));
+    let Ok(first) = ep.recv() else { return };
+    set(2, first.info().label);
+    let _ = Cap::<Notification>::from_cptr(get(6)).signal();
+    let r = ep.reply_recv(&Message::new(0x55, &[]));
+    set(0, code(&r));
+    if let Ok(r) = r {
+        set(3, r.info().label);
+        set(4, r.badge);
+    }
+    let Ok(second) = ep.recv() else { return };
+    set(7, second.info().label);
+    super::bump(1);
+    let _ = ep.reply_recv(&Message::new(0x66, &[]));
+    super::bump(1);
+}
+
+fn bound_server_replyrecv(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    let n = env.notification()?;
+    let e = env.endpoint()?;
+    set(5, e.cptr());
+    set(6, n.cptr());
+    let th = env.thread(crate::thread::Config::new(254), None)?;
+    th.tcb.bind_notification(n).or_fail("TcbBindNotification")?;
+    th.run(bound_server, 0).or_fail("start")?;
+    sync.settle()?;
+    let r = e.call(&Message::new(0x11, &[])).or_fail("the first Call")?;
+    expect_eq(r.info().label, 0x55, "the first reply's label")?;
+    sync.settle()?;
+    expect_eq(
+        [get(2), get(0), get(3), get(4)],
+        [0x11, 0, NOTIFICATION_LABEL, 0x1],
+        "first label, ReplyRecv's error, label and word",
+    )?;
+    let r = e
+        .call(&Message::new(0x22, &[]))
+        .or_fail("the second Call")?;
+    expect_eq(r.info().label, 0x66, "the second reply's label")?;
+    sync.settle()?;
+    expect_eq(
+        [get(7), get(1)],
+        [0x22, 1],
+        "second label; the server waits in its ReplyRecv",
     )
 }
 
