@@ -112,7 +112,9 @@ pub mod vm_slots {
     /// A notification (READ|WRITE) bound to vm's thread: a signal on it (from the timer
     /// above, armed with this notification) ends vm's `Recv` on its endpoint with label
     /// `abi::message::NOTIFICATION_LABEL`, length 0, and the notification's word (the bits
-    /// given to `TimerArm`, OR-ed with any other signals since) in place of the badge.
+    /// given to `TimerArm`, OR-ed with any other signals since) in place of the badge. A
+    /// client may send that label too (with its own badge in `x8`): take it as a hint to
+    /// compare the deadlines with `DebugTicks` (docs/kernel.md, Timers).
     pub const NOTIFY: usize = 8;
 }
 
