@@ -43,7 +43,7 @@ use core::arch::asm;
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use libmk::{
     CNode, Cap, Endpoint, Frame, IrqControl, IrqHandler, Message, Notification, PageTable, Tcb,
-    Untyped, VSpace,
+    Timer, Untyped, VSpace,
 };
 use rt::println;
 
@@ -105,8 +105,10 @@ mod slot {
     pub const VICTIM2: u64 = 24;
     pub const IRQ: u64 = 25;
     pub const EP0_READ: u64 = 26;
+    /// A timer, disarmed at first.
+    pub const TIMER: u64 = 27;
     /// Slots from here on start empty.
-    pub const FIRST_EMPTY: u64 = 27;
+    pub const FIRST_EMPTY: u64 = 28;
 }
 
 // --- State shared between init, the watchdog and the fuzzers ------------------------------
@@ -120,9 +122,12 @@ static RESULTS: [AtomicU64; 17] = [const { AtomicU64::new(0) }; 17];
 /// Calls by system-call number (0..=31; 32: anything larger).
 static BY_NUMBER: [AtomicU64; 33] = [const { AtomicU64::new(0) }; 33];
 static OK_BY_NUMBER: [AtomicU64; 33] = [const { AtomicU64::new(0) }; 33];
-/// `Invoke`s by label (0..=63; 64: anything larger), and how many of them succeeded.
-static BY_LABEL: [AtomicU64; 65] = [const { AtomicU64::new(0) }; 65];
-static OK_BY_LABEL: [AtomicU64; 65] = [const { AtomicU64::new(0) }; 65];
+/// `Invoke`s by label (the last counter: anything larger), and how many of them succeeded.
+static BY_LABEL: [AtomicU64; LABELS] = [const { AtomicU64::new(0) }; LABELS];
+static OK_BY_LABEL: [AtomicU64; LABELS] = [const { AtomicU64::new(0) }; LABELS];
+/// Counters by label: every invocation label (the largest is 71) and one for the rest.
+const LABELS: usize = 80;
+const _: () = assert!((Invocation::TimerDisarm as usize) < LABELS - 1);
 /// Per fuzzer: calls issued (the watchdog's progress count), PRNG state, done flag.
 static PROGRESS: [AtomicU64; MAX_FUZZERS] = [const { AtomicU64::new(0) }; MAX_FUZZERS];
 static STATE: [AtomicU64; MAX_FUZZERS] = [const { AtomicU64::new(0) }; MAX_FUZZERS];
@@ -191,6 +196,7 @@ enum Arg {
     Page,
     Regs,
     Intid,
+    Deadline,
     Any,
 }
 
@@ -315,6 +321,12 @@ const SPECS: &[(Invocation, &[Arg], &[u64])] = &[
     ),
     (Invocation::IrqHandlerAck, &[], &[slot::IRQ]),
     (Invocation::IrqHandlerClear, &[], &[slot::IRQ]),
+    (
+        Invocation::TimerArm,
+        &[NtfnCap, Badge, Deadline],
+        &[slot::TIMER],
+    ),
+    (Invocation::TimerDisarm, &[], &[slot::TIMER]),
 ];
 
 /// How often each operation is picked, relative to the others: building state more often
@@ -459,7 +471,7 @@ fn arg(rng: &mut Rng, kind: Arg, noise: u64) -> u64 {
             ],
         ),
         NtfnCap => typed_slot(rng, &[slot::NTFN0, slot::NTFN0_BADGED, slot::NTFN1]),
-        Type => rng.below(10),
+        Type => rng.below(11),
         Bits => match rng.below(4) {
             0 => rng.below(17),
             1 => 12 + rng.below(10),
@@ -509,6 +521,14 @@ fn arg(rng: &mut Rng, kind: Arg, noise: u64) -> u64 {
             1 => rng.below(1100),
             2 => 16 + rng.below(1004),
             _ => rng.pick(&[26, 27, 29, 33, 1019, 1020]),
+        },
+        // Past, near (a few ticks: fires while the fuzzers run), far, never.
+        Deadline => match rng.below(5) {
+            0 => 0,
+            1 => libmk::debug_ticks().0 + rng.below(4),
+            2 => libmk::debug_ticks().0 + rng.below(200),
+            3 => u64::MAX - rng.below(2),
+            _ => interesting(rng),
         },
         Any => interesting(rng),
     }
@@ -738,7 +758,7 @@ fn fuzzer(index: u64) {
         bump(&BY_NUMBER[call.number.min(32) as usize]);
         let known = Syscall::try_from(call.number).is_ok();
         if call.number == Syscall::Invoke as u64 {
-            bump(&BY_LABEL[call.label.min(64) as usize]);
+            bump(&BY_LABEL[call.label.min(LABELS as u64 - 1) as usize]);
         }
         if n >= TRACE_FROM.load(SeqCst) {
             println!(
@@ -753,7 +773,7 @@ fn fuzzer(index: u64) {
                 bump(&OK_BY_NUMBER[call.number.min(32) as usize]);
             }
             if call.number == Syscall::Invoke as u64 && r.error == 0 {
-                bump(&OK_BY_LABEL[call.label.min(64) as usize]);
+                bump(&OK_BY_LABEL[call.label.min(LABELS as u64 - 1) as usize]);
             }
         }
         if n >= TRACE_FROM.load(SeqCst) {
@@ -915,6 +935,7 @@ fn setup(a: &mut Alloc, nfuzz: usize) -> Result<Rig, Error> {
     let n1: Cap<Notification> = a.obj(ObjectType::Notification, 0)?;
     let victim: Cap<Tcb> = a.obj(ObjectType::Tcb, 0)?;
     let victim2: Cap<Tcb> = a.obj(ObjectType::Tcb, 0)?;
+    let timer: Cap<Timer> = a.obj(ObjectType::Timer, 0)?;
     let ep0_badged = a.slot()?;
     CNODE.mint(ep0_badged, CNODE, ep0.cptr(), CapRights::ALL, 0x11)?;
     victim.configure(
@@ -957,6 +978,7 @@ fn setup(a: &mut Alloc, nfuzz: usize) -> Result<Rig, Error> {
         (n0.cptr(), slot::NTFN0),
         (n1.cptr(), slot::NTFN1),
         (victim2.cptr(), slot::VICTIM2),
+        (timer.cptr(), slot::TIMER),
     ];
     for (from, to) in moves {
         give(a, cn, from, to)?;
@@ -1226,7 +1248,7 @@ fn print_mix(stats: &Stats) {
         let l = inv as usize;
         rt::print!(" {inv:?} {}/{}", load(&BY_LABEL[l]), load(&OK_BY_LABEL[l]));
     }
-    let other: u64 = (0..65)
+    let other: u64 = (0..LABELS)
         .filter(|&l| Invocation::try_from(l as u64).is_err())
         .map(|l| load(&BY_LABEL[l]))
         .sum();

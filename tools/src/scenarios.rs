@@ -19,7 +19,7 @@ use crate::machine::{CORTEX_A57, CORTEX_A72, DEFAULT_MACHINE, Gic, MAX, Machine,
 
 /// How many checks init's kernel test suite (`test=kernel`, init/src/ktest) runs; every one
 /// must pass.
-const KERNEL_CHECKS: usize = 156;
+const KERNEL_CHECKS: usize = 169;
 
 /// QEMU gets killed after this long unless the scenario says otherwise.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 60;

@@ -35,6 +35,7 @@ mod irq;
 mod notification;
 mod sched;
 mod tcb;
+mod timer;
 mod untyped;
 mod vspace;
 
@@ -417,6 +418,7 @@ const AREAS: &[(&str, &[Check])] = &[
     ("fault", fault::CHECKS),
     ("sched", sched::CHECKS),
     ("irq", irq::CHECKS),
+    ("timer", timer::CHECKS),
 ];
 
 /// How many checks the suite has.

@@ -221,7 +221,7 @@ fn raw_retype(
 fn bad_type(env: &mut Env) -> Outcome {
     let ut = child(env, 16)?;
     let s = env.slot()?;
-    for ty in [0, 9, 11, u64::MAX] {
+    for ty in [0, 10, 11, u64::MAX] {
         expect_err(
             raw_retype(ut, ty, 12, CNODE.cptr(), s, 1),
             &[Error::InvalidArgument],

@@ -12,6 +12,8 @@
 //!   6 DMA       its DMA frame (file); the file server's endpoint (vm)
 //!   7 IRQ_NOTIFY the notification its interrupts signal (file); the shm server's
 //!               endpoint (vm)
+//!   9 TIMER     a timer of its own (vm)
+//!  10 NOTIFY    a notification bound to its thread, READ|WRITE (vm)
 //! ```
 //!
 //! (file's budget: 64.. the untypeds for its page-cache frames, then the one for the page
@@ -32,7 +34,9 @@ use abi::Error;
 use abi::bootinfo::{BootInfo, bootarg, bootarg_u64};
 use abi::object::{CapRights, MapFlags, ObjectType, init_slots};
 use liballoc::vec::Vec;
-use libmk::{CNode, Cap, Endpoint, Frame, IrqControl, IrqHandler, Notification, Tcb, Untyped};
+use libmk::{
+    CNode, Cap, Endpoint, Frame, IrqControl, IrqHandler, Notification, Tcb, Timer, Untyped,
+};
 use proto::object::BLOCK_SIZE;
 use proto::startup::{
     Budgets, FILE_DMA_BITS, FILE_DMA_WINDOW, FILE_MMIO_WINDOW, InitrdFrame, SERVER_CONSOLE_SLOT,
@@ -53,6 +57,9 @@ const VM_RADIX: u64 = 13;
 /// vm's slots for the file and shm servers' endpoints.
 const SLOT_VM_FILE: u64 = 6;
 const SLOT_VM_SHM: u64 = 7;
+/// vm's timer and the notification bound to its thread (`vm_slots::TIMER`, `NOTIFY`).
+const SLOT_VM_TIMER: u64 = 9;
+const SLOT_VM_NOTIFY: u64 = 10;
 const SLOT_ENDPOINT: u64 = 1;
 const SLOT_ZERO: u64 = 2;
 const SLOT_NOTIFY: u64 = 3;
@@ -270,6 +277,7 @@ pub fn start(
     vm.startup.untyped_first = FIRST_UNTYPED_SLOT;
     vm.startup.untyped_count = 1;
     vm.startup.first_free_slot = FIRST_UNTYPED_SLOT + 1;
+    give_vm_timer(alloc, &mut vm)?;
 
     // file: before zero takes the rest of RAM. Without it the system still runs.
     let mut threads = Vec::new();
@@ -350,6 +358,21 @@ pub fn start(
         threads,
         file_roots,
     })
+}
+
+/// vm's deadlines: a timer and a notification bound to its thread (so that the timer's
+/// signal ends vm's `Recv` on its endpoint), both from vm's own untyped and moved into its
+/// CNode (`vm_slots::TIMER`, `vm_slots::NOTIFY`). init keeps no capability to either.
+fn give_vm_timer(alloc: &mut Alloc, vm: &mut Builder) -> Result<(), Error> {
+    let ut = vm.space.untyped();
+    let timer: Cap<Timer> = retype(alloc, ut, ObjectType::Timer, 0)?;
+    let notify: Cap<Notification> = retype(alloc, ut, ObjectType::Notification, 0)?;
+    vm.tcb.bind_notification(notify)?;
+    vm.move_in(alloc, SLOT_VM_TIMER, timer.cptr())?;
+    vm.move_in(alloc, SLOT_VM_NOTIFY, notify.cptr())?;
+    vm.startup.slots[vm_slots::TIMER] = SLOT_VM_TIMER;
+    vm.startup.slots[vm_slots::NOTIFY] = SLOT_VM_NOTIFY;
+    Ok(())
 }
 
 /// Builds and starts the shm server: its endpoint and an untyped budget for its block

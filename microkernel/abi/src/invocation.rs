@@ -122,6 +122,18 @@ invocations! {
     IrqHandlerAck = 62, args 0;
     /// Stop delivering the interrupt.
     IrqHandlerClear = 63, args 0;
+
+    /// On a Timer: signal `notification` (a capability with WRITE) with `bits` (nonzero;
+    /// OR-ed into its word as `Signal` would) at the first timer tick at which the tick
+    /// count (`DebugTicks`) is at least `deadline` (absolute, in ticks since boot). A
+    /// deadline not after the current tick count signals at once and leaves the timer
+    /// disarmed. Arming an armed timer replaces its deadline, notification and bits. The
+    /// timer disarms itself when it fires, and when the notification or the timer is
+    /// destroyed. Args: notification, bits, deadline.
+    TimerArm = 70, args 3;
+    /// Disarm the timer (nothing happens if it is not armed). Results: 1 if it was armed, 0
+    /// if not.
+    TimerDisarm = 71, args 0;
 }
 
 #[cfg(test)]

@@ -20,6 +20,9 @@ pub const VSPACE_BITS: u32 = 13;
 /// A page table: the table, one mapping-list node per entry (so frames mapped through it
 /// can be unmapped when their capability is revoked), and a header.
 pub const PAGE_TABLE_BITS: u32 = 14;
+/// A timer (`TimerArm`): its deadline, the notification it signals and links in the
+/// kernel's list of armed timers (40 bytes used).
+pub const TIMER_BITS: u32 = 6;
 /// Highest thread priority (priorities are 0..=MAX_PRIORITY).
 pub const MAX_PRIORITY: u64 = 255;
 
@@ -47,6 +50,8 @@ crate::numbered! {
         /// A saved reply (`SaveCaller`): the right to answer one caller, once, with
         /// `Send`. It names the waiting thread; it cannot be copied.
         Reply = 14,
+        /// A timer object: signals a notification at a deadline (`TimerArm`).
+        Timer = 15,
     }
 }
 
@@ -61,6 +66,7 @@ crate::numbered! {
         VSpace = 6,
         PageTable = 7,
         Frame = 8,
+        Timer = 9,
     }
 }
 
@@ -76,6 +82,7 @@ impl ObjectType {
             Self::Notification => Some(NOTIFICATION_BITS),
             Self::VSpace => Some(VSPACE_BITS),
             Self::PageTable => Some(PAGE_TABLE_BITS),
+            Self::Timer => Some(TIMER_BITS),
             Self::CNode => arg
                 .filter(|r| (CNODE_MIN_RADIX..=CNODE_MAX_RADIX).contains(r))
                 .map(|r| r + SLOT_BITS),
@@ -186,16 +193,19 @@ mod tests {
         assert_eq!(ObjectType::Frame.object_bits(22), None);
         assert_eq!(ObjectType::Frame.object_bits(u64::MAX), None);
         assert_eq!(ObjectType::Untyped.object_bits(3), None);
-        for v in 1..=8 {
+        assert_eq!(ObjectType::Timer.object_bits(u64::MAX), Some(TIMER_BITS));
+        for v in 1..=9 {
             assert_eq!(ObjectType::try_from(v).map(|t| t as u64), Ok(v));
         }
-        for v in 0..=11 {
+        assert!(ObjectType::try_from(10).is_err());
+        for v in 0..=15 {
             assert_eq!(CapType::try_from(v).map(|t| t as u64), Ok(v));
         }
         assert!(ObjectType::try_from(0).is_err());
         assert_eq!(CapType::try_from(13), Ok(CapType::PowerControl));
         assert_eq!(CapType::try_from(14), Ok(CapType::Reply));
-        assert!(CapType::try_from(15).is_err());
+        assert_eq!(CapType::try_from(15), Ok(CapType::Timer));
+        assert!(CapType::try_from(16).is_err());
     }
 
     #[test]

@@ -9,11 +9,12 @@
 //!   63    60 59 58 57      52  51  50    48 47                                 0
 //!  |  type  | 0  0 | size    | dev | rights |  address (physical, below 2^48)  |
 //!
-//!  type      CapType value (0 Null .. 14 Reply); 15 decodes as Null
+//!  type      CapType value (0 Null .. 15 Timer); the field is full: a further type
+//!            needs the two zero bits below it
 //!  size      Untyped, Frame: size_bits; CNode: radix; Zombie of a CNode: radix
 //!  dev       Untyped, Frame: device memory
 //!  rights    Endpoint, Notification, Frame: CapRights (READ 1, WRITE 2, GRANT 4)
-//!  address   Untyped, Frame: base; Endpoint .. PageTable, Zombie: the object;
+//!  address   Untyped, Frame: base; Endpoint .. PageTable, Timer, Zombie: the object;
 //!            Reply: the TCB of the thread waiting for the reply
 //!
 //!  word 1:   Endpoint, Notification: badge (all 64 bits)
@@ -29,7 +30,7 @@
 use abi::Error;
 use abi::object::{
     CapRights, CapType, ENDPOINT_BITS, NOTIFICATION_BITS, PAGE_TABLE_BITS, SLOT_BITS, TCB_BITS,
-    VSPACE_BITS,
+    TIMER_BITS, VSPACE_BITS,
 };
 
 /// A capability: what a slot holds.
@@ -92,6 +93,10 @@ pub enum Cap {
     Reply {
         tcb: u64,
     },
+    /// A timer object (`TimerArm`, `TimerDisarm`).
+    Timer {
+        obj: u64,
+    },
 }
 
 /// What a [`Cap::Zombie`] was before its destruction began.
@@ -140,9 +145,10 @@ impl Cap {
             Cap::Endpoint { obj, badge, rights } | Cap::Notification { obj, badge, rights } => {
                 [pack(ty, obj, 0, false, rights), badge]
             }
-            Cap::Tcb { obj } | Cap::VSpace { obj } | Cap::PageTable { obj } => {
-                [pack(ty, obj, 0, false, none), 0]
-            }
+            Cap::Tcb { obj }
+            | Cap::VSpace { obj }
+            | Cap::PageTable { obj }
+            | Cap::Timer { obj } => [pack(ty, obj, 0, false, none), 0],
             Cap::CNode { obj, radix } => [pack(ty, obj, radix, false, none), 0],
             Cap::Frame {
                 base,
@@ -206,6 +212,7 @@ impl Cap {
             CapType::Console => Cap::Console,
             CapType::PowerControl => Cap::PowerControl,
             CapType::Reply => Cap::Reply { tcb: addr },
+            CapType::Timer => Cap::Timer { obj: addr },
             CapType::IrqHandler => Cap::IrqHandler {
                 // The encoding keeps the intid in the low half; the rest is ignored.
                 intid: w1 as u32,
@@ -238,6 +245,7 @@ impl Cap {
             Cap::Console => CapType::Console,
             Cap::PowerControl => CapType::PowerControl,
             Cap::Reply { .. } => CapType::Reply,
+            Cap::Timer { .. } => CapType::Timer,
         }
     }
 
@@ -278,6 +286,7 @@ impl Cap {
             } => (obj, u32::from(radix) + SLOT_BITS),
             Cap::VSpace { obj } => (obj, VSPACE_BITS),
             Cap::PageTable { obj } => (obj, PAGE_TABLE_BITS),
+            Cap::Timer { obj } => (obj, TIMER_BITS),
         };
         Some((base, bytes(bits)?))
     }
@@ -317,7 +326,8 @@ impl Cap {
             | (Cap::Notification { obj: a, .. }, Cap::Notification { obj: b, .. })
             | (Cap::Tcb { obj: a }, Cap::Tcb { obj: b })
             | (Cap::VSpace { obj: a }, Cap::VSpace { obj: b })
-            | (Cap::PageTable { obj: a }, Cap::PageTable { obj: b }) => a == b,
+            | (Cap::PageTable { obj: a }, Cap::PageTable { obj: b })
+            | (Cap::Timer { obj: a }, Cap::Timer { obj: b }) => a == b,
             (Cap::CNode { obj: a, radix: ra }, Cap::CNode { obj: b, radix: rb }) => {
                 a == b && ra == rb
             }
@@ -530,7 +540,7 @@ mod tests {
     }
 
     /// One capability of every kind, with fields at their extremes.
-    fn samples() -> [Cap; 19] {
+    fn samples() -> [Cap; 20] {
         const TOP: u64 = (1 << 48) - 16;
         [
             Cap::Null,
@@ -584,6 +594,7 @@ mod tests {
             },
             Cap::IrqHandler { intid: 33 },
             Cap::Reply { tcb: TOP },
+            Cap::Timer { obj: TOP },
         ]
     }
 
@@ -618,7 +629,10 @@ mod tests {
 
     #[test]
     fn garbage_decodes_to_some_cap() {
-        assert_eq!(Cap::decode([15 << 60 | 0x1234, 5]), Cap::Null);
+        assert_eq!(
+            Cap::decode([15 << 60 | 0x1234, 5]),
+            Cap::Timer { obj: 0x1234 }
+        );
         assert_eq!(
             Cap::decode([14 << 60 | 0x1234, 5]),
             Cap::Reply { tcb: 0x1234 }
@@ -681,6 +695,7 @@ mod tests {
             Cap::PageTable { obj: 0x4000 }.object(),
             Some((0x4000, 16384))
         );
+        assert_eq!(Cap::Timer { obj: 0x40 }.object(), Some((0x40, 64)));
         assert_eq!(frame(0x20_0000, 21).object(), Some((0x20_0000, 0x20_0000)));
         assert_eq!(
             Cap::Zombie {
@@ -707,7 +722,7 @@ mod tests {
         assert_eq!(
             types,
             [
-                0, 1, 1, 3, 4, 2, 5, 5, 6, 7, 8, 9, 12, 13, 10, 11, 11, 10, 14
+                0, 1, 1, 3, 4, 2, 5, 5, 6, 7, 8, 9, 12, 13, 10, 11, 11, 10, 14, 15
             ]
         );
 
@@ -768,6 +783,10 @@ mod tests {
         assert!(Cap::VSpace { obj: 8 }.same_region_as(&Cap::VSpace { obj: 8 }));
         assert!(Cap::PageTable { obj: 8 }.same_region_as(&Cap::PageTable { obj: 8 }));
         assert!(!Cap::PageTable { obj: 8 }.same_region_as(&Cap::PageTable { obj: 16 }));
+        assert!(Cap::Timer { obj: 64 }.same_region_as(&Cap::Timer { obj: 64 }));
+        assert!(!Cap::Timer { obj: 64 }.same_region_as(&Cap::Timer { obj: 128 }));
+        assert!(!Cap::Timer { obj: 64 }.same_region_as(&Cap::PageTable { obj: 64 }));
+        assert!(u.same_region_as(&Cap::Timer { obj: 0x10_0040 }));
         let cn = Cap::CNode { obj: 64, radix: 4 };
         assert!(cn.same_region_as(&cn));
         assert!(!cn.same_region_as(&Cap::CNode { obj: 64, radix: 5 }));

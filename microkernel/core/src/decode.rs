@@ -128,6 +128,13 @@ pub enum Request {
     },
     IrqHandlerAck,
     IrqHandlerClear,
+    /// `bits`: nonzero. `deadline`: absolute, in ticks; any value.
+    TimerArm {
+        notification: u64,
+        bits: u64,
+        deadline: u64,
+    },
+    TimerDisarm,
 }
 
 /// The capability type an invocation applies to.
@@ -152,6 +159,7 @@ pub fn invocation_cap_type(inv: Invocation) -> CapType {
         I::FrameMap | I::FrameUnmap | I::FramePhysAddr => CapType::Frame,
         I::IrqControlGet => CapType::IrqControl,
         I::IrqHandlerSetNotification | I::IrqHandlerAck | I::IrqHandlerClear => CapType::IrqHandler,
+        I::TimerArm | I::TimerDisarm => CapType::Timer,
     }
 }
 
@@ -310,6 +318,18 @@ pub fn decode(cap: CapType, info: MsgInfo, mrs: &[u64]) -> Result<Request, Error
         I::IrqHandlerSetNotification => Request::IrqHandlerSetNotification { notification: a0 },
         I::IrqHandlerAck => Request::IrqHandlerAck,
         I::IrqHandlerClear => Request::IrqHandlerClear,
+        I::TimerArm => {
+            // Zero bits would signal nothing and wake a waiter with an empty word.
+            if a1 == 0 {
+                return Err(Error::InvalidArgument);
+            }
+            Request::TimerArm {
+                notification: a0,
+                bits: a1,
+                deadline: a2,
+            }
+        }
+        I::TimerDisarm => Request::TimerDisarm,
     })
 }
 
@@ -359,7 +379,7 @@ mod tests {
     }
 
     fn cap_types() -> impl Iterator<Item = CapType> {
-        (0..=14).map(|v| CapType::try_from(v).unwrap())
+        (0..=15).map(|v| CapType::try_from(v).unwrap())
     }
 
     /// Arguments every invocation accepts.
@@ -383,6 +403,7 @@ mod tests {
             I::VSpaceQuery => &[0x40_0000],
             I::FrameMap => &[3, 0x40_0000, 3, 0, 1],
             I::IrqControlGet => &[33, 2, 40],
+            I::TimerArm => &[12, 1, 500],
             I::TcbResume
             | I::TcbSuspend
             | I::TcbUnbindNotification
@@ -390,7 +411,8 @@ mod tests {
             | I::FrameUnmap
             | I::FramePhysAddr
             | I::IrqHandlerAck
-            | I::IrqHandlerClear => &[],
+            | I::IrqHandlerClear
+            | I::TimerDisarm => &[],
         }
     }
 
@@ -513,7 +535,7 @@ mod tests {
                 count: MAX_RETYPE_COUNT
             })
         );
-        for ty in [0, 9, 11, u64::MAX] {
+        for ty in [0, 10, 11, u64::MAX] {
             assert_eq!(call(ut, R, &[ty, 12, 2, 0, 1]), Err(Error::InvalidArgument));
         }
         for (ty, size) in [
@@ -850,6 +872,30 @@ mod tests {
     }
 
     #[test]
+    fn timer_operations() {
+        use Invocation as I;
+        let t = |inv, args: &[u64]| call(CapType::Timer, inv, args);
+        // Any deadline is accepted: past ones signal at once, huge ones never come.
+        for deadline in [0, 1, 1 << 40, u64::MAX] {
+            assert_eq!(
+                t(I::TimerArm, &[12, u64::MAX, deadline]),
+                Ok(Request::TimerArm {
+                    notification: 12,
+                    bits: u64::MAX,
+                    deadline
+                })
+            );
+        }
+        assert_eq!(t(I::TimerArm, &[12, 0, 5]), Err(Error::InvalidArgument));
+        assert_eq!(t(I::TimerArm, &[12, 1]), Err(Error::InvalidArgument));
+        assert_eq!(t(I::TimerDisarm, &[]), Ok(Request::TimerDisarm));
+        assert_eq!(
+            call(CapType::Notification, I::TimerArm, &[12, 1, 5]),
+            Err(Error::IllegalOperation)
+        );
+    }
+
+    #[test]
     fn random_messages_never_panic() {
         let mut x = 0x853c_49e6_748f_ea9bu64;
         let mut next = || {
@@ -859,7 +905,7 @@ mod tests {
             x
         };
         for _ in 0..200_000 {
-            let cap = CapType::try_from(next() % 12).unwrap();
+            let cap = CapType::try_from(next() % 16).unwrap();
             let inv = Invocation::ALL[(next() % Invocation::ALL.len() as u64) as usize];
             // Mostly small numbers, sometimes anything: hits both edges.
             let mut word = || match next() % 4 {

@@ -12,7 +12,7 @@ use crate::object::cnode::{SlotRef, Slots};
 use crate::object::endpoint::Endpoint;
 use crate::object::notification::Notification;
 use crate::object::tcb::{self, State, Tcb, TcbRef};
-use crate::object::{Obj, irq, vspace};
+use crate::object::{Obj, irq, timer, vspace};
 use crate::{ipc, sched};
 use kernel_core::cap::{Cap, SlotFlags, ZombieKind};
 use kernel_core::mdb;
@@ -68,6 +68,7 @@ fn delete_one(slot: SlotRef) -> Option<SlotRef> {
         Cap::VSpace { obj } => vspace::destroy_vspace(obj),
         Cap::PageTable { obj } => vspace::detach_table(obj),
         Cap::IrqHandler { intid } => irq::release(intid),
+        Cap::Timer { obj } => timer::destroy(obj),
         Cap::Reply { tcb } => ipc::saved_reply_deleted(tcb, slot),
         Cap::Tcb { obj } => {
             detach_thread(Obj::from_pa(obj));
@@ -140,6 +141,7 @@ fn destroy_notification(obj: u64) {
         t.get().bound_notification = 0;
     }
     irq::forget_notification(n.kva());
+    timer::forget_notification(n.kva());
 }
 
 /// Stops a thread: out of every queue, reply links cut.

@@ -7,6 +7,7 @@
 use crate::ipc;
 use crate::object::Obj;
 use crate::object::endpoint::Endpoint;
+use crate::object::notification::Notification;
 use crate::object::tcb::{State, Tcb, TcbRef, send};
 use crate::sched;
 use abi::message::{REGISTER_MRS, fault_reply};
@@ -66,7 +67,15 @@ pub fn call(t: TcbRef) -> Option<TcbRef> {
 /// `ReplyRecv` by `t`; returns the client to switch to, or `None` for the general path.
 pub fn reply_recv(t: TcbRef) -> Option<TcbRef> {
     let tcb = t.get();
-    if !registers_only(tcb.ctx.x[1]) || tcb.bound_notification != 0 {
+    if !registers_only(tcb.ctx.x[1]) {
+        return None;
+    }
+    // A signal waiting in the bound notification is what `Recv` returns first: the general
+    // path delivers it. A bound notification with an empty word changes nothing here (the
+    // thread blocks on the endpoint, and a later signal finds it there).
+    if let Some(n) = Obj::<Notification>::from_link(tcb.bound_notification)
+        && n.get().word != 0
+    {
         return None;
     }
     let client = Obj::<Tcb>::from_link(tcb.reply_to)?;

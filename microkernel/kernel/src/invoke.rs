@@ -7,7 +7,7 @@ use crate::arch::exception::UserContext;
 use crate::delete;
 use crate::object::cnode::{self, SlotRef, Slots};
 use crate::object::tcb::{self, State, Tcb, TcbRef};
-use crate::object::{Obj, irq, untyped, vspace};
+use crate::object::{Obj, irq, timer, untyped, vspace};
 use crate::sched;
 use abi::Error;
 use abi::message::{IpcBuffer, MAX_MRS, MsgInfo, REGISTER_MRS};
@@ -344,6 +344,39 @@ fn perform(t: TcbRef, slot: SlotRef, cap: Cap, request: Request) -> Result<Outco
             };
             irq::clear(intid);
             done()
+        }
+        Request::TimerArm {
+            notification,
+            bits,
+            deadline,
+        } => {
+            let Cap::Timer { obj } = cap else {
+                return Err(Error::InvalidCapability);
+            };
+            let (_, n) = lookup(t, notification)?;
+            let Cap::Notification {
+                obj: ntfn, rights, ..
+            } = n
+            else {
+                return Err(Error::InvalidCapability);
+            };
+            if !rights.contains(CapRights::WRITE) {
+                return Err(Error::InsufficientRights);
+            }
+            timer::arm(
+                Obj::from_pa(obj),
+                Obj::from_pa(ntfn),
+                bits,
+                deadline,
+                crate::arch::timer::ticks(),
+            );
+            done()
+        }
+        Request::TimerDisarm => {
+            let Cap::Timer { obj } = cap else {
+                return Err(Error::InvalidCapability);
+            };
+            results(&[u64::from(timer::disarm(Obj::from_pa(obj)))])
         }
     }
 }

@@ -54,6 +54,7 @@ fn interrupts() {
         }
         if intid == p.timer_intid {
             timer::on_interrupt();
+            crate::object::timer::expire(timer::ticks());
             sched::tick();
         } else if !irq::deliver(intid) {
             kprintln!("kernel: interrupt {intid} has no handler; masked");

@@ -68,7 +68,8 @@ kinds!(
     Frame,
     IrqControl,
     IrqHandler,
-    SavedReply
+    SavedReply,
+    Timer
 );
 
 fn ok(r: Result<Reply, Error>) -> Result<(), Error> {
@@ -305,6 +306,29 @@ impl Cap<IrqHandler> {
     /// `IrqHandlerClear`.
     pub fn clear(self) -> Result<(), Error> {
         ok(invoke(self.cptr, Invocation::IrqHandlerClear, &[]))
+    }
+}
+
+impl Cap<Timer> {
+    /// `TimerArm`: signal `notification` (a capability with WRITE) with `bits` (nonzero) at
+    /// the first timer tick at which `debug_ticks().0 >= deadline`; at once if that is
+    /// already so. Replaces the timer's earlier deadline, if any.
+    pub fn arm(
+        self,
+        notification: Cap<Notification>,
+        bits: u64,
+        deadline: u64,
+    ) -> Result<(), Error> {
+        ok(invoke(
+            self.cptr,
+            Invocation::TimerArm,
+            &[notification.cptr, bits, deadline],
+        ))
+    }
+
+    /// `TimerDisarm`: the timer will not fire. Returns whether it was armed.
+    pub fn disarm(self) -> Result<bool, Error> {
+        invoke(self.cptr, Invocation::TimerDisarm, &[]).map(|r| r.mrs[0] != 0)
     }
 }
 

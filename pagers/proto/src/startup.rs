@@ -114,6 +114,16 @@ pub mod vm_slots {
     pub const FILE: usize = 5;
     /// The shm server's endpoint (likewise).
     pub const SHM: usize = 6;
+    /// A kernel timer of vm's own (`Cap<Timer>`: `TimerArm`, `TimerDisarm`), for the
+    /// deadlines of the requests it waits on; disarmed at start.
+    pub const TIMER: usize = 7;
+    /// A notification (READ|WRITE) bound to vm's thread: a signal on it (from the timer
+    /// above, armed with this notification) ends vm's `Recv` on its endpoint with label
+    /// `abi::message::NOTIFICATION_LABEL`, length 0, and the notification's word (the bits
+    /// given to `TimerArm`, OR-ed with any other signals since) in place of the badge. A
+    /// client may send that label too (with its own badge in `x8`): take it as a hint to
+    /// compare the deadlines with `DebugTicks` (docs/kernel.md, Timers).
+    pub const NOTIFY: usize = 8;
 }
 
 /// What `Startup::slots[i]` holds for the zero server.

@@ -18,6 +18,7 @@ pub mod endpoint;
 pub mod irq;
 pub mod notification;
 pub mod tcb;
+pub mod timer;
 pub mod untyped;
 pub mod vspace;
 

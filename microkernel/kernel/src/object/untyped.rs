@@ -88,6 +88,8 @@ pub fn retype(
                 Cap::VSpace { obj: pa }
             }
             ObjectType::PageTable => Cap::PageTable { obj: pa },
+            // Zeroed: disarmed.
+            ObjectType::Timer => Cap::Timer { obj: pa },
             ObjectType::Frame => Cap::Frame {
                 base: pa,
                 size_bits: obj_bits as u8,
