@@ -21,6 +21,7 @@ mod volume;
 
 use crate::cache::Cache;
 use crate::disk::{BlockDev, IoError};
+use crate::server::Parked;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::cell::Cell;
@@ -30,6 +31,7 @@ use embedded_sdmmc::{
 };
 use extents::Done;
 use fatcheck::{ChainMap, SECTOR};
+use file::pending::{Finished, Key, Pending};
 use proto::file::{
     AT_POSITION, DIRECT_MAX, FileStats, Path, SECTOR_SIZE, Whence, open_flags as of,
 };
@@ -61,6 +63,30 @@ const MAX_SIZE: u64 = u32::MAX as u64;
 const BS: u64 = BLOCK_SIZE;
 /// The smallest cache that reads ahead (a smaller one would give up the block being used).
 const READ_AHEAD_MIN: usize = 4;
+
+/// Why a request is not answered now.
+pub enum Fail {
+    /// It is answered with this error.
+    No(Errno),
+    /// It waits for this block, being read from the disk (it runs again when the read ends).
+    Wait(Key),
+    /// It waits for room (a cache slot or the disk queue), until a read in flight ends.
+    WaitRoom,
+}
+
+impl From<Errno> for Fail {
+    fn from(e: Errno) -> Self {
+        Fail::No(e)
+    }
+}
+
+/// How a block miss was served when it may be read asynchronously.
+enum Miss {
+    /// The read was started (or the block waits for room): the request waits.
+    Waits(Fail),
+    /// It cannot be read asynchronously: read it synchronously.
+    Sync,
+}
 
 /// No clock: files keep the time they were written on the host.
 pub struct NoClock;
@@ -165,6 +191,11 @@ pub struct Files {
     /// Memory-object handles given out.
     handles: Handles,
     pub cache: Cache,
+    /// Blocks being read asynchronously, and the requests waiting for them.
+    pub pending: Pending<Parked>,
+    /// Whether the request being served may wait for the disk (the server can save its
+    /// reply): a miss then reads the block asynchronously; otherwise synchronously.
+    pub can_wait: bool,
 }
 
 fn errno(e: Error<IoError>) -> Errno {
@@ -245,6 +276,8 @@ impl Files {
             fds: BTreeMap::new(),
             handles: Handles::new(),
             cache,
+            pending: Pending::new(crate::disk::MAX_ASYNC),
+            can_wait: false,
         })
     }
 
@@ -454,17 +487,35 @@ impl Files {
 
     /// The cache slot holding block `block` of `object`, read from the disk on a miss.
     ///
+    /// When the request may wait ([`Files::can_wait`]), a block being read waits for it
+    /// (`Fail::Wait`) and a miss starts an asynchronous read of it (then waits too); a miss
+    /// that cannot be read that way (a file the map cannot say anything for, a block of
+    /// more runs than the queue has room for) is read synchronously. A request that may
+    /// not wait reads synchronously (a read of the same block in flight is then stale).
+    ///
     /// Read-ahead: a miss on a block that follows a cached one (or on the first block), and
-    /// a hit on a block that was read ahead, read the next block of the file too, when the
-    /// cache has room or a clean block to give up for it.
-    fn block(&mut self, object: u64, block: u64) -> Result<usize, Errno> {
-        self.block_ahead(object, block, true)
+    /// a hit on a block that was read ahead, read the next block of the file too
+    /// (asynchronously), when the cache has room or a clean block to give up for it.
+    fn block(&mut self, object: u64, block: u64) -> Result<usize, Fail> {
+        let key = (object, block);
+        if self.cache.index.contains_key(&key) {
+            return Ok(self.block_ahead(object, block, true)?);
+        }
+        if self.can_wait {
+            if self.pending.in_flight(key) {
+                return Err(Fail::Wait(key));
+            }
+            if let Miss::Waits(fail) = self.start_fill(object, block)? {
+                return Err(fail);
+            }
+        }
+        Ok(self.block_ahead(object, block, true)?)
     }
 
-    /// [`Files::block`], with read-ahead only if `ahead`: `ftruncate`'s rewrite reads exactly
-    /// the blocks it keeps, and a block read ahead there would only take a slot and hide a
-    /// disk error from the truncate that needs the block (the read ahead fails quietly, the
-    /// next read of the block may then succeed).
+    /// [`Files::block`], synchronously, with read-ahead only if `ahead`: `ftruncate`'s
+    /// rewrite reads exactly the blocks it keeps, and a block read ahead there would only
+    /// take a slot and hide a disk error from the truncate that needs the block (the read
+    /// ahead fails quietly, the next read of the block may then succeed).
     fn block_ahead(&mut self, object: u64, block: u64, ahead: bool) -> Result<usize, Errno> {
         if let Some(i) = self.cache.lookup((object, block)) {
             self.cache.stats.hits += 1;
@@ -475,6 +526,8 @@ impl Files {
         }
         self.cache.stats.misses += 1;
         self.size_of(object)?;
+        // A read of it in flight would bring what the disk had before this one: stale.
+        self.pending.invalidate((object, block));
         let i = self.free_slot()?;
         self.fill(i, object, block)?;
         self.cache.assign(i, (object, block));
@@ -483,6 +536,178 @@ impl Files {
             self.read_ahead(object, block + 1, i);
         }
         Ok(i)
+    }
+
+    /// A miss on block `block` of `object` by a request that may wait: starts reading it
+    /// asynchronously (`Miss::Waits(Fail::Wait)`), or finds no room for that while reads
+    /// are in flight (`Miss::Waits(Fail::WaitRoom)`), or says to read it synchronously.
+    fn start_fill(&mut self, object: u64, block: u64) -> Result<Miss, Errno> {
+        self.size_of(object)?;
+        let Some(runs) = self.runs_of(object, block)? else {
+            return Ok(Miss::Sync);
+        };
+        if runs.len() > self.pending.room() {
+            return Ok(if self.pending.is_empty() {
+                Miss::Sync
+            } else {
+                Miss::Waits(Fail::WaitRoom)
+            });
+        }
+        let i = match self.cache.unused().or_else(|| self.cache.grow()) {
+            Some(i) => i,
+            None if self.cache.victim().is_none() => {
+                return Ok(if self.pending.is_empty() {
+                    Miss::Sync
+                } else {
+                    Miss::Waits(Fail::WaitRoom)
+                });
+            }
+            None => self.free_slot()?,
+        };
+        self.cache.stats.misses += 1;
+        let sequential = block == 0 || self.cache.index.contains_key(&(object, block - 1));
+        if !self.submit_fill(i, (object, block), &runs, false) {
+            return Ok(Miss::Sync);
+        }
+        if sequential {
+            self.read_ahead(object, block + 1, i);
+        }
+        Ok(Miss::Waits(Fail::Wait((object, block))))
+    }
+
+    /// Where block `block` of `object` lies on the disk, as runs of (first sector, sectors)
+    /// whose bytes fill it from its start (the rest of it is past the FAT file's end:
+    /// zeroes). `None` when it cannot be read as runs: no bytes on the disk, or a file the
+    /// map cannot say anything for.
+    fn runs_of(&mut self, object: u64, block: u64) -> Result<Option<Vec<(u64, u64)>>, Errno> {
+        let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
+        let start = block.checked_mul(BS).ok_or(Errno::EFAULT)?;
+        let end = o.disk_len.min(o.size).min(start.saturating_add(BS));
+        if end <= start {
+            return Ok(None);
+        }
+        let sectors = ((end - start) as usize).next_multiple_of(SECTOR);
+        extents::extents(&self.volumes, &self.geo, o, start, sectors)
+    }
+
+    /// Submits the asynchronous read of `key` into free slot `i` (reserved until it ends),
+    /// one request per run; false (nothing in flight, the slot free) if none could be
+    /// submitted.
+    fn submit_fill(&mut self, i: usize, key: Key, runs: &[(u64, u64)], ahead: bool) -> bool {
+        let Some(id) = self.pending.start(key, i, runs.len(), ahead) else {
+            return false;
+        };
+        // Bytes past the FAT file's end read as zero (the tail of the last sector is cleared
+        // when the read ends).
+        self.cache.bytes(i).fill(0);
+        self.cache.slots[i].busy = true;
+        let base = self.cache.ptr(i);
+        let mut at = 0usize;
+        let mut submitted = 0;
+        for &(sector, n) in runs {
+            let len = n as usize * SECTOR;
+            let ok = at + len <= BS as usize
+                && self
+                    .volumes
+                    .device(|d: &mut BlockDev| {
+                        d.disk
+                            .try_borrow_mut()
+                            .map_err(|_| IoError)
+                            .and_then(|mut d| {
+                                // SAFETY: `base + at .. + len` lies in slot `i`'s frame (checked
+                                // above), mapped for the server's life; the slot is reserved
+                                // (`busy`) until this fill's completions are collected, so
+                                // nothing reads, writes or hands out its bytes meanwhile.
+                                unsafe { d.submit_read(sector, base.wrapping_add(at), len, id) }
+                            })
+                    })
+                    .is_ok();
+            if !ok {
+                break;
+            }
+            submitted += 1;
+            at += len;
+        }
+        // The parts that could not be submitted count as failed reads.
+        for _ in submitted..runs.len() {
+            if let Some(f) = self.pending.part_done(id, false) {
+                // None was submitted: nothing in flight.
+                self.cache.slots[f.slot].busy = false;
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The disk's completed asynchronous reads: each finished block is put in the cache
+    /// (or thrown away: failed, stale), and its waiters are handed back, each with the
+    /// error to answer (`EIO`: the read of the block it waits for failed) or `None`: run
+    /// it again.
+    pub fn completions(&mut self) -> Vec<(Parked, Option<Errno>)> {
+        let done = self.volumes.device(|d: &mut BlockDev| {
+            d.disk
+                .try_borrow_mut()
+                .map(|mut d| d.take_done())
+                .unwrap_or_default()
+        });
+        let mut out = Vec::new();
+        for (id, result) in done {
+            let Some(f) = self.pending.part_done(id, result.is_ok()) else {
+                continue;
+            };
+            self.finish(&f);
+            let err = (!f.ok && !f.stale).then_some(Errno::EIO);
+            out.extend(f.waiters.into_iter().map(|w| (w, err)));
+            out.extend(f.others.into_iter().map(|w| (w, None)));
+        }
+        out
+    }
+
+    /// `p` waits for what `on` says (a block in flight, room); `Err(p)` if it cannot.
+    pub fn park(&mut self, on: Fail, p: Parked) -> Result<(), Parked> {
+        match on {
+            Fail::Wait(key) => self.pending.wait(key, p),
+            Fail::WaitRoom => self.pending.wait_any(p),
+            Fail::No(_) => Err(p),
+        }
+    }
+
+    /// Whether completed reads wait to be collected by [`Files::completions`].
+    pub fn has_completions(&self) -> bool {
+        self.volumes
+            .device(|d: &mut BlockDev| d.disk.try_borrow().is_ok_and(|d| d.has_done()))
+    }
+
+    /// The disk's interrupt arrived.
+    pub fn interrupt(&mut self) {
+        self.volumes.device(|d: &mut BlockDev| {
+            if let Ok(mut d) = d.disk.try_borrow_mut() {
+                d.interrupt();
+            }
+        });
+    }
+
+    /// A fill ended: its block goes into the cache when it was read whole, is not stale,
+    /// and nothing else put it there meanwhile; otherwise its slot is free again.
+    fn finish(&mut self, f: &Finished<Parked>) {
+        let i = f.slot;
+        self.cache.slots[i].busy = false;
+        let (object, block) = f.key;
+        let valid = match self.objects.get(&object) {
+            Some(o) if !o.lost => o.disk_len.min(o.size).saturating_sub(block * BS).min(BS),
+            _ => return,
+        };
+        if !f.ok || f.stale || self.cache.index.contains_key(&f.key) {
+            return;
+        }
+        // The rest of the last sector lies past the end of the file.
+        self.cache.bytes(i)[valid as usize..].fill(0);
+        self.cache.assign(i, f.key);
+        self.cache.slots[i].ahead = f.ahead;
+        self.cache.stats.blocks_read += 1;
+        if f.ahead {
+            self.cache.stats.read_ahead += 1;
+        }
     }
 
     /// Reads block `block` of `object` into free slot `i`: the bytes the FAT file has (as
@@ -513,22 +738,32 @@ impl Files {
         Ok(())
     }
 
-    /// Reads block `block` of `object` ahead into the cache, if it has bytes on the disk,
-    /// is not cached, and a slot is free (or can be made, or holds a clean block other than
-    /// `keep`, the one just asked for): never more than this one block, never a write-back.
-    /// Caches of fewer than [`READ_AHEAD_MIN`] blocks read nothing ahead.
+    /// Reads block `block` of `object` ahead into the cache, asynchronously, if it has bytes
+    /// on the disk, is neither cached nor being read, the disk queue has room, and a slot is
+    /// free (or can be made, or holds a clean block other than `keep`, the one just asked
+    /// for): never more than this one block, never a write-back, never a wait. Caches of
+    /// fewer than [`READ_AHEAD_MIN`] blocks read nothing ahead.
     fn read_ahead(&mut self, object: u64, block: u64, keep: usize) {
         let Some(o) = self.objects.get(&object) else {
             return;
         };
+        let key = (object, block);
         let start = block.saturating_mul(BS);
         if start >= o.disk_len.min(o.size)
             || self.cache.budget < READ_AHEAD_MIN
-            || self.cache.index.contains_key(&(object, block))
+            || self.cache.index.contains_key(&key)
+            || self.pending.in_flight(key)
+            || self.pending.room() == 0
         {
             return;
         }
-        let i = if let Some(i) = self.cache.slots.iter().position(|s| s.key.is_none()) {
+        let Ok(Some(runs)) = self.runs_of(object, block) else {
+            return;
+        };
+        if runs.len() > self.pending.room() {
+            return;
+        }
+        let i = if let Some(i) = self.cache.unused() {
             i
         } else if let Some(i) = self.cache.grow() {
             i
@@ -544,18 +779,14 @@ impl Files {
                 _ => return,
             }
         };
-        // A failed read leaves the slot free: the block is read again when it is asked for.
-        if self.fill(i, object, block).is_ok() {
-            self.cache.assign(i, (object, block));
-            self.cache.slots[i].ahead = true;
-            self.cache.stats.read_ahead += 1;
-        }
+        // A read that cannot start leaves the slot free: the block is read when asked for.
+        self.submit_fill(i, key, &runs, true);
     }
 
     /// A cache slot holding nothing: a new frame within the budget, else the least recently
     /// used block, written back first if dirty.
     fn free_slot(&mut self) -> Result<usize, Errno> {
-        if let Some(i) = self.cache.slots.iter().position(|s| s.key.is_none()) {
+        if let Some(i) = self.cache.unused() {
             return Ok(i);
         }
         if let Some(i) = self.cache.grow() {
@@ -699,6 +930,8 @@ impl Files {
             return Err(Errno::EFBIG);
         }
         let old = self.size_of(object)?;
+        // Reads in flight would bring blocks as they were: cut, or about to be rewritten.
+        self.pending.invalidate_object(object);
         let o = self.objects.get(&object).ok_or(Errno::EBADF)?;
         let rewrite = len < o.disk_len;
         let keep = len.div_ceil(BS);
@@ -821,7 +1054,8 @@ impl Files {
 
     /// `Read`: up to `out.len()` bytes at `offset` (`AT_POSITION`: the descriptor's
     /// position, advanced); the count. `want` is what the caller still wants in all (an
-    /// `O_DIRECT` transfer's length).
+    /// `O_DIRECT` transfer's length). A read through the cache may wait for its first block
+    /// (before anything changed).
     pub fn read(
         &mut self,
         pid: u64,
@@ -829,10 +1063,10 @@ impl Files {
         offset: u64,
         want: u64,
         out: &mut [u8],
-    ) -> Result<usize, Errno> {
+    ) -> Result<usize, Fail> {
         let d = self.fd(pid, fd)?;
         if !d.readable() {
-            return Err(Errno::EBADF);
+            return Err(Errno::EBADF.into());
         }
         let (object, direct) = (d.object, d.direct());
         let at = if offset == AT_POSITION { d.pos } else { offset };
@@ -849,7 +1083,10 @@ impl Files {
         Ok(n)
     }
 
-    fn cached_read(&mut self, object: u64, at: u64, out: &mut [u8]) -> Result<usize, Errno> {
+    /// Only the first block may wait: a block after it that is not cached is read
+    /// synchronously (the first one's bytes are copied out by then, so a cache of one block
+    /// still makes progress).
+    fn cached_read(&mut self, object: u64, at: u64, out: &mut [u8]) -> Result<usize, Fail> {
         let size = self.size_of(object)?;
         if at >= size {
             return Ok(0);
@@ -858,6 +1095,9 @@ impl Files {
         let mut done = 0;
         while done < n {
             let pos = at + done as u64;
+            if done > 0 {
+                self.can_wait = false;
+            }
             let i = self.block(object, pos / BS)?;
             let off = (pos % BS) as usize;
             let k = (BS as usize - off).min(n - done);
@@ -944,7 +1184,8 @@ impl Files {
     }
 
     /// `Write`: `data` at `offset` (`AT_POSITION`: the position, advanced); the count.
-    /// `total` is what is left of the caller's whole write.
+    /// `total` is what is left of the caller's whole write. A write through the cache may
+    /// wait for its first block (before anything changed).
     pub fn write(
         &mut self,
         pid: u64,
@@ -952,10 +1193,10 @@ impl Files {
         offset: u64,
         total: u64,
         data: &[u8],
-    ) -> Result<usize, Errno> {
+    ) -> Result<usize, Fail> {
         let d = self.fd(pid, fd)?;
         if !d.writable() {
-            return Err(Errno::EBADF);
+            return Err(Errno::EBADF.into());
         }
         let (object, direct) = (d.object, d.direct());
         let dsync = d.flags & of::DSYNC != 0;
@@ -964,7 +1205,7 @@ impl Files {
             AT_POSITION if d.flags & of::APPEND != 0 => self.size_of(object)?,
             AT_POSITION => d.pos,
             // Negative as an `off_t`.
-            o if o > i64::MAX as u64 => return Err(Errno::EINVAL),
+            o if o > i64::MAX as u64 => return Err(Errno::EINVAL.into()),
             o => o,
         };
         // Nothing to write: nothing changes (not the size either, whatever the offset).
@@ -974,7 +1215,7 @@ impl Files {
         // A FAT file ends at 4 GiB - 1: no byte at or past it (and no range that wraps).
         match at.checked_add(data.len() as u64) {
             Some(end) if end <= MAX_SIZE => {}
-            _ => return Err(Errno::EFBIG),
+            _ => return Err(Errno::EFBIG.into()),
         }
         let n = if direct {
             self.direct_write(pid, fd, at, total, data)?
@@ -995,15 +1236,21 @@ impl Files {
         Ok(n)
     }
 
-    fn cached_write(&mut self, object: u64, at: u64, data: &[u8]) -> Result<usize, Errno> {
+    /// As [`Files::cached_read`], only the first block may wait.
+    fn cached_write(&mut self, object: u64, at: u64, data: &[u8]) -> Result<usize, Fail> {
         let size = self.size_of(object)?;
-        if at.saturating_add(data.len() as u64) > size {
-            self.clear_past(object, size);
-        }
         let mut done = 0;
         while done < data.len() {
             let pos = at + done as u64;
+            if done > 0 {
+                self.can_wait = false;
+            }
             let i = self.block(object, pos / BS)?;
+            if done == 0 && at.saturating_add(data.len() as u64) > size {
+                // The bytes between the old end and the new one are zero (the first block
+                // is here: nothing changed before it was).
+                self.clear_past(object, size);
+            }
             let off = (pos % BS) as usize;
             let k = (BS as usize - off).min(data.len() - done);
             self.cache.bytes(i)[off..off + k].copy_from_slice(&data[done..done + k]);
@@ -1066,6 +1313,8 @@ impl Files {
             self.clear_past(object, size);
         }
         self.flush_range(object, stage.offset, len, true)?;
+        // Reads in flight would bring what the disk had before this write.
+        self.pending.invalidate_object(object);
         let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
         // The file as tasks see it may be longer than on the disk (a cached `ftruncate`
         // growth): the disk gets zeroes up to the transfer.
@@ -1236,6 +1485,8 @@ impl Files {
             cached: self.cache.index.len() as u64,
             budget: self.cache.budget as u64,
             disk_requests: disk.requests,
+            max_in_flight: disk.max_in_flight,
+            async_reads: disk.async_reads,
         }
     }
 
@@ -1275,6 +1526,7 @@ impl Files {
     /// Drops `object`: its blocks (unwritten data is lost), its file handle; removes the file
     /// if it was unlinked.
     fn forget(&mut self, object: u64) -> Result<(), Errno> {
+        self.pending.invalidate_object(object);
         for (_, i) in self.cache.blocks_of(object) {
             self.cache.slots[i].dirty = false;
             let _ = self.cache.free(i);
@@ -1410,7 +1662,7 @@ impl Files {
         handle: u64,
         block: u64,
         write: bool,
-    ) -> Result<(usize, u64), Errno> {
+    ) -> Result<(usize, u64), Fail> {
         let object = if write {
             self.handles.claimed_for_write(handle)?.object
         } else {
@@ -1419,7 +1671,7 @@ impl Files {
         let size = self.size_of(object)?;
         let start = block.checked_mul(BS).ok_or(Errno::EFAULT)?;
         if start >= size {
-            return Err(Errno::EFAULT);
+            return Err(Errno::EFAULT.into());
         }
         let i = self.block(object, block)?;
         if write {
