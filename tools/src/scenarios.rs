@@ -1414,6 +1414,26 @@ pub const SCENARIOS: &[Scenario] = &[
             "init: done",
         ],
     ),
+    // The file server keeps several disk requests in flight: readers and a mapping fault
+    // cold blocks of big.dat at once under a cache of 8 blocks, checking every word; the
+    // server's counters show more than one request in flight (docs/pagers.md).
+    Scenario::stops(
+        "proc-file-async",
+        Initrd::Normal,
+        "run=fileasync file.cache=8",
+        Stage::Hello,
+        &[
+            "page cache of 8 blocks",
+            "init: running bin/fileasync on the disk",
+            "PASS fileasync-readers",
+            "fileasync: disk requests ",
+            "PASS fileasync-in-flight",
+            "PASS fileasync-async-reads",
+            "fileasync: 0 failures",
+            "init: fileasync exited with status 0",
+            "init: done",
+        ],
+    ),
 ];
 
 /// `fragtest`'s `FRAG.DAT` as the tools put it on the disk: `demos::fragtest::orig`'s bytes,

@@ -60,6 +60,8 @@ pub struct DiskStats {
     pub async_reads: u64,
     /// The most requests in flight at once (asynchronous ones and a synchronous one).
     pub max_in_flight: u64,
+    /// Asynchronous reads the device completed before one submitted earlier.
+    pub out_of_order: u64,
 }
 
 /// Disk requests the queue holds at once: 16 descriptors, three per request (header, data,
@@ -72,6 +74,8 @@ pub const MAX_ASYNC: usize = QUEUE_REQUESTS - 1;
 /// the heap, boxed so that they stay where the driver saw them), and the buffer.
 struct AsyncRead {
     tag: u64,
+    /// Submission order.
+    seq: u64,
     req: BlkReq,
     resp: BlkResp,
     buf: *mut u8,
@@ -90,6 +94,8 @@ pub struct Disk {
     reads: BTreeMap<u16, Box<AsyncRead>>,
     /// Completed asynchronous reads not yet collected: (tag, result).
     done: Vec<(u64, Result<(), IoError>)>,
+    /// The next asynchronous read's `seq`.
+    seq: u64,
 }
 
 impl Disk {
@@ -126,6 +132,7 @@ impl Disk {
                 stats: DiskStats::default(),
                 reads: BTreeMap::new(),
                 done: Vec::new(),
+                seq: 0,
             };
             disk.blk.enable_interrupts();
             return Some(disk);
@@ -237,6 +244,9 @@ impl Disk {
         let Some(mut r) = self.reads.remove(&token) else {
             return false;
         };
+        if self.reads.values().any(|o| o.seq < r.seq) {
+            self.stats.out_of_order += 1;
+        }
         // SAFETY: `r.buf` and `r.len` are the buffer given to `read_blocks_nb` for this token
         // (`submit_read`'s caller keeps it valid and untouched until the completion is
         // collected); `r.req` and `r.resp` are the boxed header and status passed with it.
@@ -270,8 +280,10 @@ impl Disk {
         if !fits || self.reads.len() >= MAX_ASYNC {
             return Err(IoError);
         }
+        self.seq += 1;
         let mut r = Box::new(AsyncRead {
             tag,
+            seq: self.seq,
             req: BlkReq::default(),
             resp: BlkResp::default(),
             buf,

@@ -1487,6 +1487,7 @@ impl Files {
             disk_requests: disk.requests,
             max_in_flight: disk.max_in_flight,
             async_reads: disk.async_reads,
+            out_of_order: disk.out_of_order,
         }
     }
 

@@ -563,6 +563,7 @@ fn replies_round_trip() {
         disk_requests: 10,
         max_in_flight: 3,
         async_reads: 4,
+        out_of_order: 5,
     });
     assert_eq!(VmStats::decode(&[1, 2]), Err(ProtoError::Short));
 }
