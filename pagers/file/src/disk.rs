@@ -25,6 +25,7 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, Ordering};
 use embedded_sdmmc::{Block, BlockCount, BlockDevice, BlockIdx};
 use libmk::{Cap, IrqHandler, Notification};
 use proto::startup::{FILE_MMIO_WINDOW, Startup, VIRTIO_SLOT_SIZE, file_slots};
@@ -69,6 +70,15 @@ pub struct DiskStats {
 pub const QUEUE_REQUESTS: usize = 5;
 /// Of those, asynchronous reads at most: one is left for a synchronous request.
 pub const MAX_ASYNC: usize = QUEUE_REQUESTS - 1;
+
+/// Whether completed asynchronous reads wait to be collected (the server asks after every
+/// request; the flag spares it borrowing the device through the crate).
+static DONE: AtomicBool = AtomicBool::new(false);
+
+/// Whether completed asynchronous reads wait to be collected by [`Disk::take_done`].
+pub fn has_done() -> bool {
+    DONE.load(Ordering::Relaxed)
+}
 
 /// An asynchronous read in flight: the header and status the device reads and writes (on
 /// the heap, boxed so that they stay where the driver saw them), and the buffer.
@@ -165,7 +175,9 @@ impl Disk {
         self.count_in_flight(1);
         self.wait_for(token)?;
         // SAFETY: the same buffers as passed to `read_blocks_nb` for this token.
-        unsafe { self.blk.complete_read_blocks(token, &req, buf, &mut resp) }.map_err(|_| IoError)
+        let done = unsafe { self.blk.complete_read_blocks(token, &req, buf, &mut resp) };
+        self.drain();
+        done.map_err(|_| IoError)
     }
 
     /// Writes `buf` (a whole number of sectors) from `sector` on, the same way.
@@ -182,7 +194,9 @@ impl Disk {
         self.count_in_flight(1);
         self.wait_for(token)?;
         // SAFETY: the same buffers as passed to `write_blocks_nb` for this token.
-        unsafe { self.blk.complete_write_blocks(token, &req, buf, &mut resp) }.map_err(|_| IoError)
+        let done = unsafe { self.blk.complete_write_blocks(token, &req, buf, &mut resp) };
+        self.drain();
+        done.map_err(|_| IoError)
     }
 
     fn check(sector: u64, len: usize) -> Result<usize, IoError> {
@@ -215,9 +229,16 @@ impl Disk {
     /// The interrupt was signalled (the server's `Recv` said so): acknowledges it and
     /// completes every asynchronous read the device has finished.
     pub fn interrupt(&mut self) {
-        if self.ack().is_err() {
-            return;
+        if self.ack().is_ok() {
+            self.drain();
         }
+    }
+
+    /// Completes every asynchronous read the used ring holds. After a synchronous request
+    /// too: reads the device finished behind it raised no interrupt of their own (the one
+    /// interrupt covered them all) and would otherwise wait for the next one, which may
+    /// never come.
+    fn drain(&mut self) {
         while let Some(t) = self.blk.peek_used() {
             if !self.complete(t) {
                 return;
@@ -256,6 +277,7 @@ impl Disk {
                 .complete_read_blocks(token, &r.req, buf, &mut r.resp)
         };
         self.done.push((r.tag, result.map_err(|_| IoError)));
+        DONE.store(true, Ordering::Relaxed);
         true
     }
 
@@ -308,12 +330,8 @@ impl Disk {
 
     /// The asynchronous reads completed since the last call: (tag, result) each.
     pub fn take_done(&mut self) -> Vec<(u64, Result<(), IoError>)> {
+        DONE.store(false, Ordering::Relaxed);
         core::mem::take(&mut self.done)
-    }
-
-    /// Whether completed asynchronous reads wait to be collected.
-    pub fn has_done(&self) -> bool {
-        !self.done.is_empty()
     }
 }
 

@@ -63,6 +63,13 @@ const MAX_SIZE: u64 = u32::MAX as u64;
 const BS: u64 = BLOCK_SIZE;
 /// The smallest cache that reads ahead (a smaller one would give up the block being used).
 const READ_AHEAD_MIN: usize = 4;
+/// The smallest cache that reads misses asynchronously (a smaller one reads them
+/// synchronously, as before). A block being read holds its slot from the request on, and
+/// the slot is taken from the least recently used block right away: in a cache of two
+/// blocks, a task reading one cold block after another takes the block other tasks have
+/// mapped away at the rate it asks, not at the rate of the disk as when the server waited,
+/// and they hardly get to use it (`proc-wbstress`, a cache of 2, took 46 s instead of 2).
+pub const ASYNC_MIN: usize = 4;
 
 /// Why a request is not answered now.
 pub enum Fail {
@@ -498,10 +505,10 @@ impl Files {
     /// (asynchronously), when the cache has room or a clean block to give up for it.
     fn block(&mut self, object: u64, block: u64) -> Result<usize, Fail> {
         let key = (object, block);
-        if self.cache.index.contains_key(&key) {
-            return Ok(self.block_ahead(object, block, true)?);
+        if let Some(i) = self.cache.lookup(key) {
+            return Ok(self.hit(object, block, i));
         }
-        if self.can_wait {
+        if self.can_wait && self.cache.budget >= ASYNC_MIN {
             if self.pending.in_flight(key) {
                 return Err(Fail::Wait(key));
             }
@@ -518,11 +525,12 @@ impl Files {
     /// ahead fails quietly, the next read of the block may then succeed).
     fn block_ahead(&mut self, object: u64, block: u64, ahead: bool) -> Result<usize, Errno> {
         if let Some(i) = self.cache.lookup((object, block)) {
-            self.cache.stats.hits += 1;
-            if core::mem::take(&mut self.cache.slots[i].ahead) && ahead {
-                self.read_ahead(object, block + 1, i);
+            if !ahead {
+                self.cache.stats.hits += 1;
+                self.cache.slots[i].ahead = false;
+                return Ok(i);
             }
-            return Ok(i);
+            return Ok(self.hit(object, block, i));
         }
         self.cache.stats.misses += 1;
         self.size_of(object)?;
@@ -536,6 +544,16 @@ impl Files {
             self.read_ahead(object, block + 1, i);
         }
         Ok(i)
+    }
+
+    /// A hit on block `block` of `object` in slot `i`: the first hit on a block read ahead
+    /// reads the next one ahead.
+    fn hit(&mut self, object: u64, block: u64, i: usize) -> usize {
+        self.cache.stats.hits += 1;
+        if core::mem::take(&mut self.cache.slots[i].ahead) {
+            self.read_ahead(object, block + 1, i);
+        }
+        i
     }
 
     /// A miss on block `block` of `object` by a request that may wait: starts reading it
@@ -674,8 +692,7 @@ impl Files {
 
     /// Whether completed reads wait to be collected by [`Files::completions`].
     pub fn has_completions(&self) -> bool {
-        self.volumes
-            .device(|d: &mut BlockDev| d.disk.try_borrow().is_ok_and(|d| d.has_done()))
+        crate::disk::has_done()
     }
 
     /// The disk's interrupt arrived.

@@ -197,6 +197,13 @@ impl<W> Pending<W> {
         })
     }
 
+    /// Every waiting request (to mark those of a task that ended).
+    pub fn waiters_mut(&mut self) -> impl Iterator<Item = &mut W> {
+        self.fills
+            .values_mut()
+            .flat_map(|f| f.waiters.iter_mut().chain(f.others.iter_mut()))
+    }
+
     /// The read of `key` (if in flight) is stale; a new one may start.
     pub fn invalidate(&mut self, key: Key) {
         if let Some(id) = self.by_key.remove(&key)

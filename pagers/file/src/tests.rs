@@ -69,6 +69,11 @@ fn waiters_are_bounded_and_need_a_fill() {
     assert_eq!(p.wait((1, 1), 98), Err(98));
     p.wait_any(97).unwrap();
     assert_eq!(p.waiting(), MAX_WAITERS_PER_BLOCK + 1);
+    assert_eq!(p.waiters_mut().count(), MAX_WAITERS_PER_BLOCK + 1);
+    for w in p.waiters_mut() {
+        *w += 1000;
+    }
+    assert!(p.waiters_mut().all(|w| *w >= 1000));
 }
 
 #[test]
