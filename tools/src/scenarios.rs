@@ -1434,7 +1434,37 @@ pub const SCENARIOS: &[Scenario] = &[
             "init: done",
         ],
     ),
+    // The same on a disk that fails the first read of AIOERR.DAT's second block once
+    // (blkdebug): the asynchronous read answers EIO, the next read gets the bytes.
+    Scenario {
+        writes_disk: true,
+        disk_prep: Some(file_async_eio_disk),
+        ..Scenario::stops(
+            "proc-file-async-eio",
+            Initrd::Normal,
+            "run=fileasync file.cache=8",
+            Stage::Hello,
+            &[
+                "init: running bin/fileasync on the disk",
+                "PASS fileasync-eio",
+                "PASS fileasync-eio-retry",
+                "PASS fileasync-readers",
+                "PASS fileasync-in-flight",
+                "PASS fileasync-async-reads",
+                "fileasync: 0 failures",
+                "init: fileasync exited with status 0",
+                "init: done",
+            ],
+        )
+    },
 ];
+
+/// `proc-file-async-eio`'s disk: `AIOERR.DAT` (three 64 KiB blocks, byte `i` = `i * 7 %
+/// 253`, as `fileasync` checks), the first read of its second block failing once.
+fn file_async_eio_disk(image: &std::path::Path) -> std::io::Result<()> {
+    let bytes: Vec<u8> = (0..3 * 65536u64).map(|i| (i * 7 % 253) as u8).collect();
+    crate::disk::prep::add_with_read_error(image, "AIOERR.DAT", &bytes, 65536)
+}
 
 /// `fragtest`'s `FRAG.DAT` as the tools put it on the disk: `demos::fragtest::orig`'s bytes,
 /// the clusters scattered.

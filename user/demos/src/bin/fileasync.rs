@@ -7,8 +7,13 @@
 //! touches every page (vm's `ObjectPage` requests wait for the disk the same way). Each
 //! checks every word it reads. The parent then reads the server's counters: the most
 //! requests in flight at once must exceed one (the server of before kept one), and some
-//! reads must have been asynchronous. One `PASS`/`FAIL` line per check; exits with the
-//! number of failures.
+//! reads must have been asynchronous.
+//!
+//! With `AIOERR.DAT` on the disk (scenario `proc-file-async-eio`, whose disk fails the
+//! first read of the file's second block once), first: a `pread` of that block, read
+//! asynchronously, gets `EIO`, and the next one the right bytes.
+//!
+//! One `PASS`/`FAIL` line per check; exits with the number of failures.
 #![no_std]
 #![no_main]
 
@@ -69,8 +74,43 @@ fn mapper(fd: u64) -> i32 {
     wrong
 }
 
+/// `AIOERR.DAT`'s byte `i` (as the tools write it).
+pub fn aioerr_byte(i: u64) -> u8 {
+    (i * 7 % 253) as u8
+}
+
+/// The disk error check, if `AIOERR.DAT` is there.
+fn disk_error(c: &mut Checks) {
+    let Ok(fd) = rt::open("AIOERR.DAT", O_RDONLY) else {
+        return;
+    };
+    let before = rt::file_stats().map_or(0, |s| s.async_reads);
+    let mut buf = [0u8; 256];
+    // Block 1 first: no read-ahead reads it before (block 0 is not cached).
+    let at = BLOCK + 1000;
+    let first = rt::pread(fd, &mut buf, at);
+    let after = rt::file_stats().map_or(0, |s| s.async_reads);
+    c.check(
+        "fileasync-eio",
+        first == Err(rt::Errno::EIO) && after > before,
+        "the failed asynchronous read did not answer EIO",
+    );
+    let again = rt::pread(fd, &mut buf, at);
+    let right = buf
+        .iter()
+        .enumerate()
+        .all(|(i, &b)| b == aioerr_byte(at + i as u64));
+    c.check(
+        "fileasync-eio-retry",
+        again == Ok(buf.len()) && right,
+        "the read after the error did not get the file's bytes",
+    );
+    let _ = rt::close(fd);
+}
+
 fn main() -> i32 {
     let mut c = Checks::default();
+    disk_error(&mut c);
     let fd = match rt::open(FILE, O_RDONLY) {
         Ok(fd) => fd,
         Err(_) => {
