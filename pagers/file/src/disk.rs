@@ -246,6 +246,18 @@ impl Disk {
         }
     }
 
+    /// Waits until no asynchronous read is in flight (their completions are collected as
+    /// usual): before the server stops on purpose (`file.stop`), so that the device writes
+    /// nothing into memory init gives to the next instance.
+    pub fn quiesce(&mut self) {
+        while !self.reads.is_empty() {
+            if self.notify.wait().is_err() || self.ack().is_err() {
+                return;
+            }
+            self.drain();
+        }
+    }
+
     /// Acknowledges the interrupt at the device, then unmasks it at the kernel: a
     /// completion after this raises it again.
     fn ack(&mut self) -> Result<(), IoError> {

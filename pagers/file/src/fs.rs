@@ -695,6 +695,15 @@ impl Files {
         crate::disk::has_done()
     }
 
+    /// Waits for every asynchronous read in flight (`Disk::quiesce`).
+    pub fn quiesce(&mut self) {
+        self.volumes.device(|d: &mut BlockDev| {
+            if let Ok(mut d) = d.disk.try_borrow_mut() {
+                d.quiesce();
+            }
+        });
+    }
+
     /// The disk's interrupt arrived.
     pub fn interrupt(&mut self) {
         self.volumes.device(|d: &mut BlockDev| {

@@ -95,7 +95,13 @@ fn main(st: &'static Startup) -> ! {
             reply = Some(wire(&encode_reply::<()>(&Err(Errno::EINVAL))));
         } else {
             // The test hook `file.stop=N` (a bootarg): stop at the `N`th request, as if the
-            // server had crashed (scenario `server-restart`).
+            // server had crashed (scenario `server-restart`), once the disk is done with
+            // the reads in flight.
+            if hook.stops_next()
+                && let Some(files) = files.as_mut()
+            {
+                files.quiesce();
+            }
             hook.request("file");
             let Some(files) = files.as_mut() else {
                 reply = Some(wire(&encode_reply::<()>(&Err(Errno::ENODEV))));

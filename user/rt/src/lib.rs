@@ -155,6 +155,12 @@ impl StopHook {
         Self { at, seen: 0 }
     }
 
+    /// Whether the next request is the one it stops at (a server with work in flight
+    /// finishes it first: the file server's disk reads).
+    pub fn stops_next(&self) -> bool {
+        self.seen + 1 == self.at
+    }
+
     /// One request arrived; `name` says which server stops.
     pub fn request(&mut self, name: &str) {
         self.seen += 1;
