@@ -246,6 +246,21 @@ impl Disk {
         }
     }
 
+    /// Waits until a completed asynchronous read is there to collect; false (at once) if
+    /// none is in flight, or when waiting fails.
+    pub fn wait_read(&mut self) -> bool {
+        loop {
+            self.drain();
+            if !self.done.is_empty() {
+                return true;
+            }
+            if self.reads.is_empty() || self.notify.wait().is_err() || self.ack().is_err() {
+                return false;
+            }
+            self.drain();
+        }
+    }
+
     /// Waits until no asynchronous read is in flight (their completions are collected as
     /// usual): before the server stops on purpose (`file.stop`), so that the device writes
     /// nothing into memory init gives to the next instance.

@@ -214,6 +214,9 @@ pub struct Files {
     /// Whether the request being served may wait for the disk (the server can save its
     /// reply): a miss then reads the block asynchronously; otherwise synchronously.
     pub can_wait: bool,
+    /// Requests whose block's read ended while a request was being served (collected
+    /// to free a slot), for the receive loop to answer or run again: (request, error).
+    ready: Vec<(Parked, Option<Errno>)>,
 }
 
 fn errno(e: Error<IoError>) -> Errno {
@@ -296,6 +299,7 @@ impl Files {
             cache,
             pending: Pending::new(crate::disk::MAX_ASYNC),
             can_wait: false,
+            ready: Vec::new(),
         })
     }
 

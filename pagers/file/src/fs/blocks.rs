@@ -100,11 +100,12 @@ impl Files {
             }
             None => self.free_slot()?,
         };
-        self.cache.stats.misses += 1;
         let sequential = block == 0 || self.cache.index.contains_key(&(object, block - 1));
         if !self.submit_fill(i, (object, block), &runs, false) {
+            // The synchronous read counts the miss.
             return Ok(Miss::Sync);
         }
+        self.cache.stats.misses += 1;
         if sequential {
             self.read_ahead(object, block + 1, i);
         }
@@ -190,23 +191,28 @@ impl Files {
     /// error to answer (`EIO`: the read of the block it waits for failed) or `None`: run
     /// it again.
     pub fn completions(&mut self) -> Vec<(Parked, Option<Errno>)> {
+        self.collect();
+        core::mem::take(&mut self.ready)
+    }
+
+    /// Puts the blocks whose reads ended in the cache (or frees their slots), and their
+    /// waiters in `ready`.
+    fn collect(&mut self) {
         let done = self.volumes.device(|d: &mut BlockDev| {
             d.disk
                 .try_borrow_mut()
                 .map(|mut d| d.take_done())
                 .unwrap_or_default()
         });
-        let mut out = Vec::new();
         for (id, result) in done {
             let Some(f) = self.pending.part_done(id, result.is_ok()) else {
                 continue;
             };
             self.finish(&f);
             let err = (!f.ok && !f.stale).then_some(Errno::EIO);
-            out.extend(f.waiters.into_iter().map(|w| (w, err)));
-            out.extend(f.others.into_iter().map(|w| (w, None)));
+            self.ready.extend(f.waiters.into_iter().map(|w| (w, err)));
+            self.ready.extend(f.others.into_iter().map(|w| (w, None)));
         }
-        out
     }
 
     /// `p` waits for what `on` says (a block in flight, room); `Err(p)` if it cannot.
@@ -220,7 +226,13 @@ impl Files {
 
     /// Whether completed reads wait to be collected by [`Files::completions`].
     pub fn has_completions(&self) -> bool {
-        crate::disk::has_done()
+        crate::disk::has_done() || !self.ready.is_empty()
+    }
+
+    /// Waits until an asynchronous read ends (`Disk::wait_read`); false if none can.
+    fn wait_read(&mut self) -> bool {
+        self.volumes
+            .device(|d: &mut BlockDev| d.disk.try_borrow_mut().is_ok_and(|mut d| d.wait_read()))
     }
 
     /// Waits for every asynchronous read in flight (`Disk::quiesce`).
@@ -346,7 +358,17 @@ impl Files {
         if let Some(i) = self.cache.grow() {
             return Ok(i);
         }
-        let i = self.cache.victim().ok_or(Errno::ENOMEM)?;
+        let i = loop {
+            if let Some(i) = self.cache.victim() {
+                break i;
+            }
+            // Every slot is pinned or reserved by a read in flight: a synchronous request
+            // waits for one of those reads to end (its slot then holds a block to evict).
+            if self.pending.is_empty() || !self.wait_read() {
+                return Err(Errno::ENOMEM);
+            }
+            self.collect();
+        };
         if self.cache.slots[i].dirty {
             // A failure is the writer's (`write_back_or_drop`), not this caller's.
             let _ = self.write_back_or_drop(i);
