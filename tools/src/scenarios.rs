@@ -1457,6 +1457,42 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
+    // wbstress under a cache of 4 blocks, where misses are read asynchronously beside the
+    // synchronous write-backs: it hung when a read completed behind a write under one
+    // interrupt and was left in the used ring.
+    Scenario {
+        writes_disk: true,
+        disk_files: &[
+            DiskCheck {
+                path: "STRESS.DAT",
+                bytes: wbstress_file,
+            },
+            DiskCheck {
+                path: "FORKREV.DAT",
+                bytes: wbstress_fork_file,
+            },
+        ],
+        timeout_secs: 120,
+        ..Scenario::stops(
+            "proc-wbstress-async",
+            Initrd::Normal,
+            "run=wbstress file.cache=4",
+            Stage::Hello,
+            &[
+                "page cache of 4 blocks",
+                "wbstress: the reader read a page of ",
+                "PASS wbstress-readback",
+                "PASS wbstress-evicted",
+                "PASS wbstress-log",
+                "PASS wbstress-pread",
+                "PASS wbstress-mmap",
+                "PASS wbstress-fork-after-revoke",
+                "wbstress: 0 failures",
+                "init: wbstress exited with status 0",
+                "init: done",
+            ],
+        )
+    },
 ];
 
 /// `proc-file-async-eio`'s disk: `AIOERR.DAT` (three 64 KiB blocks, byte `i` = `i * 7 %
