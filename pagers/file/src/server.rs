@@ -53,6 +53,9 @@ pub struct Request {
 pub struct Parked {
     slot: u64,
     req: Request,
+    /// Its task ended (`TaskExit`) while it waited: it is not run again (its pid may be
+    /// another task's by then).
+    gone: bool,
 }
 
 /// What running a request came to.
@@ -154,7 +157,14 @@ fn park(
         saved.give(req.badge, slot);
         return Some(wire(&encode_reply::<()>(&Err(Errno::EIO))));
     }
-    if let Err(p) = files.park(on, Parked { slot, req }) {
+    if let Err(p) = files.park(
+        on,
+        Parked {
+            slot,
+            req,
+            gone: false,
+        },
+    ) {
         let mut p = p;
         files.can_wait = false;
         let m = run_now(files, &mut p.req);
@@ -182,6 +192,7 @@ fn completions(files: &mut Files, saved: &mut ReplySlots, cnode: Cap<CNode>) {
         for (mut p, err) in done {
             let m = match err {
                 Some(e) => wire(&encode_reply::<()>(&Err(e))),
+                None if p.gone => wire(&encode_reply::<()>(&Err(Errno::EIO))),
                 None => {
                     files.can_wait = true;
                     match dispatch(files, &mut p.req) {
@@ -414,7 +425,15 @@ fn object(files: &mut Files, req: ObjectRequest) -> Outcome {
 /// One of init's notices (`proto::task`), or the descriptor count.
 fn control(files: &mut Files, req: ServerControl) -> Message {
     match req {
-        ServerControl::TaskExit { pid } => wire(&encode_reply(&files.task_exit(pid))),
+        ServerControl::TaskExit { pid } => {
+            // What it left waiting is answered into nothing, never run again.
+            for p in files.pending.waiters_mut() {
+                if p.req.badge == pid {
+                    p.gone = true;
+                }
+            }
+            wire(&encode_reply(&files.task_exit(pid)))
+        }
         ServerControl::TaskFork { parent, child } => {
             wire(&encode_reply(&files.task_fork(parent, child)))
         }
