@@ -149,6 +149,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "restart-limit",
             "attack-review2",
             "latbench",
+            "fileasync",
         ],
     ),
 ];

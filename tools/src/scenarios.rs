@@ -1414,7 +1414,93 @@ pub const SCENARIOS: &[Scenario] = &[
             "init: done",
         ],
     ),
+    // The file server keeps several disk requests in flight: readers and a mapping fault
+    // cold blocks of big.dat at once under a cache of 8 blocks, checking every word; the
+    // server's counters show more than one request in flight (docs/pagers.md).
+    Scenario::stops(
+        "proc-file-async",
+        Initrd::Normal,
+        "run=fileasync file.cache=8",
+        Stage::Hello,
+        &[
+            "page cache of 8 blocks",
+            "init: running bin/fileasync on the disk",
+            "PASS fileasync-readers",
+            "fileasync: disk requests ",
+            "PASS fileasync-in-flight",
+            "PASS fileasync-async-reads",
+            "fileasync: 0 failures",
+            "init: fileasync exited with status 0",
+            "init: done",
+        ],
+    ),
+    // The same on a disk that fails the first read of AIOERR.DAT's second block once
+    // (blkdebug): the asynchronous read answers EIO, the next read gets the bytes.
+    Scenario {
+        writes_disk: true,
+        disk_prep: Some(file_async_eio_disk),
+        ..Scenario::stops(
+            "proc-file-async-eio",
+            Initrd::Normal,
+            "run=fileasync file.cache=8",
+            Stage::Hello,
+            &[
+                "init: running bin/fileasync on the disk",
+                "PASS fileasync-eio",
+                "PASS fileasync-eio-retry",
+                "PASS fileasync-readers",
+                "PASS fileasync-in-flight",
+                "PASS fileasync-async-reads",
+                "fileasync: 0 failures",
+                "init: fileasync exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+    // wbstress under a cache of 4 blocks, where misses are read asynchronously beside the
+    // synchronous write-backs: it hung when a read completed behind a write under one
+    // interrupt and was left in the used ring.
+    Scenario {
+        writes_disk: true,
+        disk_files: &[
+            DiskCheck {
+                path: "STRESS.DAT",
+                bytes: wbstress_file,
+            },
+            DiskCheck {
+                path: "FORKREV.DAT",
+                bytes: wbstress_fork_file,
+            },
+        ],
+        timeout_secs: 120,
+        ..Scenario::stops(
+            "proc-wbstress-async",
+            Initrd::Normal,
+            "run=wbstress file.cache=4",
+            Stage::Hello,
+            &[
+                "page cache of 4 blocks",
+                "wbstress: the reader read a page of ",
+                "PASS wbstress-readback",
+                "PASS wbstress-evicted",
+                "PASS wbstress-log",
+                "PASS wbstress-pread",
+                "PASS wbstress-mmap",
+                "PASS wbstress-fork-after-revoke",
+                "wbstress: 0 failures",
+                "init: wbstress exited with status 0",
+                "init: done",
+            ],
+        )
+    },
 ];
+
+/// `proc-file-async-eio`'s disk: `AIOERR.DAT` (three 64 KiB blocks, byte `i` = `i * 7 %
+/// 253`, as `fileasync` checks), the first read of its second block failing once.
+fn file_async_eio_disk(image: &std::path::Path) -> std::io::Result<()> {
+    let bytes: Vec<u8> = (0..3 * 65536u64).map(|i| (i * 7 % 253) as u8).collect();
+    crate::disk::prep::add_with_read_error(image, "AIOERR.DAT", &bytes, 65536)
+}
 
 /// `fragtest`'s `FRAG.DAT` as the tools put it on the disk: `demos::fragtest::orig`'s bytes,
 /// the clusters scattered.

@@ -417,7 +417,7 @@ fn device_untyped(info: &BootInfo) -> Option<abi::bootinfo::UntypedDesc> {
 /// Builds and starts the file server, every object of it from `roots` (so that revoking
 /// them takes it all back: [`restart_file`]): its endpoint, the virtio-mmio registers
 /// (device memory), a DMA frame, and an interrupt handler per transport signalling one
-/// notification with badge `1 << transport`. `instance` counts restarts (0: the first);
+/// notification with badge `1 << transport`, bound to the server's thread. `instance` counts restarts (0: the first);
 /// the test hook `file.stop=N` applies to the first instance only, or to every one with
 /// `file.stop.all=1` (scenario `server-restart-limit`).
 fn start_file(
@@ -472,6 +472,10 @@ fn build_file(
     file.startup.slots[file_slots::CNODE] = SLOT_CNODE;
     file.copy_in(SLOT_IRQ_NOTIFY, irq_notify.cptr(), CapRights::READ)?;
     file.startup.slots[file_slots::IRQ_NOTIFY] = SLOT_IRQ_NOTIFY;
+    // Bound to the server's thread: its `Recv` on the endpoint also returns the disk's
+    // interrupt (label `NOTIFICATION_LABEL`), so that it serves requests while reads are in
+    // flight and completes them when the interrupt comes.
+    file.tcb.bind_notification(irq_notify)?;
 
     // The registers: the device untyped as one frame, mapped as device memory (the kernel
     // maps frames of device untyped that way).

@@ -37,6 +37,9 @@ pub struct Slot {
     pub used: u64,
     /// Read ahead and not asked for since: the first hit reads the next block ahead.
     pub ahead: bool,
+    /// Reserved for a block being read asynchronously (`key` is `None` meanwhile): the
+    /// device writes its bytes, so nothing else may use or evict it.
+    pub busy: bool,
 }
 
 /// Counters, for the console and for tests (`FileStats`: `proto::file::FileStats` says what
@@ -175,6 +178,7 @@ impl Cache {
             pinned: false,
             used: 0,
             ahead: false,
+            busy: false,
         })
     }
 
@@ -216,12 +220,27 @@ impl Cache {
         Some(i)
     }
 
-    /// The least recently used slot that is not pinned (a free one first).
+    /// `n` slots of the server's CNode for its own use (saved replies), taken before the
+    /// cache's frames need them; `None` if there are not that many.
+    pub fn reserve_slots(&mut self, n: u64) -> Option<core::ops::Range<u64>> {
+        let first = self.next_slot;
+        let end = first.checked_add(n).filter(|&e| e <= self.slot_end)?;
+        self.next_slot = end;
+        Some(first..end)
+    }
+
+    /// A slot holding nothing and not reserved for a read in flight.
+    pub fn unused(&self) -> Option<usize> {
+        self.slots.iter().position(|s| s.key.is_none() && !s.busy)
+    }
+
+    /// The least recently used slot that is neither pinned nor reserved for a read in
+    /// flight (a free one first).
     pub fn victim(&self) -> Option<usize> {
         self.slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| !s.pinned)
+            .filter(|(_, s)| !s.pinned && !s.busy)
             .min_by_key(|(_, s)| (s.key.is_some(), s.used))
             .map(|(i, _)| i)
     }
@@ -266,6 +285,11 @@ impl Cache {
             .range((object, 0)..=(object, u64::MAX))
             .map(|(&(_, b), &i)| (b, i))
             .collect()
+    }
+
+    /// Where slot `i`'s bytes are (for the device to read into: `fs::Files::submit_fill`).
+    pub fn ptr(&self, i: usize) -> *mut u8 {
+        self.slots[i].va as *mut u8
     }
 
     /// The bytes of slot `i`.

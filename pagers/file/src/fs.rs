@@ -13,14 +13,26 @@
 //! at the last close of the file, before an `O_DIRECT` transfer that overlaps it, and when
 //! `ftruncate` shrinks the file. The object's `size` is the file's size as tasks see it;
 //! `disk_len` is the length of the FAT file, which lags behind until blocks are written back.
+//!
+//! This file holds the tables and the calls on paths and descriptors (open, close, stat,
+//! unlink, the task notices); the rest is in `blocks` (the cache's blocks: lookups,
+//! asynchronous and synchronous reads, read-ahead, completions), `io` (`read`, `write`,
+//! `lseek`, `O_DIRECT`), `writeback` (write-back, sync, size changes), `objects` (memory
+//! objects and vm's requests), `extents` (the disk path of file data) and `volume` (what is
+//! checked before the FAT crate sees the disk, path walks, removal).
 
 extern crate alloc;
 
+mod blocks;
 mod extents;
+mod io;
+mod objects;
 mod volume;
+mod writeback;
 
 use crate::cache::Cache;
 use crate::disk::{BlockDev, IoError};
+use crate::server::Parked;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::cell::Cell;
@@ -30,6 +42,7 @@ use embedded_sdmmc::{
 };
 use extents::Done;
 use fatcheck::{ChainMap, SECTOR};
+use file::pending::{Finished, Key, Pending};
 use proto::file::{
     AT_POSITION, DIRECT_MAX, FileStats, Path, SECTOR_SIZE, Whence, open_flags as of,
 };
@@ -61,6 +74,37 @@ const MAX_SIZE: u64 = u32::MAX as u64;
 const BS: u64 = BLOCK_SIZE;
 /// The smallest cache that reads ahead (a smaller one would give up the block being used).
 const READ_AHEAD_MIN: usize = 4;
+/// The smallest cache that reads misses asynchronously (a smaller one reads them
+/// synchronously, as before). A block being read holds its slot from the request on, and
+/// the slot is taken from the least recently used block right away: in a cache of two
+/// blocks, a task reading one cold block after another takes the block other tasks have
+/// mapped away at the rate it asks, not at the rate of the disk as when the server waited,
+/// and they hardly get to use it (`proc-wbstress`, a cache of 2, took 46 s instead of 2).
+pub const ASYNC_MIN: usize = 4;
+
+/// Why a request is not answered now.
+pub enum Fail {
+    /// It is answered with this error.
+    No(Errno),
+    /// It waits for this block, being read from the disk (it runs again when the read ends).
+    Wait(Key),
+    /// It waits for room (a cache slot or the disk queue), until a read in flight ends.
+    WaitRoom,
+}
+
+impl From<Errno> for Fail {
+    fn from(e: Errno) -> Self {
+        Fail::No(e)
+    }
+}
+
+/// How a block miss was served when it may be read asynchronously.
+enum Miss {
+    /// The read was started (or the block waits for room): the request waits.
+    Waits(Fail),
+    /// It cannot be read asynchronously: read it synchronously.
+    Sync,
+}
 
 /// No clock: files keep the time they were written on the host.
 pub struct NoClock;
@@ -165,6 +209,14 @@ pub struct Files {
     /// Memory-object handles given out.
     handles: Handles,
     pub cache: Cache,
+    /// Blocks being read asynchronously, and the requests waiting for them.
+    pub pending: Pending<Parked>,
+    /// Whether the request being served may wait for the disk (the server can save its
+    /// reply): a miss then reads the block asynchronously; otherwise synchronously.
+    pub can_wait: bool,
+    /// Requests whose block's read ended while a request was being served (collected
+    /// to free a slot), for the receive loop to answer or run again: (request, error).
+    ready: Vec<(Parked, Option<Errno>)>,
 }
 
 fn errno(e: Error<IoError>) -> Errno {
@@ -245,6 +297,9 @@ impl Files {
             fds: BTreeMap::new(),
             handles: Handles::new(),
             cache,
+            pending: Pending::new(crate::disk::MAX_ASYNC),
+            can_wait: false,
+            ready: Vec::new(),
         })
     }
 
@@ -452,361 +507,6 @@ impl Files {
         Ok(())
     }
 
-    /// The cache slot holding block `block` of `object`, read from the disk on a miss.
-    ///
-    /// Read-ahead: a miss on a block that follows a cached one (or on the first block), and
-    /// a hit on a block that was read ahead, read the next block of the file too, when the
-    /// cache has room or a clean block to give up for it.
-    fn block(&mut self, object: u64, block: u64) -> Result<usize, Errno> {
-        self.block_ahead(object, block, true)
-    }
-
-    /// [`Files::block`], with read-ahead only if `ahead`: `ftruncate`'s rewrite reads exactly
-    /// the blocks it keeps, and a block read ahead there would only take a slot and hide a
-    /// disk error from the truncate that needs the block (the read ahead fails quietly, the
-    /// next read of the block may then succeed).
-    fn block_ahead(&mut self, object: u64, block: u64, ahead: bool) -> Result<usize, Errno> {
-        if let Some(i) = self.cache.lookup((object, block)) {
-            self.cache.stats.hits += 1;
-            if core::mem::take(&mut self.cache.slots[i].ahead) && ahead {
-                self.read_ahead(object, block + 1, i);
-            }
-            return Ok(i);
-        }
-        self.cache.stats.misses += 1;
-        self.size_of(object)?;
-        let i = self.free_slot()?;
-        self.fill(i, object, block)?;
-        self.cache.assign(i, (object, block));
-        let sequential = block == 0 || self.cache.index.contains_key(&(object, block - 1));
-        if sequential && ahead {
-            self.read_ahead(object, block + 1, i);
-        }
-        Ok(i)
-    }
-
-    /// Reads block `block` of `object` into free slot `i`: the bytes the FAT file has (as
-    /// one request per run of consecutive clusters, `fs::extents`), zeroes after them.
-    fn fill(&mut self, i: usize, object: u64, block: u64) -> Result<(), Errno> {
-        let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
-        let start = block * BS;
-        let end = o.disk_len.min(o.size).min(start + BS);
-        let bytes = self.cache.bytes(i);
-        if end <= start {
-            bytes.fill(0);
-            return Ok(());
-        }
-        let want = (end - start) as usize;
-        // Whole sectors (the rest of the last one is past the end: cleared below).
-        let sectors = want.next_multiple_of(SECTOR);
-        match extents::read(&self.volumes, &self.geo, o, start, &mut bytes[..sectors])? {
-            Done::Mapped => bytes[want..].fill(0),
-            Done::Crate => {
-                bytes.fill(0);
-                let n = read_at(&self.volumes, o.raw, start, &mut bytes[..want])?;
-                if n != want {
-                    return Err(Errno::EIO);
-                }
-            }
-        }
-        self.cache.stats.blocks_read += 1;
-        Ok(())
-    }
-
-    /// Reads block `block` of `object` ahead into the cache, if it has bytes on the disk,
-    /// is not cached, and a slot is free (or can be made, or holds a clean block other than
-    /// `keep`, the one just asked for): never more than this one block, never a write-back.
-    /// Caches of fewer than [`READ_AHEAD_MIN`] blocks read nothing ahead.
-    fn read_ahead(&mut self, object: u64, block: u64, keep: usize) {
-        let Some(o) = self.objects.get(&object) else {
-            return;
-        };
-        let start = block.saturating_mul(BS);
-        if start >= o.disk_len.min(o.size)
-            || self.cache.budget < READ_AHEAD_MIN
-            || self.cache.index.contains_key(&(object, block))
-        {
-            return;
-        }
-        let i = if let Some(i) = self.cache.slots.iter().position(|s| s.key.is_none()) {
-            i
-        } else if let Some(i) = self.cache.grow() {
-            i
-        } else {
-            match self.cache.victim() {
-                Some(i) if i != keep && !self.cache.slots[i].dirty => {
-                    if self.cache.free(i).is_err() {
-                        return;
-                    }
-                    self.cache.stats.evicted += 1;
-                    i
-                }
-                _ => return,
-            }
-        };
-        // A failed read leaves the slot free: the block is read again when it is asked for.
-        if self.fill(i, object, block).is_ok() {
-            self.cache.assign(i, (object, block));
-            self.cache.slots[i].ahead = true;
-            self.cache.stats.read_ahead += 1;
-        }
-    }
-
-    /// A cache slot holding nothing: a new frame within the budget, else the least recently
-    /// used block, written back first if dirty.
-    fn free_slot(&mut self) -> Result<usize, Errno> {
-        if let Some(i) = self.cache.slots.iter().position(|s| s.key.is_none()) {
-            return Ok(i);
-        }
-        if let Some(i) = self.cache.grow() {
-            return Ok(i);
-        }
-        let i = self.cache.victim().ok_or(Errno::ENOMEM)?;
-        if self.cache.slots[i].dirty {
-            // A failure is the writer's (`write_back_or_drop`), not this caller's.
-            let _ = self.write_back_or_drop(i);
-        }
-        self.cache.free(i).map_err(|_| Errno::EIO)?;
-        self.cache.stats.evicted += 1;
-        Ok(i)
-    }
-
-    /// Writes slot `i`'s block to the disk (bytes past the end of the file never), updates
-    /// the directory entry, and marks it clean.
-    ///
-    /// Every mapping of the block is taken away first (vm's copies of its capability, in
-    /// every task), so that no task writes it while its bytes go to the disk: a write that
-    /// landed in the frame after `embedded-sdmmc` copied its sector would be in no write-back
-    /// (the block is clean afterwards) and lost when the block is evicted. The next access
-    /// through a mapping faults and reaches this server only after the write-back (it is
-    /// single-threaded); a write then marks the block dirty again. The bytes past the end of
-    /// the file are cleared at the same time, so that no mapping made from now on sees what
-    /// an old one wrote there (POSIX: the rest of the last page reads as zero). A failed
-    /// write leaves the block dirty, for the next write-back to try again.
-    fn write_back(&mut self, i: usize) -> Result<(), Errno> {
-        let Some((object, block)) = self.cache.slots[i].key else {
-            return Ok(());
-        };
-        self.cache.revoke(i).map_err(|_| Errno::EIO)?;
-        let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
-        let start = block * BS;
-        let valid = o.size.saturating_sub(start).min(BS) as usize;
-        let bytes = self.cache.bytes(i);
-        bytes[valid..].fill(0);
-        if valid > 0 {
-            // The bytes the FAT file already has go straight to their sectors (the last
-            // one whole when the block ends inside it: the rest of it is the zeroes past
-            // the end); the rest through the crate, which allocates their clusters.
-            let on_disk = o.disk_len.saturating_sub(start).min(valid as u64) as usize;
-            let mapped = if on_disk == valid {
-                valid.next_multiple_of(SECTOR)
-            } else {
-                on_disk - on_disk % SECTOR
-            };
-            let mut done = 0;
-            if mapped > 0 {
-                let part = &bytes[..mapped];
-                if let Done::Mapped = extents::write(&self.volumes, &self.geo, o, start, part)? {
-                    done = mapped.min(valid);
-                }
-            }
-            if done < valid {
-                write_at(&self.volumes, o, start + done as u64, &bytes[done..valid])?;
-                self.volumes.flush_file(o.raw).map_err(errno)?;
-            }
-            self.cache.stats.written_back += 1;
-        }
-        self.cache.slots[i].dirty = false;
-        Ok(())
-    }
-
-    /// [`Files::write_back`], and when it fails (a full disk: `ENOSPC`; `EIO`) the block's
-    /// data is dropped, as Linux drops a page whose write-back failed: the block is
-    /// forgotten (its mappings revoked) and the error is kept for the writers, each
-    /// writable descriptor's next `close` and the next `msync` of the file. The block can
-    /// then never be chosen for eviction again and again, and nobody else's `read`,
-    /// `ObjectPage` or `spawn` ever sees the writer's error.
-    fn write_back_or_drop(&mut self, i: usize) -> Result<(), Errno> {
-        let Err(e) = self.write_back(i) else {
-            return Ok(());
-        };
-        if let Some((object, _)) = self.cache.slots[i].key {
-            for d in self.fds.values_mut() {
-                if d.object == object && d.writable() {
-                    d.error = Some(e);
-                }
-            }
-            if let Some(o) = self.objects.get_mut(&object) {
-                o.error = Some(e);
-            }
-        }
-        self.cache.slots[i].dirty = false;
-        // A slot whose mappings cannot be revoked keeps its key (`Cache::free`).
-        let _ = self.cache.free(i);
-        Err(e)
-    }
-
-    /// Writes back the dirty blocks of `object` among `first .. first + count` (each one
-    /// tried: the first error is the result).
-    fn sync(&mut self, object: u64, first: u64, count: u64) -> Result<(), Errno> {
-        self.size_of(object)?;
-        let end = first.saturating_add(count);
-        let mut result = Ok(());
-        for (b, i) in self.cache.blocks_of(object) {
-            if (first..end).contains(&b) && self.cache.slots[i].dirty {
-                result = result.and(self.write_back_or_drop(i));
-            }
-        }
-        result.and(self.extend(object))
-    }
-
-    /// Makes the FAT file as long as the file (zeroes past its length on the disk): a file
-    /// grown by `ftruncate` alone has no dirty block to carry its size there.
-    fn extend(&mut self, object: u64) -> Result<(), Errno> {
-        let Some(o) = self.objects.get_mut(&object) else {
-            return Ok(());
-        };
-        if o.size <= o.disk_len || o.unlinked || self.readonly {
-            return Ok(());
-        }
-        let size = o.size;
-        write_at(&self.volumes, o, size, &[])?;
-        self.volumes.flush_file(o.raw).map_err(errno)
-    }
-
-    /// Clears the bytes from `at` to the end of its block, if the block is cached: they lie
-    /// past the end of the file, where a mapping may have written, and are about to become
-    /// file data (the file grows) or be seen by a new mapping.
-    fn clear_past(&mut self, object: u64, at: u64) {
-        if let Some(&i) = self.cache.index.get(&(object, at / BS)) {
-            self.cache.bytes(i)[(at % BS) as usize..].fill(0);
-        }
-    }
-
-    /// Sets `object`'s size to `len`: blocks past it are dropped (dirty or not), the rest of
-    /// the last block zeroed. A FAT file cannot be cut short in place (`embedded-sdmmc` has no
-    /// truncate), so a shrink below the disk length rewrites the file: its blocks up to `len`
-    /// are brought in and pinned, the file is truncated to nothing and the blocks are left
-    /// dirty (`EFBIG` if they do not fit in the cache).
-    ///
-    /// Failures leave a consistent state: bringing the blocks in comes first, and if it
-    /// fails (a disk error) the pins go and nothing else has changed; if the truncated file
-    /// cannot be opened again, it is opened as it was (the cache holds the file's data up to
-    /// `len`, dirty, and the size is `len`; the error is the caller's), and if even that
-    /// fails the object is lost (`Object::lost`: `EIO` for everyone until it is closed).
-    fn truncate(&mut self, object: u64, len: u64) -> Result<(), Errno> {
-        if len > MAX_SIZE {
-            return Err(Errno::EFBIG);
-        }
-        let old = self.size_of(object)?;
-        let o = self.objects.get(&object).ok_or(Errno::EBADF)?;
-        let rewrite = len < o.disk_len;
-        let keep = len.div_ceil(BS);
-        // Refused before anything changes (the size stayed, and with it the bytes past
-        // `len` that a later growth would otherwise read back from the disk).
-        if rewrite && keep as usize > self.cache.budget {
-            return Err(Errno::EFBIG);
-        }
-        if rewrite {
-            let pinned = (0..keep).try_for_each(|b| {
-                let i = self.block_ahead(object, b, false)?;
-                self.cache.slots[i].pinned = true;
-                Ok(())
-            });
-            if let Err(e) = pinned {
-                self.unpin(object);
-                return Err(e);
-            }
-        }
-        let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
-        o.size = len;
-        if len > old {
-            self.clear_past(object, old);
-        }
-        for (b, i) in self.cache.blocks_of(object) {
-            let start = b * BS;
-            if start >= len {
-                self.cache.slots[i].dirty = false;
-                let _ = self.cache.free(i);
-            } else if start + BS > len {
-                // Mappings first, so that none writes past the new end after the clearing.
-                let _ = self.cache.revoke(i);
-                let at = (len - start) as usize;
-                self.cache.bytes(i)[at..].fill(0);
-            }
-            if rewrite && start < len {
-                self.cache.slots[i].dirty = true;
-            }
-        }
-        if !rewrite {
-            return Ok(());
-        }
-        let o = self.objects.get(&object).ok_or(Errno::EIO)?;
-        // The crate forgets the file even when its last flush fails; the entry is written
-        // again as the file is opened truncated, so that error changes nothing here.
-        let _ = self.volumes.close_file(o.raw);
-        let reopened = self.open_raw(&o.dirs, o.name, Mode::ReadWriteTruncate);
-        self.unpin(object);
-        match reopened {
-            Ok(raw) => {
-                let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
-                // The clusters went with the truncation: the chain is mapped again.
-                o.map = None;
-                o.raw = raw;
-                o.disk_len = 0;
-                Ok(())
-            }
-            Err(e) => {
-                self.reopen_as_it_was(object);
-                Err(e)
-            }
-        }
-    }
-
-    /// Unpins `object`'s cached blocks.
-    fn unpin(&mut self, object: u64) {
-        for (_, i) in self.cache.blocks_of(object) {
-            self.cache.slots[i].pinned = false;
-        }
-    }
-
-    /// Opens `object`'s FAT file again after the crate's file was closed and opening it
-    /// another way failed: as it was opened at first, with its length as the disk now has
-    /// it; if that fails too, the object is lost (`Object::lost`).
-    fn reopen_as_it_was(&mut self, object: u64) {
-        let Some(o) = self.objects.get(&object) else {
-            return;
-        };
-        let mode = if o.writable {
-            Mode::ReadWriteAppend
-        } else {
-            Mode::ReadOnly
-        };
-        let reopened = self.open_raw(&o.dirs, o.name, mode).and_then(|raw| {
-            match self.volumes.file_length(raw) {
-                Ok(len) => Ok((raw, u64::from(len))),
-                Err(e) => {
-                    let _ = self.volumes.close_file(raw);
-                    Err(errno(e))
-                }
-            }
-        });
-        let Some(o) = self.objects.get_mut(&object) else {
-            return;
-        };
-        match reopened {
-            Ok((raw, len)) => {
-                o.map = None;
-                o.raw = raw;
-                o.disk_len = len;
-            }
-            Err(e) => {
-                rt::println!("file: cannot open a file again ({e}): EIO until it is closed");
-                o.lost = true;
-            }
-        }
-    }
-
     fn fd(&self, pid: u64, fd: u64) -> Result<&Fd, Errno> {
         self.fds.get(&(pid, fd)).ok_or(Errno::EBADF)
     }
@@ -817,281 +517,6 @@ impl Files {
             Some(o) => Ok(o.size),
             None => Err(Errno::EBADF),
         }
-    }
-
-    /// `Read`: up to `out.len()` bytes at `offset` (`AT_POSITION`: the descriptor's
-    /// position, advanced); the count. `want` is what the caller still wants in all (an
-    /// `O_DIRECT` transfer's length).
-    pub fn read(
-        &mut self,
-        pid: u64,
-        fd: u64,
-        offset: u64,
-        want: u64,
-        out: &mut [u8],
-    ) -> Result<usize, Errno> {
-        let d = self.fd(pid, fd)?;
-        if !d.readable() {
-            return Err(Errno::EBADF);
-        }
-        let (object, direct) = (d.object, d.direct());
-        let at = if offset == AT_POSITION { d.pos } else { offset };
-        let n = if direct {
-            self.direct_read(pid, fd, at, want, out)?
-        } else {
-            self.cached_read(object, at, out)?
-        };
-        if offset == AT_POSITION
-            && let Some(d) = self.fds.get_mut(&(pid, fd))
-        {
-            d.pos += n as u64;
-        }
-        Ok(n)
-    }
-
-    fn cached_read(&mut self, object: u64, at: u64, out: &mut [u8]) -> Result<usize, Errno> {
-        let size = self.size_of(object)?;
-        if at >= size {
-            return Ok(0);
-        }
-        let n = (out.len() as u64).min(size - at) as usize;
-        let mut done = 0;
-        while done < n {
-            let pos = at + done as u64;
-            let i = self.block(object, pos / BS)?;
-            let off = (pos % BS) as usize;
-            let k = (BS as usize - off).min(n - done);
-            out[done..done + k].copy_from_slice(&self.cache.bytes(i)[off..off + k]);
-            done += k;
-        }
-        Ok(n)
-    }
-
-    /// Writes back and forgets the cached blocks overlapping [`at`, `at + len`) of `object`
-    /// (an `O_DIRECT` transfer is about to read or write the disk there).
-    fn flush_range(&mut self, object: u64, at: u64, len: u64, forget: bool) -> Result<(), Errno> {
-        let (first, last) = (at / BS, (at + len.max(1) - 1) / BS);
-        for (b, i) in self.cache.blocks_of(object) {
-            if (first..=last).contains(&b) {
-                if self.cache.slots[i].dirty {
-                    self.write_back(i)?;
-                }
-                if forget {
-                    self.cache.free(i).map_err(|_| Errno::EIO)?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// `O_DIRECT` read: the disk's bytes at `at`, a whole transfer of up to [`DIRECT_MAX`]
-    /// (sector-aligned offset and length) read at once and handed out 464 bytes a message.
-    fn direct_read(
-        &mut self,
-        pid: u64,
-        fd: u64,
-        at: u64,
-        want: u64,
-        out: &mut [u8],
-    ) -> Result<usize, Errno> {
-        let d = self.fds.get_mut(&(pid, fd)).ok_or(Errno::EBADF)?;
-        let object = d.object;
-        let call_end = at.checked_add(want);
-        let staged = d.stage.take().filter(|s| {
-            !s.write
-                && (s.offset..s.offset + s.filled as u64).contains(&at)
-                && s.call_end == call_end
-        });
-        let stage = match staged {
-            Some(s) => s,
-            None => {
-                let size = self.size_of(object)?;
-                if at >= size {
-                    // End of file, also where a read that ended at it goes on (at the end
-                    // of a file whose size is not a multiple of the sector size): Linux
-                    // answers 0 there before it checks the alignment.
-                    return Ok(0);
-                }
-                if !at.is_multiple_of(SECTOR_SIZE) || !want.is_multiple_of(SECTOR_SIZE) {
-                    return Err(Errno::EINVAL);
-                }
-                let len = want.min(DIRECT_MAX).min(size - at);
-                self.may_stage(pid)?;
-                self.flush_range(object, at, len, false)?;
-                let o = self.objects.get(&object).ok_or(Errno::EBADF)?;
-                // Whole sectors from the disk (the tail of the last one is not handed out).
-                let mut data = alloc::vec![0u8; len.next_multiple_of(SECTOR_SIZE) as usize];
-                let on_disk = o.disk_len.saturating_sub(at).min(data.len() as u64) as usize;
-                read_at(&self.volumes, o.raw, at, &mut data[..on_disk])?;
-                Stage {
-                    offset: at,
-                    data,
-                    filled: len as usize,
-                    write: false,
-                    call_end,
-                }
-            }
-        };
-        let from = (at - stage.offset) as usize;
-        let n = out.len().min(stage.filled - from);
-        out[..n].copy_from_slice(&stage.data[from..from + n]);
-        if from + n < stage.filled
-            && let Some(d) = self.fds.get_mut(&(pid, fd))
-        {
-            d.stage = Some(stage);
-        }
-        Ok(n)
-    }
-
-    /// `Write`: `data` at `offset` (`AT_POSITION`: the position, advanced); the count.
-    /// `total` is what is left of the caller's whole write.
-    pub fn write(
-        &mut self,
-        pid: u64,
-        fd: u64,
-        offset: u64,
-        total: u64,
-        data: &[u8],
-    ) -> Result<usize, Errno> {
-        let d = self.fd(pid, fd)?;
-        if !d.writable() {
-            return Err(Errno::EBADF);
-        }
-        let (object, direct) = (d.object, d.direct());
-        let dsync = d.flags & of::DSYNC != 0;
-        let at = match offset {
-            // `O_APPEND`: at the end, whatever the position (POSIX `write`).
-            AT_POSITION if d.flags & of::APPEND != 0 => self.size_of(object)?,
-            AT_POSITION => d.pos,
-            // Negative as an `off_t`.
-            o if o > i64::MAX as u64 => return Err(Errno::EINVAL),
-            o => o,
-        };
-        // Nothing to write: nothing changes (not the size either, whatever the offset).
-        if data.is_empty() {
-            return Ok(0);
-        }
-        // A FAT file ends at 4 GiB - 1: no byte at or past it (and no range that wraps).
-        match at.checked_add(data.len() as u64) {
-            Some(end) if end <= MAX_SIZE => {}
-            _ => return Err(Errno::EFBIG),
-        }
-        let n = if direct {
-            self.direct_write(pid, fd, at, total, data)?
-        } else {
-            self.cached_write(object, at, data)?
-        };
-        // `O_DSYNC`/`O_SYNC`: the blocks written reach the disk before the answer.
-        if dsync && n > 0 {
-            let first = at / BS;
-            let last = (at + n as u64 - 1) / BS;
-            self.sync(object, first, last - first + 1)?;
-        }
-        if offset == AT_POSITION
-            && let Some(d) = self.fds.get_mut(&(pid, fd))
-        {
-            d.pos = at + n as u64;
-        }
-        Ok(n)
-    }
-
-    fn cached_write(&mut self, object: u64, at: u64, data: &[u8]) -> Result<usize, Errno> {
-        let size = self.size_of(object)?;
-        if at.saturating_add(data.len() as u64) > size {
-            self.clear_past(object, size);
-        }
-        let mut done = 0;
-        while done < data.len() {
-            let pos = at + done as u64;
-            let i = self.block(object, pos / BS)?;
-            let off = (pos % BS) as usize;
-            let k = (BS as usize - off).min(data.len() - done);
-            self.cache.bytes(i)[off..off + k].copy_from_slice(&data[done..done + k]);
-            self.cache.slots[i].dirty = true;
-            done += k;
-            let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
-            o.size = o.size.max(at + done as u64);
-        }
-        Ok(data.len())
-    }
-
-    /// `O_DIRECT` write: the pieces of a transfer of up to [`DIRECT_MAX`] (sector-aligned
-    /// offset and length) are collected, then written to the disk at once, after the cached
-    /// blocks it overlaps are written back and forgotten.
-    fn direct_write(
-        &mut self,
-        pid: u64,
-        fd: u64,
-        at: u64,
-        total: u64,
-        data: &[u8],
-    ) -> Result<usize, Errno> {
-        let d = self.fds.get_mut(&(pid, fd)).ok_or(Errno::EBADF)?;
-        let object = d.object;
-        let continues = d
-            .stage
-            .take()
-            .filter(|s| s.write && at == s.offset + s.filled as u64);
-        let mut stage = match continues {
-            Some(s) => s,
-            None => {
-                if !at.is_multiple_of(SECTOR_SIZE) || !total.is_multiple_of(SECTOR_SIZE) {
-                    return Err(Errno::EINVAL);
-                }
-                if at.saturating_add(total.min(DIRECT_MAX)) > MAX_SIZE {
-                    return Err(Errno::EFBIG);
-                }
-                self.may_stage(pid)?;
-                Stage {
-                    offset: at,
-                    data: alloc::vec![0u8; total.min(DIRECT_MAX) as usize],
-                    filled: 0,
-                    write: true,
-                    call_end: None,
-                }
-            }
-        };
-        let n = data.len().min(stage.data.len() - stage.filled);
-        stage.data[stage.filled..stage.filled + n].copy_from_slice(&data[..n]);
-        stage.filled += n;
-        if stage.filled < stage.data.len() {
-            if let Some(d) = self.fds.get_mut(&(pid, fd)) {
-                d.stage = Some(stage);
-            }
-            return Ok(n);
-        }
-        let len = stage.data.len() as u64;
-        let size = self.size_of(object)?;
-        if stage.offset + len > size {
-            self.clear_past(object, size);
-        }
-        self.flush_range(object, stage.offset, len, true)?;
-        let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
-        // The file as tasks see it may be longer than on the disk (a cached `ftruncate`
-        // growth): the disk gets zeroes up to the transfer.
-        write_at(&self.volumes, o, stage.offset, &stage.data)?;
-        o.size = o.size.max(stage.offset + len);
-        self.volumes.flush_file(o.raw).map_err(errno)?;
-        Ok(n)
-    }
-
-    /// `Lseek`: the new position.
-    pub fn lseek(&mut self, pid: u64, fd: u64, offset: i64, whence: Whence) -> Result<u64, Errno> {
-        let d = self.fd(pid, fd)?;
-        let base = match whence {
-            Whence::Set => 0,
-            Whence::Cur => d.pos,
-            Whence::End => self.size_of(d.object)?,
-        };
-        // Below 0 or past the largest FAT file (as Linux's `s_maxbytes`): EINVAL.
-        let pos = base
-            .checked_add_signed(offset)
-            .filter(|&p| p <= MAX_SIZE)
-            .ok_or(Errno::EINVAL)?;
-        let d = self.fds.get_mut(&(pid, fd)).ok_or(Errno::EBADF)?;
-        d.pos = pos;
-        d.stage = None;
-        Ok(pos)
     }
 
     /// `Fstat`: the size.
@@ -1236,6 +661,9 @@ impl Files {
             cached: self.cache.index.len() as u64,
             budget: self.cache.budget as u64,
             disk_requests: disk.requests,
+            max_in_flight: disk.max_in_flight,
+            async_reads: disk.async_reads,
+            out_of_order: disk.out_of_order,
         }
     }
 
@@ -1275,6 +703,7 @@ impl Files {
     /// Drops `object`: its blocks (unwritten data is lost), its file handle; removes the file
     /// if it was unlinked.
     fn forget(&mut self, object: u64) -> Result<(), Errno> {
+        self.pending.invalidate_object(object);
         for (_, i) in self.cache.blocks_of(object) {
             self.cache.slots[i].dirty = false;
             let _ = self.cache.free(i);
@@ -1352,118 +781,5 @@ impl Files {
             Some(o) => Ok((o.size, false)),
             None => Ok((u64::from(e.size), false)),
         }
-    }
-
-    /// `GetObject` by task `pid`: a new handle on the descriptor's file, bound to `pid`, as
-    /// writable as the descriptor → (handle, size). `EACCES` for a descriptor not open for
-    /// reading (a mapping always reads) and for `writable` on one not open for writing;
-    /// `EMFILE` when `pid` holds too many handles vm has not claimed.
-    pub fn get_object(&mut self, pid: u64, fd: u64, writable: bool) -> Result<(u64, u64), Errno> {
-        let d = self.fd(pid, fd)?;
-        if !d.readable() || (writable && !d.writable()) {
-            return Err(Errno::EACCES);
-        }
-        let (object, may_write) = (d.object, d.writable());
-        // One handle per mapping: a task's mappings of files (ENOMEM, as mmap past its
-        // mappings) and everyone's (ENFILE) are limited, so that the table fits the heap.
-        // (init's handles map programs for every task: only the global limit.)
-        if pid != proto::pid::INIT && self.handles.owned_by(pid) >= MAX_TASK_HANDLES {
-            return Err(Errno::ENOMEM);
-        }
-        if self.handles.len() >= MAX_HANDLES || rt::heap::is_low() {
-            return Err(Errno::ENFILE);
-        }
-        // init loads programs: not one somebody may be writing (POSIX `execve`'s
-        // `ETXTBSY`; init then takes the initrd's copy).
-        if pid == pid::INIT && self.writers(object) {
-            return Err(Errno::ETXTBSY);
-        }
-        // A new mapping sees zeroes past the end of the file, whatever another wrote there.
-        let size = self.size_of(object)?;
-        self.clear_past(object, size);
-        let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
-        let handle = self.handles.give(pid, object, may_write)?;
-        o.handles += 1;
-        Ok((handle, o.size))
-    }
-
-    /// Whether a descriptor open for writing or a writable handle (a shared writable
-    /// mapping, or one about to be made) names `object`.
-    fn writers(&self, object: u64) -> bool {
-        self.fds
-            .values()
-            .any(|d| d.object == object && d.writable())
-            || self.handles.writable_on(object, pid::INIT)
-    }
-
-    /// `ObjectClaim` (vm's): vm takes `handle` for task `pid`'s mapping. `EBADF` unless it
-    /// is `pid`'s and unclaimed.
-    pub fn claim(&mut self, handle: u64, pid: u64) -> Result<Claimed, Errno> {
-        self.handles.claim(handle, pid)
-    }
-
-    /// `ObjectPage`: the slot holding the block, and how many of its bytes are file data.
-    /// `EFAULT` when the block lies wholly past the end of the file; `EBADF` for a handle vm
-    /// has not claimed, `EACCES` for `write` through a read-only one.
-    pub fn object_page(
-        &mut self,
-        handle: u64,
-        block: u64,
-        write: bool,
-    ) -> Result<(usize, u64), Errno> {
-        let object = if write {
-            self.handles.claimed_for_write(handle)?.object
-        } else {
-            self.handles.claimed(handle)?.object
-        };
-        let size = self.size_of(object)?;
-        let start = block.checked_mul(BS).ok_or(Errno::EFAULT)?;
-        if start >= size {
-            return Err(Errno::EFAULT);
-        }
-        let i = self.block(object, block)?;
-        if write {
-            self.cache.slots[i].dirty = true;
-        }
-        let valid = (size - start).min(BS);
-        self.cache.stats.object_requests += 1;
-        self.cache.stats.object_pages += valid.div_ceil(PAGE_SIZE);
-        Ok((i, valid))
-    }
-
-    /// `ObjectDirty`: a page of the block was written through a mapping. `EACCES` for a
-    /// read-only handle.
-    pub fn object_dirty(&mut self, handle: u64, block: u64) -> Result<(), Errno> {
-        let object = self.handles.claimed_for_write(handle)?.object;
-        self.size_of(object)?;
-        if let Some(i) = self.cache.lookup((object, block)) {
-            self.cache.slots[i].dirty = true;
-        }
-        Ok(())
-    }
-
-    /// `ObjectSync`: writes back the dirty blocks among `first .. first + count` (each one's
-    /// mappings are taken away, so the next write faults and is seen).
-    pub fn object_sync(&mut self, handle: u64, first: u64, count: u64) -> Result<(), Errno> {
-        let object = self.handles.claimed(handle)?.object;
-        self.size_of(object)?;
-        let synced = self.sync(object, first, count);
-        // Failed now or in an eviction since the last `msync`: reported once.
-        let pending = self.objects.get_mut(&object).and_then(|o| o.error.take());
-        synced.and(pending.map_or(Ok(()), Err))
-    }
-
-    /// `ObjectRelease` from `badge`: vm maps the handle no more (or the task it was given to
-    /// gives back one vm never claimed); the file's last holder settles it.
-    pub fn object_release(&mut self, badge: u64, handle: u64) -> Result<(), Errno> {
-        let object = self.handles.release(badge, handle)?;
-        self.handle_gone(object)
-    }
-
-    fn handle_gone(&mut self, object: u64) -> Result<(), Errno> {
-        if let Some(o) = self.objects.get_mut(&object) {
-            o.handles = o.handles.saturating_sub(1);
-        }
-        self.settle(object)
     }
 }

@@ -157,9 +157,10 @@ pub struct DmaHal;
 // until `dma_dealloc` (the bitmap says so); `share` returns the physical address of pool pages
 // holding a copy of the buffer, and `unshare` copies the device's bytes back before freeing
 // them; or, for a buffer inside a cache block frame, the frame's own physical address (the
-// frame is physically contiguous, mapped for the server's life; while the server waits for
-// the request no task has the block mapped, since a block is read only into a free slot
-// and written back only after its mappings were revoked). The MMIO window is mapped by init; the driver never asks to translate PCI BARs.
+// frame is physically contiguous, mapped for the server's life; while the request is in
+// flight no task has the block mapped, since a block is read only into a free slot, which
+// stays reserved until the read's completion is collected, and written back only after
+// its mappings were revoked, the server waiting for the write). The MMIO window is mapped by init; the driver never asks to translate PCI BARs.
 unsafe impl Hal for DmaHal {
     fn dma_alloc(pages: usize, _direction: BufferDirection) -> (PhysAddr, NonNull<u8>) {
         let (pa, va) = alloc_pages(pages);

@@ -301,10 +301,19 @@ pub struct FileStats {
     /// virtio requests made (reads and writes, whatever for): a cache block whose clusters
     /// are consecutive on the disk is one.
     pub disk_requests: u64,
+    /// The most virtio requests that were in flight at once (the server serves requests
+    /// while blocks are read asynchronously).
+    pub max_in_flight: u64,
+    /// Of `disk_requests`, asynchronous reads (of page-cache blocks, by a miss that waited
+    /// or a read-ahead).
+    pub async_reads: u64,
+    /// Of those, reads the device completed before one submitted earlier (the server
+    /// completes them in whatever order the device does).
+    pub out_of_order: u64,
 }
 
 impl FileStats {
-    pub const WORDS: usize = 12;
+    pub const WORDS: usize = 15;
 
     pub fn encode(&self) -> [u64; Self::WORDS] {
         [
@@ -320,6 +329,9 @@ impl FileStats {
             self.cached,
             self.budget,
             self.disk_requests,
+            self.max_in_flight,
+            self.async_reads,
+            self.out_of_order,
         ]
     }
 
@@ -339,6 +351,9 @@ impl FileStats {
                 cached,
                 budget,
                 disk_requests,
+                max_in_flight,
+                async_reads,
+                out_of_order,
             ],
         ) = w.first_chunk::<{ Self::WORDS }>()
         else {
@@ -357,6 +372,9 @@ impl FileStats {
             cached,
             budget,
             disk_requests,
+            max_in_flight,
+            async_reads,
+            out_of_order,
         })
     }
 }
@@ -538,10 +556,16 @@ mod tests {
             cached: 10,
             budget: 11,
             disk_requests: 12,
+            max_in_flight: 13,
+            async_reads: 14,
+            out_of_order: 15,
         };
         // MR0 = 0, then the counters in the documented order.
         let w = encode_reply(&Ok(s));
-        assert_eq!(w.mrs(), &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        assert_eq!(
+            w.mrs(),
+            &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+        );
         assert_eq!(decode_reply::<FileStats>(w.mrs()), Ok(Ok(s)));
         for n in 0..w.mrs().len() {
             assert_eq!(

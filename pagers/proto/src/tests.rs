@@ -561,6 +561,9 @@ fn replies_round_trip() {
         cached: 9,
         budget: 256,
         disk_requests: 10,
+        max_in_flight: 3,
+        async_reads: 4,
+        out_of_order: 5,
     });
     assert_eq!(VmStats::decode(&[1, 2]), Err(ProtoError::Short));
 }

@@ -4,9 +4,9 @@
 
 use crate::{Errno, Label, ProtoError};
 
-/// The most words a message carries: a reply's code and [`crate::FileStats`]' twelve
+/// The most words a message carries: a reply's code and [`crate::FileStats`]' fifteen
 /// counters.
-pub const MAX_WORDS: usize = 13;
+pub const MAX_WORDS: usize = 16;
 
 /// A message as the kernel carries it: its label and its message registers (MR0 first).
 ///

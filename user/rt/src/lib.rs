@@ -170,6 +170,12 @@ impl StopHook {
         }
     }
 
+    /// Whether the next request is the one it stops at (a server with work in flight
+    /// finishes it first: the file server's disk reads).
+    pub fn stops_next(&self) -> bool {
+        self.seen + 1 == self.at
+    }
+
     /// One request arrived on `ep`; `name` says which server stops.
     pub fn request(&mut self, name: &str, ep: libmk::Cap<libmk::Endpoint>) {
         self.seen += 1;

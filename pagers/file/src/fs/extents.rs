@@ -56,7 +56,7 @@ fn map_of<'o>(v: &Volumes, geo: &Geometry, o: &'o mut Object) -> Option<&'o mut 
 }
 
 /// The extents holding bytes `at .. at + len` of `o` (`None`: through the crate).
-fn extents(
+pub(super) fn extents(
     v: &Volumes,
     geo: &Geometry,
     o: &mut Object,

@@ -1,0 +1,313 @@
+//! `read`, `write` and `lseek` on descriptors: through the page cache, or `O_DIRECT`
+//! (staged transfers straight to and from the disk, after the cache is flushed there).
+
+use super::*;
+
+impl Files {
+    /// `Read`: up to `out.len()` bytes at `offset` (`AT_POSITION`: the descriptor's
+    /// position, advanced); the count. `want` is what the caller still wants in all (an
+    /// `O_DIRECT` transfer's length). A read through the cache may wait for its first block
+    /// (before anything changed).
+    pub fn read(
+        &mut self,
+        pid: u64,
+        fd: u64,
+        offset: u64,
+        want: u64,
+        out: &mut [u8],
+    ) -> Result<usize, Fail> {
+        let d = self.fd(pid, fd)?;
+        if !d.readable() {
+            return Err(Errno::EBADF.into());
+        }
+        let (object, direct) = (d.object, d.direct());
+        let at = if offset == AT_POSITION { d.pos } else { offset };
+        let n = if direct {
+            self.direct_read(pid, fd, at, want, out)?
+        } else {
+            self.cached_read(object, at, out)?
+        };
+        if offset == AT_POSITION
+            && let Some(d) = self.fds.get_mut(&(pid, fd))
+        {
+            d.pos += n as u64;
+        }
+        Ok(n)
+    }
+
+    /// Only the first block may wait: a block after it that is not cached is read
+    /// synchronously (the first one's bytes are copied out by then, so a cache of one block
+    /// still makes progress).
+    pub(super) fn cached_read(
+        &mut self,
+        object: u64,
+        at: u64,
+        out: &mut [u8],
+    ) -> Result<usize, Fail> {
+        let size = self.size_of(object)?;
+        if at >= size {
+            return Ok(0);
+        }
+        let n = (out.len() as u64).min(size - at) as usize;
+        let mut done = 0;
+        while done < n {
+            let pos = at + done as u64;
+            if done > 0 {
+                self.can_wait = false;
+            }
+            let i = self.block(object, pos / BS)?;
+            let off = (pos % BS) as usize;
+            let k = (BS as usize - off).min(n - done);
+            out[done..done + k].copy_from_slice(&self.cache.bytes(i)[off..off + k]);
+            done += k;
+        }
+        Ok(n)
+    }
+
+    /// Writes back and forgets the cached blocks overlapping [`at`, `at + len`) of `object`
+    /// (an `O_DIRECT` transfer is about to read or write the disk there).
+    pub(super) fn flush_range(
+        &mut self,
+        object: u64,
+        at: u64,
+        len: u64,
+        forget: bool,
+    ) -> Result<(), Errno> {
+        let (first, last) = (at / BS, (at + len.max(1) - 1) / BS);
+        for (b, i) in self.cache.blocks_of(object) {
+            if (first..=last).contains(&b) {
+                if self.cache.slots[i].dirty {
+                    self.write_back(i)?;
+                }
+                if forget {
+                    self.cache.free(i).map_err(|_| Errno::EIO)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `O_DIRECT` read: the disk's bytes at `at`, a whole transfer of up to [`DIRECT_MAX`]
+    /// (sector-aligned offset and length) read at once and handed out 464 bytes a message.
+    pub(super) fn direct_read(
+        &mut self,
+        pid: u64,
+        fd: u64,
+        at: u64,
+        want: u64,
+        out: &mut [u8],
+    ) -> Result<usize, Errno> {
+        let d = self.fds.get_mut(&(pid, fd)).ok_or(Errno::EBADF)?;
+        let object = d.object;
+        let call_end = at.checked_add(want);
+        let staged = d.stage.take().filter(|s| {
+            !s.write
+                && (s.offset..s.offset + s.filled as u64).contains(&at)
+                && s.call_end == call_end
+        });
+        let stage = match staged {
+            Some(s) => s,
+            None => {
+                let size = self.size_of(object)?;
+                if at >= size {
+                    // End of file, also where a read that ended at it goes on (at the end
+                    // of a file whose size is not a multiple of the sector size): Linux
+                    // answers 0 there before it checks the alignment.
+                    return Ok(0);
+                }
+                if !at.is_multiple_of(SECTOR_SIZE) || !want.is_multiple_of(SECTOR_SIZE) {
+                    return Err(Errno::EINVAL);
+                }
+                let len = want.min(DIRECT_MAX).min(size - at);
+                self.may_stage(pid)?;
+                self.flush_range(object, at, len, false)?;
+                let o = self.objects.get(&object).ok_or(Errno::EBADF)?;
+                // Whole sectors from the disk (the tail of the last one is not handed out).
+                let mut data = alloc::vec![0u8; len.next_multiple_of(SECTOR_SIZE) as usize];
+                let on_disk = o.disk_len.saturating_sub(at).min(data.len() as u64) as usize;
+                read_at(&self.volumes, o.raw, at, &mut data[..on_disk])?;
+                Stage {
+                    offset: at,
+                    data,
+                    filled: len as usize,
+                    write: false,
+                    call_end,
+                }
+            }
+        };
+        let from = (at - stage.offset) as usize;
+        let n = out.len().min(stage.filled - from);
+        out[..n].copy_from_slice(&stage.data[from..from + n]);
+        if from + n < stage.filled
+            && let Some(d) = self.fds.get_mut(&(pid, fd))
+        {
+            d.stage = Some(stage);
+        }
+        Ok(n)
+    }
+
+    /// `Write`: `data` at `offset` (`AT_POSITION`: the position, advanced); the count.
+    /// `total` is what is left of the caller's whole write. A write through the cache may
+    /// wait for its first block (before anything changed).
+    pub fn write(
+        &mut self,
+        pid: u64,
+        fd: u64,
+        offset: u64,
+        total: u64,
+        data: &[u8],
+    ) -> Result<usize, Fail> {
+        let d = self.fd(pid, fd)?;
+        if !d.writable() {
+            return Err(Errno::EBADF.into());
+        }
+        let (object, direct) = (d.object, d.direct());
+        let dsync = d.flags & of::DSYNC != 0;
+        let at = match offset {
+            // `O_APPEND`: at the end, whatever the position (POSIX `write`).
+            AT_POSITION if d.flags & of::APPEND != 0 => self.size_of(object)?,
+            AT_POSITION => d.pos,
+            // Negative as an `off_t`.
+            o if o > i64::MAX as u64 => return Err(Errno::EINVAL.into()),
+            o => o,
+        };
+        // Nothing to write: nothing changes (not the size either, whatever the offset).
+        if data.is_empty() {
+            return Ok(0);
+        }
+        // A FAT file ends at 4 GiB - 1: no byte at or past it (and no range that wraps).
+        match at.checked_add(data.len() as u64) {
+            Some(end) if end <= MAX_SIZE => {}
+            _ => return Err(Errno::EFBIG.into()),
+        }
+        let n = if direct {
+            self.direct_write(pid, fd, at, total, data)?
+        } else {
+            self.cached_write(object, at, data)?
+        };
+        // `O_DSYNC`/`O_SYNC`: the blocks written reach the disk before the answer.
+        if dsync && n > 0 {
+            let first = at / BS;
+            let last = (at + n as u64 - 1) / BS;
+            self.sync(object, first, last - first + 1)?;
+        }
+        if offset == AT_POSITION
+            && let Some(d) = self.fds.get_mut(&(pid, fd))
+        {
+            d.pos = at + n as u64;
+        }
+        Ok(n)
+    }
+
+    /// As [`Files::cached_read`], only the first block may wait.
+    pub(super) fn cached_write(
+        &mut self,
+        object: u64,
+        at: u64,
+        data: &[u8],
+    ) -> Result<usize, Fail> {
+        let size = self.size_of(object)?;
+        let mut done = 0;
+        while done < data.len() {
+            let pos = at + done as u64;
+            if done > 0 {
+                self.can_wait = false;
+            }
+            let i = self.block(object, pos / BS)?;
+            if done == 0 && at.saturating_add(data.len() as u64) > size {
+                // The bytes between the old end and the new one are zero (the first block
+                // is here: nothing changed before it was).
+                self.clear_past(object, size);
+            }
+            let off = (pos % BS) as usize;
+            let k = (BS as usize - off).min(data.len() - done);
+            self.cache.bytes(i)[off..off + k].copy_from_slice(&data[done..done + k]);
+            self.cache.slots[i].dirty = true;
+            done += k;
+            let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
+            o.size = o.size.max(at + done as u64);
+        }
+        Ok(data.len())
+    }
+
+    /// `O_DIRECT` write: the pieces of a transfer of up to [`DIRECT_MAX`] (sector-aligned
+    /// offset and length) are collected, then written to the disk at once, after the cached
+    /// blocks it overlaps are written back and forgotten.
+    pub(super) fn direct_write(
+        &mut self,
+        pid: u64,
+        fd: u64,
+        at: u64,
+        total: u64,
+        data: &[u8],
+    ) -> Result<usize, Errno> {
+        let d = self.fds.get_mut(&(pid, fd)).ok_or(Errno::EBADF)?;
+        let object = d.object;
+        let continues = d
+            .stage
+            .take()
+            .filter(|s| s.write && at == s.offset + s.filled as u64);
+        let mut stage = match continues {
+            Some(s) => s,
+            None => {
+                if !at.is_multiple_of(SECTOR_SIZE) || !total.is_multiple_of(SECTOR_SIZE) {
+                    return Err(Errno::EINVAL);
+                }
+                if at.saturating_add(total.min(DIRECT_MAX)) > MAX_SIZE {
+                    return Err(Errno::EFBIG);
+                }
+                self.may_stage(pid)?;
+                Stage {
+                    offset: at,
+                    data: alloc::vec![0u8; total.min(DIRECT_MAX) as usize],
+                    filled: 0,
+                    write: true,
+                    call_end: None,
+                }
+            }
+        };
+        let n = data.len().min(stage.data.len() - stage.filled);
+        stage.data[stage.filled..stage.filled + n].copy_from_slice(&data[..n]);
+        stage.filled += n;
+        if stage.filled < stage.data.len() {
+            if let Some(d) = self.fds.get_mut(&(pid, fd)) {
+                d.stage = Some(stage);
+            }
+            return Ok(n);
+        }
+        let len = stage.data.len() as u64;
+        let size = self.size_of(object)?;
+        if stage.offset + len > size {
+            self.clear_past(object, size);
+        }
+        self.flush_range(object, stage.offset, len, true)?;
+        // Reads in flight would bring what the disk had before this write.
+        self.pending.invalidate_object(object);
+        let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
+        // The file as tasks see it may be longer than on the disk (a cached `ftruncate`
+        // growth): the disk gets zeroes up to the transfer.
+        write_at(&self.volumes, o, stage.offset, &stage.data)?;
+        o.size = o.size.max(stage.offset + len);
+        self.volumes.flush_file(o.raw).map_err(errno)?;
+        Ok(n)
+    }
+
+    /// `Lseek`: the new position.
+    pub fn lseek(&mut self, pid: u64, fd: u64, offset: i64, whence: Whence) -> Result<u64, Errno> {
+        let d = self.fd(pid, fd)?;
+        let base = match whence {
+            Whence::Set => 0,
+            Whence::Cur => d.pos,
+            Whence::End => self.size_of(d.object)?,
+        };
+        // Below 0 or past the largest FAT file (as Linux's `s_maxbytes`): EINVAL.
+        let pos = base
+            .checked_add_signed(offset)
+            .filter(|&p| p <= MAX_SIZE)
+            .ok_or(Errno::EINVAL)?;
+        let d = self.fds.get_mut(&(pid, fd)).ok_or(Errno::EBADF)?;
+        d.pos = pos;
+        d.stage = None;
+        Ok(pos)
+    }
+}

@@ -1,0 +1,119 @@
+//! Memory objects: handles given to tasks (`GetObject`), claimed by vm, and vm's requests
+//! for their blocks (`ObjectPage`, `ObjectDirty`, `ObjectSync`, `ObjectRelease`).
+
+use super::*;
+
+impl Files {
+    /// `GetObject` by task `pid`: a new handle on the descriptor's file, bound to `pid`, as
+    /// writable as the descriptor → (handle, size). `EACCES` for a descriptor not open for
+    /// reading (a mapping always reads) and for `writable` on one not open for writing;
+    /// `EMFILE` when `pid` holds too many handles vm has not claimed.
+    pub fn get_object(&mut self, pid: u64, fd: u64, writable: bool) -> Result<(u64, u64), Errno> {
+        let d = self.fd(pid, fd)?;
+        if !d.readable() || (writable && !d.writable()) {
+            return Err(Errno::EACCES);
+        }
+        let (object, may_write) = (d.object, d.writable());
+        // One handle per mapping: a task's mappings of files (ENOMEM, as mmap past its
+        // mappings) and everyone's (ENFILE) are limited, so that the table fits the heap.
+        // (init's handles map programs for every task: only the global limit.)
+        if pid != proto::pid::INIT && self.handles.owned_by(pid) >= MAX_TASK_HANDLES {
+            return Err(Errno::ENOMEM);
+        }
+        if self.handles.len() >= MAX_HANDLES || rt::heap::is_low() {
+            return Err(Errno::ENFILE);
+        }
+        // init loads programs: not one somebody may be writing (POSIX `execve`'s
+        // `ETXTBSY`; init then takes the initrd's copy).
+        if pid == pid::INIT && self.writers(object) {
+            return Err(Errno::ETXTBSY);
+        }
+        // A new mapping sees zeroes past the end of the file, whatever another wrote there.
+        let size = self.size_of(object)?;
+        self.clear_past(object, size);
+        let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
+        let handle = self.handles.give(pid, object, may_write)?;
+        o.handles += 1;
+        Ok((handle, o.size))
+    }
+
+    /// Whether a descriptor open for writing or a writable handle (a shared writable
+    /// mapping, or one about to be made) names `object`.
+    pub(super) fn writers(&self, object: u64) -> bool {
+        self.fds
+            .values()
+            .any(|d| d.object == object && d.writable())
+            || self.handles.writable_on(object, pid::INIT)
+    }
+
+    /// `ObjectClaim` (vm's): vm takes `handle` for task `pid`'s mapping. `EBADF` unless it
+    /// is `pid`'s and unclaimed.
+    pub fn claim(&mut self, handle: u64, pid: u64) -> Result<Claimed, Errno> {
+        self.handles.claim(handle, pid)
+    }
+
+    /// `ObjectPage`: the slot holding the block, and how many of its bytes are file data.
+    /// `EFAULT` when the block lies wholly past the end of the file; `EBADF` for a handle vm
+    /// has not claimed, `EACCES` for `write` through a read-only one.
+    pub fn object_page(
+        &mut self,
+        handle: u64,
+        block: u64,
+        write: bool,
+    ) -> Result<(usize, u64), Fail> {
+        let object = if write {
+            self.handles.claimed_for_write(handle)?.object
+        } else {
+            self.handles.claimed(handle)?.object
+        };
+        let size = self.size_of(object)?;
+        let start = block.checked_mul(BS).ok_or(Errno::EFAULT)?;
+        if start >= size {
+            return Err(Errno::EFAULT.into());
+        }
+        let i = self.block(object, block)?;
+        if write {
+            self.cache.slots[i].dirty = true;
+        }
+        let valid = (size - start).min(BS);
+        self.cache.stats.object_requests += 1;
+        self.cache.stats.object_pages += valid.div_ceil(PAGE_SIZE);
+        Ok((i, valid))
+    }
+
+    /// `ObjectDirty`: a page of the block was written through a mapping. `EACCES` for a
+    /// read-only handle.
+    pub fn object_dirty(&mut self, handle: u64, block: u64) -> Result<(), Errno> {
+        let object = self.handles.claimed_for_write(handle)?.object;
+        self.size_of(object)?;
+        if let Some(i) = self.cache.lookup((object, block)) {
+            self.cache.slots[i].dirty = true;
+        }
+        Ok(())
+    }
+
+    /// `ObjectSync`: writes back the dirty blocks among `first .. first + count` (each one's
+    /// mappings are taken away, so the next write faults and is seen).
+    pub fn object_sync(&mut self, handle: u64, first: u64, count: u64) -> Result<(), Errno> {
+        let object = self.handles.claimed(handle)?.object;
+        self.size_of(object)?;
+        let synced = self.sync(object, first, count);
+        // Failed now or in an eviction since the last `msync`: reported once.
+        let pending = self.objects.get_mut(&object).and_then(|o| o.error.take());
+        synced.and(pending.map_or(Ok(()), Err))
+    }
+
+    /// `ObjectRelease` from `badge`: vm maps the handle no more (or the task it was given to
+    /// gives back one vm never claimed); the file's last holder settles it.
+    pub fn object_release(&mut self, badge: u64, handle: u64) -> Result<(), Errno> {
+        let object = self.handles.release(badge, handle)?;
+        self.handle_gone(object)
+    }
+
+    pub(super) fn handle_gone(&mut self, object: u64) -> Result<(), Errno> {
+        if let Some(o) = self.objects.get_mut(&object) {
+            o.handles = o.handles.saturating_sub(1);
+        }
+        self.settle(object)
+    }
+}
