@@ -149,6 +149,9 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "restart-limit",
             "attack-review2",
             "latbench",
+            "soak",
+            "soak-long",
+            "soak-exec",
         ],
     ),
 ];
