@@ -1419,10 +1419,12 @@ pub const SCENARIOS: &[Scenario] = &[
 ];
 
 /// `soak`'s and `soak-long`'s `SOAK.DAT` after `rounds` rounds: every word `w` its owner's
-/// last value, as `demos::soak::final_word` makes it (4 workers, 4 blocks).
+/// last value, as `demos::soak::final_word` makes it (4 workers, 4 blocks, 4 writes of each
+/// word a round).
 fn soak_file(rounds: u64) -> Vec<u8> {
     const WORKERS: u64 = 4;
-    let word = |w: u64| (0x50ac << 48) | ((w % WORKERS) << 44) | (rounds << 24) | w;
+    const PASSES: u64 = 4;
+    let word = |w: u64| (0x50ac << 48) | ((w % WORKERS) << 44) | ((rounds * PASSES) << 24) | w;
     (0..4 * 65536 / 8u64)
         .flat_map(|w| word(w).to_le_bytes())
         .collect()
@@ -1431,6 +1433,30 @@ fn soak_file(rounds: u64) -> Vec<u8> {
 /// `demos::soak::ROUNDS` and `LONG_ROUNDS`.
 const SOAK_ROUNDS: u64 = 40;
 const SOAK_LONG_ROUNDS: u64 = 10 * SOAK_ROUNDS;
+
+/// A program as the build made it (`target/aarch64-unknown-none/release/<name>`): what its
+/// file on the disk must still hold after the soak (nothing if it cannot be read, which
+/// fails the check).
+fn built_program(name: &str) -> Vec<u8> {
+    std::fs::read(crate::images::Paths::discover().user_elf(name)).unwrap_or_default()
+}
+
+fn soak_exec_program() -> Vec<u8> {
+    built_program("soak-exec")
+}
+
+fn soak_program() -> Vec<u8> {
+    built_program("soak")
+}
+
+fn soak_long_program() -> Vec<u8> {
+    built_program("soak-long")
+}
+
+/// `big.dat`, which the soak maps privately and writes: unchanged.
+fn big_file() -> Vec<u8> {
+    crate::disk::big_file_bytes(crate::disk::BIG_FILE_BYTES)
+}
 
 fn soak_short_file() -> Vec<u8> {
     soak_file(SOAK_ROUNDS)
@@ -1450,24 +1476,28 @@ const SOAK_LINES: &[&str] = &[
     "PASS soak-w0-private-write",
     "PASS soak-w0-cow",
     "PASS soak-w0-shared-write",
+    "PASS soak-w0-file-churn",
     "PASS soak-w1-exec",
     "PASS soak-w1-private-read",
     "PASS soak-w1-shared-read",
     "PASS soak-w1-private-write",
     "PASS soak-w1-cow",
     "PASS soak-w1-shared-write",
+    "PASS soak-w1-file-churn",
     "PASS soak-w2-exec",
     "PASS soak-w2-private-read",
     "PASS soak-w2-shared-read",
     "PASS soak-w2-private-write",
     "PASS soak-w2-cow",
     "PASS soak-w2-shared-write",
+    "PASS soak-w2-file-churn",
     "PASS soak-w3-exec",
     "PASS soak-w3-private-read",
     "PASS soak-w3-shared-read",
     "PASS soak-w3-private-write",
     "PASS soak-w3-cow",
     "PASS soak-w3-shared-write",
+    "PASS soak-w3-file-churn",
     "PASS soak-final-pread",
     "PASS soak-final-mmap",
     "soak: file server: ",
@@ -1488,24 +1518,28 @@ const SOAK_LONG_LINES: &[&str] = &[
     "PASS soak-w0-private-write",
     "PASS soak-w0-cow",
     "PASS soak-w0-shared-write",
+    "PASS soak-w0-file-churn",
     "PASS soak-w1-exec",
     "PASS soak-w1-private-read",
     "PASS soak-w1-shared-read",
     "PASS soak-w1-private-write",
     "PASS soak-w1-cow",
     "PASS soak-w1-shared-write",
+    "PASS soak-w1-file-churn",
     "PASS soak-w2-exec",
     "PASS soak-w2-private-read",
     "PASS soak-w2-shared-read",
     "PASS soak-w2-private-write",
     "PASS soak-w2-cow",
     "PASS soak-w2-shared-write",
+    "PASS soak-w2-file-churn",
     "PASS soak-w3-exec",
     "PASS soak-w3-private-read",
     "PASS soak-w3-shared-read",
     "PASS soak-w3-private-write",
     "PASS soak-w3-cow",
     "PASS soak-w3-shared-write",
+    "PASS soak-w3-file-churn",
     "PASS soak-final-pread",
     "PASS soak-final-mmap",
     "soak-long: file server: ",
@@ -1521,10 +1555,24 @@ const SOAK_LONG_LINES: &[&str] = &[
 /// checking every byte they read (`user/demos/src/soak.rs`). `SOAK.DAT` host-checked.
 const SOAK: Scenario = Scenario {
     writes_disk: true,
-    disk_files: &[DiskCheck {
-        path: "SOAK.DAT",
-        bytes: soak_short_file,
-    }],
+    disk_files: &[
+        DiskCheck {
+            path: "SOAK.DAT",
+            bytes: soak_short_file,
+        },
+        DiskCheck {
+            path: "big.dat",
+            bytes: big_file,
+        },
+        DiskCheck {
+            path: "bin/soak-exec",
+            bytes: soak_exec_program,
+        },
+        DiskCheck {
+            path: "bin/soak",
+            bytes: soak_program,
+        },
+    ],
     timeout_secs: 240,
     ..Scenario::stops(
         "soak",
@@ -1538,10 +1586,24 @@ const SOAK: Scenario = Scenario {
 /// `soak` with ten times the rounds: not part of `make test` (`make test TEST=soak-long`).
 const SOAK_LONG: Scenario = Scenario {
     writes_disk: true,
-    disk_files: &[DiskCheck {
-        path: "SOAK.DAT",
-        bytes: soak_long_file,
-    }],
+    disk_files: &[
+        DiskCheck {
+            path: "SOAK.DAT",
+            bytes: soak_long_file,
+        },
+        DiskCheck {
+            path: "big.dat",
+            bytes: big_file,
+        },
+        DiskCheck {
+            path: "bin/soak-exec",
+            bytes: soak_exec_program,
+        },
+        DiskCheck {
+            path: "bin/soak-long",
+            bytes: soak_long_program,
+        },
+    ],
     timeout_secs: 3600,
     ..Scenario::stops(
         "soak-long",

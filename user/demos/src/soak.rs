@@ -17,11 +17,15 @@
 //!   worker's data: the child sees it, writes its own over it and reads that back; the
 //!   worker then still sees its own.
 //! - **shared-write**: every worker owns the words `w` of [`FILE`] with `w % WORKERS == k`
-//!   (so all of them write every page), mapped `MAP_SHARED`: each round it checks that its
-//!   words hold its last round's value, writes this round's, reads them back, checks that
-//!   every other word is 0 or a value its owner writes there ([`is_valid`]), reads its words
-//!   with `pread`, `msync`s now and then and, every fourth round, checks through a fresh
-//!   mapping and maps the file anew.
+//!   (so all of them write every page), mapped `MAP_SHARED`: [`PASSES`] times a round it
+//!   checks that its words hold its last value, writes new ones and reads them back,
+//!   `msync`ing the file after every second pass (while the others write the same blocks);
+//!   then it checks that every other word is 0 or a value its owner writes there
+//!   ([`is_valid`]), reads its words with `pread` and, every fourth round, through a fresh
+//!   mapping, and maps the file anew.
+//! - **file-churn**: its own file `SOAKW<k>.DAT` made anew, written with `write` and read
+//!   back with `pread` (clusters freed and allocated while programs are paged in from the
+//!   disk), unlinked every third round.
 //!
 //! The page cache holds two blocks (`file.cache=2`): the workers' own text, the program
 //! they exec, `big.dat` and [`FILE`] all go through it, so blocks are evicted and read
@@ -77,24 +81,31 @@ pub const EXEC_TABLE_WORDS: usize = 32768;
 pub const STATUS_BASE: i32 = 0x5000;
 
 /// The steps of a round, by bit of the worker's status.
-pub const STEPS: [&str; 6] = [
+pub const STEPS: [&str; 7] = [
     "exec",
     "private-read",
     "shared-read",
     "private-write",
     "cow",
     "shared-write",
+    "file-churn",
 ];
+/// The bits of a worker's status that name failed steps.
+const STEP_BITS: i32 = (1 << STEPS.len()) - 1;
 const EXEC: usize = 0;
 const PRIVATE_READ: usize = 1;
 const SHARED_READ: usize = 2;
 const PRIVATE_WRITE: usize = 3;
 const COW: usize = 4;
 const SHARED_WRITE: usize = 5;
+const FILE_CHURN: usize = 6;
 
 const BLOCK: u64 = rt::proto::object::BLOCK_SIZE;
 /// Problems a worker describes on the console (the rest only set its status bits).
 const SHOWN: u32 = 4;
+/// Bytes a worker writes into its own file each round (not a whole number of blocks, pages
+/// or sectors).
+const CHURN_BYTES: u64 = BLOCK + BLOCK / 2 + 100;
 /// Pages of the anonymous buffer of the copy-on-write step.
 const ANON_PAGES: u64 = 8;
 /// The log in shared anonymous memory: per worker, rounds done, then the words it checked.
@@ -105,10 +116,14 @@ pub const fn exec_word(i: u64) -> u32 {
     ((i as u32).wrapping_mul(0x9e37_79b1) ^ 0xa5a5_0000) ^ (i >> 3) as u32
 }
 
-/// What word `w` of [`FILE`] holds after its owner's round `round`: a tag, the owner, the
-/// round (plus one, so that no value is 0) and the word's own index.
-pub const fn value(round: u64, w: u64) -> u64 {
-    (0x50ac << 48) | ((w % WORKERS) << 44) | ((round + 1) << 24) | w
+/// Times a worker writes each of its words of [`FILE`] in a round (each write a new value),
+/// with an `msync` after every second pass.
+pub const PASSES: u64 = 4;
+
+/// What word `w` of [`FILE`] holds after its owner's `n`-th write (from 0; `PASSES` a
+/// round): a tag, the owner, `n` plus one (so that no value is 0) and the word's own index.
+pub const fn value(n: u64, w: u64) -> u64 {
+    (0x50ac << 48) | ((w % WORKERS) << 44) | ((n + 1) << 24) | w
 }
 
 /// Whether `v` may be in word `w` of [`FILE`] while the workers run: 0 (not written yet)
@@ -119,7 +134,7 @@ pub const fn is_valid(v: u64, w: u64) -> bool {
 
 /// Word `w` of [`FILE`] once every worker made `rounds` rounds.
 pub const fn final_word(w: u64, rounds: u64) -> u64 {
-    value(rounds - 1, w)
+    value(rounds * PASSES - 1, w)
 }
 
 /// The word at byte offset `at` of a private mapping of `big.dat` at file offset `off` after
@@ -135,6 +150,11 @@ const fn anon_word(k: u64, r: u64, i: u64) -> u64 {
 }
 const fn child_word(k: u64, r: u64, i: u64) -> u64 {
     !anon_word(k, r, i)
+}
+
+/// Byte `i` of worker `k`'s own file in round `r`.
+const fn churn_byte(k: u64, r: u64, i: u64) -> u8 {
+    ((i * 7) ^ (i >> 11) ^ (k << 5) ^ r) as u8
 }
 
 /// One worker's state.
@@ -184,6 +204,7 @@ impl Worker {
         }
         self.shared_read(r);
         self.shared_write(r);
+        self.file_churn(r);
         let at = self.log + 8 * self.k * LOG_WORDS_PER_WORKER;
         poke(at, r + 1);
     }
@@ -399,31 +420,37 @@ impl Worker {
     /// round) a fresh mapping; everyone else's words valid.
     fn shared_write(&mut self, r: u64) {
         let (k, a) = (self.k, self.shared);
-        for w in (k..FILE_WORDS).step_by(WORKERS as usize) {
-            let at = a + 8 * w;
-            let last = if r == 0 { 0 } else { value(r - 1, w) };
-            let before = peek(at);
-            if before != last {
-                self.note(
-                    SHARED_WRITE,
-                    r,
-                    format_args!("own word {w:#x} is {before:#x} before the write, want {last:#x}"),
-                );
+        for pass in 0..PASSES {
+            let n = r * PASSES + pass;
+            for w in (k..FILE_WORDS).step_by(WORKERS as usize) {
+                let at = a + 8 * w;
+                let last = if n == 0 { 0 } else { value(n - 1, w) };
+                let before = peek(at);
+                if before != last {
+                    self.note(
+                        SHARED_WRITE,
+                        r,
+                        format_args!(
+                            "own word {w:#x} is {before:#x} before write {n}, want {last:#x}"
+                        ),
+                    );
+                }
+                poke(at, value(n, w));
+                let after = peek(at);
+                if after != value(n, w) {
+                    self.note(
+                        SHARED_WRITE,
+                        r,
+                        format_args!("own word {w:#x} reads {after:#x} right after write {n}"),
+                    );
+                }
             }
-            poke(at, value(r, w));
-            let after = peek(at);
-            if after != value(r, w) {
-                self.note(
-                    SHARED_WRITE,
-                    r,
-                    format_args!("own word {w:#x} reads {after:#x} right after the write"),
-                );
+            // Written back while the others write their words of the same blocks.
+            if pass % 2 == 1 && rt::msync(a, FILE_BYTES).is_err() {
+                self.note(SHARED_WRITE, r, format_args!("msync failed"));
             }
         }
         self.check_words(r, "the mapping", |w| peek(a + 8 * w));
-        if r % 2 == 1 && rt::msync(a, FILE_BYTES).is_err() {
-            self.note(SHARED_WRITE, r, format_args!("msync failed"));
-        }
         // pread, a page at a time.
         let mut page = core::mem::take(&mut self.page);
         let mut held = u64::MAX;
@@ -463,13 +490,61 @@ impl Worker {
         self.count_words(3 * FILE_WORDS);
     }
 
+    /// The worker's own file, `SOAKW<k>.DAT`, made anew (`O_TRUNC`: its clusters freed)
+    /// and written with `write` (clusters allocated when its blocks are written back),
+    /// then read back with `pread`; unlinked every third round. The disk's allocation
+    /// changes all the time while programs are paged in from it.
+    fn file_churn(&mut self, r: u64) {
+        let (k, name) = (self.k, alloc::format!("SOAKW{}.DAT", self.k));
+        let fd = match rt::open(&name, O_RDWR | O_CREAT | O_TRUNC) {
+            Ok(fd) => fd,
+            Err(e) => return self.note(FILE_CHURN, r, format_args!("open {name} failed: {e}")),
+        };
+        let mut at = 0;
+        while at < CHURN_BYTES {
+            let n = (CHURN_BYTES - at).min(PAGE) as usize;
+            for (i, b) in self.page[..n].iter_mut().enumerate() {
+                *b = churn_byte(k, r, at + i as u64);
+            }
+            if rt::write(fd, &self.page[..n]) != Ok(n) {
+                self.note(FILE_CHURN, r, format_args!("write at {at:#x} failed"));
+                break;
+            }
+            at += n as u64;
+        }
+        at = 0;
+        while at < CHURN_BYTES {
+            let n = (CHURN_BYTES - at).min(PAGE) as usize;
+            if rt::pread(fd, &mut self.page[..n], at) != Ok(n) {
+                self.note(FILE_CHURN, r, format_args!("pread at {at:#x} failed"));
+                break;
+            }
+            if let Some(i) = (0..n).find(|&i| self.page[i] != churn_byte(k, r, at + i as u64)) {
+                let saw = self.page[i];
+                self.note(
+                    FILE_CHURN,
+                    r,
+                    format_args!("{name}: byte {:#x} reads {saw:#x}", at + i as u64),
+                );
+                break;
+            }
+            at += n as u64;
+        }
+        if rt::close(fd).is_err() {
+            self.note(FILE_CHURN, r, format_args!("close failed"));
+        }
+        if r % 3 == 2 && rt::unlink(&name).is_err() {
+            self.note(FILE_CHURN, r, format_args!("unlink {name} failed"));
+        }
+    }
+
     /// Every word of [`FILE`] as `read` shows it: the worker's own hold round `r`'s value,
     /// the others are valid.
     fn check_words(&mut self, r: u64, what: &str, mut read: impl FnMut(u64) -> u64) {
         for w in 0..FILE_WORDS {
             let v = read(w);
             let own = w % WORKERS == self.k;
-            if (own && v != value(r, w)) || (!own && !is_valid(v, w)) {
+            if (own && v != value(r * PASSES + PASSES - 1, w)) || (!own && !is_valid(v, w)) {
                 return self.note(
                     SHARED_WRITE,
                     r,
@@ -504,7 +579,7 @@ fn worker(k: u64, rounds: u64, log: u64) -> i32 {
         file.and_then(|fd| rt::mmap(0, FILE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
     let (Ok(big), Ok(file), Ok(anon), Ok(shared)) = (big, file, anon, shared) else {
         println!("soak: w{k}: open or mmap failed");
-        return STATUS_BASE | 0x3f;
+        return STATUS_BASE | STEP_BITS;
     };
     let mut w = Worker {
         k,
@@ -520,6 +595,7 @@ fn worker(k: u64, rounds: u64, log: u64) -> i32 {
     for r in 0..rounds {
         w.round(r);
     }
+    let _ = rt::unlink(&alloc::format!("SOAKW{k}.DAT"));
     STATUS_BASE | w.failed as i32
 }
 
@@ -556,8 +632,8 @@ pub fn run(name: &str, rounds: u64) -> i32 {
         let done = peek(log + 8 * k as u64 * LOG_WORDS_PER_WORKER);
         words += peek(log + 8 * (k as u64 * LOG_WORDS_PER_WORKER + 1));
         let failed = match ended {
-            Ok((_, WaitStatus::Exited, s)) if s as i32 & !0x3f == STATUS_BASE => {
-                Ok(s as u32 & 0x3f)
+            Ok((_, WaitStatus::Exited, s)) if s as i32 & !STEP_BITS == STATUS_BASE => {
+                Ok(s as i32 & STEP_BITS)
             }
             other => Err(other),
         };
