@@ -1414,8 +1414,10 @@ pub const SCENARIOS: &[Scenario] = &[
             "init: restart-limit exited with status 0",
             "init: done",
         ],
-    ), // The soak (issue 9).
+    ),
+    // The soak (issue 9): a page cache of two blocks, then of four (read-ahead).
     SOAK,
+    SOAK_AHEAD,
 ];
 
 /// `soak`'s and `soak-long`'s `SOAK.DAT` after `rounds` rounds: every word `w` its owner's
@@ -1508,6 +1510,48 @@ const SOAK_LINES: &[&str] = &[
     "init: done",
 ];
 
+/// What `soak` prints with a page cache of four blocks.
+const SOAK_AHEAD_LINES: &[&str] = &[
+    "page cache of 4 blocks",
+    "soak: 4 workers, ",
+    "PASS soak-w0-exec",
+    "PASS soak-w0-private-read",
+    "PASS soak-w0-shared-read",
+    "PASS soak-w0-private-write",
+    "PASS soak-w0-cow",
+    "PASS soak-w0-shared-write",
+    "PASS soak-w0-file-churn",
+    "PASS soak-w1-exec",
+    "PASS soak-w1-private-read",
+    "PASS soak-w1-shared-read",
+    "PASS soak-w1-private-write",
+    "PASS soak-w1-cow",
+    "PASS soak-w1-shared-write",
+    "PASS soak-w1-file-churn",
+    "PASS soak-w2-exec",
+    "PASS soak-w2-private-read",
+    "PASS soak-w2-shared-read",
+    "PASS soak-w2-private-write",
+    "PASS soak-w2-cow",
+    "PASS soak-w2-shared-write",
+    "PASS soak-w2-file-churn",
+    "PASS soak-w3-exec",
+    "PASS soak-w3-private-read",
+    "PASS soak-w3-shared-read",
+    "PASS soak-w3-private-write",
+    "PASS soak-w3-cow",
+    "PASS soak-w3-shared-write",
+    "PASS soak-w3-file-churn",
+    "PASS soak-final-pread",
+    "PASS soak-final-mmap",
+    "soak: file server: ",
+    "PASS soak-evicted",
+    "PASS soak-vm-copied",
+    "soak: 0 failures",
+    "init: soak exited with status 0",
+    "init: done",
+];
+
 /// What `soak-long` prints when every check holds.
 const SOAK_LONG_LINES: &[&str] = &[
     "page cache of 2 blocks",
@@ -1552,7 +1596,8 @@ const SOAK_LONG_LINES: &[&str] = &[
 
 /// The soak (issue 9): four workers exec programs from the disk, fork, and map `big.dat`
 /// and a file they all write privately and shared, through a page cache of two blocks,
-/// checking every byte they read (`user/demos/src/soak.rs`). `SOAK.DAT` host-checked.
+/// checking every byte they read (`user/demos/src/soak.rs`). `SOAK.DAT`, `big.dat` and the
+/// program files host-checked.
 const SOAK: Scenario = Scenario {
     writes_disk: true,
     disk_files: &[
@@ -1581,6 +1626,18 @@ const SOAK: Scenario = Scenario {
         Stage::Hello,
         SOAK_LINES,
     )
+};
+
+/// `soak` with a page cache of four blocks: the file server reads ahead (it does not below
+/// four), so read-ahead blocks are filled and evicted under the workers too.
+const SOAK_AHEAD: Scenario = Scenario {
+    name: "soak-ahead",
+    bootargs: "run=soak file.cache=4",
+    ends: Ends::Stops {
+        after: Stage::Hello,
+        lines: SOAK_AHEAD_LINES,
+    },
+    ..SOAK
 };
 
 /// `soak` with ten times the rounds: not part of `make test` (`make test TEST=soak-long`).

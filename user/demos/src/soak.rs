@@ -27,9 +27,10 @@
 //!   back with `pread` (clusters freed and allocated while programs are paged in from the
 //!   disk), unlinked every third round.
 //!
-//! The page cache holds two blocks (`file.cache=2`): the workers' own text, the program
-//! they exec, `big.dat` and [`FILE`] all go through it, so blocks are evicted and read
-//! again, and mappings revoked under running tasks, all the time.
+//! The page cache holds two blocks (`file.cache=2`; four in scenario `soak-ahead`, enough
+//! for the file server to read ahead): the workers' own text, the program they exec,
+//! `big.dat` and [`FILE`] all go through it, so blocks are evicted and read again, and
+//! mappings revoked under running tasks, all the time.
 //!
 //! A worker prints what went wrong (`soak: w<k> round <r> (<step>): ...`, the first few
 //! only) and exits with [`STATUS_BASE`] plus a bit per failed step. The program then prints
@@ -56,6 +57,10 @@ pub const WORKERS: u64 = 4;
 /// Rounds of `soak` (scenario `soak`, part of `make test`), and of `soak-long`.
 pub const ROUNDS: u64 = 40;
 pub const LONG_ROUNDS: u64 = 10 * ROUNDS;
+
+/// The most blocks the page cache may have for the run to count (`file.cache=2` in
+/// scenario `soak`, 4 in `soak-ahead`, where the file server reads ahead).
+pub const SMALL_CACHE: u64 = 4;
 
 /// The file the workers write, an 8.3 name: four blocks (twice the cache), all zero first.
 pub const FILE: &str = "SOAK.DAT";
@@ -699,8 +704,11 @@ pub fn run(name: &str, rounds: u64) -> i32 {
     let evicted = d(file_before.evicted, file_after.evicted);
     let read = d(file_before.blocks_read, file_after.blocks_read);
     let written = d(file_before.written_back, file_after.written_back);
+    // Blocks read ahead are read without a miss (a miss past the disk's data reads nothing:
+    // this is at least how many were read ahead).
+    let ahead = read.saturating_sub(d(file_before.misses, file_after.misses));
     println!(
-        "{name}: file server: {read} blocks read, {evicted} evicted, {written} written back, {} ObjectPage answers; cache {} of {} blocks",
+        "{name}: file server: {read} blocks read (at least {ahead} ahead), {evicted} evicted, {written} written back, {} ObjectPage answers; cache {} of {} blocks",
         d(file_before.object_requests, file_after.object_requests),
         file_after.cached,
         file_after.budget
@@ -715,8 +723,8 @@ pub fn run(name: &str, rounds: u64) -> i32 {
     let pressure = WORKERS * rounds;
     c.check(
         "soak-evicted",
-        file_after.budget == 2 && evicted >= pressure && read >= pressure && written > 0,
-        "the page cache was not under pressure (not 2 blocks, or too few evictions, reads or write-backs)",
+        file_after.budget <= SMALL_CACHE && evicted >= pressure && read >= pressure && written > 0,
+        "the page cache was not under pressure (more than 4 blocks, or too few evictions, reads or write-backs)",
     );
     c.check(
         "soak-vm-copied",
