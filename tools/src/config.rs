@@ -144,7 +144,11 @@ impl Settings {
         let scenario = match var("TEST") {
             None => None,
             Some(name) => Some(scenarios::find(name).ok_or_else(|| {
-                let known: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
+                let known: Vec<&str> = SCENARIOS
+                    .iter()
+                    .chain(scenarios::OPT_IN_SCENARIOS)
+                    .map(|s| s.name)
+                    .collect();
                 bad(
                     "TEST",
                     &format!("no scenario {name:?}; known: {}", known.join(", ")),

@@ -150,6 +150,9 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "attack-review2",
             "latbench",
             "fileasync",
+            "soak",
+            "soak-long",
+            "soak-exec",
         ],
     ),
 ];

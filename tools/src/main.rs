@@ -158,6 +158,11 @@ fn print_help() {
     }
     let names: Vec<&str> = scenarios::SCENARIOS.iter().map(|s| s.name).collect();
     println!("\nboot scenarios (TEST=<name>): {}", names.join(", "));
+    let opt_in: Vec<&str> = scenarios::OPT_IN_SCENARIOS.iter().map(|s| s.name).collect();
+    println!(
+        "run only when named (not by `make test`): {}",
+        opt_in.join(", ")
+    );
     let benches: Vec<&str> = scenarios::BENCHES.iter().map(|b| b.name).collect();
     println!("benchmarks (BENCH=<name>): {}", benches.join(", "));
 }

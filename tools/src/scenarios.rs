@@ -9,7 +9,8 @@
 //!
 //! The banner lines to expect follow from the machine (CPU name, EL, CPU count, RAM, GIC) and
 //! from the bootargs; `system off` always ends the list. `TEST=<name> cargo xtask test` runs one
-//! scenario; `TEST=<name> cargo xtask run` boots its machine interactively.
+//! scenario; `TEST=<name> cargo xtask run` boots its machine interactively. A scenario too long
+//! for every `make test` goes into [`OPT_IN_SCENARIOS`]: it runs only when named.
 //!
 //! To add a benchmark, append a `Bench` to [`BENCHES`]; its init prints `BENCH ...` lines.
 
@@ -1493,6 +1494,9 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
+    // The soak (issue 9): a page cache of two blocks, then of four (read-ahead).
+    SOAK,
+    SOAK_AHEAD,
 ];
 
 /// `proc-file-async-eio`'s disk: `AIOERR.DAT` (three 64 KiB blocks, byte `i` = `i * 7 %
@@ -1501,6 +1505,260 @@ fn file_async_eio_disk(image: &std::path::Path) -> std::io::Result<()> {
     let bytes: Vec<u8> = (0..3 * 65536u64).map(|i| (i * 7 % 253) as u8).collect();
     crate::disk::prep::add_with_read_error(image, "AIOERR.DAT", &bytes, 65536)
 }
+
+/// `soak`'s and `soak-long`'s `SOAK.DAT` after `rounds` rounds: every word `w` its owner's
+/// last value, as `demos::soak::final_word` makes it (4 workers, 4 blocks, 4 writes of each
+/// word a round).
+fn soak_file(rounds: u64) -> Vec<u8> {
+    const WORKERS: u64 = 4;
+    const PASSES: u64 = 4;
+    let word = |w: u64| (0x50ac << 48) | ((w % WORKERS) << 44) | ((rounds * PASSES) << 24) | w;
+    (0..4 * 65536 / 8u64)
+        .flat_map(|w| word(w).to_le_bytes())
+        .collect()
+}
+
+/// `demos::soak::ROUNDS` and `LONG_ROUNDS`.
+const SOAK_ROUNDS: u64 = 40;
+const SOAK_LONG_ROUNDS: u64 = 10 * SOAK_ROUNDS;
+
+/// A program as the build made it (`target/aarch64-unknown-none/release/<name>`): what its
+/// file on the disk must still hold after the soak (nothing if it cannot be read, which
+/// fails the check).
+fn built_program(name: &str) -> Vec<u8> {
+    std::fs::read(crate::images::Paths::discover().user_elf(name)).unwrap_or_default()
+}
+
+fn soak_exec_program() -> Vec<u8> {
+    built_program("soak-exec")
+}
+
+fn soak_program() -> Vec<u8> {
+    built_program("soak")
+}
+
+fn soak_long_program() -> Vec<u8> {
+    built_program("soak-long")
+}
+
+/// `big.dat`, which the soak maps privately and writes: unchanged.
+fn big_file() -> Vec<u8> {
+    crate::disk::big_file_bytes(crate::disk::BIG_FILE_BYTES)
+}
+
+fn soak_short_file() -> Vec<u8> {
+    soak_file(SOAK_ROUNDS)
+}
+
+fn soak_long_file() -> Vec<u8> {
+    soak_file(SOAK_LONG_ROUNDS)
+}
+
+/// What `soak` prints when every check holds.
+const SOAK_LINES: &[&str] = &[
+    "page cache of 2 blocks",
+    "soak: 4 workers, ",
+    "PASS soak-w0-exec",
+    "PASS soak-w0-private-read",
+    "PASS soak-w0-shared-read",
+    "PASS soak-w0-private-write",
+    "PASS soak-w0-cow",
+    "PASS soak-w0-shared-write",
+    "PASS soak-w0-file-churn",
+    "PASS soak-w1-exec",
+    "PASS soak-w1-private-read",
+    "PASS soak-w1-shared-read",
+    "PASS soak-w1-private-write",
+    "PASS soak-w1-cow",
+    "PASS soak-w1-shared-write",
+    "PASS soak-w1-file-churn",
+    "PASS soak-w2-exec",
+    "PASS soak-w2-private-read",
+    "PASS soak-w2-shared-read",
+    "PASS soak-w2-private-write",
+    "PASS soak-w2-cow",
+    "PASS soak-w2-shared-write",
+    "PASS soak-w2-file-churn",
+    "PASS soak-w3-exec",
+    "PASS soak-w3-private-read",
+    "PASS soak-w3-shared-read",
+    "PASS soak-w3-private-write",
+    "PASS soak-w3-cow",
+    "PASS soak-w3-shared-write",
+    "PASS soak-w3-file-churn",
+    "PASS soak-final-pread",
+    "PASS soak-final-mmap",
+    "soak: file server: ",
+    "PASS soak-evicted",
+    "PASS soak-vm-copied",
+    "soak: 0 failures",
+    "init: soak exited with status 0",
+    "init: done",
+];
+
+/// What `soak` prints with a page cache of four blocks.
+const SOAK_AHEAD_LINES: &[&str] = &[
+    "page cache of 4 blocks",
+    "soak: 4 workers, ",
+    "PASS soak-w0-exec",
+    "PASS soak-w0-private-read",
+    "PASS soak-w0-shared-read",
+    "PASS soak-w0-private-write",
+    "PASS soak-w0-cow",
+    "PASS soak-w0-shared-write",
+    "PASS soak-w0-file-churn",
+    "PASS soak-w1-exec",
+    "PASS soak-w1-private-read",
+    "PASS soak-w1-shared-read",
+    "PASS soak-w1-private-write",
+    "PASS soak-w1-cow",
+    "PASS soak-w1-shared-write",
+    "PASS soak-w1-file-churn",
+    "PASS soak-w2-exec",
+    "PASS soak-w2-private-read",
+    "PASS soak-w2-shared-read",
+    "PASS soak-w2-private-write",
+    "PASS soak-w2-cow",
+    "PASS soak-w2-shared-write",
+    "PASS soak-w2-file-churn",
+    "PASS soak-w3-exec",
+    "PASS soak-w3-private-read",
+    "PASS soak-w3-shared-read",
+    "PASS soak-w3-private-write",
+    "PASS soak-w3-cow",
+    "PASS soak-w3-shared-write",
+    "PASS soak-w3-file-churn",
+    "PASS soak-final-pread",
+    "PASS soak-final-mmap",
+    "soak: file server: ",
+    "PASS soak-evicted",
+    "PASS soak-vm-copied",
+    "soak: 0 failures",
+    "init: soak exited with status 0",
+    "init: done",
+];
+
+/// What `soak-long` prints when every check holds.
+const SOAK_LONG_LINES: &[&str] = &[
+    "page cache of 2 blocks",
+    "soak-long: 4 workers, ",
+    "PASS soak-w0-exec",
+    "PASS soak-w0-private-read",
+    "PASS soak-w0-shared-read",
+    "PASS soak-w0-private-write",
+    "PASS soak-w0-cow",
+    "PASS soak-w0-shared-write",
+    "PASS soak-w0-file-churn",
+    "PASS soak-w1-exec",
+    "PASS soak-w1-private-read",
+    "PASS soak-w1-shared-read",
+    "PASS soak-w1-private-write",
+    "PASS soak-w1-cow",
+    "PASS soak-w1-shared-write",
+    "PASS soak-w1-file-churn",
+    "PASS soak-w2-exec",
+    "PASS soak-w2-private-read",
+    "PASS soak-w2-shared-read",
+    "PASS soak-w2-private-write",
+    "PASS soak-w2-cow",
+    "PASS soak-w2-shared-write",
+    "PASS soak-w2-file-churn",
+    "PASS soak-w3-exec",
+    "PASS soak-w3-private-read",
+    "PASS soak-w3-shared-read",
+    "PASS soak-w3-private-write",
+    "PASS soak-w3-cow",
+    "PASS soak-w3-shared-write",
+    "PASS soak-w3-file-churn",
+    "PASS soak-final-pread",
+    "PASS soak-final-mmap",
+    "soak-long: file server: ",
+    "PASS soak-evicted",
+    "PASS soak-vm-copied",
+    "soak-long: 0 failures",
+    "init: soak-long exited with status 0",
+    "init: done",
+];
+
+/// The soak (issue 9): four workers exec programs from the disk, fork, and map `big.dat`
+/// and a file they all write privately and shared, through a page cache of two blocks,
+/// checking every byte they read (`user/demos/src/soak.rs`). `SOAK.DAT`, `big.dat` and the
+/// program files host-checked.
+const SOAK: Scenario = Scenario {
+    writes_disk: true,
+    disk_files: &[
+        DiskCheck {
+            path: "SOAK.DAT",
+            bytes: soak_short_file,
+        },
+        DiskCheck {
+            path: "big.dat",
+            bytes: big_file,
+        },
+        DiskCheck {
+            path: "bin/soak-exec",
+            bytes: soak_exec_program,
+        },
+        DiskCheck {
+            path: "bin/soak",
+            bytes: soak_program,
+        },
+    ],
+    timeout_secs: 240,
+    ..Scenario::stops(
+        "soak",
+        Initrd::Normal,
+        "run=soak file.cache=2",
+        Stage::Hello,
+        SOAK_LINES,
+    )
+};
+
+/// `soak` with a page cache of four blocks: the file server reads ahead (it does not below
+/// four), so read-ahead blocks are filled and evicted under the workers too.
+const SOAK_AHEAD: Scenario = Scenario {
+    name: "soak-ahead",
+    bootargs: "run=soak file.cache=4",
+    ends: Ends::Stops {
+        after: Stage::Hello,
+        lines: SOAK_AHEAD_LINES,
+    },
+    ..SOAK
+};
+
+/// `soak` with ten times the rounds: not part of `make test` (`make test TEST=soak-long`).
+const SOAK_LONG: Scenario = Scenario {
+    writes_disk: true,
+    disk_files: &[
+        DiskCheck {
+            path: "SOAK.DAT",
+            bytes: soak_long_file,
+        },
+        DiskCheck {
+            path: "big.dat",
+            bytes: big_file,
+        },
+        DiskCheck {
+            path: "bin/soak-exec",
+            bytes: soak_exec_program,
+        },
+        DiskCheck {
+            path: "bin/soak-long",
+            bytes: soak_long_program,
+        },
+    ],
+    timeout_secs: 3600,
+    ..Scenario::stops(
+        "soak-long",
+        Initrd::Normal,
+        "run=soak-long file.cache=2",
+        Stage::Hello,
+        SOAK_LONG_LINES,
+    )
+};
+
+/// Scenarios run only when asked for by name (`TEST=<name>`): too long for every `make test`.
+pub const OPT_IN_SCENARIOS: &[Scenario] = &[SOAK_LONG];
 
 /// `fragtest`'s `FRAG.DAT` as the tools put it on the disk: `demos::fragtest::orig`'s bytes,
 /// the clusters scattered.
@@ -1555,8 +1813,12 @@ fn attack_handles_secret() -> Vec<u8> {
         .collect()
 }
 
+/// The scenario `name`, of [`SCENARIOS`] or [`OPT_IN_SCENARIOS`].
 pub fn find(name: &str) -> Option<&'static Scenario> {
-    SCENARIOS.iter().find(|scenario| scenario.name == name)
+    SCENARIOS
+        .iter()
+        .chain(OPT_IN_SCENARIOS)
+        .find(|scenario| scenario.name == name)
 }
 
 /// A benchmark: a boot under the deterministic QEMU command whose init prints `BENCH` lines.
@@ -1621,15 +1883,16 @@ mod tests {
 
     #[test]
     fn names_are_unique() {
-        let names: HashSet<&str> = SCENARIOS.iter().map(|s| s.name).collect();
-        assert_eq!(names.len(), SCENARIOS.len());
+        let all = || SCENARIOS.iter().chain(OPT_IN_SCENARIOS);
+        let names: HashSet<&str> = all().map(|s| s.name).collect();
+        assert_eq!(names.len(), all().count());
         let benches: HashSet<&str> = BENCHES.iter().map(|b| b.name).collect();
         assert_eq!(benches.len(), BENCHES.len());
     }
 
     #[test]
     fn follow_ups_share_a_writable_disk() {
-        for scenario in SCENARIOS {
+        for scenario in SCENARIOS.iter().chain(OPT_IN_SCENARIOS) {
             if let Some(next) = scenario.then {
                 assert!(
                     scenario.writes_disk && next.writes_disk,

@@ -5,6 +5,8 @@
 use core::ptr::{read_volatile, write_volatile};
 use rt::{Errno, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, NO_FD, VmStats, println};
 
+pub mod soak;
+
 pub const PAGE: u64 = 4096;
 
 /// Reads the word at `addr`. A page fault here goes to vm like any other: an address
