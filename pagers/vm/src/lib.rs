@@ -281,7 +281,13 @@ pub struct Vm<M: Machine> {
     zero_filled: u64,
     copied: u64,
     zero_maps: u64,
+    /// Pages of private object regions (task, address) whose block was taken back while it
+    /// was mapped there, and which the task gets a copy of (after the pager's answer).
+    refaults: alloc::collections::BTreeSet<(u64, u64)>,
 }
+
+/// The most pages [`Vm::refaults`] remembers (a page forgotten is mapped from its block).
+const MAX_REFAULTS: usize = 1024;
 
 impl<M: Machine> Vm<M> {
     /// A vm whose initrd is `initrd_size` bytes. Asks for the first chunk (its page 0 is the
@@ -298,6 +304,7 @@ impl<M: Machine> Vm<M> {
             pool,
             kills: VecDeque::new(),
             objects: Objects::default(),
+            refaults: alloc::collections::BTreeSet::new(),
             handles: BTreeMap::new(),
             initrd_size,
             faults: 0,
@@ -476,6 +483,7 @@ impl<M: Machine> Vm<M> {
 
     /// `Reset`: every region but fixed frames goes (exec).
     pub fn reset(&mut self, pid: u64) -> Result<(), Errno> {
+        self.refaults.retain(|&(p, _)| p != pid);
         let t = self.tasks.get_mut(&pid).ok_or(Errno::ESRCH)?;
         let (m, pool, objects) = (&mut self.m, &mut self.pool, &mut self.objects);
         let mut gone = alloc::vec::Vec::new();
@@ -501,6 +509,7 @@ impl<M: Machine> Vm<M> {
     /// `Destroy`: everything goes, the page tables return to the pool, the VSpace is
     /// forgotten.
     pub fn destroy(&mut self, pid: u64) -> Result<(), Errno> {
+        self.refaults.retain(|&(p, _)| p != pid);
         let mut t = self.tasks.remove(&pid).ok_or(Errno::ESRCH)?;
         // The tables go first: no page is reused while still mapped.
         let frames: alloc::vec::Vec<u64> = t
@@ -1015,6 +1024,8 @@ impl<M: Machine> Vm<M> {
         }
         let end = range_end(addr, len).ok_or(Errno::EINVAL)?;
         let t = self.tasks.get_mut(&pid).ok_or(Errno::ESRCH)?;
+        self.refaults
+            .retain(|&(p, va)| p != pid || va < addr || va >= end);
         let (m, pool, objects) = (&mut self.m, &mut self.pool, &mut self.objects);
         let mut frames = alloc::vec::Vec::new();
         let mut gone = alloc::vec::Vec::new();
@@ -1387,6 +1398,7 @@ impl<M: Machine> Vm<M> {
             kills,
             objects,
             copied,
+            refaults,
             ..
         } = self;
         let Some(t) = tasks.get_mut(&pid) else {
@@ -1441,6 +1453,59 @@ impl<M: Machine> Vm<M> {
                 Err(_) => kill(kills, pid, Kill::Bus, addr),
             };
         }
+        if !permission && !shared && (is_block(entry) || refaults.contains(&(pid, va))) {
+            let Some((k, _, _)) = object::block_key(&r, va) else {
+                return Outcome::Ignore;
+            };
+            let revoked = objects
+                .get(&k)
+                .and_then(|b| b.slot)
+                .is_none_or(|s| m.frame_pages(s).is_err());
+            if refaults.contains(&(pid, va)) || revoked {
+                // The pager took the block back while it was mapped here (eviction). Under a
+                // cache too small for every task's working set, mapping it again could lose
+                // it again before the task runs (a task whose instruction needs two blocks
+                // would never finish it): the task gets its own copy of the page, as after
+                // a write.
+                if is_block(entry) {
+                    t.pages.set(va, NONE);
+                    objects.unref(m, k, 1);
+                }
+                if refaults.len() >= MAX_REFAULTS {
+                    refaults.clear();
+                }
+                refaults.insert((pid, va));
+                if object::groups(m, &mut t.space, &mut t.pages, va, va + PAGE_SIZE).is_err() {
+                    refaults.remove(&(pid, va));
+                    return kill(kills, pid, Kill::Bus, addr);
+                }
+                let Some(new) = take_page(m, pool, false) else {
+                    refaults.remove(&(pid, va));
+                    return kill(kills, pid, Kill::Bus, addr);
+                };
+                let copy = object::copy_block_page(m, objects, &r, va, new);
+                objects.settle(m, k);
+                if let Err(e) = copy {
+                    pool.release(new);
+                    if e == WAIT {
+                        return Outcome::Wait;
+                    }
+                    refaults.remove(&(pid, va));
+                    return kill(kills, pid, Kill::Bus, addr);
+                }
+                refaults.remove(&(pid, va));
+                t.pages.set(va, new);
+                *copied += 1;
+                return Outcome::Map {
+                    page: new,
+                    va,
+                    flags,
+                };
+            }
+        }
+        // Whether the pager already counts the block as written (it was just asked for it
+        // for writing).
+        let mut written = false;
         if !permission {
             // Not resident, or its mapping was taken back by the pager: map the block.
             let asked = object::map_block(
@@ -1453,7 +1518,7 @@ impl<M: Machine> Vm<M> {
                 write && shared,
             );
             match asked {
-                Ok(()) => {}
+                Ok(fresh) => written = fresh && write && shared,
                 Err(WAIT) => return Outcome::Wait,
                 Err(_) => return kill(kills, pid, Kill::Bus, addr),
             }
@@ -1465,16 +1530,22 @@ impl<M: Machine> Vm<M> {
             return Outcome::Ignore;
         };
         if shared {
-            // The first write to the block through this mapping: tell the pager, then let
-            // the task write every page of the block it maps. (A pager refuses it for a
-            // read-only handle; vm gives no such region write access in the first place.)
-            let dirty = m.pager_call(
-                src.0,
-                ObjectRequest::Dirty {
-                    handle: src.1,
-                    block: k.2,
-                },
-            );
+            // The first write to the block through this mapping: tell the pager (unless it
+            // just gave the block for writing), then let the task write every page of the
+            // block it maps. (A pager refuses it for a read-only handle; vm gives no such
+            // region write access in the first place.) One answer, not two, between the
+            // fault and the write: under eviction a second could find the block gone again.
+            let dirty = if written {
+                Ok((0, None))
+            } else {
+                m.pager_call(
+                    src.0,
+                    ObjectRequest::Dirty {
+                        handle: src.1,
+                        block: k.2,
+                    },
+                )
+            };
             match dirty {
                 Ok(_) => {}
                 Err(WAIT) => return Outcome::Wait,

@@ -192,7 +192,9 @@ pub fn groups<M: Machine>(
 /// Maps the pages of `va`'s block in region `r` of a task (`pages`, `space`) from the
 /// block's capability, read-only: the run of entries around `va` that are not private
 /// copies, within the block's valid pages. Asks the pager for the block when vm has no
-/// capability or finds it revoked. `EFAULT` when `va` lies past the object's data.
+/// capability or finds it revoked (for writing if `write`). `EFAULT` when `va` lies past the
+/// object's data. Whether the pager was just asked for the block (with `write`, it counts
+/// the block as written: no `ObjectDirty` is needed).
 pub fn map_block<M: Machine>(
     m: &mut M,
     objects: &mut Objects,
@@ -201,7 +203,7 @@ pub fn map_block<M: Machine>(
     r: &Region,
     va: u64,
     write: bool,
-) -> Result<(), Errno> {
+) -> Result<bool, Errno> {
     let (k, src, idx) = block_key(r, va).ok_or(Errno::EINVAL)?;
     let (lo, hi) = block_span(r, va);
     groups(m, space, pages, lo, hi)?;
@@ -209,14 +211,14 @@ pub fn map_block<M: Machine>(
     let base = va - idx * PAGE_SIZE;
     let open = |p| p == NONE || is_block(p);
     // A capability vm held may be stale (the object grew, or the pager revoked it): vm
-    // asks once more. An answer that just came is not asked for again (a fault handled
-    // again after a wait would otherwise ask for ever).
+    // asks once more (a fault handled again after the answer asks again only if the pager
+    // took the block back meanwhile; an answer that says the page lies past the object's
+    // data is final).
     let mut asked_again = false;
     loop {
         let (slot, valid, fresh) = objects.cap(m, k, src, write)?;
-        let may_ask = !fresh && !asked_again;
         if idx >= valid {
-            if may_ask {
+            if !fresh && !asked_again {
                 objects.forget(m, k);
                 asked_again = true;
                 continue;
@@ -244,8 +246,9 @@ pub fn map_block<M: Machine>(
             m.unmap(space, s, e - s);
             m.map_frame(space, slot, first, s, n, ro)
         });
-        if mapped.is_err() && may_ask {
-            // The pager revoked the block: ask for it again.
+        if mapped.is_err() && (!asked_again || m.frame_pages(slot).is_err()) {
+            // The pager revoked the block (even one just answered: it may have evicted it
+            // before vm heard the answer, which then is no answer at all): ask for it again.
             objects.forget(m, k);
             asked_again = true;
             continue;
@@ -254,19 +257,19 @@ pub fn map_block<M: Machine>(
             objects.settle(m, k);
             return Err(err);
         }
-        let mut fresh = 0;
+        let mut new_entries = 0;
         let mut a = s;
         while a < e {
             if let Some(entry) = pages.entry(a) {
                 if *entry == NONE {
-                    fresh += 1;
+                    new_entries += 1;
                 }
                 *entry = BLOCK_RO;
             }
             a += PAGE_SIZE;
         }
-        objects.add_maps(k, fresh);
-        return Ok(());
+        objects.add_maps(k, new_entries);
+        return Ok(fresh);
     }
 }
 
@@ -314,15 +317,21 @@ pub fn copy_block_page<M: Machine>(
     new: crate::pages::PageId,
 ) -> Result<(), Errno> {
     let (k, src, idx) = block_key(r, va).ok_or(Errno::EINVAL)?;
+    let mut asked_again = false;
     loop {
-        let (slot, valid, fresh) = objects.cap(m, k, src, false)?;
+        let (slot, valid, _) = objects.cap(m, k, src, false)?;
         if idx >= valid {
             return Err(Errno::EFAULT);
         }
         match m.copy_from_frame(new, slot, idx) {
             Ok(()) => return Ok(()),
-            Err(e) if fresh => return Err(e),
-            Err(_) => objects.forget(m, k),
+            Err(e) if asked_again && m.frame_pages(slot).is_ok() => return Err(e),
+            Err(_) => {
+                // Revoked (even a capability just answered: the pager may have evicted the
+                // block before vm heard the answer): ask again.
+                objects.forget(m, k);
+                asked_again = true;
+            }
         }
     }
 }

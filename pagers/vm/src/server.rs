@@ -11,14 +11,14 @@
 //! ```
 
 use abi::Error;
-use abi::message::{FaultLabel, NULL_CPTR, fault_reply, vm_fault};
+use abi::message::{FaultLabel, NOTIFICATION_LABEL, NULL_CPTR, fault_reply, vm_fault};
 use abi::object::{MapFlags, ObjectType};
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use libmk::{
-    CNode, Cap, Endpoint, Frame, Message, Notification, PageTable, Reply, SavedReply, Tcb, Untyped,
-    VSpace,
+    CNode, Cap, Endpoint, Frame, Message, Notification, PageTable, Reply, SavedReply, Tcb, Timer,
+    Untyped, VSpace,
 };
 use proto::object::{Claimed, MmapObject, Msync, ObjectRequest, Pager};
 use proto::shm::AnonObject;
@@ -41,8 +41,11 @@ const COPY_WINDOW: u64 = VM_INITRD_WINDOW - CHUNK_SIZE;
 const PROXY_WINDOW: u64 = COPY_WINDOW - CHUNK_SIZE;
 /// Each proxy's stack (on vm's heap).
 const PROXY_STACK: usize = 16 << 10;
-/// The priority init gives vm (init/src/proc/server.rs); its proxies run at the same.
-const VM_PRIORITY: u64 = 250;
+/// The priority of vm's proxies: the tasks' (init/src/proc/task.rs). A proxy takes its turn
+/// with the tasks, after every task its last answer resumed: otherwise, under a small page
+/// cache, the proxy's next request could evict a block before the task it was just mapped
+/// for touched it, and so on for ever (scenario `soak`).
+const PROXY_PRIORITY: u64 = 100;
 /// The badge of a proxy's capability to vm's endpoint: this bit and the pager's index. No
 /// task's badge has it (a pid, or a pid with `FAULT_BADGE`).
 const PROXY_BADGE: u64 = 1 << 62;
@@ -109,9 +112,17 @@ struct Sys {
     /// Per pager (file, shm): the slot of its proxy's saved reply while the proxy waits
     /// for work.
     idle: [Option<u64>; 2],
-    /// How long a pager may take with one request (counter ticks).
+    /// How long a pager may take with one request (counter ticks, and timer ticks).
     deadline: u64,
+    deadline_ticks: u64,
+    /// vm's timer and the notification bound to its thread (`None` without them); whether
+    /// the timer is armed.
+    timer: Option<(Cap<Timer>, Cap<Notification>)>,
+    timer_armed: bool,
 }
+
+/// The bits the timer signals vm's notification with (no request badge has bit 62 alone).
+const TIMER_BITS: u64 = 1 << 62;
 
 /// A caller waiting for a pager's answer: its saved reply and what it asked.
 struct Waiter {
@@ -367,7 +378,23 @@ impl Sys {
         {
             self.free_slot(s);
         }
+        if sent.is_some() {
+            self.arm_timer();
+        }
         sent
+    }
+
+    /// Arms vm's timer, unless it is armed, to wake vm half a deadline from now (so that a
+    /// pager that stays silent is found between one and one and a half deadlines after the
+    /// request was sent, and the timer is armed at most twice a deadline).
+    fn arm_timer(&mut self) {
+        if self.timer_armed {
+            return;
+        }
+        if let Some((timer, notify)) = self.timer {
+            let at = libmk::debug_ticks().0 + self.deadline_ticks.div_ceil(2).max(1);
+            self.timer_armed = timer.arm(notify, TIMER_BITS, at).is_ok();
+        }
     }
 
     /// What a proxy gets: the request's label, then the pager's endpoint, the slot for a
@@ -732,6 +759,14 @@ fn main(st: &'static Startup) -> ! {
         pending: Pending::default(),
         idle: [None; 2],
         deadline: 0,
+        deadline_ticks: 0,
+        timer: (st.slots[vm_slots::TIMER] != 0 && st.slots[vm_slots::NOTIFY] != 0).then(|| {
+            (
+                Cap::from_cptr(st.slots[vm_slots::TIMER]),
+                Cap::from_cptr(st.slots[vm_slots::NOTIFY]),
+            )
+        }),
+        timer_armed: false,
     };
     let ms = if st.deadline_ms == 0 {
         DEFAULT_DEADLINE_MS
@@ -739,6 +774,7 @@ fn main(st: &'static Startup) -> ! {
         st.deadline_ms
     };
     sys.deadline = ms.saturating_mul(counter().1) / 1000;
+    sys.deadline_ticks = ms.saturating_mul(libmk::debug_ticks().1).div_ceil(1000);
     if let Err(e) = sys.map_initrd(st) {
         println!("vm: cannot map the initrd: {e}");
     }
@@ -793,7 +829,7 @@ impl Sys {
             self.own.vspace,
             Some((buf, buf_va)),
             None,
-            VM_PRIORITY,
+            PROXY_PRIORITY,
         )?;
         tcb.start(proxy_main as *const () as u64, top, (badged << 16) | i)?;
         Ok(())
@@ -958,6 +994,20 @@ impl Server {
         let info = r.info();
         let badge = r.badge;
         let mrs = &r.mrs;
+        if info.label == NOTIFICATION_LABEL && badge & TIMER_BITS != 0 {
+            // vm's timer (no request badge has its bit; a task sending the label is answered
+            // as any unknown request). The deadlines are compared with the clock in `run`.
+            if let Some(c) = cap {
+                self.vm.m.delete(c);
+            }
+            self.vm.m.timer_armed = false;
+            if self.vm.m.pending.sent(Pager::File).is_some()
+                || self.vm.m.pending.sent(Pager::Shm).is_some()
+            {
+                self.vm.m.arm_timer();
+            }
+            return None;
+        }
         if let Some(faulter) = pid::of_fault_badge(badge) {
             // Only the kernel sends on a fault badge, and only fault messages.
             if let Some(c) = cap {
@@ -1128,6 +1178,7 @@ impl Server {
     /// its next request, or waits for one in a saved reply.
     fn proxy_answered(&mut self, pager: Pager, r: &Reply) -> Option<(Message, Option<(u64, u64)>)> {
         let sys = &mut self.vm.m;
+        let mut resumed = false;
         let n = r.info().length.min(r.mrs.len());
         let caps = r.mrs[1] & 0xff;
         let len = ((r.mrs[1] >> 8) as usize).min(ANSWER_WORDS);
@@ -1151,22 +1202,27 @@ impl Server {
                 None => None,
             };
             if let Some((_, waiters)) = sys.pending.answer(pager, words, cap) {
+                resumed = !waiters.is_empty();
                 self.run_again(waiters);
             }
         }
         let sys = &mut self.vm.m;
-        match sys.next_request(pager) {
-            Some(next) => Some((sys.proxy_message(&next), None)),
-            None => {
-                let i = Sys::gen_index(pager);
-                match sys.slot() {
-                    Ok(slot) if libmk::save_caller(slot).is_ok() => sys.idle[i] = Some(slot),
-                    Ok(slot) => sys.free_slot(slot),
-                    Err(_) => {}
-                }
-                None
-            }
+        if !resumed && let Some(next) = sys.next_request(pager) {
+            return Some((sys.proxy_message(&next), None));
         }
+        // The proxy waits in a saved reply; when tasks were resumed, its next request goes
+        // behind them (a `Send` on the saved reply queues the proxy after the tasks the
+        // answer made ready, where `ReplyRecv` would switch to it at once).
+        let i = Sys::gen_index(pager);
+        match sys.slot() {
+            Ok(slot) if libmk::save_caller(slot).is_ok() => {
+                sys.idle[i] = Some(slot);
+                sys.dispatch(pager);
+            }
+            Ok(slot) => sys.free_slot(slot),
+            Err(_) => {}
+        }
+        None
     }
 
     /// Serves again every waiter of the current answer; then drops the answer (and the
