@@ -120,6 +120,10 @@ pub trait Machine {
     /// Ends an address space: its page tables (and with them every mapping) go back to the
     /// machine's pool, and its VSpace capability is deleted.
     fn destroy(&mut self, s: Self::Space);
+    /// A clock in microseconds (0 where there is none: then every refault counts as quick).
+    fn now_us(&self) -> u64 {
+        0
+    }
     /// Whether vm's heap is below its low-water mark: requests that would make it hold
     /// more (a new task, a fork, a region, a page group) are then refused (`ENOMEM`, or
     /// `BUS` for a fault), so that the server never runs out of it.
@@ -282,12 +286,19 @@ pub struct Vm<M: Machine> {
     copied: u64,
     zero_maps: u64,
     /// Pages of private object regions (task, address) whose block was taken back while it
-    /// was mapped there, and which the task gets a copy of (after the pager's answer).
+    /// was mapped there, and when vm mapped the block again (`refaulted`); those taken back
+    /// again within [`THRASH_US`] the task gets a copy of (`refaults`, until the pager's
+    /// answer is in).
+    refaulted: BTreeMap<(u64, u64), u64>,
     refaults: alloc::collections::BTreeSet<(u64, u64)>,
 }
 
 /// The most pages [`Vm::refaults`] remembers (a page forgotten is mapped from its block).
 const MAX_REFAULTS: usize = 1024;
+
+/// A page whose block is taken back twice within this time (microseconds) is thrashing:
+/// the pager evicts it before the task can use it.
+const THRASH_US: u64 = 20_000;
 
 impl<M: Machine> Vm<M> {
     /// A vm whose initrd is `initrd_size` bytes. Asks for the first chunk (its page 0 is the
@@ -304,6 +315,7 @@ impl<M: Machine> Vm<M> {
             pool,
             kills: VecDeque::new(),
             objects: Objects::default(),
+            refaulted: BTreeMap::new(),
             refaults: alloc::collections::BTreeSet::new(),
             handles: BTreeMap::new(),
             initrd_size,
@@ -484,6 +496,7 @@ impl<M: Machine> Vm<M> {
     /// `Reset`: every region but fixed frames goes (exec).
     pub fn reset(&mut self, pid: u64) -> Result<(), Errno> {
         self.refaults.retain(|&(p, _)| p != pid);
+        self.refaulted.retain(|&(p, _), _| p != pid);
         let t = self.tasks.get_mut(&pid).ok_or(Errno::ESRCH)?;
         let (m, pool, objects) = (&mut self.m, &mut self.pool, &mut self.objects);
         let mut gone = alloc::vec::Vec::new();
@@ -510,6 +523,7 @@ impl<M: Machine> Vm<M> {
     /// forgotten.
     pub fn destroy(&mut self, pid: u64) -> Result<(), Errno> {
         self.refaults.retain(|&(p, _)| p != pid);
+        self.refaulted.retain(|&(p, _), _| p != pid);
         let mut t = self.tasks.remove(&pid).ok_or(Errno::ESRCH)?;
         // The tables go first: no page is reused while still mapped.
         let frames: alloc::vec::Vec<u64> = t
@@ -1024,8 +1038,9 @@ impl<M: Machine> Vm<M> {
         }
         let end = range_end(addr, len).ok_or(Errno::EINVAL)?;
         let t = self.tasks.get_mut(&pid).ok_or(Errno::ESRCH)?;
-        self.refaults
-            .retain(|&(p, va)| p != pid || va < addr || va >= end);
+        let keep = |&(p, va): &(u64, u64)| p != pid || va < addr || va >= end;
+        self.refaults.retain(keep);
+        self.refaulted.retain(|k, _| keep(k));
         let (m, pool, objects) = (&mut self.m, &mut self.pool, &mut self.objects);
         let mut frames = alloc::vec::Vec::new();
         let mut gone = alloc::vec::Vec::new();
@@ -1398,6 +1413,7 @@ impl<M: Machine> Vm<M> {
             kills,
             objects,
             copied,
+            refaulted,
             refaults,
             ..
         } = self;
@@ -1457,16 +1473,27 @@ impl<M: Machine> Vm<M> {
             let Some((k, _, _)) = object::block_key(&r, va) else {
                 return Outcome::Ignore;
             };
+            // Taken back since vm last mapped it (a capability vm already found gone, or is
+            // asking for again, is not counted twice).
             let revoked = objects
                 .get(&k)
                 .and_then(|b| b.slot)
-                .is_none_or(|s| m.frame_pages(s).is_err());
-            if refaults.contains(&(pid, va)) || revoked {
-                // The pager took the block back while it was mapped here (eviction). Under a
-                // cache too small for every task's working set, mapping it again could lose
-                // it again before the task runs (a task whose instruction needs two blocks
-                // would never finish it): the task gets its own copy of the page, as after
-                // a write.
+                .is_some_and(|s| m.frame_pages(s).is_err());
+            // The pager took the block back while it was mapped here (eviction). The block is
+            // mapped again; but if it was taken back again soon after (thrashing), the task
+            // gets its own copy of the page, as after a write: under a cache too small for
+            // every task's working set, mapping it again could lose it again before the task
+            // runs, for ever (a task whose instruction needs two blocks would never finish).
+            let now = m.now_us();
+            let again = revoked
+                && refaulted
+                    .insert((pid, va), now)
+                    .is_some_and(|then| now.saturating_sub(then) < THRASH_US);
+            if refaulted.len() >= MAX_REFAULTS {
+                refaulted.clear();
+            }
+            if refaults.contains(&(pid, va)) || again {
+                refaulted.remove(&(pid, va));
                 if is_block(entry) {
                     t.pages.set(va, NONE);
                     objects.unref(m, k, 1);
@@ -1495,7 +1522,6 @@ impl<M: Machine> Vm<M> {
                 }
                 refaults.remove(&(pid, va));
                 t.pages.set(va, new);
-                *copied += 1;
                 return Outcome::Map {
                     page: new,
                     va,

@@ -41,11 +41,12 @@ const COPY_WINDOW: u64 = VM_INITRD_WINDOW - CHUNK_SIZE;
 const PROXY_WINDOW: u64 = COPY_WINDOW - CHUNK_SIZE;
 /// Each proxy's stack (on vm's heap).
 const PROXY_STACK: usize = 16 << 10;
-/// The priority of vm's proxies: the tasks' (init/src/proc/task.rs). A proxy takes its turn
-/// with the tasks, after every task its last answer resumed: otherwise, under a small page
-/// cache, the proxy's next request could evict a block before the task it was just mapped
-/// for touched it, and so on for ever (scenario `soak`).
-const PROXY_PRIORITY: u64 = 100;
+/// The priority of vm's proxies: vm's own (init/src/proc/server.rs). A proxy hands vm the
+/// pager's answer as soon as the pager gives it (a proxy below the tasks would hold an
+/// answer while tasks run, and the pager could take the block back meanwhile), and
+/// requests nobody waits for (the write-back and release of `munmap` and exit) are done
+/// before the task that made them runs again, as a synchronous call would have done them.
+const PROXY_PRIORITY: u64 = 250;
 /// The badge of a proxy's capability to vm's endpoint: this bit and the pager's index. No
 /// task's badge has it (a pid, or a pid with `FAULT_BADGE`).
 const PROXY_BADGE: u64 = 1 << 62;
@@ -510,6 +511,11 @@ impl Machine for Sys {
 
     fn heap_low(&self) -> bool {
         rt::heap::is_low()
+    }
+
+    fn now_us(&self) -> u64 {
+        let (count, freq) = counter();
+        (u128::from(count) * 1_000_000 / u128::from(freq.max(1))) as u64
     }
 
     fn tables(&mut self, s: &mut Space, va: u64) -> Result<(), Errno> {
@@ -1178,7 +1184,6 @@ impl Server {
     /// its next request, or waits for one in a saved reply.
     fn proxy_answered(&mut self, pager: Pager, r: &Reply) -> Option<(Message, Option<(u64, u64)>)> {
         let sys = &mut self.vm.m;
-        let mut resumed = false;
         let n = r.info().length.min(r.mrs.len());
         let caps = r.mrs[1] & 0xff;
         let len = ((r.mrs[1] >> 8) as usize).min(ANSWER_WORDS);
@@ -1202,23 +1207,17 @@ impl Server {
                 None => None,
             };
             if let Some((_, waiters)) = sys.pending.answer(pager, words, cap) {
-                resumed = !waiters.is_empty();
                 self.run_again(waiters);
             }
         }
         let sys = &mut self.vm.m;
-        if !resumed && let Some(next) = sys.next_request(pager) {
+        if let Some(next) = sys.next_request(pager) {
             return Some((sys.proxy_message(&next), None));
         }
-        // The proxy waits in a saved reply; when tasks were resumed, its next request goes
-        // behind them (a `Send` on the saved reply queues the proxy after the tasks the
-        // answer made ready, where `ReplyRecv` would switch to it at once).
+        // Nothing to do: the proxy waits in a saved reply for its next request.
         let i = Sys::gen_index(pager);
         match sys.slot() {
-            Ok(slot) if libmk::save_caller(slot).is_ok() => {
-                sys.idle[i] = Some(slot);
-                sys.dispatch(pager);
-            }
+            Ok(slot) if libmk::save_caller(slot).is_ok() => sys.idle[i] = Some(slot),
             Ok(slot) => sys.free_slot(slot),
             Err(_) => {}
         }
