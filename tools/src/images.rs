@@ -153,6 +153,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "soak",
             "soak-long",
             "soak-exec",
+            "pagerwait",
         ],
     ),
 ];
@@ -219,7 +220,7 @@ const DISK_PROGRAMS_PACKAGE: &str = "demos";
 /// alone; its own text, paged in from the cache, would make every task wait for it in turn.
 /// `server-restart` (scenario `server-restart`) must not run from the page cache of the
 /// file server that dies under it.
-const INITRD_ONLY: &[&str] = &["wbstress", "server-restart", "restart-limit"];
+const INITRD_ONLY: &[&str] = &["wbstress", "server-restart", "restart-limit", "pagerwait"];
 
 /// Writes `disk.img`: the repository's `disk/` folder, the 16 MiB test file and the demo
 /// programs.

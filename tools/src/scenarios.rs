@@ -1497,6 +1497,51 @@ pub const SCENARIOS: &[Scenario] = &[
     // The soak (issue 9): a page cache of two blocks, then of four (read-ahead).
     SOAK,
     SOAK_AHEAD,
+    // Tasks waiting on a pager that crashes (issue 9): the file server stops when vm asks
+    // it for block 200; the three tasks waiting on it end with BUS at the addresses they
+    // touched, a task using anonymous memory runs on, init restarts the server and files
+    // work again.
+    Scenario::stops(
+        "pager-crash-waiters",
+        Initrd::Normal,
+        "run=pagerwait file.stop.block=200",
+        Stage::Hello,
+        &[
+            "init: running pagerwait in the initrd",
+            "file: test hook: stopping when asked for block 200",
+            "init: server file (pid 4) failed (undefined instruction",
+            "init: restarted server file (pid 4), restart 1 of 3",
+            "PASS pagerwait-waiters-bus",
+            "PASS pagerwait-anon-unaffected",
+            "PASS pagerwait-anon-exits",
+            "PASS pagerwait-open-works",
+            "PASS pagerwait-new-mapping-works",
+            "init: pagerwait exited with status 0",
+            "init: done",
+        ],
+    ),
+    // The same with a file server that stops answering but stays alive: vm's deadline
+    // (500 ms here) ends the waiters and tells init, which ends and restarts the server.
+    Scenario::stops(
+        "pager-hang-waiters",
+        Initrd::Normal,
+        "run=pagerwait file.hang.block=200 vm.deadline=500",
+        Stage::Hello,
+        &[
+            "init: running pagerwait in the initrd",
+            "file: test hook: no more answers from block 200",
+            "vm: File pager has not answered within its deadline: ending its waiters",
+            "init: server file (pid 4) failed (no answer to vm within its deadline",
+            "init: restarted server file (pid 4), restart 1 of 3",
+            "PASS pagerwait-waiters-bus",
+            "PASS pagerwait-anon-unaffected",
+            "PASS pagerwait-anon-exits",
+            "PASS pagerwait-open-works",
+            "PASS pagerwait-new-mapping-works",
+            "init: pagerwait exited with status 0",
+            "init: done",
+        ],
+    ),
 ];
 
 /// `proc-file-async-eio`'s disk: `AIOERR.DAT` (three 64 KiB blocks, byte `i` = `i * 7 %

@@ -405,6 +405,8 @@ fn start_shm(
     shm.startup.first_free_slot = FIRST_UNTYPED_SLOT + 1;
     shm.startup.stop_at = bootarg_u64(info.bootargs(), "shm.stop").unwrap_or(0);
     shm.startup.hang_at = bootarg_u64(info.bootargs(), "shm.hang").unwrap_or(0);
+    shm.startup.stop_block = bootarg_u64(info.bootargs(), "shm.stop.block").unwrap_or(0);
+    shm.startup.hang_block = bootarg_u64(info.bootargs(), "shm.hang.block").unwrap_or(0);
     let tcb = shm.start(alloc, window, SHM_PRIORITY, init_ep)?;
     Ok((ep, tcb))
 }
@@ -465,6 +467,8 @@ fn build_file(
     if instance == 0 || every {
         file.startup.stop_at = bootarg_u64(info.bootargs(), "file.stop").unwrap_or(0);
         file.startup.hang_at = bootarg_u64(info.bootargs(), "file.hang").unwrap_or(0);
+        file.startup.stop_block = bootarg_u64(info.bootargs(), "file.stop.block").unwrap_or(0);
+        file.startup.hang_block = bootarg_u64(info.bootargs(), "file.hang.block").unwrap_or(0);
     }
     file.copy_in(SLOT_ENDPOINT, ep.cptr(), CapRights::ALL)?;
     file.startup.slots[file_slots::ENDPOINT] = SLOT_ENDPOINT;

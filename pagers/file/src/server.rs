@@ -100,12 +100,13 @@ fn main(st: &'static Startup) -> ! {
             // The test hook `file.stop=N` (a bootarg): stop at the `N`th request, as if the
             // server had crashed (scenario `server-restart`), once the disk is done with
             // the reads in flight.
-            if hook.stops_next()
+            let hook_len = r.info().length.min(REGISTER_MRS);
+            if hook.stops_next(r.info().label, &r.mrs[..hook_len])
                 && let Some(files) = files.as_mut()
             {
                 files.quiesce();
             }
-            hook.request("file", ep);
+            hook.request("file", ep, r.info().label, &r.mrs[..hook_len]);
             let Some(files) = files.as_mut() else {
                 reply = Some(wire(&encode_reply::<()>(&Err(Errno::ENODEV))));
                 continue;

@@ -53,6 +53,11 @@ pub struct Startup {
     /// A test hook (bootarg `<server>.hang=N`): the server stops answering, but stays
     /// alive, when its `N`th request arrives; 0 = never.
     pub hang_at: u64,
+    /// Test hooks (bootargs `<server>.stop.block=B`, `<server>.hang.block=B`): the server
+    /// stops (as `stop_at`) or stops answering (as `hang_at`) when vm asks it for block `B`
+    /// of any object (`ObjectPage`); 0 = never (block 0 cannot be chosen).
+    pub stop_block: u64,
+    pub hang_block: u64,
     /// vm: how long (milliseconds) a pager may take to answer one request before vm gives
     /// up on it (bootarg `vm.deadline=`); 0 = vm's default.
     pub deadline_ms: u64,
@@ -85,6 +90,8 @@ impl Startup {
             cache_blocks: 0,
             stop_at: 0,
             hang_at: 0,
+            stop_block: 0,
+            hang_block: 0,
             deadline_ms: 0,
         }
     }

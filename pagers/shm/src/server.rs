@@ -219,7 +219,12 @@ fn main(st: &'static Startup) -> ! {
         let Ok(r) = r else {
             continue;
         };
-        hook.request("shm-server", ep);
+        hook.request(
+            "shm-server",
+            ep,
+            r.info().label,
+            &r.mrs[..r.info().length.min(r.mrs.len())],
+        );
         let req = rt::ipc::received(&r);
         reply = Some(handle(&mut sys, &mut table, r.badge, &req, r.info().length));
     }

@@ -1281,7 +1281,8 @@ impl Server {
             println!(
                 "vm: {pager:?} pager has not answered within its deadline: ending its waiters"
             );
-            self.pager_failed(pager, Errno::ETIMEDOUT);
+            // init hears of the pager before it hears of its waiters' ends (each of which
+            // it would tell the silent pager of).
             let pid = match pager {
                 Pager::File => pid::FILE,
                 Pager::Shm => pid::SHM,
@@ -1291,6 +1292,7 @@ impl Server {
                 kind: Kill::Bus,
                 addr: 0,
             });
+            self.pager_failed(pager, Errno::ETIMEDOUT);
         }
     }
 
@@ -1305,15 +1307,15 @@ impl Server {
         if let Some(ep) = ep {
             sys.delete(ep.cptr());
         }
-        let mut requests = sys.pending.drop_queued(pager);
+        let requests = sys.pending.drop_queued(pager);
         if let Some(sent) = sys.pending.sent(pager) {
             // The proxy stays in its `Call` until the pager dies; its answer then finds
             // nothing sent.
-            requests.push(sent.request);
-            let _ = sys.pending.answer(pager, Err(e), None);
-            let _ = sys.pending.done();
             if let Some(slot) = sent.slot {
                 sys.free_slot(slot);
+            }
+            if let Some((_, waiters)) = sys.pending.answer(pager, Err(e), None) {
+                self.run_again(waiters);
             }
         }
         for r in requests {

@@ -149,6 +149,8 @@ pub fn power_off() -> ! {
 pub struct StopHook {
     at: u64,
     hang_at: u64,
+    stop_block: u64,
+    hang_block: u64,
     seen: u64,
 }
 
@@ -157,6 +159,8 @@ impl StopHook {
         Self {
             at,
             hang_at: 0,
+            stop_block: 0,
+            hang_block: 0,
             seen: 0,
         }
     }
@@ -166,19 +170,46 @@ impl StopHook {
         Self {
             at: st.stop_at,
             hang_at: st.hang_at,
+            stop_block: st.stop_block,
+            hang_block: st.hang_block,
             seen: 0,
         }
     }
 
     /// Whether the next request is the one it stops at (a server with work in flight
     /// finishes it first: the file server's disk reads).
-    pub fn stops_next(&self) -> bool {
-        self.seen + 1 == self.at
+    pub fn stops_next(&self, label: u64, mrs: &[u64]) -> bool {
+        self.seen + 1 == self.at || Self::asks_block(self.stop_block, label, mrs)
+    }
+
+    /// Whether (`label`, `mrs`) is vm's `ObjectPage` for block `block` (0: none).
+    fn asks_block(block: u64, label: u64, mrs: &[u64]) -> bool {
+        block != 0 && label == proto::Label::ObjectPage as u64 && mrs.get(1) == Some(&block)
     }
 
     /// One request arrived on `ep`; `name` says which server stops.
-    pub fn request(&mut self, name: &str, ep: libmk::Cap<libmk::Endpoint>) {
+    pub fn request(
+        &mut self,
+        name: &str,
+        ep: libmk::Cap<libmk::Endpoint>,
+        label: u64,
+        mrs: &[u64],
+    ) {
         self.seen += 1;
+        if Self::asks_block(self.stop_block, label, mrs) {
+            println!(
+                "{name}: test hook: stopping when asked for block {}",
+                self.stop_block
+            );
+            stop();
+        }
+        if Self::asks_block(self.hang_block, label, mrs) {
+            println!(
+                "{name}: test hook: no more answers from block {}",
+                self.hang_block
+            );
+            hang(ep);
+        }
         if self.seen == self.at {
             println!("{name}: test hook: stopping at request {}", self.seen);
             stop();
