@@ -24,7 +24,8 @@ use proto::object::{Claimed, MmapObject, Msync, ObjectRequest, Pager};
 use proto::shm::AnonObject;
 use proto::startup::{Startup, VM_CHUNK_WINDOW, VM_INITRD_WINDOW, vm_slots};
 use proto::{
-    Errno, Kill, PAGE_SIZE, ProtoError, ReplyBody, VmControl, VmRequest, Wire, ZeroRequest, pid,
+    Errno, Kill, Label, PAGE_SIZE, ProtoError, ReplyBody, VmControl, VmRequest, Wire, ZeroRequest,
+    pid,
 };
 use rt::println;
 use vm::object::BlockKey;
@@ -1063,17 +1064,13 @@ impl Server {
             long = rt::ipc::received(r);
             (long.label(), long.mrs())
         };
-        let request = match VmRequest::decode(label, words) {
-            Err(ProtoError::UnknownLabel(_)) => match MmapObject::decode(label, words) {
-                Err(ProtoError::UnknownLabel(_)) => match Msync::decode(label, words) {
-                    Err(ProtoError::UnknownLabel(_)) => {
-                        VmControl::decode(label, words).map(Request::Control)
-                    }
-                    other => other.map(Request::Msync),
-                },
-                other => other.map(Request::MmapObject),
-            },
-            other => other.map(Request::Task),
+        // One decoder per label (proto's `Label`: 100s tasks, 200s init).
+        let request = match Label::try_from(label) {
+            Ok(Label::MmapObject) => MmapObject::decode(label, words).map(Request::MmapObject),
+            Ok(Label::Msync) => Msync::decode(label, words).map(Request::Msync),
+            Ok(l) if (l as u64) < 200 => VmRequest::decode(label, words).map(Request::Task),
+            Ok(l) if (l as u64) < 300 => VmControl::decode(label, words).map(Request::Control),
+            _ => Err(ProtoError::UnknownLabel(label)),
         };
         // Only init's requests may bring a capability.
         if let Ok(Request::Control(req)) = request
