@@ -1498,34 +1498,31 @@ impl<M: Machine> Vm<M> {
                     t.pages.set(va, NONE);
                     objects.unref(m, k, 1);
                 }
-                if refaults.len() >= MAX_REFAULTS {
-                    refaults.clear();
-                }
-                refaults.insert((pid, va));
-                if object::groups(m, &mut t.space, &mut t.pages, va, va + PAGE_SIZE).is_err() {
-                    refaults.remove(&(pid, va));
-                    return kill(kills, pid, Kill::Bus, addr);
-                }
-                let Some(new) = take_page(m, pool, false) else {
-                    refaults.remove(&(pid, va));
-                    return kill(kills, pid, Kill::Bus, addr);
-                };
-                let copy = object::copy_block_page(m, objects, &r, va, new);
+                let copy = object::groups(m, &mut t.space, &mut t.pages, va, va + PAGE_SIZE)
+                    .and_then(|()| object::own_copy(m, pool, objects, &r, va));
                 objects.settle(m, k);
-                if let Err(e) = copy {
-                    pool.release(new);
-                    if e == WAIT {
-                        return Outcome::Wait;
+                return match copy {
+                    Ok(new) => {
+                        refaults.remove(&(pid, va));
+                        t.pages.set(va, new);
+                        Outcome::Map {
+                            page: new,
+                            va,
+                            flags,
+                        }
                     }
-                    refaults.remove(&(pid, va));
-                    return kill(kills, pid, Kill::Bus, addr);
-                }
-                refaults.remove(&(pid, va));
-                t.pages.set(va, new);
-                return Outcome::Map {
-                    page: new,
-                    va,
-                    flags,
+                    Err(WAIT) => {
+                        // The entry is no block's any more: the copy is remembered here.
+                        if refaults.len() >= MAX_REFAULTS {
+                            refaults.clear();
+                        }
+                        refaults.insert((pid, va));
+                        Outcome::Wait
+                    }
+                    Err(_) => {
+                        refaults.remove(&(pid, va));
+                        kill(kills, pid, Kill::Bus, addr)
+                    }
                 };
             }
         }
@@ -1591,17 +1588,16 @@ impl<M: Machine> Vm<M> {
             return Outcome::Resume;
         }
         // A private mapping's first write to the page: copy the object's page.
-        let Some(new) = take_page(m, pool, false) else {
-            return kill(kills, pid, Kill::Bus, addr);
+        let new = match object::own_copy(m, pool, objects, &r, va) {
+            Ok(new) => new,
+            Err(e) => {
+                objects.settle(m, k);
+                return match e {
+                    WAIT => Outcome::Wait,
+                    _ => kill(kills, pid, Kill::Bus, addr),
+                };
+            }
         };
-        if let Err(e) = object::copy_block_page(m, objects, &r, va, new) {
-            pool.release(new);
-            objects.settle(m, k);
-            return match e {
-                WAIT => Outcome::Wait,
-                _ => kill(kills, pid, Kill::Bus, addr),
-            };
-        }
         // The reply's map item replaces the mapping of the object's page.
         t.pages.set(va, new);
         objects.unref(m, k, 1);

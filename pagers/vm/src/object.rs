@@ -305,6 +305,23 @@ pub fn tail_page<M: Machine>(
     Ok(new)
 }
 
+/// A page of vm's own holding a copy of the object's page at `va` of region `r` (see
+/// [`copy_block_page`]); the page goes back to the pool on any error ([`crate::WAIT`]
+/// included), `ENOMEM` when there is none.
+pub fn own_copy<M: Machine>(
+    m: &mut M,
+    pool: &mut crate::pages::Pool,
+    objects: &mut Objects,
+    r: &Region,
+    va: u64,
+) -> Result<crate::pages::PageId, Errno> {
+    let new = crate::take_page(m, pool, false).ok_or(Errno::ENOMEM)?;
+    copy_block_page(m, objects, r, va, new).inspect_err(|_| {
+        pool.release(new);
+    })?;
+    Ok(new)
+}
+
 /// Copies the object's page at `va` of region `r` to vm's page `new`, asking the pager for
 /// the block if vm holds no capability for it, and once more if the one it held was
 /// revoked. `EFAULT` when the object has no data there; [`crate::WAIT`] while the pager's

@@ -123,7 +123,8 @@ impl<W> Default for Pending<W> {
     }
 }
 
-const fn index(p: Pager) -> usize {
+/// `p` as an index (0 file, 1 shm) into vm's per-pager tables.
+pub const fn index(p: Pager) -> usize {
     match p {
         Pager::File => 0,
         Pager::Shm => 1,

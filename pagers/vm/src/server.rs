@@ -259,22 +259,15 @@ impl Sys {
         }
     }
 
-    fn gen_index(pager: Pager) -> usize {
-        match pager {
-            Pager::File => 0,
-            Pager::Shm => 1,
-        }
-    }
-
     /// `req` as the pager's current instance knows it (`vm::for_instance`).
     fn current(&self, pager: Pager, req: ObjectRequest) -> Result<ObjectRequest, Errno> {
-        vm::for_instance(req, self.generations[Self::gen_index(pager)])
+        vm::for_instance(req, self.generations[vm::pending::index(pager)])
     }
 
     /// `SetPager`: the endpoint of a new instance of `pager` (in vm's slot `cap`); the
     /// old instance's handles are dead from now on.
     fn set_pager(&mut self, pager: Pager, cap: u64) -> Result<(), Errno> {
-        let i = Self::gen_index(pager);
+        let i = vm::pending::index(pager);
         if self.generations[i] >= vm::MAX_GENERATION {
             return Err(Errno::EAGAIN);
         }
@@ -345,7 +338,7 @@ impl Sys {
 
     /// Gives `pager`'s proxy its next request if it is idle and one is queued.
     fn dispatch(&mut self, pager: Pager) {
-        let i = Self::gen_index(pager);
+        let i = vm::pending::index(pager);
         let Some(idle) = self.idle[i] else {
             return;
         };
@@ -426,10 +419,16 @@ impl Sys {
         if let Some(pt) = self.pt_pool.pop() {
             return Ok(pt);
         }
+        self.retype(ObjectType::PageTable, 0).map(Cap::from_cptr)
+    }
+
+    /// A new kernel object of `ty` from vm's untyped budget, in a new slot (untyped found
+    /// exhausted are dropped from the budget).
+    fn retype(&mut self, ty: ObjectType, size_bits: u64) -> Result<u64, Errno> {
         let slot = self.slot()?;
         while let Some(&ut) = self.untyped.first() {
-            match ut.retype(ObjectType::PageTable, 0, self.cnode, slot, 1) {
-                Ok(()) => return Ok(Cap::from_cptr(slot)),
+            match ut.retype(ty, size_bits, self.cnode, slot, 1) {
+                Ok(()) => return Ok(slot),
                 Err(Error::NotEnoughMemory) => {
                     self.untyped.remove(0);
                 }
@@ -629,7 +628,7 @@ impl Machine for Sys {
     }
 
     fn generation(&self, pager: Pager) -> u64 {
-        self.generations[Self::gen_index(pager)]
+        self.generations[vm::pending::index(pager)]
     }
 
     fn anon_object(&mut self, size: u64) -> Result<AnonObject, Errno> {
@@ -813,7 +812,7 @@ impl Sys {
     /// buffer page and a stack of vm's) that takes vm's requests for the pager one at a
     /// time and makes the blocking `Call`, so that vm itself never waits for a pager.
     fn start_proxy(&mut self, pager: Pager, ep: Cap<Endpoint>) -> Result<(), Errno> {
-        let i = Self::gen_index(pager) as u64;
+        let i = vm::pending::index(pager) as u64;
         let tcb_slot = self.retype(ObjectType::Tcb, 0)?;
         let buf_slot = self.retype(ObjectType::Frame, 12)?;
         let badged = self.slot()?;
@@ -840,18 +839,6 @@ impl Sys {
         )?;
         tcb.start(proxy_main as *const () as u64, top, (badged << 16) | i)?;
         Ok(())
-    }
-
-    /// A new kernel object of `ty` from vm's untyped budget, in a new slot.
-    fn retype(&mut self, ty: ObjectType, size_bits: u64) -> Result<u64, Errno> {
-        let slot = self.slot()?;
-        for &ut in &self.untyped {
-            if ut.retype(ty, size_bits, self.cnode, slot, 1).is_ok() {
-                return Ok(slot);
-            }
-        }
-        self.free_slot(slot);
-        Err(Errno::ENOMEM)
     }
 }
 
@@ -1212,7 +1199,7 @@ impl Server {
             return Some((sys.proxy_message(&next), None));
         }
         // Nothing to do: the proxy waits in a saved reply for its next request.
-        let i = Sys::gen_index(pager);
+        let i = vm::pending::index(pager);
         match sys.slot() {
             Ok(slot) if libmk::save_caller(slot).is_ok() => sys.idle[i] = Some(slot),
             Ok(slot) => sys.free_slot(slot),

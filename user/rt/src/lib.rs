@@ -155,16 +155,6 @@ pub struct StopHook {
 }
 
 impl StopHook {
-    pub const fn new(at: u64) -> Self {
-        Self {
-            at,
-            hang_at: 0,
-            stop_block: 0,
-            hang_block: 0,
-            seen: 0,
-        }
-    }
-
     /// Both hooks of `st`.
     pub const fn of(st: &Startup) -> Self {
         Self {
