@@ -6,7 +6,7 @@
 //! per call but needs a mapping set up between the two; the page cache's frames will reach
 //! tasks through `mmap` instead.)
 
-use crate::wire::{ReplyBody, Text, Wire, fields};
+use crate::wire::{ReplyBody, Text, Wire};
 use crate::{Label, ProtoError};
 
 /// The first message register of `Read`'s data.
@@ -91,135 +91,45 @@ impl Path {
     }
 }
 
-/// A task's request to the file server, badged with the task's pid. Descriptors belong to
-/// the task that opened them: another task's number is `EBADF`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FileRequest {
-    /// Open `path` with `flags` ([`open_flags`]) → [`OpenReply`]. `ENOENT` if it does not
-    /// exist, `EISDIR` for a directory, `EROFS` for write access (this slice reads only),
-    /// `EMFILE` when the server's table is full.
-    Open { path: Path, flags: u64 },
-    /// Up to `len` bytes (at most [`READ_MAX`]) at `offset` ([`AT_POSITION`]: at the
-    /// descriptor's position, advancing it) → the count (`u64`, 0 at end of file); the bytes
-    /// in MR6.. (little-endian words). `EBADF` for a descriptor the caller does not hold.
-    Read { fd: u64, offset: u64, len: u64 },
-    /// Forget descriptor `fd` (`EBADF` if the caller does not hold it).
-    Close { fd: u64 },
-    /// → [`StatReply`] of `path` (`ENOENT` if missing).
-    Stat { path: Path },
-    /// `len` bytes (at most [`READ_MAX`]) from MR6.. at `offset` ([`AT_POSITION`]: at the
-    /// descriptor's position, advancing it) → the count. `total` (at least `len`) is what is
-    /// left of the caller's whole `write`: an `O_DIRECT` descriptor checks its alignment and
-    /// collects the pieces of one transfer before writing them to the disk. `EBADF` for a
-    /// descriptor not open for writing, `ENOSPC` when the disk is full.
-    Write {
-        fd: u64,
-        offset: u64,
-        len: u64,
-        total: u64,
-    },
-    /// Moves the descriptor's position to `offset` (signed) from [`Whence`] → the new position.
-    /// `EINVAL` if it would be negative.
-    Lseek {
-        fd: u64,
-        offset: i64,
-        whence: Whence,
-    },
-    /// → [`StatReply`] of the descriptor's file (its size as the server holds it, written
-    /// back or not).
-    Fstat { fd: u64 },
-    /// Sets the file's size: bytes past it are gone, new bytes read as zero. `EBADF` for a
-    /// descriptor not open for writing.
-    Ftruncate { fd: u64, len: u64 },
-    /// Removes `path` (at the last close if it is open). `EISDIR` for a directory.
-    Unlink { path: Path },
-    /// → [`FileStats`]: the server's counters since boot (anyone may ask).
-    FileStats,
-}
+crate::numbered_field!(Whence);
 
-impl FileRequest {
-    pub fn encode(&self) -> Wire {
-        match *self {
-            Self::Open { path, flags } => {
-                let p = path.to_words();
-                Wire::request(Label::Open, &[flags, p[0], p[1], p[2], p[3], p[4]])
-            }
-            Self::Read { fd, offset, len } => Wire::request(Label::Read, &[fd, offset, len]),
-            Self::Close { fd } => Wire::request(Label::Close, &[fd]),
-            Self::Stat { path } => Wire::request(Label::Stat, &path.to_words()),
-            Self::Write {
-                fd,
-                offset,
-                len,
-                total,
-            } => Wire::request(Label::Write, &[fd, offset, len, total]),
-            Self::Lseek { fd, offset, whence } => {
-                Wire::request(Label::Lseek, &[fd, offset as u64, whence as u64])
-            }
-            Self::Fstat { fd } => Wire::request(Label::Fstat, &[fd]),
-            Self::Ftruncate { fd, len } => Wire::request(Label::Ftruncate, &[fd, len]),
-            Self::Unlink { path } => Wire::request(Label::Unlink, &path.to_words()),
-            Self::FileStats => Wire::request(Label::FileStats, &[]),
-        }
-    }
-
-    /// `UnknownLabel` for any label that is not a request to the file server; `BadField`
-    /// for a path that is not one.
-    pub fn decode(label: u64, mrs: &[u64]) -> Result<Self, ProtoError> {
-        let l = Label::try_from(label).map_err(ProtoError::UnknownLabel)?;
-        Ok(match l {
-            Label::Open => {
-                let [flags, a, b, c, d, e] = fields(l, mrs)?;
-                Self::Open {
-                    path: Path::from_words([a, b, c, d, e])?,
-                    flags,
-                }
-            }
-            Label::Read => {
-                let [fd, offset, len] = fields(l, mrs)?;
-                Self::Read { fd, offset, len }
-            }
-            Label::Close => {
-                let [fd] = fields(l, mrs)?;
-                Self::Close { fd }
-            }
-            Label::Stat => Self::Stat {
-                path: Path::from_words(fields(l, mrs)?)?,
-            },
-            Label::Write => {
-                let [fd, offset, len, total] = fields(l, mrs)?;
-                if len > READ_MAX as u64 || total < len {
-                    return Err(ProtoError::BadField);
-                }
-                Self::Write {
-                    fd,
-                    offset,
-                    len,
-                    total,
-                }
-            }
-            Label::Lseek => {
-                let [fd, offset, whence] = fields(l, mrs)?;
-                Self::Lseek {
-                    fd,
-                    offset: offset as i64,
-                    whence: Whence::try_from(whence).map_err(|_| ProtoError::BadField)?,
-                }
-            }
-            Label::Fstat => {
-                let [fd] = fields(l, mrs)?;
-                Self::Fstat { fd }
-            }
-            Label::Ftruncate => {
-                let [fd, len] = fields(l, mrs)?;
-                Self::Ftruncate { fd, len }
-            }
-            Label::Unlink => Self::Unlink {
-                path: Path::from_words(fields(l, mrs)?)?,
-            },
-            Label::FileStats => Self::FileStats,
-            _ => return Err(ProtoError::UnknownLabel(label)),
-        })
+crate::interface! {
+    /// A task's request to the file server, badged with the task's pid. Descriptors belong to
+    /// the task that opened them: another task's number is `EBADF`. A path that is not a
+    /// [`Path`] is `BadField`.
+    pub enum FileRequest {
+        /// Open `path` with `flags` ([`open_flags`]) → [`OpenReply`]. `ENOENT` if it does not
+        /// exist, `EISDIR` for a directory, `EROFS` for write access to a read-only disk,
+        /// `EMFILE` when the server's table is full.
+        Open { flags: u64, path: Path } = Label::Open => fn open -> OpenReply;
+        /// Up to `len` bytes (at most [`READ_MAX`]) at `offset` ([`AT_POSITION`]: at the
+        /// descriptor's position, advancing it) → the count (`u64`, 0 at end of file); the bytes
+        /// in MR6.. (little-endian words). `EBADF` for a descriptor the caller does not hold.
+        Read { fd: u64, offset: u64, len: u64 } = Label::Read => fn read -> u64;
+        /// Forget descriptor `fd` (`EBADF` if the caller does not hold it).
+        Close { fd: u64 } = Label::Close => fn close -> ();
+        /// → [`StatReply`] of `path` (`ENOENT` if missing).
+        Stat { path: Path } = Label::Stat => fn stat -> StatReply;
+        /// `len` bytes (at most [`READ_MAX`]) from MR6.. at `offset` ([`AT_POSITION`]: at the
+        /// descriptor's position, advancing it) → the count. `total` (at least `len`) is what is
+        /// left of the caller's whole `write`: an `O_DIRECT` descriptor checks its alignment and
+        /// collects the pieces of one transfer before writing them to the disk. `EBADF` for a
+        /// descriptor not open for writing, `ENOSPC` when the disk is full.
+        Write { fd: u64, offset: u64, len: u64, total: u64 } = Label::Write
+            => fn write -> u64, if len <= READ_MAX as u64 && total >= len;
+        /// Moves the descriptor's position to `offset` (signed) from [`Whence`] → the new
+        /// position. `EINVAL` if it would be negative.
+        Lseek { fd: u64, offset: i64, whence: Whence } = Label::Lseek => fn lseek -> u64;
+        /// → [`StatReply`] of the descriptor's file (its size as the server holds it, written
+        /// back or not).
+        Fstat { fd: u64 } = Label::Fstat => fn fstat -> StatReply;
+        /// Sets the file's size: bytes past it are gone, new bytes read as zero. `EBADF` for a
+        /// descriptor not open for writing.
+        Ftruncate { fd: u64, len: u64 } = Label::Ftruncate => fn ftruncate -> ();
+        /// Removes `path` (at the last close if it is open). `EISDIR` for a directory.
+        Unlink { path: Path } = Label::Unlink => fn unlink -> ();
+        /// → [`FileStats`]: the server's counters since boot (anyone may ask).
+        FileStats = Label::FileStats => fn file_stats -> FileStats;
     }
 }
 

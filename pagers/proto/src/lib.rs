@@ -18,6 +18,7 @@ extern crate alloc;
 pub mod errno;
 pub mod file;
 pub mod handles;
+pub mod interface;
 pub mod object;
 pub mod proc;
 pub mod shm;
@@ -29,6 +30,7 @@ pub mod zero;
 
 pub use errno::Errno;
 pub use file::{FileRequest, FileStats, OpenReply, StatReply};
+pub use interface::{Field, Transport};
 pub use proc::{GetPidReply, ProcRequest, WaitReply};
 pub use shm::ShmRequest;
 pub use task::{DescriptorCount, ServerControl};
@@ -295,53 +297,6 @@ impl From<ProtoError> for Errno {
         match e {
             ProtoError::UnknownLabel(_) => Errno::ENOSYS,
             ProtoError::Short | ProtoError::BadField => Errno::EINVAL,
-        }
-    }
-}
-
-impl Label {
-    /// How many message registers the request carries.
-    pub const fn fields(self) -> usize {
-        match self {
-            Self::Mmap => 6,
-            Self::Munmap => 2,
-            Self::Mprotect => 3,
-            Self::Vmmap
-            | Self::VmStats
-            | Self::TakeKills
-            | Self::GetChunk
-            | Self::GetPid
-            | Self::PowerOff
-            | Self::SyncAll
-            | Self::Descriptors
-            | Self::FileStats => 0,
-            Self::TaskExit | Self::TaskExec => 1,
-            Self::TaskFork => 2,
-            Self::MapObject => 6,
-            Self::SetPager => 1,
-            Self::NewSpace | Self::Destroy | Self::Kill | Self::Exit | Self::Wait => 1,
-            Self::MapImage => 6,
-            Self::MapFrame => 3,
-            Self::ForkSpace | Self::Fork => 2,
-            Self::Reset => 1,
-            Self::SetName => 3,
-            Self::MapAnon => 4,
-            Self::Spawn | Self::Exec => 2,
-            Self::Open => 6,
-            Self::Read => 3,
-            Self::Close => 1,
-            Self::Stat | Self::Unlink => 5,
-            Self::Write => 4,
-            Self::Lseek => 3,
-            Self::Fstat => 1,
-            Self::Ftruncate => 2,
-            Self::MmapObject => 5,
-            Self::ObjectDirty | Self::GetObject | Self::ObjectClaim => 2,
-            Self::Msync | Self::ObjectPage | Self::ObjectSync => 3,
-            Self::ObjectRelease => 1,
-            Self::ShmOpen => 4,
-            Self::ShmTruncate | Self::ShmUnlink => 2,
-            Self::ShmStat | Self::ShmClose | Self::ShmCreateAnon => 1,
         }
     }
 }

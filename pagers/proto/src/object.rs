@@ -16,7 +16,7 @@
 //! Private mappings copy a block's page into a page of vm's own on the first write (the
 //! pager's page stays clean).
 
-use crate::wire::{ReplyBody, Wire, fields};
+use crate::wire::{ReplyBody, Wire};
 use crate::{Label, ProtoError};
 
 /// Pages in a block: the unit of page-cache allocation, fault-around and eviction.
@@ -32,93 +32,35 @@ abi::numbered! {
     }
 }
 
-/// vm's requests to a pager (file or shm). Every one but `Claim` names a handle vm has
-/// claimed (badge `pid::VM`); anything else is `EBADF`. `Release` is also a task's, for a
-/// handle it was given and never had mapped (see [`crate::handles`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ObjectRequest {
-    /// The block `block` of `handle`'s object, for reading or (`write`) writing → MR1 = how
-    /// many bytes of the block hold data (the rest reads as zero and is never written
-    /// back); the block's frame capability travels with the reply. `EFAULT` when the block
-    /// lies wholly past the end of the object (vm then kills the task with BUS); `EACCES`
-    /// for `write` through a read-only handle.
-    Page {
-        handle: u64,
-        block: u64,
-        write: bool,
-    },
-    /// A page of `block` was written through a shared mapping. `EACCES` for a read-only
-    /// handle (vm then kills the writer with SEGV).
-    Dirty { handle: u64, block: u64 },
-    /// Write back the dirty blocks among `first .. first + count`.
-    Sync { handle: u64, first: u64, count: u64 },
-    /// vm no longer maps `handle` (or, from a task: it will not map it); the handle is gone.
-    Release { handle: u64 },
-    /// vm takes `handle`, which task `pid` got with `GetObject` and asks vm to map →
-    /// [`Claimed`]. `EBADF` unless the handle exists, was given to `pid` and was not
-    /// claimed before; from then on only vm may use it.
-    Claim { handle: u64, pid: u64 },
+crate::numbered_field!(Pager);
+
+crate::interface! {
+    /// vm's requests to a pager (file or shm). Every one but `Claim` names a handle vm has
+    /// claimed (badge `pid::VM`); anything else is `EBADF`. `Release` is also a task's, for a
+    /// handle it was given and never had mapped (see [`crate::handles`]).
+    pub enum ObjectRequest {
+        /// The block `block` of `handle`'s object, for reading or (`write`) writing → MR1 = how
+        /// many bytes of the block hold data (the rest reads as zero and is never written
+        /// back); the block's frame capability travels with the reply. `EFAULT` when the block
+        /// lies wholly past the end of the object (vm then kills the task with BUS); `EACCES`
+        /// for `write` through a read-only handle.
+        Page { handle: u64, block: u64, write: bool } = Label::ObjectPage => fn page -> u64;
+        /// A page of `block` was written through a shared mapping. `EACCES` for a read-only
+        /// handle (vm then kills the writer with SEGV).
+        Dirty { handle: u64, block: u64 } = Label::ObjectDirty => fn dirty -> ();
+        /// Write back the dirty blocks among `first .. first + count`.
+        Sync { handle: u64, first: u64, count: u64 } = Label::ObjectSync => fn sync -> ();
+        /// vm no longer maps `handle` (or, from a task: it will not map it); the handle is
+        /// gone.
+        Release { handle: u64 } = Label::ObjectRelease => fn release -> ();
+        /// vm takes `handle`, which task `pid` got with `GetObject` and asks vm to map →
+        /// [`Claimed`]. `EBADF` unless the handle exists, was given to `pid` and was not
+        /// claimed before; from then on only vm may use it.
+        Claim { handle: u64, pid: u64 } = Label::ObjectClaim => fn claim -> Claimed;
+    }
 }
 
 impl ObjectRequest {
-    pub fn encode(&self) -> Wire {
-        match *self {
-            Self::Page {
-                handle,
-                block,
-                write,
-            } => Wire::request(Label::ObjectPage, &[handle, block, u64::from(write)]),
-            Self::Dirty { handle, block } => Wire::request(Label::ObjectDirty, &[handle, block]),
-            Self::Sync {
-                handle,
-                first,
-                count,
-            } => Wire::request(Label::ObjectSync, &[handle, first, count]),
-            Self::Release { handle } => Wire::request(Label::ObjectRelease, &[handle]),
-            Self::Claim { handle, pid } => Wire::request(Label::ObjectClaim, &[handle, pid]),
-        }
-    }
-
-    /// `UnknownLabel` for any other label; `BadField` for a `write` flag other than 0 or 1.
-    pub fn decode(label: u64, mrs: &[u64]) -> Result<Self, ProtoError> {
-        match Label::try_from(label) {
-            Ok(l @ Label::ObjectPage) => {
-                let [handle, block, write] = fields(l, mrs)?;
-                let write = match write {
-                    0 => false,
-                    1 => true,
-                    _ => return Err(ProtoError::BadField),
-                };
-                Ok(Self::Page {
-                    handle,
-                    block,
-                    write,
-                })
-            }
-            Ok(l @ Label::ObjectDirty) => {
-                let [handle, block] = fields(l, mrs)?;
-                Ok(Self::Dirty { handle, block })
-            }
-            Ok(l @ Label::ObjectSync) => {
-                let [handle, first, count] = fields(l, mrs)?;
-                Ok(Self::Sync {
-                    handle,
-                    first,
-                    count,
-                })
-            }
-            Ok(l @ Label::ObjectRelease) => {
-                let [handle] = fields(l, mrs)?;
-                Ok(Self::Release { handle })
-            }
-            Ok(l @ Label::ObjectClaim) => {
-                let [handle, pid] = fields(l, mrs)?;
-                Ok(Self::Claim { handle, pid })
-            }
-            _ => Err(ProtoError::UnknownLabel(label)),
-        }
-    }
-
     /// The handle the request names.
     pub const fn handle(&self) -> u64 {
         match *self {
@@ -158,85 +100,37 @@ impl ReplyBody for Claimed {
     }
 }
 
-/// A task's request to the owner of one of its descriptors (file or shm server): a new
-/// handle for vm to map, bound to the caller (see [`crate::handles`]) → MR1 = handle, MR2 =
-/// size in bytes (`OpenReply`'s layout). The handle may write when the descriptor may;
-/// `writable` only asks for that to be checked now: `EACCES` if it is asked of a
-/// descriptor opened read-only. `EACCES` also for a descriptor not open for reading (a
-/// mapping always reads), `EBADF` for a bad descriptor, `EMFILE` when the caller holds
-/// [`crate::handles::MAX_UNCLAIMED`] handles it has not had mapped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GetObject {
-    pub fd: u64,
-    pub writable: bool,
+crate::interface! {
+    /// A task's request to the owner of one of its descriptors (file or shm server): a new
+    /// handle for vm to map, bound to the caller (see [`crate::handles`]) → MR1 = handle, MR2 =
+    /// size in bytes (`OpenReply`'s layout). The handle may write when the descriptor may;
+    /// `writable` only asks for that to be checked now: `EACCES` if it is asked of a
+    /// descriptor opened read-only. `EACCES` also for a descriptor not open for reading (a
+    /// mapping always reads), `EBADF` for a bad descriptor, `EMFILE` when the caller holds
+    /// [`crate::handles::MAX_UNCLAIMED`] handles it has not had mapped.
+    pub struct GetObject {
+        pub fd: u64,
+        pub writable: bool,
+    } = Label::GetObject => fn get -> crate::OpenReply;
 }
 
-impl GetObject {
-    pub fn encode(&self) -> Wire {
-        Wire::request(Label::GetObject, &[self.fd, u64::from(self.writable)])
-    }
-
-    pub fn decode(label: u64, mrs: &[u64]) -> Result<Self, ProtoError> {
-        match Label::try_from(label) {
-            Ok(l @ Label::GetObject) => {
-                let [fd, writable] = fields(l, mrs)?;
-                match writable {
-                    0 | 1 => Ok(Self {
-                        fd,
-                        writable: writable == 1,
-                    }),
-                    _ => Err(ProtoError::BadField),
-                }
-            }
-            _ => Err(ProtoError::UnknownLabel(label)),
-        }
-    }
-}
-
-/// A task's request to vm to map a memory object: `mmap(addr, len, prot, flags, fd, offset)`
-/// once the descriptor's owner gave a handle → MR1 = the address. `prot_flags` = prot |
-/// flags << 8; `offset` must be page aligned. vm claims the handle from the pager first
-/// (`ObjectRequest::Claim` with the caller's pid): `EBADF` for a handle that is not the
-/// caller's to give, `EACCES` for a shared writable mapping of a read-only handle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MmapObject {
-    pub addr: u64,
-    pub len: u64,
-    pub prot: u64,
-    pub flags: u64,
-    pub pager: Pager,
-    pub handle: u64,
-    pub offset: u64,
-}
-
-impl MmapObject {
-    /// Encoded as addr, len, prot | flags << 8 | pager << 32, handle, offset.
-    pub fn encode(&self) -> Wire {
-        let packed = (self.prot & 0xff) | (self.flags & 0xff_ffff) << 8 | (self.pager as u64) << 32;
-        Wire::request(
-            Label::MmapObject,
-            &[self.addr, self.len, packed, self.handle, self.offset],
-        )
-    }
-
-    pub fn decode(label: u64, mrs: &[u64]) -> Result<Self, ProtoError> {
-        match Label::try_from(label) {
-            Ok(l @ Label::MmapObject) => {
-                let [addr, len, packed, handle, offset] = fields(l, mrs)?;
-                let pager = Pager::try_from(packed >> 32).map_err(|_| ProtoError::BadField)?;
-                Ok(Self {
-                    addr,
-                    len,
-                    prot: packed & 0xff,
-                    flags: (packed >> 8) & 0xff_ffff,
-                    pager,
-                    handle,
-                    offset,
-                })
-            }
-            _ => Err(ProtoError::UnknownLabel(label)),
-        }
-    }
+crate::interface! {
+    /// A task's request to vm to map a memory object: `mmap(addr, len, prot, flags, fd,
+    /// offset)` once the descriptor's owner gave a handle → MR1 = the address. `offset` must
+    /// be page aligned. vm claims the handle from the pager first (`ObjectRequest::Claim`
+    /// with the caller's pid): `EBADF` for a handle that is not the caller's to give, `EACCES`
+    /// for a shared writable mapping of a read-only handle. Seven words: the seventh travels
+    /// in the IPC buffer (an `mmap` is not a fast path; its fields unpacked keep every bit
+    /// for vm to check).
+    pub struct MmapObject {
+        pub addr: u64,
+        pub len: u64,
+        pub prot: u64,
+        pub flags: u64,
+        pub pager: Pager,
+        pub handle: u64,
+        pub offset: u64,
+    } = Label::MmapObject => fn map -> u64;
 }
 
 /// `msync` flags, as Linux on AArch64 numbers them.
@@ -250,29 +144,14 @@ pub mod ms {
     pub const MASK: u64 = ASYNC | INVALIDATE | SYNC;
 }
 
-/// A task's request to vm: write back the shared file pages of [`addr`, `addr + len`).
-/// `flags`: [`ms`] bits (vm answers `EINVAL` for unknown bits or both `ASYNC` and `SYNC`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Msync {
-    pub addr: u64,
-    pub len: u64,
-    pub flags: u64,
-}
-
-impl Msync {
-    pub fn encode(&self) -> Wire {
-        Wire::request(Label::Msync, &[self.addr, self.len, self.flags])
-    }
-
-    pub fn decode(label: u64, mrs: &[u64]) -> Result<Self, ProtoError> {
-        match Label::try_from(label) {
-            Ok(l @ Label::Msync) => {
-                let [addr, len, flags] = fields(l, mrs)?;
-                Ok(Self { addr, len, flags })
-            }
-            _ => Err(ProtoError::UnknownLabel(label)),
-        }
-    }
+crate::interface! {
+    /// A task's request to vm: write back the shared file pages of [`addr`, `addr + len`).
+    /// `flags`: [`ms`] bits (vm answers `EINVAL` for unknown bits or both `ASYNC` and `SYNC`).
+    pub struct Msync {
+        pub addr: u64,
+        pub len: u64,
+        pub flags: u64,
+    } = Label::Msync => fn msync -> ();
 }
 
 #[cfg(test)]
@@ -349,8 +228,13 @@ mod tests {
         };
         let w = m.encode();
         assert_eq!(MmapObject::decode(w.label(), w.mrs()), Ok(m));
+        assert_eq!(w.mrs().len(), 7);
         assert_eq!(
-            MmapObject::decode(Label::MmapObject as u64, &[0, 0, 9 << 32, 0, 0]),
+            MmapObject::decode(Label::MmapObject as u64, &w.mrs()[..6]),
+            Err(ProtoError::Short)
+        );
+        assert_eq!(
+            MmapObject::decode(Label::MmapObject as u64, &[0, 0, 0, 0, 9, 0, 0]),
             Err(ProtoError::BadField)
         );
         let s = Msync {

@@ -20,7 +20,7 @@
 //! which server owns a descriptor by its number alone ([`owns_fd`]), with no table to keep
 //! across `fork` or `exec`.
 
-use crate::wire::{Name, ReplyBody, Wire, fields};
+use crate::wire::{Name, ReplyBody, Wire};
 use crate::{Label, ProtoError};
 
 /// The first descriptor number the shm server hands out.
@@ -51,34 +51,37 @@ pub mod mode {
     pub const MASK: u64 = 0o777;
 }
 
-/// A task's request to the shm server, badged with the task's pid. Descriptors belong to
-/// the task that opened them: another task's number is `EBADF`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ShmRequest {
-    /// `shm_open(name, flags, mode)` ([`crate::file::open_flags`]: `RDONLY` or `RDWR`,
-    /// `CREAT`, `EXCL`, `TRUNC`) → [`crate::OpenReply`] (descriptor, size). `EINVAL` for a
-    /// name that is not `/name` or for `WRONLY`, `ENOENT` if it does not exist and `CREAT`
-    /// is not given, `EEXIST` if it exists and `CREAT | EXCL` is given, `EACCES` if the
-    /// object's `mode` forbids the access (or `TRUNC` without write permission), `EMFILE`
-    /// or `ENOMEM` when a table is full.
-    Open { name: Name, flags: u64, mode: u64 },
-    /// `ftruncate(fd, size)`: growing adds zero bytes, shrinking frees whole blocks past the
-    /// end and takes them from every mapping (a later access there is `BUS`). `EINVAL` for a
-    /// descriptor opened read-only, `EFBIG` beyond the server's limit.
-    Truncate { fd: u64, size: u64 },
-    /// `fstat(fd)` → the size in bytes (`u64`).
-    Stat { fd: u64 },
-    /// `shm_unlink(name)`: the name goes at once; the object when its last descriptor and
-    /// mapping do. `ENOENT` if there is no such name.
-    Unlink { name: Name },
-    /// `close(fd)`.
-    Close { fd: u64 },
-    /// vm only (badge `pid::VM`; `EPERM` from anyone else): a new anonymous object of `size`
-    /// bytes (zero on first touch) for a `MAP_SHARED | MAP_ANONYMOUS` mapping →
-    /// [`AnonObject`]: its handle for the memory-object protocol (vm's, claimed, writable)
-    /// and the object. It has no name and no descriptor: the handle is its only holder, and
-    /// `ObjectRelease` frees it. `EFBIG` beyond the server's limit.
-    CreateAnon { size: u64 },
+crate::interface! {
+    /// A task's request to the shm server, badged with the task's pid. Descriptors belong to
+    /// the task that opened them: another task's number is `EBADF`. A name that is not a
+    /// [`Name`] is `BadField` (its `/` form is the server's to check: `EINVAL`).
+    pub enum ShmRequest {
+        /// `shm_open(name, flags, mode)` ([`crate::file::open_flags`]: `RDONLY` or `RDWR`,
+        /// `CREAT`, `EXCL`, `TRUNC`) → [`crate::OpenReply`] (descriptor, size). `EINVAL` for a
+        /// name that is not `/name` or for `WRONLY`, `ENOENT` if it does not exist and `CREAT`
+        /// is not given, `EEXIST` if it exists and `CREAT | EXCL` is given, `EACCES` if the
+        /// object's `mode` forbids the access (or `TRUNC` without write permission), `EMFILE`
+        /// or `ENOMEM` when a table is full.
+        Open { flags: u64, mode: u64, name: Name } = Label::ShmOpen
+            => fn open -> crate::OpenReply;
+        /// `ftruncate(fd, size)`: growing adds zero bytes, shrinking frees whole blocks past the
+        /// end and takes them from every mapping (a later access there is `BUS`). `EINVAL` for a
+        /// descriptor opened read-only, `EFBIG` beyond the server's limit.
+        Truncate { fd: u64, size: u64 } = Label::ShmTruncate => fn truncate -> ();
+        /// `fstat(fd)` → the size in bytes (`u64`).
+        Stat { fd: u64 } = Label::ShmStat => fn stat -> u64;
+        /// `shm_unlink(name)`: the name goes at once; the object when its last descriptor and
+        /// mapping do. `ENOENT` if there is no such name.
+        Unlink { name: Name } = Label::ShmUnlink => fn unlink -> ();
+        /// `close(fd)`.
+        Close { fd: u64 } = Label::ShmClose => fn close -> ();
+        /// vm only (badge `pid::VM`; `EPERM` from anyone else): a new anonymous object of `size`
+        /// bytes (zero on first touch) for a `MAP_SHARED | MAP_ANONYMOUS` mapping →
+        /// [`AnonObject`]: its handle for the memory-object protocol (vm's, claimed, writable)
+        /// and the object. It has no name and no descriptor: the handle is its only holder, and
+        /// `ObjectRelease` frees it. `EFBIG` beyond the server's limit.
+        CreateAnon { size: u64 } = Label::ShmCreateAnon => fn create_anon -> AnonObject;
+    }
 }
 
 /// `CreateAnon`'s result: MR1 = the handle, MR2 = the object.
@@ -99,58 +102,6 @@ impl ReplyBody for AnonObject {
             [handle, object, ..] => Ok(Self { handle, object }),
             _ => Err(ProtoError::Short),
         }
-    }
-}
-
-impl ShmRequest {
-    pub fn encode(&self) -> Wire {
-        match *self {
-            Self::Open { name, flags, mode } => {
-                let [a, b] = name.to_words();
-                Wire::request(Label::ShmOpen, &[flags, mode, a, b])
-            }
-            Self::Truncate { fd, size } => Wire::request(Label::ShmTruncate, &[fd, size]),
-            Self::Stat { fd } => Wire::request(Label::ShmStat, &[fd]),
-            Self::Unlink { name } => Wire::request(Label::ShmUnlink, &name.to_words()),
-            Self::Close { fd } => Wire::request(Label::ShmClose, &[fd]),
-            Self::CreateAnon { size } => Wire::request(Label::ShmCreateAnon, &[size]),
-        }
-    }
-
-    /// `UnknownLabel` for any label that is not a request to the shm server; `BadField` for
-    /// a name that is not a [`Name`] (its `/` form is the server's to check: `EINVAL`).
-    pub fn decode(label: u64, mrs: &[u64]) -> Result<Self, ProtoError> {
-        let l = Label::try_from(label).map_err(ProtoError::UnknownLabel)?;
-        Ok(match l {
-            Label::ShmOpen => {
-                let [flags, mode, a, b] = fields(l, mrs)?;
-                Self::Open {
-                    name: Name::from_words([a, b])?,
-                    flags,
-                    mode,
-                }
-            }
-            Label::ShmTruncate => {
-                let [fd, size] = fields(l, mrs)?;
-                Self::Truncate { fd, size }
-            }
-            Label::ShmStat => {
-                let [fd] = fields(l, mrs)?;
-                Self::Stat { fd }
-            }
-            Label::ShmUnlink => Self::Unlink {
-                name: Name::from_words(fields(l, mrs)?)?,
-            },
-            Label::ShmClose => {
-                let [fd] = fields(l, mrs)?;
-                Self::Close { fd }
-            }
-            Label::ShmCreateAnon => {
-                let [size] = fields(l, mrs)?;
-                Self::CreateAnon { size }
-            }
-            _ => return Err(ProtoError::UnknownLabel(label)),
-        })
     }
 }
 

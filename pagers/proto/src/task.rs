@@ -11,61 +11,30 @@
 //! file server's opened `O_CLOEXEC`, and every shm descriptor, which POSIX `shm_open`
 //! makes close-on-exec).
 
-use crate::wire::{ReplyBody, Wire, fields};
+use crate::wire::{ReplyBody, Wire};
 use crate::{Label, ProtoError};
 
-/// init's requests to the file and shm servers, and the descriptor count.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ServerControl {
-    /// Task `pid` ended (exit or kill): drop its descriptors.
-    TaskExit { pid: u64 },
-    /// Task `child` is a fork of `parent`: give it a copy of each of the parent's
-    /// descriptors, with the same numbers.
-    TaskFork { parent: u64, child: u64 },
-    /// Task `pid` replaced its program (`exec`, past the point of no return): drop its
-    /// close-on-exec descriptors as `close` would.
-    TaskExec { pid: u64 },
-    /// Write every dirty block back to the disk (file server; shm answers at once).
-    SyncAll,
-    /// → [`DescriptorCount`]: from any task.
-    Descriptors,
+crate::interface! {
+    /// init's requests to the file and shm servers, and the descriptor count. A fork onto
+    /// itself is `BadField`.
+    pub enum ServerControl {
+        /// Task `pid` ended (exit or kill): drop its descriptors.
+        TaskExit { pid: u64 } = Label::TaskExit => fn task_exit -> ();
+        /// Task `child` is a fork of `parent`: give it a copy of each of the parent's
+        /// descriptors, with the same numbers.
+        TaskFork { parent: u64, child: u64 } = Label::TaskFork
+            => fn task_fork -> (), if parent != child;
+        /// Task `pid` replaced its program (`exec`, past the point of no return): drop its
+        /// close-on-exec descriptors as `close` would.
+        TaskExec { pid: u64 } = Label::TaskExec => fn task_exec -> ();
+        /// Write every dirty block back to the disk (file server; shm answers at once).
+        SyncAll = Label::SyncAll => fn sync_all -> ();
+        /// → [`DescriptorCount`]: from any task.
+        Descriptors = Label::Descriptors => fn descriptors -> DescriptorCount;
+    }
 }
 
 impl ServerControl {
-    pub fn encode(&self) -> Wire {
-        match *self {
-            Self::TaskExit { pid } => Wire::request(Label::TaskExit, &[pid]),
-            Self::TaskFork { parent, child } => Wire::request(Label::TaskFork, &[parent, child]),
-            Self::TaskExec { pid } => Wire::request(Label::TaskExec, &[pid]),
-            Self::SyncAll => Wire::request(Label::SyncAll, &[]),
-            Self::Descriptors => Wire::request(Label::Descriptors, &[]),
-        }
-    }
-
-    /// `UnknownLabel` for any other label; `BadField` for a fork onto itself.
-    pub fn decode(label: u64, mrs: &[u64]) -> Result<Self, ProtoError> {
-        match Label::try_from(label) {
-            Ok(l @ Label::TaskExit) => {
-                let [pid] = fields(l, mrs)?;
-                Ok(Self::TaskExit { pid })
-            }
-            Ok(l @ Label::TaskFork) => {
-                let [parent, child] = fields(l, mrs)?;
-                if parent == child {
-                    return Err(ProtoError::BadField);
-                }
-                Ok(Self::TaskFork { parent, child })
-            }
-            Ok(l @ Label::TaskExec) => {
-                let [pid] = fields(l, mrs)?;
-                Ok(Self::TaskExec { pid })
-            }
-            Ok(Label::SyncAll) => Ok(Self::SyncAll),
-            Ok(Label::Descriptors) => Ok(Self::Descriptors),
-            _ => Err(ProtoError::UnknownLabel(label)),
-        }
-    }
-
     /// Whether only init may send it.
     pub const fn init_only(&self) -> bool {
         !matches!(self, Self::Descriptors)
@@ -112,7 +81,6 @@ mod tests {
             ServerControl::Descriptors,
         ] {
             let w = r.encode();
-            assert_eq!(w.mrs().len(), Label::try_from(w.label()).unwrap().fields());
             assert_eq!(ServerControl::decode(w.label(), w.mrs()), Ok(r));
         }
         assert!(ServerControl::Descriptors.encode().mrs().is_empty());

@@ -2,141 +2,77 @@
 //! and their results.
 
 use crate::object::Pager;
-use crate::wire::{Name, ReplyBody, Wire, fields};
+use crate::wire::{Name, ReplyBody, Wire};
 use crate::{Kill, Label, ProtoError};
 
-/// A task's request to vm (the 100s), badged with the task's pid.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VmRequest {
-    /// → the mapping's address (`u64`). `fd` is `u64::MAX` for none; `prot` and `flags`
-    /// are checked by vm (`EINVAL`).
-    Mmap {
-        addr: u64,
-        len: u64,
-        prot: u64,
-        flags: u64,
-        fd: u64,
-        offset: u64,
-    },
-    Munmap {
-        addr: u64,
-        len: u64,
-    },
-    Mprotect {
-        addr: u64,
-        len: u64,
-        prot: u64,
-    },
-    /// Print the caller's regions and resident pages on the console.
-    Vmmap,
-    /// → [`VmStats`].
-    VmStats,
-}
-
-impl VmRequest {
-    pub fn encode(&self) -> Wire {
-        match *self {
-            Self::Mmap {
-                addr,
-                len,
-                prot,
-                flags,
-                fd,
-                offset,
-            } => Wire::request(Label::Mmap, &[addr, len, prot, flags, fd, offset]),
-            Self::Munmap { addr, len } => Wire::request(Label::Munmap, &[addr, len]),
-            Self::Mprotect { addr, len, prot } => {
-                Wire::request(Label::Mprotect, &[addr, len, prot])
-            }
-            Self::Vmmap => Wire::request(Label::Vmmap, &[]),
-            Self::VmStats => Wire::request(Label::VmStats, &[]),
-        }
-    }
-
-    /// `UnknownLabel` for any label that is not a task's request to vm.
-    pub fn decode(label: u64, mrs: &[u64]) -> Result<Self, ProtoError> {
-        let l = Label::try_from(label).map_err(ProtoError::UnknownLabel)?;
-        Ok(match l {
-            Label::Mmap => {
-                let [addr, len, prot, flags, fd, offset] = fields(l, mrs)?;
-                Self::Mmap {
-                    addr,
-                    len,
-                    prot,
-                    flags,
-                    fd,
-                    offset,
-                }
-            }
-            Label::Munmap => {
-                let [addr, len] = fields(l, mrs)?;
-                Self::Munmap { addr, len }
-            }
-            Label::Mprotect => {
-                let [addr, len, prot] = fields(l, mrs)?;
-                Self::Mprotect { addr, len, prot }
-            }
-            Label::Vmmap => Self::Vmmap,
-            Label::VmStats => Self::VmStats,
-            _ => return Err(ProtoError::UnknownLabel(label)),
-        })
+crate::interface! {
+    /// A task's request to vm (the 100s), badged with the task's pid.
+    pub enum VmRequest {
+        /// → the mapping's address (`u64`). `fd` is `u64::MAX` for none; `prot` and `flags`
+        /// are checked by vm (`EINVAL`).
+        Mmap { addr: u64, len: u64, prot: u64, flags: u64, fd: u64, offset: u64 } = Label::Mmap
+            => fn mmap -> u64;
+        Munmap { addr: u64, len: u64 } = Label::Munmap => fn munmap -> ();
+        Mprotect { addr: u64, len: u64, prot: u64 } = Label::Mprotect => fn mprotect -> ();
+        /// Print the caller's regions and resident pages on the console.
+        Vmmap = Label::Vmmap => fn vmmap -> ();
+        /// → [`VmStats`].
+        VmStats = Label::VmStats => fn vm_stats -> VmStats;
     }
 }
 
-/// init's request to vm (the 200s), badged with init's pid.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VmControl {
-    /// The task's VSpace capability travels with the message.
-    NewSpace { pid: u64 },
-    /// A private region holding a segment of an ELF file in the initrd: its file bytes start
-    /// `initrd_offset` bytes into the initrd.
-    MapImage {
-        pid: u64,
-        vaddr: u64,
-        mem_size: u64,
-        initrd_offset: u64,
-        file_size: u64,
-        prot: u64,
-    },
-    /// The frame capability travels with the message (its pages are mapped at once, and
-    /// stay the task's own).
-    MapFrame { pid: u64, vaddr: u64, prot: u64 },
-    /// The child's VSpace capability travels with the message.
-    ForkSpace { parent: u64, child: u64 },
-    /// Remove every region but fixed frames (exec).
-    Reset { pid: u64 },
-    /// Remove everything, free the pages, forget the address space (exit, kill).
-    Destroy { pid: u64 },
-    /// → `Option<KillRecord>`: the next kill record, if any.
-    TakeKills,
-    /// The task's name, for console messages.
-    SetName { pid: u64, name: Name },
-    /// An anonymous private region (stacks, heaps).
-    MapAnon {
-        pid: u64,
-        vaddr: u64,
-        len: u64,
-        prot: u64,
-    },
-    /// The file part of an ELF segment on the disk, as a private region of the memory object
-    /// of `handle` (one init got from `pager`'s `GetObject`; vm claims it for init with the
-    /// first segment, later segments of the same handle share the claim): the pages
-    /// holding [`vaddr`, `vaddr + file_size`), whose byte at `vaddr` is the object's byte
-    /// `offset` (`vaddr` and `offset` congruent modulo the page size), paged in on demand;
-    /// bytes of the last page past `vaddr + file_size` read as zero (the start of `.bss`).
-    /// Whole pages past it are init's to map (`MapAnon`).
-    MapObject {
-        pid: u64,
-        vaddr: u64,
-        file_size: u64,
-        prot: u64,
-        pager: Pager,
-        handle: u64,
-        offset: u64,
-    },
-    /// A new instance of `pager` (init restarted it after it failed): its endpoint travels
-    /// with the message. Regions naming the old instance's handles stay `BUS`.
-    SetPager { pager: Pager },
+crate::interface! {
+    /// init's request to vm (the 200s), badged with init's pid.
+    pub enum VmControl {
+        /// The task's VSpace capability travels with the message.
+        NewSpace { pid: u64 } = Label::NewSpace => fn new_space -> ();
+        /// A private region holding a segment of an ELF file in the initrd: its file bytes
+        /// start `initrd_offset` bytes into the initrd.
+        MapImage {
+            pid: u64,
+            vaddr: u64,
+            mem_size: u64,
+            initrd_offset: u64,
+            file_size: u64,
+            prot: u64,
+        } = Label::MapImage => fn map_image -> ();
+        /// The frame capability travels with the message (its pages are mapped at once, and
+        /// stay the task's own).
+        MapFrame { pid: u64, vaddr: u64, prot: u64 } = Label::MapFrame => fn map_frame -> ();
+        /// The child's VSpace capability travels with the message.
+        ForkSpace { parent: u64, child: u64 } = Label::ForkSpace => fn fork_space -> ();
+        /// Remove every region but fixed frames (exec).
+        Reset { pid: u64 } = Label::Reset => fn reset -> ();
+        /// Remove everything, free the pages, forget the address space (exit, kill).
+        Destroy { pid: u64 } = Label::Destroy => fn destroy -> ();
+        /// → `Option<KillRecord>`: the next kill record, if any.
+        TakeKills = Label::TakeKills => fn take_kills -> Option<KillRecord>;
+        /// The task's name, for console messages.
+        SetName { pid: u64, name: Name } = Label::SetName => fn set_name -> ();
+        /// An anonymous private region (stacks, heaps).
+        MapAnon { pid: u64, vaddr: u64, len: u64, prot: u64 } = Label::MapAnon
+            => fn map_anon -> ();
+        /// The file part of an ELF segment on the disk, as a private region of the memory
+        /// object of `handle` (one init got from `pager`'s `GetObject`; vm claims it for init
+        /// with the first segment, later segments of the same handle share the claim): the
+        /// pages holding [`vaddr`, `vaddr + file_size`), whose byte at `vaddr` is the object's
+        /// byte `offset` (`vaddr` and `offset` congruent modulo the page size), paged in on
+        /// demand; bytes of the last page past `vaddr + file_size` read as zero (the start of
+        /// `.bss`). Whole pages past it are init's to map (`MapAnon`). Seven words: the
+        /// seventh travels in the IPC buffer.
+        MapObject {
+            pid: u64,
+            vaddr: u64,
+            file_size: u64,
+            prot: u64,
+            pager: Pager,
+            handle: u64,
+            offset: u64,
+        } = Label::MapObject => fn map_object -> ();
+        /// A new instance of `pager` (init restarted it after it failed): its endpoint travels
+        /// with the message. Regions naming the old instance's handles stay `BUS`.
+        SetPager { pager: Pager } = Label::SetPager => fn set_pager -> ();
+    }
 }
 
 impl VmControl {
@@ -150,137 +86,6 @@ impl VmControl {
                 | Self::ForkSpace { .. }
                 | Self::SetPager { .. }
         )
-    }
-
-    pub fn encode(&self) -> Wire {
-        match *self {
-            Self::NewSpace { pid } => Wire::request(Label::NewSpace, &[pid]),
-            Self::MapImage {
-                pid,
-                vaddr,
-                mem_size,
-                initrd_offset,
-                file_size,
-                prot,
-            } => Wire::request(
-                Label::MapImage,
-                &[pid, vaddr, mem_size, initrd_offset, file_size, prot],
-            ),
-            Self::MapFrame { pid, vaddr, prot } => {
-                Wire::request(Label::MapFrame, &[pid, vaddr, prot])
-            }
-            Self::ForkSpace { parent, child } => Wire::request(Label::ForkSpace, &[parent, child]),
-            Self::Reset { pid } => Wire::request(Label::Reset, &[pid]),
-            Self::Destroy { pid } => Wire::request(Label::Destroy, &[pid]),
-            Self::TakeKills => Wire::request(Label::TakeKills, &[]),
-            Self::SetPager { pager } => Wire::request(Label::SetPager, &[pager as u64]),
-            Self::SetName { pid, name } => {
-                let [a, b] = name.to_words();
-                Wire::request(Label::SetName, &[pid, a, b])
-            }
-            Self::MapAnon {
-                pid,
-                vaddr,
-                len,
-                prot,
-            } => Wire::request(Label::MapAnon, &[pid, vaddr, len, prot]),
-            Self::MapObject {
-                pid,
-                vaddr,
-                file_size,
-                prot,
-                pager,
-                handle,
-                offset,
-            } => Wire::request(
-                Label::MapObject,
-                &[
-                    pid,
-                    vaddr,
-                    file_size,
-                    handle,
-                    offset,
-                    (prot & 0xff) | (pager as u64) << 8,
-                ],
-            ),
-        }
-    }
-
-    /// `UnknownLabel` for any label that is not one of init's requests to vm.
-    pub fn decode(label: u64, mrs: &[u64]) -> Result<Self, ProtoError> {
-        let l = Label::try_from(label).map_err(ProtoError::UnknownLabel)?;
-        Ok(match l {
-            Label::NewSpace => {
-                let [pid] = fields(l, mrs)?;
-                Self::NewSpace { pid }
-            }
-            Label::MapImage => {
-                let [pid, vaddr, mem_size, initrd_offset, file_size, prot] = fields(l, mrs)?;
-                Self::MapImage {
-                    pid,
-                    vaddr,
-                    mem_size,
-                    initrd_offset,
-                    file_size,
-                    prot,
-                }
-            }
-            Label::MapFrame => {
-                let [pid, vaddr, prot] = fields(l, mrs)?;
-                Self::MapFrame { pid, vaddr, prot }
-            }
-            Label::ForkSpace => {
-                let [parent, child] = fields(l, mrs)?;
-                Self::ForkSpace { parent, child }
-            }
-            Label::Reset => {
-                let [pid] = fields(l, mrs)?;
-                Self::Reset { pid }
-            }
-            Label::Destroy => {
-                let [pid] = fields(l, mrs)?;
-                Self::Destroy { pid }
-            }
-            Label::TakeKills => Self::TakeKills,
-            Label::SetPager => {
-                let [pager] = fields(l, mrs)?;
-                Self::SetPager {
-                    pager: Pager::try_from(pager).map_err(|_| ProtoError::BadField)?,
-                }
-            }
-            Label::SetName => {
-                let [pid, a, b] = fields(l, mrs)?;
-                Self::SetName {
-                    pid,
-                    name: Name::from_words([a, b])?,
-                }
-            }
-            Label::MapAnon => {
-                let [pid, vaddr, len, prot] = fields(l, mrs)?;
-                Self::MapAnon {
-                    pid,
-                    vaddr,
-                    len,
-                    prot,
-                }
-            }
-            Label::MapObject => {
-                let [pid, vaddr, file_size, handle, offset, packed] = fields(l, mrs)?;
-                if packed >> 16 != 0 {
-                    return Err(ProtoError::BadField);
-                }
-                Self::MapObject {
-                    pid,
-                    vaddr,
-                    file_size,
-                    prot: packed & 0xff,
-                    pager: Pager::try_from(packed >> 8).map_err(|_| ProtoError::BadField)?,
-                    handle,
-                    offset,
-                }
-            }
-            _ => return Err(ProtoError::UnknownLabel(label)),
-        })
     }
 }
 

@@ -2,7 +2,7 @@
 //! are made of (task [`Name`]s, fixed field counts), and replies (MR0 = 0 or an errno, then
 //! the results of a [`ReplyBody`]).
 
-use crate::{Errno, Label, ProtoError};
+use crate::{Errno, ProtoError};
 
 /// The most words a message carries: a reply's code and [`crate::FileStats`]' fifteen
 /// counters.
@@ -58,19 +58,6 @@ impl Wire {
     pub fn mrs(&self) -> &[u64] {
         self.words.get(..self.len).unwrap_or(&[])
     }
-
-    /// A request: `label` and its fields (never more than a request's register count).
-    pub(crate) fn request(label: Label, fields: &[u64]) -> Self {
-        Self::from_words(label as u64, fields).unwrap_or(Self::new(label as u64))
-    }
-}
-
-/// The `N` fields of a request with `label`; words after them are ignored.
-pub(crate) fn fields<const N: usize>(label: Label, mrs: &[u64]) -> Result<[u64; N], ProtoError> {
-    debug_assert_eq!(N, label.fields());
-    mrs.get(..N)
-        .and_then(|s| s.try_into().ok())
-        .ok_or(ProtoError::Short)
 }
 
 /// Text of 1 to `8 * W` bytes of UTF-8 without NUL, carried in `W` words (little-endian,

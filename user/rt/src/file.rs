@@ -7,9 +7,10 @@
 //! them when the task ends (init tells it: `proto::task`). [`file_stats`] reads the server's
 //! counters.
 
+use crate::ipc::Client;
 use libmk::{Cap, Endpoint};
 use proto::file::{AT_POSITION, Path, READ_DATA_MR, READ_MAX, pack_data};
-use proto::{Errno, FileRequest, OpenReply, StatReply, task_slots};
+use proto::{Errno, FileRequest, ServerControl, task_slots};
 
 pub use proto::FileStats;
 
@@ -22,13 +23,13 @@ pub use proto::file::open_flags::{
 };
 pub use proto::file::{DIRECT_MAX, SECTOR_SIZE};
 
-const FILE: Cap<Endpoint> = Cap::from_cptr(task_slots::FILE);
+const FILE: Client = Client::at(task_slots::FILE);
 
 /// The server that answers `read`, `write` and `lseek` of `fd`: the shm server for its
 /// descriptors (`crate::shm::owner`, by the number), else the file server. Both speak the
 /// file protocol's `Read`, `Write`, `Lseek` and `Fstat`.
 fn server_of(fd: u64) -> Cap<Endpoint> {
-    crate::shm::endpoint(crate::shm::owner(fd))
+    crate::shm::endpoint(crate::shm::owner(fd)).0
 }
 
 /// What `stat` reports.
@@ -56,13 +57,13 @@ fn path(name: &str) -> Result<Path, Errno> {
 /// Descriptors open in the file server over all tasks, and files it holds open (for a
 /// descriptor or a mapping): for tests that check nothing is left behind.
 pub fn descriptors() -> Result<proto::DescriptorCount, Errno> {
-    crate::ipc::call(FILE, &proto::ServerControl::Descriptors.encode())
+    ServerControl::descriptors(&FILE)
 }
 
 /// The file server's counters since boot ([`FileStats`]: `ObjectPage` answers to vm, blocks
 /// and sectors read from the disk, the page cache's hits, misses, evictions and write-backs).
 pub fn file_stats() -> Result<FileStats, Errno> {
-    crate::ipc::call(FILE, &FileRequest::FileStats.encode())
+    FileRequest::file_stats(&FILE)
 }
 
 /// `open(name, flags)`: a descriptor. Flags: `O_RDONLY`, `O_WRONLY`, `O_RDWR`, `O_CREAT`
@@ -70,20 +71,12 @@ pub fn file_stats() -> Result<FileStats, Errno> {
 /// `EISDIR` for a directory, `EEXIST` for `O_CREAT | O_EXCL` of an existing file, `EACCES`
 /// for write access to a read-only file, `EROFS` for write access to a read-only disk.
 pub fn open(name: &str, flags: u64) -> Result<u64, Errno> {
-    let req = FileRequest::Open {
-        path: path(name)?,
-        flags,
-    };
-    crate::ipc::call::<OpenReply>(FILE, &req.encode()).map(|r| r.fd)
+    FileRequest::open(&FILE, flags, path(name)?).map(|r| r.fd)
 }
 
 /// `open` that also returns the file's size.
 pub fn open_sized(name: &str, flags: u64) -> Result<(u64, u64), Errno> {
-    let req = FileRequest::Open {
-        path: path(name)?,
-        flags,
-    };
-    crate::ipc::call::<OpenReply>(FILE, &req.encode()).map(|r| (r.fd, r.size))
+    FileRequest::open(&FILE, flags, path(name)?).map(|r| (r.fd, r.size))
 }
 
 /// One `Read` of at most [`READ_MAX`] bytes into `buf`; the count. The request asks for
@@ -165,7 +158,7 @@ pub fn close(fd: u64) -> Result<(), Errno> {
     if proto::shm::owns_fd(fd) {
         return crate::shm::close(fd);
     }
-    crate::ipc::call::<()>(FILE, &FileRequest::Close { fd }.encode())
+    FileRequest::close(&FILE, fd)
 }
 
 /// `fstat(fd)`, of a file's or a shm object's descriptor.
@@ -176,7 +169,7 @@ pub fn fstat(fd: u64) -> Result<Stat, Errno> {
             is_dir: false,
         });
     }
-    crate::ipc::call::<StatReply>(FILE, &FileRequest::Fstat { fd }.encode()).map(|r| Stat {
+    FileRequest::fstat(&FILE, fd).map(|r| Stat {
         size: r.size,
         is_dir: r.is_dir,
     })
@@ -188,13 +181,12 @@ pub fn ftruncate(fd: u64, size: u64) -> Result<(), Errno> {
     if proto::shm::owns_fd(fd) {
         return crate::shm::truncate(fd, size);
     }
-    crate::ipc::call::<()>(FILE, &FileRequest::Ftruncate { fd, len: size }.encode())
+    FileRequest::ftruncate(&FILE, fd, size)
 }
 
 /// `stat(name)`: size and kind.
 pub fn stat(name: &str) -> Result<Stat, Errno> {
-    let req = FileRequest::Stat { path: path(name)? };
-    crate::ipc::call::<StatReply>(FILE, &req.encode()).map(|r| Stat {
+    FileRequest::stat(&FILE, path(name)?).map(|r| Stat {
         size: r.size,
         is_dir: r.is_dir,
     })
@@ -264,12 +256,11 @@ pub fn pwrite(fd: u64, buf: &[u8], offset: u64) -> Result<usize, Errno> {
 
 /// `lseek(fd, offset, whence)`: the new position (`EINVAL` if it would be negative).
 pub fn lseek(fd: u64, offset: i64, whence: Whence) -> Result<u64, Errno> {
-    let req = FileRequest::Lseek { fd, offset, whence };
-    crate::ipc::call::<u64>(server_of(fd), &req.encode())
+    FileRequest::lseek(&Client(server_of(fd)), fd, offset, whence)
 }
 
 /// `unlink(name)`: removes the file (8.3 names; an open file goes at its last close).
 /// `ENOENT`, `EISDIR` for a directory, `EROFS` on a read-only disk.
 pub fn unlink(name: &str) -> Result<(), Errno> {
-    crate::ipc::call::<()>(FILE, &FileRequest::Unlink { path: path(name)? }.encode())
+    FileRequest::unlink(&FILE, path(name)?)
 }

@@ -73,3 +73,22 @@ pub fn call<T: ReplyBody>(to: Cap<Endpoint>, w: &Wire) -> Result<T, Errno> {
         proto::reply_result(received(&reply).mrs())
     }
 }
+
+/// A capability to a server's endpoint, as its clients hold it: the client calls every
+/// interface declaration makes (`proto::interface!`, e.g. `FileRequest::close(&server, fd)`)
+/// go through it, a `Call` each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Client(pub Cap<Endpoint>);
+
+impl Client {
+    /// The capability in slot `cptr` of the caller's CSpace.
+    pub const fn at(cptr: u64) -> Self {
+        Self(Cap::from_cptr(cptr))
+    }
+}
+
+impl proto::Transport for Client {
+    fn call<T: ReplyBody>(&self, request: &Wire) -> Result<T, Errno> {
+        call(self.0, request)
+    }
+}

@@ -6,8 +6,10 @@
 use core::convert::Infallible;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use libmk::{Cap, Endpoint, Notification};
-use proto::{GetPidReply, Name, ProcRequest, ReplyBody, VmRequest, WaitReply, task_slots};
+use crate::ipc::Client;
+use libmk::{Cap, Notification};
+use proto::object::{MmapObject, Msync};
+use proto::{Name, ProcRequest, VmRequest, task_slots};
 
 pub use proto::{Errno, VmStats, WaitStatus};
 
@@ -22,8 +24,8 @@ pub const MAP_ANONYMOUS: u64 = proto::map::ANONYMOUS;
 /// `fd` for anonymous mappings.
 pub const NO_FD: u64 = u64::MAX;
 
-const VM: Cap<Endpoint> = Cap::from_cptr(task_slots::VM);
-const PROC: Cap<Endpoint> = Cap::from_cptr(task_slots::PROC);
+const VM: Client = Client::at(task_slots::VM);
+const PROC: Client = Client::at(task_slots::PROC);
 const CHILD_NOTIFY: Cap<Notification> = Cap::from_cptr(task_slots::CHILD_NOTIFY);
 
 /// This task's pid (from `x0` at start; a fork child asks init).
@@ -31,16 +33,6 @@ static PID: AtomicU64 = AtomicU64::new(0);
 
 pub(crate) fn set_pid(pid: u64) {
     PID.store(pid, Ordering::Relaxed);
-}
-
-/// A request to vm; its results.
-fn vm<T: ReplyBody>(req: VmRequest) -> Result<T, Errno> {
-    crate::ipc::call(VM, &req.encode())
-}
-
-/// A request to init; its results.
-fn proc<T: ReplyBody>(req: ProcRequest) -> Result<T, Errno> {
-    crate::ipc::call(PROC, &req.encode())
 }
 
 /// `mmap(addr, len, prot, flags, fd, off)`: the address of the new mapping. A mapping of a
@@ -53,7 +45,7 @@ pub fn mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: u64, off: u64) -> Re
     if fd != NO_FD && flags & MAP_ANONYMOUS == 0 {
         let writable = prot & PROT_WRITE != 0 && flags & MAP_SHARED != 0;
         let (pager, handle, _) = crate::shm::object_of(fd, writable)?;
-        let req = proto::object::MmapObject {
+        let req = MmapObject {
             addr,
             len,
             prot,
@@ -62,20 +54,13 @@ pub fn mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: u64, off: u64) -> Re
             handle,
             offset: off,
         };
-        let mapped = crate::ipc::call(VM, &req.encode());
+        let mapped = req.map(&VM);
         if mapped.is_err() {
             let _ = crate::shm::release_object(pager, handle);
         }
         return mapped;
     }
-    vm(VmRequest::Mmap {
-        addr,
-        len,
-        prot,
-        flags,
-        fd,
-        offset: off,
-    })
+    VmRequest::mmap(&VM, addr, len, prot, flags, fd, off)
 }
 
 /// `msync(addr, len, MS_SYNC)`: the shared file and shm pages of the range written back by
@@ -88,7 +73,7 @@ pub fn msync(addr: u64, len: u64) -> Result<(), Errno> {
 /// `msync(addr, len, flags)` with `MS_ASYNC`, `MS_SYNC`, `MS_INVALIDATE` (`EINVAL` for
 /// both `MS_ASYNC` and `MS_SYNC`, or an unknown bit).
 pub fn msync_flags(addr: u64, len: u64, flags: u64) -> Result<(), Errno> {
-    crate::ipc::call(VM, &proto::object::Msync { addr, len, flags }.encode())
+    Msync { addr, len, flags }.msync(&VM)
 }
 
 pub const MS_ASYNC: u64 = proto::object::ms::ASYNC;
@@ -97,22 +82,22 @@ pub const MS_SYNC: u64 = proto::object::ms::SYNC;
 
 /// `munmap(addr, len)`.
 pub fn munmap(addr: u64, len: u64) -> Result<(), Errno> {
-    vm(VmRequest::Munmap { addr, len })
+    VmRequest::munmap(&VM, addr, len)
 }
 
 /// `mprotect(addr, len, prot)`.
 pub fn mprotect(addr: u64, len: u64, prot: u64) -> Result<(), Errno> {
-    vm(VmRequest::Mprotect { addr, len, prot })
+    VmRequest::mprotect(&VM, addr, len, prot)
 }
 
 /// Prints this task's regions and resident pages on the console (vm prints them).
 pub fn vmmap() -> Result<(), Errno> {
-    vm(VmRequest::Vmmap)
+    VmRequest::vmmap(&VM)
 }
 
 /// vm's counters.
 pub fn vm_stats() -> Result<VmStats, Errno> {
-    vm(VmRequest::VmStats)
+    VmRequest::vm_stats(&VM)
 }
 
 /// This task's pid.
@@ -122,7 +107,7 @@ pub fn getpid() -> u64 {
 
 /// The parent's pid (init's when the parent has ended).
 pub fn getppid() -> Result<u64, Errno> {
-    proc::<GetPidReply>(ProcRequest::GetPid).map(|r| r.parent)
+    ProcRequest::get_pid(&PROC).map(|r| r.parent)
 }
 
 /// A program's name as the protocol carries it: `ENOENT` for the empty name and
@@ -139,16 +124,12 @@ fn program_name(name: &str) -> Result<Name, Errno> {
 
 /// Starts program `name` from the initrd as a child of this task; its pid.
 pub fn spawn(name: &str) -> Result<u64, Errno> {
-    proc(ProcRequest::Spawn {
-        name: program_name(name)?,
-    })
+    ProcRequest::spawn(&PROC, program_name(name)?)
 }
 
 /// Replaces this task's program with `name`; returns only on failure.
 pub fn exec(name: &str) -> Result<Infallible, Errno> {
-    proc::<()>(ProcRequest::Exec {
-        name: program_name(name)?,
-    })?;
+    ProcRequest::exec(&PROC, program_name(name)?)?;
     // init never replies to a successful exec: the thread restarts in the new program.
     Err(Errno::EIO)
 }
@@ -157,7 +138,7 @@ pub fn exec(name: &str) -> Result<Infallible, Errno> {
 /// every file back first). Returns only on failure: `EPERM` unless this task is the program
 /// init started for the session.
 pub fn shutdown() -> Result<Infallible, Errno> {
-    proc::<()>(ProcRequest::PowerOff)?;
+    ProcRequest::power_off(&PROC)?;
     Err(Errno::EIO)
 }
 
@@ -168,7 +149,7 @@ pub fn exit(status: i32) -> ! {
         crate::power_off();
     }
     // init does not reply.
-    let _ = PROC.call(&crate::ipc::message(&ProcRequest::Exit { status }.encode()));
+    let _ = ProcRequest::exit(&PROC, status);
     // Only reached if init refused: nothing sensible is left but to stop running.
     loop {
         libmk::yield_now();
@@ -179,7 +160,7 @@ pub fn exit(status: i32) -> ! {
 /// or fault address. `ECHILD` if there is no such child.
 pub fn wait(pid: u64) -> Result<(u64, WaitStatus, u64), Errno> {
     loop {
-        match proc::<WaitReply>(ProcRequest::Wait { pid }) {
+        match ProcRequest::wait(&PROC, pid) {
             Ok(r) => return Ok((r.pid, r.how, r.value)),
             Err(Errno::EAGAIN) => {
                 CHILD_NOTIFY.wait().map_err(Errno::from)?;
@@ -191,7 +172,7 @@ pub fn wait(pid: u64) -> Result<(u64, WaitStatus, u64), Errno> {
 
 /// Ends task `pid` (a parent's `wait` then sees `WaitStatus::Killed`).
 pub fn kill(pid: u64) -> Result<(), Errno> {
-    proc(ProcRequest::Kill { pid })
+    ProcRequest::kill(&PROC, pid)
 }
 
 /// Gives the processor to another task of the same priority.
@@ -209,7 +190,7 @@ pub fn fork() -> Result<u64, Errno> {
         0 => {
             // The child: a new thread, so its thread register is not set yet.
             crate::set_user_ipc_buffer();
-            if let Ok(r) = proc::<GetPidReply>(ProcRequest::GetPid) {
+            if let Ok(r) = ProcRequest::get_pid(&PROC) {
                 set_pid(r.pid);
             }
             Ok(0)
@@ -229,7 +210,7 @@ unsafe extern "C" {
 /// Called by `__rt_fork` with the stack holding the saved registers and the address where
 /// the child starts: the child's pid or `-errno`.
 extern "C" fn fork_request(sp: u64, pc: u64) -> i64 {
-    match proc::<u64>(ProcRequest::Fork { sp, pc }) {
+    match ProcRequest::fork(&PROC, sp, pc) {
         Ok(pid) => i64::try_from(pid).unwrap_or(-(Errno::EIO as i64)),
         Err(e) => -(e as i64),
     }

@@ -9,14 +9,14 @@
 //! [`crate::file`]) send a shm descriptor here; `mmap` of a descriptor asks its owner for a memory object
 //! ([`object_of`], `GetObject`) and then vm to map it (`MmapObject`).
 
-use libmk::{Cap, Endpoint};
+use crate::ipc::Client;
 use proto::object::{GetObject, ObjectRequest, Pager};
-use proto::{Errno, Name, OpenReply, ShmRequest, task_slots};
+use proto::{Errno, Name, ServerControl, ShmRequest, task_slots};
 
 pub use proto::file::open_flags::{CREAT as O_CREAT, EXCL as O_EXCL, TRUNC as O_TRUNC};
 
-const SHM: Cap<Endpoint> = Cap::from_cptr(task_slots::SHM);
-const FILE: Cap<Endpoint> = Cap::from_cptr(task_slots::FILE);
+const SHM: Client = Client::at(task_slots::SHM);
+const FILE: Client = Client::at(task_slots::FILE);
 
 /// The server that owns descriptor `fd`.
 pub const fn owner(fd: u64) -> Pager {
@@ -25,10 +25,6 @@ pub const fn owner(fd: u64) -> Pager {
     } else {
         Pager::File
     }
-}
-
-fn request<T: proto::ReplyBody>(req: ShmRequest) -> Result<T, Errno> {
-    crate::ipc::call(SHM, &req.encode())
 }
 
 /// A shm name as the protocol carries it: `ENAMETOOLONG` beyond 16 bytes, `EINVAL` if it
@@ -50,33 +46,33 @@ fn shm_name(name: &str) -> Result<Name, Errno> {
 /// `ENOENT`, `EEXIST`, `EINVAL`, `EACCES`, `EMFILE`.
 pub fn shm_open(name: &str, flags: u64, mode: u64) -> Result<u64, Errno> {
     let name = shm_name(name)?;
-    request::<OpenReply>(ShmRequest::Open { name, flags, mode }).map(|r| r.fd)
+    ShmRequest::open(&SHM, flags, mode, name).map(|r| r.fd)
 }
 
 /// `shm_unlink(name)`: the name goes at once; the object lives on while a descriptor or a
 /// mapping holds it, and its mappings are not disturbed. `ENOENT`.
 pub fn shm_unlink(name: &str) -> Result<(), Errno> {
     let name = shm_name(name)?;
-    request(ShmRequest::Unlink { name })
+    ShmRequest::unlink(&SHM, name)
 }
 
 /// `close` of a shm descriptor.
 pub(crate) fn close(fd: u64) -> Result<(), Errno> {
-    request(ShmRequest::Close { fd })
+    ShmRequest::close(&SHM, fd)
 }
 
 /// `fstat` of a shm descriptor: its size.
 pub(crate) fn size(fd: u64) -> Result<u64, Errno> {
-    request(ShmRequest::Stat { fd })
+    ShmRequest::stat(&SHM, fd)
 }
 
 /// `ftruncate` of a shm descriptor.
 pub(crate) fn truncate(fd: u64, size: u64) -> Result<(), Errno> {
-    request(ShmRequest::Truncate { fd, size })
+    ShmRequest::truncate(&SHM, fd, size)
 }
 
 /// The endpoint of `pager`.
-pub(crate) fn endpoint(pager: Pager) -> Cap<Endpoint> {
+pub(crate) fn endpoint(pager: Pager) -> Client {
     match pager {
         Pager::Shm => SHM,
         Pager::File => FILE,
@@ -91,18 +87,18 @@ pub(crate) fn endpoint(pager: Pager) -> Cap<Endpoint> {
 pub fn object_of(fd: u64, writable: bool) -> Result<(Pager, u64, u64), Errno> {
     let pager = owner(fd);
     // The reply is MR1 = handle, MR2 = size: `OpenReply`'s layout.
-    let r = crate::ipc::call::<OpenReply>(endpoint(pager), &GetObject { fd, writable }.encode())?;
+    let r = GetObject { fd, writable }.get(&endpoint(pager))?;
     Ok((pager, r.fd, r.size))
 }
 
 /// Gives back a handle from [`object_of`] that vm did not claim (`ObjectRelease` to its
 /// owner). `EBADF` if it is not this task's unclaimed handle.
 pub fn release_object(pager: Pager, handle: u64) -> Result<(), Errno> {
-    crate::ipc::call(endpoint(pager), &ObjectRequest::Release { handle }.encode())
+    ObjectRequest::release(&endpoint(pager), handle)
 }
 
 /// Descriptors open in the shm server over all tasks, and objects it holds: for tests
 /// that check nothing is left behind.
 pub fn descriptors() -> Result<proto::DescriptorCount, Errno> {
-    crate::ipc::call(SHM, &proto::ServerControl::Descriptors.encode())
+    ServerControl::descriptors(&SHM)
 }
