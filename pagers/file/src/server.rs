@@ -15,10 +15,9 @@
 use crate::disk::{BlockDev, Disk};
 use crate::fs::{Fail, Files};
 use crate::{cache, hal};
-use abi::message::{NOTIFICATION_LABEL, NULL_CPTR, REGISTER_MRS};
+use abi::message::{NOTIFICATION_LABEL, REGISTER_MRS};
 use alloc::vec::Vec;
-use file::pending::ReplySlots;
-use libmk::{CNode, Cap, Endpoint, Frame, Message, SavedReply};
+use libmk::{CNode, Cap, Endpoint, Frame, Message, Reply};
 use proto::file::{READ_DATA_MR, READ_MAX};
 use proto::object::{GetObject, ObjectRequest};
 use proto::startup::{FILE_DMA_WINDOW, Startup, file_slots};
@@ -27,6 +26,7 @@ use proto::{
     encode_reply, pid,
 };
 use rt::println;
+use serve::{ReplySlots, Serve, StopHook};
 
 rt::server_entry!(main);
 
@@ -69,73 +69,75 @@ fn main(st: &'static Startup) -> ! {
     // SAFETY: init mapped the heap read-write for the server's life; nothing else uses it.
     unsafe { rt::heap::init(st.heap_base, st.heap_size) };
     let ep: Cap<Endpoint> = Cap::from_cptr(st.slots[file_slots::ENDPOINT]);
-    let cnode: Cap<CNode> = Cap::from_cptr(st.slots[file_slots::CNODE]);
     let mut files = mount(st);
     let reserved = files
         .as_mut()
         .and_then(|f| f.cache.reserve_slots(SAVED_REPLIES))
         .unwrap_or(0..0);
-    let mut saved = ReplySlots::new(reserved, pid::VM, SAVED_PER_CLIENT, SAVED_FOR_VM);
-    let mut reply: Option<Message> = None;
-    let mut hook = rt::StopHook::of(st);
-    loop {
-        if let Some(buf) = libmk::ipc_buffer() {
-            buf.receive_slot = NULL_CPTR;
-        }
-        let r = match reply.take() {
-            Some(m) => ep.reply_recv(&m),
-            None => ep.recv(),
-        };
-        let Ok(r) = r else {
-            continue;
-        };
+    let mut server = Server {
+        files,
+        saved: ReplySlots::new(reserved, pid::VM, SAVED_PER_CLIENT, SAVED_FOR_VM),
+        cnode: Cap::from_cptr(st.slots[file_slots::CNODE]),
+    };
+    serve::run(ep, "file", StopHook::of(st), &mut server)
+}
+
+/// The server: the files (`None` without a disk: every request gets `ENODEV`), and the
+/// slots its saved replies go to.
+struct Server {
+    files: Option<Files>,
+    saved: ReplySlots,
+    cnode: Cap<CNode>,
+}
+
+impl Serve for Server {
+    type Note = ();
+
+    fn handle(&mut self, r: &Reply) -> Option<(Message, ())> {
         if r.info().label == NOTIFICATION_LABEL {
             // The disk's interrupt (no caller to answer), or a task's message forged to look
             // like it (which gets an error; the interrupt work is harmless either way).
-            if let Some(files) = files.as_mut() {
+            if let Some(files) = self.files.as_mut() {
                 files.interrupt();
             }
-            reply = Some(wire(&encode_reply::<()>(&Err(Errno::EINVAL))));
-        } else {
-            // The test hook `file.stop=N` (a bootarg): stop at the `N`th request, as if the
-            // server had crashed (scenario `server-restart`), once the disk is done with
-            // the reads in flight.
-            let hook_len = r.info().length.min(REGISTER_MRS);
-            if hook.stops_next(r.info().label, &r.mrs[..hook_len])
-                && let Some(files) = files.as_mut()
-            {
-                files.quiesce();
-            }
-            hook.request("file", ep, r.info().label, &r.mrs[..hook_len]);
-            let Some(files) = files.as_mut() else {
-                reply = Some(wire(&encode_reply::<()>(&Err(Errno::ENODEV))));
-                continue;
-            };
-            let len = r.info().length.min(REGISTER_MRS);
-            let mut req = Request {
-                badge: r.badge,
-                label: r.info().label,
-                mrs: [0; REGISTER_MRS],
-                len,
-                length: r.info().length,
-                data: None,
-            };
-            req.mrs[..len].copy_from_slice(&r.mrs[..len]);
-            files.can_wait = saved.can_take(req.badge);
-            reply = match dispatch(files, &mut req) {
-                Outcome::Reply(m) => Some(m),
-                Outcome::Wait(on) => park(files, &mut saved, cnode, on, req),
-            };
+            return Some((serve::error(Errno::EINVAL), ()));
         }
-        if let Some(files) = files.as_mut()
-            && files.has_completions()
-        {
-            // The caller first: its reply may be in the IPC buffer, which the saved replies
-            // use too.
-            if let Some(m) = reply.take() {
-                let _ = libmk::reply(&m);
-            }
-            completions(files, &mut saved, cnode);
+        let Some(files) = self.files.as_mut() else {
+            return Some((serve::error(Errno::ENODEV), ()));
+        };
+        let len = r.info().length.min(REGISTER_MRS);
+        let mut req = Request {
+            badge: r.badge,
+            label: r.info().label,
+            mrs: [0; REGISTER_MRS],
+            len,
+            length: r.info().length,
+            data: None,
+        };
+        req.mrs[..len].copy_from_slice(&r.mrs[..len]);
+        files.can_wait = self.saved.can_take(req.badge);
+        match dispatch(files, &mut req) {
+            Outcome::Reply(m) => Some((m, ())),
+            Outcome::Wait(on) => park(files, &mut self.saved, self.cnode, on, req).map(|m| (m, ())),
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        self.files.as_ref().is_some_and(Files::has_completions)
+    }
+
+    fn work(&mut self) {
+        if let Some(files) = self.files.as_mut() {
+            completions(files, &mut self.saved, self.cnode);
+        }
+    }
+
+    /// The test hook `file.stop=N` (a bootarg) stops the server at the `N`th request, as if
+    /// it had crashed (scenario `server-restart`), once the disk is done with the reads in
+    /// flight.
+    fn quiesce(&mut self) {
+        if let Some(files) = self.files.as_mut() {
+            files.quiesce();
         }
     }
 }
@@ -217,9 +219,7 @@ fn completions(files: &mut Files, saved: &mut ReplySlots, cnode: Cap<CNode>) {
 /// Answers the parked request through its saved reply, and frees the slot (a reply that
 /// cannot be delivered is deleted: its caller, if still there, wakes with an error).
 fn send_saved(cnode: Cap<CNode>, saved: &mut ReplySlots, p: Parked, m: &Message) {
-    if Cap::<SavedReply>::from_cptr(p.slot).send(m).is_err() {
-        let _ = cnode.delete(p.slot);
-    }
+    let _ = serve::send_saved(cnode, p.slot, m);
     saved.give(p.req.badge, p.slot);
 }
 

@@ -4,20 +4,18 @@
 //! that carry a block's frame capability (a copy, a child of the server's: revoking the
 //! server's takes the block from every task).
 
-use abi::Error;
-use abi::message::{MAX_MRS, NULL_CPTR};
+use abi::message::MAX_MRS;
 use abi::object::{MapFlags, ObjectType};
-use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
-use libmk::{CNode, Cap, Endpoint, Frame, Message, PageTable, Untyped, VSpace};
+use libmk::{Cap, Endpoint, Frame, Message, Reply};
 use proto::file::{AT_POSITION, READ_DATA_MR, READ_MAX, pack_data};
 use proto::object::{BLOCK_PAGES, BLOCK_SIZE, GetObject, ObjectRequest};
 use proto::startup::{SHM_BLOCK_WINDOW, Startup, shm_slots};
 use proto::{
-    DescriptorCount, Errno, FileRequest, OpenReply, ServerControl, ShmRequest, StatReply, Wire,
-    encode_reply, pid,
+    DescriptorCount, Errno, FileRequest, OpenReply, ServerControl, ShmRequest, StatReply, Wire, pid,
 };
 use rt::println;
+use serve::{Budget, Serve, StopHook, Tables};
 use shm::{Clear, Frames, Table};
 
 rt::server_entry!(main);
@@ -35,13 +33,9 @@ struct Block {
 
 /// What the server holds that the kernel knows about.
 struct Sys {
-    cnode: Cap<CNode>,
-    vspace: Cap<VSpace>,
-    untyped: core::ops::Range<u64>,
-    next_slot: u64,
-    slot_end: u64,
-    /// Page tables installed in the server's VSpace: (level, base).
-    tables: BTreeSet<(u8, u64)>,
+    budget: Budget,
+    /// The server's own address space, where block frames are mapped.
+    own: Tables,
     /// Where the next new block frame is mapped.
     next_va: u64,
     /// Block frames no object uses: mapped, zeroed, taken from every task.
@@ -53,68 +47,17 @@ struct Sys {
 }
 
 impl Sys {
-    fn slot(&mut self) -> Result<u64, Errno> {
-        if self.next_slot >= self.slot_end {
-            return Err(Errno::ENOMEM);
-        }
-        self.next_slot += 1;
-        Ok(self.next_slot - 1)
-    }
-
-    /// One object of `ty` retyped from the budget into a new slot.
-    fn retype(&mut self, ty: ObjectType, bits: u64) -> Result<u64, Errno> {
-        let slot = self.slot()?;
-        while !self.untyped.is_empty() {
-            let ut: Cap<Untyped> = Cap::from_cptr(self.untyped.start);
-            match ut.retype(ty, bits, self.cnode, slot, 1) {
-                Ok(()) => return Ok(slot),
-                Err(Error::NotEnoughMemory | Error::RangeError | Error::InvalidCapability) => {
-                    self.untyped.start += 1;
-                }
-                Err(e) => {
-                    println!("shm: retype: {e:?}");
-                    self.untyped.start += 1;
-                }
-            }
-        }
-        // The slot stays unused; the budget is gone anyway.
-        Err(Errno::ENOMEM)
-    }
-
-    /// Installs the level-1..3 tables covering `va` in the server's VSpace where missing.
-    fn ensure_tables(&mut self, va: u64) -> Result<(), Errno> {
-        for level in 1..=3u8 {
-            let span_bits = match level {
-                1 => 39,
-                2 => 30,
-                _ => 21,
-            };
-            let base = va & !((1u64 << span_bits) - 1);
-            if self.tables.contains(&(level, base)) {
-                continue;
-            }
-            let pt: Cap<PageTable> = Cap::from_cptr(self.retype(ObjectType::PageTable, 0)?);
-            match self.vspace.map_table(pt, base, u64::from(level)) {
-                Ok(()) | Err(Error::AlreadyMapped) => {
-                    self.tables.insert((level, base));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
-    }
-
     /// A zeroed block frame: a free one, else a new one from the budget.
     fn block(&mut self) -> Result<Block, Errno> {
         if let Some(b) = self.free.pop() {
             return Ok(b);
         }
         let va = self.next_va;
-        self.ensure_tables(va)?;
-        let slot = self.retype(ObjectType::Frame, BLOCK_BITS)?;
+        self.own.ensure(va, &mut self.budget)?;
+        let slot = self.budget.retype(ObjectType::Frame, BLOCK_BITS)?;
         let frame: Cap<Frame> = Cap::from_cptr(slot);
         frame
-            .map(self.vspace, va, MapFlags::RW, 0, BLOCK_PAGES)
+            .map(self.own.vspace, va, MapFlags::RW, 0, BLOCK_PAGES)
             .map_err(Errno::from)?;
         self.next_va += BLOCK_SIZE;
         self.made += 1;
@@ -156,7 +99,7 @@ impl Sys {
     /// Takes `b` from every task (its capability's children go, and with them their
     /// mappings).
     fn revoke(&self, b: Block) {
-        if let Err(e) = self.cnode.revoke(b.slot) {
+        if let Err(e) = self.budget.cnode.revoke(b.slot) {
             println!("shm: revoke: {e:?}");
         }
     }
@@ -191,42 +134,52 @@ fn main(st: &'static Startup) -> ! {
     // SAFETY: init mapped the heap read-write for the server's life; nothing else uses it.
     unsafe { rt::heap::init(st.heap_base, st.heap_size) };
     let ep: Cap<Endpoint> = Cap::from_cptr(st.slots[shm_slots::ENDPOINT]);
-    let mut sys = Sys {
-        cnode: Cap::from_cptr(st.slots[shm_slots::CNODE]),
-        vspace: Cap::from_cptr(st.slots[shm_slots::VSPACE]),
-        untyped: st.untyped_first..st.untyped_first + st.untyped_count,
-        next_slot: st.first_free_slot,
-        slot_end: 1u64
-            .checked_shl(u32::try_from(st.cnode_radix).unwrap_or(0))
-            .unwrap_or(0),
-        tables: BTreeSet::new(),
-        next_va: SHM_BLOCK_WINDOW,
-        free: Vec::new(),
-        made: 0,
-        warned: false,
+    let mut server = Server {
+        sys: Sys {
+            budget: Budget::of(st, Cap::from_cptr(st.slots[shm_slots::CNODE])),
+            own: Tables::new(Cap::from_cptr(st.slots[shm_slots::VSPACE])),
+            next_va: SHM_BLOCK_WINDOW,
+            free: Vec::new(),
+            made: 0,
+            warned: false,
+        },
+        table: Table::new(),
     };
-    let mut table = Table::<Block>::new();
-    let mut reply: Option<Message> = None;
-    let mut hook = rt::StopHook::of(st);
-    loop {
-        if let Some(buf) = libmk::ipc_buffer() {
-            buf.receive_slot = NULL_CPTR;
-        }
-        let r = match reply.take() {
-            Some(m) => ep.reply_recv(&m),
-            None => ep.recv(),
-        };
-        let Ok(r) = r else {
-            continue;
-        };
-        hook.request(
-            "shm-server",
-            ep,
-            r.info().label,
-            &r.mrs[..r.info().length.min(r.mrs.len())],
+    serve::run(ep, "shm-server", StopHook::of(st), &mut server)
+}
+
+/// The server: the kernel's side and the objects.
+struct Server {
+    sys: Sys,
+    table: Table<Block>,
+}
+
+impl Serve for Server {
+    type Note = ();
+
+    fn handle(&mut self, msg: &Reply) -> Option<(Message, ())> {
+        let req = rt::ipc::received(msg);
+        let m = handle(
+            &mut self.sys,
+            &mut self.table,
+            msg.badge,
+            &req,
+            msg.info().length,
         );
-        let req = rt::ipc::received(&r);
-        reply = Some(handle(&mut sys, &mut table, r.badge, &req, r.info().length));
+        Some((m, ()))
+    }
+}
+
+proto::requests! {
+    /// What the shm server answers: its own interface, the memory-object protocol (vm's,
+    /// and a task's `Release` of a handle vm never claimed), init's notices, `GetObject`, and
+    /// the file calls on its descriptors.
+    enum Request {
+        Shm(ShmRequest),
+        Object(ObjectRequest),
+        Control(ServerControl),
+        GetObject(GetObject),
+        File(FileRequest),
     }
 }
 
@@ -239,107 +192,92 @@ fn handle(
     req: &Wire,
     length: usize,
 ) -> Message {
-    let (label, mrs) = (req.label(), req.mrs());
-    if badge == pid::VM {
-        if let Ok(ShmRequest::CreateAnon { size }) = ShmRequest::decode(label, mrs) {
+    let request = match Request::decode(req.label(), req.mrs()) {
+        Ok(r) => r,
+        Err(e) => return serve::error(e.into()),
+    };
+    match request {
+        Request::Shm(ShmRequest::CreateAnon { size }) => {
+            if badge != pid::VM {
+                return serve::error(Errno::EPERM);
+            }
             // Below the heap's low-water mark nothing new is made (the limits in `Table`
             // keep it far from there; this is the backstop).
             if rt::heap::is_low() {
-                return wire(&encode_reply::<()>(&Err(Errno::ENOMEM)));
+                return serve::error(Errno::ENOMEM);
             }
-            return wire(&encode_reply(&table.create_anon(size)));
+            serve::answer(&table.create_anon(size))
         }
-        return match ObjectRequest::decode(label, mrs) {
-            Ok(r) => object_request(sys, table, r),
-            Err(e) => wire(&encode_reply::<()>(&Err(e.into()))),
-        };
-    }
-    // A task may give back a handle vm never claimed (its mmap failed); the rest of the
-    // memory-object protocol is vm's.
-    match ObjectRequest::decode(label, mrs) {
-        Ok(ObjectRequest::Release { handle }) => {
-            return wire(&encode_reply(
-                &table.release(badge, handle).map(|f| sys.free_all(f)),
-            ));
+        Request::Object(r) if badge == pid::VM => object_request(sys, table, r),
+        // A task may give back a handle vm never claimed (its mmap failed); the rest of the
+        // memory-object protocol is vm's.
+        Request::Object(ObjectRequest::Release { handle }) => {
+            serve::answer(&table.release(badge, handle).map(|f| sys.free_all(f)))
         }
-        Ok(_) => return wire(&encode_reply::<()>(&Err(Errno::EPERM))),
-        Err(_) => {}
-    }
-    if let Ok(c) = ServerControl::decode(label, mrs) {
-        if c.init_only() && badge != pid::INIT {
-            return wire(&encode_reply::<()>(&Err(Errno::EPERM)));
-        }
-        match c {
-            ServerControl::TaskExit { pid } => sys.free_all(table.task_exit(pid)),
-            ServerControl::TaskFork { parent, child } => {
-                if rt::heap::is_low() {
-                    return wire(&encode_reply::<()>(&Err(Errno::ENFILE)));
-                }
-                match table.task_fork(parent, child) {
-                    Ok(freed) => sys.free_all(freed),
-                    Err(e) => return wire(&encode_reply::<()>(&Err(e))),
-                }
-            }
-            // POSIX `shm_open` sets `FD_CLOEXEC`: every descriptor goes at `exec`.
-            ServerControl::TaskExec { pid } => sys.free_all(table.task_exec(pid)),
-            // Memory only: nothing to write back.
-            ServerControl::SyncAll => {}
-            ServerControl::Descriptors => {
-                return wire(&encode_reply(&Ok(DescriptorCount {
-                    fds: table.descriptors() as u64,
-                    objects: table.usage().0 as u64,
-                })));
-            }
-        }
-        return wire(&encode_reply(&Ok(())));
-    }
-    if let Ok(g) = GetObject::decode(label, mrs) {
-        if rt::heap::is_low() {
-            return wire(&encode_reply::<()>(&Err(Errno::ENFILE)));
-        }
-        return wire(&encode_reply(
+        Request::Object(_) => serve::error(Errno::EPERM),
+        Request::Control(c) if c.init_only() && badge != pid::INIT => serve::error(Errno::EPERM),
+        Request::Control(c) => control(sys, table, c),
+        Request::GetObject(_) if rt::heap::is_low() => serve::error(Errno::ENFILE),
+        Request::GetObject(g) => serve::answer(
             &table
                 .get_object(badge, g.fd, g.writable)
                 .map(|(handle, size)| OpenReply { fd: handle, size }),
-        ));
-    }
-    // `read`, `write`, `lseek` and `fstat` of a shm descriptor: the file calls' messages
-    // (`user/rt` sends them here by the descriptor's number).
-    if let Ok(
-        r @ (FileRequest::Read { .. }
-        | FileRequest::Write { .. }
-        | FileRequest::Lseek { .. }
-        | FileRequest::Fstat { .. }),
-    ) = FileRequest::decode(label, mrs)
-    {
-        return file_request(sys, table, badge, r, length);
-    }
-    let reply = match ShmRequest::decode(label, mrs) {
-        Err(e) => encode_reply::<()>(&Err(e.into())),
-        Ok(ShmRequest::Open { .. }) if rt::heap::is_low() => {
-            encode_reply::<()>(&Err(Errno::ENFILE))
-        }
-        Ok(ShmRequest::Open { name, flags, mode }) => {
+        ),
+        // `read`, `write`, `lseek` and `fstat` of a shm descriptor: the file calls'
+        // messages (`user/rt` sends them here by the descriptor's number).
+        Request::File(
+            r @ (FileRequest::Read { .. }
+            | FileRequest::Write { .. }
+            | FileRequest::Lseek { .. }
+            | FileRequest::Fstat { .. }),
+        ) => file_request(sys, table, badge, r, length),
+        Request::File(_) => serve::error(Errno::ENOSYS),
+        Request::Shm(ShmRequest::Open { .. }) if rt::heap::is_low() => serve::error(Errno::ENFILE),
+        Request::Shm(ShmRequest::Open { name, flags, mode }) => {
             let r = table.open(badge, &name, flags, mode).map(|(fd, size, f)| {
                 sys.apply(f);
                 OpenReply { fd, size }
             });
-            encode_reply(&r)
+            serve::answer(&r)
         }
-        Ok(ShmRequest::Truncate { fd, size }) => {
-            encode_reply(&table.truncate(badge, fd, size).map(|f| sys.apply(f)))
+        Request::Shm(ShmRequest::Truncate { fd, size }) => {
+            serve::answer(&table.truncate(badge, fd, size).map(|f| sys.apply(f)))
         }
-        Ok(ShmRequest::Stat { fd }) => encode_reply(&table.stat(badge, fd)),
-        Ok(ShmRequest::Unlink { name }) => {
-            encode_reply(&table.unlink(&name).map(|f| sys.free_all(f)))
+        Request::Shm(ShmRequest::Stat { fd }) => serve::answer(&table.stat(badge, fd)),
+        Request::Shm(ShmRequest::Unlink { name }) => {
+            serve::answer(&table.unlink(&name).map(|f| sys.free_all(f)))
         }
-        Ok(ShmRequest::Close { fd }) => {
-            encode_reply(&table.close(badge, fd).map(|f| sys.free_all(f)))
+        Request::Shm(ShmRequest::Close { fd }) => {
+            serve::answer(&table.close(badge, fd).map(|f| sys.free_all(f)))
         }
-        // vm's alone (handled above).
-        Ok(ShmRequest::CreateAnon { .. }) => encode_reply::<()>(&Err(Errno::EPERM)),
-    };
-    wire(&reply)
+    }
+}
+
+/// One of init's notices, or the descriptor count.
+fn control(sys: &mut Sys, table: &mut Table<Block>, c: ServerControl) -> Message {
+    match c {
+        ServerControl::TaskExit { pid } => sys.free_all(table.task_exit(pid)),
+        ServerControl::TaskFork { parent, child } => {
+            if rt::heap::is_low() {
+                return serve::error(Errno::ENFILE);
+            }
+            match table.task_fork(parent, child) {
+                Ok(freed) => sys.free_all(freed),
+                Err(e) => return serve::error(e),
+            }
+        }
+        // POSIX `shm_open` sets `FD_CLOEXEC`: every descriptor goes at `exec`.
+        ServerControl::TaskExec { pid } => sys.free_all(table.task_exec(pid)),
+        // Memory only: nothing to write back.
+        ServerControl::SyncAll => {}
+        ServerControl::Descriptors => {
+            return serve::answer(&Ok(DescriptorCount {
+                fds: table.descriptors() as u64,
+                objects: table.usage().0 as u64,
+            }));
+        }
+    }
+    serve::answer(&Ok(()))
 }
 
 /// `read`, `write`, `lseek`, `fstat` of task `pid`'s shm descriptor, as the file server
@@ -359,7 +297,7 @@ fn file_request(
             let mut data = [0u8; READ_MAX];
             let span = table.read_span(pid, fd, offset, len.min(READ_MAX as u64));
             let Ok(span) = span else {
-                return wire(&encode_reply(&span.map(|_| ())));
+                return serve::answer(&(span.map(|_| ())));
             };
             let mut done = 0;
             while done < span.n {
@@ -383,16 +321,16 @@ fn file_request(
             let len = len as usize;
             let mut data = [0u8; READ_MAX];
             if let Err(e) = rt::ipc::write_data(length, len, &mut data) {
-                return wire(&encode_reply::<()>(&Err(e)));
+                return serve::error(e);
             }
             // A new block's record takes heap: below the low-water mark, none.
             if rt::heap::is_low() {
-                return wire(&encode_reply::<()>(&Err(Errno::ENOSPC)));
+                return serve::error(Errno::ENOSPC);
             }
             let old_size = table.stat(pid, fd).unwrap_or(0);
             let (span, frames) = match table.write_span(pid, fd, offset, len as u64) {
                 Ok(r) => r,
-                Err(e) => return wire(&encode_reply::<()>(&Err(e))),
+                Err(e) => return serve::error(e),
             };
             sys.apply(frames);
             let mut done = 0;
@@ -418,32 +356,32 @@ fn file_request(
                 table.set_position(pid, fd, span.at + done);
             }
             match failed {
-                Some(e) if done == 0 => wire(&encode_reply::<()>(&Err(e))),
-                _ => wire(&encode_reply(&Ok(done))),
+                Some(e) if done == 0 => serve::error(e),
+                _ => serve::answer(&(Ok(done))),
             }
         }
         FileRequest::Lseek { fd, offset, whence } => {
-            wire(&encode_reply(&table.lseek(pid, fd, offset, whence)))
+            serve::answer(&(table.lseek(pid, fd, offset, whence)))
         }
-        FileRequest::Fstat { fd } => {
-            wire(&encode_reply(&table.stat(pid, fd).map(|size| StatReply {
+        FileRequest::Fstat { fd } => serve::answer(
+            &(table.stat(pid, fd).map(|size| StatReply {
                 size,
                 is_dir: false,
-            })))
-        }
-        _ => wire(&encode_reply::<()>(&Err(Errno::ENOSYS))),
+            })),
+        ),
+        _ => serve::error(Errno::ENOSYS),
     }
 }
 
 /// `Read`'s reply: MR0 = 0, MR1 = the count `n`, the first `n` bytes of `data` in MR6.. of
 /// the IPC buffer.
 fn data_reply(data: &[u8; READ_MAX], n: usize) -> Message {
-    let mut m = wire(&encode_reply(&Ok(n as u64)));
+    let mut m = serve::answer(&(Ok(n as u64)));
     if n == 0 {
         return m;
     }
     let Some(buf) = libmk::ipc_buffer() else {
-        return wire(&encode_reply::<()>(&Err(Errno::EIO)));
+        return serve::error(Errno::EIO);
     };
     let words = pack_data(&data[..n], &mut buf.mrs[READ_DATA_MR..MAX_MRS]);
     m.info.length = READ_DATA_MR + words;
@@ -460,11 +398,11 @@ fn object_request(sys: &mut Sys, table: &mut Table<Block>, r: ObjectRequest) -> 
             write,
         } => {
             let got = table.page(handle, block, write, || sys.block());
-            if got.is_err() && !sys.warned && sys.untyped.is_empty() {
+            if got.is_err() && !sys.warned && sys.budget.is_spent() {
                 sys.warned = true;
                 println!("shm: out of memory after {} blocks", sys.made);
             }
-            let mut m = wire(&encode_reply(&got.map(|(_, valid)| valid)));
+            let mut m = serve::answer(&(got.map(|(_, valid)| valid)));
             if let Ok((b, _)) = got
                 && let Some(buf) = libmk::ipc_buffer()
             {
@@ -473,17 +411,12 @@ fn object_request(sys: &mut Sys, table: &mut Table<Block>, r: ObjectRequest) -> 
             }
             m
         }
-        ObjectRequest::Claim { handle, pid } => wire(&encode_reply(&table.claim(handle, pid))),
+        ObjectRequest::Claim { handle, pid } => serve::answer(&(table.claim(handle, pid))),
         // Memory only: nothing to remember or write back, only the handle to check.
-        ObjectRequest::Dirty { handle, .. } => wire(&encode_reply(&table.dirty(handle))),
-        ObjectRequest::Sync { handle, .. } => wire(&encode_reply(&table.check_handle(handle))),
-        ObjectRequest::Release { handle } => wire(&encode_reply(
-            &table.release(pid::VM, handle).map(|f| sys.free_all(f)),
-        )),
+        ObjectRequest::Dirty { handle, .. } => serve::answer(&(table.dirty(handle))),
+        ObjectRequest::Sync { handle, .. } => serve::answer(&(table.check_handle(handle))),
+        ObjectRequest::Release { handle } => {
+            serve::answer(&table.release(pid::VM, handle).map(|f| sys.free_all(f)))
+        }
     }
-}
-
-/// A reply message from its wire form (registers only).
-fn wire(w: &Wire) -> Message {
-    rt::ipc::message(w)
 }

@@ -23,6 +23,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use proto::Errno;
 use proto::object::Pager;
+use serve::Waiters;
 
 /// Words of a request after its label (every pager request fits).
 pub const REQUEST_WORDS: usize = 4;
@@ -98,12 +99,17 @@ pub struct Sent {
 /// (each task waits for at most one request, so this is never reached by honest use).
 pub const MAX_QUEUED: usize = 4096;
 
+/// Callers that may wait for pagers at once, over all requests (each holds a slot of vm's
+/// CNode too; beyond this a request gets `EAGAIN` and a fault `BUS`, as when the slots run
+/// out).
+pub const MAX_WAITERS: usize = 8192;
+
 /// Requests on their way and their waiters (`W`: what the server keeps of a caller).
 pub struct Pending<W> {
     queued: [VecDeque<Request>; 2],
     sent: [Option<Sent>; 2],
     blocks: BTreeMap<(BlockKey, bool), Request>,
-    waiters: BTreeMap<Request, Vec<W>>,
+    waiters: Waiters<Request, W>,
     /// The answer whose waiters are running again.
     answer: Option<Answer>,
     /// The request the last [`crate::WAIT`] waits for.
@@ -116,7 +122,7 @@ impl<W> Default for Pending<W> {
             queued: [VecDeque::new(), VecDeque::new()],
             sent: [None, None],
             blocks: BTreeMap::new(),
-            waiters: BTreeMap::new(),
+            waiters: Waiters::new(MAX_WAITERS, MAX_WAITERS),
             answer: None,
             waiting_on: None,
         }
@@ -197,9 +203,9 @@ impl<W> Pending<W> {
         self.waiting_on.take()
     }
 
-    /// `w` waits for `request`.
-    pub fn wait(&mut self, request: Request, w: W) {
-        self.waiters.entry(request).or_default().push(w);
+    /// `w` waits for `request`; gives `w` back when [`MAX_WAITERS`] wait already.
+    pub fn wait(&mut self, request: Request, w: W) -> Result<(), W> {
+        self.waiters.wait(request, w)
     }
 
     /// The next request for `pager`'s proxy, now sent (at tick `at`, its capability to go to
@@ -245,7 +251,7 @@ impl<W> Pending<W> {
             taken: false,
         });
         self.blocks.retain(|_, r| *r != s.request);
-        Some((s, self.waiters.remove(&s.request).unwrap_or_default()))
+        Some((s, self.waiters.take(&s.request)))
     }
 
     /// The current answer's waiters have run: the capability nobody took, to delete.
@@ -270,7 +276,7 @@ impl<W> Pending<W> {
             cap: None,
             taken: false,
         });
-        self.waiters.remove(&request).unwrap_or_default()
+        self.waiters.take(&request)
     }
 
     /// Requests of `pager` queued or sent.
@@ -281,7 +287,7 @@ impl<W> Pending<W> {
 
     /// Callers waiting, over all requests.
     pub fn waiting(&self) -> usize {
-        self.waiters.values().map(Vec::len).sum()
+        self.waiters.len()
     }
 }
 
@@ -300,14 +306,14 @@ mod tests {
         // Two faults through one handle, and one through another handle of the same block.
         p.ask_block((0, 9, 0), false, a).unwrap();
         let w = p.take_waiting_on().unwrap();
-        p.wait(w, 1);
+        p.wait(w, 1).unwrap();
         p.ask_block((0, 9, 0), false, a).unwrap();
         let w = p.take_waiting_on().unwrap();
-        p.wait(w, 2);
+        p.wait(w, 2).unwrap();
         p.ask_block((0, 9, 0), false, b).unwrap();
         let w = p.take_waiting_on().unwrap();
         assert_eq!(w, a);
-        p.wait(w, 3);
+        p.wait(w, 3).unwrap();
         assert_eq!(p.load(Pager::File), 1);
         assert_eq!(p.waiting(), 3);
         // Writing asks separately; the shm pager has its own queue.
@@ -336,11 +342,23 @@ mod tests {
     }
 
     #[test]
+    fn waiters_are_bounded() {
+        let mut p: Pending<usize> = Pending::default();
+        let r = page(Pager::File, 1, 0);
+        p.ask(r).unwrap();
+        for i in 0..MAX_WAITERS {
+            p.wait(r, i).unwrap();
+        }
+        assert_eq!(p.wait(r, MAX_WAITERS), Err(MAX_WAITERS));
+        assert_eq!(p.waiting(), MAX_WAITERS);
+    }
+
+    #[test]
     fn a_failed_pager_answers_its_waiters_with_the_error() {
         let mut p: Pending<u32> = Pending::default();
         let r = page(Pager::Shm, 4, 1);
         p.ask(r).unwrap();
-        p.wait(r, 8);
+        p.wait(r, 8).unwrap();
         let queued = p.drop_queued(Pager::Shm);
         assert_eq!(queued, [r]);
         assert_eq!(p.fail(r, Errno::ETIMEDOUT), [8]);

@@ -10,24 +10,17 @@
 //!   0x0000_0031_0000_0000  SERVER_HEAP_BASE: the heap (mapped by init)
 //! ```
 
-use abi::Error;
 use abi::message::{FaultLabel, NOTIFICATION_LABEL, NULL_CPTR, fault_reply, vm_fault};
 use abi::object::{MapFlags, ObjectType};
-use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
-use libmk::{
-    CNode, Cap, Endpoint, Frame, Message, Notification, PageTable, Reply, SavedReply, Tcb, Timer,
-    Untyped, VSpace,
-};
+use libmk::{Cap, Endpoint, Frame, Message, Notification, Reply, Tcb, Timer};
 use proto::object::{Claimed, MmapObject, Msync, ObjectRequest, Pager};
 use proto::shm::AnonObject;
 use proto::startup::{Startup, VM_CHUNK_WINDOW, VM_INITRD_WINDOW, vm_slots};
-use proto::{
-    Errno, Kill, Label, PAGE_SIZE, ProtoError, ReplyBody, VmControl, VmRequest, Wire, ZeroRequest,
-    pid,
-};
+use proto::{Errno, Kill, PAGE_SIZE, ReplyBody, VmControl, VmRequest, Wire, ZeroRequest, pid};
 use rt::println;
+use serve::{Budget, Serve, StopHook, Tables};
 use vm::object::BlockKey;
 use vm::pages::{PageId, chunk_of};
 use vm::pending::{ANSWER_WORDS, Answer, Pending, Sent};
@@ -55,43 +48,14 @@ const PROXY_BADGE: u64 = 1 << 62;
 /// (bootarg `vm.deadline=<ms>`).
 const DEFAULT_DEADLINE_MS: u64 = 10_000;
 
-/// log2 of the span a table of `level` (1..=3) covers.
-const fn span_bits(level: u8) -> u32 {
-    match level {
-        1 => 39,
-        2 => 30,
-        _ => 21,
-    }
-}
-
-/// An address space: its VSpace capability and the tables vm installed in it (by level and
-/// base; the value is the PageTable's slot, or `NULL_CPTR` for one vm did not install).
-pub struct Space {
-    vspace: Cap<VSpace>,
-    tables: BTreeMap<(u8, u64), u64>,
-}
-
-impl Space {
-    const fn new(vspace: Cap<VSpace>) -> Self {
-        Self {
-            vspace,
-            tables: BTreeMap::new(),
-        }
-    }
-}
+/// An address space: its VSpace capability and the tables vm installed in it.
+pub type Space = Tables;
 
 /// Everything vm holds that the kernel knows about.
 struct Sys {
-    cnode: Cap<CNode>,
+    /// vm's untyped budget, CNode slots and spare page tables.
+    budget: Budget,
     own: Space,
-    /// Free slots: never used ones from `next_slot`, given back ones on `free_slots`.
-    first_slot: u64,
-    next_slot: u64,
-    slot_end: u64,
-    free_slots: Vec<u64>,
-    untyped: Vec<Cap<Untyped>>,
-    /// Page tables given back by ended address spaces (empty, uninstalled).
-    pt_pool: Vec<Cap<PageTable>>,
     /// Chunk frame capabilities, by chunk number.
     chunks: Vec<Cap<Frame>>,
     zero: Cap<Endpoint>,
@@ -240,17 +204,6 @@ fn initrd_bytes(va: u64, len: u64) -> &'static [u8] {
 }
 
 impl Sys {
-    fn slot(&mut self) -> Result<u64, Errno> {
-        if let Some(s) = self.free_slots.pop() {
-            return Ok(s);
-        }
-        if self.next_slot < self.slot_end {
-            self.next_slot += 1;
-            return Ok(self.next_slot - 1);
-        }
-        Err(Errno::ENOMEM)
-    }
-
     /// The endpoint of a memory-object pager.
     fn pager_ep(&self, pager: Pager) -> Option<Cap<Endpoint>> {
         match pager {
@@ -279,13 +232,9 @@ impl Sys {
         };
         // The old endpoint was revoked (its slot is empty); the slot is free again.
         if let Some(old) = old {
-            self.delete(old.cptr());
+            self.budget.delete(old.cptr());
         }
         Ok(())
-    }
-
-    fn free_slot(&mut self, s: u64) {
-        self.free_slots.push(s);
     }
 
     /// The answer to `req` for `pager` if it is in (and the capability that came with it,
@@ -329,7 +278,7 @@ impl Sys {
             Ok(v) => Ok((v, cap)),
             Err(e) => {
                 if let Some(c) = cap {
-                    self.delete(c);
+                    self.budget.delete(c);
                 }
                 Err(e)
             }
@@ -346,18 +295,11 @@ impl Sys {
             return;
         };
         let msg = self.proxy_message(&sent);
-        match Cap::<SavedReply>::from_cptr(idle).send(&msg) {
-            Ok(()) => {
-                self.idle[i] = None;
-                self.free_slot(idle);
-            }
-            Err(e) => {
-                // The proxy is gone (it never faults; this is a bug): its request stays
-                // sent, and the deadline ends it.
-                println!("vm: proxy for {pager:?}: {e:?}");
-                self.idle[i] = None;
-                self.delete(idle);
-            }
+        self.idle[i] = None;
+        if let Err(e) = self.budget.answer_saved(idle, &msg) {
+            // The proxy is gone (it never faults; this is a bug): its request stays sent,
+            // and the deadline ends it.
+            println!("vm: proxy for {pager:?}: {e:?}");
         }
     }
 
@@ -365,13 +307,13 @@ impl Sys {
     /// may bring.
     fn next_request(&mut self, pager: Pager) -> Option<Sent> {
         self.pending.sent(pager).is_none().then_some(())?;
-        let slot = self.slot().ok();
+        let slot = self.budget.slot().ok();
         let now = counter().0;
         let sent = self.pending.next(pager, now, |_| slot);
         if sent.is_none()
             && let Some(s) = slot
         {
-            self.free_slot(s);
+            self.budget.free(s);
         }
         if sent.is_some() {
             self.arm_timer();
@@ -409,67 +351,9 @@ impl Sys {
     }
 
     /// Deletes the capability in `s` and frees the slot.
-    fn delete(&mut self, s: u64) {
-        let _ = self.cnode.delete(s);
-        self.free_slot(s);
-    }
-
-    /// An empty, uninstalled page table: from the pool, else retyped from the budget.
-    fn page_table(&mut self) -> Result<Cap<PageTable>, Errno> {
-        if let Some(pt) = self.pt_pool.pop() {
-            return Ok(pt);
-        }
-        self.retype(ObjectType::PageTable, 0).map(Cap::from_cptr)
-    }
-
-    /// A new kernel object of `ty` from vm's untyped budget, in a new slot (untyped found
-    /// exhausted are dropped from the budget).
-    fn retype(&mut self, ty: ObjectType, size_bits: u64) -> Result<u64, Errno> {
-        let slot = self.slot()?;
-        while let Some(&ut) = self.untyped.first() {
-            match ut.retype(ty, size_bits, self.cnode, slot, 1) {
-                Ok(()) => return Ok(slot),
-                Err(Error::NotEnoughMemory) => {
-                    self.untyped.remove(0);
-                }
-                Err(_) => break,
-            }
-        }
-        self.free_slot(slot);
-        Err(Errno::ENOMEM)
-    }
-
-    /// Installs the level-1..3 tables covering `va` in `s` where missing.
-    fn ensure_tables(&mut self, s: &mut Space, va: u64) -> Result<(), Errno> {
-        for level in 1..=3u8 {
-            let base = va & !((1u64 << span_bits(level)) - 1);
-            if s.tables.contains_key(&(level, base)) {
-                continue;
-            }
-            let pt = self.page_table()?;
-            match s.vspace.map_table(pt, base, u64::from(level)) {
-                Ok(()) => {
-                    s.tables.insert((level, base), pt.cptr());
-                }
-                Err(Error::AlreadyMapped) => {
-                    self.pt_pool.push(pt);
-                    s.tables.insert((level, base), NULL_CPTR);
-                }
-                Err(e) => {
-                    self.pt_pool.push(pt);
-                    return Err(e.into());
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Tables in vm's own VSpace.
     fn ensure_own_tables(&mut self, va: u64) -> Result<(), Errno> {
-        let mut own = core::mem::replace(&mut self.own, Space::new(Cap::from_cptr(NULL_CPTR)));
-        let r = self.ensure_tables(&mut own, va);
-        self.own = own;
-        r
+        self.own.ensure(va, &mut self.budget)
     }
 
     /// Maps the initrd frames read-only at `VM_INITRD_WINDOW`.
@@ -504,9 +388,9 @@ impl Machine for Sys {
     type Space = Space;
 
     fn slots_in_use(&self) -> u64 {
-        let used = self.next_slot - self.first_slot;
-        let reserve = self.free_slots.len() + self.pt_pool.len() + self.chunks.len();
-        used.saturating_sub(reserve as u64)
+        self.budget
+            .slots_in_use()
+            .saturating_sub(self.chunks.len() as u64)
     }
 
     fn heap_low(&self) -> bool {
@@ -519,7 +403,7 @@ impl Machine for Sys {
     }
 
     fn tables(&mut self, s: &mut Space, va: u64) -> Result<(), Errno> {
-        self.ensure_tables(s, va)
+        s.ensure(va, &mut self.budget)
     }
 
     fn map(
@@ -553,7 +437,7 @@ impl Machine for Sys {
     }
 
     fn drop_frame(&mut self, frame: u64) {
-        self.delete(frame);
+        self.budget.delete(frame);
     }
 
     fn unmap(&mut self, s: &Space, va: u64, len: u64) {
@@ -682,7 +566,7 @@ impl Machine for Sys {
     }
 
     fn more_chunk(&mut self) -> bool {
-        let Ok(slot) = self.slot() else {
+        let Ok(slot) = self.budget.slot() else {
             return false;
         };
         let Some(buf) = libmk::ipc_buffer() else {
@@ -706,7 +590,7 @@ impl Machine for Sys {
             if e != Errno::ENOMEM {
                 println!("vm: GetChunk: {e}");
             }
-            self.free_slot(slot);
+            self.budget.free(slot);
             return false;
         }
         let frame: Cap<Frame> = Cap::from_cptr(slot);
@@ -716,7 +600,7 @@ impl Machine for Sys {
         });
         if let Err(e) = mapped {
             println!("vm: cannot map a chunk: {e}");
-            self.delete(slot);
+            self.budget.delete(slot);
             return false;
         }
         self.chunks.push(frame);
@@ -724,14 +608,9 @@ impl Machine for Sys {
     }
 
     fn destroy(&mut self, s: Space) {
-        for (_, pt) in s.tables {
-            if pt != NULL_CPTR {
-                let pt: Cap<PageTable> = Cap::from_cptr(pt);
-                let _ = pt.unmap();
-                self.pt_pool.push(pt);
-            }
-        }
-        self.delete(s.vspace.cptr());
+        let vspace = s.vspace.cptr();
+        s.give_back(&mut self.budget);
+        self.budget.delete(vspace);
     }
 }
 
@@ -739,20 +618,9 @@ fn main(st: &'static Startup) -> ! {
     // SAFETY: init mapped [heap_base, heap_base + heap_size) read-write for vm alone, for
     // good (proto::startup); nothing else uses it.
     unsafe { rt::heap::init(st.heap_base, st.heap_size) };
-    let slot_end = 1u64
-        .checked_shl(u32::try_from(st.cnode_radix).unwrap_or(0))
-        .unwrap_or(0);
     let mut sys = Sys {
-        cnode: Cap::from_cptr(st.slots[vm_slots::CNODE]),
+        budget: Budget::of(st, Cap::from_cptr(st.slots[vm_slots::CNODE])),
         own: Space::new(Cap::from_cptr(st.slots[vm_slots::VSPACE])),
-        first_slot: st.first_free_slot,
-        next_slot: st.first_free_slot,
-        slot_end,
-        free_slots: Vec::new(),
-        untyped: (st.untyped_first..st.untyped_first + st.untyped_count)
-            .map(Cap::from_cptr)
-            .collect(),
-        pt_pool: Vec::new(),
         chunks: Vec::new(),
         zero: Cap::from_cptr(st.slots[vm_slots::ZERO]),
         file: (st.slots[vm_slots::FILE] != 0).then(|| Cap::from_cptr(st.slots[vm_slots::FILE])),
@@ -798,13 +666,12 @@ fn main(st: &'static Startup) -> ! {
             println!("vm: cannot start the proxy for {pager:?}: {e}");
         }
     }
-    Server {
+    let mut server = Server {
         vm,
-        ep,
         notify: Cap::from_cptr(st.slots[vm_slots::INIT_NOTIFY]),
         receive_slot: NULL_CPTR,
-    }
-    .run()
+    };
+    serve::run(ep, "vm", StopHook::of(st), &mut server)
 }
 
 impl Sys {
@@ -813,16 +680,16 @@ impl Sys {
     /// time and makes the blocking `Call`, so that vm itself never waits for a pager.
     fn start_proxy(&mut self, pager: Pager, ep: Cap<Endpoint>) -> Result<(), Errno> {
         let i = vm::pending::index(pager) as u64;
-        let tcb_slot = self.retype(ObjectType::Tcb, 0)?;
-        let buf_slot = self.retype(ObjectType::Frame, 12)?;
-        let badged = self.slot()?;
+        let tcb_slot = self.budget.retype(ObjectType::Tcb, 0)?;
+        let buf_slot = self.budget.retype(ObjectType::Frame, 12)?;
+        let badged = self.budget.slot()?;
         let buf_va = PROXY_WINDOW + i * PAGE_SIZE;
         self.ensure_own_tables(buf_va)?;
         let buf: Cap<Frame> = Cap::from_cptr(buf_slot);
         buf.map(self.own.vspace, buf_va, MapFlags::RW, 0, 1)?;
-        self.cnode.mint(
+        self.budget.cnode.mint(
             badged,
-            self.cnode,
+            self.budget.cnode,
             ep.cptr(),
             abi::object::CapRights::ALL,
             PROXY_BADGE | i,
@@ -831,7 +698,7 @@ impl Sys {
         let top = (stack.as_ptr() as u64 + PROXY_STACK as u64) & !15;
         let tcb: Cap<Tcb> = Cap::from_cptr(tcb_slot);
         tcb.configure(
-            self.cnode,
+            self.budget.cnode,
             self.own.vspace,
             Some((buf, buf_va)),
             None,
@@ -897,7 +764,6 @@ fn park() -> ! {
 
 struct Server {
     vm: Vm<Sys>,
-    ep: Cap<Endpoint>,
     notify: Cap<Notification>,
     /// The slot a capability arriving with the next message goes to.
     receive_slot: u64,
@@ -916,51 +782,50 @@ fn served<T: ReplyBody>(r: Result<T, Errno>) -> Served {
     }
 }
 
-/// A request vm serves.
-#[derive(Clone, Copy)]
-enum Request {
-    Task(VmRequest),
-    Control(VmControl),
-    MmapObject(MmapObject),
-    Msync(Msync),
+proto::requests! {
+    /// A request vm serves: a task's (its own interface, `MmapObject`, `Msync`) or init's.
+    enum Request {
+        Task(VmRequest),
+        MmapObject(MmapObject),
+        Msync(Msync),
+        Control(VmControl),
+    }
+}
+
+impl Serve for Server {
+    /// A fault reply with a map item: the task and address, killed with `BUS` if the map
+    /// item fails.
+    type Note = Option<(u64, u64)>;
+
+    fn receive_slot(&mut self) -> u64 {
+        if self.receive_slot == NULL_CPTR {
+            self.receive_slot = self.vm.m.budget.slot().unwrap_or(NULL_CPTR);
+        }
+        self.receive_slot
+    }
+
+    fn handle(&mut self, r: &Reply) -> Option<(Message, Self::Note)> {
+        let cap =
+            (r.info().caps == 1).then(|| core::mem::replace(&mut self.receive_slot, NULL_CPTR));
+        let reply = self.answer(r, cap);
+        self.check_deadlines();
+        reply
+    }
+
+    fn reply_failed(&mut self, e: abi::Error, note: Self::Note) {
+        if let Some((pid, addr)) = note {
+            // The map item failed: the task cannot go on.
+            println!("vm: fault reply to {pid} failed: {e:?}");
+            self.kill(KillRecord {
+                pid,
+                kind: Kill::Bus,
+                addr,
+            });
+        }
+    }
 }
 
 impl Server {
-    fn run(mut self) -> ! {
-        let mut reply: Option<(Message, Option<(u64, u64)>)> = None;
-        loop {
-            if self.receive_slot == NULL_CPTR {
-                self.receive_slot = self.vm.m.slot().unwrap_or(NULL_CPTR);
-            }
-            if let Some(buf) = libmk::ipc_buffer() {
-                buf.receive_slot = self.receive_slot;
-            }
-            let r = match reply.take() {
-                Some((msg, fault)) => {
-                    let r = self.ep.reply_recv(&msg);
-                    if let (Err(e), Some((pid, addr))) = (&r, fault) {
-                        // The map item failed: the task cannot go on.
-                        println!("vm: fault reply to {pid} failed: {e:?}");
-                        self.kill(KillRecord {
-                            pid,
-                            kind: Kill::Bus,
-                            addr,
-                        });
-                    }
-                    r
-                }
-                None => self.ep.recv(),
-            };
-            let Ok(r) = r else {
-                continue;
-            };
-            let cap =
-                (r.info().caps == 1).then(|| core::mem::replace(&mut self.receive_slot, NULL_CPTR));
-            reply = self.handle(&r, cap);
-            self.check_deadlines();
-        }
-    }
-
     /// Prints and queues a kill, and tells init.
     fn kill(&mut self, k: KillRecord) {
         self.vm.report(k);
@@ -984,7 +849,7 @@ impl Server {
 
     /// Answers one message: the reply to send (and, for a fault reply with a map item, the
     /// task and address), or `None` to reply to nobody (now).
-    fn handle(&mut self, r: &Reply, cap: Option<u64>) -> Option<(Message, Option<(u64, u64)>)> {
+    fn answer(&mut self, r: &Reply, cap: Option<u64>) -> Option<(Message, Option<(u64, u64)>)> {
         let info = r.info();
         let badge = r.badge;
         let mrs = &r.mrs;
@@ -992,7 +857,7 @@ impl Server {
             // vm's timer (no request badge has its bit; a task sending the label is answered
             // as any unknown request). The deadlines are compared with the clock in `run`.
             if let Some(c) = cap {
-                self.vm.m.delete(c);
+                self.vm.m.budget.delete(c);
             }
             self.vm.m.timer_armed = false;
             if self.vm.m.pending.sent(Pager::File).is_some()
@@ -1005,7 +870,7 @@ impl Server {
         if let Some(faulter) = pid::of_fault_badge(badge) {
             // Only the kernel sends on a fault badge, and only fault messages.
             if let Some(c) = cap {
-                self.vm.m.delete(c);
+                self.vm.m.budget.delete(c);
             }
             return match FaultLabel::try_from(info.label) {
                 // The common cases are answered here, without building a `Work` (the fast
@@ -1033,7 +898,7 @@ impl Server {
         }
         if badge & !1 == PROXY_BADGE {
             if let Some(c) = cap {
-                self.vm.m.delete(c);
+                self.vm.m.budget.delete(c);
             }
             let pager = if badge & 1 == 0 {
                 Pager::File
@@ -1051,14 +916,8 @@ impl Server {
             long = rt::ipc::received(r);
             (long.label(), long.mrs())
         };
-        // One decoder per label (proto's `Label`: 100s tasks, 200s init).
-        let request = match Label::try_from(label) {
-            Ok(Label::MmapObject) => MmapObject::decode(label, words).map(Request::MmapObject),
-            Ok(Label::Msync) => Msync::decode(label, words).map(Request::Msync),
-            Ok(l) if (l as u64) < 200 => VmRequest::decode(label, words).map(Request::Task),
-            Ok(l) if (l as u64) < 300 => VmControl::decode(label, words).map(Request::Control),
-            _ => Err(ProtoError::UnknownLabel(label)),
-        };
+        // The one decoder of the label's interface.
+        let request = Request::decode(label, words);
         // Only init's requests may bring a capability.
         if let Ok(Request::Control(req)) = request
             && badge == pid::INIT
@@ -1070,7 +929,7 @@ impl Server {
             };
         }
         if let Some(c) = cap {
-            self.vm.m.delete(c);
+            self.vm.m.budget.delete(c);
         }
         match request {
             // A fault label on a request badge is a task imitating the kernel.
@@ -1096,26 +955,18 @@ impl Server {
             Served::Nothing => None,
             Served::Wait => {
                 let waiting_on = self.vm.m.pending.take_waiting_on();
-                let saved = self
-                    .vm
-                    .m
-                    .slot()
-                    .and_then(|slot| match libmk::save_caller(slot) {
-                        Ok(_) => Ok(slot),
-                        Err(e) => {
-                            self.vm.m.free_slot(slot);
-                            Err(e.into())
-                        }
-                    });
+                let saved = self.vm.m.budget.save_caller();
                 match (saved, waiting_on) {
                     (Ok(reply), Some(request)) => {
-                        self.vm.m.pending.wait(request, Waiter { reply, work });
+                        if let Err(w) = self.vm.m.pending.wait(request, Waiter { reply, work }) {
+                            self.refuse_saved(w);
+                        }
                         None
                     }
                     (saved, _) => {
                         // No slot to keep the caller in (or nothing to wait for: a bug).
                         if let Ok(slot) = saved {
-                            self.vm.m.delete(slot);
+                            self.vm.m.budget.delete(slot);
                         }
                         self.refuse(work)
                     }
@@ -1136,6 +987,18 @@ impl Server {
                 None
             }
             Work::Request { .. } => Some((answer::<()>(Err(Errno::EAGAIN)), None)),
+        }
+    }
+
+    /// [`Server::refuse`] for a caller whose reply was saved.
+    fn refuse_saved(&mut self, w: Waiter) {
+        match self.refuse(w.work) {
+            Some((m, note)) => {
+                if let Err(e) = self.vm.m.budget.answer_saved(w.reply, &m) {
+                    self.reply_failed(e, note);
+                }
+            }
+            None => self.vm.m.budget.delete(w.reply),
         }
     }
 
@@ -1185,7 +1048,7 @@ impl Server {
             let cap = match sent.slot {
                 Some(slot) if caps == 1 && words.is_ok() => Some(slot),
                 Some(slot) => {
-                    sys.free_slot(slot);
+                    sys.budget.free(slot);
                     None
                 }
                 None => None,
@@ -1200,11 +1063,7 @@ impl Server {
         }
         // Nothing to do: the proxy waits in a saved reply for its next request.
         let i = vm::pending::index(pager);
-        match sys.slot() {
-            Ok(slot) if libmk::save_caller(slot).is_ok() => sys.idle[i] = Some(slot),
-            Ok(slot) => sys.free_slot(slot),
-            Err(_) => {}
-        }
+        sys.idle[i] = sys.budget.save_caller().ok();
         None
     }
 
@@ -1214,34 +1073,23 @@ impl Server {
         for w in waiters {
             match self.serve(w.work, true) {
                 Served::Reply(msg, fault) => {
-                    match Cap::<SavedReply>::from_cptr(w.reply).send(&msg) {
-                        // The saved reply is used up: its slot is empty.
-                        Ok(()) => self.vm.m.free_slot(w.reply),
-                        Err(e) => {
-                            self.vm.m.delete(w.reply);
-                            if let Some((pid, addr)) = fault {
-                                println!("vm: fault reply to {pid} failed: {e:?}");
-                                self.kill(KillRecord {
-                                    pid,
-                                    kind: Kill::Bus,
-                                    addr,
-                                });
-                            }
-                        }
+                    if let Err(e) = self.vm.m.budget.answer_saved(w.reply, &msg) {
+                        self.reply_failed(e, fault);
                     }
                 }
-                Served::Nothing => self.vm.m.delete(w.reply),
+                Served::Nothing => self.vm.m.budget.delete(w.reply),
                 Served::Wait => match self.vm.m.pending.take_waiting_on() {
-                    Some(request) => self.vm.m.pending.wait(request, w),
-                    None => {
-                        self.vm.m.delete(w.reply);
-                        let _ = self.refuse(w.work);
+                    Some(request) => {
+                        if let Err(w) = self.vm.m.pending.wait(request, w) {
+                            self.refuse_saved(w);
+                        }
                     }
+                    None => self.refuse_saved(w),
                 },
             }
         }
         if let Some(c) = self.vm.m.pending.done() {
-            self.vm.m.delete(c);
+            self.vm.m.budget.delete(c);
         }
     }
 
@@ -1289,14 +1137,14 @@ impl Server {
             Pager::Shm => sys.shm.take(),
         };
         if let Some(ep) = ep {
-            sys.delete(ep.cptr());
+            sys.budget.delete(ep.cptr());
         }
         let requests = sys.pending.drop_queued(pager);
         if let Some(sent) = sys.pending.sent(pager) {
             // The proxy stays in its `Call` until the pager dies; its answer then finds
             // nothing sent.
             if let Some(slot) = sent.slot {
-                sys.free_slot(slot);
+                sys.budget.free(slot);
             }
             if let Some((_, waiters)) = sys.pending.answer(pager, Err(e), None) {
                 self.run_again(waiters);
@@ -1391,7 +1239,7 @@ impl Server {
             (true, None) => return Served::Reply(answer::<()>(Err(Errno::EINVAL)), None),
             (false, c) => {
                 if let Some(c) = c {
-                    vm.m.delete(c);
+                    vm.m.budget.delete(c);
                 }
                 NULL_CPTR
             }
@@ -1411,7 +1259,7 @@ impl Server {
                 }),
             VmControl::MapFrame { pid, vaddr, prot } => vm
                 .map_frame(pid, vaddr, prot, cap)
-                .inspect_err(|_| vm.m.delete(cap)),
+                .inspect_err(|_| vm.m.budget.delete(cap)),
             VmControl::SetName { pid, name } => vm.set_name(pid, name),
             VmControl::MapImage {
                 pid,
@@ -1440,7 +1288,8 @@ impl Server {
             VmControl::Destroy { pid } => vm.destroy(pid),
             VmControl::TakeKills => return Served::Reply(answer(Ok(vm.take_kill())), None),
             VmControl::SetPager { pager } => {
-                vm.m.set_pager(pager, cap).inspect_err(|_| vm.m.delete(cap))
+                vm.m.set_pager(pager, cap)
+                    .inspect_err(|_| vm.m.budget.delete(cap))
             }
         };
         served(r)
