@@ -12,12 +12,15 @@
 //! thread); its completions put the blocks in the cache, and the requests that waited run
 //! again, answered through their saved replies (`Send` on the `Reply` capability).
 
-use crate::disk::{BlockDev, Disk};
-use crate::fs::{Fail, Files};
-use crate::{cache, hal};
+use crate::disk::Disk;
+use crate::frames::{self, Files};
+use crate::hal;
 use abi::message::{NOTIFICATION_LABEL, NULL_CPTR, REGISTER_MRS};
 use alloc::vec::Vec;
+use file::blockdev::BlockDev;
+use file::fs::Fail;
 use file::pending::ReplySlots;
+use file::platform::Waiter;
 use libmk::{CNode, Cap, Endpoint, Frame, Message, SavedReply};
 use proto::file::{READ_DATA_MR, READ_MAX};
 use proto::object::{GetObject, ObjectRequest};
@@ -58,6 +61,16 @@ pub struct Parked {
     gone: bool,
 }
 
+impl Waiter for Parked {
+    fn pid(&self) -> u64 {
+        self.req.badge
+    }
+
+    fn task_ended(&mut self) {
+        self.gone = true;
+    }
+}
+
 /// What running a request came to.
 enum Outcome {
     Reply(Message),
@@ -73,7 +86,7 @@ fn main(st: &'static Startup) -> ! {
     let mut files = mount(st);
     let reserved = files
         .as_mut()
-        .and_then(|f| f.cache.reserve_slots(SAVED_REPLIES))
+        .and_then(|f| f.cache.mem.reserve_slots(SAVED_REPLIES))
         .unwrap_or(0..0);
     let mut saved = ReplySlots::new(reserved, pid::VM, SAVED_PER_CLIENT, SAVED_FOR_VM);
     let mut reply: Option<Message> = None;
@@ -301,7 +314,7 @@ fn mount(st: &Startup) -> Option<Files> {
         return None;
     };
     let (transport, mib) = (disk.transport, disk.sectors() / 2048);
-    match Files::mount(BlockDev::new(disk), cache::Cache::new(st)) {
+    match Files::mount(BlockDev::new(disk), frames::cache(st)) {
         Ok(files) => {
             let mode = if files.readonly() {
                 "read-only"
@@ -399,8 +412,10 @@ fn object(files: &mut Files, req: ObjectRequest) -> Outcome {
         } => match files.object_page(handle, block, write) {
             Ok((slot, valid)) => {
                 let mut m = wire(&encode_reply(&Ok(valid)));
-                if let Some(buf) = libmk::ipc_buffer() {
-                    buf.send_cap = files.cache.slots[slot].frame.cptr();
+                if let Some(buf) = libmk::ipc_buffer()
+                    && let Some(frame) = files.cache.mem.frame(slot)
+                {
+                    buf.send_cap = frame.cptr();
                     m.info.caps = 1;
                 }
                 m
@@ -426,15 +441,8 @@ fn object(files: &mut Files, req: ObjectRequest) -> Outcome {
 /// One of init's notices (`proto::task`), or the descriptor count.
 fn control(files: &mut Files, req: ServerControl) -> Message {
     match req {
-        ServerControl::TaskExit { pid } => {
-            // What it left waiting is answered into nothing, never run again.
-            for p in files.pending.waiters_mut() {
-                if p.req.badge == pid {
-                    p.gone = true;
-                }
-            }
-            wire(&encode_reply(&files.task_exit(pid)))
-        }
+        // What it left waiting is answered into nothing, never run again (`Waiter`).
+        ServerControl::TaskExit { pid } => wire(&encode_reply(&files.task_exit(pid))),
         ServerControl::TaskFork { parent, child } => {
             wire(&encode_reply(&files.task_fork(parent, child)))
         }
