@@ -259,10 +259,25 @@ fn unlink_removes_now_or_at_the_last_close() {
         Err(Errno::ENOENT)
     );
     assert!(d.file("SUB/INNER.TXT").is_none());
+    // Closed, but kept open by the server for the next `open` (idle): removed now too.
+    let idle = open(&mut f, A, "IDLE.TXT", of::CREAT | of::WRONLY).unwrap();
+    ok(write(&mut f, A, idle, 0, b"idle"));
+    assert_eq!(f.close(A, idle), Ok(()));
+    assert_eq!(d.file("IDLE.TXT").unwrap(), b"idle");
+    assert_eq!(f.unlink(&path("IDLE.TXT")), Ok(()));
+    assert!(d.file("IDLE.TXT").is_none());
+    assert!(
+        !d.root_names().iter().any(|n| n.starts_with("~DL")),
+        "not hidden: gone"
+    );
     // Open: the name goes now, the file at its last close.
     let fd = open(&mut f, A, "DATA.BIN", of::RDONLY).unwrap();
     assert_eq!(f.unlink(&path("DATA.BIN")), Ok(()));
     assert_eq!(f.unlink(&path("DATA.BIN")), Err(Errno::ENOENT));
+    assert!(
+        d.root_names().iter().any(|n| n.starts_with("~DL")),
+        "hidden while open"
+    );
     assert_eq!(open(&mut f, B, "DATA.BIN", of::RDONLY), Err(Errno::ENOENT));
     assert_eq!(ok(read(&mut f, A, fd, 0, 6000)), data);
     let new = open(&mut f, B, "DATA.BIN", of::CREAT | of::RDWR).unwrap();
@@ -271,6 +286,8 @@ fn unlink_removes_now_or_at_the_last_close() {
     assert_eq!(f.close(A, fd), Ok(()));
     assert_eq!(d.file("DATA.BIN").unwrap(), b"new");
     assert_eq!(f.descriptors(), (0, 0));
+    // The hidden file went at its last close.
+    assert!(!d.root_names().iter().any(|n| n.starts_with("~DL")));
 }
 
 #[test]
@@ -635,4 +652,90 @@ fn a_request_that_needs_room_waits_for_a_read_to_end() {
     let out = done(&mut f);
     assert!(out.contains(&(Req::new(10, A), None)));
     assert_eq!(ok(read(&mut f, A, fds[4], 0, 200)), files[4]);
+}
+
+#[test]
+fn a_block_of_several_runs_is_one_fill_finished_by_its_last_part_in_any_order() {
+    let one = pattern(50, BS);
+    let two = pattern(51, BS);
+    let (mut f, d) = mount(super::host::fragmented(&one, &two, 16 * 1024), 8, false);
+    let fd = open(&mut f, A, "FRAG1.BIN", of::RDONLY).unwrap();
+    f.can_wait = true;
+    let k = waits(read(&mut f, A, fd, 0, BS)).unwrap();
+    f.park(Fail::Wait(k), Req::new(1, A)).unwrap();
+    // Four runs of 16 KiB: four requests, each into its own part of one slot.
+    let parts = d.in_flight();
+    assert_eq!(parts.len(), 4);
+    assert!(
+        parts
+            .iter()
+            .all(|p| p.slot == parts[0].slot && p.len == 16 * 1024)
+    );
+    let at: Vec<usize> = parts.iter().map(|p| p.at).collect();
+    assert_eq!(at, [0, 16 * 1024, 32 * 1024, 48 * 1024]);
+    d.complete(2);
+    d.complete(0);
+    d.complete(1);
+    assert!(done(&mut f).is_empty(), "not before its last part");
+    // Room is short while the fill is in flight: another file's miss waits for room.
+    let other = open(&mut f, B, "FRAG2.BIN", of::RDONLY).unwrap();
+    assert_eq!(waits(read(&mut f, B, other, 0, 10)), None);
+    f.park(Fail::WaitRoom, Req::new(2, B)).unwrap();
+    d.complete(0);
+    assert_eq!(
+        done(&mut f),
+        [(Req::new(1, A), None), (Req::new(2, B), None)]
+    );
+    assert_eq!(ok(read(&mut f, A, fd, 0, BS)), one);
+    assert!(d.stats().requests > 4);
+    // One failed part fails the whole fill.
+    let k = waits(read(&mut f, B, other, 0, 10)).unwrap();
+    f.park(Fail::Wait(k), Req::new(3, B)).unwrap();
+    d.complete(3);
+    d.fail(1);
+    d.complete_all_reversed();
+    assert_eq!(done(&mut f), [(Req::new(3, B), Some(Errno::EIO))]);
+    f.can_wait = false;
+    assert_eq!(ok(read(&mut f, B, other, 0, BS)), two);
+}
+
+#[test]
+fn fork_copies_descriptors_and_exec_closes_cloexec_ones() {
+    let (mut f, _d, data) = with_data(1000, 8);
+    let keep = open(&mut f, A, "DATA.BIN", of::RDONLY).unwrap();
+    let gone = open(&mut f, A, "DATA.BIN", of::RDONLY | of::CLOEXEC).unwrap();
+    assert_eq!(ok(read(&mut f, A, keep, AT_POSITION, 100)), &data[..100]);
+    assert_eq!(f.task_fork(A, B), Ok(()));
+    // The child's copy starts at the parent's position and moves on its own.
+    assert_eq!(ok(read(&mut f, B, keep, AT_POSITION, 10)), &data[100..110]);
+    assert_eq!(ok(read(&mut f, A, keep, AT_POSITION, 10)), &data[100..110]);
+    assert_eq!(f.descriptors(), (4, 1));
+    assert_eq!(f.task_exec(B), Ok(()));
+    assert_eq!(err(read(&mut f, B, gone, 0, 1)), Errno::EBADF);
+    assert_eq!(ok(read(&mut f, B, keep, 0, 1)), &data[..1]);
+    assert_eq!(ok(read(&mut f, A, gone, 0, 1)), &data[..1]);
+    assert_eq!(f.task_exit(A), Ok(()));
+    assert_eq!(f.task_exit(B), Ok(()));
+    assert_eq!(f.descriptors(), (0, 0));
+}
+
+#[test]
+fn o_direct_goes_around_the_cache_after_writing_it_back() {
+    let (mut f, d, mut data) = with_data(2 * BS, 8);
+    let cached = open(&mut f, A, "DATA.BIN", of::RDWR).unwrap();
+    let direct = open(&mut f, A, "DATA.BIN", of::RDWR | of::DIRECT).unwrap();
+    // A cached write not yet on the disk: a direct read sees it (written back first).
+    ok(write(&mut f, A, cached, 1000, b"cached"));
+    data[1000..1006].copy_from_slice(b"cached");
+    assert_eq!(ok(read(&mut f, A, direct, 512, 1024)), &data[512..1536]);
+    assert_eq!(err(read(&mut f, A, direct, 100, 512)), Errno::EINVAL);
+    assert_eq!(err(write(&mut f, A, direct, 0, &[1; 100])), Errno::EINVAL);
+    // A direct write: on the disk at once, and the cache forgets the old bytes.
+    let new = pattern(60, 4096);
+    assert_eq!(ok(write(&mut f, A, direct, BS as u64 - 2048, &new)), 4096);
+    data[BS - 2048..BS + 2048].copy_from_slice(&new);
+    assert_eq!(d.file("DATA.BIN").unwrap(), data);
+    assert_eq!(ok(read(&mut f, A, cached, BS as u64 - 2048, 4096)), new);
+    assert_eq!(f.close(A, direct), Ok(()));
+    assert_eq!(f.close(A, cached), Ok(()));
 }

@@ -215,6 +215,20 @@ impl DiskHandle {
     }
 }
 
+impl DiskHandle {
+    /// The 8.3 names in the image's root directory, as `fatfs` lists them.
+    pub fn root_names(&self) -> Vec<String> {
+        let image = self.0.borrow().image.clone();
+        let part = image[(PART_START as usize * SECTOR_SIZE)..].to_vec();
+        let fs = fatfs::FileSystem::new(Cursor::new(part), fatfs::FsOptions::new()).expect("fs");
+        fs.root_dir()
+            .iter()
+            .filter_map(Result::ok)
+            .map(|e| e.short_file_name())
+            .collect()
+    }
+}
+
 impl Device for RamDisk {
     fn sectors(&self) -> u64 {
         self.0.borrow().sectors()
@@ -364,6 +378,31 @@ pub fn image(files: &[(&str, &[u8])], fill: u64) -> Vec<u8> {
     entry[12..16].copy_from_slice(&(sectors as u32).to_le_bytes());
     disk[510] = 0x55;
     disk[511] = 0xaa;
+    disk.extend_from_slice(&part.into_inner());
+    disk
+}
+
+/// A disk image whose files `FRAG1.BIN` and `FRAG2.BIN` (`one`, `two`) were written in
+/// turns of `chunk` bytes: their clusters alternate on the disk, a run each chunk.
+pub fn fragmented(one: &[u8], two: &[u8], chunk: usize) -> Vec<u8> {
+    let mut disk = image(&[("FRAG1.BIN", b""), ("FRAG2.BIN", b"")], 0);
+    let start = PART_START as usize * SECTOR_SIZE;
+    let mut part = Cursor::new(disk.split_off(start));
+    {
+        let fs = fatfs::FileSystem::new(&mut part, fatfs::FsOptions::new()).expect("mount");
+        {
+            let root = fs.root_dir();
+            let mut a = root.open_file("FRAG1.BIN").expect("open");
+            let mut b = root.open_file("FRAG2.BIN").expect("open");
+            for (x, y) in one.chunks(chunk).zip(two.chunks(chunk)) {
+                a.write_all(x).expect("write");
+                a.flush().expect("flush");
+                b.write_all(y).expect("write");
+                b.flush().expect("flush");
+            }
+        }
+        fs.unmount().expect("unmount");
+    }
     disk.extend_from_slice(&part.into_inner());
     disk
 }
