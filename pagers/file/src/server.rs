@@ -411,10 +411,11 @@ fn object(files: &mut Files, req: ObjectRequest) -> Outcome {
             write,
         } => match files.object_page(handle, block, write) {
             Ok((slot, valid)) => {
+                let Some(frame) = files.cache.mem.frame(slot) else {
+                    return Outcome::Reply(wire(&encode_reply::<()>(&Err(Errno::EIO))));
+                };
                 let mut m = wire(&encode_reply(&Ok(valid)));
-                if let Some(buf) = libmk::ipc_buffer()
-                    && let Some(frame) = files.cache.mem.frame(slot)
-                {
+                if let Some(buf) = libmk::ipc_buffer() {
                     buf.send_cap = frame.cptr();
                     m.info.caps = 1;
                 }
