@@ -13,9 +13,8 @@
 //!   first). The FAT and directories, `O_DIRECT`, write-back and whatever cannot be read
 //!   asynchronously go this way.
 //!
-//! Two ways in: [`BlockDev`] as `embedded-sdmmc`'s block device (a sector at a time, read
-//! through 4 KiB extents kept), and [`BlockDev::read_run`] / [`BlockDev::write_run`], one
-//! request of up to 64 KiB for the page cache's blocks (`fs::extents`).
+//! The file system reaches it as the core's [`Device`] (`file::blockdev::BlockDev` over it:
+//! `embedded-sdmmc`'s block device and the page cache's runs of up to 64 KiB).
 
 extern crate alloc;
 
@@ -23,47 +22,19 @@ use crate::hal::DmaHal;
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
-use core::cell::RefCell;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
-use embedded_sdmmc::{Block, BlockCount, BlockDevice, BlockIdx};
+use file::blockdev::{DiskStats, IoError};
+use file::platform::Device;
 use libmk::{Cap, IrqHandler, Notification};
-use proto::startup::{FILE_MMIO_WINDOW, Startup, VIRTIO_SLOT_SIZE, file_slots};
+use proto::object::BLOCK_SIZE;
+use proto::startup::{FILE_CACHE_WINDOW, FILE_MMIO_WINDOW, Startup, VIRTIO_SLOT_SIZE, file_slots};
 use virtio_drivers::device::blk::{BlkReq, BlkResp, SECTOR_SIZE, VirtIOBlk};
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 use virtio_drivers::transport::{DeviceType, Transport};
 
 /// The most transports probed (init gives handlers for as many).
 const MAX_TRANSPORTS: u64 = 32;
-
-/// Why a disk operation failed (the file system sees it as a device error; tasks as `EIO`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IoError;
-
-impl core::fmt::Display for IoError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("virtio-blk I/O error")
-    }
-}
-
-impl core::error::Error for IoError {}
-
-/// Counters, for the console and for measurements.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct DiskStats {
-    pub requests: u64,
-    pub sectors_read: u64,
-    pub sectors_written: u64,
-    pub interrupts: u64,
-    /// Of the requests, writes.
-    pub writes: u64,
-    /// Of the requests, asynchronous reads.
-    pub async_reads: u64,
-    /// The most requests in flight at once (asynchronous ones and a synchronous one).
-    pub max_in_flight: u64,
-    /// Asynchronous reads the device completed before one submitted earlier.
-    pub out_of_order: u64,
-}
 
 /// Disk requests the queue holds at once: 16 descriptors, three per request (header, data,
 /// status: the crate is built without indirect descriptors).
@@ -74,11 +45,6 @@ pub const MAX_ASYNC: usize = QUEUE_REQUESTS - 1;
 /// Whether completed asynchronous reads wait to be collected (the server asks after every
 /// request; the flag spares it borrowing the device through the crate).
 static DONE: AtomicBool = AtomicBool::new(false);
-
-/// Whether completed asynchronous reads wait to be collected by [`Disk::take_done`].
-pub fn has_done() -> bool {
-    DONE.load(Ordering::Relaxed)
-}
 
 /// An asynchronous read in flight: the header and status the device reads and writes (on
 /// the heap, boxed so that they stay where the driver saw them), and the buffer.
@@ -362,154 +328,73 @@ impl Disk {
     }
 }
 
-/// Sectors per extent: the disk is read 4 KiB (a FAT cluster, a page) at a time.
-const EXTENT_SECTORS: u64 = 8;
-const EXTENT_BYTES: usize = EXTENT_SECTORS as usize * SECTOR_SIZE;
-/// Extents kept (direct-mapped by extent number): `embedded-sdmmc` asks for one 512-byte
-/// sector at a time and alternates between the FAT and the data, so without this every
-/// sector would be a request and an interrupt.
-const EXTENTS: usize = 16;
-
-/// Read-ahead: recently read extents.
-struct Extents {
-    tags: [Option<u64>; EXTENTS],
-    data: alloc::boxed::Box<[[u8; EXTENT_BYTES]]>,
-}
-
-/// The disk as `embedded-sdmmc` wants it: shared (`&self`) access to a block device,
-/// whole 4 KiB extents read ahead and kept.
-pub struct BlockDev {
-    pub disk: RefCell<Disk>,
-    extents: RefCell<Extents>,
-}
-
-impl BlockDev {
-    pub fn new(disk: Disk) -> Self {
-        Self {
-            disk: RefCell::new(disk),
-            extents: RefCell::new(Extents {
-                tags: [None; EXTENTS],
-                // Made on the heap directly (the server's stack is 64 KiB).
-                data: alloc::vec![[0; EXTENT_BYTES]; EXTENTS].into_boxed_slice(),
-            }),
-        }
+impl Device for Disk {
+    fn sectors(&self) -> u64 {
+        Disk::sectors(self)
     }
 
-    /// Sector `sector` into `out`, from the extent cache or a new 4 KiB read.
-    pub fn read_sector(&self, sector: u64, out: &mut [u8; SECTOR_SIZE]) -> Result<(), IoError> {
-        let mut disk = self.disk.try_borrow_mut().map_err(|_| IoError)?;
-        let mut ext = self.extents.try_borrow_mut().map_err(|_| IoError)?;
-        let extent = sector / EXTENT_SECTORS;
-        let slot = (extent % EXTENTS as u64) as usize;
-        if (extent + 1) * EXTENT_SECTORS > disk.sectors() {
-            // The disk's last, partial extent: one sector at a time.
-            return disk.read(sector, out);
-        }
-        if ext.tags[slot] != Some(extent) {
-            ext.tags[slot] = None;
-            disk.read(extent * EXTENT_SECTORS, &mut ext.data[slot])?;
-            ext.tags[slot] = Some(extent);
-        }
-        let at = (sector % EXTENT_SECTORS) as usize * SECTOR_SIZE;
-        out.copy_from_slice(&ext.data[slot][at..at + SECTOR_SIZE]);
-        Ok(())
+    fn readonly(&self) -> bool {
+        Disk::readonly(self)
     }
-}
 
-/// The most bytes one request of [`BlockDev::read_run`] or [`BlockDev::write_run`] moves: a
-/// page-cache block (16 pages of the 256-page DMA pool, as a bounce buffer).
-pub const MAX_RUN: usize = 64 * 1024;
+    fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), IoError> {
+        Disk::read(self, sector, buf)
+    }
 
-impl BlockDev {
-    /// Reads `buf` (whole sectors, at most [`MAX_RUN`] bytes) from `sector` on, as one
-    /// request: a page-cache block whose clusters are consecutive on the disk. The disk
-    /// holds every byte written (the kept extents are written through), so nothing kept
-    /// is newer.
-    pub fn read_run(&self, sector: u64, buf: &mut [u8]) -> Result<(), IoError> {
-        if buf.len() > MAX_RUN {
+    fn write(&mut self, sector: u64, buf: &[u8]) -> Result<(), IoError> {
+        Disk::write(self, sector, buf)
+    }
+
+    fn max_async(&self) -> usize {
+        MAX_ASYNC
+    }
+
+    unsafe fn submit_read(
+        &mut self,
+        sector: u64,
+        slot: usize,
+        at: usize,
+        len: usize,
+        tag: u64,
+    ) -> Result<(), IoError> {
+        // Cache slot `slot`'s frame is mapped at its place in the window for the server's
+        // life (`frames::Frames::new_frame`).
+        let fits = at
+            .checked_add(len)
+            .is_some_and(|end| end as u64 <= BLOCK_SIZE);
+        let va = (slot as u64)
+            .checked_mul(BLOCK_SIZE)
+            .and_then(|o| o.checked_add(FILE_CACHE_WINDOW + at as u64));
+        let Some(va) = va.filter(|_| fits) else {
             return Err(IoError);
-        }
-        let mut disk = self.disk.try_borrow_mut().map_err(|_| IoError)?;
-        Self::in_disk(&disk, sector, buf.len())?;
-        disk.read(sector, buf)
+        };
+        // SAFETY: `va .. va + len` lies inside slot `slot`'s frame (checked above), mapped
+        // read-write for the server's life; the caller keeps those bytes untouched until
+        // the completion is collected, as `Disk::submit_read` asks.
+        unsafe { Disk::submit_read(self, sector, va as *mut u8, len, tag) }
     }
 
-    /// Writes `buf` (whole sectors, at most [`MAX_RUN`] bytes) from `sector` on, as one
-    /// request; kept extents holding any of those sectors get the new bytes.
-    pub fn write_run(&self, sector: u64, buf: &[u8]) -> Result<(), IoError> {
-        if buf.len() > MAX_RUN {
-            return Err(IoError);
-        }
-        let mut disk = self.disk.try_borrow_mut().map_err(|_| IoError)?;
-        let mut ext = self.extents.try_borrow_mut().map_err(|_| IoError)?;
-        Self::in_disk(&disk, sector, buf.len())?;
-        disk.write(sector, buf)?;
-        let end = sector + (buf.len() / SECTOR_SIZE) as u64;
-        for extent in sector / EXTENT_SECTORS..end.div_ceil(EXTENT_SECTORS) {
-            let slot = (extent % EXTENTS as u64) as usize;
-            if ext.tags[slot] != Some(extent) {
-                continue;
-            }
-            let first = (extent * EXTENT_SECTORS).max(sector);
-            let last = ((extent + 1) * EXTENT_SECTORS).min(end);
-            let from = (first - sector) as usize * SECTOR_SIZE;
-            let at = (first % EXTENT_SECTORS) as usize * SECTOR_SIZE;
-            let n = (last - first) as usize * SECTOR_SIZE;
-            ext.data[slot][at..at + n].copy_from_slice(&buf[from..from + n]);
-        }
-        Ok(())
+    fn take_done(&mut self) -> Vec<(u64, Result<(), IoError>)> {
+        Disk::take_done(self)
     }
 
-    /// `IoError` unless sectors `sector ..` for `len` bytes lie on the disk.
-    fn in_disk(disk: &Disk, sector: u64, len: usize) -> Result<(), IoError> {
-        let sectors = (len / SECTOR_SIZE) as u64;
-        match sector.checked_add(sectors) {
-            Some(end) if end <= disk.sectors() => Ok(()),
-            _ => Err(IoError),
-        }
+    fn done_flag(&self) -> &'static AtomicBool {
+        &DONE
     }
 
-    /// Writes one sector (through the kept extents), for the server's own directory and
-    /// FAT updates (`fs::volume`).
-    pub fn write_sector(&self, sector: u64, bytes: &[u8; SECTOR_SIZE]) -> Result<(), IoError> {
-        let start = u32::try_from(sector).map_err(|_| IoError)?;
-        let mut block = Block::new();
-        block.contents = *bytes;
-        BlockDevice::write(self, core::slice::from_ref(&block), BlockIdx(start))
-    }
-}
-
-impl BlockDevice for BlockDev {
-    type Error = IoError;
-
-    fn read(&self, blocks: &mut [Block], start: BlockIdx) -> Result<(), IoError> {
-        for (i, block) in blocks.iter_mut().enumerate() {
-            self.read_sector(u64::from(start.0) + i as u64, &mut block.contents)?;
-        }
-        Ok(())
+    fn wait_read(&mut self) -> bool {
+        Disk::wait_read(self)
     }
 
-    fn write(&self, blocks: &[Block], start: BlockIdx) -> Result<(), IoError> {
-        let mut disk = self.disk.try_borrow_mut().map_err(|_| IoError)?;
-        let mut ext = self.extents.try_borrow_mut().map_err(|_| IoError)?;
-        for (i, block) in blocks.iter().enumerate() {
-            let sector = u64::from(start.0) + i as u64;
-            disk.write(sector, &block.contents)?;
-            // Write through: a kept extent holding this sector gets the new bytes.
-            let extent = sector / EXTENT_SECTORS;
-            let slot = (extent % EXTENTS as u64) as usize;
-            if ext.tags[slot] == Some(extent) {
-                let at = (sector % EXTENT_SECTORS) as usize * SECTOR_SIZE;
-                ext.data[slot][at..at + SECTOR_SIZE].copy_from_slice(&block.contents);
-            }
-        }
-        Ok(())
+    fn quiesce(&mut self) {
+        Disk::quiesce(self)
     }
 
-    fn num_blocks(&self) -> Result<BlockCount, IoError> {
-        let disk = self.disk.try_borrow().map_err(|_| IoError)?;
-        u32::try_from(disk.sectors())
-            .map(BlockCount)
-            .map_err(|_| IoError)
+    fn interrupt(&mut self) {
+        Disk::interrupt(self)
+    }
+
+    fn stats(&self) -> DiskStats {
+        self.stats
     }
 }

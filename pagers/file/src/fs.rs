@@ -14,6 +14,10 @@
 //! `ftruncate` shrinks the file. The object's `size` is the file's size as tasks see it;
 //! `disk_len` is the length of the FAT file, which lags behind until blocks are written back.
 //!
+//! The core runs over a [`Platform`] (`crate::platform`): the disk, the cache's frames, the
+//! console and the heap are the platform's, so that the same code runs in the server and in
+//! host tests (`cargo test -p file`, against a RAM disk holding a FAT image).
+//!
 //! This file holds the tables and the calls on paths and descriptors (open, close, stat,
 //! unlink, the task notices); the rest is in `blocks` (the cache's blocks: lookups,
 //! asynchronous and synchronous reads, read-ahead, completions), `io` (`read`, `write`,
@@ -30,19 +34,20 @@ mod objects;
 mod volume;
 mod writeback;
 
+use crate::blockdev::{BlockDev, IoError};
 use crate::cache::Cache;
-use crate::disk::{BlockDev, IoError};
-use crate::server::Parked;
+use crate::pending::{Finished, Key, Pending};
+use crate::platform::{Device, Platform, Waiter};
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::cell::Cell;
+use core::sync::atomic::{AtomicBool, Ordering};
 use embedded_sdmmc::ShortFileName;
 use embedded_sdmmc::{
     Error, Mode, RawFile, RawVolume, TimeSource, Timestamp, VolumeIdx, VolumeManager,
 };
 use extents::Done;
 use fatcheck::{ChainMap, SECTOR};
-use file::pending::{Finished, Key, Pending};
 use proto::file::{
     AT_POSITION, DIRECT_MAX, FileStats, Path, SECTOR_SIZE, Whence, open_flags as of,
 };
@@ -115,7 +120,7 @@ impl TimeSource for NoClock {
     }
 }
 
-type Volumes = VolumeManager<BlockDev, NoClock, MAX_DIRS, MAX_FILES, 1>;
+type Volumes<D> = VolumeManager<BlockDev<D>, NoClock, MAX_DIRS, MAX_FILES, 1>;
 
 /// A file open once for every descriptor and mapping naming it.
 struct Object {
@@ -190,8 +195,9 @@ impl Fd {
     }
 }
 
-pub struct Files {
-    volumes: Volumes,
+/// The file server's state, over platform `P`.
+pub struct Files<P: Platform> {
+    volumes: Volumes<P::Device>,
     volume: RawVolume,
     readonly: bool,
     objects: BTreeMap<u64, Object>,
@@ -208,15 +214,17 @@ pub struct Files {
     fds: BTreeMap<(u64, u64), Fd>,
     /// Memory-object handles given out.
     handles: Handles,
-    pub cache: Cache,
+    pub cache: Cache<P::Memory>,
     /// Blocks being read asynchronously, and the requests waiting for them.
-    pub pending: Pending<Parked>,
+    pub pending: Pending<P::Waiter>,
     /// Whether the request being served may wait for the disk (the server can save its
     /// reply): a miss then reads the block asynchronously; otherwise synchronously.
     pub can_wait: bool,
     /// Requests whose block's read ended while a request was being served (collected
     /// to free a slot), for the receive loop to answer or run again: (request, error).
-    ready: Vec<(Parked, Option<Errno>)>,
+    ready: Vec<(P::Waiter, Option<Errno>)>,
+    /// The device's flag: completions wait to be collected.
+    done: &'static AtomicBool,
 }
 
 fn errno(e: Error<IoError>) -> Errno {
@@ -241,7 +249,12 @@ fn u32_of(v: u64) -> Result<u32, Errno> {
 static ZEROS: [u8; 4096] = [0; 4096];
 
 /// Reads `out.len()` bytes of `raw` at `at` (fewer at its end).
-fn read_at(v: &Volumes, raw: RawFile, at: u64, out: &mut [u8]) -> Result<usize, Errno> {
+fn read_at<D: Device>(
+    v: &Volumes<D>,
+    raw: RawFile,
+    at: u64,
+    out: &mut [u8],
+) -> Result<usize, Errno> {
     v.file_seek_from_start(raw, u32_of(at)?).map_err(errno)?;
     let mut done = 0;
     while done < out.len() {
@@ -255,7 +268,7 @@ fn read_at(v: &Volumes, raw: RawFile, at: u64, out: &mut [u8]) -> Result<usize, 
 }
 
 /// Writes `bytes` into `o`'s FAT file at `at`, filling any gap after its end with zeroes.
-fn write_at(v: &Volumes, o: &mut Object, at: u64, bytes: &[u8]) -> Result<(), Errno> {
+fn write_at<D: Device>(v: &Volumes<D>, o: &mut Object, at: u64, bytes: &[u8]) -> Result<(), Errno> {
     let end = at + bytes.len() as u64;
     if end > MAX_SIZE {
         return Err(Errno::EFBIG);
@@ -275,10 +288,13 @@ fn write_at(v: &Volumes, o: &mut Object, at: u64, bytes: &[u8]) -> Result<(), Er
     Ok(())
 }
 
-impl Files {
+impl<P: Platform> Files<P> {
     /// Opens the first partition's FAT volume, once `fatcheck` accepted its geometry.
-    pub fn mount(dev: BlockDev, cache: Cache) -> Result<Self, MountError> {
-        let readonly = dev.disk.try_borrow().map(|d| d.readonly()).unwrap_or(true);
+    pub fn mount(dev: BlockDev<P::Device>, cache: Cache<P::Memory>) -> Result<Self, MountError> {
+        let (readonly, max_async, done) = match dev.disk.try_borrow() {
+            Ok(d) => (d.readonly(), d.max_async(), d.done_flag()),
+            Err(_) => return Err(MountError::Io),
+        };
         let geo = volume::check(&dev)?;
         let volumes = Volumes::new_with_limits(dev, NoClock, 5000);
         let volume = volumes
@@ -297,9 +313,10 @@ impl Files {
             fds: BTreeMap::new(),
             handles: Handles::new(),
             cache,
-            pending: Pending::new(crate::disk::MAX_ASYNC),
+            pending: Pending::new(max_async),
             can_wait: false,
             ready: Vec::new(),
+            done,
         })
     }
 
@@ -482,7 +499,7 @@ impl Files {
         if self.task_fds(pid) + more > MAX_TASK_FDS {
             return Err(Errno::EMFILE);
         }
-        if self.fds.len() + more > MAX_FDS || rt::heap::is_low() {
+        if self.fds.len() + more > MAX_FDS || P::heap_low() {
             return Err(Errno::ENFILE);
         }
         Ok(())
@@ -498,7 +515,7 @@ impl Files {
     fn may_stage(&self, pid: u64) -> Result<(), Errno> {
         let staged = |(&(p, _), d): (&(u64, u64), &Fd)| d.stage.is_some() && (p == pid);
         let mine = self.fds.iter().filter(|&e| staged(e)).count();
-        if mine >= MAX_TASK_STAGES || rt::heap::is_low() {
+        if mine >= MAX_TASK_STAGES || P::heap_low() {
             return Err(Errno::ENOMEM);
         }
         if self.fds.values().filter(|d| d.stage.is_some()).count() >= MAX_STAGES {
@@ -551,7 +568,19 @@ impl Files {
     /// `TaskExit`: task `pid` ended; its descriptors go as `close` would take them (the
     /// last one of a file writes its dirty blocks back), and so do the handles it was given
     /// that vm never claimed.
+    /// The requests it left waiting for the disk are answered into nothing when their
+    /// block comes, never run again ([`Waiter::task_ended`]).
     pub fn task_exit(&mut self, pid: u64) -> Result<(), Errno> {
+        for w in self.pending.waiters_mut() {
+            if w.pid() == pid {
+                w.task_ended();
+            }
+        }
+        for (w, _) in &mut self.ready {
+            if w.pid() == pid {
+                w.task_ended();
+            }
+        }
         let mut result = Ok(());
         for object in self.handles.task_exit(pid) {
             if let Err(e) = self.handle_gone(object) {
@@ -597,7 +626,7 @@ impl Files {
     /// [`MAX_FDS`]: init then fails the fork.
     pub fn task_fork(&mut self, parent: u64, child: u64) -> Result<(), Errno> {
         let n = self.task_fds(parent);
-        if self.fds.len() + n > MAX_FDS || (n > 0 && rt::heap::is_low()) {
+        if self.fds.len() + n > MAX_FDS || (n > 0 && P::heap_low()) {
             return Err(Errno::ENFILE);
         }
         let copies: Vec<(u64, u64, u64, u64)> = self
@@ -646,7 +675,7 @@ impl Files {
         let c = &self.cache.stats;
         let disk = self
             .volumes
-            .device(|dev| dev.disk.try_borrow().map(|d| d.stats))
+            .device(|dev| dev.disk.try_borrow().map(|d| d.stats()))
             .unwrap_or_default();
         FileStats {
             object_requests: c.object_requests,
@@ -761,7 +790,7 @@ impl Files {
             // Still open: the name goes now (POSIX: a new file may take it), the file at
             // its last close. If it cannot be hidden, the name stays busy (`EBUSY`).
             if let Err(e) = self.hide(obj) {
-                rt::println!("file: cannot hide an unlinked open file: {e}");
+                P::log(format_args!("file: cannot hide an unlinked open file: {e}"));
             }
             return Ok(());
         }

@@ -14,11 +14,12 @@
 //!
 //! Everything a client can make the server hold is bounded: disk requests in flight
 //! ([`Pending::new`]'s `max_requests`, within the virtio queue), waiters per block
-//! ([`MAX_WAITERS_PER_BLOCK`]), and saved replies ([`ReplySlots`]: one CNode slot each, a
-//! share per client).
+//! ([`MAX_WAITERS_PER_BLOCK`]), and saved replies (`serve::ReplySlots`: one CNode slot
+//! each, a share per client).
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+use serve::Waiters;
 
 /// (object, block number in the file): a page-cache block.
 pub type Key = (u64, u64);
@@ -46,7 +47,7 @@ pub struct Finished<W> {
 }
 
 #[derive(Debug)]
-struct Fill<W> {
+struct Fill {
     key: Key,
     slot: usize,
     /// Parts not completed yet.
@@ -54,8 +55,6 @@ struct Fill<W> {
     failed: bool,
     stale: bool,
     ahead: bool,
-    waiters: Vec<W>,
-    others: Vec<W>,
 }
 
 /// The fills in flight.
@@ -65,12 +64,15 @@ struct Fill<W> {
 /// the sum of the fills' `parts`, at most `max_requests`.
 #[derive(Debug)]
 pub struct Pending<W> {
-    fills: BTreeMap<u64, Fill<W>>,
+    fills: BTreeMap<u64, Fill>,
     by_key: BTreeMap<Key, u64>,
+    /// Requests that need the block a fill reads, by the fill's id.
+    waiters: Waiters<u64, W>,
+    /// Requests that wait for room (a slot, the queue), by the fill whose end they wait for.
+    others: Waiters<u64, W>,
     next_id: u64,
     requests: usize,
     max_requests: usize,
-    waiting: usize,
     /// The most disk requests that were in flight at once.
     pub max_in_flight: usize,
 }
@@ -81,10 +83,11 @@ impl<W> Pending<W> {
         Self {
             fills: BTreeMap::new(),
             by_key: BTreeMap::new(),
+            waiters: Waiters::new(MAX_WAITERS_PER_BLOCK, usize::MAX),
+            others: Waiters::new(usize::MAX, usize::MAX),
             next_id: 1,
             requests: 0,
             max_requests,
-            waiting: 0,
             max_in_flight: 0,
         }
     }
@@ -101,7 +104,7 @@ impl<W> Pending<W> {
 
     /// Requests waiting (for a block or for room).
     pub fn waiting(&self) -> usize {
-        self.waiting
+        self.waiters.len() + self.others.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -136,8 +139,6 @@ impl<W> Pending<W> {
                 failed: false,
                 stale: false,
                 ahead,
-                waiters: Vec::new(),
-                others: Vec::new(),
             },
         );
         self.by_key.insert(key, id);
@@ -149,26 +150,19 @@ impl<W> Pending<W> {
     /// `w` waits for block `key` (in flight); gives `w` back when it is not in flight or
     /// [`MAX_WAITERS_PER_BLOCK`] wait for it already.
     pub fn wait(&mut self, key: Key, w: W) -> Result<(), W> {
-        let Some(f) = self.by_key.get(&key).and_then(|id| self.fills.get_mut(id)) else {
-            return Err(w);
-        };
-        if f.waiters.len() >= MAX_WAITERS_PER_BLOCK {
-            return Err(w);
+        match self.by_key.get(&key) {
+            Some(&id) => self.waiters.wait(id, w),
+            None => Err(w),
         }
-        f.waiters.push(w);
-        self.waiting += 1;
-        Ok(())
     }
 
     /// `w` waits for room: runs again when the oldest fill finishes. Gives `w` back when
     /// nothing is in flight.
     pub fn wait_any(&mut self, w: W) -> Result<(), W> {
-        let Some(f) = self.fills.values_mut().next() else {
-            return Err(w);
-        };
-        f.others.push(w);
-        self.waiting += 1;
-        Ok(())
+        match self.fills.keys().next() {
+            Some(&id) => self.others.wait(id, w),
+            None => Err(w),
+        }
     }
 
     /// One part of fill `id` completed (`ok`: without error); the fill when it was its last.
@@ -185,23 +179,20 @@ impl<W> Pending<W> {
         if self.by_key.get(&f.key) == Some(&id) {
             self.by_key.remove(&f.key);
         }
-        self.waiting -= f.waiters.len() + f.others.len();
         Some(Finished {
             key: f.key,
             slot: f.slot,
             ok: !f.failed,
             stale: f.stale,
             ahead: f.ahead,
-            waiters: f.waiters,
-            others: f.others,
+            waiters: self.waiters.take(&id),
+            others: self.others.take(&id),
         })
     }
 
     /// Every waiting request (to mark those of a task that ended).
     pub fn waiters_mut(&mut self) -> impl Iterator<Item = &mut W> {
-        self.fills
-            .values_mut()
-            .flat_map(|f| f.waiters.iter_mut().chain(f.others.iter_mut()))
+        self.waiters.iter_mut().chain(self.others.iter_mut())
     }
 
     /// The read of `key` (if in flight) is stale; a new one may start.
@@ -223,83 +214,5 @@ impl<W> Pending<W> {
         for k in keys {
             self.invalidate(k);
         }
-    }
-}
-
-/// The CNode slots saved replies go into, and who holds them: a client other than the
-/// privileged one (vm, whose requests are every task's faults) holds at most `per_client`,
-/// and such clients together leave `reserved` for the privileged one.
-#[derive(Debug)]
-pub struct ReplySlots {
-    free: Vec<u64>,
-    held: BTreeMap<u64, usize>,
-    others: usize,
-    privileged: u64,
-    per_client: usize,
-    others_max: usize,
-}
-
-impl ReplySlots {
-    /// The slots `slots`; `privileged` (a badge) may use them all, every other badge
-    /// `per_client` and all others together all but `reserved`.
-    pub fn new(
-        slots: impl IntoIterator<Item = u64>,
-        privileged: u64,
-        per_client: usize,
-        reserved: usize,
-    ) -> Self {
-        let free: Vec<u64> = slots.into_iter().collect();
-        let others_max = free.len().saturating_sub(reserved);
-        Self {
-            free,
-            held: BTreeMap::new(),
-            others: 0,
-            privileged,
-            per_client,
-            others_max,
-        }
-    }
-
-    /// Whether [`ReplySlots::take`] would give `badge` a slot.
-    pub fn can_take(&self, badge: u64) -> bool {
-        if self.free.is_empty() {
-            return false;
-        }
-        badge == self.privileged
-            || (self.others < self.others_max
-                && self.held.get(&badge).copied().unwrap_or(0) < self.per_client)
-    }
-
-    /// A slot for a reply to `badge`, if its share allows.
-    pub fn take(&mut self, badge: u64) -> Option<u64> {
-        let mine = self.held.get(&badge).copied().unwrap_or(0);
-        if badge != self.privileged && (mine >= self.per_client || self.others >= self.others_max) {
-            return None;
-        }
-        let slot = self.free.pop()?;
-        self.held.insert(badge, mine + 1);
-        if badge != self.privileged {
-            self.others += 1;
-        }
-        Some(slot)
-    }
-
-    /// `badge`'s reply in `slot` was sent (or dropped): the slot is free.
-    pub fn give(&mut self, badge: u64, slot: u64) {
-        self.free.push(slot);
-        if let Some(n) = self.held.get_mut(&badge) {
-            *n -= 1;
-            if *n == 0 {
-                self.held.remove(&badge);
-            }
-        }
-        if badge != self.privileged {
-            self.others = self.others.saturating_sub(1);
-        }
-    }
-
-    /// Slots held now.
-    pub fn held(&self) -> usize {
-        self.held.values().sum()
     }
 }

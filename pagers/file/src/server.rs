@@ -12,19 +12,19 @@
 //! thread); its completions put the blocks in the cache, and the requests that waited run
 //! again, answered through their saved replies (`Send` on the `Reply` capability).
 
-use crate::disk::{BlockDev, Disk};
-use crate::fs::{Fail, Files};
-use crate::{cache, hal};
+use crate::disk::Disk;
+use crate::frames::{self, Files};
+use crate::hal;
 use abi::message::{NOTIFICATION_LABEL, REGISTER_MRS};
 use alloc::vec::Vec;
+use file::blockdev::BlockDev;
+use file::fs::Fail;
+use file::platform::Waiter;
 use libmk::{CNode, Cap, Endpoint, Frame, Message, Reply};
 use proto::file::{READ_DATA_MR, READ_MAX};
 use proto::object::{GetObject, ObjectRequest};
 use proto::startup::{FILE_DMA_WINDOW, Startup, file_slots};
-use proto::{
-    DescriptorCount, Errno, FileRequest, Label, OpenReply, ServerControl, StatReply, Wire,
-    encode_reply, pid,
-};
+use proto::{DescriptorCount, Errno, FileRequest, OpenReply, ServerControl, StatReply, pid};
 use rt::println;
 use serve::{ReplySlots, Serve, StopHook};
 
@@ -58,6 +58,16 @@ pub struct Parked {
     gone: bool,
 }
 
+impl Waiter for Parked {
+    fn pid(&self) -> u64 {
+        self.req.badge
+    }
+
+    fn task_ended(&mut self) {
+        self.gone = true;
+    }
+}
+
 /// What running a request came to.
 enum Outcome {
     Reply(Message),
@@ -72,7 +82,7 @@ fn main(st: &'static Startup) -> ! {
     let mut files = mount(st);
     let reserved = files
         .as_mut()
-        .and_then(|f| f.cache.reserve_slots(SAVED_REPLIES))
+        .and_then(|f| f.cache.mem.reserve_slots(SAVED_REPLIES))
         .unwrap_or(0..0);
     let mut server = Server {
         files,
@@ -158,7 +168,7 @@ fn park(
     };
     if libmk::save_caller(slot).is_err() {
         saved.give(req.badge, slot);
-        return Some(wire(&encode_reply::<()>(&Err(Errno::EIO))));
+        return Some(serve::error(Errno::EIO));
     }
     if let Err(p) = files.park(
         on,
@@ -180,7 +190,7 @@ fn park(
 fn run_now(files: &mut Files, req: &mut Request) -> Message {
     match dispatch(files, req) {
         Outcome::Reply(m) => m,
-        Outcome::Wait(_) => wire(&encode_reply::<()>(&Err(Errno::EIO))),
+        Outcome::Wait(_) => serve::error(Errno::EIO),
     }
 }
 
@@ -194,8 +204,8 @@ fn completions(files: &mut Files, saved: &mut ReplySlots, cnode: Cap<CNode>) {
         }
         for (mut p, err) in done {
             let m = match err {
-                Some(e) => wire(&encode_reply::<()>(&Err(e))),
-                None if p.gone => wire(&encode_reply::<()>(&Err(Errno::EIO))),
+                Some(e) => serve::error(e),
+                None if p.gone => serve::error(Errno::EIO),
                 None => {
                     files.can_wait = true;
                     match dispatch(files, &mut p.req) {
@@ -225,59 +235,46 @@ fn send_saved(cnode: Cap<CNode>, saved: &mut ReplySlots, p: Parked, m: &Message)
 
 /// Runs one request: its reply, or what it waits for.
 fn dispatch(files: &mut Files, req: &mut Request) -> Outcome {
-    let (label, badge) = (req.label, req.badge);
-    let mrs = &req.mrs[..req.len];
-    Outcome::Reply(match Label::try_from(label) {
-        Ok(Label::GetObject) => match GetObject::decode(label, mrs) {
-            // MR1 = handle, MR2 = size: `OpenReply`'s layout.
-            Ok(g) => wire(&encode_reply(
-                &files
-                    .get_object(badge, g.fd, g.writable)
-                    .map(|(fd, size)| OpenReply { fd, size }),
-            )),
-            Err(e) => wire(&encode_reply::<()>(&Err(Errno::from(e)))),
-        },
-        Ok(
-            Label::ObjectPage
-            | Label::ObjectDirty
-            | Label::ObjectSync
-            | Label::ObjectRelease
-            | Label::ObjectClaim,
-        ) => match ObjectRequest::decode(label, mrs) {
-            // A task may give back a handle vm never claimed (its mmap failed); the rest
-            // is vm's.
-            Ok(ObjectRequest::Release { handle }) => {
-                wire(&encode_reply(&files.object_release(badge, handle)))
-            }
-            Ok(_) if badge != pid::VM => wire(&encode_reply::<()>(&Err(Errno::EPERM))),
-            Ok(req) => return object(files, req),
-            Err(e) => wire(&encode_reply::<()>(&Err(Errno::from(e)))),
-        },
-        Ok(
-            Label::TaskExit
-            | Label::TaskFork
-            | Label::TaskExec
-            | Label::SyncAll
-            | Label::Descriptors,
-        ) => match ServerControl::decode(label, mrs) {
-            Ok(req) if req.init_only() && badge != pid::INIT => {
-                wire(&encode_reply::<()>(&Err(Errno::EPERM)))
-            }
-            Ok(req) => control(files, req),
-            Err(e) => wire(&encode_reply::<()>(&Err(Errno::from(e)))),
-        },
-        _ => match FileRequest::decode(label, mrs) {
-            Ok(r) => return handle(files, req, r),
-            Err(e) => wire(&encode_reply::<()>(&Err(Errno::from(e)))),
-        },
+    let badge = req.badge;
+    let decoded = Serves::decode(req.label, &req.mrs[..req.len]);
+    Outcome::Reply(match decoded {
+        // MR1 = handle, MR2 = size: `OpenReply`'s layout.
+        Ok(Serves::GetObject(g)) => serve::answer(
+            &files
+                .get_object(badge, g.fd, g.writable)
+                .map(|(fd, size)| OpenReply { fd, size }),
+        ),
+        // A task may give back a handle vm never claimed (its mmap failed); the rest is
+        // vm's.
+        Ok(Serves::Object(ObjectRequest::Release { handle })) => {
+            serve::answer(&files.object_release(badge, handle))
+        }
+        Ok(Serves::Object(_)) if badge != pid::VM => serve::error(Errno::EPERM),
+        Ok(Serves::Object(r)) => return object(files, r),
+        Ok(Serves::Control(r)) if r.init_only() && badge != pid::INIT => serve::error(Errno::EPERM),
+        Ok(Serves::Control(r)) => control(files, r),
+        Ok(Serves::File(r)) => return handle(files, req, r),
+        Err(e) => serve::error(e.into()),
     })
+}
+
+proto::requests! {
+    /// What the file server answers: the file calls, `GetObject`, the memory-object
+    /// protocol (vm's, and a task's `Release` of a handle vm never claimed), and init's
+    /// notices.
+    enum Serves {
+        File(FileRequest),
+        GetObject(GetObject),
+        Object(ObjectRequest),
+        Control(ServerControl),
+    }
 }
 
 /// A reply, or the request waits.
 fn answer<T: proto::ReplyBody>(r: Result<T, Fail>) -> Outcome {
     match r {
-        Ok(v) => Outcome::Reply(wire(&encode_reply(&Ok(v)))),
-        Err(Fail::No(e)) => Outcome::Reply(wire(&encode_reply::<()>(&Err(e)))),
+        Ok(v) => Outcome::Reply(serve::answer(&Ok(v))),
+        Err(Fail::No(e)) => Outcome::Reply(serve::error(e)),
         Err(on) => Outcome::Wait(on),
     }
 }
@@ -301,7 +298,7 @@ fn mount(st: &Startup) -> Option<Files> {
         return None;
     };
     let (transport, mib) = (disk.transport, disk.sectors() / 2048);
-    match Files::mount(BlockDev::new(disk), cache::Cache::new(st)) {
+    match Files::mount(BlockDev::new(disk), frames::cache(st)) {
         Ok(files) => {
             let mode = if files.readonly() {
                 "read-only"
@@ -325,11 +322,11 @@ fn mount(st: &Startup) -> Option<Files> {
 fn handle(files: &mut Files, req: &mut Request, fr: FileRequest) -> Outcome {
     let pid = req.badge;
     Outcome::Reply(match fr {
-        FileRequest::Open { path, flags } => wire(&encode_reply(
+        FileRequest::Open { path, flags } => serve::answer(
             &files
                 .open(pid, &path, flags)
                 .map(|(fd, size)| OpenReply { fd, size }),
-        )),
+        ),
         FileRequest::Read { fd, offset, len } => {
             // Words, so that the copy out of the cache and into the message are word copies
             // (the bytes of a word are in memory order: little-endian, as `pack_data`).
@@ -342,7 +339,7 @@ fn handle(files: &mut Files, req: &mut Request, fr: FileRequest) -> Outcome {
             };
             match files.read(pid, fd, offset, len, &mut bytes[..want]) {
                 Ok(n) => data_reply(&data, n),
-                Err(Fail::No(e)) => wire(&encode_reply::<()>(&Err(e))),
+                Err(Fail::No(e)) => serve::error(e),
                 Err(on) => return Outcome::Wait(on),
             }
         }
@@ -358,32 +355,30 @@ fn handle(files: &mut Files, req: &mut Request, fr: FileRequest) -> Outcome {
             if req.data.is_none() {
                 let mut data = alloc::vec![0u8; len];
                 if let Err(e) = rt::ipc::write_data(req.length, len, &mut data) {
-                    return Outcome::Reply(wire(&encode_reply::<()>(&Err(e))));
+                    return Outcome::Reply(serve::error(e));
                 }
                 req.data = Some(data);
             }
             let data = req.data.as_deref().unwrap_or_default();
             return answer(files.write(pid, fd, offset, total, data).map(|n| n as u64));
         }
-        FileRequest::Close { fd } => wire(&encode_reply(&files.close(pid, fd))),
-        FileRequest::Stat { path } => wire(&encode_reply(
+        FileRequest::Close { fd } => serve::answer(&files.close(pid, fd)),
+        FileRequest::Stat { path } => serve::answer(
             &files
                 .stat(&path)
                 .map(|(size, is_dir)| StatReply { size, is_dir }),
-        )),
+        ),
         FileRequest::Lseek { fd, offset, whence } => {
-            wire(&encode_reply(&files.lseek(pid, fd, offset, whence)))
+            serve::answer(&files.lseek(pid, fd, offset, whence))
         }
-        FileRequest::Fstat { fd } => {
-            wire(&encode_reply(&files.fstat(pid, fd).map(|size| StatReply {
-                size,
-                is_dir: false,
-            })))
-        }
-        FileRequest::Ftruncate { fd, len } => wire(&encode_reply(&files.ftruncate(pid, fd, len))),
-        FileRequest::Unlink { path } => wire(&encode_reply(&files.unlink(&path))),
+        FileRequest::Fstat { fd } => serve::answer(&files.fstat(pid, fd).map(|size| StatReply {
+            size,
+            is_dir: false,
+        })),
+        FileRequest::Ftruncate { fd, len } => serve::answer(&files.ftruncate(pid, fd, len)),
+        FileRequest::Unlink { path } => serve::answer(&files.unlink(&path)),
         // Counters: past the registers, in the IPC buffer.
-        FileRequest::FileStats => rt::ipc::message(&encode_reply(&Ok(files.stats()))),
+        FileRequest::FileStats => serve::answer(&Ok(files.stats())),
     })
 }
 
@@ -398,47 +393,37 @@ fn object(files: &mut Files, req: ObjectRequest) -> Outcome {
             write,
         } => match files.object_page(handle, block, write) {
             Ok((slot, valid)) => {
-                let mut m = wire(&encode_reply(&Ok(valid)));
+                let Some(frame) = files.cache.mem.frame(slot) else {
+                    return Outcome::Reply(serve::error(Errno::EIO));
+                };
+                let mut m = serve::answer(&Ok(valid));
                 if let Some(buf) = libmk::ipc_buffer() {
-                    buf.send_cap = files.cache.slots[slot].frame.cptr();
+                    buf.send_cap = frame.cptr();
                     m.info.caps = 1;
                 }
                 m
             }
-            Err(Fail::No(e)) => wire(&encode_reply::<()>(&Err(e))),
+            Err(Fail::No(e)) => serve::error(e),
             Err(on) => return Outcome::Wait(on),
         },
-        ObjectRequest::Dirty { handle, block } => {
-            wire(&encode_reply(&files.object_dirty(handle, block)))
-        }
+        ObjectRequest::Dirty { handle, block } => serve::answer(&files.object_dirty(handle, block)),
         ObjectRequest::Sync {
             handle,
             first,
             count,
-        } => wire(&encode_reply(&files.object_sync(handle, first, count))),
-        ObjectRequest::Release { handle } => {
-            wire(&encode_reply(&files.object_release(pid::VM, handle)))
-        }
-        ObjectRequest::Claim { handle, pid } => wire(&encode_reply(&files.claim(handle, pid))),
+        } => serve::answer(&files.object_sync(handle, first, count)),
+        ObjectRequest::Release { handle } => serve::answer(&files.object_release(pid::VM, handle)),
+        ObjectRequest::Claim { handle, pid } => serve::answer(&files.claim(handle, pid)),
     })
 }
 
 /// One of init's notices (`proto::task`), or the descriptor count.
 fn control(files: &mut Files, req: ServerControl) -> Message {
     match req {
-        ServerControl::TaskExit { pid } => {
-            // What it left waiting is answered into nothing, never run again.
-            for p in files.pending.waiters_mut() {
-                if p.req.badge == pid {
-                    p.gone = true;
-                }
-            }
-            wire(&encode_reply(&files.task_exit(pid)))
-        }
-        ServerControl::TaskFork { parent, child } => {
-            wire(&encode_reply(&files.task_fork(parent, child)))
-        }
-        ServerControl::TaskExec { pid } => wire(&encode_reply(&files.task_exec(pid))),
+        // What it left waiting is answered into nothing, never run again (`Waiter`).
+        ServerControl::TaskExit { pid } => serve::answer(&files.task_exit(pid)),
+        ServerControl::TaskFork { parent, child } => serve::answer(&files.task_fork(parent, child)),
+        ServerControl::TaskExec { pid } => serve::answer(&files.task_exec(pid)),
         ServerControl::SyncAll => {
             let before = files.cache.stats.written_back;
             let r = files.sync_all();
@@ -446,29 +431,24 @@ fn control(files: &mut Files, req: ServerControl) -> Message {
             if n > 0 {
                 println!("file: sync: {n} dirty blocks written back");
             }
-            wire(&encode_reply(&r))
+            serve::answer(&r)
         }
         ServerControl::Descriptors => {
             let (fds, objects) = files.descriptors();
-            wire(&encode_reply(&Ok(DescriptorCount { fds, objects })))
+            serve::answer(&Ok(DescriptorCount { fds, objects }))
         }
     }
-}
-
-/// A reply message from its wire form (registers only).
-fn wire(w: &Wire) -> Message {
-    Message::new(w.label(), w.mrs())
 }
 
 /// `Read`'s reply: MR0 = 0, MR1 = the count `n`, the first `n` bytes of `data` (zero past
 /// them, as `pack_data` pads) in MR6.. of the IPC buffer.
 fn data_reply(data: &[u64; READ_MAX / 8], n: usize) -> Message {
-    let mut m = wire(&encode_reply(&Ok(n as u64)));
+    let mut m = serve::answer(&Ok(n as u64));
     if n == 0 {
         return m;
     }
     let Some(buf) = libmk::ipc_buffer() else {
-        return wire(&encode_reply::<()>(&Err(Errno::EIO)));
+        return serve::error(Errno::EIO);
     };
     let words = n.div_ceil(8);
     buf.mrs[READ_DATA_MR..READ_DATA_MR + words].copy_from_slice(&data[..words]);

@@ -4,7 +4,7 @@
 
 use super::*;
 
-impl Files {
+impl<P: Platform> Files<P> {
     /// The cache slot holding block `block` of `object`, read from the disk on a miss.
     ///
     /// When the request may wait ([`Files::can_wait`]), a block being read waits for it
@@ -154,7 +154,6 @@ impl Files {
         let covered = covered.min(BS) as usize;
         self.cache.bytes(i)[covered..].fill(0);
         self.cache.slots[i].busy = true;
-        let base = self.cache.ptr(i);
         let mut at = 0usize;
         let mut submitted = 0;
         for &(sector, n) in runs {
@@ -162,16 +161,16 @@ impl Files {
             let ok = at + len <= BS as usize
                 && self
                     .volumes
-                    .device(|d: &mut BlockDev| {
+                    .device(|d: &mut BlockDev<P::Device>| {
                         d.disk
                             .try_borrow_mut()
                             .map_err(|_| IoError)
                             .and_then(|mut d| {
-                                // SAFETY: `base + at .. + len` lies in slot `i`'s frame (checked
-                                // above), mapped for the server's life; the slot is reserved
-                                // (`busy`) until this fill's completions are collected, so
-                                // nothing reads, writes or hands out its bytes meanwhile.
-                                unsafe { d.submit_read(sector, base.wrapping_add(at), len, id) }
+                                // SAFETY: bytes `at .. at + len` lie in slot `i`'s frame
+                                // (checked above); the slot is reserved (`busy`) until this
+                                // fill's completions are collected, so nothing reads, writes,
+                                // evicts or hands out its bytes meanwhile.
+                                unsafe { d.submit_read(sector, i, at, len, id) }
                             })
                     })
                     .is_ok();
@@ -196,7 +195,7 @@ impl Files {
     /// (or thrown away: failed, stale), and its waiters are handed back, each with the
     /// error to answer (`EIO`: the read of the block it waits for failed) or `None`: run
     /// it again.
-    pub fn completions(&mut self) -> Vec<(Parked, Option<Errno>)> {
+    pub fn completions(&mut self) -> Vec<(P::Waiter, Option<Errno>)> {
         self.collect();
         core::mem::take(&mut self.ready)
     }
@@ -204,7 +203,7 @@ impl Files {
     /// Puts the blocks whose reads ended in the cache (or frees their slots), and their
     /// waiters in `ready`.
     fn collect(&mut self) {
-        let done = self.volumes.device(|d: &mut BlockDev| {
+        let done = self.volumes.device(|d: &mut BlockDev<P::Device>| {
             d.disk
                 .try_borrow_mut()
                 .map(|mut d| d.take_done())
@@ -222,7 +221,7 @@ impl Files {
     }
 
     /// `p` waits for what `on` says (a block in flight, room); `Err(p)` if it cannot.
-    pub fn park(&mut self, on: Fail, p: Parked) -> Result<(), Parked> {
+    pub fn park(&mut self, on: Fail, p: P::Waiter) -> Result<(), P::Waiter> {
         match on {
             Fail::Wait(key) => self.pending.wait(key, p),
             Fail::WaitRoom => self.pending.wait_any(p),
@@ -232,18 +231,19 @@ impl Files {
 
     /// Whether completed reads wait to be collected by [`Files::completions`].
     pub fn has_completions(&self) -> bool {
-        crate::disk::has_done() || !self.ready.is_empty()
+        self.done.load(Ordering::Relaxed) || !self.ready.is_empty()
     }
 
     /// Waits until an asynchronous read ends (`Disk::wait_read`); false if none can.
     fn wait_read(&mut self) -> bool {
-        self.volumes
-            .device(|d: &mut BlockDev| d.disk.try_borrow_mut().is_ok_and(|mut d| d.wait_read()))
+        self.volumes.device(|d: &mut BlockDev<P::Device>| {
+            d.disk.try_borrow_mut().is_ok_and(|mut d| d.wait_read())
+        })
     }
 
     /// Waits for every asynchronous read in flight (`Disk::quiesce`).
     pub fn quiesce(&mut self) {
-        self.volumes.device(|d: &mut BlockDev| {
+        self.volumes.device(|d: &mut BlockDev<P::Device>| {
             if let Ok(mut d) = d.disk.try_borrow_mut() {
                 d.quiesce();
             }
@@ -252,7 +252,7 @@ impl Files {
 
     /// The disk's interrupt arrived.
     pub fn interrupt(&mut self) {
-        self.volumes.device(|d: &mut BlockDev| {
+        self.volumes.device(|d: &mut BlockDev<P::Device>| {
             if let Ok(mut d) = d.disk.try_borrow_mut() {
                 d.interrupt();
             }
@@ -261,7 +261,7 @@ impl Files {
 
     /// A fill ended: its block goes into the cache when it was read whole, is not stale,
     /// and nothing else put it there meanwhile; otherwise its slot is free again.
-    pub(super) fn finish(&mut self, f: &Finished<Parked>) {
+    pub(super) fn finish(&mut self, f: &Finished<P::Waiter>) {
         let i = f.slot;
         self.cache.slots[i].busy = false;
         let (object, block) = f.key;

@@ -14,7 +14,8 @@
 //! goes through the crate as before.
 
 use super::{Object, Volumes};
-use crate::disk::BlockDev;
+use crate::blockdev::BlockDev;
+use crate::platform::Device;
 use fatcheck::{ChainError, ChainMap, FatType, Geometry, MapError, SECTOR};
 use proto::Errno;
 
@@ -29,13 +30,17 @@ pub(super) enum Done {
 /// Where `o`'s clusters are: its map, made from its directory entry the first time (`None`
 /// while the FAT file is empty, or when the entry's size is not the length the crate has:
 /// an entry the crate has not written back).
-fn map_of<'o>(v: &Volumes, geo: &Geometry, o: &'o mut Object) -> Option<&'o mut ChainMap> {
+fn map_of<'o, D: Device>(
+    v: &Volumes<D>,
+    geo: &Geometry,
+    o: &'o mut Object,
+) -> Option<&'o mut ChainMap> {
     if o.map.is_none() {
         if o.disk_len == 0 {
             return None;
         }
         let mut sector = [0u8; SECTOR];
-        v.device(|d: &mut BlockDev| d.read_sector(u64::from(o.id.0), &mut sector))
+        v.device(|d: &mut BlockDev<D>| d.read_sector(u64::from(o.id.0), &mut sector))
             .ok()?;
         let at = usize::try_from(o.id.1)
             .ok()
@@ -56,8 +61,8 @@ fn map_of<'o>(v: &Volumes, geo: &Geometry, o: &'o mut Object) -> Option<&'o mut 
 }
 
 /// The extents holding bytes `at .. at + len` of `o` (`None`: through the crate).
-pub(super) fn extents(
-    v: &Volumes,
+pub(super) fn extents<D: Device>(
+    v: &Volumes<D>,
     geo: &Geometry,
     o: &mut Object,
     at: u64,
@@ -66,7 +71,8 @@ pub(super) fn extents(
     let Some(map) = map_of(v, geo, o) else {
         return Ok(None);
     };
-    let read = |s: u64, out: &mut [u8; SECTOR]| v.device(|d: &mut BlockDev| d.read_sector(s, out));
+    let read =
+        |s: u64, out: &mut [u8; SECTOR]| v.device(|d: &mut BlockDev<D>| d.read_sector(s, out));
     match map.extents(geo, at, len as u64, read) {
         Ok(extents) => Ok(Some(extents)),
         Err(MapError::Chain(ChainError::Io(_))) => Err(Errno::EIO),
@@ -76,8 +82,8 @@ pub(super) fn extents(
 
 /// Reads `buf` (whole sectors, within the FAT file's clusters) of `o` at `at`: one request
 /// per extent.
-pub(super) fn read(
-    v: &Volumes,
+pub(super) fn read<D: Device>(
+    v: &Volumes<D>,
     geo: &Geometry,
     o: &mut Object,
     at: u64,
@@ -90,7 +96,7 @@ pub(super) fn read(
     for (sector, n) in extents {
         let len = n as usize * SECTOR;
         let part = buf.get_mut(done..done + len).ok_or(Errno::EIO)?;
-        v.device(|d: &mut BlockDev| d.read_run(sector, part))
+        v.device(|d: &mut BlockDev<D>| d.read_run(sector, part))
             .map_err(|_| Errno::EIO)?;
         done += len;
     }
@@ -99,8 +105,8 @@ pub(super) fn read(
 
 /// Writes `buf` (whole sectors, within the FAT file's clusters) of `o` at `at`: one request
 /// per extent.
-pub(super) fn write(
-    v: &Volumes,
+pub(super) fn write<D: Device>(
+    v: &Volumes<D>,
     geo: &Geometry,
     o: &mut Object,
     at: u64,
@@ -113,7 +119,7 @@ pub(super) fn write(
     for (sector, n) in extents {
         let len = n as usize * SECTOR;
         let part = buf.get(done..done + len).ok_or(Errno::EIO)?;
-        v.device(|d: &mut BlockDev| d.write_run(sector, part))
+        v.device(|d: &mut BlockDev<D>| d.write_run(sector, part))
             .map_err(|_| Errno::EIO)?;
         done += len;
     }

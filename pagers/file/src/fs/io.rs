@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Files {
+impl<P: Platform> Files<P> {
     /// `Read`: up to `out.len()` bytes at `offset` (`AT_POSITION`: the descriptor's
     /// position, advanced); the count. `want` is what the caller still wants in all (an
     /// `O_DIRECT` transfer's length). A read through the cache may wait for its first block

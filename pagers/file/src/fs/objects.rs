@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Files {
+impl<P: Platform> Files<P> {
     /// `GetObject` by task `pid`: a new handle on the descriptor's file, bound to `pid`, as
     /// writable as the descriptor → (handle, size). `EACCES` for a descriptor not open for
     /// reading (a mapping always reads) and for `writable` on one not open for writing;
@@ -20,7 +20,7 @@ impl Files {
         if pid != proto::pid::INIT && self.handles.owned_by(pid) >= MAX_TASK_HANDLES {
             return Err(Errno::ENOMEM);
         }
-        if self.handles.len() >= MAX_HANDLES || rt::heap::is_low() {
+        if self.handles.len() >= MAX_HANDLES || P::heap_low() {
             return Err(Errno::ENFILE);
         }
         // init loads programs: not one somebody may be writing (POSIX `execve`'s

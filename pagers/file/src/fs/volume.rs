@@ -16,7 +16,8 @@
 //!   entries before it go.
 
 use super::{Files, Volumes, errno};
-use crate::disk::IoError;
+use crate::blockdev::{BlockDev, IoError};
+use crate::platform::{Device, Platform};
 use alloc::vec::Vec;
 use core::ops::ControlFlow;
 use embedded_sdmmc::{DirEntry, LfnBuffer, Mode, RawDirectory, ShortFileName};
@@ -84,7 +85,7 @@ impl core::fmt::Display for MountError {
 }
 
 /// The checked geometry of the disk's first partition.
-pub fn check(dev: &crate::disk::BlockDev) -> Result<Geometry, MountError> {
+pub fn check<D: Device>(dev: &BlockDev<D>) -> Result<Geometry, MountError> {
     let mut mbr = [0u8; SECTOR];
     dev.read_sector(0, &mut mbr).map_err(|_| MountError::Io)?;
     let sectors = dev.disk.try_borrow().map_err(|_| MountError::Io)?.sectors();
@@ -99,9 +100,9 @@ pub fn check(dev: &crate::disk::BlockDev) -> Result<Geometry, MountError> {
 /// labels and `.`/`..` left out). The crate opens files and directories by 8.3 name: the
 /// entry must be the one that name finds (a damaged directory may hold it twice), else the
 /// crate would walk something the server did not check.
-fn lookup(
-    files: &Files,
-    v: &Volumes,
+fn lookup<P: Platform>(
+    files: &Files<P>,
+    v: &Volumes<P::Device>,
     dir: RawDirectory,
     name: &str,
 ) -> Result<Option<DirEntry>, Errno> {
@@ -131,7 +132,7 @@ fn lookup(
     Ok(found)
 }
 
-impl Files {
+impl<P: Platform> Files<P> {
     /// Reads one sector past the crate (which forgets the sector it holds).
     fn sector(&self, s: u64, out: &mut [u8; SECTOR]) -> Result<(), IoError> {
         self.volumes.device(|d| d.read_sector(s, out))
@@ -148,7 +149,7 @@ impl Files {
         let n = self.reports.get();
         if n < MAX_REPORTS {
             self.reports.set(n + 1);
-            rt::println!("file: damaged volume: {what} (EIO)");
+            P::log(format_args!("file: damaged volume: {what} (EIO)"));
         }
     }
 
@@ -209,7 +210,7 @@ impl Files {
     pub(super) fn with_dir<T>(
         &self,
         dirs: &[ShortFileName],
-        f: impl FnOnce(&Volumes, RawDirectory) -> Result<T, Errno>,
+        f: impl FnOnce(&Volumes<P::Device>, RawDirectory) -> Result<T, Errno>,
     ) -> Result<T, Errno> {
         let v = &self.volumes;
         let mut dir = v.open_root_dir(self.volume).map_err(errno)?;

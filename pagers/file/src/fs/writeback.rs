@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Files {
+impl<P: Platform> Files<P> {
     /// Writes slot `i`'s block to the disk (bytes past the end of the file never), updates
     /// the directory entry, and marks it clean.
     ///
@@ -236,7 +236,9 @@ impl Files {
                 o.disk_len = len;
             }
             Err(e) => {
-                rt::println!("file: cannot open a file again ({e}): EIO until it is closed");
+                P::log(format_args!(
+                    "file: cannot open a file again ({e}): EIO until it is closed"
+                ));
                 o.lost = true;
             }
         }

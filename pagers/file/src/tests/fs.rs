@@ -1,0 +1,741 @@
+//! Host tests of the file server's core ([`crate::fs::Files`]) over a RAM disk holding a
+//! FAT image (`super::host`): the calls on paths and descriptors with their errors, data
+//! through the page cache, eviction and write-back, memory objects, asynchronous reads.
+
+use super::host::{DiskHandle, Host, PART_BYTES, Req, image, mount, pattern};
+use crate::fs::{Fail, Files};
+use proto::file::{AT_POSITION, Path, Whence, open_flags as of};
+use proto::object::BLOCK_SIZE;
+use proto::{Errno, pid};
+use std::vec::Vec;
+
+const BS: usize = BLOCK_SIZE as usize;
+const A: u64 = 10;
+const B: u64 = 11;
+
+fn path(s: &str) -> Path {
+    Path::new(s).expect("a path")
+}
+
+/// The error of `r`; panics if it waits or succeeds.
+fn err<T>(r: Result<T, Fail>) -> Errno {
+    match r {
+        Err(Fail::No(e)) => e,
+        Err(_) => panic!("waits"),
+        Ok(_) => panic!("succeeds"),
+    }
+}
+
+/// What `r` waits for: Some(key) for a block, None for room; panics otherwise.
+fn waits<T>(r: Result<T, Fail>) -> Option<(u64, u64)> {
+    match r {
+        Err(Fail::Wait(k)) => Some(k),
+        Err(Fail::WaitRoom) => None,
+        Err(Fail::No(e)) => panic!("fails: {e:?}"),
+        Ok(_) => panic!("does not wait"),
+    }
+}
+
+fn ok<T>(r: Result<T, Fail>) -> T {
+    match r {
+        Ok(v) => v,
+        Err(Fail::No(e)) => panic!("fails: {e:?}"),
+        Err(_) => panic!("waits"),
+    }
+}
+
+fn open(f: &mut Files<Host>, pid: u64, p: &str, flags: u64) -> Result<u64, Errno> {
+    f.open(pid, &path(p), flags).map(|(fd, _)| fd)
+}
+
+/// `len` bytes at `at` (synchronously unless `f.can_wait`).
+fn read(f: &mut Files<Host>, pid: u64, fd: u64, at: u64, len: usize) -> Result<Vec<u8>, Fail> {
+    let mut out = std::vec![0u8; len];
+    let n = f.read(pid, fd, at, len as u64, &mut out)?;
+    out.truncate(n);
+    Ok(out)
+}
+
+/// The whole file from the start, in pieces of `piece` bytes, through the position.
+fn read_all(f: &mut Files<Host>, pid: u64, fd: u64, piece: usize) -> Vec<u8> {
+    f.lseek(pid, fd, 0, Whence::Set).expect("lseek");
+    let mut all = Vec::new();
+    loop {
+        let got = ok(read(f, pid, fd, AT_POSITION, piece));
+        if got.is_empty() {
+            return all;
+        }
+        all.extend_from_slice(&got);
+    }
+}
+
+fn write(f: &mut Files<Host>, pid: u64, fd: u64, at: u64, data: &[u8]) -> Result<usize, Fail> {
+    f.write(pid, fd, at, data.len() as u64, data)
+}
+
+/// A volume holding `DATA.BIN` (`len` bytes of pattern 1) and a directory `SUB`.
+fn with_data(len: usize, blocks: usize) -> (Files<Host>, DiskHandle, Vec<u8>) {
+    let data = pattern(1, len);
+    let img = image(&[("DATA.BIN", &data), ("SUB/INNER.TXT", b"inner")], 0);
+    let (f, d) = mount(img, blocks, false);
+    (f, d, data)
+}
+
+#[test]
+fn open_read_close_and_their_errors() {
+    let (mut f, _d, data) = with_data(1000, 8);
+    let fd = open(&mut f, A, "DATA.BIN", of::RDONLY).unwrap();
+    assert_eq!(f.fstat(A, fd), Ok(1000));
+    assert_eq!(ok(read(&mut f, A, fd, 0, 2000)), data);
+    // Names compare without case, and `.`/`..` walk.
+    let again = open(&mut f, A, "/sub/../data.bin", of::RDONLY).unwrap();
+    assert_ne!(again, fd);
+    assert_eq!(ok(read(&mut f, A, again, 990, 100)), &data[990..]);
+    assert_eq!(ok(read(&mut f, A, again, 5000, 10)), b"");
+    assert_eq!(open(&mut f, A, "NOPE.TXT", of::RDONLY), Err(Errno::ENOENT));
+    assert_eq!(
+        open(&mut f, A, "NODIR/X.TXT", of::RDONLY),
+        Err(Errno::ENOENT)
+    );
+    assert_eq!(open(&mut f, A, "/", of::RDONLY), Err(Errno::EISDIR));
+    assert_eq!(open(&mut f, A, "SUB", of::RDONLY), Err(Errno::EISDIR));
+    assert_eq!(
+        open(&mut f, A, "DATA.BIN", of::CREAT | of::EXCL | of::RDWR),
+        Err(Errno::EEXIST)
+    );
+    assert_eq!(open(&mut f, A, "DATA.BIN", of::ACCMODE), Err(Errno::EINVAL));
+    assert_eq!(open(&mut f, A, "DATA.BIN", 1 << 40), Err(Errno::EINVAL));
+    // Descriptors are per task: another task's number, a forged one, a closed one.
+    assert_eq!(err(read(&mut f, B, fd, 0, 10)), Errno::EBADF);
+    assert_eq!(err(read(&mut f, A, 999, 0, 10)), Errno::EBADF);
+    assert_eq!(f.close(B, fd), Err(Errno::EBADF));
+    assert_eq!(err(write(&mut f, A, fd, 0, b"x")), Errno::EBADF);
+    assert_eq!(f.close(A, fd), Ok(()));
+    assert_eq!(f.close(A, fd), Err(Errno::EBADF));
+    assert_eq!(f.fstat(A, fd), Err(Errno::EBADF));
+    let wo = open(&mut f, A, "DATA.BIN", of::WRONLY).unwrap();
+    assert_eq!(err(read(&mut f, A, wo, 0, 10)), Errno::EBADF);
+    assert_eq!(f.stat(&path("SUB/INNER.TXT")), Ok((5, false)));
+    assert_eq!(f.stat(&path("SUB")), Ok((0, true)));
+    assert_eq!(f.stat(&path("SUB/NONE")), Err(Errno::ENOENT));
+    assert_eq!(f.descriptors(), (2, 1));
+}
+
+#[test]
+fn a_read_only_volume_refuses_every_change() {
+    let data = pattern(2, 3000);
+    let (mut f, d) = mount(image(&[("RO.TXT", &data)], 0), 4, true);
+    assert!(f.readonly());
+    assert_eq!(open(&mut f, A, "RO.TXT", of::WRONLY), Err(Errno::EROFS));
+    assert_eq!(open(&mut f, A, "RO.TXT", of::RDWR), Err(Errno::EROFS));
+    assert_eq!(
+        open(&mut f, A, "NEW.TXT", of::CREAT | of::RDONLY),
+        Err(Errno::EROFS)
+    );
+    assert_eq!(f.unlink(&path("RO.TXT")), Err(Errno::EROFS));
+    let fd = open(&mut f, A, "RO.TXT", of::RDONLY).unwrap();
+    assert_eq!(ok(read(&mut f, A, fd, 0, 5000)), data);
+    assert_eq!(f.get_object(A, fd, true).map(|_| ()), Err(Errno::EACCES));
+    assert_eq!(f.close(A, fd), Ok(()));
+    assert_eq!(f.sync_all(), Ok(()));
+    assert_eq!(d.0.borrow().sync_writes, 0);
+}
+
+#[test]
+fn data_written_reads_back_across_block_boundaries_and_reaches_the_disk() {
+    let (mut f, d, mut data) = with_data(3 * BS + 100, 8);
+    let fd = open(&mut f, A, "DATA.BIN", of::RDWR).unwrap();
+    // A read across the boundary of blocks 0 and 1, and of 1 and 2.
+    assert_eq!(
+        ok(read(&mut f, A, fd, BS as u64 - 7, 20)),
+        &data[BS - 7..BS + 13]
+    );
+    assert_eq!(
+        ok(read(&mut f, A, fd, 2 * BS as u64 - 3000, 6000)),
+        &data[2 * BS - 3000..2 * BS + 3000]
+    );
+    // A write across two boundaries (all of block 1), then past the end.
+    let new = pattern(9, BS + 2000);
+    let at = BS - 1000;
+    assert_eq!(ok(write(&mut f, A, fd, at as u64, &new)), new.len());
+    data[at..at + new.len()].copy_from_slice(&new);
+    let tail = pattern(7, 5000);
+    let end = data.len();
+    assert_eq!(ok(write(&mut f, A, fd, end as u64 - 100, &tail)), 5000);
+    data.truncate(end - 100);
+    data.extend_from_slice(&tail);
+    assert_eq!(f.fstat(A, fd), Ok(data.len() as u64));
+    assert_eq!(read_all(&mut f, A, fd, 4093), data);
+    // The disk has none of it until it is written back: the last close does that.
+    assert_ne!(d.file("DATA.BIN").unwrap(), data);
+    assert_eq!(f.close(A, fd), Ok(()));
+    assert_eq!(d.file("DATA.BIN").unwrap(), data);
+}
+
+#[test]
+fn created_files_grow_and_lseek_and_append_follow_posix() {
+    let (mut f, d, _) = with_data(10, 8);
+    let fd = open(&mut f, A, "NEW.TXT", of::CREAT | of::RDWR).unwrap();
+    assert_eq!(
+        open(&mut f, A, "NEW.TXT", of::CREAT | of::EXCL),
+        Err(Errno::EEXIST)
+    );
+    let data = pattern(3, 150 * 1024);
+    for piece in data.chunks(7 * 1024) {
+        assert_eq!(ok(write(&mut f, A, fd, AT_POSITION, piece)), piece.len());
+    }
+    assert_eq!(f.lseek(A, fd, 0, Whence::Cur), Ok(data.len() as u64));
+    assert_eq!(f.lseek(A, fd, -10, Whence::End), Ok(data.len() as u64 - 10));
+    assert_eq!(
+        ok(read(&mut f, A, fd, AT_POSITION, 100)),
+        &data[data.len() - 10..]
+    );
+    assert_eq!(f.lseek(A, fd, -1, Whence::Set), Err(Errno::EINVAL));
+    assert_eq!(f.lseek(A, fd, i64::MAX, Whence::Set), Err(Errno::EINVAL));
+    assert_eq!(f.lseek(B, fd, 0, Whence::Set), Err(Errno::EBADF));
+    // A write past the end leaves zeroes between.
+    assert_eq!(
+        ok(write(&mut f, A, fd, data.len() as u64 + 1000, b"end")),
+        3
+    );
+    let all = read_all(&mut f, A, fd, 50_000);
+    assert_eq!(&all[..data.len()], &data[..]);
+    assert!(all[data.len()..data.len() + 1000].iter().all(|&b| b == 0));
+    assert_eq!(&all[data.len() + 1000..], b"end");
+    // Past the largest FAT file.
+    assert_eq!(
+        err(write(&mut f, A, fd, u32::MAX as u64, b"x")),
+        Errno::EFBIG
+    );
+    // O_APPEND writes at the end whatever the position.
+    let ap = open(&mut f, A, "NEW.TXT", of::WRONLY | of::APPEND).unwrap();
+    assert_eq!(ok(write(&mut f, A, ap, AT_POSITION, b"++")), 2);
+    assert_eq!(f.fstat(A, fd), Ok(all.len() as u64 + 2));
+    assert_eq!(f.close(A, ap), Ok(()));
+    assert_eq!(f.close(A, fd), Ok(()));
+    let disk = d.file("NEW.TXT").unwrap();
+    assert_eq!(&disk[..all.len()], &all[..]);
+    assert_eq!(&disk[all.len()..], b"++");
+}
+
+#[test]
+fn ftruncate_shrinks_and_grows_with_zeroes() {
+    let (mut f, d, data) = with_data(3 * BS, 8);
+    let ro = open(&mut f, A, "DATA.BIN", of::RDONLY).unwrap();
+    assert_eq!(f.ftruncate(A, ro, 10), Err(Errno::EINVAL));
+    let fd = open(&mut f, A, "DATA.BIN", of::RDWR).unwrap();
+    assert_eq!(f.ftruncate(A, fd, u64::MAX), Err(Errno::EINVAL));
+    assert_eq!(f.ftruncate(A, fd, 1 << 33), Err(Errno::EFBIG));
+    assert_eq!(f.ftruncate(B, fd, 0), Err(Errno::EBADF));
+    let short = BS + 1234;
+    assert_eq!(f.ftruncate(A, fd, short as u64), Ok(()));
+    assert_eq!(f.fstat(A, ro), Ok(short as u64));
+    assert_eq!(ok(read(&mut f, A, fd, short as u64, 10)), b"");
+    // A shared mapping writes past the end, in the last block (what it sees of the page).
+    let h = mapped(&mut f, A, fd, true);
+    let (slot, valid) = ok(f.object_page(h, 1, true));
+    assert_eq!(valid, 1234);
+    f.cache.bytes(slot)[2000..2100].fill(0xee);
+    let long = 2 * BS + 10;
+    assert_eq!(f.ftruncate(A, fd, long as u64), Ok(()));
+    assert_eq!(f.object_release(pid::VM, h), Ok(()));
+    let all = read_all(&mut f, A, ro, 30_000);
+    assert_eq!(all.len(), long);
+    assert_eq!(&all[..short], &data[..short]);
+    assert!(all[short..].iter().all(|&b| b == 0), "growth reads as zero");
+    assert_eq!(f.close(A, fd), Ok(()));
+    assert_eq!(f.close(A, ro), Ok(()));
+    assert_eq!(d.file("DATA.BIN").unwrap(), all);
+}
+
+#[test]
+fn unlink_removes_now_or_at_the_last_close() {
+    let (mut f, d, data) = with_data(5000, 8);
+    assert_eq!(f.unlink(&path("SUB")), Err(Errno::EISDIR));
+    assert_eq!(f.unlink(&path("NONE.TXT")), Err(Errno::ENOENT));
+    assert_eq!(f.unlink(&path("SUB/INNER.TXT")), Ok(()));
+    assert_eq!(
+        open(&mut f, A, "SUB/INNER.TXT", of::RDONLY),
+        Err(Errno::ENOENT)
+    );
+    assert!(d.file("SUB/INNER.TXT").is_none());
+    // Closed, but kept open by the server for the next `open` (idle): removed now too.
+    let idle = open(&mut f, A, "IDLE.TXT", of::CREAT | of::WRONLY).unwrap();
+    ok(write(&mut f, A, idle, 0, b"idle"));
+    assert_eq!(f.close(A, idle), Ok(()));
+    assert_eq!(d.file("IDLE.TXT").unwrap(), b"idle");
+    assert_eq!(f.unlink(&path("IDLE.TXT")), Ok(()));
+    assert!(d.file("IDLE.TXT").is_none());
+    assert!(
+        !d.root_names().iter().any(|n| n.starts_with("~DL")),
+        "not hidden: gone"
+    );
+    // Open: the name goes now, the file at its last close.
+    let fd = open(&mut f, A, "DATA.BIN", of::RDONLY).unwrap();
+    assert_eq!(f.unlink(&path("DATA.BIN")), Ok(()));
+    assert_eq!(f.unlink(&path("DATA.BIN")), Err(Errno::ENOENT));
+    assert!(
+        d.root_names().iter().any(|n| n.starts_with("~DL")),
+        "hidden while open"
+    );
+    assert_eq!(open(&mut f, B, "DATA.BIN", of::RDONLY), Err(Errno::ENOENT));
+    assert_eq!(ok(read(&mut f, A, fd, 0, 6000)), data);
+    let new = open(&mut f, B, "DATA.BIN", of::CREAT | of::RDWR).unwrap();
+    assert_eq!(ok(write(&mut f, B, new, 0, b"new")), 3);
+    assert_eq!(f.close(B, new), Ok(()));
+    assert_eq!(f.close(A, fd), Ok(()));
+    assert_eq!(d.file("DATA.BIN").unwrap(), b"new");
+    assert_eq!(f.descriptors(), (0, 0));
+    // The hidden file went at its last close.
+    assert!(!d.root_names().iter().any(|n| n.starts_with("~DL")));
+}
+
+#[test]
+fn a_two_block_cache_keeps_every_byte_writing_dirty_blocks_back_before_reuse() {
+    let (mut f, d, mut data) = with_data(5 * BS + 321, 2);
+    let fd = open(&mut f, A, "DATA.BIN", of::RDWR).unwrap();
+    // Every block dirtied in turn, each write evicting a dirty block.
+    for b in 0..6 {
+        let at = b * BS + 100;
+        if at + 3000 > data.len() {
+            break;
+        }
+        let new = pattern(20 + b as u8, 3000);
+        ok(write(&mut f, A, fd, at as u64, &new));
+        data[at..at + 3000].copy_from_slice(&new);
+    }
+    assert!(f.stats().evicted >= 3);
+    assert!(f.stats().written_back >= 3, "dirty blocks written back");
+    assert_eq!(f.stats().budget, 2);
+    assert_eq!(read_all(&mut f, A, fd, 9000), data);
+    // A read spanning three blocks, with room for two.
+    assert_eq!(
+        ok(read(&mut f, A, fd, BS as u64 - 10, 2 * BS + 20)),
+        &data[BS - 10..3 * BS + 10]
+    );
+    assert_eq!(f.close(A, fd), Ok(()));
+    assert_eq!(d.file("DATA.BIN").unwrap(), data);
+}
+
+#[test]
+fn a_full_disk_is_enospc_for_the_writer_at_close() {
+    // Little room left besides the filler file.
+    let fill = PART_BYTES - 160 * 1024;
+    let img = image(&[("A.TXT", b"a")], fill);
+    let (mut f, _d) = mount(img, 4, false);
+    let fd = open(&mut f, A, "BIG.BIN", of::CREAT | of::RDWR).unwrap();
+    let data = pattern(5, 512 * 1024);
+    for piece in data.chunks(32 * 1024) {
+        // The writes land in the cache; the write-backs of evicted blocks fail.
+        ok(write(&mut f, A, fd, AT_POSITION, piece));
+    }
+    assert_eq!(f.close(A, fd), Err(Errno::ENOSPC));
+    // Other files go on.
+    let a = open(&mut f, B, "A.TXT", of::RDONLY).unwrap();
+    assert_eq!(ok(read(&mut f, B, a, 0, 10)), b"a");
+}
+
+/// `pid`'s handle on `fd`, claimed by vm.
+fn mapped(f: &mut Files<Host>, pid: u64, fd: u64, writable: bool) -> u64 {
+    let (handle, _) = f.get_object(pid, fd, writable).expect("get_object");
+    let c = f.claim(handle, pid).expect("claim");
+    assert_eq!(c.writable, writable);
+    handle
+}
+
+#[test]
+fn writes_through_a_mapping_reach_the_disk_with_object_dirty_and_sync() {
+    let (mut f, d, mut data) = with_data(2 * BS + 500, 8);
+    let fd = open(&mut f, A, "DATA.BIN", of::RDWR).unwrap();
+    let h = mapped(&mut f, A, fd, true);
+    let (slot, valid) = ok(f.object_page(h, 2, false));
+    assert_eq!(valid, 500);
+    assert_eq!(&f.cache.bytes(slot)[..500], &data[2 * BS..]);
+    assert_eq!(err(f.object_page(h, 3, false)), Errno::EFAULT);
+    assert_eq!(err(f.object_page(h, u64::MAX, false)), Errno::EFAULT);
+    // A task writes block 0 through its mapping: vm says so, then `msync`.
+    let (slot, valid) = ok(f.object_page(h, 0, false));
+    assert_eq!(valid, BS as u64);
+    f.cache.bytes(slot)[10..14].copy_from_slice(b"MMAP");
+    data[10..14].copy_from_slice(b"MMAP");
+    assert_eq!(f.object_dirty(h, 0), Ok(()));
+    let revokes = f.cache.stats.revokes;
+    assert_eq!(f.object_sync(h, 0, 1), Ok(()));
+    assert!(
+        f.cache.stats.revokes > revokes,
+        "mappings revoked before the write"
+    );
+    assert_eq!(d.file("DATA.BIN").unwrap(), data);
+    // A write fault (`ObjectPage` for writing) marks the block dirty too.
+    let (slot, _) = ok(f.object_page(h, 1, true));
+    f.cache.bytes(slot)[0] = b'W';
+    data[BS] = b'W';
+    assert_eq!(f.object_sync(h, 0, u64::MAX), Ok(()));
+    assert_eq!(d.file("DATA.BIN").unwrap(), data);
+    assert_eq!(f.object_release(pid::VM, h), Ok(()));
+    assert_eq!(f.close(A, fd), Ok(()));
+}
+
+#[test]
+fn handles_are_bound_to_their_task_and_released_once() {
+    let (mut f, _d, _) = with_data(BS, 8);
+    let fd = open(&mut f, A, "DATA.BIN", of::RDONLY).unwrap();
+    assert_eq!(f.get_object(B, fd, false).map(|_| ()), Err(Errno::EBADF));
+    assert_eq!(f.get_object(A, fd, true).map(|_| ()), Err(Errno::EACCES));
+    let (h, size) = f.get_object(A, fd, false).unwrap();
+    assert_eq!(size, BS as u64);
+    // Forged: a number never given; unclaimed: not usable by vm yet.
+    assert_eq!(f.claim(h ^ 0x5555, A).map(|_| ()), Err(Errno::EBADF));
+    assert_eq!(err(f.object_page(h, 0, false)), Errno::EBADF);
+    assert_eq!(err(f.object_page(h ^ 0x5555, 0, false)), Errno::EBADF);
+    // Another task's handle cannot be claimed for it.
+    assert_eq!(f.claim(h, B).map(|_| ()), Err(Errno::EBADF));
+    let c = f.claim(h, A).unwrap();
+    assert!(!c.writable);
+    assert_eq!(
+        f.claim(h, A).map(|_| ()),
+        Err(Errno::EBADF),
+        "claimed twice"
+    );
+    assert_eq!(err(f.object_page(h, 0, true)), Errno::EACCES);
+    assert_eq!(f.object_dirty(h, 0), Err(Errno::EACCES));
+    ok(f.object_page(h, 0, false));
+    // Once claimed, only vm releases it, once.
+    assert_eq!(f.object_release(A, h), Err(Errno::EBADF));
+    assert_eq!(f.object_release(pid::VM, h), Ok(()));
+    assert_eq!(f.object_release(pid::VM, h), Err(Errno::EBADF));
+    assert_eq!(err(f.object_page(h, 0, false)), Errno::EBADF);
+    // An unclaimed handle goes back by its task, or with it.
+    let (h2, _) = f.get_object(A, fd, false).unwrap();
+    assert_eq!(f.object_release(B, h2), Err(Errno::EBADF));
+    assert_eq!(f.object_release(A, h2), Ok(()));
+    assert_eq!(f.object_release(A, h2), Err(Errno::EBADF));
+    let (h3, _) = f.get_object(A, fd, false).unwrap();
+    assert_eq!(f.task_exit(A), Ok(()));
+    assert_eq!(f.claim(h3, A).map(|_| ()), Err(Errno::EBADF));
+    assert_eq!(f.descriptors(), (0, 0));
+}
+
+/// Runs the waiters the completions hand back: each with its error, or `None` (run again).
+fn done(f: &mut Files<Host>) -> Vec<(Req, Option<Errno>)> {
+    let mut out = f.completions();
+    out.sort_by_key(|(r, _)| r.id);
+    out
+}
+
+#[test]
+fn a_read_of_an_uncached_block_waits_for_the_disk() {
+    let (mut f, d, data) = with_data(3 * BS, 8);
+    let fd = open(&mut f, A, "DATA.BIN", of::RDONLY).unwrap();
+    f.can_wait = true;
+    assert_eq!(waits(read(&mut f, A, fd, 10, 100)), Some((1, 0)));
+    f.park(Fail::Wait((1, 0)), Req::new(1, A)).unwrap();
+    // Block 0 and, read ahead, block 1: one request each (their clusters are consecutive).
+    let flight = d.in_flight();
+    assert_eq!(flight.len(), 2);
+    assert_eq!(flight[0].len, BS);
+    assert!(!f.has_completions());
+    assert!(done(&mut f).is_empty());
+    d.complete(0);
+    assert!(f.has_completions());
+    assert_eq!(done(&mut f), [(Req::new(1, A), None)]);
+    assert_eq!(ok(read(&mut f, A, fd, 10, 100)), &data[10..110]);
+    // The block read ahead: its request waits for it too, then hits.
+    assert_eq!(waits(read(&mut f, A, fd, BS as u64, 8)), Some((1, 1)));
+    d.complete(0);
+    assert!(done(&mut f).is_empty());
+    assert_eq!(ok(read(&mut f, A, fd, BS as u64, 8)), &data[BS..BS + 8]);
+    assert_eq!(f.stats().async_reads, d.stats().async_reads);
+}
+
+#[test]
+fn several_waiters_on_one_block_are_all_finished_by_one_completion() {
+    let (mut f, d, data) = with_data(2 * BS, 8);
+    let a = open(&mut f, A, "DATA.BIN", of::RDONLY).unwrap();
+    let b = open(&mut f, B, "DATA.BIN", of::RDWR).unwrap();
+    let h = mapped(&mut f, A, a, false);
+    f.can_wait = true;
+    let key = waits(read(&mut f, A, a, BS as u64 + 5, 10)).unwrap();
+    f.park(Fail::Wait(key), Req::new(1, A)).unwrap();
+    let requests = d.in_flight().len();
+    assert_eq!(waits(f.object_page(h, 1, false)), Some(key));
+    f.park(Fail::Wait(key), Req::new(2, pid::VM)).unwrap();
+    assert_eq!(waits(write(&mut f, B, b, BS as u64, b"zz")), Some(key));
+    f.park(Fail::Wait(key), Req::new(3, B)).unwrap();
+    assert_eq!(
+        d.in_flight().len(),
+        requests,
+        "one disk request for all three"
+    );
+    d.complete(0);
+    assert_eq!(
+        done(&mut f),
+        [
+            (Req::new(1, A), None),
+            (Req::new(2, pid::VM), None),
+            (Req::new(3, B), None)
+        ]
+    );
+    // Run again, each finds the block.
+    assert_eq!(
+        ok(read(&mut f, A, a, BS as u64 + 5, 10)),
+        &data[BS + 5..BS + 15]
+    );
+    let (slot, _) = ok(f.object_page(h, 1, false));
+    assert_eq!(ok(write(&mut f, B, b, BS as u64, b"zz")), 2);
+    assert_eq!(&f.cache.bytes(slot)[..3], &[b'z', b'z', data[BS + 2]]);
+    assert_eq!(f.stats().misses, 1);
+}
+
+#[test]
+fn completions_out_of_order_fill_the_right_blocks() {
+    let one = pattern(31, BS + 100);
+    let two = pattern(32, BS + 100);
+    let img = image(&[("ONE.BIN", &one), ("TWO.BIN", &two)], 0);
+    let (mut f, d) = mount(img, 8, false);
+    let x = open(&mut f, A, "ONE.BIN", of::RDONLY).unwrap();
+    let y = open(&mut f, B, "TWO.BIN", of::RDONLY).unwrap();
+    f.can_wait = true;
+    let kx = waits(read(&mut f, A, x, 0, 10)).unwrap();
+    f.park(Fail::Wait(kx), Req::new(1, A)).unwrap();
+    let ky = waits(read(&mut f, B, y, 0, 10)).unwrap();
+    f.park(Fail::Wait(ky), Req::new(2, B)).unwrap();
+    assert_ne!(kx, ky);
+    // ONE's two blocks (one read ahead), TWO's two: the device ends them last first.
+    assert_eq!(d.in_flight().len(), 4);
+    d.complete(3);
+    d.complete(2);
+    assert_eq!(done(&mut f), [(Req::new(2, B), None)]);
+    assert_eq!(ok(read(&mut f, B, y, 0, 2 * BS)), two);
+    d.complete(1);
+    assert!(done(&mut f).is_empty());
+    d.complete(0);
+    assert_eq!(done(&mut f), [(Req::new(1, A), None)]);
+    assert_eq!(ok(read(&mut f, A, x, 0, 2 * BS)), one);
+    assert_eq!(f.stats().misses, 2);
+    assert!(d.in_flight().is_empty());
+}
+
+#[test]
+fn a_failed_disk_read_is_eio_for_its_waiters_only() {
+    let (mut f, d, data) = with_data(2 * BS, 8);
+    let a = open(&mut f, A, "DATA.BIN", of::RDONLY).unwrap();
+    let b = open(&mut f, B, "DATA.BIN", of::RDONLY).unwrap();
+    f.can_wait = true;
+    let k0 = waits(read(&mut f, A, a, 0, 10)).unwrap();
+    f.park(Fail::Wait(k0), Req::new(1, A)).unwrap();
+    f.park(Fail::Wait(k0), Req::new(2, B)).unwrap();
+    let k1 = waits(read(&mut f, B, b, BS as u64, 10)).unwrap();
+    f.park(Fail::Wait(k1), Req::new(3, B)).unwrap();
+    d.fail(0);
+    assert_eq!(
+        done(&mut f),
+        [
+            (Req::new(1, A), Some(Errno::EIO)),
+            (Req::new(2, B), Some(Errno::EIO))
+        ]
+    );
+    d.complete(0);
+    assert_eq!(done(&mut f), [(Req::new(3, B), None)]);
+    assert_eq!(ok(read(&mut f, B, b, BS as u64, 10)), &data[BS..BS + 10]);
+    // The failed block was not cached: asked again, it is read again.
+    assert_eq!(waits(read(&mut f, A, a, 0, 10)), Some(k0));
+    d.complete(0);
+    assert!(done(&mut f).is_empty());
+    assert_eq!(ok(read(&mut f, A, a, 0, 10)), &data[..10]);
+}
+
+#[test]
+fn a_failed_synchronous_read_is_eio_and_changes_nothing() {
+    let (mut f, d, data) = with_data(2 * BS, 8);
+    let fd = open(&mut f, A, "DATA.BIN", of::RDWR).unwrap();
+    assert_eq!(ok(read(&mut f, A, fd, 0, 10)), &data[..10]);
+    // The file's data sectors fail from now on (the FAT and the directories do not).
+    let end = d.0.borrow().image.len() as u64 / 512;
+    d.0.borrow_mut().bad.push(200..end);
+    assert_eq!(err(read(&mut f, A, fd, BS as u64, 10)), Errno::EIO);
+    assert_eq!(err(write(&mut f, A, fd, BS as u64, b"x")), Errno::EIO);
+    assert_eq!(f.fstat(A, fd), Ok(2 * BS as u64));
+    d.0.borrow_mut().bad.clear();
+    assert_eq!(ok(read(&mut f, A, fd, BS as u64, 10)), &data[BS..BS + 10]);
+}
+
+#[test]
+fn a_waiter_whose_task_exits_is_not_run_again() {
+    let (mut f, d, _) = with_data(BS, 8);
+    let a = open(&mut f, A, "DATA.BIN", of::RDONLY).unwrap();
+    let b = open(&mut f, B, "DATA.BIN", of::RDONLY).unwrap();
+    f.can_wait = true;
+    let k = waits(read(&mut f, A, a, 0, 10)).unwrap();
+    f.park(Fail::Wait(k), Req::new(1, A)).unwrap();
+    f.park(Fail::Wait(k), Req::new(2, B)).unwrap();
+    f.can_wait = false;
+    assert_eq!(f.task_exit(A), Ok(()));
+    assert_eq!(err(read(&mut f, A, a, 0, 10)), Errno::EBADF);
+    d.complete(0);
+    let out = done(&mut f);
+    assert_eq!(out.len(), 2);
+    assert!(
+        out[0].0.gone && out[0].0.pid == A,
+        "A's request is answered into nothing"
+    );
+    assert!(!out[1].0.gone);
+    assert_eq!(ok(read(&mut f, B, b, 0, 3)).len(), 3);
+    assert_eq!(f.stats().cached, 1);
+}
+
+#[test]
+fn a_read_in_flight_when_the_file_is_cut_is_thrown_away() {
+    let (mut f, d, _) = with_data(2 * BS, 8);
+    let fd = open(&mut f, A, "DATA.BIN", of::RDWR).unwrap();
+    f.can_wait = true;
+    let k = waits(read(&mut f, A, fd, BS as u64, 10)).unwrap();
+    f.park(Fail::Wait(k), Req::new(1, A)).unwrap();
+    f.can_wait = false;
+    assert_eq!(f.ftruncate(A, fd, 100), Ok(()));
+    d.complete_all_reversed();
+    // Run again (the read was stale), it finds the new end of the file.
+    assert_eq!(done(&mut f), [(Req::new(1, A), None)]);
+    f.can_wait = true;
+    assert_eq!(ok(read(&mut f, A, fd, BS as u64, 10)), b"");
+    assert_eq!(f.stats().cached, 1, "only block 0, written by the truncate");
+}
+
+#[test]
+fn a_small_cache_reads_synchronously_and_waits_for_nothing() {
+    let (mut f, d, data) = with_data(2 * BS, 2);
+    let fd = open(&mut f, A, "DATA.BIN", of::RDONLY).unwrap();
+    f.can_wait = true;
+    assert_eq!(
+        ok(read(&mut f, A, fd, BS as u64 - 1, 2)),
+        &data[BS - 1..BS + 1]
+    );
+    assert!(d.in_flight().is_empty());
+    assert_eq!(d.stats().async_reads, 0);
+}
+
+#[test]
+fn a_request_that_needs_room_waits_for_a_read_to_end() {
+    // Four slots, four reads in flight at most: block reads fill them all.
+    let files: Vec<Vec<u8>> = (0..5).map(|i| pattern(40 + i, 100)).collect();
+    let names = ["F0.BIN", "F1.BIN", "F2.BIN", "F3.BIN", "F4.BIN"];
+    let list: Vec<(&str, &[u8])> = names
+        .iter()
+        .zip(&files)
+        .map(|(n, b)| (*n, b.as_slice()))
+        .collect();
+    let (mut f, d) = mount(image(&list, 0), 4, false);
+    let fds: Vec<u64> = names
+        .iter()
+        .map(|n| open(&mut f, A, n, of::RDONLY).unwrap())
+        .collect();
+    f.can_wait = true;
+    for (i, &fd) in fds[..4].iter().enumerate() {
+        let k = waits(read(&mut f, A, fd, 0, 10)).unwrap();
+        f.park(Fail::Wait(k), Req::new(i as u32, A)).unwrap();
+    }
+    assert_eq!(d.in_flight().len(), 4);
+    assert_eq!(waits(read(&mut f, A, fds[4], 0, 10)), None);
+    f.park(Fail::WaitRoom, Req::new(9, A)).unwrap();
+    d.complete(2);
+    assert_eq!(done(&mut f), [(Req::new(2, A), None)]);
+    d.complete(0);
+    let out = done(&mut f);
+    assert_eq!(out, [(Req::new(0, A), None), (Req::new(9, A), None)]);
+    for i in [0, 2] {
+        assert_eq!(ok(read(&mut f, A, fds[i], 0, 200)), files[i]);
+    }
+    // F4 now finds room (it evicts a block nobody waits for).
+    let k = waits(read(&mut f, A, fds[4], 0, 200)).unwrap();
+    f.park(Fail::Wait(k), Req::new(10, A)).unwrap();
+    d.complete_all_reversed();
+    let out = done(&mut f);
+    assert!(out.contains(&(Req::new(10, A), None)));
+    assert_eq!(ok(read(&mut f, A, fds[4], 0, 200)), files[4]);
+}
+
+#[test]
+fn a_block_of_several_runs_is_one_fill_finished_by_its_last_part_in_any_order() {
+    let one = pattern(50, BS);
+    let two = pattern(51, BS);
+    let (mut f, d) = mount(super::host::fragmented(&one, &two, 16 * 1024), 8, false);
+    let fd = open(&mut f, A, "FRAG1.BIN", of::RDONLY).unwrap();
+    f.can_wait = true;
+    let k = waits(read(&mut f, A, fd, 0, BS)).unwrap();
+    f.park(Fail::Wait(k), Req::new(1, A)).unwrap();
+    // Four runs of 16 KiB: four requests, each into its own part of one slot.
+    let parts = d.in_flight();
+    assert_eq!(parts.len(), 4);
+    assert!(
+        parts
+            .iter()
+            .all(|p| p.slot == parts[0].slot && p.len == 16 * 1024)
+    );
+    let at: Vec<usize> = parts.iter().map(|p| p.at).collect();
+    assert_eq!(at, [0, 16 * 1024, 32 * 1024, 48 * 1024]);
+    d.complete(2);
+    d.complete(0);
+    d.complete(1);
+    assert!(done(&mut f).is_empty(), "not before its last part");
+    // Room is short while the fill is in flight: another file's miss waits for room.
+    let other = open(&mut f, B, "FRAG2.BIN", of::RDONLY).unwrap();
+    assert_eq!(waits(read(&mut f, B, other, 0, 10)), None);
+    f.park(Fail::WaitRoom, Req::new(2, B)).unwrap();
+    d.complete(0);
+    assert_eq!(
+        done(&mut f),
+        [(Req::new(1, A), None), (Req::new(2, B), None)]
+    );
+    assert_eq!(ok(read(&mut f, A, fd, 0, BS)), one);
+    assert!(d.stats().requests > 4);
+    // One failed part fails the whole fill.
+    let k = waits(read(&mut f, B, other, 0, 10)).unwrap();
+    f.park(Fail::Wait(k), Req::new(3, B)).unwrap();
+    d.complete(3);
+    d.fail(1);
+    d.complete_all_reversed();
+    assert_eq!(done(&mut f), [(Req::new(3, B), Some(Errno::EIO))]);
+    f.can_wait = false;
+    assert_eq!(ok(read(&mut f, B, other, 0, BS)), two);
+}
+
+#[test]
+fn fork_copies_descriptors_and_exec_closes_cloexec_ones() {
+    let (mut f, _d, data) = with_data(1000, 8);
+    let keep = open(&mut f, A, "DATA.BIN", of::RDONLY).unwrap();
+    let gone = open(&mut f, A, "DATA.BIN", of::RDONLY | of::CLOEXEC).unwrap();
+    assert_eq!(ok(read(&mut f, A, keep, AT_POSITION, 100)), &data[..100]);
+    assert_eq!(f.task_fork(A, B), Ok(()));
+    // The child's copy starts at the parent's position and moves on its own.
+    assert_eq!(ok(read(&mut f, B, keep, AT_POSITION, 10)), &data[100..110]);
+    assert_eq!(ok(read(&mut f, A, keep, AT_POSITION, 10)), &data[100..110]);
+    assert_eq!(f.descriptors(), (4, 1));
+    assert_eq!(f.task_exec(B), Ok(()));
+    assert_eq!(err(read(&mut f, B, gone, 0, 1)), Errno::EBADF);
+    assert_eq!(ok(read(&mut f, B, keep, 0, 1)), &data[..1]);
+    assert_eq!(ok(read(&mut f, A, gone, 0, 1)), &data[..1]);
+    assert_eq!(f.task_exit(A), Ok(()));
+    assert_eq!(f.task_exit(B), Ok(()));
+    assert_eq!(f.descriptors(), (0, 0));
+}
+
+#[test]
+fn o_direct_goes_around_the_cache_after_writing_it_back() {
+    let (mut f, d, mut data) = with_data(2 * BS, 8);
+    let cached = open(&mut f, A, "DATA.BIN", of::RDWR).unwrap();
+    let direct = open(&mut f, A, "DATA.BIN", of::RDWR | of::DIRECT).unwrap();
+    // A cached write not yet on the disk: a direct read sees it (written back first).
+    ok(write(&mut f, A, cached, 1000, b"cached"));
+    data[1000..1006].copy_from_slice(b"cached");
+    assert_eq!(ok(read(&mut f, A, direct, 512, 1024)), &data[512..1536]);
+    assert_eq!(err(read(&mut f, A, direct, 100, 512)), Errno::EINVAL);
+    assert_eq!(err(write(&mut f, A, direct, 0, &[1; 100])), Errno::EINVAL);
+    // A direct write: on the disk at once, and the cache forgets the old bytes.
+    let new = pattern(60, 4096);
+    assert_eq!(ok(write(&mut f, A, direct, BS as u64 - 2048, &new)), 4096);
+    data[BS - 2048..BS + 2048].copy_from_slice(&new);
+    assert_eq!(d.file("DATA.BIN").unwrap(), data);
+    assert_eq!(ok(read(&mut f, A, cached, BS as u64 - 2048, 4096)), new);
+    assert_eq!(f.close(A, direct), Ok(()));
+    assert_eq!(f.close(A, cached), Ok(()));
+}
