@@ -98,6 +98,10 @@ pub struct Job {
 }
 
 /// A server's answer to a job.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one answer at a time, on init's stack; a box would put every answer on the heap"
+)]
 pub enum Answer {
     /// The reply's words (MR0: 0 or the errno, then the results).
     Reply {

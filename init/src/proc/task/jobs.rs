@@ -57,6 +57,10 @@ pub struct Loading {
 }
 
 /// What a program load does next.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one step at a time, on init's stack, used at once"
+)]
 enum Step {
     Post(Wire),
     Done(Result<DiskProgram, Errno>),
@@ -447,7 +451,7 @@ impl Proc<'_> {
         } else if f.refused.is_some() {
             Err(Some(Errno::EAGAIN))
         } else {
-            f.objs.tcb.resume().map_err(|e| Some(Errno::from(e)))
+            Ok(())
         };
         match result {
             Ok(()) => {
@@ -459,7 +463,12 @@ impl Proc<'_> {
                         state: State::Running(f.objs),
                     },
                 );
+                // The parent first, then the child (as a direct reply had them run).
                 self.answer_saved(f.reply, &answer(Ok(child)));
+                if let Err(e) = f.objs.tcb.resume() {
+                    rt::println!("init: fork: cannot start task {child}: {e:?}");
+                    self.end(child, WaitStatus::Killed, 0);
+                }
             }
             Err(e) => {
                 self.unfork(child, f.objs, f.accepted);
