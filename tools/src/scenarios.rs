@@ -1543,18 +1543,19 @@ pub const SCENARIOS: &[Scenario] = &[
         ],
     ),
     // init never waits for the file server (issue 9): with the server alive but silent from
-    // its 6th request and nothing of vm's in flight to it, tasks using anonymous memory
-    // only exit, are killed and are waited for while a task's `open` still hangs; then
+    // its 7th request and nothing of vm's in flight to it, tasks using anonymous memory
+    // only exit, are killed and are waited for while a task's `open` and another's `spawn`
+    // (init reading `bin/hello`) still wait; then
     // init's own deadline (3 s here) ends and restarts the server, the fork that waited
     // for its `TaskFork` completes, and `open` and `spawn` from the disk work again.
     Scenario::stops(
         "init-file-hang",
         Initrd::Normal,
-        "run=inithang file.hang=6 init.deadline=3000",
+        "run=inithang file.hang=7 init.deadline=3000",
         Stage::Hello,
         &[
             "init: running inithang in the initrd",
-            "file: test hook: no more answers from request 6",
+            "file: test hook: no more answers from request 7",
             "PASS inithang-workers-exit",
             "PASS inithang-worker-killed",
             "PASS inithang-server-still-hung",
@@ -1563,6 +1564,7 @@ pub const SCENARIOS: &[Scenario] = &[
             "init: restarted server file (pid 4), restart 1 of 3; init's memory and slots as before",
             "PASS inithang-fork-after-restart",
             "PASS inithang-hung-caller-error",
+            "PASS inithang-spawn-waited",
             "PASS inithang-open-works",
             "PASS inithang-spawn-works",
             "init: inithang exited with status 0",

@@ -1,13 +1,13 @@
 //! init goes on serving while the file server hangs (issue 9). Booted with the test hook
-//! `file.hang=6` (the file server stops answering, alive, at its 6th request: after init's
-//! `Open` of `bin/inithang` and this program's four `fork`s, whatever comes next: a task's
-//! `open` or init's `TaskExit`) and a short `init.deadline=`, this program has three
-//! workers touch anonymous memory only while a fourth child opens a file and waits on the
-//! hung server. Checks: the workers run, exit and are waited for (one killed) while that
+//! `file.hang=7` (the file server stops answering, alive, at its 7th request: after init's
+//! `Open` of `bin/inithang` and this program's five `fork`s, whatever comes next: a task's
+//! `open`, init's `Open` for a spawn or init's `TaskExit`) and a short `init.deadline=`,
+//! this program has three workers touch anonymous memory only while a fourth child opens a
+//! file and a fifth spawns a program from the disk, both waiting on the hung server. Checks: the workers run, exit and are waited for (one killed) while that
 //! child still waits, so init was not held by the hung server (before, init's synchronous
 //! `TaskExit` waited for ever: vm had nothing in flight to notice the hang); after init's
-//! deadline ended and restarted the file server, the waiting child's `open` has failed, a
-//! new `fork` works, and `open` and `spawn` from the disk work. It runs from the initrd
+//! deadline ended and restarted the file server, the waiting child's `open` has failed, the
+//! waiting spawn and a new `fork` complete, and `open` and `spawn` from the disk work. It runs from the initrd
 //! (`tools/src/images.rs`): its text must not come from the server that hangs.
 #![no_std]
 #![no_main]
@@ -17,9 +17,11 @@ use rt::{O_RDONLY, PROT_READ, PROT_WRITE, WaitStatus, println};
 
 rt::entry!(main);
 
-/// Shared words: the workers' go signal, and whether the hanging child's `open` returned.
+/// Shared words: the workers' go signal, whether the hanging child's `open` returned, and
+/// whether the spawning child's `spawn` returned.
 const GO: u64 = 0;
 const OPENED: u64 = 8;
+const SPAWNED: u64 = 16;
 /// Rounds of anonymous work a worker does after the go signal.
 const ROUNDS: u64 = 8;
 /// What the hanging child exits with when its `open` failed (the server was ended).
@@ -43,6 +45,7 @@ fn main() -> i32 {
     };
     poke(shared + GO, 0);
     poke(shared + OPENED, 0);
+    poke(shared + SPAWNED, 0);
 
     // Three workers: anonymous memory only, then exit 10, 11, 12; the last one is killed
     // instead (it spins until then).
@@ -84,7 +87,30 @@ fn main() -> i32 {
         }
     };
 
-    // The file server stops answering now (the child's `open`, or init's first notice).
+    // The child that spawns a program after the go signal: init reads `bin/hello` from the
+    // silent server (through its proxy), so the spawn waits, but nobody else does.
+    let spawner = match rt::fork() {
+        Ok(0) => {
+            while peek(shared + GO) == 0 {
+                rt::sched_yield();
+            }
+            let r = rt::spawn("hello");
+            poke(shared + SPAWNED, 1);
+            // `hello` exits with 3.
+            let ok = r
+                .and_then(rt::wait)
+                .is_ok_and(|(_, how, v)| how == WaitStatus::Exited && v == 3);
+            rt::exit(if ok { 0 } else { 4 })
+        }
+        Ok(pid) => pid,
+        Err(e) => {
+            println!("FAIL inithang-fork: {e}");
+            return 1;
+        }
+    };
+
+    // The file server stops answering now (the child's `open`, init's `Open` for the
+    // spawn, or init's first notice).
     poke(shared + GO, 1);
     let exited = workers[..2].iter().enumerate().all(|(i, &pid)| {
         let w = rt::wait(pid);
@@ -105,8 +131,8 @@ fn main() -> i32 {
     );
     c.check(
         "inithang-server-still-hung",
-        peek(shared + OPENED) == 0,
-        "the child waiting on the file server was answered before the workers ended",
+        peek(shared + OPENED) == 0 && peek(shared + SPAWNED) == 0,
+        "the children waiting on the file server were answered before the workers ended",
     );
 
     // A fork now waits for the file server's `TaskFork`: it completes once init's deadline
@@ -128,6 +154,12 @@ fn main() -> i32 {
         matches!(w, Ok((_, WaitStatus::Exited, v)) if v == OPEN_FAILED as u64)
             && peek(shared + OPENED) == 1,
         "the child waiting on the hung server did not get an error when it was ended",
+    );
+    let w = rt::wait(spawner);
+    c.check(
+        "inithang-spawn-waited",
+        matches!(w, Ok((_, WaitStatus::Exited, 0))) && peek(shared + SPAWNED) == 1,
+        "the spawn that waited for the silent server did not complete after its restart",
     );
     let mut buf = [0u8; 5];
     let read = rt::open("hello.txt", O_RDONLY).and_then(|fd| {
