@@ -155,6 +155,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "soak-exec",
             "pagerwait",
             "inithang",
+            "initshmhang",
         ],
     ),
 ];

@@ -1571,6 +1571,29 @@ pub const SCENARIOS: &[Scenario] = &[
             "init: done",
         ],
     ),
+    // The same with the shm server silent from its 4th request (init's first `TaskExit`):
+    // tasks using anonymous memory only are killed, exit and are waited for; init's
+    // deadline ends the shm server (not restarted), the fork that waited completes,
+    // `shm_open` is `ENODEV`, files work. The program runs from the disk.
+    Scenario::stops(
+        "init-shm-hang",
+        Initrd::Normal,
+        "run=initshmhang shm.hang=4 init.deadline=3000",
+        Stage::Hello,
+        &[
+            "init: running bin/initshmhang on the disk",
+            "shm-server: test hook: no more answers from request 4",
+            "PASS initshmhang-workers-killed",
+            "PASS initshmhang-worker-exits",
+            "init: shm server has not answered within init's deadline",
+            "init: server shm-server (pid 5) failed (no answer to init within its deadline",
+            "PASS initshmhang-fork-after-end",
+            "PASS initshmhang-shm-gone",
+            "PASS initshmhang-files-work",
+            "init: initshmhang exited with status 0",
+            "init: done",
+        ],
+    ),
 ];
 
 /// `proc-file-async-eio`'s disk: `AIOERR.DAT` (three 64 KiB blocks, byte `i` = `i * 7 %
