@@ -99,13 +99,14 @@ impl Proc<'_> {
         if self.links[i].sent.is_some() {
             return;
         }
-        let Some(idle) = self.links[i].idle else {
+        // Taken first: what `next_job` answers "gone" may queue more (and dispatch again).
+        let Some(idle) = self.links[i].idle.take() else {
             return;
         };
         let Some((job, msg)) = self.next_job(server) else {
+            self.links[i].idle = Some(idle);
             return;
         };
-        self.links[i].idle = None;
         if let Err(e) = proxy::wake(self.alloc, idle, &msg) {
             // The proxy is gone (it never faults: a bug). Its server's jobs go unanswered
             // and the deadline ends the server.
