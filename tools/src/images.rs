@@ -154,6 +154,8 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "soak-long",
             "soak-exec",
             "pagerwait",
+            "inithang",
+            "initshmhang",
         ],
     ),
 ];
@@ -220,7 +222,13 @@ const DISK_PROGRAMS_PACKAGE: &str = "demos";
 /// alone; its own text, paged in from the cache, would make every task wait for it in turn.
 /// `server-restart` (scenario `server-restart`) must not run from the page cache of the
 /// file server that dies under it.
-const INITRD_ONLY: &[&str] = &["wbstress", "server-restart", "restart-limit", "pagerwait"];
+const INITRD_ONLY: &[&str] = &[
+    "wbstress",
+    "server-restart",
+    "restart-limit",
+    "pagerwait",
+    "inithang",
+];
 
 /// Writes `disk.img`: the repository's `disk/` folder, the 16 MiB test file and the demo
 /// programs.

@@ -1542,6 +1542,58 @@ pub const SCENARIOS: &[Scenario] = &[
             "init: done",
         ],
     ),
+    // init never waits for the file server (issue 9): with the server alive but silent from
+    // its 7th request and nothing of vm's in flight to it, tasks using anonymous memory
+    // only exit, are killed and are waited for while a task's `open` and another's `spawn`
+    // (init reading `bin/hello`) still wait; then
+    // init's own deadline (3 s here) ends and restarts the server, the fork that waited
+    // for its `TaskFork` completes, and `open` and `spawn` from the disk work again.
+    Scenario::stops(
+        "init-file-hang",
+        Initrd::Normal,
+        "run=inithang file.hang=7 init.deadline=3000",
+        Stage::Hello,
+        &[
+            "init: running inithang in the initrd",
+            "file: test hook: no more answers from request 7",
+            "PASS inithang-workers-exit",
+            "PASS inithang-worker-killed",
+            "PASS inithang-server-still-hung",
+            "init: file server has not answered within init's deadline",
+            "init: server file (pid 4) failed (no answer to init within its deadline",
+            "init: restarted server file (pid 4), restart 1 of 3; init's memory and slots as before",
+            "PASS inithang-fork-after-restart",
+            "PASS inithang-hung-caller-error",
+            "PASS inithang-spawn-waited",
+            "PASS inithang-open-works",
+            "PASS inithang-spawn-works",
+            "init: inithang exited with status 0",
+            "init: done",
+        ],
+    ),
+    // The same with the shm server silent from its 4th request (init's first `TaskExit`):
+    // tasks using anonymous memory only are killed, exit and are waited for; init's
+    // deadline ends the shm server (not restarted), the fork that waited completes,
+    // `shm_open` is `ENODEV`, files work. The program runs from the disk.
+    Scenario::stops(
+        "init-shm-hang",
+        Initrd::Normal,
+        "run=initshmhang shm.hang=4 init.deadline=3000",
+        Stage::Hello,
+        &[
+            "init: running bin/initshmhang on the disk",
+            "shm-server: test hook: no more answers from request 4",
+            "PASS initshmhang-workers-killed",
+            "PASS initshmhang-worker-exits",
+            "init: shm server has not answered within init's deadline",
+            "init: server shm-server (pid 5) failed (no answer to init within its deadline",
+            "PASS initshmhang-fork-after-end",
+            "PASS initshmhang-shm-gone",
+            "PASS initshmhang-files-work",
+            "init: initshmhang exited with status 0",
+            "init: done",
+        ],
+    ),
 ];
 
 /// `proc-file-async-eio`'s disk: `AIOERR.DAT` (three 64 KiB blocks, byte `i` = `i * 7 %

@@ -8,6 +8,7 @@
 
 mod initrd;
 mod mem;
+mod proxy;
 mod server;
 mod servers;
 mod task;
@@ -66,23 +67,22 @@ fn serve(alloc: &mut Alloc, info: &'static BootInfo, name: &str) -> Result<(), &
         server::start(alloc, &mut window, &initrd, info).map_err(|_| "cannot start the servers")?;
     let init_ep = servers.init_ep;
     let mut proc = Proc::new(alloc, initrd, servers, info, window);
-    let watched = match Name::new(name)
-        .map_err(Errno::from)
-        .and_then(|n| proc.spawn(pid::INIT, n))
-    {
-        Ok(pid) => pid,
+    match Name::new(name) {
+        // Answered while init serves (the program may come from the disk).
+        Ok(n) => proc.spawn(pid::INIT, n, None),
         Err(e) => {
-            println!("init: cannot run {name}: {e}");
+            println!("init: cannot run {name}: {}", Errno::from(e));
             return Err("spawn failed");
         }
+    }
+    let Some(ended) = proc.serve(init_ep) else {
+        return Err("spawn failed");
     };
-    println!("init: running {} (pid {watched})", proc.source(name));
-    proc.watch(watched);
-    report(&proc.serve(init_ep));
+    report(&ended);
     // Power-off follows: the tasks still running end first, and what tasks wrote to files
     // (through shared mappings too) must be on the disk.
     proc.end_remaining();
-    if let Err(e) = proc.sync_all() {
+    if let Err(e) = proc.sync_all(init_ep) {
         println!("init: the file server could not write everything back: {e}");
     }
     Ok(())
@@ -100,36 +100,58 @@ fn init_heap(alloc: &mut Alloc) -> Result<(), abi::Error> {
 }
 
 impl Proc<'_> {
-    /// The request loop: until the watched task ends.
-    fn serve(&mut self, ep: Cap<Endpoint>) -> Ended {
+    /// The request loop: until the watched task ends (`None`: it could not be started).
+    fn serve(&mut self, ep: Cap<Endpoint>) -> Option<Ended> {
         let mut reply: Option<Message> = None;
         loop {
-            let received = match reply.take() {
-                Some(m) => ep.reply_recv(&m),
-                None => ep.recv(),
-            };
-            let r = match received {
-                Ok(r) => r,
-                Err(e) => {
-                    println!("init: receive failed: {e:?}");
-                    continue;
+            reply = self.step(ep, reply);
+            let ended = self.take_ended();
+            if ended.is_some() || self.boot_failed {
+                if let Some(m) = reply.take() {
+                    self.reply_now(&m);
                 }
-            };
-            if r.info().label == NOTIFICATION_LABEL {
-                self.take_kills();
-            } else if let Some(server) = pid::of_fault_badge(r.badge) {
-                // Only the kernel sends with this badge: a server's thread faulted.
-                self.server_failed(server, &r);
-            } else {
-                reply = self.handle(&r);
-            }
-            if let Some(ended) = self.take_ended() {
                 return ended;
             }
         }
     }
 
-    /// One request from a task: the reply, or `None` when the caller gets none (exit, exec).
+    /// Sends `reply` (to the last caller) and takes the next message: a task's request, a
+    /// proxy's answer, a server's fault, vm's kill records or init's timer. Returns the reply
+    /// to it, if any.
+    fn step(&mut self, ep: Cap<Endpoint>, reply: Option<Message>) -> Option<Message> {
+        let received = match reply {
+            Some(m) => ep.reply_recv(&m),
+            None => ep.recv(),
+        };
+        let r = match received {
+            Ok(r) => r,
+            Err(e) => {
+                println!("init: receive failed: {e:?}");
+                return None;
+            }
+        };
+        if r.info().label == NOTIFICATION_LABEL {
+            if r.badge & proxy::TIMER_BITS != 0 {
+                self.timer_fired();
+            }
+            if r.badge & !proxy::TIMER_BITS != 0 {
+                self.take_kills();
+            }
+            None
+        } else if let Some(server) = pid::of_fault_badge(r.badge) {
+            // Only the kernel sends with this badge: a server's thread faulted.
+            self.server_failed(server, &r);
+            None
+        } else if let Some(server) = proxy::Server::of_badge(r.badge) {
+            self.proxy_answered(server, &r)
+        } else {
+            self.handle(&r)
+        }
+    }
+
+    /// One request from a task: the reply, or `None` when the caller gets none (exit, exec)
+    /// or gets it later (spawn, fork and exec wait for the file and shm servers in a saved
+    /// reply).
     fn handle(&mut self, r: &Reply) -> Option<Message> {
         let caller = r.badge;
         let msg = rt::ipc::received(r);
@@ -141,10 +163,25 @@ impl Proc<'_> {
             return Some(answer::<()>(Err(Errno::ESRCH)));
         }
         match req {
-            ProcRequest::Spawn { name } => Some(answer(self.spawn(caller, name))),
-            ProcRequest::Fork { sp, pc } => Some(answer(self.fork(caller, sp, pc))),
-            ProcRequest::Exec { name } => match self.exec(caller, name) {
-                Ok(()) => None,
+            ProcRequest::Spawn { name } => match self.save_caller() {
+                Ok(reply) => {
+                    self.spawn(caller, name, Some(reply));
+                    None
+                }
+                Err(e) => Some(answer::<()>(Err(e))),
+            },
+            ProcRequest::Fork { sp, pc } => match self.save_caller() {
+                Ok(reply) => {
+                    self.fork(caller, sp, pc, reply);
+                    None
+                }
+                Err(e) => Some(answer::<()>(Err(e))),
+            },
+            ProcRequest::Exec { name } => match self.save_caller() {
+                Ok(reply) => {
+                    self.exec(caller, name, reply);
+                    None
+                }
                 Err(e) => Some(answer::<()>(Err(e))),
             },
             ProcRequest::Exit { status } => {

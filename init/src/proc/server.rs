@@ -103,6 +103,9 @@ pub struct Servers {
     pub vm_init: Cap<Endpoint>,
     /// init's endpoint, unbadged.
     pub init_ep: Cap<Endpoint>,
+    /// The notification bound to init's thread (vm's kill records and init's timer signal
+    /// it).
+    pub notify: Cap<Notification>,
     /// The file server's endpoint, unbadged (`None` if it could not be started: programs
     /// then run without files).
     pub file_ep: Option<Cap<Endpoint>>,
@@ -353,6 +356,7 @@ pub fn start(
         vm_ep,
         vm_init,
         init_ep,
+        notify,
         file_ep,
         shm_ep,
         threads,

@@ -1,21 +1,26 @@
-//! init as a client of the file and shm servers: programs read from the disk for `spawn`
-//! and `exec` (their headers read, the file handed to vm as a memory object), and init's
-//! notices about tasks (`proto::task`: exit, fork, and the sync before power-off).
+//! init as a client of the file and shm servers: its capabilities to them, and the requests
+//! that read programs from the disk for `spawn` and `exec` (their headers read, the file
+//! handed to vm as a memory object). init sends them, and its notices about tasks
+//! (`proto::task`), through its proxies (`proxy.rs`), never waiting for an answer itself.
 
+use super::proxy::{ANSWER_WORDS, Server};
 use crate::alloc::{Alloc, CNODE};
 use abi::object::CapRights;
 use kernel_core::elf::{UserImage, parse_user_image_head};
+use liballoc::vec::Vec;
 use libmk::{Cap, Endpoint};
 use proto::file::open_flags::RDONLY;
-use proto::file::{Path, READ_MAX};
+use proto::file::{Path, READ_DATA_MR};
 use proto::object::{GetObject, ObjectRequest};
-use proto::{Errno, FileRequest, OpenReply, PAGE_SIZE, ReplyBody, ServerControl, pid};
+use proto::{Errno, FileRequest, PAGE_SIZE, Wire, pid};
 
 /// Where programs live on the disk.
 pub const BIN_DIR: &str = "bin/";
 /// Bytes of a program init reads to find its headers (the linker puts the ELF header and
 /// the program headers at the start of the first page).
 const HEAD_BYTES: usize = PAGE_SIZE as usize;
+/// Bytes of one of init's `Read`s: what a proxy's answer holds (`proxy::ANSWER_WORDS`).
+const READ_CHUNK: usize = (ANSWER_WORDS - READ_DATA_MR) * 8;
 
 /// Where an ELF64 header says its program header table ends (`e_phoff + e_phnum *
 /// e_phentsize`), or 0 when `head` is too short to say.
@@ -99,113 +104,108 @@ impl Clients {
         }
     }
 
-    fn call<T: ReplyBody>(ep: Option<Cap<Endpoint>>, w: &proto::Wire) -> Result<T, Errno> {
-        rt::ipc::call(ep.ok_or(Errno::ENODEV)?, w)
+    /// init's capability to `server` (`None`: it did not start, or failed).
+    pub fn ep(&self, server: Server) -> Option<Cap<Endpoint>> {
+        match server {
+            Server::File => self.file,
+            Server::Shm => self.shm,
+        }
+    }
+}
+
+/// The `Open` of program `name` (`bin/<name>`); `ENOENT` for a name that is no program's
+/// (one that leads out of `bin/`, or empty), `ENAMETOOLONG` for one too long.
+pub fn open_program(name: &str) -> Result<Wire, Errno> {
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return Err(Errno::ENOENT);
+    }
+    let path = liballoc::format!("{BIN_DIR}{name}");
+    let path = Path::new(&path).map_err(|_| Errno::ENAMETOOLONG)?;
+    Ok(FileRequest::Open {
+        path,
+        flags: RDONLY,
+    }
+    .encode())
+}
+
+/// Reading a program's headers, a `Read` at a time.
+pub struct Head {
+    pub fd: u64,
+    pub size: u64,
+    bytes: Vec<u8>,
+    /// How many bytes init wants: the first read's worth, more when the program header
+    /// table reaches further.
+    want: usize,
+}
+
+impl Head {
+    /// Just opened: `fd` of `size` bytes.
+    pub fn new(fd: u64, size: u64) -> Self {
+        let cap = usize::try_from(size).map_or(HEAD_BYTES, |s| s.min(HEAD_BYTES));
+        Self {
+            fd,
+            size,
+            bytes: Vec::new(),
+            want: cap.min(READ_CHUNK),
+        }
     }
 
-    /// Opens `bin/<name>` and checks it is a program: `ENOENT` when there is no such file
-    /// (or no disk: `ENODEV`), `ENOEXEC` when it is not a valid user program.
-    pub fn open_program(&self, name: &str) -> Result<DiskProgram, Errno> {
-        let ep = self.file.ok_or(Errno::ENODEV)?;
-        // A program is a name in `bin/`, not a path that leads out of it.
-        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-            return Err(Errno::ENOENT);
-        }
-        let path = liballoc::format!("{BIN_DIR}{name}");
-        let path = Path::new(&path).map_err(|_| Errno::ENAMETOOLONG)?;
-        let open = FileRequest::Open {
-            path,
-            flags: RDONLY,
-        };
-        let OpenReply { fd, size } = rt::ipc::call(ep, &open.encode())?;
-        let result = self.read_program(ep, fd, size);
-        if result.is_err() {
-            self.close(fd);
-        }
-        result
+    fn size_cap(&self) -> usize {
+        usize::try_from(self.size).map_or(HEAD_BYTES, |s| s.min(HEAD_BYTES))
     }
 
-    fn read_program(&self, ep: Cap<Endpoint>, fd: u64, size: u64) -> Result<DiskProgram, Errno> {
-        let mut head = [0u8; HEAD_BYTES];
-        let size_cap = usize::try_from(size).map_or(HEAD_BYTES, |s| s.min(HEAD_BYTES));
-        // One message's worth first (it holds the headers of our programs), more only if
-        // the program header table reaches further.
-        let mut want = size_cap.min(READ_MAX);
-        let mut got = 0;
-        while got < want {
-            let n = rt::file::read_once_on(ep, fd, got as u64, &mut head[got..want])?;
-            if n == 0 {
-                break;
+    /// The next `Read`, or `None` when the headers are all in.
+    pub fn next_read(&self) -> Option<Wire> {
+        let got = self.bytes.len();
+        (got < self.want).then(|| {
+            FileRequest::Read {
+                fd: self.fd,
+                offset: got as u64,
+                len: (self.want - got).min(READ_CHUNK) as u64,
             }
-            got += n;
-            if got == want && want < size_cap {
-                want = headers_end(&head[..got]).clamp(want, size_cap);
-            }
-        }
-        let image = parse_user_image_head(&mut head[..got], size).map_err(|_| Errno::ENOEXEC)?;
-        let get = GetObject {
-            fd,
-            writable: false,
-        };
-        let OpenReply { fd: handle, .. } = rt::ipc::call(ep, &get.encode())?;
-        Ok(DiskProgram {
-            fd,
-            handle,
-            claimed: core::cell::Cell::new(false),
-            image,
+            .encode()
         })
     }
 
-    /// Closes init's descriptor (the object stays open while vm maps it).
-    pub fn close(&self, fd: u64) {
-        let _ = Self::call::<()>(self.file, &FileRequest::Close { fd }.encode());
-    }
-
-    /// Gives back init's handle, which vm never claimed (no segment was mapped).
-    pub fn release_handle(&self, handle: u64) {
-        let _ = Self::call::<()>(self.file, &ObjectRequest::Release { handle }.encode());
-    }
-
-    /// Tells both servers about a task (exit or fork); a server that is missing or refuses
-    /// is reported, not fatal.
-    pub fn notice(&self, req: ServerControl) {
-        for (name, ep) in [("file", self.file), ("shm", self.shm)] {
-            if let Some(ep) = ep
-                && let Err(e) = rt::ipc::call::<()>(ep, &req.encode())
-            {
-                rt::println!("init: {name} server refused {req:?}: {e}");
-            }
+    /// A `Read`'s reply (`words`: MR0 the errno or 0, MR1 the count, data from
+    /// `READ_DATA_MR`); `Ok(false)` at the end of the file.
+    pub fn add(&mut self, words: &[u64]) -> Result<bool, Errno> {
+        let n = proto::reply_result::<u64>(words)?;
+        let n = usize::try_from(n).map_err(|_| Errno::EIO)?;
+        let asked = (self.want - self.bytes.len()).min(READ_CHUNK);
+        if n > asked || words.len() < READ_DATA_MR + n.div_ceil(8) {
+            return Err(Errno::EIO);
         }
+        let data = words[READ_DATA_MR..].iter().flat_map(|w| w.to_le_bytes());
+        self.bytes.extend(data.take(n));
+        let got = self.bytes.len();
+        if got == self.want && self.want < self.size_cap() {
+            self.want = headers_end(&self.bytes).clamp(self.want, self.size_cap());
+        }
+        Ok(n > 0)
     }
 
-    /// `TaskFork` to both servers: the first refusal (a server full of descriptors) is
-    /// returned, after the servers that took it are told the child is gone (`TaskExit`).
-    /// A server without a disk (`ENODEV`) has nothing to copy.
-    pub fn fork_descriptors(&self, parent: u64, child: u64) -> Result<(), Errno> {
-        let req = ServerControl::TaskFork { parent, child };
-        for (name, ep) in [("file", self.file), ("shm", self.shm)] {
-            if let Some(ep) = ep {
-                match rt::ipc::call::<()>(ep, &req.encode()) {
-                    Ok(()) | Err(Errno::ENODEV) => {}
-                    Err(e) => {
-                        rt::println!("init: {name} server refused {req:?}: {e}");
-                        self.notice(ServerControl::TaskExit { pid: child });
-                        return Err(e);
-                    }
-                }
-            }
-        }
-        Ok(())
+    /// The headers checked: the program's image.
+    pub fn image(&mut self) -> Result<UserImage, Errno> {
+        parse_user_image_head(&mut self.bytes, self.size).map_err(|_| Errno::ENOEXEC)
     }
+}
 
-    /// Asks the file server to write every dirty block back (before power-off).
-    pub fn sync_all(&self) -> Result<(), Errno> {
-        match self.file {
-            Some(ep) => match rt::ipc::call::<()>(ep, &ServerControl::SyncAll.encode()) {
-                Err(Errno::ENODEV) => Ok(()), // no disk, nothing to write
-                r => r,
-            },
-            None => Ok(()),
-        }
+/// The `GetObject` for a program's descriptor (read-only: vm maps it privately).
+pub fn get_object(fd: u64) -> Wire {
+    GetObject {
+        fd,
+        writable: false,
     }
+    .encode()
+}
+
+/// Closes init's descriptor (the object stays open while vm maps it).
+pub fn close(fd: u64) -> Wire {
+    FileRequest::Close { fd }.encode()
+}
+
+/// Gives back init's handle, which vm never claimed (no segment was mapped).
+pub fn release(handle: u64) -> Wire {
+    ObjectRequest::Release { handle }.encode()
 }

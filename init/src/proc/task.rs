@@ -6,10 +6,13 @@
 //! with the pid (WRITE), FILE and SHM the file and shm servers' (also badged), IPC_BUFFER its IPC buffer frame, CHILD_NOTIFY a notification init
 //! signals when one of its children ends.
 
+mod jobs;
+
 use super::Ended;
 use super::initrd::Initrd;
 use super::mem::Window;
 use super::mem::retype;
+use super::proxy::{Link, Server};
 use super::server::{Roots, ServerThread, Servers};
 use super::servers::{BIN_DIR, Clients, DiskProgram};
 use super::vm::Vm;
@@ -17,10 +20,11 @@ use crate::alloc::{Alloc, CNODE};
 use abi::bootinfo::BootInfo;
 use abi::message::FaultLabel;
 use abi::object::{CapRights, ObjectType, init_slots};
+use jobs::{Forking, Loading};
 use kernel_core::elf::{UserImage, parse_user_image};
 use liballoc::collections::BTreeMap;
 use liballoc::vec::Vec;
-use libmk::{CNode, Cap, Endpoint, Frame, Notification, Reply, Tcb, Untyped, VSpace};
+use libmk::{CNode, Cap, Endpoint, Frame, Notification, Reply, Tcb, Timer, Untyped, VSpace};
 use proto::object::Pager;
 use proto::{
     Errno, Kill, KillRecord, Name, PAGE_SIZE, ServerControl, USER_IPC_BUFFER, USER_STACK_SIZE,
@@ -114,6 +118,25 @@ pub struct Proc<'a> {
     free_untyped: Vec<Cap<Untyped>>,
     watched: Option<u64>,
     ended: Option<Ended>,
+    /// Whether the program `run=` names could not be started.
+    pub boot_failed: bool,
+    /// Per server (`proxy::Server`): the jobs for its proxy, queued and sent.
+    links: [Link; 2],
+    /// init's timer and notification (for deadlines), whether the timer is armed, and how
+    /// long a server may take with one job (timer ticks).
+    timer: Option<(Cap<Timer>, Cap<Notification>)>,
+    timer_armed: bool,
+    deadline_ticks: u64,
+    /// Forks waiting for the servers' `TaskFork` answers, by child pid.
+    forks: BTreeMap<u64, Forking>,
+    /// Execs waiting for the servers' `TaskExec` answers before the task runs on: by pid,
+    /// how many answers are still to come.
+    execs: BTreeMap<u64, u8>,
+    /// Programs being read from the disk, by load number.
+    loads: BTreeMap<u64, Loading>,
+    next_load: u64,
+    /// `SyncAll`'s result, once the file server answered it.
+    synced: Option<Result<(), Errno>>,
 }
 
 impl<'a> Proc<'a> {
@@ -125,7 +148,32 @@ impl<'a> Proc<'a> {
         window: Window,
     ) -> Self {
         let clients = Clients::new(alloc, servers.file_ep, servers.shm_ep);
+        for server in Server::ALL {
+            if let Err(e) = super::proxy::start(alloc, server, servers.init_ep) {
+                rt::println!("init: no proxy for the {} server: {e:?}", server.name());
+            }
+        }
+        let timer = alloc
+            .retype_global(ObjectType::Timer, 0)
+            .ok()
+            .map(|t| (Cap::from_cptr(t), servers.notify));
+        let args = info.bootargs();
+        let ms = abi::bootinfo::bootarg_u64(args, "init.deadline")
+            .or_else(|| abi::bootinfo::bootarg_u64(args, "vm.deadline"))
+            .filter(|&ms| ms > 0)
+            .unwrap_or(super::proxy::DEFAULT_DEADLINE_MS);
+        let deadline_ticks = ms.saturating_mul(libmk::debug_ticks().1).div_ceil(1000);
         Self {
+            boot_failed: false,
+            links: Default::default(),
+            timer,
+            timer_armed: false,
+            deadline_ticks,
+            forks: BTreeMap::new(),
+            execs: BTreeMap::new(),
+            loads: BTreeMap::new(),
+            next_load: 0,
+            synced: None,
             info,
             window,
             file_roots: servers.file_roots,
@@ -204,6 +252,11 @@ impl<'a> Proc<'a> {
                 pid::FILE,
                 self.file_restarts
             );
+        }
+        // What init asked of it and it did not answer is answered "gone" (and what init
+        // queued for it dropped: the new instance knows nothing of it).
+        if let Some(s) = Server::ALL.into_iter().find(|s| s.pid() == server) {
+            self.fail_jobs(s);
         }
     }
 
@@ -309,18 +362,14 @@ impl<'a> Proc<'a> {
         self.tasks.get(&pid).map_or(0, |t| t.parent)
     }
 
-    /// A validated program: `bin/<name>` on the disk when the file server has it, else
-    /// the initrd's `name` whenever the disk cannot give it, for any reason (no such file,
-    /// no disk, a damaged volume's `EIO`, not a program, ...). When the initrd has no such
-    /// program either: the disk's error (`ENOENT` when neither has it).
-    fn program(&mut self, name: &str) -> Result<Program, Errno> {
-        let disk_error = match self.clients.open_program(name) {
-            Ok(d) => {
-                self.loaded_from = "the disk";
-                return Ok(Program::Disk(d));
-            }
-            Err(Errno::ENODEV | Errno::ENAMETOOLONG) => Errno::ENOENT,
-            Err(e) => e,
+    /// The program when the disk could not give it (`disk_error`, for any reason: no such
+    /// file, no disk, a damaged volume's `EIO`, not a program, a server that failed, ...):
+    /// the initrd's `name`. When the initrd has no such program either: the disk's error
+    /// (`ENOENT` when neither has it).
+    fn initrd_program(&mut self, name: &str, disk_error: Errno) -> Result<Program, Errno> {
+        let disk_error = match disk_error {
+            Errno::ENODEV | Errno::ENAMETOOLONG => Errno::ENOENT,
+            e => e,
         };
         // The servers' images (and init's) are in the initrd too, but no program a task
         // may start: it would run as a task with a startup page it does not have.
@@ -341,27 +390,28 @@ impl<'a> Proc<'a> {
         }
     }
 
-    /// Asks the file server to write back every dirty block (before power-off).
-    pub fn sync_all(&self) -> Result<(), Errno> {
-        self.clients.sync_all()
-    }
-
     /// `EAGAIN` unless `parent` may have one more child and the system one more task (or
     /// init's heap is low).
     fn may_add_child(&self, parent: u64) -> Result<(), Errno> {
         // (init's children are the program it runs and adopted orphans: no per-parent limit.)
-        let children = self.tasks.values().filter(|t| t.parent == parent).count();
+        // Children being forked count as children already.
+        let children = self.tasks.values().filter(|t| t.parent == parent).count()
+            + self.forks.values().filter(|f| f.parent == parent).count();
         let too_many = parent != pid::INIT && children >= MAX_CHILDREN;
-        if too_many || self.tasks.len() >= MAX_TASKS || rt::heap::is_low() {
+        let tasks = self.tasks.len() + self.forks.len();
+        if too_many || tasks >= MAX_TASKS || rt::heap::is_low() {
             return Err(Errno::EAGAIN);
         }
         Ok(())
     }
 
-    /// A new task running program `name`, child of `parent`.
-    pub fn spawn(&mut self, parent: u64, name: Name) -> Result<u64, Errno> {
-        self.may_add_child(parent)?;
-        let program = self.program(name.as_str())?;
+    /// A new task running `program` (`name`), child of `parent`; the program is given
+    /// back ([`Proc::done_loading`]) whatever happens.
+    fn spawn_with(&mut self, parent: u64, name: Name, program: Program) -> Result<u64, Errno> {
+        if let Err(e) = self.may_add_child(parent) {
+            self.done_loading(&program);
+            return Err(e);
+        }
         let entry = program.image().entry;
         let pid = self.new_pid();
         let objs = match self.make_objects(pid) {
@@ -402,8 +452,14 @@ impl<'a> Proc<'a> {
         Ok(pid)
     }
 
-    /// A copy of `parent` that starts at `pc` with `sp` and `x0` = 0.
-    pub fn fork(&mut self, parent: u64, sp: u64, pc: u64) -> Result<u64, Errno> {
+    /// A copy of `parent` that starts at `pc` with `sp` and `x0` = 0: its objects and
+    /// address space, not yet running (the servers copy its descriptors next).
+    fn fork_objects(
+        &mut self,
+        parent: u64,
+        sp: u64,
+        pc: u64,
+    ) -> Result<(u64, Name, Objects), Errno> {
         let name = self.tasks.get(&parent).ok_or(Errno::ESRCH)?.name;
         self.may_add_child(parent)?;
         let pid = self.new_pid();
@@ -422,42 +478,22 @@ impl<'a> Proc<'a> {
             self.free_objects(objs);
             return Err(e);
         }
-        // The child's descriptors are copies of the parent's, before it runs; a server
-        // whose tables are full fails the fork (EAGAIN, as Linux when out of resources).
-        if self.clients.fork_descriptors(parent, pid).is_err() {
-            let _ = self.vm.destroy(pid);
-            self.free_objects(objs);
-            return Err(Errno::EAGAIN);
-        }
-        if let Err(e) = objs.tcb.resume().map_err(Errno::from) {
-            let _ = self.vm.destroy(pid);
-            self.clients.notice(ServerControl::TaskExit { pid });
-            self.free_objects(objs);
-            return Err(e);
-        }
-        self.tasks.insert(
-            pid,
-            Task {
-                name,
-                parent,
-                state: State::Running(objs),
-            },
-        );
-        Ok(pid)
+        Ok((pid, name, objs))
     }
 
-    /// Replaces task `pid`'s program with `name` and restarts it there. An error before the
-    /// old image is gone is returned; after, the task is killed.
-    pub fn exec(&mut self, pid: u64, name: Name) -> Result<(), Errno> {
+    /// Replaces task `pid`'s program with `program` (`name`) and restarts it there once the
+    /// servers have closed its close-on-exec descriptors. An error before the old image is
+    /// gone is returned; after, the task is killed. The program is given back either way.
+    fn exec_with(&mut self, pid: u64, name: Name, program: Program) -> Result<(), Errno> {
         let Some(Task {
             state: State::Running(objs),
             ..
         }) = self.tasks.get(&pid)
         else {
+            self.done_loading(&program);
             return Err(Errno::ESRCH);
         };
         let tcb = objs.tcb;
-        let program = self.program(name.as_str())?;
         let entry = program.image().entry;
         if let Err(e) = tcb.suspend() {
             self.done_loading(&program);
@@ -468,8 +504,9 @@ impl<'a> Proc<'a> {
             .reset(pid)
             .map(|()| {
                 // The old image is gone: the exec happens (or the task dies), and its
-                // close-on-exec descriptors go.
-                self.clients.notice(ServerControl::TaskExec { pid });
+                // close-on-exec descriptors go (before the task runs on: its new program
+                // could open one first).
+                self.exec_notice(pid);
             })
             .and_then(|()| self.vm.set_name(pid, name))
             .and_then(|()| self.load(pid, &program))
@@ -477,7 +514,7 @@ impl<'a> Proc<'a> {
                 tcb.write_registers(&[entry, USER_STACK_TOP, pid])
                     .map_err(Errno::from)
             })
-            .and_then(|()| tcb.resume().map_err(Errno::from));
+            .and_then(|()| self.exec_resume(pid));
         self.done_loading(&program);
         match result {
             Ok(()) => {
@@ -541,12 +578,12 @@ impl<'a> Proc<'a> {
     /// After a program was loaded (or failed to): init's descriptor of a disk program goes
     /// (vm's mappings keep the file open in the file server), and so does its handle if vm
     /// never claimed it (a program without file data, or a load that failed first).
-    fn done_loading(&self, program: &Program) {
+    fn done_loading(&mut self, program: &Program) {
         if let Program::Disk(d) = program {
             if !d.claimed.get() {
-                self.clients.release_handle(d.handle);
+                self.post_quiet(super::servers::release(d.handle));
             }
-            self.clients.close(d.fd);
+            self.post_quiet(super::servers::close(d.fd));
         }
     }
 
@@ -567,7 +604,8 @@ impl<'a> Proc<'a> {
         if let Err(e) = self.vm.destroy(pid) {
             rt::println!("init: vm could not destroy task {pid}: {e}");
         }
-        self.clients.notice(ServerControl::TaskExit { pid });
+        self.execs.remove(&pid);
+        self.notice(ServerControl::TaskExit { pid });
         self.free_objects(objs);
 
         // Orphans go to init, which reaps them.

@@ -37,8 +37,9 @@ pub const INIT_STACK_SIZE: u64 = 64 * 1024;
 pub const MAX_UNTYPED: usize = 128;
 /// Capacity of `BootInfo::initrd_frames`.
 pub const MAX_INITRD_FRAMES: usize = 32;
-/// Capacity of `BootInfo::image_frames`.
-pub const MAX_IMAGE_FRAMES: usize = 128;
+/// Capacity of `BootInfo::image_frames` (init's pages: 512 KiB of code and data filled 128,
+/// and init's proxies took it past that).
+pub const MAX_IMAGE_FRAMES: usize = 192;
 /// Capacity of `BootInfo::virtio`.
 pub const MAX_VIRTIO: usize = 32;
 /// Capacity of `BootInfo::reserved`.
