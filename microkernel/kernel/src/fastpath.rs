@@ -23,12 +23,10 @@ fn registers_only(info: u64) -> bool {
 /// and whether the capability has GRANT.
 fn endpoint(t: TcbRef, cptr: u64, right: CapRights) -> Option<(Obj<Endpoint>, u64, bool)> {
     let slot = t.get().cspace_slot(cptr).ok()?;
-    match slot.get().cap() {
-        Cap::Endpoint { obj, badge, rights } if rights.contains(right) => {
-            Some((Obj::from_pa(obj), badge, rights.contains(CapRights::GRANT)))
-        }
-        _ => None,
-    }
+    let (obj, badge, rights) = Cap::decode_endpoint(slot.get().cap)?;
+    rights
+        .contains(right)
+        .then(|| (Obj::from_pa(obj), badge, rights.contains(CapRights::GRANT)))
 }
 
 /// Copies `x1` (info) and MR0..MR5 from `from` to `to`, with `badge` in `x8`.
