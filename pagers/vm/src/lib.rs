@@ -334,7 +334,11 @@ impl<M: Machine> Vm<M> {
             pages_copied: self.copied,
             zero_page_maps: self.zero_maps,
             chunks: u64::from(self.pool.chunks()),
-            slots: self.m.slots_in_use(),
+            // Idle block capabilities are a cache (`object::MAX_IDLE`), not in use.
+            slots: self
+                .m
+                .slots_in_use()
+                .saturating_sub(self.objects.idle() as u64),
         }
     }
 
@@ -1380,9 +1384,14 @@ impl<M: Machine> Vm<M> {
 }
 
 impl<M: Machine> Vm<M> {
-    /// Blocks vm holds a capability for.
+    /// Blocks some page entry names (vm holds their capabilities).
     pub fn blocks_held(&self) -> usize {
-        self.objects.len()
+        self.objects.len() - self.objects.idle()
+    }
+
+    /// Blocks no entry names whose capabilities vm keeps (`object::MAX_IDLE` at most).
+    pub fn blocks_idle(&self) -> usize {
+        self.objects.idle()
     }
 
     /// A fault in object region `r`.

@@ -4,27 +4,35 @@
 //! A task's page entry in an object region is [`BLOCK_RO`] or [`BLOCK_RW`] for a page mapped
 //! from the block's capability (the pager's page), or one of vm's own pages (a private
 //! region's copy after a write). vm keeps one capability per block that some task maps,
-//! counting the entries that name the block; the capability is deleted when the count
-//! drops to zero. The pager may revoke its own capability at any time (eviction,
-//! write-back): vm's copy and every mapping made through it go, the entries stay, and the
-//! next access faults as a translation fault: vm asks for the block again.
+//! counting the entries that name the block. When the count drops to zero the capability
+//! stays a while, idle: the [`MAX_IDLE`] blocks that went idle last are kept (the oldest
+//! is deleted when one more goes idle), so that mapping a file again, warm in the page
+//! cache, asks the pager nothing (as Linux's page cache stays mapped in the kernel). The
+//! pager may revoke its own capability at any time (eviction, write-back, truncation):
+//! vm's copy and every mapping made through it go, the entries stay, and the next access
+//! faults as a translation fault: vm asks for the block again. An idle capability keeps
+//! nothing of the pager's from it: the pager revokes it like any other.
 //!
 //! # Invariants
 //! - `Block::maps` is the number of page entries, over all tasks, that are [`BLOCK_RO`] or
 //!   [`BLOCK_RW`] and lie in a region of the block's object at an offset in the block.
-//! - A block with `maps == 0` has no record (except within one fault's handling).
+//! - A block with `maps == 0` has no record unless it holds a capability and its key is in
+//!   the idle queue (except within one fault's handling); at most [`MAX_IDLE`] such.
 
 use crate::pages::{BLOCK_RO, BLOCK_RW, NONE, PageMap, is_block};
 use crate::region::{Kind, Region, Source};
 use crate::{Machine, prot_flags, without_write};
 use abi::object::MapFlags;
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, VecDeque};
 use proto::object::{BLOCK_PAGES, BLOCK_SIZE, ObjectRequest, Pager};
 use proto::{Errno, PAGE_SIZE};
 
 /// A block: (pager, object, block number). By object, not handle: every mapping of one
 /// object, through whichever handle, shares vm's capability of the block.
 pub type BlockKey = (u64, u64, u64);
+
+/// Blocks whose capability vm keeps while no entry names them (a CNode slot each).
+pub const MAX_IDLE: usize = 256;
 
 /// One block's capability, as vm holds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,12 +43,18 @@ pub struct Block {
     pub valid_pages: u64,
     /// Page entries naming the block.
     pub maps: u32,
+    /// Whether its key is in the idle queue.
+    pub idle: bool,
 }
 
 /// Every block vm holds a capability for.
 #[derive(Debug, Default)]
 pub struct Objects {
     blocks: BTreeMap<BlockKey, Block>,
+    /// Keys of blocks that went idle (no entry names them), oldest first, at most
+    /// [`MAX_IDLE`]. A key whose block is named again stays: when its turn comes, only its
+    /// flag goes.
+    idle: VecDeque<BlockKey>,
 }
 
 impl Objects {
@@ -51,6 +65,14 @@ impl Objects {
     /// Blocks vm holds (for tests and counters).
     pub fn len(&self) -> usize {
         self.blocks.len()
+    }
+
+    /// Idle blocks vm keeps a capability for (their slots are a cache, not in use).
+    pub fn idle(&self) -> usize {
+        self.blocks
+            .values()
+            .filter(|b| b.maps == 0 && b.slot.is_some())
+            .count()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -84,6 +106,7 @@ impl Objects {
             slot: None,
             valid_pages,
             maps: 0,
+            idle: false,
         });
         if let Some(old) = b.slot.replace(slot) {
             m.drop_frame(old);
@@ -138,11 +161,42 @@ impl Objects {
         self.settle(m, k);
     }
 
-    /// Drops the record if no entry names the block.
+    /// If no entry names the block: keeps its capability idle (the oldest idle one goes
+    /// when there are more than [`MAX_IDLE`]), or drops the record when it has none.
     pub fn settle<M: Machine>(&mut self, m: &mut M, k: BlockKey) {
-        if let Some(b) = self.blocks.get(&k)
-            && b.maps == 0
-        {
+        let Some(b) = self.blocks.get_mut(&k) else {
+            return;
+        };
+        if b.maps > 0 {
+            return;
+        }
+        if b.slot.is_none() {
+            self.blocks.remove(&k);
+            return;
+        }
+        if b.idle {
+            return;
+        }
+        b.idle = true;
+        self.idle.push_back(k);
+        while self.idle.len() > MAX_IDLE {
+            let Some(old) = self.idle.pop_front() else {
+                break;
+            };
+            self.drop_idle(m, old);
+        }
+    }
+
+    /// `k` leaves the idle queue: its capability and record go if no entry names it.
+    fn drop_idle<M: Machine>(&mut self, m: &mut M, k: BlockKey) {
+        let Some(b) = self.blocks.get_mut(&k) else {
+            return;
+        };
+        if !b.idle {
+            return;
+        }
+        b.idle = false;
+        if b.maps == 0 {
             if let Some(s) = b.slot {
                 m.drop_frame(s);
             }

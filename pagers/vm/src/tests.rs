@@ -1087,7 +1087,7 @@ fn object_private_read_maps_the_block_around() {
     // munmap: every capability goes, and the object is released.
     v.munmap(10, a, 40 * P).unwrap();
     assert_eq!(v.blocks_held(), 0);
-    assert!(v.m.pager.caps.is_empty());
+    assert_eq!(v.m.pager.caps.len(), v.blocks_idle());
     assert_eq!(v.m.pager.log.last(), Some(&release_last(&v)));
     assert!(
         !v.m.pager
@@ -1357,7 +1357,7 @@ fn object_fork_shares_shared_and_copies_private() {
     assert_eq!(oread(&mut v, 11, s + P), 4);
     v.destroy(11).unwrap();
     assert_eq!(v.blocks_held(), 0);
-    assert!(v.m.pager.caps.is_empty());
+    assert_eq!(v.m.pager.caps.len(), v.blocks_idle());
     assert_eq!(v.stats().pages_in_use, 0);
     let releases =
         v.m.pager
@@ -2012,4 +2012,43 @@ fn a_private_page_whose_block_was_taken_back_comes_back_as_a_copy() {
     assert_eq!(v.stats().pages_in_use, 1);
     v.munmap(10, a, 32 * P).unwrap();
     assert_eq!((v.stats().pages_in_use, v.blocks_held()), (0, 0));
+}
+
+/// A block whose last mapping went keeps its capability idle: mapping the object again
+/// (another handle) asks the pager nothing; a block the pager took back meanwhile is asked
+/// for again; and no more than `MAX_IDLE` stay, the oldest going first.
+#[test]
+fn idle_blocks_are_mapped_again_without_asking_and_bounded() {
+    use crate::object::MAX_IDLE;
+    let blocks = MAX_IDLE as u64 + 4;
+    let size = blocks * BLOCK_PAGES * P;
+    let mut v = vm_with_object(size as usize);
+    let a = mmap_obj(&mut v, A, 2 * BLOCK_PAGES * P, prot::READ, map::PRIVATE, 0).unwrap();
+    assert_eq!(oread(&mut v, 10, a + 9), obj_byte(9));
+    v.munmap(10, a, 2 * BLOCK_PAGES * P).unwrap();
+    assert_eq!((v.blocks_held(), v.blocks_idle()), (0, 1));
+    assert_eq!(v.m.pager.caps.len(), 1);
+    // Again, through a new handle: the idle capability serves, no request.
+    let a = mmap_obj(&mut v, A, 2 * BLOCK_PAGES * P, prot::READ, map::PRIVATE, 0).unwrap();
+    assert_eq!(oread(&mut v, 10, a + P + 3), obj_byte(P + 3));
+    assert_eq!(pages_asked(&v), 1);
+    assert_eq!((v.blocks_held(), v.blocks_idle()), (1, 0));
+    v.munmap(10, a, 2 * BLOCK_PAGES * P).unwrap();
+    // The pager takes it back (eviction): the next mapping asks again.
+    let slot = *v.m.pager.caps.keys().next().unwrap();
+    v.m.pager.caps.remove(&slot);
+    let a = mmap_obj(&mut v, A, 2 * BLOCK_PAGES * P, prot::READ, map::PRIVATE, 0).unwrap();
+    assert_eq!(oread(&mut v, 10, a + 5), obj_byte(5));
+    assert_eq!(pages_asked(&v), 2);
+    v.munmap(10, a, 2 * BLOCK_PAGES * P).unwrap();
+    // Every block once: only the last `MAX_IDLE` stay.
+    let a = mmap_obj(&mut v, A, size, prot::READ, map::PRIVATE, 0).unwrap();
+    for b in 0..blocks {
+        let at = b * BLOCK_PAGES * P;
+        assert_eq!(oread(&mut v, 10, a + at), obj_byte(at));
+    }
+    v.munmap(10, a, size).unwrap();
+    assert_eq!((v.blocks_held(), v.blocks_idle()), (0, MAX_IDLE));
+    assert_eq!(v.m.pager.caps.len(), MAX_IDLE);
+    assert!(v.stats().slots <= v.m.slots_in_use());
 }

@@ -314,16 +314,20 @@ fn main() -> i32 {
         direct.sectors_read >= BIG_BYTES / SECTOR && direct.blocks_read == 0,
         "O_DIRECT did not read the file from the disk, or went through the cache",
     );
+    // vm keeps the capabilities of blocks no mapping names any more (idle, a bounded
+    // number): the warm-up's blocks come back without asking the file server.
     println!(
-        "fileio:   mmap: one ObjectPage per block touched ({BLOCKS}, {} pages), no disk read",
+        "fileio:   mmap: {} ObjectPage requests for {BLOCKS} blocks ({} pages; vm kept the \
+         warm-up's blocks), no disk read",
+        mapped.object_requests,
         BIG_BYTES / demos::PAGE
     );
     c.check(
         "fileio-mmap-object-pages",
-        mapped.object_requests == BLOCKS
-            && mapped.object_pages == BIG_BYTES / demos::PAGE
+        mapped.object_requests <= BLOCKS
+            && mapped.object_pages <= BIG_BYTES / demos::PAGE
             && mapped.blocks_read == 0,
-        "the mmap pass did not cost one ObjectPage per block, or read blocks from the disk",
+        "the mmap pass cost more than one ObjectPage per block, or read blocks from the disk",
     );
     println!("fileio: {} failures", c.failures);
     c.failures
