@@ -379,6 +379,10 @@ fn handle(files: &mut Files, req: &mut Request, fr: FileRequest) -> Outcome {
         FileRequest::Unlink { path } => serve::answer(&files.unlink(&path)),
         // Counters: past the registers, in the IPC buffer.
         FileRequest::FileStats => serve::answer(&Ok(files.stats())),
+        FileRequest::Mkdir { path } => serve::answer(&files.mkdir(&path)),
+        FileRequest::Rmdir { path } => serve::answer(&files.rmdir(&path)),
+        FileRequest::Rename { from, to } => serve::answer(&files.rename(&from, &to)),
+        FileRequest::ReadDir { path, cookie } => dir_reply(files, &path, cookie),
     })
 }
 
@@ -452,6 +456,28 @@ fn data_reply(data: &[u64; READ_MAX / 8], n: usize) -> Message {
     };
     let words = n.div_ceil(8);
     buf.mrs[READ_DATA_MR..READ_DATA_MR + words].copy_from_slice(&data[..words]);
+    m.info.length = READ_DATA_MR + words;
+    m
+}
+
+/// `ReadDir`'s reply: its records in MR6.. (as `Read`'s data).
+fn dir_reply(files: &Files, path: &proto::file::Path, cookie: u64) -> Message {
+    let mut data = [0u8; READ_MAX];
+    let (n, next) = match files.read_dir(path, cookie, &mut data) {
+        Ok(r) => r,
+        Err(e) => return serve::error(e),
+    };
+    let mut m = serve::answer(&Ok(proto::ReadDirReply {
+        len: n as u64,
+        next,
+    }));
+    if n == 0 {
+        return m;
+    }
+    let Some(buf) = libmk::ipc_buffer() else {
+        return serve::error(Errno::EIO);
+    };
+    let words = proto::file::pack_data(&data[..n], &mut buf.mrs[READ_DATA_MR..]);
     m.info.length = READ_DATA_MR + words;
     m
 }
