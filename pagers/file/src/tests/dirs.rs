@@ -291,3 +291,22 @@ fn a_full_disk_is_enospc_for_mkdir_and_long_names() {
     let (list, _) = listing(&f, "d", READ_MAX);
     assert_eq!(list.len(), made, "{list:?}");
 }
+
+#[test]
+fn a_file_in_a_moved_directory_opens() {
+    let (mut f, d) = mount(image(&[("KEEP.TXT", b"k")], 0), 8, false);
+    f.mkdir(&path("Dir")).unwrap();
+    put(&mut f, "Dir/A long file name", b"long");
+    f.mkdir(&path("Old Name Dir")).unwrap();
+    put(&mut f, "Old Name Dir/inside.txt", b"inside");
+    f.rename(&path("Old Name Dir"), &path("Dir/New Name Dir"))
+        .unwrap();
+    let fd = open(&mut f, "Dir/New Name Dir/inside.txt", of::RDONLY).unwrap();
+    f.close(A, fd).unwrap();
+    let fd = open(&mut f, "Dir/New Name Dir/../A long file name", of::RDONLY).unwrap();
+    f.close(A, fd).unwrap();
+    assert_eq!(
+        d.file("Dir/New Name Dir/inside.txt").as_deref(),
+        Some(&b"inside"[..])
+    );
+}
