@@ -30,6 +30,7 @@ extern crate alloc;
 mod blocks;
 mod dirs;
 mod extents;
+mod grow;
 mod io;
 mod objects;
 mod volume;

@@ -371,9 +371,10 @@ impl<P: Platform> Files<P> {
             };
             if free {
                 let first = self.geo.cluster_sector(c).ok_or(Errno::EIO)?;
-                for s in first..first + self.geo.sectors_per_cluster {
-                    self.write_sector(s, &[0u8; SECTOR])?;
-                }
+                let zeros = alloc::vec![0u8; self.geo.cluster_bytes() as usize];
+                self.volumes
+                    .device(|d| d.write_run(first, &zeros))
+                    .map_err(|_| Errno::EIO)?;
                 self.set_fat(c, 0x0fff_ffff)?;
                 return Ok(c);
             }

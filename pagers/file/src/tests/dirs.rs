@@ -310,3 +310,28 @@ fn a_file_in_a_moved_directory_opens() {
         Some(&b"inside"[..])
     );
 }
+
+#[test]
+fn a_new_file_reaches_the_disk_in_few_requests() {
+    let (mut f, d) = mount(image(&[("KEEP.TXT", b"k")], 0), 8, false);
+    let data = pattern(9, 256 * 1024);
+    let before = d.stats();
+    put(&mut f, "NEW.BIN", &data);
+    let after = d.stats();
+    let requests = after.requests - before.requests;
+    let written = after.sectors_written - before.sectors_written;
+    std::eprintln!("256 KiB new file: {requests} requests, {written} sectors written");
+    assert_eq!(d.file("NEW.BIN"), Some(data));
+    // Through the crate: 2,564 requests (a sector each, and the FAT per cluster). Now one
+    // data request per 64 KiB block and a few FAT and directory sectors.
+    assert!(requests < 40, "{requests} requests");
+    assert!(written < 540, "{written} sectors written");
+    // Grown again, not from its end (a gap): through the crate, zeroes in the gap.
+    let fd = open(&mut f, "NEW.BIN", of::RDWR).unwrap();
+    f.write(A, fd, 300 * 1024, 3, b"end").ok().expect("write");
+    f.close(A, fd).unwrap();
+    let mut want = pattern(9, 256 * 1024);
+    want.resize(300 * 1024, 0);
+    want.extend_from_slice(b"end");
+    assert_eq!(d.file("NEW.BIN"), Some(want));
+}
