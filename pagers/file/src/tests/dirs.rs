@@ -335,3 +335,57 @@ fn a_new_file_reaches_the_disk_in_few_requests() {
     want.extend_from_slice(b"end");
     assert_eq!(d.file("NEW.BIN"), Some(want));
 }
+
+#[test]
+fn a_scrambled_directory_gives_errors_never_a_panic() {
+    let files: Vec<(String, Vec<u8>)> = (0..12)
+        .map(|i| (std::format!("Dir/long name number {i}.txt"), std::vec![b'a'; i * 100]))
+        .collect();
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), &b[..])).collect();
+    let clean = image(&refs, 0);
+    // The sector holding the directory's first long-name entries.
+    let needle: Vec<u8> = "long".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+    let at = clean
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("a long-name entry");
+    let sector = at / 512 * 512;
+    for seed in 0..64u32 {
+        let mut img = clean.clone();
+        let mut x = seed.wrapping_mul(2_654_435_761) | 1;
+        for (i, b) in img[sector..sector + 1024].iter_mut().enumerate() {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            // Keep some entries whole, scramble others, a byte here and there in the rest.
+            if (i / 32) % 3 == (seed as usize) % 3 || x % 7 == 0 {
+                *b = x as u8;
+            }
+        }
+        let (mut f, _d) = mount(img, 4, false);
+        let _ = listing_or_err(&f, "Dir");
+        let _ = f.mkdir(&path("Dir/a new directory"));
+        let _ = f.open(A, &path("Dir/a new file.txt"), of::CREAT | of::RDWR);
+        let _ = f.rename(&path("Dir/long name number 3.txt"), &path("moved.txt"));
+        let _ = f.rename(&path("Dir"), &path("Other"));
+        let _ = f.unlink(&path("Dir/long name number 5.txt"));
+        let _ = f.rmdir(&path("Dir/a new directory"));
+        let _ = f.rmdir(&path("Dir"));
+        let _ = listing_or_err(&f, "/");
+        let _ = f.read_dir(&path("Dir"), 7, &mut [0; 16]);
+    }
+}
+
+/// The whole listing of `dir`, or the first error.
+fn listing_or_err(f: &Files<super::host::Host>, dir: &str) -> Result<usize, Errno> {
+    let mut cookie = 0;
+    let mut n = 0;
+    while cookie != DIR_END {
+        let mut buf = [0u8; READ_MAX];
+        let (len, next) = f.read_dir(&path(dir), cookie, &mut buf)?;
+        n += dirents(&buf[..len]).count();
+        assert!(next > cookie || next == DIR_END || len > 0, "the listing moves on");
+        cookie = next;
+    }
+    Ok(n)
+}
