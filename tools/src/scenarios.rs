@@ -1618,6 +1618,10 @@ pub const SCENARIOS: &[Scenario] = &[
                 path: "Dir Test/entry number 39.dat",
                 bytes: dirtest_entry_39,
             },
+            DiskCheck {
+                path: "Dir Test/Sub Directory/renamed open.txt",
+                bytes: dirtest_renamed_open,
+            },
         ],
         timeout_secs: 120,
         ..Scenario::stops(
@@ -1637,6 +1641,7 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS dir-rmdir",
                 "PASS dir-unlink-long",
                 "PASS dir-errors",
+                "PASS dir-rename-open",
                 "PASS dir-enospc",
                 "dirtest: 0 failures",
                 "init: dirtest exited with status 0",
@@ -1687,6 +1692,10 @@ fn dirtest_inside() -> Vec<u8> {
 
 fn dirtest_entry_39() -> Vec<u8> {
     vec![b'e'; 39]
+}
+
+fn dirtest_renamed_open() -> Vec<u8> {
+    b"before after".to_vec()
 }
 
 /// `proc-file-async-eio`'s disk: `AIOERR.DAT` (three 64 KiB blocks, byte `i` = `i * 7 %

@@ -138,8 +138,8 @@ crate::interface! {
         Rmdir { path: Path } = Label::Rmdir => fn rmdir -> ();
         /// `from` takes the name `to`, in the same or another directory; an existing `to` of
         /// the same kind is replaced (a directory only if empty: `ENOTEMPTY`). `EISDIR`,
-        /// `ENOTDIR` for kinds that differ, `EINVAL` for a directory moved below itself,
-        /// `EBUSY` for a file open or mapped (or a directory holding one).
+        /// `ENOTDIR` for kinds that differ, `EINVAL` for a directory moved below itself. Open
+        /// and mapped files keep their descriptors and mappings.
         Rename { from: Path, to: Path } = Label::Rename => fn rename -> ();
         /// Entries of directory `path` from `cookie` on (0: the first) → [`ReadDirReply`];
         /// the entries in MR6.. (at most [`READ_MAX`] bytes, records as [`dirents`] reads

@@ -280,7 +280,7 @@ pub fn rmdir(name: &str) -> Result<(), Errno> {
 
 /// `rename(from, to)`: in the same or another directory; an existing `to` of the same kind
 /// is replaced (`EISDIR`/`ENOTDIR` if the kinds differ, `ENOTEMPTY` for a directory that is
-/// not empty). A file that is open or mapped cannot be renamed (`EBUSY`).
+/// not empty). A file that is open or mapped keeps its descriptors and mappings.
 pub fn rename(from: &str, to: &str) -> Result<(), Errno> {
     FileRequest::rename(&FILE, path(from)?, path(to)?)
 }

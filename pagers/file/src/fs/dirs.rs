@@ -14,8 +14,10 @@
 //!   cluster when it has no such run; FAT16's fixed root cannot: `ENOSPC`).
 //! - **Rename** writes the entry (its cluster, size, attributes kept) under the new name in
 //!   the target directory first, then marks the old one deleted; a directory moved to
-//!   another parent gets its `..` pointed there. A file open (or mapped) is `EBUSY`, and so
-//!   is a directory holding one: the crate keeps an open file's entry position.
+//!   another parent gets its `..` pointed there. A file the server holds open (or mapped)
+//!   is closed in the crate first (which writes its entry back where it was) and opened
+//!   again by its new name; files held below a moved directory are found under its new
+//!   name from then on.
 //! - **Listing** is stateless: a cookie (the slot where the next entry's entries start) comes
 //!   back with each reply; each call scans at most [`SCAN_SLOTS`] slots and fills at most
 //!   one message.
@@ -590,32 +592,12 @@ impl<P: Platform> Files<P> {
         Ok(())
     }
 
-    /// Makes sure no file the server holds lies at or below entry `id` (directory path
-    /// `below`, if it is a directory): idle ones are written back and forgotten, one open
-    /// or mapped is `EBUSY`.
-    fn release(&mut self, id: EntryId, below: Option<&[ShortFileName]>) -> Result<(), Errno> {
-        let hit: Vec<u64> = self
-            .objects
-            .iter()
-            .filter(|(_, o)| o.id == id || below.is_some_and(|b| o.dirs.starts_with(b)))
-            .map(|(&k, _)| k)
-            .collect();
-        for obj in hit {
-            let o = self.objects.get(&obj).ok_or(Errno::EIO)?;
-            if o.refs > 0 || o.handles > 0 {
-                return Err(Errno::EBUSY);
-            }
-            self.sync(obj, 0, u64::MAX)?;
-            self.forget(obj)?;
-        }
-        Ok(())
-    }
-
     /// `Rename`: `from` takes the name `to` (in the same or another directory of the
     /// volume). An existing `to` is replaced if it is of the same kind (a directory only if
     /// it is empty): `EISDIR` for a file over a directory, `ENOTDIR` for a directory over a
-    /// file, `ENOTEMPTY`, `EINVAL` for a directory moved below itself, `EBUSY` for a file
-    /// that is open or mapped (or a directory holding one).
+    /// file, `ENOTEMPTY`, `EINVAL` for a directory moved below itself. A file that is open
+    /// or mapped (or in a directory moved) keeps its descriptors and mappings: the server's
+    /// object follows it.
     pub fn rename(&mut self, from: &Path, to: &Path) -> Result<(), Errno> {
         if self.readonly {
             return Err(Errno::EROFS);
@@ -657,14 +639,52 @@ impl<P: Platform> Files<P> {
         if rt.dir_only && !e.dir {
             return Err(Errno::ENOTDIR);
         }
-        self.release(e.id, e.dir.then_some(&me[..]))?;
         let names = self.names_for(&rt.dirs, name)?;
-        let entry = self.entry_bytes(e.id)?;
-        if entry[..11] != pack(e.name.base_name(), e.name.extension()) {
-            return Err(Errno::EIO);
+        let sfn = names.sfn()?;
+        // A file the server holds: the crate's file is closed (it writes its entry back at
+        // the old place as it closes) and opened again by its new name afterwards.
+        let held = match self.ids.get(&e.id) {
+            Some(&obj) if !e.dir => {
+                let raw = self.objects.get(&obj).ok_or(Errno::EIO)?.raw;
+                self.volumes.close_file(raw).map_err(errno)?;
+                Some(obj)
+            }
+            _ => None,
+        };
+        let moved = self.entry_bytes(e.id).and_then(|entry| {
+            if entry[..11] != pack(e.name.base_name(), e.name.extension()) {
+                return Err(Errno::EIO);
+            }
+            let new = self.place(rt.parent, &names, entry)?;
+            self.erase(rf.parent, e.id)?;
+            Ok(new)
+        });
+        if let Some(obj) = held {
+            if let (Ok(new), Some(o)) = (&moved, self.objects.get_mut(&obj)) {
+                o.dirs = rt.dirs.clone();
+                o.name = sfn;
+                o.parent = rt.parent;
+                o.id = *new;
+                self.ids.remove(&e.id);
+                self.ids.insert(*new, obj);
+            }
+            // Opened again under the name it now has (or lost: `EIO` until closed).
+            self.reopen_as_it_was(obj);
         }
-        self.place(rt.parent, &names, entry)?;
-        self.erase(rf.parent, e.id)?;
+        moved?;
+        if e.dir {
+            // Files held below it are now found under its new 8.3 name (their entries and
+            // the crate's open files stay where they are).
+            let mut now = rt.dirs.clone();
+            now.push(sfn);
+            for o in self.objects.values_mut() {
+                if o.dirs.starts_with(&me) {
+                    let rest = o.dirs.split_off(me.len());
+                    o.dirs = now.clone();
+                    o.dirs.extend(rest);
+                }
+            }
+        }
         if e.dir && rf.parent != rt.parent {
             // Its `..` (the second slot of its first cluster) names the new parent (0: the
             // root, as FAT has it).

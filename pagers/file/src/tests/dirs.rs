@@ -119,7 +119,7 @@ fn long_names_written_by_the_server_are_read_by_fatfs_and_the_other_way() {
 
 #[test]
 fn bad_names_are_einval_and_every_error_is_clear() {
-    let (mut f, _d) = mount(image(&[("F.TXT", b"f"), ("D/G.TXT", b"g")], 0), 8, false);
+    let (mut f, d) = mount(image(&[("F.TXT", b"f"), ("D/G.TXT", b"g")], 0), 8, false);
     for bad in ["a*b", "what?", "x|y", "ends with dot.", "ends with space "] {
         assert_eq!(
             open(&mut f, bad, of::CREAT | of::RDWR),
@@ -157,13 +157,53 @@ fn bad_names_are_einval_and_every_error_is_clear() {
         f.rename(&path("F.TXT"), &path("nodir/x")),
         Err(Errno::ENOENT)
     );
-    // Open: busy.
-    let fd = open(&mut f, "F.TXT", of::RDONLY).unwrap();
-    assert_eq!(f.rename(&path("F.TXT"), &path("G.TXT")), Err(Errno::EBUSY));
-    assert_eq!(f.rename(&path("D"), &path("E")), Ok(()));
+    // Open files follow their renames: their descriptors, their data, their directory's.
+    let fd = open(&mut f, "F.TXT", of::RDWR).unwrap();
+    let g = open(&mut f, "D/G.TXT", of::RDWR).unwrap();
+    assert_eq!(
+        f.rename(&path("F.TXT"), &path("open file renamed.txt")),
+        Ok(())
+    );
+    assert_eq!(f.rename(&path("D"), &path("Another Dir")), Ok(()));
+    assert_eq!(f.stat(&path("F.TXT")), Err(Errno::ENOENT));
+    let long = pattern(4, 70_000);
+    f.write(A, fd, 1, long.len() as u64, &long)
+        .ok()
+        .expect("write");
+    f.write(A, g, 1, 3, b"+gg").ok().expect("write");
     f.close(A, fd).unwrap();
-    assert_eq!(f.rename(&path("F.TXT"), &path("E/moved file.txt")), Ok(()));
-    assert_eq!(f.stat(&path("E/moved file.txt")), Ok((1, false)));
+    f.close(A, g).unwrap();
+    let mut want = std::vec![b'f'];
+    want.extend_from_slice(&long);
+    assert_eq!(d.file("open file renamed.txt"), Some(want));
+    assert_eq!(d.file("Another Dir/G.TXT").as_deref(), Some(&b"g+gg"[..]));
+    assert!(d.file("F.TXT").is_none());
+    // Mapped (a memory-object handle, no descriptor left): the same.
+    let fd = open(&mut f, "Another Dir/G.TXT", of::RDWR).unwrap();
+    let (h, _) = f.get_object(A, fd, true).expect("a handle");
+    f.claim(h, A).expect("claim");
+    f.close(A, fd).unwrap();
+    assert_eq!(
+        f.rename(&path("Another Dir/G.TXT"), &path("mapped.txt")),
+        Ok(())
+    );
+    assert_eq!(f.stat(&path("mapped.txt")), Ok((4, false)));
+    let (slot, _) = f.object_page(h, 0, true).ok().expect("a page");
+    f.cache.bytes(slot)[0] = b'M';
+    assert_eq!(f.object_sync(h, 0, 1), Ok(()));
+    assert_eq!(d.file("mapped.txt").as_deref(), Some(&b"M+gg"[..]));
+    assert_eq!(f.object_release(proto::pid::VM, h), Ok(()));
+    assert_eq!(
+        f.rename(
+            &path("open file renamed.txt"),
+            &path("Another Dir/moved file.txt")
+        ),
+        Ok(())
+    );
+    assert_eq!(
+        f.stat(&path("Another Dir/moved file.txt")),
+        Ok((70_001, false))
+    );
 }
 
 #[test]
@@ -339,12 +379,20 @@ fn a_new_file_reaches_the_disk_in_few_requests() {
 #[test]
 fn a_scrambled_directory_gives_errors_never_a_panic() {
     let files: Vec<(String, Vec<u8>)> = (0..12)
-        .map(|i| (std::format!("Dir/long name number {i}.txt"), std::vec![b'a'; i * 100]))
+        .map(|i| {
+            (
+                std::format!("Dir/long name number {i}.txt"),
+                std::vec![b'a'; i * 100],
+            )
+        })
         .collect();
     let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (n.as_str(), &b[..])).collect();
     let clean = image(&refs, 0);
     // The sector holding the directory's first long-name entries.
-    let needle: Vec<u8> = "long".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+    let needle: Vec<u8> = "long"
+        .encode_utf16()
+        .flat_map(|u| u.to_le_bytes())
+        .collect();
     let at = clean
         .windows(needle.len())
         .position(|w| w == needle)
@@ -384,7 +432,10 @@ fn listing_or_err(f: &Files<super::host::Host>, dir: &str) -> Result<usize, Errn
         let mut buf = [0u8; READ_MAX];
         let (len, next) = f.read_dir(&path(dir), cookie, &mut buf)?;
         n += dirents(&buf[..len]).count();
-        assert!(next > cookie || next == DIR_END || len > 0, "the listing moves on");
+        assert!(
+            next > cookie || next == DIR_END || len > 0,
+            "the listing moves on"
+        );
         cookie = next;
     }
     Ok(n)

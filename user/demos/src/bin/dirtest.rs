@@ -2,7 +2,7 @@
 //! `proc-dirtest-ro`, the read-only disk): directories and long names. On a writable disk it
 //! reads a long name the host wrote, creates files and directories with long names, lists a
 //! directory of many entries (several `ReadDir` calls), renames files and directories across
-//! directories, removes them, checks each error the calls give, and fills the disk until
+//! directories (an open file too), removes them, checks each error the calls give, and fills the disk until
 //! `ENOSPC`; the tools read the files back by their long names after power-off. On a
 //! read-only disk every change is `EROFS` and the listing still works. One `PASS`/`FAIL`
 //! line per check; exits with the number of failures.
@@ -284,12 +284,32 @@ fn main() -> i32 {
             "mkdir of a 49-byte path",
         )?;
         fails(rt::mkdir("bad*name"), Errno::EINVAL, "a name with *")?;
-        fails(rt::close(999), Errno::EBADF, "close of a forged descriptor")?;
-        // Open: busy for rename.
-        let fd = rt::open(LONG_FILE, O_RDONLY).map_err(|_| "open failed")?;
-        let busy = rt::rename(LONG_FILE, "Dir Test/other.txt");
-        let _ = rt::close(fd);
-        fails(busy, Errno::EBUSY, "rename of an open file")
+        fails(rt::close(999), Errno::EBADF, "close of a forged descriptor")
+    });
+    c.run("dir-rename-open", || {
+        // An open file renamed keeps its descriptor: what it writes afterwards is in the
+        // file under its new name.
+        put("Dir Test/open.txt", b"before ")?;
+        let fd = rt::open("Dir Test/open.txt", O_RDWR).map_err(|_| "open failed")?;
+        let renamed = rt::rename(
+            "Dir Test/open.txt",
+            "Dir Test/Sub Directory/renamed open.txt",
+        );
+        let wrote = rt::pwrite(fd, b"after", 7);
+        let closed = rt::close(fd);
+        if renamed.is_err() || wrote != Ok(5) || closed.is_err() {
+            println!("dirtest: rename {renamed:?}, pwrite {wrote:?}, close {closed:?}");
+            return Err("rename of an open file failed");
+        }
+        fails(
+            rt::stat("Dir Test/open.txt"),
+            Errno::ENOENT,
+            "the old name stays",
+        )?;
+        if get("Dir Test/Sub Directory/renamed open.txt")? != b"before after" {
+            return Err("the renamed open file reads wrong");
+        }
+        Ok(())
     });
     c.run("dir-enospc", || {
         // The disk has little room: a file that fills it fails at its close, then mkdir
