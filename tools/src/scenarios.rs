@@ -1642,6 +1642,7 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS dir-unlink-long",
                 "PASS dir-errors",
                 "PASS dir-rename-open",
+                "PASS dir-whole-clusters",
                 "PASS dir-enospc",
                 "dirtest: 0 failures",
                 "init: dirtest exited with status 0",

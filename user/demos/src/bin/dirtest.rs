@@ -311,6 +311,26 @@ fn main() -> i32 {
         }
         Ok(())
     });
+    c.run("dir-whole-clusters", || {
+        // A new 256 KiB file reaches the disk in one request per 64 KiB block and a few for
+        // the FAT and the entry (through the crate: a sector per request, 512 and more).
+        let data = vec![0x3cu8; 256 << 10];
+        let before = rt::file_stats().map_err(|_| "FileStats failed")?;
+        put("Dir Test/whole clusters.bin", &data)?;
+        let after = rt::file_stats().map_err(|_| "FileStats failed")?;
+        let requests = after.disk_requests - before.disk_requests;
+        let sectors = after.sectors_written - before.sectors_written;
+        println!(
+            "dirtest: a new 256 KiB file: {requests} disk requests, {sectors} sectors written"
+        );
+        if requests > 64 {
+            return Err("too many disk requests");
+        }
+        if get("Dir Test/whole clusters.bin").map(|b| b.len())? != 4096 {
+            return Err("it reads back wrong");
+        }
+        Ok(())
+    });
     c.run("dir-enospc", || {
         // The disk has little room: a file that fills it fails at its close, then mkdir
         // fails; once the file is gone, mkdir works again.
