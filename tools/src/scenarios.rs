@@ -1594,7 +1594,110 @@ pub const SCENARIOS: &[Scenario] = &[
             "init: done",
         ],
     ),
+    // Directories and long names (issue 10): a long name the host wrote is read; files and
+    // directories made with long names, listed over several `ReadDir` calls, renamed across
+    // directories, removed; every error; a disk filled until `ENOSPC`. After power-off the
+    // tools read the files back by their long names (`fatfs`).
+    Scenario {
+        writes_disk: true,
+        disk_prep: Some(dirtest_disk),
+        disk_files: &[
+            DiskCheck {
+                path: "Dir Test/A long file name.txt",
+                bytes: dirtest_long,
+            },
+            DiskCheck {
+                path: "Dir Test/Sub Directory/moved file.dat",
+                bytes: dirtest_moved,
+            },
+            DiskCheck {
+                path: "Dir Test/New Name Dir/inside.txt",
+                bytes: dirtest_inside,
+            },
+            DiskCheck {
+                path: "Dir Test/entry number 39.dat",
+                bytes: dirtest_entry_39,
+            },
+            DiskCheck {
+                path: "Dir Test/Sub Directory/renamed open.txt",
+                bytes: dirtest_renamed_open,
+            },
+        ],
+        timeout_secs: 120,
+        ..Scenario::stops(
+            "proc-dirtest",
+            Initrd::Normal,
+            "run=dirtest file.cache=4",
+            Stage::Hello,
+            &[
+                "init: running bin/dirtest on the disk",
+                "PASS dir-mkdir",
+                "PASS dir-host-long-name",
+                "PASS dir-long-create",
+                "PASS dir-mkdir-nested",
+                "PASS dir-readdir",
+                "PASS dir-rename-file",
+                "PASS dir-rename-dir",
+                "PASS dir-rmdir",
+                "PASS dir-unlink-long",
+                "PASS dir-errors",
+                "PASS dir-rename-open",
+                "PASS dir-whole-clusters",
+                "PASS dir-enospc",
+                "dirtest: 0 failures",
+                "init: dirtest exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+    // The same program on the shared, read-only disk: every change is `EROFS`.
+    Scenario::stops(
+        "proc-dirtest-ro",
+        Initrd::Normal,
+        "run=dirtest",
+        Stage::Hello,
+        &[
+            "init: running bin/dirtest on the disk",
+            "PASS dir-erofs",
+            "dirtest: 0 failures",
+            "init: dirtest exited with status 0",
+            "init: done",
+        ],
+    ),
 ];
+
+/// `proc-dirtest`'s disk: a long name written by `fatfs`, and 1 MiB left free.
+fn dirtest_disk(image: &std::path::Path) -> std::io::Result<()> {
+    crate::disk::prep::add_and_fill(
+        image,
+        &[(
+            "Host wrote this long name.txt",
+            b"written on the host by fatfs\n",
+        )],
+        1 << 20,
+    )
+}
+
+/// What `dirtest` leaves (as `demos::dirtest` has it).
+fn dirtest_long() -> Vec<u8> {
+    b"a file with a long name, written by the system\n".to_vec()
+}
+
+fn dirtest_moved() -> Vec<u8> {
+    (0..700usize).map(|i| (i * 7 % 253) as u8).collect()
+}
+
+fn dirtest_inside() -> Vec<u8> {
+    b"inside a renamed directory\n".to_vec()
+}
+
+fn dirtest_entry_39() -> Vec<u8> {
+    vec![b'e'; 39]
+}
+
+fn dirtest_renamed_open() -> Vec<u8> {
+    b"before after".to_vec()
+}
 
 /// `proc-file-async-eio`'s disk: `AIOERR.DAT` (three 64 KiB blocks, byte `i` = `i * 7 %
 /// 253`, as `fileasync` checks), the first read of its second block failing once.

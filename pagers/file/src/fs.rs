@@ -28,7 +28,9 @@
 extern crate alloc;
 
 mod blocks;
+mod dirs;
 mod extents;
+mod grow;
 mod io;
 mod objects;
 mod volume;
@@ -374,10 +376,10 @@ impl<P: Platform> Files<P> {
             Last::Missing(_) if flags & of::CREAT == 0 => return Err(Errno::ENOENT),
             Last::Missing(_) if r.dir_only => return Err(Errno::EISDIR),
             Last::Missing(name) => {
-                let e = match self.create(&r.dirs, name) {
+                let e = match self.create(&r.dirs, r.parent, name) {
                     Err(Errno::ENFILE) => {
                         self.drop_idle();
-                        self.create(&r.dirs, name)?
+                        self.create(&r.dirs, r.parent, name)?
                     }
                     other => other?,
                 };
@@ -406,19 +408,26 @@ impl<P: Platform> Files<P> {
         Ok((fd, size))
     }
 
-    /// Creates file `name` (an 8.3 name: `EINVAL` for others) in directory `dirs`.
-    fn create(&self, dirs: &[ShortFileName], name: &str) -> Result<Entry, Errno> {
+    /// Creates file `name` in directory `dirs` (first cluster `parent`): an 8.3 entry, and
+    /// long-name entries before it unless `name` is a plain upper-case 8.3 name (`dirs`).
+    fn create(&self, dirs: &[ShortFileName], parent: u32, name: &str) -> Result<Entry, Errno> {
+        let names = self.names_for(dirs, name)?;
+        let sfn = names.sfn()?;
         let de = self.with_dir(dirs, |v, dir| {
             let raw = v
-                .open_file_in_dir(dir, name, Mode::ReadWriteCreate)
-                .map_err(|e| match e {
-                    Error::FilenameError(_) => Errno::EINVAL,
-                    e => errno(e),
-                })?;
+                .open_file_in_dir(dir, sfn, Mode::ReadWriteCreate)
+                .map_err(errno)?;
             v.close_file(raw).map_err(errno)?;
-            v.find_directory_entry(dir, name).map_err(errno)
+            v.find_directory_entry(dir, sfn).map_err(errno)
         })?;
-        self.entry(&de)
+        let e = self.entry(&de)?;
+        match self.add_long_name(parent, e.id, &names) {
+            Ok(id) => Ok(Entry { id, ..e }),
+            Err(err) => {
+                let _ = self.erase(parent, e.id);
+                Err(err)
+            }
+        }
     }
 
     /// Opens file `name` of directory `dirs` on the volume with `mode`.

@@ -24,7 +24,9 @@ use libmk::{CNode, Cap, Endpoint, Frame, Message, Reply};
 use proto::file::{READ_DATA_MR, READ_MAX};
 use proto::object::{GetObject, ObjectRequest};
 use proto::startup::{FILE_DMA_WINDOW, Startup, file_slots};
-use proto::{DescriptorCount, Errno, FileRequest, OpenReply, ServerControl, StatReply, pid};
+use proto::{
+    DescriptorCount, Errno, FileRequest, Label, MAX_WORDS, OpenReply, ServerControl, StatReply, pid,
+};
 use rt::println;
 use serve::{ReplySlots, Serve, StopHook};
 
@@ -41,7 +43,8 @@ pub const SAVED_FOR_VM: usize = 16;
 pub struct Request {
     badge: u64,
     label: u64,
-    mrs: [u64; REGISTER_MRS],
+    /// Its words: the registers, and for `Rename` (two paths) the rest from the IPC buffer.
+    mrs: [u64; MAX_WORDS],
     len: usize,
     /// The words the message had (registers and IPC buffer).
     length: usize,
@@ -119,12 +122,19 @@ impl Serve for Server {
         let mut req = Request {
             badge: r.badge,
             label: r.info().label,
-            mrs: [0; REGISTER_MRS],
+            mrs: [0; MAX_WORDS],
             len,
             length: r.info().length,
             data: None,
         };
         req.mrs[..len].copy_from_slice(&r.mrs[..len]);
+        if req.label == Label::Rename as u64
+            && let Some(buf) = libmk::ipc_buffer()
+        {
+            // Its second path lies past the registers, in the IPC buffer.
+            req.len = r.info().length.min(MAX_WORDS);
+            req.mrs[len..req.len].copy_from_slice(&buf.mrs[len..req.len]);
+        }
         files.can_wait = self.saved.can_take(req.badge);
         match dispatch(files, &mut req) {
             Outcome::Reply(m) => Some((m, ())),
@@ -379,6 +389,10 @@ fn handle(files: &mut Files, req: &mut Request, fr: FileRequest) -> Outcome {
         FileRequest::Unlink { path } => serve::answer(&files.unlink(&path)),
         // Counters: past the registers, in the IPC buffer.
         FileRequest::FileStats => serve::answer(&Ok(files.stats())),
+        FileRequest::Mkdir { path } => serve::answer(&files.mkdir(&path)),
+        FileRequest::Rmdir { path } => serve::answer(&files.rmdir(&path)),
+        FileRequest::Rename { from, to } => serve::answer(&files.rename(&from, &to)),
+        FileRequest::ReadDir { path, cookie } => dir_reply(files, &path, cookie),
     })
 }
 
@@ -452,6 +466,28 @@ fn data_reply(data: &[u64; READ_MAX / 8], n: usize) -> Message {
     };
     let words = n.div_ceil(8);
     buf.mrs[READ_DATA_MR..READ_DATA_MR + words].copy_from_slice(&data[..words]);
+    m.info.length = READ_DATA_MR + words;
+    m
+}
+
+/// `ReadDir`'s reply: its records in MR6.. (as `Read`'s data).
+fn dir_reply(files: &Files, path: &proto::file::Path, cookie: u64) -> Message {
+    let mut data = [0u8; READ_MAX];
+    let (n, next) = match files.read_dir(path, cookie, &mut data) {
+        Ok(r) => r,
+        Err(e) => return serve::error(e),
+    };
+    let mut m = serve::answer(&Ok(proto::ReadDirReply {
+        len: n as u64,
+        next,
+    }));
+    if n == 0 {
+        return m;
+    }
+    let Some(buf) = libmk::ipc_buffer() else {
+        return serve::error(Errno::EIO);
+    };
+    let words = proto::file::pack_data(&data[..n], &mut buf.mrs[READ_DATA_MR..]);
     m.info.length = READ_DATA_MR + words;
     m
 }

@@ -130,6 +130,21 @@ crate::interface! {
         Unlink { path: Path } = Label::Unlink => fn unlink -> ();
         /// → [`FileStats`]: the server's counters since boot (anyone may ask).
         FileStats = Label::FileStats => fn file_stats -> FileStats;
+        /// Makes directory `path`. `EEXIST` if the name is taken, `ENOENT`/`ENOTDIR` for a
+        /// parent that is missing or a file, `ENOSPC` when the disk or a fixed root is full.
+        Mkdir { path: Path } = Label::Mkdir => fn mkdir -> ();
+        /// Removes the empty directory `path`: `ENOTEMPTY` if it holds anything, `ENOTDIR`
+        /// for a file, `EBUSY` for the root.
+        Rmdir { path: Path } = Label::Rmdir => fn rmdir -> ();
+        /// `from` takes the name `to`, in the same or another directory; an existing `to` of
+        /// the same kind is replaced (a directory only if empty: `ENOTEMPTY`). `EISDIR`,
+        /// `ENOTDIR` for kinds that differ, `EINVAL` for a directory moved below itself. Open
+        /// and mapped files keep their descriptors and mappings.
+        Rename { from: Path, to: Path } = Label::Rename => fn rename -> ();
+        /// Entries of directory `path` from `cookie` on (0: the first) → [`ReadDirReply`];
+        /// the entries in MR6.. (at most [`READ_MAX`] bytes, records as [`dirents`] reads
+        /// them). `ENOTDIR` for a file.
+        ReadDir { path: Path, cookie: u64 } = Label::ReadDir => fn read_dir -> ReadDirReply;
     }
 }
 
@@ -152,6 +167,50 @@ impl ReplyBody for OpenReply {
             _ => Err(ProtoError::Short),
         }
     }
+}
+
+/// `ReadDir`'s cookie after the last entry.
+pub const DIR_END: u64 = u64::MAX;
+/// Bytes before the name in a `ReadDir` record: the size (u32, little-endian; 0 for a
+/// directory), 1 for a directory (else 0), the name's length in bytes (1..=255); then the
+/// name (UTF-8).
+pub const DIRENT_HEADER: usize = 6;
+
+/// `ReadDir`'s result: bytes of records in MR6.., and the cookie to ask with next
+/// ([`DIR_END`]: none left). A reply may hold no record and a cookie further on (each call
+/// looks at a bounded number of directory slots).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadDirReply {
+    pub len: u64,
+    pub next: u64,
+}
+
+impl ReplyBody for ReadDirReply {
+    fn encode_body(&self, w: &mut Wire) {
+        w.push(self.len);
+        w.push(self.next);
+    }
+
+    fn decode_body(w: &[u64]) -> Result<Self, ProtoError> {
+        match *w {
+            [len, next, ..] => Ok(Self { len, next }),
+            _ => Err(ProtoError::Short),
+        }
+    }
+}
+
+/// The records of a `ReadDir` reply: (name, size, is a directory); a record cut short or
+/// whose name is not UTF-8 ends them.
+pub fn dirents(mut bytes: &[u8]) -> impl Iterator<Item = (&str, u64, bool)> {
+    core::iter::from_fn(move || {
+        let h = bytes.get(..DIRENT_HEADER)?;
+        let size = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+        let (dir, len) = (h[4] == 1, usize::from(h[5]));
+        let name = bytes.get(DIRENT_HEADER..DIRENT_HEADER + len)?;
+        let name = core::str::from_utf8(name).ok()?;
+        bytes = &bytes[DIRENT_HEADER + len..];
+        Some((name, u64::from(size), dir))
+    })
 }
 
 /// `Stat`'s result: size in bytes, and whether it is a directory.

@@ -29,7 +29,7 @@ pub mod wire;
 pub mod zero;
 
 pub use errno::Errno;
-pub use file::{FileRequest, FileStats, OpenReply, StatReply};
+pub use file::{FileRequest, FileStats, OpenReply, ReadDirReply, StatReply};
 pub use interface::{Field, Transport};
 pub use proc::{GetPidReply, ProcRequest, WaitReply};
 pub use shm::ShmRequest;
@@ -213,6 +213,15 @@ abi::numbered! {
         Unlink = 508,
         /// → MR1.. = the counters of [`file::FileStats`].
         FileStats = 509,
+        /// path (five words).
+        Mkdir = 510,
+        /// path (five words).
+        Rmdir = 511,
+        /// from, to (five words each).
+        Rename = 512,
+        /// path (five words), cookie → MR1 = bytes of entries, MR2 = next cookie; the
+        /// entries in MR6.. ([`file::ReadDirReply`]).
+        ReadDir = 513,
 
         /// vm to a pager: handle, block, write → MR1 = valid bytes; block frame cap in the
         /// reply (`object::ObjectRequest`).

@@ -363,3 +363,28 @@ pub mod fragtest {
         }
     }
 }
+
+/// What `dirtest` leaves on the disk (the tools read the same files back by their long
+/// names after power-off).
+pub mod dirtest {
+    /// The host writes it (a long name made by `fatfs`) before the boot.
+    pub const HOST_FILE: &str = "Host wrote this long name.txt";
+    pub const HOST_BYTES: &[u8] = b"written on the host by fatfs\n";
+    /// Files the demo writes, by long name, and their bytes.
+    pub const LONG_FILE: &str = "Dir Test/A long file name.txt";
+    pub const LONG_BYTES: &[u8] = b"a file with a long name, written by the system\n";
+    pub const MOVED_FILE: &str = "Dir Test/Sub Directory/moved file.dat";
+    pub const INSIDE_FILE: &str = "Dir Test/New Name Dir/inside.txt";
+    pub const INSIDE_BYTES: &[u8] = b"inside a renamed directory\n";
+    /// The entries `dirtest` makes in `Dir Test` to list (`entry number NN.dat`, NN bytes).
+    pub const ENTRIES: usize = 40;
+
+    /// `MOVED_FILE`'s bytes: `entry number 00.dat` grown to 700 bytes.
+    pub fn moved_bytes() -> [u8; 700] {
+        let mut b = [0u8; 700];
+        for (i, x) in b.iter_mut().enumerate() {
+            *x = (i * 7 % 253) as u8;
+        }
+        b
+    }
+}

@@ -264,3 +264,119 @@ pub fn lseek(fd: u64, offset: i64, whence: Whence) -> Result<u64, Errno> {
 pub fn unlink(name: &str) -> Result<(), Errno> {
     FileRequest::unlink(&FILE, path(name)?)
 }
+
+/// `mkdir(name)`: a new, empty directory. Any name a desktop takes (long, mixed case,
+/// spaces): the server writes long-name entries. `EEXIST` if it exists, `ENOENT` or
+/// `ENOTDIR` for a parent that is missing or a file, `ENOSPC` on a full disk, `EROFS` on a
+/// read-only one, `ENAMETOOLONG` for a path longer than [`Path::MAX`] bytes.
+pub fn mkdir(name: &str) -> Result<(), Errno> {
+    FileRequest::mkdir(&FILE, path(name)?)
+}
+
+/// `rmdir(name)`: removes an empty directory (`ENOTEMPTY` otherwise, `ENOTDIR` for a file).
+pub fn rmdir(name: &str) -> Result<(), Errno> {
+    FileRequest::rmdir(&FILE, path(name)?)
+}
+
+/// `rename(from, to)`: in the same or another directory; an existing `to` of the same kind
+/// is replaced (`EISDIR`/`ENOTDIR` if the kinds differ, `ENOTEMPTY` for a directory that is
+/// not empty). A file that is open or mapped keeps its descriptors and mappings.
+pub fn rename(from: &str, to: &str) -> Result<(), Errno> {
+    FileRequest::rename(&FILE, path(from)?, path(to)?)
+}
+
+/// One entry of a directory listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    pub name: alloc::string::String,
+    pub size: u64,
+    pub is_dir: bool,
+}
+
+/// An open directory ([`opendir`]): its entries, a server call per message of them.
+pub struct ReadDir {
+    path: Path,
+    cookie: u64,
+    entries: alloc::collections::VecDeque<DirEntry>,
+}
+
+/// `opendir(name)`: `ENOENT` if missing, `ENOTDIR` for a file. Nothing is held in the server
+/// (each call names the directory and where the listing stands), so nothing needs closing.
+pub fn opendir(name: &str) -> Result<ReadDir, Errno> {
+    let p = path(name)?;
+    let mut d = ReadDir {
+        path: p,
+        cookie: 0,
+        entries: alloc::collections::VecDeque::new(),
+    };
+    d.fill()?;
+    Ok(d)
+}
+
+/// `readdir(dir)`: the next entry (`.` and `..` are not listed), `None` after the last.
+pub fn readdir(dir: &mut ReadDir) -> Option<Result<DirEntry, Errno>> {
+    dir.next()
+}
+
+/// `closedir(dir)`.
+pub fn closedir(dir: ReadDir) {
+    drop(dir);
+}
+
+impl ReadDir {
+    /// Asks the server for the next entries until some come or the listing ends.
+    fn fill(&mut self) -> Result<(), Errno> {
+        while self.entries.is_empty() && self.cookie != proto::file::DIR_END {
+            let req = FileRequest::ReadDir {
+                path: self.path,
+                cookie: self.cookie,
+            };
+            let reply = FILE
+                .0
+                .call(&crate::ipc::message(&req.encode()))
+                .map_err(crate::ipc::call_error)?;
+            let r = proto::reply_result::<proto::ReadDirReply>(crate::ipc::received(&reply).mrs())?;
+            let n = usize::try_from(r.len).map_err(|_| Errno::EIO)?;
+            if n > READ_MAX || (n > 0 && reply.info().length < READ_DATA_MR + n.div_ceil(8)) {
+                return Err(Errno::EIO);
+            }
+            let Some(ipc) = libmk::ipc_buffer() else {
+                return Err(Errno::EIO);
+            };
+            let mut bytes = [0u8; READ_MAX];
+            proto::file::unpack_data(&ipc.mrs[READ_DATA_MR..], &mut bytes[..n]);
+            for (name, size, is_dir) in proto::file::dirents(&bytes[..n]) {
+                self.entries.push_back(DirEntry {
+                    name: name.into(),
+                    size,
+                    is_dir,
+                });
+            }
+            // A server that gives nothing and does not move on would loop forever.
+            if r.next != proto::file::DIR_END && r.next <= self.cookie && n == 0 {
+                return Err(Errno::EIO);
+            }
+            self.cookie = r.next;
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for ReadDir {
+    type Item = Result<DirEntry, Errno>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Err(e) = self.fill() {
+            // Once: the listing ends with the error.
+            self.cookie = proto::file::DIR_END;
+            self.entries.clear();
+            return Some(Err(e));
+        }
+        self.entries.pop_front().map(Ok)
+    }
+}
+
+/// Every entry of directory `name` (`opendir` and `readdir` to the end).
+pub fn read_dir(name: &str) -> Result<alloc::vec::Vec<DirEntry>, Errno> {
+    opendir(name)?.collect()
+}

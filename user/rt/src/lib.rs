@@ -21,6 +21,7 @@ pub mod shm;
 pub mod stdio;
 
 pub use abi::bootinfo::BootInfo;
+pub use file::{DirEntry, ReadDir, closedir, mkdir, opendir, read_dir, readdir, rename, rmdir};
 pub use file::{
     FileStats, O_APPEND, O_CLOEXEC, O_DIRECT, O_DIRECTORY, O_DSYNC, O_LARGEFILE, O_NOATIME,
     O_NOCTTY, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_RDWR, O_SYNC, O_WRONLY, Stat, Whence, close,

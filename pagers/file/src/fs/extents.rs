@@ -6,10 +6,11 @@
 //! chain, followed from the first cluster its directory entry names, kept as runs) and moves
 //! the block's sectors with [`BlockDev::read_run`] and [`BlockDev::write_run`], through the
 //! crate's `device` (which forgets the one sector the crate holds, so that it never writes
-//! back a stale copy). Only bytes the FAT file already has are read or written this way:
-//! a write-back that extends the file goes through the crate for the part past the file's
-//! disk length, so that the crate allocates the clusters and updates the FAT and the
-//! directory entry. Whatever the map cannot say (a file more fragmented than
+//! back a stale copy). Only bytes the FAT file already has are read or written this way: a
+//! write-back that extends the file first gives it the clusters (`fs::grow`), or, for a
+//! block past a gap, goes through the crate for the part past the file's disk length, so
+//! that the crate allocates the clusters and updates the FAT and the directory entry.
+//! Whatever the map cannot say (a file more fragmented than
 //! [`fatcheck::MAX_RUNS`] runs, a directory entry that disagrees with the crate's length)
 //! goes through the crate as before.
 

@@ -134,18 +134,18 @@ fn lookup<P: Platform>(
 
 impl<P: Platform> Files<P> {
     /// Reads one sector past the crate (which forgets the sector it holds).
-    fn sector(&self, s: u64, out: &mut [u8; SECTOR]) -> Result<(), IoError> {
+    pub(super) fn sector(&self, s: u64, out: &mut [u8; SECTOR]) -> Result<(), IoError> {
         self.volumes.device(|d| d.read_sector(s, out))
     }
 
-    fn write_sector(&self, s: u64, bytes: &[u8; SECTOR]) -> Result<(), Errno> {
+    pub(super) fn write_sector(&self, s: u64, bytes: &[u8; SECTOR]) -> Result<(), Errno> {
         self.volumes
             .device(|d| d.write_sector(s, bytes))
             .map_err(|_| Errno::EIO)
     }
 
     /// Says on the console what is damaged (the first few times).
-    fn report(&self, what: core::fmt::Arguments<'_>) {
+    pub(super) fn report(&self, what: core::fmt::Arguments<'_>) {
         let n = self.reports.get();
         if n < MAX_REPORTS {
             self.reports.set(n + 1);
@@ -154,7 +154,7 @@ impl<P: Platform> Files<P> {
     }
 
     /// Reports a damaged chain → `EIO`.
-    fn damaged(&self, what: &str, e: ChainError<IoError>) -> Errno {
+    pub(super) fn damaged(&self, what: &str, e: ChainError<IoError>) -> Errno {
         if !matches!(e, ChainError::Io(_)) {
             self.report(format_args!("{what}: {e:?}"));
         }
@@ -162,12 +162,12 @@ impl<P: Platform> Files<P> {
     }
 
     /// The root directory's first cluster (0 on FAT16: the fixed root region).
-    fn root_cluster(&self) -> u32 {
+    pub(super) fn root_cluster(&self) -> u32 {
         self.geo.root_cluster
     }
 
     /// The clusters of directory `cluster` (none for FAT16's root), checked.
-    fn dir_clusters(&self, cluster: u32) -> Result<Vec<u32>, Errno> {
+    pub(super) fn dir_clusters(&self, cluster: u32) -> Result<Vec<u32>, Errno> {
         let mut clusters = Vec::new();
         if cluster == 0 && self.geo.fat_type == FatType::Fat16 {
             return Ok(clusters);
@@ -321,7 +321,7 @@ impl<P: Platform> Files<P> {
     }
 
     /// The sectors of directory `cluster` in order (FAT16's root: its fixed region).
-    fn dir_sectors(&self, cluster: u32) -> Result<Vec<u64>, Errno> {
+    pub(super) fn dir_sectors(&self, cluster: u32) -> Result<Vec<u64>, Errno> {
         if cluster == 0 && self.geo.fat_type == FatType::Fat16 {
             return Ok(
                 (self.geo.root_start..self.geo.root_start + self.geo.root_sectors).collect(),
@@ -338,7 +338,12 @@ impl<P: Platform> Files<P> {
     /// Marks the long-name entries of the 8.3 entry at `id` in directory `dir_cluster`
     /// deleted: the entries right before it with sequence numbers 1, 2, ... and the 8.3
     /// name's checksum, up to the one marked last (0x40).
-    fn remove_long_name(&self, dir_cluster: u32, id: EntryId, sum: u8) -> Result<(), Errno> {
+    pub(super) fn remove_long_name(
+        &self,
+        dir_cluster: u32,
+        id: EntryId,
+        sum: u8,
+    ) -> Result<(), Errno> {
         let sectors = self.dir_sectors(dir_cluster)?;
         let per = (SECTOR / DIR_ENTRY) as u64;
         let Some(index) = sectors.iter().position(|&s| s == u64::from(id.0)) else {

@@ -21,9 +21,15 @@ impl<P: Platform> Files<P> {
             return Ok(());
         };
         self.cache.revoke(i).map_err(|_| Errno::EIO)?;
-        let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
+        let o = self.objects.get(&object).ok_or(Errno::EIO)?;
         let start = block * BS;
         let valid = o.size.saturating_sub(start).min(BS) as usize;
+        if valid > 0 && start + valid as u64 > o.disk_len {
+            // Whole clusters for the growth first (`fs::grow`): the block then goes to the
+            // disk in one request per run of clusters, below.
+            self.grow_file(object, start, start + valid as u64)?;
+        }
+        let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
         let bytes = self.cache.bytes(i);
         bytes[valid..].fill(0);
         if valid > 0 {

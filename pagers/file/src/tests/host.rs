@@ -439,3 +439,34 @@ pub fn pattern(seed: u8, len: usize) -> Vec<u8> {
         .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[(i >> 9) & 3] ^ seed)
         .collect()
 }
+
+impl DiskHandle {
+    /// The `fatfs` view of the image's partition, given to `f`.
+    pub fn with_fatfs<T>(&self, f: impl FnOnce(&fatfs::FileSystem<Cursor<Vec<u8>>>) -> T) -> T {
+        let image = self.0.borrow().image.clone();
+        let part = image[(PART_START as usize * SECTOR_SIZE)..].to_vec();
+        let fs = fatfs::FileSystem::new(Cursor::new(part), fatfs::FsOptions::new()).expect("fs");
+        f(&fs)
+    }
+
+    /// (long name, 8.3 name, is a directory) of every entry of directory `dir` (`""`: the
+    /// root), as `fatfs` lists them, `.` and `..` left out; sorted.
+    pub fn list(&self, dir: &str) -> Vec<(String, String, bool)> {
+        self.with_fatfs(|fs| {
+            let root = fs.root_dir();
+            let d = if dir.is_empty() {
+                root
+            } else {
+                root.open_dir(dir).expect("a directory")
+            };
+            let mut all: Vec<(String, String, bool)> = d
+                .iter()
+                .map(|e| e.expect("an entry"))
+                .filter(|e| e.file_name() != "." && e.file_name() != "..")
+                .map(|e| (e.file_name(), e.short_file_name(), e.is_dir()))
+                .collect();
+            all.sort();
+            all
+        })
+    }
+}
