@@ -763,6 +763,7 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS file-eacces-object",
                 "PASS file-open-errors",
                 "PASS file-keep",
+                "PASS file-sync",
                 "init: filetest exited with status 0",
                 "init: done",
             ],

@@ -201,6 +201,13 @@ impl Proc<'_> {
                 None
             }
             ProcRequest::PowerOff => Some(answer::<()>(Err(Errno::EPERM))),
+            ProcRequest::Sync => match self.save_caller() {
+                Ok(reply) => {
+                    self.sync_for(reply);
+                    None
+                }
+                Err(e) => Some(answer::<()>(Err(e))),
+            },
             ProcRequest::GetPid => Some(answer(Ok(GetPidReply {
                 pid: caller,
                 parent: self.parent_of(caller),

@@ -89,6 +89,8 @@ pub enum Then {
     Load { id: u64 },
     /// `SyncAll` before power-off.
     Sync,
+    /// `SyncAll` for task `sync()` number `id`.
+    SyncFor { id: u64 },
 }
 
 /// A request for a server and what to do with its answer.

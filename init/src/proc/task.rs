@@ -137,6 +137,10 @@ pub struct Proc<'a> {
     next_load: u64,
     /// `SyncAll`'s result, once the file server answered it.
     synced: Option<Result<(), Errno>>,
+    /// Tasks' `sync()` calls waiting for the servers, by number: the saved reply, the
+    /// answers still to come, the first error.
+    syncs: BTreeMap<u64, (u64, u8, Result<(), Errno>)>,
+    next_sync: u64,
 }
 
 impl<'a> Proc<'a> {
@@ -174,6 +178,8 @@ impl<'a> Proc<'a> {
             loads: BTreeMap::new(),
             next_load: 0,
             synced: None,
+            syncs: BTreeMap::new(),
+            next_sync: 0,
             info,
             window,
             file_roots: servers.file_roots,

@@ -178,7 +178,7 @@ impl Disk {
     /// acknowledges it.
     fn wait_for(&mut self, token: u16) -> Result<(), IoError> {
         loop {
-            while let Some(t) = self.blk.peek_used() {
+            while let Some(t) = self.next_used() {
                 if t == token {
                     return Ok(());
                 }
@@ -205,11 +205,27 @@ impl Disk {
     /// interrupt covered them all) and would otherwise wait for the next one, which may
     /// never come.
     fn drain(&mut self) {
-        while let Some(t) = self.blk.peek_used() {
+        while let Some(t) = self.next_used() {
             if !self.complete(t) {
                 return;
             }
         }
+    }
+
+    /// The next token in the used ring, looking twice before saying there is none. The
+    /// device (virtio's `RING_EVENT_IDX`, which the driver negotiates) interrupts only for
+    /// a completion past the index the driver last stored (`used_event`, moved by each pop):
+    /// a completion the device added before it saw that store raised no interrupt, so the
+    /// driver must look at the ring again after a full barrier (Linux's
+    /// `virtqueue_enable_cb` does the same). Without it, the server sometimes slept in
+    /// `Recv` with a finished read in the ring and no interrupt to come, and vm's deadline
+    /// ended it (seen under `make bench`'s filebench, about one boot in ten).
+    fn next_used(&mut self) -> Option<u16> {
+        if let Some(t) = self.blk.peek_used() {
+            return Some(t);
+        }
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        self.blk.peek_used()
     }
 
     /// Waits until a completed asynchronous read is there to collect; false (at once) if

@@ -192,6 +192,9 @@ abi::numbered! {
         GetPid = 406,
         /// Power the machine off (the session's first program only): no reply.
         PowerOff = 407,
+        /// `sync()`: answered once the servers have done what init told them before (the
+        /// descriptors of tasks that ended are gone) and written back every dirty block.
+        Sync = 408,
 
         /// flags, path (five words) → MR1 = fd, MR2 = size.
         Open = 500,

@@ -27,6 +27,11 @@ crate::interface! {
         /// server write everything back, and powers off. Only the program init started for the
         /// session (`run=`) may ask (`EPERM` for anyone else); no reply on success.
         PowerOff = Label::PowerOff => fn power_off -> ();
+        /// `sync()`: answered once the file and shm servers have done everything init asked
+        /// of them before (its notices are sent in order: the descriptors of every task that
+        /// ended before the call are gone) and the file server has written back every dirty
+        /// block. `EIO` if a write-back failed.
+        Sync = Label::Sync => fn sync -> ();
     }
 }
 

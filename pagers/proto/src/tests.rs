@@ -76,7 +76,7 @@ fn vm_controls() -> [VmControl; 11] {
     ]
 }
 
-fn proc_requests() -> [ProcRequest; 10] {
+fn proc_requests() -> [ProcRequest; 11] {
     [
         ProcRequest::Spawn {
             name: name("hello"),
@@ -93,6 +93,7 @@ fn proc_requests() -> [ProcRequest; 10] {
         ProcRequest::GetPid,
         ProcRequest::PowerOff,
         ProcRequest::Wait { pid: u64::MAX },
+        ProcRequest::Sync,
     ]
 }
 
@@ -505,7 +506,7 @@ fn unknown_labels() {
         299,
         301,
         399,
-        408,
+        409,
         499,
         530,
         999,

@@ -35,6 +35,24 @@ pub fn shared_anon(pages: u64, prot: u64) -> Result<u64, Errno> {
     rt::mmap(0, pages * PAGE, prot, MAP_SHARED | MAP_ANONYMOUS, NO_FD, 0)
 }
 
+/// What `read` answers once the servers caught up with the tasks that ended before: after
+/// `rt::sync()` (init's notices to the servers are done), asks until the answer is `want`,
+/// at most 10,000 times with a yield between (vm's releases of an ended task's mappings,
+/// and disk reads a killed task's requests were waiting for, finish on their own). No time
+/// is measured: a count that never comes back is still a failure.
+pub fn settled<T: PartialEq>(want: &T, mut read: impl FnMut() -> T) -> T {
+    let _ = rt::sync();
+    let mut got = read();
+    for _ in 0..10_000 {
+        if got == *want {
+            break;
+        }
+        rt::sched_yield();
+        got = read();
+    }
+    got
+}
+
 /// vm's counters; all zero if vm does not answer (the checks that use them then fail).
 pub fn stats() -> VmStats {
     rt::vm_stats().unwrap_or_default()

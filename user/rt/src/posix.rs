@@ -142,6 +142,13 @@ pub fn shutdown() -> Result<Infallible, Errno> {
     Err(Errno::EIO)
 }
 
+/// `sync()`: returns once the file and shm servers have dropped the descriptors of every
+/// task that ended before the call (init tells them asynchronously) and every dirty block
+/// of every file is on the disk. `EIO` if a write-back failed.
+pub fn sync() -> Result<(), Errno> {
+    ProcRequest::sync(&PROC)
+}
+
 /// Ends this task with `status`; its parent's `wait` sees it.
 pub fn exit(status: i32) -> ! {
     if crate::is_root() {

@@ -184,6 +184,7 @@ impl Proc<'_> {
             Then::Fork { child } => self.fork_answered(server, child, answer),
             Then::Exec { pid } => self.exec_answered(pid),
             Then::Load { id } => self.load_answered(id, answer),
+            Then::SyncFor { id } => self.sync_answered(id, answer),
             Then::Sync => {
                 self.synced = Some(match answer.result::<()>() {
                     Ok(()) | Err(Some(Errno::ENODEV)) => Ok(()), // no disk, nothing to write
@@ -623,6 +624,44 @@ impl Proc<'_> {
                     self.done_loading(&p);
                 }
             }
+        }
+    }
+
+    // --- sync ---
+
+    /// A task's `sync()`, answered on `reply` once both servers answered a `SyncAll` queued
+    /// behind everything init asked of them before (notices of ended tasks included).
+    pub fn sync_for(&mut self, reply: u64) {
+        let id = self.next_sync;
+        self.next_sync += 1;
+        self.syncs
+            .insert(id, (reply, Server::ALL.len() as u8, Ok(())));
+        for server in Server::ALL {
+            // Without the server (or once it is gone) the answer is "gone" at once.
+            self.post(
+                server,
+                ServerControl::SyncAll.encode(),
+                Then::SyncFor { id },
+            );
+        }
+    }
+
+    fn sync_answered(&mut self, id: u64, got: &Answer) {
+        let Some(s) = self.syncs.get_mut(&id) else {
+            return;
+        };
+        s.1 -= 1;
+        // A server that is gone has nothing left to write; a failed write-back is `EIO`.
+        if let Err(Some(e)) = got.result::<()>()
+            && e != Errno::ENODEV
+            && s.2.is_ok()
+        {
+            s.2 = Err(e);
+        }
+        if s.1 == 0
+            && let Some((reply, _, result)) = self.syncs.remove(&id)
+        {
+            self.answer_saved(reply, &answer(result));
         }
     }
 

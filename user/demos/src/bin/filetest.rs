@@ -336,5 +336,41 @@ fn main() -> i32 {
         }
         Ok(())
     });
+
+    // `sync()`: a child leaves a file it wrote open at its exit (the file server closes it
+    // when init's notice arrives); this task keeps one dirty block of its own open. After
+    // `sync` the child's descriptor is gone and this task's block is on the disk.
+    c.run("file-sync", || {
+        let before = rt::file::descriptors().map_err(|_| "Descriptors failed")?;
+        let child = match rt::fork() {
+            Ok(0) => {
+                let fd = rt::open("tmp.dat", O_CREAT | O_TRUNC | O_RDWR).unwrap_or(0);
+                let _ = rt::write(fd, &pattern(3, 70_000, 5));
+                rt::exit(0)
+            }
+            Ok(pid) => pid,
+            Err(_) => return Err("fork failed"),
+        };
+        rt::wait(child).map_err(|_| "wait failed")?;
+        let fd = rt::open("tmp.dat", O_RDWR).map_err(|_| "open failed")?;
+        rt::pwrite(fd, b"dirty", 5).map_err(|_| "pwrite failed")?;
+        let written = rt::file_stats()
+            .map_err(|_| "FileStats failed")?
+            .written_back;
+        rt::sync().map_err(|_| "sync failed")?;
+        let after = rt::file_stats()
+            .map_err(|_| "FileStats failed")?
+            .written_back;
+        let open = rt::file::descriptors().map_err(|_| "Descriptors failed")?;
+        rt::close(fd).map_err(|_| "close failed")?;
+        let _ = rt::unlink("tmp.dat");
+        if after <= written {
+            return Err("sync wrote no dirty block back");
+        }
+        if open.fds != before.fds + 1 {
+            return Err("after sync the child's descriptor is still open (or this one is not)");
+        }
+        Ok(())
+    });
     c.failures
 }

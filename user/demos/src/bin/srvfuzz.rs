@@ -645,8 +645,8 @@ fn drive(counter: u64) -> i32 {
     for name in ["FZ0.DAT", "FZ1.DAT", "FZ2.DAT"] {
         let _ = rt::unlink(name);
     }
-    let files1 = descriptors(task_slots::FILE);
-    let shm1 = descriptors(task_slots::SHM);
+    let files1 = demos::settled(&files0, || descriptors(task_slots::FILE));
+    let shm1 = demos::settled(&shm0, || descriptors(task_slots::SHM));
     println!(
         "srvfuzz: file descriptors/objects {files0:?} -> {files1:?}, shm {shm0:?} -> {shm1:?}"
     );
