@@ -35,6 +35,28 @@ pub fn shared_anon(pages: u64, prot: u64) -> Result<u64, Errno> {
     rt::mmap(0, pages * PAGE, prot, MAP_SHARED | MAP_ANONYMOUS, NO_FD, 0)
 }
 
+/// `hello.txt` opened, read into a 5-byte buffer and closed: the bytes read and the buffer
+/// (the file server answers normal requests).
+pub fn read_hello() -> (Result<usize, Errno>, [u8; 5]) {
+    let mut buf = [0u8; 5];
+    let read = rt::open("hello.txt", rt::O_RDONLY).and_then(|fd| {
+        let n = rt::read(fd, &mut buf)?;
+        rt::close(fd)?;
+        Ok(n)
+    });
+    (read, buf)
+}
+
+/// One round of anonymous work: 16 fresh pages written, read back and unmapped; whether all
+/// went well.
+pub fn anon_round() -> bool {
+    anon(16, rt::PROT_READ | rt::PROT_WRITE).is_ok_and(|a| {
+        (0..16).for_each(|i| poke(a + i * PAGE, i));
+        let sum: u64 = (0..16).map(|i| peek(a + i * PAGE)).sum();
+        rt::munmap(a, 16 * PAGE).is_ok() && sum == 120
+    })
+}
+
 /// What `read` answers once the servers caught up with the tasks that ended before: after
 /// `rt::sync()` (init's notices to the servers are done), asks until the answer is `want`,
 /// at most 10,000 times with a yield between (vm's releases of an ended task's mappings,

@@ -12,7 +12,7 @@
 #![no_std]
 #![no_main]
 
-use demos::{Checks, PAGE, anon, peek, poke, shared_anon};
+use demos::{Checks, peek, poke, shared_anon};
 use rt::{O_RDONLY, PROT_READ, PROT_WRITE, WaitStatus, println};
 
 rt::entry!(main);
@@ -26,15 +26,6 @@ const SPAWNED: u64 = 16;
 const ROUNDS: u64 = 8;
 /// What the hanging child exits with when its `open` failed (the server was ended).
 const OPEN_FAILED: i32 = 3;
-
-/// One round: 16 fresh anonymous pages written, read back and unmapped.
-fn anon_round() -> bool {
-    anon(16, PROT_READ | PROT_WRITE).is_ok_and(|a| {
-        (0..16).for_each(|i| poke(a + i * PAGE, i));
-        let sum: u64 = (0..16).map(|i| peek(a + i * PAGE)).sum();
-        rt::munmap(a, 16 * PAGE).is_ok() && sum == 120
-    })
-}
 
 fn main() -> i32 {
     let mut c = Checks { failures: 0 };
@@ -56,7 +47,7 @@ fn main() -> i32 {
                 while peek(shared + GO) == 0 {
                     rt::sched_yield();
                 }
-                if !(0..ROUNDS).all(|_| anon_round()) {
+                if !(0..ROUNDS).all(|_| demos::anon_round()) {
                     rt::exit(2);
                 }
                 if i == 2 {
@@ -138,7 +129,7 @@ fn main() -> i32 {
     // A fork now waits for the file server's `TaskFork`: it completes once init's deadline
     // has ended the server and started a new one.
     let forked = match rt::fork() {
-        Ok(0) => rt::exit(if anon_round() { 0 } else { 2 }),
+        Ok(0) => rt::exit(if demos::anon_round() { 0 } else { 2 }),
         Ok(pid) => matches!(rt::wait(pid), Ok((p, WaitStatus::Exited, 0)) if p == pid),
         Err(_) => false,
     };
@@ -161,12 +152,7 @@ fn main() -> i32 {
         matches!(w, Ok((_, WaitStatus::Exited, 0))) && peek(shared + SPAWNED) == 1,
         "the spawn that waited for the silent server did not complete after its restart",
     );
-    let mut buf = [0u8; 5];
-    let read = rt::open("hello.txt", O_RDONLY).and_then(|fd| {
-        let n = rt::read(fd, &mut buf)?;
-        rt::close(fd)?;
-        Ok(n)
-    });
+    let (read, _) = demos::read_hello();
     c.check(
         "inithang-open-works",
         read == Ok(5),

@@ -11,22 +11,13 @@
 #![no_std]
 #![no_main]
 
-use demos::{Checks, PAGE, anon, peek, poke};
-use rt::{Errno, O_CREAT, O_RDONLY, O_RDWR, PROT_READ, PROT_WRITE, WaitStatus, println};
+use demos::Checks;
+use rt::{Errno, O_CREAT, O_RDWR, WaitStatus, println};
 
 rt::entry!(main);
 
 /// What the worker that is not killed exits with.
 const STATUS: i32 = 12;
-
-/// One round: 16 fresh anonymous pages written, read back and unmapped.
-fn anon_round() -> bool {
-    anon(16, PROT_READ | PROT_WRITE).is_ok_and(|a| {
-        (0..16).for_each(|i| poke(a + i * PAGE, i));
-        let sum: u64 = (0..16).map(|i| peek(a + i * PAGE)).sum();
-        rt::munmap(a, 16 * PAGE).is_ok() && sum == 120
-    })
-}
 
 fn main() -> i32 {
     let mut c = Checks { failures: 0 };
@@ -34,11 +25,11 @@ fn main() -> i32 {
     for (i, w) in workers.iter_mut().enumerate() {
         match rt::fork() {
             Ok(0) if i < 2 => loop {
-                if !anon_round() {
+                if !demos::anon_round() {
                     rt::exit(2);
                 }
             },
-            Ok(0) => rt::exit(if (0..8).all(|_| anon_round()) {
+            Ok(0) => rt::exit(if (0..8).all(|_| demos::anon_round()) {
                 STATUS
             } else {
                 2
@@ -71,7 +62,7 @@ fn main() -> i32 {
     );
     // A fork now waits for the shm server's `TaskFork` until init's deadline ends it.
     let forked = match rt::fork() {
-        Ok(0) => rt::exit(if anon_round() { 0 } else { 2 }),
+        Ok(0) => rt::exit(if demos::anon_round() { 0 } else { 2 }),
         Ok(pid) => matches!(rt::wait(pid), Ok((p, WaitStatus::Exited, 0)) if p == pid),
         Err(_) => false,
     };
@@ -85,12 +76,7 @@ fn main() -> i32 {
         rt::shm_open("/initshmhang", O_CREAT | O_RDWR, 0o600) == Err(Errno::ENODEV),
         "shm_open after the shm server was ended was not ENODEV",
     );
-    let mut buf = [0u8; 5];
-    let read = rt::open("hello.txt", O_RDONLY).and_then(|fd| {
-        let n = rt::read(fd, &mut buf)?;
-        rt::close(fd)?;
-        Ok(n)
-    });
+    let (read, _) = demos::read_hello();
     c.check(
         "initshmhang-files-work",
         read == Ok(5),

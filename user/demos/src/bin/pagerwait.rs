@@ -118,12 +118,7 @@ fn main() -> i32 {
     );
 
     // init has started a new file server: files work again.
-    let mut buf = [0u8; 5];
-    let read = rt::open("hello.txt", O_RDONLY).and_then(|fd| {
-        let n = rt::read(fd, &mut buf)?;
-        rt::close(fd)?;
-        Ok(n)
-    });
+    let (read, _) = demos::read_hello();
     c.check(
         "pagerwait-open-works",
         read == Ok(5),

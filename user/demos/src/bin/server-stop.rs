@@ -8,9 +8,7 @@
 #![no_main]
 
 use demos::{Checks, PAGE, anon, peek, poke};
-use rt::{
-    Errno, MAP_SHARED, O_CREAT, O_RDONLY, O_RDWR, PROT_READ, PROT_WRITE, WaitStatus, println,
-};
+use rt::{Errno, MAP_SHARED, O_CREAT, O_RDWR, PROT_READ, PROT_WRITE, WaitStatus, println};
 
 rt::entry!(main);
 
@@ -103,12 +101,7 @@ fn main() -> i32 {
         forked,
         "fork failed after shm stopped",
     );
-    let mut buf = [0u8; 5];
-    let read = rt::open("hello.txt", O_RDONLY).and_then(|fd| {
-        let n = rt::read(fd, &mut buf)?;
-        rt::close(fd)?;
-        Ok(n)
-    });
+    let (read, buf) = demos::read_hello();
     c.check(
         "server-stop-files-work",
         read == Ok(5) && buf.iter().all(|b| b.is_ascii()),
