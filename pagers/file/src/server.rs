@@ -24,7 +24,9 @@ use libmk::{CNode, Cap, Endpoint, Frame, Message, Reply};
 use proto::file::{READ_DATA_MR, READ_MAX};
 use proto::object::{GetObject, ObjectRequest};
 use proto::startup::{FILE_DMA_WINDOW, Startup, file_slots};
-use proto::{DescriptorCount, Errno, FileRequest, OpenReply, ServerControl, StatReply, pid};
+use proto::{
+    DescriptorCount, Errno, FileRequest, OpenReply, ServerControl, SpanReply, StatReply, pid,
+};
 use rt::println;
 use serve::{ReplySlots, Serve, StopHook};
 
@@ -379,6 +381,16 @@ fn handle(files: &mut Files, req: &mut Request, fr: FileRequest) -> Outcome {
         FileRequest::Unlink { path } => serve::answer(&files.unlink(&path)),
         // Counters: past the registers, in the IPC buffer.
         FileRequest::FileStats => serve::answer(&Ok(files.stats())),
+        FileRequest::Span {
+            fd,
+            offset,
+            len,
+            write,
+        } => serve::answer(
+            &files
+                .span(pid, fd, offset, len, write)
+                .map(|(at, len, size)| SpanReply { at, len, size }),
+        ),
     })
 }
 

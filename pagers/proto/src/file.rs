@@ -130,6 +130,15 @@ crate::interface! {
         Unlink { path: Path } = Label::Unlink => fn unlink -> ();
         /// → [`FileStats`]: the server's counters since boot (anyone may ask).
         FileStats = Label::FileStats => fn file_stats -> FileStats;
+        /// The bulk data path (issue 10): no byte travels in the message. The server settles
+        /// where a `read` or `write` of `len` bytes at `offset` ([`AT_POSITION`]: the
+        /// descriptor's position, advanced past the range; with `O_APPEND` a write's is the
+        /// end of the file) goes → [`SpanReply`]: the range's offset, its length (a read's
+        /// stops at the end of the file; a write's is `len`, and the file has grown to hold
+        /// it, new bytes zero) and the file's size. The caller then copies the bytes through
+        /// its shared mapping of the file (`GetObject`, the page cache's own frames). `EBADF`
+        /// as `Read`/`Write`, `EFBIG` past the largest file, `EINVAL` for a negative offset.
+        Span { fd: u64, offset: u64, len: u64, write: bool } = Label::Span => fn span -> SpanReply;
     }
 }
 
@@ -149,6 +158,29 @@ impl ReplyBody for OpenReply {
     fn decode_body(w: &[u64]) -> Result<Self, ProtoError> {
         match *w {
             [fd, size, ..] => Ok(Self { fd, size }),
+            _ => Err(ProtoError::Short),
+        }
+    }
+}
+
+/// `Span`'s result: where the range lies, how long it is, and the file's size after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpanReply {
+    pub at: u64,
+    pub len: u64,
+    pub size: u64,
+}
+
+impl ReplyBody for SpanReply {
+    fn encode_body(&self, w: &mut Wire) {
+        w.push(self.at);
+        w.push(self.len);
+        w.push(self.size);
+    }
+
+    fn decode_body(w: &[u64]) -> Result<Self, ProtoError> {
+        match *w {
+            [at, len, size, ..] => Ok(Self { at, len, size }),
             _ => Err(ProtoError::Short),
         }
     }
@@ -385,6 +417,12 @@ mod tests {
             },
             FileRequest::Unlink { path },
             FileRequest::FileStats,
+            FileRequest::Span {
+                fd: 3,
+                offset: AT_POSITION,
+                len: 1 << 20,
+                write: true,
+            },
         ] {
             let w = r.encode();
             assert!(w.mrs().len() <= 6);
@@ -432,6 +470,13 @@ mod tests {
 
     #[test]
     fn replies_round_trip() {
+        let span = SpanReply {
+            at: 4096,
+            len: 1024,
+            size: 8192,
+        };
+        let w = encode_reply(&Ok(span));
+        assert_eq!(decode_reply::<SpanReply>(w.mrs()), Ok(Ok(span)));
         let open = OpenReply { fd: 3, size: 99 };
         let w = encode_reply(&Ok(open));
         assert_eq!(decode_reply::<OpenReply>(w.mrs()), Ok(Ok(open)));

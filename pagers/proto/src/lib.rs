@@ -29,7 +29,7 @@ pub mod wire;
 pub mod zero;
 
 pub use errno::Errno;
-pub use file::{FileRequest, FileStats, OpenReply, StatReply};
+pub use file::{FileRequest, FileStats, OpenReply, SpanReply, StatReply};
 pub use interface::{Field, Transport};
 pub use proc::{GetPidReply, ProcRequest, WaitReply};
 pub use shm::ShmRequest;
@@ -213,6 +213,9 @@ abi::numbered! {
         Unlink = 508,
         /// → MR1.. = the counters of [`file::FileStats`].
         FileStats = 509,
+        /// fd, offset, len, write → MR1 = offset, MR2 = count, MR3 = size (`file::SpanReply`):
+        /// the range a task's runtime then copies through its mapping of the file.
+        Span = 520,
 
         /// vm to a pager: handle, block, write → MR1 = valid bytes; block frame cap in the
         /// reply (`object::ObjectRequest`).

@@ -96,7 +96,7 @@ fn proc_requests() -> [ProcRequest; 10] {
     ]
 }
 
-fn file_requests() -> [FileRequest; 10] {
+fn file_requests() -> [FileRequest; 11] {
     let path = |s| file::Path::new(s).unwrap();
     [
         FileRequest::Open {
@@ -129,6 +129,12 @@ fn file_requests() -> [FileRequest; 10] {
             path: path("data/out.bin"),
         },
         FileRequest::FileStats,
+        FileRequest::Span {
+            fd: 3,
+            offset: file::AT_POSITION,
+            len: 4096,
+            write: false,
+        },
     ]
 }
 

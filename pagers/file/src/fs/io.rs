@@ -21,7 +21,11 @@ impl<P: Platform> Files<P> {
             return Err(Errno::EBADF.into());
         }
         let (object, direct) = (d.object, d.direct());
-        let at = if offset == AT_POSITION { d.pos } else { offset };
+        let at = if offset == AT_POSITION {
+            d.pos.get()
+        } else {
+            offset
+        };
         let n = if direct {
             self.direct_read(pid, fd, at, want, out)?
         } else {
@@ -30,7 +34,7 @@ impl<P: Platform> Files<P> {
         if offset == AT_POSITION
             && let Some(d) = self.fds.get_mut(&(pid, fd))
         {
-            d.pos += n as u64;
+            d.pos.set(d.pos.get() + n as u64);
         }
         Ok(n)
     }
@@ -166,7 +170,7 @@ impl<P: Platform> Files<P> {
         let at = match offset {
             // `O_APPEND`: at the end, whatever the position (POSIX `write`).
             AT_POSITION if d.flags & of::APPEND != 0 => self.size_of(object)?,
-            AT_POSITION => d.pos,
+            AT_POSITION => d.pos.get(),
             // Negative as an `off_t`.
             o if o > i64::MAX as u64 => return Err(Errno::EINVAL.into()),
             o => o,
@@ -194,7 +198,7 @@ impl<P: Platform> Files<P> {
         if offset == AT_POSITION
             && let Some(d) = self.fds.get_mut(&(pid, fd))
         {
-            d.pos = at + n as u64;
+            d.pos.set(at + n as u64);
         }
         Ok(n)
     }
@@ -292,12 +296,62 @@ impl<P: Platform> Files<P> {
         Ok(n)
     }
 
+    /// `Span` (the bulk data path): settles where a `read` (`write` false) or `write` of
+    /// `len` bytes at `offset` ([`AT_POSITION`]: the descriptor's position, or for an
+    /// `O_APPEND` write the end of the file) lies, without moving a byte: (offset, length,
+    /// size). A read's length stops at the end of the file; a write's is `len`, and the file
+    /// grows to hold it (new bytes zero, in the cache: the caller writes them through its
+    /// mapping of the cache's frames, which marks the blocks dirty). The position advances
+    /// past the range when `offset` is [`AT_POSITION`]. Never waits for the disk.
+    pub fn span(
+        &mut self,
+        pid: u64,
+        fd: u64,
+        offset: u64,
+        len: u64,
+        write: bool,
+    ) -> Result<(u64, u64, u64), Errno> {
+        let d = self.fd(pid, fd)?;
+        if !(if write { d.writable() } else { d.readable() }) {
+            return Err(Errno::EBADF);
+        }
+        let (object, append) = (d.object, d.flags & of::APPEND != 0);
+        let pos = d.pos.clone();
+        let size = self.size_of(object)?;
+        let at = match offset {
+            AT_POSITION if write && append => size,
+            AT_POSITION => pos.get(),
+            // Negative as an `off_t`.
+            o if o > i64::MAX as u64 => return Err(Errno::EINVAL),
+            o => o,
+        };
+        let (n, size) = if write {
+            let end = at
+                .checked_add(len)
+                .filter(|&end| end <= MAX_SIZE)
+                .ok_or(Errno::EFBIG)?;
+            if len > 0 && end > size {
+                // The bytes between the old end and the new one are the file's now, and zero.
+                self.clear_past(object, size);
+                let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
+                o.size = end;
+            }
+            (len, size.max(end))
+        } else {
+            (len.min(size.saturating_sub(at)), size)
+        };
+        if offset == AT_POSITION {
+            pos.set(at + n);
+        }
+        Ok((at, n, size))
+    }
+
     /// `Lseek`: the new position.
     pub fn lseek(&mut self, pid: u64, fd: u64, offset: i64, whence: Whence) -> Result<u64, Errno> {
         let d = self.fd(pid, fd)?;
         let base = match whence {
             Whence::Set => 0,
-            Whence::Cur => d.pos,
+            Whence::Cur => d.pos.get(),
             Whence::End => self.size_of(d.object)?,
         };
         // Below 0 or past the largest FAT file (as Linux's `s_maxbytes`): EINVAL.
@@ -306,7 +360,7 @@ impl<P: Platform> Files<P> {
             .filter(|&p| p <= MAX_SIZE)
             .ok_or(Errno::EINVAL)?;
         let d = self.fds.get_mut(&(pid, fd)).ok_or(Errno::EBADF)?;
-        d.pos = pos;
+        d.pos.set(pos);
         d.stage = None;
         Ok(pos)
     }

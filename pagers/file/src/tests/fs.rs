@@ -700,15 +700,22 @@ fn a_block_of_several_runs_is_one_fill_finished_by_its_last_part_in_any_order() 
 }
 
 #[test]
-fn fork_copies_descriptors_and_exec_closes_cloexec_ones() {
+fn fork_shares_positions_and_exec_closes_cloexec_ones() {
     let (mut f, _d, data) = with_data(1000, 8);
     let keep = open(&mut f, A, "DATA.BIN", of::RDONLY).unwrap();
     let gone = open(&mut f, A, "DATA.BIN", of::RDONLY | of::CLOEXEC).unwrap();
     assert_eq!(ok(read(&mut f, A, keep, AT_POSITION, 100)), &data[..100]);
     assert_eq!(f.task_fork(A, B), Ok(()));
-    // The child's copy starts at the parent's position and moves on its own.
+    // The child's copy shares the parent's position (one open file description): each
+    // read moves it for both.
     assert_eq!(ok(read(&mut f, B, keep, AT_POSITION, 10)), &data[100..110]);
-    assert_eq!(ok(read(&mut f, A, keep, AT_POSITION, 10)), &data[100..110]);
+    assert_eq!(ok(read(&mut f, A, keep, AT_POSITION, 10)), &data[110..120]);
+    assert_eq!(f.span(B, keep, AT_POSITION, 5, false), Ok((120, 5, 1000)));
+    assert_eq!(f.lseek(A, keep, 0, Whence::Cur), Ok(125));
+    // A descriptor opened after the fork is the parent's alone.
+    let later = open(&mut f, A, "DATA.BIN", of::RDONLY).unwrap();
+    assert_eq!(err(read(&mut f, B, later, 0, 1)), Errno::EBADF);
+    assert_eq!(f.close(A, later), Ok(()));
     assert_eq!(f.descriptors(), (4, 1));
     assert_eq!(f.task_exec(B), Ok(()));
     assert_eq!(err(read(&mut f, B, gone, 0, 1)), Errno::EBADF);
@@ -717,6 +724,45 @@ fn fork_copies_descriptors_and_exec_closes_cloexec_ones() {
     assert_eq!(f.task_exit(A), Ok(()));
     assert_eq!(f.task_exit(B), Ok(()));
     assert_eq!(f.descriptors(), (0, 0));
+}
+
+#[test]
+fn span_settles_ranges_without_moving_bytes() {
+    let (mut f, _d, data) = with_data(1000, 8);
+    let r = open(&mut f, A, "DATA.BIN", of::RDONLY).unwrap();
+    let w = open(&mut f, A, "DATA.BIN", of::WRONLY).unwrap();
+    let app = open(&mut f, A, "DATA.BIN", of::WRONLY | of::APPEND).unwrap();
+    // Reads: the position advances, the length stops at the end of the file.
+    assert_eq!(f.span(A, r, AT_POSITION, 600, false), Ok((0, 600, 1000)));
+    assert_eq!(f.span(A, r, AT_POSITION, 600, false), Ok((600, 400, 1000)));
+    assert_eq!(f.span(A, r, AT_POSITION, 600, false), Ok((1000, 0, 1000)));
+    // pread-style: the position stays.
+    assert_eq!(f.span(A, r, 10, 20, false), Ok((10, 20, 1000)));
+    assert_eq!(f.span(A, r, 5000, 20, false), Ok((5000, 0, 1000)));
+    assert_eq!(f.lseek(A, r, 0, Whence::Cur), Ok(1000));
+    // Access modes, forged descriptors, negative and huge offsets.
+    assert_eq!(f.span(A, r, 0, 1, true), Err(Errno::EBADF));
+    assert_eq!(f.span(A, w, 0, 1, false), Err(Errno::EBADF));
+    assert_eq!(f.span(B, r, 0, 1, false), Err(Errno::EBADF));
+    assert_eq!(f.span(A, 999, 0, 1, false), Err(Errno::EBADF));
+    assert_eq!(f.span(A, w, 1 << 63, 1, true), Err(Errno::EINVAL));
+    assert_eq!(f.span(A, w, u32::MAX as u64, 1, true), Err(Errno::EFBIG));
+    assert_eq!(f.span(A, w, 1, u64::MAX, true), Err(Errno::EFBIG));
+    assert_eq!(f.fstat(A, w), Ok(1000));
+    // A write past the end grows the file (zeroes between), an append goes to the end.
+    assert_eq!(f.span(A, w, 1100, 50, true), Ok((1100, 50, 1150)));
+    assert_eq!(ok(read(&mut f, A, r, 990, 200)), {
+        let mut v = data[990..].to_vec();
+        v.resize(160, 0);
+        v
+    });
+    assert_eq!(f.span(A, app, AT_POSITION, 8, true), Ok((1150, 8, 1158)));
+    assert_eq!(f.span(A, app, AT_POSITION, 8, true), Ok((1158, 8, 1166)));
+    assert_eq!(f.span(A, app, 0, 8, true), Ok((0, 8, 1166)));
+    assert_eq!(f.lseek(A, app, 0, Whence::Cur), Ok(1166));
+    for fd in [r, w, app] {
+        assert_eq!(f.close(A, fd), Ok(()));
+    }
 }
 
 #[test]
