@@ -156,6 +156,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "pagerwait",
             "inithang",
             "initshmhang",
+            "fastio",
         ],
     ),
 ];

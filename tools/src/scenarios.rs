@@ -1594,6 +1594,40 @@ pub const SCENARIOS: &[Scenario] = &[
             "init: done",
         ],
     ),
+    // The bulk data path (issue 10): read/write copy through a window of the page cache's
+    // frames; coherence with other descriptors, tasks and shared mappings, a position
+    // shared with a fork child, O_APPEND from two tasks, O_DIRECT, shm, stdio, errors.
+    Scenario {
+        writes_disk: true,
+        timeout_secs: 120,
+        ..Scenario::stops(
+            "proc-fastio",
+            Initrd::Normal,
+            "run=fastio",
+            Stage::Hello,
+            &[
+                "PASS fastio-read-after-write",
+                "PASS fastio-grown-by-other",
+                "fastio: read(4096) at 900 of a 1000-byte file = Ok(100), then Ok(0)",
+                "PASS fastio-short-read-eof",
+                "PASS fastio-pread-pwrite",
+                "PASS fastio-mapping-sees-write",
+                "PASS fastio-read-sees-mapping",
+                "fastio: after the child read 10 and wrote 5: position Ok(25)",
+                "PASS fastio-fork-shares-offset",
+                "fastio: 200 parent and 200 child records, each whole",
+                "PASS fastio-append-two-tasks",
+                "PASS fastio-odirect",
+                "PASS fastio-shm-read-write",
+                "PASS fastio-stdio-roundtrip",
+                "PASS fastio-errors",
+                "PASS fastio-no-data-messages",
+                "fastio: 0 failures",
+                "init: fastio exited with status 0",
+                "init: done",
+            ],
+        )
+    },
 ];
 
 /// `proc-file-async-eio`'s disk: `AIOERR.DAT` (three 64 KiB blocks, byte `i` = `i * 7 %

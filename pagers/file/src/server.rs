@@ -391,6 +391,11 @@ fn handle(files: &mut Files, req: &mut Request, fr: FileRequest) -> Outcome {
                 .span(pid, fd, offset, len, write)
                 .map(|(at, len, size)| SpanReply { at, len, size }),
         ),
+        FileRequest::Window { fd } => serve::answer(
+            &files
+                .get_window(pid, fd)
+                .map(|(fd, size)| OpenReply { fd, size }),
+        ),
     })
 }
 

@@ -139,6 +139,12 @@ crate::interface! {
         /// its shared mapping of the file (`GetObject`, the page cache's own frames). `EBADF`
         /// as `Read`/`Write`, `EFBIG` past the largest file, `EINVAL` for a negative offset.
         Span { fd: u64, offset: u64, len: u64, write: bool } = Label::Span => fn span -> SpanReply;
+        /// `GetObject` for the runtime's window on a descriptor (as writable as the
+        /// descriptor) → [`OpenReply`] (the handle, the size). Its mappings map every page of
+        /// a block they fault in, up to the block's end, even past the end of the file: a
+        /// file that grows a write at a time faults once per 64 KiB block, not once per page
+        /// (the runtime never touches bytes past the size it heard). Errors as `GetObject`.
+        Window { fd: u64 } = Label::Window => fn window -> OpenReply;
     }
 }
 
@@ -423,6 +429,7 @@ mod tests {
                 len: 1 << 20,
                 write: true,
             },
+            FileRequest::Window { fd: 4 },
         ] {
             let w = r.encode();
             assert!(w.mrs().len() <= 6);

@@ -216,6 +216,9 @@ abi::numbered! {
         /// fd, offset, len, write → MR1 = offset, MR2 = count, MR3 = size (`file::SpanReply`):
         /// the range a task's runtime then copies through its mapping of the file.
         Span = 520,
+        /// fd → MR1 = handle, MR2 = size (`GetObject`'s layout): a handle for a task's
+        /// runtime's window on the file, whose mappings map whole blocks.
+        Window = 521,
 
         /// vm to a pager: handle, block, write → MR1 = valid bytes; block frame cap in the
         /// reply (`object::ObjectRequest`).

@@ -96,7 +96,7 @@ fn proc_requests() -> [ProcRequest; 10] {
     ]
 }
 
-fn file_requests() -> [FileRequest; 11] {
+fn file_requests() -> [FileRequest; 12] {
     let path = |s| file::Path::new(s).unwrap();
     [
         FileRequest::Open {
@@ -135,6 +135,7 @@ fn file_requests() -> [FileRequest; 11] {
             len: 4096,
             write: false,
         },
+        FileRequest::Window { fd: 3 },
     ]
 }
 

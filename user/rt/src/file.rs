@@ -71,12 +71,14 @@ pub fn file_stats() -> Result<FileStats, Errno> {
 /// `EISDIR` for a directory, `EEXIST` for `O_CREAT | O_EXCL` of an existing file, `EACCES`
 /// for write access to a read-only file, `EROFS` for write access to a read-only disk.
 pub fn open(name: &str, flags: u64) -> Result<u64, Errno> {
-    FileRequest::open(&FILE, flags, path(name)?).map(|r| r.fd)
+    open_sized(name, flags).map(|(fd, _)| fd)
 }
 
 /// `open` that also returns the file's size.
 pub fn open_sized(name: &str, flags: u64) -> Result<(u64, u64), Errno> {
-    FileRequest::open(&FILE, flags, path(name)?).map(|r| (r.fd, r.size))
+    let r = FileRequest::open(&FILE, flags, path(name)?)?;
+    crate::fastio::opened(r.fd, flags, r.size);
+    Ok((r.fd, r.size))
 }
 
 /// One `Read` of at most [`READ_MAX`] bytes into `buf`; the count. The request asks for
@@ -141,6 +143,9 @@ fn read_all(fd: u64, offset: Option<u64>, buf: &mut [u8]) -> Result<usize, Errno
 /// `read(fd, buf)`: bytes from the descriptor's position, which advances; 0 at end of
 /// file. `EBADF` for a descriptor this task does not hold.
 pub fn read(fd: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+    if let Some(r) = crate::fastio::read(fd, None, buf) {
+        return r;
+    }
     read_all(fd, None, buf)
 }
 
@@ -150,6 +155,9 @@ pub fn pread(fd: u64, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
     if offset > i64::MAX as u64 {
         return Err(Errno::EINVAL);
     }
+    if let Some(r) = crate::fastio::read(fd, Some(offset), buf) {
+        return r;
+    }
     read_all(fd, Some(offset), buf)
 }
 
@@ -158,6 +166,8 @@ pub fn close(fd: u64) -> Result<(), Errno> {
     if proto::shm::owns_fd(fd) {
         return crate::shm::close(fd);
     }
+    // The window first: its handle keeps the file open.
+    crate::fastio::forget(fd);
     FileRequest::close(&FILE, fd)
 }
 
@@ -169,7 +179,9 @@ pub fn fstat(fd: u64) -> Result<Stat, Errno> {
             is_dir: false,
         });
     }
-    FileRequest::fstat(&FILE, fd).map(|r| Stat {
+    let r = FileRequest::fstat(&FILE, fd)?;
+    crate::fastio::sized(fd, r.size);
+    Ok(Stat {
         size: r.size,
         is_dir: r.is_dir,
     })
@@ -181,7 +193,9 @@ pub fn ftruncate(fd: u64, size: u64) -> Result<(), Errno> {
     if proto::shm::owns_fd(fd) {
         return crate::shm::truncate(fd, size);
     }
-    FileRequest::ftruncate(&FILE, fd, size)
+    FileRequest::ftruncate(&FILE, fd, size)?;
+    crate::fastio::sized(fd, size);
+    Ok(())
 }
 
 /// `stat(name)`: size and kind.
@@ -242,6 +256,9 @@ fn write_all(fd: u64, offset: Option<u64>, buf: &[u8]) -> Result<usize, Errno> {
 /// [`SECTOR_SIZE`] (`EINVAL`) and the bytes go to the disk before the call returns. `EBADF`
 /// for a descriptor not open for writing, `ENOSPC` when the disk is full.
 pub fn write(fd: u64, buf: &[u8]) -> Result<usize, Errno> {
+    if let Some(r) = crate::fastio::write(fd, None, buf) {
+        return r;
+    }
     write_all(fd, None, buf)
 }
 
@@ -251,11 +268,17 @@ pub fn pwrite(fd: u64, buf: &[u8], offset: u64) -> Result<usize, Errno> {
     if offset > i64::MAX as u64 {
         return Err(Errno::EINVAL);
     }
+    if let Some(r) = crate::fastio::write(fd, Some(offset), buf) {
+        return r;
+    }
     write_all(fd, Some(offset), buf)
 }
 
 /// `lseek(fd, offset, whence)`: the new position (`EINVAL` if it would be negative).
 pub fn lseek(fd: u64, offset: i64, whence: Whence) -> Result<u64, Errno> {
+    if let Some(r) = crate::fastio::lseek(fd, offset, whence) {
+        return r;
+    }
     FileRequest::lseek(&Client(server_of(fd)), fd, offset, whence)
 }
 

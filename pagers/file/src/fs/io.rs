@@ -219,9 +219,9 @@ impl<P: Platform> Files<P> {
             }
             let i = self.block(object, pos / BS)?;
             if done == 0 && at.saturating_add(data.len() as u64) > size {
-                // The bytes between the old end and the new one are zero (the first block
-                // is here: nothing changed before it was).
-                self.clear_past(object, size);
+                // The bytes between the old end and the write are zero (the first block is
+                // here: nothing changed before it was); the write covers the rest.
+                self.clear_between(object, size, at);
             }
             let off = (pos % BS) as usize;
             let k = (BS as usize - off).min(data.len() - done);
@@ -331,8 +331,9 @@ impl<P: Platform> Files<P> {
                 .filter(|&end| end <= MAX_SIZE)
                 .ok_or(Errno::EFBIG)?;
             if len > 0 && end > size {
-                // The bytes between the old end and the new one are the file's now, and zero.
-                self.clear_past(object, size);
+                // The bytes between the old end and the range are the file's now, and zero;
+                // the range's own bytes are the caller's to write next.
+                self.clear_between(object, size, at);
                 let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
                 o.size = end;
             }
