@@ -2,10 +2,15 @@
 //! `close`, `stat`, `fstat`, `ftruncate` (`close`, `fstat`, `ftruncate`, `read`, `pread`,
 //! `write`, `pwrite` and `lseek` also take shm descriptors, which go to the shm server:
 //! `crate::shm`). Descriptors are the server's, per
-//! task: a `fork` child starts with copies of its parent's (same numbers, same positions at
-//! the fork, each moving on its own afterwards), `exec` keeps them, and the server drops
-//! them when the task ends (init tells it: `proto::task`). [`file_stats`] reads the server's
-//! counters.
+//! task: a `fork` child starts with copies of its parent's (same numbers, sharing each
+//! descriptor's position with the parent, as POSIX's open file description), `exec` keeps
+//! them, and the server drops them when the task ends (init tells it: `proto::task`).
+//! [`file_stats`] reads the server's counters.
+//!
+//! The bytes of `read`, `pread`, `write` and `pwrite` of a descriptor this task opened go
+//! through `crate::fastio` (one copy to or from a shared window of the page cache, no byte
+//! in a message); shm, `O_DIRECT`, `O_DSYNC`/`O_SYNC`, write-only descriptors and those a
+//! program got across `exec` take the message path here (464 bytes a call).
 
 use crate::ipc::Client;
 use libmk::{Cap, Endpoint};
