@@ -80,7 +80,7 @@ impl<B: Backend> Stream<B> {
     }
 
     /// Into reading: written bytes go out first.
-    fn to_reading(&mut self) -> Result<(), Errno> {
+    fn enter_reading(&mut self) -> Result<(), Errno> {
         if self.mode == Mode::Writing {
             self.flush()?;
             self.mode = Mode::Reading;
@@ -91,13 +91,13 @@ impl<B: Backend> Stream<B> {
     }
 
     /// Into writing: the position goes back over bytes read ahead and not handed out.
-    fn to_writing(&mut self) -> Result<(), Errno> {
+    fn enter_writing(&mut self) -> Result<(), Errno> {
         if self.mode == Mode::Reading {
             let ahead = self.end - self.start;
-            if ahead > 0 {
-                if let Err(e) = self.backend.seek_by(-(ahead as i64)) {
-                    return self.failed(e);
-                }
+            if ahead > 0
+                && let Err(e) = self.backend.seek_by(-(ahead as i64))
+            {
+                return self.failed(e);
             }
             self.mode = Mode::Writing;
             self.start = 0;
@@ -126,7 +126,7 @@ impl<B: Backend> Stream<B> {
     /// `fgets`: bytes up to and including the next newline, at most `out.len()` of them (C
     /// keeps one for the NUL; here the count says where the line ends); 0 at the end.
     pub fn gets(&mut self, out: &mut [u8]) -> Result<usize, Errno> {
-        self.to_reading()?;
+        self.enter_reading()?;
         let mut done = 0;
         while done < out.len() {
             let avail = self.fill()?;
@@ -150,7 +150,7 @@ impl<B: Backend> Stream<B> {
 
     /// `fread`: up to `out.len()` bytes; fewer only at the end.
     pub fn read(&mut self, out: &mut [u8]) -> Result<usize, Errno> {
-        self.to_reading()?;
+        self.enter_reading()?;
         let mut done = 0;
         while done < out.len() {
             if self.start == self.end && !self.eof && out.len() - done >= BUFSIZ {
@@ -181,7 +181,7 @@ impl<B: Backend> Stream<B> {
     /// `fwrite`: all of `data` into the buffer (out with one backend write each time it
     /// fills); data of a buffer or more goes out at once after what the buffer holds.
     pub fn write(&mut self, data: &[u8]) -> Result<usize, Errno> {
-        self.to_writing()?;
+        self.enter_writing()?;
         if self.end + data.len() > BUFSIZ && self.end > 0 {
             // Fill the buffer first, so that backend writes stay whole buffers.
             let k = BUFSIZ - self.end;

@@ -241,6 +241,26 @@ fn copy_in(e: &mut Entry, mut at: u64, data: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
+/// `fd`'s entry with a window mapped (where the call starts, if the runtime knows): `None`
+/// when it has none, or when no window can be mapped (vm's or the server's limits): the
+/// entry goes and the call takes the message path, before anything changed.
+fn mapped(fd: u64, offset: Option<u64>) -> Option<Entry> {
+    let mut e = entry(fd)?;
+    if e.base == 0 {
+        let at = offset.unwrap_or(if e.shared { 0 } else { e.pos });
+        if window_at(&mut e, at.min(MAX_SIZE)).is_err() {
+            if !e.shared {
+                // The message path uses the server's position.
+                let _ = FileRequest::lseek(&FILE, fd, e.pos as i64, proto::file::Whence::Set);
+            }
+            forget(fd);
+            return None;
+        }
+        store(e);
+    }
+    Some(e)
+}
+
 /// The server's answer to a `Span`, checked: a read's range inside what was asked.
 fn span(fd: u64, offset: u64, len: u64, write: bool) -> Result<SpanReply, Errno> {
     let r = FileRequest::span(&FILE, fd, offset, len, write)?;
@@ -254,7 +274,7 @@ fn span(fd: u64, offset: u64, len: u64, write: bool) -> Result<SpanReply, Errno>
 /// `read` (`offset` `None`) or `pread` of `fd` through its window: the count, or `None`
 /// if `fd` has no entry (the caller takes the message path).
 pub fn read(fd: u64, offset: Option<u64>, out: &mut [u8]) -> Option<Result<usize, Errno>> {
-    let mut e = entry(fd)?;
+    let mut e = mapped(fd, offset)?;
     if !e.readable() {
         return Some(Err(Errno::EBADF));
     }
@@ -287,7 +307,7 @@ fn read_entry(e: &mut Entry, offset: Option<u64>, out: &mut [u8]) -> Result<usiz
 /// `write` (`offset` `None`) or `pwrite` of `fd` through its window: the count, or `None`
 /// if `fd` has no entry.
 pub fn write(fd: u64, offset: Option<u64>, data: &[u8]) -> Option<Result<usize, Errno>> {
-    let mut e = entry(fd)?;
+    let mut e = mapped(fd, offset)?;
     if !e.writable() {
         return Some(Err(Errno::EBADF));
     }

@@ -66,15 +66,10 @@ mod fopen_mode {
     }
 
     pub fn parse(mode: &str) -> Option<Mode> {
-        let plain: [u8; 2] = {
-            let mut b = [0u8; 2];
-            let mut n = 0;
-            for &c in mode.as_bytes().iter().filter(|&&c| c != b'b') {
-                *b.get_mut(n)? = c;
-                n += 1;
-            }
-            b
-        };
+        let mut plain = [0u8; 2];
+        for (n, &c) in mode.as_bytes().iter().filter(|&&c| c != b'b').enumerate() {
+            *plain.get_mut(n)? = c;
+        }
         Some(match &plain {
             b"r\0" => Mode::Read,
             b"r+" => Mode::ReadWrite,
