@@ -77,6 +77,8 @@ pub const MAX_TASK_HANDLES: usize = 2048;
 pub const MAX_HANDLES: usize = 8192;
 /// The largest FAT file.
 const MAX_SIZE: u64 = u32::MAX as u64;
+/// Blocks a `Span` brings into the cache at most (the caller asks again for the rest).
+pub const SPAN_BLOCKS: u64 = 4;
 const BS: u64 = BLOCK_SIZE;
 /// The smallest cache that reads ahead (a smaller one would give up the block being used).
 const READ_AHEAD_MIN: usize = 4;

@@ -386,11 +386,13 @@ fn handle(files: &mut Files, req: &mut Request, fr: FileRequest) -> Outcome {
             offset,
             len,
             write,
-        } => serve::answer(
-            &files
-                .span(pid, fd, offset, len, write)
-                .map(|(at, len, size)| SpanReply { at, len, size }),
-        ),
+        } => {
+            return answer(
+                files
+                    .span(pid, fd, offset, len, write)
+                    .map(|(at, len, size)| SpanReply { at, len, size }),
+            );
+        }
         FileRequest::Window { fd } => serve::answer(
             &files
                 .get_window(pid, fd)

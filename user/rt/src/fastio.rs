@@ -34,6 +34,7 @@
 //! descriptors a program got from the one before `exec`: those keep the message path.
 
 use crate::ipc::Client;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use libmk::{Cap, Notification};
 use proto::file::AT_POSITION;
 use proto::file::open_flags as of;
@@ -48,6 +49,10 @@ const NOTIFY: Cap<Notification> = Cap::from_cptr(task_slots::CHILD_NOTIFY);
 /// A window's length in bytes: a file offset range aligned to it is mapped at once (vm
 /// maps each 64 KiB block as it is first touched, so a large window costs nothing more).
 pub const WINDOW: u64 = 64 << 20;
+/// The page cache's block (what a window's fault maps at once).
+const BLOCK: u64 = proto::object::BLOCK_SIZE;
+/// Blocks the file server brings in per `Span` (`file::fs::SPAN_BLOCKS`).
+const SPAN_BLOCKS: u64 = 4;
 /// Descriptors this runtime keeps an entry for at once (more take the message path).
 const ENTRIES: usize = 16;
 /// The largest file offset + 1 (a FAT file ends at 4 GiB - 1).
@@ -67,9 +72,34 @@ struct Entry {
     size: u64,
     /// The server keeps the position: another task holds the descriptor too.
     shared: bool,
+    /// Blocks [`lo`, `hi`) the server brought into its cache for a `Span` (a window's
+    /// fault on them finds them there: a disk error was the `Span`'s `EIO`, not a `BUS`).
+    lo: u64,
+    hi: u64,
 }
 
 impl Entry {
+    /// Whether the blocks of [`at`, `at + len`) are among those a `Span` brought in.
+    fn checked(&self, at: u64, len: u64) -> bool {
+        len == 0 || (at / BLOCK >= self.lo && (at + len - 1) / BLOCK < self.hi)
+    }
+
+    /// A `Span` brought in the blocks of [`at`, `at + len`) (its first `SPAN_BLOCKS`): the
+    /// range kept grows when it follows on, else starts again.
+    fn note(&mut self, at: u64, len: u64) {
+        if len == 0 {
+            return;
+        }
+        let first = at / BLOCK;
+        let last = ((at + len - 1) / BLOCK).min(first + SPAN_BLOCKS - 1);
+        if first >= self.lo && first <= self.hi {
+            self.hi = self.hi.max(last + 1);
+        } else {
+            self.lo = first;
+            self.hi = last + 1;
+        }
+    }
+
     fn writable(&self) -> bool {
         self.flags & of::ACCMODE != of::RDONLY
     }
@@ -79,6 +109,9 @@ impl Entry {
 }
 
 static TABLE: Mutex<[Option<Entry>; ENTRIES]> = Mutex::new([None; ENTRIES]);
+/// Entries in [`TABLE`]: with none, no call here takes the lock (a store, which after a
+/// `fork` would copy the page: `fork` + `exec` copies next to nothing) or polls.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
 
 /// A descriptor whose bytes may go this way: open for reading (a window needs it), not
 /// `O_DIRECT` (the disk, not the cache) nor `O_DSYNC`/`O_SYNC` (each write to the disk
@@ -96,6 +129,7 @@ pub fn opened(fd: u64, flags: u64, size: u64) {
     }
     let mut t = TABLE.lock();
     if let Some(slot) = t.iter_mut().find(|e| e.is_none()) {
+        LIVE.fetch_add(1, Ordering::Relaxed);
         *slot = Some(Entry {
             fd,
             flags,
@@ -104,18 +138,26 @@ pub fn opened(fd: u64, flags: u64, size: u64) {
             pos: 0,
             size,
             shared: false,
+            lo: 0,
+            hi: 0,
         });
     }
 }
 
 /// Drops `fd`'s entry and unmaps its window (before `close`).
 pub fn forget(fd: u64) {
+    if LIVE.load(Ordering::Relaxed) == 0 {
+        return;
+    }
     let gone = {
         let mut t = TABLE.lock();
         t.iter_mut()
             .find(|e| e.is_some_and(|e| e.fd == fd))
             .and_then(|slot| slot.take())
     };
+    if gone.is_some() {
+        LIVE.fetch_sub(1, Ordering::Relaxed);
+    }
     if let Some(e) = gone
         && e.base != 0
     {
@@ -126,6 +168,9 @@ pub fn forget(fd: u64) {
 /// A `fork` is coming: every position goes to the server, which keeps it from now on
 /// (parent and child share it). `exec` is the same ([`before_exec`]).
 pub fn before_fork() {
+    if LIVE.load(Ordering::Relaxed) == 0 {
+        return;
+    }
     let mut t = TABLE.lock();
     for e in t.iter_mut().flatten() {
         if !e.shared {
@@ -161,6 +206,9 @@ fn check_restart() {
 
 /// `fd`'s entry (a copy), after the restart check.
 fn entry(fd: u64) -> Option<Entry> {
+    if LIVE.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
     check_restart();
     TABLE.lock().iter().flatten().find(|e| e.fd == fd).copied()
 }
@@ -284,24 +332,44 @@ pub fn read(fd: u64, offset: Option<u64>, out: &mut [u8]) -> Option<Result<usize
 }
 
 fn read_entry(e: &mut Entry, offset: Option<u64>, out: &mut [u8]) -> Result<usize, Errno> {
-    let len = out.len() as u64;
-    if e.shared {
-        let r = span(e.fd, offset.unwrap_or(AT_POSITION), len, false)?;
-        e.size = r.size;
-        copy_out(e, r.at, &mut out[..r.len as usize])?;
-        return Ok(r.len as usize);
+    let mut done = 0;
+    while done < out.len() {
+        let want = (out.len() - done) as u64;
+        let at = match offset {
+            Some(o) => o + done as u64,
+            None if e.shared => AT_POSITION,
+            None => e.pos,
+        };
+        let n = if at != AT_POSITION && at.saturating_add(want) <= e.size && e.checked(at, want) {
+            // Inside the size and in blocks the server brought in: the copy alone.
+            copy_out(e, at, &mut out[done..done + want as usize])?;
+            (at, want)
+        } else {
+            // The server settles it (the size may have grown; the shared position) and
+            // brings the blocks in (a disk error is EIO here, not BUS at the copy).
+            // With its own position, ask for `SPAN_BLOCKS` blocks at least: a reader going
+            // on asks once per four blocks, not once per block.
+            let ask = if at == AT_POSITION {
+                want
+            } else {
+                want.max(SPAN_BLOCKS * BLOCK - at % BLOCK)
+            };
+            let r = span(e.fd, at, ask, false)?;
+            e.size = r.size;
+            e.note(r.at, r.len);
+            let n = r.len.min(want);
+            copy_out(e, r.at, &mut out[done..done + n as usize])?;
+            (r.at, n)
+        };
+        if n.1 == 0 {
+            break;
+        }
+        done += n.1 as usize;
+        if offset.is_none() && !e.shared {
+            e.pos = n.0 + n.1;
+        }
     }
-    let at = offset.unwrap_or(e.pos);
-    if at.saturating_add(len) > e.size {
-        // Past the size as last heard: the file may have grown since.
-        e.size = span(e.fd, at, 0, false)?.size;
-    }
-    let n = e.size.saturating_sub(at).min(len) as usize;
-    copy_out(e, at, &mut out[..n])?;
-    if offset.is_none() {
-        e.pos = at + n as u64;
-    }
-    Ok(n)
+    Ok(done)
 }
 
 /// `write` (`offset` `None`) or `pwrite` of `fd` through its window: the count, or `None`
@@ -325,17 +393,34 @@ fn write_entry(e: &mut Entry, offset: Option<u64>, data: &[u8]) -> Result<usize,
         None => Some(e.pos),
     };
     let at = match at {
-        // Inside the file: only the copy.
-        Some(at) if at.checked_add(len).is_some_and(|end| end <= e.size) => at,
-        // The server settles the range (the end for `O_APPEND`, the shared position) and
-        // grows the file to hold it.
+        // Inside the file, in blocks the server brought in: the copy alone.
+        Some(at) if at.checked_add(len).is_some_and(|end| end <= e.size) && e.checked(at, len) => {
+            at
+        }
+        // The server settles the range (the end for `O_APPEND`, the shared position),
+        // grows the file to hold it and brings its first blocks in.
         _ => {
             let r = span(e.fd, at.or(offset).unwrap_or(AT_POSITION), len, true)?;
             e.size = r.size;
+            e.note(r.at, r.len);
             r.at
         }
     };
-    copy_in(e, at, data)?;
+    // Blocks of the range past those brought in: brought in before the copy reaches them
+    // (the file holds the range by now, so these `Span`s grow nothing).
+    let mut done = 0;
+    while done < len {
+        let here = at + done;
+        let rest = len - done;
+        if !e.checked(here, 1) {
+            let r = span(e.fd, here, rest, true)?;
+            e.note(here, rest);
+            e.size = r.size;
+        }
+        let k = rest.min(BLOCK - here % BLOCK);
+        copy_in(e, here, &data[done as usize..(done + k) as usize])?;
+        done += k;
+    }
     if offset.is_none() && !e.shared {
         e.pos = at + len;
     }

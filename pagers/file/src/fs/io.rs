@@ -299,10 +299,14 @@ impl<P: Platform> Files<P> {
     /// `Span` (the bulk data path): settles where a `read` (`write` false) or `write` of
     /// `len` bytes at `offset` ([`AT_POSITION`]: the descriptor's position, or for an
     /// `O_APPEND` write the end of the file) lies, without moving a byte: (offset, length,
-    /// size). A read's length stops at the end of the file; a write's is `len`, and the file
-    /// grows to hold it (new bytes zero, in the cache: the caller writes them through its
-    /// mapping of the cache's frames, which marks the blocks dirty). The position advances
-    /// past the range when `offset` is [`AT_POSITION`]. Never waits for the disk.
+    /// size). The blocks of the range's first [`SPAN_BLOCKS`] are brought into the cache
+    /// first (the first may wait for the disk, the others are read synchronously; a disk
+    /// error is the caller's `EIO`, where its window's fault would have been `BUS`). A
+    /// read's length stops at the end of the file and at the end of those blocks; a write's
+    /// is `len`, and the file grows to hold it (the gap before it zero, in the cache: the
+    /// caller writes the range through its mapping of the cache's frames, which marks the
+    /// blocks dirty). The position advances past the range when `offset` is
+    /// [`AT_POSITION`]. Nothing changes before the blocks are in.
     pub fn span(
         &mut self,
         pid: u64,
@@ -310,10 +314,10 @@ impl<P: Platform> Files<P> {
         offset: u64,
         len: u64,
         write: bool,
-    ) -> Result<(u64, u64, u64), Errno> {
+    ) -> Result<(u64, u64, u64), Fail> {
         let d = self.fd(pid, fd)?;
         if !(if write { d.writable() } else { d.readable() }) {
-            return Err(Errno::EBADF);
+            return Err(Errno::EBADF.into());
         }
         let (object, append) = (d.object, d.flags & of::APPEND != 0);
         let pos = d.pos.clone();
@@ -322,7 +326,7 @@ impl<P: Platform> Files<P> {
             AT_POSITION if write && append => size,
             AT_POSITION => pos.get(),
             // Negative as an `off_t`.
-            o if o > i64::MAX as u64 => return Err(Errno::EINVAL),
+            o if o > i64::MAX as u64 => return Err(Errno::EINVAL.into()),
             o => o,
         };
         let (n, size) = if write {
@@ -330,6 +334,7 @@ impl<P: Platform> Files<P> {
                 .checked_add(len)
                 .filter(|&end| end <= MAX_SIZE)
                 .ok_or(Errno::EFBIG)?;
+            self.bring_in(object, at, len)?;
             if len > 0 && end > size {
                 // The bytes between the old end and the range are the file's now, and zero;
                 // the range's own bytes are the caller's to write next.
@@ -339,12 +344,31 @@ impl<P: Platform> Files<P> {
             }
             (len, size.max(end))
         } else {
-            (len.min(size.saturating_sub(at)), size)
+            let n = len.min(size.saturating_sub(at));
+            let brought = self.bring_in(object, at, n)?;
+            (n.min(brought), size)
         };
         if offset == AT_POSITION {
             pos.set(at + n);
         }
         Ok((at, n, size))
+    }
+
+    /// Brings the blocks of [`at`, `at + len`) into the cache, at most [`SPAN_BLOCKS`] of
+    /// them (the first may wait): how many bytes from `at` lie in the blocks brought in.
+    fn bring_in(&mut self, object: u64, at: u64, len: u64) -> Result<u64, Fail> {
+        if len == 0 {
+            return Ok(0);
+        }
+        let first = at / BS;
+        let last = ((at + len - 1) / BS).min(first + SPAN_BLOCKS - 1);
+        for b in first..=last {
+            if b > first {
+                self.can_wait = false;
+            }
+            self.block(object, b)?;
+        }
+        Ok(((last + 1) * BS - at).min(len))
     }
 
     /// `Lseek`: the new position.
