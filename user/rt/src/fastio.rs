@@ -8,10 +8,12 @@
 //! **Who knows what.** A descriptor this task opened ([`opened`]) gets an entry here: its
 //! flags, its window, the file's size as last heard and, while only this task holds the
 //! descriptor, its position. Then a `read` or `write` inside the size is a copy and no call
-//! at all; the server is asked ([`FileRequest::span`]) only to grow the file (a write past
-//! the end, every `O_APPEND` write: the server settles the offset, so two tasks' appends
-//! never overlap), and when a read reaches the size as last heard (another task may have
-//! written more: a short read at the end of the file asks once). The server keeps the
+//! at all; the server is asked ([`FileRequest::span`]) once per four blocks the descriptor
+//! goes through (it brings them into its cache first, so that a disk error is the call's
+//! `EIO`, not the window fault's `BUS`), to grow the file (a write past the end, every
+//! `O_APPEND` write: the server settles the offset, so two tasks' appends never overlap),
+//! and when a read reaches the size as last heard (another task may have written more: a
+//! short read at the end of the file asks once). The server keeps the
 //! position of a descriptor that two tasks hold (after `fork`: one open file description):
 //! [`before_fork`] gives it every position first, and from then on every call asks `Span`
 //! for its range (one round trip, no bytes) and copies. `exec` gives the positions back too

@@ -318,20 +318,21 @@ fn main() -> i32 {
         );
     }
     println!("fileio: where each way's instructions go:");
-    println!("fileio:   read: no message carries data. open mapped nothing yet; the first read");
-    println!("fileio:   maps a window of the file (the page cache's own frames, shared), and each");
-    println!("fileio:   read is one poll (did the file server restart?) and one memcpy from the");
-    println!("fileio:   window, 64 bytes a step; a read reaching the size it knows asks the");
-    println!("fileio:   server once (Span). The rest is the window's faults: one per 64 KiB");
-    println!("fileio:   block (vm asks the file server for the block) and a kernel entry a page.");
+    println!("fileio:   read: no message carries data. The first read maps a window of the");
+    println!("fileio:   file (the page cache's own frames, shared); each read is one poll (did");
+    println!("fileio:   the file server restart?) and one memcpy from the window, 64 bytes a");
+    println!("fileio:   step; once per four blocks it asks the server (Span, no bytes) to bring");
+    println!("fileio:   them into its cache, and at the size it knows whether the file grew.");
+    println!("fileio:   The rest is the window's faults: one per 64 KiB block (vm asks the file");
+    println!("fileio:   server for the block through its proxy: about 18 kernel entries).");
     println!("fileio:   O_DIRECT: one disk transfer per 4 KiB, 464 bytes a message, no cache.");
     println!("fileio:   fgets: stdio refills its 4 KiB buffer with one read (as above), finds");
     println!("fileio:   the newline 64 bytes a step (NEON compares) and copies the line out.");
     println!("fileio:   mmap: one fault per 64 KiB block maps the cache's frames, then plain");
     println!("fileio:   loads: no copy, no call.");
     println!("fileio:   write: one memcpy into the window (the first store to a block faults");
-    println!("fileio:   and vm marks it dirty); a write past the end first asks the server to");
-    println!("fileio:   grow the file (Span: one round trip, no bytes).");
+    println!("fileio:   and vm marks it dirty), a Span per four blocks as for read; a write");
+    println!("fileio:   past the end first asks the server to grow the file (Span again).");
     println!("fileio:   mmap-write: a fault per block (a new block is zeroed by the file server,");
     println!("fileio:   64 bytes a step) and the stores; the write-back at close is not counted.");
 
