@@ -291,24 +291,39 @@ fn copy_in(e: &mut Entry, mut at: u64, data: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
-/// `fd`'s entry with a window mapped (where the call starts, if the runtime knows): `None`
-/// when it has none, or when no window can be mapped (vm's or the server's limits): the
-/// entry goes and the call takes the message path, before anything changed.
-fn mapped(fd: u64, offset: Option<u64>) -> Option<Entry> {
-    let mut e = entry(fd)?;
-    if e.base == 0 {
-        let at = offset.unwrap_or(if e.shared { 0 } else { e.pos });
-        if window_at(&mut e, at.min(MAX_SIZE)).is_err() {
-            if !e.shared {
-                // The message path uses the server's position.
-                let _ = FileRequest::lseek(&FILE, fd, e.pos as i64, proto::file::Whence::Set);
-            }
-            forget(fd);
-            return None;
-        }
-        store(e);
+/// Runs `op` on `fd`'s entry in place (no copy of it: the target's `memcpy` would copy it
+/// a word at a time), with a window mapped where the call starts if the runtime knows.
+/// `None` when it has no entry, or when no window can be mapped (vm's or the server's
+/// limits): then the entry goes and the call takes the message path, before anything
+/// changed. `op` runs with the table locked: it makes calls to the file server and vm,
+/// never to this module.
+fn with_mapped<R>(fd: u64, offset: Option<u64>, op: impl FnOnce(&mut Entry) -> R) -> Option<R> {
+    if LIVE.load(Ordering::Relaxed) == 0 {
+        return None;
     }
-    Some(e)
+    check_restart();
+    let unmappable = {
+        let mut t = TABLE.lock();
+        let e = t.iter_mut().flatten().find(|e| e.fd == fd)?;
+        if e.base == 0 {
+            let at = offset.unwrap_or(if e.shared { 0 } else { e.pos });
+            if window_at(e, at.min(MAX_SIZE)).is_err() {
+                Some((e.shared, e.pos))
+            } else {
+                return Some(op(e));
+            }
+        } else {
+            return Some(op(e));
+        }
+    };
+    if let Some((shared, pos)) = unmappable
+        && !shared
+    {
+        // The message path uses the server's position.
+        let _ = FileRequest::lseek(&FILE, fd, pos as i64, proto::file::Whence::Set);
+    }
+    forget(fd);
+    None
 }
 
 /// The server's answer to a `Span`, checked: a read's range inside what was asked.
@@ -324,13 +339,12 @@ fn span(fd: u64, offset: u64, len: u64, write: bool) -> Result<SpanReply, Errno>
 /// `read` (`offset` `None`) or `pread` of `fd` through its window: the count, or `None`
 /// if `fd` has no entry (the caller takes the message path).
 pub fn read(fd: u64, offset: Option<u64>, out: &mut [u8]) -> Option<Result<usize, Errno>> {
-    let mut e = mapped(fd, offset)?;
-    if !e.readable() {
-        return Some(Err(Errno::EBADF));
-    }
-    let r = read_entry(&mut e, offset, out);
-    store(e);
-    Some(r)
+    with_mapped(fd, offset, |e| {
+        if !e.readable() {
+            return Err(Errno::EBADF);
+        }
+        read_entry(e, offset, out)
+    })
 }
 
 fn read_entry(e: &mut Entry, offset: Option<u64>, out: &mut [u8]) -> Result<usize, Errno> {
@@ -377,13 +391,12 @@ fn read_entry(e: &mut Entry, offset: Option<u64>, out: &mut [u8]) -> Result<usiz
 /// `write` (`offset` `None`) or `pwrite` of `fd` through its window: the count, or `None`
 /// if `fd` has no entry.
 pub fn write(fd: u64, offset: Option<u64>, data: &[u8]) -> Option<Result<usize, Errno>> {
-    let mut e = mapped(fd, offset)?;
-    if !e.writable() {
-        return Some(Err(Errno::EBADF));
-    }
-    let r = write_entry(&mut e, offset, data);
-    store(e);
-    Some(r)
+    with_mapped(fd, offset, |e| {
+        if !e.writable() {
+            return Err(Errno::EBADF);
+        }
+        write_entry(e, offset, data)
+    })
 }
 
 fn write_entry(e: &mut Entry, offset: Option<u64>, data: &[u8]) -> Result<usize, Errno> {
