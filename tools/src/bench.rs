@@ -17,6 +17,10 @@ use crate::scenarios::{BENCH_MACHINE, BENCHES, Bench};
 /// Runs at once; icount makes each run's figures independent of the host's load.
 const JOBS: usize = 2;
 
+/// Benchmarks that write to the disk (`files`: the `fileio_write*` figures write new files),
+/// each run on its own copy of the image.
+const WRITES_DISK: &[&str] = &["files"];
+
 /// One `BENCH` line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
@@ -311,14 +315,27 @@ pub fn run(paths: &Paths, settings: &Settings) -> Result<u8> {
     );
 
     let results = qemu::parallel_map(&jobs, JOBS, |(bench, run)| {
+        // A benchmark that writes files gets its own copy of the disk (written, then thrown
+        // away); the others share the built image, read-only.
+        let writes = WRITES_DISK.contains(&bench.name);
+        let disk = if writes {
+            match images::disk_copy(paths, &format!("bench-{}-{run}", bench.name)) {
+                Ok(copy) => copy,
+                Err(e) => {
+                    return (String::new(), Err((e.to_string(), String::new())));
+                }
+            }
+        } else {
+            paths.disk.clone()
+        };
         let launch = Launch {
             dir: &paths.root,
             machine: &BENCH_MACHINE,
             kernel: paths.relative(&paths.image),
             initrd: initrd.as_deref().map(|path| paths.relative(path)),
             disk: Some(qemu::Disk {
-                path: paths.relative(&paths.disk),
-                read_only: true,
+                path: paths.relative(&disk),
+                read_only: !writes,
                 faults: None,
             }),
             bootargs: bench.bootargs,

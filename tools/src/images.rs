@@ -157,6 +157,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "inithang",
             "initshmhang",
             "dirtest",
+            "fastio",
         ],
     ),
 ];

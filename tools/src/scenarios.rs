@@ -862,6 +862,8 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         timeout_secs: 180,
+        // The write ways create a file (the tour, on the shared read-only disk, skips them).
+        writes_disk: true,
         ..Scenario::stops(
             "proc-fileio",
             Initrd::Normal,
@@ -872,10 +874,14 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS fileio-one-request-per-block",
                 "PASS fileio-read-ahead",
                 "PASS fileio-read-1k",
+                "PASS fileio-read-4k",
                 "PASS fileio-direct-4k",
                 "PASS fileio-fgets-1k",
                 "PASS fileio-mmap",
-                "fileio: per MiB of big.dat",
+                "PASS fileio-write-1k",
+                "PASS fileio-write-4k",
+                "PASS fileio-mmap-write",
+                "fileio: per MiB moved",
                 "PASS fileio-read-warm",
                 "PASS fileio-direct-disk",
                 "PASS fileio-mmap-object-pages",
@@ -1665,6 +1671,40 @@ pub const SCENARIOS: &[Scenario] = &[
             "init: done",
         ],
     ),
+    // The bulk data path (issue 10): read/write copy through a window of the page cache's
+    // frames; coherence with other descriptors, tasks and shared mappings, a position
+    // shared with a fork child, O_APPEND from two tasks, O_DIRECT, shm, stdio, errors.
+    Scenario {
+        writes_disk: true,
+        timeout_secs: 120,
+        ..Scenario::stops(
+            "proc-fastio",
+            Initrd::Normal,
+            "run=fastio",
+            Stage::Hello,
+            &[
+                "PASS fastio-read-after-write",
+                "PASS fastio-grown-by-other",
+                "fastio: read(4096) at 900 of a 1000-byte file = Ok(100), then Ok(0)",
+                "PASS fastio-short-read-eof",
+                "PASS fastio-pread-pwrite",
+                "PASS fastio-mapping-sees-write",
+                "PASS fastio-read-sees-mapping",
+                "fastio: after the child read 10 and wrote 5: position Ok(25)",
+                "PASS fastio-fork-shares-offset",
+                "fastio: 200 parent and 200 child records, each whole",
+                "PASS fastio-append-two-tasks",
+                "PASS fastio-odirect",
+                "PASS fastio-shm-read-write",
+                "PASS fastio-stdio-roundtrip",
+                "PASS fastio-errors",
+                "PASS fastio-no-data-messages",
+                "fastio: 0 failures",
+                "init: fastio exited with status 0",
+                "init: done",
+            ],
+        )
+    },
 ];
 
 /// `proc-dirtest`'s disk: a long name written by `fatfs`, and 1 MiB left free.

@@ -317,6 +317,10 @@ impl<'a> Proc<'a> {
                 {
                     rt::println!("init: task {pid} gets no file server: {e:?}");
                 }
+                // Its runtime polls the notification before each `read` and `write` of a
+                // file mapped for them (`rt::fastio`): the windows of the old instance are
+                // gone, and their descriptors take the message path (`EBADF`).
+                let _ = objs.notify.signal();
             }
         }
         let given = self.alloc.slot().map_err(Errno::from).and_then(|slot| {

@@ -41,6 +41,7 @@ use crate::cache::Cache;
 use crate::pending::{Finished, Key, Pending};
 use crate::platform::{Device, Platform, Waiter};
 use alloc::collections::BTreeMap;
+use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::cell::Cell;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -78,6 +79,8 @@ pub const MAX_TASK_HANDLES: usize = 2048;
 pub const MAX_HANDLES: usize = 8192;
 /// The largest FAT file.
 const MAX_SIZE: u64 = u32::MAX as u64;
+/// Blocks a `Span` brings into the cache at most (the caller asks again for the rest).
+pub const SPAN_BLOCKS: u64 = 4;
 const BS: u64 = BLOCK_SIZE;
 /// The smallest cache that reads ahead (a smaller one would give up the block being used).
 const READ_AHEAD_MIN: usize = 4;
@@ -177,7 +180,9 @@ struct Stage {
 /// One `open`.
 struct Fd {
     object: u64,
-    pos: u64,
+    /// The position, shared by the descriptors a `fork` copied from one `open` (POSIX's
+    /// open file description): a child's `read` moves its parent's position too.
+    pos: Rc<Cell<u64>>,
     flags: u64,
     stage: Option<Stage>,
     /// A write-back of its file's data failed since this (writable) descriptor last heard:
@@ -399,7 +404,7 @@ impl<P: Platform> Files<P> {
             (pid, fd),
             Fd {
                 object,
-                pos: 0,
+                pos: Rc::new(Cell::new(0)),
                 flags,
                 stage: None,
                 error: None,
@@ -628,8 +633,8 @@ impl<P: Platform> Files<P> {
     }
 
     /// `TaskFork`: `child` gets a copy of each of `parent`'s descriptors, with the same
-    /// number, flags and position (from then on each has its own position: the server has
-    /// no open file description shared between tasks). An `O_DIRECT` transfer being
+    /// number and flags, sharing the position (POSIX: the two descriptors name one open
+    /// file description, so a `read` in either moves both). An `O_DIRECT` transfer being
     /// assembled stays the parent's.
     /// `ENFILE` (and nothing copied) when all tasks' descriptors together would pass
     /// [`MAX_FDS`]: init then fails the fork.
@@ -638,10 +643,10 @@ impl<P: Platform> Files<P> {
         if self.fds.len() + n > MAX_FDS || (n > 0 && P::heap_low()) {
             return Err(Errno::ENFILE);
         }
-        let copies: Vec<(u64, u64, u64, u64)> = self
+        let copies: Vec<(u64, u64, Rc<Cell<u64>>, u64)> = self
             .fds
             .range((parent, 0)..=(parent, u64::MAX))
-            .map(|(&(_, fd), d)| (fd, d.object, d.pos, d.flags))
+            .map(|(&(_, fd), d)| (fd, d.object, d.pos.clone(), d.flags))
             .collect();
         for (fd, object, pos, flags) in copies {
             if let Some(old) = self.fds.insert(

@@ -25,7 +25,8 @@ use proto::file::{READ_DATA_MR, READ_MAX};
 use proto::object::{GetObject, ObjectRequest};
 use proto::startup::{FILE_DMA_WINDOW, Startup, file_slots};
 use proto::{
-    DescriptorCount, Errno, FileRequest, Label, MAX_WORDS, OpenReply, ServerControl, StatReply, pid,
+    DescriptorCount, Errno, FileRequest, Label, MAX_WORDS, OpenReply, ServerControl, SpanReply,
+    StatReply, pid,
 };
 use rt::println;
 use serve::{ReplySlots, Serve, StopHook};
@@ -393,6 +394,23 @@ fn handle(files: &mut Files, req: &mut Request, fr: FileRequest) -> Outcome {
         FileRequest::Rmdir { path } => serve::answer(&files.rmdir(&path)),
         FileRequest::Rename { from, to } => serve::answer(&files.rename(&from, &to)),
         FileRequest::ReadDir { path, cookie } => dir_reply(files, &path, cookie),
+        FileRequest::Span {
+            fd,
+            offset,
+            len,
+            write,
+        } => {
+            return answer(
+                files
+                    .span(pid, fd, offset, len, write)
+                    .map(|(at, len, size)| SpanReply { at, len, size }),
+            );
+        }
+        FileRequest::Window { fd } => serve::answer(
+            &files
+                .get_window(pid, fd)
+                .map(|(fd, size)| OpenReply { fd, size }),
+        ),
     })
 }
 

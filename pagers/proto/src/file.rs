@@ -145,6 +145,21 @@ crate::interface! {
         /// the entries in MR6.. (at most [`READ_MAX`] bytes, records as [`dirents`] reads
         /// them). `ENOTDIR` for a file.
         ReadDir { path: Path, cookie: u64 } = Label::ReadDir => fn read_dir -> ReadDirReply;
+        /// The bulk data path (issue 10): no byte travels in the message. The server settles
+        /// where a `read` or `write` of `len` bytes at `offset` ([`AT_POSITION`]: the
+        /// descriptor's position, advanced past the range; with `O_APPEND` a write's is the
+        /// end of the file) goes → [`SpanReply`]: the range's offset, its length (a read's
+        /// stops at the end of the file; a write's is `len`, and the file has grown to hold
+        /// it, new bytes zero) and the file's size. The caller then copies the bytes through
+        /// its shared mapping of the file (`GetObject`, the page cache's own frames). `EBADF`
+        /// as `Read`/`Write`, `EFBIG` past the largest file, `EINVAL` for a negative offset.
+        Span { fd: u64, offset: u64, len: u64, write: bool } = Label::Span => fn span -> SpanReply;
+        /// `GetObject` for the runtime's window on a descriptor (as writable as the
+        /// descriptor) → [`OpenReply`] (the handle, the size). Its mappings map every page of
+        /// a block they fault in, up to the block's end, even past the end of the file: a
+        /// file that grows a write at a time faults once per 64 KiB block, not once per page
+        /// (the runtime never touches bytes past the size it heard). Errors as `GetObject`.
+        Window { fd: u64 } = Label::Window => fn window -> OpenReply;
     }
 }
 
@@ -211,6 +226,29 @@ pub fn dirents(mut bytes: &[u8]) -> impl Iterator<Item = (&str, u64, bool)> {
         bytes = &bytes[DIRENT_HEADER + len..];
         Some((name, u64::from(size), dir))
     })
+}
+
+/// `Span`'s result: where the range lies, how long it is, and the file's size after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpanReply {
+    pub at: u64,
+    pub len: u64,
+    pub size: u64,
+}
+
+impl ReplyBody for SpanReply {
+    fn encode_body(&self, w: &mut Wire) {
+        w.push(self.at);
+        w.push(self.len);
+        w.push(self.size);
+    }
+
+    fn decode_body(w: &[u64]) -> Result<Self, ProtoError> {
+        match *w {
+            [at, len, size, ..] => Ok(Self { at, len, size }),
+            _ => Err(ProtoError::Short),
+        }
+    }
 }
 
 /// `Stat`'s result: size in bytes, and whether it is a directory.
@@ -444,6 +482,13 @@ mod tests {
             },
             FileRequest::Unlink { path },
             FileRequest::FileStats,
+            FileRequest::Span {
+                fd: 3,
+                offset: AT_POSITION,
+                len: 1 << 20,
+                write: true,
+            },
+            FileRequest::Window { fd: 4 },
         ] {
             let w = r.encode();
             assert!(w.mrs().len() <= 6);
@@ -491,6 +536,13 @@ mod tests {
 
     #[test]
     fn replies_round_trip() {
+        let span = SpanReply {
+            at: 4096,
+            len: 1024,
+            size: 8192,
+        };
+        let w = encode_reply(&Ok(span));
+        assert_eq!(decode_reply::<SpanReply>(w.mrs()), Ok(Ok(span)));
         let open = OpenReply { fd: 3, size: 99 };
         let w = encode_reply(&Ok(open));
         assert_eq!(decode_reply::<OpenReply>(w.mrs()), Ok(Ok(open)));

@@ -42,6 +42,9 @@ pub struct Handle {
     pub owner: u64,
     /// Whether vm has claimed it.
     pub claimed: bool,
+    /// Its mappings map whole blocks, past the end of the file too (a runtime's window:
+    /// `FileRequest::Window`).
+    pub whole: bool,
 }
 
 /// A pager's handles.
@@ -114,9 +117,17 @@ impl Handles {
                 writable,
                 owner,
                 claimed: false,
+                whole: false,
             },
         );
         Ok(h)
+    }
+
+    /// Marks handle `h` as a window's: its mappings map whole blocks.
+    pub fn set_whole(&mut self, h: u64) {
+        if let Some(handle) = self.map.get_mut(&h) {
+            handle.whole = true;
+        }
     }
 
     /// A handle vm made for itself (shm's `CreateAnon`): claimed from the start.
@@ -129,6 +140,7 @@ impl Handles {
                 writable,
                 owner: pid::VM,
                 claimed: true,
+                whole: false,
             },
         );
         h

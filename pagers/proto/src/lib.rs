@@ -29,7 +29,7 @@ pub mod wire;
 pub mod zero;
 
 pub use errno::Errno;
-pub use file::{FileRequest, FileStats, OpenReply, ReadDirReply, StatReply};
+pub use file::{FileRequest, FileStats, OpenReply, ReadDirReply, SpanReply, StatReply};
 pub use interface::{Field, Transport};
 pub use proc::{GetPidReply, ProcRequest, WaitReply};
 pub use shm::ShmRequest;
@@ -225,6 +225,12 @@ abi::numbered! {
         /// path (five words), cookie → MR1 = bytes of entries, MR2 = next cookie; the
         /// entries in MR6.. ([`file::ReadDirReply`]).
         ReadDir = 513,
+        /// fd, offset, len, write → MR1 = offset, MR2 = count, MR3 = size (`file::SpanReply`):
+        /// the range a task's runtime then copies through its mapping of the file.
+        Span = 520,
+        /// fd → MR1 = handle, MR2 = size (`GetObject`'s layout): a handle for a task's
+        /// runtime's window on the file, whose mappings map whole blocks.
+        Window = 521,
 
         /// vm to a pager: handle, block, write → MR1 = valid bytes; block frame cap in the
         /// reply (`object::ObjectRequest`).

@@ -97,7 +97,7 @@ fn proc_requests() -> [ProcRequest; 11] {
     ]
 }
 
-fn file_requests() -> [FileRequest; 14] {
+fn file_requests() -> [FileRequest; 16] {
     let path = |s| file::Path::new(s).unwrap();
     [
         FileRequest::Open {
@@ -142,6 +142,13 @@ fn file_requests() -> [FileRequest; 14] {
             path: path("/"),
             cookie: file::DIR_END - 1,
         },
+        FileRequest::Span {
+            fd: 3,
+            offset: file::AT_POSITION,
+            len: 4096,
+            write: false,
+        },
+        FileRequest::Window { fd: 3 },
     ]
 }
 

@@ -2,10 +2,15 @@
 //! `close`, `stat`, `fstat`, `ftruncate` (`close`, `fstat`, `ftruncate`, `read`, `pread`,
 //! `write`, `pwrite` and `lseek` also take shm descriptors, which go to the shm server:
 //! `crate::shm`). Descriptors are the server's, per
-//! task: a `fork` child starts with copies of its parent's (same numbers, same positions at
-//! the fork, each moving on its own afterwards), `exec` keeps them, and the server drops
-//! them when the task ends (init tells it: `proto::task`). [`file_stats`] reads the server's
-//! counters.
+//! task: a `fork` child starts with copies of its parent's (same numbers, sharing each
+//! descriptor's position with the parent, as POSIX's open file description), `exec` keeps
+//! them, and the server drops them when the task ends (init tells it: `proto::task`).
+//! [`file_stats`] reads the server's counters.
+//!
+//! The bytes of `read`, `pread`, `write` and `pwrite` of a descriptor this task opened go
+//! through `crate::fastio` (one copy to or from a shared window of the page cache, no byte
+//! in a message); shm, `O_DIRECT`, `O_DSYNC`/`O_SYNC`, write-only descriptors and those a
+//! program got across `exec` take the message path here (464 bytes a call).
 
 use crate::ipc::Client;
 use libmk::{Cap, Endpoint};
@@ -71,12 +76,14 @@ pub fn file_stats() -> Result<FileStats, Errno> {
 /// `EISDIR` for a directory, `EEXIST` for `O_CREAT | O_EXCL` of an existing file, `EACCES`
 /// for write access to a read-only file, `EROFS` for write access to a read-only disk.
 pub fn open(name: &str, flags: u64) -> Result<u64, Errno> {
-    FileRequest::open(&FILE, flags, path(name)?).map(|r| r.fd)
+    open_sized(name, flags).map(|(fd, _)| fd)
 }
 
 /// `open` that also returns the file's size.
 pub fn open_sized(name: &str, flags: u64) -> Result<(u64, u64), Errno> {
-    FileRequest::open(&FILE, flags, path(name)?).map(|r| (r.fd, r.size))
+    let r = FileRequest::open(&FILE, flags, path(name)?)?;
+    crate::fastio::opened(r.fd, flags, r.size);
+    Ok((r.fd, r.size))
 }
 
 /// One `Read` of at most [`READ_MAX`] bytes into `buf`; the count. The request asks for
@@ -141,6 +148,9 @@ fn read_all(fd: u64, offset: Option<u64>, buf: &mut [u8]) -> Result<usize, Errno
 /// `read(fd, buf)`: bytes from the descriptor's position, which advances; 0 at end of
 /// file. `EBADF` for a descriptor this task does not hold.
 pub fn read(fd: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+    if let Some(r) = crate::fastio::read(fd, None, buf) {
+        return r;
+    }
     read_all(fd, None, buf)
 }
 
@@ -150,6 +160,9 @@ pub fn pread(fd: u64, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
     if offset > i64::MAX as u64 {
         return Err(Errno::EINVAL);
     }
+    if let Some(r) = crate::fastio::read(fd, Some(offset), buf) {
+        return r;
+    }
     read_all(fd, Some(offset), buf)
 }
 
@@ -158,6 +171,8 @@ pub fn close(fd: u64) -> Result<(), Errno> {
     if proto::shm::owns_fd(fd) {
         return crate::shm::close(fd);
     }
+    // The window first: its handle keeps the file open.
+    crate::fastio::forget(fd);
     FileRequest::close(&FILE, fd)
 }
 
@@ -169,7 +184,9 @@ pub fn fstat(fd: u64) -> Result<Stat, Errno> {
             is_dir: false,
         });
     }
-    FileRequest::fstat(&FILE, fd).map(|r| Stat {
+    let r = FileRequest::fstat(&FILE, fd)?;
+    crate::fastio::sized(fd, r.size);
+    Ok(Stat {
         size: r.size,
         is_dir: r.is_dir,
     })
@@ -181,7 +198,9 @@ pub fn ftruncate(fd: u64, size: u64) -> Result<(), Errno> {
     if proto::shm::owns_fd(fd) {
         return crate::shm::truncate(fd, size);
     }
-    FileRequest::ftruncate(&FILE, fd, size)
+    FileRequest::ftruncate(&FILE, fd, size)?;
+    crate::fastio::sized(fd, size);
+    Ok(())
 }
 
 /// `stat(name)`: size and kind.
@@ -242,6 +261,9 @@ fn write_all(fd: u64, offset: Option<u64>, buf: &[u8]) -> Result<usize, Errno> {
 /// [`SECTOR_SIZE`] (`EINVAL`) and the bytes go to the disk before the call returns. `EBADF`
 /// for a descriptor not open for writing, `ENOSPC` when the disk is full.
 pub fn write(fd: u64, buf: &[u8]) -> Result<usize, Errno> {
+    if let Some(r) = crate::fastio::write(fd, None, buf) {
+        return r;
+    }
     write_all(fd, None, buf)
 }
 
@@ -251,11 +273,17 @@ pub fn pwrite(fd: u64, buf: &[u8], offset: u64) -> Result<usize, Errno> {
     if offset > i64::MAX as u64 {
         return Err(Errno::EINVAL);
     }
+    if let Some(r) = crate::fastio::write(fd, Some(offset), buf) {
+        return r;
+    }
     write_all(fd, Some(offset), buf)
 }
 
 /// `lseek(fd, offset, whence)`: the new position (`EINVAL` if it would be negative).
 pub fn lseek(fd: u64, offset: i64, whence: Whence) -> Result<u64, Errno> {
+    if let Some(r) = crate::fastio::lseek(fd, offset, whence) {
+        return r;
+    }
     FileRequest::lseek(&Client(server_of(fd)), fd, offset, whence)
 }
 

@@ -129,6 +129,7 @@ pub fn spawn(name: &str) -> Result<u64, Errno> {
 
 /// Replaces this task's program with `name`; returns only on failure.
 pub fn exec(name: &str) -> Result<Infallible, Errno> {
+    crate::fastio::before_exec();
     ProcRequest::exec(&PROC, program_name(name)?)?;
     // init never replies to a successful exec: the thread restarts in the new program.
     Err(Errno::EIO)
@@ -190,6 +191,9 @@ pub fn sched_yield() {
 /// Creates a child that is a copy of this task: the child's pid in the parent, 0 in the
 /// child.
 pub fn fork() -> Result<u64, Errno> {
+    // Positions the runtime keeps go to the file server, which keeps them from now on:
+    // parent and child share them (`crate::fastio`).
+    crate::fastio::before_fork();
     // SAFETY: `__rt_fork` follows the C calling convention (it saves and restores every
     // callee-saved register itself) and touches only its own stack frame.
     let r = unsafe { __rt_fork() };

@@ -290,7 +290,7 @@ impl<P: Platform> Files<P> {
         let end = o.disk_len.min(o.size).min(start + BS);
         let bytes = self.cache.bytes(i);
         if end <= start {
-            bytes.fill(0);
+            bufio::zero(bytes);
             return Ok(());
         }
         let want = (end - start) as usize;

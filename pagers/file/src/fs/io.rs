@@ -21,7 +21,11 @@ impl<P: Platform> Files<P> {
             return Err(Errno::EBADF.into());
         }
         let (object, direct) = (d.object, d.direct());
-        let at = if offset == AT_POSITION { d.pos } else { offset };
+        let at = if offset == AT_POSITION {
+            d.pos.get()
+        } else {
+            offset
+        };
         let n = if direct {
             self.direct_read(pid, fd, at, want, out)?
         } else {
@@ -30,7 +34,7 @@ impl<P: Platform> Files<P> {
         if offset == AT_POSITION
             && let Some(d) = self.fds.get_mut(&(pid, fd))
         {
-            d.pos += n as u64;
+            d.pos.set(d.pos.get() + n as u64);
         }
         Ok(n)
     }
@@ -166,7 +170,7 @@ impl<P: Platform> Files<P> {
         let at = match offset {
             // `O_APPEND`: at the end, whatever the position (POSIX `write`).
             AT_POSITION if d.flags & of::APPEND != 0 => self.size_of(object)?,
-            AT_POSITION => d.pos,
+            AT_POSITION => d.pos.get(),
             // Negative as an `off_t`.
             o if o > i64::MAX as u64 => return Err(Errno::EINVAL.into()),
             o => o,
@@ -194,7 +198,7 @@ impl<P: Platform> Files<P> {
         if offset == AT_POSITION
             && let Some(d) = self.fds.get_mut(&(pid, fd))
         {
-            d.pos = at + n as u64;
+            d.pos.set(at + n as u64);
         }
         Ok(n)
     }
@@ -215,9 +219,9 @@ impl<P: Platform> Files<P> {
             }
             let i = self.block(object, pos / BS)?;
             if done == 0 && at.saturating_add(data.len() as u64) > size {
-                // The bytes between the old end and the new one are zero (the first block
-                // is here: nothing changed before it was).
-                self.clear_past(object, size);
+                // The bytes between the old end and the write are zero (the first block is
+                // here: nothing changed before it was); the write covers the rest.
+                self.clear_between(object, size, at);
             }
             let off = (pos % BS) as usize;
             let k = (BS as usize - off).min(data.len() - done);
@@ -292,12 +296,87 @@ impl<P: Platform> Files<P> {
         Ok(n)
     }
 
+    /// `Span` (the bulk data path): settles where a `read` (`write` false) or `write` of
+    /// `len` bytes at `offset` ([`AT_POSITION`]: the descriptor's position, or for an
+    /// `O_APPEND` write the end of the file) lies, without moving a byte: (offset, length,
+    /// size). The blocks of the range's first [`SPAN_BLOCKS`] are brought into the cache
+    /// first (the first may wait for the disk, the others are read synchronously; a disk
+    /// error is the caller's `EIO`, where its window's fault would have been `BUS`). A
+    /// read's length stops at the end of the file and at the end of those blocks; a write's
+    /// is `len`, and the file grows to hold it (the gap before it zero, in the cache: the
+    /// caller writes the range through its mapping of the cache's frames, which marks the
+    /// blocks dirty). The position advances past the range when `offset` is
+    /// [`AT_POSITION`]. Nothing changes before the blocks are in.
+    pub fn span(
+        &mut self,
+        pid: u64,
+        fd: u64,
+        offset: u64,
+        len: u64,
+        write: bool,
+    ) -> Result<(u64, u64, u64), Fail> {
+        let d = self.fd(pid, fd)?;
+        if !(if write { d.writable() } else { d.readable() }) {
+            return Err(Errno::EBADF.into());
+        }
+        let (object, append) = (d.object, d.flags & of::APPEND != 0);
+        let pos = d.pos.clone();
+        let size = self.size_of(object)?;
+        let at = match offset {
+            AT_POSITION if write && append => size,
+            AT_POSITION => pos.get(),
+            // Negative as an `off_t`.
+            o if o > i64::MAX as u64 => return Err(Errno::EINVAL.into()),
+            o => o,
+        };
+        let (n, size) = if write {
+            let end = at
+                .checked_add(len)
+                .filter(|&end| end <= MAX_SIZE)
+                .ok_or(Errno::EFBIG)?;
+            self.bring_in(object, at, len)?;
+            if len > 0 && end > size {
+                // The bytes between the old end and the range are the file's now, and zero;
+                // the range's own bytes are the caller's to write next.
+                self.clear_between(object, size, at);
+                let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
+                o.size = end;
+            }
+            (len, size.max(end))
+        } else {
+            let n = len.min(size.saturating_sub(at));
+            let brought = self.bring_in(object, at, n)?;
+            (n.min(brought), size)
+        };
+        if offset == AT_POSITION {
+            pos.set(at + n);
+        }
+        Ok((at, n, size))
+    }
+
+    /// Brings the blocks of [`at`, `at + len`) into the cache, at most [`SPAN_BLOCKS`] of
+    /// them (the first may wait): how many bytes from `at` lie in the blocks brought in.
+    fn bring_in(&mut self, object: u64, at: u64, len: u64) -> Result<u64, Fail> {
+        if len == 0 {
+            return Ok(0);
+        }
+        let first = at / BS;
+        let last = ((at + len - 1) / BS).min(first + SPAN_BLOCKS - 1);
+        for b in first..=last {
+            if b > first {
+                self.can_wait = false;
+            }
+            self.block(object, b)?;
+        }
+        Ok(((last + 1) * BS - at).min(len))
+    }
+
     /// `Lseek`: the new position.
     pub fn lseek(&mut self, pid: u64, fd: u64, offset: i64, whence: Whence) -> Result<u64, Errno> {
         let d = self.fd(pid, fd)?;
         let base = match whence {
             Whence::Set => 0,
-            Whence::Cur => d.pos,
+            Whence::Cur => d.pos.get(),
             Whence::End => self.size_of(d.object)?,
         };
         // Below 0 or past the largest FAT file (as Linux's `s_maxbytes`): EINVAL.
@@ -306,7 +385,7 @@ impl<P: Platform> Files<P> {
             .filter(|&p| p <= MAX_SIZE)
             .ok_or(Errno::EINVAL)?;
         let d = self.fds.get_mut(&(pid, fd)).ok_or(Errno::EBADF)?;
-        d.pos = pos;
+        d.pos.set(pos);
         d.stage = None;
         Ok(pos)
     }

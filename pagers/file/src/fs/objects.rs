@@ -37,6 +37,15 @@ impl<P: Platform> Files<P> {
         Ok((handle, o.size))
     }
 
+    /// `Window`: a handle for the runtime's window on `fd` (`GetObject`, as writable as
+    /// the descriptor), whose mappings map whole blocks (`object_page`).
+    pub fn get_window(&mut self, pid: u64, fd: u64) -> Result<(u64, u64), Errno> {
+        let writable = self.fd(pid, fd)?.writable();
+        let (handle, size) = self.get_object(pid, fd, writable)?;
+        self.handles.set_whole(handle);
+        Ok((handle, size))
+    }
+
     /// Whether a descriptor open for writing or a writable handle (a shared writable
     /// mapping, or one about to be made) names `object`.
     pub(super) fn writers(&self, object: u64) -> bool {
@@ -61,11 +70,12 @@ impl<P: Platform> Files<P> {
         block: u64,
         write: bool,
     ) -> Result<(usize, u64), Fail> {
-        let object = if write {
-            self.handles.claimed_for_write(handle)?.object
+        let h = if write {
+            self.handles.claimed_for_write(handle)?
         } else {
-            self.handles.claimed(handle)?.object
+            self.handles.claimed(handle)?
         };
+        let object = h.object;
         let size = self.size_of(object)?;
         let start = block.checked_mul(BS).ok_or(Errno::EFAULT)?;
         if start >= size {
@@ -75,7 +85,8 @@ impl<P: Platform> Files<P> {
         if write {
             self.cache.slots[i].dirty = true;
         }
-        let valid = (size - start).min(BS);
+        // A window maps the whole block: the file grows under it a write at a time.
+        let valid = if h.whole { BS } else { (size - start).min(BS) };
         self.cache.stats.object_requests += 1;
         self.cache.stats.object_pages += valid.div_ceil(PAGE_SIZE);
         Ok((i, valid))

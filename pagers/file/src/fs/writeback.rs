@@ -117,8 +117,19 @@ impl<P: Platform> Files<P> {
     /// past the end of the file, where a mapping may have written, and are about to become
     /// file data (the file grows) or be seen by a new mapping.
     pub(super) fn clear_past(&mut self, object: u64, at: u64) {
+        self.clear_between(object, at, u64::MAX);
+    }
+
+    /// Zeroes the cached bytes of `object` from its old end `at` up to `until` (or the end
+    /// of `at`'s block): what a growth of the file makes the file's. Only `at`'s block can
+    /// hold bytes past the end (a mapping's stores there); blocks after it come in as zero.
+    pub(super) fn clear_between(&mut self, object: u64, at: u64, until: u64) {
         if let Some(&i) = self.cache.index.get(&(object, at / BS)) {
-            self.cache.bytes(i)[(at % BS) as usize..].fill(0);
+            let from = (at % BS) as usize;
+            let to = until.saturating_sub(at - at % BS).min(BS) as usize;
+            if from < to {
+                bufio::zero(&mut self.cache.bytes(i)[from..to]);
+            }
         }
     }
 

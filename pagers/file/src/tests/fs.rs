@@ -700,15 +700,22 @@ fn a_block_of_several_runs_is_one_fill_finished_by_its_last_part_in_any_order() 
 }
 
 #[test]
-fn fork_copies_descriptors_and_exec_closes_cloexec_ones() {
+fn fork_shares_positions_and_exec_closes_cloexec_ones() {
     let (mut f, _d, data) = with_data(1000, 8);
     let keep = open(&mut f, A, "DATA.BIN", of::RDONLY).unwrap();
     let gone = open(&mut f, A, "DATA.BIN", of::RDONLY | of::CLOEXEC).unwrap();
     assert_eq!(ok(read(&mut f, A, keep, AT_POSITION, 100)), &data[..100]);
     assert_eq!(f.task_fork(A, B), Ok(()));
-    // The child's copy starts at the parent's position and moves on its own.
+    // The child's copy shares the parent's position (one open file description): each
+    // read moves it for both.
     assert_eq!(ok(read(&mut f, B, keep, AT_POSITION, 10)), &data[100..110]);
-    assert_eq!(ok(read(&mut f, A, keep, AT_POSITION, 10)), &data[100..110]);
+    assert_eq!(ok(read(&mut f, A, keep, AT_POSITION, 10)), &data[110..120]);
+    assert_eq!(ok(f.span(B, keep, AT_POSITION, 5, false)), (120, 5, 1000));
+    assert_eq!(f.lseek(A, keep, 0, Whence::Cur), Ok(125));
+    // A descriptor opened after the fork is the parent's alone.
+    let later = open(&mut f, A, "DATA.BIN", of::RDONLY).unwrap();
+    assert_eq!(err(read(&mut f, B, later, 0, 1)), Errno::EBADF);
+    assert_eq!(f.close(A, later), Ok(()));
     assert_eq!(f.descriptors(), (4, 1));
     assert_eq!(f.task_exec(B), Ok(()));
     assert_eq!(err(read(&mut f, B, gone, 0, 1)), Errno::EBADF);
@@ -717,6 +724,81 @@ fn fork_copies_descriptors_and_exec_closes_cloexec_ones() {
     assert_eq!(f.task_exit(A), Ok(()));
     assert_eq!(f.task_exit(B), Ok(()));
     assert_eq!(f.descriptors(), (0, 0));
+}
+
+#[test]
+fn span_settles_ranges_without_moving_bytes() {
+    let (mut f, _d, data) = with_data(1000, 8);
+    let r = open(&mut f, A, "DATA.BIN", of::RDONLY).unwrap();
+    let w = open(&mut f, A, "DATA.BIN", of::WRONLY).unwrap();
+    let app = open(&mut f, A, "DATA.BIN", of::WRONLY | of::APPEND).unwrap();
+    let span = |f: &mut Files<Host>, fd, at, len, write| ok(f.span(A, fd, at, len, write));
+    // Reads: the position advances, the length stops at the end of the file.
+    assert_eq!(span(&mut f, r, AT_POSITION, 600, false), (0, 600, 1000));
+    assert_eq!(span(&mut f, r, AT_POSITION, 600, false), (600, 400, 1000));
+    assert_eq!(span(&mut f, r, AT_POSITION, 600, false), (1000, 0, 1000));
+    // pread-style: the position stays.
+    assert_eq!(span(&mut f, r, 10, 20, false), (10, 20, 1000));
+    assert_eq!(span(&mut f, r, 5000, 20, false), (5000, 0, 1000));
+    assert_eq!(f.lseek(A, r, 0, Whence::Cur), Ok(1000));
+    // Access modes, forged descriptors, negative and huge offsets.
+    let no = |r: Result<(u64, u64, u64), Fail>| match r {
+        Err(Fail::No(e)) => e,
+        other => panic!("{:?}", other.map_err(|_| "waits")),
+    };
+    assert_eq!(no(f.span(A, r, 0, 1, true)), Errno::EBADF);
+    assert_eq!(no(f.span(A, w, 0, 1, false)), Errno::EBADF);
+    assert_eq!(no(f.span(B, r, 0, 1, false)), Errno::EBADF);
+    assert_eq!(no(f.span(A, 999, 0, 1, false)), Errno::EBADF);
+    assert_eq!(no(f.span(A, w, 1 << 63, 1, true)), Errno::EINVAL);
+    assert_eq!(no(f.span(A, w, u32::MAX as u64, 1, true)), Errno::EFBIG);
+    assert_eq!(no(f.span(A, w, 1, u64::MAX, true)), Errno::EFBIG);
+    assert_eq!(f.fstat(A, w), Ok(1000));
+    // A write past the end grows the file (zeroes between), an append goes to the end.
+    assert_eq!(span(&mut f, w, 1100, 50, true), (1100, 50, 1150));
+    assert_eq!(ok(read(&mut f, A, r, 990, 200)), {
+        let mut v = data[990..].to_vec();
+        v.resize(160, 0);
+        v
+    });
+    assert_eq!(span(&mut f, app, AT_POSITION, 8, true), (1150, 8, 1158));
+    assert_eq!(span(&mut f, app, AT_POSITION, 8, true), (1158, 8, 1166));
+    assert_eq!(span(&mut f, app, 0, 8, true), (0, 8, 1166));
+    assert_eq!(f.lseek(A, app, 0, Whence::Cur), Ok(1166));
+    for fd in [r, w, app] {
+        assert_eq!(f.close(A, fd), Ok(()));
+    }
+}
+
+#[test]
+fn span_brings_blocks_in_and_reports_disk_errors() {
+    let blocks = 8;
+    let (mut f, d, _) = with_data(blocks * BS, 16);
+    let fd = open(&mut f, A, "DATA.BIN", of::RDWR).unwrap();
+    // A long read is cut at the end of the blocks brought in (4), which are cached now.
+    let (at, n, _) = ok(f.span(A, fd, 100, 6 * BS as u64, false));
+    assert_eq!((at, n), (100, 4 * BS as u64 - 100));
+    let cached = f.stats().cached;
+    assert!(cached >= 4, "{cached} blocks cached");
+    // A read that would fault a block the disk cannot give: EIO from Span (a window's
+    // fault would have been BUS), nothing changed, and the position stays.
+    let end = d.0.borrow().image.len() as u64 / 512;
+    d.0.borrow_mut().bad.push(200..end);
+    let pos = f.lseek(A, fd, 5 * BS as i64, Whence::Set).unwrap();
+    match f.span(A, fd, AT_POSITION, 10, false) {
+        Err(Fail::No(Errno::EIO)) => {}
+        _ => panic!("a failed block read was not EIO"),
+    }
+    match f.span(A, fd, 6 * BS as u64, 10, true) {
+        Err(Fail::No(Errno::EIO)) => {}
+        _ => panic!("a failed block read under a write was not EIO"),
+    }
+    assert_eq!(f.lseek(A, fd, 0, Whence::Cur), Ok(pos));
+    d.0.borrow_mut().bad.clear();
+    assert_eq!(
+        ok(f.span(A, fd, AT_POSITION, 10, false)),
+        (pos, 10, (blocks * BS) as u64)
+    );
 }
 
 #[test]

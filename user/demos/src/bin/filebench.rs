@@ -26,8 +26,8 @@ use alloc::vec;
 use core::fmt;
 use core::ptr::{read_volatile, write_volatile};
 use rt::{
-    MAP_PRIVATE, MAP_SHARED, O_CREAT, O_DIRECT, O_EXCL, O_RDONLY, O_RDWR, PROT_READ, PROT_WRITE,
-    VmStats, println,
+    MAP_PRIVATE, MAP_SHARED, O_CREAT, O_DIRECT, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, PROT_READ,
+    PROT_WRITE, VmStats, println,
 };
 
 use demos::Ratio;
@@ -180,13 +180,19 @@ fn main() -> i32 {
     if ONLY == Some("cold") {
         return 0;
     }
-    let benches: [(&str, fn()); 6] = [
+    // The writes last: their new files take page-cache blocks big.dat's reads use.
+    let benches: [(&str, fn()); 11] = [
         ("file_fault", file_fault),
         ("shm_first_touch", shm_first_touch),
         ("fileio_read", fileio_read),
+        ("fileio_read4k", fileio_read4k),
         ("fileio_direct", fileio_direct),
         ("fileio_fgets", fileio_fgets),
         ("fileio_mmap", fileio_mmap),
+        ("fileio_write", fileio_write),
+        ("fileio_write4k", fileio_write4k),
+        ("fileio_mmap_write", fileio_mmap_write),
+        ("fileio_direct_write", fileio_direct_write),
     ];
     for (name, bench) in benches {
         match ONLY {
@@ -369,6 +375,166 @@ fn fileio_read() {
     );
 }
 
+/// `read()` of the whole file into a 4 KiB buffer, the page cache warm.
+fn fileio_read4k() {
+    let fd = open(O_RDONLY);
+    let mut buf = vec![0u8; 4096];
+    let (s, bytes, calls) =
+        measure_reads(|| rt::read(fd, &mut buf).unwrap_or_else(|_| fail("read")));
+    // A second pass on the same descriptor: its window is mapped by now (no fault).
+    if rt::lseek(fd, 0, rt::file::Whence::Set) != Ok(0) {
+        fail("lseek");
+    }
+    let (again, _, _) = measure_reads(|| rt::read(fd, &mut buf).unwrap_or_else(|_| fail("read")));
+    let _ = rt::close(fd);
+    if buf[8] != big_byte(READ_BYTES - 4096 + 8) {
+        fail("read 4k: wrong bytes");
+    }
+    report_read(
+        "fileio_read4k_per_mib",
+        s,
+        bytes,
+        calls,
+        format_args!(
+            " buffer=4096 second_pass={}",
+            Ratio(again.instructions, READ_BYTES / MIB)
+        ),
+    );
+}
+
+/// How much the `write()` figures write: a new file of 4 MiB (its blocks stay in the
+/// cache beside big.dat's, so no write-back falls inside the window).
+const WRITE_BYTES: u64 = 4 * MIB;
+/// The file the write figures create (and remove afterwards).
+const WRITE_FILE: &str = "wbench.dat";
+
+/// `write()` of `WRITE_BYTES`, `chunk` bytes a call, into a file whose blocks are cached
+/// (the cache warm, as for the reads): one unmeasured pass creates the file, the measured
+/// pass writes it again from the start on a new descriptor. A second figure, `grow=`, is
+/// the first pass: a new file growing a call at a time (each call asks the file server to
+/// grow it: `Span`). The file is checked, closed (its write-back outside the windows) and
+/// removed.
+fn write_pass(name: &str, chunk: usize) {
+    let mut buf = vec![0u8; chunk];
+    let mut pass = |flags: u64, seed: u8| -> (Sample, u64) {
+        let fd = rt::open(WRITE_FILE, O_RDWR | flags)
+            .unwrap_or_else(|e| fail(&alloc::format!("open {WRITE_FILE}: {e:?}")));
+        let mut calls = 0;
+        let s = with_faults(|| {
+            let w = start();
+            let mut at = 0;
+            while at < WRITE_BYTES {
+                // One byte differs per call, so that every call writes its own bytes.
+                buf[0] = ((at / chunk as u64) as u8).wrapping_add(seed);
+                if rt::write(fd, &buf) != Ok(chunk) {
+                    fail("write");
+                }
+                calls += 1;
+                at += chunk as u64;
+            }
+            stop(&w)
+        });
+        let mut back = [0u8; 1];
+        let last = WRITE_BYTES - chunk as u64;
+        if rt::fstat(fd).map(|st| st.size) != Ok(WRITE_BYTES)
+            || rt::pread(fd, &mut back, last) != Ok(1)
+            || back[0] != ((last / chunk as u64) as u8).wrapping_add(seed)
+        {
+            fail("write: the file does not hold what was written");
+        }
+        let _ = rt::close(fd);
+        (s, calls)
+    };
+    let (grow, _) = pass(O_CREAT | O_TRUNC, 0);
+    let (s, calls) = pass(0, 1);
+    let _ = rt::unlink(WRITE_FILE);
+    report(
+        name,
+        s,
+        WRITE_BYTES / MIB,
+        format_args!(
+            " calls={} buffer={chunk} grow={} grow_kernel_entries={}",
+            Ratio(calls, WRITE_BYTES / MIB),
+            Ratio(grow.instructions, WRITE_BYTES / MIB),
+            Ratio(grow.entries, WRITE_BYTES / MIB)
+        ),
+    );
+}
+
+/// `write()`, 1 KiB a call.
+fn fileio_write() {
+    write_pass("fileio_write_per_mib", 1024);
+}
+
+/// `write()`, 4 KiB a call.
+fn fileio_write4k() {
+    write_pass("fileio_write4k_per_mib", 4096);
+}
+
+/// A new 16 MiB file (`ftruncate`), mapped shared and writable, every byte written (each
+/// word its offset, 16-byte stores: [`fill_words`]), faults included; the `munmap` and the write-back at `close` are outside the
+/// window (Linux's file is on tmpfs).
+fn fileio_mmap_write() {
+    let fd = rt::open(WRITE_FILE, O_CREAT | O_RDWR | O_TRUNC)
+        .unwrap_or_else(|e| fail(&alloc::format!("create {WRITE_FILE}: {e:?}")));
+    if let Err(e) = rt::ftruncate(fd, FILE_BYTES) {
+        fail(&alloc::format!("ftruncate: {e:?}"));
+    }
+    let a = rt::mmap(0, FILE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+        .unwrap_or_else(|e| fail(&alloc::format!("mmap {WRITE_FILE}: {e:?}")));
+    let s = with_faults(|| {
+        let w = start();
+        fill_words(a, FILE_BYTES);
+        stop(&w)
+    });
+    // SAFETY: as above, a read of a word written just now.
+    let back = unsafe { read_volatile((a + FILE_BYTES - 8) as *const u64) };
+    let _ = rt::munmap(a, FILE_BYTES);
+    let mut word = [0u8; 8];
+    if back != FILE_BYTES - 8
+        || rt::pread(fd, &mut word, 4096) != Ok(8)
+        || u64::from_le_bytes(word) != 4096
+    {
+        fail("mmap write: the file does not hold what was written");
+    }
+    let _ = rt::close(fd);
+    let _ = rt::unlink(WRITE_FILE);
+    report(
+        "fileio_mmap_write_per_mib",
+        s,
+        FILE_BYTES / MIB,
+        format_args!(""),
+    );
+}
+
+/// `O_DIRECT` writes of 4 KiB to a new file (each to the disk before it returns:
+/// instructions retired, the waits not counted).
+fn fileio_direct_write() {
+    let fd = rt::open(WRITE_FILE, O_CREAT | O_RDWR | O_TRUNC | O_DIRECT)
+        .unwrap_or_else(|e| fail(&alloc::format!("create {WRITE_FILE}: {e:?}")));
+    let buf = vec![7u8; 4096];
+    let bytes = MIB;
+    let s = with_faults(|| {
+        let w = start();
+        let mut at = 0;
+        while at < bytes {
+            if rt::write(fd, &buf) != Ok(4096) {
+                fail("O_DIRECT write");
+            }
+            at += 4096;
+        }
+        stop(&w)
+    });
+    let _ = rt::close(fd);
+    let _ = rt::unlink(WRITE_FILE);
+    report(
+        "fileio_direct_write_per_mib",
+        s,
+        bytes / MIB,
+        format_args!(" buffer=4096 counter=instructions_retired"),
+    );
+}
+
 /// `O_DIRECT` reads of 4 KiB (the disk, not the cache: instructions retired).
 fn fileio_direct() {
     let fd = open(O_RDONLY | O_DIRECT);
@@ -388,12 +554,12 @@ fn fileio_direct() {
     );
 }
 
-/// The stdio-style reader's `fgets` into a 256-byte line buffer (the reader refills its 4 KiB
-/// buffer with `read()`), the page cache warm.
+/// stdio's `fgets` into a 1 KiB line buffer (the stream refills its 4 KiB buffer with
+/// `read()`), the page cache warm.
 fn fileio_fgets() {
     let fd = open(O_RDONLY);
     let mut f = rt::stdio::File::from_fd(fd);
-    let mut line = [0u8; 256];
+    let mut line = [0u8; 1024];
     let (s, bytes, calls) =
         measure_reads(|| f.read_line(&mut line).unwrap_or_else(|_| fail("fgets")));
     let _ = f.close();
@@ -402,7 +568,7 @@ fn fileio_fgets() {
         s,
         bytes,
         calls,
-        format_args!(" line_buffer=256"),
+        format_args!(" line_buffer=1024"),
     );
 }
 
@@ -430,6 +596,44 @@ fn fileio_mmap() {
         fail("mmap: the words' sum is wrong");
     }
     report_read("fileio_mmap_per_mib", s, READ_BYTES, 1, format_args!(""));
+}
+
+/// Stores into every word of [`a`, `a + len`) its own offset from `a` (`len` a multiple of
+/// 64): 64 bytes an iteration as two pairs of 128-bit stores (`stp q`) of vectors of two
+/// words, each advanced by 64 with a vector add, 8 instructions for 8 words (the mirror of
+/// [`sum_words`]).
+fn fill_words(a: u64, len: u64) {
+    let steps = len / 64;
+    if steps == 0 {
+        return;
+    }
+    let first: [u64; 8] = [0, 8, 16, 24, 32, 40, 48, 56];
+    // SAFETY: writes `steps * 64` bytes from `a`, a read-write mapping of this task of at
+    // least `len` bytes that no Rust reference covers; reads the 64 bytes of `first` (a
+    // local); FP/SIMD is enabled for EL0 and the vector registers used are clobbers.
+    unsafe {
+        core::arch::asm!(
+            "ldp q0, q1, [{f}]",
+            "ldp q2, q3, [{f}, #32]",
+            "mov {t}, #64",
+            "dup v8.2d, {t}",
+            "2:",
+            "stp q0, q1, [{p}], #32",
+            "stp q2, q3, [{p}], #32",
+            "add v0.2d, v0.2d, v8.2d",
+            "add v1.2d, v1.2d, v8.2d",
+            "add v2.2d, v2.2d, v8.2d",
+            "add v3.2d, v3.2d, v8.2d",
+            "subs {n}, {n}, #1",
+            "b.ne 2b",
+            f = in(reg) first.as_ptr(),
+            p = inout(reg) a => _,
+            n = inout(reg) steps => _,
+            t = out(reg) _,
+            out("v0") _, out("v1") _, out("v2") _, out("v3") _, out("v8") _,
+            options(nostack),
+        );
+    }
 }
 
 /// The sum of `words` (wrapping): 8 words an iteration, loaded as two pairs of 128-bit
