@@ -465,13 +465,7 @@ fn write_over(cost: &mut Cost, buf: &mut [u8]) -> Result<u64, &'static str> {
         }
         at += n as u64;
     }
-    let mut back = alloc::vec![0u8; 65536];
-    let mut ok = true;
-    let mut off = 0;
-    while off < WRITE_BYTES {
-        ok &= rt::pread(fd, &mut back, off) == Ok(back.len()) && check_words(&back, off);
-        off += back.len() as u64;
-    }
+    let ok = read_back(fd);
     rt::close(fd).map_err(|_| "close failed")?;
     let _ = rt::unlink(WRITE_FILE);
     finish_write(ok)
@@ -506,6 +500,15 @@ fn mmap_write(cost: &mut Cost) -> Result<u64, &'static str> {
     m.add_to(cost);
     cost.calls = Delta::between(&s0, &stats()).faults as u64;
     rt::munmap(a, WRITE_BYTES).map_err(|_| "munmap failed")?;
+    let ok = read_back(fd);
+    rt::close(fd).map_err(|_| "close failed")?;
+    let _ = rt::unlink(WRITE_FILE);
+    println!("fileio:   (calls = page faults)");
+    finish_write(ok)
+}
+
+/// Whether the written file reads back as its pattern, 64 KiB at a time.
+fn read_back(fd: u64) -> bool {
     let mut back = alloc::vec![0u8; 65536];
     let mut ok = true;
     let mut off = 0;
@@ -513,10 +516,7 @@ fn mmap_write(cost: &mut Cost) -> Result<u64, &'static str> {
         ok &= rt::pread(fd, &mut back, off) == Ok(back.len()) && check_words(&back, off);
         off += back.len() as u64;
     }
-    rt::close(fd).map_err(|_| "close failed")?;
-    let _ = rt::unlink(WRITE_FILE);
-    println!("fileio:   (calls = page faults)");
-    finish_write(ok)
+    ok
 }
 
 fn finish_write(ok: bool) -> Result<u64, &'static str> {
