@@ -28,7 +28,7 @@ use libmk::{CNode, Cap, Endpoint, Frame, Notification, Reply, Tcb, Timer, Untype
 use proto::object::Pager;
 use proto::{
     Errno, Kill, KillRecord, Name, PAGE_SIZE, ServerControl, USER_IPC_BUFFER, USER_STACK_SIZE,
-    USER_STACK_TOP, WaitReply, WaitStatus, pid, prot, task_slots,
+    USER_STACK_TOP, VmControl, WaitReply, WaitStatus, pid, prot, task_slots,
 };
 
 /// log2 of the untyped each task's objects come from (CNode 16 KiB, VSpace 8 KiB, IPC
@@ -434,7 +434,7 @@ impl<'a> Proc<'a> {
         let result = self
             .vm
             .new_space(pid, objs.vspace)
-            .and_then(|()| self.vm.set_name(pid, name))
+            .and_then(|()| VmControl::set_name(&self.vm, pid, name))
             .and_then(|()| self.load(pid, &program))
             .and_then(|()| {
                 self.vm
@@ -447,7 +447,7 @@ impl<'a> Proc<'a> {
             });
         self.done_loading(&program);
         if let Err(e) = result {
-            let _ = self.vm.destroy(pid);
+            let _ = VmControl::destroy(&self.vm, pid);
             self.free_objects(objs);
             return Err(e);
         }
@@ -477,14 +477,14 @@ impl<'a> Proc<'a> {
         let result = self
             .vm
             .fork_space(parent, pid, objs.vspace)
-            .and_then(|()| self.vm.set_name(pid, name))
+            .and_then(|()| VmControl::set_name(&self.vm, pid, name))
             .and_then(|()| {
                 self.vm
                     .map_frame(pid, USER_IPC_BUFFER, prot::READ | prot::WRITE, objs.ipc)
             })
             .and_then(|()| objs.tcb.write_registers(&[pc, sp, 0]).map_err(Errno::from));
         if let Err(e) = result {
-            let _ = self.vm.destroy(pid);
+            let _ = VmControl::destroy(&self.vm, pid);
             self.free_objects(objs);
             return Err(e);
         }
@@ -509,16 +509,14 @@ impl<'a> Proc<'a> {
             self.done_loading(&program);
             return Err(Errno::from(e));
         }
-        let result = self
-            .vm
-            .reset(pid)
+        let result = VmControl::reset(&self.vm, pid)
             .map(|()| {
                 // The old image is gone: the exec happens (or the task dies), and its
                 // close-on-exec descriptors go (before the task runs on: its new program
                 // could open one first).
                 self.exec_notice(pid);
             })
-            .and_then(|()| self.vm.set_name(pid, name))
+            .and_then(|()| VmControl::set_name(&self.vm, pid, name))
             .and_then(|()| self.load(pid, &program))
             .and_then(|()| {
                 tcb.write_registers(&[entry, USER_STACK_TOP, pid])
@@ -558,7 +556,8 @@ impl<'a> Proc<'a> {
                     let file_end = seg.vaddr + seg.file_size;
                     let mut anon_start = seg.vaddr - seg.vaddr % PAGE_SIZE;
                     if seg.file_size > 0 {
-                        self.vm.map_object(
+                        VmControl::map_object(
+                            &self.vm,
                             pid,
                             seg.vaddr,
                             seg.file_size,
@@ -572,12 +571,13 @@ impl<'a> Proc<'a> {
                     }
                     let end = seg.vaddr_end().div_ceil(PAGE_SIZE) * PAGE_SIZE;
                     if end > anon_start {
-                        self.vm.map_anon(pid, anon_start, end - anon_start, p)?;
+                        VmControl::map_anon(&self.vm, pid, anon_start, end - anon_start, p)?;
                     }
                 }
             }
         }
-        self.vm.map_anon(
+        VmControl::map_anon(
+            &self.vm,
             pid,
             USER_STACK_TOP - USER_STACK_SIZE,
             USER_STACK_SIZE,
@@ -611,7 +611,7 @@ impl<'a> Proc<'a> {
         task.state = State::Zombie { how, value };
         let (parent, name) = (task.parent, task.name);
         let _ = objs.tcb.suspend();
-        if let Err(e) = self.vm.destroy(pid) {
+        if let Err(e) = VmControl::destroy(&self.vm, pid) {
             rt::println!("init: vm could not destroy task {pid}: {e}");
         }
         self.execs.remove(&pid);
@@ -732,7 +732,7 @@ impl<'a> Proc<'a> {
     /// vm signalled: end every task it has a kill record for.
     pub fn take_kills(&mut self) {
         loop {
-            match self.vm.take_kill() {
+            match VmControl::take_kills(&self.vm) {
                 Ok(Some(KillRecord { pid, .. })) if self.servers.iter().any(|s| s.pid == pid) => {
                     // vm gave up on a pager that did not answer within its deadline.
                     self.end_server(pid, "no answer to vm within its deadline", 0);

@@ -4,7 +4,7 @@
 use abi::message::NULL_CPTR;
 use libmk::{Cap, Endpoint, Frame, VSpace};
 use proto::object::Pager;
-use proto::{Errno, KillRecord, Name, ReplyBody, VmControl, prot};
+use proto::{Errno, ReplyBody, VmControl, prot};
 
 /// vm as init calls it.
 pub struct Vm {
@@ -16,10 +16,12 @@ impl Vm {
         Self { ep }
     }
 
-    /// Sends `req` (with the capability `cap` of init's CSpace when the request carries one)
-    /// and returns its results.
-    fn call<T: ReplyBody>(&self, req: VmControl, cap: Option<u64>) -> Result<T, Errno> {
-        debug_assert_eq!(req.carries_cap(), cap.is_some());
+    /// Sends `req`, a request that carries a capability (`cap`, of init's CSpace), and
+    /// returns its results. The others go through the declaration's client calls
+    /// (`VmControl::destroy(&vm, pid)`: `Vm` is their transport).
+    fn call_with_cap<T: ReplyBody>(&self, req: VmControl, cap: u64) -> Result<T, Errno> {
+        debug_assert!(req.carries_cap());
+        let cap = Some(cap);
         let mut msg = rt::ipc::message(&req.encode());
         if let Some(cap) = cap {
             let buf = libmk::ipc_buffer().ok_or(Errno::EIO)?;
@@ -36,16 +38,12 @@ impl Vm {
     }
 
     pub fn new_space(&self, pid: u64, vspace: Cap<VSpace>) -> Result<(), Errno> {
-        self.call(VmControl::NewSpace { pid }, Some(vspace.cptr()))
+        self.call_with_cap(VmControl::NewSpace { pid }, vspace.cptr())
     }
 
     /// A new instance of `pager` (restarted): `ep` is vm's capability to its endpoint.
     pub fn set_pager(&self, pager: Pager, ep: u64) -> Result<(), Errno> {
-        self.call(VmControl::SetPager { pager }, Some(ep))
-    }
-
-    pub fn set_name(&self, pid: u64, name: Name) -> Result<(), Errno> {
-        self.call(VmControl::SetName { pid, name }, None)
+        self.call_with_cap(VmControl::SetPager { pager }, ep)
     }
 
     /// A segment of an ELF file in the initrd: its bytes start `initrd_offset` bytes into
@@ -56,16 +54,15 @@ impl Vm {
         seg: &kernel_core::elf::Segment,
         initrd_offset: u64,
     ) -> Result<(), Errno> {
-        let p = Self::seg_prot(seg);
-        let req = VmControl::MapImage {
+        VmControl::map_image(
+            self,
             pid,
-            vaddr: seg.vaddr,
-            mem_size: seg.mem_size,
+            seg.vaddr,
+            seg.mem_size,
             initrd_offset,
-            file_size: seg.file_size,
-            prot: p,
-        };
-        self.call(req, None)
+            seg.file_size,
+            Self::seg_prot(seg),
+        )
     }
 
     /// The `prot` bits of a segment.
@@ -73,41 +70,6 @@ impl Vm {
         prot::READ
             | if seg.writable { prot::WRITE } else { 0 }
             | if seg.executable { prot::EXEC } else { 0 }
-    }
-
-    /// The file part of a segment on the disk as a private region of memory object
-    /// `object` (`VmControl::MapObject`).
-    #[expect(clippy::too_many_arguments, reason = "the request's fields, one each")]
-    pub fn map_object(
-        &self,
-        pid: u64,
-        vaddr: u64,
-        file_size: u64,
-        prot: u64,
-        pager: Pager,
-        handle: u64,
-        offset: u64,
-    ) -> Result<(), Errno> {
-        let req = VmControl::MapObject {
-            pid,
-            vaddr,
-            file_size,
-            prot,
-            pager,
-            handle,
-            offset,
-        };
-        self.call(req, None)
-    }
-
-    pub fn map_anon(&self, pid: u64, vaddr: u64, len: u64, prot: u64) -> Result<(), Errno> {
-        let req = VmControl::MapAnon {
-            pid,
-            vaddr,
-            len,
-            prot,
-        };
-        self.call(req, None)
     }
 
     pub fn map_frame(
@@ -118,24 +80,18 @@ impl Vm {
         frame: Cap<Frame>,
     ) -> Result<(), Errno> {
         let req = VmControl::MapFrame { pid, vaddr, prot };
-        self.call(req, Some(frame.cptr()))
+        self.call_with_cap(req, frame.cptr())
     }
 
     pub fn fork_space(&self, parent: u64, child: u64, vspace: Cap<VSpace>) -> Result<(), Errno> {
         let req = VmControl::ForkSpace { parent, child };
-        self.call(req, Some(vspace.cptr()))
+        self.call_with_cap(req, vspace.cptr())
     }
+}
 
-    pub fn reset(&self, pid: u64) -> Result<(), Errno> {
-        self.call(VmControl::Reset { pid }, None)
-    }
-
-    pub fn destroy(&self, pid: u64) -> Result<(), Errno> {
-        self.call(VmControl::Destroy { pid }, None)
-    }
-
-    /// The next kill record; `None` when there is none left.
-    pub fn take_kill(&self) -> Result<Option<KillRecord>, Errno> {
-        self.call(VmControl::TakeKills, None)
+/// init's requests that carry no capability: the declaration's client calls on `Vm`.
+impl proto::Transport for Vm {
+    fn call<T: ReplyBody>(&self, request: &proto::Wire) -> Result<T, Errno> {
+        rt::ipc::call(self.ep, request)
     }
 }

@@ -20,7 +20,7 @@ use crate::proc::servers::{self, DiskProgram, Head};
 use abi::message::NULL_CPTR;
 use kernel_core::elf::UserImage;
 use libmk::{Cap, Endpoint, Message, SavedReply};
-use proto::{Errno, Name, OpenReply, ServerControl, Wire, pid};
+use proto::{Errno, Name, OpenReply, ServerControl, VmControl, Wire, pid};
 
 /// A fork waiting for the servers' `TaskFork` answers.
 pub struct Forking {
@@ -484,7 +484,7 @@ impl Proc<'_> {
 
     /// Takes back a child that never ran.
     fn unfork(&mut self, child: u64, objs: Objects, accepted: [bool; 2]) {
-        let _ = self.vm.destroy(child);
+        let _ = VmControl::destroy(&self.vm, child);
         for s in Server::ALL {
             if accepted[s as usize] {
                 let notice = ServerControl::TaskExit { pid: child };
