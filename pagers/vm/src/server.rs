@@ -769,16 +769,11 @@ struct Server {
     receive_slot: u64,
 }
 
-/// A reply: MR0 = 0 and the results, or the errno.
-fn answer<T: ReplyBody>(r: Result<T, Errno>) -> Message {
-    rt::ipc::message(&proto::encode_reply(&r))
-}
-
 /// A reply, or `Wait` for `vm::WAIT`.
 fn served<T: ReplyBody>(r: Result<T, Errno>) -> Served {
     match r {
         Err(WAIT) => Served::Wait,
-        r => Served::Reply(answer(r), None),
+        r => Served::Reply(serve::answer(&r), None),
     }
 }
 
@@ -807,7 +802,7 @@ impl Serve for Server {
     fn handle(&mut self, r: &Reply) -> Option<(Message, Self::Note)> {
         let cap =
             (r.info().caps == 1).then(|| core::mem::replace(&mut self.receive_slot, NULL_CPTR));
-        let reply = self.answer(r, cap);
+        let reply = self.respond(r, cap);
         self.check_deadlines();
         reply
     }
@@ -849,7 +844,7 @@ impl Server {
 
     /// Answers one message: the reply to send (and, for a fault reply with a map item, the
     /// task and address), or `None` to reply to nobody (now).
-    fn answer(&mut self, r: &Reply, cap: Option<u64>) -> Option<(Message, Option<(u64, u64)>)> {
+    fn respond(&mut self, r: &Reply, cap: Option<u64>) -> Option<(Message, Option<(u64, u64)>)> {
         let info = r.info();
         let badge = r.badge;
         let mrs = &r.mrs;
@@ -933,11 +928,9 @@ impl Server {
         }
         match request {
             // A fault label on a request badge is a task imitating the kernel.
-            _ if FaultLabel::try_from(label).is_ok() => {
-                Some((answer::<()>(Err(Errno::EPERM)), None))
-            }
+            _ if FaultLabel::try_from(label).is_ok() => Some((serve::error(Errno::EPERM), None)),
             Ok(req) => self.start(Work::Request { badge, req }),
-            Err(e) => Some((answer::<()>(Err(e.into())), None)),
+            Err(e) => Some((serve::error(e.into()), None)),
         }
     }
 
@@ -986,7 +979,7 @@ impl Server {
                 });
                 None
             }
-            Work::Request { .. } => Some((answer::<()>(Err(Errno::EAGAIN)), None)),
+            Work::Request { .. } => Some((serve::error(Errno::EAGAIN), None)),
         }
     }
 
@@ -1022,7 +1015,7 @@ impl Server {
                 badge,
                 req: Request::Msync(Msync { addr, len, flags }),
             } if badge >= pid::FIRST_USER => served(self.vm.msync(badge, addr, len, flags)),
-            Work::Request { .. } => Served::Reply(answer::<()>(Err(Errno::EPERM)), None),
+            Work::Request { .. } => Served::Reply(serve::error(Errno::EPERM), None),
         }
     }
 
@@ -1236,7 +1229,7 @@ impl Server {
         let vm = &mut self.vm;
         let cap = match (req.carries_cap(), cap) {
             (true, Some(c)) => c,
-            (true, None) => return Served::Reply(answer::<()>(Err(Errno::EINVAL)), None),
+            (true, None) => return Served::Reply(serve::error(Errno::EINVAL), None),
             (false, c) => {
                 if let Some(c) = c {
                     vm.m.budget.delete(c);
@@ -1286,7 +1279,7 @@ impl Server {
             } => vm.map_object(pid, vaddr, file_size, prot, pager, handle, offset),
             VmControl::Reset { pid } => vm.reset(pid),
             VmControl::Destroy { pid } => vm.destroy(pid),
-            VmControl::TakeKills => return Served::Reply(answer(Ok(vm.take_kill())), None),
+            VmControl::TakeKills => return Served::Reply(serve::answer(&Ok(vm.take_kill())), None),
             VmControl::SetPager { pager } => {
                 vm.m.set_pager(pager, cap)
                     .inspect_err(|_| vm.m.budget.delete(cap))
@@ -1319,15 +1312,17 @@ impl Server {
                     },
                 ));
             }
-            VmRequest::Munmap { addr, len } => answer(vm.munmap(pid, addr, len)),
-            VmRequest::Mprotect { addr, len, prot } => answer(vm.mprotect(pid, addr, len, prot)),
+            VmRequest::Munmap { addr, len } => serve::answer(&vm.munmap(pid, addr, len)),
+            VmRequest::Mprotect { addr, len, prot } => {
+                serve::answer(&vm.mprotect(pid, addr, len, prot))
+            }
             VmRequest::Vmmap => {
                 let mut s = String::new();
                 let r = vm.vmmap(pid, &mut s);
                 rt::print!("{s}");
-                answer(r)
+                serve::answer(&r)
             }
-            VmRequest::VmStats => answer(Ok(vm.stats())),
+            VmRequest::VmStats => serve::answer(&Ok(vm.stats())),
         };
         Served::Reply(reply, None)
     }
