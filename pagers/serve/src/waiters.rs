@@ -51,11 +51,6 @@ impl<K: Ord, W> Waiters<K, W> {
         list
     }
 
-    /// Whether anyone waits for `key`.
-    pub fn has(&self, key: &K) -> bool {
-        self.by_key.contains_key(key)
-    }
-
     /// Waiters over all keys.
     pub const fn len(&self) -> usize {
         self.count
@@ -68,16 +63,6 @@ impl<K: Ord, W> Waiters<K, W> {
     /// Every waiter (to mark those of a client that went away).
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut W> {
         self.by_key.values_mut().flatten()
-    }
-
-    /// Moves every waiter of `from` to `to` (beyond `to`'s bound too: they were counted
-    /// already).
-    pub fn move_all(&mut self, from: &K, to: K) {
-        if let Some(list) = self.by_key.remove(from)
-            && !list.is_empty()
-        {
-            self.by_key.entry(to).or_default().extend(list);
-        }
     }
 }
 
@@ -95,7 +80,6 @@ mod tests {
         assert_eq!(w.wait(8, 4), Ok(()));
         // Three in all.
         assert_eq!(w.wait(9, 5), Err(5));
-        assert!(!w.has(&9));
         assert_eq!(w.len(), 3);
         assert_eq!(w.take(&7), [1, 2]);
         assert_eq!(w.take(&7), [] as [u32; 0]);
@@ -104,8 +88,8 @@ mod tests {
         for x in w.iter_mut() {
             *x += 10;
         }
-        w.move_all(&8, 9);
-        assert_eq!(w.take(&9), [15, 14]);
+        assert_eq!(w.take(&8), [14]);
+        assert_eq!(w.take(&9), [15]);
         assert!(w.is_empty());
     }
 }
