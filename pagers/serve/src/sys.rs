@@ -125,6 +125,8 @@ pub struct Budget {
     free: Vec<u64>,
     /// Page tables given back (empty, uninstalled), for the next [`Tables::ensure`].
     tables: Vec<Cap<PageTable>>,
+    /// An untyped kept for page tables alone ([`Budget::keep_last_for_tables`]).
+    tables_untyped: Option<Cap<Untyped>>,
 }
 
 impl Budget {
@@ -140,7 +142,27 @@ impl Budget {
                 .unwrap_or(0),
             free: Vec::new(),
             tables: Vec::new(),
+            tables_untyped: None,
         }
+    }
+
+    /// Keeps the last untyped for page tables: objects of other types never use it, so
+    /// that a server that makes frames until its budget is spent (the file server's page
+    /// cache) can still map them. No change with fewer than two untypeds.
+    pub fn keep_last_for_tables(&mut self) {
+        if self.untyped.end - self.untyped.start >= 2 {
+            self.untyped.end -= 1;
+            self.tables_untyped = Some(Cap::from_cptr(self.untyped.end));
+        }
+    }
+
+    /// `n` consecutive slots for the server's own use (saved replies), taken from the slots
+    /// never handed out; `None` if there are not that many.
+    pub fn reserve_slots(&mut self, n: u64) -> Option<core::ops::Range<u64>> {
+        let first = self.next_slot;
+        let end = first.checked_add(n).filter(|&e| e <= self.slot_end)?;
+        self.next_slot = end;
+        Some(first..end)
     }
 
     /// An empty slot; `ENOMEM` when the CNode is full.
@@ -227,11 +249,22 @@ impl Budget {
         used.saturating_sub((self.free.len() + self.tables.len()) as u64)
     }
 
-    /// An empty page table: a spare one, else a new one.
+    /// An empty page table: a spare one, else a new one (from the untyped kept for tables,
+    /// if there is one).
     fn table(&mut self) -> Result<Cap<PageTable>, Errno> {
-        match self.tables.pop() {
-            Some(pt) => Ok(pt),
-            None => self.retype(ObjectType::PageTable, 0).map(Cap::from_cptr),
+        if let Some(pt) = self.tables.pop() {
+            return Ok(pt);
+        }
+        let Some(ut) = self.tables_untyped else {
+            return self.retype(ObjectType::PageTable, 0).map(Cap::from_cptr);
+        };
+        let slot = self.slot()?;
+        match ut.retype(ObjectType::PageTable, 0, self.cnode, slot, 1) {
+            Ok(()) => Ok(Cap::from_cptr(slot)),
+            Err(e) => {
+                self.free(slot);
+                Err(e.into())
+            }
         }
     }
 
