@@ -39,7 +39,7 @@ const TASK_UNTYPED_BITS: u64 = 16;
 /// heap and its RAM reserve hold, whatever a task that forks forks.
 pub const MAX_CHILDREN: usize = 128;
 pub const MAX_TASKS: usize = 1024;
-const TASK_PRIORITY: u64 = 100;
+pub(super) const TASK_PRIORITY: u64 = 100;
 /// How many times init restarts the file server after it failed; after that it stays
 /// ended (a server that keeps failing would only keep failing).
 pub const MAX_RESTARTS: u32 = 3;
