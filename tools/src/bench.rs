@@ -385,6 +385,10 @@ pub fn run(paths: &Paths, settings: &Settings) -> Result<u8> {
     let out = paths.bench.join("results.json");
     fs::write(&out, to_json(&summaries)).map_err(|e| io_failed("write", &out, e))?;
     println!("wrote {}", paths.show(&out));
+    let chart = paths.bench.join("chart.svg");
+    let svg = crate::chart::svg(&crate::chart::rows(&summaries)).map_err(crate::error::failed)?;
+    fs::write(&chart, svg).map_err(|e| io_failed("write", &chart, e))?;
+    println!("wrote {}", paths.show(&chart));
     Ok(if failures > 0 { 1 } else { 0 })
 }
 

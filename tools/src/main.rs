@@ -6,6 +6,7 @@
 
 mod bench;
 mod boot_test;
+mod chart;
 mod config;
 mod cpio;
 mod disk;
