@@ -287,6 +287,14 @@ fn samples_of(console: &str, ending: Ending) -> std::result::Result<Vec<Sample>,
     if !lines.iter().any(|l| l.contains(SYSTEM_OFF)) {
         return Err(format!("no {SYSTEM_OFF:?} line"));
     }
+    // A figure's line that other output broke into (it does not start the line) would
+    // otherwise be lost without a word.
+    if let Some(mixed) = lines
+        .iter()
+        .find(|l| l.contains("BENCH ") && !l.starts_with("BENCH "))
+    {
+        return Err(format!("a BENCH line mixed with other output: {mixed:?}"));
+    }
     let samples = lines
         .iter()
         .filter_map(|l| parse_line(l))
@@ -345,6 +353,10 @@ pub fn run(paths: &Paths, settings: &Settings) -> Result<u8> {
         let result = qemu::run_captured(&launch, Duration::from_secs(bench.timeout_secs))
             .map_err(|e| (e.to_string(), String::new()))
             .and_then(|captured| {
+                // Every run's console stays beside the results, to read when a figure looks odd.
+                let log = paths.bench.join(format!("{}-{run}.log", bench.name));
+                let _ = fs::create_dir_all(&paths.bench);
+                let _ = fs::write(&log, &captured.console);
                 samples_of(&captured.console, captured.ending)
                     .map_err(|why| (why, format!("{}{}", captured.console, captured.stderr)))
             });
@@ -523,5 +535,13 @@ mod tests {
         );
         assert!(samples_of("BENCH a 1 u\n", Ending::Exited(0)).is_err());
         assert!(samples_of("system off\n", Ending::Exited(0)).is_err());
+        // Another task's output broke into a figure's line.
+        assert!(
+            samples_of(
+                "BENCH a 1 u\nfile: hiBENCH b 2 u\nsystem off\n",
+                Ending::Exited(0)
+            )
+            .is_err()
+        );
     }
 }
