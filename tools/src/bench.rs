@@ -307,7 +307,7 @@ fn samples_of(console: &str, ending: Ending) -> std::result::Result<Vec<Sample>,
 
 pub fn run(paths: &Paths, settings: &Settings) -> Result<u8> {
     images::build(paths)?;
-    let initrd = paths.initrd(Initrd::Normal);
+
     let benches: Vec<&Bench> = match settings.bench {
         Some(bench) => vec![bench],
         None => BENCHES.iter().collect(),
@@ -336,6 +336,8 @@ pub fn run(paths: &Paths, settings: &Settings) -> Result<u8> {
         } else {
             paths.disk.clone()
         };
+        // `bench=kernel` runs under the test root task, the others under init.
+        let initrd = paths.initrd(Initrd::for_bootargs(bench.bootargs));
         let launch = Launch {
             dir: &paths.root,
             machine: &BENCH_MACHINE,

@@ -116,7 +116,11 @@ fn boot(paths: &Paths, settings: &Settings, gdb: bool) -> Result<u8> {
             }
             (scenario.machine, scenario.initrd, scenario.bootargs)
         }
-        None => (settings.machine, Initrd::Normal, settings.bootargs.as_str()),
+        None => (
+            settings.machine,
+            Initrd::for_bootargs(&settings.bootargs),
+            settings.bootargs.as_str(),
+        ),
     };
     images::build(paths)?;
     let initrd = paths.initrd(initrd);

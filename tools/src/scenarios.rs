@@ -3,7 +3,8 @@
 //! To add a boot scenario, append a `Scenario` to [`SCENARIOS`]: a unique name, the machine
 //! (usually `DEFAULT_MACHINE` with a field or two changed), the initrd, the bootargs init reads
 //! (`test=<name>` selects what it checks), and how the boot ends:
-//! - `Ends::Done { min_pass }`: init runs to `init: done` after at least `min_pass` `PASS` lines;
+//! - `Ends::Done { min_pass }`: the test root task (`ktest`) runs to `ktest: done` after at
+//!   least `min_pass` `PASS` lines;
 //! - `Ends::Stops { after, lines }`: the boot gets through the banner up to `after`, then prints
 //!   `lines` in order (any failure markers among them are allowed), then `system off`.
 //!
@@ -18,7 +19,7 @@ use crate::initrd::Initrd;
 use crate::judge::{Expectation, SYSTEM_OFF};
 use crate::machine::{CORTEX_A57, CORTEX_A72, DEFAULT_MACHINE, Gic, MAX, Machine, Mem};
 
-/// How many checks init's kernel test suite (`test=kernel`, init/src/ktest) runs; every one
+/// How many checks the kernel test suite (`test=kernel`, microkernel/ktest/src/suite) runs; every one
 /// must pass.
 const KERNEL_CHECKS: usize = 170;
 
@@ -230,12 +231,12 @@ pub enum Stage {
 }
 
 impl Scenario {
-    /// A boot that runs init's checks to the end.
+    /// A boot of the test root task (`ktest`) that runs its checks to the end.
     const fn done(name: &'static str, machine: Machine, bootargs: &'static str) -> Scenario {
         Scenario {
             name,
             machine,
-            initrd: Initrd::Normal,
+            initrd: Initrd::Tests,
             bootargs,
             ends: Ends::Done { min_pass: 3 },
             timeout_secs: DEFAULT_TIMEOUT_SECS,
@@ -271,22 +272,32 @@ impl Scenario {
     /// Everything the console must show, given the size of the initrd QEMU was handed.
     pub fn expectation(&self, initrd_bytes: Option<u64>) -> Expectation {
         let (after, tail, min_pass) = match self.ends {
-            Ends::Done { min_pass } => (Stage::Hello, &["init: done"][..], min_pass),
+            Ends::Done { min_pass } => (Stage::Hello, &[][..], min_pass),
             Ends::Stops { after, lines } => (after, lines, 0),
         };
-        let mut lines: Vec<String> = banner(&self.machine, initrd_bytes, self.bootargs)
+        let root = self.initrd.root_name();
+        let mut lines: Vec<String> = banner(&self.machine, initrd_bytes, self.bootargs, root)
             .into_iter()
             .filter(|(stage, _)| *stage <= after)
             .map(|(_, line)| line)
             .collect();
         lines.extend(tail.iter().map(|line| line.to_string()));
+        if matches!(self.ends, Ends::Done { .. }) {
+            lines.push(format!("{root}: done"));
+        }
         lines.push(SYSTEM_OFF.to_string());
         Expectation { lines, min_pass }
     }
 }
 
 /// The banner a normal boot prints on `machine`, as (stage, substring) in order.
-fn banner(machine: &Machine, initrd_bytes: Option<u64>, bootargs: &str) -> Vec<(Stage, String)> {
+/// `root` is the root task's name (`init`, or `ktest` for the test archive).
+fn banner(
+    machine: &Machine,
+    initrd_bytes: Option<u64>,
+    bootargs: &str,
+    root: &str,
+) -> Vec<(Stage, String)> {
     let entered = if machine.el2 {
         "entered at EL2, dropped to EL1"
     } else {
@@ -308,7 +319,7 @@ fn banner(machine: &Machine, initrd_bytes: Option<u64>, bootargs: &str) -> Vec<(
     lines.extend([
         (Stage::Gic, format!("gic: v{}", machine.gic.version())),
         (Stage::Bootargs, format!("bootargs: \"{bootargs}\"")),
-        (Stage::Hello, "init: hello from user space".to_string()),
+        (Stage::Hello, format!("{root}: hello from user space")),
     ]);
     lines
 }
@@ -429,7 +440,7 @@ pub const SCENARIOS: &[Scenario] = &[
         },
         ..Scenario::done("kernel", DEFAULT_MACHINE, "test=kernel")
     },
-    // The system-call fuzzer (init/src/fuzz.rs): fuzz-syscalls, fuzz-memory-reclaimed,
+    // The system-call fuzzer (microkernel/ktest/src/fuzz.rs): fuzz-syscalls, fuzz-memory-reclaimed,
     // fuzz-kernel-alive, then the whole kernel suite. It takes a few seconds; the timeout
     // leaves room for slow hosts.
     Scenario {
@@ -476,7 +487,7 @@ pub const SCENARIOS: &[Scenario] = &[
     ),
     Scenario::stops(
         "user-undef",
-        Initrd::Normal,
+        Initrd::Tests,
         "test=undef",
         Stage::Hello,
         &["UNHANDLED EXCEPTION: EL0", "Unknown reason"],
@@ -2088,12 +2099,20 @@ mod tests {
                 "initrd: 1234 bytes at 0x",
                 "gic: v2",
                 "bootargs: \"test=boot\"",
-                "init: hello from user space",
-                "init: done",
+                "ktest: hello from user space",
+                "ktest: done",
                 "system off",
             ]
         );
         assert_eq!(boot.min_pass, 3);
+        // A scenario under init says init's name.
+        let hello = find("proc-hello").unwrap().expectation(Some(1234));
+        assert!(
+            hello
+                .lines
+                .iter()
+                .any(|l| l == "init: hello from user space")
+        );
     }
 
     #[test]
