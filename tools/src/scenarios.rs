@@ -1704,7 +1704,35 @@ pub const SCENARIOS: &[Scenario] = &[
                 "init: done",
             ],
         )
-    },
+    }, // Arguments and environment (issue 11): `run=argtest,one,two` gives the program argv;
+    // spawn and exec carry argv and the environment to the new program's `main`, fork keeps
+    // them, E2BIG at the limits, and forged argument areas are refused by init.
+    Scenario::stops(
+        "proc-argv",
+        Initrd::Normal,
+        "run=argtest,one,two",
+        Stage::Hello,
+        &[
+            "argtest: my argv: [\"argtest\", \"one\", \"two\"]",
+            "PASS argv-boot",
+            "PASS argv-accessors",
+            "PASS argv-spawn",
+            "PASS argv-spawn-env-inherited",
+            "PASS argv-exec",
+            "PASS argv-exec-keeps-env",
+            "PASS argv-fork-keeps",
+            "PASS argv-exec-failure-keeps",
+            "PASS argv-arg-max",
+            "PASS argv-max-args",
+            "PASS argv-bad-strings",
+            "PASS argv-forged-areas",
+            "PASS argv-area-unmapped",
+            "PASS argv-init-serves-on",
+            "argtest: 0 failures",
+            "init: argtest exited with status 0",
+            "init: done",
+        ],
+    ),
 ];
 
 /// `proc-dirtest`'s disk: a long name written by `fatfs`, and 1 MiB left free.
