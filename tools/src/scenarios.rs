@@ -1732,6 +1732,45 @@ pub const SCENARIOS: &[Scenario] = &[
             "init: argtest exited with status 0",
             "init: done",
         ],
+    ), // The lecture demos with arguments a student would try (issue 11): `anon 128` maps 128
+    // pages (65 resident at vmmap), `mmap-file hello.txt` maps a text file, `tour anon
+    // fork-cow` runs two stops; bad arguments end with a usage line and status 2. With the
+    // arguments of before (none), the lines and statuses below do not appear.
+    Scenario::stops(
+        "proc-demo-args",
+        Initrd::Normal,
+        "run=demoargs",
+        Stage::Hello,
+        &[
+            "demoargs: anon 128",
+            "anon: step 1: mmap(NULL, 512 KiB, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)",
+            "PASS anon-write-allocates",
+            "65 pages resident",
+            "PASS demo-args-anon-128",
+            "anon: \"lots\": not a number in the range",
+            "usage: anon [pages]",
+            "PASS demo-args-anon-not-a-number",
+            "PASS demo-args-anon-too-small",
+            "anon: too many arguments",
+            "PASS demo-args-anon-too-many",
+            "mmap-file:   int fd = open(\"hello.txt\", O_RDONLY);",
+            "PASS mmap-file-first-bytes",
+            "PASS demo-args-mmap-file-hello-txt",
+            "mmap-file: cannot open nonesuch.txt: ENOENT",
+            "usage: mmap-file [file]",
+            "PASS demo-args-mmap-file-missing",
+            "mmap-file: bin is a directory",
+            "PASS demo-args-mmap-file-directory",
+            "==== 1/2: slide \"File vs. Anonymous Mapping\" (anon)",
+            "==== 2/2: slide \"Copy-on-Write during fork()\" (fork-cow)",
+            "tour: 2 demos, 0 failed",
+            "PASS demo-args-tour-part",
+            "tour: \"nope\" is no stop of the tour",
+            "PASS demo-args-tour-unknown",
+            "demoargs: 0 failures",
+            "init: demoargs exited with status 0",
+            "init: done",
+        ],
     ),
 ];
 
