@@ -19,6 +19,7 @@ mod lint;
 mod machine;
 mod qemu;
 mod scenarios;
+mod toolchain;
 
 use std::process::ExitCode;
 
