@@ -2062,7 +2062,7 @@ pub struct Bench {
     pub timeout_secs: u64,
 }
 
-/// The machine every benchmark runs on (ARCHITECTURE.md §7; the Linux reference figures used it).
+/// The machine every benchmark runs on (docs/design.md §7; the Linux reference figures used it).
 pub const BENCH_MACHINE: Machine = Machine {
     cpu: CORTEX_A72,
     mem: Mem::gib(1),
