@@ -31,7 +31,7 @@ use kernel_core::elf::{UserImage, parse_user_image};
 use liballoc::collections::BTreeMap;
 use liballoc::vec::Vec;
 use libmk::{CNode, Cap, Endpoint, Frame, Notification, Reply, Tcb, Timer, Untyped, VSpace};
-use proto::args::{AREA_BITS, AREA_BYTES, Args};
+use proto::args::{AREA_BITS, AREA_BYTES, Args, HEADER_BYTES};
 use proto::object::Pager;
 use proto::{
     Errno, Kill, KillRecord, Name, PAGE_SIZE, ServerControl, USER_ARGS, USER_ARGS_OUT,
@@ -489,7 +489,7 @@ impl<'a> Proc<'a> {
                     .map_frame(pid, USER_IPC_BUFFER, prot::READ | prot::WRITE, objs.ipc)
             })
             .and_then(|()| self.map_arg_areas(pid, &objs))
-            .and_then(|()| self.write_args(objs.args, args))
+            .and_then(|()| self.write_args(objs.args, args, true))
             .and_then(|()| {
                 objs.tcb
                     .start(entry, USER_STACK_TOP, pid)
@@ -542,7 +542,7 @@ impl<'a> Proc<'a> {
                     .map_frame(pid, USER_IPC_BUFFER, prot::READ | prot::WRITE, objs.ipc)
             })
             .and_then(|()| self.map_arg_areas(pid, &objs))
-            .and_then(|()| self.write_args(objs.args, &args))
+            .and_then(|()| self.write_args(objs.args, &args, true))
             .and_then(|()| objs.tcb.write_registers(&[pc, sp, 0]).map_err(Errno::from));
         if let Err(e) = result {
             let _ = VmControl::destroy(&self.vm, pid);
@@ -585,7 +585,7 @@ impl<'a> Proc<'a> {
             })
             .and_then(|()| VmControl::set_name(&self.vm, pid, name))
             .and_then(|()| self.load(pid, &program))
-            .and_then(|()| self.write_args(args_frame, args))
+            .and_then(|()| self.write_args(args_frame, args, false))
             .and_then(|()| {
                 tcb.write_registers(&[entry, USER_STACK_TOP, pid])
                     .map_err(Errno::from)
@@ -944,14 +944,17 @@ impl<'a> Proc<'a> {
             })
     }
 
-    /// Writes `args` into a task's argument frame (the rest of the area cleared).
-    fn write_args(&mut self, frame: Cap<Frame>, args: &ArgArea) -> Result<(), Errno> {
+    /// Writes `args` into a task's argument frame. `fresh`: the frame is new (retyped, so
+    /// zero); else the bytes after the new ones are cleared (exec: the old program's).
+    fn write_args(&mut self, frame: Cap<Frame>, args: &ArgArea, fresh: bool) -> Result<(), Errno> {
         let pages = (AREA_BYTES as u64).div_ceil(PAGE_SIZE);
         self.window
             .with(frame, 0, pages, |bytes| {
                 let (used, rest) = bytes.split_at_mut(args.0.len().min(bytes.len()));
                 used.copy_from_slice(&args.0[..used.len()]);
-                rest.fill(0);
+                if !fresh {
+                    rest.fill(0);
+                }
             })
             .map_err(Errno::from)
     }
@@ -964,11 +967,20 @@ impl<'a> Proc<'a> {
             return Err(Errno::ENOMEM);
         }
         let pages = (AREA_BYTES as u64).div_ceil(PAGE_SIZE);
-        let mut copy = liballoc::vec![0u8; AREA_BYTES];
-        self.window
+        // The header and as many bytes as it claims, at most the area's: a longer claim is
+        // `E2BIG` when the copy is checked.
+        let copy = self
+            .window
             .with(frame, 0, pages, |bytes| {
-                let n = copy.len().min(bytes.len());
-                copy[..n].copy_from_slice(&bytes[..n]);
+                let claimed = bytes
+                    .get(8..12)
+                    .and_then(|w| <[u8; 4]>::try_from(w).ok())
+                    .map_or(0, |w| u32::from_le_bytes(w) as usize);
+                let n = HEADER_BYTES
+                    .saturating_add(claimed)
+                    .min(AREA_BYTES)
+                    .min(bytes.len());
+                bytes[..n].to_vec()
             })
             .map_err(Errno::from)?;
         ArgArea::checked(&copy)

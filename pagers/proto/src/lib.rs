@@ -132,8 +132,8 @@ pub mod task_slots {
 
 abi::numbered! {
     /// Request labels. 100s: tasks to vm; 200s: init to vm; 300s: vm to zero; 400s: tasks to
-    /// init; 500s: tasks to the file server; 600s: vm and memory-object pagers; 700s: tasks
-    /// to the shm server.
+    /// init; 500s: tasks to the file server (but 550..559: tasks to init, with arguments);
+    /// 600s: vm and memory-object pagers; 700s: tasks to the shm server.
     pub enum Label {
         /// addr, len, prot, flags, fd (`u64::MAX` for none), offset → MR1 = address.
         Mmap = 100,

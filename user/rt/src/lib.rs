@@ -143,10 +143,23 @@ impl<F: FnOnce() -> i32> Main<NoArgs> for F {
     }
 }
 
+/// argv of up to this many strings is handed to `main` from the stack: the heap stays
+/// untouched (demos that count vm's pages see only what they do themselves).
+const STACK_ARGS: usize = 16;
+
 impl<F: FnOnce(&[&str]) -> i32> Main<WithArgs> for F {
     fn run(self) -> i32 {
-        let argv: alloc::vec::Vec<&str> = args().collect();
-        self(&argv)
+        let argc = args().count();
+        if argc <= STACK_ARGS {
+            let mut argv = [""; STACK_ARGS];
+            for (slot, arg) in argv.iter_mut().zip(args()) {
+                *slot = arg;
+            }
+            self(&argv[..argc])
+        } else {
+            let argv: alloc::vec::Vec<&str> = args().collect();
+            self(&argv)
+        }
     }
 }
 
