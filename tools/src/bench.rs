@@ -1,4 +1,4 @@
-//! `bench`: boots each benchmark under the deterministic QEMU command (ARCHITECTURE.md §7),
+//! `bench`: boots each benchmark under the deterministic QEMU command (docs/design.md §7),
 //! collects its `BENCH <name> <value> <unit> [key=value ...]` lines, and reports medians.
 
 use std::collections::BTreeMap;

@@ -1,5 +1,5 @@
 //! The benchmark chart: every figure of a `make bench` run beside the Linux 6.1 and seL4
-//! figures measured on the same QEMU command (ARCHITECTURE.md §7, docs/performance.md),
+//! figures measured on the same QEMU command (docs/design.md §7, docs/performance.md),
 //! drawn as an SVG with the `plotters` crate (`target/bench/chart.svg`).
 //!
 //! One row per figure, one bar per system, on a logarithmic axis of instructions (the
@@ -12,7 +12,7 @@ use plotters::prelude::*;
 use crate::bench::Summary;
 
 /// A figure's reference values, where one was measured: Linux 6.1 and seL4 on the same
-/// QEMU (`-icount shift=0`, guest instructions), from ARCHITECTURE.md §7 and the issues'
+/// QEMU (`-icount shift=0`, guest instructions), from docs/design.md §7 and the issues'
 /// measurements quoted in docs/performance.md.
 pub struct Reference {
     pub name: &'static str,

@@ -160,6 +160,8 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "initshmhang",
             "dirtest",
             "fastio",
+            "argtest",
+            "demoargs",
         ],
     ),
 ];

@@ -20,6 +20,7 @@ mod lint;
 mod machine;
 mod qemu;
 mod scenarios;
+mod toolchain;
 
 use std::process::ExitCode;
 

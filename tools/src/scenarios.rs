@@ -1715,7 +1715,74 @@ pub const SCENARIOS: &[Scenario] = &[
                 "init: done",
             ],
         )
-    },
+    }, // Arguments and environment (issue 11): `run=argtest,one,two` gives the program argv;
+    // spawn and exec carry argv and the environment to the new program's `main`, fork keeps
+    // them, E2BIG at the limits, and forged argument areas are refused by init.
+    Scenario::stops(
+        "proc-argv",
+        Initrd::Normal,
+        "run=argtest,one,two",
+        Stage::Hello,
+        &[
+            "argtest: my argv: [\"argtest\", \"one\", \"two\"]",
+            "PASS argv-boot",
+            "PASS argv-accessors",
+            "PASS argv-spawn",
+            "PASS argv-spawn-env-inherited",
+            "PASS argv-exec",
+            "PASS argv-exec-keeps-env",
+            "PASS argv-fork-keeps",
+            "PASS argv-exec-failure-keeps",
+            "PASS argv-arg-max",
+            "PASS argv-max-args",
+            "PASS argv-bad-strings",
+            "PASS argv-forged-areas",
+            "PASS argv-area-unmapped",
+            "PASS argv-init-serves-on",
+            "argtest: 0 failures",
+            "init: argtest exited with status 0",
+            "init: done",
+        ],
+    ), // The lecture demos with arguments a student would try (issue 11): `anon 128` maps 128
+    // pages (65 resident at vmmap), `mmap-file hello.txt` maps a text file, `tour anon
+    // fork-cow` runs two stops; bad arguments end with a usage line and status 2. With the
+    // arguments of before (none), the lines and statuses below do not appear.
+    Scenario::stops(
+        "proc-demo-args",
+        Initrd::Normal,
+        "run=demoargs",
+        Stage::Hello,
+        &[
+            "demoargs: anon 128",
+            "anon: step 1: mmap(NULL, 512 KiB, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)",
+            "PASS anon-write-allocates",
+            "65 pages resident",
+            "PASS demo-args-anon-128",
+            "anon: \"lots\": not a number in the range",
+            "usage: anon [pages]",
+            "PASS demo-args-anon-not-a-number",
+            "PASS demo-args-anon-too-small",
+            "anon: too many arguments",
+            "PASS demo-args-anon-too-many",
+            "mmap-file:   int fd = open(\"hello.txt\", O_RDONLY);",
+            "PASS mmap-file-first-bytes",
+            "PASS demo-args-mmap-file-hello-txt",
+            "mmap-file: cannot open nonesuch.txt: ENOENT",
+            "usage: mmap-file [file]",
+            "PASS demo-args-mmap-file-missing",
+            "mmap-file: bin is a directory",
+            "PASS demo-args-mmap-file-directory",
+            "==== 1/2: slide \"File vs. Anonymous Mapping\" (anon)",
+            "==== 2/2: slide \"Copy-on-Write during fork()\" (fork-cow)",
+            "tour: 2 demos, 0 failed",
+            "PASS demo-args-tour-part",
+            "tour: \"nope\" is no stop of the tour",
+            "PASS demo-args-tour-unknown",
+            "demoargs: 0 failures",
+            "init: demoargs exited with status 0",
+            "init: done",
+        ],
+    ),
 ];
 
 /// `proc-dirtest`'s disk: a long name written by `fatfs`, and 1 MiB left free.
@@ -2006,7 +2073,7 @@ pub struct Bench {
     pub timeout_secs: u64,
 }
 
-/// The machine every benchmark runs on (ARCHITECTURE.md §7; the Linux reference figures used it).
+/// The machine every benchmark runs on (docs/design.md §7; the Linux reference figures used it).
 pub const BENCH_MACHINE: Machine = Machine {
     cpu: CORTEX_A72,
     mem: Mem::gib(1),

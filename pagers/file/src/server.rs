@@ -1,4 +1,4 @@
-//! The file server's receive loop (ARCHITECTURE.md §5's `file`): finds the virtio-blk disk
+//! The file server's receive loop (docs/design.md §5's `file`): finds the virtio-blk disk
 //! among the virtio-mmio transports, mounts the FAT volume on its first partition, keeps the
 //! page cache that is the one copy of file data, and serves the file calls of `proto::file`
 //! to tasks (badged with their pid), `GetObject` to tasks and the memory-object requests of

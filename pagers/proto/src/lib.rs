@@ -15,6 +15,7 @@
 
 extern crate alloc;
 
+pub mod args;
 pub mod errno;
 pub mod file;
 pub mod handles;
@@ -78,6 +79,12 @@ pub const USER_STACK_TOP: u64 = 0x0000_0030_0000_0000;
 pub const USER_STACK_SIZE: u64 = 8 << 20;
 /// Where a user task's IPC buffer is mapped.
 pub const USER_IPC_BUFFER: u64 = 0x0000_0030_0001_0000;
+/// Where a user task's own arguments and environment are mapped, read-only
+/// ([`args::AREA_BYTES`], written by init before the program starts: [`args`]).
+pub const USER_ARGS: u64 = 0x0000_0030_0002_0000;
+/// Where a user task's outgoing argument area is mapped, read-write: its runtime puts the
+/// arguments of a `spawn` or `exec` there before it asks init ([`args`]).
+pub const USER_ARGS_OUT: u64 = 0x0000_0030_0004_0000;
 /// Pages in a chunk: the 2 MiB frames zero hands to vm.
 pub const CHUNK_PAGES: u64 = 512;
 pub const PAGE_SIZE: u64 = 4096;
@@ -125,8 +132,8 @@ pub mod task_slots {
 
 abi::numbered! {
     /// Request labels. 100s: tasks to vm; 200s: init to vm; 300s: vm to zero; 400s: tasks to
-    /// init; 500s: tasks to the file server; 600s: vm and memory-object pagers; 700s: tasks
-    /// to the shm server.
+    /// init; 500s: tasks to the file server (but 550..559: tasks to init, with arguments);
+    /// 600s: vm and memory-object pagers; 700s: tasks to the shm server.
     pub enum Label {
         /// addr, len, prot, flags, fd (`u64::MAX` for none), offset → MR1 = address.
         Mmap = 100,
@@ -231,6 +238,13 @@ abi::numbered! {
         /// fd → MR1 = handle, MR2 = size (`GetObject`'s layout): a handle for a task's
         /// runtime's window on the file, whose mappings map whole blocks.
         Window = 521,
+
+        /// Tasks to init (the 550s): name (two words); argv and the environment in the
+        /// caller's outgoing argument area (`proto::args`) → MR1 = pid of the new task.
+        SpawnArgs = 550,
+        /// name (two words); argv and the environment in the caller's outgoing argument
+        /// area: replace the caller's image; no reply on success.
+        ExecArgs = 551,
 
         /// vm to a pager: handle, block, write → MR1 = valid bytes; block frame cap in the
         /// reply (`object::ObjectRequest`).

@@ -176,6 +176,40 @@ pub fn show(label: &str, s: &VmStats) {
     );
 }
 
+/// The demos' command lines: `<program> [arguments]`, each optional with a default (what
+/// the tour runs). A bad one prints the usage and the program exits with status 2.
+pub mod cmdline {
+    use rt::println;
+
+    /// The exit status of a program given bad arguments (as a shell's utilities use it).
+    pub const USAGE_STATUS: i32 = 2;
+
+    /// Prints `why` and `usage: <usage>`; the status to exit with.
+    pub fn usage(why: &str, usage: &str) -> i32 {
+        println!("{why}");
+        println!("usage: {usage}");
+        USAGE_STATUS
+    }
+
+    /// Argument `i` as a number in `range`, `default` when it is not given; `Err` with a
+    /// reason when it is not a number in the range.
+    pub fn number(
+        args: &[&str],
+        i: usize,
+        default: u64,
+        range: core::ops::RangeInclusive<u64>,
+    ) -> Result<u64, &'static str> {
+        match args.get(i) {
+            None => Ok(default),
+            Some(a) => a
+                .parse::<u64>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or("not a number in the range"),
+        }
+    }
+}
+
 /// Counts failed checks and prints one line per check.
 #[derive(Default)]
 pub struct Checks {

@@ -13,7 +13,7 @@
 //! `TaskExit { pid }` is queued when the task is already stopped, so nothing of that pid
 //! comes after it.
 
-use super::{Objects, Proc, Program, State, Task, WaitStatus};
+use super::{ArgArea, Objects, Proc, Program, State, Task, WaitStatus};
 use crate::proc::answer;
 use crate::proc::proxy::{self, Answer, Job, Server, Then};
 use crate::proc::servers::{self, DiskProgram, Head};
@@ -54,6 +54,8 @@ pub struct Loading {
     head: Option<Head>,
     /// After the headers: the image they describe (then `GetObject` is on its way).
     image: Option<UserImage>,
+    /// The new program's arguments, checked.
+    args: ArgArea,
 }
 
 /// What a program load does next.
@@ -273,10 +275,10 @@ impl Proc<'_> {
 
     /// `spawn(name)` from `parent`, answered on `reply` when the program is loaded (`None`:
     /// the program `run=` names, started by init itself).
-    pub fn spawn(&mut self, parent: u64, name: Name, reply: Option<u64>) {
+    pub fn spawn(&mut self, parent: u64, name: Name, reply: Option<u64>, args: ArgArea) {
         match self.may_add_child(parent) {
-            Ok(()) => self.read_program(Purpose::Spawn { parent }, name, reply),
-            Err(e) => self.spawned(parent, name, reply, Err(e)),
+            Ok(()) => self.read_program(Purpose::Spawn { parent }, name, reply, args),
+            Err(e) => self.spawned(parent, name, reply, Err(e), &args),
         }
     }
 
@@ -286,6 +288,7 @@ impl Proc<'_> {
         name: Name,
         reply: Option<u64>,
         program: Result<Program, Errno>,
+        args: &ArgArea,
     ) {
         if parent != pid::INIT && !self.is_running(parent) {
             // The parent ended while the program was read.
@@ -297,7 +300,7 @@ impl Proc<'_> {
             }
             return;
         }
-        let result = program.and_then(|p| self.spawn_with(parent, name, p));
+        let result = program.and_then(|p| self.spawn_with(parent, name, p, args));
         match reply {
             Some(slot) => self.answer_saved(slot, &answer(result)),
             None => match result {
@@ -317,15 +320,22 @@ impl Proc<'_> {
 
     /// `exec(name)` from `pid`, answered on `reply` if it fails (a task that execs restarts
     /// in its new program instead).
-    pub fn exec(&mut self, pid: u64, name: Name, reply: u64) {
+    pub fn exec(&mut self, pid: u64, name: Name, reply: u64, args: ArgArea) {
         if self.is_running(pid) {
-            self.read_program(Purpose::Exec { pid }, name, Some(reply));
+            self.read_program(Purpose::Exec { pid }, name, Some(reply), args);
         } else {
             self.answer_saved(reply, &answer::<()>(Err(Errno::ESRCH)));
         }
     }
 
-    fn execed(&mut self, pid: u64, name: Name, reply: u64, program: Result<Program, Errno>) {
+    fn execed(
+        &mut self,
+        pid: u64,
+        name: Name,
+        reply: u64,
+        program: Result<Program, Errno>,
+        args: &ArgArea,
+    ) {
         if !self.is_running(pid) {
             if let Ok(p) = program {
                 self.done_loading(&p);
@@ -333,7 +343,7 @@ impl Proc<'_> {
             self.drop_saved(reply);
             return;
         }
-        match program.and_then(|p| self.exec_with(pid, name, p)) {
+        match program.and_then(|p| self.exec_with(pid, name, p, args)) {
             // The task restarts in its new program (or was killed): no answer.
             Ok(()) => self.drop_saved(reply),
             Err(e) => self.answer_saved(reply, &answer::<()>(Err(e))),
@@ -507,7 +517,7 @@ impl Proc<'_> {
     /// Reads program `name` from the disk (`bin/<name>`: `Open`, `Read`s of its headers,
     /// `GetObject`), each step a job of the file server's; falls back to the initrd as
     /// [`Proc::initrd_program`] says.
-    fn read_program(&mut self, purpose: Purpose, name: Name, reply: Option<u64>) {
+    fn read_program(&mut self, purpose: Purpose, name: Name, reply: Option<u64>, args: ArgArea) {
         let id = self.next_load;
         self.next_load += 1;
         self.loads.insert(
@@ -518,6 +528,7 @@ impl Proc<'_> {
                 reply,
                 head: None,
                 image: None,
+                args,
             },
         );
         match servers::open_program(name.as_str()) {
@@ -617,8 +628,12 @@ impl Proc<'_> {
             Err(e) => self.initrd_program(l.name.as_str(), e),
         };
         match (l.purpose, l.reply) {
-            (Purpose::Spawn { parent }, reply) => self.spawned(parent, l.name, reply, program),
-            (Purpose::Exec { pid }, Some(reply)) => self.execed(pid, l.name, reply, program),
+            (Purpose::Spawn { parent }, reply) => {
+                self.spawned(parent, l.name, reply, program, &l.args)
+            }
+            (Purpose::Exec { pid }, Some(reply)) => {
+                self.execed(pid, l.name, reply, program, &l.args)
+            }
             (Purpose::Exec { .. }, None) => {
                 if let Ok(p) = program {
                     self.done_loading(&p);
