@@ -109,7 +109,73 @@ pub fn write_image(image: &Path, files: &[DiskFile]) -> io::Result<()> {
     };
     file.seek(SeekFrom::Start(0))?;
     file.write_all(&mbr(kind, PARTITION_START, sectors))?;
+    file.flush()?;
+    drop(file);
+    tidy(image)
+}
+
+/// The image's partition: its geometry and its bytes.
+fn partition(image: &Path) -> io::Result<(fatcheck::Geometry, Vec<u8>)> {
+    let mut file = File::open(image)?;
+    let (start, len) = first_partition(&mut file)?;
+    let mut part = vec![0u8; (len * SECTOR) as usize];
+    file.seek(SeekFrom::Start(start * SECTOR))?;
+    file.read_exact(&mut part)?;
+    let mut bpb = [0u8; 512];
+    bpb.copy_from_slice(&part[..512]);
+    let g = fatcheck::Geometry::parse(&bpb, start, len).map_err(invalid)?;
+    Ok((g, part))
+}
+
+/// Puts `.` and `..` first in every directory of the image at `image`, where the `fatfs`
+/// crate 0.3 wrote a long-name entry before each (`fatcheck::fsck::tidy_dot_entries`):
+/// `fsck.fat` would repair that, and the check after each run would see it.
+pub fn tidy(image: &Path) -> io::Result<()> {
+    let (g, old) = partition(image)?;
+    let mut new = old.clone();
+    fatcheck::fsck::tidy_dot_entries(&g, &mut new);
+    let mut file = OpenOptions::new().write(true).open(image)?;
+    for (i, (a, b)) in old.chunks(512).zip(new.chunks(512)).enumerate() {
+        if a != b {
+            file.seek(SeekFrom::Start((g.part_start + i as u64) * SECTOR))?;
+            file.write_all(b)?;
+        }
+    }
     file.flush()
+}
+
+/// What is wrong with the FAT volume of the image at `image` (empty: nothing), as
+/// `fatcheck::fsck` finds it; and, when the host has `fsck.fat` (Debian's `dosfstools`),
+/// what `fsck.fat -n` says if it finds anything to repair.
+pub fn fsck(image: &Path) -> io::Result<Vec<String>> {
+    let (g, part) = partition(image)?;
+    let base = g.part_start;
+    let mut problems = fatcheck::fsck::check(&g, |s, out: &mut [u8; 512]| {
+        let at = ((s - base) * SECTOR) as usize;
+        out.copy_from_slice(part.get(at..at + 512).ok_or(())?);
+        Ok::<(), ()>(())
+    });
+    let tool = ["/usr/sbin/fsck.fat", "/sbin/fsck.fat"]
+        .into_iter()
+        .find(|t| Path::new(t).exists());
+    if let Some(tool) = tool {
+        let copy = image.with_extension("fsck.img");
+        fs::write(&copy, &part)?;
+        let out = std::process::Command::new(tool)
+            .arg("-n")
+            .arg(&copy)
+            .output();
+        let _ = fs::remove_file(&copy);
+        let out = out?;
+        if !out.status.success() {
+            problems.push(format!(
+                "fsck.fat -n: {}{}",
+                String::from_utf8_lossy(&out.stdout).trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    Ok(problems)
 }
 
 /// The bytes of file `path` (`/`-separated) in the image at `image`.

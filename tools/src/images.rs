@@ -158,6 +158,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "initshmhang",
             "dirtest",
             "fastio",
+            "fatcrash",
         ],
     ),
 ];
@@ -230,6 +231,7 @@ const INITRD_ONLY: &[&str] = &[
     "restart-limit",
     "pagerwait",
     "inithang",
+    "fatcrash",
 ];
 
 /// Writes `disk.img`: the repository's `disk/` folder, the 16 MiB test file and the demo

@@ -15,10 +15,14 @@
 //! - reads a path one component at a time ([`Component`]);
 //! - finds where a file's bytes lie on the disk itself ([`ChainMap`]), so that a page-cache
 //!   block is read and written as one request per run of consecutive clusters.
+//!
+//! [`fsck`] checks a whole volume as `fsck.fat -n` does, for tests on the host.
 #![no_std]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
+
+pub mod fsck;
 
 use alloc::vec::Vec;
 

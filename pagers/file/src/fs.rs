@@ -682,6 +682,13 @@ impl<P: Platform> Files<P> {
         result
     }
 
+    /// Writes the FAT and directory sectors the request changed to the disk, coalesced into
+    /// runs (`BlockDev::flush`): the server calls it at the end of every request, before
+    /// the answer. `EIO` if the disk refused (the sectors stay dirty, for the next flush).
+    pub fn flush_metadata(&mut self) -> Result<(), Errno> {
+        self.volumes.device(|d| d.flush()).map_err(|_| Errno::EIO)
+    }
+
     /// `Descriptors`: (descriptors open over all tasks, files the server holds open for a
     /// descriptor or a mapping).
     /// `FileStats`: the cache's and the disk's counters.

@@ -244,8 +244,19 @@ fn send_saved(cnode: Cap<CNode>, saved: &mut ReplySlots, p: Parked, m: &Message)
     saved.give(p.req.badge, p.slot);
 }
 
-/// Runs one request: its reply, or what it waits for.
+/// Runs one request: its reply, or what it waits for. The FAT and directory sectors it
+/// changed reach the disk before its answer (`Files::flush_metadata`, coalesced into runs);
+/// a flush that fails turns a success into `EIO`.
 fn dispatch(files: &mut Files, req: &mut Request) -> Outcome {
+    let outcome = run(files, req);
+    match (files.flush_metadata(), outcome) {
+        (Err(e), Outcome::Reply(m)) if m.mrs[0] == 0 => Outcome::Reply(serve::error(e)),
+        (_, outcome) => outcome,
+    }
+}
+
+/// Runs one request (`dispatch`).
+fn run(files: &mut Files, req: &mut Request) -> Outcome {
     let badge = req.badge;
     let decoded = Serves::decode(req.label, &req.mrs[..req.len]);
     Outcome::Reply(match decoded {
