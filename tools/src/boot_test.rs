@@ -198,7 +198,8 @@ fn boot_on(paths: &Paths, scenario: &Scenario, disk: &std::path::Path, read_only
             .map_err(|e| format!("cannot read {}: {e}", paths.show(path))),
     };
     // A volume consistent before the boot must be after it (a damaged one is left alone).
-    let consistent_before = !read_only && crate::disk::fsck(disk).is_ok_and(|p| p.is_empty());
+    let consistent_before =
+        !read_only && scenario.fsck && crate::disk::fsck(disk).is_ok_and(|p| p.is_empty());
     let captured = initrd_bytes.and_then(|bytes| {
         let timeout = Duration::from_secs(scenario.timeout_secs);
         qemu::run_captured(&launch, timeout)

@@ -48,6 +48,9 @@ pub struct Scenario {
     /// Done to the scenario's disk copy before it boots (needs `writes_disk`): damage, or
     /// files added (`disk::prep`).
     pub disk_prep: Option<DiskPrep>,
+    /// Whether the volume, consistent before the boot, must need no repair after it
+    /// (`disk::fsck`; needs `writes_disk`). True but for the fuzzer (see there).
+    pub fsck: bool,
 }
 
 /// A change made to a scenario's disk copy before the boot.
@@ -243,6 +246,7 @@ impl Scenario {
             disk_files: &[],
             then: None,
             disk_prep: None,
+            fsck: true,
         }
     }
 
@@ -265,6 +269,7 @@ impl Scenario {
             disk_files: &[],
             then: None,
             disk_prep: None,
+            fsck: true,
         }
     }
 
@@ -1180,8 +1185,13 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     // The server fuzzer: 100,000 random and half-valid requests to vm, file, shm and init
     // from disposable children; every server still answers and everything comes back.
+    // Its volume is not checked after the run: `disk::fsck` finds what the fuzzed calls
+    // leave (files cut to 0 bytes that keep a cluster, a chain longer than its file after
+    // a growth refused for room, lost clusters), with and without issue 10's coalesced
+    // metadata writes alike: known, not yet mended (docs/pagers.md).
     Scenario {
         writes_disk: true,
+        fsck: false,
         timeout_secs: 300,
         ..Scenario::stops(
             "srvfuzz",
