@@ -1639,6 +1639,10 @@ pub const SCENARIOS: &[Scenario] = &[
                 path: "Dir Test/Sub Directory/renamed open.txt",
                 bytes: dirtest_renamed_open,
             },
+            DiskCheck {
+                path: DIRTEST_DEEP_FILE,
+                bytes: dirtest_deep,
+            },
         ],
         timeout_secs: 120,
         ..Scenario::stops(
@@ -1662,6 +1666,7 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS dir-whole-clusters",
                 "dirtest: 32 new files with long names: ",
                 "PASS dir-metadata-runs",
+                "PASS dir-long-paths",
                 "PASS dir-enospc",
                 "dirtest: 0 failures",
                 "init: dirtest exited with status 0",
@@ -1802,6 +1807,13 @@ fn dirtest_entry_39() -> Vec<u8> {
 
 fn dirtest_renamed_open() -> Vec<u8> {
     b"before after".to_vec()
+}
+
+/// `demos::dirtest::DEEP_FILE`: a path of 255 bytes.
+const DIRTEST_DEEP_FILE: &str = "Dir Test/Deep directory ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd/a file with a long name fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff.txt";
+
+fn dirtest_deep() -> Vec<u8> {
+    b"a file at the end of a path of 255 bytes\n".to_vec()
 }
 
 /// `proc-file-async-eio`'s disk: `AIOERR.DAT` (three 64 KiB blocks, byte `i` = `i * 7 %

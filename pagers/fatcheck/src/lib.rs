@@ -32,9 +32,9 @@ pub const SECTOR: usize = 512;
 pub const DIR_ENTRY: usize = 32;
 /// The most entries a FAT directory may hold (the specification's limit: 2 MiB of entries).
 pub const MAX_DIR_ENTRIES: u64 = 65_536;
-/// The most components a path may have (a path is at most 40 bytes; this bounds the walk
-/// whatever the caller sends).
-pub const MAX_DEPTH: usize = 32;
+/// The most components a path may have: a path is at most 255 bytes (`proto`'s
+/// `PATH_MAX`), so `a/b/...` has at most 128; this bounds the walk whatever the caller sends.
+pub const MAX_DEPTH: usize = 128;
 
 /// FAT16 or FAT32 (the crate reads no FAT12).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
