@@ -1759,6 +1759,44 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
+    // The same on a FAT32 volume (512-byte clusters) whose info sector gives the number of
+    // free clusters: the server keeps that count right (issue 10), so the check after
+    // power-off (`disk::fsck`, `fsck.fat -n`) finds it equal to the FAT's; the crate alone
+    // left it at what it was before the run.
+    Scenario {
+        writes_disk: true,
+        disk_prep: Some(crate::disk::prep::fat32),
+        disk_files: &[
+            DiskCheck {
+                path: "Crash/long name file 000.dat",
+                bytes: fatcrash_0,
+            },
+            DiskCheck {
+                path: "Crash/after/renamed after.dat",
+                bytes: fatcrash_200,
+            },
+        ],
+        timeout_secs: 120,
+        ..Scenario::stops(
+            "proc-fatcrash32",
+            Initrd::Normal,
+            "run=fatcrash file.stop=150",
+            Stage::Hello,
+            &[
+                "init: running fatcrash in the initrd",
+                "file: test hook: stopping at request 150",
+                "init: restarted server file (pid 4), restart 1 of 3",
+                "fatcrash: the file server stopped in step ",
+                "PASS fatcrash-stopped",
+                "PASS fatcrash-restarted",
+                "PASS fatcrash-answered-kept",
+                "PASS fatcrash-after-restart",
+                "fatcrash: 0 failures",
+                "init: fatcrash exited with status 0",
+                "init: done",
+            ],
+        )
+    },
 ];
 
 /// `fatcrash`'s file `i` (as `fatcrash::bytes_of` makes it).

@@ -397,11 +397,12 @@ impl Checker<'_> {
     }
 }
 
-/// Mends a quirk of the `fatfs` crate 0.3 (which the host tools make images with): it
-/// writes a long-name entry before a new directory's `.` and before its `..`, so `.` is not
-/// in the directory's first slot, which `fsck.fat` repairs. Every directory whose first
-/// sector starts that way gets `.` and `..` in slots 0 and 1 and the two long-name slots
-/// marked deleted. `part` is the volume's bytes from the partition's first sector on.
+/// Mends two quirks of the `fatfs` crate 0.3 (which the host tools make images with),
+/// which `fsck.fat` repairs: it writes a long-name entry before a new directory's `.` and
+/// before its `..`, so `.` is not in the directory's first slot; and on FAT32 the `..` of a
+/// directory in the root names the root's cluster, where it must be 0. Every directory
+/// whose first sector starts that way gets `.` and `..` in slots 0 and 1 and the two
+/// long-name slots marked deleted; every `..` naming the FAT32 root gets 0. `part` is the volume's bytes from the partition's first sector on.
 pub fn tidy_dot_entries(g: &Geometry, part: &mut [u8]) {
     let base = g.part_start;
     let at = |s: u64| ((s - base) as usize) * SECTOR;
@@ -420,6 +421,8 @@ pub fn tidy_dot_entries(g: &Geometry, part: &mut [u8]) {
         FatType::Fat16 => 0,
         FatType::Fat32 => g.root_cluster,
     }];
+    // (directory, its parent), for the `..` check.
+    let mut parents: Vec<(u32, u32)> = Vec::new();
     let mut seen = 0;
     while let Some(dir) = todo.pop() {
         seen += 1;
@@ -442,7 +445,7 @@ pub fn tidy_dot_entries(g: &Geometry, part: &mut [u8]) {
                 }
             }
         }
-        if dir != 0 {
+        if dir != 0 && dir != g.root_cluster {
             let s = at(sectors[0]);
             if let Some(first) = part.get_mut(s..s + SECTOR) {
                 let lfn = |e: &[u8]| e[11] == 0x0f && e[0] != 0xe5;
@@ -458,6 +461,17 @@ pub fn tidy_dot_entries(g: &Geometry, part: &mut [u8]) {
                     first[64] = 0xe5;
                     first[96..128].fill(0);
                     first[96] = 0xe5;
+                }
+                let dotdot = &mut first[32..64];
+                let named = (u32::from(u16::from_le_bytes([dotdot[20], dotdot[21]])) << 16)
+                    | u32::from(u16::from_le_bytes([dotdot[26], dotdot[27]]));
+                if g.fat_type == FatType::Fat32
+                    && &dotdot[..11] == b"..         "
+                    && named == g.root_cluster
+                    && parents.contains(&(dir, g.root_cluster))
+                {
+                    dotdot[20..22].fill(0);
+                    dotdot[26..28].fill(0);
                 }
             }
         }
@@ -481,6 +495,8 @@ pub fn tidy_dot_entries(g: &Geometry, part: &mut [u8]) {
                 let cl = (high << 16) | u32::from(u16::from_le_bytes([e[26], e[27]]));
                 if g.in_range(cl) {
                     todo.push(cl);
+                    let parent = if dir == 0 { g.root_cluster } else { dir };
+                    parents.push((cl, parent));
                 }
             }
         }

@@ -60,6 +60,8 @@ pub struct Geometry {
     pub root_sectors: u64,
     /// FAT32's root directory cluster (0 on FAT16).
     pub root_cluster: u32,
+    /// FAT32's info sector (FSINFO: the free-cluster count), absolute (0 on FAT16).
+    pub info_sector: u64,
     /// Sector of cluster 2.
     pub data_start: u64,
     /// Data clusters: valid cluster numbers are 2 ..= clusters + 1.
@@ -171,6 +173,7 @@ impl Geometry {
             return Err("too many clusters for FAT32");
         }
         let mut root_cluster = 0;
+        let mut info_sector = 0;
         match fat_type {
             FatType::Fat16 => {
                 if root_entries == 0 {
@@ -192,6 +195,7 @@ impl Geometry {
                 if info == 0 || info >= reserved {
                     return Err("FAT32 info sector outside the reserved sectors");
                 }
+                info_sector = part_start + info;
             }
         }
         let fat_start = part_start + reserved;
@@ -207,6 +211,7 @@ impl Geometry {
             root_start,
             root_sectors,
             root_cluster,
+            info_sector,
             data_start: root_start + root_sectors,
             clusters,
         })

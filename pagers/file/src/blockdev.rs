@@ -140,11 +140,68 @@ impl Extents {
     }
 }
 
+/// FAT32's count of free clusters, kept right as the FAT changes (issue 10). The info
+/// sector (FSINFO) carries it as a hint; `embedded-sdmmc` writes its own count there as it
+/// flushes a file, and that count knows nothing of the clusters the server takes and gives
+/// back itself (growth, directories, removal), so `fsck.fat` found it wrong. The server
+/// counts the free entries of the first FAT once at mount, follows every write of a
+/// sector of it (free entries before and after), and puts its count into the info sector
+/// whenever anyone writes that sector and at the flush that ends a request which changed it.
+#[derive(Clone, Copy, Debug)]
+pub struct FreeCount {
+    /// The first FAT's first sector and its length, the volume's data clusters (entries
+    /// 2 ..= clusters + 1 count), and the info sector.
+    pub fat_start: u64,
+    pub fat_sectors: u64,
+    pub clusters: u32,
+    pub info_sector: u64,
+    /// Free clusters now.
+    pub free: u32,
+    /// What the info sector was last given (`None`: it must be written).
+    written: Option<u32>,
+}
+
+/// Where the info sector keeps the free count, and its signatures.
+const INFO_FREE: usize = 488;
+const INFO_LEAD: [u8; 4] = 0x4161_5252u32.to_le_bytes();
+const INFO_STRUC: [u8; 4] = 0x6141_7272u32.to_le_bytes();
+
+impl FreeCount {
+    /// Free entries of FAT sector `sector` (of the first FAT) whose bytes are `bytes`.
+    fn free_in(&self, sector: u64, bytes: &[u8]) -> u32 {
+        let first = (sector - self.fat_start) * (SECTOR_SIZE as u64 / 4);
+        let last = u64::from(self.clusters) + 1;
+        let mut free = 0;
+        for (i, e) in bytes.chunks_exact(4).enumerate() {
+            let c = first + i as u64;
+            if (2..=last).contains(&c)
+                && u32::from_le_bytes([e[0], e[1], e[2], e[3]]) & 0x0fff_ffff == 0
+            {
+                free += 1;
+            }
+        }
+        free
+    }
+
+    fn in_fat(&self, sector: u64) -> bool {
+        (self.fat_start..self.fat_start + self.fat_sectors).contains(&sector)
+    }
+
+    /// `bytes` of the info sector with the count put in (unchanged if it has no signature).
+    fn patch(&self, bytes: &mut [u8]) {
+        if bytes.len() == SECTOR_SIZE && bytes[..4] == INFO_LEAD && bytes[484..488] == INFO_STRUC {
+            bytes[INFO_FREE..INFO_FREE + 4].copy_from_slice(&self.free.to_le_bytes());
+        }
+    }
+}
+
 /// The disk as `embedded-sdmmc` wants it: shared (`&self`) access to a block device,
 /// whole 4 KiB extents read ahead and kept, sector writes kept until [`BlockDev::flush`].
 pub struct BlockDev<D> {
     pub disk: RefCell<D>,
     extents: RefCell<Extents>,
+    /// FAT32's free count ([`BlockDev::keep_free_count`]); `None` on FAT16.
+    free: RefCell<Option<FreeCount>>,
 }
 
 impl<D: Device> BlockDev<D> {
@@ -152,7 +209,40 @@ impl<D: Device> BlockDev<D> {
         Self {
             disk: RefCell::new(disk),
             extents: RefCell::new(Extents::default()),
+            free: RefCell::new(None),
         }
+    }
+
+    /// Keeps FAT32's free-cluster count from now on: the free entries of the first FAT
+    /// (`fat_start`, `fat_sectors` sectors, `clusters` data clusters) are counted, and the
+    /// info sector `info_sector` gets the count at the next flush.
+    pub fn keep_free_count(
+        &self,
+        fat_start: u64,
+        fat_sectors: u64,
+        clusters: u32,
+        info_sector: u64,
+    ) -> Result<(), IoError> {
+        let mut fc = FreeCount {
+            fat_start,
+            fat_sectors,
+            clusters,
+            info_sector,
+            free: 0,
+            written: None,
+        };
+        let mut buf = [0u8; SECTOR_SIZE];
+        for s in fat_start..fat_start + fat_sectors {
+            self.read_sector(s, &mut buf)?;
+            fc.free += fc.free_in(s, &buf);
+        }
+        *self.free.try_borrow_mut().map_err(|_| IoError)? = Some(fc);
+        Ok(())
+    }
+
+    /// FAT32's free-cluster count as the server keeps it.
+    pub fn free_count(&self) -> Option<u32> {
+        self.free.try_borrow().ok().and_then(|f| f.map(|f| f.free))
     }
 
     /// Whether `sector` lies in the disk's last, partial extent (read and written a sector
@@ -195,19 +285,26 @@ impl<D: Device> BlockDev<D> {
         let x = sector / EXTENT_SECTORS;
         let i = (sector % EXTENT_SECTORS) as usize;
         let e = Self::extent(&mut disk, &mut ext, x)?;
-        if e.valid & (1 << i) == 0 {
-            // Read the whole extent; the sectors kept are newer (or the same).
-            let mut fresh = alloc::vec![0u8; EXTENT_BYTES];
-            disk.read(x * EXTENT_SECTORS, &mut fresh)?;
-            for j in 0..EXTENT_SECTORS as usize {
-                if e.valid & (1 << j) == 0 {
-                    let r = j * SECTOR_SIZE..(j + 1) * SECTOR_SIZE;
-                    e.data[r.clone()].copy_from_slice(&fresh[r]);
-                }
-            }
-            e.valid = ALL;
-        }
+        Self::fill(&mut disk, e, x, i)?;
         out.copy_from_slice(&e.data[i * SECTOR_SIZE..(i + 1) * SECTOR_SIZE]);
+        Ok(())
+    }
+
+    /// Makes sector `i` of extent `x` (kept as `e`) valid: the whole extent is read, the
+    /// sectors kept are newer (or the same) and stay.
+    fn fill(disk: &mut D, e: &mut Extent, x: u64, i: usize) -> Result<(), IoError> {
+        if e.valid & (1 << i) != 0 {
+            return Ok(());
+        }
+        let mut fresh = alloc::vec![0u8; EXTENT_BYTES];
+        disk.read(x * EXTENT_SECTORS, &mut fresh)?;
+        for j in 0..EXTENT_SECTORS as usize {
+            if e.valid & (1 << j) == 0 {
+                let r = j * SECTOR_SIZE..(j + 1) * SECTOR_SIZE;
+                e.data[r.clone()].copy_from_slice(&fresh[r]);
+            }
+        }
+        e.valid = ALL;
         Ok(())
     }
 
@@ -224,8 +321,27 @@ impl<D: Device> BlockDev<D> {
             return disk.write(sector, bytes);
         }
         let i = (sector % EXTENT_SECTORS) as usize;
-        let e = Self::extent(&mut disk, &mut ext, sector / EXTENT_SECTORS)?;
-        e.data[i * SECTOR_SIZE..(i + 1) * SECTOR_SIZE].copy_from_slice(bytes);
+        let x = sector / EXTENT_SECTORS;
+        let mut free = self.free.try_borrow_mut().map_err(|_| IoError)?;
+        let e = Self::extent(&mut disk, &mut ext, x)?;
+        let at = i * SECTOR_SIZE..(i + 1) * SECTOR_SIZE;
+        if let Some(fc) = free.as_mut() {
+            if fc.in_fat(sector) {
+                // The free entries it had (read first if not kept) and has now.
+                Self::fill(&mut disk, e, x, i)?;
+                let before = fc.free_in(sector, &e.data[at.clone()]);
+                let after = fc.free_in(sector, bytes);
+                fc.free = (fc.free + after).saturating_sub(before);
+            }
+            e.data[at.clone()].copy_from_slice(bytes);
+            if sector == fc.info_sector {
+                // The crate's count is stale: the info sector always carries the server's.
+                fc.patch(&mut e.data[at]);
+                fc.written = Some(fc.free);
+            }
+        } else {
+            e.data[at].copy_from_slice(bytes);
+        }
         e.valid |= 1 << i;
         e.dirty |= 1 << i;
         Ok(())
@@ -240,9 +356,26 @@ impl<D: Device> BlockDev<D> {
     /// consecutive sectors (at most [`MAX_RUN`] bytes). A run that fails stays dirty (with
     /// those after it), to be written by the next flush; the error comes back.
     pub fn flush(&self) -> Result<(), IoError> {
+        self.update_info_sector()?;
         let mut disk = self.disk.try_borrow_mut().map_err(|_| IoError)?;
         let mut ext = self.extents.try_borrow_mut().map_err(|_| IoError)?;
         Self::flush_all(&mut disk, &mut ext)
+    }
+
+    /// Gives FAT32's info sector the free count, if it changed since it was last given
+    /// (kept dirty, for the flush).
+    fn update_info_sector(&self) -> Result<(), IoError> {
+        let fc = match *self.free.try_borrow().map_err(|_| IoError)? {
+            Some(fc) if fc.written != Some(fc.free) => fc,
+            _ => return Ok(()),
+        };
+        if self.disk.try_borrow().map_err(|_| IoError)?.readonly() {
+            return Ok(());
+        }
+        let mut info = [0u8; SECTOR_SIZE];
+        self.read_sector(fc.info_sector, &mut info)?;
+        // `write_sector` puts the count in.
+        self.write_sector(fc.info_sector, &info)
     }
 
     fn flush_all(disk: &mut D, ext: &mut Extents) -> Result<(), IoError> {

@@ -571,3 +571,38 @@ fn fsck_sees_a_lost_cluster_and_fats_that_differ() {
         );
     }
 }
+
+#[test]
+fn the_fat32_info_sector_keeps_the_free_count_right() {
+    let (mut f, d) = mount(super::host::image32(&[("KEEP.TXT", b"k")]), 8, false);
+    assert_eq!(d.fsck(), Vec::<String>::new());
+    // Clusters taken and given back by the crate and by the server: files made and grown
+    // (the server's growth), a directory with a long name (a cluster for it, long-name
+    // entries), files removed (the server frees them), a directory removed.
+    call(&mut f, |f| f.mkdir(&path("A directory with a long name"))).expect("mkdir");
+    for i in 0..6 {
+        let name = std::format!("A directory with a long name/file {i}.bin");
+        let bytes = pattern(i as u8, 3000 + i * 70_000);
+        let fd = call(&mut f, |f| open(f, &name, of::CREAT | of::RDWR)).expect("create");
+        call(&mut f, |f| f.write(A, fd, 0, bytes.len() as u64, &bytes))
+            .ok()
+            .expect("write");
+        call(&mut f, |f| f.close(A, fd)).expect("close");
+        assert_eq!(d.fsck(), Vec::<String>::new(), "after file {i}");
+    }
+    for i in [1, 4] {
+        let name = std::format!("A directory with a long name/file {i}.bin");
+        call(&mut f, |f| f.unlink(&path(&name))).expect("unlink");
+    }
+    call(&mut f, |f| f.mkdir(&path("gone"))).expect("mkdir");
+    call(&mut f, |f| f.rmdir(&path("gone"))).expect("rmdir");
+    call(&mut f, |f| f.sync_all()).expect("sync");
+    // `fatcheck::fsck` compares the info sector's count with the FAT's (and `fsck.fat -n`
+    // where the host has it).
+    assert_eq!(d.fsck(), Vec::<String>::new());
+    assert_eq!(
+        d.synced(&mut f)
+            .file("A directory with a long name/file 5.bin"),
+        Some(pattern(5, 3000 + 5 * 70_000))
+    );
+}

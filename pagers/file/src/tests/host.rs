@@ -344,10 +344,38 @@ impl Device for RamDisk {
 /// holding `files` (root directory names, or `dir/name`), and `fill` bytes of a file
 /// `FILL.BIN` to leave little room.
 pub fn image(files: &[(&str, &[u8])], fill: u64) -> Vec<u8> {
-    let mut part = Cursor::new(std::vec![0u8; PART_BYTES as usize]);
+    image_of(files, fill, fatfs::FatType::Fat16, PART_BYTES)
+}
+
+/// Bytes of a FAT32 partition: 65,525 clusters of 512 bytes at least.
+pub const PART32_BYTES: u64 = 34 << 20;
+
+/// The same as [`image`] with a FAT32 partition of [`PART32_BYTES`] (512-byte clusters),
+/// whose info sector gives the number of free clusters (as `mkfs.fat` and `fsck.fat` leave
+/// it; `fatfs` writes "unknown").
+pub fn image32(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut disk = image_of(files, 0, fatfs::FatType::Fat32, PART32_BYTES);
+    let start = PART_START as usize * SECTOR_SIZE;
+    let mut bpb = [0u8; SECTOR_SIZE];
+    bpb.copy_from_slice(&disk[start..start + SECTOR_SIZE]);
+    let sectors = (disk.len() / SECTOR_SIZE) as u64 - PART_START;
+    let g = fatcheck::Geometry::parse(&bpb, PART_START, sectors).expect("a FAT volume");
+    let free = fatcheck::fsck::free_clusters(&g, |s, out: &mut [u8; SECTOR_SIZE]| {
+        let at = s as usize * SECTOR_SIZE;
+        out.copy_from_slice(&disk[at..at + SECTOR_SIZE]);
+        Ok::<(), ()>(())
+    })
+    .expect("the FAT");
+    let at = g.info_sector as usize * SECTOR_SIZE + fatcheck::fsck::FSINFO_FREE;
+    disk[at..at + 4].copy_from_slice(&free.to_le_bytes());
+    disk
+}
+
+fn image_of(files: &[(&str, &[u8])], fill: u64, fat: fatfs::FatType, bytes: u64) -> Vec<u8> {
+    let mut part = Cursor::new(std::vec![0u8; bytes as usize]);
     let options = fatfs::FormatVolumeOptions::new()
         .bytes_per_cluster(512)
-        .fat_type(fatfs::FatType::Fat16)
+        .fat_type(fat)
         .volume_label(*b"HOSTTEST   ");
     fatfs::format_volume(&mut part, options).expect("format");
     {
@@ -377,10 +405,14 @@ pub fn image(files: &[(&str, &[u8])], fill: u64) -> Vec<u8> {
         }
         fs.unmount().expect("unmount");
     }
-    let sectors = PART_BYTES / SECTOR_SIZE as u64;
+    let sectors = bytes / SECTOR_SIZE as u64;
     let mut disk = std::vec![0u8; PART_START as usize * SECTOR_SIZE];
     let entry = &mut disk[446..462];
-    entry[4] = 0x0e;
+    entry[4] = if fat == fatfs::FatType::Fat32 {
+        0x0c
+    } else {
+        0x0e
+    };
     entry[8..12].copy_from_slice(&(PART_START as u32).to_le_bytes());
     entry[12..16].copy_from_slice(&(sectors as u32).to_le_bytes());
     disk[510] = 0x55;
