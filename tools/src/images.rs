@@ -162,6 +162,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "fastio",
             "argtest",
             "demoargs",
+            "fatcrash",
         ],
     ),
 ];
@@ -234,6 +235,7 @@ const INITRD_ONLY: &[&str] = &[
     "restart-limit",
     "pagerwait",
     "inithang",
+    "fatcrash",
 ];
 
 /// Writes `disk.img`: the repository's `disk/` folder, the 16 MiB test file and the demo

@@ -49,6 +49,9 @@ pub struct Scenario {
     /// Done to the scenario's disk copy before it boots (needs `writes_disk`): damage, or
     /// files added (`disk::prep`).
     pub disk_prep: Option<DiskPrep>,
+    /// Whether the volume, consistent before the boot, must need no repair after it
+    /// (`disk::fsck`; needs `writes_disk`). True but for the fuzzer (see there).
+    pub fsck: bool,
 }
 
 /// A change made to a scenario's disk copy before the boot.
@@ -244,6 +247,7 @@ impl Scenario {
             disk_files: &[],
             then: None,
             disk_prep: None,
+            fsck: true,
         }
     }
 
@@ -266,6 +270,7 @@ impl Scenario {
             disk_files: &[],
             then: None,
             disk_prep: None,
+            fsck: true,
         }
     }
 
@@ -1191,8 +1196,13 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     // The server fuzzer: 100,000 random and half-valid requests to vm, file, shm and init
     // from disposable children; every server still answers and everything comes back.
+    // Its volume is not checked after the run: `disk::fsck` finds what the fuzzed calls
+    // leave (files cut to 0 bytes that keep a cluster, a chain longer than its file after
+    // a growth refused for room, lost clusters), with and without issue 10's coalesced
+    // metadata writes alike: known, not yet mended (docs/pagers.md).
     Scenario {
         writes_disk: true,
+        fsck: false,
         timeout_secs: 300,
         ..Scenario::stops(
             "srvfuzz",
@@ -1640,6 +1650,10 @@ pub const SCENARIOS: &[Scenario] = &[
                 path: "Dir Test/Sub Directory/renamed open.txt",
                 bytes: dirtest_renamed_open,
             },
+            DiskCheck {
+                path: DIRTEST_DEEP_FILE,
+                bytes: dirtest_deep,
+            },
         ],
         timeout_secs: 120,
         ..Scenario::stops(
@@ -1661,6 +1675,9 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS dir-errors",
                 "PASS dir-rename-open",
                 "PASS dir-whole-clusters",
+                "dirtest: 32 new files with long names: ",
+                "PASS dir-metadata-runs",
+                "PASS dir-long-paths",
                 "PASS dir-enospc",
                 "dirtest: 0 failures",
                 "init: dirtest exited with status 0",
@@ -1783,7 +1800,97 @@ pub const SCENARIOS: &[Scenario] = &[
             "init: done",
         ],
     ),
+    // The file server stops (test hook) in the middle of a stream of directory and FAT
+    // changes (issue 10): every file whose close answered before is there after the
+    // restart, the restarted server goes on, and after power-off the volume needs no repair
+    // (`disk::fsck`, as after every run that writes the disk) and holds what was written.
+    Scenario {
+        writes_disk: true,
+        disk_files: &[
+            DiskCheck {
+                path: "Crash/long name file 000.dat",
+                bytes: fatcrash_0,
+            },
+            DiskCheck {
+                path: "Crash/after/renamed after.dat",
+                bytes: fatcrash_200,
+            },
+        ],
+        timeout_secs: 120,
+        ..Scenario::stops(
+            "proc-fatcrash",
+            Initrd::Normal,
+            "run=fatcrash file.stop=150",
+            Stage::Hello,
+            &[
+                "init: running fatcrash in the initrd",
+                "file: test hook: stopping at request 150",
+                "init: restarted server file (pid 4), restart 1 of 3",
+                "fatcrash: the file server stopped in step ",
+                "PASS fatcrash-stopped",
+                "PASS fatcrash-restarted",
+                "PASS fatcrash-answered-kept",
+                "PASS fatcrash-after-restart",
+                "fatcrash: 0 failures",
+                "init: fatcrash exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+    // The same on a FAT32 volume (512-byte clusters) whose info sector gives the number of
+    // free clusters: the server keeps that count right (issue 10), so the check after
+    // power-off (`disk::fsck`, `fsck.fat -n`) finds it equal to the FAT's; the crate alone
+    // left it at what it was before the run.
+    Scenario {
+        writes_disk: true,
+        disk_prep: Some(crate::disk::prep::fat32),
+        disk_files: &[
+            DiskCheck {
+                path: "Crash/long name file 000.dat",
+                bytes: fatcrash_0,
+            },
+            DiskCheck {
+                path: "Crash/after/renamed after.dat",
+                bytes: fatcrash_200,
+            },
+        ],
+        timeout_secs: 120,
+        ..Scenario::stops(
+            "proc-fatcrash32",
+            Initrd::Normal,
+            "run=fatcrash file.stop=150",
+            Stage::Hello,
+            &[
+                "init: running fatcrash in the initrd",
+                "file: test hook: stopping at request 150",
+                "init: restarted server file (pid 4), restart 1 of 3",
+                "fatcrash: the file server stopped in step ",
+                "PASS fatcrash-stopped",
+                "PASS fatcrash-restarted",
+                "PASS fatcrash-answered-kept",
+                "PASS fatcrash-after-restart",
+                "fatcrash: 0 failures",
+                "init: fatcrash exited with status 0",
+                "init: done",
+            ],
+        )
+    },
 ];
+
+/// `fatcrash`'s file `i` (as `fatcrash::bytes_of` makes it).
+fn fatcrash_bytes(i: usize) -> Vec<u8> {
+    (0..3 * 4096 + 100 + i)
+        .map(|j| (j * 31 + i * 7) as u8 ^ (j >> 8) as u8)
+        .collect()
+}
+
+fn fatcrash_0() -> Vec<u8> {
+    fatcrash_bytes(0)
+}
+
+fn fatcrash_200() -> Vec<u8> {
+    fatcrash_bytes(200)
+}
 
 /// `proc-dirtest`'s disk: a long name written by `fatfs`, and 1 MiB left free.
 fn dirtest_disk(image: &std::path::Path) -> std::io::Result<()> {
@@ -1816,6 +1923,13 @@ fn dirtest_entry_39() -> Vec<u8> {
 
 fn dirtest_renamed_open() -> Vec<u8> {
     b"before after".to_vec()
+}
+
+/// `demos::dirtest::DEEP_FILE`: a path of 255 bytes.
+const DIRTEST_DEEP_FILE: &str = "Dir Test/Deep directory ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd/a file with a long name fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff.txt";
+
+fn dirtest_deep() -> Vec<u8> {
+    b"a file at the end of a path of 255 bytes\n".to_vec()
 }
 
 /// `proc-file-async-eio`'s disk: `AIOERR.DAT` (three 64 KiB blocks, byte `i` = `i * 7 %

@@ -303,6 +303,16 @@ impl<P: Platform> Files<P> {
             Err(_) => return Err(MountError::Io),
         };
         let geo = volume::check(&dev)?;
+        if geo.fat_type == fatcheck::FatType::Fat32 {
+            // The info sector's free count is kept right from now on (`blockdev::FreeCount`).
+            dev.keep_free_count(
+                geo.fat_start,
+                geo.fat_sectors,
+                geo.clusters,
+                geo.info_sector,
+            )
+            .map_err(|_| MountError::Io)?;
+        }
         let volumes = Volumes::new_with_limits(dev, NoClock, 5000);
         let volume = volumes
             .open_raw_volume(VolumeIdx(0))
@@ -680,6 +690,13 @@ impl<P: Platform> Files<P> {
             }
         }
         result
+    }
+
+    /// Writes the FAT and directory sectors the request changed to the disk, coalesced into
+    /// runs (`BlockDev::flush`): the server calls it at the end of every request, before
+    /// the answer. `EIO` if the disk refused (the sectors stay dirty, for the next flush).
+    pub fn flush_metadata(&mut self) -> Result<(), Errno> {
+        self.volumes.device(|d| d.flush()).map_err(|_| Errno::EIO)
     }
 
     /// `Descriptors`: (descriptors open over all tasks, files the server holds open for a

@@ -25,7 +25,7 @@ use proto::file::{READ_DATA_MR, READ_MAX};
 use proto::object::{GetObject, ObjectRequest};
 use proto::startup::{FILE_DMA_WINDOW, Startup, file_slots};
 use proto::{
-    DescriptorCount, Errno, FileRequest, Label, MAX_WORDS, OpenReply, ServerControl, SpanReply,
+    DescriptorCount, Errno, FileRequest, Label, MESSAGE_WORDS, OpenReply, ServerControl, SpanReply,
     StatReply, pid,
 };
 use rt::println;
@@ -44,8 +44,9 @@ pub const SAVED_FOR_VM: usize = 16;
 pub struct Request {
     badge: u64,
     label: u64,
-    /// Its words: the registers, and for `Rename` (two paths) the rest from the IPC buffer.
-    mrs: [u64; MAX_WORDS],
+    /// Its words: the registers, and those past them from the IPC buffer (a path is 32
+    /// words: `proto::file::Path`).
+    mrs: [u64; MESSAGE_WORDS],
     len: usize,
     /// The words the message had (registers and IPC buffer).
     length: usize,
@@ -123,17 +124,20 @@ impl Serve for Server {
         let mut req = Request {
             badge: r.badge,
             label: r.info().label,
-            mrs: [0; MAX_WORDS],
+            mrs: [0; MESSAGE_WORDS],
             len,
             length: r.info().length,
             data: None,
         };
         req.mrs[..len].copy_from_slice(&r.mrs[..len]);
-        if req.label == Label::Rename as u64
+        if r.info().length > REGISTER_MRS
+            && req.label != Label::Write as u64
             && let Some(buf) = libmk::ipc_buffer()
         {
-            // Its second path lies past the registers, in the IPC buffer.
-            req.len = r.info().length.min(MAX_WORDS);
+            // Paths lie past the registers, in the IPC buffer (a `Write`'s bytes are taken
+            // from there as it runs). The message says how many words came: a request cut
+            // short of its fields decodes as `Short`, never reads stale words.
+            req.len = r.info().length.min(MESSAGE_WORDS);
             req.mrs[len..req.len].copy_from_slice(&buf.mrs[len..req.len]);
         }
         files.can_wait = self.saved.can_take(req.badge);
@@ -244,8 +248,19 @@ fn send_saved(cnode: Cap<CNode>, saved: &mut ReplySlots, p: Parked, m: &Message)
     saved.give(p.req.badge, p.slot);
 }
 
-/// Runs one request: its reply, or what it waits for.
+/// Runs one request: its reply, or what it waits for. The FAT and directory sectors it
+/// changed reach the disk before its answer (`Files::flush_metadata`, coalesced into runs);
+/// a flush that fails turns a success into `EIO`.
 fn dispatch(files: &mut Files, req: &mut Request) -> Outcome {
+    let outcome = run(files, req);
+    match (files.flush_metadata(), outcome) {
+        (Err(e), Outcome::Reply(m)) if m.mrs[0] == 0 => Outcome::Reply(serve::error(e)),
+        (_, outcome) => outcome,
+    }
+}
+
+/// Runs one request (`dispatch`).
+fn run(files: &mut Files, req: &mut Request) -> Outcome {
     let badge = req.badge;
     let decoded = Serves::decode(req.label, &req.mrs[..req.len]);
     Outcome::Reply(match decoded {

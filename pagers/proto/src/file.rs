@@ -80,9 +80,20 @@ abi::numbered! {
 /// any other offset is `pread`, which leaves the position alone).
 pub const AT_POSITION: u64 = u64::MAX;
 
-/// A path on the disk: 1 to [`Path::MAX`] (40) bytes of UTF-8 without NUL, `/`-separated,
-/// relative to the root (a leading `/` is allowed), carried in five words.
-pub type Path = Text<5>;
+/// A path on the disk: 1 to [`PATH_MAX`] (255) bytes of UTF-8 without NUL, `/`-separated,
+/// relative to the root (a leading `/` is allowed), carried in 32 words (MR0.. of the
+/// request, most of them in the IPC buffer: [`FileRequest`]'s messages have 64 words).
+/// The type holds 256 bytes; the file server answers a path of 256 with `ENAMETOOLONG`,
+/// as the runtime does before any call.
+pub type Path = Text<32>;
+
+/// The longest path, in bytes: POSIX's `PATH_MAX` (256) counts the NUL that ends it. Every
+/// component of it may be up to 255 bytes, as long as VFAT's 255 UTF-16 units allow.
+pub const PATH_MAX: usize = 255;
+
+/// The words of a [`FileRequest`]'s message: every register, so that `Rename`'s two paths
+/// fit (64 words, the whole message).
+pub const FILE_REQUEST_WORDS: usize = crate::wire::MESSAGE_WORDS;
 
 impl Path {
     /// The components between slashes (empty ones left out).
@@ -97,7 +108,11 @@ crate::interface! {
     /// A task's request to the file server, badged with the task's pid. Descriptors belong to
     /// the task that opened them: another task's number is `EBADF`. A path that is not a
     /// [`Path`] is `BadField`.
-    pub enum FileRequest {
+    #[expect(
+        clippy::large_enum_variant,
+        reason = "a request is decoded once, on the stack, and used at once; a box would put every request on the heap"
+    )]
+    pub enum FileRequest [FILE_REQUEST_WORDS] {
         /// Open `path` with `flags` ([`open_flags`]) → [`OpenReply`]. `ENOENT` if it does not
         /// exist, `EISDIR` for a directory, `EROFS` for write access to a read-only disk,
         /// `EMFILE` when the server's table is full.
@@ -491,7 +506,8 @@ mod tests {
             FileRequest::Window { fd: 4 },
         ] {
             let w = r.encode();
-            assert!(w.mrs().len() <= 6);
+            // Paths take 32 words; the rest fit the registers.
+            assert!(w.mrs().len() <= 6 || w.mrs().len() == 33 || w.mrs().len() == 32);
             assert_eq!(FileRequest::decode(w.label(), w.mrs()), Ok(r));
         }
         assert_eq!(
@@ -523,15 +539,86 @@ mod tests {
         assert!(p.components().eq(["bin", "hello"]));
         assert_eq!(Path::from_words(p.to_words()), Ok(p));
         assert_eq!(Path::new(""), Err(ProtoError::BadField));
-        assert_eq!(Path::new(&"x".repeat(41)), Err(ProtoError::BadField));
-        assert!(Path::new(&"x".repeat(40)).is_ok());
+        assert_eq!(Path::new(&"x".repeat(257)), Err(ProtoError::BadField));
+        assert!(Path::new(&"x".repeat(PATH_MAX)).is_ok());
         assert_eq!(Path::new("a\0b"), Err(ProtoError::BadField));
         // Bytes after the first zero must be zero.
+        let mut w = [0u64; 32];
+        w[0] = 0x61;
+        w[31] = 0x62;
+        assert_eq!(Path::from_words(w), Err(ProtoError::BadField));
+        assert_eq!(Path::from_words([0; 32]), Err(ProtoError::BadField));
+        // Not UTF-8.
+        w[31] = 0;
+        w[0] = 0xff_fe;
+        assert_eq!(Path::from_words(w), Err(ProtoError::BadField));
+    }
+
+    #[test]
+    fn long_paths_travel_in_one_message_and_hostile_ones_are_errors() {
+        let long = Path::new(&"d/".repeat(127)).unwrap();
+        let other = Path::new(&"e".repeat(PATH_MAX)).unwrap();
+        let r = FileRequest::Rename {
+            from: long,
+            to: other,
+        };
+        let w = r.encode();
+        assert_eq!(w.mrs().len(), 64);
+        assert_eq!(FileRequest::decode(w.label(), w.mrs()), Ok(r));
+        // A message cut short (fewer words than the paths need): `Short`, for every call.
+        for cut in [0, 1, 31, 32, 63] {
+            assert_eq!(
+                FileRequest::decode(w.label(), &w.mrs()[..cut]),
+                Err(ProtoError::Short)
+            );
+        }
+        let open = FileRequest::Open {
+            flags: 0,
+            path: long,
+        }
+        .encode();
         assert_eq!(
-            Path::from_words([0x61, 0x62, 0, 0, 0]),
+            FileRequest::decode(open.label(), &open.mrs()[..20]),
+            Err(ProtoError::Short)
+        );
+        // A NUL inside, bytes that are not UTF-8: `BadField`.
+        let mut words = [0u64; 33];
+        words[1] = u64::from_le_bytes(*b"ab\0cdefg");
+        assert_eq!(
+            FileRequest::decode(Label::Open as u64, &words),
             Err(ProtoError::BadField)
         );
-        assert_eq!(Path::from_words([0; 5]), Err(ProtoError::BadField));
+        words[1] = u64::from_le_bytes([0xc3, 0x28, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            FileRequest::decode(Label::Open as u64, &words),
+            Err(ProtoError::BadField)
+        );
+        // Random words never panic.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            let mut words = [0u64; 64];
+            let n = (x % 65) as usize;
+            for word in words.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Mostly small bytes, some zero words: texts that nearly parse.
+                *word = if x.is_multiple_of(3) {
+                    0
+                } else {
+                    x & 0x7f7f_7f7f_7f7f_7f7f
+                };
+            }
+            for label in [
+                Label::Open,
+                Label::Stat,
+                Label::Rename,
+                Label::ReadDir,
+                Label::Mkdir,
+            ] {
+                let _ = FileRequest::decode(label as u64, &words[..n]);
+            }
+        }
     }
 
     #[test]

@@ -36,7 +36,9 @@ pub use proc::{GetPidReply, ProcRequest, WaitReply};
 pub use shm::ShmRequest;
 pub use task::{DescriptorCount, ServerControl};
 pub use vm::{KillRecord, VmControl, VmRequest, VmStats};
-pub use wire::{MAX_WORDS, Name, ReplyBody, Wire, decode_reply, encode_reply, reply_result};
+pub use wire::{
+    MAX_WORDS, MESSAGE_WORDS, Name, ReplyBody, Wire, decode_reply, encode_reply, reply_result,
+};
 pub use zero::ZeroRequest;
 
 /// Well-known process identifiers.

@@ -452,6 +452,11 @@ pub mod dirtest {
     pub const INSIDE_BYTES: &[u8] = b"inside a renamed directory\n";
     /// The entries `dirtest` makes in `Dir Test` to list (`entry number NN.dat`, NN bytes).
     pub const ENTRIES: usize = 40;
+    /// A directory of a 120-byte name in `Dir Test`, and a file of a 125-byte name in it:
+    /// a path of 255 bytes, `PATH_MAX` without its NUL.
+    pub const DEEP_DIR: &str = "Dir Test/Deep directory ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd";
+    pub const DEEP_FILE: &str = "Dir Test/Deep directory ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd/a file with a long name fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff.txt";
+    pub const DEEP_BYTES: &[u8] = b"a file at the end of a path of 255 bytes\n";
 
     /// `MOVED_FILE`'s bytes: `entry number 00.dat` grown to 700 bytes.
     pub fn moved_bytes() -> [u8; 700] {

@@ -14,7 +14,7 @@
 
 use crate::ipc::Client;
 use libmk::{Cap, Endpoint};
-use proto::file::{AT_POSITION, Path, READ_DATA_MR, READ_MAX, pack_data};
+use proto::file::{AT_POSITION, PATH_MAX, Path, READ_DATA_MR, READ_MAX, pack_data};
 use proto::{Errno, FileRequest, ServerControl, task_slots};
 
 pub use proto::FileStats;
@@ -45,18 +45,15 @@ pub struct Stat {
 }
 
 /// `name` as the protocol carries it: `ENOENT` for the empty path (POSIX), `ENAMETOOLONG`
-/// past [`Path::MAX`] bytes.
+/// past [`PATH_MAX`] (255) bytes, `EINVAL` for a NUL in it.
 fn path(name: &str) -> Result<Path, Errno> {
     if name.is_empty() {
         return Err(Errno::ENOENT);
     }
-    Path::new(name).map_err(|_| {
-        if name.len() > Path::MAX {
-            Errno::ENAMETOOLONG
-        } else {
-            Errno::EINVAL
-        }
-    })
+    if name.len() > PATH_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    Path::new(name).map_err(|_| Errno::EINVAL)
 }
 
 /// Descriptors open in the file server over all tasks, and files it holds open (for a
@@ -296,7 +293,7 @@ pub fn unlink(name: &str) -> Result<(), Errno> {
 /// `mkdir(name)`: a new, empty directory. Any name a desktop takes (long, mixed case,
 /// spaces): the server writes long-name entries. `EEXIST` if it exists, `ENOENT` or
 /// `ENOTDIR` for a parent that is missing or a file, `ENOSPC` on a full disk, `EROFS` on a
-/// read-only one, `ENAMETOOLONG` for a path longer than [`Path::MAX`] bytes.
+/// read-only one, `ENAMETOOLONG` for a path longer than [`PATH_MAX`] bytes.
 pub fn mkdir(name: &str) -> Result<(), Errno> {
     FileRequest::mkdir(&FILE, path(name)?)
 }

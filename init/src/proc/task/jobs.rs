@@ -20,7 +20,7 @@ use crate::proc::servers::{self, DiskProgram, Head};
 use abi::message::NULL_CPTR;
 use kernel_core::elf::UserImage;
 use libmk::{Cap, Endpoint, Message, SavedReply};
-use proto::{Errno, Name, OpenReply, ServerControl, VmControl, Wire, pid};
+use proto::{Errno, MESSAGE_WORDS, Name, OpenReply, ServerControl, VmControl, Wire, pid};
 
 /// A fork waiting for the servers' `TaskFork` answers.
 pub struct Forking {
@@ -59,22 +59,19 @@ pub struct Loading {
 }
 
 /// What a program load does next.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one step at a time, on init's stack, used at once"
-)]
 enum Step {
-    Post(Wire),
+    Post(Wire<MESSAGE_WORDS>),
     Done(Result<DiskProgram, Errno>),
 }
 
 impl Proc<'_> {
     /// Queues `request` for `server`'s proxy (answered "gone" at once without the server).
-    fn post(&mut self, server: Server, request: Wire, then: Then) {
+    fn post<const N: usize>(&mut self, server: Server, request: Wire<N>, then: Then) {
         if self.clients.ep(server).is_none() {
             self.complete(server, then, &Answer::Gone);
             return;
         }
+        let request = request.widen();
         self.links[server as usize]
             .queue
             .push_back(Job { request, then });
@@ -82,7 +79,7 @@ impl Proc<'_> {
     }
 
     /// A request to the file server whose answer nobody needs (`Close`, `Release`).
-    pub(super) fn post_quiet(&mut self, request: Wire) {
+    pub(super) fn post_quiet<const N: usize>(&mut self, request: Wire<N>) {
         self.post(Server::File, request, Then::Quiet);
     }
 
@@ -605,7 +602,7 @@ impl Proc<'_> {
         match head.image() {
             Ok(image) => {
                 l.image = Some(image);
-                Step::Post(servers::get_object(head.fd))
+                Step::Post(servers::get_object(head.fd).widen())
             }
             Err(e) => {
                 *close = Some(head.fd);

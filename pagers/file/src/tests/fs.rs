@@ -167,9 +167,10 @@ fn data_written_reads_back_across_block_boundaries_and_reaches_the_disk() {
     assert_eq!(f.fstat(A, fd), Ok(data.len() as u64));
     assert_eq!(read_all(&mut f, A, fd, 4093), data);
     // The disk has none of it until it is written back: the last close does that.
-    assert_ne!(d.file("DATA.BIN").unwrap(), data);
+    assert_ne!(d.synced(&mut f).file("DATA.BIN").unwrap(), data);
     assert_eq!(f.close(A, fd), Ok(()));
-    assert_eq!(d.file("DATA.BIN").unwrap(), data);
+    assert_eq!(d.synced(&mut f).file("DATA.BIN").unwrap(), data);
+    assert_eq!(d.synced(&mut f).fsck(), Vec::<std::string::String>::new());
 }
 
 #[test]
@@ -213,9 +214,10 @@ fn created_files_grow_and_lseek_and_append_follow_posix() {
     assert_eq!(f.fstat(A, fd), Ok(all.len() as u64 + 2));
     assert_eq!(f.close(A, ap), Ok(()));
     assert_eq!(f.close(A, fd), Ok(()));
-    let disk = d.file("NEW.TXT").unwrap();
+    let disk = d.synced(&mut f).file("NEW.TXT").unwrap();
     assert_eq!(&disk[..all.len()], &all[..]);
     assert_eq!(&disk[all.len()..], b"++");
+    assert_eq!(d.synced(&mut f).fsck(), Vec::<std::string::String>::new());
 }
 
 #[test]
@@ -245,7 +247,8 @@ fn ftruncate_shrinks_and_grows_with_zeroes() {
     assert!(all[short..].iter().all(|&b| b == 0), "growth reads as zero");
     assert_eq!(f.close(A, fd), Ok(()));
     assert_eq!(f.close(A, ro), Ok(()));
-    assert_eq!(d.file("DATA.BIN").unwrap(), all);
+    assert_eq!(d.synced(&mut f).file("DATA.BIN").unwrap(), all);
+    assert_eq!(d.synced(&mut f).fsck(), Vec::<std::string::String>::new());
 }
 
 #[test]
@@ -258,16 +261,19 @@ fn unlink_removes_now_or_at_the_last_close() {
         open(&mut f, A, "SUB/INNER.TXT", of::RDONLY),
         Err(Errno::ENOENT)
     );
-    assert!(d.file("SUB/INNER.TXT").is_none());
+    assert!(d.synced(&mut f).file("SUB/INNER.TXT").is_none());
     // Closed, but kept open by the server for the next `open` (idle): removed now too.
     let idle = open(&mut f, A, "IDLE.TXT", of::CREAT | of::WRONLY).unwrap();
     ok(write(&mut f, A, idle, 0, b"idle"));
     assert_eq!(f.close(A, idle), Ok(()));
-    assert_eq!(d.file("IDLE.TXT").unwrap(), b"idle");
+    assert_eq!(d.synced(&mut f).file("IDLE.TXT").unwrap(), b"idle");
     assert_eq!(f.unlink(&path("IDLE.TXT")), Ok(()));
-    assert!(d.file("IDLE.TXT").is_none());
+    assert!(d.synced(&mut f).file("IDLE.TXT").is_none());
     assert!(
-        !d.root_names().iter().any(|n| n.starts_with("~DL")),
+        !d.synced(&mut f)
+            .root_names()
+            .iter()
+            .any(|n| n.starts_with("~DL")),
         "not hidden: gone"
     );
     // Open: the name goes now, the file at its last close.
@@ -275,7 +281,10 @@ fn unlink_removes_now_or_at_the_last_close() {
     assert_eq!(f.unlink(&path("DATA.BIN")), Ok(()));
     assert_eq!(f.unlink(&path("DATA.BIN")), Err(Errno::ENOENT));
     assert!(
-        d.root_names().iter().any(|n| n.starts_with("~DL")),
+        d.synced(&mut f)
+            .root_names()
+            .iter()
+            .any(|n| n.starts_with("~DL")),
         "hidden while open"
     );
     assert_eq!(open(&mut f, B, "DATA.BIN", of::RDONLY), Err(Errno::ENOENT));
@@ -284,10 +293,16 @@ fn unlink_removes_now_or_at_the_last_close() {
     assert_eq!(ok(write(&mut f, B, new, 0, b"new")), 3);
     assert_eq!(f.close(B, new), Ok(()));
     assert_eq!(f.close(A, fd), Ok(()));
-    assert_eq!(d.file("DATA.BIN").unwrap(), b"new");
+    assert_eq!(d.synced(&mut f).file("DATA.BIN").unwrap(), b"new");
     assert_eq!(f.descriptors(), (0, 0));
     // The hidden file went at its last close.
-    assert!(!d.root_names().iter().any(|n| n.starts_with("~DL")));
+    assert!(
+        !d.synced(&mut f)
+            .root_names()
+            .iter()
+            .any(|n| n.starts_with("~DL"))
+    );
+    assert_eq!(d.synced(&mut f).fsck(), Vec::<std::string::String>::new());
 }
 
 #[test]
@@ -314,7 +329,7 @@ fn a_two_block_cache_keeps_every_byte_writing_dirty_blocks_back_before_reuse() {
         &data[BS - 10..3 * BS + 10]
     );
     assert_eq!(f.close(A, fd), Ok(()));
-    assert_eq!(d.file("DATA.BIN").unwrap(), data);
+    assert_eq!(d.synced(&mut f).file("DATA.BIN").unwrap(), data);
 }
 
 #[test]
@@ -365,13 +380,13 @@ fn writes_through_a_mapping_reach_the_disk_with_object_dirty_and_sync() {
         f.cache.stats.revokes > revokes,
         "mappings revoked before the write"
     );
-    assert_eq!(d.file("DATA.BIN").unwrap(), data);
+    assert_eq!(d.synced(&mut f).file("DATA.BIN").unwrap(), data);
     // A write fault (`ObjectPage` for writing) marks the block dirty too.
     let (slot, _) = ok(f.object_page(h, 1, true));
     f.cache.bytes(slot)[0] = b'W';
     data[BS] = b'W';
     assert_eq!(f.object_sync(h, 0, u64::MAX), Ok(()));
-    assert_eq!(d.file("DATA.BIN").unwrap(), data);
+    assert_eq!(d.synced(&mut f).file("DATA.BIN").unwrap(), data);
     assert_eq!(f.object_release(pid::VM, h), Ok(()));
     assert_eq!(f.close(A, fd), Ok(()));
 }
@@ -816,8 +831,9 @@ fn o_direct_goes_around_the_cache_after_writing_it_back() {
     let new = pattern(60, 4096);
     assert_eq!(ok(write(&mut f, A, direct, BS as u64 - 2048, &new)), 4096);
     data[BS - 2048..BS + 2048].copy_from_slice(&new);
-    assert_eq!(d.file("DATA.BIN").unwrap(), data);
+    assert_eq!(d.synced(&mut f).file("DATA.BIN").unwrap(), data);
     assert_eq!(ok(read(&mut f, A, cached, BS as u64 - 2048, 4096)), new);
     assert_eq!(f.close(A, direct), Ok(()));
     assert_eq!(f.close(A, cached), Ok(()));
+    assert_eq!(d.synced(&mut f).fsck(), Vec::<std::string::String>::new());
 }
