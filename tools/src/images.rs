@@ -158,6 +158,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "initshmhang",
             "dirtest",
             "fastio",
+            "directio",
         ],
     ),
 ];

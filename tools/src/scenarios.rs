@@ -1705,6 +1705,31 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
+    // O_DIRECT through a buffer shared with the file server (issue 10, second session):
+    // coherence with the cache and mappings both ways, growth, alignment, fork, more
+    // descriptors than buffers, and no data in messages.
+    Scenario {
+        writes_disk: true,
+        timeout_secs: 120,
+        ..Scenario::stops(
+            "proc-directio",
+            Initrd::Normal,
+            "run=directio",
+            Stage::Hello,
+            &[
+                "PASS direct-sees-cache-and-mapping",
+                "PASS direct-write-seen",
+                "PASS direct-grow",
+                "PASS direct-alignment-eof",
+                "PASS direct-fork",
+                "PASS direct-many-descriptors",
+                "PASS direct-no-data-messages",
+                "directio: 0 failures",
+                "init: directio exited with status 0",
+                "init: done",
+            ],
+        )
+    },
 ];
 
 /// `proc-dirtest`'s disk: a long name written by `fatfs`, and 1 MiB left free.

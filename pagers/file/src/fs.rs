@@ -39,7 +39,7 @@ mod writeback;
 use crate::blockdev::{BlockDev, IoError};
 use crate::cache::Cache;
 use crate::pending::{Finished, Key, Pending};
-use crate::platform::{Device, Platform, Waiter};
+use crate::platform::{Device, Memory, Platform, Waiter};
 use alloc::collections::BTreeMap;
 use alloc::rc::Rc;
 use alloc::vec::Vec;
@@ -73,6 +73,13 @@ pub const MAX_FDS: usize = 4096;
 /// (`ENOMEM` beyond) and by all (`EAGAIN` beyond: others' transfers end).
 pub const MAX_TASK_STAGES: usize = 4;
 pub const MAX_STAGES: usize = 16;
+/// `O_DIRECT` buffers (`DirectBuffer`: one cache slot each, shared with the task that asked)
+/// one task may hold (`ENOMEM` beyond) and all tasks together (`EAGAIN` beyond); they never
+/// take more than a quarter of the cache's budget (`EAGAIN`: the task uses the message path).
+pub const MAX_TASK_BUFFERS: usize = 4;
+pub const MAX_BUFFERS: usize = 16;
+/// Object numbers of `O_DIRECT` buffers (file objects count up from 1: never this high).
+const BUFFER_OBJECT: u64 = 1 << 63;
 /// Memory-object handles (one per `mmap` of a file) of one task (`ENOMEM` beyond) and of
 /// all tasks (`ENFILE` beyond).
 pub const MAX_TASK_HANDLES: usize = 2048;
@@ -185,6 +192,9 @@ struct Fd {
     pos: Rc<Cell<u64>>,
     flags: u64,
     stage: Option<Stage>,
+    /// Its `O_DIRECT` buffer (`DirectBuffer`): the object number of the cache slot it
+    /// holds (key `(buffer, 0)`, pinned), shared with the task's mapping of it.
+    buffer: Option<u64>,
     /// A write-back of its file's data failed since this (writable) descriptor last heard:
     /// its `close` reports it.
     error: Option<Errno>,
@@ -407,6 +417,7 @@ impl<P: Platform> Files<P> {
                 pos: Rc::new(Cell::new(0)),
                 flags,
                 stage: None,
+                buffer: None,
                 error: None,
             },
         );
@@ -571,6 +582,9 @@ impl<P: Platform> Files<P> {
     /// `Close`: forgets the descriptor; the file's last one writes its dirty blocks back.
     pub fn close(&mut self, pid: u64, fd: u64) -> Result<(), Errno> {
         let d = self.fds.remove(&(pid, fd)).ok_or(Errno::EBADF)?;
+        if let Some(buffer) = d.buffer {
+            self.drop_buffer(buffer);
+        }
         if let Some(o) = self.objects.get_mut(&d.object) {
             o.refs = o.refs.saturating_sub(1);
         }
@@ -656,6 +670,7 @@ impl<P: Platform> Files<P> {
                     pos,
                     flags,
                     stage: None,
+                    buffer: None,
                     error: None,
                 },
             ) && let Some(o) = self.objects.get_mut(&old.object)

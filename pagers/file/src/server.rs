@@ -411,6 +411,17 @@ fn handle(files: &mut Files, req: &mut Request, fr: FileRequest) -> Outcome {
                 .get_window(pid, fd)
                 .map(|(fd, size)| OpenReply { fd, size }),
         ),
+        FileRequest::DirectBuffer { fd } => serve::answer(
+            &files
+                .direct_buffer(pid, fd)
+                .map(|(fd, size)| OpenReply { fd, size }),
+        ),
+        FileRequest::DirectRead { fd, offset, want } => {
+            serve::answer(&files.direct_read_buffer(pid, fd, offset, want))
+        }
+        FileRequest::DirectWrite { fd, offset, total } => {
+            serve::answer(&files.direct_write_buffer(pid, fd, offset, total))
+        }
     })
 }
 

@@ -160,6 +160,24 @@ crate::interface! {
         /// file that grows a write at a time faults once per 64 KiB block, not once per page
         /// (the runtime never touches bytes past the size it heard). Errors as `GetObject`.
         Window { fd: u64 } = Label::Window => fn window -> OpenReply;
+        /// The `O_DIRECT` data path (issue 10): a handle on descriptor `fd`'s `O_DIRECT`
+        /// buffer (a [`DIRECT_MAX`]-byte frame of the server, made at the first call; each call
+        /// gives another handle on the same buffer) → [`OpenReply`] (the handle, the buffer's
+        /// length). The caller maps it shared and writable (vm's `MmapObject`), whatever the
+        /// descriptor's access mode. `EINVAL` without `O_DIRECT`; `ENOMEM` past a task's four
+        /// buffers, `EAGAIN` past all tasks' sixteen or a quarter of the page cache (the
+        /// caller then takes the message path).
+        DirectBuffer { fd: u64 } = Label::DirectBuffer => fn direct_buffer -> OpenReply;
+        /// Reads up to [`DIRECT_MAX`] of the `want` bytes at `offset` ([`AT_POSITION`]: the
+        /// position, advanced) from the disk into the start of `fd`'s `O_DIRECT` buffer → the
+        /// count (0 at or past the end of the file). Offset and `want` are multiples of
+        /// [`SECTOR_SIZE`] (`EINVAL`); `EINVAL` for a descriptor without a buffer.
+        DirectRead { fd: u64, offset: u64, want: u64 } = Label::DirectRead => fn direct_read -> u64;
+        /// Writes the first `min(total, DIRECT_MAX)` bytes of `fd`'s `O_DIRECT` buffer to the
+        /// disk at `offset` ([`AT_POSITION`]: the position, advanced; with `O_APPEND` the end)
+        /// → the count. `total` is what is left of the caller's write; it and the offset are
+        /// multiples of [`SECTOR_SIZE`] (`EINVAL`). `EFBIG` past the largest file.
+        DirectWrite { fd: u64, offset: u64, total: u64 } = Label::DirectWrite => fn direct_write -> u64;
     }
 }
 

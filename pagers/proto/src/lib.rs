@@ -231,6 +231,13 @@ abi::numbered! {
         /// fd → MR1 = handle, MR2 = size (`GetObject`'s layout): a handle for a task's
         /// runtime's window on the file, whose mappings map whole blocks.
         Window = 521,
+        /// fd → MR1 = handle, MR2 = the buffer's length (`GetObject`'s layout): a handle on
+        /// the descriptor's `O_DIRECT` buffer, shared with the server.
+        DirectBuffer = 530,
+        /// fd, offset, want → MR1 = count: the disk's bytes, in the `O_DIRECT` buffer.
+        DirectRead = 531,
+        /// fd, offset, total → MR1 = count: the `O_DIRECT` buffer's bytes, to the disk.
+        DirectWrite = 532,
 
         /// vm to a pager: handle, block, write → MR1 = valid bytes; block frame cap in the
         /// reply (`object::ObjectRequest`).

@@ -97,7 +97,7 @@ fn proc_requests() -> [ProcRequest; 11] {
     ]
 }
 
-fn file_requests() -> [FileRequest; 16] {
+fn file_requests() -> [FileRequest; 19] {
     let path = |s| file::Path::new(s).unwrap();
     [
         FileRequest::Open {
@@ -149,6 +149,17 @@ fn file_requests() -> [FileRequest; 16] {
             write: false,
         },
         FileRequest::Window { fd: 3 },
+        FileRequest::DirectBuffer { fd: 3 },
+        FileRequest::DirectRead {
+            fd: 3,
+            offset: file::AT_POSITION,
+            want: 1 << 20,
+        },
+        FileRequest::DirectWrite {
+            fd: 3,
+            offset: 512,
+            total: 4096,
+        },
     ]
 }
 
@@ -515,7 +526,7 @@ fn unknown_labels() {
         399,
         409,
         499,
-        530,
+        539,
         999,
         u64::MAX,
     ] {

@@ -170,6 +170,8 @@ pub fn forget(fd: u64) {
 /// A `fork` is coming: every position goes to the server, which keeps it from now on
 /// (parent and child share it). `exec` is the same ([`before_exec`]).
 pub fn before_fork() {
+    // `O_DIRECT` buffers: the child gets its own (`crate::direct`).
+    crate::direct::unmap_all();
     if LIVE.load(Ordering::Relaxed) == 0 {
         return;
     }
@@ -194,7 +196,18 @@ pub fn before_exec() {
 /// server): entries the server does not know any more are dropped (their windows would
 /// fault with `BUS`).
 fn check_restart() {
+    poll_restart();
+}
+
+/// Polls the task's notification; after a signal (a child ended, or init restarted the
+/// file server) the `O_DIRECT` buffers are unmapped (`crate::direct`: mapped again at their
+/// next call) and the entries the server does not know any more are dropped.
+pub(crate) fn poll_restart() {
     if NOTIFY.poll().is_err() {
+        return;
+    }
+    crate::direct::unmap_all();
+    if LIVE.load(Ordering::Relaxed) == 0 {
         return;
     }
     let fds: [Option<u64>; ENTRIES] = TABLE.lock().map(|e| e.map(|e| e.fd));

@@ -13,6 +13,7 @@
 extern crate alloc;
 
 pub mod console;
+pub mod direct;
 pub mod fastio;
 pub mod file;
 pub mod heap;

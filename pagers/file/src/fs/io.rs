@@ -150,6 +150,218 @@ impl<P: Platform> Files<P> {
         Ok(n)
     }
 
+    /// `DirectBuffer`: the `O_DIRECT` buffer of descriptor `fd` of task `pid` (made at the
+    /// first call; each call gives a new handle on the same buffer) → (handle, its length,
+    /// [`DIRECT_MAX`]). The buffer is a cache slot taken out of the page cache (pinned, never
+    /// written back, no file's block) and mapped by the task through the handle, which vm
+    /// claims as any other (`ObjectPage` gives the slot's frame); `DirectRead` fills it from
+    /// the disk and `DirectWrite` writes it to the disk, so no byte travels in a message.
+    /// `EINVAL` for a descriptor without `O_DIRECT`; `ENOMEM` past [`MAX_TASK_BUFFERS`] of the
+    /// task (or its handles), `EAGAIN` past [`MAX_BUFFERS`] or a quarter of the cache.
+    pub fn direct_buffer(&mut self, pid: u64, fd: u64) -> Result<(u64, u64), Errno> {
+        let d = self.fd(pid, fd)?;
+        if !d.direct() {
+            return Err(Errno::EINVAL);
+        }
+        if pid != proto::pid::INIT && self.handles.owned_by(pid) >= MAX_TASK_HANDLES {
+            return Err(Errno::ENOMEM);
+        }
+        if self.handles.len() >= MAX_HANDLES || P::heap_low() {
+            return Err(Errno::ENFILE);
+        }
+        let buffer = match d.buffer {
+            Some(b) => b,
+            None => {
+                let mine = self
+                    .fds
+                    .range((pid, 0)..=(pid, u64::MAX))
+                    .filter(|(_, d)| d.buffer.is_some())
+                    .count();
+                if mine >= MAX_TASK_BUFFERS {
+                    return Err(Errno::ENOMEM);
+                }
+                let all = self.fds.values().filter(|d| d.buffer.is_some()).count();
+                if all >= MAX_BUFFERS || all + 1 > self.cache.budget / 4 {
+                    return Err(Errno::EAGAIN);
+                }
+                let i = self.free_slot().map_err(|_| Errno::EAGAIN)?;
+                let buffer = BUFFER_OBJECT | self.next_object;
+                self.next_object += 1;
+                self.cache.assign(i, (buffer, 0));
+                self.cache.slots[i].pinned = true;
+                let d = self.fds.get_mut(&(pid, fd)).ok_or(Errno::EBADF)?;
+                d.buffer = Some(buffer);
+                buffer
+            }
+        };
+        let handle = self.handles.give(pid, buffer, true)?;
+        self.handles.set_whole(handle);
+        Ok((handle, DIRECT_MAX))
+    }
+
+    /// The cache slot of `O_DIRECT` buffer `buffer`, if it is one and still there.
+    pub(super) fn buffer_slot(&self, buffer: u64) -> Option<usize> {
+        if buffer & BUFFER_OBJECT == 0 {
+            return None;
+        }
+        self.cache.index.get(&(buffer, 0)).copied()
+    }
+
+    /// Whether object number `object` names an `O_DIRECT` buffer (not a file).
+    pub(super) fn is_buffer(object: u64) -> bool {
+        object & BUFFER_OBJECT != 0
+    }
+
+    /// Gives the slot of `O_DIRECT` buffer `buffer` back to the cache (its descriptor is
+    /// closed): every mapping of it goes first, so the task's next access faults, and
+    /// `ObjectPage` then finds no buffer (`EFAULT`: vm's `BUS`).
+    pub(super) fn drop_buffer(&mut self, buffer: u64) {
+        if let Some(i) = self.buffer_slot(buffer) {
+            // A slot whose mappings cannot be revoked keeps its key, pinned: never reused.
+            let _ = self.cache.free(i);
+        }
+    }
+
+    /// The bytes of `fd`'s `O_DIRECT` buffer, as the task's mapping of it shows them.
+    pub fn direct_bytes(&mut self, pid: u64, fd: u64) -> Option<&mut [u8]> {
+        let i = self.buffer_slot(self.fd(pid, fd).ok()?.buffer?)?;
+        Some(&mut self.cache.bytes(i)[..DIRECT_MAX as usize])
+    }
+
+    /// `DirectRead`: reads the disk's bytes at `offset` ([`AT_POSITION`]: the position,
+    /// advanced) into `fd`'s `O_DIRECT` buffer, from its start → the count: up to
+    /// [`DIRECT_MAX`] of the `want` bytes the caller still wants, stopping at the end of the
+    /// file (0 at or past it, before any check, as Linux). `want` and the offset must be
+    /// multiples of [`SECTOR_SIZE`] (`EINVAL`). The cached blocks the transfer overlaps are
+    /// written back first, so it sees every write that went through the cache or a mapping;
+    /// bytes the file has in the cache but not yet on the disk (an `ftruncate` growth) read
+    /// as zero. `EINVAL` for a descriptor without a buffer.
+    pub fn direct_read_buffer(
+        &mut self,
+        pid: u64,
+        fd: u64,
+        offset: u64,
+        want: u64,
+    ) -> Result<u64, Errno> {
+        let d = self.fd(pid, fd)?;
+        if !d.readable() {
+            return Err(Errno::EBADF);
+        }
+        let (object, pos) = (d.object, d.pos.clone());
+        let slot = d
+            .buffer
+            .and_then(|b| self.buffer_slot(b))
+            .ok_or(Errno::EINVAL)?;
+        let at = match offset {
+            AT_POSITION => pos.get(),
+            o if o > i64::MAX as u64 => return Err(Errno::EINVAL),
+            o => o,
+        };
+        let size = self.size_of(object)?;
+        if at >= size {
+            return Ok(0);
+        }
+        if !at.is_multiple_of(SECTOR_SIZE) || !want.is_multiple_of(SECTOR_SIZE) {
+            return Err(Errno::EINVAL);
+        }
+        let len = want.min(DIRECT_MAX).min(size - at);
+        self.flush_range(object, at, len, false)?;
+        let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
+        let bytes = &mut self.cache.mem.bytes(slot)[..DIRECT_MAX as usize];
+        // What the FAT file holds of the range; the rest of it (a cached growth) is zero.
+        let on_disk = o.disk_len.saturating_sub(at).min(len) as usize;
+        if on_disk > 0 {
+            // Whole sectors, straight into the buffer when the file's clusters are known
+            // (the last one's bytes past the FAT file are cleared below).
+            let whole = on_disk.next_multiple_of(SECTOR_SIZE as usize);
+            let mapped = extents::read(&self.volumes, &self.geo, o, at, &mut bytes[..whole])?;
+            if let Done::Crate = mapped {
+                read_at(&self.volumes, o.raw, at, &mut bytes[..on_disk])?;
+            }
+        }
+        bytes[on_disk..len.next_multiple_of(SECTOR_SIZE) as usize].fill(0);
+        if offset == AT_POSITION {
+            pos.set(at + len);
+        }
+        Ok(len)
+    }
+
+    /// `DirectWrite`: writes the first `min(total, DIRECT_MAX)` bytes of `fd`'s `O_DIRECT`
+    /// buffer to the disk at `offset` ([`AT_POSITION`]: the position, advanced; the end of
+    /// the file for `O_APPEND`) → the count. `total` (what is left of the caller's write) and
+    /// the offset must be multiples of [`SECTOR_SIZE`] (`EINVAL`); `EFBIG` past the largest
+    /// file. The cached blocks the transfer overlaps are written back and forgotten first
+    /// (and reads of them in flight thrown away), so later reads and mappings get the new
+    /// bytes from the disk; a gap between the end of the file and the offset is zero.
+    pub fn direct_write_buffer(
+        &mut self,
+        pid: u64,
+        fd: u64,
+        offset: u64,
+        total: u64,
+    ) -> Result<u64, Errno> {
+        let d = self.fd(pid, fd)?;
+        if !d.writable() {
+            return Err(Errno::EBADF);
+        }
+        let (object, pos, append) = (d.object, d.pos.clone(), d.flags & of::APPEND != 0);
+        let slot = d
+            .buffer
+            .and_then(|b| self.buffer_slot(b))
+            .ok_or(Errno::EINVAL)?;
+        let size = self.size_of(object)?;
+        let at = match offset {
+            AT_POSITION if append => size,
+            AT_POSITION => pos.get(),
+            o if o > i64::MAX as u64 => return Err(Errno::EINVAL),
+            o => o,
+        };
+        if total == 0 {
+            return Ok(0);
+        }
+        if !at.is_multiple_of(SECTOR_SIZE) || !total.is_multiple_of(SECTOR_SIZE) {
+            return Err(Errno::EINVAL);
+        }
+        let len = total.min(DIRECT_MAX);
+        let end = at
+            .checked_add(len)
+            .filter(|&e| e <= MAX_SIZE)
+            .ok_or(Errno::EFBIG)?;
+        if end > size {
+            self.clear_past(object, size);
+        }
+        self.flush_range(object, at, len, true)?;
+        // Reads in flight would bring what the disk had before this write.
+        self.pending.invalidate_object(object);
+        let disk_len = self.objects.get(&object).ok_or(Errno::EBADF)?.disk_len;
+        if at <= disk_len && end > disk_len {
+            // Whole clusters for the growth first (`fs::grow`, as a write-back does): the
+            // transfer then goes in one request per run of clusters.
+            self.grow_file(object, at, end)?;
+        }
+        let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
+        let bytes = &self.cache.mem.bytes(slot)[..len as usize];
+        let on_disk = o.disk_len.saturating_sub(at).min(len) as usize;
+        let mapped = on_disk - on_disk % SECTOR_SIZE as usize;
+        let mut done = 0;
+        if mapped > 0
+            && let Done::Mapped = extents::write(&self.volumes, &self.geo, o, at, &bytes[..mapped])?
+        {
+            done = mapped;
+        }
+        if done < bytes.len() {
+            // Past the FAT file (the crate allocates the clusters; a gap is zero) or where
+            // the map cannot say.
+            write_at(&self.volumes, o, at + done as u64, &bytes[done..])?;
+            self.volumes.flush_file(o.raw).map_err(errno)?;
+        }
+        o.size = o.size.max(end);
+        if offset == AT_POSITION {
+            pos.set(at + len);
+        }
+        Ok(len)
+    }
+
     /// `Write`: `data` at `offset` (`AT_POSITION`: the position, advanced); the count.
     /// `total` is what is left of the caller's whole write. A write through the cache may
     /// wait for its first block (before anything changed).

@@ -821,3 +821,196 @@ fn o_direct_goes_around_the_cache_after_writing_it_back() {
     assert_eq!(f.close(A, direct), Ok(()));
     assert_eq!(f.close(A, cached), Ok(()));
 }
+
+/// `fd`'s `O_DIRECT` buffer, mapped: vm's handle on it, claimed.
+fn direct_buffer(f: &mut Files<Host>, pid: u64, fd: u64) -> u64 {
+    let (handle, len) = f.direct_buffer(pid, fd).expect("direct_buffer");
+    assert_eq!(len, proto::file::DIRECT_MAX);
+    let c = f.claim(handle, pid).expect("claim");
+    assert!(c.writable, "the buffer is the task's to write");
+    handle
+}
+
+/// A `DirectRead` of `want` bytes at `at` through `fd`'s buffer: the bytes it gives.
+fn direct_read(
+    f: &mut Files<Host>,
+    pid: u64,
+    fd: u64,
+    at: u64,
+    want: u64,
+) -> Result<Vec<u8>, Errno> {
+    let n = f.direct_read_buffer(pid, fd, at, want)?;
+    Ok(f.direct_bytes(pid, fd).expect("a buffer")[..n as usize].to_vec())
+}
+
+/// A `DirectWrite` of `data` at `at` through `fd`'s buffer (the task copies it in first).
+fn direct_write(
+    f: &mut Files<Host>,
+    pid: u64,
+    fd: u64,
+    at: u64,
+    data: &[u8],
+) -> Result<u64, Errno> {
+    f.direct_bytes(pid, fd).expect("a buffer")[..data.len()].copy_from_slice(data);
+    f.direct_write_buffer(pid, fd, at, data.len() as u64)
+}
+
+#[test]
+fn o_direct_buffer_reads_and_writes_the_disk_coherently_with_the_cache() {
+    let (mut f, d, mut data) = with_data(2 * BS + 700, 8);
+    let cached = open(&mut f, A, "DATA.BIN", of::RDWR).unwrap();
+    let direct = open(&mut f, A, "DATA.BIN", of::RDWR | of::DIRECT).unwrap();
+    // Without a buffer: EINVAL (the runtime asks for one first).
+    assert_eq!(f.direct_read_buffer(A, direct, 0, 512), Err(Errno::EINVAL));
+    // Not an O_DIRECT descriptor, another task's: no buffer.
+    assert_eq!(f.direct_buffer(A, cached).map(|_| ()), Err(Errno::EINVAL));
+    assert_eq!(f.direct_buffer(B, direct).map(|_| ()), Err(Errno::EBADF));
+    let h = direct_buffer(&mut f, A, direct);
+    // vm maps the buffer's one block, whole; nothing past it.
+    let (slot, valid) = ok(f.object_page(h, 0, true));
+    assert_eq!(valid, BS as u64);
+    assert_eq!(err(f.object_page(h, 1, false)), Errno::EFAULT);
+    // A cached write not yet on the disk, and a store through a mapping: a direct read
+    // sees both (the blocks are written back first).
+    ok(write(&mut f, A, cached, 1000, b"cached"));
+    data[1000..1006].copy_from_slice(b"cached");
+    let m = mapped(&mut f, A, cached, true);
+    let (mslot, _) = ok(f.object_page(m, 1, true));
+    f.cache.bytes(mslot)[10..16].copy_from_slice(b"mapped");
+    data[BS + 10..BS + 16].copy_from_slice(b"mapped");
+    assert_eq!(f.object_dirty(m, 1), Ok(()));
+    assert_eq!(
+        direct_read(&mut f, A, direct, 512, 1024),
+        Ok(data[512..1536].to_vec())
+    );
+    assert_eq!(
+        direct_read(&mut f, A, direct, BS as u64, 2 * BS as u64),
+        Ok(data[BS..2 * BS].to_vec()),
+        "one transfer is DIRECT_MAX at most"
+    );
+    // The position: from 0, advancing; the end of the file reads short, then 0.
+    assert_eq!(
+        direct_read(&mut f, A, direct, AT_POSITION, 1024),
+        Ok(data[..1024].to_vec())
+    );
+    assert_eq!(f.lseek(A, direct, 0, Whence::Cur), Ok(1024));
+    let tail = 2 * BS as u64;
+    assert_eq!(
+        direct_read(&mut f, A, direct, tail, 4096),
+        Ok(data[2 * BS..].to_vec())
+    );
+    assert_eq!(
+        direct_read(&mut f, A, direct, tail + 700, 4096),
+        Ok(Vec::new())
+    );
+    // Alignment: EINVAL for the offset and the length, as before.
+    assert_eq!(direct_read(&mut f, A, direct, 100, 512), Err(Errno::EINVAL));
+    assert_eq!(direct_read(&mut f, A, direct, 512, 100), Err(Errno::EINVAL));
+    assert_eq!(
+        direct_write(&mut f, A, direct, 0, &[1; 100]),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        direct_write(&mut f, A, direct, 100, &[1; 512]),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        f.direct_write_buffer(A, direct, u32::MAX as u64 - 511, 1024),
+        Err(Errno::EFBIG)
+    );
+    // A direct write: on the disk at once; the cache and the mapping forget the old bytes.
+    let new = pattern(60, 4096);
+    assert_eq!(
+        direct_write(&mut f, A, direct, BS as u64 - 2048, &new),
+        Ok(4096)
+    );
+    data[BS - 2048..BS + 2048].copy_from_slice(&new);
+    assert_eq!(d.file("DATA.BIN").unwrap(), data);
+    assert_eq!(ok(read(&mut f, A, cached, BS as u64 - 2048, 4096)), new);
+    let (mslot, _) = ok(f.object_page(m, 1, false));
+    assert_eq!(
+        &f.cache.bytes(mslot)[..2048],
+        &new[2048..],
+        "the mapping sees it"
+    );
+    // Past the end, after a gap: the file grows, the gap is zero, fstat says so.
+    let far = 3 * BS as u64 + 512;
+    assert_eq!(direct_write(&mut f, A, direct, far, &new), Ok(4096));
+    data.resize(far as usize, 0);
+    data.extend_from_slice(&new);
+    assert_eq!(f.fstat(A, cached), Ok(data.len() as u64));
+    assert_eq!(read_all(&mut f, A, cached, 30_000), data);
+    assert_eq!(d.file("DATA.BIN").unwrap(), data);
+    // O_APPEND: at the end, whatever the position.
+    let app = open(&mut f, A, "DATA.BIN", of::WRONLY | of::APPEND | of::DIRECT).unwrap();
+    direct_buffer(&mut f, A, app);
+    assert_eq!(
+        direct_write(&mut f, A, app, AT_POSITION, &new[..512]),
+        Ok(512)
+    );
+    data.extend_from_slice(&new[..512]);
+    assert_eq!(d.file("DATA.BIN").unwrap(), data);
+    assert_eq!(f.lseek(A, app, 0, Whence::Cur), Ok(data.len() as u64));
+    // A write-only descriptor reads nothing through its buffer.
+    assert_eq!(f.direct_read_buffer(A, app, 0, 512), Err(Errno::EBADF));
+    // Closing the descriptor takes the buffer away: vm's next fault on it is EFAULT.
+    assert_eq!(f.close(A, direct), Ok(()));
+    assert_eq!(err(f.object_page(h, 0, false)), Errno::EFAULT);
+    assert!(f.cache.slots[slot].key.is_none() || f.cache.slots[slot].key.unwrap().0 < 1 << 63);
+    assert_eq!(f.object_release(pid::VM, h), Ok(()));
+    assert_eq!(f.object_release(pid::VM, m), Ok(()));
+    assert_eq!(f.close(A, app), Ok(()));
+    assert_eq!(f.close(A, cached), Ok(()));
+    assert_eq!(f.descriptors(), (0, 0));
+}
+
+#[test]
+fn o_direct_buffers_are_bounded_per_task_in_all_and_by_the_cache() {
+    let (mut f, _d, _) = with_data(BS, 64);
+    let mut fds = Vec::new();
+    for _ in 0..5 {
+        fds.push(open(&mut f, A, "DATA.BIN", of::RDONLY | of::DIRECT).unwrap());
+    }
+    for &fd in &fds[..4] {
+        assert!(f.direct_buffer(A, fd).is_ok());
+    }
+    // A second handle on a descriptor's buffer is the same buffer, not a new one.
+    assert!(f.direct_buffer(A, fds[0]).is_ok());
+    assert_eq!(f.direct_buffer(A, fds[4]).map(|_| ()), Err(Errno::ENOMEM));
+    // Another task may have its own, up to the cache's quarter (64 / 4 = 16) in all.
+    let mut others = Vec::new();
+    for pid in 20..40 {
+        let fd = open(&mut f, pid, "DATA.BIN", of::RDONLY | of::DIRECT).unwrap();
+        others.push((pid, fd, f.direct_buffer(pid, fd).map(|_| ())));
+    }
+    let given = others.iter().filter(|o| o.2.is_ok()).count();
+    assert_eq!(given, 12, "16 in all");
+    assert!(
+        others
+            .iter()
+            .all(|o| o.2.is_ok() || o.2 == Err(Errno::EAGAIN))
+    );
+    // A buffer goes back with its descriptor (also at the task's end).
+    assert_eq!(f.close(A, fds[0]), Ok(()));
+    assert!(f.direct_buffer(A, fds[4]).is_ok());
+    for pid in 20..40 {
+        assert_eq!(f.task_exit(pid), Ok(()));
+    }
+    // The cached reads still have room: buffers never take more than a quarter.
+    let (mut f, _d, data) = with_data(BS, 8);
+    let fd = open(&mut f, A, "DATA.BIN", of::RDONLY | of::DIRECT).unwrap();
+    let fd2 = open(&mut f, A, "DATA.BIN", of::RDONLY | of::DIRECT).unwrap();
+    let fd3 = open(&mut f, A, "DATA.BIN", of::RDONLY | of::DIRECT).unwrap();
+    assert!(f.direct_buffer(A, fd).is_ok());
+    assert!(f.direct_buffer(A, fd2).is_ok());
+    assert_eq!(f.direct_buffer(A, fd3).map(|_| ()), Err(Errno::EAGAIN));
+    // The message path still works there.
+    assert_eq!(ok(read(&mut f, A, fd3, 0, 512)), &data[..512]);
+    let (mut f, _d, _) = with_data(BS, 3);
+    let fd = open(&mut f, A, "DATA.BIN", of::RDONLY | of::DIRECT).unwrap();
+    assert_eq!(
+        f.direct_buffer(A, fd).map(|_| ()),
+        Err(Errno::EAGAIN),
+        "a tiny cache"
+    );
+}
