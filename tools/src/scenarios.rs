@@ -1697,6 +1697,7 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS fastio-odirect",
                 "PASS fastio-shm-read-write",
                 "PASS fastio-stdio-roundtrip",
+                "PASS fastio-scan-copy",
                 "PASS fastio-errors",
                 "PASS fastio-no-data-messages",
                 "fastio: 0 failures",

@@ -325,7 +325,10 @@ fn main() -> i32 {
     println!("fileio:   them into its cache, and at the size it knows whether the file grew.");
     println!("fileio:   The rest is the window's faults: one per 64 KiB block (vm asks the file");
     println!("fileio:   server for the block through its proxy: about 18 kernel entries).");
-    println!("fileio:   O_DIRECT: one disk transfer per 4 KiB, 464 bytes a message, no cache.");
+    println!("fileio:   O_DIRECT: one call per 4 KiB (DirectRead, no bytes in it): the file");
+    println!("fileio:   server reads the disk straight into the descriptor's buffer, a frame");
+    println!("fileio:   both map, and the runtime copies out. The virtio request, its interrupt");
+    println!("fileio:   and the server's wait for it are most of it; no cache block is used.");
     println!("fileio:   fgets: stdio refills its 4 KiB buffer with one read (as above), finds");
     println!("fileio:   the newline 64 bytes a step (NEON compares) and copies the line out.");
     println!("fileio:   mmap: one fault per 64 KiB block maps the cache's frames, then plain");
