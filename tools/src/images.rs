@@ -159,6 +159,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "dirtest",
             "fastio",
             "directio",
+            "growio",
         ],
     ),
 ];

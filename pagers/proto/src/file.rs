@@ -178,6 +178,20 @@ crate::interface! {
         /// → the count. `total` is what is left of the caller's write; it and the offset are
         /// multiples of [`SECTOR_SIZE`] (`EINVAL`). `EFBIG` past the largest file.
         DirectWrite { fd: u64, offset: u64, total: u64 } = Label::DirectWrite => fn direct_write -> u64;
+        /// `Span` of a write of `len` bytes at `offset` that grows the file, and with it a
+        /// *growth reservation* when the descriptor has its own position, is not `O_APPEND`,
+        /// the offset is explicit, the task has a size page (`SizePage`) and `cell` is one
+        /// of its [`GROW_CELLS`] (the task's choice: one per descriptor it keeps; another
+        /// descriptor's reservation in that cell ends) → [`GrowReply`]: the task may go on
+        /// writing through its window up to `limit`, each write starting at or before the
+        /// size it knows, storing its new end in the cell (written end, then the server's
+        /// limit: 0 when the reservation ended, and the task then asks again). Errors as
+        /// `Span`.
+        Grow { fd: u64, offset: u64, len: u64, cell: u64 } = Label::Grow => fn grow -> GrowReply;
+        /// The task's size page → [`OpenReply`] (a handle to map shared and writable, its
+        /// length): [`GROW_CELLS`] cells of two little-endian words (written end, limit).
+        /// `EAGAIN` when the server has none to give (the task asks for every growth).
+        SizePage = Label::SizePage => fn size_page -> OpenReply;
     }
 }
 
@@ -264,6 +278,43 @@ impl ReplyBody for SpanReply {
     fn decode_body(w: &[u64]) -> Result<Self, ProtoError> {
         match *w {
             [at, len, size, ..] => Ok(Self { at, len, size }),
+            _ => Err(ProtoError::Short),
+        }
+    }
+}
+
+/// Cells of a size page (`SizePage`), 16 bytes each from its start.
+pub const GROW_CELLS: usize = 16;
+
+/// `Grow`'s result: `Span`'s, and the growth reservation (`limit` 0: none; `cell`: where
+/// in the size page the task says how far it wrote).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GrowReply {
+    pub at: u64,
+    pub len: u64,
+    pub size: u64,
+    pub limit: u64,
+    pub cell: u64,
+}
+
+impl ReplyBody for GrowReply {
+    fn encode_body(&self, w: &mut Wire) {
+        w.push(self.at);
+        w.push(self.len);
+        w.push(self.size);
+        w.push(self.limit);
+        w.push(self.cell);
+    }
+
+    fn decode_body(w: &[u64]) -> Result<Self, ProtoError> {
+        match *w {
+            [at, len, size, limit, cell, ..] => Ok(Self {
+                at,
+                len,
+                size,
+                limit,
+                cell,
+            }),
             _ => Err(ProtoError::Short),
         }
     }

@@ -29,7 +29,7 @@ pub mod wire;
 pub mod zero;
 
 pub use errno::Errno;
-pub use file::{FileRequest, FileStats, OpenReply, ReadDirReply, SpanReply, StatReply};
+pub use file::{FileRequest, FileStats, GrowReply, OpenReply, ReadDirReply, SpanReply, StatReply};
 pub use interface::{Field, Transport};
 pub use proc::{GetPidReply, ProcRequest, WaitReply};
 pub use shm::ShmRequest;
@@ -238,6 +238,11 @@ abi::numbered! {
         DirectRead = 531,
         /// fd, offset, total → MR1 = count: the `O_DIRECT` buffer's bytes, to the disk.
         DirectWrite = 532,
+        /// fd, offset, len → MR1 = offset, MR2 = count, MR3 = size, MR4 = the growth
+        /// reservation's limit (0: none), MR5 = its cell (`file::GrowReply`).
+        Grow = 533,
+        /// → MR1 = handle, MR2 = length: the task's size page (cells of its reservations).
+        SizePage = 534,
 
         /// vm to a pager: handle, block, write → MR1 = valid bytes; block frame cap in the
         /// reply (`object::ObjectRequest`).

@@ -97,7 +97,7 @@ fn proc_requests() -> [ProcRequest; 11] {
     ]
 }
 
-fn file_requests() -> [FileRequest; 19] {
+fn file_requests() -> [FileRequest; 21] {
     let path = |s| file::Path::new(s).unwrap();
     [
         FileRequest::Open {
@@ -160,6 +160,13 @@ fn file_requests() -> [FileRequest; 19] {
             offset: 512,
             total: 4096,
         },
+        FileRequest::Grow {
+            fd: 3,
+            offset: 1 << 20,
+            len: 1024,
+            cell: 2,
+        },
+        FileRequest::SizePage,
     ]
 }
 

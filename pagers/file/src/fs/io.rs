@@ -547,12 +547,15 @@ impl<P: Platform> Files<P> {
                 .filter(|&end| end <= MAX_SIZE)
                 .ok_or(Errno::EFBIG)?;
             self.bring_in(object, at, len)?;
+            let mut size = size;
             if len > 0 && end > size {
                 // The bytes between the old end and the range are the file's now, and zero;
                 // the range's own bytes are the caller's to write next.
                 self.clear_between(object, size, at);
                 let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
-                o.size = end;
+                // (A growth reservation ended just now may have made it longer still.)
+                o.size = o.size.max(end);
+                size = o.size;
             }
             (len, size.max(end))
         } else {
@@ -581,6 +584,223 @@ impl<P: Platform> Files<P> {
             self.block(object, b)?;
         }
         Ok(((last + 1) * BS - at).min(len))
+    }
+
+    /// `SizePage`: task `pid`'s size page (made at the first call; each call gives another
+    /// handle on it) → (handle, its length). A cache slot taken out of the cache (pinned,
+    /// as an `O_DIRECT` buffer), mapped shared and writable by the task: cell `c` (16 bytes
+    /// at `c * 16`, [`CELLS`] of them) holds, for a descriptor with a growth reservation
+    /// (`Grow`), how far the task wrote the file (little-endian u64, the task's to store)
+    /// and the reservation's limit (the server's; 0: none). `ENOMEM` past the handles of
+    /// the task, `EAGAIN` past [`MAX_SIZE_PAGES`] or an eighth of the cache (the task then
+    /// asks for every growth, as before).
+    pub fn size_page(&mut self, pid: u64) -> Result<(u64, u64), Errno> {
+        if pid != proto::pid::INIT && self.handles.owned_by(pid) >= MAX_TASK_HANDLES {
+            return Err(Errno::ENOMEM);
+        }
+        if self.handles.len() >= MAX_HANDLES || P::heap_low() {
+            return Err(Errno::ENFILE);
+        }
+        let page = match self.size_pages.get(&pid) {
+            Some(&p) => p,
+            None => {
+                let n = self.size_pages.len();
+                if n >= MAX_SIZE_PAGES || n + 1 > self.cache.budget / 8 {
+                    return Err(Errno::EAGAIN);
+                }
+                let i = self.free_slot().map_err(|_| Errno::EAGAIN)?;
+                let page = BUFFER_OBJECT | self.next_object;
+                self.next_object += 1;
+                self.cache.assign(i, (page, 0));
+                self.cache.slots[i].pinned = true;
+                bufio::zero(&mut self.cache.mem.bytes(i)[..CELLS * 16]);
+                self.size_pages.insert(pid, page);
+                page
+            }
+        };
+        let handle = self.handles.give(pid, page, true)?;
+        self.handles.set_whole(handle);
+        Ok((handle, BS))
+    }
+
+    /// Word `word` (0: written, 1: limit) of cell `cell` of task `pid`'s size page, as an
+    /// atomic the task shares (`None` without a page).
+    fn cell(&mut self, pid: u64, cell: usize, word: usize) -> Option<&AtomicU64> {
+        let page = *self.size_pages.get(&pid)?;
+        let slot = self.buffer_slot(page)?;
+        let bytes = self.cache.mem.bytes(slot);
+        let at = (cell * 2 + word) * 8;
+        let w = bytes.get_mut(at..at + 8)?;
+        let p = w.as_mut_ptr().cast::<u64>();
+        if !p.is_aligned() {
+            return None;
+        }
+        // SAFETY: `p` points at 8 bytes of the page's frame, aligned, which live as long as
+        // the slot (borrowed from `self` for the result's life); the task may store to them
+        // at any time, which an atomic access allows (the server touches them no other way).
+        Some(unsafe { AtomicU64::from_ptr(p) })
+    }
+
+    /// Folds every growth reservation into its file's size: what the task says it wrote,
+    /// kept inside what the server granted (before each request: a task's write that
+    /// finished before the request was made is in the size it sees).
+    pub fn fold_reserved(&mut self) {
+        if self.reserved.is_empty() {
+            return;
+        }
+        let all: Vec<((u64, u64), Reserved)> =
+            self.reserved.iter().map(|(k, r)| (*k, *r)).collect();
+        for ((pid, _), r) in all {
+            self.fold_one(pid, r);
+        }
+    }
+
+    fn fold_one(&mut self, pid: u64, r: Reserved) {
+        let Some(written) = self.cell(pid, r.cell, 0).map(|c| c.load(Ordering::Acquire)) else {
+            return;
+        };
+        if let Some(o) = self.objects.get_mut(&r.object)
+            && !o.lost
+            && written > o.size
+        {
+            // The bytes up to `written` are the task's: its writes go on from the size.
+            o.size = written.min(r.limit);
+        }
+    }
+
+    /// Ends reservation `key`: its limit goes to 0 first, then what the task wrote is
+    /// folded in. A task whose write raced with this sees the 0 after its own store (both
+    /// sides fence between their store and their load) and asks again, so no write is lost.
+    fn end_reservation(&mut self, key: (u64, u64)) {
+        let Some(r) = self.reserved.remove(&key) else {
+            return;
+        };
+        if let Some(c) = self.cell(key.0, r.cell, 1) {
+            c.store(0, Ordering::Release);
+        }
+        fence(Ordering::SeqCst);
+        self.fold_one(key.0, r);
+    }
+
+    /// Ends descriptor (pid, fd)'s reservation, if it has one (its `close`).
+    pub(super) fn drop_reservation(&mut self, pid: u64, fd: u64) {
+        self.end_reservation((pid, fd));
+    }
+
+    /// Ends every reservation on `object` (before the server changes bytes past its size, or
+    /// the size itself: a write-back, a growth, a truncate, an `O_DIRECT` write).
+    pub(super) fn end_reservations(&mut self, object: u64) {
+        if self.reserved.is_empty() {
+            return;
+        }
+        let keys: Vec<(u64, u64)> = self
+            .reserved
+            .iter()
+            .filter(|(_, r)| r.object == object)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            self.end_reservation(k);
+        }
+    }
+
+    /// Ends task `pid`'s reservations (`exec`, its end) and, at its end, frees its page.
+    pub(super) fn task_reservations_end(&mut self, pid: u64, page_too: bool) {
+        let keys: Vec<(u64, u64)> = self
+            .reserved
+            .range((pid, 0)..=(pid, u64::MAX))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            self.end_reservation(k);
+        }
+        if page_too && let Some(page) = self.size_pages.remove(&pid) {
+            self.drop_buffer(page);
+        }
+    }
+
+    /// How far a window may fault `object` in: its size, or past it the furthest growth
+    /// reservation (the task writes there before it says so).
+    pub(super) fn reach(&self, object: u64, size: u64) -> u64 {
+        self.reserved
+            .values()
+            .filter(|r| r.object == object)
+            .fold(size, |m, r| m.max(r.limit))
+    }
+
+    /// `Grow`: a `Span` write of `len` bytes at `offset` (see [`Files::span`]) that grows
+    /// the file, and with it, when the descriptor has its own position (no `fork` child
+    /// shares it), is not `O_APPEND`, the offset is explicit and the task has a size page,
+    /// a *growth reservation*: the blocks from the range's on (up to [`SPAN_BLOCKS`]) are
+    /// brought into the cache, and the task may go on writing up to their end (`limit`)
+    /// through its window without asking, each write starting at or before the size it
+    /// knows, storing its new end in cell `cell` of its page (the task's choice; another
+    /// descriptor's reservation there ends). → (offset, length, size, limit, cell); limit 0:
+    /// no reservation (also for a cell past [`CELLS`]). The size never holds reserved bytes the task did not
+    /// write: the server folds the cells in before each request, and ends a reservation
+    /// (limit 0, folded) before it changes bytes past the size or the size itself.
+    pub fn grow(
+        &mut self,
+        pid: u64,
+        fd: u64,
+        offset: u64,
+        len: u64,
+        cell: u64,
+    ) -> Result<(u64, u64, u64, u64, u64), Fail> {
+        let (at, n, size) = self.span(pid, fd, offset, len, true)?;
+        let d = self.fd(pid, fd)?;
+        let (object, own) = (d.object, Rc::strong_count(&d.pos) == 1);
+        let Some(cell) = usize::try_from(cell).ok().filter(|&c| c < CELLS) else {
+            return Ok((at, n, size, 0, 0));
+        };
+        let eligible = own
+            && offset != AT_POSITION
+            && d.flags & of::APPEND == 0
+            && self.size_pages.contains_key(&pid);
+        if !eligible || n == 0 {
+            return Ok((at, n, size, 0, 0));
+        }
+        // The blocks the span brought in, and those after it past the disk's end (filled
+        // with zeroes: no disk read), up to SPAN_BLOCKS from the range's first.
+        let first = at / BS;
+        let disk_len = self.objects.get(&object).map_or(0, |o| o.disk_len);
+        let mut last = (at + n - 1) / BS;
+        self.can_wait = false;
+        while last + 1 < first + SPAN_BLOCKS && (last + 1) * BS >= disk_len {
+            if self.block(object, last + 1).is_err() {
+                break;
+            }
+            last += 1;
+        }
+        let limit = ((last + 1) * BS).min(MAX_SIZE);
+        // Another descriptor's reservation in that cell ends (the task moved it on).
+        let other: Vec<(u64, u64)> = self
+            .reserved
+            .range((pid, 0)..=(pid, u64::MAX))
+            .filter(|(k, r)| k.1 != fd && r.cell == cell)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in other {
+            self.end_reservation(k);
+        }
+        if self.cell(pid, cell, 0).is_none() {
+            return Ok((at, n, size, 0, 0));
+        }
+        if let Some(c) = self.cell(pid, cell, 0) {
+            c.store(size, Ordering::Release);
+        }
+        if let Some(c) = self.cell(pid, cell, 1) {
+            c.store(limit, Ordering::Release);
+        }
+        self.reserved.insert(
+            (pid, fd),
+            Reserved {
+                object,
+                cell,
+                limit,
+            },
+        );
+        Ok((at, n, size, limit, cell as u64))
     }
 
     /// `Lseek`: the new position.

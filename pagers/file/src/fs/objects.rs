@@ -86,7 +86,13 @@ impl<P: Platform> Files<P> {
         }
         let size = self.size_of(object)?;
         let start = block.checked_mul(BS).ok_or(Errno::EFAULT)?;
-        if start >= size {
+        // A window may fault in a block a growth reservation holds past the size.
+        let reach = if h.whole {
+            self.reach(object, size)
+        } else {
+            size
+        };
+        if start >= reach {
             return Err(Errno::EFAULT.into());
         }
         let i = self.block(object, block)?;

@@ -1014,3 +1014,123 @@ fn o_direct_buffers_are_bounded_per_task_in_all_and_by_the_cache() {
         "a tiny cache"
     );
 }
+
+/// Task `pid`'s size page, mapped: the slot its bytes are in.
+fn size_page(f: &mut Files<Host>, pid: u64) -> usize {
+    let (handle, len) = f.size_page(pid).expect("size_page");
+    assert_eq!(len, BS as u64);
+    f.claim(handle, pid).expect("claim");
+    ok(f.object_page(handle, 0, true)).0
+}
+
+/// Word `word` of cell `cell` of the page in `slot`.
+fn cell(f: &mut Files<Host>, slot: usize, cell: usize, word: usize) -> u64 {
+    let at = (cell * 2 + word) * 8;
+    u64::from_le_bytes(f.cache.bytes(slot)[at..at + 8].try_into().unwrap())
+}
+
+fn set_cell(f: &mut Files<Host>, slot: usize, cell: usize, word: usize, v: u64) {
+    let at = (cell * 2 + word) * 8;
+    f.cache.bytes(slot)[at..at + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+#[test]
+fn growth_reservations_fold_in_end_before_changes_and_are_bounded() {
+    let (mut f, d, _) = with_data(100, 32);
+    let fd = open(&mut f, A, "NEW.DAT", of::RDWR | of::CREAT).unwrap();
+    let other = open(&mut f, A, "NEW.DAT", of::RDWR).unwrap();
+    // No size page yet: a plain growth.
+    assert_eq!(ok(f.grow(A, fd, 0, 1024, 0)), (0, 1024, 1024, 0, 0));
+    let page = size_page(&mut f, A);
+    // The task's window (its `GetObject` clears past the end: a reservation would end).
+    let (w, _) = f.get_window(A, fd).unwrap();
+    f.claim(w, A).unwrap();
+    // A reservation: the blocks from the range's on, to four, past the disk's end.
+    let (at, n, size, limit, c) = ok(f.grow(A, fd, 1024, 1024, 3));
+    assert_eq!((at, n, size, c), (1024, 1024, 2048, 3));
+    assert_eq!(limit, 4 * BS as u64);
+    assert_eq!(
+        (cell(&mut f, page, 3, 0), cell(&mut f, page, 3, 1)),
+        (2048, limit)
+    );
+    // The task writes on through its window (the bytes, then the end in its cell): the
+    // window may fault in the reserved blocks past the size.
+    let (slot, _) = ok(f.object_page(w, 0, true));
+    f.cache.bytes(slot)[2048..5000].copy_from_slice(&pattern(9, 2952));
+    assert!(
+        f.object_page(w, 2, true).is_ok(),
+        "a reserved block past the size"
+    );
+    set_cell(&mut f, page, 3, 0, 5000);
+    assert_eq!(f.fstat(A, other), Ok(2048), "not folded yet");
+    f.fold_reserved();
+    assert_eq!(f.fstat(A, other), Ok(5000));
+    assert_eq!(ok(read(&mut f, A, other, 2048, 2952)), pattern(9, 2952));
+    // A forged end: never past the limit, never below the size.
+    set_cell(&mut f, page, 3, 0, u64::MAX);
+    f.fold_reserved();
+    assert_eq!(f.fstat(A, other), Ok(limit));
+    set_cell(&mut f, page, 3, 0, 10);
+    f.fold_reserved();
+    assert_eq!(f.fstat(A, other), Ok(limit));
+    // An ftruncate ends it (limit 0 in the cell, after folding), then cuts.
+    assert_eq!(f.ftruncate(A, other, 5000), Ok(()));
+    assert_eq!(
+        cell(&mut f, page, 3, 1),
+        0,
+        "the task sees the reservation ended"
+    );
+    set_cell(&mut f, page, 3, 0, 6000);
+    f.fold_reserved();
+    assert_eq!(
+        f.fstat(A, other),
+        Ok(5000),
+        "an ended reservation folds nothing"
+    );
+    // Another growth (through the message path) ends a new one too.
+    ok(f.grow(A, fd, 5000, 100, 3));
+    assert_ne!(cell(&mut f, page, 3, 1), 0);
+    ok(write(&mut f, A, other, 6000, b"x"));
+    assert_eq!(cell(&mut f, page, 3, 1), 0);
+    // A write-back (a sync) ends it: the bytes past the size are cleared there.
+    ok(f.grow(A, fd, 6001, 100, 3));
+    assert_ne!(cell(&mut f, page, 3, 1), 0);
+    assert_eq!(f.sync_all(), Ok(()));
+    assert_eq!(cell(&mut f, page, 3, 1), 0);
+    // None for: the position, O_APPEND, a cell past the page's, a fork-shared descriptor.
+    assert_eq!(ok(f.grow(A, fd, AT_POSITION, 10, 3)).3, 0);
+    let app = open(&mut f, A, "NEW.DAT", of::RDWR | of::APPEND).unwrap();
+    assert_eq!(ok(f.grow(A, app, 7000, 10, 4)).3, 0);
+    assert_eq!(ok(f.grow(A, fd, 7000, 10, 16)).3, 0);
+    assert_eq!(ok(f.grow(A, fd, 7000, 10, u64::MAX)).3, 0);
+    // Two descriptors in one cell: the second ends the first's.
+    assert_ne!(ok(f.grow(A, fd, 7010, 10, 5)).3, 0);
+    assert_ne!(ok(f.grow(A, other, 7020, 10, 5)).3, 0);
+    set_cell(&mut f, page, 5, 0, 7100);
+    f.fold_reserved();
+    assert_eq!(f.fstat(A, fd), Ok(7100));
+    // Close: the size holds what was written, nothing reserved; the disk says the same.
+    assert_eq!(f.close(A, app), Ok(()));
+    assert_eq!(f.close(A, fd), Ok(()));
+    assert_eq!(f.close(A, other), Ok(()));
+    assert_eq!(f.object_release(pid::VM, w), Ok(()));
+    assert_eq!(d.file("NEW.DAT").unwrap().len(), 7100);
+    assert_eq!(f.task_fork(A, B), Ok(()));
+    let shared = open(&mut f, A, "NEW.DAT", of::RDWR).unwrap();
+    assert_eq!(f.task_fork(A, 12), Ok(()));
+    assert_eq!(
+        ok(f.grow(A, shared, 8000, 10, 0)).3,
+        0,
+        "a position shared with a child"
+    );
+    assert_eq!(f.task_exit(12), Ok(()));
+    assert_eq!(f.task_exit(B), Ok(()));
+    assert_eq!(f.task_exit(A), Ok(()));
+    // Pages: an eighth of the cache (32 / 8 = 4 tasks), EAGAIN past; freed at the end.
+    for pid in 20..24 {
+        assert!(f.size_page(pid).is_ok());
+    }
+    assert_eq!(f.size_page(24).map(|_| ()), Err(Errno::EAGAIN));
+    assert_eq!(f.task_exit(20), Ok(()));
+    assert!(f.size_page(24).is_ok());
+}
