@@ -2,6 +2,7 @@
 //! (staged transfers straight to and from the disk, after the cache is flushed there).
 
 use super::*;
+use core::ops::Bound;
 
 impl<P: Platform> Files<P> {
     /// `Read`: up to `out.len()` bytes at `offset` (`AT_POSITION`: the descriptor's
@@ -648,10 +649,15 @@ impl<P: Platform> Files<P> {
         if self.reserved.is_empty() {
             return;
         }
-        let all: Vec<((u64, u64), Reserved)> =
-            self.reserved.iter().map(|(k, r)| (*k, *r)).collect();
-        for ((pid, _), r) in all {
-            self.fold_one(pid, r);
+        // Key after key (no list made: this runs before every request).
+        let mut next = self.reserved.iter().next().map(|(k, r)| (*k, *r));
+        while let Some((key, r)) = next {
+            self.fold_one(key.0, r);
+            next = self
+                .reserved
+                .range((Bound::Excluded(key), Bound::Unbounded))
+                .next()
+                .map(|(k, r)| (*k, *r));
         }
     }
 
