@@ -546,8 +546,11 @@ fn write_entry(e: &mut Entry, offset: Option<u64>, data: &[u8]) -> Result<usize,
         Some(o) => Some(o),
         None => Some(e.pos),
     };
-    // Past the size, inside the descriptor's growth reservation: the copy alone.
+    // Past the size, inside the descriptor's growth reservation: the copy alone (after the
+    // test for a write inside the file, the common case).
     if let Some(at) = at
+        && e.cell.is_some()
+        && at.checked_add(len).is_some_and(|end| end > e.size)
         && reserved_write(e, at, data)?
     {
         if offset.is_none() {

@@ -79,14 +79,20 @@ impl<P: Platform> Files<P> {
         forget: bool,
     ) -> Result<(), Errno> {
         let (first, last) = (at / BS, (at + len.max(1) - 1) / BS);
-        for (b, i) in self.cache.blocks_of(object) {
-            if (first..=last).contains(&b) {
-                if self.cache.slots[i].dirty {
-                    self.write_back(i)?;
-                }
-                if forget {
-                    self.cache.free(i).map_err(|_| Errno::EIO)?;
-                }
+        // Only the blocks in range (a cached 16 MiB file holds 256: listing them all cost
+        // several thousand instructions per `O_DIRECT` call).
+        let slots: Vec<usize> = self
+            .cache
+            .index
+            .range((object, first)..=(object, last))
+            .map(|(_, &i)| i)
+            .collect();
+        for i in slots {
+            if self.cache.slots[i].dirty {
+                self.write_back(i)?;
+            }
+            if forget {
+                self.cache.free(i).map_err(|_| Errno::EIO)?;
             }
         }
         Ok(())
