@@ -184,10 +184,11 @@ pub fn forget(fd: u64) {
 pub fn before_fork() {
     // `O_DIRECT` buffers: the child gets its own (`crate::direct`).
     crate::direct::unmap_all();
+    // The child must not store into the parent's cells (it maps its own page).
+    unmap_page();
     if LIVE.load(Ordering::Relaxed) == 0 {
         return;
     }
-    unmap_page();
     let mut t = TABLE.lock();
     for e in t.iter_mut().flatten() {
         // Shared from now on: every growth asks the server.
@@ -222,10 +223,11 @@ pub(crate) fn poll_restart() {
         return;
     }
     crate::direct::unmap_all();
+    // Also with no entry left: the next descriptor's growth would store into it.
+    unmap_page();
     if LIVE.load(Ordering::Relaxed) == 0 {
         return;
     }
-    unmap_page();
     let fds: [Option<u64>; ENTRIES] = TABLE.lock().map(|e| e.map(|e| e.fd));
     for fd in fds.into_iter().flatten() {
         if FileRequest::span(&FILE, fd, 0, 0, false).is_err() {
