@@ -86,6 +86,8 @@ const BUFFER_OBJECT: u64 = 1 << 63;
 /// never more than an eighth of the cache's budget).
 pub const CELLS: usize = proto::file::GROW_CELLS;
 pub const MAX_SIZE_PAGES: usize = 64;
+/// Growth reservations of all tasks at once (each is looked at before every request).
+pub const MAX_RESERVED: usize = 256;
 
 /// A growth reservation (`Grow`): descriptor (pid, fd) may write up to `limit` bytes of
 /// `object` through its window without asking, and says how far it wrote in `cell` of its

@@ -241,6 +241,10 @@ pub(crate) fn poll_restart() {
 /// with it (the entries' `cell`s are dropped by the callers or unusable: [`page`] maps it
 /// again for the next `Grow`, which gives a new cell).
 fn unmap_page() {
+    // A load first: a store (even of 0 over 0) before a `fork` would copy the data page.
+    if PAGE.load(Ordering::Relaxed) == 0 {
+        return;
+    }
     let at = PAGE.swap(0, Ordering::Relaxed);
     if at != 0 {
         let _ = crate::posix::munmap(at, BLOCK);

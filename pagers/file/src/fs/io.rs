@@ -765,7 +765,9 @@ impl<P: Platform> Files<P> {
         let Some(cell) = usize::try_from(cell).ok().filter(|&c| c < CELLS) else {
             return Ok((at, n, size, 0, 0));
         };
+        let room = self.reserved.len() < MAX_RESERVED || self.reserved.contains_key(&(pid, fd));
         let eligible = own
+            && room
             && offset != AT_POSITION
             && d.flags & of::APPEND == 0
             && self.size_pages.contains_key(&pid);
