@@ -163,6 +163,8 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "argtest",
             "demoargs",
             "fatcrash",
+            "directio",
+            "growio",
         ],
     ),
 ];

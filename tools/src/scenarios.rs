@@ -1725,6 +1725,7 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS fastio-odirect",
                 "PASS fastio-shm-read-write",
                 "PASS fastio-stdio-roundtrip",
+                "PASS fastio-scan-copy",
                 "PASS fastio-errors",
                 "PASS fastio-no-data-messages",
                 "fastio: 0 failures",
@@ -1875,6 +1876,67 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
+    // O_DIRECT through a buffer shared with the file server (issue 10, second session):
+    // coherence with the cache and mappings both ways, growth, alignment, fork, more
+    // descriptors than buffers, and no data in messages.
+    Scenario {
+        writes_disk: true,
+        timeout_secs: 120,
+        ..Scenario::stops(
+            "proc-directio",
+            Initrd::Normal,
+            "run=directio",
+            Stage::Hello,
+            &[
+                "PASS direct-sees-cache-and-mapping",
+                "PASS direct-write-seen",
+                "PASS direct-grow",
+                "PASS direct-alignment-eof",
+                "PASS direct-fork",
+                "PASS direct-many-descriptors",
+                "PASS direct-no-data-messages",
+                "directio: 0 failures",
+                "init: directio exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+    // Growing writes under growth reservations (issue 10, second session): sizes right for
+    // other descriptors, tasks, O_APPEND, ftruncate and mappings; the files on the disk
+    // exact (closed, and left open by an exiting writer); few server calls.
+    Scenario {
+        writes_disk: true,
+        timeout_secs: 120,
+        disk_files: &[
+            DiskCheck {
+                path: "GROWA.DAT",
+                bytes: growio_a,
+            },
+            DiskCheck {
+                path: "GROWB.DAT",
+                bytes: growio_b,
+            },
+        ],
+        ..Scenario::stops(
+            "proc-growio",
+            Initrd::Normal,
+            "run=growio",
+            Stage::Hello,
+            &[
+                "PASS grow-seen-by-other-descriptor",
+                "PASS grow-seen-by-other-task",
+                "PASS grow-append-beside",
+                "PASS grow-ftruncate-beside",
+                "PASS grow-mapping-sees",
+                "PASS grow-few-calls",
+                "PASS grow-closed-file-exact",
+                "PASS grow-exit-without-close",
+                "growio: 0 failures",
+                "init: growio exited with status 0",
+                "init: done",
+            ],
+        )
+    },
 ];
 
 /// `fatcrash`'s file `i` (as `fatcrash::bytes_of` makes it).
@@ -1890,6 +1952,21 @@ fn fatcrash_0() -> Vec<u8> {
 
 fn fatcrash_200() -> Vec<u8> {
     fatcrash_bytes(200)
+}
+
+/// `growio`'s pattern (`demos::growio::byte`): `pieces` KiB and `tail` bytes of `seed`.
+fn growio_bytes(seed: u8, pieces: usize, tail: usize) -> Vec<u8> {
+    (0..pieces * 1024 + tail)
+        .map(|i| ((i as u64).wrapping_mul(0x9e37_79b9) >> 7) as u8 ^ seed)
+        .collect()
+}
+
+/// `growio`'s `GROWA.DAT` (closed) and `GROWB.DAT` (left open by its exiting writer).
+fn growio_a() -> Vec<u8> {
+    growio_bytes(0x5a, 100, 300)
+}
+fn growio_b() -> Vec<u8> {
+    growio_bytes(0xb3, 70, 17)
 }
 
 /// `proc-dirtest`'s disk: a long name written by `fatfs`, and 1 MiB left free.

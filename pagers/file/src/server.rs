@@ -25,8 +25,8 @@ use proto::file::{READ_DATA_MR, READ_MAX};
 use proto::object::{GetObject, ObjectRequest};
 use proto::startup::{FILE_DMA_WINDOW, Startup, file_slots};
 use proto::{
-    DescriptorCount, Errno, FileRequest, Label, MESSAGE_WORDS, OpenReply, ServerControl, SpanReply,
-    StatReply, pid,
+    DescriptorCount, Errno, FileRequest, GrowReply, Label, MESSAGE_WORDS, OpenReply, ServerControl,
+    SpanReply, StatReply, pid,
 };
 use rt::println;
 use serve::{ReplySlots, Serve, StopHook};
@@ -261,6 +261,8 @@ fn dispatch(files: &mut Files, req: &mut Request) -> Outcome {
 
 /// Runs one request (`dispatch`).
 fn run(files: &mut Files, req: &mut Request) -> Outcome {
+    // What tasks wrote under their growth reservations is in every size this request sees.
+    files.fold_reserved();
     let badge = req.badge;
     let decoded = Serves::decode(req.label, &req.mrs[..req.len]);
     Outcome::Reply(match decoded {
@@ -426,6 +428,38 @@ fn handle(files: &mut Files, req: &mut Request, fr: FileRequest) -> Outcome {
                 .get_window(pid, fd)
                 .map(|(fd, size)| OpenReply { fd, size }),
         ),
+        FileRequest::Grow {
+            fd,
+            offset,
+            len,
+            cell,
+        } => {
+            return answer(files.grow(pid, fd, offset, len, cell).map(
+                |(at, len, size, limit, cell)| GrowReply {
+                    at,
+                    len,
+                    size,
+                    limit,
+                    cell,
+                },
+            ));
+        }
+        FileRequest::SizePage => serve::answer(
+            &files
+                .size_page(pid)
+                .map(|(fd, size)| OpenReply { fd, size }),
+        ),
+        FileRequest::DirectBuffer { fd } => serve::answer(
+            &files
+                .direct_buffer(pid, fd)
+                .map(|(fd, size)| OpenReply { fd, size }),
+        ),
+        FileRequest::DirectRead { fd, offset, want } => {
+            serve::answer(&files.direct_read_buffer(pid, fd, offset, want))
+        }
+        FileRequest::DirectWrite { fd, offset, total } => {
+            serve::answer(&files.direct_write_buffer(pid, fd, offset, total))
+        }
     })
 }
 

@@ -175,6 +175,38 @@ crate::interface! {
         /// file that grows a write at a time faults once per 64 KiB block, not once per page
         /// (the runtime never touches bytes past the size it heard). Errors as `GetObject`.
         Window { fd: u64 } = Label::Window => fn window -> OpenReply;
+        /// The `O_DIRECT` data path (issue 10): a handle on descriptor `fd`'s `O_DIRECT`
+        /// buffer (a [`DIRECT_MAX`]-byte frame of the server, made at the first call; each call
+        /// gives another handle on the same buffer) → [`OpenReply`] (the handle, the buffer's
+        /// length). The caller maps it shared and writable (vm's `MmapObject`), whatever the
+        /// descriptor's access mode. `EINVAL` without `O_DIRECT`; `ENOMEM` past a task's four
+        /// buffers, `EAGAIN` past all tasks' sixteen or a quarter of the page cache (the
+        /// caller then takes the message path).
+        DirectBuffer { fd: u64 } = Label::DirectBuffer => fn direct_buffer -> OpenReply;
+        /// Reads up to [`DIRECT_MAX`] of the `want` bytes at `offset` ([`AT_POSITION`]: the
+        /// position, advanced) from the disk into the start of `fd`'s `O_DIRECT` buffer → the
+        /// count (0 at or past the end of the file). Offset and `want` are multiples of
+        /// [`SECTOR_SIZE`] (`EINVAL`); `EINVAL` for a descriptor without a buffer.
+        DirectRead { fd: u64, offset: u64, want: u64 } = Label::DirectRead => fn direct_read -> u64;
+        /// Writes the first `min(total, DIRECT_MAX)` bytes of `fd`'s `O_DIRECT` buffer to the
+        /// disk at `offset` ([`AT_POSITION`]: the position, advanced; with `O_APPEND` the end)
+        /// → the count. `total` is what is left of the caller's write; it and the offset are
+        /// multiples of [`SECTOR_SIZE`] (`EINVAL`). `EFBIG` past the largest file.
+        DirectWrite { fd: u64, offset: u64, total: u64 } = Label::DirectWrite => fn direct_write -> u64;
+        /// `Span` of a write of `len` bytes at `offset` that grows the file, and with it a
+        /// *growth reservation* when the descriptor has its own position, is not `O_APPEND`,
+        /// the offset is explicit, the task has a size page (`SizePage`) and `cell` is one
+        /// of its [`GROW_CELLS`] (the task's choice: one per descriptor it keeps; another
+        /// descriptor's reservation in that cell ends) → [`GrowReply`]: the task may go on
+        /// writing through its window up to `limit`, each write starting at or before the
+        /// size it knows, storing its new end in the cell (written end, then the server's
+        /// limit: 0 when the reservation ended, and the task then asks again). Errors as
+        /// `Span`.
+        Grow { fd: u64, offset: u64, len: u64, cell: u64 } = Label::Grow => fn grow -> GrowReply;
+        /// The task's size page → [`OpenReply`] (a handle to map shared and writable, its
+        /// length): [`GROW_CELLS`] cells of two little-endian words (written end, limit).
+        /// `EAGAIN` when the server has none to give (the task asks for every growth).
+        SizePage = Label::SizePage => fn size_page -> OpenReply;
     }
 }
 
@@ -261,6 +293,43 @@ impl ReplyBody for SpanReply {
     fn decode_body(w: &[u64]) -> Result<Self, ProtoError> {
         match *w {
             [at, len, size, ..] => Ok(Self { at, len, size }),
+            _ => Err(ProtoError::Short),
+        }
+    }
+}
+
+/// Cells of a size page (`SizePage`), 16 bytes each from its start.
+pub const GROW_CELLS: usize = 16;
+
+/// `Grow`'s result: `Span`'s, and the growth reservation (`limit` 0: none; `cell`: where
+/// in the size page the task says how far it wrote).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GrowReply {
+    pub at: u64,
+    pub len: u64,
+    pub size: u64,
+    pub limit: u64,
+    pub cell: u64,
+}
+
+impl ReplyBody for GrowReply {
+    fn encode_body(&self, w: &mut Wire) {
+        w.push(self.at);
+        w.push(self.len);
+        w.push(self.size);
+        w.push(self.limit);
+        w.push(self.cell);
+    }
+
+    fn decode_body(w: &[u64]) -> Result<Self, ProtoError> {
+        match *w {
+            [at, len, size, limit, cell, ..] => Ok(Self {
+                at,
+                len,
+                size,
+                limit,
+                cell,
+            }),
             _ => Err(ProtoError::Short),
         }
     }

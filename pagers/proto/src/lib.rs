@@ -30,7 +30,7 @@ pub mod wire;
 pub mod zero;
 
 pub use errno::Errno;
-pub use file::{FileRequest, FileStats, OpenReply, ReadDirReply, SpanReply, StatReply};
+pub use file::{FileRequest, FileStats, GrowReply, OpenReply, ReadDirReply, SpanReply, StatReply};
 pub use interface::{Field, Transport};
 pub use proc::{GetPidReply, ProcRequest, WaitReply};
 pub use shm::ShmRequest;
@@ -240,6 +240,18 @@ abi::numbered! {
         /// fd → MR1 = handle, MR2 = size (`GetObject`'s layout): a handle for a task's
         /// runtime's window on the file, whose mappings map whole blocks.
         Window = 521,
+        /// fd → MR1 = handle, MR2 = the buffer's length (`GetObject`'s layout): a handle on
+        /// the descriptor's `O_DIRECT` buffer, shared with the server.
+        DirectBuffer = 530,
+        /// fd, offset, want → MR1 = count: the disk's bytes, in the `O_DIRECT` buffer.
+        DirectRead = 531,
+        /// fd, offset, total → MR1 = count: the `O_DIRECT` buffer's bytes, to the disk.
+        DirectWrite = 532,
+        /// fd, offset, len → MR1 = offset, MR2 = count, MR3 = size, MR4 = the growth
+        /// reservation's limit (0: none), MR5 = its cell (`file::GrowReply`).
+        Grow = 533,
+        /// → MR1 = handle, MR2 = length: the task's size page (cells of its reservations).
+        SizePage = 534,
 
         /// Tasks to init (the 550s): name (two words); argv and the environment in the
         /// caller's outgoing argument area (`proto::args`) → MR1 = pid of the new task.

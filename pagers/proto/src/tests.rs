@@ -101,7 +101,7 @@ fn proc_requests() -> [ProcRequest; 13] {
     ]
 }
 
-fn file_requests() -> [FileRequest; 16] {
+fn file_requests() -> [FileRequest; 21] {
     let path = |s| file::Path::new(s).unwrap();
     [
         FileRequest::Open {
@@ -153,6 +153,24 @@ fn file_requests() -> [FileRequest; 16] {
             write: false,
         },
         FileRequest::Window { fd: 3 },
+        FileRequest::DirectBuffer { fd: 3 },
+        FileRequest::DirectRead {
+            fd: 3,
+            offset: file::AT_POSITION,
+            want: 1 << 20,
+        },
+        FileRequest::DirectWrite {
+            fd: 3,
+            offset: 512,
+            total: 4096,
+        },
+        FileRequest::Grow {
+            fd: 3,
+            offset: 1 << 20,
+            len: 1024,
+            cell: 2,
+        },
+        FileRequest::SizePage,
     ]
 }
 
@@ -532,7 +550,7 @@ fn unknown_labels() {
         399,
         409,
         499,
-        530,
+        539,
         999,
         u64::MAX,
     ] {

@@ -467,3 +467,26 @@ pub mod dirtest {
         b
     }
 }
+
+/// `growio`'s files left on the disk (scenario `proc-growio` reads them back after
+/// power-off: `tools/src/scenarios.rs` makes the same bytes).
+pub mod growio {
+    /// Byte `i` of pattern `seed`.
+    pub fn byte(seed: u8, i: usize) -> u8 {
+        ((i as u64).wrapping_mul(0x9e37_79b9) >> 7) as u8 ^ seed
+    }
+    /// `GROWA.DAT` (closed): 100 pieces of 1 KiB, then 300 bytes.
+    pub const SEED_A: u8 = 0x5a;
+    pub const PIECES_A: usize = 100;
+    pub const TAIL_A: usize = 300;
+    pub fn len_a() -> u64 {
+        (PIECES_A * 1024 + TAIL_A) as u64
+    }
+    /// `GROWB.DAT` (its writer exits without closing it): 70 pieces, then 17 bytes.
+    pub const SEED_B: u8 = 0xb3;
+    pub const PIECES_B: usize = 70;
+    pub const TAIL_B: usize = 17;
+    pub fn len_b() -> u64 {
+        (PIECES_B * 1024 + TAIL_B) as u64
+    }
+}

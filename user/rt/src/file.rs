@@ -9,8 +9,10 @@
 //!
 //! The bytes of `read`, `pread`, `write` and `pwrite` of a descriptor this task opened go
 //! through `crate::fastio` (one copy to or from a shared window of the page cache, no byte
-//! in a message); shm, `O_DIRECT`, `O_DSYNC`/`O_SYNC`, write-only descriptors and those a
-//! program got across `exec` take the message path here (464 bytes a call).
+//! in a message); shm, `O_DSYNC`/`O_SYNC`, write-only descriptors and those a
+//! program got across `exec` take the message path here (464 bytes a call). `O_DIRECT`
+//! descriptors go through `crate::direct` (a buffer shared with the file server, 64 KiB a
+//! call).
 
 use crate::ipc::Client;
 use libmk::{Cap, Endpoint};
@@ -80,6 +82,7 @@ pub fn open(name: &str, flags: u64) -> Result<u64, Errno> {
 pub fn open_sized(name: &str, flags: u64) -> Result<(u64, u64), Errno> {
     let r = FileRequest::open(&FILE, flags, path(name)?)?;
     crate::fastio::opened(r.fd, flags, r.size);
+    crate::direct::opened(r.fd, flags);
     Ok((r.fd, r.size))
 }
 
@@ -145,6 +148,9 @@ fn read_all(fd: u64, offset: Option<u64>, buf: &mut [u8]) -> Result<usize, Errno
 /// `read(fd, buf)`: bytes from the descriptor's position, which advances; 0 at end of
 /// file. `EBADF` for a descriptor this task does not hold.
 pub fn read(fd: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+    if let Some(r) = crate::direct::read(fd, None, buf) {
+        return r;
+    }
     if let Some(r) = crate::fastio::read(fd, None, buf) {
         return r;
     }
@@ -157,6 +163,9 @@ pub fn pread(fd: u64, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
     if offset > i64::MAX as u64 {
         return Err(Errno::EINVAL);
     }
+    if let Some(r) = crate::direct::read(fd, Some(offset), buf) {
+        return r;
+    }
     if let Some(r) = crate::fastio::read(fd, Some(offset), buf) {
         return r;
     }
@@ -168,8 +177,9 @@ pub fn close(fd: u64) -> Result<(), Errno> {
     if proto::shm::owns_fd(fd) {
         return crate::shm::close(fd);
     }
-    // The window first: its handle keeps the file open.
+    // The window and the `O_DIRECT` buffer first: the window's handle keeps the file open.
     crate::fastio::forget(fd);
+    crate::direct::forget(fd);
     FileRequest::close(&FILE, fd)
 }
 
@@ -258,6 +268,9 @@ fn write_all(fd: u64, offset: Option<u64>, buf: &[u8]) -> Result<usize, Errno> {
 /// [`SECTOR_SIZE`] (`EINVAL`) and the bytes go to the disk before the call returns. `EBADF`
 /// for a descriptor not open for writing, `ENOSPC` when the disk is full.
 pub fn write(fd: u64, buf: &[u8]) -> Result<usize, Errno> {
+    if let Some(r) = crate::direct::write(fd, None, buf) {
+        return r;
+    }
     if let Some(r) = crate::fastio::write(fd, None, buf) {
         return r;
     }
@@ -269,6 +282,9 @@ pub fn pwrite(fd: u64, buf: &[u8], offset: u64) -> Result<usize, Errno> {
     // Negative as an `off_t` (POSIX: `EINVAL`).
     if offset > i64::MAX as u64 {
         return Err(Errno::EINVAL);
+    }
+    if let Some(r) = crate::direct::write(fd, Some(offset), buf) {
+        return r;
     }
     if let Some(r) = crate::fastio::write(fd, Some(offset), buf) {
         return r;

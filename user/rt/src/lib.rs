@@ -16,6 +16,7 @@ extern crate alloc;
 
 pub mod args;
 pub mod console;
+pub mod direct;
 pub mod fastio;
 pub mod file;
 pub mod heap;
