@@ -160,6 +160,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "initshmhang",
             "dirtest",
             "fastio",
+            "regionbench",
         ],
     ),
 ];

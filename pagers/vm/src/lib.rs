@@ -8,6 +8,7 @@
 
 extern crate alloc;
 
+pub mod gaps;
 pub mod object;
 pub mod pages;
 pub mod pending;
