@@ -3,9 +3,11 @@
 //! Linux finds the highest gap that fits in its maple tree, whose nodes keep the largest gap
 //! below them. The standard library has no tree one can extend that way, so the gaps are kept
 //! in B-trees, one per size class: class `k` holds the gaps of `2^k` to `2^(k+1) - 1` pages,
-//! each keyed by its end address. A gap of a class above the request's always fits, so the
-//! highest one of each such class is one lookup; in the request's own class the gaps are
-//! looked at from the top down until one fits. A 64-bit mask says which classes hold gaps,
+//! each keyed by its start address (so that a gap that shrinks or grows at its top, as the
+//! next top-down `mmap` or the `munmap` of the region above does, changes in place). A gap of
+//! a class above the request's fits unless `top` cuts it, so each such class costs one or
+//! two lookups; in the request's own class the gaps are looked at from the top down until
+//! one fits. A 64-bit mask says which classes hold gaps,
 //! so that a lookup visits only those.
 //!
 //! The result is the highest fitting gap (first fit, top down), as with Linux, except in one
@@ -24,7 +26,7 @@ const SCAN: usize = 16;
 /// The gap index: every gap `[start, end)` once, in the map of its size class.
 #[derive(Clone, Debug)]
 pub struct Gaps {
-    /// Per class: end → start.
+    /// Per class: start → end.
     classes: [BTreeMap<u64, u64>; CLASSES],
     /// Bit `k` set when class `k` holds a gap.
     nonempty: u64,
@@ -54,7 +56,7 @@ impl Gaps {
     pub fn add(&mut self, start: u64, end: u64) {
         if start < end {
             let k = class(end - start);
-            self.classes[k].insert(end, start);
+            self.classes[k].insert(start, end);
             self.nonempty |= 1 << k;
         }
     }
@@ -63,18 +65,34 @@ impl Gaps {
     pub fn remove(&mut self, start: u64, end: u64) {
         if start < end {
             let k = class(end - start);
-            self.classes[k].remove(&end);
+            self.classes[k].remove(&start);
             if self.classes[k].is_empty() {
                 self.nonempty &= !(1 << k);
             }
         }
     }
 
+    /// Replaces gap `old` with `new` (either may be empty): in place when both start at the
+    /// same address in the same class, which costs no tree node.
+    pub fn replace(&mut self, old: (u64, u64), new: (u64, u64)) {
+        if old.0 < old.1
+            && new.0 == old.0
+            && new.0 < new.1
+            && class(new.1 - new.0) == class(old.1 - old.0)
+            && let Some(end) = self.classes[class(old.1 - old.0)].get_mut(&old.0)
+        {
+            *end = new.1;
+            return;
+        }
+        self.remove(old.0, old.1);
+        self.add(new.0, new.1);
+    }
+
     /// Every gap, by class and then by end address (for tests and checks).
     pub fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         self.classes
             .iter()
-            .flat_map(|c| c.iter().map(|(&end, &start)| (start, end)))
+            .flat_map(|c| c.iter().map(|(&start, &end)| (start, end)))
     }
 
     pub fn len(&self) -> usize {
@@ -86,16 +104,8 @@ impl Gaps {
     }
 
     /// The highest address `a` with [`a`, `a + len`) inside a gap and inside [`bottom`,
-    /// `top`) (see the module comment for the one exception), given `straddling`: the gap
-    /// that contains `top` itself, if any (the index is searched by end address, so the
-    /// caller finds that one).
-    pub fn place_top_down(
-        &self,
-        len: u64,
-        bottom: u64,
-        top: u64,
-        straddling: Option<(u64, u64)>,
-    ) -> Option<u64> {
+    /// `top`) (see the module comment for the one exception).
+    pub fn place_top_down(&self, len: u64, bottom: u64, top: u64) -> Option<u64> {
         if len == 0 || bottom >= top {
             return None;
         }
@@ -104,35 +114,37 @@ impl Gaps {
             let lo = start.max(bottom);
             (hi > lo && hi - lo >= len).then(|| hi - len)
         };
-        if let Some(a) = straddling.and_then(|(s, e)| fit(s, e)) {
-            // Nothing below `top` is higher than a gap reaching it.
-            return Some(a);
-        }
         let k = class(len);
-        // Classes above the request's: their highest gap below `top` fits unless `bottom`
-        // cuts it (then no lower gap of that class fits either).
+        // Classes above the request's: their highest gap starting below `top` fits unless
+        // `top` or `bottom` cuts it; if `top` does, the next one down lies wholly below it.
         let mut best: Option<u64> = None;
         let mut above = self.nonempty & !((2u64 << k) - 1);
         while above != 0 {
             let c = above.trailing_zeros() as usize;
             above &= above - 1;
-            if let Some((&end, &start)) = self.classes[c].range(..=top).next_back()
-                && let Some(a) = fit(start, end)
+            if let Some(a) = self.classes[c]
+                .range(..top)
+                .rev()
+                .take(2)
+                .find_map(|(&start, &end)| fit(start, end))
             {
                 best = best.max(Some(a));
             }
         }
-        // The request's own class: from the top down, while its gaps are still above the
+        // The request's own class: from the top down, while its gaps can still beat the
         // best found so far.
-        let own = &self.classes[k];
-        for (i, (&end, &start)) in own.range(..=top).rev().enumerate() {
-            if best.is_some_and(|b| end < b + len) || (i >= SCAN && best.is_some()) {
+        for (i, (&start, &end)) in self.classes[k].range(..top).rev().enumerate() {
+            // Gaps are disjoint: a lower start means a lower end.
+            if best.is_some_and(|b| end.min(top) < b + len) {
+                break;
+            }
+            if i >= SCAN && best.is_some() {
                 break;
             }
             if let Some(a) = fit(start, end) {
                 return best.max(Some(a));
             }
-            if end <= bottom {
+            if start <= bottom {
                 break;
             }
         }
@@ -163,31 +175,24 @@ mod tests {
         g.add(30 * P, 31 * P);
         g.add(40 * P, 48 * P);
         assert_eq!(g.len(), 4);
-        assert_eq!(g.place_top_down(P, 0, 100 * P, None), Some(47 * P));
-        assert_eq!(g.place_top_down(8 * P, 0, 100 * P, None), Some(40 * P));
-        assert_eq!(g.place_top_down(9 * P, 0, 100 * P, None), Some(P));
-        assert_eq!(g.place_top_down(3 * P, 0, 40 * P, None), Some(20 * P));
-        assert_eq!(g.place_top_down(11 * P, 0, 100 * P, None), None);
+        assert_eq!(g.place_top_down(P, 0, 100 * P), Some(47 * P));
+        assert_eq!(g.place_top_down(8 * P, 0, 100 * P), Some(40 * P));
+        assert_eq!(g.place_top_down(9 * P, 0, 100 * P), Some(P));
+        assert_eq!(g.place_top_down(3 * P, 0, 40 * P), Some(20 * P));
+        assert_eq!(g.place_top_down(11 * P, 0, 100 * P), None);
         // `bottom` and `top` cut gaps.
-        assert_eq!(g.place_top_down(9 * P, 2 * P, 100 * P, None), None);
-        // A gap reaching past `top` counts only as the caller's `straddling` one.
-        assert_eq!(g.place_top_down(2 * P, 0, 45 * P, None), Some(21 * P));
-        assert_eq!(
-            g.place_top_down(2 * P, 0, 45 * P, Some((40 * P, 48 * P))),
-            Some(43 * P)
-        );
+        assert_eq!(g.place_top_down(9 * P, 2 * P, 100 * P), None);
+        // A gap reaching past `top` is cut there.
+        assert_eq!(g.place_top_down(2 * P, 0, 45 * P), Some(43 * P));
         // The gap holding `top` comes first.
-        assert_eq!(
-            g.place_top_down(P, 0, 45 * P, Some((40 * P, 48 * P))),
-            Some(44 * P)
-        );
+        assert_eq!(g.place_top_down(P, 0, 45 * P), Some(44 * P));
         g.remove(40 * P, 48 * P);
-        assert_eq!(g.place_top_down(P, 0, 100 * P, None), Some(30 * P));
+        assert_eq!(g.place_top_down(P, 0, 100 * P), Some(30 * P));
         g.remove(30 * P, 31 * P);
         g.remove(20 * P, 23 * P);
         g.remove(0, 10 * P);
         assert!(g.is_empty());
-        assert_eq!(g.place_top_down(P, 0, 100 * P, None), None);
+        assert_eq!(g.place_top_down(P, 0, 100 * P), None);
     }
 
     #[test]
@@ -200,10 +205,10 @@ mod tests {
             g.add(s, s + 2 * P);
         }
         g.add(10 * P, 13 * P);
-        assert_eq!(g.place_top_down(3 * P, 0, 1 << 40, None), Some(10 * P));
+        assert_eq!(g.place_top_down(3 * P, 0, 1 << 40), Some(10 * P));
         // With a larger gap lower down, that one is taken after the scan limit.
         g.add(0, 8 * P);
-        assert_eq!(g.place_top_down(3 * P, 0, 1 << 40, None), Some(5 * P));
+        assert_eq!(g.place_top_down(3 * P, 0, 1 << 40), Some(5 * P));
     }
 
     /// The index against a brute-force search over a list of gaps, with random requests.
@@ -240,9 +245,8 @@ mod tests {
                     })
                     .max();
                 // Few gaps per class here: the scan limit never applies.
-                let straddle = list.iter().copied().find(|&(s, e)| s < top && top < e);
                 assert_eq!(
-                    g.place_top_down(len, bottom, top, straddle),
+                    g.place_top_down(len, bottom, top),
                     want,
                     "len {len:#x} in [{bottom:#x}, {top:#x}) of {list:x?}"
                 );
