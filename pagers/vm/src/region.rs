@@ -16,6 +16,7 @@
 use crate::gaps::Gaps;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+use core::cell::Cell;
 use core::ops::Bound::{Excluded, Included};
 use core::ops::RangeBounds;
 use proto::object::Pager;
@@ -184,6 +185,10 @@ struct Tree {
     slab: Vec<Region>,
     /// Slots of `slab` no entry names.
     free: Vec<u32>,
+    /// The slot [`Tree::find`] found last, while nothing changed since: page faults come
+    /// in runs in one region, and this saves them the tree search (forgotten by every
+    /// change, so that it never names a freed or moved region).
+    last: Cell<Option<u32>>,
 }
 
 impl Tree {
@@ -210,18 +215,38 @@ impl Tree {
         self.index.values().map(|&i| self.at(i))
     }
 
+    /// The region holding `addr`.
+    fn find(&self, addr: u64) -> Option<&Region> {
+        if let Some(i) = self.last.get()
+            && self.at(i).contains(addr)
+        {
+            return Some(self.at(i));
+        }
+        let (_, &i) = self.index.range(..=addr).next_back()?;
+        let r = self.at(i);
+        if r.contains(addr) {
+            self.last.set(Some(i));
+            Some(r)
+        } else {
+            None
+        }
+    }
+
     fn get_mut(&mut self, start: &u64) -> Option<&mut Region> {
+        self.last.set(None);
         let i = *self.index.get(start)?;
         self.slab.get_mut(i as usize)
     }
 
     /// The region with the highest start below `addr`.
     fn last_below_mut(&mut self, addr: u64) -> Option<&mut Region> {
+        self.last.set(None);
         let (_, &i) = self.index.range(..addr).next_back()?;
         self.slab.get_mut(i as usize)
     }
 
     fn insert(&mut self, start: u64, r: Region) {
+        self.last.set(None);
         if let Some(old) = self.get_mut(&start) {
             *old = r;
             return;
@@ -240,12 +265,14 @@ impl Tree {
     }
 
     fn remove(&mut self, start: &u64) -> Option<Region> {
+        self.last.set(None);
         let slot = self.index.remove(start)?;
         self.free.push(slot);
         Some(*self.at(slot))
     }
 
     fn retain(&mut self, mut keep: impl FnMut(&Region) -> bool) {
+        self.last.set(None);
         let (slab, free) = (&self.slab, &mut self.free);
         self.index.retain(|_, &mut i| {
             let k = keep(&slab[i as usize]);
@@ -311,11 +338,7 @@ impl RegionMap {
 
     /// The region holding `addr`.
     pub fn find(&self, addr: u64) -> Option<&Region> {
-        self.regions
-            .range(..=addr)
-            .next_back()
-            .map(|(_, r)| r)
-            .filter(|r| r.end > addr)
+        self.regions.find(addr)
     }
 
     /// Whether no region overlaps [`start`, `end`).
@@ -467,13 +490,22 @@ impl RegionMap {
         if self.regions.values().all(&keep) {
             return Ok(self.clone());
         }
+        // Built in one pass: the slab in address order, the tree from its sorted keys.
+        let slab: Vec<Region> = self.regions.values().filter(|r| keep(r)).copied().collect();
+        let index = slab
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.start, i as u32))
+            .collect();
         let mut copy = RegionMap {
-            regions: Tree::default(),
+            regions: Tree {
+                index,
+                slab,
+                free: Vec::new(),
+                last: Cell::new(None),
+            },
             gaps: Gaps::new(),
         };
-        for r in self.regions.values().filter(|r| keep(r)) {
-            copy.regions.insert(r.start, *r);
-        }
         copy.rebuild_gaps();
         Ok(copy)
     }
