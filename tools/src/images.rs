@@ -165,6 +165,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "fatcrash",
             "directio",
             "growio",
+            "regionbench",
         ],
     ),
 ];
