@@ -245,6 +245,50 @@ impl Tree {
         self.slab.get_mut(i as usize)
     }
 
+    /// Makes room for `n` more regions without asking the heap again (`ENOMEM` when it has
+    /// none): spare slab slots, and a free list as long as the slab, so that adding them and
+    /// removing any later allocates nothing but tree nodes (which vm's low-water check on
+    /// its heap covers). A doubling the heap cannot give becomes a small step.
+    fn reserve(&mut self, n: usize) -> Result<(), Errno> {
+        let need = n.saturating_sub(self.free.len());
+        if self.slab.capacity() - self.slab.len() < need {
+            self.slab
+                .try_reserve(need)
+                .or_else(|_| self.slab.try_reserve_exact(need))
+                .map_err(|_| Errno::ENOMEM)?;
+        }
+        let cap = self.slab.capacity();
+        if self.free.capacity() < cap {
+            self.free
+                .try_reserve_exact(cap - self.free.len())
+                .map_err(|_| Errno::ENOMEM)?;
+        }
+        Ok(())
+    }
+
+    /// A copy of the regions `keep` says yes to, in one pass (the slab in address order,
+    /// the tree from its sorted keys); `ENOMEM` when the heap cannot hold the slab.
+    fn try_copy(&self, keep: impl Fn(&Region) -> bool) -> Result<Tree, Errno> {
+        let n = self.values().filter(|r| keep(r)).count();
+        let mut slab = Vec::new();
+        let mut free = Vec::new();
+        slab.try_reserve_exact(n).map_err(|_| Errno::ENOMEM)?;
+        free.try_reserve_exact(n).map_err(|_| Errno::ENOMEM)?;
+        slab.extend(self.values().filter(|r| keep(r)).copied());
+        let index = slab
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.start, i as u32))
+            .collect();
+        Ok(Tree {
+            index,
+            slab,
+            free,
+            last: Cell::new(None),
+        })
+    }
+
+    /// Adds or replaces the region at `start` (room reserved first: [`Tree::reserve`]).
     fn insert(&mut self, start: u64, r: Region) {
         self.last.set(None);
         if let Some(old) = self.get_mut(&start) {
@@ -381,6 +425,7 @@ impl RegionMap {
         if joins_left.is_none() && joins_right.is_none() && self.regions.len() >= MAX_REGIONS {
             return Err(Errno::ENOMEM);
         }
+        self.regions.reserve(1)?;
         // The gap the region goes into, from the end of the region below to the start of
         // the one above, becomes the parts on either side of it.
         let (below, above) = (
@@ -484,29 +529,19 @@ impl RegionMap {
         }
     }
 
-    /// A copy of the regions `keep` says yes to (for fork, in one go); `ENOMEM` is left to
-    /// the caller's heap check (`Machine::heap_low`).
+    /// A copy of the regions `keep` says yes to (for fork, in one go); `ENOMEM` when the
+    /// heap cannot hold it.
     pub fn try_clone_filtered(&self, keep: impl Fn(&Region) -> bool) -> Result<Self, Errno> {
-        if self.regions.values().all(&keep) {
-            return Ok(self.clone());
-        }
-        // Built in one pass: the slab in address order, the tree from its sorted keys.
-        let slab: Vec<Region> = self.regions.values().filter(|r| keep(r)).copied().collect();
-        let index = slab
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.start, i as u32))
-            .collect();
+        let all = self.regions.values().all(&keep);
         let mut copy = RegionMap {
-            regions: Tree {
-                index,
-                slab,
-                free: Vec::new(),
-                last: Cell::new(None),
-            },
+            regions: self.regions.try_copy(keep)?,
             gaps: Gaps::new(),
         };
-        copy.rebuild_gaps();
+        if all {
+            copy.gaps = self.gaps.clone();
+        } else {
+            copy.rebuild_gaps();
+        }
         Ok(copy)
     }
 
@@ -568,6 +603,7 @@ impl RegionMap {
         if self.is_free(start, end) {
             return Ok(());
         }
+        self.regions.reserve(self.splits(start, end))?;
         self.carve(start, end);
         // The free range around what goes: from the end of the region below `start` to the
         // start of the one at or above `end` (the gaps there join the removed pieces).
@@ -668,7 +704,7 @@ impl RegionMap {
             }
             _ => {
                 // A hole: one region more.
-                if self.regions.len() >= MAX_REGIONS {
+                if self.regions.len() >= MAX_REGIONS || self.regions.reserve(1).is_err() {
                     return false; // the general path answers ENOMEM
                 }
                 if let Some(l) = self.regions.get_mut(&r.start) {
@@ -708,6 +744,7 @@ impl RegionMap {
         if self.regions.len() + grows > MAX_REGIONS {
             return Err(Errno::ENOMEM);
         }
+        self.regions.reserve(self.splits(start, end))?;
         self.carve(start, end);
         let mut at = start;
         loop {
