@@ -56,6 +56,13 @@ pub const REFERENCES: &[Reference] = &[
     linux("fileio_mmap_write_per_mib", 2_040_000.0),
     // Linux: mmap and memcpy of every page.
     linux("fileio_mmap_per_mib", 490_000.0),
+    // Linux with 2 and 32,000 mappings (issue 13's measurement, same test).
+    linux("mmap_1page_at_2_regions", 6_082.0),
+    linux("mmap_1page_at_32k_regions", 12_732.0),
+    linux("munmap_1page_at_2_regions", 10_598.0),
+    linux("munmap_1page_at_32k_regions", 14_726.0),
+    linux("fault_1page_at_2_regions", 3_680.0),
+    linux("fault_1page_at_32k_regions", 3_993.0),
 ];
 
 /// The reference figures of `name`, if any were measured.
