@@ -342,7 +342,7 @@ pub fn run(paths: &Paths, settings: &Settings) -> Result<u8> {
             deterministic: true,
             gdb: false,
         };
-        let result = qemu::run_captured(&launch, Duration::from_secs(bench.timeout_secs))
+        let result = qemu::run_captured(&launch, Duration::from_secs(bench.timeout_secs), &[])
             .map_err(|e| (e.to_string(), String::new()))
             .and_then(|captured| {
                 samples_of(&captured.console, captured.ending)

@@ -197,7 +197,7 @@ fn boot_on(paths: &Paths, scenario: &Scenario, disk: &std::path::Path, read_only
     };
     let captured = initrd_bytes.and_then(|bytes| {
         let timeout = Duration::from_secs(scenario.timeout_secs);
-        qemu::run_captured(&launch, timeout)
+        qemu::run_captured(&launch, timeout, scenario.input)
             .map(|captured| (bytes, captured))
             .map_err(|e| e.to_string())
     });

@@ -104,6 +104,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
     ("zero", &["zero"]),
     ("file", &["file"]),
     ("shm", &["shm-server"]),
+    ("console", &["console"]),
     (
         "demos",
         &[

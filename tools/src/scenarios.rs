@@ -17,6 +17,7 @@
 use crate::initrd::Initrd;
 use crate::judge::{Expectation, SYSTEM_OFF};
 use crate::machine::{CORTEX_A57, CORTEX_A72, DEFAULT_MACHINE, Gic, MAX, Machine, Mem};
+use crate::qemu::Input;
 
 /// How many checks init's kernel test suite (`test=kernel`, init/src/ktest) runs; every one
 /// must pass.
@@ -48,6 +49,9 @@ pub struct Scenario {
     /// Done to the scenario's disk copy before it boots (needs `writes_disk`): damage, or
     /// files added (`disk::prep`).
     pub disk_prep: Option<DiskPrep>,
+    /// What is typed on the serial line, each piece once the console shows its marker
+    /// (Ctrl-C is `\x03`, Ctrl-D `\x04`, backspace `\x7f`, Ctrl-U `\x15`).
+    pub input: &'static [Input],
 }
 
 /// A change made to a scenario's disk copy before the boot.
@@ -243,6 +247,7 @@ impl Scenario {
             disk_files: &[],
             then: None,
             disk_prep: None,
+            input: &[],
         }
     }
 
@@ -265,6 +270,7 @@ impl Scenario {
             disk_files: &[],
             then: None,
             disk_prep: None,
+            input: &[],
         }
     }
 

@@ -84,9 +84,10 @@ impl Proc<'_> {
         self.post(Server::File, request, Then::Quiet);
     }
 
-    /// Tells both servers `notice` (a task's exit); a refusal is logged.
+    /// Tells the servers `notice` (a task's exit: the console server too); a refusal is
+    /// logged.
     pub(super) fn notice(&mut self, notice: ServerControl) {
-        for server in Server::ALL {
+        for server in Server::NOTICED {
             if self.clients.ep(server).is_some() {
                 self.post(server, notice.encode(), Then::Notice(notice));
             }
@@ -185,6 +186,7 @@ impl Proc<'_> {
             Then::Exec { pid } => self.exec_answered(pid),
             Then::Load { id } => self.load_answered(id, answer),
             Then::SyncFor { id } => self.sync_answered(id, answer),
+            Then::ConsoleSync => self.console_synced = true,
             Then::Sync => {
                 self.synced = Some(match answer.result::<()>() {
                     Ok(()) | Err(Some(Errno::ENODEV)) => Ok(()), // no disk, nothing to write
@@ -214,7 +216,7 @@ impl Proc<'_> {
     pub fn timer_fired(&mut self) {
         self.timer_armed = false;
         let now = libmk::debug_ticks().0;
-        for server in Server::ALL {
+        for server in Server::NOTICED {
             let late = self.links[server as usize]
                 .sent
                 .as_ref()
@@ -667,17 +669,27 @@ impl Proc<'_> {
 
     // --- power-off ---
 
-    /// Asks the file server to write back every dirty block (before power-off), serving
-    /// init's endpoint `ep` (the proxies' answers, the deadline) until it has answered.
+    /// Asks the file server to write back every dirty block (before power-off), and the
+    /// console server to send out every unfinished line and empty the UART (behind the
+    /// notices of the tasks that ended), serving init's endpoint `ep` (the proxies'
+    /// answers, the deadline) until both have answered.
     pub fn sync_all(&mut self, ep: Cap<Endpoint>) -> Result<(), Errno> {
         self.end_forks();
-        if self.clients.ep(Server::File).is_none() {
-            return Ok(());
-        }
+        self.console_synced = false;
+        // Without the console server (or once it is gone) the answer is "gone" at once.
+        self.post(
+            Server::Console,
+            ServerControl::SyncAll.encode(),
+            Then::ConsoleSync,
+        );
         self.synced = None;
-        self.post(Server::File, ServerControl::SyncAll.encode(), Then::Sync);
+        if self.clients.ep(Server::File).is_none() {
+            self.synced = Some(Ok(()));
+        } else {
+            self.post(Server::File, ServerControl::SyncAll.encode(), Then::Sync);
+        }
         let mut reply = None;
-        while self.synced.is_none() {
+        while self.synced.is_none() || !self.console_synced {
             reply = self.step(ep, reply);
         }
         if let Some(m) = reply {
