@@ -205,6 +205,9 @@ fn boot_on(paths: &Paths, scenario: &Scenario, disk: &std::path::Path, read_only
         Ok((bytes, captured)) => {
             let expect = scenario.expectation(bytes);
             boot.checks = judge::judge(&expect, &captured.console, captured.ending);
+            if let Some(check) = scenario.console_check {
+                boot.checks.push(check(&judge::lines(&captured.console)));
+            }
             if !read_only {
                 boot.checks
                     .extend(scenario.disk_files.iter().map(|f| disk_check(disk, f)));

@@ -159,6 +159,8 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "initshmhang",
             "dirtest",
             "fastio",
+            "conread",
+            "conlines",
         ],
     ),
 ];

@@ -200,9 +200,12 @@ impl Server {
         }
     }
 
-    /// The UART's interrupt: every byte received goes through the line discipline.
+    /// The UART's interrupt: every byte received goes through the line discipline. The
+    /// interrupt is cleared before the FIFO is emptied, so that a byte arriving meanwhile
+    /// raises it again rather than waiting unseen.
     fn interrupt(&mut self) {
         let mut echo = Vec::new();
+        self.uart.clear_receive();
         while let Some(b) = self.uart.receive() {
             match self.discipline.key(b, &mut echo) {
                 Key::Edited => {}
@@ -219,7 +222,6 @@ impl Server {
             }
         }
         self.uart.send(&echo);
-        self.uart.clear_receive();
         if let Some(irq) = self.irq {
             let _ = irq.ack();
         }

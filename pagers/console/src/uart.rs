@@ -59,7 +59,7 @@ impl Uart {
         Some(self.read(DR) as u8)
     }
 
-    /// Clears the receive interrupts (after the FIFO was emptied).
+    /// Clears the receive interrupts (before the FIFO is emptied).
     pub fn clear_receive(&self) {
         self.write(ICR, INT_RX | INT_RT);
     }
