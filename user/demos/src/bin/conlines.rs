@@ -52,7 +52,7 @@ fn main() -> i32 {
             Err(e) => println!("conlines: fork failed: {e}"),
         }
     }
-    let ended = children.map(|pid| rt::wait(pid));
+    let ended = children.map(rt::wait);
     c.check(
         "conlines-both-printed",
         ended
