@@ -961,7 +961,7 @@ pub const SCENARIOS: &[Scenario] = &[
             &[
                 "PASS attack-power-off-refused",
                 "PASS attack-console-needs-capability",
-                "attack-power: printed with the console capability init gave it",
+                "attack-power: printed through descriptor 1, the console server",
                 "PASS attack-shutdown-child-refused",
                 "PASS attack-power-file-written",
                 "init: power-off asked by pid ",
