@@ -1739,7 +1739,9 @@ pub const SCENARIOS: &[Scenario] = &[
                 "^C",
                 "conread: the looping task: Ok(",
                 "PASS console-ctrl-c",
+                "console: Ctrl-C could not end task 2: EPERM",
                 "PASS console-read-eintr",
+                "PASS console-forged",
                 "conread: readers while the child waited 1, after its end 0",
                 "PASS console-dead-reader",
                 "conread: wrote Ok(2000) bytes without a newline, the server held Ok(464)",
@@ -1796,7 +1798,7 @@ const CONREAD_INPUT: &[Input] = &[
         bytes: b"\x03",
     },
     Input {
-        after: "conread: type Ctrl-C during this read",
+        after: "conread: type Ctrl-C during the child's read (1 waiting)",
         bytes: b"\x03",
     },
     Input {

@@ -8,10 +8,13 @@
 #![no_std]
 #![no_main]
 
+use abi::message::NOTIFICATION_LABEL;
 use demos::{Checks, settled};
+use libmk::Message;
+use rt::ipc::Client;
 use rt::proto::console::LINE_MAX;
 use rt::proto::file::READ_MAX;
-use rt::proto::{Errno, WaitStatus};
+use rt::proto::{Errno, Label, ServerControl, WaitStatus, pid, task_slots};
 use rt::{print, println};
 
 rt::entry!(main);
@@ -89,7 +92,8 @@ fn main() -> i32 {
 
     foreground_rule(&mut c);
     ctrl_c_ends_the_foreground(&mut c);
-    ctrl_c_ends_a_read(&mut c, &mut buf);
+    ctrl_c_ends_a_read(&mut c);
+    forged(&mut c);
     dead_reader(&mut c, &mut buf);
     unfinished_line(&mut c);
 
@@ -151,13 +155,65 @@ fn ctrl_c_ends_the_foreground(c: &mut Checks) {
     );
 }
 
-/// Ctrl-C while this task waits in `read` (not the foreground: it is not ended): `EINTR`.
-fn ctrl_c_ends_a_read(c: &mut Checks, buf: &mut [u8]) {
-    let r = ask("Ctrl-C during this read", buf);
+/// Ctrl-C while a child waits in `read` (not the foreground: it is not ended): `EINTR`.
+/// The prompt comes once the server holds the child's read (Ctrl-C is an event, not
+/// input: typed before the read, it would find no reader). The foreground task named is
+/// vm, which Ctrl-C must not end (init refuses: the console server says so), and vm still
+/// serves (the next checks fork).
+fn ctrl_c_ends_a_read(c: &mut Checks) {
+    let child = match rt::fork() {
+        Ok(0) => {
+            let mut b = [0u8; 16];
+            let r = rt::read(0, &mut b);
+            rt::exit(i32::from(r == Err(Errno::EINTR)))
+        }
+        Ok(child) => child,
+        Err(_) => {
+            c.check("console-read-eintr", false, "fork failed");
+            return;
+        }
+    };
+    let named = rt::console::set_foreground(pid::VM);
+    let waiting = settled(&1, || rt::console::stats().map_or(0, |s| s.readers));
+    println!("conread: type Ctrl-C during the child's read ({waiting} waiting)");
+    let ended = rt::wait(child);
+    let after = rt::console::stats().map(|s| s.foreground);
     c.check(
         "console-read-eintr",
-        r == Err(Errno::EINTR),
+        named.is_ok()
+            && waiting == 1
+            && matches!(ended, Ok((_, WaitStatus::Exited, 1)))
+            && after == Ok(0),
         "Ctrl-C did not end the read with EINTR",
+    );
+}
+
+/// What only init or the UART may send, sent by a task: refused, nothing changed.
+fn forged(c: &mut Checks) {
+    let console = Client::at(task_slots::CONSOLE);
+    let exit = ServerControl::task_exit(&console, rt::getpid());
+    let sync = ServerControl::sync_all(&console);
+    // A notification's label from a task: the server reads the UART (nothing there) and
+    // answers with an error.
+    let notify = console
+        .0
+        .call(&Message::new(NOTIFICATION_LABEL, &[]))
+        .map(|r| r.mrs[0]);
+    // A `Write` saying 400 bytes follow in a message of none.
+    let short = console
+        .0
+        .call(&Message::new(Label::Write as u64, &[1, u64::MAX, 400, 400]))
+        .map(|r| r.mrs[0]);
+    println!(
+        "conread: forged: TaskExit {exit:?}, SyncAll {sync:?}, notification {notify:?}, short write {short:?}"
+    );
+    c.check(
+        "console-forged",
+        exit == Err(Errno::EPERM)
+            && sync == Err(Errno::EPERM)
+            && notify == Ok(Errno::EINVAL as u64)
+            && short == Ok(Errno::EINVAL as u64),
+        "the console server took a forged request",
     );
 }
 
