@@ -1753,6 +1753,23 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
+    // The console server stops (test hook) at its second request, a task's line: it ends
+    // alone, the task's prints are dropped (`ENODEV`), the task exits, and init still
+    // reports and powers off (nothing waits for the dead server: its `TaskExit` and
+    // `SyncAll` are answered "gone").
+    Scenario::stops(
+        "console-stop",
+        Initrd::Normal,
+        "run=hello console.stop=2",
+        Stage::Hello,
+        &[
+            "hello: hello from task 10",
+            "console: test hook: stopping at request 2",
+            "init: server console (pid 6) failed (undefined instruction",
+            "init: hello exited with status 3",
+            "init: done",
+        ],
+    ),
     // Two tasks print lines in pieces at once; the judge checks that every line is whole.
     Scenario {
         console_check: Some(conlines_whole),

@@ -454,6 +454,7 @@ fn start_console(
         con.move_in(alloc, FIRST_IRQ_SLOT, handler.cptr())?;
         con.startup.slots[console_slots::IRQ] = FIRST_IRQ_SLOT;
     }
+    con.startup.stop_at = bootarg_u64(info.bootargs(), "console.stop").unwrap_or(0);
     con.startup.untyped_first = FIRST_UNTYPED_SLOT;
     con.startup.untyped_count = 0;
     con.startup.first_free_slot = FIRST_UNTYPED_SLOT;
