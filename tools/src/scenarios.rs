@@ -1735,6 +1735,7 @@ pub const SCENARIOS: &[Scenario] = &[
                 "conread: long line read as Ok(464) + Ok(48) bytes",
                 "PASS console-long-line",
                 "PASS console-ebadf",
+                "PASS console-session-foreground",
                 "PASS console-foreground-eperm",
                 "^C",
                 "conread: the looping task: Ok(",

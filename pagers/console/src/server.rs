@@ -39,6 +39,10 @@ use serve::{Budget, ReplySlots, Serve, StopHook};
 
 rt::server_entry!(main);
 
+/// Echo bytes collected before they are written (typed bytes arrive faster than a loop of
+/// one `send` each would like; a paste of any length keeps this bounded).
+const ECHO_MAX: usize = 256;
+
 fn main(st: &'static Startup) -> ! {
     // SAFETY: init mapped the heap read-write for the server's life; nothing else uses it.
     unsafe { rt::heap::init(st.heap_base, st.heap_size) };
@@ -208,6 +212,11 @@ impl Server {
         self.uart.clear_receive();
         while let Some(b) = self.uart.receive() {
             match self.discipline.key(b, &mut echo) {
+                // A flood of typed bytes: the echo goes out as it grows, not all at the end.
+                Key::Edited if echo.len() >= ECHO_MAX => {
+                    self.uart.send(&echo);
+                    echo.clear();
+                }
                 Key::Edited => {}
                 Key::Ready => {
                     self.uart.send(&echo);

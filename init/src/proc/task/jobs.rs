@@ -20,7 +20,7 @@ use crate::proc::servers::{self, DiskProgram, Head};
 use abi::message::NULL_CPTR;
 use kernel_core::elf::UserImage;
 use libmk::{Cap, Endpoint, Message, SavedReply};
-use proto::{Errno, Name, OpenReply, ServerControl, VmControl, Wire, pid};
+use proto::{ConsoleRequest, Errno, Name, OpenReply, ServerControl, VmControl, Wire, pid};
 
 /// A fork waiting for the servers' `TaskFork` answers.
 pub struct Forking {
@@ -306,6 +306,14 @@ impl Proc<'_> {
                 Ok(pid) => {
                     rt::println!("init: running {} (pid {pid})", self.source(name.as_str()));
                     self.watch(pid);
+                    // The session's program is the console's foreground task: Ctrl-C ends
+                    // it (a shell hands that on to its children). Sent before the program
+                    // runs: the console server and init's proxy outrank it.
+                    self.post(
+                        Server::Console,
+                        ConsoleRequest::Foreground { pid }.encode(),
+                        Then::Quiet,
+                    );
                 }
                 Err(e) => {
                     rt::println!("init: cannot run {}: {e}", name.as_str());

@@ -104,9 +104,16 @@ fn main() -> i32 {
     c.failures
 }
 
-/// Only the foreground task (or anyone, when there is none) may name the foreground.
+/// The session's program starts as the foreground task (init names it); only the
+/// foreground task (or anyone, when there is none) may name the foreground.
 fn foreground_rule(c: &mut Checks) {
     let me = rt::getpid();
+    let first = rt::console::stats().map(|s| s.foreground);
+    c.check(
+        "console-session-foreground",
+        first == Ok(me),
+        "the session's program is not the foreground task",
+    );
     let mine = rt::console::set_foreground(me);
     match rt::fork() {
         Ok(0) => {
