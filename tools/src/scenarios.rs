@@ -1745,6 +1745,8 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS console-forged",
                 "conread: readers while the child waited 1, after its end 0",
                 "PASS console-dead-reader",
+                "conread: 16 readers waiting, one more: Err(EAGAIN), after their end 0",
+                "PASS console-readers-bounded",
                 "conread: wrote Ok(2000) bytes without a newline, the server held Ok(464)",
                 "PASS console-bounded-line",
                 "conread: 0 failures",

@@ -12,7 +12,7 @@ use abi::message::NOTIFICATION_LABEL;
 use demos::{Checks, settled};
 use libmk::Message;
 use rt::ipc::Client;
-use rt::proto::console::LINE_MAX;
+use rt::proto::console::{LINE_MAX, READERS_MAX};
 use rt::proto::file::READ_MAX;
 use rt::proto::{Errno, Label, ServerControl, WaitStatus, pid, task_slots};
 use rt::{print, println};
@@ -95,6 +95,7 @@ fn main() -> i32 {
     ctrl_c_ends_a_read(&mut c);
     forged(&mut c);
     dead_reader(&mut c, &mut buf);
+    readers_bounded(&mut c);
     unfinished_line(&mut c);
 
     println!("conread: {} failures", c.failures);
@@ -253,6 +254,39 @@ fn dead_reader(c: &mut Checks, buf: &mut [u8]) {
             && left == 0
             && r.map(|n| &buf[..n]) == Ok(b"still\n".as_slice()),
         "a killed reader was left behind, or took the next line",
+    );
+}
+
+/// Tasks reading when nothing is typed: the server keeps at most `READERS_MAX` of them
+/// waiting (a saved reply each); one more is `EAGAIN` at once. Killed, they leave nothing.
+fn readers_bounded(c: &mut Checks) {
+    let mut children = [0u64; READERS_MAX];
+    for child in &mut children {
+        match rt::fork() {
+            Ok(0) => {
+                let mut b = [0u8; 16];
+                let _ = rt::read(0, &mut b);
+                rt::exit(0)
+            }
+            Ok(pid) => *child = pid,
+            Err(e) => println!("conread: fork failed: {e}"),
+        }
+    }
+    let waiting = settled(&(READERS_MAX as u64), || {
+        rt::console::stats().map_or(0, |s| s.readers)
+    });
+    let mut b = [0u8; 16];
+    let one_more = rt::read(0, &mut b);
+    for &child in &children {
+        let _ = rt::kill(child);
+        let _ = rt::wait(child);
+    }
+    let left = settled(&0, || rt::console::stats().map_or(99, |s| s.readers));
+    println!("conread: {waiting} readers waiting, one more: {one_more:?}, after their end {left}");
+    c.check(
+        "console-readers-bounded",
+        waiting == READERS_MAX as u64 && one_more == Err(Errno::EAGAIN) && left == 0,
+        "the server kept more readers than its bound, or kept dead ones",
     );
 }
 
