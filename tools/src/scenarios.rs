@@ -1756,18 +1756,18 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
-    // The console server stops (test hook) at its second request, a task's line: it ends
+    // The console server stops (test hook) at its third request, a task's line: it ends
     // alone, the task's prints are dropped (`ENODEV`), the task exits, and init still
     // reports and powers off (nothing waits for the dead server: its `TaskExit` and
     // `SyncAll` are answered "gone").
     Scenario::stops(
         "console-stop",
         Initrd::Normal,
-        "run=hello console.stop=2",
+        "run=hello console.stop=3",
         Stage::Hello,
         &[
             "hello: hello from task 10",
-            "console: test hook: stopping at request 2",
+            "console: test hook: stopping at request 3",
             "init: server console (pid 6) failed (undefined instruction",
             "init: hello exited with status 3",
             "init: done",
