@@ -4,22 +4,29 @@
 #   make test    host unit tests, then every boot scenario (TEST=<scenario> runs one)
 #   make bench   deterministic benchmarks under QEMU -icount; writes target/bench/results.json
 #   make gdb     start QEMU halted with its gdb stub, and print how to attach
+# Each first installs what is missing: the pinned toolchain's AArch64 targets and components
+# (tools/toolchain.sh reads rust-toolchain.toml) and QEMU.
 
 QEMU := qemu-system-aarch64
 
-.PHONY: run test bench gdb qemu
+.PHONY: run test bench gdb qemu toolchain
 
-run: qemu
+run: toolchain qemu
 	cargo xtask run
 
-test: qemu
+test: toolchain qemu
 	cargo xtask test
 
-bench: qemu
+bench: toolchain qemu
 	cargo xtask bench
 
-gdb: qemu
+gdb: toolchain qemu
 	cargo xtask gdb
+
+# The toolchain rust-toolchain.toml pins, with its targets and components: rustup adds them
+# only when it installs the toolchain itself, not to one that is already there.
+toolchain:
+	@sh tools/toolchain.sh
 
 # Installs QEMU from Debian's qemu-system-arm (without recommends) when it is missing.
 qemu:

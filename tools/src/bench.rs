@@ -1,4 +1,4 @@
-//! `bench`: boots each benchmark under the deterministic QEMU command (ARCHITECTURE.md §7),
+//! `bench`: boots each benchmark under the deterministic QEMU command (docs/design.md §7),
 //! collects its `BENCH <name> <value> <unit> [key=value ...]` lines, and reports medians.
 
 use std::collections::BTreeMap;
@@ -287,6 +287,14 @@ fn samples_of(console: &str, ending: Ending) -> std::result::Result<Vec<Sample>,
     if !lines.iter().any(|l| l.contains(SYSTEM_OFF)) {
         return Err(format!("no {SYSTEM_OFF:?} line"));
     }
+    // A figure's line that other output broke into (it does not start the line) would
+    // otherwise be lost without a word.
+    if let Some(mixed) = lines
+        .iter()
+        .find(|l| l.contains("BENCH ") && !l.starts_with("BENCH "))
+    {
+        return Err(format!("a BENCH line mixed with other output: {mixed:?}"));
+    }
     let samples = lines
         .iter()
         .filter_map(|l| parse_line(l))
@@ -299,7 +307,7 @@ fn samples_of(console: &str, ending: Ending) -> std::result::Result<Vec<Sample>,
 
 pub fn run(paths: &Paths, settings: &Settings) -> Result<u8> {
     images::build(paths)?;
-    let initrd = paths.initrd(Initrd::Normal);
+
     let benches: Vec<&Bench> = match settings.bench {
         Some(bench) => vec![bench],
         None => BENCHES.iter().collect(),
@@ -328,6 +336,8 @@ pub fn run(paths: &Paths, settings: &Settings) -> Result<u8> {
         } else {
             paths.disk.clone()
         };
+        // `bench=kernel` runs under the test root task, the others under init.
+        let initrd = paths.initrd(Initrd::for_bootargs(bench.bootargs));
         let launch = Launch {
             dir: &paths.root,
             machine: &BENCH_MACHINE,
@@ -345,6 +355,10 @@ pub fn run(paths: &Paths, settings: &Settings) -> Result<u8> {
         let result = qemu::run_captured(&launch, Duration::from_secs(bench.timeout_secs), &[])
             .map_err(|e| (e.to_string(), String::new()))
             .and_then(|captured| {
+                // Every run's console stays beside the results, to read when a figure looks odd.
+                let log = paths.bench.join(format!("{}-{run}.log", bench.name));
+                let _ = fs::create_dir_all(&paths.bench);
+                let _ = fs::write(&log, &captured.console);
                 samples_of(&captured.console, captured.ending)
                     .map_err(|why| (why, format!("{}{}", captured.console, captured.stderr)))
             });
@@ -385,6 +399,10 @@ pub fn run(paths: &Paths, settings: &Settings) -> Result<u8> {
     let out = paths.bench.join("results.json");
     fs::write(&out, to_json(&summaries)).map_err(|e| io_failed("write", &out, e))?;
     println!("wrote {}", paths.show(&out));
+    let chart = paths.bench.join("chart.svg");
+    let svg = crate::chart::svg(&crate::chart::rows(&summaries)).map_err(crate::error::failed)?;
+    fs::write(&chart, svg).map_err(|e| io_failed("write", &chart, e))?;
+    println!("wrote {}", paths.show(&chart));
     Ok(if failures > 0 { 1 } else { 0 })
 }
 
@@ -519,5 +537,13 @@ mod tests {
         );
         assert!(samples_of("BENCH a 1 u\n", Ending::Exited(0)).is_err());
         assert!(samples_of("system off\n", Ending::Exited(0)).is_err());
+        // Another task's output broke into a figure's line.
+        assert!(
+            samples_of(
+                "BENCH a 1 u\nfile: hiBENCH b 2 u\nsystem off\n",
+                Ending::Exited(0)
+            )
+            .is_err()
+        );
     }
 }

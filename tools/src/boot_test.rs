@@ -90,7 +90,9 @@ fn boot(paths: &Paths, scenario: &'static Scenario) -> Outcome {
     // Runs that only read share the built image (read-only); a run that writes gets a copy.
     let disk_copy = if scenario.writes_disk {
         images::disk_copy(paths, scenario.name).and_then(|copy| match scenario.disk_prep {
+            // What a preparation added with `fatfs` is tidied as the built image was.
             Some(prep) => prep(&copy)
+                .and_then(|()| crate::disk::tidy(&copy).or(Ok(())))
                 .map(|()| copy)
                 .map_err(|e| crate::error::failed(format!("preparing the disk copy: {e}"))),
             None => Ok(copy),
@@ -195,6 +197,9 @@ fn boot_on(paths: &Paths, scenario: &Scenario, disk: &std::path::Path, read_only
             .map(|meta| Some(meta.len()))
             .map_err(|e| format!("cannot read {}: {e}", paths.show(path))),
     };
+    // A volume consistent before the boot must be after it (a damaged one is left alone).
+    let consistent_before =
+        !read_only && scenario.fsck && crate::disk::fsck(disk).is_ok_and(|p| p.is_empty());
     let captured = initrd_bytes.and_then(|bytes| {
         let timeout = Duration::from_secs(scenario.timeout_secs);
         qemu::run_captured(&launch, timeout, scenario.input)
@@ -212,6 +217,9 @@ fn boot_on(paths: &Paths, scenario: &Scenario, disk: &std::path::Path, read_only
                 boot.checks
                     .extend(scenario.disk_files.iter().map(|f| disk_check(disk, f)));
                 boot.checks.extend(long_names_check(disk));
+                if consistent_before {
+                    boot.checks.push(fsck_check(disk));
+                }
             }
             boot.console = captured.console;
             boot.stderr = captured.stderr;
@@ -258,6 +266,20 @@ fn long_names_check(image: &std::path::Path) -> Option<Check> {
         Err(e) => Some(Check::fail(format!(
             "disk: cannot read the root directory: {e}"
         ))),
+    }
+}
+
+/// The volume needs no repair after the run (`disk::fsck`: chains, cross-links, lost
+/// clusters, sizes, long names, the FAT copies, FAT32's free count; `fsck.fat -n` too when
+/// the host has it).
+fn fsck_check(image: &std::path::Path) -> Check {
+    match crate::disk::fsck(image) {
+        Ok(p) if p.is_empty() => Check::ok("disk: the FAT volume is consistent after power-off"),
+        Ok(p) => Check::fail(format!(
+            "disk: the FAT volume needs repair: {}",
+            p.join("; ")
+        )),
+        Err(e) => Check::fail(format!("disk: cannot check the volume: {e}")),
     }
 }
 

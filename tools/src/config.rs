@@ -29,7 +29,7 @@ pub const VARS: &[(&str, &str)] = &[
     ),
     (
         "DEMO",
-        "run/gdb: run this one program of user/demos instead of the tour (bootargs run=<name>, then ARGS)",
+        "run/gdb: run this one program of user/demos instead of the tour, with its arguments if given (DEMO=\"anon 128\": bootargs run=anon,128, then ARGS)",
     ),
     (
         "TEST",
@@ -122,7 +122,10 @@ impl Settings {
         let args = get("ARGS").unwrap_or_default();
         let bootargs = match var("DEMO") {
             None => args.to_string(),
-            Some(demo) => {
+            Some(line) => {
+                // The program, then its arguments: init's `run=` separates them by commas.
+                let words: Vec<&str> = line.split_whitespace().collect();
+                let demo = words.first().copied().unwrap_or_default();
                 let known = demo_programs();
                 if !known.contains(&demo) {
                     return Err(bad(
@@ -130,10 +133,17 @@ impl Settings {
                         &format!("no program {demo:?}; known: {}", known.join(", ")),
                     ));
                 }
+                if words.iter().any(|w| w.contains(',')) {
+                    return Err(bad(
+                        "DEMO",
+                        &format!("{line:?}: an argument cannot hold a comma"),
+                    ));
+                }
+                let run = format!("run={}", words.join(","));
                 if args.is_empty() {
-                    format!("run={demo}")
+                    run
                 } else {
-                    format!("run={demo} {args}")
+                    format!("{run} {args}")
                 }
             }
         };
@@ -268,6 +278,10 @@ mod tests {
         assert!(settings.machine_overridden);
         let settings = parse(&[("DEMO", "anon"), ("ARGS", "file.cache=8")]).unwrap();
         assert_eq!(settings.bootargs, "run=anon file.cache=8");
+        // Arguments follow the program's name.
+        let settings = parse(&[("DEMO", " mmap-file  hello.txt 2 ")]).unwrap();
+        assert_eq!(settings.bootargs, "run=mmap-file,hello.txt,2");
+        assert!(parse(&[("DEMO", "anon 1,2")]).is_err());
     }
 
     #[test]

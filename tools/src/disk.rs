@@ -66,6 +66,16 @@ fn collect(dir: &Path, prefix: &str, out: &mut Vec<DiskFile>) -> io::Result<()> 
 
 /// Writes a new image at `image` holding `files` (directories are made as needed).
 pub fn write_image(image: &Path, files: &[DiskFile]) -> io::Result<()> {
+    write_image_with(image, files, 4096, None)
+}
+
+/// [`write_image`] with `cluster` bytes per cluster and, if given, that FAT type.
+fn write_image_with(
+    image: &Path,
+    files: &[DiskFile],
+    cluster: u32,
+    fat: Option<fatfs::FatType>,
+) -> io::Result<()> {
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -77,9 +87,12 @@ pub fn write_image(image: &Path, files: &[DiskFile]) -> io::Result<()> {
     let fat_type = {
         let mut part = Partition::new(&mut file, PARTITION_START * SECTOR, sectors * SECTOR);
         // 4 KiB clusters: a cluster is a page.
-        let options = fatfs::FormatVolumeOptions::new()
-            .bytes_per_cluster(4096)
+        let mut options = fatfs::FormatVolumeOptions::new()
+            .bytes_per_cluster(cluster)
             .volume_label(*b"MICROKERNEL");
+        if let Some(fat) = fat {
+            options = options.fat_type(fat);
+        }
         fatfs::format_volume(&mut part, options)?;
         let fs = fatfs::FileSystem::new(&mut part, fatfs::FsOptions::new())?;
         for f in files {
@@ -109,7 +122,73 @@ pub fn write_image(image: &Path, files: &[DiskFile]) -> io::Result<()> {
     };
     file.seek(SeekFrom::Start(0))?;
     file.write_all(&mbr(kind, PARTITION_START, sectors))?;
+    file.flush()?;
+    drop(file);
+    tidy(image)
+}
+
+/// The image's partition: its geometry and its bytes.
+fn partition(image: &Path) -> io::Result<(fatcheck::Geometry, Vec<u8>)> {
+    let mut file = File::open(image)?;
+    let (start, len) = first_partition(&mut file)?;
+    let mut part = vec![0u8; (len * SECTOR) as usize];
+    file.seek(SeekFrom::Start(start * SECTOR))?;
+    file.read_exact(&mut part)?;
+    let mut bpb = [0u8; 512];
+    bpb.copy_from_slice(&part[..512]);
+    let g = fatcheck::Geometry::parse(&bpb, start, len).map_err(invalid)?;
+    Ok((g, part))
+}
+
+/// Puts `.` and `..` first in every directory of the image at `image`, where the `fatfs`
+/// crate 0.3 wrote a long-name entry before each (`fatcheck::fsck::tidy_dot_entries`):
+/// `fsck.fat` would repair that, and the check after each run would see it.
+pub fn tidy(image: &Path) -> io::Result<()> {
+    let (g, old) = partition(image)?;
+    let mut new = old.clone();
+    fatcheck::fsck::tidy_dot_entries(&g, &mut new);
+    let mut file = OpenOptions::new().write(true).open(image)?;
+    for (i, (a, b)) in old.chunks(512).zip(new.chunks(512)).enumerate() {
+        if a != b {
+            file.seek(SeekFrom::Start((g.part_start + i as u64) * SECTOR))?;
+            file.write_all(b)?;
+        }
+    }
     file.flush()
+}
+
+/// What is wrong with the FAT volume of the image at `image` (empty: nothing), as
+/// `fatcheck::fsck` finds it; and, when the host has `fsck.fat` (Debian's `dosfstools`),
+/// what `fsck.fat -n` says if it finds anything to repair.
+pub fn fsck(image: &Path) -> io::Result<Vec<String>> {
+    let (g, part) = partition(image)?;
+    let base = g.part_start;
+    let mut problems = fatcheck::fsck::check(&g, |s, out: &mut [u8; 512]| {
+        let at = ((s - base) * SECTOR) as usize;
+        out.copy_from_slice(part.get(at..at + 512).ok_or(())?);
+        Ok::<(), ()>(())
+    });
+    let tool = ["/usr/sbin/fsck.fat", "/sbin/fsck.fat"]
+        .into_iter()
+        .find(|t| Path::new(t).exists());
+    if let Some(tool) = tool {
+        let copy = image.with_extension("fsck.img");
+        fs::write(&copy, &part)?;
+        let out = std::process::Command::new(tool)
+            .arg("-n")
+            .arg(&copy)
+            .output();
+        let _ = fs::remove_file(&copy);
+        let out = out?;
+        if !out.status.success() {
+            problems.push(format!(
+                "fsck.fat -n: {}{}",
+                String::from_utf8_lossy(&out.stdout).trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    Ok(problems)
 }
 
 /// The bytes of file `path` (`/`-separated) in the image at `image`.
@@ -474,6 +553,59 @@ pub mod prep {
         )
     }
 
+    /// Makes the image a FAT32 volume (512-byte clusters) holding the same files, whose
+    /// info sector gives the number of free clusters, as `mkfs.fat` leaves it (`fatfs`
+    /// writes "unknown").
+    pub fn fat32(image: &Path) -> io::Result<()> {
+        let mut files = Vec::new();
+        {
+            let mut file = File::open(image)?;
+            let (start, sectors) = first_partition(&mut file)?;
+            let mut part =
+                Partition::new(&mut file, start * SECTOR as u64, sectors * SECTOR as u64);
+            let fs = fatfs::FileSystem::new(&mut part, fatfs::FsOptions::new())?;
+            collect_volume(&fs.root_dir(), "", &mut files)?;
+        }
+        write_image_with(image, &files, 512, Some(fatfs::FatType::Fat32))?;
+        let (g, part) = partition(image)?;
+        let base = g.part_start;
+        let free = fatcheck::fsck::free_clusters(&g, |s, out: &mut [u8; SECTOR]| {
+            let at = ((s - base) * SECTOR as u64) as usize;
+            out.copy_from_slice(part.get(at..at + SECTOR).ok_or(())?);
+            Ok::<(), ()>(())
+        })
+        .map_err(|()| invalid("cannot count free clusters"))?;
+        let mut file = File::options().write(true).open(image)?;
+        file.seek(SeekFrom::Start(
+            g.info_sector * SECTOR as u64 + fatcheck::fsck::FSINFO_FREE as u64,
+        ))?;
+        file.write_all(&free.to_le_bytes())
+    }
+
+    /// Every file of directory `dir` (recursively), with paths under `prefix`.
+    fn collect_volume<T: fatfs::ReadWriteSeek>(
+        dir: &fatfs::Dir<'_, T>,
+        prefix: &str,
+        out: &mut Vec<DiskFile>,
+    ) -> io::Result<()> {
+        for e in dir.iter() {
+            let e = e?;
+            let name = e.file_name();
+            if name == "." || name == ".." {
+                continue;
+            }
+            let path = format!("{prefix}{name}");
+            if e.is_dir() {
+                collect_volume(&e.to_dir(), &format!("{path}/"), out)?;
+            } else {
+                let mut bytes = Vec::new();
+                e.to_file().read_to_end(&mut bytes)?;
+                out.push(DiskFile { path, bytes });
+            }
+        }
+        Ok(())
+    }
+
     /// Adds `files` to the image and then a filler, `FILL.DAT`, that leaves `free` bytes
     /// (rounded down to clusters) of the volume free.
     pub fn add_and_fill(image: &Path, files: &[(&str, &[u8])], free: u64) -> io::Result<()> {
@@ -535,6 +667,14 @@ mod tests {
             },
         ];
         write_image(&image, &files).unwrap();
+        // The image needs no repair (`.` and `..` tidied), as FAT32 too.
+        assert_eq!(fsck(&image).unwrap(), Vec::<String>::new());
+        let fat32 = dir.join("fat32.img");
+        fs::copy(&image, &fat32).unwrap();
+        prep::fat32(&fat32).unwrap();
+        tidy(&fat32).unwrap();
+        assert_eq!(fsck(&fat32).unwrap(), Vec::<String>::new());
+        assert_eq!(read_file(&fat32, "bin/prog").unwrap(), vec![1; 10_000]);
         let geometry = |img: &Path| {
             let mut f = File::open(img).unwrap();
             let (start, len) = first_partition(&mut f).unwrap();

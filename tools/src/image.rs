@@ -1,6 +1,6 @@
 //! Kernel ELF → arm64 `Image`: the flat binary QEMU boots with the Linux arm64 boot protocol.
 //!
-//! QEMU hands the device tree's address in x0 only to an `Image`, not to an ELF (ARCHITECTURE.md
+//! QEMU hands the device tree's address in x0 only to an `Image`, not to an ELF (docs/design.md
 //! §3). The kernel's entry assembly emits the 64-byte boot header itself; this module lays the
 //! loadable segments out flat and checks that header (Linux `Documentation/arm64/booting.rst`):
 //!

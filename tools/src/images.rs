@@ -97,9 +97,11 @@ pub fn cargo(paths: &Paths, args: &[&str]) -> Result<()> {
 }
 
 /// The user programs: each (package, binaries), built for the user target and packed into the
-/// initrd under the binary's name, `init` first. Add a server or demo here.
+/// initrd under the binary's name, `init` first (the test root task `ktest` goes into its own
+/// archive instead, `Initrd::Tests`). Add a server or demo here.
 pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
     ("init", &["init"]),
+    ("ktest", &["ktest"]),
     ("vm", &["vm"]),
     ("zero", &["zero"]),
     ("file", &["file"]),
@@ -159,6 +161,11 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "initshmhang",
             "dirtest",
             "fastio",
+            "argtest",
+            "demoargs",
+            "fatcrash",
+            "directio",
+            "growio",
             "conread",
             "conlines",
         ],
@@ -233,6 +240,7 @@ const INITRD_ONLY: &[&str] = &[
     "restart-limit",
     "pagerwait",
     "inithang",
+    "fatcrash",
 ];
 
 /// Writes `disk.img`: the repository's `disk/` folder, the 16 MiB test file and the demo

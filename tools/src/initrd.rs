@@ -6,8 +6,12 @@ use crate::elf64::{self, Segment};
 /// Which archive a boot gets as `-initrd`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Initrd {
-    /// `init` as built.
+    /// `init` as built, with the servers and programs it starts.
     Normal,
+    /// The kernel's test root task, `ktest`, alone, under the name `init` (the kernel boots
+    /// the archive's `init`): boot checks, the kernel test suite, the fuzzer, the kernel
+    /// benchmarks.
+    Tests,
     /// No `-initrd` at all.
     None,
     /// 4 KiB that are not a cpio archive.
@@ -21,8 +25,9 @@ pub enum Initrd {
 }
 
 impl Initrd {
-    pub const ALL: [Initrd; 6] = [
+    pub const ALL: [Initrd; 7] = [
         Initrd::Normal,
+        Initrd::Tests,
         Initrd::None,
         Initrd::NotCpio,
         Initrd::NoInit,
@@ -34,6 +39,7 @@ impl Initrd {
     pub fn file_name(self) -> Option<&'static str> {
         match self {
             Initrd::Normal => Some("initrd.cpio"),
+            Initrd::Tests => Some("initrd-ktest.cpio"),
             Initrd::None => None,
             Initrd::NotCpio => Some("initrd-not-cpio.img"),
             Initrd::NoInit => Some("initrd-no-init.cpio"),
@@ -43,7 +49,9 @@ impl Initrd {
     }
 
     /// The archive's bytes, given the programs (`init` first, then the servers and demos it
-    /// starts, by name); `None` for [`Initrd::None`]. The bad variants hold only their `init`.
+    /// starts, by name, and [`TEST_ROOT`]); `None` for [`Initrd::None`]. The normal archive
+    /// holds every program but the test root task; the test archive holds only that one, as
+    /// `init`; the bad variants hold only their `init`.
     pub fn contents(self, programs: &[(&str, Vec<u8>)]) -> Result<Option<Vec<u8>>, String> {
         let archive = |name: &str, data: &[u8]| -> Result<Option<Vec<u8>>, String> {
             let mut writer = cpio::Writer::new();
@@ -53,10 +61,17 @@ impl Initrd {
         match self {
             Initrd::Normal => {
                 let mut writer = cpio::Writer::new();
-                for (name, data) in programs {
+                for (name, data) in programs.iter().filter(|(name, _)| *name != TEST_ROOT) {
                     writer.add_file(name, EXECUTABLE, data)?;
                 }
                 Ok(Some(writer.finish()))
+            }
+            Initrd::Tests => {
+                let (_, data) = programs
+                    .iter()
+                    .find(|(name, _)| *name == TEST_ROOT)
+                    .ok_or_else(|| format!("no {TEST_ROOT} program was built"))?;
+                archive("init", data)
             }
             Initrd::None => Ok(None),
             Initrd::NotCpio => Ok(Some(not_cpio())),
@@ -67,6 +82,32 @@ impl Initrd {
             }
             Initrd::X86Elf => archive("init", &x86_64_elf()),
             Initrd::NotElf => archive("init", b"#!/bin/sh\necho hi\n"),
+        }
+    }
+}
+
+/// The kernel's test root task (`microkernel/ktest`): the program [`Initrd::Tests`] boots.
+pub const TEST_ROOT: &str = "ktest";
+
+impl Initrd {
+    /// The root task's name, as its first and last lines say (`<name>: hello from user
+    /// space`, `<name>: done`).
+    pub fn root_name(self) -> &'static str {
+        match self {
+            Initrd::Tests => TEST_ROOT,
+            _ => "init",
+        }
+    }
+
+    /// The archive an interactive boot (`make run`) with these bootargs gets: the test root
+    /// task when they ask for the kernel's tests (`test=...`) or its benchmarks
+    /// (`bench=kernel`), init otherwise.
+    pub fn for_bootargs(bootargs: &str) -> Initrd {
+        let asks = |word: &str| bootargs.split_whitespace().any(|w| w.starts_with(word));
+        if asks("test=") || asks("bench=kernel") {
+            Initrd::Tests
+        } else {
+            Initrd::Normal
         }
     }
 }
@@ -139,6 +180,46 @@ mod tests {
         );
         assert_eq!(Initrd::None.contents(&[]).unwrap(), None);
         assert_eq!(Initrd::None.file_name(), None);
+    }
+
+    #[test]
+    fn tests_hold_only_the_test_root_as_init() {
+        let programs = [
+            ("init", b"\x7fELF init".to_vec()),
+            ("ktest", b"\x7fELF ktest".to_vec()),
+        ];
+        let parsed = |kind: Initrd| -> Vec<(String, Vec<u8>)> {
+            let archive = kind.contents(&programs).unwrap().unwrap();
+            parse(&archive)
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.name, e.data))
+                .collect()
+        };
+        assert_eq!(
+            parsed(Initrd::Tests),
+            [("init".to_string(), b"\x7fELF ktest".to_vec())]
+        );
+        assert_eq!(
+            parsed(Initrd::Normal),
+            [("init".to_string(), b"\x7fELF init".to_vec())]
+        );
+        assert!(Initrd::Tests.contents(&programs[..1]).is_err());
+    }
+
+    #[test]
+    fn bootargs_choose_the_root_task() {
+        assert_eq!(Initrd::for_bootargs(""), Initrd::Normal);
+        assert_eq!(Initrd::for_bootargs("run=anon"), Initrd::Normal);
+        assert_eq!(Initrd::for_bootargs("bench=boot"), Initrd::Normal);
+        assert_eq!(
+            Initrd::for_bootargs("test=kernel ktest=fault"),
+            Initrd::Tests
+        );
+        assert_eq!(Initrd::for_bootargs("x=1 test=boot"), Initrd::Tests);
+        assert_eq!(Initrd::for_bootargs("bench=kernel"), Initrd::Tests);
+        assert_eq!(Initrd::Tests.root_name(), "ktest");
+        assert_eq!(Initrd::Normal.root_name(), "init");
     }
 
     #[test]

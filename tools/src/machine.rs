@@ -28,7 +28,7 @@ pub const MAX: Cpu = Cpu {
     banner: "QEMU max",
 };
 
-/// The CPU models the system supports (ARCHITECTURE.md §3).
+/// The CPU models the system supports (docs/design.md §3).
 pub const CPUS: [Cpu; 4] = [CORTEX_A53, CORTEX_A57, CORTEX_A72, MAX];
 
 impl Cpu {

@@ -6,6 +6,7 @@
 
 mod bench;
 mod boot_test;
+mod chart;
 mod config;
 mod cpio;
 mod disk;
@@ -19,6 +20,7 @@ mod lint;
 mod machine;
 mod qemu;
 mod scenarios;
+mod toolchain;
 
 use std::process::ExitCode;
 
@@ -115,7 +117,11 @@ fn boot(paths: &Paths, settings: &Settings, gdb: bool) -> Result<u8> {
             }
             (scenario.machine, scenario.initrd, scenario.bootargs)
         }
-        None => (settings.machine, Initrd::Normal, settings.bootargs.as_str()),
+        None => (
+            settings.machine,
+            Initrd::for_bootargs(&settings.bootargs),
+            settings.bootargs.as_str(),
+        ),
     };
     images::build(paths)?;
     let initrd = paths.initrd(initrd);

@@ -28,7 +28,7 @@ pub struct Launch<'a> {
     /// The disk image attached as a virtio-blk device.
     pub disk: Option<Disk<'a>>,
     pub bootargs: &'a str,
-    /// The repeatable setup of ARCHITECTURE.md §7: one guest instruction per virtual ns, fixed
+    /// The repeatable setup of docs/design.md §7: one guest instruction per virtual ns, fixed
     /// device tree and clock.
     pub deterministic: bool,
     /// Stop before the first instruction and serve gdb on :1234.

@@ -3,7 +3,8 @@
 //! To add a boot scenario, append a `Scenario` to [`SCENARIOS`]: a unique name, the machine
 //! (usually `DEFAULT_MACHINE` with a field or two changed), the initrd, the bootargs init reads
 //! (`test=<name>` selects what it checks), and how the boot ends:
-//! - `Ends::Done { min_pass }`: init runs to `init: done` after at least `min_pass` `PASS` lines;
+//! - `Ends::Done { min_pass }`: the test root task (`ktest`) runs to `ktest: done` after at
+//!   least `min_pass` `PASS` lines;
 //! - `Ends::Stops { after, lines }`: the boot gets through the banner up to `after`, then prints
 //!   `lines` in order (any failure markers among them are allowed), then `system off`.
 //!
@@ -19,9 +20,9 @@ use crate::judge::{Check, Expectation, SYSTEM_OFF};
 use crate::machine::{CORTEX_A57, CORTEX_A72, DEFAULT_MACHINE, Gic, MAX, Machine, Mem};
 use crate::qemu::Input;
 
-/// How many checks init's kernel test suite (`test=kernel`, init/src/ktest) runs; every one
+/// How many checks the kernel test suite (`test=kernel`, microkernel/ktest/src/suite) runs; every one
 /// must pass.
-const KERNEL_CHECKS: usize = 169;
+const KERNEL_CHECKS: usize = 170;
 
 /// QEMU gets killed after this long unless the scenario says otherwise.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
@@ -55,6 +56,9 @@ pub struct Scenario {
     /// A check of the whole console beyond the expected lines (the console's lines, `\r`
     /// trimmed).
     pub console_check: Option<fn(&[&str]) -> Check>,
+    /// Whether the volume, consistent before the boot, must need no repair after it
+    /// (`disk::fsck`; needs `writes_disk`). True but for the fuzzer (see there).
+    pub fsck: bool,
 }
 
 /// A change made to a scenario's disk copy before the boot.
@@ -237,12 +241,12 @@ pub enum Stage {
 }
 
 impl Scenario {
-    /// A boot that runs init's checks to the end.
+    /// A boot of the test root task (`ktest`) that runs its checks to the end.
     const fn done(name: &'static str, machine: Machine, bootargs: &'static str) -> Scenario {
         Scenario {
             name,
             machine,
-            initrd: Initrd::Normal,
+            initrd: Initrd::Tests,
             bootargs,
             ends: Ends::Done { min_pass: 3 },
             timeout_secs: DEFAULT_TIMEOUT_SECS,
@@ -252,6 +256,7 @@ impl Scenario {
             disk_prep: None,
             input: &[],
             console_check: None,
+            fsck: true,
         }
     }
 
@@ -276,28 +281,39 @@ impl Scenario {
             disk_prep: None,
             input: &[],
             console_check: None,
+            fsck: true,
         }
     }
 
     /// Everything the console must show, given the size of the initrd QEMU was handed.
     pub fn expectation(&self, initrd_bytes: Option<u64>) -> Expectation {
         let (after, tail, min_pass) = match self.ends {
-            Ends::Done { min_pass } => (Stage::Hello, &["init: done"][..], min_pass),
+            Ends::Done { min_pass } => (Stage::Hello, &[][..], min_pass),
             Ends::Stops { after, lines } => (after, lines, 0),
         };
-        let mut lines: Vec<String> = banner(&self.machine, initrd_bytes, self.bootargs)
+        let root = self.initrd.root_name();
+        let mut lines: Vec<String> = banner(&self.machine, initrd_bytes, self.bootargs, root)
             .into_iter()
             .filter(|(stage, _)| *stage <= after)
             .map(|(_, line)| line)
             .collect();
         lines.extend(tail.iter().map(|line| line.to_string()));
+        if matches!(self.ends, Ends::Done { .. }) {
+            lines.push(format!("{root}: done"));
+        }
         lines.push(SYSTEM_OFF.to_string());
         Expectation { lines, min_pass }
     }
 }
 
 /// The banner a normal boot prints on `machine`, as (stage, substring) in order.
-fn banner(machine: &Machine, initrd_bytes: Option<u64>, bootargs: &str) -> Vec<(Stage, String)> {
+/// `root` is the root task's name (`init`, or `ktest` for the test archive).
+fn banner(
+    machine: &Machine,
+    initrd_bytes: Option<u64>,
+    bootargs: &str,
+    root: &str,
+) -> Vec<(Stage, String)> {
     let entered = if machine.el2 {
         "entered at EL2, dropped to EL1"
     } else {
@@ -319,7 +335,7 @@ fn banner(machine: &Machine, initrd_bytes: Option<u64>, bootargs: &str) -> Vec<(
     lines.extend([
         (Stage::Gic, format!("gic: v{}", machine.gic.version())),
         (Stage::Bootargs, format!("bootargs: \"{bootargs}\"")),
-        (Stage::Hello, "init: hello from user space".to_string()),
+        (Stage::Hello, format!("{root}: hello from user space")),
     ]);
     lines
 }
@@ -440,7 +456,7 @@ pub const SCENARIOS: &[Scenario] = &[
         },
         ..Scenario::done("kernel", DEFAULT_MACHINE, "test=kernel")
     },
-    // The system-call fuzzer (init/src/fuzz.rs): fuzz-syscalls, fuzz-memory-reclaimed,
+    // The system-call fuzzer (microkernel/ktest/src/fuzz.rs): fuzz-syscalls, fuzz-memory-reclaimed,
     // fuzz-kernel-alive, then the whole kernel suite. It takes a few seconds; the timeout
     // leaves room for slow hosts.
     Scenario {
@@ -487,7 +503,7 @@ pub const SCENARIOS: &[Scenario] = &[
     ),
     Scenario::stops(
         "user-undef",
-        Initrd::Normal,
+        Initrd::Tests,
         "test=undef",
         Stage::Hello,
         &["UNHANDLED EXCEPTION: EL0", "Unknown reason"],
@@ -1191,8 +1207,13 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     // The server fuzzer: 100,000 random and half-valid requests to vm, file, shm and init
     // from disposable children; every server still answers and everything comes back.
+    // Its volume is not checked after the run: `disk::fsck` finds what the fuzzed calls
+    // leave (files cut to 0 bytes that keep a cluster, a chain longer than its file after
+    // a growth refused for room, lost clusters), with and without issue 10's coalesced
+    // metadata writes alike: known, not yet mended (docs/pagers.md).
     Scenario {
         writes_disk: true,
+        fsck: false,
         timeout_secs: 300,
         ..Scenario::stops(
             "srvfuzz",
@@ -1640,6 +1661,10 @@ pub const SCENARIOS: &[Scenario] = &[
                 path: "Dir Test/Sub Directory/renamed open.txt",
                 bytes: dirtest_renamed_open,
             },
+            DiskCheck {
+                path: DIRTEST_DEEP_FILE,
+                bytes: dirtest_deep,
+            },
         ],
         timeout_secs: 120,
         ..Scenario::stops(
@@ -1661,6 +1686,9 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS dir-errors",
                 "PASS dir-rename-open",
                 "PASS dir-whole-clusters",
+                "dirtest: 32 new files with long names: ",
+                "PASS dir-metadata-runs",
+                "PASS dir-long-paths",
                 "PASS dir-enospc",
                 "dirtest: 0 failures",
                 "init: dirtest exited with status 0",
@@ -1708,10 +1736,214 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS fastio-odirect",
                 "PASS fastio-shm-read-write",
                 "PASS fastio-stdio-roundtrip",
+                "PASS fastio-scan-copy",
                 "PASS fastio-errors",
                 "PASS fastio-no-data-messages",
                 "fastio: 0 failures",
                 "init: fastio exited with status 0",
+                "init: done",
+            ],
+        )
+    }, // Arguments and environment (issue 11): `run=argtest,one,two` gives the program argv;
+    // spawn and exec carry argv and the environment to the new program's `main`, fork keeps
+    // them, E2BIG at the limits, and forged argument areas are refused by init.
+    Scenario::stops(
+        "proc-argv",
+        Initrd::Normal,
+        "run=argtest,one,two",
+        Stage::Hello,
+        &[
+            "argtest: my argv: [\"argtest\", \"one\", \"two\"]",
+            "PASS argv-boot",
+            "PASS argv-accessors",
+            "PASS argv-spawn",
+            "PASS argv-spawn-env-inherited",
+            "PASS argv-exec",
+            "PASS argv-exec-keeps-env",
+            "PASS argv-fork-keeps",
+            "PASS argv-exec-failure-keeps",
+            "PASS argv-arg-max",
+            "PASS argv-max-args",
+            "PASS argv-bad-strings",
+            "PASS argv-forged-areas",
+            "PASS argv-area-unmapped",
+            "PASS argv-init-serves-on",
+            "argtest: 0 failures",
+            "init: argtest exited with status 0",
+            "init: done",
+        ],
+    ), // The lecture demos with arguments a student would try (issue 11): `anon 128` maps 128
+    // pages (65 resident at vmmap), `mmap-file hello.txt` maps a text file, `tour anon
+    // fork-cow` runs two stops; bad arguments end with a usage line and status 2. With the
+    // arguments of before (none), the lines and statuses below do not appear.
+    Scenario::stops(
+        "proc-demo-args",
+        Initrd::Normal,
+        "run=demoargs",
+        Stage::Hello,
+        &[
+            "demoargs: anon 128",
+            "anon: step 1: mmap(NULL, 512 KiB, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)",
+            "PASS anon-write-allocates",
+            "65 pages resident",
+            "PASS demo-args-anon-128",
+            "anon: \"lots\": not a number in the range",
+            "usage: anon [pages]",
+            "PASS demo-args-anon-not-a-number",
+            "PASS demo-args-anon-too-small",
+            "anon: too many arguments",
+            "PASS demo-args-anon-too-many",
+            "mmap-file:   int fd = open(\"hello.txt\", O_RDONLY);",
+            "PASS mmap-file-first-bytes",
+            "PASS demo-args-mmap-file-hello-txt",
+            "mmap-file: cannot open nonesuch.txt: ENOENT",
+            "usage: mmap-file [file]",
+            "PASS demo-args-mmap-file-missing",
+            "mmap-file: bin is a directory",
+            "PASS demo-args-mmap-file-directory",
+            "==== 1/2: slide \"File vs. Anonymous Mapping\" (anon)",
+            "==== 2/2: slide \"Copy-on-Write during fork()\" (fork-cow)",
+            "tour: 2 demos, 0 failed",
+            "PASS demo-args-tour-part",
+            "tour: \"nope\" is no stop of the tour",
+            "PASS demo-args-tour-unknown",
+            "demoargs: 0 failures",
+            "init: demoargs exited with status 0",
+            "init: done",
+        ],
+    ),
+    // The file server stops (test hook) in the middle of a stream of directory and FAT
+    // changes (issue 10): every file whose close answered before is there after the
+    // restart, the restarted server goes on, and after power-off the volume needs no repair
+    // (`disk::fsck`, as after every run that writes the disk) and holds what was written.
+    Scenario {
+        writes_disk: true,
+        disk_files: &[
+            DiskCheck {
+                path: "Crash/long name file 000.dat",
+                bytes: fatcrash_0,
+            },
+            DiskCheck {
+                path: "Crash/after/renamed after.dat",
+                bytes: fatcrash_200,
+            },
+        ],
+        timeout_secs: 120,
+        ..Scenario::stops(
+            "proc-fatcrash",
+            Initrd::Normal,
+            "run=fatcrash file.stop=150",
+            Stage::Hello,
+            &[
+                "init: running fatcrash in the initrd",
+                "file: test hook: stopping at request 150",
+                "init: restarted server file (pid 4), restart 1 of 3",
+                "fatcrash: the file server stopped in step ",
+                "PASS fatcrash-stopped",
+                "PASS fatcrash-restarted",
+                "PASS fatcrash-answered-kept",
+                "PASS fatcrash-after-restart",
+                "fatcrash: 0 failures",
+                "init: fatcrash exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+    // The same on a FAT32 volume (512-byte clusters) whose info sector gives the number of
+    // free clusters: the server keeps that count right (issue 10), so the check after
+    // power-off (`disk::fsck`, `fsck.fat -n`) finds it equal to the FAT's; the crate alone
+    // left it at what it was before the run.
+    Scenario {
+        writes_disk: true,
+        disk_prep: Some(crate::disk::prep::fat32),
+        disk_files: &[
+            DiskCheck {
+                path: "Crash/long name file 000.dat",
+                bytes: fatcrash_0,
+            },
+            DiskCheck {
+                path: "Crash/after/renamed after.dat",
+                bytes: fatcrash_200,
+            },
+        ],
+        timeout_secs: 120,
+        ..Scenario::stops(
+            "proc-fatcrash32",
+            Initrd::Normal,
+            "run=fatcrash file.stop=150",
+            Stage::Hello,
+            &[
+                "init: running fatcrash in the initrd",
+                "file: test hook: stopping at request 150",
+                "init: restarted server file (pid 4), restart 1 of 3",
+                "fatcrash: the file server stopped in step ",
+                "PASS fatcrash-stopped",
+                "PASS fatcrash-restarted",
+                "PASS fatcrash-answered-kept",
+                "PASS fatcrash-after-restart",
+                "fatcrash: 0 failures",
+                "init: fatcrash exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+    // O_DIRECT through a buffer shared with the file server (issue 10, second session):
+    // coherence with the cache and mappings both ways, growth, alignment, fork, more
+    // descriptors than buffers, and no data in messages.
+    Scenario {
+        writes_disk: true,
+        timeout_secs: 120,
+        ..Scenario::stops(
+            "proc-directio",
+            Initrd::Normal,
+            "run=directio",
+            Stage::Hello,
+            &[
+                "PASS direct-sees-cache-and-mapping",
+                "PASS direct-write-seen",
+                "PASS direct-grow",
+                "PASS direct-alignment-eof",
+                "PASS direct-fork",
+                "PASS direct-many-descriptors",
+                "PASS direct-no-data-messages",
+                "directio: 0 failures",
+                "init: directio exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+    // Growing writes under growth reservations (issue 10, second session): sizes right for
+    // other descriptors, tasks, O_APPEND, ftruncate and mappings; the files on the disk
+    // exact (closed, and left open by an exiting writer); few server calls.
+    Scenario {
+        writes_disk: true,
+        timeout_secs: 120,
+        disk_files: &[
+            DiskCheck {
+                path: "GROWA.DAT",
+                bytes: growio_a,
+            },
+            DiskCheck {
+                path: "GROWB.DAT",
+                bytes: growio_b,
+            },
+        ],
+        ..Scenario::stops(
+            "proc-growio",
+            Initrd::Normal,
+            "run=growio",
+            Stage::Hello,
+            &[
+                "PASS grow-seen-by-other-descriptor",
+                "PASS grow-seen-by-other-task",
+                "PASS grow-append-beside",
+                "PASS grow-ftruncate-beside",
+                "PASS grow-mapping-sees",
+                "PASS grow-few-calls",
+                "PASS grow-closed-file-exact",
+                "PASS grow-exit-without-close",
+                "growio: 0 failures",
+                "init: growio exited with status 0",
                 "init: done",
             ],
         )
@@ -1867,6 +2099,36 @@ fn conlines_whole(lines: &[&str]) -> Check {
     }
 }
 
+/// `fatcrash`'s file `i` (as `fatcrash::bytes_of` makes it).
+fn fatcrash_bytes(i: usize) -> Vec<u8> {
+    (0..3 * 4096 + 100 + i)
+        .map(|j| (j * 31 + i * 7) as u8 ^ (j >> 8) as u8)
+        .collect()
+}
+
+fn fatcrash_0() -> Vec<u8> {
+    fatcrash_bytes(0)
+}
+
+fn fatcrash_200() -> Vec<u8> {
+    fatcrash_bytes(200)
+}
+
+/// `growio`'s pattern (`demos::growio::byte`): `pieces` KiB and `tail` bytes of `seed`.
+fn growio_bytes(seed: u8, pieces: usize, tail: usize) -> Vec<u8> {
+    (0..pieces * 1024 + tail)
+        .map(|i| ((i as u64).wrapping_mul(0x9e37_79b9) >> 7) as u8 ^ seed)
+        .collect()
+}
+
+/// `growio`'s `GROWA.DAT` (closed) and `GROWB.DAT` (left open by its exiting writer).
+fn growio_a() -> Vec<u8> {
+    growio_bytes(0x5a, 100, 300)
+}
+fn growio_b() -> Vec<u8> {
+    growio_bytes(0xb3, 70, 17)
+}
+
 /// `proc-dirtest`'s disk: a long name written by `fatfs`, and 1 MiB left free.
 fn dirtest_disk(image: &std::path::Path) -> std::io::Result<()> {
     crate::disk::prep::add_and_fill(
@@ -1898,6 +2160,13 @@ fn dirtest_entry_39() -> Vec<u8> {
 
 fn dirtest_renamed_open() -> Vec<u8> {
     b"before after".to_vec()
+}
+
+/// `demos::dirtest::DEEP_FILE`: a path of 255 bytes.
+const DIRTEST_DEEP_FILE: &str = "Dir Test/Deep directory ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd/a file with a long name fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff.txt";
+
+fn dirtest_deep() -> Vec<u8> {
+    b"a file at the end of a path of 255 bytes\n".to_vec()
 }
 
 /// `proc-file-async-eio`'s disk: `AIOERR.DAT` (three 64 KiB blocks, byte `i` = `i * 7 %
@@ -2155,7 +2424,7 @@ pub struct Bench {
     pub timeout_secs: u64,
 }
 
-/// The machine every benchmark runs on (ARCHITECTURE.md §7; the Linux reference figures used it).
+/// The machine every benchmark runs on (docs/design.md §7; the Linux reference figures used it).
 pub const BENCH_MACHINE: Machine = Machine {
     cpu: CORTEX_A72,
     mem: Mem::gib(1),
@@ -2248,12 +2517,20 @@ mod tests {
                 "initrd: 1234 bytes at 0x",
                 "gic: v2",
                 "bootargs: \"test=boot\"",
-                "init: hello from user space",
-                "init: done",
+                "ktest: hello from user space",
+                "ktest: done",
                 "system off",
             ]
         );
         assert_eq!(boot.min_pass, 3);
+        // A scenario under init says init's name.
+        let hello = find("proc-hello").unwrap().expectation(Some(1234));
+        assert!(
+            hello
+                .lines
+                .iter()
+                .any(|l| l == "init: hello from user space")
+        );
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //!
 //! `run=<name>` in the bootargs: spawn that program, serve until it ends, print how it ended
 //! (`init: <name> exited with status N`, or `... killed by SEGV at 0x...`), end the tasks
-//! still running, write every file back, power off.
+//! still running, write every file back, power off. `run=<name>,<arg>,<arg>...` gives the
+//! program arguments: argv = [name, arg, ...] (bootargs are split at spaces, so an argument
+//! holds neither a space nor a comma); its environment is empty.
 
 mod initrd;
 mod mem;
@@ -22,7 +24,7 @@ use libmk::{Cap, Endpoint, Frame, Message, Reply};
 use proto::{Errno, GetPidReply, Name, ProcRequest, ReplyBody, WaitStatus, pid};
 use rt::println;
 
-pub use task::Proc;
+pub use task::{ArgArea, Proc};
 
 /// log2 of init's heap.
 const HEAP_BITS: u64 = 21;
@@ -67,11 +69,14 @@ fn serve(alloc: &mut Alloc, info: &'static BootInfo, name: &str) -> Result<(), &
         server::start(alloc, &mut window, &initrd, info).map_err(|_| "cannot start the servers")?;
     let init_ep = servers.init_ep;
     let mut proc = Proc::new(alloc, initrd, servers, info, window);
-    match Name::new(name) {
+    // `run=anon,64`: the program, then its arguments.
+    let program = name.split(',').next().unwrap_or(name);
+    let args = ArgArea::new(name.split(','), core::iter::empty());
+    match (Name::new(program).map_err(Errno::from), args) {
         // Answered while init serves (the program may come from the disk).
-        Ok(n) => proc.spawn(pid::INIT, n, None),
-        Err(e) => {
-            println!("init: cannot run {name}: {}", Errno::from(e));
+        (Ok(n), Ok(args)) => proc.spawn(pid::INIT, n, None, args),
+        (Err(e), _) | (_, Err(e)) => {
+            println!("init: cannot run {name}: {e}");
             return Err("spawn failed");
         }
     }
@@ -165,13 +170,13 @@ impl Proc<'_> {
             return Some(answer::<()>(Err(Errno::ESRCH)));
         }
         match req {
-            ProcRequest::Spawn { name } => match self.save_caller() {
-                Ok(reply) => {
-                    self.spawn(caller, name, Some(reply));
-                    None
-                }
-                Err(e) => Some(answer::<()>(Err(e))),
-            },
+            ProcRequest::Spawn { name } => {
+                self.spawn_for(caller, name, Ok(ArgArea::of_name(name.as_str())))
+            }
+            ProcRequest::SpawnArgs { name } => {
+                let args = self.outgoing_args(caller);
+                self.spawn_for(caller, name, args)
+            }
             ProcRequest::Fork { sp, pc } => match self.save_caller() {
                 Ok(reply) => {
                     self.fork(caller, sp, pc, reply);
@@ -179,13 +184,13 @@ impl Proc<'_> {
                 }
                 Err(e) => Some(answer::<()>(Err(e))),
             },
-            ProcRequest::Exec { name } => match self.save_caller() {
-                Ok(reply) => {
-                    self.exec(caller, name, reply);
-                    None
-                }
-                Err(e) => Some(answer::<()>(Err(e))),
-            },
+            ProcRequest::Exec { name } => {
+                self.exec_for(caller, name, Ok(ArgArea::of_name(name.as_str())))
+            }
+            ProcRequest::ExecArgs { name } => {
+                let args = self.outgoing_args(caller);
+                self.exec_for(caller, name, args)
+            }
             ProcRequest::Exit { status } => {
                 self.end(caller, WaitStatus::Exited, i64::from(status) as u64);
                 None
@@ -227,6 +232,39 @@ impl Proc<'_> {
             Ok(ProcRequest::Kill { pid }) => answer(self.interrupt(pid)),
             Ok(_) => answer::<()>(Err(Errno::EPERM)),
             Err(e) => answer::<()>(Err(e.into())),
+        }
+    }
+
+    /// `spawn` of `name` with `args` (an error, `E2BIG` say, is the answer at once);
+    /// answered later from a saved reply.
+    fn spawn_for(
+        &mut self,
+        caller: u64,
+        name: Name,
+        args: Result<ArgArea, Errno>,
+    ) -> Option<Message> {
+        match args.and_then(|a| self.save_caller().map(|reply| (reply, a))) {
+            Ok((reply, args)) => {
+                self.spawn(caller, name, Some(reply), args);
+                None
+            }
+            Err(e) => Some(answer::<()>(Err(e))),
+        }
+    }
+
+    /// `exec` of `name` with `args`: as [`Proc::spawn_for`].
+    fn exec_for(
+        &mut self,
+        caller: u64,
+        name: Name,
+        args: Result<ArgArea, Errno>,
+    ) -> Option<Message> {
+        match args.and_then(|a| self.save_caller().map(|reply| (reply, a))) {
+            Ok((reply, args)) => {
+                self.exec(caller, name, reply, args);
+                None
+            }
+            Err(e) => Some(answer::<()>(Err(e))),
         }
     }
 }

@@ -23,7 +23,7 @@ use abi::message::{MAX_MRS, NULL_CPTR, REGISTER_MRS};
 use abi::object::{CapRights, MapFlags, ObjectType};
 use liballoc::collections::VecDeque;
 use libmk::{Cap, Endpoint, Frame, Message, Reply, SavedReply, Tcb};
-use proto::{Errno, Wire, pid};
+use proto::{Errno, MESSAGE_WORDS, Wire, pid};
 
 /// The badge of a proxy's capability to init's endpoint: this bit and the server's index.
 /// No task's badge has it (a pid), nor a server's fault badge (`pid::FAULT_BADGE`, bit 63).
@@ -104,7 +104,7 @@ pub enum Then {
 
 /// A request for a server and what to do with its answer.
 pub struct Job {
-    pub request: Wire,
+    pub request: Wire<MESSAGE_WORDS>,
     pub then: Then,
 }
 
@@ -186,10 +186,11 @@ fn words_of(r: &Reply, out: &mut [u64]) -> usize {
 /// The message a proxy gets for `job`: the request's label, then the server's endpoint (in
 /// init's CSpace; `NULL_CPTR` fails the `Call` at once) and the request's words.
 pub fn job_message(job: &Job, ep: u64) -> Option<Message> {
-    let mut words = [0u64; 1 + proto::wire::MAX_WORDS];
+    let mut words = [0u64; 1 + MESSAGE_WORDS];
     let mrs = job.request.mrs();
     words[0] = ep;
     words[1..1 + mrs.len()].copy_from_slice(mrs);
+    // A request of 64 words (two paths) does not fit behind the endpoint: init sends none.
     long_message(job.request.label(), &words[..1 + mrs.len()])
 }
 

@@ -10,9 +10,9 @@ use kernel_core::elf::{UserImage, parse_user_image_head};
 use liballoc::vec::Vec;
 use libmk::{Cap, Endpoint};
 use proto::file::open_flags::RDONLY;
-use proto::file::{Path, READ_DATA_MR};
+use proto::file::{PATH_MAX, Path, READ_DATA_MR};
 use proto::object::{GetObject, ObjectRequest};
-use proto::{Errno, FileRequest, PAGE_SIZE, Wire, pid};
+use proto::{Errno, FileRequest, MESSAGE_WORDS, PAGE_SIZE, Wire, pid};
 
 /// Where programs live on the disk.
 pub const BIN_DIR: &str = "bin/";
@@ -124,12 +124,15 @@ impl Clients {
 
 /// The `Open` of program `name` (`bin/<name>`); `ENOENT` for a name that is no program's
 /// (one that leads out of `bin/`, or empty), `ENAMETOOLONG` for one too long.
-pub fn open_program(name: &str) -> Result<Wire, Errno> {
+pub fn open_program(name: &str) -> Result<Wire<MESSAGE_WORDS>, Errno> {
     if name.is_empty() || name.contains('/') || name == "." || name == ".." {
         return Err(Errno::ENOENT);
     }
     let path = liballoc::format!("{BIN_DIR}{name}");
-    let path = Path::new(&path).map_err(|_| Errno::ENAMETOOLONG)?;
+    if path.len() > PATH_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    let path = Path::new(&path).map_err(|_| Errno::ENOENT)?;
     Ok(FileRequest::Open {
         path,
         flags: RDONLY,
@@ -164,7 +167,7 @@ impl Head {
     }
 
     /// The next `Read`, or `None` when the headers are all in.
-    pub fn next_read(&self) -> Option<Wire> {
+    pub fn next_read(&self) -> Option<Wire<MESSAGE_WORDS>> {
         let got = self.bytes.len();
         (got < self.want).then(|| {
             FileRequest::Read {
@@ -210,7 +213,7 @@ pub fn get_object(fd: u64) -> Wire {
 }
 
 /// Closes init's descriptor (the object stays open while vm maps it).
-pub fn close(fd: u64) -> Wire {
+pub fn close(fd: u64) -> Wire<MESSAGE_WORDS> {
     FileRequest::Close { fd }.encode()
 }
 

@@ -5,6 +5,12 @@
 //! A task's CNode (`proto::task_slots`): VM and PROC are vm's and init's endpoints badged
 //! with the pid (WRITE), FILE and SHM the file and shm servers' (also badged), IPC_BUFFER its IPC buffer frame, CHILD_NOTIFY a notification init
 //! signals when one of its children ends.
+//!
+//! Arguments (`proto::args`): every task has two argument areas, frames of its untyped that
+//! only init holds capabilities to: its own arguments at `USER_ARGS` (read-only to it),
+//! written by init before the program starts (spawn, exec; a fork child gets a copy of its
+//! parent's), and the outgoing area at `USER_ARGS_OUT` (read-write), which init reads for
+//! `SpawnArgs` and `ExecArgs`.
 
 mod jobs;
 
@@ -25,21 +31,24 @@ use kernel_core::elf::{UserImage, parse_user_image};
 use liballoc::collections::BTreeMap;
 use liballoc::vec::Vec;
 use libmk::{CNode, Cap, Endpoint, Frame, Notification, Reply, Tcb, Timer, Untyped, VSpace};
+use proto::args::{AREA_BITS, AREA_BYTES, Args, HEADER_BYTES};
 use proto::object::Pager;
 use proto::{
-    Errno, Kill, KillRecord, Name, PAGE_SIZE, ServerControl, USER_IPC_BUFFER, USER_STACK_SIZE,
-    USER_STACK_TOP, VmControl, WaitReply, WaitStatus, pid, prot, task_slots,
+    Errno, Kill, KillRecord, Name, PAGE_SIZE, ServerControl, USER_ARGS, USER_ARGS_OUT,
+    USER_IPC_BUFFER, USER_STACK_SIZE, USER_STACK_TOP, VmControl, WaitReply, WaitStatus, pid, prot,
+    task_slots,
 };
 
 /// log2 of the untyped each task's objects come from (CNode 16 KiB, VSpace 8 KiB, IPC
-/// buffer 4 KiB, TCB 2 KiB, notification: 32 KiB with alignment).
+/// buffer 4 KiB, TCB 2 KiB, notification: 32 KiB with alignment; then its two argument
+/// areas of 8 KiB each: 48 KiB).
 const TASK_UNTYPED_BITS: u64 = 16;
 /// Children a task may have at once, running or ended and not yet waited for (`EAGAIN`
 /// beyond, as Linux's `RLIMIT_NPROC`), and tasks in all (`EAGAIN` beyond): what init's
 /// heap and its RAM reserve hold, whatever a task that forks forks.
 pub const MAX_CHILDREN: usize = 128;
 pub const MAX_TASKS: usize = 1024;
-const TASK_PRIORITY: u64 = 100;
+pub(super) const TASK_PRIORITY: u64 = 100;
 /// How many times init restarts the file server after it failed; after that it stays
 /// ended (a server that keeps failing would only keep failing).
 pub const MAX_RESTARTS: u32 = 3;
@@ -53,6 +62,39 @@ struct Objects {
     vspace: Cap<VSpace>,
     ipc: Cap<Frame>,
     notify: Cap<Notification>,
+    /// Its own arguments (mapped read-only at `USER_ARGS`) and its outgoing argument area
+    /// (read-write at `USER_ARGS_OUT`).
+    args: Cap<Frame>,
+    args_out: Cap<Frame>,
+}
+
+/// A checked argument area (`proto::args`) in canonical form, as init writes it into a
+/// task's `USER_ARGS` frame: the header and the strings, nothing after them.
+pub struct ArgArea(Vec<u8>);
+
+impl ArgArea {
+    /// argv = [`name`] and no environment (`Spawn`, `Exec`, and a program named alone).
+    pub fn of_name(name: &str) -> Self {
+        Self::new(core::iter::once(name), core::iter::empty()).unwrap_or_else(|_| Self(Vec::new()))
+    }
+
+    /// `argv` and `envp` as an area: `E2BIG` or `EINVAL` as `proto::args::encode` says.
+    pub fn new<'a, 'e>(
+        argv: impl Iterator<Item = &'a str> + Clone,
+        envp: impl Iterator<Item = &'e str> + Clone,
+    ) -> Result<Self, Errno> {
+        let mut buf = liballoc::vec![0u8; AREA_BYTES];
+        let n = proto::args::encode(argv, envp, &mut buf)?;
+        buf.truncate(n);
+        Ok(Self(buf))
+    }
+
+    /// The area `bytes` (a copy init made of a frame a task can write) checked and put in
+    /// canonical form.
+    fn checked(bytes: &[u8]) -> Result<Self, Errno> {
+        let args = Args::decode(bytes)?;
+        Self::new(args.argv(), args.envp())
+    }
 }
 
 enum State {
@@ -424,7 +466,13 @@ impl<'a> Proc<'a> {
 
     /// A new task running `program` (`name`), child of `parent`; the program is given
     /// back ([`Proc::done_loading`]) whatever happens.
-    fn spawn_with(&mut self, parent: u64, name: Name, program: Program) -> Result<u64, Errno> {
+    fn spawn_with(
+        &mut self,
+        parent: u64,
+        name: Name,
+        program: Program,
+        args: &ArgArea,
+    ) -> Result<u64, Errno> {
         if let Err(e) = self.may_add_child(parent) {
             self.done_loading(&program);
             return Err(e);
@@ -447,6 +495,8 @@ impl<'a> Proc<'a> {
                 self.vm
                     .map_frame(pid, USER_IPC_BUFFER, prot::READ | prot::WRITE, objs.ipc)
             })
+            .and_then(|()| self.map_arg_areas(pid, &objs))
+            .and_then(|()| self.write_args(objs.args, args, true))
             .and_then(|()| {
                 objs.tcb
                     .start(entry, USER_STACK_TOP, pid)
@@ -479,6 +529,15 @@ impl<'a> Proc<'a> {
     ) -> Result<(u64, Name, Objects), Errno> {
         let name = self.tasks.get(&parent).ok_or(Errno::ESRCH)?.name;
         self.may_add_child(parent)?;
+        // The child's arguments are its parent's.
+        let args = match self.tasks.get(&parent) {
+            Some(Task {
+                state: State::Running(p),
+                ..
+            }) => self.read_args(p.args),
+            _ => Err(Errno::ESRCH),
+        }
+        .unwrap_or_else(|_| ArgArea::of_name(name.as_str()));
         let pid = self.new_pid();
         let objs = self.make_objects(pid)?;
         let result = self
@@ -489,6 +548,8 @@ impl<'a> Proc<'a> {
                 self.vm
                     .map_frame(pid, USER_IPC_BUFFER, prot::READ | prot::WRITE, objs.ipc)
             })
+            .and_then(|()| self.map_arg_areas(pid, &objs))
+            .and_then(|()| self.write_args(objs.args, &args, true))
             .and_then(|()| objs.tcb.write_registers(&[pc, sp, 0]).map_err(Errno::from));
         if let Err(e) = result {
             let _ = VmControl::destroy(&self.vm, pid);
@@ -501,7 +562,13 @@ impl<'a> Proc<'a> {
     /// Replaces task `pid`'s program with `program` (`name`) and restarts it there once the
     /// servers have closed its close-on-exec descriptors. An error before the old image is
     /// gone is returned; after, the task is killed. The program is given back either way.
-    fn exec_with(&mut self, pid: u64, name: Name, program: Program) -> Result<(), Errno> {
+    fn exec_with(
+        &mut self,
+        pid: u64,
+        name: Name,
+        program: Program,
+        args: &ArgArea,
+    ) -> Result<(), Errno> {
         let Some(Task {
             state: State::Running(objs),
             ..
@@ -510,7 +577,7 @@ impl<'a> Proc<'a> {
             self.done_loading(&program);
             return Err(Errno::ESRCH);
         };
-        let tcb = objs.tcb;
+        let (tcb, args_frame) = (objs.tcb, objs.args);
         let entry = program.image().entry;
         if let Err(e) = tcb.suspend() {
             self.done_loading(&program);
@@ -525,6 +592,7 @@ impl<'a> Proc<'a> {
             })
             .and_then(|()| VmControl::set_name(&self.vm, pid, name))
             .and_then(|()| self.load(pid, &program))
+            .and_then(|()| self.write_args(args_frame, args, false))
             .and_then(|()| {
                 tcb.write_registers(&[entry, USER_STACK_TOP, pid])
                     .map_err(Errno::from)
@@ -817,6 +885,8 @@ impl<'a> Proc<'a> {
         let ipc: Cap<Frame> = Cap::from_cptr(obj(ObjectType::Frame, 12)?);
         let tcb: Cap<Tcb> = Cap::from_cptr(obj(ObjectType::Tcb, 0)?);
         let notify: Cap<Notification> = Cap::from_cptr(obj(ObjectType::Notification, 0)?);
+        let args: Cap<Frame> = Cap::from_cptr(obj(ObjectType::Frame, AREA_BITS)?);
+        let args_out: Cap<Frame> = Cap::from_cptr(obj(ObjectType::Frame, AREA_BITS)?);
         cnode.mint(
             task_slots::VM,
             CNODE,
@@ -884,7 +954,75 @@ impl<'a> Proc<'a> {
             vspace,
             ipc,
             notify,
+            args,
+            args_out,
         })
+    }
+
+    /// Maps a new task's argument areas: its own (read-only) and the outgoing one.
+    fn map_arg_areas(&self, pid: u64, objs: &Objects) -> Result<(), Errno> {
+        self.vm
+            .map_frame(pid, USER_ARGS, prot::READ, objs.args)
+            .and_then(|()| {
+                self.vm
+                    .map_frame(pid, USER_ARGS_OUT, prot::READ | prot::WRITE, objs.args_out)
+            })
+    }
+
+    /// Writes `args` into a task's argument frame. `fresh`: the frame is new (retyped, so
+    /// zero); else the bytes after the new ones are cleared (exec: the old program's).
+    fn write_args(&mut self, frame: Cap<Frame>, args: &ArgArea, fresh: bool) -> Result<(), Errno> {
+        let pages = (AREA_BYTES as u64).div_ceil(PAGE_SIZE);
+        self.window
+            .with(frame, 0, pages, |bytes| {
+                let (used, rest) = bytes.split_at_mut(args.0.len().min(bytes.len()));
+                used.copy_from_slice(&args.0[..used.len()]);
+                if !fresh {
+                    rest.fill(0);
+                }
+            })
+            .map_err(Errno::from)
+    }
+
+    /// The arguments in an argument frame a task can write (its outgoing area, or its own
+    /// area, which `mprotect` could make writable): copied out first, then checked
+    /// (`E2BIG`, `EINVAL`: `proto::args`). `ENOMEM` while init's heap is low.
+    fn read_args(&mut self, frame: Cap<Frame>) -> Result<ArgArea, Errno> {
+        if rt::heap::is_low() {
+            return Err(Errno::ENOMEM);
+        }
+        let pages = (AREA_BYTES as u64).div_ceil(PAGE_SIZE);
+        // The header and as many bytes as it claims, at most the area's: a longer claim is
+        // `E2BIG` when the copy is checked.
+        let copy = self
+            .window
+            .with(frame, 0, pages, |bytes| {
+                let claimed = bytes
+                    .get(8..12)
+                    .and_then(|w| <[u8; 4]>::try_from(w).ok())
+                    .map_or(0, |w| u32::from_le_bytes(w) as usize);
+                let n = HEADER_BYTES
+                    .saturating_add(claimed)
+                    .min(AREA_BYTES)
+                    .min(bytes.len());
+                bytes[..n].to_vec()
+            })
+            .map_err(Errno::from)?;
+        ArgArea::checked(&copy)
+    }
+
+    /// The arguments task `pid` put in its outgoing area (`SpawnArgs`, `ExecArgs`).
+    pub fn outgoing_args(&mut self, pid: u64) -> Result<ArgArea, Errno> {
+        match self.tasks.get(&pid) {
+            Some(Task {
+                state: State::Running(objs),
+                ..
+            }) => {
+                let frame = objs.args_out;
+                self.read_args(frame)
+            }
+            _ => Err(Errno::ESRCH),
+        }
     }
 
     /// Deletes every object of a task (revoking its untyped) and keeps the untyped for reuse.
@@ -895,6 +1033,8 @@ impl<'a> Proc<'a> {
             o.vspace.cptr(),
             o.ipc.cptr(),
             o.notify.cptr(),
+            o.args.cptr(),
+            o.args_out.cptr(),
         ];
         self.release(o.ut, &slots);
     }

@@ -91,7 +91,7 @@ impl Vm {
 
 /// init's requests that carry no capability: the declaration's client calls on `Vm`.
 impl proto::Transport for Vm {
-    fn call<T: ReplyBody>(&self, request: &proto::Wire) -> Result<T, Errno> {
+    fn call<T: ReplyBody, const N: usize>(&self, request: &proto::Wire<N>) -> Result<T, Errno> {
         rt::ipc::call(self.ep, request)
     }
 }

@@ -372,8 +372,20 @@ pub fn signal(cap: Cap) -> Result<(), Error> {
     Ok(())
 }
 
-/// Signals `ntfn` with `bits` (also used for interrupts).
+/// Signals `ntfn` with `bits` on behalf of a thread (`Signal`, a timer armed in the past):
+/// a thread it wakes may run as soon as the signaller blocks, as after any IPC.
 pub fn signal_object(ntfn: NotificationRef, bits: u64) {
+    signal_waking(ntfn, bits, sched::make_ready);
+}
+
+/// Signals `ntfn` with `bits` for an interrupt or an expired timer: a thread it wakes goes
+/// to the front of its priority's queue ([`sched::make_ready_queued`]), first in line but
+/// behind the running thread and one an IPC wakes meanwhile.
+pub fn signal_from_interrupt(ntfn: NotificationRef, bits: u64) {
+    signal_waking(ntfn, bits, sched::make_ready_queued);
+}
+
+fn signal_waking(ntfn: NotificationRef, bits: u64, wake: fn(TcbRef)) {
     let n = ntfn.get();
     if let Some(waiter) = n.queue.pop_front() {
         let w = waiter.get();
@@ -381,7 +393,7 @@ pub fn signal_object(ntfn: NotificationRef, bits: u64) {
         w.ctx.x[BADGE_REG] = n.word | bits;
         n.word = 0;
         w.state = State::Inactive;
-        sched::make_ready(waiter);
+        wake(waiter);
         return;
     }
     if let Some(bound) = Obj::<Tcb>::from_link(n.bound)
@@ -394,7 +406,7 @@ pub fn signal_object(ntfn: NotificationRef, bits: u64) {
         n.word = 0;
         deliver_signal(bound, word);
         bound.get().state = State::Inactive;
-        sched::make_ready(bound);
+        wake(bound);
         return;
     }
     n.word |= bits;

@@ -1,6 +1,6 @@
 //! The microkernel: the only code that runs at EL1.
 //!
-//! Design principles (ARCHITECTURE.md §4):
+//! Design principles (docs/design.md §4):
 //! - The kernel owns translation tables, threads, capabilities and IPC, and nothing else;
 //!   files, regions, zero pages and copy-on-write live in user-space servers.
 //! - After boot it allocates nothing by itself.

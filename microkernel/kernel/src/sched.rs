@@ -92,6 +92,23 @@ pub fn make_ready(t: TcbRef) {
     }
 }
 
+/// Marks a thread Ready and puts it at the front of its priority's queue (a thread an
+/// interrupt wakes). It does not preempt a running thread of its priority, but runs next
+/// when that one blocks, yields or ends its time slice, before the threads that were already
+/// waiting: a disk completion for a task waits for one time slice of a task that computes,
+/// not one of each. A thread of higher priority than the running one is still chosen at
+/// the end of this kernel entry.
+pub fn make_ready_queued(t: TcbRef) {
+    let tcb = t.get();
+    if tcb.state == State::Ready {
+        return;
+    }
+    tcb.state = State::Ready;
+    if cpu().current != t.kva() {
+        enqueue(t, true);
+    }
+}
+
 /// Ready and in no queue (the running or pending thread).
 fn runnable_unqueued(t: TcbRef) -> bool {
     t.get().state == State::Ready && !is_queued(t)

@@ -15,10 +15,14 @@
 //! - reads a path one component at a time ([`Component`]);
 //! - finds where a file's bytes lie on the disk itself ([`ChainMap`]), so that a page-cache
 //!   block is read and written as one request per run of consecutive clusters.
+//!
+//! [`fsck`] checks a whole volume as `fsck.fat -n` does, for tests on the host.
 #![no_std]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
+
+pub mod fsck;
 
 use alloc::vec::Vec;
 
@@ -28,9 +32,9 @@ pub const SECTOR: usize = 512;
 pub const DIR_ENTRY: usize = 32;
 /// The most entries a FAT directory may hold (the specification's limit: 2 MiB of entries).
 pub const MAX_DIR_ENTRIES: u64 = 65_536;
-/// The most components a path may have (a path is at most 40 bytes; this bounds the walk
-/// whatever the caller sends).
-pub const MAX_DEPTH: usize = 32;
+/// The most components a path may have: a path is at most 255 bytes (`proto`'s
+/// `PATH_MAX`), so `a/b/...` has at most 128; this bounds the walk whatever the caller sends.
+pub const MAX_DEPTH: usize = 128;
 
 /// FAT16 or FAT32 (the crate reads no FAT12).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +60,8 @@ pub struct Geometry {
     pub root_sectors: u64,
     /// FAT32's root directory cluster (0 on FAT16).
     pub root_cluster: u32,
+    /// FAT32's info sector (FSINFO: the free-cluster count), absolute (0 on FAT16).
+    pub info_sector: u64,
     /// Sector of cluster 2.
     pub data_start: u64,
     /// Data clusters: valid cluster numbers are 2 ..= clusters + 1.
@@ -167,6 +173,7 @@ impl Geometry {
             return Err("too many clusters for FAT32");
         }
         let mut root_cluster = 0;
+        let mut info_sector = 0;
         match fat_type {
             FatType::Fat16 => {
                 if root_entries == 0 {
@@ -188,6 +195,7 @@ impl Geometry {
                 if info == 0 || info >= reserved {
                     return Err("FAT32 info sector outside the reserved sectors");
                 }
+                info_sector = part_start + info;
             }
         }
         let fat_start = part_start + reserved;
@@ -203,6 +211,7 @@ impl Geometry {
             root_start,
             root_sectors,
             root_cluster,
+            info_sector,
             data_start: root_start + root_sectors,
             clusters,
         })

@@ -39,12 +39,12 @@ mod writeback;
 use crate::blockdev::{BlockDev, IoError};
 use crate::cache::Cache;
 use crate::pending::{Finished, Key, Pending};
-use crate::platform::{Device, Platform, Waiter};
+use crate::platform::{Device, Memory, Platform, Waiter};
 use alloc::collections::BTreeMap;
 use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::cell::Cell;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use embedded_sdmmc::ShortFileName;
 use embedded_sdmmc::{
     Error, Mode, RawFile, RawVolume, TimeSource, Timestamp, VolumeIdx, VolumeManager,
@@ -73,6 +73,31 @@ pub const MAX_FDS: usize = 4096;
 /// (`ENOMEM` beyond) and by all (`EAGAIN` beyond: others' transfers end).
 pub const MAX_TASK_STAGES: usize = 4;
 pub const MAX_STAGES: usize = 16;
+/// `O_DIRECT` buffers (`DirectBuffer`: one cache slot each, shared with the task that asked)
+/// one task may hold (`ENOMEM` beyond) and all tasks together (`EAGAIN` beyond); they never
+/// take more than a quarter of the cache's budget (`EAGAIN`: the task uses the message path).
+pub const MAX_TASK_BUFFERS: usize = 4;
+pub const MAX_BUFFERS: usize = 16;
+/// Object numbers of `O_DIRECT` buffers and size pages (file objects count up from 1:
+/// never this high).
+const BUFFER_OBJECT: u64 = 1 << 63;
+/// Growth reservations (`Grow`): the cells of a task's size page (one per descriptor that
+/// holds a reservation), and the size pages of all tasks (`SizePage`: a cache slot each;
+/// never more than an eighth of the cache's budget).
+pub const CELLS: usize = proto::file::GROW_CELLS;
+pub const MAX_SIZE_PAGES: usize = 64;
+/// Growth reservations of all tasks at once (each is looked at before every request).
+pub const MAX_RESERVED: usize = 256;
+
+/// A growth reservation (`Grow`): descriptor (pid, fd) may write up to `limit` bytes of
+/// `object` through its window without asking, and says how far it wrote in `cell` of its
+/// task's size page; the server folds that into the size before each request.
+#[derive(Clone, Copy)]
+struct Reserved {
+    object: u64,
+    cell: usize,
+    limit: u64,
+}
 /// Memory-object handles (one per `mmap` of a file) of one task (`ENOMEM` beyond) and of
 /// all tasks (`ENFILE` beyond).
 pub const MAX_TASK_HANDLES: usize = 2048;
@@ -185,6 +210,9 @@ struct Fd {
     pos: Rc<Cell<u64>>,
     flags: u64,
     stage: Option<Stage>,
+    /// Its `O_DIRECT` buffer (`DirectBuffer`): the object number of the cache slot it
+    /// holds (key `(buffer, 0)`, pinned), shared with the task's mapping of it.
+    buffer: Option<u64>,
     /// A write-back of its file's data failed since this (writable) descriptor last heard:
     /// its `close` reports it.
     error: Option<Errno>,
@@ -221,6 +249,9 @@ pub struct Files<P: Platform> {
     fds: BTreeMap<(u64, u64), Fd>,
     /// Memory-object handles given out.
     handles: Handles,
+    /// Growth reservations by (pid, fd), and each task's size page (its buffer object).
+    reserved: BTreeMap<(u64, u64), Reserved>,
+    size_pages: BTreeMap<u64, u64>,
     pub cache: Cache<P::Memory>,
     /// Blocks being read asynchronously, and the requests waiting for them.
     pub pending: Pending<P::Waiter>,
@@ -303,6 +334,16 @@ impl<P: Platform> Files<P> {
             Err(_) => return Err(MountError::Io),
         };
         let geo = volume::check(&dev)?;
+        if geo.fat_type == fatcheck::FatType::Fat32 {
+            // The info sector's free count is kept right from now on (`blockdev::FreeCount`).
+            dev.keep_free_count(
+                geo.fat_start,
+                geo.fat_sectors,
+                geo.clusters,
+                geo.info_sector,
+            )
+            .map_err(|_| MountError::Io)?;
+        }
         let volumes = Volumes::new_with_limits(dev, NoClock, 5000);
         let volume = volumes
             .open_raw_volume(VolumeIdx(0))
@@ -319,6 +360,8 @@ impl<P: Platform> Files<P> {
             next_hidden: 0,
             fds: BTreeMap::new(),
             handles: Handles::new(),
+            reserved: BTreeMap::new(),
+            size_pages: BTreeMap::new(),
             cache,
             pending: Pending::new(max_async),
             can_wait: false,
@@ -407,6 +450,7 @@ impl<P: Platform> Files<P> {
                 pos: Rc::new(Cell::new(0)),
                 flags,
                 stage: None,
+                buffer: None,
                 error: None,
             },
         );
@@ -570,7 +614,12 @@ impl<P: Platform> Files<P> {
 
     /// `Close`: forgets the descriptor; the file's last one writes its dirty blocks back.
     pub fn close(&mut self, pid: u64, fd: u64) -> Result<(), Errno> {
+        // Its reservation first: the size then holds what it wrote, nothing more.
+        self.drop_reservation(pid, fd);
         let d = self.fds.remove(&(pid, fd)).ok_or(Errno::EBADF)?;
+        if let Some(buffer) = d.buffer {
+            self.drop_buffer(buffer);
+        }
         if let Some(o) = self.objects.get_mut(&d.object) {
             o.refs = o.refs.saturating_sub(1);
         }
@@ -611,12 +660,15 @@ impl<P: Platform> Files<P> {
                 result = result.and(Err(e));
             }
         }
+        self.task_reservations_end(pid, true);
         result
     }
 
     /// `TaskExec`: task `pid` runs a new program; its descriptors opened `O_CLOEXEC` go as
     /// `close` would take them.
     pub fn task_exec(&mut self, pid: u64) -> Result<(), Errno> {
+        // The new program's runtime knows nothing of the old one's reservations.
+        self.task_reservations_end(pid, false);
         let fds: Vec<u64> = self
             .fds
             .range((pid, 0)..=(pid, u64::MAX))
@@ -656,6 +708,7 @@ impl<P: Platform> Files<P> {
                     pos,
                     flags,
                     stage: None,
+                    buffer: None,
                     error: None,
                 },
             ) && let Some(o) = self.objects.get_mut(&old.object)
@@ -680,6 +733,13 @@ impl<P: Platform> Files<P> {
             }
         }
         result
+    }
+
+    /// Writes the FAT and directory sectors the request changed to the disk, coalesced into
+    /// runs (`BlockDev::flush`): the server calls it at the end of every request, before
+    /// the answer. `EIO` if the disk refused (the sectors stay dirty, for the next flush).
+    pub fn flush_metadata(&mut self) -> Result<(), Errno> {
+        self.volumes.device(|d| d.flush()).map_err(|_| Errno::EIO)
     }
 
     /// `Descriptors`: (descriptors open over all tasks, files the server holds open for a
@@ -746,6 +806,7 @@ impl<P: Platform> Files<P> {
     /// Drops `object`: its blocks (unwritten data is lost), its file handle; removes the file
     /// if it was unlinked.
     fn forget(&mut self, object: u64) -> Result<(), Errno> {
+        self.end_reservations(object);
         self.pending.invalidate_object(object);
         for (_, i) in self.cache.blocks_of(object) {
             self.cache.slots[i].dirty = false;

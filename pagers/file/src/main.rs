@@ -1,4 +1,4 @@
-//! The file server (ARCHITECTURE.md §5's `file`): the system-call side is `server`, the
+//! The file server (docs/design.md §5's `file`): the system-call side is `server`, the
 //! driver `disk` and `hal`, the page cache's frames and the rest of the target's platform
 //! `frames`; the file system, the page cache's bookkeeping and the asynchronous reads are
 //! the `file` library's core (host-tested). On the host this is an empty program, so that

@@ -1,4 +1,4 @@
-//! The file server's receive loop (ARCHITECTURE.md §5's `file`): finds the virtio-blk disk
+//! The file server's receive loop (docs/design.md §5's `file`): finds the virtio-blk disk
 //! among the virtio-mmio transports, mounts the FAT volume on its first partition, keeps the
 //! page cache that is the one copy of file data, and serves the file calls of `proto::file`
 //! to tasks (badged with their pid), `GetObject` to tasks and the memory-object requests of
@@ -25,8 +25,8 @@ use proto::file::{READ_DATA_MR, READ_MAX};
 use proto::object::{GetObject, ObjectRequest};
 use proto::startup::{FILE_DMA_WINDOW, Startup, file_slots};
 use proto::{
-    DescriptorCount, Errno, FileRequest, Label, MAX_WORDS, OpenReply, ServerControl, SpanReply,
-    StatReply, pid,
+    DescriptorCount, Errno, FileRequest, GrowReply, Label, MESSAGE_WORDS, OpenReply, ServerControl,
+    SpanReply, StatReply, pid,
 };
 use rt::println;
 use serve::{ReplySlots, Serve, StopHook};
@@ -44,8 +44,9 @@ pub const SAVED_FOR_VM: usize = 16;
 pub struct Request {
     badge: u64,
     label: u64,
-    /// Its words: the registers, and for `Rename` (two paths) the rest from the IPC buffer.
-    mrs: [u64; MAX_WORDS],
+    /// Its words: the registers, and those past them from the IPC buffer (a path is 32
+    /// words: `proto::file::Path`).
+    mrs: [u64; MESSAGE_WORDS],
     len: usize,
     /// The words the message had (registers and IPC buffer).
     length: usize,
@@ -123,17 +124,20 @@ impl Serve for Server {
         let mut req = Request {
             badge: r.badge,
             label: r.info().label,
-            mrs: [0; MAX_WORDS],
+            mrs: [0; MESSAGE_WORDS],
             len,
             length: r.info().length,
             data: None,
         };
         req.mrs[..len].copy_from_slice(&r.mrs[..len]);
-        if req.label == Label::Rename as u64
+        if r.info().length > REGISTER_MRS
+            && req.label != Label::Write as u64
             && let Some(buf) = libmk::ipc_buffer()
         {
-            // Its second path lies past the registers, in the IPC buffer.
-            req.len = r.info().length.min(MAX_WORDS);
+            // Paths lie past the registers, in the IPC buffer (a `Write`'s bytes are taken
+            // from there as it runs). The message says how many words came: a request cut
+            // short of its fields decodes as `Short`, never reads stale words.
+            req.len = r.info().length.min(MESSAGE_WORDS);
             req.mrs[len..req.len].copy_from_slice(&buf.mrs[len..req.len]);
         }
         files.can_wait = self.saved.can_take(req.badge);
@@ -244,8 +248,21 @@ fn send_saved(cnode: Cap<CNode>, saved: &mut ReplySlots, p: Parked, m: &Message)
     saved.give(p.req.badge, p.slot);
 }
 
-/// Runs one request: its reply, or what it waits for.
+/// Runs one request: its reply, or what it waits for. The FAT and directory sectors it
+/// changed reach the disk before its answer (`Files::flush_metadata`, coalesced into runs);
+/// a flush that fails turns a success into `EIO`.
 fn dispatch(files: &mut Files, req: &mut Request) -> Outcome {
+    let outcome = run(files, req);
+    match (files.flush_metadata(), outcome) {
+        (Err(e), Outcome::Reply(m)) if m.mrs[0] == 0 => Outcome::Reply(serve::error(e)),
+        (_, outcome) => outcome,
+    }
+}
+
+/// Runs one request (`dispatch`).
+fn run(files: &mut Files, req: &mut Request) -> Outcome {
+    // What tasks wrote under their growth reservations is in every size this request sees.
+    files.fold_reserved();
     let badge = req.badge;
     let decoded = Serves::decode(req.label, &req.mrs[..req.len]);
     Outcome::Reply(match decoded {
@@ -411,6 +428,38 @@ fn handle(files: &mut Files, req: &mut Request, fr: FileRequest) -> Outcome {
                 .get_window(pid, fd)
                 .map(|(fd, size)| OpenReply { fd, size }),
         ),
+        FileRequest::Grow {
+            fd,
+            offset,
+            len,
+            cell,
+        } => {
+            return answer(files.grow(pid, fd, offset, len, cell).map(
+                |(at, len, size, limit, cell)| GrowReply {
+                    at,
+                    len,
+                    size,
+                    limit,
+                    cell,
+                },
+            ));
+        }
+        FileRequest::SizePage => serve::answer(
+            &files
+                .size_page(pid)
+                .map(|(fd, size)| OpenReply { fd, size }),
+        ),
+        FileRequest::DirectBuffer { fd } => serve::answer(
+            &files
+                .direct_buffer(pid, fd)
+                .map(|(fd, size)| OpenReply { fd, size }),
+        ),
+        FileRequest::DirectRead { fd, offset, want } => {
+            serve::answer(&files.direct_read_buffer(pid, fd, offset, want))
+        }
+        FileRequest::DirectWrite { fd, offset, total } => {
+            serve::answer(&files.direct_write_buffer(pid, fd, offset, total))
+        }
     })
 }
 

@@ -1,7 +1,7 @@
 //! POSIX `errno` values, as the servers return them and `user/rt` reports them.
 
 abi::numbered! {
-    /// An error number (Linux's values, so they read as a reader of the lecture notes
+    /// An error number (Linux's values, so they read as a reader of the lecture (docs/lecture.md)
     /// expects).
     pub enum Errno {
         EPERM = 1,

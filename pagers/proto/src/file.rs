@@ -80,9 +80,20 @@ abi::numbered! {
 /// any other offset is `pread`, which leaves the position alone).
 pub const AT_POSITION: u64 = u64::MAX;
 
-/// A path on the disk: 1 to [`Path::MAX`] (40) bytes of UTF-8 without NUL, `/`-separated,
-/// relative to the root (a leading `/` is allowed), carried in five words.
-pub type Path = Text<5>;
+/// A path on the disk: 1 to [`PATH_MAX`] (255) bytes of UTF-8 without NUL, `/`-separated,
+/// relative to the root (a leading `/` is allowed), carried in 32 words (MR0.. of the
+/// request, most of them in the IPC buffer: [`FileRequest`]'s messages have 64 words).
+/// The type holds 256 bytes; the file server answers a path of 256 with `ENAMETOOLONG`,
+/// as the runtime does before any call.
+pub type Path = Text<32>;
+
+/// The longest path, in bytes: POSIX's `PATH_MAX` (256) counts the NUL that ends it. Every
+/// component of it may be up to 255 bytes, as long as VFAT's 255 UTF-16 units allow.
+pub const PATH_MAX: usize = 255;
+
+/// The words of a [`FileRequest`]'s message: every register, so that `Rename`'s two paths
+/// fit (64 words, the whole message).
+pub const FILE_REQUEST_WORDS: usize = crate::wire::MESSAGE_WORDS;
 
 impl Path {
     /// The components between slashes (empty ones left out).
@@ -97,7 +108,11 @@ crate::interface! {
     /// A task's request to the file server, badged with the task's pid. Descriptors belong to
     /// the task that opened them: another task's number is `EBADF`. A path that is not a
     /// [`Path`] is `BadField`.
-    pub enum FileRequest {
+    #[expect(
+        clippy::large_enum_variant,
+        reason = "a request is decoded once, on the stack, and used at once; a box would put every request on the heap"
+    )]
+    pub enum FileRequest [FILE_REQUEST_WORDS] {
         /// Open `path` with `flags` ([`open_flags`]) → [`OpenReply`]. `ENOENT` if it does not
         /// exist, `EISDIR` for a directory, `EROFS` for write access to a read-only disk,
         /// `EMFILE` when the server's table is full.
@@ -160,6 +175,38 @@ crate::interface! {
         /// file that grows a write at a time faults once per 64 KiB block, not once per page
         /// (the runtime never touches bytes past the size it heard). Errors as `GetObject`.
         Window { fd: u64 } = Label::Window => fn window -> OpenReply;
+        /// The `O_DIRECT` data path (issue 10): a handle on descriptor `fd`'s `O_DIRECT`
+        /// buffer (a [`DIRECT_MAX`]-byte frame of the server, made at the first call; each call
+        /// gives another handle on the same buffer) → [`OpenReply`] (the handle, the buffer's
+        /// length). The caller maps it shared and writable (vm's `MmapObject`), whatever the
+        /// descriptor's access mode. `EINVAL` without `O_DIRECT`; `ENOMEM` past a task's four
+        /// buffers, `EAGAIN` past all tasks' sixteen or a quarter of the page cache (the
+        /// caller then takes the message path).
+        DirectBuffer { fd: u64 } = Label::DirectBuffer => fn direct_buffer -> OpenReply;
+        /// Reads up to [`DIRECT_MAX`] of the `want` bytes at `offset` ([`AT_POSITION`]: the
+        /// position, advanced) from the disk into the start of `fd`'s `O_DIRECT` buffer → the
+        /// count (0 at or past the end of the file). Offset and `want` are multiples of
+        /// [`SECTOR_SIZE`] (`EINVAL`); `EINVAL` for a descriptor without a buffer.
+        DirectRead { fd: u64, offset: u64, want: u64 } = Label::DirectRead => fn direct_read -> u64;
+        /// Writes the first `min(total, DIRECT_MAX)` bytes of `fd`'s `O_DIRECT` buffer to the
+        /// disk at `offset` ([`AT_POSITION`]: the position, advanced; with `O_APPEND` the end)
+        /// → the count. `total` is what is left of the caller's write; it and the offset are
+        /// multiples of [`SECTOR_SIZE`] (`EINVAL`). `EFBIG` past the largest file.
+        DirectWrite { fd: u64, offset: u64, total: u64 } = Label::DirectWrite => fn direct_write -> u64;
+        /// `Span` of a write of `len` bytes at `offset` that grows the file, and with it a
+        /// *growth reservation* when the descriptor has its own position, is not `O_APPEND`,
+        /// the offset is explicit, the task has a size page (`SizePage`) and `cell` is one
+        /// of its [`GROW_CELLS`] (the task's choice: one per descriptor it keeps; another
+        /// descriptor's reservation in that cell ends) → [`GrowReply`]: the task may go on
+        /// writing through its window up to `limit`, each write starting at or before the
+        /// size it knows, storing its new end in the cell (written end, then the server's
+        /// limit: 0 when the reservation ended, and the task then asks again). Errors as
+        /// `Span`.
+        Grow { fd: u64, offset: u64, len: u64, cell: u64 } = Label::Grow => fn grow -> GrowReply;
+        /// The task's size page → [`OpenReply`] (a handle to map shared and writable, its
+        /// length): [`GROW_CELLS`] cells of two little-endian words (written end, limit).
+        /// `EAGAIN` when the server has none to give (the task asks for every growth).
+        SizePage = Label::SizePage => fn size_page -> OpenReply;
     }
 }
 
@@ -246,6 +293,43 @@ impl ReplyBody for SpanReply {
     fn decode_body(w: &[u64]) -> Result<Self, ProtoError> {
         match *w {
             [at, len, size, ..] => Ok(Self { at, len, size }),
+            _ => Err(ProtoError::Short),
+        }
+    }
+}
+
+/// Cells of a size page (`SizePage`), 16 bytes each from its start.
+pub const GROW_CELLS: usize = 16;
+
+/// `Grow`'s result: `Span`'s, and the growth reservation (`limit` 0: none; `cell`: where
+/// in the size page the task says how far it wrote).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GrowReply {
+    pub at: u64,
+    pub len: u64,
+    pub size: u64,
+    pub limit: u64,
+    pub cell: u64,
+}
+
+impl ReplyBody for GrowReply {
+    fn encode_body(&self, w: &mut Wire) {
+        w.push(self.at);
+        w.push(self.len);
+        w.push(self.size);
+        w.push(self.limit);
+        w.push(self.cell);
+    }
+
+    fn decode_body(w: &[u64]) -> Result<Self, ProtoError> {
+        match *w {
+            [at, len, size, limit, cell, ..] => Ok(Self {
+                at,
+                len,
+                size,
+                limit,
+                cell,
+            }),
             _ => Err(ProtoError::Short),
         }
     }
@@ -491,7 +575,8 @@ mod tests {
             FileRequest::Window { fd: 4 },
         ] {
             let w = r.encode();
-            assert!(w.mrs().len() <= 6);
+            // Paths take 32 words; the rest fit the registers.
+            assert!(w.mrs().len() <= 6 || w.mrs().len() == 33 || w.mrs().len() == 32);
             assert_eq!(FileRequest::decode(w.label(), w.mrs()), Ok(r));
         }
         assert_eq!(
@@ -523,15 +608,86 @@ mod tests {
         assert!(p.components().eq(["bin", "hello"]));
         assert_eq!(Path::from_words(p.to_words()), Ok(p));
         assert_eq!(Path::new(""), Err(ProtoError::BadField));
-        assert_eq!(Path::new(&"x".repeat(41)), Err(ProtoError::BadField));
-        assert!(Path::new(&"x".repeat(40)).is_ok());
+        assert_eq!(Path::new(&"x".repeat(257)), Err(ProtoError::BadField));
+        assert!(Path::new(&"x".repeat(PATH_MAX)).is_ok());
         assert_eq!(Path::new("a\0b"), Err(ProtoError::BadField));
         // Bytes after the first zero must be zero.
+        let mut w = [0u64; 32];
+        w[0] = 0x61;
+        w[31] = 0x62;
+        assert_eq!(Path::from_words(w), Err(ProtoError::BadField));
+        assert_eq!(Path::from_words([0; 32]), Err(ProtoError::BadField));
+        // Not UTF-8.
+        w[31] = 0;
+        w[0] = 0xff_fe;
+        assert_eq!(Path::from_words(w), Err(ProtoError::BadField));
+    }
+
+    #[test]
+    fn long_paths_travel_in_one_message_and_hostile_ones_are_errors() {
+        let long = Path::new(&"d/".repeat(127)).unwrap();
+        let other = Path::new(&"e".repeat(PATH_MAX)).unwrap();
+        let r = FileRequest::Rename {
+            from: long,
+            to: other,
+        };
+        let w = r.encode();
+        assert_eq!(w.mrs().len(), 64);
+        assert_eq!(FileRequest::decode(w.label(), w.mrs()), Ok(r));
+        // A message cut short (fewer words than the paths need): `Short`, for every call.
+        for cut in [0, 1, 31, 32, 63] {
+            assert_eq!(
+                FileRequest::decode(w.label(), &w.mrs()[..cut]),
+                Err(ProtoError::Short)
+            );
+        }
+        let open = FileRequest::Open {
+            flags: 0,
+            path: long,
+        }
+        .encode();
         assert_eq!(
-            Path::from_words([0x61, 0x62, 0, 0, 0]),
+            FileRequest::decode(open.label(), &open.mrs()[..20]),
+            Err(ProtoError::Short)
+        );
+        // A NUL inside, bytes that are not UTF-8: `BadField`.
+        let mut words = [0u64; 33];
+        words[1] = u64::from_le_bytes(*b"ab\0cdefg");
+        assert_eq!(
+            FileRequest::decode(Label::Open as u64, &words),
             Err(ProtoError::BadField)
         );
-        assert_eq!(Path::from_words([0; 5]), Err(ProtoError::BadField));
+        words[1] = u64::from_le_bytes([0xc3, 0x28, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            FileRequest::decode(Label::Open as u64, &words),
+            Err(ProtoError::BadField)
+        );
+        // Random words never panic.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            let mut words = [0u64; 64];
+            let n = (x % 65) as usize;
+            for word in words.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Mostly small bytes, some zero words: texts that nearly parse.
+                *word = if x.is_multiple_of(3) {
+                    0
+                } else {
+                    x & 0x7f7f_7f7f_7f7f_7f7f
+                };
+            }
+            for label in [
+                Label::Open,
+                Label::Stat,
+                Label::Rename,
+                Label::ReadDir,
+                Label::Mkdir,
+            ] {
+                let _ = FileRequest::decode(label as u64, &words[..n]);
+            }
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::{Errno, ProtoError, ReplyBody};
 pub trait Field: Sized {
     const WORDS: usize;
     /// Appends the field's words to `w`.
-    fn put(&self, w: &mut Wire);
+    fn put<const N: usize>(&self, w: &mut Wire<N>);
     /// The field from exactly [`Field::WORDS`] words; `BadField` when they are out of range.
     fn take(words: &[u64]) -> Result<Self, ProtoError>;
 }
@@ -29,7 +29,7 @@ fn word(words: &[u64]) -> Result<u64, ProtoError> {
 impl Field for u64 {
     const WORDS: usize = 1;
 
-    fn put(&self, w: &mut Wire) {
+    fn put<const N: usize>(&self, w: &mut Wire<N>) {
         w.push(*self);
     }
 
@@ -42,7 +42,7 @@ impl Field for u64 {
 impl Field for i64 {
     const WORDS: usize = 1;
 
-    fn put(&self, w: &mut Wire) {
+    fn put<const N: usize>(&self, w: &mut Wire<N>) {
         w.push(*self as u64);
     }
 
@@ -55,7 +55,7 @@ impl Field for i64 {
 impl Field for i32 {
     const WORDS: usize = 1;
 
-    fn put(&self, w: &mut Wire) {
+    fn put<const N: usize>(&self, w: &mut Wire<N>) {
         w.push(i64::from(*self) as u64);
     }
 
@@ -68,7 +68,7 @@ impl Field for i32 {
 impl Field for bool {
     const WORDS: usize = 1;
 
-    fn put(&self, w: &mut Wire) {
+    fn put<const N: usize>(&self, w: &mut Wire<N>) {
         w.push(u64::from(*self));
     }
 
@@ -85,7 +85,7 @@ impl Field for bool {
 impl<const W: usize> Field for Text<W> {
     const WORDS: usize = W;
 
-    fn put(&self, w: &mut Wire) {
+    fn put<const N: usize>(&self, w: &mut Wire<N>) {
         for word in self.to_words() {
             w.push(word);
         }
@@ -103,7 +103,7 @@ macro_rules! numbered_field {
         impl $crate::interface::Field for $t {
             const WORDS: usize = 1;
 
-            fn put(&self, w: &mut $crate::Wire) {
+            fn put<const N: usize>(&self, w: &mut $crate::Wire<N>) {
                 w.push(*self as u64);
             }
 
@@ -120,7 +120,16 @@ macro_rules! numbered_field {
 pub trait Transport {
     /// The results of the reply to `request`, or the errno it carries (a reply that cannot
     /// be decoded, or a server that is gone, is an errno too).
-    fn call<T: ReplyBody>(&self, request: &Wire) -> Result<T, Errno>;
+    fn call<T: ReplyBody, const N: usize>(&self, request: &Wire<N>) -> Result<T, Errno>;
+}
+
+/// The words an interface's messages may have: `declared` (an interface's `[N]`), else
+/// [`crate::MAX_WORDS`].
+pub const fn capacity(declared: &[usize]) -> usize {
+    match declared {
+        [n, ..] => *n,
+        [] => crate::MAX_WORDS,
+    }
 }
 
 /// Declares a server interface: a request enum (or a one-request struct), each request with
@@ -142,11 +151,13 @@ pub trait Transport {
 ///
 /// makes `FileRequest` with `encode`, `decode`, `label`, `serves` and, for each request, a
 /// client function (`FileRequest::read(&server, fd, offset, len) -> Result<u64, Errno>`).
+/// `pub enum FileRequest [64] { .. }` gives its messages 64 words instead of
+/// [`crate::MAX_WORDS`] (`Wire<64>`).
 #[macro_export]
 macro_rules! interface {
     (
         $(#[$meta:meta])*
-        pub enum $name:ident {
+        pub enum $name:ident $([$words:expr])? {
             $(
                 $(#[$vmeta:meta])*
                 $variant:ident $({ $($field:ident : $ty:ty),* $(,)? })?
@@ -174,7 +185,7 @@ macro_rules! interface {
             }
 
             /// The message: the label and the fields in order.
-            pub fn encode(&self) -> $crate::Wire {
+            pub fn encode(&self) -> $crate::Wire<{ $crate::interface::capacity(&[$($words)?]) }> {
                 #[allow(unused_mut)]
                 let mut w = $crate::Wire::new(self.label() as u64);
                 match self {
@@ -301,6 +312,9 @@ macro_rules! requests {
         $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident($ty:ty)),* $(,)? }
     ) => {
         $(#[$meta])*
+        // A server decodes one request at a time, on its stack: `FileRequest`'s paths make
+        // its variant large, and boxing it would put every request on the heap.
+        #[allow(clippy::large_enum_variant)]
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         $vis enum $name {
             $($(#[$vmeta])* $variant($ty),)*

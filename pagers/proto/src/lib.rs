@@ -15,6 +15,7 @@
 
 extern crate alloc;
 
+pub mod args;
 pub mod console;
 pub mod errno;
 pub mod file;
@@ -31,13 +32,15 @@ pub mod zero;
 
 pub use console::{ConsoleRequest, ConsoleStats};
 pub use errno::Errno;
-pub use file::{FileRequest, FileStats, OpenReply, ReadDirReply, SpanReply, StatReply};
+pub use file::{FileRequest, FileStats, GrowReply, OpenReply, ReadDirReply, SpanReply, StatReply};
 pub use interface::{Field, Transport};
 pub use proc::{GetPidReply, ProcRequest, WaitReply};
 pub use shm::ShmRequest;
 pub use task::{DescriptorCount, ServerControl};
 pub use vm::{KillRecord, VmControl, VmRequest, VmStats};
-pub use wire::{MAX_WORDS, Name, ReplyBody, Wire, decode_reply, encode_reply, reply_result};
+pub use wire::{
+    MAX_WORDS, MESSAGE_WORDS, Name, ReplyBody, Wire, decode_reply, encode_reply, reply_result,
+};
 pub use zero::ZeroRequest;
 
 /// Well-known process identifiers.
@@ -81,6 +84,12 @@ pub const USER_STACK_TOP: u64 = 0x0000_0030_0000_0000;
 pub const USER_STACK_SIZE: u64 = 8 << 20;
 /// Where a user task's IPC buffer is mapped.
 pub const USER_IPC_BUFFER: u64 = 0x0000_0030_0001_0000;
+/// Where a user task's own arguments and environment are mapped, read-only
+/// ([`args::AREA_BYTES`], written by init before the program starts: [`args`]).
+pub const USER_ARGS: u64 = 0x0000_0030_0002_0000;
+/// Where a user task's outgoing argument area is mapped, read-write: its runtime puts the
+/// arguments of a `spawn` or `exec` there before it asks init ([`args`]).
+pub const USER_ARGS_OUT: u64 = 0x0000_0030_0004_0000;
 /// Pages in a chunk: the 2 MiB frames zero hands to vm.
 pub const CHUNK_PAGES: u64 = 512;
 pub const PAGE_SIZE: u64 = 4096;
@@ -129,8 +138,8 @@ pub mod task_slots {
 
 abi::numbered! {
     /// Request labels. 100s: tasks to vm; 200s: init to vm; 300s: vm to zero; 400s: tasks to
-    /// init; 500s: tasks to the file server; 600s: vm and memory-object pagers; 700s: tasks
-    /// to the shm server.
+    /// init; 500s: tasks to the file server (but 550..559: tasks to init, with arguments);
+    /// 600s: vm and memory-object pagers; 700s: tasks to the shm server.
     pub enum Label {
         /// addr, len, prot, flags, fd (`u64::MAX` for none), offset → MR1 = address.
         Mmap = 100,
@@ -235,6 +244,25 @@ abi::numbered! {
         /// fd → MR1 = handle, MR2 = size (`GetObject`'s layout): a handle for a task's
         /// runtime's window on the file, whose mappings map whole blocks.
         Window = 521,
+        /// fd → MR1 = handle, MR2 = the buffer's length (`GetObject`'s layout): a handle on
+        /// the descriptor's `O_DIRECT` buffer, shared with the server.
+        DirectBuffer = 530,
+        /// fd, offset, want → MR1 = count: the disk's bytes, in the `O_DIRECT` buffer.
+        DirectRead = 531,
+        /// fd, offset, total → MR1 = count: the `O_DIRECT` buffer's bytes, to the disk.
+        DirectWrite = 532,
+        /// fd, offset, len → MR1 = offset, MR2 = count, MR3 = size, MR4 = the growth
+        /// reservation's limit (0: none), MR5 = its cell (`file::GrowReply`).
+        Grow = 533,
+        /// → MR1 = handle, MR2 = length: the task's size page (cells of its reservations).
+        SizePage = 534,
+
+        /// Tasks to init (the 550s): name (two words); argv and the environment in the
+        /// caller's outgoing argument area (`proto::args`) → MR1 = pid of the new task.
+        SpawnArgs = 550,
+        /// name (two words); argv and the environment in the caller's outgoing argument
+        /// area: replace the caller's image; no reply on success.
+        ExecArgs = 551,
 
         /// pid: the task Ctrl-C ends (`console::ConsoleRequest`).
         ConsoleForeground = 560,

@@ -32,6 +32,16 @@ crate::interface! {
         /// ended before the call are gone) and the file server has written back every dirty
         /// block. `EIO` if a write-back failed.
         Sync = Label::Sync => fn sync -> ();
+        /// `spawn` with arguments: start program `name` as a child, its argv and
+        /// environment the ones the caller put in its outgoing argument area
+        /// (`proto::args`; init reads them from its own mapping of that frame, checks them,
+        /// and writes them into the child's argument area) → the child's pid. `E2BIG` past
+        /// the limits, `EINVAL` for a malformed area. (`Spawn` gives argv = [name] and no
+        /// environment.)
+        SpawnArgs { name: Name } = Label::SpawnArgs => fn spawn_args -> u64;
+        /// `exec` with arguments: as `Exec`, the new program's argv and environment the ones
+        /// in the caller's outgoing argument area (checked before the old image goes).
+        ExecArgs { name: Name } = Label::ExecArgs => fn exec_args -> ();
     }
 }
 

@@ -4,32 +4,38 @@
 
 use crate::{Errno, ProtoError};
 
-/// The most words a message carries: a reply's code and [`crate::FileStats`]' fifteen
-/// counters.
+/// The most words a message carries, but for the requests that carry paths: a reply's code
+/// and [`crate::FileStats`]' fifteen counters.
 pub const MAX_WORDS: usize = 16;
 
-/// A message as the kernel carries it: its label and its message registers (MR0 first).
+/// The most words any message carries: MR0..MR63, the kernel's message registers (the
+/// requests of [`crate::FileRequest`], whose paths take 32 words each).
+pub const MESSAGE_WORDS: usize = 64;
+
+/// A message as the kernel carries it: its label and its message registers (MR0 first), at
+/// most `N` of them ([`MAX_WORDS`] unless an interface says more: building and copying a
+/// message costs what its capacity is, so only the file server's requests have 64).
 ///
 /// # Invariants
-/// `len <= MAX_WORDS`; `words[len..]` are zero.
+/// `len <= N`; `words[len..]` are zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Wire {
+pub struct Wire<const N: usize = MAX_WORDS> {
     label: u64,
     len: usize,
-    words: [u64; MAX_WORDS],
+    words: [u64; N],
 }
 
-impl Wire {
+impl<const N: usize> Wire<N> {
     /// An empty message with `label` (0 for replies).
     pub const fn new(label: u64) -> Self {
         Self {
             label,
             len: 0,
-            words: [0; MAX_WORDS],
+            words: [0; N],
         }
     }
 
-    /// A message with `label` and `words`; `None` if there are more than [`MAX_WORDS`].
+    /// A message with `label` and `words`; `None` if there are more than `N`.
     pub fn from_words(label: u64, words: &[u64]) -> Option<Self> {
         let mut w = Self::new(label);
         for &word in words {
@@ -54,6 +60,21 @@ impl Wire {
         self.label
     }
 
+    /// The same message with room for `M >= N` words (checked when compiled).
+    pub fn widen<const M: usize>(&self) -> Wire<M> {
+        const { assert!(M >= N) };
+        let mut w = Wire::new(self.label);
+        for &word in self.mrs() {
+            w.push(word);
+        }
+        w
+    }
+
+    /// The same message with room for `M` words; `None` if it has more.
+    pub fn resized<const M: usize>(&self) -> Option<Wire<M>> {
+        Wire::from_words(self.label, self.mrs())
+    }
+
     /// The message registers, MR0 first.
     pub fn mrs(&self) -> &[u64] {
         self.words.get(..self.len).unwrap_or(&[])
@@ -68,7 +89,7 @@ impl Wire {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Text<const W: usize> {
     words: [[u8; 8]; W],
-    len: u8,
+    len: u16,
 }
 
 /// A task name: 1 to 16 bytes, two words.
@@ -93,7 +114,7 @@ impl<const W: usize> Text<W> {
             .copy_from_slice(b);
         Ok(Self {
             words,
-            len: b.len() as u8,
+            len: b.len() as u16,
         })
     }
 
@@ -109,7 +130,7 @@ impl<const W: usize> Text<W> {
         }
         Ok(Self {
             words,
-            len: len as u8,
+            len: len as u16,
         })
     }
 

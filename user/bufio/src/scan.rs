@@ -26,25 +26,111 @@ const HIGH: u64 = 0x8080_8080_8080_8080;
 
 /// Word at a time: for `x = word ^ (byte * LOW)`, `(x - LOW) & !x & HIGH` has the high bit
 /// of the lowest zero byte of `x` set (bits above it may be false hits, below it never),
-/// so its trailing zeros give the first match in memory order (little-endian).
+/// so its trailing zeros give the first match in memory order (little-endian). The last
+/// bytes (fewer than a word) are one more word, ending at the end of `hay` and overlapping
+/// the words before: its bytes already looked at hold no match, and false hits lie only
+/// above a true one, so its lowest hit is still the first match.
 fn find_words(hay: &[u8], byte: u8) -> Option<usize> {
     let pattern = LOW * u64::from(byte);
+    let hit = |w: u64| {
+        let x = w ^ pattern;
+        x.wrapping_sub(LOW) & !x & HIGH
+    };
     let mut chunks = hay.chunks_exact(8);
     let mut at = 0;
     for c in &mut chunks {
-        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        let x = w ^ pattern;
-        let hit = x.wrapping_sub(LOW) & !x & HIGH;
-        if hit != 0 {
-            return Some(at + (hit.trailing_zeros() / 8) as usize);
+        let h = hit(load_word(c));
+        if h != 0 {
+            return Some(at + (h.trailing_zeros() / 8) as usize);
         }
         at += 8;
+    }
+    let rest = chunks.remainder().len();
+    if rest == 0 {
+        return None;
+    }
+    if hay.len() >= 8 {
+        let last = hay.len() - 8;
+        let h = hit(load_word(&hay[last..]));
+        return (h != 0).then(|| last + (h.trailing_zeros() / 8) as usize);
     }
     chunks
         .remainder()
         .iter()
         .position(|&b| b == byte)
         .map(|i| at + i)
+}
+
+/// The first 8 bytes of `c` (at least 8) as a little-endian word: one `ldr` on AArch64,
+/// where the target's strict alignment makes `from_le_bytes` eight byte loads and seven
+/// `orr`s (EL0 runs with alignment checking off: a load at any address is fine).
+#[inline(always)]
+fn load_word(c: &[u8]) -> u64 {
+    let c = &c[..8];
+    #[cfg(target_arch = "aarch64")]
+    {
+        let w: u64;
+        // SAFETY: reads the 8 bytes of `c` (borrowed for the call), at whatever alignment
+        // (alignment checking is off at EL0); no register but `w` is written.
+        unsafe {
+            core::arch::asm!(
+                "ldr {w}, [{p}]",
+                w = out(reg) w,
+                p = in(reg) c.as_ptr(),
+                options(nostack, readonly, pure, preserves_flags),
+            );
+        }
+        w
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])
+}
+
+/// Stores `w` (little-endian) into the first 8 bytes of `d` (at least 8): one `str` (see
+/// [`load_word`]).
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+fn store_word(d: &mut [u8], w: u64) {
+    let d = &mut d[..8];
+    // SAFETY: writes the 8 bytes of `d` (borrowed mutably: no other reference to them
+    // lives), at whatever alignment (alignment checking is off at EL0).
+    unsafe {
+        core::arch::asm!(
+            "str {w}, [{p}]",
+            w = in(reg) w,
+            p = in(reg) d.as_mut_ptr(),
+            options(nostack, preserves_flags),
+        );
+    }
+}
+
+/// `fgets`'s step: copies `src` into `dst` up to and including the first `byte`, or all of
+/// it: (the bytes copied, whether `byte` ended them). `dst` must be at least as long as
+/// `src`; nothing of `dst` past the bytes copied is written. On AArch64 the whole 64-byte
+/// steps before the match are scanned and copied in one pass (the compare and the copy
+/// share the loads: `neon::copy_clear`), the rest by [`find_words`] and [`copy`].
+pub fn copy_through(dst: &mut [u8], src: &[u8], byte: u8) -> (usize, bool) {
+    assert!(dst.len() >= src.len(), "copy_through: dst too short");
+    #[cfg(target_arch = "aarch64")]
+    let from = neon::copy_clear(dst, src, byte);
+    #[cfg(not(target_arch = "aarch64"))]
+    let from = 0;
+    let (n, found) = match find_words(&src[from..], byte) {
+        Some(i) => (from + i + 1, true),
+        None => (src.len(), false),
+    };
+    copy(&mut dst[from..n], &src[from..n]);
+    (n, found)
+}
+
+/// The plain loop for [`copy_through`] (the tests' reference).
+pub fn copy_through_bytewise(dst: &mut [u8], src: &[u8], byte: u8) -> (usize, bool) {
+    let (n, found) = match find_byte_bytewise(src, byte) {
+        Some(i) => (i + 1, true),
+        None => (src.len(), false),
+    };
+    dst[..n].copy_from_slice(&src[..n]);
+    (n, found)
 }
 
 /// `dst.copy_from_slice(src)` (same lengths), 64 bytes a step on AArch64 (`ldp q`/`stp q`
@@ -124,6 +210,55 @@ mod neon {
         )
     }
 
+    /// The whole 64-byte steps of `src` before the first that holds `byte`, copied into
+    /// `dst` (at least as long) as they are scanned: how many bytes (a multiple of 64).
+    /// The step that holds `byte` is not written.
+    pub fn copy_clear(dst: &mut [u8], src: &[u8], byte: u8) -> usize {
+        let steps = src.len() / 64;
+        if steps == 0 || dst.len() < src.len() {
+            return 0;
+        }
+        let left: usize;
+        // SAFETY: reads the `steps * 64` bytes from `src`'s start and writes at most as
+        // many from `dst`'s start, all inside the two slices (`dst` is at least as long;
+        // borrowed mutably, so no other reference to it lives and it cannot overlap
+        // `src`). FP/SIMD is enabled for EL0; every vector register used is declared
+        // clobbered. `left` counts the steps not copied when a match stopped it.
+        unsafe {
+            core::arch::asm!(
+                "dup v16.16b, {b:w}",
+                "2:",
+                "ldp q0, q1, [{s}]",
+                "ldp q2, q3, [{s}, #32]",
+                "cmeq v4.16b, v0.16b, v16.16b",
+                "cmeq v5.16b, v1.16b, v16.16b",
+                "cmeq v6.16b, v2.16b, v16.16b",
+                "cmeq v7.16b, v3.16b, v16.16b",
+                "orr v4.16b, v4.16b, v5.16b",
+                "orr v6.16b, v6.16b, v7.16b",
+                "orr v4.16b, v4.16b, v6.16b",
+                "umaxp v4.16b, v4.16b, v4.16b",
+                "fmov {t}, d4",
+                "cbnz {t}, 3f",
+                "stp q0, q1, [{d}], #32",
+                "stp q2, q3, [{d}], #32",
+                "add {s}, {s}, #64",
+                "subs {n}, {n}, #1",
+                "b.ne 2b",
+                "3:",
+                b = in(reg) u32::from(byte),
+                s = inout(reg) src.as_ptr() => _,
+                d = inout(reg) dst.as_mut_ptr() => _,
+                n = inout(reg) steps => left,
+                t = out(reg) _,
+                out("v0") _, out("v1") _, out("v2") _, out("v3") _,
+                out("v4") _, out("v5") _, out("v6") _, out("v7") _, out("v16") _,
+                options(nostack),
+            );
+        }
+        (steps - left) * 64
+    }
+
     /// Zeroes the whole 64-byte steps of `dst`: how many bytes.
     pub fn zero64(dst: &mut [u8]) -> usize {
         let steps = dst.len() / 64;
@@ -157,10 +292,9 @@ mod neon {
         let n = src.len().min(dst.len());
         if n < 16 {
             if n >= 8 {
-                let head = u64::from_le_bytes(src[..8].try_into().unwrap_or([0; 8]));
-                let tail = u64::from_le_bytes(src[n - 8..n].try_into().unwrap_or([0; 8]));
-                dst[..8].copy_from_slice(&head.to_le_bytes());
-                dst[n - 8..n].copy_from_slice(&tail.to_le_bytes());
+                let (head, tail) = (super::load_word(src), super::load_word(&src[n - 8..n]));
+                super::store_word(dst, head);
+                super::store_word(&mut dst[n - 8..n], tail);
             } else {
                 for (d, s) in dst.iter_mut().zip(src) {
                     *d = *s;

@@ -1,6 +1,6 @@
 //! The buffered stream: C's `FILE` over a [`Backend`].
 
-use crate::scan::{copy, find_byte};
+use crate::scan::{copy, copy_through};
 use alloc::vec::Vec;
 use proto::Errno;
 
@@ -134,11 +134,8 @@ impl<B: Backend> Stream<B> {
                 break;
             }
             let room = (out.len() - done).min(avail.len());
-            let (take, line_end) = match find_byte(&avail[..room], b'\n') {
-                Some(i) => (i + 1, true),
-                None => (room, false),
-            };
-            copy(&mut out[done..done + take], &avail[..take]);
+            // The newline search and the copy in one pass over the bytes.
+            let (take, line_end) = copy_through(&mut out[done..done + room], &avail[..room], b'\n');
             self.start += take;
             done += take;
             if line_end {

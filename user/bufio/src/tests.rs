@@ -1,7 +1,10 @@
 //! Host tests: the scans against the byte loop, the stream against a mock backend that
 //! records every call.
 
-use crate::{BUFSIZ, Backend, Stream, copy, find_byte, find_byte_bytewise, zero};
+use crate::{
+    BUFSIZ, Backend, Stream, copy, copy_through, copy_through_bytewise, find_byte,
+    find_byte_bytewise, zero,
+};
 use proto::Errno;
 use std::vec::Vec;
 
@@ -41,6 +44,43 @@ fn find_byte_agrees_with_the_byte_loop() {
         hay[at] = 0x0a;
         assert_eq!(find_byte(&hay, 0x0a), Some(at));
         assert_eq!(find_byte(&hay[..at], 0x0a), None);
+    }
+}
+
+#[test]
+fn copy_through_agrees_with_the_byte_loop_and_writes_nothing_past_the_line() {
+    let mut rng = Rng(0xfeed);
+    for len in 0..300 {
+        for round in 0..12 {
+            // Binary data with zero bytes and near-hits; rarer newlines in later rounds, so
+            // that whole 64-byte steps go by before a match, and none at all in the last.
+            let src: Vec<u8> = (0..len)
+                .map(|_| match rng.next() % (4 + 40 * round) {
+                    0 if round < 11 => 0x0a,
+                    1 => 0x00,
+                    2 => 0x0b,
+                    3 => 0x8a,
+                    _ => rng.next() as u8 | 0x10,
+                })
+                .collect();
+            let mut got = std::vec![0xee_u8; len + 8];
+            let mut want = got.clone();
+            assert_eq!(
+                copy_through(&mut got, &src, 0x0a),
+                copy_through_bytewise(&mut want, &src, 0x0a),
+                "{src:?}"
+            );
+            assert_eq!(got, want, "bytes past the line were written: {src:?}");
+        }
+    }
+    // The newline at every offset of a long run, after a false hit's borrow (0x0b).
+    for at in 0..260 {
+        let mut src = std::vec![0x0b_u8; 260];
+        src[at] = 0x0a;
+        let mut got = std::vec![0u8; 260];
+        assert_eq!(copy_through(&mut got, &src, 0x0a), (at + 1, true));
+        assert_eq!(got[..=at], src[..=at]);
+        assert!(got[at + 1..].iter().all(|&b| b == 0));
     }
 }
 

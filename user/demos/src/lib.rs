@@ -176,6 +176,40 @@ pub fn show(label: &str, s: &VmStats) {
     );
 }
 
+/// The demos' command lines: `<program> [arguments]`, each optional with a default (what
+/// the tour runs). A bad one prints the usage and the program exits with status 2.
+pub mod cmdline {
+    use rt::println;
+
+    /// The exit status of a program given bad arguments (as a shell's utilities use it).
+    pub const USAGE_STATUS: i32 = 2;
+
+    /// Prints `why` and `usage: <usage>`; the status to exit with.
+    pub fn usage(why: &str, usage: &str) -> i32 {
+        println!("{why}");
+        println!("usage: {usage}");
+        USAGE_STATUS
+    }
+
+    /// Argument `i` as a number in `range`, `default` when it is not given; `Err` with a
+    /// reason when it is not a number in the range.
+    pub fn number(
+        args: &[&str],
+        i: usize,
+        default: u64,
+        range: core::ops::RangeInclusive<u64>,
+    ) -> Result<u64, &'static str> {
+        match args.get(i) {
+            None => Ok(default),
+            Some(a) => a
+                .parse::<u64>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or("not a number in the range"),
+        }
+    }
+}
+
 /// Counts failed checks and prints one line per check.
 #[derive(Default)]
 pub struct Checks {
@@ -418,6 +452,11 @@ pub mod dirtest {
     pub const INSIDE_BYTES: &[u8] = b"inside a renamed directory\n";
     /// The entries `dirtest` makes in `Dir Test` to list (`entry number NN.dat`, NN bytes).
     pub const ENTRIES: usize = 40;
+    /// A directory of a 120-byte name in `Dir Test`, and a file of a 125-byte name in it:
+    /// a path of 255 bytes, `PATH_MAX` without its NUL.
+    pub const DEEP_DIR: &str = "Dir Test/Deep directory ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd";
+    pub const DEEP_FILE: &str = "Dir Test/Deep directory ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd/a file with a long name fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff.txt";
+    pub const DEEP_BYTES: &[u8] = b"a file at the end of a path of 255 bytes\n";
 
     /// `MOVED_FILE`'s bytes: `entry number 00.dat` grown to 700 bytes.
     pub fn moved_bytes() -> [u8; 700] {
@@ -426,5 +465,28 @@ pub mod dirtest {
             *x = (i * 7 % 253) as u8;
         }
         b
+    }
+}
+
+/// `growio`'s files left on the disk (scenario `proc-growio` reads them back after
+/// power-off: `tools/src/scenarios.rs` makes the same bytes).
+pub mod growio {
+    /// Byte `i` of pattern `seed`.
+    pub fn byte(seed: u8, i: usize) -> u8 {
+        ((i as u64).wrapping_mul(0x9e37_79b9) >> 7) as u8 ^ seed
+    }
+    /// `GROWA.DAT` (closed): 100 pieces of 1 KiB, then 300 bytes.
+    pub const SEED_A: u8 = 0x5a;
+    pub const PIECES_A: usize = 100;
+    pub const TAIL_A: usize = 300;
+    pub fn len_a() -> u64 {
+        (PIECES_A * 1024 + TAIL_A) as u64
+    }
+    /// `GROWB.DAT` (its writer exits without closing it): 70 pieces, then 17 bytes.
+    pub const SEED_B: u8 = 0xb3;
+    pub const PIECES_B: usize = 70;
+    pub const TAIL_B: usize = 17;
+    pub fn len_b() -> u64 {
+        (PIECES_B * 1024 + TAIL_B) as u64
     }
 }

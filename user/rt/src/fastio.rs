@@ -36,12 +36,12 @@
 //! descriptors a program got from the one before `exec`: those keep the message path.
 
 use crate::ipc::Client;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 use libmk::{Cap, Notification};
-use proto::file::AT_POSITION;
 use proto::file::open_flags as of;
+use proto::file::{AT_POSITION, GROW_CELLS};
 use proto::object::{MmapObject, Pager};
-use proto::{Errno, FileRequest, SpanReply, task_slots};
+use proto::{Errno, FileRequest, GrowReply, SpanReply, task_slots};
 use spin::Mutex;
 
 const FILE: Client = Client::at(task_slots::FILE);
@@ -55,8 +55,9 @@ pub const WINDOW: u64 = 64 << 20;
 const BLOCK: u64 = proto::object::BLOCK_SIZE;
 /// Blocks the file server brings in per `Span` (`file::fs::SPAN_BLOCKS`).
 const SPAN_BLOCKS: u64 = 4;
-/// Descriptors this runtime keeps an entry for at once (more take the message path).
-const ENTRIES: usize = 16;
+/// Descriptors this runtime keeps an entry for at once (more take the message path); an
+/// entry's index is its growth reservation's cell.
+const ENTRIES: usize = GROW_CELLS;
 /// The largest file offset + 1 (a FAT file ends at 4 GiB - 1).
 const MAX_SIZE: u64 = u32::MAX as u64;
 
@@ -78,6 +79,11 @@ struct Entry {
     /// fault on them finds them there: a disk error was the `Span`'s `EIO`, not a `BUS`).
     lo: u64,
     hi: u64,
+    /// Its growth reservation's cell in the size page (`Grow`: the entry's index in the
+    /// table), if it has one.
+    cell: Option<usize>,
+    /// Its index in the table.
+    index: usize,
 }
 
 impl Entry {
@@ -111,6 +117,10 @@ impl Entry {
 }
 
 static TABLE: Mutex<[Option<Entry>; ENTRIES]> = Mutex::new([None; ENTRIES]);
+/// The task's size page (`SizePage`), where it says how far it wrote under each growth
+/// reservation: its address (0: not mapped), and whether the server had none to give.
+static PAGE: AtomicU64 = AtomicU64::new(0);
+static NO_PAGE: AtomicBool = AtomicBool::new(false);
 /// Entries in [`TABLE`]: with none, no call here takes the lock (a store, which after a
 /// `fork` would copy the page: `fork` + `exec` copies next to nothing) or polls.
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -130,7 +140,7 @@ pub fn opened(fd: u64, flags: u64, size: u64) {
         return;
     }
     let mut t = TABLE.lock();
-    if let Some(slot) = t.iter_mut().find(|e| e.is_none()) {
+    if let Some((index, slot)) = t.iter_mut().enumerate().find(|(_, e)| e.is_none()) {
         LIVE.fetch_add(1, Ordering::Relaxed);
         *slot = Some(Entry {
             fd,
@@ -142,6 +152,8 @@ pub fn opened(fd: u64, flags: u64, size: u64) {
             shared: false,
             lo: 0,
             hi: 0,
+            cell: None,
+            index,
         });
     }
 }
@@ -170,11 +182,17 @@ pub fn forget(fd: u64) {
 /// A `fork` is coming: every position goes to the server, which keeps it from now on
 /// (parent and child share it). `exec` is the same ([`before_exec`]).
 pub fn before_fork() {
+    // `O_DIRECT` buffers: the child gets its own (`crate::direct`).
+    crate::direct::unmap_all();
+    // The child must not store into the parent's cells (it maps its own page).
+    unmap_page();
     if LIVE.load(Ordering::Relaxed) == 0 {
         return;
     }
     let mut t = TABLE.lock();
     for e in t.iter_mut().flatten() {
+        // Shared from now on: every growth asks the server.
+        e.cell = None;
         if !e.shared {
             // A position the server refuses (past the largest file) stays where it was
             // there; reads at it return 0 either way.
@@ -194,7 +212,20 @@ pub fn before_exec() {
 /// server): entries the server does not know any more are dropped (their windows would
 /// fault with `BUS`).
 fn check_restart() {
+    poll_restart();
+}
+
+/// Polls the task's notification; after a signal (a child ended, or init restarted the
+/// file server) the `O_DIRECT` buffers are unmapped (`crate::direct`: mapped again at their
+/// next call) and the entries the server does not know any more are dropped.
+pub(crate) fn poll_restart() {
     if NOTIFY.poll().is_err() {
+        return;
+    }
+    crate::direct::unmap_all();
+    // Also with no entry left: the next descriptor's growth would store into it.
+    unmap_page();
+    if LIVE.load(Ordering::Relaxed) == 0 {
         return;
     }
     let fds: [Option<u64>; ENTRIES] = TABLE.lock().map(|e| e.map(|e| e.fd));
@@ -204,6 +235,120 @@ fn check_restart() {
             forget(fd);
         }
     }
+}
+
+/// Unmaps the size page (before `fork`, after a restart signal); the reservations' cells go
+/// with it (the entries' `cell`s are dropped by the callers or unusable: [`page`] maps it
+/// again for the next `Grow`, which gives a new cell).
+fn unmap_page() {
+    // A load first: a store (even of 0 over 0) before a `fork` would copy the data page.
+    if PAGE.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let at = PAGE.swap(0, Ordering::Relaxed);
+    if at != 0 {
+        let _ = crate::posix::munmap(at, BLOCK);
+        for e in TABLE.lock().iter_mut().flatten() {
+            e.cell = None;
+        }
+    }
+}
+
+/// The size page's address, mapped first if need be; `None` when the server has none to
+/// give (then every growth asks the server, as without reservations).
+fn page() -> Option<u64> {
+    let at = PAGE.load(Ordering::Relaxed);
+    if at != 0 {
+        return Some(at);
+    }
+    if NO_PAGE.load(Ordering::Relaxed) {
+        return None;
+    }
+    let mapped = FileRequest::size_page(&FILE).and_then(|r| {
+        let req = MmapObject {
+            addr: 0,
+            len: BLOCK,
+            prot: crate::posix::PROT_READ | crate::posix::PROT_WRITE,
+            flags: crate::posix::MAP_SHARED,
+            pager: Pager::File,
+            handle: r.fd,
+            offset: 0,
+        };
+        if r.size != BLOCK {
+            let _ = crate::shm::release_object(Pager::File, r.fd);
+            return Err(Errno::EIO);
+        }
+        req.map(&VM).inspect_err(|_| {
+            let _ = crate::shm::release_object(Pager::File, r.fd);
+        })
+    });
+    match mapped {
+        Ok(at) => {
+            PAGE.store(at, Ordering::Relaxed);
+            Some(at)
+        }
+        Err(_) => {
+            NO_PAGE.store(true, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+/// Word `word` (0: written end, 1: limit) of cell `cell` of the size page at `page`.
+fn cell_word(page: u64, cell: usize, word: usize) -> &'static AtomicU64 {
+    // SAFETY: `cell < GROW_CELLS` (an entry's index: ENTRIES is GROW_CELLS), so the word lies in the
+    // first 256 bytes of the page, a shared mapping of this task that stays until
+    // `unmap_page`, which only runs with no write in progress (before `fork`, at a restart
+    // poll) and drops every cell; the page is 64 KiB aligned, so the word is aligned. The
+    // server accesses it atomically too.
+    unsafe { AtomicU64::from_ptr((page + ((cell * 2 + word) * 8) as u64) as *mut u64) }
+}
+
+/// A write that grows the file inside `e`'s growth reservation: the copy, then its new end
+/// in the cell, no call. False when it is not one (the caller asks the server) or when the
+/// reservation ended while it copied (the server may have cleared what it copied, or missed
+/// the new end): then the caller writes it through the server again.
+fn reserved_write(e: &mut Entry, at: u64, data: &[u8]) -> Result<bool, Errno> {
+    let Some(cell) = e.cell else {
+        return Ok(false);
+    };
+    let len = data.len() as u64;
+    let Some(end) = at.checked_add(len) else {
+        return Ok(false);
+    };
+    let page = PAGE.load(Ordering::Relaxed);
+    if page == 0 || at > e.size || end <= e.size || !e.checked(at, len) {
+        return Ok(false);
+    }
+    let (written, limit) = (cell_word(page, cell, 0), cell_word(page, cell, 1));
+    if end > limit.load(Ordering::Acquire) {
+        return Ok(false);
+    }
+    copy_in(e, at, data)?;
+    written.store(end, Ordering::Release);
+    // The server ends a reservation by storing 0 and then reading the written end: with a
+    // fence on both sides, it saw this end or this load sees its 0.
+    fence(Ordering::SeqCst);
+    if limit.load(Ordering::Acquire) < end {
+        e.cell = None;
+        return Ok(false);
+    }
+    e.size = end;
+    Ok(true)
+}
+
+/// The server's answer to a `Grow`, checked as a `Span`'s, and its reservation: inside the
+/// largest file, past the range, a cell of the page.
+fn grow(fd: u64, offset: u64, len: u64, cell: usize) -> Result<GrowReply, Errno> {
+    let r = FileRequest::grow(&FILE, fd, offset, len, cell as u64)?;
+    let end = r.at.checked_add(r.len).ok_or(Errno::EIO)?;
+    if r.len != len || end > MAX_SIZE || (r.len > 0 && end > r.size) {
+        return Err(Errno::EIO);
+    }
+    if r.limit != 0 && (r.limit < end || r.limit > MAX_SIZE || r.cell != cell as u64) {
+        return Err(Errno::EIO);
+    }
+    Ok(r)
 }
 
 /// `fd`'s entry (a copy), after the restart check.
@@ -407,10 +552,36 @@ fn write_entry(e: &mut Entry, offset: Option<u64>, data: &[u8]) -> Result<usize,
         Some(o) => Some(o),
         None => Some(e.pos),
     };
+    // Past the size, inside the descriptor's growth reservation: the copy alone (after the
+    // test for a write inside the file, the common case).
+    if let Some(at) = at
+        && e.cell.is_some()
+        && at.checked_add(len).is_some_and(|end| end > e.size)
+        && reserved_write(e, at, data)?
+    {
+        if offset.is_none() {
+            e.pos = at + len;
+        }
+        return Ok(data.len());
+    }
     let at = match at {
         // Inside the file, in blocks the server brought in: the copy alone.
         Some(at) if at.checked_add(len).is_some_and(|end| end <= e.size) && e.checked(at, len) => {
             at
+        }
+        // Growing the file at an offset of this task's: the server grows it and reserves
+        // the blocks after (a `Grow`), so that the next writes go on without asking.
+        Some(at) if len > 0 && page().is_some() => {
+            let r = grow(e.fd, at, len, e.index)?;
+            e.size = r.size;
+            e.note(r.at, r.len);
+            if r.limit != 0 {
+                e.cell = Some(r.cell as usize);
+                e.note(r.at, r.limit - r.at);
+            } else {
+                e.cell = None;
+            }
+            r.at
         }
         // The server settles the range (the end for `O_APPEND`, the shared position),
         // grows the file to hold it and brings its first blocks in.

@@ -9,12 +9,14 @@
 //!
 //! The bytes of `read`, `pread`, `write` and `pwrite` of a descriptor this task opened go
 //! through `crate::fastio` (one copy to or from a shared window of the page cache, no byte
-//! in a message); shm, `O_DIRECT`, `O_DSYNC`/`O_SYNC`, write-only descriptors and those a
-//! program got across `exec` take the message path here (464 bytes a call).
+//! in a message); shm, `O_DSYNC`/`O_SYNC`, write-only descriptors and those a
+//! program got across `exec` take the message path here (464 bytes a call). `O_DIRECT`
+//! descriptors go through `crate::direct` (a buffer shared with the file server, 64 KiB a
+//! call).
 
 use crate::ipc::Client;
 use libmk::{Cap, Endpoint};
-use proto::file::{AT_POSITION, Path, READ_DATA_MR, READ_MAX, pack_data};
+use proto::file::{AT_POSITION, PATH_MAX, Path, READ_DATA_MR, READ_MAX, pack_data};
 use proto::{Errno, FileRequest, ServerControl, task_slots};
 
 pub use proto::FileStats;
@@ -49,18 +51,15 @@ pub struct Stat {
 }
 
 /// `name` as the protocol carries it: `ENOENT` for the empty path (POSIX), `ENAMETOOLONG`
-/// past [`Path::MAX`] bytes.
+/// past [`PATH_MAX`] (255) bytes, `EINVAL` for a NUL in it.
 fn path(name: &str) -> Result<Path, Errno> {
     if name.is_empty() {
         return Err(Errno::ENOENT);
     }
-    Path::new(name).map_err(|_| {
-        if name.len() > Path::MAX {
-            Errno::ENAMETOOLONG
-        } else {
-            Errno::EINVAL
-        }
-    })
+    if name.len() > PATH_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    Path::new(name).map_err(|_| Errno::EINVAL)
 }
 
 /// Descriptors open in the file server over all tasks, and files it holds open (for a
@@ -87,6 +86,7 @@ pub fn open(name: &str, flags: u64) -> Result<u64, Errno> {
 pub fn open_sized(name: &str, flags: u64) -> Result<(u64, u64), Errno> {
     let r = FileRequest::open(&FILE, flags, path(name)?)?;
     crate::fastio::opened(r.fd, flags, r.size);
+    crate::direct::opened(r.fd, flags);
     Ok((r.fd, r.size))
 }
 
@@ -156,6 +156,9 @@ pub fn read(fd: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         // One line at most (a terminal's read): asking again would wait for the next.
         return crate::console::read(fd, buf);
     }
+    if let Some(r) = crate::direct::read(fd, None, buf) {
+        return r;
+    }
     if let Some(r) = crate::fastio::read(fd, None, buf) {
         return r;
     }
@@ -167,6 +170,9 @@ pub fn pread(fd: u64, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
     // Negative as an `off_t` (POSIX: `EINVAL`).
     if offset > i64::MAX as u64 {
         return Err(Errno::EINVAL);
+    }
+    if let Some(r) = crate::direct::read(fd, Some(offset), buf) {
+        return r;
     }
     if let Some(r) = crate::fastio::read(fd, Some(offset), buf) {
         return r;
@@ -182,8 +188,9 @@ pub fn close(fd: u64) -> Result<(), Errno> {
     if proto::shm::owns_fd(fd) {
         return crate::shm::close(fd);
     }
-    // The window first: its handle keeps the file open.
+    // The window and the `O_DIRECT` buffer first: the window's handle keeps the file open.
     crate::fastio::forget(fd);
+    crate::direct::forget(fd);
     FileRequest::close(&FILE, fd)
 }
 
@@ -272,6 +279,9 @@ fn write_all(fd: u64, offset: Option<u64>, buf: &[u8]) -> Result<usize, Errno> {
 /// [`SECTOR_SIZE`] (`EINVAL`) and the bytes go to the disk before the call returns. `EBADF`
 /// for a descriptor not open for writing, `ENOSPC` when the disk is full.
 pub fn write(fd: u64, buf: &[u8]) -> Result<usize, Errno> {
+    if let Some(r) = crate::direct::write(fd, None, buf) {
+        return r;
+    }
     if let Some(r) = crate::fastio::write(fd, None, buf) {
         return r;
     }
@@ -283,6 +293,9 @@ pub fn pwrite(fd: u64, buf: &[u8], offset: u64) -> Result<usize, Errno> {
     // Negative as an `off_t` (POSIX: `EINVAL`).
     if offset > i64::MAX as u64 {
         return Err(Errno::EINVAL);
+    }
+    if let Some(r) = crate::direct::write(fd, Some(offset), buf) {
+        return r;
     }
     if let Some(r) = crate::fastio::write(fd, Some(offset), buf) {
         return r;
@@ -307,7 +320,7 @@ pub fn unlink(name: &str) -> Result<(), Errno> {
 /// `mkdir(name)`: a new, empty directory. Any name a desktop takes (long, mixed case,
 /// spaces): the server writes long-name entries. `EEXIST` if it exists, `ENOENT` or
 /// `ENOTDIR` for a parent that is missing or a file, `ENOSPC` on a full disk, `EROFS` on a
-/// read-only one, `ENAMETOOLONG` for a path longer than [`Path::MAX`] bytes.
+/// read-only one, `ENAMETOOLONG` for a path longer than [`PATH_MAX`] bytes.
 pub fn mkdir(name: &str) -> Result<(), Errno> {
     FileRequest::mkdir(&FILE, path(name)?)
 }

@@ -7,7 +7,7 @@ use proto::{Errno, MAX_WORDS, ReplyBody, Wire};
 
 /// The message that sends `w` (words past the registers go to the IPC buffer; without one
 /// they are left off, and the receiver finds the message short).
-pub fn message(w: &Wire) -> Message {
+pub fn message<const N: usize>(w: &Wire<N>) -> Message {
     let words = w.mrs();
     let (regs, rest) = words.split_at(words.len().min(REGISTER_MRS));
     let mut m = Message::new(w.label(), regs);
@@ -63,7 +63,7 @@ pub fn write_data(length: usize, len: usize, out: &mut [u8]) -> Result<(), Errno
 }
 
 /// Sends request `w` to `to` and waits for the reply's results.
-pub fn call<T: ReplyBody>(to: Cap<Endpoint>, w: &Wire) -> Result<T, Errno> {
+pub fn call<T: ReplyBody, const N: usize>(to: Cap<Endpoint>, w: &Wire<N>) -> Result<T, Errno> {
     let reply = to.call(&message(w)).map_err(call_error)?;
     let length = reply.info().length;
     if length <= reply.mrs.len() {
@@ -88,7 +88,7 @@ impl Client {
 }
 
 impl proto::Transport for Client {
-    fn call<T: ReplyBody>(&self, request: &Wire) -> Result<T, Errno> {
+    fn call<T: ReplyBody, const N: usize>(&self, request: &Wire<N>) -> Result<T, Errno> {
         call(self.0, request)
     }
 }

@@ -6,13 +6,17 @@
 //! - [`root_entry!`]: the root task (init); `x0` = the boot-info page;
 //! - [`server_entry!`]: a server init starts (vm, zero); `x0` = its startup page
 //!   (`proto::STARTUP_VADDR`), its IPC buffer at `proto::USER_IPC_BUFFER`;
-//! - [`entry!`]: a user task; `x0` = its pid, its IPC buffer at `proto::USER_IPC_BUFFER`;
-//!   when `main` returns, the task exits with its result.
+//! - [`entry!`]: a user task; `x0` = its pid, its IPC buffer at `proto::USER_IPC_BUFFER`,
+//!   its arguments at `proto::USER_ARGS` ([`args()`], [`env`]); `main` is `fn() -> i32` or
+//!   `fn(&[&str]) -> i32` (given argv); when `main` returns, the task exits with its
+//!   result.
 #![no_std]
 
 extern crate alloc;
 
+pub mod args;
 pub mod console;
+pub mod direct;
 pub mod fastio;
 pub mod file;
 pub mod heap;
@@ -22,6 +26,7 @@ pub mod shm;
 pub mod stdio;
 
 pub use abi::bootinfo::BootInfo;
+pub use args::{args, env, environ};
 pub use file::{DirEntry, ReadDir, closedir, mkdir, opendir, read_dir, readdir, rename, rmdir};
 pub use file::{
     FileStats, O_APPEND, O_CLOEXEC, O_DIRECT, O_DIRECTORY, O_DSYNC, O_LARGEFILE, O_NOATIME,
@@ -60,7 +65,8 @@ macro_rules! server_entry {
     };
 }
 
-/// Declares a user task's entry: `rt::entry!(main)` with `fn main() -> i32`; the task exits
+/// Declares a user task's entry: `rt::entry!(main)` with `fn main() -> i32` or
+/// `fn main(args: &[&str]) -> i32` (argv, `args[0]` the program's name); the task exits
 /// with `main`'s result.
 #[macro_export]
 macro_rules! entry {
@@ -115,6 +121,49 @@ pub(crate) fn is_root() -> bool {
     role() == Role::Root
 }
 
+/// Whether this program is a user task (it has argument areas).
+pub(crate) fn is_task() -> bool {
+    role() == Role::Task
+}
+
+/// What [`entry!`] accepts as a task's `main`: `fn() -> i32` ([`NoArgs`]) or
+/// `fn(&[&str]) -> i32` ([`WithArgs`], given argv). The form is told by the function's
+/// type, so existing programs need no change.
+pub trait Main<Form> {
+    fn run(self) -> i32;
+}
+
+/// `main` takes no arguments.
+pub struct NoArgs;
+/// `main` takes argv.
+pub struct WithArgs;
+
+impl<F: FnOnce() -> i32> Main<NoArgs> for F {
+    fn run(self) -> i32 {
+        self()
+    }
+}
+
+/// argv of up to this many strings is handed to `main` from the stack: the heap stays
+/// untouched (demos that count vm's pages see only what they do themselves).
+const STACK_ARGS: usize = 16;
+
+impl<F: FnOnce(&[&str]) -> i32> Main<WithArgs> for F {
+    fn run(self) -> i32 {
+        let argc = args().count();
+        if argc <= STACK_ARGS {
+            let mut argv = [""; STACK_ARGS];
+            for (slot, arg) in argv.iter_mut().zip(args()) {
+                *slot = arg;
+            }
+            self(&argv[..argc])
+        } else {
+            let argv: alloc::vec::Vec<&str> = args().collect();
+            self(&argv)
+        }
+    }
+}
+
 /// Registers the IPC buffer at `USER_IPC_BUFFER` and accepts no capabilities until asked.
 fn set_user_ipc_buffer() {
     libmk::set_ipc_buffer(proto::USER_IPC_BUFFER);
@@ -166,13 +215,13 @@ pub fn start_server(startup: u64, main: fn(&'static Startup) -> !) -> ! {
 }
 
 /// Runs a user task's `main` and exits with its result.
-pub fn start_task(pid: u64, main: fn() -> i32) -> ! {
+pub fn start_task<Form>(pid: u64, main: impl Main<Form>) -> ! {
     ROLE.store(Role::Task as u8, Ordering::Relaxed);
     console::use_descriptors();
     set_user_ipc_buffer();
     posix::set_pid(pid);
     heap::enable_growth();
-    let status = main();
+    let status = main.run();
     posix::exit(status)
 }
 

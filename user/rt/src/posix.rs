@@ -122,15 +122,60 @@ fn program_name(name: &str) -> Result<Name, Errno> {
     Ok(Name::new(name)?)
 }
 
-/// Starts program `name` from the initrd as a child of this task; its pid.
+/// Starts program `name` (`bin/<name>` on the disk, else the initrd's) as a child of this
+/// task, with argv = [`name`] and this task's environment; its pid.
 pub fn spawn(name: &str) -> Result<u64, Errno> {
-    ProcRequest::spawn(&PROC, program_name(name)?)
+    spawn_with(name, core::iter::once(name), crate::environ())
 }
 
-/// Replaces this task's program with `name`; returns only on failure.
+/// `spawn` with arguments: argv as given (`argv[0]` is the program's name by custom; it
+/// must not be empty) and this task's environment.
+pub fn spawnv(name: &str, argv: &[&str]) -> Result<u64, Errno> {
+    spawn_with(name, argv.iter().copied(), crate::environ())
+}
+
+/// `spawn` with arguments and an environment (`NAME=value` strings). `E2BIG` past
+/// `proto::args::ARG_MAX` bytes or `MAX_ARGS` strings, `EINVAL` for an empty argv or a
+/// malformed string.
+pub fn spawnve(name: &str, argv: &[&str], envp: &[&str]) -> Result<u64, Errno> {
+    spawn_with(name, argv.iter().copied(), envp.iter().copied())
+}
+
+fn spawn_with<'a, 'e>(
+    name: &str,
+    argv: impl Iterator<Item = &'a str> + Clone,
+    envp: impl Iterator<Item = &'e str> + Clone,
+) -> Result<u64, Errno> {
+    let name = program_name(name)?;
+    crate::args::put(argv, envp)?;
+    ProcRequest::spawn_args(&PROC, name)
+}
+
+/// Replaces this task's program with `name` (argv = [`name`], the environment kept);
+/// returns only on failure.
 pub fn exec(name: &str) -> Result<Infallible, Errno> {
+    exec_with(name, core::iter::once(name), crate::environ())
+}
+
+/// `exec` with arguments (POSIX `execv`): the environment kept.
+pub fn execv(name: &str, argv: &[&str]) -> Result<Infallible, Errno> {
+    exec_with(name, argv.iter().copied(), crate::environ())
+}
+
+/// `exec` with arguments and an environment (POSIX `execve`).
+pub fn execve(name: &str, argv: &[&str], envp: &[&str]) -> Result<Infallible, Errno> {
+    exec_with(name, argv.iter().copied(), envp.iter().copied())
+}
+
+fn exec_with<'a, 'e>(
+    name: &str,
+    argv: impl Iterator<Item = &'a str> + Clone,
+    envp: impl Iterator<Item = &'e str> + Clone,
+) -> Result<Infallible, Errno> {
+    let name = program_name(name)?;
+    crate::args::put(argv, envp)?;
     crate::fastio::before_exec();
-    ProcRequest::exec(&PROC, program_name(name)?)?;
+    ProcRequest::exec_args(&PROC, name)?;
     // init never replies to a successful exec: the thread restarts in the new program.
     Err(Errno::EIO)
 }

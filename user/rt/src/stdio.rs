@@ -3,7 +3,8 @@
 //! ([`File::open`], [`File::create`], [`fopen`], [`File::from_fd`]), `fgets`
 //! ([`File::read_line`]), `fread`, `fwrite`, `fputs`, `fprintf` ([`fprintf!`](crate::fprintf),
 //! over `core::fmt`), `fflush`, `fclose`. The buffering is `bufio::Stream` (host-tested);
-//! the newline search goes 32 bytes a step (NEON), and the buffer is filled and drained
+//! `fgets` searches for the newline and copies in one pass, 64 bytes a step (NEON:
+//! `bufio::copy_through`), and the buffer is filled and drained
 //! with `read`/`write`, which copy straight from and to the file's page-cache frames
 //! (`crate::fastio`).
 

@@ -13,14 +13,16 @@
 //! `TaskExit { pid }` is queued when the task is already stopped, so nothing of that pid
 //! comes after it.
 
-use super::{Objects, Proc, Program, State, Task, WaitStatus};
+use super::{ArgArea, Objects, Proc, Program, State, Task, WaitStatus};
 use crate::proc::answer;
 use crate::proc::proxy::{self, Answer, Job, Server, Then};
 use crate::proc::servers::{self, DiskProgram, Head};
 use abi::message::NULL_CPTR;
 use kernel_core::elf::UserImage;
 use libmk::{Cap, Endpoint, Message, SavedReply};
-use proto::{ConsoleRequest, Errno, Name, OpenReply, ServerControl, VmControl, Wire, pid};
+use proto::{
+    ConsoleRequest, Errno, MESSAGE_WORDS, Name, OpenReply, ServerControl, VmControl, Wire, pid,
+};
 
 /// A fork waiting for the servers' `TaskFork` answers.
 pub struct Forking {
@@ -54,25 +56,24 @@ pub struct Loading {
     head: Option<Head>,
     /// After the headers: the image they describe (then `GetObject` is on its way).
     image: Option<UserImage>,
+    /// The new program's arguments, checked.
+    args: ArgArea,
 }
 
 /// What a program load does next.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one step at a time, on init's stack, used at once"
-)]
 enum Step {
-    Post(Wire),
+    Post(Wire<MESSAGE_WORDS>),
     Done(Result<DiskProgram, Errno>),
 }
 
 impl Proc<'_> {
     /// Queues `request` for `server`'s proxy (answered "gone" at once without the server).
-    fn post(&mut self, server: Server, request: Wire, then: Then) {
+    fn post<const N: usize>(&mut self, server: Server, request: Wire<N>, then: Then) {
         if self.clients.ep(server).is_none() {
             self.complete(server, then, &Answer::Gone);
             return;
         }
+        let request = request.widen();
         self.links[server as usize]
             .queue
             .push_back(Job { request, then });
@@ -80,7 +81,7 @@ impl Proc<'_> {
     }
 
     /// A request to the file server whose answer nobody needs (`Close`, `Release`).
-    pub(super) fn post_quiet(&mut self, request: Wire) {
+    pub(super) fn post_quiet<const N: usize>(&mut self, request: Wire<N>) {
         self.post(Server::File, request, Then::Quiet);
     }
 
@@ -275,10 +276,10 @@ impl Proc<'_> {
 
     /// `spawn(name)` from `parent`, answered on `reply` when the program is loaded (`None`:
     /// the program `run=` names, started by init itself).
-    pub fn spawn(&mut self, parent: u64, name: Name, reply: Option<u64>) {
+    pub fn spawn(&mut self, parent: u64, name: Name, reply: Option<u64>, args: ArgArea) {
         match self.may_add_child(parent) {
-            Ok(()) => self.read_program(Purpose::Spawn { parent }, name, reply),
-            Err(e) => self.spawned(parent, name, reply, Err(e)),
+            Ok(()) => self.read_program(Purpose::Spawn { parent }, name, reply, args),
+            Err(e) => self.spawned(parent, name, reply, Err(e), &args),
         }
     }
 
@@ -288,6 +289,7 @@ impl Proc<'_> {
         name: Name,
         reply: Option<u64>,
         program: Result<Program, Errno>,
+        args: &ArgArea,
     ) {
         if parent != pid::INIT && !self.is_running(parent) {
             // The parent ended while the program was read.
@@ -299,7 +301,7 @@ impl Proc<'_> {
             }
             return;
         }
-        let result = program.and_then(|p| self.spawn_with(parent, name, p));
+        let result = program.and_then(|p| self.spawn_with(parent, name, p, args));
         match reply {
             Some(slot) => self.answer_saved(slot, &answer(result)),
             None => match result {
@@ -327,15 +329,22 @@ impl Proc<'_> {
 
     /// `exec(name)` from `pid`, answered on `reply` if it fails (a task that execs restarts
     /// in its new program instead).
-    pub fn exec(&mut self, pid: u64, name: Name, reply: u64) {
+    pub fn exec(&mut self, pid: u64, name: Name, reply: u64, args: ArgArea) {
         if self.is_running(pid) {
-            self.read_program(Purpose::Exec { pid }, name, Some(reply));
+            self.read_program(Purpose::Exec { pid }, name, Some(reply), args);
         } else {
             self.answer_saved(reply, &answer::<()>(Err(Errno::ESRCH)));
         }
     }
 
-    fn execed(&mut self, pid: u64, name: Name, reply: u64, program: Result<Program, Errno>) {
+    fn execed(
+        &mut self,
+        pid: u64,
+        name: Name,
+        reply: u64,
+        program: Result<Program, Errno>,
+        args: &ArgArea,
+    ) {
         if !self.is_running(pid) {
             if let Ok(p) = program {
                 self.done_loading(&p);
@@ -343,7 +352,7 @@ impl Proc<'_> {
             self.drop_saved(reply);
             return;
         }
-        match program.and_then(|p| self.exec_with(pid, name, p)) {
+        match program.and_then(|p| self.exec_with(pid, name, p, args)) {
             // The task restarts in its new program (or was killed): no answer.
             Ok(()) => self.drop_saved(reply),
             Err(e) => self.answer_saved(reply, &answer::<()>(Err(e))),
@@ -517,7 +526,7 @@ impl Proc<'_> {
     /// Reads program `name` from the disk (`bin/<name>`: `Open`, `Read`s of its headers,
     /// `GetObject`), each step a job of the file server's; falls back to the initrd as
     /// [`Proc::initrd_program`] says.
-    fn read_program(&mut self, purpose: Purpose, name: Name, reply: Option<u64>) {
+    fn read_program(&mut self, purpose: Purpose, name: Name, reply: Option<u64>, args: ArgArea) {
         let id = self.next_load;
         self.next_load += 1;
         self.loads.insert(
@@ -528,6 +537,7 @@ impl Proc<'_> {
                 reply,
                 head: None,
                 image: None,
+                args,
             },
         );
         match servers::open_program(name.as_str()) {
@@ -604,7 +614,7 @@ impl Proc<'_> {
         match head.image() {
             Ok(image) => {
                 l.image = Some(image);
-                Step::Post(servers::get_object(head.fd))
+                Step::Post(servers::get_object(head.fd).widen())
             }
             Err(e) => {
                 *close = Some(head.fd);
@@ -627,8 +637,12 @@ impl Proc<'_> {
             Err(e) => self.initrd_program(l.name.as_str(), e),
         };
         match (l.purpose, l.reply) {
-            (Purpose::Spawn { parent }, reply) => self.spawned(parent, l.name, reply, program),
-            (Purpose::Exec { pid }, Some(reply)) => self.execed(pid, l.name, reply, program),
+            (Purpose::Spawn { parent }, reply) => {
+                self.spawned(parent, l.name, reply, program, &l.args)
+            }
+            (Purpose::Exec { pid }, Some(reply)) => {
+                self.execed(pid, l.name, reply, program, &l.args)
+            }
             (Purpose::Exec { .. }, None) => {
                 if let Ok(p) = program {
                     self.done_loading(&p);

@@ -97,7 +97,7 @@ pub fn deliver(intid: u32) -> bool {
     platform::get().gic.disable(intid);
     match Obj::<Notification>::from_link(e.notification) {
         Some(n) if e.claimed => {
-            ipc::signal_object(n, e.badge);
+            ipc::signal_from_interrupt(n, e.badge);
             true
         }
         _ => false,

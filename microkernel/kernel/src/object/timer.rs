@@ -157,7 +157,7 @@ pub fn expire(now: u64) {
         let (ntfn, bits) = (timer.notification, timer.bits);
         disarm(t);
         if let Some(n) = Obj::<Notification>::from_link(ntfn) {
-            ipc::signal_object(n, bits);
+            ipc::signal_from_interrupt(n, bits);
         }
     }
 }

@@ -162,16 +162,11 @@ impl<P: Platform> Files<P> {
                 && self
                     .volumes
                     .device(|d: &mut BlockDev<P::Device>| {
-                        d.disk
-                            .try_borrow_mut()
-                            .map_err(|_| IoError)
-                            .and_then(|mut d| {
-                                // SAFETY: bytes `at .. at + len` lie in slot `i`'s frame
-                                // (checked above); the slot is reserved (`busy`) until this
-                                // fill's completions are collected, so nothing reads, writes,
-                                // evicts or hands out its bytes meanwhile.
-                                unsafe { d.submit_read(sector, i, at, len, id) }
-                            })
+                        // SAFETY: bytes `at .. at + len` lie in slot `i`'s frame (checked
+                        // above); the slot is reserved (`busy`) until this fill's
+                        // completions are collected, so nothing reads, writes, evicts or
+                        // hands out its bytes meanwhile.
+                        unsafe { d.submit_read(sector, i, at, len, id) }
                     })
                     .is_ok();
             if !ok {

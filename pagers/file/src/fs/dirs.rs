@@ -507,6 +507,11 @@ impl<P: Platform> Files<P> {
         };
         let names = self.names_for(&r.dirs, name)?;
         let sfn = names.sfn()?;
+        // The crate marks the cluster it allocates in use, then looks for the next free one
+        // and fails (`ENOSPC`) if there is none: the new directory's cluster, taken last,
+        // would be lost (in use, named by no entry). A cluster for the parent, one for the
+        // directory and one left over, or `ENOSPC` before anything changes.
+        self.free_clusters(3, None)?;
         let made = self.with_dir(&r.dirs, |v, dir| v.make_dir_in_dir(dir, sfn).map_err(errno));
         let found = self.with_dir(&r.dirs, |v, dir| {
             v.find_directory_entry(dir, sfn).map_err(errno)

@@ -115,7 +115,7 @@ impl<P: Platform> Files<P> {
 
     /// `n` free clusters, looked for after `after` first, then from the start: `ENOSPC` if
     /// the volume has fewer.
-    fn free_clusters(&self, n: usize, after: Option<u32>) -> Result<Vec<u32>, Errno> {
+    pub(super) fn free_clusters(&self, n: usize, after: Option<u32>) -> Result<Vec<u32>, Errno> {
         let mut found = Vec::with_capacity(n);
         if n == 0 {
             return Ok(found);

@@ -76,9 +76,23 @@ impl<P: Platform> Files<P> {
             self.handles.claimed(handle)?
         };
         let object = h.object;
+        if Self::is_buffer(object) {
+            // An `O_DIRECT` buffer: one block, the task's to write (never written back);
+            // gone with its descriptor.
+            return match self.buffer_slot(object) {
+                Some(i) if block == 0 => Ok((i, BS)),
+                _ => Err(Errno::EFAULT.into()),
+            };
+        }
         let size = self.size_of(object)?;
         let start = block.checked_mul(BS).ok_or(Errno::EFAULT)?;
-        if start >= size {
+        // A window may fault in a block a growth reservation holds past the size.
+        let reach = if h.whole {
+            self.reach(object, size)
+        } else {
+            size
+        };
+        if start >= reach {
             return Err(Errno::EFAULT.into());
         }
         let i = self.block(object, block)?;
@@ -96,6 +110,9 @@ impl<P: Platform> Files<P> {
     /// read-only handle.
     pub fn object_dirty(&mut self, handle: u64, block: u64) -> Result<(), Errno> {
         let object = self.handles.claimed_for_write(handle)?.object;
+        if Self::is_buffer(object) {
+            return Ok(());
+        }
         self.size_of(object)?;
         if let Some(i) = self.cache.lookup((object, block)) {
             self.cache.slots[i].dirty = true;
@@ -107,6 +124,9 @@ impl<P: Platform> Files<P> {
     /// mappings are taken away, so the next write faults and is seen).
     pub fn object_sync(&mut self, handle: u64, first: u64, count: u64) -> Result<(), Errno> {
         let object = self.handles.claimed(handle)?.object;
+        if Self::is_buffer(object) {
+            return Ok(());
+        }
         self.size_of(object)?;
         let synced = self.sync(object, first, count);
         // Failed now or in an eviction since the last `msync`: reported once.

@@ -257,6 +257,10 @@ impl<P: Platform> Files<P> {
 
     /// Walks `path` from the root.
     pub(super) fn resolve<'p>(&self, path: &'p Path) -> Result<Resolved<'p>, Errno> {
+        // The type holds one byte more than a path may have.
+        if path.as_bytes().len() > proto::file::PATH_MAX {
+            return Err(Errno::ENAMETOOLONG);
+        }
         let parts: Vec<Component<'p>> = fatcheck::components(path.as_str())
             .ok_or(Errno::ENAMETOOLONG)?
             .collect();

@@ -20,6 +20,9 @@ impl<P: Platform> Files<P> {
         let Some((object, block)) = self.cache.slots[i].key else {
             return Ok(());
         };
+        // A growth reservation's bytes past the size are cleared below: it ends first (the
+        // task asks again, and writes again, if its write raced with this).
+        self.end_reservations(object);
         self.cache.revoke(i).map_err(|_| Errno::EIO)?;
         let o = self.objects.get(&object).ok_or(Errno::EIO)?;
         let start = block * BS;
@@ -124,6 +127,7 @@ impl<P: Platform> Files<P> {
     /// of `at`'s block): what a growth of the file makes the file's. Only `at`'s block can
     /// hold bytes past the end (a mapping's stores there); blocks after it come in as zero.
     pub(super) fn clear_between(&mut self, object: u64, at: u64, until: u64) {
+        self.end_reservations(object);
         if let Some(&i) = self.cache.index.get(&(object, at / BS)) {
             let from = (at % BS) as usize;
             let to = until.saturating_sub(at - at % BS).min(BS) as usize;
@@ -148,6 +152,7 @@ impl<P: Platform> Files<P> {
         if len > MAX_SIZE {
             return Err(Errno::EFBIG);
         }
+        self.end_reservations(object);
         let old = self.size_of(object)?;
         // Reads in flight would bring blocks as they were: cut, or about to be rewritten.
         self.pending.invalidate_object(object);

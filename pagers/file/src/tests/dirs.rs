@@ -75,19 +75,22 @@ fn long_names_written_by_the_server_are_read_by_fatfs_and_the_other_way() {
     put(&mut f, "PLAIN.TXT", b"plain");
     put(&mut f, "Host Dir/second file in dir.bin", &pattern(3, 3000));
     assert_eq!(
-        d.file("A long file name.txt").as_deref(),
+        d.synced(&mut f).file("A long file name.txt").as_deref(),
         Some(&b"long one"[..])
     );
     assert_eq!(
-        d.file("A long file name 2.txt").as_deref(),
+        d.synced(&mut f).file("A long file name 2.txt").as_deref(),
         Some(&b"long two"[..])
     );
-    assert_eq!(d.file("lower.txt").as_deref(), Some(&b"lower"[..]));
     assert_eq!(
-        d.file("Host Dir/second file in dir.bin"),
+        d.synced(&mut f).file("lower.txt").as_deref(),
+        Some(&b"lower"[..])
+    );
+    assert_eq!(
+        d.synced(&mut f).file("Host Dir/second file in dir.bin"),
         Some(pattern(3, 3000))
     );
-    let root = d.list("");
+    let root = d.synced(&mut f).list("");
     let names: Vec<(&str, &str)> = root
         .iter()
         .map(|(l, s, _)| (l.as_str(), s.as_str()))
@@ -107,14 +110,21 @@ fn long_names_written_by_the_server_are_read_by_fatfs_and_the_other_way() {
     assert_eq!(f.stat(&path("ALONGF~2.TXT")), Ok((8, false)));
     f.unlink(&path("A long file name.txt")).unwrap();
     assert_eq!(f.stat(&path("A long file name.txt")), Err(Errno::ENOENT));
-    assert!(!d.list("").iter().any(|e| e.0 == "A long file name.txt"));
+    assert!(
+        !d.synced(&mut f)
+            .list("")
+            .iter()
+            .any(|e| e.0 == "A long file name.txt")
+    );
     // Its slots are used again for a longer name (or the directory grows).
     put(&mut f, "a name that is rather longer than thirty", b"x");
     assert_eq!(
-        d.file("a name that is rather longer than thirty")
+        d.synced(&mut f)
+            .file("a name that is rather longer than thirty")
             .as_deref(),
         Some(&b"x"[..])
     );
+    assert_eq!(d.synced(&mut f).fsck(), Vec::<String>::new());
 }
 
 #[test]
@@ -175,9 +185,12 @@ fn bad_names_are_einval_and_every_error_is_clear() {
     f.close(A, g).unwrap();
     let mut want = std::vec![b'f'];
     want.extend_from_slice(&long);
-    assert_eq!(d.file("open file renamed.txt"), Some(want));
-    assert_eq!(d.file("Another Dir/G.TXT").as_deref(), Some(&b"g+gg"[..]));
-    assert!(d.file("F.TXT").is_none());
+    assert_eq!(d.synced(&mut f).file("open file renamed.txt"), Some(want));
+    assert_eq!(
+        d.synced(&mut f).file("Another Dir/G.TXT").as_deref(),
+        Some(&b"g+gg"[..])
+    );
+    assert!(d.synced(&mut f).file("F.TXT").is_none());
     // Mapped (a memory-object handle, no descriptor left): the same.
     let fd = open(&mut f, "Another Dir/G.TXT", of::RDWR).unwrap();
     let (h, _) = f.get_object(A, fd, true).expect("a handle");
@@ -191,7 +204,10 @@ fn bad_names_are_einval_and_every_error_is_clear() {
     let (slot, _) = f.object_page(h, 0, true).ok().expect("a page");
     f.cache.bytes(slot)[0] = b'M';
     assert_eq!(f.object_sync(h, 0, 1), Ok(()));
-    assert_eq!(d.file("mapped.txt").as_deref(), Some(&b"M+gg"[..]));
+    assert_eq!(
+        d.synced(&mut f).file("mapped.txt").as_deref(),
+        Some(&b"M+gg"[..])
+    );
     assert_eq!(f.object_release(proto::pid::VM, h), Ok(()));
     assert_eq!(
         f.rename(
@@ -204,6 +220,7 @@ fn bad_names_are_einval_and_every_error_is_clear() {
         f.stat(&path("Another Dir/moved file.txt")),
         Ok((70_001, false))
     );
+    assert_eq!(d.synced(&mut f).fsck(), Vec::<String>::new());
 }
 
 #[test]
@@ -240,12 +257,19 @@ fn mkdir_rmdir_rename_and_listing_in_pieces() {
     let (small, _) = listing(&f, "Docs", 60);
     assert_eq!(small, want);
     // fatfs sees the same.
-    let host: Vec<String> = d.list("Docs").into_iter().map(|e| e.0).collect();
+    let host: Vec<String> = d
+        .synced(&mut f)
+        .list("Docs")
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
     let mut names: Vec<String> = want.iter().map(|w| w.0.clone()).collect();
     names.sort();
     assert_eq!(host, names);
     assert_eq!(
-        d.file("Docs/file 59 long name.txt").as_deref(),
+        d.synced(&mut f)
+            .file("Docs/file 59 long name.txt")
+            .as_deref(),
         Some(&b"file 59 long name.txt"[..])
     );
     // The root lists long and short names, the directories as such.
@@ -281,10 +305,12 @@ fn mkdir_rmdir_rename_and_listing_in_pieces() {
         Ok((20, false))
     );
     assert_eq!(
-        d.file("EMPTY/Old Photos/beach.jpg").as_deref(),
+        d.synced(&mut f)
+            .file("EMPTY/Old Photos/beach.jpg")
+            .as_deref(),
         Some(&b"sand"[..])
     );
-    d.with_fatfs(|fs| {
+    d.synced(&mut f).with_fatfs(|fs| {
         let dir = fs.root_dir().open_dir("EMPTY/Old Photos").expect("moved");
         assert!(
             dir.open_dir("..")
@@ -296,25 +322,33 @@ fn mkdir_rmdir_rename_and_listing_in_pieces() {
     // A file replaces a file.
     put(&mut f, "KEEP2.TXT", b"new");
     f.rename(&path("KEEP2.TXT"), &path("KEEP.TXT")).unwrap();
-    assert_eq!(d.file("KEEP.TXT").as_deref(), Some(&b"new"[..]));
+    assert_eq!(
+        d.synced(&mut f).file("KEEP.TXT").as_deref(),
+        Some(&b"new"[..])
+    );
     assert_eq!(f.stat(&path("KEEP2.TXT")), Err(Errno::ENOENT));
     // rmdir: only empty ones; their clusters come back.
     assert_eq!(f.rmdir(&path("EMPTY")), Err(Errno::ENOTEMPTY));
     f.unlink(&path("EMPTY/Old Photos/beach.jpg")).unwrap();
     f.rmdir(&path("EMPTY/Old Photos")).unwrap();
     assert_eq!(f.stat(&path("EMPTY/Old Photos")), Err(Errno::ENOENT));
-    let free_before = d.with_fatfs(|fs| fs.stats().expect("stats").free_clusters());
+    let free_before = d
+        .synced(&mut f)
+        .with_fatfs(|fs| fs.stats().expect("stats").free_clusters());
     f.mkdir(&path("again")).unwrap();
     f.rmdir(&path("again")).unwrap();
-    let free_after = d.with_fatfs(|fs| fs.stats().expect("stats").free_clusters());
+    let free_after = d
+        .synced(&mut f)
+        .with_fatfs(|fs| fs.stats().expect("stats").free_clusters());
     assert_eq!(free_before, free_after);
-    assert!(d.list("").iter().all(|e| e.0 != "again"));
+    assert!(d.synced(&mut f).list("").iter().all(|e| e.0 != "again"));
+    assert_eq!(d.synced(&mut f).fsck(), Vec::<String>::new());
 }
 
 #[test]
 fn a_full_disk_is_enospc_for_mkdir_and_long_names() {
     // Nearly full: a few clusters left.
-    let (mut f, _d) = mount(image(&[("A.TXT", b"a")], PART_BYTES - 160 * 1024), 4, false);
+    let (mut f, d) = mount(image(&[("A.TXT", b"a")], PART_BYTES - 160 * 1024), 4, false);
     f.mkdir(&path("d")).unwrap();
     let mut made = 0;
     let mut last = Ok(());
@@ -330,6 +364,7 @@ fn a_full_disk_is_enospc_for_mkdir_and_long_names() {
     // What was made stays listed; nothing half-made.
     let (list, _) = listing(&f, "d", READ_MAX);
     assert_eq!(list.len(), made, "{list:?}");
+    assert_eq!(d.synced(&mut f).fsck(), Vec::<String>::new());
 }
 
 #[test]
@@ -346,9 +381,12 @@ fn a_file_in_a_moved_directory_opens() {
     let fd = open(&mut f, "Dir/New Name Dir/../A long file name", of::RDONLY).unwrap();
     f.close(A, fd).unwrap();
     assert_eq!(
-        d.file("Dir/New Name Dir/inside.txt").as_deref(),
+        d.synced(&mut f)
+            .file("Dir/New Name Dir/inside.txt")
+            .as_deref(),
         Some(&b"inside"[..])
     );
+    assert_eq!(d.synced(&mut f).fsck(), Vec::<String>::new());
 }
 
 #[test]
@@ -361,7 +399,7 @@ fn a_new_file_reaches_the_disk_in_few_requests() {
     let requests = after.requests - before.requests;
     let written = after.sectors_written - before.sectors_written;
     std::eprintln!("256 KiB new file: {requests} requests, {written} sectors written");
-    assert_eq!(d.file("NEW.BIN"), Some(data));
+    assert_eq!(d.synced(&mut f).file("NEW.BIN"), Some(data));
     // Through the crate: 2,564 requests (a sector each, and the FAT per cluster). Now one
     // data request per 64 KiB block and a few FAT and directory sectors.
     assert!(requests < 40, "{requests} requests");
@@ -373,7 +411,8 @@ fn a_new_file_reaches_the_disk_in_few_requests() {
     let mut want = pattern(9, 256 * 1024);
     want.resize(300 * 1024, 0);
     want.extend_from_slice(b"end");
-    assert_eq!(d.file("NEW.BIN"), Some(want));
+    assert_eq!(d.synced(&mut f).file("NEW.BIN"), Some(want));
+    assert_eq!(d.synced(&mut f).fsck(), Vec::<String>::new());
 }
 
 #[test]
@@ -439,4 +478,131 @@ fn listing_or_err(f: &Files<super::host::Host>, dir: &str) -> Result<usize, Errn
         cookie = next;
     }
     Ok(n)
+}
+
+/// Runs one call as the server does: the call, then the flush of what it changed before
+/// the answer (`Files::flush_metadata`).
+fn call<T>(
+    f: &mut Files<super::host::Host>,
+    run: impl FnOnce(&mut Files<super::host::Host>) -> T,
+) -> T {
+    let r = run(f);
+    f.flush_metadata().expect("flush");
+    r
+}
+
+#[test]
+fn directory_and_fat_writes_go_in_runs_of_sectors() {
+    let (mut f, d) = mount(image(&[("KEEP.TXT", b"k")], 0), 8, false);
+    call(&mut f, |f| f.mkdir(&path("Many Files"))).expect("mkdir");
+    // 32 files with long names, a few bytes each: open, write, close, as a task would.
+    let before = d.stats();
+    for i in 0..32 {
+        let name = std::format!("Many Files/file number {i:02} of many.txt");
+        let fd = call(&mut f, |f| open(f, &name, of::CREAT | of::RDWR)).expect("create");
+        let bytes = std::format!("file {i}");
+        call(&mut f, |f| {
+            f.write(A, fd, 0, bytes.len() as u64, bytes.as_bytes())
+        })
+        .ok()
+        .expect("write");
+        call(&mut f, |f| f.close(A, fd)).expect("close");
+    }
+    let after = d.stats();
+    let writes = after.writes - before.writes;
+    std::eprintln!("32 new files: {writes} write requests");
+    // Each file: its entries at the create (one run), and at the close its data, its FAT
+    // entry in each of the two FATs and its directory entry: 5, and now and then a cluster
+    // more for the directory (16 entries of 512 bytes; a file takes three). A sector per
+    // request was 258 in all.
+    assert!(writes <= 32 * 6, "{writes} write requests for 32 files");
+    let listed = d.synced(&mut f).list("Many Files");
+    assert_eq!(listed.len(), 32);
+    assert_eq!(
+        d.synced(&mut f)
+            .file("Many Files/file number 31 of many.txt")
+            .as_deref(),
+        Some(&b"file 31"[..])
+    );
+    assert_eq!(d.fsck(), Vec::<String>::new());
+
+    // A file grown by 2 MiB at once (4,096 clusters of 512 bytes, 16 FAT sectors in each
+    // FAT), written back by its close (a cache that holds it all): the FAT sectors of each
+    // copy go in one request.
+    let (mut f, d) = mount(image(&[("KEEP.TXT", b"k")], 0), 40, false);
+    let data = pattern(3, 2 << 20);
+    let fd = call(&mut f, |f| open(f, "GROWN.BIN", of::CREAT | of::RDWR)).expect("create");
+    for (i, chunk) in data.chunks(64 * 1024).enumerate() {
+        let at = (i * 64 * 1024) as u64;
+        call(&mut f, |f| f.write(A, fd, at, chunk.len() as u64, chunk))
+            .ok()
+            .expect("write");
+    }
+    let before = d.stats();
+    call(&mut f, |f| f.close(A, fd)).expect("close");
+    let after = d.stats();
+    let writes = after.writes - before.writes;
+    std::eprintln!("a file grown by 2 MiB at its close: {writes} write requests");
+    // 32 data blocks, then one run for each FAT and one for the entry (a sector per
+    // request: 112).
+    assert!(writes <= 32 + 4, "{writes} write requests");
+    assert_eq!(d.synced(&mut f).file("GROWN.BIN"), Some(data));
+    assert_eq!(d.fsck(), Vec::<String>::new());
+}
+
+#[test]
+fn fsck_sees_a_lost_cluster_and_fats_that_differ() {
+    let (_f, d) = mount(image(&[("KEEP.TXT", b"k")], 0), 4, false);
+    assert_eq!(d.fsck(), Vec::<String>::new());
+    // Cluster 100 marked in use (an end of chain) in the first FAT only.
+    let fat = 9 * 512 + 100 * 2;
+    d.0.borrow_mut().image[fat..fat + 2].copy_from_slice(&[0xff, 0xff]);
+    let problems = d.fsck();
+    std::eprintln!("{problems:#?}");
+    assert!(problems.iter().any(|p| p.contains("lost")), "{problems:?}");
+    assert!(
+        problems.iter().any(|p| p.contains("differs")),
+        "{problems:?}"
+    );
+    if super::host::has_fsck_fat() {
+        assert!(
+            problems.iter().any(|p| p.starts_with("fsck.fat")),
+            "{problems:?}"
+        );
+    }
+}
+
+#[test]
+fn the_fat32_info_sector_keeps_the_free_count_right() {
+    let (mut f, d) = mount(super::host::image32(&[("KEEP.TXT", b"k")]), 8, false);
+    assert_eq!(d.fsck(), Vec::<String>::new());
+    // Clusters taken and given back by the crate and by the server: files made and grown
+    // (the server's growth), a directory with a long name (a cluster for it, long-name
+    // entries), files removed (the server frees them), a directory removed.
+    call(&mut f, |f| f.mkdir(&path("A directory with a long name"))).expect("mkdir");
+    for i in 0..6 {
+        let name = std::format!("A directory with a long name/file {i}.bin");
+        let bytes = pattern(i as u8, 3000 + i * 70_000);
+        let fd = call(&mut f, |f| open(f, &name, of::CREAT | of::RDWR)).expect("create");
+        call(&mut f, |f| f.write(A, fd, 0, bytes.len() as u64, &bytes))
+            .ok()
+            .expect("write");
+        call(&mut f, |f| f.close(A, fd)).expect("close");
+        assert_eq!(d.fsck(), Vec::<String>::new(), "after file {i}");
+    }
+    for i in [1, 4] {
+        let name = std::format!("A directory with a long name/file {i}.bin");
+        call(&mut f, |f| f.unlink(&path(&name))).expect("unlink");
+    }
+    call(&mut f, |f| f.mkdir(&path("gone"))).expect("mkdir");
+    call(&mut f, |f| f.rmdir(&path("gone"))).expect("rmdir");
+    call(&mut f, |f| f.sync_all()).expect("sync");
+    // `fatcheck::fsck` compares the info sector's count with the FAT's (and `fsck.fat -n`
+    // where the host has it).
+    assert_eq!(d.fsck(), Vec::<String>::new());
+    assert_eq!(
+        d.synced(&mut f)
+            .file("A directory with a long name/file 5.bin"),
+        Some(pattern(5, 3000 + 5 * 70_000))
+    );
 }

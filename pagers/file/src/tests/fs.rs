@@ -167,9 +167,10 @@ fn data_written_reads_back_across_block_boundaries_and_reaches_the_disk() {
     assert_eq!(f.fstat(A, fd), Ok(data.len() as u64));
     assert_eq!(read_all(&mut f, A, fd, 4093), data);
     // The disk has none of it until it is written back: the last close does that.
-    assert_ne!(d.file("DATA.BIN").unwrap(), data);
+    assert_ne!(d.synced(&mut f).file("DATA.BIN").unwrap(), data);
     assert_eq!(f.close(A, fd), Ok(()));
-    assert_eq!(d.file("DATA.BIN").unwrap(), data);
+    assert_eq!(d.synced(&mut f).file("DATA.BIN").unwrap(), data);
+    assert_eq!(d.synced(&mut f).fsck(), Vec::<std::string::String>::new());
 }
 
 #[test]
@@ -213,9 +214,10 @@ fn created_files_grow_and_lseek_and_append_follow_posix() {
     assert_eq!(f.fstat(A, fd), Ok(all.len() as u64 + 2));
     assert_eq!(f.close(A, ap), Ok(()));
     assert_eq!(f.close(A, fd), Ok(()));
-    let disk = d.file("NEW.TXT").unwrap();
+    let disk = d.synced(&mut f).file("NEW.TXT").unwrap();
     assert_eq!(&disk[..all.len()], &all[..]);
     assert_eq!(&disk[all.len()..], b"++");
+    assert_eq!(d.synced(&mut f).fsck(), Vec::<std::string::String>::new());
 }
 
 #[test]
@@ -245,7 +247,8 @@ fn ftruncate_shrinks_and_grows_with_zeroes() {
     assert!(all[short..].iter().all(|&b| b == 0), "growth reads as zero");
     assert_eq!(f.close(A, fd), Ok(()));
     assert_eq!(f.close(A, ro), Ok(()));
-    assert_eq!(d.file("DATA.BIN").unwrap(), all);
+    assert_eq!(d.synced(&mut f).file("DATA.BIN").unwrap(), all);
+    assert_eq!(d.synced(&mut f).fsck(), Vec::<std::string::String>::new());
 }
 
 #[test]
@@ -258,16 +261,19 @@ fn unlink_removes_now_or_at_the_last_close() {
         open(&mut f, A, "SUB/INNER.TXT", of::RDONLY),
         Err(Errno::ENOENT)
     );
-    assert!(d.file("SUB/INNER.TXT").is_none());
+    assert!(d.synced(&mut f).file("SUB/INNER.TXT").is_none());
     // Closed, but kept open by the server for the next `open` (idle): removed now too.
     let idle = open(&mut f, A, "IDLE.TXT", of::CREAT | of::WRONLY).unwrap();
     ok(write(&mut f, A, idle, 0, b"idle"));
     assert_eq!(f.close(A, idle), Ok(()));
-    assert_eq!(d.file("IDLE.TXT").unwrap(), b"idle");
+    assert_eq!(d.synced(&mut f).file("IDLE.TXT").unwrap(), b"idle");
     assert_eq!(f.unlink(&path("IDLE.TXT")), Ok(()));
-    assert!(d.file("IDLE.TXT").is_none());
+    assert!(d.synced(&mut f).file("IDLE.TXT").is_none());
     assert!(
-        !d.root_names().iter().any(|n| n.starts_with("~DL")),
+        !d.synced(&mut f)
+            .root_names()
+            .iter()
+            .any(|n| n.starts_with("~DL")),
         "not hidden: gone"
     );
     // Open: the name goes now, the file at its last close.
@@ -275,7 +281,10 @@ fn unlink_removes_now_or_at_the_last_close() {
     assert_eq!(f.unlink(&path("DATA.BIN")), Ok(()));
     assert_eq!(f.unlink(&path("DATA.BIN")), Err(Errno::ENOENT));
     assert!(
-        d.root_names().iter().any(|n| n.starts_with("~DL")),
+        d.synced(&mut f)
+            .root_names()
+            .iter()
+            .any(|n| n.starts_with("~DL")),
         "hidden while open"
     );
     assert_eq!(open(&mut f, B, "DATA.BIN", of::RDONLY), Err(Errno::ENOENT));
@@ -284,10 +293,16 @@ fn unlink_removes_now_or_at_the_last_close() {
     assert_eq!(ok(write(&mut f, B, new, 0, b"new")), 3);
     assert_eq!(f.close(B, new), Ok(()));
     assert_eq!(f.close(A, fd), Ok(()));
-    assert_eq!(d.file("DATA.BIN").unwrap(), b"new");
+    assert_eq!(d.synced(&mut f).file("DATA.BIN").unwrap(), b"new");
     assert_eq!(f.descriptors(), (0, 0));
     // The hidden file went at its last close.
-    assert!(!d.root_names().iter().any(|n| n.starts_with("~DL")));
+    assert!(
+        !d.synced(&mut f)
+            .root_names()
+            .iter()
+            .any(|n| n.starts_with("~DL"))
+    );
+    assert_eq!(d.synced(&mut f).fsck(), Vec::<std::string::String>::new());
 }
 
 #[test]
@@ -314,7 +329,7 @@ fn a_two_block_cache_keeps_every_byte_writing_dirty_blocks_back_before_reuse() {
         &data[BS - 10..3 * BS + 10]
     );
     assert_eq!(f.close(A, fd), Ok(()));
-    assert_eq!(d.file("DATA.BIN").unwrap(), data);
+    assert_eq!(d.synced(&mut f).file("DATA.BIN").unwrap(), data);
 }
 
 #[test]
@@ -365,13 +380,13 @@ fn writes_through_a_mapping_reach_the_disk_with_object_dirty_and_sync() {
         f.cache.stats.revokes > revokes,
         "mappings revoked before the write"
     );
-    assert_eq!(d.file("DATA.BIN").unwrap(), data);
+    assert_eq!(d.synced(&mut f).file("DATA.BIN").unwrap(), data);
     // A write fault (`ObjectPage` for writing) marks the block dirty too.
     let (slot, _) = ok(f.object_page(h, 1, true));
     f.cache.bytes(slot)[0] = b'W';
     data[BS] = b'W';
     assert_eq!(f.object_sync(h, 0, u64::MAX), Ok(()));
-    assert_eq!(d.file("DATA.BIN").unwrap(), data);
+    assert_eq!(d.synced(&mut f).file("DATA.BIN").unwrap(), data);
     assert_eq!(f.object_release(pid::VM, h), Ok(()));
     assert_eq!(f.close(A, fd), Ok(()));
 }
@@ -816,8 +831,322 @@ fn o_direct_goes_around_the_cache_after_writing_it_back() {
     let new = pattern(60, 4096);
     assert_eq!(ok(write(&mut f, A, direct, BS as u64 - 2048, &new)), 4096);
     data[BS - 2048..BS + 2048].copy_from_slice(&new);
-    assert_eq!(d.file("DATA.BIN").unwrap(), data);
+    assert_eq!(d.synced(&mut f).file("DATA.BIN").unwrap(), data);
     assert_eq!(ok(read(&mut f, A, cached, BS as u64 - 2048, 4096)), new);
     assert_eq!(f.close(A, direct), Ok(()));
     assert_eq!(f.close(A, cached), Ok(()));
+    assert_eq!(d.synced(&mut f).fsck(), Vec::<std::string::String>::new());
+}
+
+/// `fd`'s `O_DIRECT` buffer, mapped: vm's handle on it, claimed.
+fn direct_buffer(f: &mut Files<Host>, pid: u64, fd: u64) -> u64 {
+    let (handle, len) = f.direct_buffer(pid, fd).expect("direct_buffer");
+    assert_eq!(len, proto::file::DIRECT_MAX);
+    let c = f.claim(handle, pid).expect("claim");
+    assert!(c.writable, "the buffer is the task's to write");
+    handle
+}
+
+/// A `DirectRead` of `want` bytes at `at` through `fd`'s buffer: the bytes it gives.
+fn direct_read(
+    f: &mut Files<Host>,
+    pid: u64,
+    fd: u64,
+    at: u64,
+    want: u64,
+) -> Result<Vec<u8>, Errno> {
+    let n = f.direct_read_buffer(pid, fd, at, want)?;
+    Ok(f.direct_bytes(pid, fd).expect("a buffer")[..n as usize].to_vec())
+}
+
+/// A `DirectWrite` of `data` at `at` through `fd`'s buffer (the task copies it in first).
+fn direct_write(
+    f: &mut Files<Host>,
+    pid: u64,
+    fd: u64,
+    at: u64,
+    data: &[u8],
+) -> Result<u64, Errno> {
+    f.direct_bytes(pid, fd).expect("a buffer")[..data.len()].copy_from_slice(data);
+    f.direct_write_buffer(pid, fd, at, data.len() as u64)
+}
+
+#[test]
+fn o_direct_buffer_reads_and_writes_the_disk_coherently_with_the_cache() {
+    let (mut f, d, mut data) = with_data(2 * BS + 700, 8);
+    let cached = open(&mut f, A, "DATA.BIN", of::RDWR).unwrap();
+    let direct = open(&mut f, A, "DATA.BIN", of::RDWR | of::DIRECT).unwrap();
+    // Without a buffer: EINVAL (the runtime asks for one first).
+    assert_eq!(f.direct_read_buffer(A, direct, 0, 512), Err(Errno::EINVAL));
+    // Not an O_DIRECT descriptor, another task's: no buffer.
+    assert_eq!(f.direct_buffer(A, cached).map(|_| ()), Err(Errno::EINVAL));
+    assert_eq!(f.direct_buffer(B, direct).map(|_| ()), Err(Errno::EBADF));
+    let h = direct_buffer(&mut f, A, direct);
+    // vm maps the buffer's one block, whole; nothing past it.
+    let (slot, valid) = ok(f.object_page(h, 0, true));
+    assert_eq!(valid, BS as u64);
+    assert_eq!(err(f.object_page(h, 1, false)), Errno::EFAULT);
+    // A cached write not yet on the disk, and a store through a mapping: a direct read
+    // sees both (the blocks are written back first).
+    ok(write(&mut f, A, cached, 1000, b"cached"));
+    data[1000..1006].copy_from_slice(b"cached");
+    let m = mapped(&mut f, A, cached, true);
+    let (mslot, _) = ok(f.object_page(m, 1, true));
+    f.cache.bytes(mslot)[10..16].copy_from_slice(b"mapped");
+    data[BS + 10..BS + 16].copy_from_slice(b"mapped");
+    assert_eq!(f.object_dirty(m, 1), Ok(()));
+    assert_eq!(
+        direct_read(&mut f, A, direct, 512, 1024),
+        Ok(data[512..1536].to_vec())
+    );
+    assert_eq!(
+        direct_read(&mut f, A, direct, BS as u64, 2 * BS as u64),
+        Ok(data[BS..2 * BS].to_vec()),
+        "one transfer is DIRECT_MAX at most"
+    );
+    // The position: from 0, advancing; the end of the file reads short, then 0.
+    assert_eq!(
+        direct_read(&mut f, A, direct, AT_POSITION, 1024),
+        Ok(data[..1024].to_vec())
+    );
+    assert_eq!(f.lseek(A, direct, 0, Whence::Cur), Ok(1024));
+    let tail = 2 * BS as u64;
+    assert_eq!(
+        direct_read(&mut f, A, direct, tail, 4096),
+        Ok(data[2 * BS..].to_vec())
+    );
+    assert_eq!(
+        direct_read(&mut f, A, direct, tail + 700, 4096),
+        Ok(Vec::new())
+    );
+    // Alignment: EINVAL for the offset and the length, as before.
+    assert_eq!(direct_read(&mut f, A, direct, 100, 512), Err(Errno::EINVAL));
+    assert_eq!(direct_read(&mut f, A, direct, 512, 100), Err(Errno::EINVAL));
+    assert_eq!(
+        direct_write(&mut f, A, direct, 0, &[1; 100]),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        direct_write(&mut f, A, direct, 100, &[1; 512]),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        f.direct_write_buffer(A, direct, u32::MAX as u64 - 511, 1024),
+        Err(Errno::EFBIG)
+    );
+    // A direct write: on the disk at once; the cache and the mapping forget the old bytes.
+    let new = pattern(60, 4096);
+    assert_eq!(
+        direct_write(&mut f, A, direct, BS as u64 - 2048, &new),
+        Ok(4096)
+    );
+    data[BS - 2048..BS + 2048].copy_from_slice(&new);
+    assert_eq!(d.file("DATA.BIN").unwrap(), data);
+    assert_eq!(ok(read(&mut f, A, cached, BS as u64 - 2048, 4096)), new);
+    let (mslot, _) = ok(f.object_page(m, 1, false));
+    assert_eq!(
+        &f.cache.bytes(mslot)[..2048],
+        &new[2048..],
+        "the mapping sees it"
+    );
+    // Past the end, after a gap: the file grows, the gap is zero, fstat says so.
+    let far = 3 * BS as u64 + 512;
+    assert_eq!(direct_write(&mut f, A, direct, far, &new), Ok(4096));
+    data.resize(far as usize, 0);
+    data.extend_from_slice(&new);
+    assert_eq!(f.fstat(A, cached), Ok(data.len() as u64));
+    assert_eq!(read_all(&mut f, A, cached, 30_000), data);
+    assert_eq!(d.file("DATA.BIN").unwrap(), data);
+    // O_APPEND: at the end, whatever the position.
+    let app = open(&mut f, A, "DATA.BIN", of::WRONLY | of::APPEND | of::DIRECT).unwrap();
+    direct_buffer(&mut f, A, app);
+    assert_eq!(
+        direct_write(&mut f, A, app, AT_POSITION, &new[..512]),
+        Ok(512)
+    );
+    data.extend_from_slice(&new[..512]);
+    assert_eq!(d.file("DATA.BIN").unwrap(), data);
+    assert_eq!(f.lseek(A, app, 0, Whence::Cur), Ok(data.len() as u64));
+    // A write-only descriptor reads nothing through its buffer.
+    assert_eq!(f.direct_read_buffer(A, app, 0, 512), Err(Errno::EBADF));
+    // Closing the descriptor takes the buffer away: vm's next fault on it is EFAULT.
+    assert_eq!(f.close(A, direct), Ok(()));
+    assert_eq!(err(f.object_page(h, 0, false)), Errno::EFAULT);
+    assert!(f.cache.slots[slot].key.is_none() || f.cache.slots[slot].key.unwrap().0 < 1 << 63);
+    assert_eq!(f.object_release(pid::VM, h), Ok(()));
+    assert_eq!(f.object_release(pid::VM, m), Ok(()));
+    assert_eq!(f.close(A, app), Ok(()));
+    assert_eq!(f.close(A, cached), Ok(()));
+    assert_eq!(f.descriptors(), (0, 0));
+}
+
+#[test]
+fn o_direct_buffers_are_bounded_per_task_in_all_and_by_the_cache() {
+    let (mut f, _d, _) = with_data(BS, 64);
+    let mut fds = Vec::new();
+    for _ in 0..5 {
+        fds.push(open(&mut f, A, "DATA.BIN", of::RDONLY | of::DIRECT).unwrap());
+    }
+    for &fd in &fds[..4] {
+        assert!(f.direct_buffer(A, fd).is_ok());
+    }
+    // A second handle on a descriptor's buffer is the same buffer, not a new one.
+    assert!(f.direct_buffer(A, fds[0]).is_ok());
+    assert_eq!(f.direct_buffer(A, fds[4]).map(|_| ()), Err(Errno::ENOMEM));
+    // Another task may have its own, up to the cache's quarter (64 / 4 = 16) in all.
+    let mut others = Vec::new();
+    for pid in 20..40 {
+        let fd = open(&mut f, pid, "DATA.BIN", of::RDONLY | of::DIRECT).unwrap();
+        others.push((pid, fd, f.direct_buffer(pid, fd).map(|_| ())));
+    }
+    let given = others.iter().filter(|o| o.2.is_ok()).count();
+    assert_eq!(given, 12, "16 in all");
+    assert!(
+        others
+            .iter()
+            .all(|o| o.2.is_ok() || o.2 == Err(Errno::EAGAIN))
+    );
+    // A buffer goes back with its descriptor (also at the task's end).
+    assert_eq!(f.close(A, fds[0]), Ok(()));
+    assert!(f.direct_buffer(A, fds[4]).is_ok());
+    for pid in 20..40 {
+        assert_eq!(f.task_exit(pid), Ok(()));
+    }
+    // The cached reads still have room: buffers never take more than a quarter.
+    let (mut f, _d, data) = with_data(BS, 8);
+    let fd = open(&mut f, A, "DATA.BIN", of::RDONLY | of::DIRECT).unwrap();
+    let fd2 = open(&mut f, A, "DATA.BIN", of::RDONLY | of::DIRECT).unwrap();
+    let fd3 = open(&mut f, A, "DATA.BIN", of::RDONLY | of::DIRECT).unwrap();
+    assert!(f.direct_buffer(A, fd).is_ok());
+    assert!(f.direct_buffer(A, fd2).is_ok());
+    assert_eq!(f.direct_buffer(A, fd3).map(|_| ()), Err(Errno::EAGAIN));
+    // The message path still works there.
+    assert_eq!(ok(read(&mut f, A, fd3, 0, 512)), &data[..512]);
+    let (mut f, _d, _) = with_data(BS, 3);
+    let fd = open(&mut f, A, "DATA.BIN", of::RDONLY | of::DIRECT).unwrap();
+    assert_eq!(
+        f.direct_buffer(A, fd).map(|_| ()),
+        Err(Errno::EAGAIN),
+        "a tiny cache"
+    );
+}
+
+/// Task `pid`'s size page, mapped: the slot its bytes are in.
+fn size_page(f: &mut Files<Host>, pid: u64) -> usize {
+    let (handle, len) = f.size_page(pid).expect("size_page");
+    assert_eq!(len, BS as u64);
+    f.claim(handle, pid).expect("claim");
+    ok(f.object_page(handle, 0, true)).0
+}
+
+/// Word `word` of cell `cell` of the page in `slot`.
+fn cell(f: &mut Files<Host>, slot: usize, cell: usize, word: usize) -> u64 {
+    let at = (cell * 2 + word) * 8;
+    u64::from_le_bytes(f.cache.bytes(slot)[at..at + 8].try_into().unwrap())
+}
+
+fn set_cell(f: &mut Files<Host>, slot: usize, cell: usize, word: usize, v: u64) {
+    let at = (cell * 2 + word) * 8;
+    f.cache.bytes(slot)[at..at + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+#[test]
+fn growth_reservations_fold_in_end_before_changes_and_are_bounded() {
+    let (mut f, d, _) = with_data(100, 32);
+    let fd = open(&mut f, A, "NEW.DAT", of::RDWR | of::CREAT).unwrap();
+    let other = open(&mut f, A, "NEW.DAT", of::RDWR).unwrap();
+    // No size page yet: a plain growth.
+    assert_eq!(ok(f.grow(A, fd, 0, 1024, 0)), (0, 1024, 1024, 0, 0));
+    let page = size_page(&mut f, A);
+    // The task's window (its `GetObject` clears past the end: a reservation would end).
+    let (w, _) = f.get_window(A, fd).unwrap();
+    f.claim(w, A).unwrap();
+    // A reservation: the blocks from the range's on, to four, past the disk's end.
+    let (at, n, size, limit, c) = ok(f.grow(A, fd, 1024, 1024, 3));
+    assert_eq!((at, n, size, c), (1024, 1024, 2048, 3));
+    assert_eq!(limit, 4 * BS as u64);
+    assert_eq!(
+        (cell(&mut f, page, 3, 0), cell(&mut f, page, 3, 1)),
+        (2048, limit)
+    );
+    // The task writes on through its window (the bytes, then the end in its cell): the
+    // window may fault in the reserved blocks past the size.
+    let (slot, _) = ok(f.object_page(w, 0, true));
+    f.cache.bytes(slot)[2048..5000].copy_from_slice(&pattern(9, 2952));
+    assert!(
+        f.object_page(w, 2, true).is_ok(),
+        "a reserved block past the size"
+    );
+    set_cell(&mut f, page, 3, 0, 5000);
+    assert_eq!(f.fstat(A, other), Ok(2048), "not folded yet");
+    f.fold_reserved();
+    assert_eq!(f.fstat(A, other), Ok(5000));
+    assert_eq!(ok(read(&mut f, A, other, 2048, 2952)), pattern(9, 2952));
+    // A forged end: never past the limit, never below the size.
+    set_cell(&mut f, page, 3, 0, u64::MAX);
+    f.fold_reserved();
+    assert_eq!(f.fstat(A, other), Ok(limit));
+    set_cell(&mut f, page, 3, 0, 10);
+    f.fold_reserved();
+    assert_eq!(f.fstat(A, other), Ok(limit));
+    // An ftruncate ends it (limit 0 in the cell, after folding), then cuts.
+    assert_eq!(f.ftruncate(A, other, 5000), Ok(()));
+    assert_eq!(
+        cell(&mut f, page, 3, 1),
+        0,
+        "the task sees the reservation ended"
+    );
+    set_cell(&mut f, page, 3, 0, 6000);
+    f.fold_reserved();
+    assert_eq!(
+        f.fstat(A, other),
+        Ok(5000),
+        "an ended reservation folds nothing"
+    );
+    // Another growth (through the message path) ends a new one too.
+    ok(f.grow(A, fd, 5000, 100, 3));
+    assert_ne!(cell(&mut f, page, 3, 1), 0);
+    ok(write(&mut f, A, other, 6000, b"x"));
+    assert_eq!(cell(&mut f, page, 3, 1), 0);
+    // A write-back (a sync) ends it: the bytes past the size are cleared there.
+    ok(f.grow(A, fd, 6001, 100, 3));
+    assert_ne!(cell(&mut f, page, 3, 1), 0);
+    assert_eq!(f.sync_all(), Ok(()));
+    assert_eq!(cell(&mut f, page, 3, 1), 0);
+    // None for: the position, O_APPEND, a cell past the page's, a fork-shared descriptor.
+    assert_eq!(ok(f.grow(A, fd, AT_POSITION, 10, 3)).3, 0);
+    let app = open(&mut f, A, "NEW.DAT", of::RDWR | of::APPEND).unwrap();
+    assert_eq!(ok(f.grow(A, app, 7000, 10, 4)).3, 0);
+    assert_eq!(ok(f.grow(A, fd, 7000, 10, 16)).3, 0);
+    assert_eq!(ok(f.grow(A, fd, 7000, 10, u64::MAX)).3, 0);
+    // Two descriptors in one cell: the second ends the first's.
+    assert_ne!(ok(f.grow(A, fd, 7010, 10, 5)).3, 0);
+    assert_ne!(ok(f.grow(A, other, 7020, 10, 5)).3, 0);
+    set_cell(&mut f, page, 5, 0, 7100);
+    f.fold_reserved();
+    assert_eq!(f.fstat(A, fd), Ok(7100));
+    // Close: the size holds what was written, nothing reserved; the disk says the same.
+    assert_eq!(f.close(A, app), Ok(()));
+    assert_eq!(f.close(A, fd), Ok(()));
+    assert_eq!(f.close(A, other), Ok(()));
+    assert_eq!(f.object_release(pid::VM, w), Ok(()));
+    assert_eq!(d.file("NEW.DAT").unwrap().len(), 7100);
+    assert_eq!(f.task_fork(A, B), Ok(()));
+    let shared = open(&mut f, A, "NEW.DAT", of::RDWR).unwrap();
+    assert_eq!(f.task_fork(A, 12), Ok(()));
+    assert_eq!(
+        ok(f.grow(A, shared, 8000, 10, 0)).3,
+        0,
+        "a position shared with a child"
+    );
+    assert_eq!(f.task_exit(12), Ok(()));
+    assert_eq!(f.task_exit(B), Ok(()));
+    assert_eq!(f.task_exit(A), Ok(()));
+    // Pages: an eighth of the cache (32 / 8 = 4 tasks), EAGAIN past; freed at the end.
+    for pid in 20..24 {
+        assert!(f.size_page(pid).is_ok());
+    }
+    assert_eq!(f.size_page(24).map(|_| ()), Err(Errno::EAGAIN));
+    assert_eq!(f.task_exit(20), Ok(()));
+    assert!(f.size_page(24).is_ok());
 }

@@ -216,6 +216,13 @@ impl DiskHandle {
 }
 
 impl DiskHandle {
+    /// The disk once `f` has written what it keeps to be written at the end of a request
+    /// (the server flushes after each one: `Files::flush_metadata`).
+    pub fn synced(&self, f: &mut Files<Host>) -> &Self {
+        f.flush_metadata().expect("flush");
+        self
+    }
+
     /// The 8.3 names in the image's root directory, as `fatfs` lists them.
     pub fn root_names(&self) -> Vec<String> {
         let image = self.0.borrow().image.clone();
@@ -337,10 +344,38 @@ impl Device for RamDisk {
 /// holding `files` (root directory names, or `dir/name`), and `fill` bytes of a file
 /// `FILL.BIN` to leave little room.
 pub fn image(files: &[(&str, &[u8])], fill: u64) -> Vec<u8> {
-    let mut part = Cursor::new(std::vec![0u8; PART_BYTES as usize]);
+    image_of(files, fill, fatfs::FatType::Fat16, PART_BYTES)
+}
+
+/// Bytes of a FAT32 partition: 65,525 clusters of 512 bytes at least.
+pub const PART32_BYTES: u64 = 34 << 20;
+
+/// The same as [`image`] with a FAT32 partition of [`PART32_BYTES`] (512-byte clusters),
+/// whose info sector gives the number of free clusters (as `mkfs.fat` and `fsck.fat` leave
+/// it; `fatfs` writes "unknown").
+pub fn image32(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut disk = image_of(files, 0, fatfs::FatType::Fat32, PART32_BYTES);
+    let start = PART_START as usize * SECTOR_SIZE;
+    let mut bpb = [0u8; SECTOR_SIZE];
+    bpb.copy_from_slice(&disk[start..start + SECTOR_SIZE]);
+    let sectors = (disk.len() / SECTOR_SIZE) as u64 - PART_START;
+    let g = fatcheck::Geometry::parse(&bpb, PART_START, sectors).expect("a FAT volume");
+    let free = fatcheck::fsck::free_clusters(&g, |s, out: &mut [u8; SECTOR_SIZE]| {
+        let at = s as usize * SECTOR_SIZE;
+        out.copy_from_slice(&disk[at..at + SECTOR_SIZE]);
+        Ok::<(), ()>(())
+    })
+    .expect("the FAT");
+    let at = g.info_sector as usize * SECTOR_SIZE + fatcheck::fsck::FSINFO_FREE;
+    disk[at..at + 4].copy_from_slice(&free.to_le_bytes());
+    disk
+}
+
+fn image_of(files: &[(&str, &[u8])], fill: u64, fat: fatfs::FatType, bytes: u64) -> Vec<u8> {
+    let mut part = Cursor::new(std::vec![0u8; bytes as usize]);
     let options = fatfs::FormatVolumeOptions::new()
         .bytes_per_cluster(512)
-        .fat_type(fatfs::FatType::Fat16)
+        .fat_type(fat)
         .volume_label(*b"HOSTTEST   ");
     fatfs::format_volume(&mut part, options).expect("format");
     {
@@ -370,16 +405,32 @@ pub fn image(files: &[(&str, &[u8])], fill: u64) -> Vec<u8> {
         }
         fs.unmount().expect("unmount");
     }
-    let sectors = PART_BYTES / SECTOR_SIZE as u64;
+    let sectors = bytes / SECTOR_SIZE as u64;
     let mut disk = std::vec![0u8; PART_START as usize * SECTOR_SIZE];
     let entry = &mut disk[446..462];
-    entry[4] = 0x0e;
+    entry[4] = if fat == fatfs::FatType::Fat32 {
+        0x0c
+    } else {
+        0x0e
+    };
     entry[8..12].copy_from_slice(&(PART_START as u32).to_le_bytes());
     entry[12..16].copy_from_slice(&(sectors as u32).to_le_bytes());
     disk[510] = 0x55;
     disk[511] = 0xaa;
     disk.extend_from_slice(&part.into_inner());
+    tidy(&mut disk);
     disk
+}
+
+/// `.` and `..` in the first slots of every directory, as `fatfs` 0.3 does not leave them
+/// (`fatcheck::fsck::tidy_dot_entries`).
+fn tidy(disk: &mut [u8]) {
+    let start = PART_START as usize * SECTOR_SIZE;
+    let mut bpb = [0u8; SECTOR_SIZE];
+    bpb.copy_from_slice(&disk[start..start + SECTOR_SIZE]);
+    let sectors = (disk.len() / SECTOR_SIZE) as u64 - PART_START;
+    let g = fatcheck::Geometry::parse(&bpb, PART_START, sectors).expect("a FAT volume");
+    fatcheck::fsck::tidy_dot_entries(&g, &mut disk[start..]);
 }
 
 /// A disk image whose files `FRAG1.BIN` and `FRAG2.BIN` (`one`, `two`) were written in
@@ -404,6 +455,7 @@ pub fn fragmented(one: &[u8], two: &[u8], chunk: usize) -> Vec<u8> {
         fs.unmount().expect("unmount");
     }
     disk.extend_from_slice(&part.into_inner());
+    tidy(&mut disk);
     disk
 }
 
@@ -469,4 +521,59 @@ impl DiskHandle {
             all
         })
     }
+}
+
+impl DiskHandle {
+    /// What `fatcheck::fsck` finds wrong with the volume (empty: nothing), and, when the
+    /// host has `fsck.fat` (Debian's `dosfstools`), what it says in its read-only mode
+    /// (`-n`) if it finds anything.
+    pub fn fsck(&self) -> Vec<String> {
+        let image = self.0.borrow().image.clone();
+        let start = PART_START as usize * SECTOR_SIZE;
+        let mut bpb = [0u8; SECTOR_SIZE];
+        bpb.copy_from_slice(&image[start..start + SECTOR_SIZE]);
+        let sectors = (image.len() / SECTOR_SIZE) as u64 - PART_START;
+        let g = fatcheck::Geometry::parse(&bpb, PART_START, sectors).expect("a FAT volume");
+        let mut problems = fatcheck::fsck::check(&g, |s, out: &mut [u8; SECTOR_SIZE]| {
+            let at = s as usize * SECTOR_SIZE;
+            out.copy_from_slice(image.get(at..at + SECTOR_SIZE).ok_or(())?);
+            Ok::<(), ()>(())
+        });
+        problems.extend(fsck_fat(&image[start..]));
+        problems
+    }
+}
+
+/// Where the host's `fsck.fat` is, if it has one.
+fn fsck_fat_tool() -> Option<&'static str> {
+    ["/usr/sbin/fsck.fat", "/sbin/fsck.fat"]
+        .into_iter()
+        .find(|t| std::path::Path::new(t).exists())
+}
+
+/// Whether the host has `fsck.fat` (`dosfstools`).
+pub fn has_fsck_fat() -> bool {
+    fsck_fat_tool().is_some()
+}
+
+/// `fsck.fat -n` on a copy of the partition `part`, if the host has it: its output when it
+/// finds something to repair.
+fn fsck_fat(part: &[u8]) -> Option<String> {
+    use std::process::Command;
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let tool = fsck_fat_tool()?;
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let file = std::env::temp_dir().join(std::format!("fsck-{}-{n}.img", std::process::id()));
+    std::fs::write(&file, part).ok()?;
+    let out = Command::new(tool).arg("-n").arg(&file).output().ok();
+    let _ = std::fs::remove_file(&file);
+    let out = out?;
+    if out.status.success() {
+        return None;
+    }
+    Some(std::format!(
+        "fsck.fat -n: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
 }

@@ -252,21 +252,21 @@ fn control_from_task() -> Result<(), &'static str> {
         let mut bad = 0;
         for ep in [FILE, SHM] {
             for n in notices {
-                let r = rt::ipc::call::<()>(ep, &n.encode());
+                let r = rt::ipc::call::<(), _>(ep, &n.encode());
                 if r != Err(Errno::EPERM) {
                     println!("attack-review: {n:?} from a task: {r:?}");
                     bad += 1;
                 }
             }
             for o in objects {
-                let r = rt::ipc::call::<()>(ep, &o.encode());
+                let r = rt::ipc::call::<(), _>(ep, &o.encode());
                 if r != Err(Errno::EPERM) {
                     println!("attack-review: {o:?} from a task: {r:?}");
                     bad += 1;
                 }
             }
         }
-        let r = rt::ipc::call::<()>(SHM, &ShmRequest::CreateAnon { size: PAGE }.encode());
+        let r = rt::ipc::call::<(), _>(SHM, &ShmRequest::CreateAnon { size: PAGE }.encode());
         if r != Err(Errno::EPERM) {
             println!("attack-review: CreateAnon from a task: {r:?}");
             bad += 1;
@@ -276,7 +276,7 @@ fn control_from_task() -> Result<(), &'static str> {
             VmControl::Reset { pid: parent },
             VmControl::TakeKills,
         ] {
-            let r = rt::ipc::call::<()>(VM, &v.encode());
+            let r = rt::ipc::call::<(), _>(VM, &v.encode());
             if r != Err(Errno::EPERM) {
                 println!("attack-review: {v:?} from a task: {r:?}");
                 bad += 1;

@@ -325,14 +325,20 @@ fn main() -> i32 {
     println!("fileio:   them into its cache, and at the size it knows whether the file grew.");
     println!("fileio:   The rest is the window's faults: one per 64 KiB block (vm asks the file");
     println!("fileio:   server for the block through its proxy: about 18 kernel entries).");
-    println!("fileio:   O_DIRECT: one disk transfer per 4 KiB, 464 bytes a message, no cache.");
-    println!("fileio:   fgets: stdio refills its 4 KiB buffer with one read (as above), finds");
-    println!("fileio:   the newline 64 bytes a step (NEON compares) and copies the line out.");
+    println!("fileio:   O_DIRECT: one call per 4 KiB (DirectRead, no bytes in it): the file");
+    println!("fileio:   server reads the disk straight into the descriptor's buffer, a frame");
+    println!("fileio:   both map, and the runtime copies out. The virtio request, its interrupt");
+    println!("fileio:   and the server's wait for it are most of it; no cache block is used.");
+    println!("fileio:   fgets: stdio refills its 4 KiB buffer with one read (as above), then");
+    println!("fileio:   searches and copies in one pass, 64 bytes a step (NEON compares; a");
+    println!("fileio:   step without a newline is stored from the registers it was loaded to).");
     println!("fileio:   mmap: one fault per 64 KiB block maps the cache's frames, then plain");
     println!("fileio:   loads: no copy, no call.");
     println!("fileio:   write: one memcpy into the window (the first store to a block faults");
     println!("fileio:   and vm marks it dirty), a Span per four blocks as for read; a write");
-    println!("fileio:   past the end first asks the server to grow the file (Span again).");
+    println!("fileio:   past the end asks the server once (Grow): it grows the file and");
+    println!("fileio:   reserves the blocks after, and the writes that follow inside them");
+    println!("fileio:   only store their new end in the task's size page (no call).");
     println!("fileio:   mmap-write: a fault per block (a new block is zeroed by the file server,");
     println!("fileio:   64 bytes a step) and the stores; the write-back at close is not counted.");
 

@@ -15,9 +15,9 @@
 //!
 //! Prints `BENCH anon_fault_latency_{p50,p99,max}_{alone,beside_cold_reader} <ticks> ticks
 //! ...`. Under QEMU `-icount` the virtual counter advances one tick per 16 instructions, and
-//! jumps ahead whenever the CPU idles waiting for the disk: a fault that waits behind the
-//! reader's disk request (vm serves faults in one thread and calls the file server
-//! synchronously) shows that wait.
+//! jumps ahead whenever the CPU idles waiting for the disk: a fault that waited behind the
+//! reader's disk request would show that wait, and one that the file server's completion
+//! work for the reader interrupts shows that work (docs/performance.md, issue 9).
 #![no_std]
 #![no_main]
 

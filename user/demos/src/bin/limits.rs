@@ -96,7 +96,7 @@ fn main() -> i32 {
             offset: 0,
             len: 64 << 10,
         };
-        match rt::ipc::call::<()>(file, &req.encode()) {
+        match rt::ipc::call::<(), _>(file, &req.encode()) {
             Ok(()) => staged += 1,
             Err(e) => {
                 err = Some(e);
@@ -126,7 +126,7 @@ fn main() -> i32 {
         let _ = rt::close(fd);
     }
     let staged_again = rt::open("big.dat", O_RDONLY | O_DIRECT).and_then(|fd| {
-        let r = rt::ipc::call::<()>(
+        let r = rt::ipc::call::<(), _>(
             file,
             &FileRequest::Read {
                 fd,
@@ -465,7 +465,7 @@ fn stage(file: Cap<Endpoint>) -> Result<u64, Errno> {
         offset: 0,
         len: 64 << 10,
     };
-    match rt::ipc::call::<()>(file, &req.encode()) {
+    match rt::ipc::call::<(), _>(file, &req.encode()) {
         Ok(()) => Ok(fd),
         Err(e) => {
             let _ = rt::close(fd);

@@ -1,8 +1,13 @@
 //! The tour `make run` gives: every demo in the order of the lecture on memory mapping, each
 //! under a heading that names the slide it shows, then a summary. Each demo checks itself
 //! (`PASS`/`FAIL` lines) and exits with its number of failures.
+//!
+//! `tour [demo...]`: only the named stops, still in the lecture's order (`make run
+//! DEMO="tour anon shm"`); a name that is no stop is a usage error (status 2).
 #![no_std]
 #![no_main]
+
+extern crate alloc;
 
 use rt::{WaitStatus, println};
 
@@ -52,15 +57,30 @@ const STOPS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-fn main() -> i32 {
+fn main(args: &[&str]) -> i32 {
+    let wanted = args.get(1..).unwrap_or_default();
+    if let Some(bad) = wanted.iter().find(|w| !STOPS.iter().any(|(p, ..)| p == *w)) {
+        let names: alloc::vec::Vec<&str> = STOPS.iter().map(|(p, ..)| *p).collect();
+        return demos::cmdline::usage(
+            &alloc::format!(
+                "tour: {bad:?} is no stop of the tour; its stops: {}",
+                names.join(" ")
+            ),
+            "tour [demo...]   (only these stops, in the lecture's order; default all)",
+        );
+    }
+    let stops: alloc::vec::Vec<_> = STOPS
+        .iter()
+        .filter(|(p, ..)| wanted.is_empty() || wanted.contains(p))
+        .collect();
     println!("tour: the lecture \"Memory Mapping\" on this system, one demo per slide");
     let mut failed = 0;
-    for (i, (program, slide, shows)) in STOPS.iter().enumerate() {
+    for (i, (program, slide, shows)) in stops.iter().enumerate() {
         println!();
         println!(
             "==== {}/{}: slide \"{slide}\" ({program})",
             i + 1,
-            STOPS.len()
+            stops.len()
         );
         println!("==== {shows}");
         let result = rt::spawn(program).and_then(rt::wait);
@@ -77,6 +97,6 @@ fn main() -> i32 {
         }
     }
     println!();
-    println!("tour: {} demos, {failed} failed", STOPS.len());
+    println!("tour: {} demos, {failed} failed", stops.len());
     failed
 }

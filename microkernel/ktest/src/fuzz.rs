@@ -1425,5 +1425,5 @@ pub fn run(info: &'static BootInfo) {
         println!("FAIL fuzz-release: {why}");
         return;
     }
-    crate::ktest::run(info);
+    crate::suite::run(info);
 }

@@ -3,8 +3,9 @@
 //! No timing assertions: the busy loops only give up after a long fail-safe.
 
 use super::{Check, Env, OrFail, Outcome, R, bump, expect_eq, get, set};
+use abi::object::ObjectType;
 use core::sync::atomic::Ordering;
-use libmk::{Cap, Notification};
+use libmk::{Cap, Notification, Timer};
 
 pub const CHECKS: &[Check] = &[
     ("priority-order", priority_order),
@@ -17,6 +18,7 @@ pub const CHECKS: &[Check] = &[
     ),
     ("strict-priority", strict_priority),
     ("time-slicing", time_slicing),
+    ("interrupt-wake-goes-first", interrupt_wake_goes_first),
 ];
 
 /// Where the order log starts in `R` and how long it is.
@@ -210,4 +212,68 @@ fn time_slicing(env: &mut Env) -> Outcome {
         get(21)
     );
     Ok(())
+}
+
+/// Slots of `R` for `interrupt_wake_goes_first`: the notification and the timer.
+const WAKE_NTFN: usize = 12;
+const WAKE_TIMER: usize = 13;
+
+/// Waits for the timer's notification, logs 2.
+fn timer_waiter(_: u64) {
+    if Cap::<Notification>::from_cptr(get(WAKE_NTFN))
+        .wait()
+        .is_ok()
+    {
+        log(2);
+    }
+}
+
+/// Arms the timer two ticks ahead and computes until it has fired, then logs 1 and yields.
+fn timer_busy(_: u64) {
+    let tick = libmk::debug_ticks().0 + 2;
+    let n = Cap::<Notification>::from_cptr(get(WAKE_NTFN));
+    if Cap::<Timer>::from_cptr(get(WAKE_TIMER))
+        .arm(n, 1, tick)
+        .is_err()
+    {
+        set(6, 2);
+        return;
+    }
+    let end = deadline(5);
+    while libmk::debug_ticks().0 <= tick {
+        if past(end) {
+            set(6, 1);
+            break;
+        }
+    }
+    log(1);
+    libmk::yield_now();
+}
+
+fn timer_bystander(_: u64) {
+    log(3);
+}
+
+/// A thread that an interrupt (here a timer tick) wakes does not preempt the running thread
+/// of its priority, but it goes to the front of the queue: it runs next, before the threads
+/// that were already waiting for their turn. (The file server runs at the tasks' priority; a
+/// disk completion waits for at most one time slice of a task that computes, not one of
+/// every such task.)
+fn interrupt_wake_goes_first(env: &mut Env) -> Outcome {
+    let sync = env.sync()?;
+    set(WAKE_NTFN, env.notification()?.cptr());
+    set(WAKE_TIMER, env.obj::<Timer>(ObjectType::Timer)?.cptr());
+    env.spawn(timer_waiter, 0, 100)?;
+    env.spawn(timer_busy, 0, 100)?;
+    env.spawn(timer_bystander, 0, 100)?;
+    sync.settle()?;
+    expect_eq(
+        get(6),
+        0,
+        "arming the timer failed (2) or it never fired (1)",
+    )?;
+    expect_log(
+        &[1, 2, 3],
+        "order of the busy thread (1), the thread the timer woke (2) and the one queued before (3)",
+    )
 }

@@ -1,5 +1,6 @@
-//! init's allocators: slots of its CNode, objects from the untyped memory the kernel gave it,
-//! and virtual addresses (with their translation tables) in its own VSpace.
+//! A root task's allocators (init's and ktest's): slots of its CNode, objects from the
+//! untyped memory the kernel gave it, and virtual addresses (with their translation tables)
+//! in its own VSpace.
 //!
 //! Allocations are either *global* (kept for good: the page tables of init's VSpace, the
 //! scratch untyped) or *scoped*: between [`Alloc::begin_scope`] and [`Alloc::end_scope`]
@@ -12,6 +13,10 @@
 //!                          each allocation, never reused
 //!   0x0000_0040_0000_0000  init's stack top, boot info, IPC buffer (the kernel's)
 //! ```
+
+#![no_std]
+
+extern crate alloc as liballoc;
 
 use abi::Error;
 use abi::bootinfo::BootInfo;

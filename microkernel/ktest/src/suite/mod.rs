@@ -13,7 +13,7 @@
 //! done, and a kernel that loses a wake-up makes a check fail instead of hang.
 
 macro_rules! why {
-    ($($t:tt)*) => { $crate::ktest::Why::new(format_args!($($t)*)) };
+    ($($t:tt)*) => { $crate::suite::Why::new(format_args!($($t)*)) };
 }
 
 macro_rules! fail {
