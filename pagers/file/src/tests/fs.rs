@@ -941,7 +941,7 @@ fn o_direct_buffer_reads_and_writes_the_disk_coherently_with_the_cache() {
         Ok(4096)
     );
     data[BS - 2048..BS + 2048].copy_from_slice(&new);
-    assert_eq!(d.file("DATA.BIN").unwrap(), data);
+    assert_eq!(d.synced(&mut f).file("DATA.BIN").unwrap(), data);
     assert_eq!(ok(read(&mut f, A, cached, BS as u64 - 2048, 4096)), new);
     let (mslot, _) = ok(f.object_page(m, 1, false));
     assert_eq!(
@@ -956,7 +956,7 @@ fn o_direct_buffer_reads_and_writes_the_disk_coherently_with_the_cache() {
     data.extend_from_slice(&new);
     assert_eq!(f.fstat(A, cached), Ok(data.len() as u64));
     assert_eq!(read_all(&mut f, A, cached, 30_000), data);
-    assert_eq!(d.file("DATA.BIN").unwrap(), data);
+    assert_eq!(d.synced(&mut f).file("DATA.BIN").unwrap(), data);
     // O_APPEND: at the end, whatever the position.
     let app = open(&mut f, A, "DATA.BIN", of::WRONLY | of::APPEND | of::DIRECT).unwrap();
     direct_buffer(&mut f, A, app);
@@ -965,7 +965,7 @@ fn o_direct_buffer_reads_and_writes_the_disk_coherently_with_the_cache() {
         Ok(512)
     );
     data.extend_from_slice(&new[..512]);
-    assert_eq!(d.file("DATA.BIN").unwrap(), data);
+    assert_eq!(d.synced(&mut f).file("DATA.BIN").unwrap(), data);
     assert_eq!(f.lseek(A, app, 0, Whence::Cur), Ok(data.len() as u64));
     // A write-only descriptor reads nothing through its buffer.
     assert_eq!(f.direct_read_buffer(A, app, 0, 512), Err(Errno::EBADF));
@@ -1130,7 +1130,7 @@ fn growth_reservations_fold_in_end_before_changes_and_are_bounded() {
     assert_eq!(f.close(A, fd), Ok(()));
     assert_eq!(f.close(A, other), Ok(()));
     assert_eq!(f.object_release(pid::VM, w), Ok(()));
-    assert_eq!(d.file("NEW.DAT").unwrap().len(), 7100);
+    assert_eq!(d.synced(&mut f).file("NEW.DAT").unwrap().len(), 7100);
     assert_eq!(f.task_fork(A, B), Ok(()));
     let shared = open(&mut f, A, "NEW.DAT", of::RDWR).unwrap();
     assert_eq!(f.task_fork(A, 12), Ok(()));
