@@ -1995,7 +1995,7 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario::stops(
         "console-stop",
         Initrd::Normal,
-        "run=hello console.stop=3",
+        "run=hello console.stop=3 init.deadline=100000",
         Stage::Hello,
         &[
             "hello: hello from task 10",
