@@ -166,6 +166,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "fatcrash",
             "directio",
             "growio",
+            "regionbench",
             "conread",
             "conlines",
         ],

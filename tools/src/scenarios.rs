@@ -2465,6 +2465,13 @@ pub const BENCHES: &[Bench] = &[
         bootargs: "run=latbench file.cache=4",
         timeout_secs: 300,
     },
+    // vm at scale: mmap, fault and munmap as the region count grows to 32,000, and fork's
+    // cost per region: user/demos regionbench (issue 13).
+    Bench {
+        name: "regions",
+        bootargs: "run=regionbench",
+        timeout_secs: 900,
+    },
 ];
 
 pub fn find_bench(name: &str) -> Option<&'static Bench> {

@@ -8,6 +8,7 @@
 
 extern crate alloc;
 
+pub mod gaps;
 pub mod object;
 pub mod pages;
 pub mod pending;
@@ -189,6 +190,31 @@ pub fn prot_flags(p: u64) -> MapFlags {
         f |= MapFlags::READ.0;
     }
     MapFlags(f)
+}
+
+/// Single pages a fork maps into the child at once; beyond these, a run of one page is left
+/// for the child's first touch to map (a fault, as for any page vm holds for a task but has
+/// not mapped). One `FrameMap` per scattered page was most of a fork of a task with many
+/// small regions, and a child that `exec`s soon touches few of them; a task's own few (its
+/// stack, data and heap pages) stay within the budget and are mapped as before.
+pub const FORK_EAGER_SINGLES: u32 = 64;
+
+/// Maps a run of `n` of the parent's pages into a fork child, read-only, unless it is a
+/// single page and `singles` (the budget of [`FORK_EAGER_SINGLES`]) is spent.
+fn map_run<M: Machine>(
+    m: &mut M,
+    space: &M::Space,
+    (va, first, n): (u64, PageId, u32),
+    flags: MapFlags,
+    singles: &mut u32,
+) -> Result<(), Errno> {
+    if n < 2 {
+        if *singles == 0 {
+            return Ok(());
+        }
+        *singles -= 1;
+    }
+    m.map(space, va, first, u64::from(n), flags)
 }
 
 fn without_write(f: MapFlags) -> MapFlags {
@@ -698,8 +724,28 @@ impl<M: Machine> Vm<M> {
         let Vm { m, tasks, pool, .. } = self;
         let p = tasks.get(&parent).ok_or(Errno::ESRCH)?;
         c.name = p.name;
-        for r in p.regions.iter().filter(|r| r.kind.is_paged()) {
-            if r.kind.object().is_some() {
+        // The parent's write protection, batched across regions: one `VSpaceProtect` for a
+        // range of touching regions with the same flags, stretched over the regions between
+        // them that have no page mapped (the kernel changes only what is mapped). Another region with
+        // pages, an object region or a fixed frame (their pages are mapped, and not ours to
+        // change) ends it.
+        let mut protect: Option<(u64, u64, MapFlags)> = None;
+        let mut singles = FORK_EAGER_SINGLES;
+        let flush = |m: &mut M, protect: &mut Option<(u64, u64, MapFlags)>| {
+            if let Some((start, end, flags)) = protect.take() {
+                m.protect(&p.space, start, end - start, flags);
+            }
+        };
+        let mut last_end = 0;
+        for r in p.regions.iter() {
+            // Stretch only over touching regions: over a gap the kernel would walk
+            // translation tables for nothing.
+            let touches = r.start == last_end;
+            last_end = r.end;
+            if !touches || !r.kind.is_paged() || r.kind.object().is_some() {
+                flush(m, &mut protect);
+            }
+            if !r.kind.is_paged() || r.kind.object().is_some() {
                 continue;
             }
             let flags = prot_flags(r.prot);
@@ -741,8 +787,8 @@ impl<M: Machine> Vm<M> {
                             n
                         }
                         _ => {
-                            if let Some((rva, first, n)) = run.replace((va, page, 1)) {
-                                m.map(&c.space, rva, first, u64::from(n), child_flags)?;
+                            if let Some(done) = run.replace((va, page, 1)) {
+                                map_run(m, &c.space, done, child_flags, &mut singles)?;
                             }
                             let Some((_, _, n)) = run.as_mut() else {
                                 continue;
@@ -765,13 +811,26 @@ impl<M: Machine> Vm<M> {
                     }
                 }
             }
-            if let Some((rva, first, n)) = run {
-                m.map(&c.space, rva, first, u64::from(n), child_flags)?;
+            if let Some(done) = run {
+                map_run(m, &c.space, done, child_flags, &mut singles)?;
             }
-            if any && flags.contains(MapFlags::WRITE) {
-                m.protect(&p.space, r.start, r.len(), without_write(flags));
+            if !any {
+                continue;
+            }
+            let want = without_write(flags);
+            match protect.as_mut() {
+                Some((_, end, f)) if flags.contains(MapFlags::WRITE) && *f == want => {
+                    *end = r.end;
+                }
+                _ => {
+                    flush(m, &mut protect);
+                    if flags.contains(MapFlags::WRITE) {
+                        protect = Some((r.start, r.end, want));
+                    }
+                }
             }
         }
+        flush(m, &mut protect);
         Ok(())
     }
 

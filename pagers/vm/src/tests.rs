@@ -1836,6 +1836,59 @@ fn shared_anonymous_mappings_per_task_are_limited() {
     mmap_anon(&mut v, 10, 0, P, map::SHARED).unwrap();
 }
 
+/// A fork of a task with many one-page regions (every other one `PROT_NONE`, the others
+/// written): the parent's protections are batched across touching regions, past the
+/// budget the child's single pages are left unmapped, and the child still reads every
+/// page's data (its fault maps the shared page), writes its own copy, and the parent keeps
+/// its data; a region with other flags (read-only) in the middle keeps them.
+#[test]
+fn fork_batches_protections_and_maps_single_pages_on_touch() {
+    let mut v = vm(8);
+    let n = 400u64;
+    for i in 0..n {
+        let at = A + i * 2 * P;
+        mmap_anon(&mut v, 10, at, 2 * P, map::PRIVATE | map::FIXED).unwrap();
+        v.mprotect(10, at + P, P, prot::NONE).unwrap();
+        write(&mut v, 10, at, (i % 250) as u8 + 1);
+    }
+    // One read-only region with a page, in the middle.
+    let ro = A + 200 * 2 * P;
+    v.mprotect(10, ro, P, prot::READ).unwrap();
+    let calls = v.m.calls;
+    v.fork(10, 11, Space::default()).map_err(|e| e.0).unwrap();
+    let used = v.m.calls - calls;
+    // Two protections (split by the read-only region) and the eager single pages.
+    assert!(
+        used <= 2 + crate::FORK_EAGER_SINGLES as usize + 2,
+        "{used} kernel calls"
+    );
+    let child_mapped = v.task(11).unwrap().space.mapped.borrow().len() as u64;
+    assert_eq!(child_mapped, u64::from(crate::FORK_EAGER_SINGLES));
+    // Every parent page is read-only now, the read-only region's as it was.
+    let flags = |v: &TestVm, va| v.task(10).unwrap().space.mapped.borrow()[&va].1;
+    for i in 0..n {
+        let at = A + i * 2 * P;
+        assert_eq!(flags(&v, at), MapFlags::READ.0, "page {i}");
+    }
+    for i in 0..n {
+        let at = A + i * 2 * P;
+        assert_eq!(read(&mut v, 11, at), (i % 250) as u8 + 1, "child page {i}");
+    }
+    for i in (0..n).step_by(7).filter(|&i| A + i * 2 * P != ro) {
+        let at = A + i * 2 * P;
+        write(&mut v, 11, at, 251);
+        assert_eq!(read(&mut v, 11, at), 251);
+        assert_eq!(read(&mut v, 10, at), (i % 250) as u8 + 1);
+        write(&mut v, 10, at + 1, 7);
+        assert_eq!(read(&mut v, 11, at + 1), 0);
+    }
+    assert_eq!(
+        touch(&mut v, 11, ro, Write),
+        Outcome::Killed(Kill::Segv),
+        "the read-only region stays read-only in the child"
+    );
+}
+
 #[test]
 fn fork_copies_many_regions_in_order() {
     let mut v = vm(4);
