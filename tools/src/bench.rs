@@ -352,7 +352,7 @@ pub fn run(paths: &Paths, settings: &Settings) -> Result<u8> {
             deterministic: true,
             gdb: false,
         };
-        let result = qemu::run_captured(&launch, Duration::from_secs(bench.timeout_secs))
+        let result = qemu::run_captured(&launch, Duration::from_secs(bench.timeout_secs), &[])
             .map_err(|e| (e.to_string(), String::new()))
             .and_then(|captured| {
                 // Every run's console stays beside the results, to read when a figure looks odd.

@@ -202,7 +202,7 @@ fn boot_on(paths: &Paths, scenario: &Scenario, disk: &std::path::Path, read_only
         !read_only && scenario.fsck && crate::disk::fsck(disk).is_ok_and(|p| p.is_empty());
     let captured = initrd_bytes.and_then(|bytes| {
         let timeout = Duration::from_secs(scenario.timeout_secs);
-        qemu::run_captured(&launch, timeout)
+        qemu::run_captured(&launch, timeout, scenario.input)
             .map(|captured| (bytes, captured))
             .map_err(|e| e.to_string())
     });
@@ -210,6 +210,9 @@ fn boot_on(paths: &Paths, scenario: &Scenario, disk: &std::path::Path, read_only
         Ok((bytes, captured)) => {
             let expect = scenario.expectation(bytes);
             boot.checks = judge::judge(&expect, &captured.console, captured.ending);
+            if let Some(check) = scenario.console_check {
+                boot.checks.push(check(&judge::lines(&captured.console)));
+            }
             if !read_only {
                 boot.checks
                     .extend(scenario.disk_files.iter().map(|f| disk_check(disk, f)));

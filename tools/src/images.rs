@@ -106,6 +106,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
     ("zero", &["zero"]),
     ("file", &["file"]),
     ("shm", &["shm-server"]),
+    ("console", &["console"]),
     (
         "demos",
         &[
@@ -166,6 +167,8 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "directio",
             "growio",
             "regionbench",
+            "conread",
+            "conlines",
         ],
     ),
 ];

@@ -19,6 +19,7 @@ const TARGET_CRATES: &[(&str, &str)] = &[
     ("zero", "aarch64-unknown-none"),
     ("shm", "aarch64-unknown-none"),
     ("file", "aarch64-unknown-none"),
+    ("console", "aarch64-unknown-none"),
     ("serve", "aarch64-unknown-none"),
     ("demos", "aarch64-unknown-none"),
 ];

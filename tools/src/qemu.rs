@@ -1,9 +1,9 @@
 //! Running QEMU: its command line, interactive runs, and captured runs with a timeout.
 
 use std::ffi::OsString;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -180,17 +180,23 @@ pub struct Captured {
 }
 
 /// Runs QEMU with its output captured, killing it at `timeout`.
-pub fn run_captured(launch: &Launch<'_>, timeout: Duration) -> Result<Captured> {
+pub fn run_captured(launch: &Launch<'_>, timeout: Duration, input: &[Input]) -> Result<Captured> {
     let started = Instant::now();
+    let stdin = if input.is_empty() {
+        Stdio::null()
+    } else {
+        Stdio::piped()
+    };
     let mut child = launch
         .command()
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(spawn_error)?;
-    // Readers drain both pipes meanwhile so QEMU never blocks on a full pipe.
-    let stdout = drain(child.stdout.take());
+    // Readers drain both pipes meanwhile so QEMU never blocks on a full pipe; the console's
+    // reader also types the scenario's input when its markers appear.
+    let stdout = drain_typing(child.stdout.take(), child.stdin.take(), input.to_vec());
     let stderr = drain(child.stderr.take());
     let ending = wait_until(&mut child, started + timeout)
         .map_err(|e| failed(format!("waiting for QEMU: {e}")))?;
@@ -219,6 +225,55 @@ fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec<u8>
             // A read error ends the capture early; what was read so far is still worth judging.
             let _ = pipe.read_to_end(&mut bytes);
         }
+        bytes
+    })
+}
+
+/// Bytes typed on the serial line (QEMU's standard input) once the console has shown
+/// `after` (after the previous input's marker): a scenario's keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Input {
+    pub after: &'static str,
+    pub bytes: &'static [u8],
+}
+
+/// Reads the console as [`drain`] does, and types each of `input` on `stdin` as soon as
+/// its marker appears (in order: the next marker is looked for after the last one).
+fn drain_typing(
+    pipe: Option<impl Read + Send + 'static>,
+    mut stdin: Option<ChildStdin>,
+    input: Vec<Input>,
+) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let Some(mut pipe) = pipe else {
+            return bytes;
+        };
+        let mut chunk = [0u8; 4096];
+        let (mut next, mut searched) = (0, 0);
+        loop {
+            let n = match pipe.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            bytes.extend_from_slice(&chunk[..n]);
+            while let Some(typed) = input.get(next) {
+                let marker = typed.after.as_bytes();
+                let Some(at) = bytes[searched..]
+                    .windows(marker.len().max(1))
+                    .position(|w| w == marker)
+                else {
+                    break;
+                };
+                searched += at + marker.len();
+                if let Some(s) = stdin.as_mut() {
+                    // A guest that stopped reading (it powered off) ends the pipe: no matter.
+                    let _ = s.write_all(typed.bytes).and_then(|()| s.flush());
+                }
+                next += 1;
+            }
+        }
+        drop(stdin);
         bytes
     })
 }

@@ -16,8 +16,9 @@
 //! To add a benchmark, append a `Bench` to [`BENCHES`]; its init prints `BENCH ...` lines.
 
 use crate::initrd::Initrd;
-use crate::judge::{Expectation, SYSTEM_OFF};
+use crate::judge::{Check, Expectation, SYSTEM_OFF};
 use crate::machine::{CORTEX_A57, CORTEX_A72, DEFAULT_MACHINE, Gic, MAX, Machine, Mem};
+use crate::qemu::Input;
 
 /// How many checks the kernel test suite (`test=kernel`, microkernel/ktest/src/suite) runs; every one
 /// must pass.
@@ -49,6 +50,12 @@ pub struct Scenario {
     /// Done to the scenario's disk copy before it boots (needs `writes_disk`): damage, or
     /// files added (`disk::prep`).
     pub disk_prep: Option<DiskPrep>,
+    /// What is typed on the serial line, each piece once the console shows its marker
+    /// (Ctrl-C is `\x03`, Ctrl-D `\x04`, backspace `\x7f`, Ctrl-U `\x15`).
+    pub input: &'static [Input],
+    /// A check of the whole console beyond the expected lines (the console's lines, `\r`
+    /// trimmed).
+    pub console_check: Option<fn(&[&str]) -> Check>,
     /// Whether the volume, consistent before the boot, must need no repair after it
     /// (`disk::fsck`; needs `writes_disk`). True but for the fuzzer (see there).
     pub fsck: bool,
@@ -247,6 +254,8 @@ impl Scenario {
             disk_files: &[],
             then: None,
             disk_prep: None,
+            input: &[],
+            console_check: None,
             fsck: true,
         }
     }
@@ -270,6 +279,8 @@ impl Scenario {
             disk_files: &[],
             then: None,
             disk_prep: None,
+            input: &[],
+            console_check: None,
             fsck: true,
         }
     }
@@ -966,7 +977,7 @@ pub const SCENARIOS: &[Scenario] = &[
             &[
                 "PASS attack-power-off-refused",
                 "PASS attack-console-needs-capability",
-                "attack-power: printed with the console capability init gave it",
+                "attack-power: printed through descriptor 1, the console server",
                 "PASS attack-shutdown-child-refused",
                 "PASS attack-power-file-written",
                 "init: power-off asked by pid ",
@@ -1937,7 +1948,156 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
+    // The console server (pagers/console): the line discipline driven by typed input,
+    // Ctrl-C, bad descriptors, a killed reader, a bounded unfinished line, and a line
+    // printed without a newline right before exit (out before power-off).
+    Scenario {
+        input: CONREAD_INPUT,
+        ..Scenario::stops(
+            "console-read",
+            Initrd::Normal,
+            "run=conread",
+            Stage::Hello,
+            &[
+                "conread: read Ok([97, 98, 100, 10])",
+                "PASS console-backspace",
+                "PASS console-ctrl-u",
+                "PASS console-ctrl-d-partial",
+                "PASS console-eof",
+                "conread: long line read as Ok(464) + Ok(48) bytes",
+                "PASS console-long-line",
+                "PASS console-ebadf",
+                "PASS console-session-foreground",
+                "PASS console-foreground-eperm",
+                "^C",
+                "conread: the looping task: Ok(",
+                "PASS console-ctrl-c",
+                "console: Ctrl-C could not end task 2: EPERM",
+                "PASS console-read-eintr",
+                "PASS console-forged",
+                "conread: readers while the child waited 1, after its end 0",
+                "PASS console-dead-reader",
+                "conread: 16 readers waiting, one more: Err(EAGAIN), after their end 0",
+                "PASS console-readers-bounded",
+                "conread: wrote Ok(2000) bytes without a newline, the server held Ok(464)",
+                "PASS console-bounded-line",
+                "conread: 0 failures",
+                "init: conread exited with status 0",
+                "conread: last words",
+                "init: done",
+            ],
+        )
+    },
+    // The console server stops (test hook) at its third request, a task's line: it ends
+    // alone, the task's prints are dropped (`ENODEV`), the task exits, and init still
+    // reports and powers off (nothing waits for the dead server: its `TaskExit` and
+    // `SyncAll` are answered "gone").
+    Scenario::stops(
+        "console-stop",
+        Initrd::Normal,
+        "run=hello console.stop=3 init.deadline=100000",
+        Stage::Hello,
+        &[
+            "hello: hello from task 10",
+            "console: test hook: stopping at request 3",
+            "init: server console (pid 6) failed (undefined instruction",
+            "init: hello exited with status 3",
+            "init: done",
+        ],
+    ),
+    // Two tasks print lines in pieces at once; the judge checks that every line is whole.
+    Scenario {
+        console_check: Some(conlines_whole),
+        ..Scenario::stops(
+            "console-lines",
+            Initrd::Normal,
+            "run=conlines",
+            Stage::Hello,
+            &[
+                "PASS conlines-both-printed",
+                "conlines: 0 failures",
+                "init: conlines exited with status 0",
+                "init: done",
+            ],
+        )
+    },
 ];
+
+/// What scenario `console-read` types, prompt by prompt (`user/demos conread`).
+const CONREAD_INPUT: &[Input] = &[
+    Input {
+        after: "conread: type abx, backspace, d, Enter",
+        bytes: b"abx\x7fd\r",
+    },
+    Input {
+        after: "conread: type junk, Ctrl-U, ok, Enter",
+        bytes: b"junk\x15ok\r",
+    },
+    Input {
+        after: "conread: type abc, Ctrl-D",
+        bytes: b"abc\x04",
+    },
+    Input {
+        after: "conread: type Ctrl-D on an empty line",
+        bytes: b"\x04",
+    },
+    Input {
+        after: "conread: type a line of 600 x",
+        bytes: &LONG_LINE,
+    },
+    Input {
+        after: "conread: type Ctrl-C to end the looping task",
+        bytes: b"\x03",
+    },
+    Input {
+        after: "conread: type Ctrl-C during the child's read (1 waiting)",
+        bytes: b"\x03",
+    },
+    Input {
+        after: "conread: type still, Enter",
+        bytes: b"still\r",
+    },
+];
+
+/// 600 `x` and Enter: longer than the console keeps of a line (`proto::console::LINE_MAX`).
+const LONG_LINE: [u8; 601] = {
+    let mut line = [b'x'; 601];
+    line[600] = b'\r';
+    line
+};
+
+/// `console-lines`: every line of `conlines`' two tasks is whole (`conlines: task T line
+/// NNN` and 40 times `T`), and each task's lines are all there, in order.
+fn conlines_whole(lines: &[&str]) -> Check {
+    const LINES: usize = 150;
+    let mut next = [0usize; 2];
+    for line in lines.iter().filter(|l| l.contains("conlines: task")) {
+        let parsed = line
+            .strip_prefix("conlines: task ")
+            .and_then(|rest| rest.split_once(" line "))
+            .and_then(|(tag, rest)| Some((tag, rest.split_once(' ')?)));
+        let Some((tag, (n, fill))) = parsed else {
+            return Check::fail(format!("console-lines: a mixed line: {line:?}"));
+        };
+        let i = match tag {
+            "A" => 0,
+            "B" => 1,
+            _ => return Check::fail(format!("console-lines: a mixed line: {line:?}")),
+        };
+        if n.parse::<usize>().ok() != Some(next[i]) || *fill != tag.repeat(40) {
+            return Check::fail(format!("console-lines: a mixed or missing line: {line:?}"));
+        }
+        next[i] += 1;
+    }
+    if next == [LINES; 2] {
+        Check::ok(format!(
+            "console-lines: {} lines of two tasks, each whole",
+            2 * LINES
+        ))
+    } else {
+        Check::fail(format!("console-lines: lines of each task found: {next:?}"))
+    }
+}
 
 /// `fatcrash`'s file `i` (as `fatcrash::bytes_of` makes it).
 fn fatcrash_bytes(i: usize) -> Vec<u8> {

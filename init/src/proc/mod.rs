@@ -149,6 +149,8 @@ impl Proc<'_> {
             None
         } else if let Some(server) = proxy::Server::of_badge(r.badge) {
             self.proxy_answered(server, &r)
+        } else if r.badge == pid::CONSOLE {
+            Some(self.console_request(&r))
         } else {
             self.handle(&r)
         }
@@ -222,6 +224,17 @@ impl Proc<'_> {
 }
 
 impl Proc<'_> {
+    /// The console server's request: only `Kill` of the foreground task at Ctrl-C, which
+    /// may end any task (not a server: `EPERM`).
+    fn console_request(&mut self, r: &Reply) -> Message {
+        let msg = rt::ipc::received(r);
+        match ProcRequest::decode(msg.label(), msg.mrs()) {
+            Ok(ProcRequest::Kill { pid }) => answer(self.interrupt(pid)),
+            Ok(_) => answer::<()>(Err(Errno::EPERM)),
+            Err(e) => answer::<()>(Err(e.into())),
+        }
+    }
+
     /// `spawn` of `name` with `args` (an error, `E2BIG` say, is the answer at once);
     /// answered later from a saved reply.
     fn spawn_for(

@@ -45,15 +45,20 @@ const PROXY_PRIORITY: u64 = 255;
 pub enum Server {
     File = 0,
     Shm = 1,
+    Console = 2,
 }
 
 impl Server {
+    /// The servers that keep descriptors: told of forks and execs, and asked to sync.
     pub const ALL: [Server; 2] = [Server::File, Server::Shm];
+    /// Every server with a proxy: told when a task ends (`TaskExit`).
+    pub const NOTICED: [Server; 3] = [Server::File, Server::Shm, Server::Console];
 
     pub const fn pid(self) -> u64 {
         match self {
             Server::File => pid::FILE,
             Server::Shm => pid::SHM,
+            Server::Console => pid::CONSOLE,
         }
     }
 
@@ -61,6 +66,7 @@ impl Server {
         match self {
             Server::File => "file",
             Server::Shm => "shm",
+            Server::Console => "console",
         }
     }
 
@@ -69,6 +75,7 @@ impl Server {
         match badge {
             b if b == PROXY_BADGE => Some(Server::File),
             b if b == PROXY_BADGE | 1 => Some(Server::Shm),
+            b if b == PROXY_BADGE | 2 => Some(Server::Console),
             _ => None,
         }
     }
@@ -89,6 +96,8 @@ pub enum Then {
     Load { id: u64 },
     /// `SyncAll` before power-off.
     Sync,
+    /// The console server's `SyncAll` before power-off (its unfinished lines out).
+    ConsoleSync,
     /// `SyncAll` for task `sync()` number `id`.
     SyncFor { id: u64 },
 }

@@ -39,15 +39,15 @@ use libmk::{
 };
 use proto::object::BLOCK_SIZE;
 use proto::startup::{
-    Budgets, FILE_DMA_BITS, FILE_DMA_WINDOW, FILE_MMIO_WINDOW, InitrdFrame, SERVER_CONSOLE_SLOT,
-    SERVER_HEAP_BASE, STARTUP_FRAMES, Startup, VIRTIO_SLOT_SIZE, ZERO_HEAP_SIZE, file_slots,
-    shm_slots, vm_slots, zero_slots,
+    Budgets, CONSOLE_HEAP_SIZE, CONSOLE_MMIO_WINDOW, FILE_DMA_BITS, FILE_DMA_WINDOW,
+    FILE_MMIO_WINDOW, InitrdFrame, SERVER_CONSOLE_SLOT, SERVER_HEAP_BASE, STARTUP_FRAMES, Startup,
+    VIRTIO_SLOT_SIZE, ZERO_HEAP_SIZE, console_slots, file_slots, shm_slots, vm_slots, zero_slots,
 };
 use proto::{STARTUP_VADDR, USER_IPC_BUFFER, USER_STACK_TOP, pid};
 
 /// The images in the initrd that are no programs: the servers' (as `Builder::new` finds
 /// them) and init's.
-pub const IMAGES: [&str; 5] = ["vm", "zero", "file", "shm-server", "init"];
+pub const IMAGES: [&str; 6] = ["vm", "zero", "file", "shm-server", "console", "init"];
 
 /// log2 of a server's CNode slots.
 pub const SERVER_RADIX: u64 = 10;
@@ -92,6 +92,12 @@ const ZERO_PRIORITY: u64 = 249;
 /// completion by up to one time slice.
 const FILE_PRIORITY: u64 = super::task::TASK_PRIORITY;
 const SHM_PRIORITY: u64 = 247;
+/// Above every other server's (but init's): a line it writes to the UART is never cut by
+/// another server's message through the kernel's console, and typed keys are echoed at
+/// once.
+const CONSOLE_PRIORITY: u64 = 251;
+/// The console server's slot for init's endpoint (badged `pid::CONSOLE`).
+const SLOT_CONSOLE_PROC: u64 = 10;
 /// The most virtio-mmio transports the file server gets interrupt handlers for.
 const MAX_VIRTIO_SLOTS: u64 = 32;
 /// The interrupt of the virtio-mmio transport at `base`, as the device tree gives it (the
@@ -120,6 +126,9 @@ pub struct Servers {
     /// The shm server's endpoint, unbadged (`None` if it could not be started: programs then
     /// run without shared memory objects).
     pub shm_ep: Option<Cap<Endpoint>>,
+    /// The console server's endpoint, unbadged (`None` if it could not be started: tasks
+    /// then print nothing and read end of input).
+    pub console_ep: Option<Cap<Endpoint>>,
     /// The servers' threads, for when one of them fails.
     pub threads: Vec<ServerThread>,
     /// The untypeds the file server is built from (for its restarts).
@@ -290,8 +299,21 @@ pub fn start(
     vm.startup.first_free_slot = FIRST_UNTYPED_SLOT + 1;
     give_vm_timer(alloc, &mut vm)?;
 
-    // file: before zero takes the rest of RAM. Without it the system still runs.
+    // console: first, so that tasks' output has somewhere to go. Without it the system
+    // still runs (tasks print nothing).
     let mut threads = Vec::new();
+    let console_ep = match start_console(alloc, window, initrd, info, init_ep) {
+        Ok((ep, tcb)) => {
+            threads.push(ServerThread::new("console", pid::CONSOLE, tcb));
+            Some(ep)
+        }
+        Err(e) => {
+            rt::println!("init: no console server: {e:?}");
+            None
+        }
+    };
+
+    // file: before zero takes the rest of RAM. Without it the system still runs.
     let mut file_roots = Roots::default();
     let file_ep = match start_file(alloc, window, initrd, info, init_ep, &mut file_roots, 0) {
         Ok((ep, tcb)) => {
@@ -367,9 +389,85 @@ pub fn start(
         notify,
         file_ep,
         shm_ep,
+        console_ep,
         threads,
         file_roots,
     })
+}
+
+/// Builds and starts the console server: its endpoint, the UART's page (the device untyped
+/// the kernel made for it, retyped to a frame and mapped as device memory at
+/// `CONSOLE_MMIO_WINDOW`), the UART's interrupt handler signalling a notification bound to
+/// the server's thread, and init's endpoint badged `pid::CONSOLE` (Ctrl-C's `Kill`).
+fn start_console(
+    alloc: &mut Alloc,
+    window: &mut Window,
+    initrd: &Initrd,
+    info: &BootInfo,
+    init_ep: Cap<Endpoint>,
+) -> Result<(Cap<Endpoint>, Cap<Tcb>), Error> {
+    let uart = info.uart;
+    let device = info
+        .untyped()
+        .iter()
+        .find(|u| {
+            u.device != 0 && u.size_bits == 12 && u.base <= uart.base && uart.base - u.base < PAGE
+        })
+        .copied()
+        .ok_or(Error::InvalidArgument)?;
+    let mut con = Builder::new(
+        alloc,
+        window,
+        initrd,
+        ("console", pid::CONSOLE),
+        CONSOLE_HEAP_SIZE,
+        &mut Roots::default(),
+    )?;
+    let ut = con.space.untyped();
+    let ep: Cap<Endpoint> = retype(alloc, ut, ObjectType::Endpoint, 0)?;
+    let irq_notify: Cap<Notification> = retype(alloc, ut, ObjectType::Notification, 0)?;
+    con.copy_in(SLOT_ENDPOINT, ep.cptr(), CapRights::ALL)?;
+    con.startup.slots[console_slots::ENDPOINT] = SLOT_ENDPOINT;
+    con.startup.slots[console_slots::VSPACE] = SLOT_VSPACE;
+    con.startup.slots[console_slots::CNODE] = SLOT_CNODE;
+    con.copy_in(SLOT_IRQ_NOTIFY, irq_notify.cptr(), CapRights::READ)?;
+    con.startup.slots[console_slots::IRQ_NOTIFY] = SLOT_IRQ_NOTIFY;
+    con.tcb.bind_notification(irq_notify)?;
+    con.cnode.mint(
+        SLOT_CONSOLE_PROC,
+        CNODE,
+        init_ep.cptr(),
+        CapRights::WRITE,
+        pid::CONSOLE,
+    )?;
+    con.startup.slots[console_slots::PROC] = SLOT_CONSOLE_PROC;
+
+    let mmio: Cap<Frame> = retype(alloc, Cap::from_cptr(device.slot), ObjectType::Frame, 12)?;
+    con.space
+        .map(alloc, mmio, CONSOLE_MMIO_WINDOW, MapFlags::RW, 0, 1)?;
+    con.startup.mmio_size = PAGE - (uart.base - device.base);
+    con.startup.mmio_offset = uart.base - device.base;
+
+    if uart.intid != 0 {
+        let irq_control: Cap<IrqControl> = Cap::from_cptr(init_slots::IRQ_CONTROL);
+        let handler: Cap<IrqHandler> = Cap::from_cptr(alloc.slot()?);
+        irq_control.get(uart.intid, CNODE, handler.cptr())?;
+        let badged = alloc.slot()?;
+        CNODE.mint(badged, CNODE, irq_notify.cptr(), CapRights::WRITE, 1)?;
+        // The kernel keeps the notification and badge, not the capability.
+        let set = handler.set_notification(Cap::from_cptr(badged));
+        CNODE.delete(badged)?;
+        alloc.free_slot(badged);
+        set?;
+        con.move_in(alloc, FIRST_IRQ_SLOT, handler.cptr())?;
+        con.startup.slots[console_slots::IRQ] = FIRST_IRQ_SLOT;
+    }
+    con.startup.stop_at = bootarg_u64(info.bootargs(), "console.stop").unwrap_or(0);
+    con.startup.untyped_first = FIRST_UNTYPED_SLOT;
+    con.startup.untyped_count = 0;
+    con.startup.first_free_slot = FIRST_UNTYPED_SLOT;
+    let tcb = con.start(alloc, window, CONSOLE_PRIORITY, init_ep)?;
+    Ok((ep, tcb))
 }
 
 /// vm's deadlines: a timer and a notification bound to its thread (so that the timer's
@@ -425,7 +523,11 @@ fn start_shm(
 
 /// The device untyped (the virtio-mmio transports) the file server's registers come from.
 fn device_untyped(info: &BootInfo) -> Option<abi::bootinfo::UntypedDesc> {
-    info.untyped().iter().find(|u| u.device != 0).copied()
+    let first = info.virtio().first()?.base;
+    info.untyped()
+        .iter()
+        .find(|u| u.device != 0 && u.base <= first && first - u.base < 1u64 << u.size_bits)
+        .copied()
 }
 
 /// Builds and starts the file server, every object of it from `roots` (so that revoking

@@ -51,11 +51,17 @@ pub struct DiskProgram {
 pub struct Clients {
     file: Option<Cap<Endpoint>>,
     shm: Option<Cap<Endpoint>>,
+    console: Option<Cap<Endpoint>>,
 }
 
 impl Clients {
     /// Mints init's badged copies of the servers' endpoints.
-    pub fn new(alloc: &mut Alloc, file: Option<Cap<Endpoint>>, shm: Option<Cap<Endpoint>>) -> Self {
+    pub fn new(
+        alloc: &mut Alloc,
+        file: Option<Cap<Endpoint>>,
+        shm: Option<Cap<Endpoint>>,
+        console: Option<Cap<Endpoint>>,
+    ) -> Self {
         let mut badged = |ep: Option<Cap<Endpoint>>| {
             let ep = ep?;
             let slot = alloc.slot().ok()?;
@@ -70,6 +76,7 @@ impl Clients {
         Self {
             file: badged(file),
             shm: badged(shm),
+            console: badged(console),
         }
     }
 
@@ -79,6 +86,7 @@ impl Clients {
         let old = match server {
             pid::FILE => self.file.take(),
             pid::SHM => self.shm.take(),
+            pid::CONSOLE => self.console.take(),
             _ => None,
         };
         if let Some(old) = old {
@@ -109,6 +117,7 @@ impl Clients {
         match server {
             Server::File => self.file,
             Server::Shm => self.shm,
+            Server::Console => self.console,
         }
     }
 }

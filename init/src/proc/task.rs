@@ -25,7 +25,7 @@ use super::vm::Vm;
 use crate::alloc::{Alloc, CNODE};
 use abi::bootinfo::BootInfo;
 use abi::message::FaultLabel;
-use abi::object::{CapRights, ObjectType, init_slots};
+use abi::object::{CapRights, ObjectType};
 use jobs::{Forking, Loading};
 use kernel_core::elf::{UserImage, parse_user_image};
 use liballoc::collections::BTreeMap;
@@ -142,6 +142,8 @@ pub struct Proc<'a> {
     file_ep: Option<Cap<Endpoint>>,
     /// The shm server's endpoint, unbadged (`None` if it did not start).
     shm_ep: Option<Cap<Endpoint>>,
+    /// The console server's endpoint, unbadged (`None` if it did not start).
+    console_ep: Option<Cap<Endpoint>>,
     /// init's own capabilities to the file and shm servers.
     clients: Clients,
     /// The servers' threads still running.
@@ -163,7 +165,7 @@ pub struct Proc<'a> {
     /// Whether the program `run=` names could not be started.
     pub boot_failed: bool,
     /// Per server (`proxy::Server`): the jobs for its proxy, queued and sent.
-    links: [Link; 2],
+    links: [Link; 3],
     /// init's timer and notification (for deadlines), whether the timer is armed, and how
     /// long a server may take with one job (timer ticks).
     timer: Option<(Cap<Timer>, Cap<Notification>)>,
@@ -179,6 +181,8 @@ pub struct Proc<'a> {
     next_load: u64,
     /// `SyncAll`'s result, once the file server answered it.
     synced: Option<Result<(), Errno>>,
+    /// Whether the console server answered its `SyncAll` (or is gone).
+    console_synced: bool,
     /// Tasks' `sync()` calls waiting for the servers, by number: the saved reply, the
     /// answers still to come, the first error.
     syncs: BTreeMap<u64, (u64, u8, Result<(), Errno>)>,
@@ -193,8 +197,8 @@ impl<'a> Proc<'a> {
         info: &'static BootInfo,
         window: Window,
     ) -> Self {
-        let clients = Clients::new(alloc, servers.file_ep, servers.shm_ep);
-        for server in Server::ALL {
+        let clients = Clients::new(alloc, servers.file_ep, servers.shm_ep, servers.console_ep);
+        for server in Server::NOTICED {
             if let Err(e) = super::proxy::start(alloc, server, servers.init_ep) {
                 rt::println!("init: no proxy for the {} server: {e:?}", server.name());
             }
@@ -220,6 +224,7 @@ impl<'a> Proc<'a> {
             loads: BTreeMap::new(),
             next_load: 0,
             synced: None,
+            console_synced: false,
             syncs: BTreeMap::new(),
             next_sync: 0,
             info,
@@ -235,6 +240,7 @@ impl<'a> Proc<'a> {
             init_ep: servers.init_ep,
             file_ep: servers.file_ep,
             shm_ep: servers.shm_ep,
+            console_ep: servers.console_ep,
             servers: servers.threads,
             tasks: BTreeMap::new(),
             next_pid: pid::FIRST_USER,
@@ -278,6 +284,7 @@ impl<'a> Proc<'a> {
         let ep = match server {
             pid::FILE => self.file_ep.take(),
             pid::SHM => self.shm_ep.take(),
+            pid::CONSOLE => self.console_ep.take(),
             _ => None,
         };
         if let Some(ep) = ep {
@@ -303,7 +310,7 @@ impl<'a> Proc<'a> {
         }
         // What init asked of it and it did not answer is answered "gone" (and what init
         // queued for it dropped: the new instance knows nothing of it).
-        if let Some(s) = Server::ALL.into_iter().find(|s| s.pid() == server) {
+        if let Some(s) = Server::NOTICED.into_iter().find(|s| s.pid() == server) {
             self.fail_jobs(s);
         }
     }
@@ -755,6 +762,21 @@ impl<'a> Proc<'a> {
         Ok(())
     }
 
+    /// Ctrl-C on the console: ends task `target`, whoever its parent (the console server
+    /// asks; `EPERM` for a server, `ESRCH` for no such task).
+    pub fn interrupt(&mut self, target: u64) -> Result<(), Errno> {
+        if target < pid::FIRST_USER {
+            return Err(Errno::EPERM);
+        }
+        if !self.tasks.contains_key(&target) {
+            return Err(Errno::ESRCH);
+        }
+        if self.is_running(target) {
+            self.end(target, WaitStatus::Killed, 0);
+        }
+        Ok(())
+    }
+
     /// Whether `ancestor` is `pid`'s parent, grandparent, and so on. The walk is bounded by
     /// the number of tasks, so a damaged parent chain cannot make it loop.
     fn is_descendant(&self, pid: u64, ancestor: u64) -> bool {
@@ -886,12 +908,15 @@ impl<'a> Proc<'a> {
             cnode.mint(task_slots::SHM, CNODE, shm.cptr(), CapRights::WRITE, pid)?;
         }
         cnode.copy(task_slots::IPC_BUFFER, CNODE, ipc.cptr(), CapRights::ALL)?;
-        cnode.copy(
-            task_slots::CONSOLE,
-            CNODE,
-            init_slots::CONSOLE,
-            CapRights::ALL,
-        )?;
+        if let Some(console) = self.console_ep {
+            cnode.mint(
+                task_slots::CONSOLE,
+                CNODE,
+                console.cptr(),
+                CapRights::WRITE,
+                pid,
+            )?;
+        }
         cnode.copy(
             task_slots::CHILD_NOTIFY,
             CNODE,

@@ -19,7 +19,7 @@
 /// `BootInfo::magic`: "MKBOOT01" read as a little-endian `u64`.
 pub const BOOTINFO_MAGIC: u64 = u64::from_le_bytes(*b"MKBOOT01");
 /// `BootInfo::version` of this layout.
-pub const BOOTINFO_VERSION: u64 = 3;
+pub const BOOTINFO_VERSION: u64 = 4;
 /// Where the boot-info pages are mapped in the root task.
 pub const BOOTINFO_VADDR: u64 = 0x0000_0040_0000_0000;
 /// Size of the boot-info mapping (one frame).
@@ -113,6 +113,17 @@ pub struct VirtioDesc {
     pub intid: u64,
 }
 
+/// The PL011 UART the console server drives (the kernel keeps writing its own banner and
+/// fatal messages to it): its registers, the device untyped that covers them (a page of
+/// its own), and its interrupt (0: none).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct UartDesc {
+    pub base: u64,
+    pub size: u64,
+    pub intid: u64,
+}
+
 /// A reserved range of RAM and what it holds (`kind` is a [`ReservedKind`] value).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
@@ -156,6 +167,8 @@ pub struct BootInfo {
     pub virtio_count: u64,
     /// The virtio-mmio transports, in address order.
     pub virtio: [VirtioDesc; MAX_VIRTIO],
+    /// The console's UART (`size` 0: none).
+    pub uart: UartDesc,
     pub image_frame_count: u64,
     /// The frames of the root task's ELF image, in address order (so it can map its own
     /// code into other address spaces).
@@ -204,6 +217,11 @@ impl BootInfo {
                 size: 0,
                 intid: 0,
             }; MAX_VIRTIO],
+            uart: UartDesc {
+                base: 0,
+                size: 0,
+                intid: 0,
+            },
             image_frame_count: 0,
             image_frames: [ImageFrame {
                 slot: 0,

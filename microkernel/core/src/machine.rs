@@ -160,6 +160,8 @@ pub struct MachineInfo<'a> {
     pub reserved: Vec<MemRange, 16>,
     /// PL011 ("arm,pl011") registers: the one `/chosen/stdout-path` names, else the first.
     pub uart: MemRange,
+    /// The PL011's interrupt (GIC INTID), `None` if its node has no `interrupts`.
+    pub uart_intid: Option<u32>,
     /// The interrupt controller.
     pub gic: GicInfo,
     /// Architected timer interrupts.
@@ -663,6 +665,7 @@ impl<'a> MachineInfo<'a> {
             .or_else(|| fdt.all_nodes().find(|n| is_compatible(*n, PL011)))
             .ok_or(MachineError::NoUart)?;
         let uart = reg_entry(uart_node, 0)?.ok_or(MachineError::NoUart)?;
+        let uart_intid = interrupt(uart_node, 0)?;
 
         // GIC.
         let gic_node = fdt
@@ -746,6 +749,7 @@ impl<'a> MachineInfo<'a> {
             ram,
             reserved,
             uart,
+            uart_intid,
             gic,
             timer_intid,
             initrd,

@@ -279,6 +279,32 @@ pub fn create(
         }
     }
 
+    // The UART's page, for the console server (the kernel keeps its own mapping for its
+    // banner and fatal messages).
+    let uart_page = m.uart.base & !(PAGE_SIZE - 1);
+    let uart_end = (m.uart.base + m.uart.size).next_multiple_of(PAGE_SIZE);
+    if uart_end > uart_page && !overlaps_virtio(m, uart_page, uart_end) {
+        for (base, bits) in ranges_of(uart_page, uart_end, 47) {
+            let slot = slots.put(Cap::Untyped {
+                base,
+                size_bits: bits as u8,
+                free_offset: 0,
+                device: true,
+            })?;
+            info.push_untyped(UntypedDesc {
+                slot,
+                base,
+                size_bits: u64::from(bits),
+                device: 1,
+            });
+        }
+        info.uart = abi::bootinfo::UartDesc {
+            base: m.uart.base,
+            size: m.uart.size,
+            intid: m.uart_intid.map_or(0, u64::from),
+        };
+    }
+
     for v in &m.virtio_mmio {
         info.push_virtio(abi::bootinfo::VirtioDesc {
             base: v.reg.base,
@@ -412,6 +438,11 @@ fn ranges_of(mut base: u64, end: u64, max_bits: u32) -> impl Iterator<Item = (u6
         base += 1 << bits;
         Some(block)
     })
+}
+
+/// Whether [`device_ranges`] covers any of `[base, end)`.
+fn overlaps_virtio(m: &MachineInfo<'_>, base: u64, end: u64) -> bool {
+    device_ranges(m).is_some_and(|(s, e)| base < e && s < end)
 }
 
 /// Device memory for user drivers: the virtio-mmio slots, as whole pages.

@@ -16,6 +16,7 @@
 extern crate alloc;
 
 pub mod args;
+pub mod console;
 pub mod errno;
 pub mod file;
 pub mod handles;
@@ -29,6 +30,7 @@ pub mod vm;
 pub mod wire;
 pub mod zero;
 
+pub use console::{ConsoleRequest, ConsoleStats};
 pub use errno::Errno;
 pub use file::{FileRequest, FileStats, GrowReply, OpenReply, ReadDirReply, SpanReply, StatReply};
 pub use interface::{Field, Transport};
@@ -48,6 +50,7 @@ pub mod pid {
     pub const ZERO: u64 = 3;
     pub const FILE: u64 = 4;
     pub const SHM: u64 = 5;
+    pub const CONSOLE: u64 = 6;
     /// The first pid given to a user task.
     pub const FIRST_USER: u64 = 10;
     /// Set in the badge of a task's *fault endpoint* (the capability its TCB holds, badged
@@ -124,7 +127,8 @@ pub mod task_slots {
     pub const FILE: u64 = 5;
     /// A capability to the shared-memory server's endpoint, badged with the task's pid.
     pub const SHM: u64 = 6;
-    /// The right to print on the kernel's debug console (a `Console` capability).
+    /// A capability to the console server's endpoint, badged with the task's pid
+    /// (descriptors 0, 1 and 2: `proto::console`).
     pub const CONSOLE: u64 = 7;
     /// First slot the task may use for itself.
     pub const FIRST_FREE: u64 = 8;
@@ -259,6 +263,11 @@ abi::numbered! {
         /// name (two words); argv and the environment in the caller's outgoing argument
         /// area: replace the caller's image; no reply on success.
         ExecArgs = 551,
+
+        /// pid: the task Ctrl-C ends (`console::ConsoleRequest`).
+        ConsoleForeground = 560,
+        /// → MR1.. = the counters of [`console::ConsoleStats`].
+        ConsoleStats = 561,
 
         /// vm to a pager: handle, block, write → MR1 = valid bytes; block frame cap in the
         /// reply (`object::ObjectRequest`).

@@ -61,6 +61,9 @@ pub struct Startup {
     /// vm: how long (milliseconds) a pager may take to answer one request before vm gives
     /// up on it (bootarg `vm.deadline=`); 0 = vm's default.
     pub deadline_ms: u64,
+    /// The console server: where the UART's registers start in its page (mapped at
+    /// [`CONSOLE_MMIO_WINDOW`], `mmio_size` bytes).
+    pub mmio_offset: u64,
 }
 
 const _: () = assert!(core::mem::size_of::<Startup>() <= 4096);
@@ -93,6 +96,7 @@ impl Startup {
             stop_block: 0,
             hang_block: 0,
             deadline_ms: 0,
+            mmio_offset: 0,
         }
     }
 
@@ -163,6 +167,26 @@ pub mod file_slots {
     /// (transport `i`'s in slot `slots[IRQ_FIRST] + i`), already pointed at the notification.
     pub const IRQ_FIRST: usize = 5;
 }
+
+/// What `Startup::slots[i]` holds for the console server.
+pub mod console_slots {
+    /// The console server's endpoint.
+    pub const ENDPOINT: usize = 0;
+    /// A notification (READ) bound to its thread, which the UART's interrupt handler
+    /// signals.
+    pub const IRQ_NOTIFY: usize = 1;
+    /// The UART's interrupt handler (already pointed at the notification); 0 without one
+    /// (then nothing can be typed).
+    pub const IRQ: usize = 2;
+    pub const VSPACE: usize = 3;
+    pub const CNODE: usize = 4;
+    /// init's endpoint, badged `pid::CONSOLE`: for `Kill` of the foreground task (Ctrl-C).
+    pub const PROC: usize = 5;
+}
+
+/// Where the console server finds the UART's page (device memory).
+pub const CONSOLE_MMIO_WINDOW: u64 = 0x0000_0032_0000_0000;
+pub const CONSOLE_HEAP_SIZE: u64 = 1 << 20;
 
 /// The registers of one virtio-mmio transport.
 pub const VIRTIO_SLOT_SIZE: u64 = 0x200;

@@ -259,6 +259,7 @@ fn every_label_has_one_interface() {
             MmapObject::serves(l),
             Msync::serves(l),
             crate::ServerControl::serves(l),
+            crate::ConsoleRequest::serves(l),
         ];
         assert_eq!(owners.iter().filter(|&&o| o).count(), 1, "label {l}");
     }
@@ -389,6 +390,13 @@ fn all_requests() -> impl Iterator<Item = Wire<64>> {
                 crate::ServerControl::TaskExec { pid: 10 },
                 crate::ServerControl::SyncAll,
                 crate::ServerControl::Descriptors,
+            ]
+            .map(|r| big(r.encode())),
+        )
+        .chain(
+            [
+                crate::ConsoleRequest::Foreground { pid: 10 },
+                crate::ConsoleRequest::Stats,
             ]
             .map(|r| big(r.encode())),
         )
@@ -595,6 +603,7 @@ fn unknown_labels() {
             crate::object::Msync::decode(label, words).is_ok(),
             ShmRequest::decode(label, words).is_ok(),
             crate::ServerControl::decode(label, words).is_ok(),
+            crate::ConsoleRequest::decode(label, words).is_ok(),
         ];
         assert_eq!(known.iter().filter(|&&k| k).count(), 1, "{label}");
         assert_eq!(Errno::from(ProtoError::UnknownLabel(label)), Errno::ENOSYS);

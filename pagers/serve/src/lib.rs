@@ -1,4 +1,4 @@
-//! The server runtime under every server (vm, zero, file, shm): one receive loop, the
+//! The server runtime under every server (vm, zero, file, shm, console): one receive loop, the
 //! replies, saved replies and who waits for what, the untyped budget's slots and page
 //! tables, and the test hooks. docs/design.md's §5 servers differ in what they answer, not in
 //! how they receive and answer; this crate is the "how", once.

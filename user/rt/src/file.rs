@@ -32,10 +32,14 @@ pub use proto::file::{DIRECT_MAX, SECTOR_SIZE};
 
 const FILE: Client = Client::at(task_slots::FILE);
 
-/// The server that answers `read`, `write` and `lseek` of `fd`: the shm server for its
-/// descriptors (`crate::shm::owner`, by the number), else the file server. Both speak the
-/// file protocol's `Read`, `Write`, `Lseek` and `Fstat`.
+/// The server that answers `read`, `write` and `lseek` of `fd`: the console server for
+/// 0, 1 and 2 (`proto::console::owns_fd`), the shm server for its descriptors
+/// (`crate::shm::owner`, by the number), else the file server. All speak the file
+/// protocol's `Read`, `Write` and `Lseek`.
 fn server_of(fd: u64) -> Cap<Endpoint> {
+    if proto::console::owns_fd(fd) {
+        return crate::console::CONSOLE.0;
+    }
     crate::shm::endpoint(crate::shm::owner(fd)).0
 }
 
@@ -89,7 +93,7 @@ pub fn open_sized(name: &str, flags: u64) -> Result<(u64, u64), Errno> {
 /// One `Read` of at most [`READ_MAX`] bytes into `buf`; the count. The request asks for
 /// the whole of `buf` (an `O_DIRECT` descriptor checks that length's alignment); the server
 /// sends what one message holds.
-fn read_once(fd: u64, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+pub(crate) fn read_once(fd: u64, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
     read_once_on(server_of(fd), fd, offset, buf)
 }
 
@@ -148,6 +152,10 @@ fn read_all(fd: u64, offset: Option<u64>, buf: &mut [u8]) -> Result<usize, Errno
 /// `read(fd, buf)`: bytes from the descriptor's position, which advances; 0 at end of
 /// file. `EBADF` for a descriptor this task does not hold.
 pub fn read(fd: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+    if proto::console::owns_fd(fd) {
+        // One line at most (a terminal's read): asking again would wait for the next.
+        return crate::console::read(fd, buf);
+    }
     if let Some(r) = crate::direct::read(fd, None, buf) {
         return r;
     }
@@ -174,6 +182,9 @@ pub fn pread(fd: u64, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
 
 /// `close(fd)`, of a file's or a shm object's descriptor (`crate::shm::owner`).
 pub fn close(fd: u64) -> Result<(), Errno> {
+    if proto::console::owns_fd(fd) {
+        return FileRequest::close(&crate::console::CONSOLE, fd);
+    }
     if proto::shm::owns_fd(fd) {
         return crate::shm::close(fd);
     }

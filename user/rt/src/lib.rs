@@ -217,7 +217,7 @@ pub fn start_server(startup: u64, main: fn(&'static Startup) -> !) -> ! {
 /// Runs a user task's `main` and exits with its result.
 pub fn start_task<Form>(pid: u64, main: impl Main<Form>) -> ! {
     ROLE.store(Role::Task as u8, Ordering::Relaxed);
-    console::set_console(proto::task_slots::CONSOLE);
+    console::use_descriptors();
     set_user_ipc_buffer();
     posix::set_pid(pid);
     heap::enable_growth();

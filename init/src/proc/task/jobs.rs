@@ -20,7 +20,9 @@ use crate::proc::servers::{self, DiskProgram, Head};
 use abi::message::NULL_CPTR;
 use kernel_core::elf::UserImage;
 use libmk::{Cap, Endpoint, Message, SavedReply};
-use proto::{Errno, MESSAGE_WORDS, Name, OpenReply, ServerControl, VmControl, Wire, pid};
+use proto::{
+    ConsoleRequest, Errno, MESSAGE_WORDS, Name, OpenReply, ServerControl, VmControl, Wire, pid,
+};
 
 /// A fork waiting for the servers' `TaskFork` answers.
 pub struct Forking {
@@ -83,9 +85,10 @@ impl Proc<'_> {
         self.post(Server::File, request, Then::Quiet);
     }
 
-    /// Tells both servers `notice` (a task's exit); a refusal is logged.
+    /// Tells the servers `notice` (a task's exit: the console server too); a refusal is
+    /// logged.
     pub(super) fn notice(&mut self, notice: ServerControl) {
-        for server in Server::ALL {
+        for server in Server::NOTICED {
             if self.clients.ep(server).is_some() {
                 self.post(server, notice.encode(), Then::Notice(notice));
             }
@@ -184,6 +187,7 @@ impl Proc<'_> {
             Then::Exec { pid } => self.exec_answered(pid),
             Then::Load { id } => self.load_answered(id, answer),
             Then::SyncFor { id } => self.sync_answered(id, answer),
+            Then::ConsoleSync => self.console_synced = true,
             Then::Sync => {
                 self.synced = Some(match answer.result::<()>() {
                     Ok(()) | Err(Some(Errno::ENODEV)) => Ok(()), // no disk, nothing to write
@@ -213,7 +217,7 @@ impl Proc<'_> {
     pub fn timer_fired(&mut self) {
         self.timer_armed = false;
         let now = libmk::debug_ticks().0;
-        for server in Server::ALL {
+        for server in Server::NOTICED {
             let late = self.links[server as usize]
                 .sent
                 .as_ref()
@@ -304,6 +308,14 @@ impl Proc<'_> {
                 Ok(pid) => {
                     rt::println!("init: running {} (pid {pid})", self.source(name.as_str()));
                     self.watch(pid);
+                    // The session's program is the console's foreground task: Ctrl-C ends
+                    // it (a shell hands that on to its children). Sent before the program
+                    // runs: the console server and init's proxy outrank it.
+                    self.post(
+                        Server::Console,
+                        ConsoleRequest::Foreground { pid }.encode(),
+                        Then::Quiet,
+                    );
                 }
                 Err(e) => {
                     rt::println!("init: cannot run {}: {e}", name.as_str());
@@ -679,17 +691,27 @@ impl Proc<'_> {
 
     // --- power-off ---
 
-    /// Asks the file server to write back every dirty block (before power-off), serving
-    /// init's endpoint `ep` (the proxies' answers, the deadline) until it has answered.
+    /// Asks the file server to write back every dirty block (before power-off), and the
+    /// console server to send out every unfinished line and empty the UART (behind the
+    /// notices of the tasks that ended), serving init's endpoint `ep` (the proxies'
+    /// answers, the deadline) until both have answered.
     pub fn sync_all(&mut self, ep: Cap<Endpoint>) -> Result<(), Errno> {
         self.end_forks();
-        if self.clients.ep(Server::File).is_none() {
-            return Ok(());
-        }
+        self.console_synced = false;
+        // Without the console server (or once it is gone) the answer is "gone" at once.
+        self.post(
+            Server::Console,
+            ServerControl::SyncAll.encode(),
+            Then::ConsoleSync,
+        );
         self.synced = None;
-        self.post(Server::File, ServerControl::SyncAll.encode(), Then::Sync);
+        if self.clients.ep(Server::File).is_none() {
+            self.synced = Some(Ok(()));
+        } else {
+            self.post(Server::File, ServerControl::SyncAll.encode(), Then::Sync);
+        }
         let mut reply = None;
-        while self.synced.is_none() {
+        while self.synced.is_none() || !self.console_synced {
             reply = self.step(ep, reply);
         }
         if let Some(m) = reply {

@@ -360,7 +360,7 @@ fn device_untyped(env: &Env) -> Result<abi::bootinfo::UntypedDesc, super::Why> {
     env.info()
         .untyped()
         .iter()
-        .find(|u| u.device != 0)
+        .find(|u| u.device != 0 && env.info().uart.base.wrapping_sub(u.base) >= 1u64 << u.size_bits)
         .copied()
         .ok_or(why!("the boot info lists no device untyped"))
 }
