@@ -1,3 +1,8 @@
+//! Changing a FAT file's length in whole clusters: growing it, so that a write-back that
+//! extends a file goes to the disk in one request per run of clusters, and cutting it to
+//! nothing ([`Files::cut_closed`]: the crate's truncation keeps the first cluster, which a
+//! file of 0 bytes must not have).
+//!
 //! Growing a FAT file in whole clusters, so that a write-back that extends a file goes to the
 //! disk in one request per run of clusters (`fs::extents`) instead of through
 //! `embedded-sdmmc`, which writes a sector per request and updates the FAT once per cluster
@@ -19,6 +24,15 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use fatcheck::{FatType, SECTOR, clusters_for};
 use proto::Errno;
+
+/// A closed file's 8.3 entry as the disk has it ([`Files::closed_entry`]).
+struct ClosedEntry {
+    /// The sector holding it, and where in it.
+    sector: [u8; SECTOR],
+    at: usize,
+    first: u32,
+    chain: Vec<u32>,
+}
 
 impl<P: Platform> Files<P> {
     /// Makes `object`'s FAT file `end` bytes long, when its data will be written from
@@ -57,8 +71,9 @@ impl<P: Platform> Files<P> {
         grown.map(|()| true)
     }
 
-    /// [`Files::grow_file`] on the closed file whose 8.3 entry is at `id`.
-    fn grow_closed(&mut self, id: super::EntryId, end: u64) -> Result<(), Errno> {
+    /// The 8.3 entry of the closed file at `id` (its sector, read) and its chain as it is
+    /// (checked: in range, ending, no longer than the volume, holding the entry's size).
+    fn closed_entry(&self, id: super::EntryId) -> Result<ClosedEntry, Errno> {
         let mut sector = [0u8; SECTOR];
         self.sector(u64::from(id.0), &mut sector)
             .map_err(|_| Errno::EIO)?;
@@ -71,8 +86,6 @@ impl<P: Platform> Files<P> {
         };
         let first = (high << 16) | word(26);
         let size = u32::from_le_bytes([e[28], e[29], e[30], e[31]]);
-        let cb = self.geo.cluster_bytes();
-        // The chain as it is (checked: in range, ending, no longer than the volume).
         let mut chain = Vec::new();
         if first != 0 {
             self.geo
@@ -84,9 +97,46 @@ impl<P: Platform> Files<P> {
                 )
                 .map_err(|err| self.damaged("file cluster chain", err))?;
         }
-        if (chain.len() as u64) < clusters_for(u64::from(size), cb) {
+        if (chain.len() as u64) < clusters_for(u64::from(size), self.geo.cluster_bytes()) {
             return Err(Errno::EIO);
         }
+        Ok(ClosedEntry {
+            sector,
+            at,
+            first,
+            chain,
+        })
+    }
+
+    /// Sets the first cluster and the size of the 8.3 entry `e` holds, and writes it.
+    fn set_entry(&self, id: super::EntryId, e: &mut ClosedEntry, size: u32) -> Result<(), Errno> {
+        let (at, first) = (e.at, e.first);
+        e.sector[at + 26..at + 28].copy_from_slice(&(first as u16).to_le_bytes());
+        if self.geo.fat_type == FatType::Fat32 {
+            e.sector[at + 20..at + 22].copy_from_slice(&((first >> 16) as u16).to_le_bytes());
+        }
+        e.sector[at + 28..at + 32].copy_from_slice(&size.to_le_bytes());
+        self.write_sector(u64::from(id.0), &e.sector)
+    }
+
+    /// Cuts the closed file whose 8.3 entry is at `id` to nothing: the entry gets size 0
+    /// and no first cluster (written first: an interrupted cut loses clusters, never
+    /// leaves the entry naming freed ones), then every cluster of its chain is freed. The
+    /// crate's truncation keeps the first cluster, which a file of 0 bytes must not have
+    /// (`fsck.fat` would cut the chain).
+    pub(super) fn cut_closed(&mut self, id: super::EntryId) -> Result<(), Errno> {
+        let mut e = self.closed_entry(id)?;
+        e.first = 0;
+        self.set_entry(id, &mut e, 0)?;
+        let free: Vec<(u32, u32)> = e.chain.iter().map(|&c| (c, 0)).collect();
+        self.set_fats(&free)
+    }
+
+    /// [`Files::grow_file`] on the closed file whose 8.3 entry is at `id`.
+    fn grow_closed(&mut self, id: super::EntryId, end: u64) -> Result<(), Errno> {
+        let mut e = self.closed_entry(id)?;
+        let chain = &e.chain;
+        let cb = self.geo.cluster_bytes();
         let need = usize::try_from(clusters_for(end, cb)).map_err(|_| Errno::EFBIG)?;
         let more = need.saturating_sub(chain.len());
         let new = self.free_clusters(more, chain.last().copied())?;
@@ -99,18 +149,11 @@ impl<P: Platform> Files<P> {
             links.push((old, head));
         }
         self.set_fats(&links)?;
-        let first = if first == 0 {
-            new.first().copied().unwrap_or(0)
-        } else {
-            first
-        };
-        let size = u32::try_from(end).map_err(|_| Errno::EFBIG)?;
-        sector[at + 26..at + 28].copy_from_slice(&(first as u16).to_le_bytes());
-        if self.geo.fat_type == FatType::Fat32 {
-            sector[at + 20..at + 22].copy_from_slice(&((first >> 16) as u16).to_le_bytes());
+        if e.first == 0 {
+            e.first = new.first().copied().unwrap_or(0);
         }
-        sector[at + 28..at + 32].copy_from_slice(&size.to_le_bytes());
-        self.write_sector(u64::from(id.0), &sector)
+        let size = u32::try_from(end).map_err(|_| Errno::EFBIG)?;
+        self.set_entry(id, &mut e, size)
     }
 
     /// `n` free clusters, looked for after `after` first, then from the start: `ENOSPC` if
