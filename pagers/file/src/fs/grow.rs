@@ -13,12 +13,15 @@
 //! length needs are found free in the FAT, chained and marked in every FAT copy (each FAT
 //! sector read and written once), the entry gets the new size (and its first cluster, for a
 //! file that had none), and the crate opens the file again by its 8.3 name, as `hide` does.
-//! Only a growth whose data starts at or before the file's disk length takes this way (the
-//! new clusters are then all written by the caller, but for the tail of the last one, past
-//! the end of the file); a gap (a block written back before the blocks in front of it) goes
-//! through the crate as before, which fills it with zeroes.
+//! Every growth of a file takes this way (a write-back, an `O_DIRECT` write, an `ftruncate`
+//! growth carried to the disk), so that it has all its clusters or none: the crate took them
+//! one at a time as it wrote, and a growth it could not finish (`ENOSPC`) left them in the
+//! chain past the file's size. The new clusters are then written by the caller from where
+//! its data starts; a gap before that (a block written back before the blocks in front of
+//! it, an `ftruncate` growth) is written with zeroes here.
 
-use super::{Files, Mode, errno};
+use super::extents::{self, Done};
+use super::{Files, Mode, ZEROS, errno, write_at};
 use crate::platform::Platform;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -35,18 +38,24 @@ struct ClosedEntry {
 }
 
 impl<P: Platform> Files<P> {
-    /// Makes `object`'s FAT file `end` bytes long, when its data will be written from
-    /// `from` (at most its disk length) on. `Ok(false)`: not this way (the caller goes
-    /// through the crate). `ENOSPC` when the disk has too few free clusters (nothing
-    /// changes then).
+    /// Makes `object`'s FAT file `end` bytes long, when the caller's data will be written
+    /// from `from` on: a gap between the file's disk length and `from` is written with
+    /// zeroes here (up to `from`'s sector end, the rest of it the caller's or past the end
+    /// of the file). `Ok(false)`: not this way (a read-only file, a length past the largest
+    /// FAT file: the caller goes through the crate, which refuses). `ENOSPC` when the disk
+    /// has too few free clusters for the whole length: nothing changes then. The crate is
+    /// never left to allocate a file's clusters: it takes them one by one as it writes, so
+    /// a growth it cannot finish leaves them in the chain, past the file's size, and it
+    /// fails as it takes the last free cluster (which is then in the chain, or lost when
+    /// it was the file's first).
     pub(super) fn grow_file(&mut self, object: u64, from: u64, end: u64) -> Result<bool, Errno> {
         let Some(o) = self.objects.get(&object) else {
             return Err(Errno::EIO);
         };
-        if !o.writable || end <= o.disk_len || from > o.disk_len || end > u64::from(u32::MAX) {
+        if !o.writable || end <= o.disk_len || end > u64::from(u32::MAX) {
             return Ok(false);
         }
-        let (raw, id) = (o.raw, o.id);
+        let (raw, id, old) = (o.raw, o.id, o.disk_len);
         // The crate writes the entry as it closes: from then on the disk has it all.
         self.volumes.close_file(raw).map_err(errno)?;
         let grown = self.grow_closed(id, end);
@@ -68,7 +77,34 @@ impl<P: Platform> Files<P> {
                 return Err(e);
             }
         }
-        grown.map(|()| true)
+        grown?;
+        if from > old {
+            self.zero_gap(object, old, from.min(end))?;
+        }
+        Ok(true)
+    }
+
+    /// Writes zeroes over bytes `from .. to` of `object`'s FAT file (within its length):
+    /// the sector `from` lies in keeps its bytes before it (through the crate), the others
+    /// go whole (to `to`'s sector end), a request per 4 KiB through the map where it can
+    /// say, else through the crate.
+    fn zero_gap(&mut self, object: u64, from: u64, to: u64) -> Result<(), Errno> {
+        let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
+        let sector = SECTOR as u64;
+        let head = from.next_multiple_of(sector).min(to);
+        if from < head {
+            write_at(&self.volumes, o, from, &ZEROS[..(head - from) as usize])?;
+        }
+        let mut at = head;
+        while at < to {
+            let n = (to - at).min(ZEROS.len() as u64) as usize;
+            let whole = &ZEROS[..n.next_multiple_of(SECTOR)];
+            if let Done::Crate = extents::write(&self.volumes, &self.geo, o, at, whole)? {
+                write_at(&self.volumes, o, at, &ZEROS[..n])?;
+            }
+            at += n as u64;
+        }
+        self.volumes.flush_file(o.raw).map_err(errno)
     }
 
     /// The 8.3 entry of the closed file at `id` (its sector, read) and its chain as it is

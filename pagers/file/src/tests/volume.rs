@@ -3,7 +3,7 @@
 //! image: a file cut to nothing, growths refused for room, a growth that takes the last
 //! free cluster. `srvfuzz`'s hostile calls left each of these behind (docs/pagers.md).
 
-use super::host::{DiskHandle, Host, image, mount, pattern};
+use super::host::{DiskHandle, Host, PART_BYTES, image, mount, pattern};
 use crate::fs::{Fail, Files};
 use proto::Errno;
 use proto::file::{Path, open_flags as of};
@@ -39,6 +39,11 @@ fn call<T>(f: &mut Files<Host>, run: impl FnOnce(&mut Files<Host>) -> T) -> T {
 fn free(d: &DiskHandle, f: &mut Files<Host>) -> u32 {
     d.synced(f)
         .with_fatfs(|fs| fs.stats().expect("stats").free_clusters())
+}
+
+/// A volume with `files` and little room: 160 KiB (a filler file takes the rest).
+fn nearly_full(files: &[(&str, &[u8])]) -> (Files<Host>, DiskHandle) {
+    mount(image(files, PART_BYTES - 160 * 1024), 8, false)
 }
 
 #[test]
@@ -77,4 +82,69 @@ fn a_file_cut_to_nothing_keeps_no_cluster() {
     assert_eq!(d.file("THREE.BIN").as_deref(), Some(&three[..100]));
     assert_eq!(d.file("ONE.BIN"), Some(again));
     assert_eq!(free(&d, &mut f), free0 + 6 + 137 + 1 - 4);
+}
+
+#[test]
+fn a_growth_refused_for_room_changes_nothing() {
+    // Growths past the end of the file whose gap needs more clusters than the disk has:
+    // `ENOSPC`, and the volume as it was (no cluster taken, none left in the chain). The
+    // crate filled the gap with zeroes cluster by cluster until the disk was full.
+    let a = pattern(1, 1000);
+    let (mut f, d) = nearly_full(&[("A.BIN", &a)]);
+    let free0 = free(&d, &mut f);
+    // A write 1 MiB past the end, written back at the close.
+    let fd = call(&mut f, |f| open(f, "A.BIN", of::RDWR)).expect("open");
+    call(&mut f, |f| write(f, fd, 1 << 20, b"far")).expect("write");
+    assert_eq!(call(&mut f, |f| f.close(A, fd)), Err(Errno::ENOSPC));
+    assert_eq!(d.synced(&mut f).fsck(), Vec::<std::string::String>::new());
+    assert_eq!(free(&d, &mut f), free0);
+    assert_eq!(d.file("A.BIN"), Some(a.clone()));
+    // A growth by `ftruncate` alone, carried to the disk at the close.
+    let fd = call(&mut f, |f| open(f, "B.BIN", of::RDWR | of::CREAT)).expect("open");
+    call(&mut f, |f| f.ftruncate(A, fd, 1 << 20)).expect("ftruncate");
+    assert_eq!(call(&mut f, |f| f.close(A, fd)), Err(Errno::ENOSPC));
+    assert_eq!(d.synced(&mut f).fsck(), Vec::<std::string::String>::new());
+    assert_eq!(free(&d, &mut f), free0);
+    // An `O_DIRECT` write past the end.
+    let fd = call(&mut f, |f| open(f, "A.BIN", of::RDWR | of::DIRECT)).expect("open");
+    let sector = pattern(2, 512);
+    assert_eq!(
+        call(&mut f, |f| write(f, fd, 1 << 20, &sector)),
+        Err(Errno::ENOSPC)
+    );
+    let _ = call(&mut f, |f| f.close(A, fd));
+    assert_eq!(d.synced(&mut f).fsck(), Vec::<std::string::String>::new());
+    assert_eq!(free(&d, &mut f), free0);
+    assert_eq!(d.file("A.BIN"), Some(a));
+}
+
+#[test]
+fn the_last_free_clusters_go_to_a_file_whole_or_not_at_all() {
+    // The crate marks the cluster it allocates in use (and links it), then looks for the
+    // next free one and fails if there is none: a growth that took the last free cluster
+    // failed with a chain longer than its file, and a new file's first cluster was lost.
+    let (mut f, d) = nearly_full(&[("A.BIN", b"a")]);
+    let n = u64::from(free(&d, &mut f));
+    assert!(n > 200, "{n} free clusters");
+    // A new file written only past its first block (a gap from its start) that needs every
+    // free cluster.
+    let fd = call(&mut f, |f| open(f, "GAP.BIN", of::RDWR | of::CREAT)).expect("open");
+    call(&mut f, |f| write(f, fd, n * 512 - 3, b"end")).expect("write");
+    call(&mut f, |f| f.close(A, fd)).expect("close");
+    assert_eq!(d.synced(&mut f).fsck(), Vec::<std::string::String>::new());
+    assert_eq!(free(&d, &mut f), 0);
+    let mut want = std::vec![0u8; n as usize * 512 - 3];
+    want.extend_from_slice(b"end");
+    assert_eq!(d.file("GAP.BIN"), Some(want));
+    // One free cluster left, and a new file past a gap that needs more.
+    let fd = call(&mut f, |f| open(f, "GAP.BIN", of::RDWR)).expect("open");
+    call(&mut f, |f| f.ftruncate(A, fd, (n - 1) * 512)).expect("ftruncate");
+    call(&mut f, |f| f.close(A, fd)).expect("close");
+    assert_eq!(free(&d, &mut f), 1);
+    let fd = call(&mut f, |f| open(f, "NEW.BIN", of::RDWR | of::CREAT)).expect("open");
+    call(&mut f, |f| write(f, fd, 70_000, b"x")).expect("write");
+    assert_eq!(call(&mut f, |f| f.close(A, fd)), Err(Errno::ENOSPC));
+    assert_eq!(d.synced(&mut f).fsck(), Vec::<std::string::String>::new());
+    assert_eq!(free(&d, &mut f), 1);
+    assert_eq!(d.file("NEW.BIN").as_deref(), Some(&[][..]));
 }
