@@ -148,3 +148,39 @@ fn the_last_free_clusters_go_to_a_file_whole_or_not_at_all() {
     assert_eq!(free(&d, &mut f), 1);
     assert_eq!(d.file("NEW.BIN").as_deref(), Some(&[][..]));
 }
+
+#[test]
+fn a_new_file_in_a_full_directory_on_a_full_disk_leaves_the_directory_whole() {
+    // The crate grows a full directory itself when it makes a file's entry, and its
+    // allocation of the last free cluster fails after linking it to the directory, before
+    // zeroing it: the directory got a cluster of whatever the disk had there.
+    let (mut f, d) = nearly_full(&[("SUB/INNER.TXT", b"inner")]);
+    let n = u64::from(free(&d, &mut f));
+    // Every free cluster holds data, then the last one is free again.
+    let fd = call(&mut f, |f| open(f, "DATA.BIN", of::RDWR | of::CREAT)).expect("open");
+    let data = pattern(7, n as usize * 512);
+    call(&mut f, |f| write(f, fd, 0, &data)).expect("write");
+    call(&mut f, |f| f.close(A, fd)).expect("close");
+    assert_eq!(free(&d, &mut f), 0);
+    let fd = call(&mut f, |f| open(f, "DATA.BIN", of::RDWR)).expect("open");
+    call(&mut f, |f| f.ftruncate(A, fd, (n - 1) * 512)).expect("ftruncate");
+    call(&mut f, |f| f.close(A, fd)).expect("close");
+    assert_eq!(free(&d, &mut f), 1);
+    // New files in the directory until it cannot grow.
+    let mut made = 0;
+    let last = loop {
+        let name = std::format!("SUB/F{made:02}.TXT");
+        match call(&mut f, |f| open(f, &name, of::RDWR | of::CREAT)) {
+            Ok(fd) => {
+                call(&mut f, |f| f.close(A, fd)).expect("close");
+                made += 1;
+            }
+            Err(e) => break e,
+        }
+        assert!(made < 100, "the directory grows without end");
+    };
+    assert_eq!(last, Errno::ENOSPC, "after {made}");
+    assert_eq!(d.synced(&mut f).fsck(), Vec::<std::string::String>::new());
+    assert_eq!(free(&d, &mut f), 0);
+    assert_eq!(d.list("SUB").len(), made + 1);
+}
