@@ -184,3 +184,30 @@ fn a_new_file_in_a_full_directory_on_a_full_disk_leaves_the_directory_whole() {
     assert_eq!(free(&d, &mut f), 0);
     assert_eq!(d.list("SUB").len(), made + 1);
 }
+
+#[test]
+fn a_gap_reads_back_as_zeroes_over_clusters_that_held_data() {
+    // The clusters a growth past a gap takes held another file's bytes: the gap is written
+    // with zeroes (a write-back past the gap, an `ftruncate` growth, an `O_DIRECT` write).
+    let (mut f, d) = mount(image(&[("OLD.BIN", &pattern(9, 600_000))], 0), 8, false);
+    call(&mut f, |f| f.unlink(&path("OLD.BIN"))).expect("unlink");
+    let fd = call(&mut f, |f| open(f, "GAP.BIN", of::RDWR | of::CREAT)).expect("open");
+    call(&mut f, |f| write(f, fd, 1000, b"head")).expect("write");
+    call(&mut f, |f| f.close(A, fd)).expect("close");
+    let fd = call(&mut f, |f| open(f, "GAP.BIN", of::RDWR)).expect("open");
+    call(&mut f, |f| write(f, fd, 150_001, b"past")).expect("write");
+    call(&mut f, |f| f.close(A, fd)).expect("close");
+    let fd = call(&mut f, |f| open(f, "GAP.BIN", of::RDWR)).expect("open");
+    call(&mut f, |f| f.ftruncate(A, fd, 300_003)).expect("ftruncate");
+    call(&mut f, |f| f.close(A, fd)).expect("close");
+    let fd = call(&mut f, |f| open(f, "GAP.BIN", of::RDWR | of::DIRECT)).expect("open");
+    let sector = pattern(3, 512);
+    call(&mut f, |f| write(f, fd, 400_384, &sector)).expect("write");
+    call(&mut f, |f| f.close(A, fd)).expect("close");
+    let mut want = std::vec![0u8; 400_384 + 512];
+    want[1000..1004].copy_from_slice(b"head");
+    want[150_001..150_005].copy_from_slice(b"past");
+    want[400_384..].copy_from_slice(&sector);
+    assert_eq!(d.synced(&mut f).file("GAP.BIN"), Some(want));
+    assert_eq!(d.fsck(), Vec::<std::string::String>::new());
+}
