@@ -28,6 +28,10 @@ use alloc::vec::Vec;
 use fatcheck::{FatType, SECTOR, clusters_for};
 use proto::Errno;
 
+/// Clusters taken and chained at a time by a growth (a FAT sector's worth of 16-bit entries
+/// 16 times over; 16 KiB of cluster numbers).
+const BATCH: usize = 4096;
+
 /// A closed file's 8.3 entry as the disk has it ([`Files::closed_entry`]).
 struct ClosedEntry {
     /// The sector holding it, and where in it.
@@ -168,37 +172,48 @@ impl<P: Platform> Files<P> {
         self.set_fats(&free)
     }
 
-    /// [`Files::grow_file`] on the closed file whose 8.3 entry is at `id`.
+    /// [`Files::grow_file`] on the closed file whose 8.3 entry is at `id`. The free
+    /// clusters are counted first (`ENOSPC` before anything changes), then taken and
+    /// chained [`BATCH`] at a time, so that a growth of any length (an `ftruncate` to 4 GiB)
+    /// needs little memory.
     fn grow_closed(&mut self, id: super::EntryId, end: u64) -> Result<(), Errno> {
         let mut e = self.closed_entry(id)?;
-        let chain = &e.chain;
-        let cb = self.geo.cluster_bytes();
-        let need = usize::try_from(clusters_for(end, cb)).map_err(|_| Errno::EFBIG)?;
-        let more = need.saturating_sub(chain.len());
-        let new = self.free_clusters(more, chain.last().copied())?;
-        // Chain them: each to the next, the last an end mark, the file's last to the first.
-        let mut links: Vec<(u32, u32)> = new.windows(2).map(|w| (w[0], w[1])).collect();
-        if let Some(&last) = new.last() {
-            links.push((last, 0x0fff_ffff));
+        let need = clusters_for(end, self.geo.cluster_bytes());
+        let mut more = need.saturating_sub(e.chain.len() as u64);
+        if more > 0 && !self.has_free(more)? {
+            return Err(Errno::ENOSPC);
         }
-        if let (Some(&old), Some(&head)) = (chain.last(), new.first()) {
-            links.push((old, head));
-        }
-        self.set_fats(&links)?;
-        if e.first == 0 {
-            e.first = new.first().copied().unwrap_or(0);
+        let mut last = e.chain.last().copied();
+        while more > 0 {
+            let n = more.min(BATCH as u64) as usize;
+            let new = self.free_clusters(n, last)?;
+            // Chain them: each to the next, the last an end mark, the file's last to the
+            // first.
+            let mut links: Vec<(u32, u32)> = new.windows(2).map(|w| (w[0], w[1])).collect();
+            if let Some(&end) = new.last() {
+                links.push((end, 0x0fff_ffff));
+            }
+            if let (Some(old), Some(&head)) = (last, new.first()) {
+                links.push((old, head));
+            }
+            self.set_fats(&links)?;
+            if e.first == 0 {
+                e.first = new.first().copied().unwrap_or(0);
+            }
+            last = new.last().copied();
+            more -= n as u64;
         }
         let size = u32::try_from(end).map_err(|_| Errno::EFBIG)?;
         self.set_entry(id, &mut e, size)
     }
 
-    /// `n` free clusters, looked for after `after` first, then from the start: `ENOSPC` if
-    /// the volume has fewer.
-    pub(super) fn free_clusters(&self, n: usize, after: Option<u32>) -> Result<Vec<u32>, Errno> {
-        let mut found = Vec::with_capacity(n);
-        if n == 0 {
-            return Ok(found);
-        }
+    /// Calls `each` with the free clusters, after `after` first, then from the start, until
+    /// it says to stop (true); whether it did.
+    fn scan_free(
+        &self,
+        after: Option<u32>,
+        mut each: impl FnMut(u32) -> bool,
+    ) -> Result<bool, Errno> {
         let last = self.geo.clusters.saturating_add(1);
         let start = after
             .map_or(2, |c| c.saturating_add(1))
@@ -219,14 +234,41 @@ impl<P: Platform> Files<P> {
                         == 0
                 }
             };
-            if free {
-                found.push(c);
-                if found.len() == n {
-                    return Ok(found);
-                }
+            if free && each(c) {
+                return Ok(true);
             }
         }
-        Err(Errno::ENOSPC)
+        Ok(false)
+    }
+
+    /// Whether the volume has `n` free clusters (counted, none kept).
+    pub(super) fn has_free(&self, n: u64) -> Result<bool, Errno> {
+        let mut seen = 0u64;
+        self.scan_free(None, |_| {
+            seen += 1;
+            seen >= n
+        })
+    }
+
+    /// `n` free clusters (at most [`BATCH`]), looked for after `after` first, then from the
+    /// start: `ENOSPC` if the volume has fewer.
+    pub(super) fn free_clusters(&self, n: usize, after: Option<u32>) -> Result<Vec<u32>, Errno> {
+        let mut found = Vec::new();
+        if n == 0 {
+            return Ok(found);
+        }
+        found
+            .try_reserve_exact(n.min(BATCH))
+            .map_err(|_| Errno::ENOMEM)?;
+        let enough = self.scan_free(after, |c| {
+            found.push(c);
+            found.len() >= n
+        })?;
+        if enough {
+            Ok(found)
+        } else {
+            Err(Errno::ENOSPC)
+        }
     }
 
     /// Sets FAT entries (cluster, value) in every FAT copy, each sector read and written

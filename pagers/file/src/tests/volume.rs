@@ -211,3 +211,28 @@ fn a_gap_reads_back_as_zeroes_over_clusters_that_held_data() {
     assert_eq!(d.synced(&mut f).file("GAP.BIN"), Some(want));
     assert_eq!(d.fsck(), Vec::<std::string::String>::new());
 }
+
+#[test]
+fn a_growth_of_thousands_of_clusters_goes_in_batches_and_one_to_4_gib_is_enospc() {
+    // Clusters are counted first, then taken 4,096 at a time: a growth to 2.5 MiB (5,000
+    // clusters of 512 bytes) in two batches; one to 4 GiB - 1 is `ENOSPC` at once (the
+    // server took a list of every cluster it needed first: 3 MiB of heap for 3 GiB on the
+    // boot disk, which the file server does not have).
+    let (mut f, d) = mount(image(&[("A.BIN", b"a")], 0), 8, false);
+    let free0 = free(&d, &mut f);
+    let fd = call(&mut f, |f| open(f, "BIG.BIN", of::RDWR | of::CREAT)).expect("open");
+    let len = 2_560_000u64;
+    call(&mut f, |f| f.ftruncate(A, fd, len)).expect("ftruncate");
+    call(&mut f, |f| write(f, fd, len - 1, b"x")).expect("write");
+    call(&mut f, |f| f.close(A, fd)).expect("close");
+    let mut want = std::vec![0u8; len as usize];
+    want[len as usize - 1] = b'x';
+    assert_eq!(d.synced(&mut f).file("BIG.BIN"), Some(want));
+    assert_eq!(d.fsck(), Vec::<std::string::String>::new());
+    assert_eq!(free(&d, &mut f), free0 - 5000);
+    let fd = call(&mut f, |f| open(f, "HUGE.BIN", of::RDWR | of::CREAT)).expect("open");
+    call(&mut f, |f| f.ftruncate(A, fd, u64::from(u32::MAX))).expect("ftruncate");
+    assert_eq!(call(&mut f, |f| f.close(A, fd)), Err(Errno::ENOSPC));
+    assert_eq!(d.synced(&mut f).fsck(), Vec::<std::string::String>::new());
+    assert_eq!(free(&d, &mut f), free0 - 5000);
+}
