@@ -166,6 +166,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "directio",
             "growio",
             "regionbench",
+            "fatcut",
         ],
     ),
 ];

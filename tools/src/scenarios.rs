@@ -1935,6 +1935,29 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
+    // The calls that left `srvfuzz`'s volume needing repair, each once, their files left for
+    // the volume check after power-off (issue 10, fsck): files cut to nothing by O_TRUNC and
+    // ftruncate, growths 3 GiB past the end refused for room at the close.
+    Scenario {
+        writes_disk: true,
+        timeout_secs: 120,
+        ..Scenario::stops(
+            "proc-fatcut",
+            Initrd::Normal,
+            "run=fatcut",
+            Stage::Hello,
+            &[
+                "PASS fatcut-o-trunc",
+                "PASS fatcut-ftruncate",
+                "PASS fatcut-far-write",
+                "PASS fatcut-far-ftruncate",
+                "PASS fatcut-room-kept",
+                "fatcut: 0 failures",
+                "init: fatcut exited with status 0",
+                "init: done",
+            ],
+        )
+    },
 ];
 
 /// `fatcrash`'s file `i` (as `fatcrash::bytes_of` makes it).
