@@ -1,7 +1,6 @@
-//! Changing a FAT file's length in whole clusters: growing it, so that a write-back that
-//! extends a file goes to the disk in one request per run of clusters, and cutting it to
-//! nothing ([`Files::cut_closed`]: the crate's truncation keeps the first cluster, which a
-//! file of 0 bytes must not have).
+//! Changing a FAT file's length in whole clusters: cutting it to nothing
+//! ([`Files::cut_closed`]: the crate's truncation keeps the first cluster, which a file of 0
+//! bytes must not have), and growing it.
 //!
 //! Growing a FAT file in whole clusters, so that a write-back that extends a file goes to the
 //! disk in one request per run of clusters (`fs::extents`) instead of through
@@ -25,7 +24,7 @@ use super::{Files, Mode, ZEROS, errno, write_at};
 use crate::platform::Platform;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
-use fatcheck::{FatType, SECTOR, clusters_for};
+use fatcheck::{FatType, Link, SECTOR, clusters_for};
 use proto::Errno;
 
 /// Clusters taken and chained at a time by a growth (a FAT sector's worth of 16-bit entries
@@ -38,7 +37,9 @@ struct ClosedEntry {
     sector: [u8; SECTOR],
     at: usize,
     first: u32,
-    chain: Vec<u32>,
+    /// Its chain: how many clusters, and the last.
+    clusters: u64,
+    last: Option<u32>,
 }
 
 impl<P: Platform> Files<P> {
@@ -126,25 +127,27 @@ impl<P: Platform> Files<P> {
         };
         let first = (high << 16) | word(26);
         let size = u32::from_le_bytes([e[28], e[29], e[30], e[31]]);
-        let mut chain = Vec::new();
+        let (mut clusters, mut last) = (0, None);
         if first != 0 {
-            self.geo
+            clusters = self
+                .geo
                 .walk_chain(
                     first,
                     u64::MAX,
                     |s, out| self.sector(s, out),
-                    |c| chain.push(c),
+                    |c| last = Some(c),
                 )
                 .map_err(|err| self.damaged("file cluster chain", err))?;
         }
-        if (chain.len() as u64) < clusters_for(u64::from(size), self.geo.cluster_bytes()) {
+        if clusters < clusters_for(u64::from(size), self.geo.cluster_bytes()) {
             return Err(Errno::EIO);
         }
         Ok(ClosedEntry {
             sector,
             at,
             first,
-            chain,
+            clusters,
+            last,
         })
     }
 
@@ -166,10 +169,44 @@ impl<P: Platform> Files<P> {
     /// (`fsck.fat` would cut the chain).
     pub(super) fn cut_closed(&mut self, id: super::EntryId) -> Result<(), Errno> {
         let mut e = self.closed_entry(id)?;
+        let first = e.first;
         e.first = 0;
         self.set_entry(id, &mut e, 0)?;
-        let free: Vec<(u32, u32)> = e.chain.iter().map(|&c| (c, 0)).collect();
-        self.set_fats(&free)
+        if first == 0 {
+            return Ok(());
+        }
+        self.free_chain(first, e.clusters)
+    }
+
+    /// Frees the `n` clusters of the chain from `first` (walked and checked before) in
+    /// every FAT, [`BATCH`] at a time.
+    fn free_chain(&self, first: u32, n: u64) -> Result<(), Errno> {
+        let mut next = Some(first);
+        let mut left = n;
+        let mut buf = [0u8; SECTOR];
+        while let Some(mut c) = next.take() {
+            let mut batch: Vec<(u32, u32)> = Vec::new();
+            batch.try_reserve_exact(BATCH).map_err(|_| Errno::ENOMEM)?;
+            loop {
+                // A chain that changed since its walk: what is left stays (lost, never
+                // another file's).
+                left = left.checked_sub(1).ok_or(Errno::EIO)?;
+                batch.push((c, 0));
+                let (s, _) = self.geo.fat_entry_at(c);
+                self.sector(s, &mut buf).map_err(|_| Errno::EIO)?;
+                match self.geo.link(c, &buf) {
+                    Ok(Link::End) => break,
+                    Ok(Link::Next(n)) if batch.len() < BATCH => c = n,
+                    Ok(Link::Next(n)) => {
+                        next = Some(n);
+                        break;
+                    }
+                    Err(_) => return Err(Errno::EIO),
+                }
+            }
+            self.set_fats(&batch)?;
+        }
+        Ok(())
     }
 
     /// [`Files::grow_file`] on the closed file whose 8.3 entry is at `id`. The free
@@ -179,11 +216,11 @@ impl<P: Platform> Files<P> {
     fn grow_closed(&mut self, id: super::EntryId, end: u64) -> Result<(), Errno> {
         let mut e = self.closed_entry(id)?;
         let need = clusters_for(end, self.geo.cluster_bytes());
-        let mut more = need.saturating_sub(e.chain.len() as u64);
+        let mut more = need.saturating_sub(e.clusters);
         if more > 0 && !self.has_free(more)? {
             return Err(Errno::ENOSPC);
         }
-        let mut last = e.chain.last().copied();
+        let mut last = e.last;
         while more > 0 {
             let n = more.min(BATCH as u64) as usize;
             let new = self.free_clusters(n, last)?;
