@@ -169,6 +169,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "regionbench",
             "conread",
             "conlines",
+            "fatcut",
         ],
     ),
 ];

@@ -462,6 +462,11 @@ impl<P: Platform> Files<P> {
     fn create(&self, dirs: &[ShortFileName], parent: u32, name: &str) -> Result<Entry, Errno> {
         let names = self.names_for(dirs, name)?;
         let sfn = names.sfn()?;
+        // A free slot for the crate's 8.3 entry first: the crate grows a full directory
+        // itself, and its allocation of the last free cluster links it to the directory and
+        // then fails before zeroing it (the directory gets a cluster of old bytes). The
+        // server grows it (a zeroed cluster), or it is `ENOSPC` before anything changes.
+        self.make_room(parent)?;
         let de = self.with_dir(dirs, |v, dir| {
             let raw = v
                 .open_file_in_dir(dir, sfn, Mode::ReadWriteCreate)

@@ -5,3 +5,4 @@ mod dirs;
 mod fs;
 mod host;
 mod pending;
+mod volume;

@@ -426,6 +426,16 @@ impl<P: Platform> Files<P> {
         self.set_fat(last, c)
     }
 
+    /// Makes sure directory `dir` has a free slot: grows it by a zeroed cluster if it is
+    /// full (`ENOSPC` when it cannot grow).
+    pub(super) fn make_room(&self, dir: u32) -> Result<(), Errno> {
+        let sectors = self.dir_sectors(dir)?;
+        if self.free_run(&sectors, 1)?.is_none() {
+            self.grow_dir(dir)?;
+        }
+        Ok(())
+    }
+
     /// Writes `entry` under `names` (long-name entries first) into directory `dir`:
     /// where its 8.3 entry now lies.
     fn place(&self, dir: u32, names: &Names, mut entry: [u8; DIR_ENTRY]) -> Result<EntryId, Errno> {

@@ -1,3 +1,7 @@
+//! Changing a FAT file's length in whole clusters: cutting it to nothing
+//! ([`Files::cut_closed`]: the crate's truncation keeps the first cluster, which a file of 0
+//! bytes must not have), and growing it.
+//!
 //! Growing a FAT file in whole clusters, so that a write-back that extends a file goes to the
 //! disk in one request per run of clusters (`fs::extents`) instead of through
 //! `embedded-sdmmc`, which writes a sector per request and updates the FAT once per cluster
@@ -8,31 +12,55 @@
 //! length needs are found free in the FAT, chained and marked in every FAT copy (each FAT
 //! sector read and written once), the entry gets the new size (and its first cluster, for a
 //! file that had none), and the crate opens the file again by its 8.3 name, as `hide` does.
-//! Only a growth whose data starts at or before the file's disk length takes this way (the
-//! new clusters are then all written by the caller, but for the tail of the last one, past
-//! the end of the file); a gap (a block written back before the blocks in front of it) goes
-//! through the crate as before, which fills it with zeroes.
+//! Every growth of a file takes this way (a write-back, an `O_DIRECT` write, an `ftruncate`
+//! growth carried to the disk), so that it has all its clusters or none: the crate took them
+//! one at a time as it wrote, and a growth it could not finish (`ENOSPC`) left them in the
+//! chain past the file's size. The new clusters are then written by the caller from where
+//! its data starts; a gap before that (a block written back before the blocks in front of
+//! it, an `ftruncate` growth) is written with zeroes here.
 
-use super::{Files, Mode, errno};
+use super::extents::{self, Done};
+use super::{Files, Mode, ZEROS, errno, write_at};
 use crate::platform::Platform;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
-use fatcheck::{FatType, SECTOR, clusters_for};
+use fatcheck::{FatType, Link, SECTOR, clusters_for};
 use proto::Errno;
 
+/// Clusters taken and chained at a time by a growth (a FAT sector's worth of 16-bit entries
+/// 16 times over; 16 KiB of cluster numbers).
+const BATCH: usize = 4096;
+
+/// A closed file's 8.3 entry as the disk has it ([`Files::closed_entry`]).
+struct ClosedEntry {
+    /// The sector holding it, and where in it.
+    sector: [u8; SECTOR],
+    at: usize,
+    first: u32,
+    /// Its chain: how many clusters, and the last.
+    clusters: u64,
+    last: Option<u32>,
+}
+
 impl<P: Platform> Files<P> {
-    /// Makes `object`'s FAT file `end` bytes long, when its data will be written from
-    /// `from` (at most its disk length) on. `Ok(false)`: not this way (the caller goes
-    /// through the crate). `ENOSPC` when the disk has too few free clusters (nothing
-    /// changes then).
+    /// Makes `object`'s FAT file `end` bytes long, when the caller's data will be written
+    /// from `from` on: a gap between the file's disk length and `from` is written with
+    /// zeroes here (up to `from`'s sector end, the rest of it the caller's or past the end
+    /// of the file). `Ok(false)`: not this way (a read-only file, a length past the largest
+    /// FAT file: the caller goes through the crate, which refuses). `ENOSPC` when the disk
+    /// has too few free clusters for the whole length: nothing changes then. The crate is
+    /// never left to allocate a file's clusters: it takes them one by one as it writes, so
+    /// a growth it cannot finish leaves them in the chain, past the file's size, and it
+    /// fails as it takes the last free cluster (which is then in the chain, or lost when
+    /// it was the file's first).
     pub(super) fn grow_file(&mut self, object: u64, from: u64, end: u64) -> Result<bool, Errno> {
         let Some(o) = self.objects.get(&object) else {
             return Err(Errno::EIO);
         };
-        if !o.writable || end <= o.disk_len || from > o.disk_len || end > u64::from(u32::MAX) {
+        if !o.writable || end <= o.disk_len || end > u64::from(u32::MAX) {
             return Ok(false);
         }
-        let (raw, id) = (o.raw, o.id);
+        let (raw, id, old) = (o.raw, o.id, o.disk_len);
         // The crate writes the entry as it closes: from then on the disk has it all.
         self.volumes.close_file(raw).map_err(errno)?;
         let grown = self.grow_closed(id, end);
@@ -54,11 +82,39 @@ impl<P: Platform> Files<P> {
                 return Err(e);
             }
         }
-        grown.map(|()| true)
+        grown?;
+        if from > old {
+            self.zero_gap(object, old, from.min(end))?;
+        }
+        Ok(true)
     }
 
-    /// [`Files::grow_file`] on the closed file whose 8.3 entry is at `id`.
-    fn grow_closed(&mut self, id: super::EntryId, end: u64) -> Result<(), Errno> {
+    /// Writes zeroes over bytes `from .. to` of `object`'s FAT file (within its length):
+    /// the sector `from` lies in keeps its bytes before it (through the crate), the others
+    /// go whole (to `to`'s sector end), a request per 4 KiB through the map where it can
+    /// say, else through the crate.
+    fn zero_gap(&mut self, object: u64, from: u64, to: u64) -> Result<(), Errno> {
+        let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
+        let sector = SECTOR as u64;
+        let head = from.next_multiple_of(sector).min(to);
+        if from < head {
+            write_at(&self.volumes, o, from, &ZEROS[..(head - from) as usize])?;
+        }
+        let mut at = head;
+        while at < to {
+            let n = (to - at).min(ZEROS.len() as u64) as usize;
+            let whole = &ZEROS[..n.next_multiple_of(SECTOR)];
+            if let Done::Crate = extents::write(&self.volumes, &self.geo, o, at, whole)? {
+                write_at(&self.volumes, o, at, &ZEROS[..n])?;
+            }
+            at += n as u64;
+        }
+        self.volumes.flush_file(o.raw).map_err(errno)
+    }
+
+    /// The 8.3 entry of the closed file at `id` (its sector, read) and its chain as it is
+    /// (checked: in range, ending, no longer than the volume, holding the entry's size).
+    fn closed_entry(&self, id: super::EntryId) -> Result<ClosedEntry, Errno> {
         let mut sector = [0u8; SECTOR];
         self.sector(u64::from(id.0), &mut sector)
             .map_err(|_| Errno::EIO)?;
@@ -71,55 +127,130 @@ impl<P: Platform> Files<P> {
         };
         let first = (high << 16) | word(26);
         let size = u32::from_le_bytes([e[28], e[29], e[30], e[31]]);
-        let cb = self.geo.cluster_bytes();
-        // The chain as it is (checked: in range, ending, no longer than the volume).
-        let mut chain = Vec::new();
+        let (mut clusters, mut last) = (0, None);
         if first != 0 {
-            self.geo
+            clusters = self
+                .geo
                 .walk_chain(
                     first,
                     u64::MAX,
                     |s, out| self.sector(s, out),
-                    |c| chain.push(c),
+                    |c| last = Some(c),
                 )
                 .map_err(|err| self.damaged("file cluster chain", err))?;
         }
-        if (chain.len() as u64) < clusters_for(u64::from(size), cb) {
+        if clusters < clusters_for(u64::from(size), self.geo.cluster_bytes()) {
             return Err(Errno::EIO);
         }
-        let need = usize::try_from(clusters_for(end, cb)).map_err(|_| Errno::EFBIG)?;
-        let more = need.saturating_sub(chain.len());
-        let new = self.free_clusters(more, chain.last().copied())?;
-        // Chain them: each to the next, the last an end mark, the file's last to the first.
-        let mut links: Vec<(u32, u32)> = new.windows(2).map(|w| (w[0], w[1])).collect();
-        if let Some(&last) = new.last() {
-            links.push((last, 0x0fff_ffff));
-        }
-        if let (Some(&old), Some(&head)) = (chain.last(), new.first()) {
-            links.push((old, head));
-        }
-        self.set_fats(&links)?;
-        let first = if first == 0 {
-            new.first().copied().unwrap_or(0)
-        } else {
-            first
-        };
-        let size = u32::try_from(end).map_err(|_| Errno::EFBIG)?;
-        sector[at + 26..at + 28].copy_from_slice(&(first as u16).to_le_bytes());
-        if self.geo.fat_type == FatType::Fat32 {
-            sector[at + 20..at + 22].copy_from_slice(&((first >> 16) as u16).to_le_bytes());
-        }
-        sector[at + 28..at + 32].copy_from_slice(&size.to_le_bytes());
-        self.write_sector(u64::from(id.0), &sector)
+        Ok(ClosedEntry {
+            sector,
+            at,
+            first,
+            clusters,
+            last,
+        })
     }
 
-    /// `n` free clusters, looked for after `after` first, then from the start: `ENOSPC` if
-    /// the volume has fewer.
-    pub(super) fn free_clusters(&self, n: usize, after: Option<u32>) -> Result<Vec<u32>, Errno> {
-        let mut found = Vec::with_capacity(n);
-        if n == 0 {
-            return Ok(found);
+    /// Sets the first cluster and the size of the 8.3 entry `e` holds, and writes it.
+    fn set_entry(&self, id: super::EntryId, e: &mut ClosedEntry, size: u32) -> Result<(), Errno> {
+        let (at, first) = (e.at, e.first);
+        e.sector[at + 26..at + 28].copy_from_slice(&(first as u16).to_le_bytes());
+        if self.geo.fat_type == FatType::Fat32 {
+            e.sector[at + 20..at + 22].copy_from_slice(&((first >> 16) as u16).to_le_bytes());
         }
+        e.sector[at + 28..at + 32].copy_from_slice(&size.to_le_bytes());
+        self.write_sector(u64::from(id.0), &e.sector)
+    }
+
+    /// Cuts the closed file whose 8.3 entry is at `id` to nothing: the entry gets size 0
+    /// and no first cluster (written first: an interrupted cut loses clusters, never
+    /// leaves the entry naming freed ones), then every cluster of its chain is freed. The
+    /// crate's truncation keeps the first cluster, which a file of 0 bytes must not have
+    /// (`fsck.fat` would cut the chain).
+    pub(super) fn cut_closed(&mut self, id: super::EntryId) -> Result<(), Errno> {
+        let mut e = self.closed_entry(id)?;
+        let first = e.first;
+        e.first = 0;
+        self.set_entry(id, &mut e, 0)?;
+        if first == 0 {
+            return Ok(());
+        }
+        self.free_chain(first, e.clusters)
+    }
+
+    /// Frees the `n` clusters of the chain from `first` (walked and checked before) in
+    /// every FAT, [`BATCH`] at a time.
+    fn free_chain(&self, first: u32, n: u64) -> Result<(), Errno> {
+        let mut next = Some(first);
+        let mut left = n;
+        let mut buf = [0u8; SECTOR];
+        while let Some(mut c) = next.take() {
+            let mut batch: Vec<(u32, u32)> = Vec::new();
+            batch.try_reserve_exact(BATCH).map_err(|_| Errno::ENOMEM)?;
+            loop {
+                // A chain that changed since its walk: what is left stays (lost, never
+                // another file's).
+                left = left.checked_sub(1).ok_or(Errno::EIO)?;
+                batch.push((c, 0));
+                let (s, _) = self.geo.fat_entry_at(c);
+                self.sector(s, &mut buf).map_err(|_| Errno::EIO)?;
+                match self.geo.link(c, &buf) {
+                    Ok(Link::End) => break,
+                    Ok(Link::Next(n)) if batch.len() < BATCH => c = n,
+                    Ok(Link::Next(n)) => {
+                        next = Some(n);
+                        break;
+                    }
+                    Err(_) => return Err(Errno::EIO),
+                }
+            }
+            self.set_fats(&batch)?;
+        }
+        Ok(())
+    }
+
+    /// [`Files::grow_file`] on the closed file whose 8.3 entry is at `id`. The free
+    /// clusters are counted first (`ENOSPC` before anything changes), then taken and
+    /// chained [`BATCH`] at a time, so that a growth of any length (an `ftruncate` to 4 GiB)
+    /// needs little memory.
+    fn grow_closed(&mut self, id: super::EntryId, end: u64) -> Result<(), Errno> {
+        let mut e = self.closed_entry(id)?;
+        let need = clusters_for(end, self.geo.cluster_bytes());
+        let mut more = need.saturating_sub(e.clusters);
+        if more > 0 && !self.has_free(more)? {
+            return Err(Errno::ENOSPC);
+        }
+        let mut last = e.last;
+        while more > 0 {
+            let n = more.min(BATCH as u64) as usize;
+            let new = self.free_clusters(n, last)?;
+            // Chain them: each to the next, the last an end mark, the file's last to the
+            // first.
+            let mut links: Vec<(u32, u32)> = new.windows(2).map(|w| (w[0], w[1])).collect();
+            if let Some(&end) = new.last() {
+                links.push((end, 0x0fff_ffff));
+            }
+            if let (Some(old), Some(&head)) = (last, new.first()) {
+                links.push((old, head));
+            }
+            self.set_fats(&links)?;
+            if e.first == 0 {
+                e.first = new.first().copied().unwrap_or(0);
+            }
+            last = new.last().copied();
+            more -= n as u64;
+        }
+        let size = u32::try_from(end).map_err(|_| Errno::EFBIG)?;
+        self.set_entry(id, &mut e, size)
+    }
+
+    /// Calls `each` with the free clusters, after `after` first, then from the start, until
+    /// it says to stop (true); whether it did.
+    fn scan_free(
+        &self,
+        after: Option<u32>,
+        mut each: impl FnMut(u32) -> bool,
+    ) -> Result<bool, Errno> {
         let last = self.geo.clusters.saturating_add(1);
         let start = after
             .map_or(2, |c| c.saturating_add(1))
@@ -140,14 +271,41 @@ impl<P: Platform> Files<P> {
                         == 0
                 }
             };
-            if free {
-                found.push(c);
-                if found.len() == n {
-                    return Ok(found);
-                }
+            if free && each(c) {
+                return Ok(true);
             }
         }
-        Err(Errno::ENOSPC)
+        Ok(false)
+    }
+
+    /// Whether the volume has `n` free clusters (counted, none kept).
+    pub(super) fn has_free(&self, n: u64) -> Result<bool, Errno> {
+        let mut seen = 0u64;
+        self.scan_free(None, |_| {
+            seen += 1;
+            seen >= n
+        })
+    }
+
+    /// `n` free clusters (at most [`BATCH`]), looked for after `after` first, then from the
+    /// start: `ENOSPC` if the volume has fewer.
+    pub(super) fn free_clusters(&self, n: usize, after: Option<u32>) -> Result<Vec<u32>, Errno> {
+        let mut found = Vec::new();
+        if n == 0 {
+            return Ok(found);
+        }
+        found
+            .try_reserve_exact(n.min(BATCH))
+            .map_err(|_| Errno::ENOMEM)?;
+        let enough = self.scan_free(after, |c| {
+            found.push(c);
+            found.len() >= n
+        })?;
+        if enough {
+            Ok(found)
+        } else {
+            Err(Errno::ENOSPC)
+        }
     }
 
     /// Sets FAT entries (cluster, value) in every FAT copy, each sector read and written

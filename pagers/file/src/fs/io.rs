@@ -341,9 +341,9 @@ impl<P: Platform> Files<P> {
         // Reads in flight would bring what the disk had before this write.
         self.pending.invalidate_object(object);
         let disk_len = self.objects.get(&object).ok_or(Errno::EBADF)?.disk_len;
-        if at <= disk_len && end > disk_len {
-            // Whole clusters for the growth first (`fs::grow`, as a write-back does): the
-            // transfer then goes in one request per run of clusters.
+        if end > disk_len {
+            // Whole clusters for the growth first (`fs::grow`, as a write-back does; a gap
+            // before `at` zero): the transfer then goes in one request per run of clusters.
             self.grow_file(object, at, end)?;
         }
         let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
@@ -357,8 +357,8 @@ impl<P: Platform> Files<P> {
             done = mapped;
         }
         if done < bytes.len() {
-            // Past the FAT file (the crate allocates the clusters; a gap is zero) or where
-            // the map cannot say.
+            // Where the map cannot say (or a growth the server does not make, which the
+            // crate refuses).
             write_at(&self.volumes, o, at + done as u64, &bytes[done..])?;
             self.volumes.flush_file(o.raw).map_err(errno)?;
         }
@@ -506,9 +506,14 @@ impl<P: Platform> Files<P> {
         self.flush_range(object, stage.offset, len, true)?;
         // Reads in flight would bring what the disk had before this write.
         self.pending.invalidate_object(object);
-        let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
         // The file as tasks see it may be longer than on the disk (a cached `ftruncate`
-        // growth): the disk gets zeroes up to the transfer.
+        // growth): the disk gets zeroes up to the transfer. Whole clusters for the growth
+        // first (`fs::grow`): all of them, or `ENOSPC` with nothing changed.
+        let end = stage.offset + len;
+        if end > self.objects.get(&object).ok_or(Errno::EBADF)?.disk_len {
+            self.grow_file(object, stage.offset, end)?;
+        }
+        let o = self.objects.get_mut(&object).ok_or(Errno::EBADF)?;
         write_at(&self.volumes, o, stage.offset, &stage.data)?;
         o.size = o.size.max(stage.offset + len);
         self.volumes.flush_file(o.raw).map_err(errno)?;

@@ -112,6 +112,11 @@ impl<P: Platform> Files<P> {
             return Ok(());
         }
         let size = o.size;
+        if self.grow_file(object, size, size)? {
+            return Ok(());
+        }
+        // Not a growth the server makes (`fs::grow`): the crate refuses it.
+        let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
         write_at(&self.volumes, o, size, &[])?;
         self.volumes.flush_file(o.raw).map_err(errno)
     }
@@ -140,8 +145,9 @@ impl<P: Platform> Files<P> {
     /// Sets `object`'s size to `len`: blocks past it are dropped (dirty or not), the rest of
     /// the last block zeroed. A FAT file cannot be cut short in place (`embedded-sdmmc` has no
     /// truncate), so a shrink below the disk length rewrites the file: its blocks up to `len`
-    /// are brought in and pinned, the file is truncated to nothing and the blocks are left
-    /// dirty (`EFBIG` if they do not fit in the cache).
+    /// are brought in and pinned, the file is cut to nothing (every cluster given back:
+    /// `Files::cut_closed`) and the blocks are left dirty (`EFBIG` if they do not fit in the
+    /// cache).
     ///
     /// Failures leave a consistent state: bringing the blocks in comes first, and if it
     /// fails (a disk error) the pins go and nothing else has changed; if the truncated file
@@ -200,9 +206,14 @@ impl<P: Platform> Files<P> {
         }
         let o = self.objects.get(&object).ok_or(Errno::EIO)?;
         // The crate forgets the file even when its last flush fails; the entry is written
-        // again as the file is opened truncated, so that error changes nothing here.
+        // again as the file is cut, so that error changes nothing here. The server cuts it
+        // (`fs::grow`): the crate's truncation keeps the first cluster, which a file of 0
+        // bytes must not have.
+        let (dirs, name, id) = (o.dirs.clone(), o.name, o.id);
         let _ = self.volumes.close_file(o.raw);
-        let reopened = self.open_raw(&o.dirs, o.name, Mode::ReadWriteTruncate);
+        let reopened = self
+            .cut_closed(id)
+            .and_then(|()| self.open_raw(&dirs, name, Mode::ReadWriteAppend));
         self.unpin(object);
         match reopened {
             Ok(raw) => {
