@@ -217,7 +217,7 @@ impl<P: Platform> Files<P> {
         let mut e = self.closed_entry(id)?;
         let need = clusters_for(end, self.geo.cluster_bytes());
         let mut more = need.saturating_sub(e.clusters);
-        if more > 0 && !self.has_free(more)? {
+        if more > 0 && !self.has_free(more, e.last)? {
             return Err(Errno::ENOSPC);
         }
         let mut last = e.last;
@@ -278,10 +278,12 @@ impl<P: Platform> Files<P> {
         Ok(false)
     }
 
-    /// Whether the volume has `n` free clusters (counted, none kept).
-    pub(super) fn has_free(&self, n: u64) -> Result<bool, Errno> {
+    /// Whether the volume has `n` free clusters (counted, none kept), looked for after
+    /// `after` first (a file's last cluster: the free ones usually follow it, so that a file
+    /// growing a little at a time does not count from the start of the FAT each time).
+    pub(super) fn has_free(&self, n: u64, after: Option<u32>) -> Result<bool, Errno> {
         let mut seen = 0u64;
-        self.scan_free(None, |_| {
+        self.scan_free(after, |_| {
             seen += 1;
             seen >= n
         })
