@@ -700,6 +700,7 @@ fn replies_round_trip() {
         zero_page_maps: 5,
         chunks: 6,
         slots: 7,
+        heap_bytes: 8,
     });
     check::<Option<KillRecord>>(None);
     for &kind in Kill::ALL {

@@ -102,10 +102,13 @@ pub struct VmStats {
     /// the pagers' blocks it maps (not its chunks, nor empty page tables it keeps for
     /// reuse). Back where it was once the tasks that caused it are gone.
     pub slots: u64,
+    /// Bytes of vm's heap in use (its region maps, page maps, tables of tasks and objects):
+    /// what a task's regions and pages cost vm, measured (docs/pagers.md).
+    pub heap_bytes: u64,
 }
 
 impl VmStats {
-    pub const WORDS: usize = 7;
+    pub const WORDS: usize = 8;
 
     pub fn encode(&self) -> [u64; Self::WORDS] {
         [
@@ -116,6 +119,7 @@ impl VmStats {
             self.zero_page_maps,
             self.chunks,
             self.slots,
+            self.heap_bytes,
         ]
     }
 
@@ -129,6 +133,7 @@ impl VmStats {
                 zero_page_maps,
                 chunks,
                 slots,
+                heap_bytes,
             ],
         ) = w.first_chunk::<{ Self::WORDS }>()
         else {
@@ -142,6 +147,7 @@ impl VmStats {
             zero_page_maps,
             chunks,
             slots,
+            heap_bytes,
         })
     }
 }

@@ -131,6 +131,10 @@ pub trait Machine {
     fn heap_low(&self) -> bool {
         false
     }
+    /// Bytes of vm's heap in use (0 where there is none to ask).
+    fn heap_used(&self) -> u64 {
+        0
+    }
 }
 
 /// One task's address space.
@@ -365,6 +369,7 @@ impl<M: Machine> Vm<M> {
                 .m
                 .slots_in_use()
                 .saturating_sub(self.objects.idle() as u64),
+            heap_bytes: self.m.heap_used(),
         }
     }
 

@@ -397,6 +397,10 @@ impl Machine for Sys {
         rt::heap::is_low()
     }
 
+    fn heap_used(&self) -> u64 {
+        rt::heap::stats().1 as u64
+    }
+
     fn now_us(&self) -> u64 {
         let (count, freq) = counter();
         (u128::from(count) * 1_000_000 / u128::from(freq.max(1))) as u64

@@ -13,6 +13,11 @@
 //! `fork_per_region`: the `fork` call (parent side, median of [`FORKS`]) with 8,000 extra
 //! one-page regions, every other one `PROT_NONE` and the others holding one resident page,
 //! minus the same call before any were made, divided by 8,000.
+//!
+//! What vm keeps for them, from its own heap counter (`VmStats::heap_bytes`):
+//! `vm_heap_bytes_per_region` (the growth of vm's heap from the start to the last step,
+//! divided by the regions made) and `vm_heap_bytes_per_resident_page` (a fresh 16 MiB
+//! anonymous mapping, every page written: the growth divided by its 4,096 pages).
 #![no_std]
 #![no_main]
 
@@ -163,8 +168,39 @@ fn fork_cost() -> Sample {
     demos::median_by(&mut samples, |s| s.instructions)
 }
 
+fn vm_heap() -> u64 {
+    rt::vm_stats().map_or(0, |s| s.heap_bytes)
+}
+
+/// vm's heap per resident page: a fresh 16 MiB mapping, every page written.
+fn heap_per_page() {
+    const PAGES: u64 = 4096;
+    let before = vm_heap();
+    let a = rt::mmap(
+        0,
+        PAGES * PAGE,
+        PROT_READ | PROT_WRITE,
+        MAP_PRIVATE | MAP_ANONYMOUS,
+        NO_FD,
+        0,
+    )
+    .unwrap_or_else(|e| fail(&alloc::format!("mmap of 16 MiB: {e:?}")));
+    for i in 0..PAGES {
+        // SAFETY: a read-write page of the mapping just made, no Rust reference covers it.
+        unsafe { write_volatile((a + i * PAGE) as *mut u8, 1) };
+    }
+    let after = vm_heap();
+    let _ = rt::munmap(a, PAGES * PAGE);
+    println!(
+        "BENCH vm_heap_bytes_per_resident_page {} bytes pages={PAGES} heap_before={before} heap_after={after}",
+        Ratio(after.saturating_sub(before), PAGES)
+    );
+}
+
 fn main() -> i32 {
     demos::prefault();
+    heap_per_page();
+    let heap0 = vm_heap();
     let fork_base = fork_cost();
     let mut made = 0;
     let max = MAX.and_then(|m| m.parse().ok()).unwrap_or(usize::MAX);
@@ -190,5 +226,10 @@ fn main() -> i32 {
         }
         step(at);
     }
+    let heap1 = vm_heap();
+    println!(
+        "BENCH vm_heap_bytes_per_region {} bytes regions={made} heap_before={heap0} heap_after={heap1}",
+        Ratio(heap1.saturating_sub(heap0), made.max(1) as u64)
+    );
     0
 }
