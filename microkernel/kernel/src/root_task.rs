@@ -247,36 +247,10 @@ pub fn create(
     }
     let free: heapless::Vec<MemRange, 64> = phys.free().collect();
     for range in &free {
-        for (base, bits) in ranges_of(range.base, range.base + range.size, 47) {
-            let slot = slots.put(Cap::Untyped {
-                base,
-                size_bits: bits as u8,
-                free_offset: 0,
-                device: false,
-            })?;
-            info.push_untyped(UntypedDesc {
-                slot,
-                base,
-                size_bits: u64::from(bits),
-                device: 0,
-            });
-        }
+        give_untypeds(&mut slots, info, range.base, range.base + range.size, false)?;
     }
     if let Some((base, end)) = device_ranges(m) {
-        for (base, bits) in ranges_of(base, end, 47) {
-            let slot = slots.put(Cap::Untyped {
-                base,
-                size_bits: bits as u8,
-                free_offset: 0,
-                device: true,
-            })?;
-            info.push_untyped(UntypedDesc {
-                slot,
-                base,
-                size_bits: u64::from(bits),
-                device: 1,
-            });
-        }
+        give_untypeds(&mut slots, info, base, end, true)?;
     }
 
     // The UART's page, for the console server (the kernel keeps its own mapping for its
@@ -284,20 +258,7 @@ pub fn create(
     let uart_page = m.uart.base & !(PAGE_SIZE - 1);
     let uart_end = (m.uart.base + m.uart.size).next_multiple_of(PAGE_SIZE);
     if uart_end > uart_page && !overlaps_virtio(m, uart_page, uart_end) {
-        for (base, bits) in ranges_of(uart_page, uart_end, 47) {
-            let slot = slots.put(Cap::Untyped {
-                base,
-                size_bits: bits as u8,
-                free_offset: 0,
-                device: true,
-            })?;
-            info.push_untyped(UntypedDesc {
-                slot,
-                base,
-                size_bits: u64::from(bits),
-                device: 1,
-            });
-        }
+        give_untypeds(&mut slots, info, uart_page, uart_end, true)?;
         info.uart = abi::bootinfo::UartDesc {
             base: m.uart.base,
             size: m.uart.size,
@@ -426,6 +387,32 @@ fn load_segment(
 }
 
 /// Splits [`base`, `end`) into naturally aligned power-of-two blocks of at most 2^`max_bits`.
+/// Gives init untyped capabilities covering [`base`, `end`) (RAM, or device memory), each
+/// in the next free slot and listed in the boot info.
+fn give_untypeds(
+    slots: &mut SlotFiller,
+    info: &mut BootInfo,
+    base: u64,
+    end: u64,
+    device: bool,
+) -> Result<(), LoadError> {
+    for (base, bits) in ranges_of(base, end, 47) {
+        let slot = slots.put(Cap::Untyped {
+            base,
+            size_bits: bits as u8,
+            free_offset: 0,
+            device,
+        })?;
+        info.push_untyped(UntypedDesc {
+            slot,
+            base,
+            size_bits: u64::from(bits),
+            device: u64::from(device),
+        });
+    }
+    Ok(())
+}
+
 fn ranges_of(mut base: u64, end: u64, max_bits: u32) -> impl Iterator<Item = (u64, u32)> {
     core::iter::from_fn(move || {
         if base >= end {
