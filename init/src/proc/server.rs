@@ -302,41 +302,29 @@ pub fn start(
     // console: first, so that tasks' output has somewhere to go. Without it the system
     // still runs (tasks print nothing).
     let mut threads = Vec::new();
-    let console_ep = match start_console(alloc, window, initrd, info, init_ep) {
-        Ok((ep, tcb)) => {
-            threads.push(ServerThread::new("console", pid::CONSOLE, tcb));
-            Some(ep)
-        }
-        Err(e) => {
-            rt::println!("init: no console server: {e:?}");
-            None
-        }
-    };
+    let console_ep = optional(
+        &mut threads,
+        "console",
+        pid::CONSOLE,
+        start_console(alloc, window, initrd, info, init_ep),
+    );
 
     // file: before zero takes the rest of RAM. Without it the system still runs.
     let mut file_roots = Roots::default();
-    let file_ep = match start_file(alloc, window, initrd, info, init_ep, &mut file_roots, 0) {
-        Ok((ep, tcb)) => {
-            threads.push(ServerThread::new("file", pid::FILE, tcb));
-            Some(ep)
-        }
-        Err(e) => {
-            rt::println!("init: no file server: {e:?}");
-            None
-        }
-    };
+    let file_ep = optional(
+        &mut threads,
+        "file",
+        pid::FILE,
+        start_file(alloc, window, initrd, info, init_ep, &mut file_roots, 0),
+    );
 
     // shm: also before zero. Without it the system still runs.
-    let shm_ep = match start_shm(alloc, window, initrd, info, init_ep) {
-        Ok((ep, tcb)) => {
-            threads.push(ServerThread::new("shm-server", pid::SHM, tcb));
-            Some(ep)
-        }
-        Err(e) => {
-            rt::println!("init: no shm server: {e:?}");
-            None
-        }
-    };
+    let shm_ep = optional(
+        &mut threads,
+        "shm-server",
+        pid::SHM,
+        start_shm(alloc, window, initrd, info, init_ep),
+    );
 
     // vm calls the memory-object pagers (badged, so replies can carry block frames).
     for (ep, slot, index) in [
@@ -399,6 +387,26 @@ pub fn start(
 /// the kernel made for it, retyped to a frame and mapped as device memory at
 /// `CONSOLE_MMIO_WINDOW`), the UART's interrupt handler signalling a notification bound to
 /// the server's thread, and init's endpoint badged `pid::CONSOLE` (Ctrl-C's `Kill`).
+/// An optional server's start: its thread kept among `threads` and its endpoint, or `None`
+/// (said on the console) when it could not start: the system runs without it.
+fn optional(
+    threads: &mut Vec<ServerThread>,
+    name: &'static str,
+    pid: u64,
+    started: Result<(Cap<Endpoint>, Cap<Tcb>), Error>,
+) -> Option<Cap<Endpoint>> {
+    match started {
+        Ok((ep, tcb)) => {
+            threads.push(ServerThread::new(name, pid, tcb));
+            Some(ep)
+        }
+        Err(e) => {
+            rt::println!("init: server {name} did not start: {e:?}");
+            None
+        }
+    }
+}
+
 fn start_console(
     alloc: &mut Alloc,
     window: &mut Window,
