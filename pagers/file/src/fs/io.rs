@@ -235,6 +235,25 @@ impl<P: Platform> Files<P> {
         Some(&mut self.cache.bytes(i)[..DIRECT_MAX as usize])
     }
 
+    /// An `O_DIRECT` call's descriptor: its object, position, buffer slot and whether it
+    /// appends. `EBADF` without the access asked for, `EINVAL` without a buffer.
+    fn direct_fd(&self, pid: u64, fd: u64, write: bool) -> Result<Direct, Errno> {
+        let d = self.fd(pid, fd)?;
+        if !(if write { d.writable() } else { d.readable() }) {
+            return Err(Errno::EBADF);
+        }
+        let slot = d
+            .buffer
+            .and_then(|b| self.buffer_slot(b))
+            .ok_or(Errno::EINVAL)?;
+        Ok(Direct {
+            object: d.object,
+            pos: d.pos.clone(),
+            slot,
+            append: d.flags & of::APPEND != 0,
+        })
+    }
+
     /// `DirectRead`: reads the disk's bytes at `offset` ([`AT_POSITION`]: the position,
     /// advanced) into `fd`'s `O_DIRECT` buffer, from its start → the count: up to
     /// [`DIRECT_MAX`] of the `want` bytes the caller still wants, stopping at the end of the
@@ -250,20 +269,10 @@ impl<P: Platform> Files<P> {
         offset: u64,
         want: u64,
     ) -> Result<u64, Errno> {
-        let d = self.fd(pid, fd)?;
-        if !d.readable() {
-            return Err(Errno::EBADF);
-        }
-        let (object, pos) = (d.object, d.pos.clone());
-        let slot = d
-            .buffer
-            .and_then(|b| self.buffer_slot(b))
-            .ok_or(Errno::EINVAL)?;
-        let at = match offset {
-            AT_POSITION => pos.get(),
-            o if o > i64::MAX as u64 => return Err(Errno::EINVAL),
-            o => o,
-        };
+        let Direct {
+            object, pos, slot, ..
+        } = self.direct_fd(pid, fd, false)?;
+        let at = direct_offset(offset, &pos, None)?;
         let size = self.size_of(object)?;
         if at >= size {
             return Ok(0);
@@ -307,22 +316,14 @@ impl<P: Platform> Files<P> {
         offset: u64,
         total: u64,
     ) -> Result<u64, Errno> {
-        let d = self.fd(pid, fd)?;
-        if !d.writable() {
-            return Err(Errno::EBADF);
-        }
-        let (object, pos, append) = (d.object, d.pos.clone(), d.flags & of::APPEND != 0);
-        let slot = d
-            .buffer
-            .and_then(|b| self.buffer_slot(b))
-            .ok_or(Errno::EINVAL)?;
+        let Direct {
+            object,
+            pos,
+            slot,
+            append,
+        } = self.direct_fd(pid, fd, true)?;
         let size = self.size_of(object)?;
-        let at = match offset {
-            AT_POSITION if append => size,
-            AT_POSITION => pos.get(),
-            o if o > i64::MAX as u64 => return Err(Errno::EINVAL),
-            o => o,
-        };
+        let at = direct_offset(offset, &pos, append.then_some(size))?;
         if total == 0 {
             return Ok(0);
         }
@@ -839,5 +840,24 @@ impl<P: Platform> Files<P> {
         d.pos.set(pos);
         d.stage = None;
         Ok(pos)
+    }
+}
+
+/// An `O_DIRECT` descriptor as a transfer needs it ([`Files::direct_fd`]).
+struct Direct {
+    object: u64,
+    pos: Rc<Cell<u64>>,
+    /// The cache slot of its buffer.
+    slot: usize,
+    append: bool,
+}
+
+/// Where an `O_DIRECT` transfer starts: `offset`, or for [`AT_POSITION`] the end of the file
+/// when it appends (`append_end`) and else the position. `EINVAL` past `i64::MAX`.
+fn direct_offset(offset: u64, pos: &Cell<u64>, append_end: Option<u64>) -> Result<u64, Errno> {
+    match offset {
+        AT_POSITION => Ok(append_end.unwrap_or_else(|| pos.get())),
+        o if o > i64::MAX as u64 => Err(Errno::EINVAL),
+        o => Ok(o),
     }
 }
