@@ -747,10 +747,12 @@ impl<M: Machine> Vm<M> {
             // translation tables for nothing.
             let touches = r.start == last_end;
             last_end = r.end;
-            if !touches || !r.kind.is_paged() || r.kind.object().is_some() {
+            // vm's own pages (anonymous and image regions): not a fixed frame or an object.
+            let own = r.kind.is_paged() && r.kind.object().is_none();
+            if !touches || !own {
                 flush(m, &mut protect);
             }
-            if !r.kind.is_paged() || r.kind.object().is_some() {
+            if !own {
                 continue;
             }
             let flags = prot_flags(r.prot);
