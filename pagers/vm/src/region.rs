@@ -17,7 +17,7 @@ use crate::gaps::Gaps;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::cell::Cell;
-use core::ops::Bound::{Excluded, Included};
+use core::ops::Bound::{self, Excluded, Included};
 use core::ops::RangeBounds;
 use proto::object::Pager;
 use proto::{Errno, PAGE_SIZE};
@@ -176,43 +176,359 @@ pub fn page_down(x: u64) -> u64 {
     x & !(PAGE_SIZE - 1)
 }
 
-/// The regions by start address: a B-tree of small entries (start → slot) over a slab of
-/// regions. A region is 80 bytes, and a B-tree moves a node's values on every insertion and
-/// removal: with the regions themselves in the tree, that copying was most of an `mmap`.
-#[derive(Clone, Debug, Default)]
-struct Tree {
-    index: BTreeMap<u64, u32>,
-    slab: Vec<Region>,
-    /// Slots of `slab` no entry names.
-    free: Vec<u32>,
-    /// The slot [`Tree::find`] found last, while nothing changed since: page faults come
-    /// in runs in one region, and this saves them the tree search (forgotten by every
-    /// change, so that it never names a freed or moved region).
-    last: Cell<Option<u32>>,
+/// Up to this many regions the map is a sorted list without a gap index (a task's own
+/// text, data, heap and stack, and a few mappings): a tree and its gap index cost more
+/// than a short list does (`mmap` in a task of a few regions: 3,534 instructions with
+/// them). Past it, the tree and the gap index.
+pub const LIST_MAX: usize = 32;
+/// A tree that shrinks to this many regions becomes a list again (below [`LIST_MAX`], so
+/// that a map near the threshold does not change form back and forth).
+pub const LIST_BACK: usize = 16;
+
+/// The regions by start address: a sorted list while there are few (at most [`LIST_MAX`]),
+/// a [`Slab`] tree beyond. [`RegionMap`] changes the form after each operation
+/// (`settle`); in between either form holds any number of regions.
+#[derive(Clone, Debug)]
+enum Tree {
+    /// The list, and the index [`Tree::find`] found last while nothing changed since (as
+    /// [`Slab::last`]).
+    List(Vec<Region>, Cell<Option<u32>>),
+    Map(Slab),
+}
+
+impl Default for Tree {
+    fn default() -> Self {
+        Tree::List(Vec::new(), Cell::new(None))
+    }
+}
+
+/// One of two iterators (the list's and the tree's).
+enum Either<A, B> {
+    A(A),
+    B(B),
+}
+
+impl<T, A: Iterator<Item = T>, B: Iterator<Item = T>> Iterator for Either<A, B> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        match self {
+            Either::A(a) => a.next(),
+            Either::B(b) => b.next(),
+        }
+    }
+}
+
+impl<T, A: DoubleEndedIterator<Item = T>, B: DoubleEndedIterator<Item = T>> DoubleEndedIterator
+    for Either<A, B>
+{
+    fn next_back(&mut self) -> Option<T> {
+        match self {
+            Either::A(a) => a.next_back(),
+            Either::B(b) => b.next_back(),
+        }
+    }
+}
+
+/// The index in the sorted `list` of the first region whose start lies in or past the
+/// lower bound `b` (as a range's start) or past the upper bound `b` (as a range's end).
+fn list_bound(list: &[Region], b: Bound<&u64>, upper: bool) -> usize {
+    match (b, upper) {
+        (Bound::Unbounded, false) => 0,
+        (Bound::Unbounded, true) => list.len(),
+        (Bound::Included(&a), false) | (Bound::Excluded(&a), true) => {
+            list.partition_point(|r| r.start < a)
+        }
+        (Bound::Excluded(&a), false) | (Bound::Included(&a), true) => {
+            list.partition_point(|r| r.start <= a)
+        }
+    }
 }
 
 impl Tree {
     fn len(&self) -> usize {
-        self.index.len()
+        match self {
+            Tree::List(l, _) => l.len(),
+            Tree::Map(s) => s.index.len(),
+        }
     }
 
     fn is_empty(&self) -> bool {
-        self.index.is_empty()
-    }
-
-    fn at(&self, slot: u32) -> &Region {
-        &self.slab[slot as usize]
+        self.len() == 0
     }
 
     fn range<R: RangeBounds<u64>>(
         &self,
         r: R,
     ) -> impl DoubleEndedIterator<Item = (&u64, &Region)> + '_ {
-        self.index.range(r).map(|(k, &i)| (k, self.at(i)))
+        match self {
+            Tree::List(l, _) => {
+                let lo = list_bound(l, r.start_bound(), false);
+                let hi = list_bound(l, r.end_bound(), true).max(lo);
+                Either::A(l[lo..hi].iter().map(|r| (&r.start, r)))
+            }
+            Tree::Map(s) => Either::B(s.range(r).map(|r| (&r.start, r))),
+        }
     }
 
-    fn values(&self) -> impl Iterator<Item = &Region> + '_ {
-        self.index.values().map(|&i| self.at(i))
+    fn values(&self) -> impl DoubleEndedIterator<Item = &Region> + '_ {
+        self.range(..).map(|(_, r)| r)
+    }
+
+    /// The region holding `addr`.
+    fn find(&self, addr: u64) -> Option<&Region> {
+        match self {
+            Tree::List(l, last) => {
+                if let Some(r) = last.get().and_then(|i| l.get(i as usize))
+                    && r.contains(addr)
+                {
+                    return Some(r);
+                }
+                let i = l.partition_point(|r| r.start <= addr);
+                let r = l[..i].last().filter(|r| r.end > addr)?;
+                last.set(Some(i as u32 - 1));
+                Some(r)
+            }
+            Tree::Map(s) => s.find(addr),
+        }
+    }
+
+    fn get_mut(&mut self, start: &u64) -> Option<&mut Region> {
+        self.forget();
+        match self {
+            Tree::List(l, _) => {
+                let i = l.binary_search_by_key(start, |r| r.start).ok()?;
+                l.get_mut(i)
+            }
+            Tree::Map(s) => s.get_mut(start),
+        }
+    }
+
+    /// The region with the highest start below `addr`.
+    fn last_below_mut(&mut self, addr: u64) -> Option<&mut Region> {
+        self.forget();
+        match self {
+            Tree::List(l, _) => {
+                let i = l.partition_point(|r| r.start < addr);
+                l[..i].last_mut()
+            }
+            Tree::Map(s) => s.last_below_mut(addr),
+        }
+    }
+
+    /// The positions of the last region starting below `addr` and of the first starting at
+    /// or above it, for [`Tree::at`] and [`Tree::at_mut`] (valid until a region is added or
+    /// removed). Positions rather than copies: a region is 80 bytes, and copying them
+    /// cost an `mmap` 500 instructions.
+    fn neighbours(&self, addr: u64) -> (Option<u32>, Option<u32>) {
+        match self {
+            Tree::List(l, _) => {
+                let i = l.partition_point(|r| r.start < addr);
+                let below = i.checked_sub(1).map(|j| j as u32);
+                (below, (i < l.len()).then_some(i as u32))
+            }
+            Tree::Map(s) => s.neighbours(addr),
+        }
+    }
+
+    /// The region at position `pos` from [`Tree::neighbours`].
+    fn at(&self, pos: u32) -> &Region {
+        match self {
+            Tree::List(l, _) => &l[pos as usize],
+            Tree::Map(s) => s.at(pos),
+        }
+    }
+
+    /// The region at position `pos` from [`Tree::neighbours`], to change its end or
+    /// protection (not its start: [`Tree::move_start`]).
+    fn at_mut(&mut self, pos: u32) -> &mut Region {
+        self.forget();
+        match self {
+            Tree::List(l, _) => &mut l[pos as usize],
+            Tree::Map(s) => &mut s.slab[pos as usize],
+        }
+    }
+
+    /// Makes room for `n` more regions without asking the heap again (`ENOMEM` when it has
+    /// none; see [`Slab::reserve`]).
+    fn reserve(&mut self, n: usize) -> Result<(), Errno> {
+        match self {
+            Tree::List(l, _) => l.try_reserve(n).map_err(|_| Errno::ENOMEM),
+            Tree::Map(s) => s.reserve(n),
+        }
+    }
+
+    /// A copy of the regions `keep` says yes to, in one pass, in the form their number
+    /// calls for; `ENOMEM` when the heap cannot hold it.
+    fn try_copy(&self, keep: impl Fn(&Region) -> bool) -> Result<Tree, Errno> {
+        let n = self.values().filter(|r| keep(r)).count();
+        let kept = self.values().filter(|r| keep(r)).copied();
+        if n <= LIST_MAX {
+            let mut list = Vec::new();
+            list.try_reserve_exact(n).map_err(|_| Errno::ENOMEM)?;
+            list.extend(kept);
+            Ok(Tree::List(list, Cell::new(None)))
+        } else {
+            Slab::try_from_sorted(kept, n).map(Tree::Map)
+        }
+    }
+
+    /// Adds or replaces the region at `start` (room reserved first: [`Tree::reserve`]).
+    fn insert(&mut self, start: u64, r: Region) {
+        self.forget();
+        match self {
+            Tree::List(l, _) => match l.binary_search_by_key(&start, |r| r.start) {
+                Ok(i) => l[i] = r,
+                Err(i) => l.insert(i, r),
+            },
+            Tree::Map(s) => s.insert(start, r),
+        }
+    }
+
+    fn remove(&mut self, start: &u64) -> Option<Region> {
+        self.forget();
+        match self {
+            Tree::List(l, _) => {
+                let i = l.binary_search_by_key(start, |r| r.start).ok()?;
+                Some(l.remove(i))
+            }
+            Tree::Map(s) => s.remove(start),
+        }
+    }
+
+    /// Moves the start of the region at `old` to `new` (no other region may start between
+    /// them): in place in a list, one slot moved in the tree (no slab change).
+    fn move_start(&mut self, old: u64, new: u64) {
+        self.forget();
+        match self {
+            Tree::List(l, _) => {
+                if let Ok(i) = l.binary_search_by_key(&old, |r| r.start) {
+                    l[i].start = new;
+                }
+            }
+            Tree::Map(s) => s.move_start(old, new),
+        }
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&Region) -> bool) {
+        self.forget();
+        match self {
+            Tree::List(l, _) => l.retain(|r| keep(r)),
+            Tree::Map(s) => s.retain(keep),
+        }
+    }
+
+    /// The form the region count calls for, if the heap has room for it (else the form
+    /// stays, which is only slower). `true` when it changed.
+    fn settle(&mut self) -> bool {
+        match self {
+            Tree::List(l, _) if l.len() > LIST_MAX => {
+                match Slab::try_from_sorted(l.iter().copied(), l.len()) {
+                    Ok(s) => *self = Tree::Map(s),
+                    Err(_) => return false,
+                }
+            }
+            Tree::Map(s) if s.index.len() <= LIST_BACK => {
+                let mut list = Vec::new();
+                if list.try_reserve_exact(LIST_MAX).is_err() {
+                    return false;
+                }
+                list.extend(s.index.values().map(|&i| *s.at(i)));
+                *self = Tree::List(list, Cell::new(None));
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Forgets [`Tree::find`]'s last answer (before a change).
+    fn forget(&self) {
+        match self {
+            Tree::List(_, last) => last.set(None),
+            Tree::Map(s) => s.last.set(None),
+        }
+    }
+
+    fn is_list(&self) -> bool {
+        matches!(self, Tree::List(..))
+    }
+}
+
+/// A [`Slab`] tree's key: the region's start. A cell, so that [`Slab::move_start`] can
+/// move a region's start without taking its entry out of the tree and putting it back: the
+/// tree's order stays right because no other region starts between the old address and the
+/// new one (the caller's condition; a B-tree whose keys change order would be wrong).
+#[derive(Clone, Debug)]
+struct Key(Cell<u64>);
+
+impl Key {
+    fn at(a: u64) -> Self {
+        Key(Cell::new(a))
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl Eq for Key {}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.0.get().cmp(&other.0.get())
+    }
+}
+
+/// Many regions by start address: a B-tree of small entries (start → slot) over a slab of
+/// regions. A region is 80 bytes, and a B-tree moves a node's values on every insertion and
+/// removal: with the regions themselves in the tree, that copying was most of an `mmap`.
+#[derive(Clone, Debug, Default)]
+struct Slab {
+    index: BTreeMap<Key, u32>,
+    slab: Vec<Region>,
+    /// Slots of `slab` no entry names.
+    free: Vec<u32>,
+    /// The slot [`Slab::find`] found last, while nothing changed since: page faults come
+    /// in runs in one region, and this saves them the tree search (forgotten by every
+    /// change, so that it never names a freed or moved region).
+    last: Cell<Option<u32>>,
+    /// Two neighbours [`Slab::neighbours`] found or kept: the slots of a region and of the
+    /// one right after it (`None`: none after it). Runs of `mmap`s and `munmap`s work next
+    /// to one place (top-down placement puts each new region right below the last), and
+    /// this saves them the tree searches. Kept by changes that keep the two next to each
+    /// other (ends, [`Slab::move_start`], an insertion or removal elsewhere); an insertion
+    /// between them keeps the lower one and the new one.
+    pair: Cell<Option<(u32, Option<u32>)>>,
+}
+
+impl Slab {
+    /// See [`Tree::neighbours`].
+    fn neighbours(&self, addr: u64) -> (Option<u32>, Option<u32>) {
+        if let Some((lo, hi)) = self.pair.get()
+            && self.at(lo).start < addr
+            && hi.is_none_or(|h| self.at(h).start >= addr)
+        {
+            return (Some(lo), hi);
+        }
+        let below = self
+            .index
+            .range(..Key::at(addr))
+            .next_back()
+            .map(|(_, &i)| i);
+        let above = self.index.range(Key::at(addr)..).next().map(|(_, &i)| i);
+        self.pair.set(below.map(|lo| (lo, above)));
+        (below, above)
+    }
+
+    fn at(&self, slot: u32) -> &Region {
+        &self.slab[slot as usize]
     }
 
     /// The region holding `addr`.
@@ -222,7 +538,7 @@ impl Tree {
         {
             return Some(self.at(i));
         }
-        let (_, &i) = self.index.range(..=addr).next_back()?;
+        let (_, &i) = self.index.range(..=Key::at(addr)).next_back()?;
         let r = self.at(i);
         if r.contains(addr) {
             self.last.set(Some(i));
@@ -234,14 +550,14 @@ impl Tree {
 
     fn get_mut(&mut self, start: &u64) -> Option<&mut Region> {
         self.last.set(None);
-        let i = *self.index.get(start)?;
+        let i = *self.index.get(&Key::at(*start))?;
         self.slab.get_mut(i as usize)
     }
 
     /// The region with the highest start below `addr`.
     fn last_below_mut(&mut self, addr: u64) -> Option<&mut Region> {
         self.last.set(None);
-        let (_, &i) = self.index.range(..addr).next_back()?;
+        let (_, &i) = self.index.range(..Key::at(addr)).next_back()?;
         self.slab.get_mut(i as usize)
     }
 
@@ -266,29 +582,32 @@ impl Tree {
         Ok(())
     }
 
-    /// A copy of the regions `keep` says yes to, in one pass (the slab in address order,
-    /// the tree from its sorted keys); `ENOMEM` when the heap cannot hold the slab.
-    fn try_copy(&self, keep: impl Fn(&Region) -> bool) -> Result<Tree, Errno> {
-        let n = self.values().filter(|r| keep(r)).count();
+    /// A tree of the `n` regions `sorted` yields (by start), in one pass (the slab in
+    /// address order, the tree from its sorted keys); `ENOMEM` when the heap cannot hold
+    /// the slab.
+    fn try_from_sorted(sorted: impl Iterator<Item = Region>, n: usize) -> Result<Slab, Errno> {
         let mut slab = Vec::new();
         let mut free = Vec::new();
         slab.try_reserve_exact(n).map_err(|_| Errno::ENOMEM)?;
         free.try_reserve_exact(n).map_err(|_| Errno::ENOMEM)?;
-        slab.extend(self.values().filter(|r| keep(r)).copied());
+        slab.extend(sorted.take(n));
+        // A key changes only as `Key` says.
+        #[allow(clippy::mutable_key_type)]
         let index = slab
             .iter()
             .enumerate()
-            .map(|(i, r)| (r.start, i as u32))
+            .map(|(i, r)| (Key::at(r.start), i as u32))
             .collect();
-        Ok(Tree {
+        Ok(Slab {
             index,
             slab,
             free,
             last: Cell::new(None),
+            pair: Cell::new(None),
         })
     }
 
-    /// Adds or replaces the region at `start` (room reserved first: [`Tree::reserve`]).
+    /// Adds or replaces the region at `start` (room reserved first: [`Slab::reserve`]).
     fn insert(&mut self, start: u64, r: Region) {
         self.last.set(None);
         if let Some(old) = self.get_mut(&start) {
@@ -305,18 +624,49 @@ impl Tree {
                 (self.slab.len() - 1) as u32
             }
         };
-        self.index.insert(start, slot);
+        self.index.insert(Key::at(start), slot);
+        if let Some((lo, hi)) = self.pair.get()
+            && self.at(lo).start < start
+            && hi.is_none_or(|h| self.at(h).start > start)
+        {
+            self.pair.set(Some((lo, Some(slot))));
+        }
     }
 
     fn remove(&mut self, start: &u64) -> Option<Region> {
         self.last.set(None);
-        let slot = self.index.remove(start)?;
+        let slot = self.index.remove(&Key::at(*start))?;
         self.free.push(slot);
+        if let Some((lo, hi)) = self.pair.get()
+            && (lo == slot || hi == Some(slot))
+        {
+            self.pair.set(None);
+        }
         Some(*self.at(slot))
+    }
+
+    /// The key changes in place (see [`Key`]): taking it out and putting the new one in
+    /// cost 800 to 1,100 instructions at 16,000 regions, as the B-tree merged and split a
+    /// leaf at its lowest fill again at each step of a run of top-down `mmap`s.
+    fn move_start(&mut self, old: u64, new: u64) {
+        self.last.set(None);
+        if let Some((key, &slot)) = self.index.get_key_value(&Key::at(old)) {
+            key.0.set(new);
+            self.slab[slot as usize].start = new;
+        }
+    }
+
+    /// The regions whose start is in `r`, in address order.
+    fn range<R: RangeBounds<u64>>(&self, r: R) -> impl DoubleEndedIterator<Item = &Region> + '_ {
+        let key = |b: Bound<&u64>| b.map(|&a| Key::at(a));
+        self.index
+            .range((key(r.start_bound()), key(r.end_bound())))
+            .map(|(_, &i)| self.at(i))
     }
 
     fn retain(&mut self, mut keep: impl FnMut(&Region) -> bool) {
         self.last.set(None);
+        self.pair.set(None);
         let (slab, free) = (&self.slab, &mut self.free);
         self.index.retain(|_, &mut i| {
             let k = keep(&slab[i as usize]);
@@ -331,12 +681,15 @@ impl Tree {
 /// The region map of one task: the regions in a B-tree by start address, and the free gaps
 /// between them in a [`Gaps`] index, so that finding, adding, cutting and placing a region
 /// costs a few tree operations whatever the task's region count (a sorted list moved every
-/// region behind the change: 760,000 instructions per `mmap` at 8,000 regions).
+/// region behind the change: 760,000 instructions per `mmap` at 8,000 regions). Up to
+/// [`LIST_MAX`] regions they are a sorted list instead, without a gap index: placement
+/// looks at the gaps between them from the top down.
 #[derive(Clone, Debug)]
 pub struct RegionMap {
     regions: Tree,
-    /// The free ranges of [0, `USER_END`) between regions.
-    gaps: Gaps,
+    /// The free ranges of [0, `USER_END`) between regions, while `regions` is a tree
+    /// (`None` while it is a list).
+    gaps: Option<Gaps>,
 }
 
 /// The end of the address range the gaps cover.
@@ -350,11 +703,36 @@ impl Default for RegionMap {
 
 impl RegionMap {
     pub fn new() -> Self {
-        let mut gaps = Gaps::new();
-        gaps.add(0, SPACE_END);
         Self {
             regions: Tree::default(),
-            gaps,
+            gaps: None,
+        }
+    }
+
+    /// The gap index's changes (nothing while the regions are a list).
+    fn gap_add(&mut self, start: u64, end: u64) {
+        if let Some(g) = &mut self.gaps {
+            g.add(start, end);
+        }
+    }
+
+    fn gap_remove(&mut self, start: u64, end: u64) {
+        if let Some(g) = &mut self.gaps {
+            g.remove(start, end);
+        }
+    }
+
+    fn gap_replace(&mut self, old: (u64, u64), new: (u64, u64)) {
+        if let Some(g) = &mut self.gaps {
+            g.replace(old, new);
+        }
+    }
+
+    /// After each change: the regions in the form their number calls for, with the gap
+    /// index when they are a tree.
+    fn settle(&mut self) {
+        if self.regions.settle() {
+            self.rebuild_gaps();
         }
     }
 
@@ -415,38 +793,42 @@ impl RegionMap {
         }
         // The neighbours: the region below (it must end by `r.start`) and the one above
         // (it must start at `r.end` or later). Two lookups decide everything.
-        let left = self.regions.range(..r.start).next_back().map(|(_, l)| *l);
-        let right = self.regions.range(r.start..).next().map(|(_, n)| *n);
-        if left.is_some_and(|l| l.end > r.start) || right.is_some_and(|n| n.start < r.end) {
-            return Err(Errno::EINVAL);
-        }
-        let joins_left = left.filter(|l| l.joins(&r));
-        let joins_right = right.filter(|n| r.joins(n));
-        if joins_left.is_none() && joins_right.is_none() && self.regions.len() >= MAX_REGIONS {
-            return Err(Errno::ENOMEM);
-        }
-        self.regions.reserve(1)?;
+        let (lp, rp) = self.regions.neighbours(r.start);
+        let (left, right) = (
+            lp.map(|p| self.regions.at(p)),
+            rp.map(|p| self.regions.at(p)),
+        );
         // The gap the region goes into, from the end of the region below to the start of
-        // the one above, becomes the parts on either side of it.
+        // the one above.
         let (below, above) = (
             left.map_or(0, |l| l.end),
             right.map_or(SPACE_END, |n| n.start),
         );
-        self.gaps.replace((below, above), (below, r.start));
-        self.gaps.add(r.end, above);
-        let end = match joins_right {
-            Some(n) => {
-                self.regions.remove(&n.start);
-                n.end
-            }
-            None => r.end,
-        };
-        match joins_left.and_then(|l| self.regions.get_mut(&l.start)) {
-            Some(l) => l.end = end,
-            None => {
-                self.regions.insert(r.start, Region { end, ..r });
-            }
+        if below > r.start || above < r.end {
+            return Err(Errno::EINVAL);
         }
+        let right_end = right.map_or(0, |n| n.end);
+        let joins_left = lp.filter(|_| left.is_some_and(|l| l.joins(&r)));
+        let joins_right = right.is_some_and(|n| r.joins(n));
+        if joins_left.is_none() && !joins_right && self.regions.len() >= MAX_REGIONS {
+            return Err(Errno::ENOMEM);
+        }
+        self.regions.reserve(1)?;
+        // The gap becomes the parts on either side of the region.
+        self.gap_replace((below, above), (below, r.start));
+        self.gap_add(r.end, above);
+        match (joins_left, joins_right) {
+            (Some(l), true) => {
+                // (In a list, taking out the one above moves none below it.)
+                self.regions.remove(&above);
+                self.regions.at_mut(l).end = right_end;
+            }
+            (Some(l), false) => self.regions.at_mut(l).end = r.end,
+            // The region above grows down (as top-down `mmap`s do, one after another).
+            (None, true) => self.regions.move_start(above, r.start),
+            (None, false) => self.regions.insert(r.start, r),
+        }
+        self.settle();
         Ok(())
     }
 
@@ -535,9 +917,9 @@ impl RegionMap {
         let all = self.regions.values().all(&keep);
         let mut copy = RegionMap {
             regions: self.regions.try_copy(keep)?,
-            gaps: Gaps::new(),
+            gaps: None,
         };
-        if all {
+        if all && self.regions.is_list() == copy.regions.is_list() {
             copy.gaps = self.gaps.clone();
         } else {
             copy.rebuild_gaps();
@@ -545,8 +927,12 @@ impl RegionMap {
         Ok(copy)
     }
 
-    /// Makes the gap index anew from the regions.
+    /// Makes the gap index anew from the regions (none for a list).
     fn rebuild_gaps(&mut self) {
+        if self.regions.is_list() {
+            self.gaps = None;
+            return;
+        }
         let mut gaps = Gaps::new();
         let mut at = 0;
         for r in self.regions.values() {
@@ -554,7 +940,7 @@ impl RegionMap {
             at = r.end;
         }
         gaps.add(at, SPACE_END);
-        self.gaps = gaps;
+        self.gaps = Some(gaps);
     }
 
     /// Splits the region strictly containing `addr` (if any) into two at `addr`.
@@ -590,6 +976,7 @@ impl RegionMap {
             return Ok(());
         }
         if self.remove_one_inside(start, end, &mut removed) {
+            self.settle();
             return Ok(());
         }
         // Splitting adds regions that are then removed again, except for a hole in one
@@ -622,7 +1009,7 @@ impl RegionMap {
             if let Some(r) = self.regions.remove(&k) {
                 match first {
                     None => first = Some((below, r.start)),
-                    Some(_) => self.gaps.remove(at, r.start),
+                    Some(_) => self.gap_remove(at, r.start),
                 }
                 at = r.end;
                 removed(&r);
@@ -633,9 +1020,9 @@ impl RegionMap {
             .range(end..)
             .next()
             .map_or(SPACE_END, |(&s, _)| s);
-        self.gaps.remove(at, above);
-        self.gaps
-            .replace(first.unwrap_or((below, below)), (below, above));
+        self.gap_remove(at, above);
+        self.gap_replace(first.unwrap_or((below, below)), (below, above));
+        self.settle();
         Ok(())
     }
 
@@ -648,18 +1035,16 @@ impl RegionMap {
         end: u64,
         removed: &mut impl FnMut(&Region),
     ) -> bool {
-        let Some((_, &r)) = self.regions.range(..end).next_back() else {
+        // `r`: the last region starting below `end`; `above`: where the next one starts.
+        let (pos, next) = self.regions.neighbours(end);
+        let Some(pos) = pos else {
             return false;
         };
+        let r = *self.regions.at(pos);
         if r.end <= start {
             return false; // nothing there (the general path says so too)
         }
-        let above = || {
-            self.regions
-                .range(end..)
-                .next()
-                .map_or(SPACE_END, |(&s, _)| s)
-        };
+        let above = next.map_or(SPACE_END, |n| self.regions.at(n).start);
         if r.start >= start && r.end <= end {
             // All of `r`, if nothing below it reaches into the range.
             let below = self
@@ -670,10 +1055,9 @@ impl RegionMap {
             if below > start {
                 return false;
             }
-            let above = above();
             self.regions.remove(&r.start);
-            self.gaps.remove(r.end, above);
-            self.gaps.replace((below, r.start), (below, above));
+            self.gap_remove(r.end, above);
+            self.gap_replace((below, r.start), (below, above));
             removed(&r);
             return true;
         }
@@ -684,12 +1068,9 @@ impl RegionMap {
         match (r.start == start, r.end == end) {
             (false, true) => {
                 // Its top: the gap above grows down.
-                let above = above();
-                if let Some(l) = self.regions.get_mut(&r.start) {
-                    l.end = start;
-                }
-                self.gaps.remove(end, above);
-                self.gaps.add(start, above);
+                self.regions.at_mut(pos).end = start;
+                self.gap_remove(end, above);
+                self.gap_add(start, above);
             }
             (true, false) => {
                 // Its bottom: the gap below grows up, and the rest starts at `end`.
@@ -698,20 +1079,17 @@ impl RegionMap {
                     .range(..r.start)
                     .next_back()
                     .map_or(0, |(_, l)| l.end);
-                self.regions.remove(&r.start);
-                self.regions.insert(end, Region { start: end, ..r });
-                self.gaps.replace((below, start), (below, end));
+                self.regions.move_start(r.start, end);
+                self.gap_replace((below, start), (below, end));
             }
             _ => {
                 // A hole: one region more.
                 if self.regions.len() >= MAX_REGIONS || self.regions.reserve(1).is_err() {
                     return false; // the general path answers ENOMEM
                 }
-                if let Some(l) = self.regions.get_mut(&r.start) {
-                    l.end = start;
-                }
+                self.regions.at_mut(pos).end = start;
                 self.regions.insert(end, Region { start: end, ..r });
-                self.gaps.add(start, end);
+                self.gap_add(start, end);
             }
         }
         removed(&piece);
@@ -721,6 +1099,7 @@ impl RegionMap {
     /// Removes the regions `keep` says no to.
     pub fn retain(&mut self, mut keep: impl FnMut(&Region) -> bool) {
         self.regions.retain(|r| keep(r));
+        self.regions.settle();
         self.rebuild_gaps();
     }
 
@@ -757,13 +1136,35 @@ impl RegionMap {
             }
         }
         self.merge_around(start, end);
+        self.settle();
         Ok(())
     }
 
     /// The highest `len`-byte free range that ends at or below `top` and starts at or above
     /// `bottom` (first fit, top down; see [`Gaps::place_top_down`]).
     pub fn place_top_down(&self, len: u64, bottom: u64, top: u64) -> Option<u64> {
-        self.gaps.place_top_down(len, bottom, top)
+        if let Some(g) = &self.gaps {
+            return g.place_top_down(len, bottom, top);
+        }
+        // A list: its gaps from the top down, the highest that fits.
+        if len == 0 || bottom >= top {
+            return None;
+        }
+        let fit = |lo: u64, hi: u64| {
+            let (a, b) = (lo.max(bottom), hi.min(top));
+            (b > a && b - a >= len).then(|| b - len)
+        };
+        let mut hi = SPACE_END;
+        for r in self.regions.values().rev() {
+            if let Some(a) = fit(r.end, hi) {
+                return Some(a);
+            }
+            if r.end <= bottom {
+                return None;
+            }
+            hi = r.start;
+        }
+        fit(0, hi)
     }
 
     /// Checks the invariants (tests).
@@ -787,9 +1188,19 @@ impl RegionMap {
         if at < SPACE_END {
             gaps.push((at, SPACE_END));
         }
-        let mut indexed: Vec<(u64, u64)> = self.gaps.iter().collect();
-        indexed.sort_unstable();
-        assert_eq!(indexed, gaps);
+        match &self.gaps {
+            Some(g) => {
+                assert!(!self.regions.is_list());
+                assert!(self.len() > LIST_BACK, "a tree of {} regions", self.len());
+                let mut indexed: Vec<(u64, u64)> = g.iter().collect();
+                indexed.sort_unstable();
+                assert_eq!(indexed, gaps);
+            }
+            None => {
+                assert!(self.regions.is_list());
+                assert!(self.len() <= LIST_MAX, "a list of {} regions", self.len());
+            }
+        }
     }
 }
 
@@ -996,27 +1407,59 @@ mod tests {
     /// (`check`), and placement finds the highest free run.
     #[test]
     fn random_operations_match_a_page_model() {
-        const N: u64 = 256;
+        random_operations(256, 20_000, 0x9e37_79b9_7f4a_7c15, 0);
+        // Hundreds of regions: the tree and its gap index.
+        let (to_tree, _) = random_operations(4096, 20_000, 0x0123_4567_89ab_cdef, 0);
+        assert!(to_tree > 0);
+    }
+
+    /// The same over 512 pages, in phases that add (inserts and protections) and then take
+    /// away (removals), so that the map grows past [`LIST_MAX`] into a
+    /// tree and shrinks back to a list again and again; placement is checked for a free
+    /// fit no higher than the highest (a tree's gap index may take a lower one, see
+    /// [`Gaps::place_top_down`]) and for the highest while the map is a list.
+    #[test]
+    fn random_operations_across_list_and_tree() {
+        let (to_tree, to_list) = random_operations(512, 40_000, 0x2545_f491_4f6c_dd1d, 2_000);
+        assert!(to_tree >= 5 && to_list >= 5, "{to_tree} {to_list}");
+    }
+
+    /// `steps` random operations over `n` pages against the page model (see above); with
+    /// `phase` > 0 the mix changes every `phase` steps between growing and shrinking.
+    /// Returns how often the map became a tree and a list.
+    fn random_operations(n: u64, steps: usize, seed: u64, phase: usize) -> (usize, usize) {
+        const N_MAX: u64 = 1 << 20;
+        let n = n.min(N_MAX);
         let image = Kind::Image {
             vaddr: 0,
             initrd_offset: 0,
             file_size: 0,
         };
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut seed = seed;
         let mut next = |n: u64| {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
             seed % n
         };
+        #[allow(non_snake_case)]
+        let N = n;
         let mut m = RegionMap::new();
         let mut model: Vec<Option<(u64, Kind)>> = alloc::vec![None; N as usize];
-        for step in 0..20_000 {
+        let (mut to_tree, mut to_list) = (0, 0);
+        for step in 0..steps {
             let a = next(N);
             let b = (a + 1 + next(16)).min(N);
             let (start, end) = (a * P, b * P);
             let pages = a as usize..b as usize;
-            match next(4) {
+            let was_list = m.regions.is_list();
+            // Growing: inserts and protections; shrinking: removals.
+            let op = match (phase, (step / phase.max(1)) % 2) {
+                (0, _) => next(4),
+                (_, 0) => [0, 0, 0, 2, 2, 3][next(6) as usize],
+                _ => [1, 1, 1, 1, 2, 3][next(6) as usize],
+            };
+            match op {
                 0 => {
                     let kind = if next(2) == 0 { Kind::Anon } else { image };
                     let prot = 1 + next(3);
@@ -1060,8 +1503,21 @@ mod tests {
                         .map(|s| s * P);
                     // Above the model's pages all is free.
                     let got = m.place_top_down(len, 0, top);
-                    assert_eq!(got, want, "step {step}: place {len:#x} below {top:#x}");
+                    if m.regions.is_list() {
+                        assert_eq!(got, want, "step {step}: place {len:#x} below {top:#x}");
+                    } else {
+                        assert_eq!(got.is_some(), want.is_some(), "step {step}");
+                        if let Some(g) = got {
+                            assert!(g <= want.unwrap_or(0) && g + len <= top, "step {step}");
+                            assert!(m.is_free(g, g + len), "step {step}: {g:#x}");
+                        }
+                    }
                 }
+            }
+            match (was_list, m.regions.is_list()) {
+                (true, false) => to_tree += 1,
+                (false, true) => to_list += 1,
+                _ => {}
             }
             m.check();
             let mut runs: Vec<(u64, u64, u64)> = Vec::new();
@@ -1081,6 +1537,7 @@ mod tests {
             }
             assert_eq!(spans(&m), runs, "step {step}");
         }
+        (to_tree, to_list)
     }
 
     #[test]
@@ -1104,5 +1561,95 @@ mod tests {
         assert_eq!(m.place_top_down(P, P, top), Some(89 * P));
         m.insert(anon(85 * P, 90 * P)).unwrap();
         assert_eq!(m.place_top_down(P, P, top), None);
+    }
+}
+
+/// regionbench's steps on the host, for a profile of the region map alone (ignored; run
+/// with `cargo test --release -p vm --lib profile_ -- --ignored` under
+/// `valgrind --tool=callgrind --toggle-collect='vm::region::profile::mmaps'`): 20,000 times
+/// 32 one-page top-down `mmap`s and their `munmap`s, in a map of a few regions and in one
+/// of 32,000 (16,000 pairs that do not merge, as regionbench makes them).
+#[cfg(test)]
+mod profile {
+    use super::*;
+    const P: u64 = PAGE_SIZE;
+
+    #[test]
+    #[ignore]
+    fn profile_small_map() {
+        profile(0);
+    }
+
+    #[test]
+    #[ignore]
+    fn profile_large_map() {
+        profile(16_000);
+    }
+
+    fn profile(n: usize) {
+        let mut m = RegionMap::new();
+        let a = |s: u64, e: u64, prot: u64| Region {
+            start: s,
+            end: e,
+            prot,
+            kind: Kind::Anon,
+        };
+        m.insert(Region {
+            kind: Kind::Image {
+                vaddr: 0x40_0000,
+                initrd_offset: 0,
+                file_size: 1,
+            },
+            ..a(0x40_0000, 0x41_0000, 5)
+        })
+        .unwrap();
+        m.insert(a(0x41_0000, 0x42_0000, 3)).unwrap();
+        m.insert(a(
+            proto::MMAP_TOP + 0x1000_0000,
+            proto::MMAP_TOP + 0x1001_0000,
+            3,
+        ))
+        .unwrap();
+        for _ in 0..n {
+            let s = m
+                .place_top_down(2 * P, proto::USER_MIN, proto::MMAP_TOP)
+                .unwrap();
+            m.insert(a(s, s + 2 * P, 3)).unwrap();
+            m.protect(s + P, s + 2 * P, 0, |_| {}).unwrap();
+        }
+        for _ in 0..20_000 {
+            mmaps(&mut m);
+        }
+    }
+
+    #[inline(never)]
+    fn mmaps(m: &mut RegionMap) {
+        let mut pages = [0u64; 32];
+        for p in &mut pages {
+            *p = mmap1(m);
+        }
+        for &p in &pages {
+            munmap1(m, p);
+        }
+    }
+
+    #[inline(never)]
+    fn mmap1(m: &mut RegionMap) -> u64 {
+        let s = m
+            .place_top_down(P, proto::USER_MIN, proto::MMAP_TOP)
+            .unwrap();
+        m.insert(Region {
+            start: s,
+            end: s + P,
+            prot: 3,
+            kind: Kind::Anon,
+        })
+        .unwrap();
+        s
+    }
+
+    #[inline(never)]
+    fn munmap1(m: &mut RegionMap, p: u64) {
+        m.remove_range(p, p + P, |_| {}).unwrap();
     }
 }
