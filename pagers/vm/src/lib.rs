@@ -708,7 +708,7 @@ impl<M: Machine> Vm<M> {
         };
         let forked = self
             .fork_pages(parent, &mut c)
-            .and_then(|()| self.fork_objects(parent, &mut c));
+            .and_then(|objects| self.fork_objects(parent, &mut c, &objects));
         match forked {
             Ok(()) => {
                 self.tasks.insert(child, c);
@@ -725,7 +725,14 @@ impl<M: Machine> Vm<M> {
         }
     }
 
-    fn fork_pages(&mut self, parent: u64, c: &mut Task<M::Space>) -> Result<(), Errno> {
+    /// The parent's own pages (anonymous and image regions) in the child, shared
+    /// copy-on-write; the starts of the parent's object regions, which
+    /// [`Vm::fork_objects`] does (a task has few: it need not look at every region).
+    fn fork_pages(
+        &mut self,
+        parent: u64,
+        c: &mut Task<M::Space>,
+    ) -> Result<alloc::vec::Vec<u64>, Errno> {
         let Vm { m, tasks, pool, .. } = self;
         let p = tasks.get(&parent).ok_or(Errno::ESRCH)?;
         c.name = p.name;
@@ -742,7 +749,11 @@ impl<M: Machine> Vm<M> {
             }
         };
         let mut last_end = 0;
+        let mut objects = alloc::vec::Vec::new();
         for r in p.regions.iter() {
+            if r.kind.object().is_some() {
+                objects.push(r.start);
+            }
             // Stretch only over touching regions: over a gap the kernel would walk
             // translation tables for nothing.
             let touches = r.start == last_end;
@@ -838,7 +849,7 @@ impl<M: Machine> Vm<M> {
             }
         }
         flush(m, &mut protect);
-        Ok(())
+        Ok(objects)
     }
 
     // ---- tasks' requests ----
@@ -1687,8 +1698,14 @@ impl<M: Machine> Vm<M> {
     /// The child's copies of the parent's object regions: block entries are mapped from the
     /// same block capabilities, read-only (the child's first write to a block of a shared
     /// region is reported dirty like any other), private copies are shared copy-on-write as
-    /// anonymous pages are.
-    fn fork_objects(&mut self, parent: u64, c: &mut Task<M::Space>) -> Result<(), Errno> {
+    /// anonymous pages are. `starts`: where the parent's object regions start (from
+    /// [`Vm::fork_pages`]).
+    fn fork_objects(
+        &mut self,
+        parent: u64,
+        c: &mut Task<M::Space>,
+        starts: &[u64],
+    ) -> Result<(), Errno> {
         let Vm {
             m,
             tasks,
@@ -1697,7 +1714,8 @@ impl<M: Machine> Vm<M> {
             ..
         } = self;
         let p = tasks.get(&parent).ok_or(Errno::ESRCH)?;
-        for r in p.regions.iter().filter(|r| r.kind.object().is_some()) {
+        let regions = starts.iter().filter_map(|&a| p.regions.find(a));
+        for r in regions.filter(|r| r.kind.object().is_some()) {
             let flags = prot_flags(r.prot);
             let mut own = false;
             // Runs of block entries of one block, one kind, at consecutive addresses:

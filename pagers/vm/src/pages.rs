@@ -281,10 +281,17 @@ impl PageMap {
         } else {
             (1, 0)
         };
-        self.index
-            .range(g0..=g1.max(g0))
-            .filter(move |_| start < end)
-            .map(move |(&g, &at)| {
+        // A range within one group (most regions, at fork) goes through the one-entry
+        // cache, not the tree.
+        let one = if g0 == g1 {
+            self.find(g0).map(|at| (g0, at))
+        } else {
+            None
+        };
+        let many = (g0 < g1).then(|| self.index.range(g0..=g1).map(|(&g, &at)| (g, at)));
+        one.into_iter()
+            .chain(many.into_iter().flatten())
+            .map(move |(g, at)| {
                 let base = g << GROUP_SHIFT;
                 let (from, to) = span(base, start, end);
                 (base, &self.groups[at], from, to)
