@@ -16,7 +16,43 @@
 //! larger class has a fitting gap is the whole class searched.
 
 use alloc::collections::BTreeMap;
+use core::cell::Cell;
 use proto::PAGE_SIZE;
+
+/// A B-tree key that can move in place: a range's start (a region's, in the region map's
+/// tree; a gap's, here). A cell, so that a start can change without taking the entry out
+/// of the tree and putting it back in (which costs a search, and at a leaf of the lowest
+/// fill a merge and a split); the tree's order stays right because the caller moves a
+/// start only where no other key lies between the old address and the new one (a B-tree
+/// whose keys changed order would be wrong).
+#[derive(Clone, Debug)]
+pub(crate) struct Key(pub(crate) Cell<u64>);
+
+impl Key {
+    pub(crate) fn at(a: u64) -> Self {
+        Key(Cell::new(a))
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl Eq for Key {}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.0.get().cmp(&other.0.get())
+    }
+}
 
 /// Size classes: gaps of 1 page up to 2^63 bytes.
 const CLASSES: usize = 64 - PAGE_SIZE.trailing_zeros() as usize;
@@ -27,7 +63,7 @@ const SCAN: usize = 16;
 #[derive(Clone, Debug)]
 pub struct Gaps {
     /// Per class: start → end.
-    classes: [BTreeMap<u64, u64>; CLASSES],
+    classes: [BTreeMap<Key, u64>; CLASSES],
     /// Bit `k` set when class `k` holds a gap.
     nonempty: u64,
 }
@@ -56,7 +92,7 @@ impl Gaps {
     pub fn add(&mut self, start: u64, end: u64) {
         if start < end {
             let k = class(end - start);
-            self.classes[k].insert(start, end);
+            self.classes[k].insert(Key::at(start), end);
             self.nonempty |= 1 << k;
         }
     }
@@ -65,22 +101,28 @@ impl Gaps {
     pub fn remove(&mut self, start: u64, end: u64) {
         if start < end {
             let k = class(end - start);
-            self.classes[k].remove(&start);
+            self.classes[k].remove(&Key::at(start));
             if self.classes[k].is_empty() {
                 self.nonempty &= !(1 << k);
             }
         }
     }
 
-    /// Replaces gap `old` with `new` (either may be empty): in place when both start at the
-    /// same address in the same class, which costs no tree node.
+    /// Replaces gap `old` with `new` (either may be empty): in place when both are of one
+    /// class and start or end at the same address (a gap that the next top-down `mmap`
+    /// shrinks at its top, or the `munmap` of the top of the region below grows down),
+    /// which costs one search and no tree node. (A gap that moves its start keeps its
+    /// place among the class's gaps: the other gaps are disjoint from both.)
     pub fn replace(&mut self, old: (u64, u64), new: (u64, u64)) {
         if old.0 < old.1
-            && new.0 == old.0
             && new.0 < new.1
+            && (new.0 == old.0 || new.1 == old.1)
             && class(new.1 - new.0) == class(old.1 - old.0)
-            && let Some(end) = self.classes[class(old.1 - old.0)].get_mut(&old.0)
+            && let Some((key, end)) = self.classes[class(old.1 - old.0)]
+                .range_mut(Key::at(old.0)..=Key::at(old.0))
+                .next()
         {
+            key.0.set(new.0);
             *end = new.1;
             return;
         }
@@ -92,7 +134,7 @@ impl Gaps {
     pub fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         self.classes
             .iter()
-            .flat_map(|c| c.iter().map(|(&start, &end)| (start, end)))
+            .flat_map(|c| c.iter().map(|(start, &end)| (start.0.get(), end)))
     }
 
     pub fn len(&self) -> usize {
@@ -123,17 +165,18 @@ impl Gaps {
             let c = above.trailing_zeros() as usize;
             above &= above - 1;
             if let Some(a) = self.classes[c]
-                .range(..top)
+                .range(..Key::at(top))
                 .rev()
                 .take(2)
-                .find_map(|(&start, &end)| fit(start, end))
+                .find_map(|(start, &end)| fit(start.0.get(), end))
             {
                 best = best.max(Some(a));
             }
         }
         // The request's own class: from the top down, while its gaps can still beat the
         // best found so far.
-        for (i, (&start, &end)) in self.classes[k].range(..top).rev().enumerate() {
+        for (i, (start, &end)) in self.classes[k].range(..Key::at(top)).rev().enumerate() {
+            let start = start.0.get();
             // Gaps are disjoint: a lower start means a lower end.
             if best.is_some_and(|b| end.min(top) < b + len) {
                 break;

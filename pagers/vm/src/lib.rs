@@ -530,8 +530,7 @@ impl<M: Machine> Vm<M> {
 
     /// `Reset`: every region but fixed frames goes (exec).
     pub fn reset(&mut self, pid: u64) -> Result<(), Errno> {
-        self.refaults.retain(|&(p, _)| p != pid);
-        self.refaulted.retain(|&(p, _), _| p != pid);
+        self.forget_refaults(pid, 0, u64::MAX);
         let t = self.tasks.get_mut(&pid).ok_or(Errno::ESRCH)?;
         let (m, pool, objects) = (&mut self.m, &mut self.pool, &mut self.objects);
         let mut gone = alloc::vec::Vec::new();
@@ -557,8 +556,7 @@ impl<M: Machine> Vm<M> {
     /// `Destroy`: everything goes, the page tables return to the pool, the VSpace is
     /// forgotten.
     pub fn destroy(&mut self, pid: u64) -> Result<(), Errno> {
-        self.refaults.retain(|&(p, _)| p != pid);
-        self.refaulted.retain(|&(p, _), _| p != pid);
+        self.forget_refaults(pid, 0, u64::MAX);
         let mut t = self.tasks.remove(&pid).ok_or(Errno::ESRCH)?;
         // The tables go first: no page is reused while still mapped.
         let frames: alloc::vec::Vec<u64> = t
@@ -631,10 +629,9 @@ impl<M: Machine> Vm<M> {
     /// `ObjectRelease` of handle `h` if no region of any task names it (for an anonymous
     /// shm object, this frees it; for a file, it may complete an `unlink`).
     fn release_if_unmapped(&mut self, h: Source) {
-        let mapped = self
-            .tasks
-            .values()
-            .any(|t| t.regions.iter().any(|q| q.kind.handle() == Some(h)));
+        // One lookup per task (a walk over every task's regions cost an `munmap` of a
+        // shared mapping as much as all regions in the system).
+        let mapped = self.tasks.values().any(|t| t.regions.maps_handle(h));
         if !mapped {
             self.handles.remove(&held_key(h));
             let (pager, handle) = h;
@@ -934,15 +931,10 @@ impl<M: Machine> Vm<M> {
         let Some(t) = self.tasks.get(&pid) else {
             return 0;
         };
-        let mut seen = alloc::collections::BTreeSet::new();
-        for r in t.regions.iter() {
-            if let Some(h) = r.kind.handle()
-                && self.handles.get(&held_key(h)).is_some_and(|h| h.anon)
-            {
-                seen.insert(h.1);
-            }
-        }
-        seen.len()
+        t.regions
+            .handles()
+            .filter(|&h| self.handles.get(&held_key(h)).is_some_and(|h| h.anon))
+            .count()
     }
 
     /// `MmapObject`: a region of a memory object (a handle task `pid` got from its pager's
@@ -1112,16 +1104,30 @@ impl<M: Machine> Vm<M> {
         Ok(start)
     }
 
+    /// Forgets what [`Vm::refaults`] and [`Vm::refaulted`] hold for task `pid` in
+    /// [`start`, `end`): a range of each tree, one removal per entry there (a `retain`
+    /// walked all they hold, up to [`MAX_REFAULTS`] each, at every `munmap`).
+    fn forget_refaults(&mut self, pid: u64, start: u64, end: u64) {
+        let range = (pid, start)..(pid, end);
+        while let Some(&k) = self.refaults.range(range.clone()).next() {
+            self.refaults.remove(&k);
+        }
+        while let Some(&k) = self.refaulted.range(range.clone()).next().map(|(k, _)| k) {
+            self.refaulted.remove(&k);
+        }
+    }
+
     /// `Munmap`.
     pub fn munmap(&mut self, pid: u64, addr: u64, len: u64) -> Result<(), Errno> {
         if !addr.is_multiple_of(PAGE_SIZE) || len == 0 {
             return Err(Errno::EINVAL);
         }
         let end = range_end(addr, len).ok_or(Errno::EINVAL)?;
+        if !self.tasks.contains_key(&pid) {
+            return Err(Errno::ESRCH);
+        }
+        self.forget_refaults(pid, addr, end);
         let t = self.tasks.get_mut(&pid).ok_or(Errno::ESRCH)?;
-        let keep = |&(p, va): &(u64, u64)| p != pid || va < addr || va >= end;
-        self.refaults.retain(keep);
-        self.refaulted.retain(|k, _| keep(k));
         let (m, pool, objects) = (&mut self.m, &mut self.pool, &mut self.objects);
         let mut frames = alloc::vec::Vec::new();
         let mut gone = alloc::vec::Vec::new();

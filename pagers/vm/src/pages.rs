@@ -246,7 +246,14 @@ impl PageMap {
         }
         let (g0, _) = group_of(start);
         let (g1, _) = group_of(end - 1);
-        for (&g, &at) in self.index.range(g0..=g1).rev() {
+        // Within one group (most `munmap`s): through the one-entry cache, not the tree.
+        let one = if g0 == g1 {
+            self.find(g0).map(|at| (g0, at))
+        } else {
+            None
+        };
+        let many = (g0 < g1).then(|| self.index.range(g0..=g1).rev().map(|(&g, &at)| (g, at)));
+        for (g, at) in one.into_iter().chain(many.into_iter().flatten()) {
             let base = g << GROUP_SHIFT;
             let (from, to) = span(base, start, end);
             for k in (from..to).rev() {

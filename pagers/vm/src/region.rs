@@ -13,7 +13,7 @@
 //!   `insert` and `protect` merge them again (so alternating `mprotect`s never grow the
 //!   list beyond what the protections really differ in).
 
-use crate::gaps::Gaps;
+use crate::gaps::{Gaps, Key};
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::cell::Cell;
@@ -157,6 +157,11 @@ impl Region {
     fn joins(&self, next: &Region) -> bool {
         self.end == next.start && self.prot == next.prot && self.kind == next.kind
     }
+}
+
+/// A handle as [`RegionMap::handles`] keeps it.
+fn handle_key((pager, handle): Source) -> (u64, u64) {
+    (pager as u64, handle)
 }
 
 /// Rounds up to a page; `None` on overflow.
@@ -392,13 +397,17 @@ impl Tree {
         }
     }
 
-    /// Adds or replaces the region at `start` (room reserved first: [`Tree::reserve`]).
-    fn insert(&mut self, start: u64, r: Region) {
+    /// Adds or replaces the region at `start` (room reserved first: [`Tree::reserve`]);
+    /// the one replaced.
+    fn insert(&mut self, start: u64, r: Region) -> Option<Region> {
         self.forget();
         match self {
             Tree::List(l, _) => match l.binary_search_by_key(&start, |r| r.start) {
-                Ok(i) => l[i] = r,
-                Err(i) => l.insert(i, r),
+                Ok(i) => Some(core::mem::replace(&mut l[i], r)),
+                Err(i) => {
+                    l.insert(i, r);
+                    None
+                }
             },
             Tree::Map(s) => s.insert(start, r),
         }
@@ -470,39 +479,6 @@ impl Tree {
 
     fn is_list(&self) -> bool {
         matches!(self, Tree::List(..))
-    }
-}
-
-/// A [`Slab`] tree's key: the region's start. A cell, so that [`Slab::move_start`] can
-/// move a region's start without taking its entry out of the tree and putting it back: the
-/// tree's order stays right because no other region starts between the old address and the
-/// new one (the caller's condition; a B-tree whose keys change order would be wrong).
-#[derive(Clone, Debug)]
-struct Key(Cell<u64>);
-
-impl Key {
-    fn at(a: u64) -> Self {
-        Key(Cell::new(a))
-    }
-}
-
-impl PartialEq for Key {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.get() == other.0.get()
-    }
-}
-
-impl Eq for Key {}
-
-impl PartialOrd for Key {
-    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Key {
-    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
-        self.0.get().cmp(&other.0.get())
     }
 }
 
@@ -646,12 +622,12 @@ impl Slab {
         })
     }
 
-    /// Adds or replaces the region at `start` (room reserved first: [`Slab::reserve`]).
-    fn insert(&mut self, start: u64, r: Region) {
+    /// Adds or replaces the region at `start` (room reserved first: [`Slab::reserve`]);
+    /// the one replaced.
+    fn insert(&mut self, start: u64, r: Region) -> Option<Region> {
         self.last.set(None);
         if let Some(old) = self.get_mut(&start) {
-            *old = r;
-            return;
+            return Some(core::mem::replace(old, r));
         }
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -670,6 +646,7 @@ impl Slab {
         {
             self.pair.set(Some((lo, Some(slot))));
         }
+        None
     }
 
     fn remove(&mut self, start: &u64) -> Option<Region> {
@@ -729,6 +706,10 @@ pub struct RegionMap {
     /// The free ranges of [0, `USER_END`) between regions, while `regions` is a tree
     /// (`None` while it is a list).
     gaps: Option<Gaps>,
+    /// How many regions name each memory-object handle, (pager, handle) → count (none
+    /// for a handle no region names): whether a task still maps a handle is one lookup,
+    /// not a walk over its regions ([`RegionMap::maps_handle`]).
+    handles: BTreeMap<(u64, u64), u32>,
 }
 
 /// The end of the address range the gaps cover.
@@ -745,7 +726,49 @@ impl RegionMap {
         Self {
             regions: Tree::default(),
             gaps: None,
+            handles: BTreeMap::new(),
         }
+    }
+
+    /// Whether a region names handle `h`.
+    pub fn maps_handle(&self, h: Source) -> bool {
+        self.handles.contains_key(&handle_key(h))
+    }
+
+    /// The handles regions name, each once, in no particular order.
+    pub fn handles(&self) -> impl Iterator<Item = Source> + '_ {
+        self.handles
+            .keys()
+            .filter_map(|&(p, h)| Pager::try_from(p).ok().map(|p| (p, h)))
+    }
+
+    /// Counts a region of `kind` in ([`RegionMap::handles`]) or out.
+    fn count(&mut self, kind: Kind, added: bool) {
+        let Some(h) = kind.handle() else { return };
+        let key = handle_key(h);
+        if added {
+            *self.handles.entry(key).or_insert(0) += 1;
+        } else if let Some(n) = self.handles.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                self.handles.remove(&key);
+            }
+        }
+    }
+
+    /// The tree's insertion and removal, counting handles: every region comes and goes
+    /// through these.
+    fn tree_insert(&mut self, start: u64, r: Region) {
+        self.count(r.kind, true);
+        if let Some(old) = self.regions.insert(start, r) {
+            self.count(old.kind, false);
+        }
+    }
+
+    fn tree_remove(&mut self, start: &u64) -> Option<Region> {
+        let r = self.regions.remove(start)?;
+        self.count(r.kind, false);
+        Some(r)
     }
 
     /// The gap index's changes (nothing while the regions are a list).
@@ -859,13 +882,13 @@ impl RegionMap {
         match (joins_left, joins_right) {
             (Some(l), true) => {
                 // (In a list, taking out the one above moves none below it.)
-                self.regions.remove(&above);
+                self.tree_remove(&above);
                 self.regions.at_mut(l).end = right_end;
             }
             (Some(l), false) => self.regions.at_mut(l).end = r.end,
             // The region above grows down (as top-down `mmap`s do, one after another).
             (None, true) => self.regions.move_start(above, r.start),
-            (None, false) => self.regions.insert(r.start, r),
+            (None, false) => self.tree_insert(r.start, r),
         }
         self.settle();
         Ok(())
@@ -943,7 +966,7 @@ impl RegionMap {
             match self.regions.get_mut(&at) {
                 Some(into) if into.joins(&r) => {
                     into.end = r.end;
-                    self.regions.remove(&k);
+                    self.tree_remove(&k);
                 }
                 _ => at = k,
             }
@@ -959,6 +982,7 @@ impl RegionMap {
         let mut copy = RegionMap {
             regions: self.regions.try_clone()?,
             gaps: self.gaps.clone(),
+            handles: self.handles.clone(),
         };
         for start in self.regions.starts_where(|r| !keep(r)) {
             if let Some(end) = copy.find(start).map(|r| r.end) {
@@ -994,7 +1018,7 @@ impl RegionMap {
             let mut upper = *r;
             r.end = addr;
             upper.start = addr;
-            self.regions.insert(addr, upper);
+            self.tree_insert(addr, upper);
         }
     }
 
@@ -1048,7 +1072,7 @@ impl RegionMap {
         loop {
             let next = self.regions.range(start..end).next().map(|(&k, _)| k);
             let Some(k) = next else { break };
-            if let Some(r) = self.regions.remove(&k) {
+            if let Some(r) = self.tree_remove(&k) {
                 match first {
                     None => first = Some((below, r.start)),
                     Some(_) => self.gap_remove(at, r.start),
@@ -1082,46 +1106,51 @@ impl RegionMap {
         let Some(pos) = pos else {
             return false;
         };
-        let r = *self.regions.at(pos);
+        let r = self.regions.at(pos);
         if r.end <= start {
             return false; // nothing there (the general path says so too)
         }
+        // What goes: all of `r` or the range inside it (one copy of a region: each costs).
+        let piece = Region {
+            start: start.max(r.start),
+            end: end.min(r.end),
+            ..*r
+        };
+        let r = (r.start, r.end);
         let above = next.map_or(SPACE_END, |n| self.regions.at(n).start);
-        if r.start >= start && r.end <= end {
+        if r.0 >= start && r.1 <= end {
             // All of `r`, if nothing below it reaches into the range.
             let below = self
                 .regions
-                .range(..r.start)
+                .range(..r.0)
                 .next_back()
                 .map_or(0, |(_, l)| l.end);
             if below > start {
                 return false;
             }
-            self.regions.remove(&r.start);
-            self.gap_remove(r.end, above);
-            self.gap_replace((below, r.start), (below, above));
-            removed(&r);
+            self.tree_remove(&r.0);
+            self.gap_remove(r.1, above);
+            self.gap_replace((below, r.0), (below, above));
+            removed(&piece);
             return true;
         }
-        if r.start > start || r.end < end {
+        if r.0 > start || r.1 < end {
             return false;
         }
-        let piece = Region { start, end, ..r };
-        match (r.start == start, r.end == end) {
+        match (r.0 == start, r.1 == end) {
             (false, true) => {
                 // Its top: the gap above grows down.
                 self.regions.at_mut(pos).end = start;
-                self.gap_remove(end, above);
-                self.gap_add(start, above);
+                self.gap_replace((end, above), (start, above));
             }
             (true, false) => {
                 // Its bottom: the gap below grows up, and the rest starts at `end`.
                 let below = self
                     .regions
-                    .range(..r.start)
+                    .range(..r.0)
                     .next_back()
                     .map_or(0, |(_, l)| l.end);
-                self.regions.move_start(r.start, end);
+                self.regions.move_start(r.0, end);
                 self.gap_replace((below, start), (below, end));
             }
             _ => {
@@ -1130,7 +1159,14 @@ impl RegionMap {
                     return false; // the general path answers ENOMEM
                 }
                 self.regions.at_mut(pos).end = start;
-                self.regions.insert(end, Region { start: end, ..r });
+                self.tree_insert(
+                    end,
+                    Region {
+                        start: end,
+                        end: r.1,
+                        ..piece
+                    },
+                );
                 self.gap_add(start, end);
             }
         }
@@ -1140,7 +1176,17 @@ impl RegionMap {
 
     /// Removes the regions `keep` says no to.
     pub fn retain(&mut self, mut keep: impl FnMut(&Region) -> bool) {
-        self.regions.retain(|r| keep(r));
+        let mut gone = Vec::new();
+        self.regions.retain(|r| {
+            let k = keep(r);
+            if !k {
+                gone.push(r.kind);
+            }
+            k
+        });
+        for kind in gone {
+            self.count(kind, false);
+        }
         self.regions.settle();
         self.rebuild_gaps();
     }
@@ -1230,6 +1276,13 @@ impl RegionMap {
         if at < SPACE_END {
             gaps.push((at, SPACE_END));
         }
+        let mut handles: BTreeMap<(u64, u64), u32> = BTreeMap::new();
+        for r in self.iter() {
+            if let Some(h) = r.kind.handle() {
+                *handles.entry(handle_key(h)).or_insert(0) += 1;
+            }
+        }
+        assert_eq!(handles, self.handles);
         match &self.gaps {
             Some(g) => {
                 assert!(!self.regions.is_list());
@@ -1503,7 +1556,22 @@ mod tests {
             };
             match op {
                 0 => {
-                    let kind = if next(2) == 0 { Kind::Anon } else { image };
+                    let kind = match next(4) {
+                        0 => Kind::Anon,
+                        1 => image,
+                        // Object regions of two handles (their fields absolute, as
+                        // `Kind::Object` says): the handle counts are checked.
+                        h => Kind::Object {
+                            pager: Pager::Shm,
+                            handle: h,
+                            object: h,
+                            writable: true,
+                            vaddr: 0,
+                            offset: 0,
+                            shared: true,
+                            limit: u64::MAX,
+                        },
+                    };
                     let prot = 1 + next(3);
                     let free = model[pages.clone()].iter().all(Option::is_none);
                     let r = m.insert(Region {

@@ -2105,3 +2105,38 @@ fn idle_blocks_are_mapped_again_without_asking_and_bounded() {
     assert_eq!(v.m.pager.caps.len(), MAX_IDLE);
     assert!(v.stats().slots <= v.m.slots_in_use());
 }
+
+/// `munmap` forgets the refault records of its own range and no others (vm finds them by a
+/// range of its trees): of two pages whose block was taken back once, the one whose range
+/// was unmapped (and mapped again) starts afresh (taken back again, it comes from the
+/// block), the other is remembered (taken back again, it becomes a copy).
+#[test]
+fn munmap_forgets_the_refaults_of_its_range_only() {
+    let mut v = vm_with_object(32 * P as usize);
+    let a = mmap_obj(&mut v, 0, 32 * P, prot::READ, map::PRIVATE, 0).unwrap();
+    v.m.defer = true;
+    let evict = |v: &mut TestVm| {
+        v.m.pager.caps.clear();
+        v.task(10).unwrap().space.mapped.borrow_mut().clear();
+    };
+    assert_eq!(oread(&mut v, 10, a + 3 * P), obj_byte(3 * P));
+    assert_eq!(oread(&mut v, 10, a + 20 * P), obj_byte(20 * P));
+    evict(&mut v);
+    assert_eq!(oread(&mut v, 10, a + 3 * P), obj_byte(3 * P));
+    assert_eq!(oread(&mut v, 10, a + 20 * P), obj_byte(20 * P));
+    assert_eq!(v.stats().pages_in_use, 0);
+    // Page 3's range goes and is mapped again.
+    v.munmap(10, a, 8 * P).unwrap();
+    v.m.defer = false;
+    let b = mmap_obj(&mut v, a, 8 * P, prot::READ, map::PRIVATE | map::FIXED, 0).unwrap();
+    assert_eq!(b, a);
+    v.m.defer = true;
+    assert_eq!(oread(&mut v, 10, a + 3 * P), obj_byte(3 * P));
+    evict(&mut v);
+    // Page 20 was remembered: a copy.
+    assert_eq!(oread(&mut v, 10, a + 20 * P + 1), obj_byte(20 * P + 1));
+    assert_eq!(v.stats().pages_in_use, 1);
+    // Page 3 was forgotten: from the block again.
+    assert_eq!(oread(&mut v, 10, a + 3 * P + 1), obj_byte(3 * P + 1));
+    assert_eq!(v.stats().pages_in_use, 1);
+}

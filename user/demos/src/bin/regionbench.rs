@@ -10,6 +10,10 @@
 //! `BENCH {mmap,fault,munmap}_1page_at_<n>_regions <mean> instructions ...`, where `<n>` is
 //! the step's name (`2` is the task as it starts: its text, data, stack and heap regions).
 //!
+//! `munmap_shared_1page_at_<n>_regions`: the `munmap` of a one-page `MAP_SHARED |
+//! MAP_ANONYMOUS` mapping (an object region: vm then asks whether any task still maps its
+//! handle), mean of [`SHARED_CALLS`].
+//!
 //! `fork_per_region`: the `fork` call (parent side, median of [`FORKS`]) with 8,000 extra
 //! one-page regions, every other one `PROT_NONE` and the others holding one resident page,
 //! minus the same call before any were made, divided by 8,000.
@@ -24,7 +28,8 @@
 use core::ptr::write_volatile;
 use demos::Ratio;
 use rt::{
-    MAP_ANONYMOUS, MAP_PRIVATE, NO_FD, PROT_NONE, PROT_READ, PROT_WRITE, WaitStatus, println,
+    MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, NO_FD, PROT_NONE, PROT_READ, PROT_WRITE, WaitStatus,
+    println,
 };
 
 rt::entry!(main);
@@ -32,6 +37,8 @@ rt::entry!(main);
 const PAGE: u64 = 4096;
 /// Calls timed at each step.
 const CALLS: usize = 32;
+/// `munmap`s of a shared mapping timed at each step.
+const SHARED_CALLS: usize = 4;
 /// Forks timed (median).
 const FORKS: usize = 3;
 /// The region counts measured at, and their names in the figures.
@@ -145,6 +152,28 @@ fn step(at: &str) {
     print("mmap", at, mmap);
     print("fault", at, fault);
     print("munmap", at, munmap);
+    let mut shared = Sample::default();
+    for _ in 0..SHARED_CALLS {
+        let a = rt::mmap(
+            0,
+            PAGE,
+            PROT_READ | PROT_WRITE,
+            MAP_SHARED | MAP_ANONYMOUS,
+            NO_FD,
+            0,
+        )
+        .unwrap_or_else(|e| fail(&alloc::format!("shared mmap: {e:?}")));
+        let (r, s) = measure(|| rt::munmap(a, PAGE));
+        if let Err(e) = r {
+            fail(&alloc::format!("shared munmap: {e:?}"));
+        }
+        add(&mut shared, s);
+    }
+    println!(
+        "BENCH munmap_shared_1page_at_{at}_regions {} instructions kernel_entries={} calls={SHARED_CALLS}",
+        Ratio(shared.instructions, SHARED_CALLS as u64),
+        Ratio(shared.entries, SHARED_CALLS as u64),
+    );
 }
 
 /// The parent's `fork` call, median of `FORKS` (the child exits at once; the wait is
