@@ -127,6 +127,9 @@ pub struct Table<F> {
     /// The handles given out (`GetObject`, `CreateAnon`).
     handles: Handles,
     next_object: u64,
+    /// Task → how many of the objects that exist it created by name (for
+    /// [`MAX_TASK_OBJECTS`]: one lookup, not a walk over every object at each creation).
+    created: BTreeMap<u64, usize>,
 }
 
 impl<F: Copy> Default for Table<F> {
@@ -143,6 +146,7 @@ impl<F: Copy> Table<F> {
             fds: BTreeMap::new(),
             handles: Handles::new(),
             next_object: 1,
+            created: BTreeMap::new(),
         }
     }
 
@@ -189,7 +193,7 @@ impl<F: Copy> Table<F> {
             }
             None if flags & CREAT == 0 => return Err(Errno::ENOENT),
             None => {
-                let mine = self.objects.values().filter(|o| o.creator == pid).count();
+                let mine = self.created.get(&pid).copied().unwrap_or(0);
                 if self.objects.len() >= MAX_OBJECTS || mine >= MAX_TASK_OBJECTS {
                     return Err(Errno::ENOSPC);
                 }
@@ -207,6 +211,7 @@ impl<F: Copy> Table<F> {
                         creator: pid,
                     },
                 );
+                *self.created.entry(pid).or_insert(0) += 1;
                 self.names.insert(key, id);
                 id
             }
@@ -588,11 +593,18 @@ impl<F: Copy> Table<F> {
 
     fn drop_if_unused(&mut self, id: u64) -> Vec<F> {
         match self.objects.get(&id) {
-            Some(o) if o.unused() => self
-                .objects
-                .remove(&id)
-                .map(|o| o.blocks.into_values().collect())
-                .unwrap_or_default(),
+            Some(o) if o.unused() => {
+                let Some(o) = self.objects.remove(&id) else {
+                    return Vec::new();
+                };
+                if let Some(n) = self.created.get_mut(&o.creator) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.created.remove(&o.creator);
+                    }
+                }
+                o.blocks.into_values().collect()
+            }
             _ => Vec::new(),
         }
     }

@@ -511,3 +511,33 @@ fn read_write_lseek_on_descriptors() {
     t.lseek(B, fd, 9, Whence::Set).unwrap();
     assert_eq!(t.lseek(A, fd, 0, Whence::Cur), Ok(7));
 }
+
+/// A task's count of the named objects it created (`MAX_TASK_OBJECTS`, kept as a number per
+/// task, not counted over every object) goes down when an object goes, not when its name
+/// does: an unlinked object another task still holds open still counts.
+#[test]
+fn created_objects_count_until_they_go() {
+    let mut t = Table::<u32>::new();
+    let name = |i: usize| Name::new(&alloc::format!("/o{i}")).unwrap();
+    for i in 0..MAX_TASK_OBJECTS {
+        let (fd, _, _) = t.open(A, &name(i), CREAT | RDWR, 0o600).unwrap();
+        t.close(A, fd).unwrap();
+    }
+    let full = |t: &mut Table<u32>, i: usize| t.open(A, &name(i), CREAT | RDWR, 0o600).map(|_| ());
+    assert_eq!(full(&mut t, 1_000), Err(Errno::ENOSPC));
+    // B holds object 0 open; every name goes.
+    let (held, _, _) = t.open(B, &name(0), RDWR, 0).unwrap();
+    for i in 0..MAX_TASK_OBJECTS {
+        t.unlink(&name(i)).unwrap();
+    }
+    // Room for all but the one B holds.
+    for i in 1..MAX_TASK_OBJECTS {
+        let (fd, _, _) = t.open(A, &name(2_000 + i), CREAT | RDWR, 0o600).unwrap();
+        t.close(A, fd).unwrap();
+    }
+    assert_eq!(full(&mut t, 3_000), Err(Errno::ENOSPC));
+    // B lets it go: room for one more.
+    t.close(B, held).unwrap();
+    assert_eq!(full(&mut t, 3_000), Ok(()));
+    assert_eq!(full(&mut t, 3_001), Err(Errno::ENOSPC));
+}
