@@ -3,8 +3,12 @@
 //!
 //! # Invariants
 //! - `regions` is keyed by `start`; regions do not overlap; `start < end`; both are page
-//!   aligned and below `USER_END`.
-//! - `gaps` holds exactly the free ranges of [0, `USER_END`) between regions.
+//!   aligned and below `USER_END`. After each operation it is a list of at most
+//!   [`LIST_MAX`] regions or a tree of more than [`LIST_BACK`] (unless the heap had no room
+//!   for the other form: then only slower).
+//! - `gaps` is `None` while `regions` is a list; with a tree it holds exactly the free
+//!   ranges of [0, `USER_END`) between regions.
+//! - `handles` counts, for each memory-object handle, the regions that name it.
 //! - At most [`MAX_REGIONS`] regions: an operation that would make more is `ENOMEM` and
 //!   changes nothing (as Linux's `vm.max_map_count`). vm refuses operations that would
 //!   make its heap hold more once the heap runs low (`Machine::heap_low`), so that the
