@@ -2041,7 +2041,21 @@ pub const SCENARIOS: &[Scenario] = &[
                 "init: done",
             ],
         )
-    },
+    }, // C programs (issue 12, docs/c.md): a C program compiled against picolibc and the C
+    // layer (user/crt) runs from the disk's bin/ with its arguments, prints through stdio
+    // and exits with main's result.
+    Scenario::stops(
+        "c-hello",
+        Initrd::Normal,
+        "run=c-hello,one,two",
+        Stage::Hello,
+        &[
+            "hello from C: pid ",
+            "3 argument(s): c-hello one two",
+            "init: c-hello exited with status 0",
+            "init: done",
+        ],
+    ),
 ];
 
 /// What scenario `console-read` types, prompt by prompt (`user/demos conread`).
