@@ -72,7 +72,6 @@ fn compile(root: &Path, source: &Path, crt: &Path, lib: &str, elf: &Path) -> Res
             "-O2",
             "-g0",
             "-Wall",
-            "-Wextra",
             "-Werror=implicit-function-declaration",
         ])
         .args(["-static", "-no-pie", "-fno-pie", "-nostartfiles"])

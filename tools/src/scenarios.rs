@@ -2055,6 +2055,74 @@ pub const SCENARIOS: &[Scenario] = &[
             "init: c-hello exited with status 0",
             "init: done",
         ],
+    ), // The lecture's C programs (issue 12, user/c): the memory-mapped file example as the
+    // slide prints it (its path the disk's: it maps bin/hello, an ELF file) prints the ELF
+    // magic; the shared-memory example, run by c-shm-check (fork, execv, waitpid), leaves
+    // 0..1023 in /shm1 for the checker to read back; the four file I/O styles read big.dat;
+    // fork's copy-on-write keeps parent and child apart.
+    Scenario::stops(
+        "c-mmap",
+        Initrd::Normal,
+        "run=c-mmap",
+        Stage::Hello,
+        &[
+            "init: running bin/c-mmap on the disk",
+            "0x7f 0x45 0x4c 0x46",
+            "init: c-mmap exited with status 0",
+            "init: done",
+        ],
+    ),
+    Scenario::stops(
+        "c-shm",
+        Initrd::Normal,
+        "run=c-shm-check",
+        Stage::Hello,
+        &[
+            "PASS c-shm-ran",
+            "PASS c-shm-size",
+            "PASS c-shm-contents",
+            "PASS c-shm-exists",
+            "PASS c-shm-unlink",
+            "PASS c-shm-mapping-outlives-name",
+            "PASS c-shm-gone",
+            "c-shm-check: 0 failures",
+            "init: c-shm-check exited with status 0",
+            "init: done",
+        ],
+    ),
+    Scenario::stops(
+        "c-fileio",
+        Initrd::Normal,
+        "run=c-fileio",
+        Stage::Hello,
+        &[
+            "c-fileio: read() 1 KiB at a time: 16777216 bytes in 16384 calls",
+            "PASS c-fileio-read",
+            "c-fileio: read() with O_DIRECT, 4 KiB at a time: 16777216 bytes in 4096 calls",
+            "PASS c-fileio-direct",
+            "PASS c-fileio-fgets",
+            "PASS c-fileio-mmap",
+            "c-fileio: 0 failures",
+            "init: c-fileio exited with status 0",
+            "init: done",
+        ],
+    ),
+    Scenario::stops(
+        "c-fork",
+        Initrd::Normal,
+        "run=c-fork",
+        Stage::Hello,
+        &[
+            "child:  pid ",
+            ", counter 2, heap[0] 'c', local 20",
+            "parent: pid ",
+            ", counter 1, heap[0] 'p', local 10",
+            "PASS c-fork-child-sees-its-writes",
+            "PASS c-fork-parent-unchanged",
+            "c-fork: 0 failures",
+            "init: c-fork exited with status 0",
+            "init: done",
+        ],
     ),
 ];
 
