@@ -214,6 +214,37 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: usize) -> S
     ret(r.map(|n| n as SSize))
 }
 
+/// `ssize_t pread(int fd, void *buf, size_t count, off_t offset)`: the position stays.
+///
+/// # Safety
+///
+/// `buf` is NULL or points to `count` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pread(fd: c_int, buf: *mut c_void, count: usize, offset: Off) -> SSize {
+    let Ok(offset) = u64::try_from(offset) else {
+        return fail(Errno::EINVAL);
+    };
+    // SAFETY: the caller's promise.
+    let r = fd_of(fd).and_then(|fd| rt::pread(fd, unsafe { buffer(buf, count) }?, offset));
+    ret(r.map(|n| n as SSize))
+}
+
+/// `ssize_t pwrite(int fd, const void *buf, size_t count, off_t offset)`.
+///
+/// # Safety
+///
+/// `buf` is NULL or points to `count` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, count: usize, offset: Off) -> SSize {
+    let Ok(offset) = u64::try_from(offset) else {
+        return fail(Errno::EINVAL);
+    };
+    // SAFETY: the caller's promise; the slice is only read.
+    let r =
+        fd_of(fd).and_then(|fd| rt::pwrite(fd, unsafe { buffer(buf.cast_mut(), count) }?, offset));
+    ret(r.map(|n| n as SSize))
+}
+
 /// `int close(int fd)`.
 #[unsafe(no_mangle)]
 pub extern "C" fn close(fd: c_int) -> c_int {
