@@ -25,8 +25,8 @@ fn out_dir(paths: &Paths) -> PathBuf {
     paths.images.with_file_name("c")
 }
 
-/// Compiles every `user/c/*.c`; (name, ELF bytes) of each, sorted by name.
-pub fn build(paths: &Paths) -> Result<Vec<(String, Vec<u8>)>> {
+/// The C programs: the names of `user/c/*.c`, sorted.
+pub fn names(paths: &Paths) -> Result<Vec<String>> {
     let dir = sources(paths);
     let mut names: Vec<String> = fs::read_dir(&dir)
         .map_err(|e| io_failed("read the folder", &dir, e))?
@@ -37,6 +37,13 @@ pub fn build(paths: &Paths) -> Result<Vec<(String, Vec<u8>)>> {
         })
         .collect();
     names.sort();
+    Ok(names)
+}
+
+/// Compiles every `user/c/*.c`; (name, ELF bytes) of each, sorted by name.
+pub fn build(paths: &Paths) -> Result<Vec<(String, Vec<u8>)>> {
+    let dir = sources(paths);
+    let names = names(paths)?;
     let out = out_dir(paths);
     fs::create_dir_all(&out).map_err(|e| io_failed("create", &out, e))?;
     let crt = paths.root.join("user/crt");
