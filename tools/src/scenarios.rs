@@ -2138,6 +2138,7 @@ pub const SCENARIOS: &[Scenario] = &[
             &[
                 "PASS c-stdio-fopen-write",
                 "PASS c-stdio-fgets-fread",
+                "PASS c-stdio-fgets-last-line",
                 "PASS c-stdio-fopen-enoent",
                 "PASS c-stdio-snprintf",
                 "PASS c-stdlib-malloc",
@@ -2651,6 +2652,12 @@ pub const BENCHES: &[Bench] = &[
         name: "regions",
         bootargs: "run=regionbench",
         timeout_secs: 900,
+    }, // The fileio comparison as a C program (issue 12, docs/c.md): user/c/c-filebench, the
+    // `files` figures' read and write ways through picolibc and the C layer.
+    Bench {
+        name: "cfiles",
+        bootargs: "run=c-filebench file.cache=512",
+        timeout_secs: 600,
     },
 ];
 

@@ -48,6 +48,19 @@ static void test_stdio(void) {
         fclose(fp);
     check(ok, "c-stdio-fgets-fread", "fgets and fread give back what was written");
 
+    /* A last line without a newline, and a byte pushed back with ungetc. */
+    fp = fopen("ctest.txt", "w");
+    ok = fp != NULL && fputs("ab\nlast", fp) >= 0 && fclose(fp) == 0;
+    fp = fopen("ctest.txt", "r");
+    ok = ok && fp != NULL && fgets(buf, sizeof buf, fp) != NULL && strcmp(buf, "ab\n") == 0;
+    ok = ok && ungetc('L', fp) == 'L' && fgets(buf, 3, fp) != NULL && strcmp(buf, "Ll") == 0;
+    ok = ok && fgets(buf, sizeof buf, fp) != NULL && strcmp(buf, "ast") == 0;
+    ok = ok && fgets(buf, sizeof buf, fp) == NULL && feof(fp) && !ferror(fp);
+    if (fp != NULL)
+        fclose(fp);
+    check(ok, "c-stdio-fgets-last-line", "fgets: a short buffer, ungetc, a last line without "
+                                         "a newline, then NULL at the end");
+
     errno = 0;
     check(fopen("nofile.txt", "r") == NULL && errno == ENOENT, "c-stdio-fopen-enoent",
           "fopen of a missing file: NULL and ENOENT");

@@ -99,6 +99,56 @@ static void flush_streams(void) {
     fflush(stderr);
 }
 
+/* fgets: picolibc 1.8's reads a character at a time through fgetc (a call through the
+   stream's get function and its lock per byte, 50 times the Rust runtime's cost) and
+   returns NULL for a last line without a newline. This one copies from the buffer of a
+   buffered stream (stdio-bufio.h) up to the newline with the runtime's NEON scan
+   (__crt_copy_line, src/lib.rs) and leaves every other case
+   to fgetc: an ungetc'd byte, a stream last written, an empty buffer (fgetc refills it,
+   flushes stdout before reading stdin, and sets the end-of-file and error flags). */
+size_t __crt_copy_line(char *dst, const char *src, size_t len, int *found);
+
+char *fgets(char *s, int n, FILE *f) {
+    if (n <= 0 || !(f->flags & __SRD))
+        return NULL;
+    size_t max = (size_t) n - 1, i = 0;
+    while (i < max) {
+        struct __file_bufio *bf = (struct __file_bufio *) f;
+        int fast = (f->flags & __SBUF) && f->unget == 0;
+        if (fast) {
+            __bufio_lock(f);
+            fast = bf->dir == __SRD && bf->off < bf->len;
+            if (fast) {
+                size_t take = (size_t) (bf->len - bf->off);
+                if (take > max - i)
+                    take = max - i;
+                int nl;
+                take = __crt_copy_line(s + i, bf->buf + bf->off, take, &nl);
+                bf->off += (int) take;
+                i += take;
+                __bufio_unlock(f);
+                if (nl)
+                    break;
+                continue;
+            }
+            __bufio_unlock(f);
+        }
+        int c = fgetc(f);
+        if (c == EOF) {
+            if (f->flags & __SERR)
+                return NULL;
+            break;
+        }
+        s[i++] = (char) c;
+        if (c == '\n')
+            break;
+    }
+    if (i == 0)
+        return NULL;
+    s[i] = '\0';
+    return s;
+}
+
 int __crt_stat(const char *path, uint64_t *size, int *is_dir);
 int __crt_fstat(int fd, uint64_t *size, int *is_dir);
 

@@ -687,3 +687,78 @@ fn grow_break(incr: isize) -> Result<u64, Errno> {
     HEAP_BREAK.store(new, Ordering::Relaxed);
     Ok(brk)
 }
+
+/// `uint64_t mk_instructions(void)`: the PMU's count of instructions retired (32 bits wide:
+/// take differences with [`mk_instructions_between`]); counts only under QEMU `-icount`
+/// (`make bench`). For measurements (`include/mk.h`).
+#[unsafe(no_mangle)]
+pub extern "C" fn mk_instructions() -> u64 {
+    libmk::instructions_retired()
+}
+
+/// `uint64_t mk_instructions_between(uint64_t start, uint64_t end)`.
+#[unsafe(no_mangle)]
+pub extern "C" fn mk_instructions_between(start: u64, end: u64) -> u64 {
+    libmk::instructions_between(start, end)
+}
+
+/// `uint64_t mk_cycles(void)`: the PMU's cycle counter.
+#[unsafe(no_mangle)]
+pub extern "C" fn mk_cycles() -> u64 {
+    libmk::cycle_counter()
+}
+
+/// `void mk_counters(uint64_t *entries, uint64_t *switches)`: the kernel's counts of kernel
+/// entries and address-space switches (this call is one of the entries).
+///
+/// # Safety
+///
+/// Both point to writable values.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mk_counters(entries: *mut u64, switches: *mut u64) {
+    let (e, s) = libmk::debug_counters();
+    // SAFETY: the caller's promise.
+    unsafe {
+        *entries = e;
+        *switches = s;
+    }
+}
+
+/// `uint64_t mk_vm_faults(void)`: the page faults vm has served for this task (0 if vm does
+/// not answer).
+#[unsafe(no_mangle)]
+pub extern "C" fn mk_vm_faults() -> u64 {
+    rt::vm_stats().map_or(0, |s| s.faults)
+}
+
+/// `size_t __crt_copy_line(char *dst, const char *src, size_t len, int *found)`: `fgets`'s
+/// step (`c/crt.c`): copies `src` up to and including the first newline, or all `len`
+/// bytes, with the runtime's NEON scan (`bufio::copy_through`); the bytes copied, and
+/// whether a newline ended them.
+///
+/// # Safety
+///
+/// `src` points to `len` readable bytes, `dst` to `len` writable ones that do not overlap
+/// them, `found` to a writable `int`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __crt_copy_line(
+    dst: *mut u8,
+    src: *const u8,
+    len: usize,
+    found: *mut c_int,
+) -> usize {
+    if len == 0 {
+        return 0;
+    }
+    // SAFETY: the caller's promise: two valid, disjoint ranges of `len` bytes.
+    let (d, s) = unsafe {
+        (
+            core::slice::from_raw_parts_mut(dst, len),
+            core::slice::from_raw_parts(src, len),
+        )
+    };
+    let (n, nl) = bufio::copy_through(d, s, b'\n');
+    // SAFETY: the caller's promise.
+    unsafe { *found = c_int::from(nl) };
+    n
+}
