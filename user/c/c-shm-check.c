@@ -25,6 +25,9 @@ static void check(int ok, const char *id, const char *why) {
 int main(void) {
     char *argv[] = {"c-shm", NULL};
     int status = -1;
+    /* Left over from an earlier run in the same boot (the Rust demo shm uses the name too):
+       the slide's O_CREAT | O_EXCL would fail. */
+    shm_unlink("/shm1");
     pid_t pid = fork();
     if (pid == 0) {
         execv("/bin/c-shm", argv);
