@@ -2143,6 +2143,7 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS c-stdio-fopen-write",
                 "PASS c-stdio-fgets-fread",
                 "PASS c-stdio-fgets-last-line",
+                "PASS c-stdio-fread-big",
                 "PASS c-stdio-fopen-enoent",
                 "PASS c-stdio-snprintf",
                 "PASS c-stdlib-malloc",

@@ -61,6 +61,17 @@ static void test_stdio(void) {
     check(ok, "c-stdio-fgets-last-line", "fgets: a short buffer, ungetc, a last line without "
                                          "a newline, then NULL at the end");
 
+    /* fread across many buffers of big.dat (each word its offset), then a short last item. */
+    static uint64_t words[12500];
+    fp = fopen("big.dat", "r");
+    ok = fp != NULL && fread(words, 8, 12500, fp) == 12500;
+    for (int k = 0; ok && k < 12500; k++)
+        ok = words[k] == (uint64_t) k * 8;
+    ok = ok && fseek(fp, -1500, SEEK_END) == 0 && fread(words, 1000, 2, fp) == 1 && feof(fp);
+    if (fp != NULL)
+        fclose(fp);
+    check(ok, "c-stdio-fread-big", "fread of 100,000 bytes of big.dat, then a short last item");
+
     errno = 0;
     check(fopen("nofile.txt", "r") == NULL && errno == ENOENT, "c-stdio-fopen-enoent",
           "fopen of a missing file: NULL and ENOENT");

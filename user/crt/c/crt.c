@@ -192,6 +192,34 @@ char *fgets(char *s, int n, FILE *f) {
     return s;
 }
 
+/* fread: picolibc 1.8's reads a byte at a time through fgetc; this one copies from the
+   buffer of a buffered stream being read and leaves the rest to fgetc (which refills the
+   buffer), as fgets above. The count of whole items read. */
+size_t fread(void *ptr, size_t size, size_t nmemb, FILE *f) {
+    size_t total;
+    if (size == 0 || !(f->flags & __SRD) || __builtin_mul_overflow(size, nmemb, &total))
+        return 0;
+    char *out = ptr;
+    size_t done = 0;
+    struct __file_bufio *bf = (struct __file_bufio *) f;
+    while (done < total) {
+        if ((f->flags & __SBUF) && f->unget == 0 && bf->dir == __SRD && bf->off < bf->len) {
+            size_t take = (size_t) (bf->len - bf->off);
+            if (take > total - done)
+                take = total - done;
+            memcpy(out + done, bf->buf + bf->off, take);
+            bf->off += (int) take;
+            done += take;
+            continue;
+        }
+        int c = fgetc(f);
+        if (c == EOF)
+            break;
+        out[done++] = (char) c;
+    }
+    return done / size;
+}
+
 int __crt_stat(const char *path, uint64_t *size, int *is_dir);
 int __crt_fstat(int fd, uint64_t *size, int *is_dir);
 
