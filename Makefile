@@ -5,22 +5,25 @@
 #   make bench   deterministic benchmarks under QEMU -icount; writes target/bench/results.json
 #   make gdb     start QEMU halted with its gdb stub, and print how to attach
 # Each first installs what is missing: the pinned toolchain's AArch64 targets and components
-# (tools/toolchain.sh reads rust-toolchain.toml) and QEMU.
+# (tools/toolchain.sh reads rust-toolchain.toml), QEMU, and the C compiler with picolibc
+# (for the C programs of user/c, docs/c.md).
 
 QEMU := qemu-system-aarch64
+CC_AARCH64 := aarch64-linux-gnu-gcc
+PICOLIBC_SPECS := /usr/lib/picolibc/aarch64-linux-gnu/picolibc.specs
 
-.PHONY: run test bench gdb qemu toolchain
+.PHONY: run test bench gdb qemu toolchain ccompiler
 
-run: toolchain qemu
+run: toolchain qemu ccompiler
 	cargo xtask run
 
-test: toolchain qemu
+test: toolchain qemu ccompiler
 	cargo xtask test
 
-bench: toolchain qemu
+bench: toolchain qemu ccompiler
 	cargo xtask bench
 
-gdb: toolchain qemu
+gdb: toolchain qemu ccompiler
 	cargo xtask gdb
 
 # The toolchain rust-toolchain.toml pins, with its targets and components: rustup adds them
@@ -35,4 +38,14 @@ qemu:
 		SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
 		$$SUDO apt-get update -qq && \
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-arm; \
+	}
+
+# Installs Debian's AArch64 C compiler and picolibc (without recommends) when either is
+# missing: the C programs of user/c are compiled with them (tools/src/cprog.rs).
+ccompiler:
+	@{ command -v $(CC_AARCH64) >/dev/null 2>&1 && [ -f $(PICOLIBC_SPECS) ]; } || { \
+		echo "$(CC_AARCH64) or picolibc not found: installing Debian's gcc-aarch64-linux-gnu and picolibc-aarch64-linux-gnu"; \
+		SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
+		$$SUDO apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc-aarch64-linux-gnu picolibc-aarch64-linux-gnu; \
 	}

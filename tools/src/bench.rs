@@ -19,7 +19,7 @@ const JOBS: usize = 2;
 
 /// Benchmarks that write to the disk (`files`: the `fileio_write*` figures write new files),
 /// each run on its own copy of the image.
-const WRITES_DISK: &[&str] = &["files"];
+const WRITES_DISK: &[&str] = &["files", "cfiles"];
 
 /// One `BENCH` line.
 #[derive(Debug, Clone, PartialEq)]

@@ -127,7 +127,7 @@ impl Settings {
                 let words: Vec<&str> = line.split_whitespace().collect();
                 let demo = words.first().copied().unwrap_or_default();
                 let known = demo_programs();
-                if !known.contains(&demo) {
+                if !known.iter().any(|k| k == demo) {
                     return Err(bad(
                         "DEMO",
                         &format!("no program {demo:?}; known: {}", known.join(", ")),
@@ -199,12 +199,15 @@ impl Settings {
     }
 }
 
-/// The programs `DEMO=` may name: those of the demos package (`images::USER_PROGRAMS`).
-pub fn demo_programs() -> Vec<&'static str> {
+/// The programs `DEMO=` may name: those of the demos package (`images::USER_PROGRAMS`) and
+/// the C programs of `user/c` (`cprog`).
+pub fn demo_programs() -> Vec<String> {
+    let c = crate::cprog::names(&crate::images::Paths::discover()).unwrap_or_default();
     crate::images::USER_PROGRAMS
         .iter()
         .filter(|(package, _)| *package == "demos")
-        .flat_map(|(_, bins)| bins.iter().copied())
+        .flat_map(|(_, bins)| bins.iter().map(|b| b.to_string()))
+        .chain(c)
         .collect()
 }
 

@@ -5,6 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::cprog;
 use crate::disk::{self, DiskFile};
 use crate::error::{Result, failed, io_failed};
 use crate::image;
@@ -191,6 +192,8 @@ pub fn build(paths: &Paths) -> Result<()> {
     for (package, _) in USER_PROGRAMS {
         args.extend(["-p", package]);
     }
+    // The C layer, a static library the C programs link (`cprog`).
+    args.extend(["-p", "crt"]);
     cargo(paths, &args)?;
     fs::create_dir_all(&paths.images).map_err(|e| io_failed("create", &paths.images, e))?;
 
@@ -225,7 +228,8 @@ pub fn build(paths: &Paths) -> Result<()> {
             }
         }
     }
-    write_disk(paths, &programs)
+    let c_programs = cprog::build(paths)?;
+    write_disk(paths, &programs, &c_programs)
 }
 
 /// The package whose programs go on the disk (under `bin/`).
@@ -245,9 +249,13 @@ const INITRD_ONLY: &[&str] = &[
     "fatcrash",
 ];
 
-/// Writes `disk.img`: the repository's `disk/` folder, the 16 MiB test file and the demo
-/// programs.
-fn write_disk(paths: &Paths, programs: &[(&str, Vec<u8>)]) -> Result<()> {
+/// Writes `disk.img`: the repository's `disk/` folder, the 16 MiB test file, the demo
+/// programs and the C programs (`cprog`), each under `bin/`.
+fn write_disk(
+    paths: &Paths,
+    programs: &[(&str, Vec<u8>)],
+    c_programs: &[(String, Vec<u8>)],
+) -> Result<()> {
     let folder = paths.root.join("disk");
     let mut files =
         disk::files_of_folder(&folder).map_err(|e| io_failed("read the folder", &folder, e))?;
@@ -267,6 +275,18 @@ fn write_disk(paths: &Paths, programs: &[(&str, Vec<u8>)]) -> Result<()> {
                 bytes: bytes.clone(),
             });
         }
+    }
+    for (name, bytes) in c_programs {
+        let path = format!("{}/{name}", disk::BIN_DIR);
+        if files.iter().any(|f| f.path == path) {
+            return Err(failed(format!(
+                "user/c/{name}.c: a program named {name} is on the disk already"
+            )));
+        }
+        files.push(DiskFile {
+            path,
+            bytes: bytes.clone(),
+        });
     }
     disk::write_image(&paths.disk, &files).map_err(|e| io_failed("write", &paths.disk, e))?;
     println!("{}: {} files", paths.show(&paths.disk), files.len());

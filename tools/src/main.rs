@@ -9,6 +9,7 @@ mod boot_test;
 mod chart;
 mod config;
 mod cpio;
+mod cprog;
 mod disk;
 mod elf64;
 mod error;

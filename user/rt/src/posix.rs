@@ -223,6 +223,16 @@ pub fn wait(pid: u64) -> Result<(u64, WaitStatus, u64), Errno> {
     }
 }
 
+/// [`wait`] that does not wait (`waitpid` with `WNOHANG`): `None` while child `pid` (or,
+/// for 0 or `u64::MAX`, every child) still runs. `ECHILD` if there is no such child.
+pub fn try_wait(pid: u64) -> Result<Option<(u64, WaitStatus, u64)>, Errno> {
+    match ProcRequest::wait(&PROC, pid) {
+        Ok(r) => Ok(Some((r.pid, r.how, r.value))),
+        Err(Errno::EAGAIN) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Ends task `pid` (a parent's `wait` then sees `WaitStatus::Killed`).
 pub fn kill(pid: u64) -> Result<(), Errno> {
     ProcRequest::kill(&PROC, pid)

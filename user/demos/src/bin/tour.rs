@@ -1,6 +1,8 @@
 //! The tour `make run` gives: every demo in the order of the lecture on memory mapping, each
 //! under a heading that names the slide it shows, then a summary. Each demo checks itself
-//! (`PASS`/`FAIL` lines) and exits with its number of failures.
+//! (`PASS`/`FAIL` lines) and exits with its number of failures. A slide whose C program is
+//! on the disk (user/c, docs/c.md) runs it after the demo: the slide's code compiled as
+//! printed.
 //!
 //! `tour [demo...]`: only the named stops, still in the lecture's order (`make run
 //! DEMO="tour anon shm"`); a name that is no stop is a usage error (status 2).
@@ -57,6 +59,45 @@ const STOPS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// (stop, the C program of its slide, what it is): run after the stop's demo.
+const C_PROGRAMS: &[(&str, &str, &str)] = &[
+    (
+        "mmap-file",
+        "c-mmap",
+        "the slide's C code as printed (mapping /bin/hello)",
+    ),
+    (
+        "fileio",
+        "c-fileio",
+        "the slide's four ways in C, on big.dat",
+    ),
+    (
+        "shm",
+        "c-shm-check",
+        "the slide's C code as printed (c-shm), then /shm1 read back",
+    ),
+    ("fork-cow", "c-fork", "copy-on-write after fork() in C"),
+];
+
+/// Runs `program` and waits for it: whether it exited with status 0 (else says how it
+/// ended).
+fn run(program: &str) -> bool {
+    match rt::spawn(program).and_then(rt::wait) {
+        Ok((_, WaitStatus::Exited, 0)) => {
+            println!("==== {program}: all its checks passed");
+            true
+        }
+        Ok((_, how, value)) => {
+            println!("==== {program}: ended {how:?} ({value:#x})");
+            false
+        }
+        Err(e) => {
+            println!("==== {program}: could not run it: {e}");
+            false
+        }
+    }
+}
+
 fn main(args: &[&str]) -> i32 {
     let wanted = args.get(1..).unwrap_or_default();
     if let Some(bad) = wanted.iter().find(|w| !STOPS.iter().any(|(p, ..)| p == *w)) {
@@ -83,17 +124,13 @@ fn main(args: &[&str]) -> i32 {
             stops.len()
         );
         println!("==== {shows}");
-        let result = rt::spawn(program).and_then(rt::wait);
-        match result {
-            Ok((_, WaitStatus::Exited, 0)) => println!("==== {program}: all its checks passed"),
-            Ok((_, how, value)) => {
-                failed += 1;
-                println!("==== {program}: ended {how:?} ({value:#x})");
-            }
-            Err(e) => {
-                failed += 1;
-                println!("==== {program}: could not run it: {e}");
-            }
+        let mut ok = run(program);
+        for (_, c, what) in C_PROGRAMS.iter().filter(|(stop, ..)| stop == program) {
+            println!("==== in C: {c}: {what}");
+            ok &= run(c);
+        }
+        if !ok {
+            failed += 1;
         }
     }
     println!();
