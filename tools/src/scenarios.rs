@@ -2060,6 +2060,8 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS pipe-killed-writer-eof",
                 "PASS pipe-dup2-exec-println",
                 "PASS pipe-dup2-exec-println-file",
+                "pipetest: spawned, on the console",
+                "PASS pipe-spawn-has-the-console",
                 "PASS pipe-cat-stdin-from-file",
                 "PASS pipe-atomic-writes",
                 "PASS pipe-dup-shares-position",

@@ -95,6 +95,7 @@ fn checks() -> i32 {
     c.run("pipe-killed-writer-eof", killed_writer);
     c.run("pipe-dup2-exec-println", exec_into_pipe);
     c.run("pipe-dup2-exec-println-file", exec_into_file);
+    c.run("pipe-spawn-has-the-console", spawn_console);
     c.run("pipe-cat-stdin-from-file", cat_from_file);
     c.run("pipe-atomic-writes", atomic_writes);
     c.run("pipe-dup-shares-position", dup_position);
@@ -260,6 +261,40 @@ fn exec_into_pipe() -> Result<(), &'static str> {
         Ok(g) if g == b"through the pipe\n" => Ok(()),
         Ok(_) => Err("other bytes came out of the pipe"),
         Err(_) => Err("the read failed"),
+    }
+}
+
+/// A child with 1 on a pipe `spawn`s `pipetest echo`: the new task has the console on 1
+/// (its line is on the console: the scenario looks for it), and the child's own `println!`
+/// goes into the pipe.
+fn spawn_console() -> Result<(), &'static str> {
+    let [r, w] = rt::pipe().map_err(|_| "pipe failed")?;
+    let pid = child(|| {
+        if rt::dup2(w, 1) != Ok(1) {
+            return 10;
+        }
+        let _ = (rt::close(r), rt::close(w));
+        let Ok(s) = rt::spawnv(
+            "pipetest",
+            &["pipetest", "echo", "pipetest: spawned, on the console"],
+        ) else {
+            return 11;
+        };
+        if status_of(s) != 0 {
+            return 12;
+        }
+        println!("the child's line");
+        0
+    })?;
+    let _ = rt::close(w);
+    let got = read_to_end(r, 1000);
+    let _ = rt::close(r);
+    if status_of(pid) != 0 {
+        return Err("the child failed");
+    }
+    match got {
+        Ok(g) if g == b"the child's line\n" => Ok(()),
+        _ => Err("the pipe holds other lines than the child's"),
     }
 }
 
