@@ -96,6 +96,7 @@ fn checks() -> i32 {
     c.run("pipe-dup2-exec-println", exec_into_pipe);
     c.run("pipe-dup2-exec-println-file", exec_into_file);
     c.run("pipe-spawn-has-the-console", spawn_console);
+    c.run("pipe-dup2-back-to-the-console", back_to_console);
     c.run("pipe-cat-stdin-from-file", cat_from_file);
     c.run("pipe-atomic-writes", atomic_writes);
     c.run("pipe-dup-shares-position", dup_position);
@@ -295,6 +296,43 @@ fn spawn_console() -> Result<(), &'static str> {
     match got {
         Ok(g) if g == b"the child's line\n" => Ok(()),
         _ => Err("the pipe holds other lines than the child's"),
+    }
+}
+
+/// What a shell does for a built-in with `>`: keep the console's 1 (`dup(1)`), `dup2` a
+/// pipe onto 1, print, then `dup2` the copy back onto 1. The copy of the console writes to
+/// the console meanwhile; after, `println!` is on the console again (the scenario looks
+/// for both lines) and the pipe holds only the redirected line.
+fn back_to_console() -> Result<(), &'static str> {
+    const VIA_COPY: &[u8] = b"pipetest: through a copy of the console\n";
+    let [r, w] = rt::pipe().map_err(|_| "pipe failed")?;
+    let pid = child(|| {
+        let Ok(saved) = rt::dup(1) else {
+            return 10;
+        };
+        if rt::dup2(w, 1) != Ok(1) {
+            return 11;
+        }
+        let _ = (rt::close(r), rt::close(w));
+        println!("into the pipe");
+        if rt::write(saved, VIA_COPY) != Ok(VIA_COPY.len()) {
+            return 12;
+        }
+        if rt::dup2(saved, 1) != Ok(1) || rt::close(saved).is_err() {
+            return 13;
+        }
+        println!("pipetest: back on the console");
+        0
+    })?;
+    let _ = rt::close(w);
+    let got = read_to_end(r, 1000);
+    let _ = rt::close(r);
+    if status_of(pid) != 0 {
+        return Err("the child failed");
+    }
+    match got {
+        Ok(g) if g == b"into the pipe\n" => Ok(()),
+        _ => Err("the pipe holds other lines than the redirected one"),
     }
 }
 
