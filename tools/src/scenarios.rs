@@ -2068,6 +2068,7 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS pipe-cat-stdin-from-file",
                 "PASS pipe-atomic-writes",
                 "PASS pipe-dup-shares-position",
+                "PASS pipe-many-waiting-readers",
                 "PASS pipe-bad-descriptors",
                 "PASS pipe-limits",
                 "PASS pipe-nothing-left",

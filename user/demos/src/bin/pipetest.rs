@@ -100,6 +100,7 @@ fn checks() -> i32 {
     c.run("pipe-cat-stdin-from-file", cat_from_file);
     c.run("pipe-atomic-writes", atomic_writes);
     c.run("pipe-dup-shares-position", dup_position);
+    c.run("pipe-many-waiting-readers", many_readers);
     c.run("pipe-bad-descriptors", bad_descriptors);
     c.run("pipe-limits", limits);
     let end = demos::settled(&start, || {
@@ -459,6 +460,53 @@ fn dup_position() -> Result<(), &'static str> {
         Ok(())
     } else {
         Err("the copy does not share the position")
+    }
+}
+
+/// More readers wait on one empty pipe than the file server keeps waiting (32): the
+/// others' calls are `EBUSY` and their runtime asks again; all read end of file when the
+/// parent closes the write end, and the file server still answers meanwhile.
+fn many_readers() -> Result<(), &'static str> {
+    const READERS: usize = 40;
+    let [r, w] = rt::pipe().map_err(|_| "pipe failed")?;
+    let [sr, sw] = rt::pipe().map_err(|_| "pipe failed")?;
+    let mut pids = Vec::new();
+    for _ in 0..READERS {
+        pids.push(child(|| {
+            let _ = (rt::close(w), rt::close(sr));
+            let _ = rt::write(sw, b"r");
+            let _ = rt::close(sw);
+            let mut buf = [0u8; 8];
+            match rt::read(r, &mut buf) {
+                Ok(0) => 0,
+                _ => 1,
+            }
+        })?);
+    }
+    let _ = (rt::close(r), rt::close(sw));
+    let mut said = 0;
+    let mut buf = [0u8; 64];
+    while said < READERS {
+        match rt::read(sr, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => said += n,
+        }
+    }
+    let _ = rt::close(sr);
+    for _ in 0..200 {
+        rt::sched_yield();
+    }
+    // The server answers others while the readers wait.
+    let (answered, _) = demos::read_hello();
+    let _ = rt::close(w);
+    let ended = pids.into_iter().filter(|&p| status_of(p) == 0).count();
+    if said != READERS || answered != Ok(5) {
+        return Err("the readers did not start, or the server did not answer");
+    }
+    if ended == READERS {
+        Ok(())
+    } else {
+        Err("a reader did not read end of file")
     }
 }
 
