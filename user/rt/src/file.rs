@@ -139,9 +139,6 @@ fn before_copy(fd: u64) {
 /// sharing its position. `dup` of a console descriptor (0..2 not redirected) gives one whose
 /// `read` and `write` go to the console. `EBADF`, `EMFILE`.
 pub fn dup(fd: u64) -> Result<u64, Errno> {
-    if proto::console::owns_fd(fd) && !redirected(fd) {
-        return FileRequest::dup(&FILE, fd);
-    }
     before_copy(fd);
     FileRequest::dup(&FILE, fd)
 }
@@ -152,8 +149,6 @@ pub fn dup(fd: u64) -> Result<u64, Errno> {
 /// descriptor onto 0..2 gives it back to the console. `EBADF` for a bad `old` or a `new`
 /// of [`proto::file::DUP_MAX`] or more.
 pub fn dup2(old: u64, new: u64) -> Result<u64, Errno> {
-    // Whether 0..2 are held must be known before the server changes it.
-    let _ = redirected(0);
     if old != new {
         before_copy(old);
         // `new`'s window and `O_DIRECT` buffer go with it.
