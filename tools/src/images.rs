@@ -171,6 +171,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "conread",
             "conlines",
             "fatcut",
+            "pipetest",
         ],
     ),
 ];

@@ -2207,6 +2207,42 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
+    // Pipes, dup/dup2 and descriptors 0..2 redirected (issue 11): `pipetest`'s checks, among
+    // them programs run with 0 or 1 on a pipe or a file (`pipeout.txt`, removed again).
+    Scenario {
+        writes_disk: true,
+        timeout_secs: 120,
+        ..Scenario::stops(
+            "proc-pipe",
+            Initrd::Normal,
+            "run=pipetest",
+            Stage::Hello,
+            &[
+                "PASS pipe-big-transfer",
+                "PASS pipe-eof-after-writer-exit",
+                "PASS pipe-epipe-reader-closed",
+                "PASS pipe-epipe-reader-exited",
+                "PASS pipe-killed-writer-eof",
+                "PASS pipe-dup2-exec-println",
+                "PASS pipe-dup2-exec-println-file",
+                "pipetest: spawned, on the console",
+                "PASS pipe-spawn-has-the-console",
+                "pipetest: through a copy of the console",
+                "pipetest: back on the console",
+                "PASS pipe-dup2-back-to-the-console",
+                "PASS pipe-cat-stdin-from-file",
+                "PASS pipe-atomic-writes",
+                "PASS pipe-dup-shares-position",
+                "PASS pipe-many-waiting-readers",
+                "PASS pipe-bad-descriptors",
+                "PASS pipe-limits",
+                "PASS pipe-nothing-left",
+                "pipetest: 0 failures",
+                "init: pipetest exited with status 0",
+                "init: done",
+            ],
+        )
+    },
 ];
 
 /// What scenario `console-read` types, prompt by prompt (`user/demos conread`).
