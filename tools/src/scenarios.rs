@@ -2201,6 +2201,8 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS c-kill-sigkill",
                 "PASS c-execv",
                 "PASS c-execv-enoent",
+                "PASS c-pipe",
+                "PASS c-dup2-stdout",
                 "c-test: 0 failures",
                 "init: c-test exited with status 0",
                 "init: done",

@@ -349,7 +349,7 @@ static void test_proc(void) {
     check(FAILS(execv("/bin/nothing", argv), ENOENT), "c-execv-enoent",
           "execv of a missing program: ENOENT, and execv returns");
 
-    /* pipe: not in the runtime yet (ENOSYS); a round trip once it is. */
+    /* pipe: a round trip (ENOSYS before the runtime had pipes). */
     errno = 0;
     if (pipe(fds) == -1 && errno == ENOSYS) {
         printf("c-test: pipe: not yet available (ENOSYS)\n");
@@ -358,8 +358,24 @@ static void test_proc(void) {
         check(write(fds[1], "pipe", 4) == 4 && read(fds[0], buf, 8) == 4 &&
                   memcmp(buf, "pipe", 4) == 0,
               "c-pipe", "pipe: what is written to fds[1] is read from fds[0]");
-        close(fds[0]);
+        /* A child with the pipe on 1: printf goes into the pipe, 1 is no terminal. */
+        pid = fork();
+        if (pid == 0) {
+            close(fds[0]);
+            if (dup2(fds[1], 1) != 1)
+                _exit(3);
+            printf("into the pipe %d\n", isatty(1));
+            fflush(stdout);
+            _exit(isatty(1) ? 4 : 0);
+        }
         close(fds[1]);
+        char got[32] = {0};
+        ssize_t n = read(fds[0], got, sizeof got - 1);
+        check(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+                  WEXITSTATUS(status) == 0 && n == 16 &&
+                  memcmp(got, "into the pipe 0\n", 16) == 0,
+              "c-dup2-stdout", "dup2 of a pipe onto 1: printf lands in it, isatty(1) is 0");
+        close(fds[0]);
     }
 }
 

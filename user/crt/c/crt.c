@@ -33,7 +33,7 @@ _Static_assert(ENOSYS == 88 && ENOTEMPTY == 90 && ENAMETOOLONG == 91 && ETIMEDOU
 _Static_assert(EPERM == 1 && ENOENT == 2 && EBADF == 9 && ECHILD == 10 && EAGAIN == 11 &&
                    ENOMEM == 12 && EACCES == 13 && EFAULT == 14 && EEXIST == 17 &&
                    EISDIR == 21 && EINVAL == 22 && EMFILE == 24 && ENOTTY == 25 &&
-                   ENOSPC == 28 && ESPIPE == 29 && EROFS == 30,
+                   ENOSPC == 28 && ESPIPE == 29 && EROFS == 30 && EPIPE == 32,
                "picolibc's errno values below 35 are Linux's (src/lib.rs c_errno)");
 _Static_assert(SIGKILL == 9 && SIGBUS == 10 && SIGSEGV == 11 && WNOHANG == 1,
                "picolibc's signal numbers (src/lib.rs wait_status)");
@@ -222,6 +222,7 @@ size_t fread(void *ptr, size_t size, size_t nmemb, FILE *f) {
 
 int __crt_stat(const char *path, uint64_t *size, int *is_dir);
 int __crt_fstat(int fd, uint64_t *size, int *is_dir);
+int __crt_console(int fd);
 
 static void fill_stat(struct stat *st, uint64_t size, int is_dir, int console) {
     memset(st, 0, sizeof *st);
@@ -254,7 +255,7 @@ int fstat(int fd, struct stat *st) {
     }
     if (__crt_fstat(fd, &size, &is_dir) < 0)
         return -1;
-    fill_stat(st, size, is_dir, fd >= 0 && fd <= 2);
+    fill_stat(st, size, is_dir, __crt_console(fd));
     return 0;
 }
 

@@ -311,7 +311,7 @@ pub unsafe extern "C" fn __crt_stat(
 /// `size` and `is_dir` point to writable values.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn __crt_fstat(fd: c_int, size: *mut u64, is_dir: *mut c_int) -> c_int {
-    let r = if (0..3).contains(&fd) {
+    let r = if __crt_console(fd) == 1 {
         // The console's descriptors: a character device of no size.
         Ok(rt::Stat {
             size: 0,
@@ -466,12 +466,48 @@ pub extern "C" fn kill(pid: Pid, sig: c_int) -> c_int {
     }
 }
 
-/// `int pipe(int fds[2])`: not yet (`ENOSYS`). Note for the merge with branch `pipe`:
-/// `rt::file::pipe() -> Result<[u64; 2], Errno>` goes here, its two descriptors written to
-/// `fds` as `c_int`.
+/// `int pipe(int fds[2])`: `fds[0]` the read end, `fds[1]` the write end
+/// (`rt::file::pipe`). `EFAULT` for NULL.
+///
+/// # Safety
+///
+/// `fds` is NULL or points to two writable `int`s.
 #[unsafe(no_mangle)]
-pub extern "C" fn pipe(_fds: *mut c_int) -> c_int {
-    fail(Errno::ENOSYS)
+pub unsafe extern "C" fn pipe(fds: *mut c_int) -> c_int {
+    if fds.is_null() {
+        return fail(Errno::EFAULT);
+    }
+    let r = rt::file::pipe().and_then(|[r, w]| {
+        let r = c_int::try_from(r).map_err(|_| Errno::EMFILE)?;
+        let w = c_int::try_from(w).map_err(|_| Errno::EMFILE)?;
+        Ok((r, w))
+    });
+    match r {
+        Ok((r, w)) => {
+            // SAFETY: the caller's promise.
+            unsafe {
+                *fds = r;
+                *fds.add(1) = w;
+            }
+            0
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// `int dup(int fd)`: the lowest free descriptor from 3, naming what `fd` names.
+#[unsafe(no_mangle)]
+pub extern "C" fn dup(fd: c_int) -> c_int {
+    let r = fd_of(fd).and_then(rt::file::dup);
+    ret(r.and_then(|d| c_int::try_from(d).map_err(|_| Errno::EMFILE)))
+}
+
+/// `int dup2(int old, int new)`: `new` names what `old` names (0, 1 and 2 included:
+/// `printf` then goes where `new` goes).
+#[unsafe(no_mangle)]
+pub extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+    let r = fd_of(old).and_then(|o| rt::file::dup2(o, fd_of(new)?));
+    ret(r.map(|_| new))
 }
 
 /// picolibc's signal numbers (`sys/signal.h`, checked in `c/crt.c`).
@@ -633,7 +669,7 @@ pub unsafe extern "C" fn shm_unlink(name: *const c_char) -> c_int {
 /// `int isatty(int fd)`: 1 for the console's descriptors 0, 1 and 2.
 #[unsafe(no_mangle)]
 pub extern "C" fn isatty(fd: c_int) -> c_int {
-    if (0..3).contains(&fd) {
+    if __crt_console(fd) == 1 {
         1
     } else {
         // ENOTTY
@@ -641,6 +677,13 @@ pub extern "C" fn isatty(fd: c_int) -> c_int {
         unsafe { __crt_set_errno(25) };
         0
     }
+}
+
+/// 1 if `fd` is one of 0, 1 and 2 and still the console's (not redirected by `dup2`, here or
+/// before the `fork` or `exec` that made this program), else 0.
+#[unsafe(no_mangle)]
+pub extern "C" fn __crt_console(fd: c_int) -> c_int {
+    c_int::from((0..3).contains(&fd) && !rt::file::redirected(fd as u64))
 }
 
 /// The heap of `sbrk` (picolibc's `malloc` grows it): one anonymous mapping of this many
