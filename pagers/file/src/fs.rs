@@ -173,8 +173,9 @@ struct Object {
     /// Where its clusters are (`fs::extents`): made when first needed, dropped when the
     /// file is truncated on the disk.
     map: Option<ChainMap>,
-    /// Descriptors naming it.
+    /// Descriptors naming it, and those of them open for writing.
     refs: u32,
+    writers: u32,
     /// Memory-object handles naming it (from `GetObject` until `ObjectRelease`, or the end
     /// of the task it was given to if vm never claimed it).
     handles: u32,
@@ -204,6 +205,26 @@ struct Stage {
     /// Each later piece of that read asks for the rest, so it ends there too; a piece that
     /// does not is another read, which goes to the disk afresh.
     call_end: Option<u64>,
+    /// Counts it among the stages alive while it lives (wherever it is dropped: the end of
+    /// its transfer, `close`, `lseek`, `dup2` over its descriptor, the task's end).
+    _live: Live,
+}
+
+/// One count of a shared counter for as long as it lives: `Files::stages` counts the
+/// `O_DIRECT` stages of all tasks without a walk over every descriptor.
+struct Live(Rc<Cell<usize>>);
+
+impl Live {
+    fn new(count: &Rc<Cell<usize>>) -> Self {
+        count.set(count.get() + 1);
+        Self(count.clone())
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
 }
 
 /// What a descriptor names.
@@ -266,6 +287,8 @@ pub struct Files<P: Platform> {
     next_hidden: u32,
     /// (pid, fd) → descriptor.
     fds: BTreeMap<(u64, u64), Fd>,
+    /// `O_DIRECT` stages alive (in descriptors' `stage`), over all tasks.
+    stages: Rc<Cell<usize>>,
     /// Memory-object handles given out.
     handles: Handles,
     /// Growth reservations by (pid, fd), and each task's size page (its buffer object).
@@ -382,6 +405,7 @@ impl<P: Platform> Files<P> {
             next_object: 1,
             next_hidden: 0,
             fds: BTreeMap::new(),
+            stages: Rc::new(Cell::new(0)),
             handles: Handles::new(),
             reserved: BTreeMap::new(),
             size_pages: BTreeMap::new(),
@@ -465,6 +489,7 @@ impl<P: Platform> Files<P> {
         }
         let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
         o.refs += 1;
+        o.writers += u32::from(flags & of::ACCMODE != of::RDONLY);
         let size = o.size;
         let fd = (FIRST_FD..)
             .find(|fd| !self.fds.contains_key(&(pid, *fd)))
@@ -572,6 +597,7 @@ impl<P: Platform> Files<P> {
                 disk_len: len,
                 map: None,
                 refs: 0,
+                writers: 0,
                 handles: 0,
                 writable,
                 unlinked: false,
@@ -603,12 +629,16 @@ impl<P: Platform> Files<P> {
     /// Whether task `pid` may stage one more `O_DIRECT` transfer: `ENOMEM` past its own
     /// limit (or when the heap is low), `EAGAIN` past everyone's.
     fn may_stage(&self, pid: u64) -> Result<(), Errno> {
-        let staged = |(&(p, _), d): (&(u64, u64), &Fd)| d.stage.is_some() && (p == pid);
-        let mine = self.fds.iter().filter(|&e| staged(e)).count();
+        // The task's own descriptors (at most `MAX_TASK_FDS`), and a count for all tasks.
+        let mine = self
+            .fds
+            .range((pid, 0)..=(pid, u64::MAX))
+            .filter(|(_, d)| d.stage.is_some())
+            .count();
         if mine >= MAX_TASK_STAGES || P::heap_low() {
             return Err(Errno::ENOMEM);
         }
-        if self.fds.values().filter(|d| d.stage.is_some()).count() >= MAX_STAGES {
+        if self.stages.get() >= MAX_STAGES {
             return Err(Errno::EAGAIN);
         }
         Ok(())
@@ -670,6 +700,7 @@ impl<P: Platform> Files<P> {
         }
         if let Some(o) = self.objects.get_mut(&d.object) {
             o.refs = o.refs.saturating_sub(1);
+            o.writers = o.writers.saturating_sub(u32::from(d.writable()));
         }
         let settled = self.settle(d.object);
         // A write-back that failed earlier (the data is gone) is this writer's to hear.
@@ -769,6 +800,7 @@ impl<P: Platform> Files<P> {
                 if old.end == End::File {
                     if let Some(o) = self.objects.get_mut(&old.object) {
                         o.refs = o.refs.saturating_sub(1);
+                        o.writers = o.writers.saturating_sub(u32::from(old.writable()));
                     }
                 } else {
                     self.drop_pipe_end(child, &old);

@@ -153,6 +153,7 @@ impl<P: Platform> Files<P> {
                     filled: len as usize,
                     write: false,
                     call_end,
+                    _live: Live::new(&self.stages),
                 }
             }
         };
@@ -508,6 +509,7 @@ impl<P: Platform> Files<P> {
                     filled: 0,
                     write: true,
                     call_end: None,
+                    _live: Live::new(&self.stages),
                 }
             }
         };

@@ -49,9 +49,7 @@ impl<P: Platform> Files<P> {
     /// Whether a descriptor open for writing or a writable handle (a shared writable
     /// mapping, or one about to be made) names `object`.
     pub(super) fn writers(&self, object: u64) -> bool {
-        self.fds
-            .values()
-            .any(|d| d.object == object && d.writable())
+        self.objects.get(&object).is_some_and(|o| o.writers > 0)
             || self.handles.writable_on(object, pid::INIT)
     }
 

@@ -170,6 +170,7 @@ impl<P: Platform> Files<P> {
             End::File => {
                 if let Some(o) = self.objects.get_mut(&d.object) {
                     o.refs += 1;
+                    o.writers += u32::from(d.writable());
                 }
             }
             End::PipeRead(id) => {

@@ -1151,3 +1151,80 @@ fn growth_reservations_fold_in_end_before_changes_and_are_bounded() {
     assert_eq!(f.task_exit(20), Ok(()));
     assert!(f.size_page(24).is_ok());
 }
+
+/// `O_DIRECT` reads handed out a message at a time are staged: at most `MAX_TASK_STAGES`
+/// per task (`ENOMEM`) and `MAX_STAGES` in all (`EAGAIN`), counted without a walk over
+/// every descriptor; a stage's end (its last piece, `close`, the task's end) frees its
+/// place.
+#[test]
+fn o_direct_stages_are_bounded_and_counted_until_they_go() {
+    use crate::fs::{MAX_STAGES, MAX_TASK_STAGES};
+    let (mut f, _d, _data) = with_data(4 * BS, 8);
+    // A read of 1,024 bytes into a 464-byte message: the rest stays staged.
+    let start = |f: &mut Files<Host>, pid: u64| -> Result<u64, Errno> {
+        let fd = open(f, pid, "DATA.BIN", of::RDONLY | of::DIRECT).unwrap();
+        let mut out = [0u8; 464];
+        match f.read(pid, fd, 0, 1024, &mut out) {
+            Ok(464) => Ok(fd),
+            Ok(n) => panic!("a first piece of {n} bytes"),
+            Err(Fail::No(e)) => Err(e),
+            Err(_) => panic!("waits"),
+        }
+    };
+    let mut mine = Vec::new();
+    for _ in 0..MAX_TASK_STAGES {
+        mine.push(start(&mut f, A).unwrap());
+    }
+    assert_eq!(start(&mut f, A), Err(Errno::ENOMEM));
+    // Other tasks fill the rest; then nobody gets one.
+    let others = MAX_STAGES - MAX_TASK_STAGES;
+    for i in 0..others {
+        start(&mut f, 100 + (i / MAX_TASK_STAGES) as u64).unwrap();
+    }
+    assert_eq!(start(&mut f, B), Err(Errno::EAGAIN));
+    // A close frees one place, a task's end frees its four.
+    assert_eq!(f.close(A, mine[0]), Ok(()));
+    let again = start(&mut f, B).unwrap();
+    assert_eq!(start(&mut f, B), Err(Errno::EAGAIN));
+    assert_eq!(f.task_exit(100), Ok(()));
+    for _ in 0..3 {
+        start(&mut f, B).unwrap();
+    }
+    // The rest of a staged read comes from the stage and ends it.
+    let mut out = [0u8; 1024];
+    assert_eq!(f.read(B, again, 464, 560, &mut out).ok(), Some(560));
+    start(&mut f, 101)
+        .map(|_| ())
+        .unwrap_or_else(|e| assert_eq!(e, Errno::ENOMEM));
+}
+
+/// init loads no program somebody may be writing (`ETXTBSY`): a descriptor open for
+/// writing, its `dup`, a `fork`'s copy, each counts until it goes (the count is kept per
+/// file, not found by a walk over every descriptor).
+#[test]
+fn a_file_open_for_writing_is_no_program_to_load() {
+    let (mut f, _d, _data) = with_data(1000, 8);
+    let load = |f: &mut Files<Host>| -> Result<(), Errno> {
+        let fd = open(f, pid::INIT, "DATA.BIN", of::RDONLY).unwrap();
+        let r = f.get_object(pid::INIT, fd, false).map(|(h, _)| {
+            assert_eq!(f.object_release(pid::INIT, h), Ok(()));
+        });
+        assert_eq!(f.close(pid::INIT, fd), Ok(()));
+        r
+    };
+    assert_eq!(load(&mut f), Ok(()));
+    // Readers do not count.
+    let r = open(&mut f, A, "DATA.BIN", of::RDONLY).unwrap();
+    assert_eq!(load(&mut f), Ok(()));
+    let w = open(&mut f, A, "DATA.BIN", of::RDWR).unwrap();
+    assert_eq!(load(&mut f), Err(Errno::ETXTBSY));
+    let copy = f.dup(A, w).unwrap();
+    assert_eq!(f.close(A, w), Ok(()));
+    assert_eq!(load(&mut f), Err(Errno::ETXTBSY));
+    assert_eq!(f.task_fork(A, B), Ok(()));
+    assert_eq!(f.close(A, copy), Ok(()));
+    assert_eq!(load(&mut f), Err(Errno::ETXTBSY));
+    assert_eq!(f.task_exit(B), Ok(()));
+    assert_eq!(load(&mut f), Ok(()));
+    assert_eq!(f.close(A, r), Ok(()));
+}
