@@ -28,7 +28,7 @@ use abi::message::FaultLabel;
 use abi::object::{CapRights, ObjectType};
 use jobs::{Forking, Loading};
 use kernel_core::elf::{UserImage, parse_user_image};
-use liballoc::collections::BTreeMap;
+use liballoc::collections::{BTreeMap, BTreeSet};
 use liballoc::vec::Vec;
 use libmk::{CNode, Cap, Endpoint, Frame, Notification, Reply, Tcb, Timer, Untyped, VSpace};
 use proto::args::{AREA_BITS, AREA_BYTES, Args, HEADER_BYTES};
@@ -157,6 +157,11 @@ pub struct Proc<'a> {
     /// Where the last program loaded came from, for init's log.
     pub loaded_from: &'static str,
     tasks: BTreeMap<u64, Task>,
+    /// (parent, child) of every task and of every child being forked, and of the ended
+    /// tasks not yet waited for: a parent's children are a range, so counting them,
+    /// `wait` and handing orphans to init look at that parent's alone.
+    children: BTreeSet<(u64, u64)>,
+    zombies: BTreeSet<(u64, u64)>,
     next_pid: u64,
     /// Task untypeds revoked and ready for reuse.
     free_untyped: Vec<Cap<Untyped>>,
@@ -243,6 +248,8 @@ impl<'a> Proc<'a> {
             console_ep: servers.console_ep,
             servers: servers.threads,
             tasks: BTreeMap::new(),
+            children: BTreeSet::new(),
+            zombies: BTreeSet::new(),
             next_pid: pid::FIRST_USER,
             free_untyped: Vec::new(),
             watched: None,
@@ -454,9 +461,7 @@ impl<'a> Proc<'a> {
     fn may_add_child(&self, parent: u64) -> Result<(), Errno> {
         // (init's children are the program it runs and adopted orphans: no per-parent limit.)
         // Children being forked count as children already.
-        let children = self.tasks.values().filter(|t| t.parent == parent).count()
-            + self.forks.values().filter(|f| f.parent == parent).count();
-        let too_many = parent != pid::INIT && children >= MAX_CHILDREN;
+        let too_many = parent != pid::INIT && self.children_of(parent).count() >= MAX_CHILDREN;
         let tasks = self.tasks.len() + self.forks.len();
         if too_many || tasks >= MAX_TASKS || rt::heap::is_low() {
             return Err(Errno::EAGAIN);
@@ -508,7 +513,7 @@ impl<'a> Proc<'a> {
             self.free_objects(objs);
             return Err(e);
         }
-        self.tasks.insert(
+        self.insert_task(
             pid,
             Task {
                 name,
@@ -685,6 +690,7 @@ impl<'a> Proc<'a> {
         };
         task.state = State::Zombie { how, value };
         let (parent, name) = (task.parent, task.name);
+        self.zombies.insert((parent, pid));
         let _ = objs.tcb.suspend();
         if let Err(e) = VmControl::destroy(&self.vm, pid) {
             rt::println!("init: vm could not destroy task {pid}: {e}");
@@ -694,23 +700,21 @@ impl<'a> Proc<'a> {
         self.free_objects(objs);
 
         // Orphans go to init, which reaps them.
-        let orphans: Vec<u64> = self
-            .tasks
-            .iter()
-            .filter(|(_, t)| t.parent == pid)
-            .map(|(&p, _)| p)
-            .collect();
+        // (A child still being forked stays: its fork fails, its parent being gone.)
+        let orphans: Vec<u64> = self.children_of(pid).collect();
         for child in orphans {
             if let Some(t) = self.tasks.get_mut(&child) {
                 t.parent = pid::INIT;
-                if matches!(t.state, State::Zombie { .. }) {
-                    self.tasks.remove(&child);
+                self.children.remove(&(pid, child));
+                self.children.insert((pid::INIT, child));
+                if self.zombies.remove(&(pid, child)) {
+                    self.remove_task(child);
                 }
             }
         }
 
         if parent == pid::INIT {
-            self.tasks.remove(&pid);
+            self.remove_task(pid);
             if self.watched == Some(pid) {
                 self.ended = Some(Ended { name, how, value });
             }
@@ -797,26 +801,51 @@ impl<'a> Proc<'a> {
     /// process groups): pid, how, status; `EAGAIN` if none has ended yet.
     pub fn wait(&mut self, caller: u64, which: u64) -> Result<WaitReply, Errno> {
         let any_child = which == 0 || which == u64::MAX;
-        let mut any = false;
-        let mut found = None;
-        for (&p, t) in &self.tasks {
-            if t.parent != caller || (!any_child && which != p) {
-                continue;
-            }
-            any = true;
-            if let State::Zombie { how, value } = t.state {
-                found = Some(WaitReply { pid: p, how, value });
-                break;
-            }
+        let found = if any_child {
+            self.zombies
+                .range((caller, 0)..=(caller, u64::MAX))
+                .next()
+                .map(|&(_, p)| p)
+        } else {
+            Some(which).filter(|p| self.zombies.contains(&(caller, *p)))
+        };
+        if let Some(p) = found
+            && let Some(Task {
+                state: State::Zombie { how, value },
+                ..
+            }) = self.remove_task(p)
+        {
+            return Ok(WaitReply { pid: p, how, value });
         }
-        match found {
-            Some(r) => {
-                self.tasks.remove(&r.pid);
-                Ok(r)
-            }
-            None if any => Err(Errno::EAGAIN),
-            None => Err(Errno::ECHILD),
-        }
+        // A child still being forked is no child to wait for yet.
+        let any = if any_child {
+            self.children_of(caller)
+                .any(|c| self.tasks.contains_key(&c))
+        } else {
+            self.tasks.get(&which).is_some_and(|t| t.parent == caller)
+        };
+        Err(if any { Errno::EAGAIN } else { Errno::ECHILD })
+    }
+
+    /// The children of `parent`: its tasks (running or ended) and those being forked.
+    fn children_of(&self, parent: u64) -> impl Iterator<Item = u64> + '_ {
+        self.children
+            .range((parent, 0)..=(parent, u64::MAX))
+            .map(|&(_, c)| c)
+    }
+
+    /// Records a new task (and it as its parent's child).
+    fn insert_task(&mut self, pid: u64, task: Task) {
+        self.children.insert((task.parent, pid));
+        self.tasks.insert(pid, task);
+    }
+
+    /// Forgets a task (and it as its parent's child).
+    fn remove_task(&mut self, pid: u64) -> Option<Task> {
+        let task = self.tasks.remove(&pid)?;
+        self.children.remove(&(task.parent, pid));
+        self.zombies.remove(&(task.parent, pid));
+        Some(task)
     }
 
     /// vm signalled: end every task it has a kill record for.

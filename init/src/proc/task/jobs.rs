@@ -412,6 +412,7 @@ impl Proc<'_> {
             .into_iter()
             .filter(|&s| self.clients.ep(s).is_some())
             .collect();
+        self.children.insert((parent, child));
         self.forks.insert(
             child,
             Forking {
@@ -476,7 +477,7 @@ impl Proc<'_> {
         };
         match result {
             Ok(()) => {
-                self.tasks.insert(
+                self.insert_task(
                     child,
                     Task {
                         name: f.name,
@@ -492,6 +493,7 @@ impl Proc<'_> {
                 }
             }
             Err(e) => {
+                self.children.remove(&(f.parent, child));
                 self.unfork(child, f.objs, f.accepted);
                 match e {
                     Some(e) => self.answer_saved(f.reply, &answer::<()>(Err(e))),
