@@ -88,6 +88,17 @@ impl SlotSet {
     fn get(&self, s: usize) -> bool {
         self.0[s / 64] & (1 << (s % 64)) != 0
     }
+    /// The lowest slot below `limit` not in the set: a look at one word per 64 slots, not
+    /// one per slot (init takes slots for every task it makes, with thousands in use).
+    fn first_clear(&self, limit: usize) -> Option<usize> {
+        self.0
+            .iter()
+            .enumerate()
+            .find(|(_, w)| **w != u64::MAX)
+            .map(|(i, w)| i * 64 + w.trailing_ones() as usize)
+            .filter(|&s| s < limit)
+    }
+
     fn set(&mut self, s: usize, v: bool) {
         if v {
             self.0[s / 64] |= 1 << (s % 64);
@@ -151,8 +162,9 @@ impl Alloc {
     }
 
     fn take_slot(&mut self, scoped: bool) -> Result<u64, Error> {
-        let s = (0..self.slot_count)
-            .find(|&s| !self.used.get(s))
+        let s = self
+            .used
+            .first_clear(self.slot_count)
             .ok_or(Error::NotEnoughMemory)?;
         self.used.set(s, true);
         self.scoped.set(s, scoped);
