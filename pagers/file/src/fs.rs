@@ -309,6 +309,10 @@ pub struct Files<P: Platform> {
     pipes: BTreeMap<u64, pipes::Pipe>,
     next_pipe: u64,
     pipe_waiters: Vec<(u64, P::Waiter)>,
+    /// Writes of at most `PIPE_BUF` bytes that take two messages, by task: the first part,
+    /// held until the rest comes (`fs::pipes`; one per task, which writes one thing at a
+    /// time).
+    stashes: BTreeMap<u64, pipes::Stash>,
 }
 
 fn errno(e: Error<IoError>) -> Errno {
@@ -417,6 +421,7 @@ impl<P: Platform> Files<P> {
             pipes: BTreeMap::new(),
             next_pipe: 1,
             pipe_waiters: Vec::new(),
+            stashes: BTreeMap::new(),
         })
     }
 

@@ -151,11 +151,16 @@ pub fn dup(fd: u64) -> Result<u64, Errno> {
 pub fn dup2(old: u64, new: u64) -> Result<u64, Errno> {
     if old != new {
         before_copy(old);
-        // `new`'s window and `O_DIRECT` buffer go with it.
+        // `new`'s position goes to the server first: should the call fail, `new` stays
+        // open where it was.
+        crate::fastio::share(new);
+    }
+    let held = FileRequest::dup2(&FILE, old, new)?;
+    if old != new {
+        // `new`'s window and `O_DIRECT` buffer went with it.
         crate::fastio::forget(new);
         crate::direct::forget(new);
     }
-    let held = FileRequest::dup2(&FILE, old, new)?;
     HELD.store(held & 0b111, Ordering::Relaxed);
     Ok(new)
 }

@@ -9,8 +9,10 @@
 //! file) once no writer is left. A `write` waits while the pipe is full; `EPIPE` once no
 //! reader is left (there are no signals: no `SIGPIPE`). A write of at most [`PIPE_BUF`]
 //! bytes waits until all of it fits and then goes in whole: when it takes two messages
-//! (a message carries 464 bytes), the pipe is its writer's until the rest came, and other
-//! writers wait.
+//! (a message carries 464 bytes), the first part is held aside ([`Stash`], one per task)
+//! and goes in with the rest. Other writers go on meanwhile: a writer that never sends the
+//! rest holds up nobody (its first part goes when it writes anything else, closes its end
+//! or ends).
 //!
 //! The server may hold a task's descriptors 0, 1 and 2 (after `dup2(x, 0..2)`); those it
 //! does not hold are the console's. A descriptor may name the console too (`dup` of a
@@ -20,8 +22,9 @@
 
 use super::{End, FIRST_FD, Fail, Fd, Files};
 use crate::platform::{Platform, Waiter};
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeSet, VecDeque};
 use alloc::rc::Rc;
+use alloc::vec::Vec;
 use core::cell::Cell;
 use proto::Errno;
 use proto::console::FD_COUNT;
@@ -41,9 +44,14 @@ pub(super) struct Pipe {
     /// Read and write descriptors naming it, over all tasks.
     readers: u32,
     writers: u32,
-    /// A write of at most `PIPE_BUF` bytes that takes more than one message: its task and
-    /// the bytes still to come. Other writers wait until they came.
-    atomic: Option<(u64, usize)>,
+}
+
+/// The first part of a task's write of at most `PIPE_BUF` bytes to pipe `pipe`, `total`
+/// bytes in all, held until the rest comes.
+pub(super) struct Stash {
+    pipe: u64,
+    data: Vec<u8>,
+    total: usize,
 }
 
 impl Pipe {
@@ -59,12 +67,16 @@ impl<P: Platform> Files<P> {
             return Err(Errno::EINVAL);
         }
         self.may_open(pid, 2)?;
-        let held = self
+        // Pipes, not descriptors: a pipe whose other end the task closed still counts.
+        let held: BTreeSet<u64> = self
             .fds
             .range((pid, 0)..=(pid, u64::MAX))
-            .filter(|(_, d)| matches!(d.end, End::PipeRead(_) | End::PipeWrite(_)))
-            .count();
-        if held + 2 > 2 * PIPES_PER_TASK {
+            .filter_map(|(_, d)| match d.end {
+                End::PipeRead(id) | End::PipeWrite(id) => Some(id),
+                _ => None,
+            })
+            .collect();
+        if held.len() >= PIPES_PER_TASK {
             return Err(Errno::EMFILE);
         }
         if self.pipes.len() >= MAX_PIPES || P::heap_low() {
@@ -78,7 +90,6 @@ impl<P: Platform> Files<P> {
                 ring: VecDeque::with_capacity(PIPE_SIZE),
                 readers: 1,
                 writers: 1,
-                atomic: None,
             },
         );
         let read = self.free_fd(pid, FIRST_FD);
@@ -199,13 +210,11 @@ impl<P: Platform> Files<P> {
         };
         match d.end {
             End::PipeRead(_) => p.readers = p.readers.saturating_sub(1),
-            _ => {
-                p.writers = p.writers.saturating_sub(1);
-                // An atomic write whose writer closed its end: the rest never comes.
-                if p.atomic.is_some_and(|(owner, _)| owner == pid) {
-                    p.atomic = None;
-                }
-            }
+            _ => p.writers = p.writers.saturating_sub(1),
+        }
+        // A write of this task's whose rest never comes now.
+        if self.stashes.get(&pid).is_some_and(|s| s.pipe == id) {
+            self.stashes.remove(&pid);
         }
         if p.readers == 0 && p.writers == 0 {
             self.pipes.remove(&id);
@@ -238,6 +247,7 @@ impl<P: Platform> Files<P> {
     /// Task `pid` ended: its requests waiting on pipes are answered into nothing (their
     /// saved replies freed) rather than left until the pipe changes.
     pub(super) fn pipe_task_exit(&mut self, pid: u64) {
+        self.stashes.remove(&pid);
         let mut i = 0;
         while i < self.pipe_waiters.len() {
             if self.pipe_waiters[i].1.pid() == pid {
@@ -299,44 +309,80 @@ impl<P: Platform> Files<P> {
         let Some(p) = self.pipes.get_mut(&id) else {
             return Err(Errno::EBADF.into());
         };
+        let len = data.len();
+        // The rest of this task's write of at most `PIPE_BUF` bytes: all of it goes in
+        // once it fits (until then the request waits, the first part kept).
+        // (Its `total`, what is left of the caller's write, is what the first part left.)
+        let rest = self.stashes.get(&pid).filter(|s| {
+            s.pipe == id
+                && u64::try_from(s.total - s.data.len()).is_ok_and(|left| left == total)
+                && s.data.len() + len <= s.total
+        });
         if p.readers == 0 {
-            // The rest of an atomic write never goes in either.
-            p.atomic = None;
+            // The rest of a held write never goes in either.
+            self.stashes.remove(&pid);
             return Err(Errno::EPIPE.into());
         }
-        if data.is_empty() {
+        if len == 0 {
             return Ok(0);
         }
-        let len = data.len();
-        let n = match p.atomic {
-            // The rest of this task's atomic write: its room was kept.
-            Some((owner, left)) if owner == pid && len <= left => {
-                p.atomic = (left > len).then_some((owner, left - len));
-                len
-            }
-            Some((owner, _)) if owner != pid => return Err(self.pipe_blocks(id, flags)),
-            _ => {
-                // A new write (a write of this task that did not finish is given up).
-                p.atomic = None;
-                let total = usize::try_from(total).unwrap_or(usize::MAX).max(len);
-                if total <= PIPE_BUF {
-                    if p.room() < total {
-                        return Err(self.pipe_blocks(id, flags));
-                    }
-                    if total > len {
-                        p.atomic = Some((pid, total - len));
-                    }
-                    len
-                } else if p.room() == 0 {
-                    return Err(self.pipe_blocks(id, flags));
-                } else {
-                    len.min(p.room())
+        if let Some(s) = rest {
+            let (have, whole) = (s.data.len() + len, s.total);
+            if have < whole {
+                // (A message carries 464 bytes: two make any write of `PIPE_BUF`.)
+                if let Some(s) = self.stashes.get_mut(&pid) {
+                    s.data.extend_from_slice(data);
                 }
+                return Ok(len);
             }
+            if p.room() < whole {
+                return Err(self.pipe_blocks(id, flags));
+            }
+            if let Some(s) = self.stashes.remove(&pid) {
+                p.ring.extend(&s.data);
+            }
+            p.ring.extend(data);
+            self.wake_pipe(id);
+            return Ok(len);
+        }
+        // A new write (a write of this task that did not finish is given up).
+        self.stashes.remove(&pid);
+        let total = usize::try_from(total).unwrap_or(usize::MAX).max(len);
+        let n = if total <= PIPE_BUF {
+            if total > len {
+                // Its first part: held aside until the rest comes. (`O_NONBLOCK`: refused
+                // now if the whole would not fit now.)
+                if flags & of::NONBLOCK != 0 && p.room() < total {
+                    return Err(Errno::EAGAIN.into());
+                }
+                if P::heap_low() {
+                    return Err(Errno::ENOMEM.into());
+                }
+                let stash = Stash {
+                    pipe: id,
+                    data: data.to_vec(),
+                    total,
+                };
+                self.stashes.insert(pid, stash);
+                return Ok(len);
+            }
+            if p.room() < total {
+                return Err(self.pipe_blocks(id, flags));
+            }
+            len
+        } else if p.room() == 0 {
+            return Err(self.pipe_blocks(id, flags));
+        } else {
+            len.min(p.room())
         };
         p.ring.extend(&data[..n]);
         self.wake_pipe(id);
         Ok(n)
+    }
+
+    /// Writes held aside (for tests that check nothing is left behind).
+    pub fn stash_count(&self) -> usize {
+        self.stashes.len()
     }
 
     /// `Fstat` of a pipe: the bytes it holds.

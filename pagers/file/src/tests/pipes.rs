@@ -47,6 +47,7 @@ fn pipe_of<T: core::fmt::Debug>(r: Result<T, Fail>) -> u64 {
     }
 }
 
+#[track_caller]
 fn ok<T>(r: Result<T, Fail>) -> T {
     match r {
         Ok(v) => v,
@@ -181,40 +182,98 @@ fn writes_of_at_most_pipe_buf_bytes_are_never_interleaved() {
     let (r, w) = f.pipe(A, 0).unwrap();
     f.task_fork(A, B).unwrap();
     f.can_wait = true;
-    // A writes 512 bytes in two messages (464 + 48): B's write waits between them.
+    // A writes 512 bytes in two messages (464 + 48); B writes between them, and its bytes
+    // go in first: A's first part is held aside until the rest comes.
     let a = std::vec![b'a'; PIPE_BUF];
     assert_eq!(
         ok(f.write(A, w, AT_POSITION, PIPE_BUF as u64, &a[..464])),
         464
     );
-    let p = pipe_of(f.write(B, w, AT_POSITION, 10, b"bbbbbbbbbb"));
-    f.park(Fail::WaitPipe(p), Req::new(7, B)).unwrap();
-    assert_eq!(ok(f.write(A, w, AT_POSITION, 48, &a[464..])), 48);
-    assert_eq!(woken(&mut f), [(7, false)]);
+    assert_eq!(f.fstat(A, r), Ok(0));
     assert_eq!(ok(f.write(B, w, AT_POSITION, 10, b"bbbbbbbbbb")), 10);
+    assert_eq!(ok(f.write(A, w, AT_POSITION, 48, &a[464..])), 48);
+    assert_eq!(f.stash_count(), 0);
     let got = ok(read(&mut f, A, r, 1000));
-    assert_eq!(&got[..PIPE_BUF], &a[..]);
-    assert_eq!(&got[PIPE_BUF..], b"bbbbbbbbbb");
-    // An atomic write waits for room for all of it, not a part.
+    assert_eq!(&got[..10], b"bbbbbbbbbb");
+    assert_eq!(&got[10..], &a[..]);
+    // A write held aside waits for room for all of it, not a part.
     let fill = std::vec![1u8; PIPE_SIZE - 100];
     assert_eq!(ok(write(&mut f, A, w, &fill)), PIPE_SIZE - 100);
-    pipe_of(f.write(B, w, AT_POSITION, 200, &a[..200]));
-    // A writer that closes its end in the middle of one frees the pipe for the others.
-    let _ = ok(read(&mut f, A, r, PIPE_SIZE));
+    assert_eq!(ok(f.write(B, w, AT_POSITION, 200, &a[..150])), 150);
+    let p = pipe_of(f.write(B, w, AT_POSITION, 50, &a[..50]));
+    f.park(Fail::WaitPipe(p), Req::new(7, B)).unwrap();
+    assert_eq!(ok(read(&mut f, A, r, PIPE_SIZE)).len(), PIPE_SIZE - 100);
+    assert_eq!(woken(&mut f), [(7, false)]);
+    assert_eq!(ok(f.write(B, w, AT_POSITION, 50, &a[..50])), 50);
+    assert_eq!(ok(read(&mut f, A, r, PIPE_SIZE)).len(), 200);
+    // A writer that never sends the rest holds up nobody; its first part goes when it ends.
     assert_eq!(
         ok(f.write(A, w, AT_POSITION, PIPE_BUF as u64, &a[..464])),
         464
     );
-    pipe_of(f.write(B, w, AT_POSITION, 10, b"bbbbbbbbbb"));
-    f.task_exit(A).unwrap();
-    assert_eq!(woken(&mut f), []);
     assert_eq!(ok(f.write(B, w, AT_POSITION, 10, b"bbbbbbbbbb")), 10);
+    assert_eq!(f.stash_count(), 1);
+    f.task_exit(A).unwrap();
+    assert_eq!(f.stash_count(), 0);
+    assert_eq!(ok(read(&mut f, B, r, 1000)), b"bbbbbbbbbb");
+    // Nor does one that writes something else instead: the held part is given up.
+    f.task_fork(B, C).unwrap();
+    assert_eq!(
+        ok(f.write(C, w, AT_POSITION, PIPE_BUF as u64, &a[..464])),
+        464
+    );
+    assert_eq!(ok(f.write(C, w, AT_POSITION, 3, b"ccc")), 3);
+    assert_eq!(ok(read(&mut f, B, r, 1000)), b"ccc");
+    assert_eq!(f.stash_count(), 0);
+    // A rest longer than what was announced is a new write too.
+    assert_eq!(ok(f.write(C, w, AT_POSITION, 100, &a[..60])), 60);
+    assert_eq!(ok(f.write(C, w, AT_POSITION, 100, &a[..60])), 60);
+    assert_eq!(f.stash_count(), 1);
+    assert_eq!(f.close(C, w), Ok(()));
+    assert_eq!(f.stash_count(), 0);
+    f.task_exit(C).unwrap();
     // B holds the only read end: its close makes its own write `EPIPE`.
     f.close(B, r).unwrap();
     assert_eq!(
         no(f.write(B, w, AT_POSITION, 10, b"bbbbbbbbbb")),
         Errno::EPIPE
     );
+}
+
+/// `O_NONBLOCK`: a write of at most `PIPE_BUF` bytes that would not fit whole is `EAGAIN`
+/// at its first part, nothing held.
+#[test]
+fn a_nonblocking_atomic_write_is_all_or_nothing() {
+    let mut f = files();
+    let (r, w) = f.pipe(A, of::NONBLOCK).unwrap();
+    let fill = std::vec![1u8; PIPE_SIZE - 100];
+    assert_eq!(ok(write(&mut f, A, w, &fill)), PIPE_SIZE - 100);
+    let a = std::vec![b'a'; PIPE_BUF];
+    assert_eq!(
+        no(f.write(A, w, AT_POSITION, PIPE_BUF as u64, &a[..464])),
+        Errno::EAGAIN
+    );
+    assert_eq!(f.stash_count(), 0);
+    assert_eq!(ok(read(&mut f, A, r, PIPE_SIZE)).len(), PIPE_SIZE - 100);
+    assert_eq!(
+        ok(f.write(A, w, AT_POSITION, PIPE_BUF as u64, &a[..464])),
+        464
+    );
+    assert_eq!(ok(f.write(A, w, AT_POSITION, 48, &a[464..])), 48);
+    assert_eq!(ok(read(&mut f, A, r, PIPE_SIZE)), a);
+}
+
+/// The per-task limit counts pipes, not descriptors: closing one end of each pipe does not
+/// let a task hold more.
+#[test]
+fn a_task_holds_at_most_pipes_per_task_pipes_whatever_ends_it_closed() {
+    let mut f = files();
+    for _ in 0..PIPES_PER_TASK {
+        let (_, w) = f.pipe(A, 0).unwrap();
+        f.close(A, w).unwrap();
+    }
+    assert_eq!(f.pipe(A, 0), Err(Errno::EMFILE));
+    assert!(f.pipe(B, 0).is_ok());
 }
 
 #[test]
