@@ -215,6 +215,7 @@ impl Proc<'_> {
                 }
                 Err(e) => Some(answer::<()>(Err(e))),
             },
+            ProcRequest::TaskAt { from } => Some(answer(self.task_at(from))),
             ProcRequest::GetPid => Some(answer(Ok(GetPidReply {
                 pid: caller,
                 parent: self.parent_of(caller),

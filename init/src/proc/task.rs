@@ -417,6 +417,21 @@ impl<'a> Proc<'a> {
         )
     }
 
+    /// `TaskAt { from }`: the task with the lowest pid from `from` on (`ESRCH` past the
+    /// last), for `ps`.
+    pub fn task_at(&self, from: u64) -> Result<proto::TaskEntry, Errno> {
+        let (&pid, t) = self.tasks.range(from..).next().ok_or(Errno::ESRCH)?;
+        Ok(proto::TaskEntry {
+            pid,
+            parent: t.parent,
+            state: match t.state {
+                State::Running(_) => proto::TaskState::Running,
+                State::Zombie { .. } => proto::TaskState::Zombie,
+            },
+            name: t.name,
+        })
+    }
+
     pub fn parent_of(&self, pid: u64) -> u64 {
         self.tasks.get(&pid).map_or(0, |t| t.parent)
     }

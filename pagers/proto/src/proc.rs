@@ -3,6 +3,16 @@
 use crate::wire::{Name, ReplyBody, Wire};
 use crate::{Label, ProtoError, WaitStatus};
 
+abi::numbered! {
+    /// A task's state in a [`TaskEntry`].
+    pub enum TaskState {
+        /// Running (or waiting: for a reply, a child, a key).
+        Running = 1,
+        /// Ended, its parent has not `wait`ed for it yet.
+        Zombie = 2,
+    }
+}
+
 crate::interface! {
     /// A task's request to init, badged with the task's pid.
     pub enum ProcRequest {
@@ -42,6 +52,11 @@ crate::interface! {
         /// `exec` with arguments: as `Exec`, the new program's argv and environment the ones
         /// in the caller's outgoing argument area (checked before the old image goes).
         ExecArgs { name: Name } = Label::ExecArgs => fn exec_args -> ();
+        /// The task with the lowest pid from `from` on → [`TaskEntry`]; `ESRCH` past the
+        /// last. `ps` lists every task by asking from 0, then from the pid after each
+        /// answer's: one task a call, so the answer is bounded whatever the number of tasks.
+        /// Any task may ask (there is one user; nothing in an entry is secret).
+        TaskAt { from: u64 } = Label::TaskAt => fn task_at -> TaskEntry;
     }
 }
 
@@ -92,5 +107,41 @@ impl ReplyBody for GetPidReply {
             return Err(ProtoError::Short);
         };
         Ok(Self { pid, parent })
+    }
+}
+
+/// `TaskAt`'s result: one task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskEntry {
+    pub pid: u64,
+    /// init's pid when the parent has ended.
+    pub parent: u64,
+    pub state: TaskState,
+    /// The program it runs (the last `exec`'s).
+    pub name: Name,
+}
+
+/// MR1 = pid, MR2 = parent, MR3 = [`TaskState`], MR4..5 = name.
+impl ReplyBody for TaskEntry {
+    fn encode_body(&self, w: &mut Wire) {
+        for word in [self.pid, self.parent, self.state as u64] {
+            w.push(word);
+        }
+        for word in self.name.to_words() {
+            w.push(word);
+        }
+    }
+
+    fn decode_body(w: &[u64]) -> Result<Self, ProtoError> {
+        let Some(&[pid, parent, state, n0, n1]) = w.first_chunk::<5>() else {
+            return Err(ProtoError::Short);
+        };
+        let state = TaskState::try_from(state).map_err(|_| ProtoError::BadField)?;
+        Ok(Self {
+            pid,
+            parent,
+            state,
+            name: Name::from_words([n0, n1])?,
+        })
     }
 }
