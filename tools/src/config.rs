@@ -199,11 +199,12 @@ impl Settings {
     }
 }
 
-/// The programs `DEMO=` may name: those of the demos package (`images::USER_PROGRAMS`).
+/// The programs `DEMO=` may name: those on the disk, of the demos and sh packages
+/// (`images::USER_PROGRAMS`; `DEMO=sh` is `make shell`).
 pub fn demo_programs() -> Vec<&'static str> {
     crate::images::USER_PROGRAMS
         .iter()
-        .filter(|(package, _)| *package == "demos")
+        .filter(|(package, _)| crate::images::DISK_PROGRAMS_PACKAGES.contains(package))
         .flat_map(|(_, bins)| bins.iter().copied())
         .collect()
 }

@@ -2042,7 +2042,181 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
+    // The shell (user/sh) driven by typed lines: `>` into a file read back with `cat`,
+    // bad input (an unknown command, a missing file, a line longer than the shell's
+    // buffer), Ctrl-C at the prompt and of a looping task (`$?` 130), a background task in
+    // `ps` and its `vmmap`, `kill`, `cd`/`pwd` (a program started in `/bin` resolves
+    // relative names there), `poweroff`. `shcheck` (user/demos), run from the shell, judges
+    // each: one PASS line per check.
+    Scenario {
+        input: SHELL_INPUT,
+        writes_disk: true,
+        timeout_secs: 120,
+        ..Scenario::stops(
+            "shell",
+            Initrd::Normal,
+            "run=sh",
+            Stage::Hello,
+            &[
+                "sh: type help for the commands",
+                "sh:/$ echo hello shell > OUT.TXT",
+                "sh:/$ cat OUT.TXT",
+                "hello shell",
+                "PASS shell-redirect",
+                "sh: nosuchcmd: not found",
+                "PASS shell-not-found",
+                "cat: NOFILE.TXT: ENOENT",
+                "PASS shell-missing-file",
+                "sh: line too long (300 bytes, at most 255 taken)",
+                "PASS shell-long-line",
+                "sh:/$ echo still here",
+                "still here",
+                "loop: running (pid ",
+                "PASS shell-ctrl-c",
+                "] loop",
+                "PASS shell-ps",
+                "PASS shell-vmmap",
+                "PASS shell-vmmap-regions",
+                "] done: loop (killed)",
+                "PASS shell-kill",
+                "PASS shell-cd",
+                "Hello from the disk!",
+                "PASS shell-cd-relative",
+                "init: power-off asked by pid ",
+                "init: sh exited with status 0",
+                "init: done",
+            ],
+        )
+    },
 ];
+
+/// The shell's prompt at the root.
+const SH_PROMPT: &str = "sh:/$ ";
+
+/// What scenario `shell` types, prompt by prompt.
+const SHELL_INPUT: &[Input] = &[
+    Input {
+        after: SH_PROMPT,
+        bytes: b"echo hello shell > OUT.TXT\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"cat OUT.TXT\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck file shell-redirect OUT.TXT hello shell\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"nosuchcmd\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck eq shell-not-found 127 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"cat NOFILE.TXT\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck eq shell-missing-file 1 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: &SHELL_LONG_LINE,
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck eq shell-long-line 2 $?\r",
+    },
+    // Ctrl-C at the prompt: a new prompt, the shell goes on.
+    Input {
+        after: SH_PROMPT,
+        bytes: b"\x03",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"echo still here\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"loop\r",
+    },
+    Input {
+        after: "loop: running",
+        bytes: b"\x03",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck eq shell-ctrl-c 130 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"loop &\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"ps > PS.TXT\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck file shell-ps PS.TXT $! $$ running loop\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"vmmap $! > VM.TXT\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck file shell-vmmap VM.TXT vmmap $! loop:\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck file shell-vmmap-regions VM.TXT r-xp file\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"kill $!\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck eq shell-kill 0 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"cd bin\r",
+    },
+    Input {
+        after: "sh:/bin$ ",
+        bytes: b"pwd > PWD.TXT\r",
+    },
+    Input {
+        after: "sh:/bin$ ",
+        bytes: b"shcheck file shell-cd PWD.TXT /bin\r",
+    },
+    Input {
+        after: "sh:/bin$ ",
+        bytes: b"cat ../hello.txt\r",
+    },
+    Input {
+        after: "sh:/bin$ ",
+        bytes: b"shcheck file shell-cd-relative ../hello.txt Hello from the disk!\r",
+    },
+    Input {
+        after: "sh:/bin$ ",
+        bytes: b"poweroff\r",
+    },
+];
+
+/// 300 `x` and Enter: longer than the shell takes (`sh::shell::LINE_MAX`, 256 bytes with
+/// the newline), shorter than the console's line.
+const SHELL_LONG_LINE: [u8; 301] = {
+    let mut line = [b'x'; 301];
+    line[300] = b'\r';
+    line
+};
 
 /// What scenario `console-read` types, prompt by prompt (`user/demos conread`).
 const CONREAD_INPUT: &[Input] = &[

@@ -1,0 +1,416 @@
+//! The shell's loop: the prompt, reading a line, and running what it says.
+
+use crate::builtins;
+use crate::out::Out;
+use alloc::string::String;
+use alloc::vec::Vec;
+use rt::file::{O_APPEND, O_RDONLY, O_WRONLY};
+use rt::{Errno, WaitStatus, eprintln, print, println};
+use rt::{O_CREAT, O_TRUNC};
+use sh::{Command, Pipeline, Vars};
+
+/// The longest line the shell takes, newline included; a longer one is refused whole
+/// ("line too long", status 2). The console itself keeps at most 511 bytes of a line.
+pub const LINE_MAX: usize = 256;
+
+/// At most this many background tasks are remembered (`jobs`); init allows a task 128
+/// children.
+const JOBS_MAX: usize = 64;
+
+/// `$?` of a task that was killed (Ctrl-C or `kill`), as a shell reports SIGINT: 128 + 2.
+pub const STATUS_KILLED: i32 = 130;
+/// `$?` of a task vm stopped for a bad access (128 + SIGSEGV).
+pub const STATUS_SEGV: i32 = 139;
+/// `$?` of a task whose pager could not supply a page (128 + SIGBUS).
+pub const STATUS_BUS: i32 = 135;
+/// `$?` of a command that was not found.
+pub const STATUS_NOT_FOUND: i32 = 127;
+/// `$?` of a program that could not be started.
+pub const STATUS_CANNOT_RUN: i32 = 126;
+/// `$?` of a line the shell refused (syntax, too long) and of a built-in's bad usage.
+pub const STATUS_USAGE: i32 = 2;
+
+/// The shell's state.
+pub struct Shell {
+    /// `$?`.
+    pub status: i32,
+    /// `$!`.
+    last_background: Option<u64>,
+    /// Background tasks not yet reported ended: pid, the command's name.
+    jobs: Vec<(u64, String)>,
+    /// Set by `exit`: the shell ends with this status.
+    pub exit: Option<i32>,
+}
+
+/// One line read at the prompt.
+enum Line {
+    Text(String),
+    /// Ctrl-D on an empty line, or no console.
+    End,
+    /// Ctrl-C: a new prompt.
+    Interrupted,
+    /// Longer than [`LINE_MAX`]: its length.
+    TooLong(usize),
+}
+
+/// `sh` reads lines at its prompt until Ctrl-D (or `exit`); `sh -c 'line'` runs one line.
+/// Its status: the last command's (`exit n`: n).
+pub fn main(args: &[&str]) -> i32 {
+    let mut sh = Shell {
+        status: 0,
+        last_background: None,
+        jobs: Vec::new(),
+        exit: None,
+    };
+    if let [_, "-c", line, ..] = args {
+        sh.run_line(line);
+        return sh.exit.unwrap_or(sh.status);
+    }
+    // Ctrl-C at the prompt must end the read, not the shell: the session's program is the
+    // console's foreground task when it starts (`ENODEV`: no console, no matter).
+    let _ = rt::console::set_foreground(0);
+    println!("sh: type help for the commands, Ctrl-D to leave");
+    loop {
+        sh.reap();
+        print!("sh:{}$ ", rt::getcwd());
+        match read_line() {
+            Line::Text(line) => sh.run_line(&line),
+            Line::End => {
+                println!();
+                break;
+            }
+            // The console echoed `^C` and a newline.
+            Line::Interrupted => {}
+            Line::TooLong(n) => {
+                eprintln!(
+                    "sh: line too long ({n} bytes, at most {} taken)",
+                    LINE_MAX - 1
+                );
+                sh.status = STATUS_USAGE;
+            }
+        }
+        if let Some(status) = sh.exit {
+            return status;
+        }
+    }
+    sh.status
+}
+
+/// Reads one line from descriptor 0. The console hands a typed line (with its newline) in
+/// reads of at most 464 bytes, or the text before a Ctrl-D without one.
+fn read_line() -> Line {
+    const PIECE: usize = rt::proto::file::READ_MAX;
+    let mut line: Vec<u8> = Vec::new();
+    let mut total = 0usize;
+    let mut piece = [0u8; PIECE];
+    loop {
+        let n = match rt::console::read(0, &mut piece) {
+            Ok(n) => n,
+            Err(Errno::EINTR) => return Line::Interrupted,
+            // No console (or it failed): nothing more will come.
+            Err(_) => return Line::End,
+        };
+        if n == 0 {
+            if total == 0 {
+                return Line::End;
+            }
+            break;
+        }
+        let bytes = &piece[..n.min(PIECE)];
+        total += bytes.len();
+        if total < LINE_MAX && line.try_reserve(bytes.len()).is_ok() {
+            line.extend_from_slice(bytes);
+        }
+        // A full piece without a newline: the line goes on in the next read.
+        if bytes.last() == Some(&b'\n') || n < PIECE {
+            break;
+        }
+    }
+    if total >= LINE_MAX {
+        return Line::TooLong(total.saturating_sub(1));
+    }
+    match String::from_utf8(line) {
+        Ok(s) => Line::Text(s),
+        Err(e) => Line::Text(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    }
+}
+
+impl Shell {
+    fn vars(&self) -> Vars {
+        Vars {
+            status: self.status,
+            pid: rt::getpid(),
+            last_background: self.last_background,
+        }
+    }
+
+    /// Parses and runs one line; `$?` is the last foreground pipeline's status.
+    pub fn run_line(&mut self, line: &str) {
+        let pipelines = match sh::parse(line, &self.vars()) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("sh: {e}");
+                self.status = STATUS_USAGE;
+                return;
+            }
+        };
+        for p in &pipelines {
+            self.run_pipeline(p);
+            if self.exit.is_some() {
+                return;
+            }
+        }
+    }
+
+    /// Reports background tasks that ended (without waiting for any).
+    fn reap(&mut self) {
+        for _ in 0..=self.jobs.len() {
+            let Ok(Some((pid, how, value))) = rt::try_wait(u64::MAX) else {
+                return;
+            };
+            let name = match self.jobs.iter().position(|(p, _)| *p == pid) {
+                Some(i) => self.jobs.swap_remove(i).1,
+                None => String::from("?"),
+            };
+            println!("[{pid}] done: {name} ({})", describe(how, value));
+        }
+    }
+
+    fn run_pipeline(&mut self, p: &Pipeline) {
+        let Some(first) = p.commands.first() else {
+            return;
+        };
+        if p.commands.len() > 1 {
+            self.status = self.run_piped(p);
+            return;
+        }
+        let name = first.argv[0].as_str();
+        if p.background {
+            match self.start(first, true) {
+                Ok(pid) => {
+                    println!("[{pid}] {name}");
+                    self.last_background = Some(pid);
+                    if self.jobs.len() < JOBS_MAX {
+                        self.jobs.push((pid, String::from(name)));
+                    }
+                    self.status = 0;
+                }
+                Err(status) => self.status = status,
+            }
+            return;
+        }
+        if name == "time" && first.argv.len() > 1 {
+            self.status = self.run_timed(first);
+            return;
+        }
+        if builtins::is_builtin(name) {
+            self.status = self.run_builtin_here(first);
+            return;
+        }
+        self.status = match self.start(first, false) {
+            Ok(pid) => wait_for(pid, name),
+            Err(status) => status,
+        };
+    }
+
+    /// `time cmd [arg...]`: runs the command (with the line's redirections) and prints,
+    /// on descriptor 2, the instructions retired and the kernel entries meanwhile (the
+    /// whole system's: the PMU counts every task and server on this CPU).
+    fn run_timed(&mut self, c: &Command) -> i32 {
+        let inner = Pipeline {
+            commands: alloc::vec![Command {
+                argv: c.argv[1..].to_vec(),
+                input: c.input.clone(),
+                output: c.output.clone(),
+            }],
+            background: false,
+        };
+        let (entries_before, _) = libmk::debug_counters();
+        let before = libmk::instructions_retired();
+        self.run_pipeline(&inner);
+        let after = libmk::instructions_retired();
+        let (entries_after, _) = libmk::debug_counters();
+        eprintln!(
+            "time: {} instructions, {} kernel entries",
+            libmk::instructions_between(before, after),
+            entries_after.wrapping_sub(entries_before)
+        );
+        self.status
+    }
+
+    /// The background tasks not yet reported ended.
+    pub fn jobs(&self) -> &[(u64, String)] {
+        &self.jobs
+    }
+
+    /// `a | b | c`: needs `pipe()` (not in this runtime yet).
+    fn run_piped(&mut self, _p: &Pipeline) -> i32 {
+        eprintln!("sh: pipelines need pipe(), which this system does not have yet");
+        STATUS_USAGE
+    }
+
+    /// A built-in in the shell itself, its output redirected if asked.
+    fn run_builtin_here(&mut self, c: &Command) -> i32 {
+        let out_fd = match &c.output {
+            None => 1,
+            Some(o) => match open_output(&o.path, o.append) {
+                Ok(fd) => fd,
+                Err(status) => return status,
+            },
+        };
+        let in_fd = match &c.input {
+            None => 0,
+            Some(path) => match rt::open(path, O_RDONLY) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    eprintln!("sh: {path}: {e:?}");
+                    if out_fd != 1 {
+                        let _ = rt::close(out_fd);
+                    }
+                    return 1;
+                }
+            },
+        };
+        let argv: Vec<&str> = c.argv.iter().map(String::as_str).collect();
+        let mut out = Out::new(out_fd);
+        let status = builtins::run(self, &argv, in_fd, &mut out);
+        let written = out.finish();
+        if out_fd != 1 {
+            let _ = rt::close(out_fd);
+        }
+        if in_fd != 0 {
+            let _ = rt::close(in_fd);
+        }
+        match written {
+            Err(e) if status == 0 => {
+                eprintln!("sh: {}: write error: {e:?}", argv[0]);
+                1
+            }
+            _ => status,
+        }
+    }
+
+    /// Starts `c` as a task of its own: its pid, or the status to report.
+    /// A foreground task names itself the console's foreground task before it runs the
+    /// program (so Ctrl-C ends it; the console makes the foreground none again when it
+    /// ends): the child does it, not the shell, so that a child that has ended already can
+    /// never be named.
+    fn start(&mut self, c: &Command, background: bool) -> Result<u64, i32> {
+        let name = c.argv[0].as_str();
+        if c.input.is_some() || c.output.is_some() {
+            if !builtins::is_builtin(name) {
+                eprintln!(
+                    "sh: {name}: redirection of a program needs dup2(), which this system does not have yet"
+                );
+                return Err(STATUS_USAGE);
+            }
+            // A built-in in the background with its redirection: a fork of the shell.
+        }
+        let is_builtin = builtins::is_builtin(name);
+        let program = if is_builtin {
+            None
+        } else {
+            match program_name(name) {
+                Some(p) => Some(p),
+                None => {
+                    eprintln!("sh: {name}: not found");
+                    return Err(STATUS_NOT_FOUND);
+                }
+            }
+        };
+        match rt::fork() {
+            Ok(0) => {
+                if !background {
+                    let _ = rt::console::set_foreground(rt::getpid());
+                }
+                let status = match program {
+                    None => self.run_builtin_here(c),
+                    Some(program) => {
+                        let argv: Vec<&str> = c.argv.iter().map(String::as_str).collect();
+                        exec_failed(name, rt::execv(&program, &argv).err())
+                    }
+                };
+                rt::exit(status)
+            }
+            Ok(pid) => Ok(pid),
+            Err(e) => {
+                eprintln!("sh: {name}: cannot start: {e:?}");
+                Err(STATUS_CANNOT_RUN)
+            }
+        }
+    }
+}
+
+/// The program a command's first word names: `hello`, `bin/hello`, `/bin/hello` and
+/// `./hello` in `/bin` are all `bin/hello`. `None` for a name outside `bin/`.
+pub fn program_name(word: &str) -> Option<String> {
+    if !word.contains('/') {
+        return Some(String::from(word));
+    }
+    let path = rt::proto::path::join(&rt::getcwd(), word);
+    let rest = path.strip_prefix("/bin/")?;
+    (!rest.is_empty() && !rest.contains('/')).then(|| String::from(rest))
+}
+
+/// What a failed `exec` of `name` prints; the status the child ends with.
+fn exec_failed(name: &str, e: Option<Errno>) -> i32 {
+    match e {
+        Some(Errno::ENOENT | Errno::ENAMETOOLONG | Errno::EINVAL) => {
+            eprintln!("sh: {name}: not found");
+            STATUS_NOT_FOUND
+        }
+        Some(e) => {
+            eprintln!("sh: {name}: cannot run: {e:?}");
+            STATUS_CANNOT_RUN
+        }
+        None => STATUS_CANNOT_RUN,
+    }
+}
+
+/// Waits for foreground task `pid`: its status as `$?`.
+pub fn wait_for(pid: u64, name: &str) -> i32 {
+    match rt::wait(pid) {
+        Ok((_, how, value)) => {
+            match how {
+                WaitStatus::Segv | WaitStatus::Bus => {
+                    eprintln!("sh: {name}: {}", describe(how, value))
+                }
+                WaitStatus::Exited | WaitStatus::Killed => {}
+            }
+            status_of(how, value)
+        }
+        Err(e) => {
+            eprintln!("sh: wait for {pid}: {e:?}");
+            STATUS_CANNOT_RUN
+        }
+    }
+}
+
+/// `$?` for how a task ended.
+pub fn status_of(how: WaitStatus, value: u64) -> i32 {
+    match how {
+        WaitStatus::Exited => value as i32,
+        WaitStatus::Killed => STATUS_KILLED,
+        WaitStatus::Segv => STATUS_SEGV,
+        WaitStatus::Bus => STATUS_BUS,
+    }
+}
+
+/// How a task ended, in words.
+fn describe(how: WaitStatus, value: u64) -> String {
+    match how {
+        WaitStatus::Exited => alloc::format!("exit {}", value as i32),
+        WaitStatus::Killed => String::from("killed"),
+        WaitStatus::Segv => alloc::format!("segmentation fault at {value:#x}"),
+        WaitStatus::Bus => alloc::format!("bus error at {value:#x}"),
+    }
+}
+
+/// Opens the file of a `>` (created, emptied) or `>>` (created, appended to).
+pub fn open_output(path: &str, append: bool) -> Result<u64, i32> {
+    let flags = O_WRONLY | O_CREAT | if append { O_APPEND } else { O_TRUNC };
+    rt::open(path, flags).map_err(|e| {
+        eprintln!("sh: {path}: {e:?}");
+        1
+    })
+}
