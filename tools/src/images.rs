@@ -170,6 +170,7 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "conread",
             "conlines",
             "fatcut",
+            "pipetest",
             "shcheck",
         ],
     ),

@@ -2042,6 +2042,36 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
+    // Pipes, dup/dup2 and descriptors 0..2 redirected (issue 11): `pipetest`'s checks, among
+    // them programs run with 0 or 1 on a pipe or a file (`pipeout.txt`, removed again).
+    Scenario {
+        writes_disk: true,
+        timeout_secs: 120,
+        ..Scenario::stops(
+            "proc-pipe",
+            Initrd::Normal,
+            "run=pipetest",
+            Stage::Hello,
+            &[
+                "PASS pipe-big-transfer",
+                "PASS pipe-eof-after-writer-exit",
+                "PASS pipe-epipe-reader-closed",
+                "PASS pipe-epipe-reader-exited",
+                "PASS pipe-killed-writer-eof",
+                "PASS pipe-dup2-exec-println",
+                "PASS pipe-dup2-exec-println-file",
+                "PASS pipe-cat-stdin-from-file",
+                "PASS pipe-atomic-writes",
+                "PASS pipe-dup-shares-position",
+                "PASS pipe-bad-descriptors",
+                "PASS pipe-limits",
+                "PASS pipe-nothing-left",
+                "pipetest: 0 failures",
+                "init: pipetest exited with status 0",
+                "init: done",
+            ],
+        )
+    },
     // The shell (user/sh) driven by typed lines: `>` into a file read back with `cat`,
     // bad input (an unknown command, a missing file, a line longer than the shell's
     // buffer), Ctrl-C at the prompt and of a looping task (`$?` 130), a background task in

@@ -33,6 +33,7 @@ mod extents;
 mod grow;
 mod io;
 mod objects;
+mod pipes;
 mod volume;
 mod writeback;
 
@@ -51,6 +52,7 @@ use embedded_sdmmc::{
 };
 use extents::Done;
 use fatcheck::{ChainMap, SECTOR};
+pub use pipes::{MAX_PIPE_WAITERS, MAX_PIPES};
 use proto::file::{
     AT_POSITION, DIRECT_MAX, FileStats, Path, SECTOR_SIZE, Whence, open_flags as of,
 };
@@ -125,6 +127,8 @@ pub enum Fail {
     Wait(Key),
     /// It waits for room (a cache slot or the disk queue), until a read in flight ends.
     WaitRoom,
+    /// It waits for this pipe to change (data, room, or an end closed).
+    WaitPipe(u64),
 }
 
 impl From<Errno> for Fail {
@@ -202,9 +206,24 @@ struct Stage {
     call_end: Option<u64>,
 }
 
-/// One `open`.
+/// What a descriptor names.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum End {
+    /// A file (`Fd::object`).
+    File,
+    /// The read or the write end of a pipe (`fs::pipes`).
+    PipeRead(u64),
+    PipeWrite(u64),
+    /// The console (a `dup` of descriptor 0..2 the server did not hold): its calls go to the
+    /// console server (`EXDEV` here tells the runtime so).
+    Console,
+}
+
+/// One `open` (or `pipe`, `dup`).
 struct Fd {
+    /// Its file (`End::File`; 0 otherwise: no object has that number).
     object: u64,
+    end: End,
     /// The position, shared by the descriptors a `fork` copied from one `open` (POSIX's
     /// open file description): a child's `read` moves its parent's position too.
     pos: Rc<Cell<u64>>,
@@ -263,6 +282,10 @@ pub struct Files<P: Platform> {
     ready: Vec<(P::Waiter, Option<Errno>)>,
     /// The device's flag: completions wait to be collected.
     done: &'static AtomicBool,
+    /// Pipes by number, the next number, and the requests waiting on one (`fs::pipes`).
+    pipes: BTreeMap<u64, pipes::Pipe>,
+    next_pipe: u64,
+    pipe_waiters: Vec<(u64, P::Waiter)>,
 }
 
 fn errno(e: Error<IoError>) -> Errno {
@@ -367,6 +390,9 @@ impl<P: Platform> Files<P> {
             can_wait: false,
             ready: Vec::new(),
             done,
+            pipes: BTreeMap::new(),
+            next_pipe: 1,
+            pipe_waiters: Vec::new(),
         })
     }
 
@@ -447,6 +473,7 @@ impl<P: Platform> Files<P> {
             (pid, fd),
             Fd {
                 object,
+                end: End::File,
                 pos: Rc::new(Cell::new(0)),
                 flags,
                 stage: None,
@@ -587,8 +614,14 @@ impl<P: Platform> Files<P> {
         Ok(())
     }
 
+    /// Descriptor `fd` of task `pid`, a file's: `EBADF` if it holds none, `ESPIPE` for a
+    /// pipe's or the console's (the calls on files alone: `lseek`, `Span`, `mmap`...).
     fn fd(&self, pid: u64, fd: u64) -> Result<&Fd, Errno> {
-        self.fds.get(&(pid, fd)).ok_or(Errno::EBADF)
+        match self.fds.get(&(pid, fd)) {
+            Some(d) if d.end == End::File => Ok(d),
+            Some(_) => Err(Errno::ESPIPE),
+            None => Err(Errno::EBADF),
+        }
     }
 
     fn size_of(&self, object: u64) -> Result<u64, Errno> {
@@ -600,7 +633,13 @@ impl<P: Platform> Files<P> {
     }
 
     /// `Fstat`: the size.
+    /// A pipe's is the bytes it holds; the console's is `EXDEV` (ask the console).
     pub fn fstat(&self, pid: u64, fd: u64) -> Result<u64, Errno> {
+        match self.fds.get(&(pid, fd)).map(|d| d.end) {
+            Some(End::PipeRead(id) | End::PipeWrite(id)) => return self.pipe_size(id),
+            Some(End::Console) => return Err(Errno::EXDEV),
+            _ => {}
+        }
         self.size_of(self.fd(pid, fd)?.object)
     }
 
@@ -622,6 +661,10 @@ impl<P: Platform> Files<P> {
         // Its reservation first: the size then holds what it wrote, nothing more.
         self.drop_reservation(pid, fd);
         let d = self.fds.remove(&(pid, fd)).ok_or(Errno::EBADF)?;
+        if d.end != End::File {
+            self.drop_pipe_end(pid, &d);
+            return Ok(());
+        }
         if let Some(buffer) = d.buffer {
             self.drop_buffer(buffer);
         }
@@ -649,6 +692,7 @@ impl<P: Platform> Files<P> {
                 w.task_ended();
             }
         }
+        self.pipe_task_exit(pid);
         let mut result = Ok(());
         for object in self.handles.task_exit(pid) {
             if let Err(e) = self.handle_gone(object) {
@@ -700,29 +744,35 @@ impl<P: Platform> Files<P> {
         if self.fds.len() + n > MAX_FDS || (n > 0 && P::heap_low()) {
             return Err(Errno::ENFILE);
         }
-        let copies: Vec<(u64, u64, Rc<Cell<u64>>, u64)> = self
+        let copies: Vec<(u64, Fd)> = self
             .fds
             .range((parent, 0)..=(parent, u64::MAX))
-            .map(|(&(_, fd), d)| (fd, d.object, d.pos.clone(), d.flags))
+            .map(|(&(_, fd), d)| {
+                (
+                    fd,
+                    Fd {
+                        object: d.object,
+                        end: d.end,
+                        pos: d.pos.clone(),
+                        flags: d.flags,
+                        stage: None,
+                        buffer: None,
+                        error: None,
+                    },
+                )
+            })
             .collect();
-        for (fd, object, pos, flags) in copies {
-            if let Some(old) = self.fds.insert(
-                (child, fd),
-                Fd {
-                    object,
-                    pos,
-                    flags,
-                    stage: None,
-                    buffer: None,
-                    error: None,
-                },
-            ) && let Some(o) = self.objects.get_mut(&old.object)
-            {
+        for (fd, copy) in copies {
+            self.take_end(&copy);
+            if let Some(old) = self.fds.insert((child, fd), copy) {
                 // A stale descriptor of a reused pid: forget it.
-                o.refs = o.refs.saturating_sub(1);
-            }
-            if let Some(o) = self.objects.get_mut(&object) {
-                o.refs += 1;
+                if old.end == End::File {
+                    if let Some(o) = self.objects.get_mut(&old.object) {
+                        o.refs = o.refs.saturating_sub(1);
+                    }
+                } else {
+                    self.drop_pipe_end(child, &old);
+                }
             }
         }
         Ok(())

@@ -21,12 +21,12 @@ use file::blockdev::BlockDev;
 use file::fs::Fail;
 use file::platform::Waiter;
 use libmk::{CNode, Cap, Endpoint, Frame, Message, Reply};
-use proto::file::{READ_DATA_MR, READ_MAX};
+use proto::file::{READ_DATA_MR, READ_MAX, READ_STREAM_MR};
 use proto::object::{GetObject, ObjectRequest};
 use proto::startup::{FILE_DMA_WINDOW, Startup, file_slots};
 use proto::{
-    DescriptorCount, Errno, FileRequest, GrowReply, Label, MESSAGE_WORDS, OpenReply, ServerControl,
-    SpanReply, StatReply, pid,
+    DescriptorCount, Errno, FileRequest, GrowReply, Label, MESSAGE_WORDS, OpenReply, PipeReply,
+    ServerControl, SpanReply, StatReply, pid,
 };
 use rt::println;
 use serve::{ReplySlots, Serve, StopHook};
@@ -366,6 +366,13 @@ fn handle(files: &mut Files, req: &mut Request, fr: FileRequest) -> Outcome {
                 core::slice::from_raw_parts_mut(data.as_mut_ptr().cast::<u8>(), READ_MAX)
             };
             match files.read(pid, fd, offset, len, &mut bytes[..want]) {
+                Ok(n) if files.is_stream(pid, fd) => {
+                    let mut m = data_reply(&data, n);
+                    // A pipe: the count is what there was (`READ_STREAM_MR`).
+                    m.mrs[READ_STREAM_MR] = 1;
+                    m.info.length = m.info.length.max(READ_STREAM_MR + 1);
+                    m
+                }
                 Ok(n) => data_reply(&data, n),
                 Err(Fail::No(e)) => serve::error(e),
                 Err(on) => return Outcome::Wait(on),
@@ -449,6 +456,14 @@ fn handle(files: &mut Files, req: &mut Request, fr: FileRequest) -> Outcome {
                 .size_page(pid)
                 .map(|(fd, size)| OpenReply { fd, size }),
         ),
+        FileRequest::Pipe { flags } => serve::answer(
+            &files
+                .pipe(pid, flags)
+                .map(|(read, write)| PipeReply { read, write }),
+        ),
+        FileRequest::Dup { fd } => serve::answer(&files.dup(pid, fd)),
+        FileRequest::Dup2 { old, new } => serve::answer(&files.dup2(pid, old, new)),
+        FileRequest::Redirected => serve::answer(&Ok(files.redirected(pid))),
         FileRequest::DirectBuffer { fd } => serve::answer(
             &files
                 .direct_buffer(pid, fd)

@@ -5,4 +5,5 @@ mod dirs;
 mod fs;
 mod host;
 mod pending;
+mod pipes;
 mod volume;

@@ -207,10 +207,62 @@ crate::interface! {
         /// length): [`GROW_CELLS`] cells of two little-endian words (written end, limit).
         /// `EAGAIN` when the server has none to give (the task asks for every growth).
         SizePage = Label::SizePage => fn size_page -> OpenReply;
+        /// A pipe → [`PipeReply`]: a read end and a write end, descriptors of the caller
+        /// (docs/pagers.md, "Pipes and redirected descriptors"). `flags`: `O_CLOEXEC`,
+        /// `O_NONBLOCK` (`EINVAL` for any other). `EMFILE` past the caller's descriptors or
+        /// [`PIPES_PER_TASK`] pipes, `ENFILE` past all tasks' descriptors or pipes.
+        Pipe { flags: u64 } = Label::Pipe => fn pipe -> PipeReply;
+        /// A new descriptor (the lowest free number from 3) naming what `fd` names, sharing
+        /// its position (POSIX `dup`; `O_CLOEXEC` is not copied) → the number. `fd` may be
+        /// 0, 1 or 2 when the server does not hold it: the copy is then the console's.
+        /// `EBADF`, `EMFILE`, `ENFILE`.
+        Dup { fd: u64 } = Label::Dup => fn dup -> u64;
+        /// `new` names what `old` names (POSIX `dup2`: `new` is closed first if open; `old ==
+        /// new` only checks `old`) → which of 0..2 the server now holds for the caller (bit
+        /// *n*; 0..2 that it does not hold are the console's). `old` may be 0..2 not held (the
+        /// console: `new` in 0..2 then goes back to the console). `EBADF` for a bad `old`
+        /// or a `new` of [`DUP_MAX`] or more.
+        Dup2 { old: u64, new: u64 } = Label::Dup2 => fn dup2 -> u64;
+        /// → which of descriptors 0..2 the server holds for the caller (bit *n*): the
+        /// runtime sends those to the file server, the others to the console.
+        Redirected = Label::Redirected => fn redirected -> u64;
     }
 }
 
 /// `Open`'s result: the descriptor and the file's size in bytes.
+/// A pipe's buffer, in bytes: a writer waits while it is full.
+pub const PIPE_SIZE: usize = 4096;
+/// Writes of at most this many bytes to a pipe are atomic: never interleaved with another
+/// writer's bytes (POSIX `PIPE_BUF`, at least 512), though they take two messages.
+pub const PIPE_BUF: usize = 512;
+/// Pipes one task may hold an end of (`EMFILE` beyond).
+pub const PIPES_PER_TASK: usize = 16;
+/// Descriptor numbers `dup2` may give (`EBADF` at and past it; below the shm server's).
+pub const DUP_MAX: u64 = 1024;
+/// A `Read` reply's MR2 when the descriptor is a stream (a pipe): the count is what there
+/// was, and the runtime returns it rather than asking again for the rest of its buffer.
+pub const READ_STREAM_MR: usize = 2;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PipeReply {
+    pub read: u64,
+    pub write: u64,
+}
+
+impl ReplyBody for PipeReply {
+    fn encode_body(&self, w: &mut Wire) {
+        w.push(self.read);
+        w.push(self.write);
+    }
+
+    fn decode_body(w: &[u64]) -> Result<Self, ProtoError> {
+        match *w {
+            [read, write, ..] => Ok(Self { read, write }),
+            _ => Err(ProtoError::Short),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OpenReply {
     pub fd: u64,

@@ -33,7 +33,9 @@ pub mod zero;
 
 pub use console::{ConsoleRequest, ConsoleStats};
 pub use errno::Errno;
-pub use file::{FileRequest, FileStats, GrowReply, OpenReply, ReadDirReply, SpanReply, StatReply};
+pub use file::{
+    FileRequest, FileStats, GrowReply, OpenReply, PipeReply, ReadDirReply, SpanReply, StatReply,
+};
 pub use interface::{Field, Transport};
 pub use proc::{GetPidReply, ProcRequest, TaskEntry, TaskState, WaitReply};
 pub use shm::ShmRequest;
@@ -264,6 +266,14 @@ abi::numbered! {
         Grow = 533,
         /// → MR1 = handle, MR2 = length: the task's size page (cells of its reservations).
         SizePage = 534,
+        /// flags → MR1 = the read end, MR2 = the write end (`file::PipeReply`).
+        Pipe = 540,
+        /// fd → MR1 = the new descriptor (the lowest free number from 3).
+        Dup = 541,
+        /// old, new → MR1 = which of descriptors 0..2 the file server now holds (bit *n*).
+        Dup2 = 542,
+        /// → MR1 = which of descriptors 0..2 the file server holds for the caller (bit *n*).
+        Redirected = 543,
 
         /// Tasks to init (the 550s): name (two words); argv and the environment in the
         /// caller's outgoing argument area (`proto::args`) → MR1 = pid of the new task.

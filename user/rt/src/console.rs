@@ -96,8 +96,19 @@ pub fn print(args: fmt::Arguments<'_>) {
 /// much of it as `buf` holds (the rest comes with the next read, as at most
 /// [`READ_MAX`] bytes do at once); 0 at end of input (Ctrl-D on an empty line). Waits
 /// while nothing is typed; `EINTR` if Ctrl-C is typed meanwhile.
+///
+/// A descriptor 0..2 that `dup2` redirected (`crate::file::redirected`) reads what it names
+/// instead (a pipe, a file).
 pub fn read(fd: u64, buf: &mut [u8]) -> Result<usize, Errno> {
-    crate::file::read_once(fd, AT_POSITION, buf)
+    if crate::file::redirected(fd) {
+        return crate::file::read(fd, buf);
+    }
+    read_line(fd, buf)
+}
+
+/// One typed line from the console server, whatever 0..2 name.
+pub(crate) fn read_line(fd: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+    crate::file::read_once_on(CONSOLE.0, fd, AT_POSITION, buf)
 }
 
 /// Makes task `pid` the console's foreground task, the one Ctrl-C ends (0: none). Allowed

@@ -202,6 +202,24 @@ pub fn before_fork() {
     }
 }
 
+/// `dup` or `dup2` made a copy of `fd` (which takes the message path): `fd`'s position
+/// goes to the server, which keeps it from now on (the two share it, as after `fork`), and
+/// every growth through `fd` asks the server (no reservation: the copy's writes would not
+/// be folded into the size this entry knows).
+pub fn share(fd: u64) {
+    if LIVE.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let mut t = TABLE.lock();
+    if let Some(e) = t.iter_mut().flatten().find(|e| e.fd == fd) {
+        e.cell = None;
+        if !e.shared {
+            let _ = FileRequest::lseek(&FILE, e.fd, e.pos as i64, proto::file::Whence::Set);
+            e.shared = true;
+        }
+    }
+}
+
 /// An `exec` is coming: the positions go to the server (the new program's runtime starts
 /// without entries).
 pub fn before_exec() {

@@ -13,10 +13,18 @@
 //! program got across `exec` take the message path here (464 bytes a call). `O_DIRECT`
 //! descriptors go through `crate::direct` (a buffer shared with the file server, 64 KiB a
 //! call).
+//!
+//! [`pipe`], [`dup`] and [`dup2`] (docs/pagers.md, "Pipes and redirected descriptors"):
+//! pipes are the file server's descriptors, read and written with the message path.
+//! Descriptors 0, 1 and 2 are the console's unless the file server holds them (after
+//! `dup2(x, 0..2)`, here or in a task before `fork` or `exec`): the runtime asks it once,
+//! at the first use of one of them ([`redirected`]), and keeps the answer (a `fork` child
+//! has its parent's, which is right: the server copied the descriptors).
 
 use crate::ipc::Client;
+use core::sync::atomic::{AtomicU64, Ordering};
 use libmk::{Cap, Endpoint};
-use proto::file::{AT_POSITION, PATH_MAX, Path, READ_DATA_MR, READ_MAX, pack_data};
+use proto::file::{AT_POSITION, PATH_MAX, Path, READ_DATA_MR, READ_MAX, READ_STREAM_MR, pack_data};
 use proto::{Errno, FileRequest, ServerControl, task_slots};
 
 pub use proto::FileStats;
@@ -32,15 +40,103 @@ pub use proto::file::{DIRECT_MAX, SECTOR_SIZE};
 
 const FILE: Client = Client::at(task_slots::FILE);
 
+/// Which of descriptors 0..2 the file server holds for this task (bit *n*), [`UNKNOWN`]
+/// until the first use of one of them asks ([`redirected`]).
+static HELD: AtomicU64 = AtomicU64::new(UNKNOWN);
+const UNKNOWN: u64 = u64::MAX;
+
+/// Whether descriptor `fd` is one of 0..2 that the file server holds (redirected by
+/// `dup2`, here or before a `fork` or `exec`). The first call of a program asks the server
+/// (one call; a program that never uses 0..2 never asks).
+pub fn redirected(fd: u64) -> bool {
+    if !proto::console::owns_fd(fd) {
+        return false;
+    }
+    let mut held = HELD.load(Ordering::Relaxed);
+    if held == UNKNOWN {
+        // No file server (or none that knows the call): the console's, all three.
+        held = FileRequest::redirected(&FILE).unwrap_or(0) & 0b111;
+        HELD.store(held, Ordering::Relaxed);
+    }
+    held & (1 << fd) != 0
+}
+
 /// The server that answers `read`, `write` and `lseek` of `fd`: the console server for
-/// 0, 1 and 2 (`proto::console::owns_fd`), the shm server for its descriptors
-/// (`crate::shm::owner`, by the number), else the file server. All speak the file
-/// protocol's `Read`, `Write` and `Lseek`.
+/// 0, 1 and 2 (`proto::console::owns_fd`) unless the file server holds them
+/// ([`redirected`]), the shm server for its descriptors (`crate::shm::owner`, by the
+/// number), else the file server. All speak the file protocol's `Read`, `Write` and
+/// `Lseek`.
 fn server_of(fd: u64) -> Cap<Endpoint> {
-    if proto::console::owns_fd(fd) {
+    if proto::console::owns_fd(fd) && !redirected(fd) {
         return crate::console::CONSOLE.0;
     }
     crate::shm::endpoint(crate::shm::owner(fd)).0
+}
+
+/// `pipe()`: `[read end, write end]`, descriptors of the file server. A read waits while
+/// the pipe is empty and returns what it holds (0: no writer left); a write waits while it
+/// is full; `EPIPE` once no reader is left (no signal). Writes of at most
+/// [`proto::file::PIPE_BUF`] bytes are never interleaved with other writers'. `EMFILE`,
+/// `ENFILE` at the server's limits.
+pub fn pipe() -> Result<[u64; 2], Errno> {
+    pipe2(0)
+}
+
+/// `pipe2(flags)`: [`pipe`] with `O_CLOEXEC` (both ends go at `exec`) and `O_NONBLOCK`
+/// (`EAGAIN` instead of waiting).
+pub fn pipe2(flags: u64) -> Result<[u64; 2], Errno> {
+    let r = FileRequest::pipe(&FILE, flags)?;
+    Ok([r.read, r.write])
+}
+
+/// Before a `dup` or `dup2` copies `fd`: a file this runtime reads and writes through its
+/// window keeps its position in the server from now on (the copy shares it).
+fn before_copy(fd: u64) {
+    crate::fastio::share(fd);
+}
+
+/// `dup(fd)`: a new descriptor (the lowest free number from 3) naming what `fd` names and
+/// sharing its position. `dup` of a console descriptor (0..2 not redirected) gives one whose
+/// `read` and `write` go to the console. `EBADF`, `EMFILE`.
+pub fn dup(fd: u64) -> Result<u64, Errno> {
+    if proto::console::owns_fd(fd) && !redirected(fd) {
+        return FileRequest::dup(&FILE, fd);
+    }
+    before_copy(fd);
+    FileRequest::dup(&FILE, fd)
+}
+
+/// `dup2(old, new)`: `new` names what `old` names (`new` is closed first if open; `dup2(x,
+/// x)` only checks `x`); `new` may be 0, 1 or 2, and then `print!`, `read(0)`... follow
+/// it, here and in the programs this task runs (`exec`) or forks. `dup2` of a console
+/// descriptor onto 0..2 gives it back to the console. `EBADF` for a bad `old` or a `new`
+/// of [`proto::file::DUP_MAX`] or more.
+pub fn dup2(old: u64, new: u64) -> Result<u64, Errno> {
+    // Whether 0..2 are held must be known before the server changes it.
+    let _ = redirected(0);
+    if old != new {
+        before_copy(old);
+        // `new`'s window and `O_DIRECT` buffer go with it.
+        crate::fastio::forget(new);
+        crate::direct::forget(new);
+    }
+    let held = FileRequest::dup2(&FILE, old, new)?;
+    HELD.store(held & 0b111, Ordering::Relaxed);
+    Ok(new)
+}
+
+/// Sends a request to the file server again while it answers `EBUSY` (it holds as many
+/// waiting callers as it may: a pipe call that must wait then yields and asks again).
+fn retry_busy<T>(
+    ep: Cap<Endpoint>,
+    mut call: impl FnMut() -> Result<T, Errno>,
+) -> Result<T, Errno> {
+    loop {
+        match call() {
+            Err(Errno::EBUSY) if ep.cptr() == FILE.0.cptr() => libmk::yield_now(),
+            r => return r,
+        }
+    }
 }
 
 /// What `stat` reports.
@@ -93,20 +189,36 @@ pub fn open_sized(name: &str, flags: u64) -> Result<(u64, u64), Errno> {
     Ok((r.fd, r.size))
 }
 
-/// One `Read` of at most [`READ_MAX`] bytes into `buf`; the count. The request asks for
-/// the whole of `buf` (an `O_DIRECT` descriptor checks that length's alignment); the server
-/// sends what one message holds.
-pub(crate) fn read_once(fd: u64, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
-    read_once_on(server_of(fd), fd, offset, buf)
-}
-
-/// [`read_once`] on the file server endpoint `ep` (init calls with its own capability).
+/// One `Read` of at most [`READ_MAX`] bytes into `buf` from the server `ep` (init calls
+/// the file server with its own capability); the count. The request asks for the whole of
+/// `buf` (an `O_DIRECT` descriptor checks that length's alignment); the server sends what
+/// one message holds.
 pub fn read_once_on(
     ep: Cap<Endpoint>,
     fd: u64,
     offset: u64,
     buf: &mut [u8],
 ) -> Result<usize, Errno> {
+    read_piece(ep, fd, offset, buf).map(|(n, _)| n)
+}
+
+/// [`read_once_on`], and whether the reply says the descriptor is a stream (a pipe: the
+/// count is what there was; do not ask again for the rest).
+fn read_piece(
+    ep: Cap<Endpoint>,
+    fd: u64,
+    offset: u64,
+    buf: &mut [u8],
+) -> Result<(usize, bool), Errno> {
+    retry_busy(ep, || read_message(ep, fd, offset, buf))
+}
+
+fn read_message(
+    ep: Cap<Endpoint>,
+    fd: u64,
+    offset: u64,
+    buf: &mut [u8],
+) -> Result<(usize, bool), Errno> {
     let len = buf.len().min(READ_MAX);
     let req = FileRequest::Read {
         fd,
@@ -118,6 +230,7 @@ pub fn read_once_on(
         .map_err(crate::ipc::call_error)?;
     let n = proto::reply_result::<u64>(crate::ipc::received(&reply).mrs())?;
     let n = usize::try_from(n).map_err(|_| Errno::EIO)?;
+    let stream = reply.info().length > READ_STREAM_MR && reply.mrs[READ_STREAM_MR] == 1;
     if n > len || (n > 0 && reply.info().length < READ_DATA_MR + n.div_ceil(8)) {
         return Err(Errno::EIO);
     }
@@ -131,33 +244,47 @@ pub fn read_once_on(
     // `copy_from_slice` of them is a word copy where `unpack_data` would go byte by byte.
     let bytes = unsafe { core::slice::from_raw_parts(words.as_ptr().cast::<u8>(), n) };
     buf[..n].copy_from_slice(bytes);
-    Ok(n)
+    Ok((n, stream))
 }
 
-/// Reads until `buf` is full or the file ends, [`READ_MAX`] bytes per call; the count.
+/// Reads until `buf` is full or the file ends, [`READ_MAX`] bytes per call; the count. A
+/// pipe's read returns what came in one call (the reply says it is a stream), and a
+/// descriptor the file server says is the console's (`EXDEV`: a `dup` of one) reads a line
+/// there.
 fn read_all(fd: u64, offset: Option<u64>, buf: &mut [u8]) -> Result<usize, Errno> {
-    if buf.is_empty() {
-        // Still asked: the server checks the descriptor (`EBADF`), as POSIX's `read`.
-        return read_once(fd, offset.unwrap_or(AT_POSITION), buf);
-    }
     let mut done = 0;
-    while done < buf.len() {
+    loop {
         let at = offset.map_or(AT_POSITION, |o| o + done as u64);
-        let n = read_once(fd, at, &mut buf[done..])?;
-        if n == 0 {
-            break;
-        }
+        let (n, stream) = match read_piece(server_of(fd), fd, at, &mut buf[done..]) {
+            Ok(r) => r,
+            Err(Errno::EXDEV) if done == 0 => return crate::console::read_line(0, buf),
+            Err(Errno::EBADF) if done == 0 && forgotten(fd) => return read(fd, buf),
+            Err(e) => return Err(e),
+        };
         done += n;
+        if n == 0 || stream || done == buf.len() {
+            return Ok(done);
+        }
     }
-    Ok(done)
+}
+
+/// After `EBADF` on one of 0..2 believed redirected: whether the file server (restarted
+/// since, which lost every descriptor) no longer holds it, so that the console has it
+/// again. Asks the server afresh.
+fn forgotten(fd: u64) -> bool {
+    if !proto::console::owns_fd(fd) || HELD.load(Ordering::Relaxed) & (1 << fd) == 0 {
+        return false;
+    }
+    HELD.store(UNKNOWN, Ordering::Relaxed);
+    !redirected(fd)
 }
 
 /// `read(fd, buf)`: bytes from the descriptor's position, which advances; 0 at end of
 /// file. `EBADF` for a descriptor this task does not hold.
 pub fn read(fd: u64, buf: &mut [u8]) -> Result<usize, Errno> {
-    if proto::console::owns_fd(fd) {
+    if proto::console::owns_fd(fd) && !redirected(fd) {
         // One line at most (a terminal's read): asking again would wait for the next.
-        return crate::console::read(fd, buf);
+        return crate::console::read_line(fd, buf);
     }
     if let Some(r) = crate::direct::read(fd, None, buf) {
         return r;
@@ -186,7 +313,12 @@ pub fn pread(fd: u64, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
 /// `close(fd)`, of a file's or a shm object's descriptor (`crate::shm::owner`).
 pub fn close(fd: u64) -> Result<(), Errno> {
     if proto::console::owns_fd(fd) {
-        return FileRequest::close(&crate::console::CONSOLE, fd);
+        if !redirected(fd) {
+            return FileRequest::close(&crate::console::CONSOLE, fd);
+        }
+        // The file server's copy goes; the number is the console's again.
+        HELD.fetch_and(!(1 << fd), Ordering::Relaxed);
+        return FileRequest::close(&FILE, fd);
     }
     if proto::shm::owns_fd(fd) {
         return crate::shm::close(fd);
@@ -232,9 +364,25 @@ pub fn stat(name: &str) -> Result<Stat, Errno> {
     })
 }
 
-/// One `Write` of at most [`READ_MAX`] bytes of `buf`; the count the server took. `total`
-/// tells it how much of the caller's write is left.
-fn write_once(fd: u64, offset: u64, buf: &[u8], total: usize) -> Result<usize, Errno> {
+/// One `Write` of at most [`READ_MAX`] bytes of `buf` to `ep`; the count the server took.
+/// `total` tells it how much of the caller's write is left.
+fn write_once(
+    ep: Cap<Endpoint>,
+    fd: u64,
+    offset: u64,
+    buf: &[u8],
+    total: usize,
+) -> Result<usize, Errno> {
+    retry_busy(ep, || write_message(ep, fd, offset, buf, total))
+}
+
+fn write_message(
+    ep: Cap<Endpoint>,
+    fd: u64,
+    offset: u64,
+    buf: &[u8],
+    total: usize,
+) -> Result<usize, Errno> {
     let len = buf.len().min(READ_MAX);
     let req = FileRequest::Write {
         fd,
@@ -250,7 +398,7 @@ fn write_once(fd: u64, offset: u64, buf: &[u8], total: usize) -> Result<usize, E
     // MR4, MR5 unused; the bytes from MR6 on.
     let words = pack_data(&buf[..len], &mut ipc.mrs[READ_DATA_MR..]);
     m.info.length = READ_DATA_MR + words;
-    let reply = server_of(fd).call(&m).map_err(crate::ipc::call_error)?;
+    let reply = ep.call(&m).map_err(crate::ipc::call_error)?;
     let n = proto::reply_result::<u64>(crate::ipc::received(&reply).mrs())?;
     usize::try_from(n)
         .ok()
@@ -258,22 +406,33 @@ fn write_once(fd: u64, offset: u64, buf: &[u8], total: usize) -> Result<usize, E
         .ok_or(Errno::EIO)
 }
 
-/// Writes all of `buf`, [`READ_MAX`] bytes per call; the count.
+/// Writes all of `buf`, [`READ_MAX`] bytes per call; the count. A descriptor the file
+/// server says is the console's (`EXDEV`: a `dup` of one) writes there; a pipe's reader
+/// gone after some bytes went in gives their count (the next write is `EPIPE`).
 fn write_all(fd: u64, offset: Option<u64>, buf: &[u8]) -> Result<usize, Errno> {
-    if buf.is_empty() {
-        // Still asked: the server checks the descriptor (`EBADF`), as POSIX's `write`.
-        return write_once(fd, offset.unwrap_or(AT_POSITION), buf, 0);
-    }
+    let mut ep = server_of(fd);
+    let mut target = fd;
     let mut done = 0;
-    while done < buf.len() {
+    loop {
         let at = offset.map_or(AT_POSITION, |o| o + done as u64);
-        let n = write_once(fd, at, &buf[done..], buf.len() - done)?;
-        if n == 0 {
+        let n = match write_once(ep, target, at, &buf[done..], buf.len() - done) {
+            Ok(n) => n,
+            Err(Errno::EXDEV) if done == 0 && ep.cptr() == FILE.0.cptr() => {
+                (ep, target) = (crate::console::CONSOLE.0, 1);
+                continue;
+            }
+            Err(Errno::EBADF) if done == 0 && forgotten(fd) => return write(fd, buf),
+            Err(Errno::EPIPE | Errno::EAGAIN) if done > 0 => return Ok(done),
+            Err(e) => return Err(e),
+        };
+        if n == 0 && !buf.is_empty() {
             return Err(Errno::EIO);
         }
         done += n;
+        if done >= buf.len() {
+            return Ok(done);
+        }
     }
-    Ok(done)
 }
 
 /// `write(fd, buf)`: at the descriptor's position, which advances; the file grows as

@@ -32,9 +32,9 @@ pub use cwd::{chdir, getcwd};
 pub use file::{DirEntry, ReadDir, closedir, mkdir, opendir, read_dir, readdir, rename, rmdir};
 pub use file::{
     FileStats, O_APPEND, O_CLOEXEC, O_DIRECT, O_DIRECTORY, O_DSYNC, O_LARGEFILE, O_NOATIME,
-    O_NOCTTY, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_RDWR, O_SYNC, O_WRONLY, Stat, Whence, close,
-    file_stats, fstat, ftruncate, lseek, open, open_sized, pread, pwrite, read, stat, unlink,
-    write,
+    O_NOCTTY, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_RDWR, O_SYNC, O_WRONLY, Stat, Whence, close, dup,
+    dup2, file_stats, fstat, ftruncate, lseek, open, open_sized, pipe, pipe2, pread, pwrite, read,
+    stat, unlink, write,
 };
 pub use posix::*;
 pub use proto;

@@ -220,6 +220,7 @@ impl<P: Platform> Files<P> {
         match on {
             Fail::Wait(key) => self.pending.wait(key, p),
             Fail::WaitRoom => self.pending.wait_any(p),
+            Fail::WaitPipe(id) => self.wait_pipe(id, p),
             Fail::No(_) => Err(p),
         }
     }

@@ -17,6 +17,12 @@ impl<P: Platform> Files<P> {
         want: u64,
         out: &mut [u8],
     ) -> Result<usize, Fail> {
+        match self.fds.get(&(pid, fd)).map(|d| (d.end, d.flags)) {
+            Some((End::PipeRead(id), flags)) => return self.pipe_read(id, flags, out),
+            Some((End::PipeWrite(_), _)) => return Err(Errno::EBADF.into()),
+            Some((End::Console, _)) => return Err(Errno::EXDEV.into()),
+            _ => {}
+        }
         let d = self.fd(pid, fd)?;
         if !d.readable() {
             return Err(Errno::EBADF.into());
@@ -381,6 +387,14 @@ impl<P: Platform> Files<P> {
         total: u64,
         data: &[u8],
     ) -> Result<usize, Fail> {
+        match self.fds.get(&(pid, fd)).map(|d| (d.end, d.flags)) {
+            Some((End::PipeWrite(id), flags)) => {
+                return self.pipe_write(pid, id, flags, total, data);
+            }
+            Some((End::PipeRead(_), _)) => return Err(Errno::EBADF.into()),
+            Some((End::Console, _)) => return Err(Errno::EXDEV.into()),
+            _ => {}
+        }
         let d = self.fd(pid, fd)?;
         if !d.writable() {
             return Err(Errno::EBADF.into());

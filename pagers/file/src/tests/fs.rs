@@ -31,6 +31,7 @@ fn waits<T>(r: Result<T, Fail>) -> Option<(u64, u64)> {
     match r {
         Err(Fail::Wait(k)) => Some(k),
         Err(Fail::WaitRoom) => None,
+        Err(Fail::WaitPipe(p)) => panic!("waits for pipe {p}"),
         Err(Fail::No(e)) => panic!("fails: {e:?}"),
         Ok(_) => panic!("does not wait"),
     }

@@ -1,0 +1,374 @@
+//! Pipes, `dup`/`dup2`, and descriptors 0..2 the server holds (docs/pagers.md, "Pipes and
+//! redirected descriptors").
+//!
+//! A pipe is a bounded ring of [`PIPE_SIZE`] bytes with counts of the read and write
+//! descriptors naming it, over all tasks (`fork` copies descriptors, `close`, `exec`'s
+//! `O_CLOEXEC` and the task's end drop them). A `read` of an empty pipe with a writer left
+//! waits, as a read of a block on its way from the disk does (`Fail::WaitPipe`: the server
+//! saves the caller's reply and runs the request again when the pipe changes); 0 (end of
+//! file) once no writer is left. A `write` waits while the pipe is full; `EPIPE` once no
+//! reader is left (there are no signals: no `SIGPIPE`). A write of at most [`PIPE_BUF`]
+//! bytes waits until all of it fits and then goes in whole: when it takes two messages
+//! (a message carries 464 bytes), the pipe is its writer's until the rest came, and other
+//! writers wait.
+//!
+//! The server may hold a task's descriptors 0, 1 and 2 (after `dup2(x, 0..2)`); those it
+//! does not hold are the console's. A descriptor may name the console too (`dup` of a
+//! console descriptor): its reads and writes are `EXDEV`, which tells the runtime to send
+//! them to the console server. The server never holds such a descriptor at 0..2: `dup2` of
+//! the console there drops the server's (the console's again).
+
+use super::{End, FIRST_FD, Fail, Fd, Files};
+use crate::platform::{Platform, Waiter};
+use alloc::collections::VecDeque;
+use alloc::rc::Rc;
+use core::cell::Cell;
+use proto::Errno;
+use proto::console::FD_COUNT;
+use proto::file::{DUP_MAX, PIPE_BUF, PIPE_SIZE, PIPES_PER_TASK, open_flags as of};
+
+/// Pipes of all tasks together (`ENFILE` beyond): their buffers take at most 256 KiB.
+pub const MAX_PIPES: usize = 64;
+/// Requests waiting for a pipe at once (each holds a saved reply, of which the server
+/// has 64); beyond, a blocking call is `EBUSY` (the runtime yields and asks again).
+pub const MAX_PIPE_WAITERS: usize = 64;
+
+/// One pipe.
+pub(super) struct Pipe {
+    ring: VecDeque<u8>,
+    /// Read and write descriptors naming it, over all tasks.
+    readers: u32,
+    writers: u32,
+    /// A write of at most `PIPE_BUF` bytes that takes more than one message: its task and
+    /// the bytes still to come. Other writers wait until they came.
+    atomic: Option<(u64, usize)>,
+}
+
+impl Pipe {
+    fn room(&self) -> usize {
+        PIPE_SIZE - self.ring.len()
+    }
+}
+
+impl<P: Platform> Files<P> {
+    /// `Pipe`: a read end and a write end for task `pid`.
+    pub fn pipe(&mut self, pid: u64, flags: u64) -> Result<(u64, u64), Errno> {
+        if flags & !(of::CLOEXEC | of::NONBLOCK) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.may_open(pid, 2)?;
+        let held = self
+            .fds
+            .range((pid, 0)..=(pid, u64::MAX))
+            .filter(|(_, d)| matches!(d.end, End::PipeRead(_) | End::PipeWrite(_)))
+            .count();
+        if held + 2 > 2 * PIPES_PER_TASK {
+            return Err(Errno::EMFILE);
+        }
+        if self.pipes.len() >= MAX_PIPES || P::heap_low() {
+            return Err(Errno::ENFILE);
+        }
+        let id = self.next_pipe;
+        self.next_pipe += 1;
+        self.pipes.insert(
+            id,
+            Pipe {
+                ring: VecDeque::with_capacity(PIPE_SIZE),
+                readers: 1,
+                writers: 1,
+                atomic: None,
+            },
+        );
+        let read = self.free_fd(pid, FIRST_FD);
+        self.fds
+            .insert((pid, read), Fd::of(End::PipeRead(id), of::RDONLY | flags));
+        let write = self.free_fd(pid, FIRST_FD);
+        self.fds
+            .insert((pid, write), Fd::of(End::PipeWrite(id), of::WRONLY | flags));
+        Ok((read, write))
+    }
+
+    /// The lowest number from `from` that task `pid` has no descriptor with.
+    pub(super) fn free_fd(&self, pid: u64, from: u64) -> u64 {
+        let mut fd = from;
+        for (&(_, n), _) in self.fds.range((pid, from)..=(pid, u64::MAX)) {
+            if n != fd {
+                break;
+            }
+            fd += 1;
+        }
+        fd
+    }
+
+    /// What descriptor `fd` of task `pid` names, for `dup`: its own, or the console's for
+    /// 0..2 the server does not hold.
+    fn dup_source(&self, pid: u64, fd: u64) -> Result<Fd, Errno> {
+        match self.fds.get(&(pid, fd)) {
+            Some(d) => Ok(Fd {
+                object: d.object,
+                pos: d.pos.clone(),
+                // `O_CLOEXEC` is the descriptor's, not the open file description's.
+                flags: d.flags & !of::CLOEXEC,
+                end: d.end,
+                stage: None,
+                buffer: None,
+                error: None,
+            }),
+            None if fd < FD_COUNT => Ok(Fd::of(End::Console, of::RDWR)),
+            None => Err(Errno::EBADF),
+        }
+    }
+
+    /// `Dup`: a new descriptor (the lowest free number from 3) naming what `fd` names.
+    pub fn dup(&mut self, pid: u64, fd: u64) -> Result<u64, Errno> {
+        let copy = self.dup_source(pid, fd)?;
+        self.may_open(pid, 1)?;
+        let new = self.free_fd(pid, FIRST_FD);
+        if new >= DUP_MAX {
+            return Err(Errno::EMFILE);
+        }
+        self.take_end(&copy);
+        self.fds.insert((pid, new), copy);
+        Ok(new)
+    }
+
+    /// `Dup2`: `new` names what `old` names (closed first if it was open; errors of that
+    /// close are not reported, as POSIX's `dup2`) → which of 0..2 the server holds.
+    pub fn dup2(&mut self, pid: u64, old: u64, new: u64) -> Result<u64, Errno> {
+        let copy = self.dup_source(pid, old)?;
+        if new >= DUP_MAX || proto::shm::owns_fd(new) {
+            return Err(Errno::EBADF);
+        }
+        if old != new {
+            let to_console = copy.end == End::Console && new < FD_COUNT;
+            if !self.fds.contains_key(&(pid, new)) && !to_console {
+                self.may_open(pid, 1)?;
+            }
+            if self.fds.contains_key(&(pid, new)) {
+                let _ = self.close(pid, new);
+            }
+            if !to_console {
+                self.take_end(&copy);
+                self.fds.insert((pid, new), copy);
+            }
+        }
+        Ok(self.redirected(pid))
+    }
+
+    /// `Redirected`: which of descriptors 0..2 the server holds for task `pid` (bit *n*).
+    pub fn redirected(&self, pid: u64) -> u64 {
+        (0..FD_COUNT)
+            .filter(|&fd| self.fds.contains_key(&(pid, fd)))
+            .fold(0, |mask, fd| mask | 1 << fd)
+    }
+
+    /// A new descriptor names `d`'s file or pipe end: its counts grow.
+    pub(super) fn take_end(&mut self, d: &Fd) {
+        match d.end {
+            End::File => {
+                if let Some(o) = self.objects.get_mut(&d.object) {
+                    o.refs += 1;
+                }
+            }
+            End::PipeRead(id) => {
+                if let Some(p) = self.pipes.get_mut(&id) {
+                    p.readers += 1;
+                }
+            }
+            End::PipeWrite(id) => {
+                if let Some(p) = self.pipes.get_mut(&id) {
+                    p.writers += 1;
+                }
+            }
+            End::Console => {}
+        }
+    }
+
+    /// Descriptor `d` (of task `pid`) of a pipe went: its count goes down, the pipe with its
+    /// last descriptor; whoever waits on it runs again (a reader without writers reads end
+    /// of file, a writer without readers gets `EPIPE`).
+    pub(super) fn drop_pipe_end(&mut self, pid: u64, d: &Fd) {
+        let (End::PipeRead(id) | End::PipeWrite(id)) = d.end else {
+            return;
+        };
+        let Some(p) = self.pipes.get_mut(&id) else {
+            return;
+        };
+        match d.end {
+            End::PipeRead(_) => p.readers = p.readers.saturating_sub(1),
+            _ => {
+                p.writers = p.writers.saturating_sub(1);
+                // An atomic write whose writer closed its end: the rest never comes.
+                if p.atomic.is_some_and(|(owner, _)| owner == pid) {
+                    p.atomic = None;
+                }
+            }
+        }
+        if p.readers == 0 && p.writers == 0 {
+            self.pipes.remove(&id);
+        }
+        self.wake_pipe(id);
+    }
+
+    /// Requests waiting on pipe `id` run again (the receive loop takes them from `ready`).
+    fn wake_pipe(&mut self, id: u64) {
+        let mut i = 0;
+        while i < self.pipe_waiters.len() {
+            if self.pipe_waiters[i].0 == id {
+                let (_, w) = self.pipe_waiters.swap_remove(i);
+                self.ready.push((w, None));
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Parks `w` on pipe `id`; `Err(w)` when too many wait.
+    pub(super) fn wait_pipe(&mut self, id: u64, w: P::Waiter) -> Result<(), P::Waiter> {
+        if self.pipe_waiters.len() >= MAX_PIPE_WAITERS {
+            return Err(w);
+        }
+        self.pipe_waiters.push((id, w));
+        Ok(())
+    }
+
+    /// Task `pid` ended: its requests waiting on pipes are answered into nothing (their
+    /// saved replies freed) rather than left until the pipe changes.
+    pub(super) fn pipe_task_exit(&mut self, pid: u64) {
+        let mut i = 0;
+        while i < self.pipe_waiters.len() {
+            if self.pipe_waiters[i].1.pid() == pid {
+                let (_, mut w) = self.pipe_waiters.swap_remove(i);
+                w.task_ended();
+                self.ready.push((w, None));
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Why a pipe call cannot go on now: it waits for the pipe to change, or (`O_NONBLOCK`,
+    /// or no saved reply to spare) it is `EAGAIN` / `EBUSY`.
+    fn pipe_blocks(&self, id: u64, flags: u64) -> Fail {
+        if flags & of::NONBLOCK != 0 {
+            Fail::No(Errno::EAGAIN)
+        } else if self.can_wait && self.pipe_waiters.len() < MAX_PIPE_WAITERS {
+            Fail::WaitPipe(id)
+        } else {
+            Fail::No(Errno::EBUSY)
+        }
+    }
+
+    /// `Read` of pipe `id`'s read end: what the pipe holds, up to
+    /// `out.len()` bytes; 0 when it is empty and no writer is left.
+    pub(super) fn pipe_read(&mut self, id: u64, flags: u64, out: &mut [u8]) -> Result<usize, Fail> {
+        let Some(p) = self.pipes.get_mut(&id) else {
+            return Err(Errno::EBADF.into());
+        };
+        if out.is_empty() {
+            return Ok(0);
+        }
+        if p.ring.is_empty() {
+            if p.writers == 0 {
+                return Ok(0);
+            }
+            return Err(self.pipe_blocks(id, flags));
+        }
+        let n = out.len().min(p.ring.len());
+        for (o, b) in out.iter_mut().zip(p.ring.drain(..n)) {
+            *o = b;
+        }
+        self.wake_pipe(id);
+        Ok(n)
+    }
+
+    /// `Write` to a pipe's write end by task `pid`: `data`, `total` bytes being what is
+    /// left of the caller's whole write; the count (all of `data` for a write of at most
+    /// `PIPE_BUF` bytes, else what fits, at least a byte). `EPIPE` without a reader.
+    pub(super) fn pipe_write(
+        &mut self,
+        pid: u64,
+        id: u64,
+        flags: u64,
+        total: u64,
+        data: &[u8],
+    ) -> Result<usize, Fail> {
+        let Some(p) = self.pipes.get_mut(&id) else {
+            return Err(Errno::EBADF.into());
+        };
+        if p.readers == 0 {
+            // The rest of an atomic write never goes in either.
+            p.atomic = None;
+            return Err(Errno::EPIPE.into());
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let len = data.len();
+        let n = match p.atomic {
+            // The rest of this task's atomic write: its room was kept.
+            Some((owner, left)) if owner == pid && len <= left => {
+                p.atomic = (left > len).then_some((owner, left - len));
+                len
+            }
+            Some((owner, _)) if owner != pid => return Err(self.pipe_blocks(id, flags)),
+            _ => {
+                // A new write (a write of this task that did not finish is given up).
+                p.atomic = None;
+                let total = usize::try_from(total).unwrap_or(usize::MAX).max(len);
+                if total <= PIPE_BUF {
+                    if p.room() < total {
+                        return Err(self.pipe_blocks(id, flags));
+                    }
+                    if total > len {
+                        p.atomic = Some((pid, total - len));
+                    }
+                    len
+                } else if p.room() == 0 {
+                    return Err(self.pipe_blocks(id, flags));
+                } else {
+                    len.min(p.room())
+                }
+            }
+        };
+        p.ring.extend(&data[..n]);
+        self.wake_pipe(id);
+        Ok(n)
+    }
+
+    /// `Fstat` of a pipe: the bytes it holds.
+    pub(super) fn pipe_size(&self, id: u64) -> Result<u64, Errno> {
+        self.pipes
+            .get(&id)
+            .map(|p| p.ring.len() as u64)
+            .ok_or(Errno::EBADF)
+    }
+
+    /// Whether descriptor `fd` of task `pid` is a pipe's read end (its `Read` reply says
+    /// so: the runtime returns what came instead of asking for more).
+    pub fn is_stream(&self, pid: u64, fd: u64) -> bool {
+        self.fds
+            .get(&(pid, fd))
+            .is_some_and(|d| matches!(d.end, End::PipeRead(_)))
+    }
+
+    /// Pipes in use (for tests that check nothing is left behind).
+    pub fn pipe_count(&self) -> usize {
+        self.pipes.len()
+    }
+}
+
+impl Fd {
+    /// A descriptor of `end` that is not a file's (no object, no position of its own).
+    pub(super) fn of(end: End, flags: u64) -> Self {
+        Self {
+            object: 0,
+            pos: Rc::new(Cell::new(0)),
+            flags,
+            end,
+            stage: None,
+            buffer: None,
+            error: None,
+        }
+    }
+}
