@@ -2109,6 +2109,17 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS shell-vmmap-regions",
                 "] done: loop (killed)",
                 "PASS shell-kill",
+                "PASS shell-pipe",
+                "PASS shell-pipe-redirect",
+                "PASS shell-redirect-in",
+                "PASS shell-append",
+                "PASS shell-append-kept",
+                "loop: running (pid ",
+                "PASS shell-pipe-ctrl-c",
+                "sh: nosuchcmd: not found",
+                "PASS shell-pipe-not-found",
+                "sh: NOFILE.TXT: ENOENT",
+                "PASS shell-redirect-missing",
                 "PASS shell-cd",
                 "Hello from the disk!",
                 "PASS shell-cd-relative",
@@ -2213,6 +2224,51 @@ const SHELL_INPUT: &[Input] = &[
     Input {
         after: SH_PROMPT,
         bytes: b"shcheck eq shell-kill 0 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"echo one two three | wc | shcheck stdin shell-pipe 1 3 14\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"loop 3 | wc > WC.TXT\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck file shell-pipe-redirect WC.TXT 3 9 39\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"wc < hello.txt > HW.TXT; shcheck file shell-redirect-in HW.TXT 4 40 238\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"echo more >> OUT.TXT; shcheck file shell-append OUT.TXT more\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck file shell-append-kept OUT.TXT hello shell\r",
+    },
+    // Ctrl-C ends a whole pipeline: `loop` (the foreground task) and `wc` after it.
+    Input {
+        after: SH_PROMPT,
+        bytes: b"loop | wc\r",
+    },
+    Input {
+        after: "loop: running",
+        bytes: b"\x03",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck eq shell-pipe-ctrl-c 130 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"echo x | nosuchcmd; shcheck eq shell-pipe-not-found 127 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"wc < NOFILE.TXT; shcheck eq shell-redirect-missing 1 $?\r",
     },
     Input {
         after: SH_PROMPT,

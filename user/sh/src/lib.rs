@@ -8,6 +8,10 @@
 //! literally, `"..."` keeps blanks and expands `$?`, `$$` and `$!`; `\` takes the next
 //! character literally; `#` at the start of a word begins a comment. The parser never
 //! panics and bounds what it builds ([`MAX_WORDS`], [`MAX_COMMANDS`]).
+//!
+//! Variables expand when their pipeline is about to run (`false; echo $?` prints the
+//! status of `false`): the shell checks the whole line with [`parse`] first, then cuts it
+//! into its pipelines' texts ([`pipelines`]) and parses each again just before it runs.
 #![no_std]
 
 extern crate alloc;
@@ -272,4 +276,63 @@ pub fn parse(line: &str, vars: &Vars) -> Result<Vec<Pipeline>, ParseError> {
         return Err(ParseError::Unexpected("newline"));
     }
     Ok(pipelines)
+}
+
+/// The text of each pipeline of `line`, its `;` or `&` included (a comment is left out):
+/// [`parse`] of each gives the pipelines [`parse`] of the line gives, one at a time, so
+/// that the variables of each expand when it runs. Splits only where the parser would
+/// (not inside quotes, not after `\\`).
+pub fn pipelines(line: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut chars = line.char_indices().peekable();
+    // Whether the next character would begin a word (a `#` there begins a comment).
+    let mut word_start = true;
+    while let Some((at, c)) = chars.next() {
+        let mut starts_word = false;
+        match c {
+            ' ' | '\t' | '\r' | '\n' | '|' | '<' | '>' => starts_word = true,
+            '#' if word_start => {
+                out.push(&line[start..at]);
+                return finish_pieces(out);
+            }
+            ';' | '&' => {
+                let end = at + c.len_utf8();
+                out.push(&line[start..end]);
+                start = end;
+                starts_word = true;
+            }
+            '\\' => {
+                chars.next();
+            }
+            '\'' => {
+                for (_, c) in chars.by_ref() {
+                    if c == '\'' {
+                        break;
+                    }
+                }
+            }
+            '"' => {
+                while let Some((_, c)) = chars.next() {
+                    match c {
+                        '"' => break,
+                        '\\' => {
+                            chars.next_if(|(_, c)| matches!(c, '"' | '\\' | '$'));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+        word_start = starts_word;
+    }
+    out.push(&line[start..]);
+    finish_pieces(out)
+}
+
+/// Drops the pieces that hold no command (blanks after the last `;`).
+fn finish_pieces(mut pieces: Vec<&str>) -> Vec<&str> {
+    pieces.retain(|p| !p.trim().is_empty());
+    pieces
 }

@@ -38,6 +38,9 @@ pub struct Shell {
     last_background: Option<u64>,
     /// Background tasks not yet reported ended: pid, the command's name.
     jobs: Vec<(u64, String)>,
+    /// Background tasks that ended while the shell waited for a foreground one: reported
+    /// at the next prompt.
+    ended: Vec<(u64, WaitStatus, u64)>,
     /// Set by `exit`: the shell ends with this status.
     pub exit: Option<i32>,
 }
@@ -60,6 +63,7 @@ pub fn main(args: &[&str]) -> i32 {
         status: 0,
         last_background: None,
         jobs: Vec::new(),
+        ended: Vec::new(),
         exit: None,
     };
     if let [_, "-c", line, ..] = args {
@@ -144,30 +148,38 @@ impl Shell {
         }
     }
 
-    /// Parses and runs one line; `$?` is the last foreground pipeline's status.
+    /// Parses and runs one line; `$?` is the last foreground pipeline's status. The whole
+    /// line is checked first (a syntax error runs nothing); then each pipeline is parsed
+    /// again just before it runs, so that `$?` in it is the status of the one before.
     pub fn run_line(&mut self, line: &str) {
-        let pipelines = match sh::parse(line, &self.vars()) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("sh: {e}");
-                self.status = STATUS_USAGE;
-                return;
-            }
-        };
-        for p in &pipelines {
-            self.run_pipeline(p);
-            if self.exit.is_some() {
-                return;
+        if let Err(e) = sh::parse(line, &self.vars()) {
+            eprintln!("sh: {e}");
+            self.status = STATUS_USAGE;
+            return;
+        }
+        for piece in sh::pipelines(line) {
+            let Ok(pipelines) = sh::parse(piece, &self.vars()) else {
+                continue;
+            };
+            for p in &pipelines {
+                self.run_pipeline(p);
+                if self.exit.is_some() {
+                    return;
+                }
             }
         }
     }
 
     /// Reports background tasks that ended (without waiting for any).
     fn reap(&mut self) {
+        let mut ended = core::mem::take(&mut self.ended);
         for _ in 0..=self.jobs.len() {
-            let Ok(Some((pid, how, value))) = rt::try_wait(u64::MAX) else {
-                return;
-            };
+            match rt::try_wait(u64::MAX) {
+                Ok(Some(r)) => ended.push(r),
+                _ => break,
+            }
+        }
+        for (pid, how, value) in ended {
             let name = match self.jobs.iter().position(|(p, _)| *p == pid) {
                 Some(i) => self.jobs.swap_remove(i).1,
                 None => String::from("?"),
@@ -180,37 +192,39 @@ impl Shell {
         let Some(first) = p.commands.first() else {
             return;
         };
-        if p.commands.len() > 1 {
-            self.status = self.run_piped(p);
-            return;
-        }
         let name = first.argv[0].as_str();
-        if p.background {
-            match self.start(first, true) {
-                Ok(pid) => {
-                    println!("[{pid}] {name}");
-                    self.last_background = Some(pid);
-                    if self.jobs.len() < JOBS_MAX {
-                        self.jobs.push((pid, String::from(name)));
-                    }
-                    self.status = 0;
-                }
-                Err(status) => self.status = status,
+        if p.commands.len() == 1 && !p.background {
+            if name == "time" && first.argv.len() > 1 {
+                self.status = self.run_timed(first);
+                return;
             }
-            return;
+            // A built-in alone runs in the shell (`cd` must change the shell's directory).
+            if builtins::is_builtin(name) {
+                self.status = self.run_builtin_here(first);
+                return;
+            }
         }
-        if name == "time" && first.argv.len() > 1 {
-            self.status = self.run_timed(first);
-            return;
-        }
-        if builtins::is_builtin(name) {
-            self.status = self.run_builtin_here(first);
-            return;
-        }
-        self.status = match self.start(first, false) {
-            Ok(pid) => wait_for(pid, name),
-            Err(status) => status,
+        let pids = match self.start_all(p) {
+            Ok(pids) => pids,
+            Err(status) => {
+                self.status = status;
+                return;
+            }
         };
+        if p.background {
+            if let Some(&(last, _)) = pids.last() {
+                println!("[{last}] {}", line_of(p));
+                self.last_background = Some(last);
+            }
+            for (pid, name) in pids {
+                if self.jobs.len() < JOBS_MAX {
+                    self.jobs.push((pid, name));
+                }
+            }
+            self.status = 0;
+        } else {
+            self.status = self.wait_all(&pids);
+        }
     }
 
     /// `time cmd [arg...]`: runs the command (with the line's redirections) and prints,
@@ -241,12 +255,6 @@ impl Shell {
     /// The background tasks not yet reported ended.
     pub fn jobs(&self) -> &[(u64, String)] {
         &self.jobs
-    }
-
-    /// `a | b | c`: needs `pipe()` (not in this runtime yet).
-    fn run_piped(&mut self, _p: &Pipeline) -> i32 {
-        eprintln!("sh: pipelines need pipe(), which this system does not have yet");
-        STATUS_USAGE
     }
 
     /// A built-in in the shell itself, its output redirected if asked.
@@ -290,55 +298,208 @@ impl Shell {
         }
     }
 
-    /// Starts `c` as a task of its own: its pid, or the status to report.
-    /// A foreground task names itself the console's foreground task before it runs the
-    /// program (so Ctrl-C ends it; the console makes the foreground none again when it
-    /// ends): the child does it, not the shell, so that a child that has ended already can
-    /// never be named.
-    fn start(&mut self, c: &Command, background: bool) -> Result<u64, i32> {
-        let name = c.argv[0].as_str();
-        if c.input.is_some() || c.output.is_some() {
-            if !builtins::is_builtin(name) {
-                eprintln!(
-                    "sh: {name}: redirection of a program needs dup2(), which this system does not have yet"
-                );
-                return Err(STATUS_USAGE);
-            }
-            // A built-in in the background with its redirection: a fork of the shell.
-        }
-        let is_builtin = builtins::is_builtin(name);
-        let program = if is_builtin {
-            None
-        } else {
-            match program_name(name) {
-                Some(p) => Some(p),
-                None => {
-                    eprintln!("sh: {name}: not found");
-                    return Err(STATUS_NOT_FOUND);
-                }
-            }
-        };
-        match rt::fork() {
-            Ok(0) => {
-                if !background {
-                    let _ = rt::console::set_foreground(rt::getpid());
-                }
-                let status = match program {
-                    None => self.run_builtin_here(c),
-                    Some(program) => {
-                        let argv: Vec<&str> = c.argv.iter().map(String::as_str).collect();
-                        exec_failed(name, rt::execv(&program, &argv).err())
+    /// Starts every command of `p` as a task of its own (a `fork` of the shell that sets
+    /// up its descriptors 0 and 1, then `exec`s the program or runs the built-in), joined
+    /// by pipes: the pids and names, in order, or the status to report (what had started
+    /// is ended then).
+    fn start_all(&mut self, p: &Pipeline) -> Result<Vec<(u64, String)>, i32> {
+        let mut pids: Vec<(u64, String)> = Vec::new();
+        // The read end of the pipe from the previous command.
+        let mut prev: Option<u64> = None;
+        let last = p.commands.len() - 1;
+        let mut failed = None;
+        for (i, c) in p.commands.iter().enumerate() {
+            let name = c.argv[0].as_str();
+            let program = if builtins::is_builtin(name) {
+                None
+            } else if let Some(program) = program_name(name) {
+                Some(program)
+            } else {
+                eprintln!("sh: {name}: not found");
+                failed = Some(STATUS_NOT_FOUND);
+                break;
+            };
+            let pipe = if i < last {
+                match rt::file::pipe() {
+                    Ok(fds) => Some(fds),
+                    Err(e) => {
+                        eprintln!("sh: pipe: {e:?}");
+                        failed = Some(STATUS_CANNOT_RUN);
+                        break;
                     }
-                };
-                rt::exit(status)
+                }
+            } else {
+                None
+            };
+            let plumbing = Plumbing {
+                input: prev,
+                output: pipe.map(|[_, w]| w),
+                close: pipe.map(|[r, _]| r),
+                foreground: !p.background && i == 0,
+            };
+            let started = rt::fork();
+            if started == Ok(0) {
+                rt::exit(self.child(c, program.as_deref(), plumbing));
             }
-            Ok(pid) => Ok(pid),
-            Err(e) => {
-                eprintln!("sh: {name}: cannot start: {e:?}");
-                Err(STATUS_CANNOT_RUN)
+            // The parent keeps only the read end the next command takes.
+            if let Some(fd) = prev.take() {
+                let _ = rt::close(fd);
+            }
+            if let Some([r, w]) = pipe {
+                let _ = rt::close(w);
+                prev = Some(r);
+            }
+            match started {
+                Ok(pid) => pids.push((pid, String::from(name))),
+                Err(e) => {
+                    eprintln!("sh: {name}: cannot start: {e:?}");
+                    failed = Some(STATUS_CANNOT_RUN);
+                    break;
+                }
+            }
+        }
+        if let Some(fd) = prev {
+            let _ = rt::close(fd);
+        }
+        match failed {
+            None => Ok(pids),
+            Some(status) => {
+                for (pid, _) in &pids {
+                    let _ = rt::kill(*pid);
+                }
+                let _ = self.wait_all(&pids);
+                Err(status)
             }
         }
     }
+
+    /// In the forked child: descriptors 0 and 1 as the pipeline and the redirections say,
+    /// then the program (`exec`, which returns only on failure) or the built-in. The
+    /// status to exit with.
+    fn child(&mut self, c: &Command, program: Option<&str>, plumbing: Plumbing) -> i32 {
+        // A foreground task names itself the console's foreground task (Ctrl-C ends it),
+        // not the shell for it: a child that has ended already can never be named.
+        if plumbing.foreground {
+            let _ = rt::console::set_foreground(rt::getpid());
+        }
+        if let Err(status) = plumb(c, &plumbing) {
+            return status;
+        }
+        let name = c.argv[0].as_str();
+        match program {
+            None => {
+                let argv: Vec<&str> = c.argv.iter().map(String::as_str).collect();
+                let mut out = Out::new(1);
+                let status = builtins::run(self, &argv, 0, &mut out);
+                match out.finish() {
+                    // A reader that is gone ends a writer quietly (as SIGPIPE would).
+                    Err(Errno::EPIPE) => 1,
+                    Err(e) if status == 0 => {
+                        eprintln!("sh: {name}: write error: {e:?}");
+                        1
+                    }
+                    _ => status,
+                }
+            }
+            Some(program) => {
+                let argv: Vec<&str> = c.argv.iter().map(String::as_str).collect();
+                exec_failed(name, rt::execv(program, &argv).err())
+            }
+        }
+    }
+
+    /// Waits for every task of a foreground pipeline: the last one's status. When one is
+    /// killed (Ctrl-C ends the first, the foreground task), the others are ended too, as a
+    /// terminal's interrupt reaches a whole pipeline. A background task that ends
+    /// meanwhile is reported at the next prompt.
+    fn wait_all(&mut self, pids: &[(u64, String)]) -> i32 {
+        let mut left: Vec<(u64, &str)> = pids.iter().map(|(p, n)| (*p, n.as_str())).collect();
+        let last = pids.last().map_or(0, |(p, _)| *p);
+        let mut status = 0;
+        while !left.is_empty() {
+            let (pid, how, value) = match rt::wait(u64::MAX) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("sh: wait: {e:?}");
+                    return STATUS_CANNOT_RUN;
+                }
+            };
+            let Some(i) = left.iter().position(|(p, _)| *p == pid) else {
+                // A background task: reported at the prompt.
+                self.ended.push((pid, how, value));
+                continue;
+            };
+            let (_, name) = left.swap_remove(i);
+            if matches!(how, WaitStatus::Segv | WaitStatus::Bus) {
+                eprintln!("sh: {name}: {}", describe(how, value));
+            }
+            if pid == last {
+                status = status_of(how, value);
+            }
+            if how == WaitStatus::Killed {
+                for (p, _) in &left {
+                    let _ = rt::kill(*p);
+                }
+            }
+        }
+        status
+    }
+}
+
+/// A child's descriptors: the pipe it reads (0) and writes (1), the other end of its
+/// output pipe (closed in the child), whether it is the foreground task (the pipeline's
+/// first: it names itself before its program prints anything, so that whoever sees the
+/// program's first words may type Ctrl-C).
+#[derive(Clone, Copy)]
+struct Plumbing {
+    input: Option<u64>,
+    output: Option<u64>,
+    close: Option<u64>,
+    foreground: bool,
+}
+
+/// Sets up a child's 0 and 1: the pipes first, the command's own `<` and `>` over them.
+fn plumb(c: &Command, p: &Plumbing) -> Result<(), i32> {
+    let onto = |fd: u64, to: u64| -> Result<(), i32> {
+        let r = rt::file::dup2(fd, to);
+        let _ = rt::close(fd);
+        r.map(drop).map_err(|e| {
+            eprintln!("sh: dup2: {e:?}");
+            STATUS_CANNOT_RUN
+        })
+    };
+    if let Some(fd) = p.close {
+        let _ = rt::close(fd);
+    }
+    if let Some(fd) = p.input {
+        onto(fd, 0)?;
+    }
+    if let Some(fd) = p.output {
+        onto(fd, 1)?;
+    }
+    if let Some(path) = &c.input {
+        let fd = rt::open(path, O_RDONLY).map_err(|e| {
+            eprintln!("sh: {path}: {e:?}");
+            1
+        })?;
+        onto(fd, 0)?;
+    }
+    if let Some(o) = &c.output {
+        onto(open_output(&o.path, o.append)?, 1)?;
+    }
+    Ok(())
+}
+
+/// A pipeline as the words of its commands, for the background notice.
+fn line_of(p: &Pipeline) -> String {
+    let mut line = String::new();
+    for (i, c) in p.commands.iter().enumerate() {
+        if i > 0 {
+            line.push_str(" | ");
+        }
+        line.push_str(&c.argv.join(" "));
+    }
+    line
 }
 
 /// The program a command's first word names: `hello`, `bin/hello`, `/bin/hello` and
@@ -364,25 +525,6 @@ fn exec_failed(name: &str, e: Option<Errno>) -> i32 {
             STATUS_CANNOT_RUN
         }
         None => STATUS_CANNOT_RUN,
-    }
-}
-
-/// Waits for foreground task `pid`: its status as `$?`.
-pub fn wait_for(pid: u64, name: &str) -> i32 {
-    match rt::wait(pid) {
-        Ok((_, how, value)) => {
-            match how {
-                WaitStatus::Segv | WaitStatus::Bus => {
-                    eprintln!("sh: {name}: {}", describe(how, value))
-                }
-                WaitStatus::Exited | WaitStatus::Killed => {}
-            }
-            status_of(how, value)
-        }
-        Err(e) => {
-            eprintln!("sh: wait for {pid}: {e:?}");
-            STATUS_CANNOT_RUN
-        }
     }
 }
 

@@ -78,6 +78,19 @@ fn pipelines_and_lists() {
 }
 
 #[test]
+fn pipeline_texts() {
+    assert_eq!(pipelines("a; b & c"), ["a;", " b &", " c"]);
+    assert_eq!(
+        pipelines("a 'x;y' \"p&q\" r\\;s # t; u"),
+        ["a 'x;y' \"p&q\" r\\;s "]
+    );
+    assert_eq!(pipelines("a;  "), ["a;"]);
+    assert_eq!(pipelines(""), Vec::<&str>::new());
+    assert_eq!(pipelines("#x;y"), Vec::<&str>::new());
+    assert_eq!(pipelines("a#b;c"), ["a#b;", "c"]);
+}
+
+#[test]
 fn redirections() {
     let c = one("cat < in.txt > out.txt");
     assert_eq!(c.input.as_deref(), Some("in.txt"));
@@ -158,6 +171,12 @@ fn fuzz_never_panics() {
             })
             .collect();
         if let Ok(pipelines) = parse(&line, &VARS) {
+            // Pipeline by pipeline, the same.
+            let mut again = Vec::new();
+            for piece in super::pipelines(&line) {
+                again.extend(parse(piece, &VARS).expect("a piece of a good line parses"));
+            }
+            assert_eq!(again, pipelines, "{line:?}");
             let mut commands = 0;
             for p in &pipelines {
                 assert!(!p.commands.is_empty(), "{line:?}");

@@ -19,7 +19,8 @@ fn main(args: &[&str]) -> i32 {
         }
         return 0;
     }
-    println!("loop: running (pid {}) until it is ended", rt::getpid());
+    // On descriptor 2: seen on the console even when the output is a pipe.
+    rt::eprintln!("loop: running (pid {}) until it is ended", rt::getpid());
     loop {
         rt::sched_yield();
     }
