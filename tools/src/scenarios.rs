@@ -2129,6 +2129,128 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
+    // The lecture from the shell: `tour` (every slide's demo), demos with arguments and in a
+    // pipeline, and the built-ins a student uses between them (`stats`, `free`, `time`,
+    // `help`, `ls`, `rm`), quoting, a syntax error, `sh -c` and `exit`; Ctrl-D ends the
+    // shell (and the session). `shcheck` judges each.
+    Scenario {
+        input: SHELL_DEMOS_INPUT,
+        writes_disk: true,
+        disk_files: WRITEBACK_DISK,
+        timeout_secs: 240,
+        ..Scenario::stops(
+            "shell-demos",
+            Initrd::Normal,
+            "run=sh",
+            Stage::Hello,
+            &[
+                "sh:/$ tour",
+                "slide \"Virtual Memory Area\" (vaspace)",
+                "==== vaspace: all its checks passed",
+                "==== anon: all its checks passed",
+                "==== mapping-kinds: all its checks passed",
+                "==== mmap-file: all its checks passed",
+                "==== writeback: all its checks passed",
+                "==== fileio: all its checks passed",
+                "==== shm: all its checks passed",
+                "==== fork-cow: all its checks passed",
+                "tour: 8 demos, 0 failed",
+                "PASS shell-tour",
+                "65 pages resident",
+                "PASS shell-demo-anon",
+                "PASS mmap-file-first-bytes",
+                "PASS shell-demo-mmap-file",
+                "PASS shell-demo-pipe",
+                "PASS shell-stats",
+                "PASS shell-stats-file",
+                "PASS shell-free",
+                "time: ",
+                " kernel entries",
+                "PASS shell-time",
+                "PASS shell-help",
+                "PASS shell-ls",
+                "PASS shell-rm",
+                "PASS shell-quotes",
+                "sh: syntax error near `|`",
+                "PASS shell-syntax",
+                "PASS shell-sh-c",
+                "init: sh exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+];
+
+/// What scenario `shell-demos` types, prompt by prompt.
+const SHELL_DEMOS_INPUT: &[Input] = &[
+    Input {
+        after: SH_PROMPT,
+        bytes: b"tour\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck eq shell-tour 0 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"anon 128; shcheck eq shell-demo-anon 0 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"mmap-file hello.txt; shcheck eq shell-demo-mmap-file 0 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"fork-cow | shcheck stdin shell-demo-pipe PASS fork-cow-child-checks\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"stats > ST.TXT; shcheck file shell-stats ST.TXT vm: faults, zero-filled,\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck file shell-stats-file ST.TXT cache: hits,\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"free > FR.TXT; shcheck file shell-free FR.TXT ram 524288\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"time loop 3 > T.TXT; shcheck file shell-time T.TXT loop: line 2\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"help | shcheck stdin shell-help vmmap\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"ls /bin > LS.TXT; shcheck file shell-ls LS.TXT sh\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"echo x > RM.TXT; rm RM.TXT; cat RM.TXT; shcheck eq shell-rm 1 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"echo 'a|b' \"c;d\" \\# > Q.TXT; shcheck file shell-quotes Q.TXT 'a|b' 'c;d' '#'\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"echo a | | wc\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck eq shell-syntax 2 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"sh -c 'echo inner; exit 7'; shcheck eq shell-sh-c 7 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"\x04",
+    },
 ];
 
 /// The shell's prompt at the root.

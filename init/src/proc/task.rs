@@ -153,6 +153,8 @@ pub struct Proc<'a> {
     info: &'static BootInfo,
     window: Window,
     file_roots: Roots,
+    /// Bytes of RAM given to zero at boot (`Memory`).
+    zero_bytes: u64,
     file_restarts: u32,
     /// Where the last program loaded came from, for init's log.
     pub loaded_from: &'static str,
@@ -230,6 +232,7 @@ impl<'a> Proc<'a> {
             info,
             window,
             file_roots: servers.file_roots,
+            zero_bytes: servers.zero_bytes,
             file_restarts: 0,
             clients,
             loaded_from: "",
@@ -430,6 +433,29 @@ impl<'a> Proc<'a> {
             },
             name: t.name,
         })
+    }
+
+    /// `Memory`: the RAM and what init gave the servers (`Budgets::for_ram`, as
+    /// `server::start` gave them), and what it has left.
+    pub fn memory(&self) -> proto::MemoryReply {
+        let b = proto::startup::Budgets::for_ram(self.info.ram_total);
+        proto::MemoryReply {
+            ram: self.info.ram_total,
+            init_free: self.alloc.free_bytes(),
+            zero: self.zero_bytes,
+            vm_heap: b.vm_heap,
+            vm_tables: 1u64.checked_shl(b.vm_tables_bits as u32).unwrap_or(0),
+            file_heap: if self.file_ep.is_some() {
+                b.file_heap
+            } else {
+                0
+            },
+            shm: if self.shm_ep.is_some() {
+                1u64.checked_shl(b.shm_bits as u32).unwrap_or(0)
+            } else {
+                0
+            },
+        }
     }
 
     pub fn parent_of(&self, pid: u64) -> u64 {

@@ -37,7 +37,7 @@ pub use file::{
     FileRequest, FileStats, GrowReply, OpenReply, PipeReply, ReadDirReply, SpanReply, StatReply,
 };
 pub use interface::{Field, Transport};
-pub use proc::{GetPidReply, ProcRequest, TaskEntry, TaskState, WaitReply};
+pub use proc::{GetPidReply, MemoryReply, ProcRequest, TaskEntry, TaskState, WaitReply};
 pub use shm::ShmRequest;
 pub use task::{DescriptorCount, ServerControl};
 pub use vm::{KillRecord, RegionInfo, RegionKind, SpaceInfo, VmControl, VmRequest, VmStats};
@@ -218,6 +218,8 @@ abi::numbered! {
         Sync = 408,
         /// from → the task with the lowest pid from `from` on ([`proc::TaskEntry`]).
         TaskAt = 409,
+        /// → RAM and what init gave each server ([`proc::MemoryReply`]).
+        Memory = 410,
 
         /// flags, path (five words) → MR1 = fd, MR2 = size.
         Open = 500,

@@ -57,6 +57,9 @@ crate::interface! {
         /// answer's: one task a call, so the answer is bounded whatever the number of tasks.
         /// Any task may ask (there is one user; nothing in an entry is secret).
         TaskAt { from: u64 } = Label::TaskAt => fn task_at -> TaskEntry;
+        /// The machine's RAM and what init gave each server of it → [`MemoryReply`] (for
+        /// `free`; what each has used of it, the servers' own counters tell).
+        Memory = Label::Memory => fn memory -> MemoryReply;
     }
 }
 
@@ -142,6 +145,65 @@ impl ReplyBody for TaskEntry {
             parent,
             state,
             name: Name::from_words([n0, n1])?,
+        })
+    }
+}
+
+/// `Memory`'s result, in bytes: the RAM and the budgets init gave the servers at boot
+/// (`startup::Budgets`), and what init has left for tasks' objects.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryReply {
+    /// RAM the device tree reports.
+    pub ram: u64,
+    /// RAM init has not handed out yet: tasks' kernel objects (threads, CNodes, address
+    /// spaces, argument frames) come from it.
+    pub init_free: u64,
+    /// zero's untypeds: every page vm gives a task comes from them, 2 MiB at a time.
+    pub zero: u64,
+    /// vm's heap (its region and page maps) and its untyped for tasks' page tables.
+    pub vm_heap: u64,
+    pub vm_tables: u64,
+    /// The file server's heap (its page cache's budget is in its own counters).
+    pub file_heap: u64,
+    /// The shm server's untyped (objects' pages and their tables); 0 without the server.
+    pub shm: u64,
+}
+
+impl MemoryReply {
+    const WORDS: usize = 7;
+}
+
+/// MR1.. = the fields in order.
+impl ReplyBody for MemoryReply {
+    fn encode_body(&self, w: &mut Wire) {
+        let words = [
+            self.ram,
+            self.init_free,
+            self.zero,
+            self.vm_heap,
+            self.vm_tables,
+            self.file_heap,
+            self.shm,
+        ];
+        for word in words {
+            w.push(word);
+        }
+    }
+
+    fn decode_body(w: &[u64]) -> Result<Self, ProtoError> {
+        let Some(&[ram, init_free, zero, vm_heap, vm_tables, file_heap, shm]) =
+            w.first_chunk::<{ Self::WORDS }>()
+        else {
+            return Err(ProtoError::Short);
+        };
+        Ok(Self {
+            ram,
+            init_free,
+            zero,
+            vm_heap,
+            vm_tables,
+            file_heap,
+            shm,
         })
     }
 }

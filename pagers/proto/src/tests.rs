@@ -81,7 +81,7 @@ fn vm_controls() -> [VmControl; 11] {
     ]
 }
 
-fn proc_requests() -> [ProcRequest; 14] {
+fn proc_requests() -> [ProcRequest; 15] {
     [
         ProcRequest::Spawn {
             name: name("hello"),
@@ -104,6 +104,7 @@ fn proc_requests() -> [ProcRequest; 14] {
             name: name("mmap-file"),
         },
         ProcRequest::TaskAt { from: 0 },
+        ProcRequest::Memory,
     ]
 }
 
@@ -568,7 +569,7 @@ fn unknown_labels() {
         299,
         301,
         399,
-        410,
+        411,
         499,
         539,
         999,
@@ -906,6 +907,21 @@ fn task_and_region_listings_round_trip_and_check_their_fields() {
     };
     let w = encode_reply(&Ok(r));
     assert_eq!(decode_reply::<RegionInfo>(w.mrs()), Ok(Ok(r)));
+    let m = crate::MemoryReply {
+        ram: 512 << 20,
+        init_free: 1,
+        zero: 2,
+        vm_heap: 3,
+        vm_tables: 4,
+        file_heap: 5,
+        shm: 6,
+    };
+    let w = encode_reply(&Ok(m));
+    assert_eq!(decode_reply::<crate::MemoryReply>(w.mrs()), Ok(Ok(m)));
+    assert_eq!(
+        decode_reply::<crate::MemoryReply>(&[0, 1, 2, 3]),
+        Err(ProtoError::Short)
+    );
     let s = SpaceInfo {
         regions: 7,
         resident: 40,

@@ -12,7 +12,8 @@ use proto::object::{MmapObject, Msync};
 use proto::{Name, ProcRequest, VmRequest, task_slots};
 
 pub use proto::{
-    Errno, RegionInfo, RegionKind, SpaceInfo, TaskEntry, TaskState, VmStats, WaitStatus,
+    Errno, MemoryReply, RegionInfo, RegionKind, SpaceInfo, TaskEntry, TaskState, VmStats,
+    WaitStatus,
 };
 
 pub const PROT_NONE: u64 = proto::prot::NONE;
@@ -117,6 +118,11 @@ pub fn region_at(pid: u64, from: u64) -> Result<RegionInfo, Errno> {
 /// from each answer's pid + 1. `ESRCH` past the last.
 pub fn task_at(from: u64) -> Result<TaskEntry, Errno> {
     ProcRequest::task_at(&PROC, from)
+}
+
+/// The machine's RAM and what init gave each server (init's `Memory`, for `free`).
+pub fn memory() -> Result<MemoryReply, Errno> {
+    ProcRequest::memory(&PROC)
 }
 
 /// `waitpid(pid, WNOHANG)`: as [`wait`], but `Ok(None)` at once when no such child has

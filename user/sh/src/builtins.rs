@@ -56,7 +56,7 @@ const BUILTINS: &[(&str, &str, Builtin)] = &[
     ),
     (
         "free",
-        "memory: frames in use and free, per server budget",
+        "memory in KiB: what init gave each server, what it uses, what is free",
         free,
     ),
     (
@@ -434,35 +434,53 @@ fn stats(_: &mut Shell, _: &[&str], _: u64, out: &mut Out) -> i32 {
 }
 
 fn free(_: &mut Shell, _: &[&str], _: u64, out: &mut Out) -> i32 {
-    const KIB_PER_PAGE: u64 = 4;
-    let mut status = 0;
-    match rt::vm_stats() {
-        Ok(v) => {
-            let have = v.chunks * rt::proto::CHUNK_PAGES;
-            outln!(
-                out,
-                "vm:   {:7} pages in use of {:7} from zero ({} KiB free of its chunks)",
-                v.pages_in_use,
-                have,
-                have.saturating_sub(v.pages_in_use) * KIB_PER_PAGE
-            );
-        }
+    let m = match rt::memory() {
+        Ok(m) => m,
         Err(e) => {
-            eprintln!("free: vm: {e:?}");
-            status = 1;
+            eprintln!("free: init: {e:?}");
+            return 1;
         }
-    }
-    match rt::file_stats() {
-        Ok(f) => outln!(
+    };
+    let vm = rt::vm_stats().ok();
+    let file = rt::file_stats().ok();
+    let kib = |bytes: u64| bytes / 1024;
+    // One row: what the server was given, what its counters say it uses, the rest.
+    let row = |out: &mut Out, what: &str, budget: u64, used: Option<u64>| match used {
+        Some(used) => outln!(
             out,
-            "file: {:7} blocks of 64 KiB cached of {:7} ({} KiB free)",
-            f.cached,
-            f.budget,
-            f.budget.saturating_sub(f.cached) * 64
+            "{what:11} {:>9} {:>9} {:>9}",
+            kib(budget),
+            kib(used),
+            kib(budget.saturating_sub(used))
         ),
-        Err(e) => outln!(out, "file: {e:?}"),
+        None => outln!(out, "{what:11} {:>9} {:>9} {:>9}", kib(budget), "-", "-"),
+    };
+    outln!(out, "KiB           budget      used      free");
+    outln!(out, "{:11} {:>9}", "ram", kib(m.ram));
+    outln!(
+        out,
+        "{:11} {:>9} {:>9} {:>9}",
+        "init",
+        "-",
+        "-",
+        kib(m.init_free)
+    );
+    row(out, "zero", m.zero, vm.map(|v| v.chunks << 21));
+    row(
+        out,
+        "vm pages",
+        m.zero.min(vm.map_or(0, |v| v.chunks << 21)),
+        vm.map(|v| v.pages_in_use * 4096),
+    );
+    row(out, "vm heap", m.vm_heap, vm.map(|v| v.heap_bytes));
+    row(out, "vm tables", m.vm_tables, None);
+    match file {
+        Some(f) => row(out, "file cache", f.budget << 16, Some(f.cached << 16)),
+        None => outln!(out, "{:11} {:>9}", "file cache", "-"),
     }
-    status
+    row(out, "file heap", m.file_heap, None);
+    row(out, "shm", m.shm, None);
+    0
 }
 
 /// `time` alone (with a command, the shell runs it: `Shell::run_timed`).
