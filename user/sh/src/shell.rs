@@ -228,8 +228,10 @@ impl Shell {
     }
 
     /// `time cmd [arg...]`: runs the command (with the line's redirections) and prints,
-    /// on descriptor 2, the instructions retired and the kernel entries meanwhile (the
-    /// whole system's: the PMU counts every task and server on this CPU).
+    /// on descriptor 2, the time it took, the kernel entries meanwhile and the PMU's
+    /// instructions retired (the whole system's: every task and server on this CPU; QEMU
+    /// counts instructions only under `-icount`, as `make bench` runs it, so `make run`
+    /// shows the cycle counter, which follows QEMU's clock).
     fn run_timed(&mut self, c: &Command) -> i32 {
         let inner = Pipeline {
             commands: alloc::vec![Command {
@@ -240,13 +242,24 @@ impl Shell {
             background: false,
         };
         let (entries_before, _) = libmk::debug_counters();
+        let (ticks_before, freq) = libmk::virtual_counter();
+        let cycles_before = libmk::cycle_counter();
         let before = libmk::instructions_retired();
         self.run_pipeline(&inner);
         let after = libmk::instructions_retired();
+        let cycles = libmk::cycle_counter().wrapping_sub(cycles_before);
+        let (ticks_after, _) = libmk::virtual_counter();
         let (entries_after, _) = libmk::debug_counters();
+        let micros = u128::from(ticks_after.wrapping_sub(ticks_before)) * 1_000_000
+            / u128::from(freq.max(1));
+        let instructions = libmk::instructions_between(before, after);
+        let counted = if instructions == 0 {
+            String::from("instructions not counted (QEMU counts them under -icount)")
+        } else {
+            alloc::format!("{instructions} instructions")
+        };
         eprintln!(
-            "time: {} instructions, {} kernel entries",
-            libmk::instructions_between(before, after),
+            "time: {micros} us, {} kernel entries, {cycles} cycles, {counted}",
             entries_after.wrapping_sub(entries_before)
         );
         self.status
