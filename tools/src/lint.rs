@@ -22,6 +22,7 @@ const TARGET_CRATES: &[(&str, &str)] = &[
     ("console", "aarch64-unknown-none"),
     ("serve", "aarch64-unknown-none"),
     ("demos", "aarch64-unknown-none"),
+    ("sh", "aarch64-unknown-none"),
 ];
 
 pub fn run(paths: &Paths) -> Result<()> {
