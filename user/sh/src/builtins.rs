@@ -483,10 +483,19 @@ fn free(_: &mut Shell, _: &[&str], _: u64, out: &mut Out) -> i32 {
     0
 }
 
-/// `time` alone (with a command, the shell runs it: `Shell::run_timed`).
-fn time(_: &mut Shell, _: &[&str], _: u64, _: &mut Out) -> i32 {
-    eprintln!("usage: time cmd [arg...]");
-    STATUS_USAGE
+/// `time cmd [arg...]` in a pipeline or the background (alone on a line, the shell runs
+/// it with the line's redirections: `Shell::run_timed`).
+fn time(sh: &mut Shell, argv: &[&str], _: u64, _: &mut Out) -> i32 {
+    if argv.len() < 2 {
+        eprintln!("usage: time cmd [arg...]");
+        return STATUS_USAGE;
+    }
+    let c = sh::Command {
+        argv: argv.iter().map(|w| String::from(*w)).collect(),
+        input: None,
+        output: None,
+    };
+    sh.run_timed(&c)
 }
 
 fn jobs(sh: &mut Shell, _: &[&str], _: u64, out: &mut Out) -> i32 {

@@ -7,8 +7,9 @@ use rt::Errno;
 /// Bytes collected before a write (one console message carries 464).
 const CHUNK: usize = 448;
 
-/// A built-in's output on descriptor `fd`: formatted text collects here and goes out at
-/// each newline that follows [`CHUNK`] bytes, and at [`Out::finish`].
+/// A built-in's output on descriptor `fd`: formatted text collects here and goes out once
+/// [`CHUNK`] bytes have collected, and at [`Out::finish`] (the console server puts a
+/// task's pieces together into whole lines).
 pub struct Out {
     fd: u64,
     buf: Vec<u8>,

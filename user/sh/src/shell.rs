@@ -43,6 +43,10 @@ pub struct Shell {
     ended: Vec<(u64, WaitStatus, u64)>,
     /// Set by `exit`: the shell ends with this status.
     pub exit: Option<i32>,
+    /// Whether this shell has the console: it was the foreground task when it started (the
+    /// session's program, or a shell started in the foreground by one). Only then do its
+    /// foreground pipelines take the console; a shell in the background leaves it alone.
+    terminal: bool,
 }
 
 /// One line read at the prompt.
@@ -65,14 +69,19 @@ pub fn main(args: &[&str]) -> i32 {
         jobs: Vec::new(),
         ended: Vec::new(),
         exit: None,
+        terminal: false,
     };
+    // Ctrl-C must end the shell's commands, not the shell: a shell that is the console's
+    // foreground task when it starts gives it away, and its foreground pipelines take it
+    // (`ENODEV`: no console, no matter).
+    sh.terminal = rt::console::stats().is_ok_and(|s| s.foreground == rt::getpid());
+    if sh.terminal {
+        let _ = rt::console::set_foreground(0);
+    }
     if let [_, "-c", line, ..] = args {
         sh.run_line(line);
         return sh.exit.unwrap_or(sh.status);
     }
-    // Ctrl-C at the prompt must end the read, not the shell: the session's program is the
-    // console's foreground task when it starts (`ENODEV`: no console, no matter).
-    let _ = rt::console::set_foreground(0);
     println!("sh: type help for the commands, Ctrl-D to leave");
     loop {
         sh.reap();
@@ -232,7 +241,7 @@ impl Shell {
     /// instructions retired (the whole system's: every task and server on this CPU; QEMU
     /// counts instructions only under `-icount`, as `make bench` runs it, so `make run`
     /// shows the cycle counter, which follows QEMU's clock).
-    fn run_timed(&mut self, c: &Command) -> i32 {
+    pub fn run_timed(&mut self, c: &Command) -> i32 {
         let inner = Pipeline {
             commands: alloc::vec![Command {
                 argv: c.argv[1..].to_vec(),
@@ -348,7 +357,7 @@ impl Shell {
                 input: prev,
                 output: pipe.map(|[_, w]| w),
                 close: pipe.map(|[r, _]| r),
-                foreground: !p.background && i == 0,
+                foreground: self.terminal && !p.background && i == 0,
             };
             let started = rt::fork();
             if started == Ok(0) {
