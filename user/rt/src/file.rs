@@ -337,7 +337,14 @@ pub fn fstat(fd: u64) -> Result<Stat, Errno> {
             is_dir: false,
         });
     }
-    let r = FileRequest::fstat(&FILE, fd)?;
+    let r = match FileRequest::fstat(&FILE, fd) {
+        // A `dup` of a console descriptor: a terminal, of size 0.
+        Err(Errno::EXDEV) => proto::StatReply {
+            size: 0,
+            is_dir: false,
+        },
+        r => r?,
+    };
     crate::fastio::sized(fd, r.size);
     Ok(Stat {
         size: r.size,

@@ -18,6 +18,10 @@ impl<P: Platform> Files<P> {
         out: &mut [u8],
     ) -> Result<usize, Fail> {
         match self.fds.get(&(pid, fd)).map(|d| (d.end, d.flags)) {
+            // `pread` of a pipe: `ESPIPE` (POSIX).
+            Some((End::PipeRead(_), _)) if offset != AT_POSITION => {
+                return Err(Errno::ESPIPE.into());
+            }
             Some((End::PipeRead(id), flags)) => return self.pipe_read(id, flags, out),
             Some((End::PipeWrite(_), _)) => return Err(Errno::EBADF.into()),
             Some((End::Console, _)) => return Err(Errno::EXDEV.into()),
@@ -388,6 +392,9 @@ impl<P: Platform> Files<P> {
         data: &[u8],
     ) -> Result<usize, Fail> {
         match self.fds.get(&(pid, fd)).map(|d| (d.end, d.flags)) {
+            Some((End::PipeWrite(_), _)) if offset != AT_POSITION => {
+                return Err(Errno::ESPIPE.into());
+            }
             Some((End::PipeWrite(id), flags)) => {
                 return self.pipe_write(pid, id, flags, total, data);
             }

@@ -133,6 +133,14 @@ fn no_reader_left_is_epipe_and_wakes_a_waiting_writer() {
     // Reading from a write end, writing to a read end: `EBADF`; `lseek`: `ESPIPE`.
     assert_eq!(no(read(&mut f, A, w, 1)), Errno::EBADF);
     assert_eq!(f.lseek(A, w, 0, Whence::Set), Err(Errno::ESPIPE));
+    // `pread`, `pwrite`, `mmap`, `ftruncate` of a pipe: `ESPIPE` (no offsets, no object).
+    assert_eq!(no(f.write(A, w, 0, 1, b"x")), Errno::ESPIPE);
+    let (r2, w2) = f.pipe(A, 0).unwrap();
+    assert_eq!(no(f.read(A, r2, 0, 1, &mut [0u8; 1])), Errno::ESPIPE);
+    f.close(A, r2).unwrap();
+    f.close(A, w2).unwrap();
+    assert_eq!(f.get_object(A, w, false), Err(Errno::ESPIPE));
+    assert_eq!(f.ftruncate(A, w, 0), Err(Errno::ESPIPE));
     f.close(A, w).unwrap();
     assert_eq!(f.pipe_count(), 0);
 }

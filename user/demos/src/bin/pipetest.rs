@@ -165,14 +165,23 @@ fn epipe_closed() -> Result<(), &'static str> {
     }
 }
 
-/// The reader is a child that exits (without closing) while the parent's write waits on a
-/// full pipe: the write ends with the count that went in, the next one with `EPIPE`.
+/// The reader is a child that exits (without closing or reading) while the parent's write
+/// waits on a full pipe: the write ends with the count that went in, the next one with
+/// `EPIPE`.
 fn epipe_exited() -> Result<(), &'static str> {
     let [r, w] = rt::pipe().map_err(|_| "pipe failed")?;
     let pid = child(|| {
-        let mut buf = [0u8; 100];
-        // One read, then exit holding the read end.
-        i32::from(rt::read(r, &mut buf).is_err())
+        let _ = rt::close(w);
+        // Wait until the pipe is full (`fstat` of a pipe: the bytes it holds) and the
+        // parent's write waits for room, then exit holding the read end: only the reader's
+        // end going can wake the writer.
+        while rt::fstat(r).map(|s| s.size) != Ok(PIPE_SIZE as u64) {
+            rt::sched_yield();
+        }
+        for _ in 0..200 {
+            rt::sched_yield();
+        }
+        0
     })?;
     let _ = rt::close(r);
     let big = alloc::vec![1u8; 4 * PIPE_SIZE];
@@ -181,8 +190,8 @@ fn epipe_exited() -> Result<(), &'static str> {
     let _ = rt::close(w);
     let _ = status_of(pid);
     match (first, second) {
-        (Ok(n), Err(Errno::EPIPE)) if n < big.len() => Ok(()),
-        (Ok(_), Err(Errno::EPIPE)) => Err("the whole write went in"),
+        (Ok(PIPE_SIZE), Err(Errno::EPIPE)) => Ok(()),
+        (Ok(_), Err(Errno::EPIPE)) => Err("the first write's count is not the pipe's size"),
         (Err(_), _) => Err("the first write failed without a count"),
         (Ok(_), _) => Err("a write after the reader exited did not fail with EPIPE"),
     }
@@ -194,6 +203,9 @@ fn killed_writer() -> Result<(), &'static str> {
     let [r, w] = rt::pipe().map_err(|_| "pipe failed")?;
     let [sr, sw] = rt::pipe().map_err(|_| "pipe failed")?;
     let writer = child(|| {
+        // It holds the write end alone: its death is the only thing that can wake the
+        // reader.
+        let _ = (rt::close(r), rt::close(sr), rt::close(sw));
         loop {
             rt::sched_yield();
         }
