@@ -283,6 +283,9 @@ mod tests {
         let settings = parse(&[("DEMO", " mmap-file  hello.txt 2 ")]).unwrap();
         assert_eq!(settings.bootargs, "run=mmap-file,hello.txt,2");
         assert!(parse(&[("DEMO", "anon 1,2")]).is_err());
+        // `make shell`: the shell and the programs beside it are on the disk too.
+        assert_eq!(parse(&[("DEMO", "sh")]).unwrap().bootargs, "run=sh");
+        assert_eq!(parse(&[("DEMO", "loop 3")]).unwrap().bootargs, "run=loop,3");
     }
 
     #[test]

@@ -4,58 +4,53 @@
 //! working directory. A task starts in the directory its environment's `PWD` names (an
 //! absolute path; anything else is `/`); [`chdir`] changes it, and `spawn` and `exec`
 //! pass it on as `PWD` (a `fork` child has its parent's memory, so its directory too).
+//!
+//! Until a `chdir`, nothing here writes memory: the directory is read from the
+//! environment each time. A `fork` child that `exec`s at once then copies no page for it
+//! (scenario `proc-mmaptest`, `fork-exec-copies-little`).
 
 use alloc::string::String;
+use core::sync::atomic::{AtomicBool, Ordering};
 use proto::Errno;
 use proto::file::PATH_MAX;
 use spin::Mutex;
 
-/// The directory: an absolute path without `.`, `..` or empty parts, `/` for the root.
-struct Cwd {
-    buf: [u8; PATH_MAX],
-    len: usize,
-    /// Whether `PWD` has been read yet (at the first use: no heap, no call before it).
-    loaded: bool,
-}
+/// Whether [`chdir`] has set [`CWD`] (else `PWD` is the directory).
+static SET: AtomicBool = AtomicBool::new(false);
 
-static CWD: Mutex<Cwd> = Mutex::new(Cwd {
-    buf: [0; PATH_MAX],
-    len: 0,
-    loaded: false,
-});
+/// The directory [`chdir`] set: an absolute path without `.`, `..` or empty parts, empty
+/// for the root.
+static CWD: Mutex<([u8; PATH_MAX], usize)> = Mutex::new(([0; PATH_MAX], 0));
 
-impl Cwd {
-    fn get(&mut self) -> &str {
-        if !self.loaded {
-            self.loaded = true;
-            if let Some(pwd) = crate::env("PWD").filter(|p| p.starts_with('/')) {
-                let path = proto::path::join("/", pwd);
-                if path != "/" {
-                    self.set(&path);
-                }
+/// Calls `f` with the working directory, `""` for the root.
+fn with_cwd<R>(f: impl FnOnce(&str) -> R) -> R {
+    if SET.load(Ordering::Relaxed) {
+        let cwd = CWD.lock();
+        let (buf, len) = &*cwd;
+        return f(buf
+            .get(..*len)
+            .and_then(|b| core::str::from_utf8(b).ok())
+            .unwrap_or(""));
+    }
+    match crate::env("PWD").filter(|p| p.starts_with('/')) {
+        None => f(""),
+        Some(pwd) => {
+            let path = proto::path::join("/", pwd);
+            if path == "/" || path.len() >= PATH_MAX {
+                f("")
+            } else {
+                f(&path)
             }
         }
-        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("/")
-    }
-
-    /// Sets it (a path too long to keep leaves it unchanged: `ENAMETOOLONG`).
-    fn set(&mut self, path: &str) -> bool {
-        let Some(to) = self.buf.get_mut(..path.len()) else {
-            return false;
-        };
-        to.copy_from_slice(path.as_bytes());
-        self.len = path.len();
-        true
     }
 }
 
 /// `getcwd()`: the working directory, `/` for the root.
 pub fn getcwd() -> String {
-    let mut cwd = CWD.lock();
-    match cwd.get() {
+    with_cwd(|dir| match dir {
         "" => String::from("/"),
-        path => String::from(path),
-    }
+        dir => String::from(dir),
+    })
 }
 
 /// `chdir(path)`: `path` (relative to the working directory, or absolute) becomes it.
@@ -65,10 +60,7 @@ pub fn chdir(path: &str) -> Result<(), Errno> {
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
-    let to = {
-        let mut cwd = CWD.lock();
-        proto::path::join(cwd.get(), path)
-    };
+    let to = with_cwd(|dir| proto::path::join(if dir.is_empty() { "/" } else { dir }, path));
     if to.len() >= PATH_MAX {
         return Err(Errno::ENAMETOOLONG);
     }
@@ -76,13 +68,14 @@ pub fn chdir(path: &str) -> Result<(), Errno> {
     if to != "/" && !crate::file::stat(&to)?.is_dir {
         return Err(Errno::ENOTDIR);
     }
+    let keep = if to == "/" { "" } else { to.as_str() };
     let mut cwd = CWD.lock();
-    let _ = cwd.get();
-    if to == "/" {
-        cwd.len = 0;
-    } else if !cwd.set(&to) {
-        return Err(Errno::ENAMETOOLONG);
-    }
+    let (buf, len) = &mut *cwd;
+    buf.get_mut(..keep.len())
+        .ok_or(Errno::ENAMETOOLONG)?
+        .copy_from_slice(keep.as_bytes());
+    *len = keep.len();
+    SET.store(true, Ordering::Relaxed);
     Ok(())
 }
 
@@ -92,18 +85,10 @@ pub(crate) fn resolve(name: &str) -> Option<String> {
     if name.starts_with('/') {
         return None;
     }
-    let mut cwd = CWD.lock();
-    match cwd.get() {
-        "" => None,
-        dir => Some(proto::path::join(dir, name)),
-    }
+    with_cwd(|dir| (!dir.is_empty()).then(|| proto::path::join(dir, name)))
 }
 
 /// `PWD=<dir>` for a program `spawn` or `exec` starts, `None` at the root.
 pub(crate) fn pwd_entry() -> Option<String> {
-    let mut cwd = CWD.lock();
-    match cwd.get() {
-        "" => None,
-        dir => Some(alloc::format!("PWD={dir}")),
-    }
+    with_cwd(|dir| (!dir.is_empty()).then(|| alloc::format!("PWD={dir}")))
 }
