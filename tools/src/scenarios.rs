@@ -2120,6 +2120,8 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS shell-pipe-not-found",
                 "sh: NOFILE.TXT: ENOENT",
                 "PASS shell-redirect-missing",
+                "PASS shell-script-status",
+                "PASS shell-script",
                 "PASS shell-cd",
                 "Hello from the disk!",
                 "PASS shell-cd-relative",
@@ -2391,6 +2393,20 @@ const SHELL_INPUT: &[Input] = &[
     Input {
         after: SH_PROMPT,
         bytes: b"wc < NOFILE.TXT; shcheck eq shell-redirect-missing 1 $?\r",
+    },
+    // A script: `sh` reads lines from a file (no prompt), each pipeline in turn.
+    Input {
+        after: SH_PROMPT,
+        bytes: b"echo 'echo one; echo two' > S.TXT; echo 'loop 2 | wc' >> S.TXT\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes:
+            b"echo 'exit 3' >> S.TXT; sh < S.TXT > SO.TXT; shcheck eq shell-script-status 3 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck file shell-script SO.TXT 2 6 26\r",
     },
     Input {
         after: SH_PROMPT,

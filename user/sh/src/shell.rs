@@ -82,14 +82,26 @@ pub fn main(args: &[&str]) -> i32 {
         sh.run_line(line);
         return sh.exit.unwrap_or(sh.status);
     }
-    println!("sh: type help for the commands, Ctrl-D to leave");
+    // A prompt only for a person typing (not for `sh < script` or `... | sh`).
+    let prompt = !rt::file::redirected(0);
+    if prompt {
+        println!("sh: type help for the commands, Ctrl-D to leave");
+    }
+    let mut input = Reader {
+        pending: Vec::new(),
+        ended: false,
+    };
     loop {
         sh.reap();
-        print!("sh:{}$ ", rt::getcwd());
-        match read_line() {
+        if prompt {
+            print!("sh:{}$ ", rt::getcwd());
+        }
+        match input.line() {
             Line::Text(line) => sh.run_line(&line),
             Line::End => {
-                println!();
+                if prompt {
+                    println!();
+                }
                 break;
             }
             // The console echoed `^C` and a newline.
@@ -109,42 +121,77 @@ pub fn main(args: &[&str]) -> i32 {
     sh.status
 }
 
-/// Reads one line from descriptor 0. The console hands a typed line (with its newline) in
-/// reads of at most 464 bytes, or the text before a Ctrl-D without one.
-fn read_line() -> Line {
-    const PIECE: usize = rt::proto::file::READ_MAX;
-    let mut line: Vec<u8> = Vec::new();
-    let mut total = 0usize;
-    let mut piece = [0u8; PIECE];
-    loop {
-        let n = match rt::console::read(0, &mut piece) {
-            Ok(n) => n,
-            Err(Errno::EINTR) => return Line::Interrupted,
-            // No console (or it failed): nothing more will come.
-            Err(_) => return Line::End,
-        };
-        if n == 0 {
-            if total == 0 {
-                return Line::End;
+/// Lines from descriptor 0: the console hands one typed line (with its newline) a read, in
+/// pieces of at most 464 bytes, or the text before a Ctrl-D without one; a file or a pipe
+/// (`sh < script`, `... | sh`) hands many lines a read, kept here until asked for.
+struct Reader {
+    pending: Vec<u8>,
+    /// The input has ended (the rest of `pending` is the last line).
+    ended: bool,
+}
+
+impl Reader {
+    /// The next line.
+    fn line(&mut self) -> Line {
+        const PIECE: usize = rt::proto::file::READ_MAX;
+        let mut piece = [0u8; PIECE];
+        // Bytes of an over-long line dropped so far.
+        let mut dropped = 0usize;
+        loop {
+            if let Some(at) = self.pending.iter().position(|&b| b == b'\n') {
+                let rest = self.pending.split_off(at + 1);
+                let line = core::mem::replace(&mut self.pending, rest);
+                if dropped > 0 || line.len() > LINE_MAX {
+                    return Line::TooLong(dropped + line.len() - 1);
+                }
+                return Line::Text(text(line));
             }
-            break;
-        }
-        let bytes = &piece[..n.min(PIECE)];
-        total += bytes.len();
-        if total < LINE_MAX && line.try_reserve(bytes.len()).is_ok() {
-            line.extend_from_slice(bytes);
-        }
-        // A full piece without a newline: the line goes on in the next read.
-        if bytes.last() == Some(&b'\n') || n < PIECE {
-            break;
+            if self.ended {
+                if self.pending.is_empty() && dropped == 0 {
+                    return Line::End;
+                }
+                let line = core::mem::take(&mut self.pending);
+                if dropped > 0 || line.len() >= LINE_MAX {
+                    return Line::TooLong(dropped + line.len());
+                }
+                return Line::Text(text(line));
+            }
+            // A line longer than the shell takes: its bytes are dropped up to its newline.
+            if self.pending.len() >= LINE_MAX {
+                dropped += self.pending.len();
+                self.pending.clear();
+            }
+            let n = match rt::console::read(0, &mut piece) {
+                Ok(n) => n.min(PIECE),
+                Err(Errno::EINTR) => {
+                    self.pending.clear();
+                    return Line::Interrupted;
+                }
+                // No console (or it failed): nothing more will come.
+                Err(_) => 0,
+            };
+            if n == 0 {
+                self.ended = true;
+                continue;
+            }
+            if self.pending.try_reserve(n).is_err() {
+                dropped += n;
+                continue;
+            }
+            self.pending.extend_from_slice(&piece[..n]);
+            // The console's Ctrl-D hands a line without its newline: it is a line.
+            if n < PIECE && piece[n - 1] != b'\n' && !rt::file::redirected(0) {
+                self.pending.push(b'\n');
+            }
         }
     }
-    if total >= LINE_MAX {
-        return Line::TooLong(total.saturating_sub(1));
-    }
-    match String::from_utf8(line) {
-        Ok(s) => Line::Text(s),
-        Err(e) => Line::Text(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+}
+
+/// A line's bytes as text (invalid UTF-8 replaced).
+fn text(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
     }
 }
 
