@@ -1580,7 +1580,7 @@ pub const SCENARIOS: &[Scenario] = &[
         ],
     ),
     // init never waits for the file server (issue 9): with the server alive but silent from
-    // its 8th request (after init's `Open`, the program's first print, its five forks) and nothing of vm's in flight to it, tasks using anonymous memory
+    // its 7th request and nothing of vm's in flight to it, tasks using anonymous memory
     // only exit, are killed and are waited for while a task's `open` and another's `spawn`
     // (init reading `bin/hello`) still wait; then
     // init's own deadline (3 s here) ends and restarts the server, the fork that waited
@@ -1588,11 +1588,11 @@ pub const SCENARIOS: &[Scenario] = &[
     Scenario::stops(
         "init-file-hang",
         Initrd::Normal,
-        "run=inithang file.hang=8 init.deadline=3000",
+        "run=inithang file.hang=7 init.deadline=3000",
         Stage::Hello,
         &[
             "init: running inithang in the initrd",
-            "file: test hook: no more answers from request 8",
+            "file: test hook: no more answers from request 7",
             "PASS inithang-workers-exit",
             "PASS inithang-worker-killed",
             "PASS inithang-server-still-hung",
@@ -2060,9 +2060,15 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS pipe-killed-writer-eof",
                 "PASS pipe-dup2-exec-println",
                 "PASS pipe-dup2-exec-println-file",
+                "pipetest: spawned, on the console",
+                "PASS pipe-spawn-has-the-console",
+                "pipetest: through a copy of the console",
+                "pipetest: back on the console",
+                "PASS pipe-dup2-back-to-the-console",
                 "PASS pipe-cat-stdin-from-file",
                 "PASS pipe-atomic-writes",
                 "PASS pipe-dup-shares-position",
+                "PASS pipe-many-waiting-readers",
                 "PASS pipe-bad-descriptors",
                 "PASS pipe-limits",
                 "PASS pipe-nothing-left",

@@ -17,9 +17,11 @@
 //! [`pipe`], [`dup`] and [`dup2`] (docs/pagers.md, "Pipes and redirected descriptors"):
 //! pipes are the file server's descriptors, read and written with the message path.
 //! Descriptors 0, 1 and 2 are the console's unless the file server holds them (after
-//! `dup2(x, 0..2)`, here or in a task before `fork` or `exec`): the runtime asks it once,
-//! at the first use of one of them ([`redirected`]), and keeps the answer (a `fork` child
-//! has its parent's, which is right: the server copied the descriptors).
+//! `dup2(x, 0..2)`, here or in a task before `fork` or `exec`): the runtime keeps which it
+//! holds ([`redirected`]); a `fork` child has its parent's answer (copied memory, and the
+//! server copied the descriptors), a program started by `exec` finds the old program's in
+//! its outgoing argument area (a frame `exec` keeps), and a new task (`spawn`, init's
+//! session program) has none held. No call is needed for it.
 
 use crate::ipc::Client;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -41,24 +43,62 @@ pub use proto::file::{DIRECT_MAX, SECTOR_SIZE};
 const FILE: Client = Client::at(task_slots::FILE);
 
 /// Which of descriptors 0..2 the file server holds for this task (bit *n*), [`UNKNOWN`]
-/// until the first use of one of them asks ([`redirected`]).
+/// until the first use of one of them looks ([`held`]).
 static HELD: AtomicU64 = AtomicU64::new(UNKNOWN);
 const UNKNOWN: u64 = u64::MAX;
 
+/// Where the runtime leaves [`HELD`] for the program `exec` starts: the last word of the
+/// task's outgoing argument area (`proto::USER_ARGS_OUT`, a frame of the task that `exec`
+/// keeps; init reads only the header and the strings before it, at most 4,112 bytes). A new
+/// task's frame is zero: the file server holds nothing for it. The word is the task's own:
+/// a wrong one misroutes only its own 0..2, and a call that then gets `EBADF` asks the
+/// server ([`forgotten`]).
+const HELD_WORD: u64 = proto::USER_ARGS_OUT + proto::args::AREA_BYTES as u64 - 8;
+/// The word's upper half when it holds a mask ("HELD").
+const HELD_TAG: u64 = 0x4845_4c44 << 32;
+
+/// Which of 0..2 the file server holds (bit *n*).
+fn held() -> u64 {
+    let held = HELD.load(Ordering::Relaxed);
+    if held != UNKNOWN {
+        return held;
+    }
+    let held = if crate::is_task() {
+        // SAFETY: init maps a user task's outgoing argument area read-write at
+        // `USER_ARGS_OUT` for its whole life; a volatile load of one aligned word of it,
+        // which no reference covers (`crate::args::put` makes one only while it runs).
+        let word = unsafe { core::ptr::read_volatile(HELD_WORD as *const u64) };
+        if word & !0b111 == HELD_TAG {
+            word & 0b111
+        } else {
+            0
+        }
+    } else {
+        0
+    };
+    HELD.store(held, Ordering::Relaxed);
+    held
+}
+
+/// Before `fork` (the child's argument area is new: it must have the answer in its copy of
+/// [`HELD`]) and `exec` (the word the new program reads, [`HELD_WORD`]).
+pub(crate) fn before_fork() {
+    let _ = held();
+}
+
+pub(crate) fn before_exec() {
+    let word = HELD_TAG | held();
+    if crate::is_task() {
+        // SAFETY: as in `held`: one aligned word of the task's own outgoing argument area,
+        // past the strings `crate::args::put` wrote; no reference to it is live.
+        unsafe { core::ptr::write_volatile(HELD_WORD as *mut u64, word) };
+    }
+}
+
 /// Whether descriptor `fd` is one of 0..2 that the file server holds (redirected by
-/// `dup2`, here or before a `fork` or `exec`). The first call of a program asks the server
-/// (one call; a program that never uses 0..2 never asks).
+/// `dup2`, here or before a `fork` or `exec`).
 pub fn redirected(fd: u64) -> bool {
-    if !proto::console::owns_fd(fd) {
-        return false;
-    }
-    let mut held = HELD.load(Ordering::Relaxed);
-    if held == UNKNOWN {
-        // No file server (or none that knows the call): the console's, all three.
-        held = FileRequest::redirected(&FILE).unwrap_or(0) & 0b111;
-        HELD.store(held, Ordering::Relaxed);
-    }
-    held & (1 << fd) != 0
+    proto::console::owns_fd(fd) && held() & (1 << fd) != 0
 }
 
 /// The server that answers `read`, `write` and `lseek` of `fd`: the console server for
@@ -99,9 +139,6 @@ fn before_copy(fd: u64) {
 /// sharing its position. `dup` of a console descriptor (0..2 not redirected) gives one whose
 /// `read` and `write` go to the console. `EBADF`, `EMFILE`.
 pub fn dup(fd: u64) -> Result<u64, Errno> {
-    if proto::console::owns_fd(fd) && !redirected(fd) {
-        return FileRequest::dup(&FILE, fd);
-    }
     before_copy(fd);
     FileRequest::dup(&FILE, fd)
 }
@@ -112,8 +149,6 @@ pub fn dup(fd: u64) -> Result<u64, Errno> {
 /// descriptor onto 0..2 gives it back to the console. `EBADF` for a bad `old` or a `new`
 /// of [`proto::file::DUP_MAX`] or more.
 pub fn dup2(old: u64, new: u64) -> Result<u64, Errno> {
-    // Whether 0..2 are held must be known before the server changes it.
-    let _ = redirected(0);
     if old != new {
         before_copy(old);
         // `new`'s window and `O_DIRECT` buffer go with it.
@@ -275,7 +310,9 @@ fn forgotten(fd: u64) -> bool {
     if !proto::console::owns_fd(fd) || HELD.load(Ordering::Relaxed) & (1 << fd) == 0 {
         return false;
     }
-    HELD.store(UNKNOWN, Ordering::Relaxed);
+    // No file server (or none that knows the call): the console's, all three.
+    let held = FileRequest::redirected(&FILE).unwrap_or(0) & 0b111;
+    HELD.store(held, Ordering::Relaxed);
     !redirected(fd)
 }
 

@@ -231,6 +231,7 @@ fn exec_with<'a, 'e>(
     let name = program_name(name)?;
     put_args(argv, envp)?;
     crate::fastio::before_exec();
+    crate::file::before_exec();
     ProcRequest::exec_args(&PROC, name)?;
     // init never replies to a successful exec: the thread restarts in the new program.
     Err(Errno::EIO)
@@ -295,6 +296,7 @@ pub fn fork() -> Result<u64, Errno> {
     // Positions the runtime keeps go to the file server, which keeps them from now on:
     // parent and child share them (`crate::fastio`).
     crate::fastio::before_fork();
+    crate::file::before_fork();
     // SAFETY: `__rt_fork` follows the C calling convention (it saves and restores every
     // callee-saved register itself) and touches only its own stack frame.
     let r = unsafe { __rt_fork() };

@@ -29,9 +29,11 @@ use proto::file::{DUP_MAX, PIPE_BUF, PIPE_SIZE, PIPES_PER_TASK, open_flags as of
 
 /// Pipes of all tasks together (`ENFILE` beyond): their buffers take at most 256 KiB.
 pub const MAX_PIPES: usize = 64;
-/// Requests waiting for a pipe at once (each holds a saved reply, of which the server
-/// has 64); beyond, a blocking call is `EBUSY` (the runtime yields and asks again).
-pub const MAX_PIPE_WAITERS: usize = 64;
+/// Requests waiting for a pipe at once (each holds a saved reply: the server has 64, 48
+/// for tasks); beyond, a blocking call is `EBUSY` (the runtime yields and asks again). A
+/// pipe's wait may last for ever (a writer that never writes), a disk read's does not: 16
+/// of the tasks' saved replies stay for disk reads, whatever waits on pipes.
+pub const MAX_PIPE_WAITERS: usize = 32;
 
 /// One pipe.
 pub(super) struct Pipe {

@@ -1,9 +1,7 @@
 //! init goes on serving while the file server hangs (issue 9). Booted with the test hook
-//! `file.hang=8` (the file server stops answering, alive, at its 8th request: after init's
-//! `Open` of `bin/inithang`, this program's first line (a task's first use of descriptors
-//! 0..2 asks the file server whether `dup2` redirected them: `rt::file::redirected`) and its
-//! five `fork`s, whatever comes next: a task's `open`, init's `Open` for a spawn or init's
-//! `TaskExit`) and a short `init.deadline=`,
+//! `file.hang=7` (the file server stops answering, alive, at its 7th request: after init's
+//! `Open` of `bin/inithang` and this program's five `fork`s, whatever comes next: a task's
+//! `open`, init's `Open` for a spawn or init's `TaskExit`) and a short `init.deadline=`,
 //! this program has three workers touch anonymous memory only while a fourth child opens a
 //! file and a fifth spawns a program from the disk, both waiting on the hung server. Checks: the workers run, exit and are waited for (one killed) while that
 //! child still waits, so init was not held by the hung server (before, init's synchronous
@@ -31,9 +29,6 @@ const OPEN_FAILED: i32 = 3;
 
 fn main() -> i32 {
     let mut c = Checks { failures: 0 };
-    // Before the hang: the parent's later lines (the workers' statuses) must not wait for
-    // the silent server's answer to the runtime's question about 0..2.
-    println!("inithang: three workers, a child that opens a file, one that spawns");
     // Shared anonymous memory is the shm server's, not the file server's.
     let Ok(shared) = shared_anon(1, PROT_READ | PROT_WRITE) else {
         println!("FAIL inithang-setup: no shared memory");

@@ -95,9 +95,12 @@ fn checks() -> i32 {
     c.run("pipe-killed-writer-eof", killed_writer);
     c.run("pipe-dup2-exec-println", exec_into_pipe);
     c.run("pipe-dup2-exec-println-file", exec_into_file);
+    c.run("pipe-spawn-has-the-console", spawn_console);
+    c.run("pipe-dup2-back-to-the-console", back_to_console);
     c.run("pipe-cat-stdin-from-file", cat_from_file);
     c.run("pipe-atomic-writes", atomic_writes);
     c.run("pipe-dup-shares-position", dup_position);
+    c.run("pipe-many-waiting-readers", many_readers);
     c.run("pipe-bad-descriptors", bad_descriptors);
     c.run("pipe-limits", limits);
     let end = demos::settled(&start, || {
@@ -263,6 +266,77 @@ fn exec_into_pipe() -> Result<(), &'static str> {
     }
 }
 
+/// A child with 1 on a pipe `spawn`s `pipetest echo`: the new task has the console on 1
+/// (its line is on the console: the scenario looks for it), and the child's own `println!`
+/// goes into the pipe.
+fn spawn_console() -> Result<(), &'static str> {
+    let [r, w] = rt::pipe().map_err(|_| "pipe failed")?;
+    let pid = child(|| {
+        if rt::dup2(w, 1) != Ok(1) {
+            return 10;
+        }
+        let _ = (rt::close(r), rt::close(w));
+        let Ok(s) = rt::spawnv(
+            "pipetest",
+            &["pipetest", "echo", "pipetest: spawned, on the console"],
+        ) else {
+            return 11;
+        };
+        if status_of(s) != 0 {
+            return 12;
+        }
+        println!("the child's line");
+        0
+    })?;
+    let _ = rt::close(w);
+    let got = read_to_end(r, 1000);
+    let _ = rt::close(r);
+    if status_of(pid) != 0 {
+        return Err("the child failed");
+    }
+    match got {
+        Ok(g) if g == b"the child's line\n" => Ok(()),
+        _ => Err("the pipe holds other lines than the child's"),
+    }
+}
+
+/// What a shell does for a built-in with `>`: keep the console's 1 (`dup(1)`), `dup2` a
+/// pipe onto 1, print, then `dup2` the copy back onto 1. The copy of the console writes to
+/// the console meanwhile; after, `println!` is on the console again (the scenario looks
+/// for both lines) and the pipe holds only the redirected line.
+fn back_to_console() -> Result<(), &'static str> {
+    const VIA_COPY: &[u8] = b"pipetest: through a copy of the console\n";
+    let [r, w] = rt::pipe().map_err(|_| "pipe failed")?;
+    let pid = child(|| {
+        let Ok(saved) = rt::dup(1) else {
+            return 10;
+        };
+        if rt::dup2(w, 1) != Ok(1) {
+            return 11;
+        }
+        let _ = (rt::close(r), rt::close(w));
+        println!("into the pipe");
+        if rt::write(saved, VIA_COPY) != Ok(VIA_COPY.len()) {
+            return 12;
+        }
+        if rt::dup2(saved, 1) != Ok(1) || rt::close(saved).is_err() {
+            return 13;
+        }
+        println!("pipetest: back on the console");
+        0
+    })?;
+    let _ = rt::close(w);
+    let got = read_to_end(r, 1000);
+    let _ = rt::close(r);
+    if status_of(pid) != 0 {
+        return Err("the child failed");
+    }
+    match got {
+        Ok(g) if g == b"into the pipe\n" => Ok(()),
+        _ => Err("the pipe holds other lines than the redirected one"),
+    }
+}
+
 const OUT: &str = "pipeout.txt";
 
 /// As [`exec_into_pipe`], into a file.
@@ -386,6 +460,53 @@ fn dup_position() -> Result<(), &'static str> {
         Ok(())
     } else {
         Err("the copy does not share the position")
+    }
+}
+
+/// More readers wait on one empty pipe than the file server keeps waiting (32): the
+/// others' calls are `EBUSY` and their runtime asks again; all read end of file when the
+/// parent closes the write end, and the file server still answers meanwhile.
+fn many_readers() -> Result<(), &'static str> {
+    const READERS: usize = 40;
+    let [r, w] = rt::pipe().map_err(|_| "pipe failed")?;
+    let [sr, sw] = rt::pipe().map_err(|_| "pipe failed")?;
+    let mut pids = Vec::new();
+    for _ in 0..READERS {
+        pids.push(child(|| {
+            let _ = (rt::close(w), rt::close(sr));
+            let _ = rt::write(sw, b"r");
+            let _ = rt::close(sw);
+            let mut buf = [0u8; 8];
+            match rt::read(r, &mut buf) {
+                Ok(0) => 0,
+                _ => 1,
+            }
+        })?);
+    }
+    let _ = (rt::close(r), rt::close(sw));
+    let mut said = 0;
+    let mut buf = [0u8; 64];
+    while said < READERS {
+        match rt::read(sr, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => said += n,
+        }
+    }
+    let _ = rt::close(sr);
+    for _ in 0..200 {
+        rt::sched_yield();
+    }
+    // The server answers others while the readers wait.
+    let (answered, _) = demos::read_hello();
+    let _ = rt::close(w);
+    let ended = pids.into_iter().filter(|&p| status_of(p) == 0).count();
+    if said != READERS || answered != Ok(5) {
+        return Err("the readers did not start, or the server did not answer");
+    }
+    if ended == READERS {
+        Ok(())
+    } else {
+        Err("a reader did not read end of file")
     }
 }
 

@@ -86,8 +86,8 @@ impl Target {
                 2, 3, 4, 5, 600, 604,
             ],
             Target::File => &[
-                500, 501, 502, 503, 504, 505, 506, 507, 508, 509, 600, 601, 602, 603, 604, 605,
-                606, 800, 801, 802, 803, 804,
+                500, 501, 502, 503, 504, 505, 506, 507, 508, 509, 540, 541, 542, 543, 600, 601,
+                602, 603, 604, 605, 606, 800, 801, 802, 803, 804,
             ],
             Target::Shm => &[
                 700, 701, 702, 703, 704, 705, 600, 601, 602, 603, 604, 605, 606, 800, 801, 802,
@@ -197,6 +197,10 @@ fn one(rng: &mut Rng, pid: u64) -> bool {
     } else if label == 700 {
         // No shm object under a garbage name.
         mrs[0] &= !O_CREAT;
+    }
+    // Pipes never block (the child would wait for ever on a pipe it holds both ends of).
+    if label == 540 {
+        mrs[0] = open_flags::NONBLOCK | (mrs[0] & open_flags::CLOEXEC);
     }
     // vm's address arguments land in the arena fifteen times in sixteen (elsewhere they may
     // unmap the fuzzer's own code, which ends this child early).
