@@ -1,6 +1,7 @@
 # Thin entry points; the work is done by the Rust tool in tools/ (`cargo xtask help`).
 #   make run     boot the system in QEMU and take the tour; DEMO=<name> runs one demo
 #                (CPU=, MEM=, SMP=, GIC=, EL2=, ARGS=, TEST= override)
+#   make shell   boot the system in QEMU into the shell (the same as make run DEMO=sh)
 #   make test    host unit tests, then every boot scenario (TEST=<scenario> runs one)
 #   make bench   deterministic benchmarks under QEMU -icount; writes target/bench/results.json
 #   make gdb     start QEMU halted with its gdb stub, and print how to attach
@@ -12,10 +13,13 @@ QEMU := qemu-system-aarch64
 CC_AARCH64 := aarch64-linux-gnu-gcc
 PICOLIBC_SPECS := /usr/lib/picolibc/aarch64-linux-gnu/picolibc.specs
 
-.PHONY: run test bench gdb qemu toolchain ccompiler
+.PHONY: run shell test bench gdb qemu toolchain ccompiler
 
 run: toolchain qemu ccompiler
 	cargo xtask run
+
+shell: toolchain qemu ccompiler
+	DEMO=sh cargo xtask run
 
 test: toolchain qemu ccompiler
 	cargo xtask test

@@ -199,13 +199,14 @@ impl Settings {
     }
 }
 
-/// The programs `DEMO=` may name: those of the demos package (`images::USER_PROGRAMS`) and
-/// the C programs of `user/c` (`cprog`).
+/// The programs `DEMO=` may name: those on the disk, of the demos and sh packages
+/// (`images::USER_PROGRAMS`; `DEMO=sh` is `make shell`), and the C programs of `user/c`
+/// (`cprog`).
 pub fn demo_programs() -> Vec<String> {
     let c = crate::cprog::names(&crate::images::Paths::discover()).unwrap_or_default();
     crate::images::USER_PROGRAMS
         .iter()
-        .filter(|(package, _)| *package == "demos")
+        .filter(|(package, _)| crate::images::DISK_PROGRAMS_PACKAGES.contains(package))
         .flat_map(|(_, bins)| bins.iter().map(|b| b.to_string()))
         .chain(c)
         .collect()
@@ -285,6 +286,9 @@ mod tests {
         let settings = parse(&[("DEMO", " mmap-file  hello.txt 2 ")]).unwrap();
         assert_eq!(settings.bootargs, "run=mmap-file,hello.txt,2");
         assert!(parse(&[("DEMO", "anon 1,2")]).is_err());
+        // `make shell`: the shell and the programs beside it are on the disk too.
+        assert_eq!(parse(&[("DEMO", "sh")]).unwrap().bootargs, "run=sh");
+        assert_eq!(parse(&[("DEMO", "loop 3")]).unwrap().bootargs, "run=loop,3");
     }
 
     #[test]

@@ -172,8 +172,11 @@ pub const USER_PROGRAMS: &[(&str, &[&str])] = &[
             "conlines",
             "fatcut",
             "pipetest",
+            "shcheck",
         ],
     ),
+    // The shell (user/sh) and the small programs a student uses beside it.
+    ("sh", &["sh", "loop", "wc", "yes"]),
 ];
 
 /// Builds the kernel and the user programs and writes `Image` and every initrd variant.
@@ -233,8 +236,8 @@ pub fn build(paths: &Paths) -> Result<()> {
     write_disk(paths, &programs, &c_programs)
 }
 
-/// The package whose programs go on the disk (under `bin/`).
-const DISK_PROGRAMS_PACKAGE: &str = "demos";
+/// The packages whose programs go on the disk (under `bin/`).
+pub const DISK_PROGRAMS_PACKAGES: &[&str] = &["demos", "sh"];
 
 /// Programs of that package kept off the disk, so that init runs them from the initrd:
 /// `wbstress` (scenario `proc-wbstress`) wants its page cache of two blocks for file data
@@ -266,7 +269,7 @@ fn write_disk(
     });
     let demos = USER_PROGRAMS
         .iter()
-        .filter(|(package, _)| *package == DISK_PROGRAMS_PACKAGE)
+        .filter(|(package, _)| DISK_PROGRAMS_PACKAGES.contains(package))
         .flat_map(|(_, bins)| bins.iter())
         .filter(|name| !INITRD_ONLY.contains(name));
     for name in demos {

@@ -23,6 +23,7 @@ const TARGET_CRATES: &[(&str, &str)] = &[
     ("serve", "aarch64-unknown-none"),
     ("demos", "aarch64-unknown-none"),
     ("crt", "aarch64-unknown-none"),
+    ("sh", "aarch64-unknown-none"),
 ];
 
 pub fn run(paths: &Paths) -> Result<()> {

@@ -2245,7 +2245,375 @@ pub const SCENARIOS: &[Scenario] = &[
             ],
         )
     },
+    // The shell (user/sh) driven by typed lines: `>` into a file read back with `cat`,
+    // bad input (an unknown command, a missing file, a line longer than the shell's
+    // buffer), Ctrl-C at the prompt and of a looping task (`$?` 130), a background task in
+    // `ps` and its `vmmap`, `kill`, `cd`/`pwd` (a program started in `/bin` resolves
+    // relative names there), `poweroff`. `shcheck` (user/demos), run from the shell, judges
+    // each: one PASS line per check.
+    Scenario {
+        input: SHELL_INPUT,
+        writes_disk: true,
+        timeout_secs: 120,
+        ..Scenario::stops(
+            "shell",
+            Initrd::Normal,
+            "run=sh",
+            Stage::Hello,
+            &[
+                "sh: type help for the commands",
+                "sh:/$ echo hello shell > OUT.TXT",
+                "sh:/$ cat OUT.TXT",
+                "hello shell",
+                "PASS shell-redirect",
+                "sh: nosuchcmd: not found",
+                "PASS shell-not-found",
+                "cat: NOFILE.TXT: ENOENT",
+                "PASS shell-missing-file",
+                "sh: line too long (300 bytes, at most 255 taken)",
+                "PASS shell-long-line",
+                "sh:/$ echo still here",
+                "still here",
+                "loop: running (pid ",
+                "PASS shell-ctrl-c",
+                "] loop",
+                "PASS shell-ps",
+                "PASS shell-vmmap",
+                "PASS shell-vmmap-regions",
+                "] done: loop (killed)",
+                "PASS shell-kill",
+                "PASS shell-pipe",
+                "PASS shell-pipe-redirect",
+                "PASS shell-redirect-in",
+                "PASS shell-append",
+                "PASS shell-append-kept",
+                "loop: running (pid ",
+                "PASS shell-pipe-ctrl-c",
+                "sh: nosuchcmd: not found",
+                "PASS shell-pipe-not-found",
+                "sh: NOFILE.TXT: ENOENT",
+                "PASS shell-redirect-missing",
+                "PASS shell-script-status",
+                "PASS shell-script",
+                "PASS shell-cd",
+                "Hello from the disk!",
+                "PASS shell-cd-relative",
+                "init: power-off asked by pid ",
+                "init: sh exited with status 0",
+                "init: done",
+            ],
+        )
+    },
+    // The lecture from the shell: `tour` (every slide's demo), demos with arguments and in a
+    // pipeline, and the built-ins a student uses between them (`stats`, `free`, `time`,
+    // `help`, `ls`, `rm`), quoting, a syntax error, `sh -c` and `exit`; Ctrl-D ends the
+    // shell (and the session). `shcheck` judges each.
+    Scenario {
+        input: SHELL_DEMOS_INPUT,
+        writes_disk: true,
+        disk_files: WRITEBACK_DISK,
+        timeout_secs: 240,
+        ..Scenario::stops(
+            "shell-demos",
+            Initrd::Normal,
+            "run=sh",
+            Stage::Hello,
+            &[
+                "sh:/$ tour",
+                "slide \"Virtual Memory Area\" (vaspace)",
+                "==== vaspace: all its checks passed",
+                "==== anon: all its checks passed",
+                "==== mapping-kinds: all its checks passed",
+                "==== mmap-file: all its checks passed",
+                "==== writeback: all its checks passed",
+                "==== fileio: all its checks passed",
+                "==== shm: all its checks passed",
+                "==== fork-cow: all its checks passed",
+                "tour: 8 demos, 0 failed",
+                "PASS shell-tour",
+                "65 pages resident",
+                "PASS shell-demo-anon",
+                "PASS mmap-file-first-bytes",
+                "PASS shell-demo-mmap-file",
+                "PASS shell-demo-pipe",
+                "PASS shell-stats",
+                "PASS shell-stats-file",
+                "PASS shell-free",
+                "time: ",
+                " kernel entries",
+                "PASS shell-time",
+                "PASS shell-help",
+                "PASS shell-ls",
+                "PASS shell-rm",
+                "PASS shell-quotes",
+                "sh: syntax error near `|`",
+                "PASS shell-syntax",
+                "PASS shell-sh-c",
+                "init: sh exited with status 0",
+                "init: done",
+            ],
+        )
+    },
 ];
+
+/// What scenario `shell-demos` types, prompt by prompt.
+const SHELL_DEMOS_INPUT: &[Input] = &[
+    Input {
+        after: SH_PROMPT,
+        bytes: b"tour\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck eq shell-tour 0 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"anon 128; shcheck eq shell-demo-anon 0 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"mmap-file hello.txt; shcheck eq shell-demo-mmap-file 0 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"fork-cow | shcheck stdin shell-demo-pipe PASS fork-cow-child-checks\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"stats > ST.TXT; shcheck file shell-stats ST.TXT vm: faults, zero-filled,\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck file shell-stats-file ST.TXT cache: hits,\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"free > FR.TXT; shcheck file shell-free FR.TXT ram 524288\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"time loop 3 > T.TXT; shcheck file shell-time T.TXT loop: line 2\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"help | shcheck stdin shell-help vmmap\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"ls /bin > LS.TXT; shcheck file shell-ls LS.TXT sh\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"echo x > RM.TXT; rm RM.TXT; cat RM.TXT; shcheck eq shell-rm 1 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"echo 'a|b' \"c;d\" \\# > Q.TXT; shcheck file shell-quotes Q.TXT 'a|b' 'c;d' '#'\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"echo a | | wc\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck eq shell-syntax 2 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"sh -c 'echo inner; exit 7'; shcheck eq shell-sh-c 7 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"\x04",
+    },
+];
+
+/// The shell's prompt at the root.
+const SH_PROMPT: &str = "sh:/$ ";
+
+/// What scenario `shell` types, prompt by prompt.
+const SHELL_INPUT: &[Input] = &[
+    Input {
+        after: SH_PROMPT,
+        bytes: b"echo hello shell > OUT.TXT\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"cat OUT.TXT\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck file shell-redirect OUT.TXT hello shell\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"nosuchcmd\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck eq shell-not-found 127 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"cat NOFILE.TXT\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck eq shell-missing-file 1 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: &SHELL_LONG_LINE,
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck eq shell-long-line 2 $?\r",
+    },
+    // Ctrl-C at the prompt: a new prompt, the shell goes on.
+    Input {
+        after: SH_PROMPT,
+        bytes: b"\x03",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"echo still here\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"loop\r",
+    },
+    Input {
+        after: "loop: running",
+        bytes: b"\x03",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck eq shell-ctrl-c 130 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"loop &\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"ps > PS.TXT\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck file shell-ps PS.TXT $! $$ running loop\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"vmmap $! > VM.TXT\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck file shell-vmmap VM.TXT vmmap $! loop:\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck file shell-vmmap-regions VM.TXT r-xp file\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"kill $!\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck eq shell-kill 0 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"echo one two three | wc | shcheck stdin shell-pipe 1 3 14\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"loop 3 | wc > WC.TXT\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck file shell-pipe-redirect WC.TXT 3 9 39\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"wc < hello.txt > HW.TXT; shcheck file shell-redirect-in HW.TXT 4 40 238\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"echo more >> OUT.TXT; shcheck file shell-append OUT.TXT more\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck file shell-append-kept OUT.TXT hello shell\r",
+    },
+    // Ctrl-C ends a whole pipeline: `loop` (the foreground task) and `wc` after it.
+    Input {
+        after: SH_PROMPT,
+        bytes: b"loop | wc\r",
+    },
+    Input {
+        after: "loop: running",
+        bytes: b"\x03",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck eq shell-pipe-ctrl-c 130 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"echo x | nosuchcmd; shcheck eq shell-pipe-not-found 127 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"wc < NOFILE.TXT; shcheck eq shell-redirect-missing 1 $?\r",
+    },
+    // A script: `sh` reads lines from a file (no prompt), each pipeline in turn.
+    Input {
+        after: SH_PROMPT,
+        bytes: b"echo 'echo one; echo two' > S.TXT; echo 'loop 2 | wc' >> S.TXT\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes:
+            b"echo 'exit 3' >> S.TXT; sh < S.TXT > SO.TXT; shcheck eq shell-script-status 3 $?\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"shcheck file shell-script SO.TXT 2 6 26\r",
+    },
+    Input {
+        after: SH_PROMPT,
+        bytes: b"cd bin\r",
+    },
+    Input {
+        after: "sh:/bin$ ",
+        bytes: b"pwd > PWD.TXT\r",
+    },
+    Input {
+        after: "sh:/bin$ ",
+        bytes: b"shcheck file shell-cd PWD.TXT /bin\r",
+    },
+    Input {
+        after: "sh:/bin$ ",
+        bytes: b"cat ../hello.txt\r",
+    },
+    Input {
+        after: "sh:/bin$ ",
+        bytes: b"shcheck file shell-cd-relative ../hello.txt Hello from the disk!\r",
+    },
+    Input {
+        after: "sh:/bin$ ",
+        bytes: b"poweroff\r",
+    },
+];
+
+/// 300 `x` and Enter: longer than the shell takes (`sh::shell::LINE_MAX`, 256 bytes with
+/// the newline), shorter than the console's line.
+const SHELL_LONG_LINE: [u8; 301] = {
+    let mut line = [b'x'; 301];
+    line[300] = b'\r';
+    line
+};
 
 /// What scenario `console-read` types, prompt by prompt (`user/demos conread`).
 const CONREAD_INPUT: &[Input] = &[

@@ -215,6 +215,8 @@ impl Proc<'_> {
                 }
                 Err(e) => Some(answer::<()>(Err(e))),
             },
+            ProcRequest::TaskAt { from } => Some(answer(self.task_at(from))),
+            ProcRequest::Memory => Some(answer(Ok(self.memory()))),
             ProcRequest::GetPid => Some(answer(Ok(GetPidReply {
                 pid: caller,
                 parent: self.parent_of(caller),

@@ -133,6 +133,8 @@ pub struct Servers {
     pub threads: Vec<ServerThread>,
     /// The untypeds the file server is built from (for its restarts).
     pub file_roots: Roots,
+    /// Bytes of RAM given to zero.
+    pub zero_bytes: u64,
 }
 
 /// A server's thread as init keeps it: its faults reach init (badge `pid | FAULT_BADGE`).
@@ -351,6 +353,7 @@ pub fn start(
     let free = alloc.free_bytes();
     let mut give = free.saturating_sub(INIT_RESERVE.min(free / 2));
     let mut count = 0u64;
+    let mut zero_bytes = 0u64;
     let last_slot = (1u64 << SERVER_RADIX) - 1;
     for bits in (21..=30u64).rev() {
         while give >= 1 << bits && FIRST_UNTYPED_SLOT + count < last_slot {
@@ -360,6 +363,7 @@ pub fn start(
             zero.move_in(alloc, FIRST_UNTYPED_SLOT + count, ut)?;
             count += 1;
             give -= 1 << bits;
+            zero_bytes += 1 << bits;
         }
     }
     zero.startup.untyped_first = FIRST_UNTYPED_SLOT;
@@ -380,6 +384,7 @@ pub fn start(
         console_ep,
         threads,
         file_roots,
+        zero_bytes,
     })
 }
 

@@ -153,6 +153,8 @@ pub struct Proc<'a> {
     info: &'static BootInfo,
     window: Window,
     file_roots: Roots,
+    /// Bytes of RAM given to zero at boot (`Memory`).
+    zero_bytes: u64,
     file_restarts: u32,
     /// Where the last program loaded came from, for init's log.
     pub loaded_from: &'static str,
@@ -235,6 +237,7 @@ impl<'a> Proc<'a> {
             info,
             window,
             file_roots: servers.file_roots,
+            zero_bytes: servers.zero_bytes,
             file_restarts: 0,
             clients,
             loaded_from: "",
@@ -422,6 +425,44 @@ impl<'a> Proc<'a> {
                 ..
             })
         )
+    }
+
+    /// `TaskAt { from }`: the task with the lowest pid from `from` on (`ESRCH` past the
+    /// last), for `ps`.
+    pub fn task_at(&self, from: u64) -> Result<proto::TaskEntry, Errno> {
+        let (&pid, t) = self.tasks.range(from..).next().ok_or(Errno::ESRCH)?;
+        Ok(proto::TaskEntry {
+            pid,
+            parent: t.parent,
+            state: match t.state {
+                State::Running(_) => proto::TaskState::Running,
+                State::Zombie { .. } => proto::TaskState::Zombie,
+            },
+            name: t.name,
+        })
+    }
+
+    /// `Memory`: the RAM and what init gave the servers (`Budgets::for_ram`, as
+    /// `server::start` gave them), and what it has left.
+    pub fn memory(&self) -> proto::MemoryReply {
+        let b = proto::startup::Budgets::for_ram(self.info.ram_total);
+        proto::MemoryReply {
+            ram: self.info.ram_total,
+            init_free: self.alloc.free_bytes(),
+            zero: self.zero_bytes,
+            vm_heap: b.vm_heap,
+            vm_tables: 1u64.checked_shl(b.vm_tables_bits as u32).unwrap_or(0),
+            file_heap: if self.file_ep.is_some() {
+                b.file_heap
+            } else {
+                0
+            },
+            shm: if self.shm_ep.is_some() {
+                1u64.checked_shl(b.shm_bits as u32).unwrap_or(0)
+            } else {
+                0
+            },
+        }
     }
 
     pub fn parent_of(&self, pid: u64) -> u64 {

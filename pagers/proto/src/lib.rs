@@ -22,6 +22,7 @@ pub mod file;
 pub mod handles;
 pub mod interface;
 pub mod object;
+pub mod path;
 pub mod proc;
 pub mod shm;
 pub mod startup;
@@ -36,10 +37,10 @@ pub use file::{
     FileRequest, FileStats, GrowReply, OpenReply, PipeReply, ReadDirReply, SpanReply, StatReply,
 };
 pub use interface::{Field, Transport};
-pub use proc::{GetPidReply, ProcRequest, WaitReply};
+pub use proc::{GetPidReply, MemoryReply, ProcRequest, TaskEntry, TaskState, WaitReply};
 pub use shm::ShmRequest;
 pub use task::{DescriptorCount, ServerControl};
-pub use vm::{KillRecord, VmControl, VmRequest, VmStats};
+pub use vm::{KillRecord, RegionInfo, RegionKind, SpaceInfo, VmControl, VmRequest, VmStats};
 pub use wire::{
     MAX_WORDS, MESSAGE_WORDS, Name, ReplyBody, Wire, decode_reply, encode_reply, reply_result,
 };
@@ -157,6 +158,11 @@ abi::numbered! {
         MmapObject = 105,
         /// addr, len, flags: write back shared file pages (`object::Msync`).
         Msync = 106,
+        /// pid → MR1 = regions, MR2 = resident pages of task pid's address space
+        /// ([`vm::SpaceInfo`]).
+        SpaceInfo = 107,
+        /// pid, from → the first region of task pid ending above from ([`vm::RegionInfo`]).
+        RegionAt = 108,
 
         /// pid; the task's VSpace capability travels with the message.
         NewSpace = 200,
@@ -210,6 +216,10 @@ abi::numbered! {
         /// `sync()`: answered once the servers have done what init told them before (the
         /// descriptors of tasks that ended are gone) and written back every dirty block.
         Sync = 408,
+        /// from → the task with the lowest pid from `from` on ([`proc::TaskEntry`]).
+        TaskAt = 409,
+        /// → RAM and what init gave each server ([`proc::MemoryReply`]).
+        Memory = 410,
 
         /// flags, path (five words) → MR1 = fd, MR2 = size.
         Open = 500,

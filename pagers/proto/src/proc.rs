@@ -3,6 +3,16 @@
 use crate::wire::{Name, ReplyBody, Wire};
 use crate::{Label, ProtoError, WaitStatus};
 
+abi::numbered! {
+    /// A task's state in a [`TaskEntry`].
+    pub enum TaskState {
+        /// Running (or waiting: for a reply, a child, a key).
+        Running = 1,
+        /// Ended, its parent has not `wait`ed for it yet.
+        Zombie = 2,
+    }
+}
+
 crate::interface! {
     /// A task's request to init, badged with the task's pid.
     pub enum ProcRequest {
@@ -42,6 +52,14 @@ crate::interface! {
         /// `exec` with arguments: as `Exec`, the new program's argv and environment the ones
         /// in the caller's outgoing argument area (checked before the old image goes).
         ExecArgs { name: Name } = Label::ExecArgs => fn exec_args -> ();
+        /// The task with the lowest pid from `from` on → [`TaskEntry`]; `ESRCH` past the
+        /// last. `ps` lists every task by asking from 0, then from the pid after each
+        /// answer's: one task a call, so the answer is bounded whatever the number of tasks.
+        /// Any task may ask (there is one user; nothing in an entry is secret).
+        TaskAt { from: u64 } = Label::TaskAt => fn task_at -> TaskEntry;
+        /// The machine's RAM and what init gave each server of it → [`MemoryReply`] (for
+        /// `free`; what each has used of it, the servers' own counters tell).
+        Memory = Label::Memory => fn memory -> MemoryReply;
     }
 }
 
@@ -92,5 +110,100 @@ impl ReplyBody for GetPidReply {
             return Err(ProtoError::Short);
         };
         Ok(Self { pid, parent })
+    }
+}
+
+/// `TaskAt`'s result: one task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskEntry {
+    pub pid: u64,
+    /// init's pid when the parent has ended.
+    pub parent: u64,
+    pub state: TaskState,
+    /// The program it runs (the last `exec`'s).
+    pub name: Name,
+}
+
+/// MR1 = pid, MR2 = parent, MR3 = [`TaskState`], MR4..5 = name.
+impl ReplyBody for TaskEntry {
+    fn encode_body(&self, w: &mut Wire) {
+        for word in [self.pid, self.parent, self.state as u64] {
+            w.push(word);
+        }
+        for word in self.name.to_words() {
+            w.push(word);
+        }
+    }
+
+    fn decode_body(w: &[u64]) -> Result<Self, ProtoError> {
+        let Some(&[pid, parent, state, n0, n1]) = w.first_chunk::<5>() else {
+            return Err(ProtoError::Short);
+        };
+        let state = TaskState::try_from(state).map_err(|_| ProtoError::BadField)?;
+        Ok(Self {
+            pid,
+            parent,
+            state,
+            name: Name::from_words([n0, n1])?,
+        })
+    }
+}
+
+/// `Memory`'s result, in bytes: the RAM and the budgets init gave the servers at boot
+/// (`startup::Budgets`), and what init has left for tasks' objects.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryReply {
+    /// RAM the device tree reports.
+    pub ram: u64,
+    /// RAM init has not handed out yet: tasks' kernel objects (threads, CNodes, address
+    /// spaces, argument frames) come from it.
+    pub init_free: u64,
+    /// zero's untypeds: every page vm gives a task comes from them, 2 MiB at a time.
+    pub zero: u64,
+    /// vm's heap (its region and page maps) and its untyped for tasks' page tables.
+    pub vm_heap: u64,
+    pub vm_tables: u64,
+    /// The file server's heap (its page cache's budget is in its own counters).
+    pub file_heap: u64,
+    /// The shm server's untyped (objects' pages and their tables); 0 without the server.
+    pub shm: u64,
+}
+
+impl MemoryReply {
+    const WORDS: usize = 7;
+}
+
+/// MR1.. = the fields in order.
+impl ReplyBody for MemoryReply {
+    fn encode_body(&self, w: &mut Wire) {
+        let words = [
+            self.ram,
+            self.init_free,
+            self.zero,
+            self.vm_heap,
+            self.vm_tables,
+            self.file_heap,
+            self.shm,
+        ];
+        for word in words {
+            w.push(word);
+        }
+    }
+
+    fn decode_body(w: &[u64]) -> Result<Self, ProtoError> {
+        let Some(&[ram, init_free, zero, vm_heap, vm_tables, file_heap, shm]) =
+            w.first_chunk::<{ Self::WORDS }>()
+        else {
+            return Err(ProtoError::Short);
+        };
+        Ok(Self {
+            ram,
+            init_free,
+            zero,
+            vm_heap,
+            vm_tables,
+            file_heap,
+            shm,
+        })
     }
 }

@@ -7,7 +7,7 @@ fn name(s: &str) -> Name {
     Name::new(s).unwrap()
 }
 
-fn vm_requests() -> [VmRequest; 5] {
+fn vm_requests() -> [VmRequest; 7] {
     [
         VmRequest::Mmap {
             addr: 0x20_0000,
@@ -25,6 +25,11 @@ fn vm_requests() -> [VmRequest; 5] {
         },
         VmRequest::Vmmap,
         VmRequest::VmStats,
+        VmRequest::SpaceInfo { pid: 10 },
+        VmRequest::RegionAt {
+            pid: 10,
+            from: 0x1000,
+        },
     ]
 }
 
@@ -76,7 +81,7 @@ fn vm_controls() -> [VmControl; 11] {
     ]
 }
 
-fn proc_requests() -> [ProcRequest; 13] {
+fn proc_requests() -> [ProcRequest; 15] {
     [
         ProcRequest::Spawn {
             name: name("hello"),
@@ -98,6 +103,8 @@ fn proc_requests() -> [ProcRequest; 13] {
         ProcRequest::ExecArgs {
             name: name("mmap-file"),
         },
+        ProcRequest::TaskAt { from: 0 },
+        ProcRequest::Memory,
     ]
 }
 
@@ -556,13 +563,13 @@ fn unknown_labels() {
         0,
         1,
         99,
-        105,
+        109,
         199,
         211,
         299,
         301,
         399,
-        409,
+        411,
         499,
         539,
         999,
@@ -877,4 +884,59 @@ fn budgets_scale_with_ram() {
         assert!(b.file_cache_blocks >= 16 && b.file_cache_blocks <= b.file_cache_max);
         assert!(b.file_cache_max <= FILE_CACHE_MAX_BLOCKS);
     }
+}
+
+#[test]
+fn task_and_region_listings_round_trip_and_check_their_fields() {
+    use crate::{RegionInfo, RegionKind, SpaceInfo, TaskEntry, TaskState};
+    let t = TaskEntry {
+        pid: 12,
+        parent: 11,
+        state: TaskState::Zombie,
+        name: Name::new("fork-cow").unwrap(),
+    };
+    let w = encode_reply(&Ok(t));
+    assert_eq!(decode_reply::<TaskEntry>(w.mrs()), Ok(Ok(t)));
+    let r = RegionInfo {
+        start: 0x1000,
+        end: 0x3000,
+        prot: 5,
+        kind: RegionKind::Image,
+        shared: false,
+        resident: 2,
+    };
+    let w = encode_reply(&Ok(r));
+    assert_eq!(decode_reply::<RegionInfo>(w.mrs()), Ok(Ok(r)));
+    let m = crate::MemoryReply {
+        ram: 512 << 20,
+        init_free: 1,
+        zero: 2,
+        vm_heap: 3,
+        vm_tables: 4,
+        file_heap: 5,
+        shm: 6,
+    };
+    let w = encode_reply(&Ok(m));
+    assert_eq!(decode_reply::<crate::MemoryReply>(w.mrs()), Ok(Ok(m)));
+    assert_eq!(
+        decode_reply::<crate::MemoryReply>(&[0, 1, 2, 3]),
+        Err(ProtoError::Short)
+    );
+    let s = SpaceInfo {
+        regions: 7,
+        resident: 40,
+    };
+    let w = encode_reply(&Ok(s));
+    assert_eq!(decode_reply::<SpaceInfo>(w.mrs()), Ok(Ok(s)));
+    // Forged replies: a bad state, kind, flag, range or name is an error, never a value.
+    let bad = |words: &[u64]| decode_reply::<TaskEntry>(words);
+    assert_eq!(bad(&[0, 12, 11, 3, 1, 0]), Err(ProtoError::BadField));
+    assert_eq!(bad(&[0, 12, 11, 1, 0, 0]), Err(ProtoError::BadField));
+    assert_eq!(bad(&[0, 12, 11, 1]), Err(ProtoError::Short));
+    let bad = |words: &[u64]| decode_reply::<RegionInfo>(words);
+    assert_eq!(bad(&[0, 0, 1, 0, 9, 0, 0]), Err(ProtoError::BadField));
+    assert_eq!(bad(&[0, 0, 1, 0, 1, 2, 0]), Err(ProtoError::BadField));
+    assert_eq!(bad(&[0, 5, 1, 0, 1, 0, 0]), Err(ProtoError::BadField));
+    assert_eq!(bad(&[0, 0, 1, 8, 1, 0, 0]), Err(ProtoError::BadField));
+    assert_eq!(bad(&[0, 0, 1, 0, 1, 0]), Err(ProtoError::Short));
 }

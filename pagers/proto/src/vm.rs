@@ -5,6 +5,24 @@ use crate::object::Pager;
 use crate::wire::{Name, ReplyBody, Wire};
 use crate::{Kill, Label, ProtoError};
 
+abi::numbered! {
+    /// What a region maps ([`RegionInfo`]).
+    pub enum RegionKind {
+        /// Anonymous private memory (heap, stack, `MAP_ANONYMOUS|MAP_PRIVATE`).
+        Anon = 1,
+        /// A segment of a program's image.
+        Image = 2,
+        /// Frames init mapped (argument areas, the IPC buffer).
+        Frame = 3,
+        /// A file's pages (the file server's).
+        File = 4,
+        /// A shm object's pages.
+        Shm = 5,
+        /// `MAP_SHARED|MAP_ANONYMOUS`: an anonymous shm object.
+        SharedAnon = 6,
+    }
+}
+
 crate::interface! {
     /// A task's request to vm (the 100s), badged with the task's pid.
     pub enum VmRequest {
@@ -18,6 +36,14 @@ crate::interface! {
         Vmmap = Label::Vmmap => fn vmmap -> ();
         /// → [`VmStats`].
         VmStats = Label::VmStats => fn vm_stats -> VmStats;
+        /// Task `pid`'s address space in sum → [`SpaceInfo`]; `ESRCH` for no such task.
+        /// Any task may ask of any (as Linux's `/proc/<pid>/status` for the same user: there
+        /// is one user, and no address is secret here).
+        SpaceInfo { pid: u64 } = Label::SpaceInfo => fn space_info -> SpaceInfo;
+        /// The first region of task `pid` that ends above `from` → [`RegionInfo`]; `ESRCH`
+        /// for no such task, `ENOENT` past the last region. A listing asks from 0, then
+        /// from each answer's end: one region a call, whatever the number of regions.
+        RegionAt { pid: u64, from: u64 } = Label::RegionAt => fn region_at -> RegionInfo;
     }
 }
 
@@ -196,5 +222,82 @@ impl ReplyBody for Option<KillRecord> {
         }
         let kind = Kill::try_from(kind).map_err(|_| ProtoError::BadField)?;
         Ok(Some(KillRecord { pid, kind, addr }))
+    }
+}
+
+/// `SpaceInfo`'s result.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpaceInfo {
+    pub regions: u64,
+    /// Pages mapped in the task now (its own, shared, the zero page, file pages, frames).
+    pub resident: u64,
+}
+
+/// MR1 = regions, MR2 = resident pages.
+impl ReplyBody for SpaceInfo {
+    fn encode_body(&self, w: &mut Wire) {
+        w.push(self.regions);
+        w.push(self.resident);
+    }
+
+    fn decode_body(w: &[u64]) -> Result<Self, ProtoError> {
+        let Some(&[regions, resident]) = w.first_chunk::<2>() else {
+            return Err(ProtoError::Short);
+        };
+        Ok(Self { regions, resident })
+    }
+}
+
+/// `RegionAt`'s result: one region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegionInfo {
+    pub start: u64,
+    pub end: u64,
+    /// `prot::READ | WRITE | EXEC` bits.
+    pub prot: u64,
+    pub kind: RegionKind,
+    /// A shared mapping (writes reach the object and its other mappers).
+    pub shared: bool,
+    /// Pages of the region mapped now.
+    pub resident: u64,
+}
+
+/// MR1 = start, MR2 = end, MR3 = prot, MR4 = [`RegionKind`], MR5 = shared, MR6 = resident.
+impl ReplyBody for RegionInfo {
+    fn encode_body(&self, w: &mut Wire) {
+        let words = [
+            self.start,
+            self.end,
+            self.prot,
+            self.kind as u64,
+            u64::from(self.shared),
+            self.resident,
+        ];
+        for word in words {
+            w.push(word);
+        }
+    }
+
+    fn decode_body(w: &[u64]) -> Result<Self, ProtoError> {
+        let Some(&[start, end, prot, kind, shared, resident]) = w.first_chunk::<6>() else {
+            return Err(ProtoError::Short);
+        };
+        let kind = RegionKind::try_from(kind).map_err(|_| ProtoError::BadField)?;
+        let shared = match shared {
+            0 => false,
+            1 => true,
+            _ => return Err(ProtoError::BadField),
+        };
+        if end < start || prot & !crate::prot::MASK != 0 {
+            return Err(ProtoError::BadField);
+        }
+        Ok(Self {
+            start,
+            end,
+            prot,
+            kind,
+            shared,
+            resident,
+        })
     }
 }

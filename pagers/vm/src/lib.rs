@@ -1277,8 +1277,77 @@ impl<M: Machine> Vm<M> {
         })
     }
 
+    /// What region `r` of `t` maps, and how many of its pages are resident.
+    fn region_info(&self, t: &Task<M::Space>, r: &Region) -> proto::RegionInfo {
+        use proto::RegionKind;
+        let (kind, shared) = match r.kind {
+            Kind::Anon => (RegionKind::Anon, false),
+            Kind::Image { .. } => (RegionKind::Image, false),
+            Kind::Fixed { .. } => (RegionKind::Frame, true),
+            Kind::Object {
+                pager,
+                handle,
+                shared,
+                ..
+            } => (
+                match pager {
+                    Pager::File => RegionKind::File,
+                    Pager::Shm
+                        if self
+                            .handles
+                            .get(&held_key((pager, handle)))
+                            .is_some_and(|h| h.anon) =>
+                    {
+                        RegionKind::SharedAnon
+                    }
+                    Pager::Shm => RegionKind::Shm,
+                },
+                shared,
+            ),
+        };
+        let resident = match r.kind {
+            Kind::Fixed { .. } => r.len() / PAGE_SIZE,
+            _ => t.pages.count(r.start, r.end),
+        };
+        proto::RegionInfo {
+            start: r.start,
+            end: r.end,
+            prot: r.prot,
+            kind,
+            shared,
+            resident,
+        }
+    }
+
+    /// `SpaceInfo`: task `pid`'s regions and resident pages (any task may ask).
+    pub fn space_info(&self, pid: u64) -> Result<proto::SpaceInfo, Errno> {
+        let t = self.tasks.get(&pid).ok_or(Errno::ESRCH)?;
+        let resident = t
+            .regions
+            .iter()
+            .map(|r| self.region_info(t, r).resident)
+            .sum();
+        Ok(proto::SpaceInfo {
+            regions: t.regions.len() as u64,
+            resident,
+        })
+    }
+
+    /// `RegionAt`: task `pid`'s first region ending above `from` (a tree search); `ENOENT`
+    /// past the last.
+    pub fn region_at(&self, pid: u64, from: u64) -> Result<proto::RegionInfo, Errno> {
+        let t = self.tasks.get(&pid).ok_or(Errno::ESRCH)?;
+        let r = t
+            .regions
+            .overlapping(from, u64::MAX)
+            .find(|r| r.end > from)
+            .ok_or(Errno::ENOENT)?;
+        Ok(self.region_info(t, r))
+    }
+
     /// `Vmmap`: the caller's regions, one line each.
     pub fn vmmap(&self, pid: u64, out: &mut impl core::fmt::Write) -> Result<(), Errno> {
+        use proto::RegionKind;
         let t = self.tasks.get(&pid).ok_or(Errno::ESRCH)?;
         let _ = writeln!(
             out,
@@ -1289,34 +1358,13 @@ impl<M: Machine> Vm<M> {
         );
         for r in t.regions.iter() {
             let p = |bit, c| if r.prot & bit != 0 { c } else { '-' };
-            let (kind, shared) = match r.kind {
-                Kind::Anon => ("anon", 'p'),
-                Kind::Image { .. } => ("image", 'p'),
-                Kind::Fixed { .. } => ("frame", 's'),
-                Kind::Object {
-                    pager,
-                    handle,
-                    shared,
-                    ..
-                } => (
-                    match pager {
-                        Pager::File => "file",
-                        Pager::Shm
-                            if self
-                                .handles
-                                .get(&held_key((pager, handle)))
-                                .is_some_and(|h| h.anon) =>
-                        {
-                            "anon"
-                        }
-                        Pager::Shm => "shm",
-                    },
-                    if shared { 's' } else { 'p' },
-                ),
-            };
-            let resident = match r.kind {
-                Kind::Fixed { .. } => r.len() / PAGE_SIZE,
-                _ => t.pages.count(r.start, r.end),
+            let info = self.region_info(t, r);
+            let kind = match info.kind {
+                RegionKind::Anon | RegionKind::SharedAnon => "anon",
+                RegionKind::Image => "image",
+                RegionKind::Frame => "frame",
+                RegionKind::File => "file",
+                RegionKind::Shm => "shm",
             };
             let _ = writeln!(
                 out,
@@ -1326,9 +1374,9 @@ impl<M: Machine> Vm<M> {
                 p(prot::READ, 'r'),
                 p(prot::WRITE, 'w'),
                 p(prot::EXEC, 'x'),
-                shared,
+                if info.shared { 's' } else { 'p' },
                 kind,
-                resident
+                info.resident
             );
         }
         Ok(())

@@ -1327,6 +1327,8 @@ impl Server {
                 serve::answer(&r)
             }
             VmRequest::VmStats => serve::answer(&Ok(vm.stats())),
+            VmRequest::SpaceInfo { pid } => serve::answer(&vm.space_info(pid)),
+            VmRequest::RegionAt { pid, from } => serve::answer(&vm.region_at(pid, from)),
         };
         Served::Reply(reply, None)
     }

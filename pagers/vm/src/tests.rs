@@ -949,6 +949,33 @@ fn vmmap_lists_regions() {
     assert!(s.contains("rw-p anon       1 pages resident"), "{s}");
 }
 
+/// `SpaceInfo` and `RegionAt`, for `ps` and `vmmap <pid>` of another task: the regions one
+/// at a time in address order, their resident pages, `ENOENT` past the last and `ESRCH`
+/// for no such task, whatever `from` a caller forges.
+#[test]
+fn region_listing_of_a_task() {
+    let mut v = vm(4);
+    let a = mmap_anon(&mut v, 10, A, 2 * P, map::PRIVATE).unwrap();
+    let b = mmap_anon(&mut v, 10, A + 16 * P, 3 * P, map::PRIVATE).unwrap();
+    write(&mut v, 10, a, 1);
+    write(&mut v, 10, b + P, 2);
+    write(&mut v, 10, b + 2 * P, 3);
+    let info = v.space_info(10).unwrap();
+    assert_eq!((info.regions, info.resident), (2, 3));
+    let first = v.region_at(10, 0).unwrap();
+    assert_eq!((first.start, first.end, first.resident), (a, a + 2 * P, 1));
+    assert_eq!(first.kind, proto::RegionKind::Anon);
+    assert!(!first.shared);
+    // From inside the first region: still the first; from its end: the second.
+    assert_eq!(v.region_at(10, a + P).unwrap().start, a);
+    let second = v.region_at(10, first.end).unwrap();
+    assert_eq!((second.start, second.resident), (b, 2));
+    assert_eq!(v.region_at(10, second.end), Err(Errno::ENOENT));
+    assert_eq!(v.region_at(10, u64::MAX), Err(Errno::ENOENT));
+    assert_eq!(v.region_at(99, 0), Err(Errno::ESRCH));
+    assert_eq!(v.space_info(99), Err(Errno::ESRCH));
+}
+
 // ---- memory-object regions ----
 
 const OBJ: u64 = 5;

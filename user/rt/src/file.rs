@@ -186,12 +186,15 @@ pub struct Stat {
     pub is_dir: bool,
 }
 
-/// `name` as the protocol carries it: `ENOENT` for the empty path (POSIX), `ENAMETOOLONG`
-/// past [`PATH_MAX`] (255) bytes, `EINVAL` for a NUL in it.
+/// `name` as the protocol carries it, a relative one resolved against the working
+/// directory (`crate::cwd`): `ENOENT` for the empty path (POSIX), `ENAMETOOLONG` past
+/// [`PATH_MAX`] (255) bytes, `EINVAL` for a NUL in it.
 fn path(name: &str) -> Result<Path, Errno> {
     if name.is_empty() {
         return Err(Errno::ENOENT);
     }
+    let joined = crate::cwd::resolve(name);
+    let name = joined.as_deref().unwrap_or(name);
     if name.len() > PATH_MAX {
         return Err(Errno::ENAMETOOLONG);
     }

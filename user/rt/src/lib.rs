@@ -16,6 +16,7 @@ extern crate alloc;
 
 pub mod args;
 pub mod console;
+pub mod cwd;
 pub mod direct;
 pub mod fastio;
 pub mod file;
@@ -27,6 +28,7 @@ pub mod stdio;
 
 pub use abi::bootinfo::BootInfo;
 pub use args::{args, env, environ};
+pub use cwd::{chdir, getcwd};
 pub use file::{DirEntry, ReadDir, closedir, mkdir, opendir, read_dir, readdir, rename, rmdir};
 pub use file::{
     FileStats, O_APPEND, O_CLOEXEC, O_DIRECT, O_DIRECTORY, O_DSYNC, O_LARGEFILE, O_NOATIME,

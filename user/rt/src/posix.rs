@@ -11,7 +11,10 @@ use libmk::{Cap, Notification};
 use proto::object::{MmapObject, Msync};
 use proto::{Name, ProcRequest, VmRequest, task_slots};
 
-pub use proto::{Errno, VmStats, WaitStatus};
+pub use proto::{
+    Errno, MemoryReply, RegionInfo, RegionKind, SpaceInfo, TaskEntry, TaskState, VmStats,
+    WaitStatus,
+};
 
 pub const PROT_NONE: u64 = proto::prot::NONE;
 pub const PROT_READ: u64 = proto::prot::READ;
@@ -100,6 +103,38 @@ pub fn vm_stats() -> Result<VmStats, Errno> {
     VmRequest::vm_stats(&VM)
 }
 
+/// Task `pid`'s regions and resident pages (vm's `SpaceInfo`; any task's).
+pub fn space_info(pid: u64) -> Result<SpaceInfo, Errno> {
+    VmRequest::space_info(&VM, pid)
+}
+
+/// Task `pid`'s first region ending above `from` (vm's `RegionAt`): a listing of another
+/// task's regions asks from 0, then from each answer's `end`. `ENOENT` past the last.
+pub fn region_at(pid: u64, from: u64) -> Result<RegionInfo, Errno> {
+    VmRequest::region_at(&VM, pid, from)
+}
+
+/// The task with the lowest pid from `from` on (init's `TaskAt`): `ps` asks from 0, then
+/// from each answer's pid + 1. `ESRCH` past the last.
+pub fn task_at(from: u64) -> Result<TaskEntry, Errno> {
+    ProcRequest::task_at(&PROC, from)
+}
+
+/// The machine's RAM and what init gave each server (init's `Memory`, for `free`).
+pub fn memory() -> Result<MemoryReply, Errno> {
+    ProcRequest::memory(&PROC)
+}
+
+/// `waitpid(pid, WNOHANG)`: as [`wait`], but `Ok(None)` at once when no such child has
+/// ended yet.
+pub fn try_wait(pid: u64) -> Result<Option<(u64, WaitStatus, u64)>, Errno> {
+    match ProcRequest::wait(&PROC, pid) {
+        Ok(r) => Ok(Some((r.pid, r.how, r.value))),
+        Err(Errno::EAGAIN) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// This task's pid.
 pub fn getpid() -> u64 {
     PID.load(Ordering::Relaxed)
@@ -147,8 +182,29 @@ fn spawn_with<'a, 'e>(
     envp: impl Iterator<Item = &'e str> + Clone,
 ) -> Result<u64, Errno> {
     let name = program_name(name)?;
-    crate::args::put(argv, envp)?;
+    put_args(argv, envp)?;
     ProcRequest::spawn_args(&PROC, name)
+}
+
+/// Puts `argv` and `envp` in the outgoing argument area, the working directory as `PWD`
+/// (`crate::cwd`: a `PWD` of `envp` is replaced; at the root `envp` goes as given).
+fn put_args<'a, 'e>(
+    argv: impl Iterator<Item = &'a str> + Clone,
+    envp: impl Iterator<Item = &'e str> + Clone,
+) -> Result<(), Errno> {
+    match crate::cwd::pwd_entry() {
+        Some(pwd) => {
+            let mut env: alloc::vec::Vec<&str> = alloc::vec::Vec::new();
+            for e in envp.filter(|e| !e.starts_with("PWD=")) {
+                env.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+                env.push(e);
+            }
+            env.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+            env.push(&pwd);
+            crate::args::put(argv, env.iter().copied())
+        }
+        None => crate::args::put(argv, envp),
+    }
 }
 
 /// Replaces this task's program with `name` (argv = [`name`], the environment kept);
@@ -173,7 +229,7 @@ fn exec_with<'a, 'e>(
     envp: impl Iterator<Item = &'e str> + Clone,
 ) -> Result<Infallible, Errno> {
     let name = program_name(name)?;
-    crate::args::put(argv, envp)?;
+    put_args(argv, envp)?;
     crate::fastio::before_exec();
     crate::file::before_exec();
     ProcRequest::exec_args(&PROC, name)?;
