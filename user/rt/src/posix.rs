@@ -125,16 +125,6 @@ pub fn memory() -> Result<MemoryReply, Errno> {
     ProcRequest::memory(&PROC)
 }
 
-/// `waitpid(pid, WNOHANG)`: as [`wait`], but `Ok(None)` at once when no such child has
-/// ended yet.
-pub fn try_wait(pid: u64) -> Result<Option<(u64, WaitStatus, u64)>, Errno> {
-    match ProcRequest::wait(&PROC, pid) {
-        Ok(r) => Ok(Some((r.pid, r.how, r.value))),
-        Err(Errno::EAGAIN) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// This task's pid.
 pub fn getpid() -> u64 {
     PID.load(Ordering::Relaxed)
