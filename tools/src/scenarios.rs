@@ -2238,6 +2238,8 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS pipe-many-waiting-readers",
                 "PASS pipe-bad-descriptors",
                 "PASS pipe-limits",
+                "PASS pipe-stalled-atomic-writer",
+                "PASS pipe-dup2-failed-keeps-position",
                 "PASS pipe-nothing-left",
                 "pipetest: 0 failures",
                 "init: pipetest exited with status 0",

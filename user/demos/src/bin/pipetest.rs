@@ -4,8 +4,9 @@
 //! closed or exited, a blocked reader whose writer is killed, `dup2` onto 1 then `exec` of a
 //! program whose `println!` lands in a pipe and in a file, a `cat` reading descriptor 0
 //! redirected from a file, writes of `PIPE_BUF` bytes from two writers never interleaved,
-//! `dup` sharing a file's position, forged and closed descriptors, the limits, and nothing
-//! left behind. One `PASS`/`FAIL` line per check; exits with the number of failures.
+//! `dup` sharing a file's position, forged and closed descriptors, the limits, a writer
+//! that stops in the middle of a `PIPE_BUF` write holding up nobody, a failed `dup2`
+//! leaving its target where it was, and nothing left behind. One `PASS`/`FAIL` line per check; exits with the number of failures.
 //!
 //! `pipetest echo <text>` prints `<text>` with `println!`; `pipetest cat` copies descriptor 0
 //! to descriptor 1 until end of file: the programs the checks run with their descriptors
@@ -103,6 +104,11 @@ fn checks() -> i32 {
     c.run("pipe-many-waiting-readers", many_readers);
     c.run("pipe-bad-descriptors", bad_descriptors);
     c.run("pipe-limits", limits);
+    c.run("pipe-stalled-atomic-writer", stalled_atomic_writer);
+    c.run(
+        "pipe-dup2-failed-keeps-position",
+        failed_dup2_keeps_position,
+    );
     let end = demos::settled(&start, || {
         rt::file::descriptors().map(|d| d.fds).unwrap_or(u64::MAX)
     });
@@ -603,4 +609,90 @@ fn limits() -> Result<(), &'static str> {
 /// The file server's limit on pipes of all tasks (`file::fs::MAX_PIPES`).
 const fn file_max_pipes() -> usize {
     64
+}
+
+/// The first message of a write of `PIPE_BUF` bytes, as the runtime sends it (464 bytes a
+/// message), and never the rest: what a task stopped between the two, or a hostile one,
+/// leaves behind.
+fn first_part_only(fd: u64, data: &[u8]) -> Result<usize, Errno> {
+    use rt::proto::file::{AT_POSITION, READ_DATA_MR, pack_data};
+    use rt::proto::{FileRequest, task_slots};
+    let req = FileRequest::Write {
+        fd,
+        offset: AT_POSITION,
+        len: data.len() as u64,
+        total: PIPE_BUF as u64,
+    };
+    let mut m = rt::ipc::message(&req.encode());
+    let ipc = libmk::ipc_buffer().ok_or(Errno::EIO)?;
+    let words = pack_data(data, &mut ipc.mrs[READ_DATA_MR..]);
+    m.info.length = READ_DATA_MR + words;
+    let file: libmk::Cap<libmk::Endpoint> = libmk::Cap::from_cptr(task_slots::FILE);
+    let reply = file.call(&m).map_err(rt::ipc::call_error)?;
+    let n = rt::proto::reply_result::<u64>(rt::ipc::received(&reply).mrs())?;
+    Ok(n as usize)
+}
+
+/// A child sends the first 100 bytes of a 512-byte write and stops (it waits on another
+/// pipe): the parent's own writes to the same pipe go through at once, none of the child's
+/// bytes come out, and once the child ends the pipe holds nothing of its.
+fn stalled_atomic_writer() -> Result<(), &'static str> {
+    let [r, w] = rt::pipe().map_err(|_| "pipe failed")?;
+    let [hr, hw] = rt::pipe().map_err(|_| "pipe failed")?;
+    let [sr, sw] = rt::pipe().map_err(|_| "pipe failed")?;
+    let pid = child(|| {
+        let _ = (rt::close(r), rt::close(hw), rt::close(sr));
+        if first_part_only(w, &[b'x'; 100]) != Ok(100) {
+            return 1;
+        }
+        let _ = rt::write(sw, b"!");
+        // Hold the write end (and the half-sent write) until the parent closes `hw`.
+        let mut buf = [0u8; 1];
+        let _ = rt::read(hr, &mut buf);
+        0
+    })?;
+    let _ = (rt::close(hr), rt::close(sw));
+    let mut buf = [0u8; 1];
+    if rt::read(sr, &mut buf) != Ok(1) {
+        return Err("the child did not send its first part");
+    }
+    // Before the fix this write waited for the child's rest, which never comes.
+    let mine = [b'p'; PIPE_BUF];
+    if rt::write(w, &mine) != Ok(PIPE_BUF) || rt::write(w, b"tail") != Ok(4) {
+        return Err("the parent's writes failed");
+    }
+    let _ = rt::close(w);
+    let _ = rt::close(hw);
+    let got = read_to_end(r, 4 * PIPE_SIZE).map_err(|_| "the read failed")?;
+    let _ = (rt::close(r), rt::close(sr));
+    if status_of(pid) != 0 {
+        return Err("the child failed");
+    }
+    if got.len() != PIPE_BUF + 4 || got.contains(&b'x') {
+        return Err("the stalled writer's bytes came out, or the parent's did not");
+    }
+    Ok(())
+}
+
+/// `dup2` onto an open file descriptor that fails (a bad `old`) leaves it open where it
+/// was: a write after it lands after the bytes written before.
+fn failed_dup2_keeps_position() -> Result<(), &'static str> {
+    let fd = rt::open("dup2pos.txt", O_CREAT | O_TRUNC | rt::O_RDWR)
+        .map_err(|_| "cannot create dup2pos.txt")?;
+    let first = rt::write(fd, b"hello");
+    let refused = rt::dup2(777, fd);
+    let second = rt::write(fd, b"XX");
+    let _ = rt::close(fd);
+    let fd = rt::open("dup2pos.txt", O_RDONLY).map_err(|_| "cannot open dup2pos.txt")?;
+    let mut buf = [0u8; 16];
+    let n = rt::read(fd, &mut buf);
+    let _ = rt::close(fd);
+    let _ = rt::unlink("dup2pos.txt");
+    if first != Ok(5) || refused != Err(Errno::EBADF) || second != Ok(2) {
+        return Err("a write or the dup2 did not answer as it should");
+    }
+    match n {
+        Ok(7) if &buf[..7] == b"helloXX" => Ok(()),
+        _ => Err("the write after the failed dup2 went elsewhere than after the first"),
+    }
 }
