@@ -53,13 +53,14 @@ static void test_stdio(void) {
     ok = fp != NULL && fputs("ab\nlast", fp) >= 0 && fclose(fp) == 0;
     fp = fopen("ctest.txt", "r");
     ok = ok && fp != NULL && fgets(buf, sizeof buf, fp) != NULL && strcmp(buf, "ab\n") == 0;
+    ok = ok && fgets(buf, 1, fp) == buf && buf[0] == '\0';
     ok = ok && ungetc('L', fp) == 'L' && fgets(buf, 3, fp) != NULL && strcmp(buf, "Ll") == 0;
     ok = ok && fgets(buf, sizeof buf, fp) != NULL && strcmp(buf, "ast") == 0;
     ok = ok && fgets(buf, sizeof buf, fp) == NULL && feof(fp) && !ferror(fp);
     if (fp != NULL)
         fclose(fp);
-    check(ok, "c-stdio-fgets-last-line", "fgets: a short buffer, ungetc, a last line without "
-                                         "a newline, then NULL at the end");
+    check(ok, "c-stdio-fgets-last-line", "fgets: a size of 1, a short buffer, ungetc, a last "
+                                         "line without a newline, then NULL at the end");
 
     /* fread across many buffers of big.dat (each word its offset), then a short last item. */
     static uint64_t words[12500];

@@ -151,6 +151,11 @@ char *fgets(char *s, int n, FILE *f) {
     if (n <= 0 || !(f->flags & __SRD))
         return NULL;
     size_t max = (size_t) n - 1, i = 0;
+    if (max == 0) {
+        /* Room for the terminator alone: nothing is read, and that is no end of file. */
+        s[0] = '\0';
+        return s;
+    }
     while (i < max) {
         struct __file_bufio *bf = (struct __file_bufio *) f;
         if ((f->flags & __SBUF) && f->unget == 0) {
