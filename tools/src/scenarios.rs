@@ -2240,6 +2240,7 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS pipe-limits",
                 "PASS pipe-stalled-atomic-writer",
                 "PASS pipe-dup2-failed-keeps-position",
+                "PASS pipe-close-then-dup-takes-1",
                 "PASS pipe-nothing-left",
                 "pipetest: 0 failures",
                 "init: pipetest exited with status 0",

@@ -53,6 +53,7 @@ use embedded_sdmmc::{
 use extents::Done;
 use fatcheck::{ChainMap, SECTOR};
 pub use pipes::{MAX_PIPE_WAITERS, MAX_PIPES};
+use proto::console::FD_COUNT;
 use proto::file::{
     AT_POSITION, DIRECT_MAX, FileStats, Path, SECTOR_SIZE, Whence, open_flags as of,
 };
@@ -287,6 +288,9 @@ pub struct Files<P: Platform> {
     next_hidden: u32,
     /// (pid, fd) → descriptor.
     fds: BTreeMap<(u64, u64), Fd>,
+    /// Descriptors 0..2 a task closed (pid, fd): neither the console's nor held here, so
+    /// the lowest free number for `open`, `dup` and `pipe` (`fs::pipes::lowest_free`).
+    closed: alloc::collections::BTreeSet<(u64, u64)>,
     /// `O_DIRECT` stages alive (in descriptors' `stage`), over all tasks.
     stages: Rc<Cell<usize>>,
     /// Memory-object handles given out.
@@ -409,6 +413,7 @@ impl<P: Platform> Files<P> {
             next_object: 1,
             next_hidden: 0,
             fds: BTreeMap::new(),
+            closed: alloc::collections::BTreeSet::new(),
             stages: Rc::new(Cell::new(0)),
             handles: Handles::new(),
             reserved: BTreeMap::new(),
@@ -496,9 +501,8 @@ impl<P: Platform> Files<P> {
         o.refs += 1;
         o.writers += u32::from(flags & of::ACCMODE != of::RDONLY);
         let size = o.size;
-        let fd = (FIRST_FD..)
-            .find(|fd| !self.fds.contains_key(&(pid, *fd)))
-            .unwrap_or(FIRST_FD);
+        let fd = self.lowest_free(pid);
+        self.closed.remove(&(pid, fd));
         self.fds.insert(
             (pid, fd),
             Fd {
@@ -695,7 +699,17 @@ impl<P: Platform> Files<P> {
     pub fn close(&mut self, pid: u64, fd: u64) -> Result<(), Errno> {
         // Its reservation first: the size then holds what it wrote, nothing more.
         self.drop_reservation(pid, fd);
-        let d = self.fds.remove(&(pid, fd)).ok_or(Errno::EBADF)?;
+        let Some(d) = self.fds.remove(&(pid, fd)) else {
+            // One of 0..2 still the console's: closed from now on (`EBADF` a second time).
+            return if fd < FD_COUNT && self.closed.insert((pid, fd)) {
+                Ok(())
+            } else {
+                Err(Errno::EBADF)
+            };
+        };
+        if fd < FD_COUNT {
+            self.closed.insert((pid, fd));
+        }
         if d.end != End::File {
             self.drop_pipe_end(pid, &d);
             return Ok(());
@@ -746,6 +760,9 @@ impl<P: Platform> Files<P> {
             }
         }
         self.task_reservations_end(pid, true);
+        for fd in 0..FD_COUNT {
+            self.closed.remove(&(pid, fd));
+        }
         result
     }
 
@@ -798,6 +815,11 @@ impl<P: Platform> Files<P> {
                 )
             })
             .collect();
+        for fd in 0..FD_COUNT {
+            if self.closed.contains(&(parent, fd)) {
+                self.closed.insert((child, fd));
+            }
+        }
         for (fd, copy) in copies {
             self.take_end(&copy);
             if let Some(old) = self.fds.insert((child, fd), copy) {

@@ -15,7 +15,9 @@
 //!   comes with the next read), 0 at end of input (Ctrl-D on an empty line). It waits
 //!   while nothing is typed; `EINTR` when Ctrl-C is typed meanwhile; `EAGAIN` when the
 //!   server holds as many waiting readers as it may ([`READERS_MAX`], one per task).
-//! - `Close`: nothing to do (the descriptors are every task's for its whole life).
+//! - `Close`: nothing to do here: the runtime sends a task's `close` of 0..2 to the file
+//!   server, which keeps the number closed (docs/pagers.md, "Pipes and redirected
+//!   descriptors"); this answer is for a task without a file server.
 //! - `Lseek`: `ESPIPE`. Anything else of the file protocol: `EBADF`.
 
 use crate::wire::{ReplyBody, Wire};

@@ -95,6 +95,16 @@ pub(crate) fn before_exec() {
     }
 }
 
+/// A descriptor the file server gave (`open`, `dup`, `pipe`): one of 0..2 is the file
+/// server's from now on.
+fn mark_held(fd: u64) -> u64 {
+    if proto::console::owns_fd(fd) {
+        let _ = held();
+        HELD.fetch_or(1 << fd, Ordering::Relaxed);
+    }
+    fd
+}
+
 /// Whether descriptor `fd` is one of 0..2 that the file server holds (redirected by
 /// `dup2`, here or before a `fork` or `exec`).
 pub fn redirected(fd: u64) -> bool {
@@ -126,7 +136,7 @@ pub fn pipe() -> Result<[u64; 2], Errno> {
 /// (`EAGAIN` instead of waiting).
 pub fn pipe2(flags: u64) -> Result<[u64; 2], Errno> {
     let r = FileRequest::pipe(&FILE, flags)?;
-    Ok([r.read, r.write])
+    Ok([mark_held(r.read), mark_held(r.write)])
 }
 
 /// Before a `dup` or `dup2` copies `fd`: a file this runtime reads and writes through its
@@ -135,12 +145,18 @@ fn before_copy(fd: u64) {
     crate::fastio::share(fd);
 }
 
-/// `dup(fd)`: a new descriptor (the lowest free number from 3) naming what `fd` names and
+/// `dup(fd)`: a new descriptor (the lowest free number: one of 0..2 this task closed, else from 3) naming what `fd` names and
 /// sharing its position. `dup` of a console descriptor (0..2 not redirected) gives one whose
 /// `read` and `write` go to the console. `EBADF`, `EMFILE`.
 pub fn dup(fd: u64) -> Result<u64, Errno> {
     before_copy(fd);
-    FileRequest::dup(&FILE, fd)
+    let new = FileRequest::dup(&FILE, fd)?;
+    // (A dup of the console onto a closed 0..2 is the console's again: ask which.)
+    if proto::console::owns_fd(new) {
+        let held = FileRequest::redirected(&FILE).unwrap_or(0) & 0b111;
+        HELD.store(held, Ordering::Relaxed);
+    }
+    Ok(new)
 }
 
 /// `dup2(old, new)`: `new` names what `old` names (`new` is closed first if open; `dup2(x,
@@ -224,6 +240,7 @@ pub fn open(name: &str, flags: u64) -> Result<u64, Errno> {
 /// `open` that also returns the file's size.
 pub fn open_sized(name: &str, flags: u64) -> Result<(u64, u64), Errno> {
     let r = FileRequest::open(&FILE, flags, path(name)?)?;
+    mark_held(r.fd);
     crate::fastio::opened(r.fd, flags, r.size);
     crate::direct::opened(r.fd, flags);
     Ok((r.fd, r.size))
@@ -355,12 +372,21 @@ pub fn pread(fd: u64, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
 /// `close(fd)`, of a file's or a shm object's descriptor (`crate::shm::owner`).
 pub fn close(fd: u64) -> Result<(), Errno> {
     if proto::console::owns_fd(fd) {
-        if !redirected(fd) {
-            return FileRequest::close(&crate::console::CONSOLE, fd);
-        }
-        // The file server's copy goes; the number is the console's again.
-        HELD.fetch_and(!(1 << fd), Ordering::Relaxed);
-        return FileRequest::close(&FILE, fd);
+        // The file server keeps that the number is closed (its copy goes, if it held one):
+        // `read` and `write` of it are `EBADF`, and it is the lowest free number for the
+        // next `open`, `dup` or `pipe`, as POSIX has it. `dup2` of a console descriptor
+        // gives it back to the console.
+        return match FileRequest::close(&FILE, fd) {
+            Ok(()) => {
+                mark_held(fd);
+                Ok(())
+            }
+            // No file server (or an old one): the console's for good.
+            Err(Errno::ENODEV | Errno::ENOSYS) if !redirected(fd) => {
+                FileRequest::close(&crate::console::CONSOLE, fd)
+            }
+            Err(e) => Err(e),
+        };
     }
     if proto::shm::owns_fd(fd) {
         return crate::shm::close(fd);

@@ -92,13 +92,24 @@ impl<P: Platform> Files<P> {
                 writers: 1,
             },
         );
-        let read = self.free_fd(pid, FIRST_FD);
+        let read = self.lowest_free(pid);
+        self.closed.remove(&(pid, read));
         self.fds
             .insert((pid, read), Fd::of(End::PipeRead(id), of::RDONLY | flags));
-        let write = self.free_fd(pid, FIRST_FD);
+        let write = self.lowest_free(pid);
+        self.closed.remove(&(pid, write));
         self.fds
             .insert((pid, write), Fd::of(End::PipeWrite(id), of::WRONLY | flags));
         Ok((read, write))
+    }
+
+    /// The lowest number task `pid` may take for a new descriptor (POSIX's "lowest
+    /// available"): one of 0..2 it closed, else the lowest free from 3 (the others of
+    /// 0..2 are the console's).
+    pub(super) fn lowest_free(&self, pid: u64) -> u64 {
+        (0..FD_COUNT)
+            .find(|&fd| self.closed.contains(&(pid, fd)))
+            .unwrap_or_else(|| self.free_fd(pid, FIRST_FD))
     }
 
     /// The lowest number from `from` that task `pid` has no descriptor with.
@@ -136,12 +147,16 @@ impl<P: Platform> Files<P> {
     pub fn dup(&mut self, pid: u64, fd: u64) -> Result<u64, Errno> {
         let copy = self.dup_source(pid, fd)?;
         self.may_open(pid, 1)?;
-        let new = self.free_fd(pid, FIRST_FD);
+        let new = self.lowest_free(pid);
         if new >= DUP_MAX {
             return Err(Errno::EMFILE);
         }
-        self.take_end(&copy);
-        self.fds.insert((pid, new), copy);
+        // A dup of the console onto a closed 0..2 makes it the console's again.
+        self.closed.remove(&(pid, new));
+        if !(copy.end == End::Console && new < FD_COUNT) {
+            self.take_end(&copy);
+            self.fds.insert((pid, new), copy);
+        }
         Ok(new)
     }
 
@@ -160,6 +175,7 @@ impl<P: Platform> Files<P> {
             if self.fds.contains_key(&(pid, new)) {
                 let _ = self.close(pid, new);
             }
+            self.closed.remove(&(pid, new));
             if !to_console {
                 self.take_end(&copy);
                 self.fds.insert((pid, new), copy);
@@ -171,7 +187,7 @@ impl<P: Platform> Files<P> {
     /// `Redirected`: which of descriptors 0..2 the server holds for task `pid` (bit *n*).
     pub fn redirected(&self, pid: u64) -> u64 {
         (0..FD_COUNT)
-            .filter(|&fd| self.fds.contains_key(&(pid, fd)))
+            .filter(|&fd| self.fds.contains_key(&(pid, fd)) || self.closed.contains(&(pid, fd)))
             .fold(0, |mask, fd| mask | 1 << fd)
     }
 

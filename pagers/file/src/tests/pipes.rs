@@ -335,3 +335,54 @@ fn pipes_are_limited_per_task_and_in_all() {
     }
     assert_eq!((f.pipe_count(), f.descriptors().0), (0, 0));
 }
+
+/// POSIX's lowest available descriptor: after `close(1)` of the console's 1, `dup` and
+/// `open` and `pipe` take 1 (then 0, 2 as closed), the closed number is `EBADF` until then,
+/// a `fork` copies that it is closed, and a `dup2` of the console gives it back.
+#[test]
+fn closed_standard_descriptors_are_the_lowest_free() {
+    let mut f = files();
+    let (r, w) = f.pipe(A, 0).unwrap();
+    assert_eq!((r, w), (3, 4));
+    assert_eq!(f.redirected(A), 0);
+    // The console's 1, closed: once, then EBADF.
+    assert_eq!(f.close(A, 1), Ok(()));
+    assert_eq!(f.close(A, 1), Err(Errno::EBADF));
+    assert_eq!(f.redirected(A), 0b010);
+    assert_eq!(no(write(&mut f, A, 1, b"x")), Errno::EBADF);
+    // `dup` takes it: what is written to 1 goes into the pipe.
+    assert_eq!(f.dup(A, w), Ok(1));
+    assert_eq!(ok(write(&mut f, A, 1, b"to one")), 6);
+    assert_eq!(ok(read(&mut f, A, r, 100)), b"to one");
+    // A closed 0 is what `open` takes next; a pipe takes 2 and then 5.
+    assert_eq!(f.close(A, 0), Ok(()));
+    let (fd, _) = f
+        .open(A, &Path::new("DATA.TXT").unwrap(), of::RDONLY)
+        .unwrap();
+    assert_eq!(fd, 0);
+    assert_eq!(ok(read(&mut f, A, 0, 4)), b"0123");
+    assert_eq!(f.close(A, 2), Ok(()));
+    assert_eq!(f.pipe(A, 0), Ok((2, 5)));
+    assert_eq!(f.redirected(A), 0b111);
+    // A fork child sees 1 closed after the parent's close, as the parent does.
+    assert_eq!(f.close(A, 1), Ok(()));
+    f.task_fork(A, B).unwrap();
+    assert_eq!(f.close(B, 1), Err(Errno::EBADF));
+    assert_eq!(f.redirected(B), 0b111);
+    // `dup2` of a console descriptor (a `dup` of one) onto 1: the console's again.
+    f.task_exit(B).unwrap();
+    let (r2, w2) = f.pipe(B, 0).unwrap();
+    let console = f.dup(B, 1).unwrap();
+    assert_eq!(f.close(B, 1), Ok(()));
+    assert_eq!(f.dup2(B, console, 1), Ok(0));
+    assert_eq!(f.close(B, 1), Ok(()));
+    assert_eq!(f.dup(B, console), Ok(1));
+    assert_eq!(f.redirected(B), 0);
+    for fd in [r2, w2, console] {
+        f.close(B, fd).unwrap();
+    }
+    // A task's end forgets what it closed.
+    f.task_exit(A).unwrap();
+    assert_eq!(f.redirected(A), 0);
+    assert_eq!(f.close(A, 1), Ok(()));
+}

@@ -109,6 +109,7 @@ fn checks() -> i32 {
         "pipe-dup2-failed-keeps-position",
         failed_dup2_keeps_position,
     );
+    c.run("pipe-close-then-dup-takes-1", close_then_dup);
     let end = demos::settled(&start, || {
         rt::file::descriptors().map(|d| d.fds).unwrap_or(u64::MAX)
     });
@@ -694,5 +695,35 @@ fn failed_dup2_keeps_position() -> Result<(), &'static str> {
     match n {
         Ok(7) if &buf[..7] == b"helloXX" => Ok(()),
         _ => Err("the write after the failed dup2 went elsewhere than after the first"),
+    }
+}
+
+/// The older way to redirect: `close(1)` then `dup(w)`, which takes 1 (POSIX's lowest
+/// free number); a write to the closed 1 before that is `EBADF`, and `println!` afterwards
+/// lands in the pipe.
+fn close_then_dup() -> Result<(), &'static str> {
+    let [r, w] = rt::pipe().map_err(|_| "pipe failed")?;
+    let pid = child(|| {
+        let _ = rt::close(r);
+        if rt::close(1).is_err() || rt::close(1) != Err(Errno::EBADF) {
+            return 1;
+        }
+        if rt::write(1, b"lost") != Err(Errno::EBADF) {
+            return 2;
+        }
+        if rt::dup(w) != Ok(1) {
+            return 3;
+        }
+        let _ = rt::close(w);
+        println!("through the lowest free number");
+        0
+    })?;
+    let _ = rt::close(w);
+    let got = read_to_end(r, 1000);
+    let _ = rt::close(r);
+    match (status_of(pid), got) {
+        (0, Ok(g)) if g == b"through the lowest free number\n" => Ok(()),
+        (0, _) => Err("the pipe does not hold the child's line"),
+        _ => Err("close(1) or dup did not answer as POSIX has it"),
     }
 }
