@@ -281,6 +281,11 @@ pub struct Files<P: Platform> {
     ids: BTreeMap<EntryId, u64>,
     /// The volume's checked geometry (`fatcheck`).
     geo: fatcheck::Geometry,
+    /// The lowest cluster that may be free (every one below it was in use when last
+    /// looked): where a search for free clusters starts unless the one after a growing
+    /// file's last is free (`fs::grow`). Only the order of the search: it looks at every
+    /// cluster either way.
+    free_hint: Cell<u32>,
     /// Damaged structures reported on the console so far.
     reports: Cell<u32>,
     next_object: u64,
@@ -409,6 +414,7 @@ impl<P: Platform> Files<P> {
             objects: BTreeMap::new(),
             ids: BTreeMap::new(),
             geo,
+            free_hint: Cell::new(2),
             reports: Cell::new(0),
             next_object: 1,
             next_hidden: 0,

@@ -390,6 +390,9 @@ impl<P: Platform> Files<P> {
         if !self.geo.in_range(c) {
             return Err(Errno::EIO);
         }
+        if value == 0 {
+            self.freeing(core::iter::once(c));
+        }
         let (s, at) = self.geo.fat_entry_at(c);
         for copy in 0..self.geo.fats {
             let s = s + copy * self.geo.fat_sectors;

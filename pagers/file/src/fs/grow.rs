@@ -252,30 +252,52 @@ impl<P: Platform> Files<P> {
         mut each: impl FnMut(u32) -> bool,
     ) -> Result<bool, Errno> {
         let last = self.geo.clusters.saturating_add(1);
-        let start = after
-            .map_or(2, |c| c.saturating_add(1))
-            .clamp(2, last.max(2));
         let mut buf = [0u8; SECTOR];
         let mut held = None;
-        for c in (start..=last).chain(2..start) {
+        let mut is_free = |c: u32| -> Result<bool, Errno> {
             let (s, at) = self.geo.fat_entry_at(c);
             if held != Some(s) {
                 self.sector(s, &mut buf).map_err(|_| Errno::EIO)?;
                 held = Some(s);
             }
-            let free = match self.geo.fat_type {
+            Ok(match self.geo.fat_type {
                 FatType::Fat16 => u16::from_le_bytes([buf[at], buf[at + 1]]) == 0,
                 FatType::Fat32 => {
                     u32::from_le_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
                         & 0x0fff_ffff
                         == 0
                 }
-            };
-            if free && each(c) {
-                return Ok(true);
+            })
+        };
+        // After the file's last cluster when the next one is free (a file growing in
+        // place), else from the lowest one that may be free: not over every cluster of
+        // the files that follow it (a file growing a little at a time behind others).
+        let hint = self.free_hint.get().clamp(2, last.max(2));
+        let start = match after.map(|c| c.saturating_add(1)) {
+            Some(c) if (2..=last).contains(&c) && is_free(c)? => c,
+            _ => hint,
+        };
+        let mut first = true;
+        for c in (start..=last).chain(2..start) {
+            if is_free(c)? {
+                if first && start == hint {
+                    // Every cluster from the hint (or from 2) to here is in use.
+                    self.free_hint.set(c);
+                }
+                first = false;
+                if each(c) {
+                    return Ok(true);
+                }
             }
         }
         Ok(false)
+    }
+
+    /// Clusters `freed` are free from now on: the search for free ones may start there.
+    pub(super) fn freeing(&self, freed: impl Iterator<Item = u32>) {
+        if let Some(low) = freed.min() {
+            self.free_hint.set(self.free_hint.get().min(low));
+        }
     }
 
     /// Whether the volume has `n` free clusters (counted, none kept), looked for after
@@ -313,6 +335,7 @@ impl<P: Platform> Files<P> {
     /// Sets FAT entries (cluster, value) in every FAT copy, each sector read and written
     /// once.
     fn set_fats(&self, links: &[(u32, u32)]) -> Result<(), Errno> {
+        self.freeing(links.iter().filter(|l| l.1 == 0).map(|l| l.0));
         let mut by_sector: BTreeMap<u64, Vec<(usize, u32)>> = BTreeMap::new();
         for &(c, v) in links {
             if !self.geo.in_range(c) {
