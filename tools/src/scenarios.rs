@@ -2202,6 +2202,7 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS c-execv",
                 "PASS c-execv-enoent",
                 "PASS c-pipe",
+                "PASS c-fstat-fifo",
                 "PASS c-dup2-stdout",
                 "c-test: 0 failures",
                 "init: c-test exited with status 0",

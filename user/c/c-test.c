@@ -359,6 +359,10 @@ static void test_proc(void) {
         check(write(fds[1], "pipe", 4) == 4 && read(fds[0], buf, 8) == 4 &&
                   memcmp(buf, "pipe", 4) == 0,
               "c-pipe", "pipe: what is written to fds[1] is read from fds[0]");
+        struct stat pst;
+        check(fstat(fds[0], &pst) == 0 && S_ISFIFO(pst.st_mode) && fstat(fds[1], &pst) == 0 &&
+                  S_ISFIFO(pst.st_mode),
+              "c-fstat-fifo", "fstat of a pipe's ends: S_ISFIFO");
         /* A child with the pipe on 1: printf goes into the pipe, 1 is no terminal. */
         pid = fork();
         if (pid == 0) {

@@ -398,17 +398,20 @@ fn handle(files: &mut Files, req: &mut Request, fr: FileRequest) -> Outcome {
             return answer(files.write(pid, fd, offset, total, data).map(|n| n as u64));
         }
         FileRequest::Close { fd } => serve::answer(&files.close(pid, fd)),
-        FileRequest::Stat { path } => serve::answer(
-            &files
-                .stat(&path)
-                .map(|(size, is_dir)| StatReply { size, is_dir }),
-        ),
+        FileRequest::Stat { path } => {
+            serve::answer(&files.stat(&path).map(|(size, is_dir)| StatReply {
+                size,
+                is_dir,
+                is_fifo: false,
+            }))
+        }
         FileRequest::Lseek { fd, offset, whence } => {
             serve::answer(&files.lseek(pid, fd, offset, whence))
         }
         FileRequest::Fstat { fd } => serve::answer(&files.fstat(pid, fd).map(|size| StatReply {
             size,
             is_dir: false,
+            is_fifo: files.is_pipe(pid, fd),
         })),
         FileRequest::Ftruncate { fd, len } => serve::answer(&files.ftruncate(pid, fd, len)),
         FileRequest::Unlink { path } => serve::answer(&files.unlink(&path)),

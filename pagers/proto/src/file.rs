@@ -387,26 +387,38 @@ impl ReplyBody for GrowReply {
     }
 }
 
-/// `Stat`'s result: size in bytes, and whether it is a directory.
+/// `Stat`'s and `Fstat`'s result: size in bytes, and whether it is a directory or a pipe
+/// (for a pipe the size is the bytes it holds). The second word: 0 a file, 1 a directory,
+/// 2 a pipe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StatReply {
     pub size: u64,
     pub is_dir: bool,
+    pub is_fifo: bool,
 }
 
 impl ReplyBody for StatReply {
     fn encode_body(&self, w: &mut Wire) {
         w.push(self.size);
-        w.push(u64::from(self.is_dir));
+        w.push(if self.is_fifo {
+            2
+        } else {
+            u64::from(self.is_dir)
+        });
     }
 
     fn decode_body(w: &[u64]) -> Result<Self, ProtoError> {
-        match *w {
-            [size, 0, ..] => Ok(Self {
+        let of = |size, is_dir, is_fifo| {
+            Ok(Self {
                 size,
-                is_dir: false,
-            }),
-            [size, 1, ..] => Ok(Self { size, is_dir: true }),
+                is_dir,
+                is_fifo,
+            })
+        };
+        match *w {
+            [size, 0, ..] => of(size, false, false),
+            [size, 1, ..] => of(size, true, false),
+            [size, 2, ..] => of(size, false, true),
             [_, _, ..] => Err(ProtoError::BadField),
             _ => Err(ProtoError::Short),
         }
@@ -754,14 +766,17 @@ mod tests {
         let open = OpenReply { fd: 3, size: 99 };
         let w = encode_reply(&Ok(open));
         assert_eq!(decode_reply::<OpenReply>(w.mrs()), Ok(Ok(open)));
-        let stat = StatReply {
-            size: 5,
-            is_dir: true,
-        };
-        let w = encode_reply(&Ok(stat));
-        assert_eq!(decode_reply::<StatReply>(w.mrs()), Ok(Ok(stat)));
+        for (is_dir, is_fifo) in [(true, false), (false, true), (false, false)] {
+            let stat = StatReply {
+                size: 5,
+                is_dir,
+                is_fifo,
+            };
+            let w = encode_reply(&Ok(stat));
+            assert_eq!(decode_reply::<StatReply>(w.mrs()), Ok(Ok(stat)));
+        }
         assert_eq!(
-            decode_reply::<StatReply>(&[0, 5, 2]),
+            decode_reply::<StatReply>(&[0, 5, 3]),
             Err(ProtoError::BadField)
         );
         let w = encode_reply::<OpenReply>(&Err(Errno::ENOENT));

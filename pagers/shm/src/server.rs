@@ -367,6 +367,7 @@ fn file_request(
             &(table.stat(pid, fd).map(|size| StatReply {
                 size,
                 is_dir: false,
+                is_fifo: false,
             })),
         ),
         _ => serve::error(Errno::ENOSYS),

@@ -232,7 +232,11 @@ int __crt_console(int fd);
 static void fill_stat(struct stat *st, uint64_t size, int is_dir, int console) {
     memset(st, 0, sizeof *st);
     st->st_size = (off_t) size;
-    st->st_mode = console ? (S_IFCHR | 0620) : is_dir ? (S_IFDIR | 0755) : (S_IFREG | 0644);
+    /* is_dir: the kind __crt_fstat gives, 0 a file, 1 a directory, 2 a pipe. */
+    st->st_mode = console     ? (S_IFCHR | 0620)
+                  : is_dir == 2 ? (S_IFIFO | 0600)
+                  : is_dir      ? (S_IFDIR | 0755)
+                                : (S_IFREG | 0644);
     st->st_nlink = 1;
     st->st_blksize = 4096;
     st->st_blocks = (blkcnt_t) ((size + 511) / 512);

@@ -304,7 +304,8 @@ pub unsafe extern "C" fn __crt_stat(
     unsafe { stat_out(r, size, is_dir) }
 }
 
-/// `__crt_fstat(fd, &size, &is_dir)`, for `fstat` in `c/crt.c`.
+/// `__crt_fstat(fd, &size, &kind)`, for `fstat` in `c/crt.c` (kind: 0 a file, 1 a
+/// directory, 2 a pipe).
 ///
 /// # Safety
 ///
@@ -316,6 +317,7 @@ pub unsafe extern "C" fn __crt_fstat(fd: c_int, size: *mut u64, is_dir: *mut c_i
         Ok(rt::Stat {
             size: 0,
             is_dir: false,
+            is_fifo: false,
         })
     } else {
         fd_of(fd).and_then(rt::fstat)
@@ -334,7 +336,12 @@ unsafe fn stat_out(r: Result<rt::Stat, Errno>, size: *mut u64, is_dir: *mut c_in
         // SAFETY: the caller's promise.
         unsafe {
             *size = st.size;
-            *is_dir = c_int::from(st.is_dir);
+            // The kind, as `c/crt.c`'s `fill_stat` reads it: 1 a directory, 2 a pipe.
+            *is_dir = if st.is_fifo {
+                2
+            } else {
+                c_int::from(st.is_dir)
+            };
         }
         0
     }))

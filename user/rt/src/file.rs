@@ -200,6 +200,8 @@ fn retry_busy<T>(
 pub struct Stat {
     pub size: u64,
     pub is_dir: bool,
+    /// A pipe's descriptor (`fstat`; the size is the bytes the pipe holds).
+    pub is_fifo: bool,
 }
 
 /// `name` as the protocol carries it, a relative one resolved against the working
@@ -403,6 +405,7 @@ pub fn fstat(fd: u64) -> Result<Stat, Errno> {
         return crate::shm::size(fd).map(|size| Stat {
             size,
             is_dir: false,
+            is_fifo: false,
         });
     }
     let r = match FileRequest::fstat(&FILE, fd) {
@@ -410,6 +413,7 @@ pub fn fstat(fd: u64) -> Result<Stat, Errno> {
         Err(Errno::EXDEV) => proto::StatReply {
             size: 0,
             is_dir: false,
+            is_fifo: false,
         },
         r => r?,
     };
@@ -417,6 +421,7 @@ pub fn fstat(fd: u64) -> Result<Stat, Errno> {
     Ok(Stat {
         size: r.size,
         is_dir: r.is_dir,
+        is_fifo: r.is_fifo,
     })
 }
 
@@ -436,6 +441,7 @@ pub fn stat(name: &str) -> Result<Stat, Errno> {
     FileRequest::stat(&FILE, path(name)?).map(|r| Stat {
         size: r.size,
         is_dir: r.is_dir,
+        is_fifo: false,
     })
 }
 

@@ -417,6 +417,13 @@ impl<P: Platform> Files<P> {
             .is_some_and(|d| matches!(d.end, End::PipeRead(_)))
     }
 
+    /// Whether descriptor `fd` of task `pid` is a pipe's (either end): `fstat` says so.
+    pub fn is_pipe(&self, pid: u64, fd: u64) -> bool {
+        self.fds
+            .get(&(pid, fd))
+            .is_some_and(|d| matches!(d.end, End::PipeRead(_) | End::PipeWrite(_)))
+    }
+
     /// Pipes in use (for tests that check nothing is left behind).
     pub fn pipe_count(&self) -> usize {
         self.pipes.len()

@@ -530,6 +530,8 @@ fn bad_descriptors() -> Result<(), &'static str> {
         rt::dup2(r, 5000).err() == Some(Errno::EBADF),
         rt::dup2(r, u64::MAX).err() == Some(Errno::EBADF),
         rt::lseek(r, 0, rt::Whence::Set).err() == Some(Errno::ESPIPE),
+        rt::fstat(r).map(|s| s.is_fifo) == Ok(true),
+        rt::fstat(w).map(|s| s.is_fifo) == Ok(true),
         rt::pipe2(rt::O_RDWR).err() == Some(Errno::EINVAL),
         rt::close(r).is_ok(),
         rt::close(r).err() == Some(Errno::EBADF),
