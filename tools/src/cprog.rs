@@ -83,6 +83,8 @@ fn compile(root: &Path, source: &Path, crt: &Path, lib: &str, elf: &Path) -> Res
         ])
         .args(["-static", "-no-pie", "-fno-pie", "-nostartfiles"])
         .args(["-Wl,-z,max-page-size=4096", "-Wl,--build-id=none"])
+        // `exit` flushes the streams `fopen` opened (`c/crt.c` keeps the list).
+        .args(["-Wl,--wrap=fopen", "-Wl,--wrap=fclose"])
         .arg("-T")
         .arg(crt.join("link.ld"))
         .arg("-I")

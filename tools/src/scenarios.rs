@@ -2201,6 +2201,7 @@ pub const SCENARIOS: &[Scenario] = &[
                 "PASS c-kill-sigkill",
                 "PASS c-execv",
                 "PASS c-execv-enoent",
+                "PASS c-exit-flushes-fopen",
                 "PASS c-pipe",
                 "PASS c-fstat-fifo",
                 "PASS c-dup2-stdout",

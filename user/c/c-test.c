@@ -350,6 +350,27 @@ static void test_proc(void) {
     check(FAILS(execv("/bin/nothing", argv), ENOENT), "c-execv-enoent",
           "execv of a missing program: ENOENT, and execv returns");
 
+    /* exit flushes a stream fopen opened and nobody closed (C's exit). */
+    pid = fork();
+    if (pid == 0) {
+        FILE *f = fopen("ctflush.txt", "w");
+        if (f == NULL || fprintf(f, "flushed at exit\n") != 16)
+            _exit(3);
+        exit(0);
+    }
+    {
+        char got[32] = {0};
+        int ok = pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+                 WEXITSTATUS(status) == 0;
+        int fd = open("ctflush.txt", O_RDONLY);
+        ok = ok && fd >= 0 && read(fd, got, sizeof got - 1) == 16 &&
+             strcmp(got, "flushed at exit\n") == 0;
+        if (fd >= 0)
+            close(fd);
+        unlink("ctflush.txt");
+        check(ok, "c-exit-flushes-fopen", "exit flushes a stream fopen opened");
+    }
+
     /* pipe: a round trip (ENOSYS before the runtime had pipes). */
     errno = 0;
     if (pipe(fds) == -1 && errno == ENOSYS) {

@@ -95,7 +95,40 @@ FILE *const stdin = (FILE *) &stdin_file;
 FILE *const stdout = (FILE *) &stdout_file;
 FILE *const stderr = (FILE *) &stderr_file;
 
+/* The streams fopen opened and fclose did not close yet: exit flushes them, as C has it
+   (picolibc 1.8 keeps no list of them). The program is linked with --wrap=fopen and
+   --wrap=fclose (tools/src/cprog.rs), so its calls come here first. A stream past the
+   list's room is not flushed at exit (fclose or fflush it). */
+#define LISTED_STREAMS 256
+static FILE *listed[LISTED_STREAMS];
+
+FILE *__real_fopen(const char *path, const char *mode);
+int __real_fclose(FILE *f);
+
+FILE *__wrap_fopen(const char *path, const char *mode) {
+    FILE *f = __real_fopen(path, mode);
+    for (size_t i = 0; f != NULL && i < LISTED_STREAMS; i++) {
+        if (listed[i] == NULL) {
+            listed[i] = f;
+            break;
+        }
+    }
+    return f;
+}
+
+int __wrap_fclose(FILE *f) {
+    for (size_t i = 0; f != NULL && i < LISTED_STREAMS; i++) {
+        if (listed[i] == f)
+            listed[i] = NULL;
+    }
+    return __real_fclose(f);
+}
+
 static void flush_streams(void) {
+    for (size_t i = 0; i < LISTED_STREAMS; i++) {
+        if (listed[i] != NULL)
+            fflush(listed[i]);
+    }
     fflush(stdout);
     fflush(stderr);
 }
