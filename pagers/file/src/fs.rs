@@ -503,24 +503,19 @@ impl<P: Platform> Files<P> {
         if flags & of::TRUNC != 0 && wants_write {
             self.truncate(object, 0)?;
         }
-        let o = self.objects.get_mut(&object).ok_or(Errno::EIO)?;
-        o.refs += 1;
-        o.writers += u32::from(flags & of::ACCMODE != of::RDONLY);
-        let size = o.size;
+        let size = self.objects.get(&object).ok_or(Errno::EIO)?.size;
+        let d = Fd {
+            object,
+            end: End::File,
+            pos: Rc::new(Cell::new(0)),
+            flags,
+            stage: None,
+            buffer: None,
+            error: None,
+        };
+        self.take_end(&d);
         let fd = self.lowest_free(pid);
-        self.closed.remove(&(pid, fd));
-        self.fds.insert(
-            (pid, fd),
-            Fd {
-                object,
-                end: End::File,
-                pos: Rc::new(Cell::new(0)),
-                flags,
-                stage: None,
-                buffer: None,
-                error: None,
-            },
-        );
+        self.install(pid, fd, d);
         Ok((fd, size))
     }
 
@@ -657,6 +652,12 @@ impl<P: Platform> Files<P> {
             return Err(Errno::EAGAIN);
         }
         Ok(())
+    }
+
+    /// Task `pid`'s descriptor `fd` is `d` from now on (a closed 0..2 is open again).
+    fn install(&mut self, pid: u64, fd: u64, d: Fd) {
+        self.closed.remove(&(pid, fd));
+        self.fds.insert((pid, fd), d);
     }
 
     /// Descriptor `fd` of task `pid`, a file's: `EBADF` if it holds none, `ESPIPE` for a
@@ -806,20 +807,7 @@ impl<P: Platform> Files<P> {
         let copies: Vec<(u64, Fd)> = self
             .fds
             .range((parent, 0)..=(parent, u64::MAX))
-            .map(|(&(_, fd), d)| {
-                (
-                    fd,
-                    Fd {
-                        object: d.object,
-                        end: d.end,
-                        pos: d.pos.clone(),
-                        flags: d.flags,
-                        stage: None,
-                        buffer: None,
-                        error: None,
-                    },
-                )
-            })
+            .map(|(&(_, fd), d)| (fd, d.share()))
             .collect();
         for fd in 0..FD_COUNT {
             if self.closed.contains(&(parent, fd)) {

@@ -93,13 +93,9 @@ impl<P: Platform> Files<P> {
             },
         );
         let read = self.lowest_free(pid);
-        self.closed.remove(&(pid, read));
-        self.fds
-            .insert((pid, read), Fd::of(End::PipeRead(id), of::RDONLY | flags));
+        self.install(pid, read, Fd::of(End::PipeRead(id), of::RDONLY | flags));
         let write = self.lowest_free(pid);
-        self.closed.remove(&(pid, write));
-        self.fds
-            .insert((pid, write), Fd::of(End::PipeWrite(id), of::WRONLY | flags));
+        self.install(pid, write, Fd::of(End::PipeWrite(id), of::WRONLY | flags));
         Ok((read, write))
     }
 
@@ -128,16 +124,12 @@ impl<P: Platform> Files<P> {
     /// 0..2 the server does not hold.
     fn dup_source(&self, pid: u64, fd: u64) -> Result<Fd, Errno> {
         match self.fds.get(&(pid, fd)) {
-            Some(d) => Ok(Fd {
-                object: d.object,
-                pos: d.pos.clone(),
+            Some(d) => {
+                let mut copy = d.share();
                 // `O_CLOEXEC` is the descriptor's, not the open file description's.
-                flags: d.flags & !of::CLOEXEC,
-                end: d.end,
-                stage: None,
-                buffer: None,
-                error: None,
-            }),
+                copy.flags &= !of::CLOEXEC;
+                Ok(copy)
+            }
             None if fd < FD_COUNT => Ok(Fd::of(End::Console, of::RDWR)),
             None => Err(Errno::EBADF),
         }
@@ -151,13 +143,20 @@ impl<P: Platform> Files<P> {
         if new >= DUP_MAX {
             return Err(Errno::EMFILE);
         }
-        // A dup of the console onto a closed 0..2 makes it the console's again.
-        self.closed.remove(&(pid, new));
-        if !(copy.end == End::Console && new < FD_COUNT) {
-            self.take_end(&copy);
-            self.fds.insert((pid, new), copy);
-        }
+        self.place_copy(pid, new, copy);
         Ok(new)
+    }
+
+    /// Number `new` (free) of task `pid` names what `copy` names, counted among its file's
+    /// or pipe's descriptors; a copy of the console onto 0..2 leaves the number the
+    /// console's (not closed any more, not held here).
+    fn place_copy(&mut self, pid: u64, new: u64, copy: Fd) {
+        if copy.end == End::Console && new < FD_COUNT {
+            self.closed.remove(&(pid, new));
+        } else {
+            self.take_end(&copy);
+            self.install(pid, new, copy);
+        }
     }
 
     /// `Dup2`: `new` names what `old` names (closed first if it was open; errors of that
@@ -175,11 +174,7 @@ impl<P: Platform> Files<P> {
             if self.fds.contains_key(&(pid, new)) {
                 let _ = self.close(pid, new);
             }
-            self.closed.remove(&(pid, new));
-            if !to_console {
-                self.take_end(&copy);
-                self.fds.insert((pid, new), copy);
-            }
+            self.place_copy(pid, new, copy);
         }
         Ok(self.redirected(pid))
     }
@@ -431,6 +426,20 @@ impl<P: Platform> Files<P> {
 }
 
 impl Fd {
+    /// Another descriptor of the same open (`dup`, `fork`): the position shared, no
+    /// `O_DIRECT` transfer, buffer or write-back error of this one's.
+    pub(super) fn share(&self) -> Self {
+        Self {
+            object: self.object,
+            end: self.end,
+            pos: self.pos.clone(),
+            flags: self.flags,
+            stage: None,
+            buffer: None,
+            error: None,
+        }
+    }
+
     /// A descriptor of `end` that is not a file's (no object, no position of its own).
     pub(super) fn of(end: End, flags: u64) -> Self {
         Self {
