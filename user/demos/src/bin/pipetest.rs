@@ -69,6 +69,16 @@ fn byte_at(i: usize) -> u8 {
     (i.wrapping_mul(31) ^ (i >> 8)) as u8
 }
 
+/// The parent's side of child `pid` writing into pipe `[r, w]`: the write end closed, the
+/// bytes read to end of file (at most `max`), the read end closed; then the child's exit
+/// status ([`status_of`]) and what was read.
+fn collect(pid: u64, [r, w]: [u64; 2], max: usize) -> (i64, Result<Vec<u8>, Errno>) {
+    let _ = rt::close(w);
+    let got = read_to_end(r, max);
+    let _ = rt::close(r);
+    (status_of(pid), got)
+}
+
 /// The child's exit status, or -1 if it did not exit normally.
 fn status_of(pid: u64) -> i64 {
     match rt::wait(pid) {
@@ -149,10 +159,8 @@ fn big_transfer() -> Result<(), &'static str> {
 fn eof_after_exit() -> Result<(), &'static str> {
     let [r, w] = rt::pipe().map_err(|_| "pipe failed")?;
     let pid = child(|| i32::from(rt::write(w, b"bye") != Ok(3)))?;
-    let _ = rt::close(w);
-    let got = read_to_end(r, 100);
-    let _ = rt::close(r);
-    if status_of(pid) != 0 {
+    let (status, got) = collect(pid, [r, w], 100);
+    if status != 0 {
         return Err("the child's write failed");
     }
     match got {
@@ -260,10 +268,8 @@ fn exec_into_pipe() -> Result<(), &'static str> {
         let _ = rt::execv("pipetest", &["pipetest", "echo", "through the pipe"]);
         11
     })?;
-    let _ = rt::close(w);
-    let got = read_to_end(r, 1000);
-    let _ = rt::close(r);
-    if status_of(pid) != 0 {
+    let (status, got) = collect(pid, [r, w], 1000);
+    if status != 0 {
         return Err("the child failed");
     }
     match got {
@@ -295,10 +301,8 @@ fn spawn_console() -> Result<(), &'static str> {
         println!("the child's line");
         0
     })?;
-    let _ = rt::close(w);
-    let got = read_to_end(r, 1000);
-    let _ = rt::close(r);
-    if status_of(pid) != 0 {
+    let (status, got) = collect(pid, [r, w], 1000);
+    if status != 0 {
         return Err("the child failed");
     }
     match got {
@@ -332,10 +336,8 @@ fn back_to_console() -> Result<(), &'static str> {
         println!("pipetest: back on the console");
         0
     })?;
-    let _ = rt::close(w);
-    let got = read_to_end(r, 1000);
-    let _ = rt::close(r);
-    if status_of(pid) != 0 {
+    let (status, got) = collect(pid, [r, w], 1000);
+    if status != 0 {
         return Err("the child failed");
     }
     match got {
@@ -391,10 +393,8 @@ fn cat_from_file() -> Result<(), &'static str> {
         let _ = rt::execv("pipetest", &["pipetest", "cat"]);
         12
     })?;
-    let _ = rt::close(w);
-    let got = read_to_end(r, 10_000);
-    let _ = rt::close(r);
-    if status_of(pid) != 0 {
+    let (status, got) = collect(pid, [r, w], 10_000);
+    if status != 0 {
         return Err("cat failed");
     }
     match got {
@@ -720,10 +720,7 @@ fn close_then_dup() -> Result<(), &'static str> {
         println!("through the lowest free number");
         0
     })?;
-    let _ = rt::close(w);
-    let got = read_to_end(r, 1000);
-    let _ = rt::close(r);
-    match (status_of(pid), got) {
+    match collect(pid, [r, w], 1000) {
         (0, Ok(g)) if g == b"through the lowest free number\n" => Ok(()),
         (0, _) => Err("the pipe does not hold the child's line"),
         _ => Err("close(1) or dup did not answer as POSIX has it"),
